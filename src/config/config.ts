@@ -1,0 +1,73 @@
+// The one configuration object, parsed once at the composition root, frozen, passed down.
+// Defaults follow DESIGN.md's defaults table; each line says where its number comes from.
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export interface DeliveryConfig {
+  /** Delay before each attempt; the first is the delay after publishing. Length = attempts in all. */
+  retrySchedule: readonly number[];
+  jitter: number; // ± fraction of each delay
+  penaltyMs: number; // minimum next delay after a timeout or a 429
+  attemptTimeoutMs: number; // total deadline of one attempt
+  connectTimeoutMs: number;
+  responseBodyCap: number; // bytes of the response body kept
+  autoDisableAfterMs: number; // continuous failure before an endpoint is disabled
+  leaseMarginMs: number; // lease = attemptTimeoutMs + leaseMarginMs
+  concurrency: number; // attempts in flight per worker process
+  perEndpointConcurrency: number; // attempts in flight per endpoint
+  allowSubnets: readonly string[]; // CIDRs opened to delivery despite the SSRF rules
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  database: string; // a file path (SQLite) or a postgres:// URL
+  adminToken: string | null; // from the environment; otherwise generated on first start
+  publicUrl: string | null; // how clients reach this server, for app-portal URLs
+  delivery: DeliveryConfig;
+  rotationGraceMs: number;
+  maxOldSecrets: number;
+  idempotencyTtlMs: number;
+  retentionMs: number;
+  bodyLimit: number;
+}
+
+export const defaultDelivery: DeliveryConfig = {
+  // Svix; Standard Webhooks example: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+  retrySchedule: [0, 5 * SECOND, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR],
+  jitter: 0.2, // Svix worker
+  penaltyMs: 60 * SECOND, // Svix worker
+  attemptTimeoutMs: 15 * SECOND, // Svix cloud; the spec recommends 15–30 s
+  connectTimeoutMs: 5 * SECOND,
+  responseBodyCap: 64 * 1024,
+  autoDisableAfterMs: 5 * DAY, // Svix
+  leaseMarginMs: 15 * SECOND,
+  concurrency: 256,
+  perEndpointConcurrency: 32,
+  allowSubnets: [],
+};
+
+export const defaults: Config = {
+  host: '127.0.0.1',
+  port: 8071,
+  database: '.doorbell/doorbell.db',
+  adminToken: null,
+  publicUrl: null,
+  delivery: defaultDelivery,
+  rotationGraceMs: 24 * HOUR, // Svix, Outpost
+  maxOldSecrets: 10,
+  idempotencyTtlMs: 24 * HOUR, // Svix keeps 12 h
+  retentionMs: 90 * DAY, // Svix
+  bodyLimit: 1024 * 1024,
+};
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : DeepPartial<T[K]> };
+
+/** Merges overrides onto the defaults and freezes the result. */
+export function makeConfig(overrides: DeepPartial<Config> = {}): Readonly<Config> {
+  const delivery = Object.freeze({ ...defaultDelivery, ...(overrides.delivery ?? {}) });
+  return Object.freeze({ ...defaults, ...overrides, delivery } as Config);
+}

@@ -1,0 +1,33 @@
+// Prefixed, time-sortable ids: prefix + 10 chars of time (ms, Crockford base32) + 16 random chars.
+// Lexicographic order is creation order (within a millisecond, random), so ids double as keyset cursors.
+
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+export type IdPrefix = 'app' | 'ep' | 'msg' | 'task' | 'atmpt' | 'qtask';
+
+function encodeTime(ms: number): string {
+  let out = '';
+  let n = ms;
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[n % 32] + out;
+    n = Math.floor(n / 32);
+  }
+  return out;
+}
+
+export function newId(prefix: IdPrefix, now: number, random: Uint8Array = randomBytes(16)): string {
+  let tail = '';
+  for (let i = 0; i < 16; i++) tail += ALPHABET[(random[i] ?? 0) % 32];
+  return `${prefix}_${encodeTime(now)}${tail}`;
+}
+
+/** The smallest id of this prefix created at `ms`: a cursor for "created at or after". */
+export function idFloor(prefix: IdPrefix, ms: number): string {
+  return `${prefix}_${encodeTime(ms)}`;
+}
+
+export function isId(prefix: IdPrefix, value: string): boolean {
+  return value.startsWith(`${prefix}_`) && value.length === prefix.length + 27;
+}

@@ -1,0 +1,115 @@
+// Domain types shared by every layer. Times are epoch milliseconds (numbers) inside the engine;
+// the HTTP edge turns them into ISO-8601 strings.
+
+export type Metadata = Record<string, string>;
+
+export interface Application {
+  id: string; // app_…
+  uid: string | null;
+  name: string;
+  rateLimit: number | null; // messages per second, applied to each endpoint that sets none
+  metadata: Metadata;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface EventType {
+  name: string;
+  description: string;
+  schemas: Record<string, unknown> | null;
+  archived: boolean;
+  deprecated: boolean;
+  featureFlag: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface EndpointSecret {
+  key: string; // whsec_… (symmetric)
+  expiresAt: number | null; // null: the current secret; otherwise an old one signing until then
+}
+
+export interface Endpoint {
+  id: string; // ep_…
+  appId: string;
+  uid: string | null;
+  url: string;
+  description: string;
+  version: number;
+  rateLimit: number | null; // messages per second; null: unlimited
+  disabled: boolean;
+  filterTypes: string[] | null; // null: every event type
+  channels: string[] | null; // null: every message regardless of its channels
+  metadata: Metadata;
+  headers: Record<string, string>;
+  secrets: EndpointSecret[]; // newest first; secrets[0] is current
+  failingSince: number | null; // start of the current run of failed attempts
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Message {
+  id: string; // msg_…
+  appId: string;
+  eventType: string;
+  eventId: string | null;
+  channels: string[] | null;
+  payload: string | null; // the exact JSON bytes to send (UTF-8); null once expunged or expired
+  createdAt: number;
+  expiresAt: number; // payload retention
+}
+
+/** Delivery state of one message for one endpoint (Svix MessageStatus). */
+export const TaskStatus = { success: 0, pending: 1, fail: 2, sending: 3 } as const;
+export type TaskStatusName = keyof typeof TaskStatus;
+
+export interface DeliveryTask {
+  id: string; // task_…
+  appId: string;
+  msgId: string;
+  endpointId: string;
+  status: TaskStatusName;
+  attempts: number; // attempts made so far
+  nextAt: number | null; // when the next attempt is due (pending only)
+  leaseUntil: number | null; // while sending: the lease
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const TriggerType = { scheduled: 0, manual: 1 } as const;
+export type TriggerTypeName = keyof typeof TriggerType;
+
+export interface Attempt {
+  id: string; // atmpt_…
+  appId: string;
+  msgId: string;
+  endpointId: string;
+  url: string;
+  status: 'success' | 'fail';
+  responseStatusCode: number; // 0 when no response arrived (connection error, timeout, blocked)
+  response: string; // first bytes of the response body, or the reason no response arrived
+  responseDurationMs: number;
+  triggerType: TriggerTypeName;
+  createdAt: number;
+}
+
+/** What the classification of one HTTP try says to do next. */
+export type AttemptOutcome =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number; penalty?: boolean }
+  | { kind: 'disable'; reason: string }
+  | { kind: 'fail'; reason: string };
+
+/** A page of a keyset-paginated list, newest first unless asked otherwise. */
+export interface Page<T> {
+  data: T[];
+  iterator: string | null; // pass back to get the next page
+  prevIterator: string | null;
+  done: boolean;
+}
+
+export interface PageQuery {
+  limit: number;
+  iterator?: string | null; // an id; a leading '-' asks for the page before it (prevIterator)
+  order?: 'ascending' | 'descending';
+}

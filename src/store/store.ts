@@ -1,0 +1,178 @@
+// The storage port. Grouped by aggregate, written in domain terms; no connection or driver type leaks.
+// Every driver (sqlite/, postgres/) passes the same conformance suite (store-contract.ts).
+// Lookups by "idOrUid" accept either the prefixed id or the caller-chosen uid, scoped as stated.
+
+import type {
+  Application,
+  Attempt,
+  DeliveryTask,
+  Endpoint,
+  EventType,
+  Message,
+  Page,
+  PageQuery,
+  TaskStatusName,
+} from '../core/types.ts';
+
+/** Raised by a driver when a unique constraint (uid, event type name, eventId) is violated. */
+export class ConflictError extends Error {
+  readonly code = 'conflict';
+  constructor(readonly field: string) {
+    super(`${field} already exists`);
+  }
+}
+
+export interface TimeRange {
+  before?: number | null; // createdAt < before
+  after?: number | null; // createdAt > after
+}
+
+export interface MessageQuery extends PageQuery, TimeRange {
+  channel?: string | null;
+  eventTypes?: string[] | null;
+}
+
+export interface AttemptQuery extends PageQuery, TimeRange {
+  msgId?: string | null;
+  endpointId?: string | null;
+  status?: 'success' | 'fail' | null;
+  statusCodeClass?: 0 | 100 | 200 | 300 | 400 | 500 | null; // 0: no response
+  channel?: string | null;
+  eventTypes?: string[] | null;
+}
+
+export interface TaskQuery extends PageQuery, TimeRange {
+  status?: TaskStatusName | null;
+  channel?: string | null;
+  eventTypes?: string[] | null;
+}
+
+/** One publish: a message and the ids of the endpoints it must reach. */
+export interface PublishItem {
+  message: Message;
+  endpointIds: string[];
+  now: number;
+}
+
+export type PublishResult = { ok: true } | { ok: false; conflict: 'eventId'; existing: Message };
+
+/** A task the worker holds under a lease, with what it needs to send it. */
+export interface ClaimedTask {
+  task: DeliveryTask;
+  message: Message;
+  endpoint: Endpoint;
+}
+
+export interface ClaimOptions {
+  now: number;
+  limit: number; // at most this many tasks
+  leaseMs: number; // lease length; longer than the attempt deadline
+  perEndpoint: number; // at most this many tasks in flight (sending, unexpired lease) per endpoint
+}
+
+/** What to do with a task after an attempt. */
+export type TaskNext =
+  | { status: 'success' }
+  | { status: 'pending'; at: number }
+  | { status: 'fail' };
+
+export interface FinishInput {
+  taskId: string;
+  attempt: Attempt; // inserted in the same transaction
+  next: TaskNext;
+  now: number;
+}
+
+export interface EndpointStats {
+  success: number;
+  pending: number;
+  fail: number;
+  sending: number;
+}
+
+/** A task joined with its message, for "messages attempted to this endpoint". */
+export interface TaskWithMessage {
+  task: DeliveryTask;
+  message: Message;
+}
+
+/** A task joined with its endpoint, for "endpoints this message was sent to". */
+export interface TaskWithEndpoint {
+  task: DeliveryTask;
+  endpoint: Endpoint;
+}
+
+export interface IdempotentResponse {
+  statusCode: number;
+  body: string;
+}
+
+export interface Store {
+  apps: {
+    create(app: Application): Promise<void>; // ConflictError('uid')
+    get(idOrUid: string): Promise<Application | null>;
+    list(query: PageQuery): Promise<Page<Application>>;
+    update(app: Application): Promise<void>; // ConflictError('uid')
+    delete(id: string): Promise<boolean>; // also deletes its endpoints, messages, tasks, attempts
+  };
+  eventTypes: {
+    create(eventType: EventType): Promise<void>; // ConflictError('name')
+    get(name: string): Promise<EventType | null>;
+    list(query: PageQuery & { includeArchived: boolean }): Promise<Page<EventType>>; // iterator is the name
+    update(eventType: EventType): Promise<void>;
+    delete(name: string): Promise<boolean>;
+  };
+  endpoints: {
+    create(endpoint: Endpoint): Promise<void>; // ConflictError('uid'), uid unique per app
+    get(appId: string, idOrUid: string): Promise<Endpoint | null>;
+    list(appId: string, query: PageQuery): Promise<Page<Endpoint>>;
+    /** Every endpoint of an app, for subscription matching at publish time. */
+    listAll(appId: string): Promise<Endpoint[]>;
+    update(endpoint: Endpoint): Promise<void>; // ConflictError('uid')
+    delete(appId: string, id: string): Promise<boolean>; // also deletes its pending tasks
+    /** Sets or clears failingSince; returns the value now stored. */
+    markHealth(id: string, healthy: boolean, now: number): Promise<number | null>;
+    disable(id: string, now: number): Promise<void>;
+  };
+  messages: {
+    /** Inserts every item's message and its tasks (due at item.now) in one transaction: one durable commit. */
+    publish(items: PublishItem[]): Promise<PublishResult[]>;
+    get(appId: string, idOrEventId: string): Promise<Message | null>;
+    list(appId: string, query: MessageQuery): Promise<Page<Message>>;
+    expungeContent(appId: string, msgId: string): Promise<boolean>;
+    /** Drops the payload of up to `limit` messages whose expiresAt <= now; returns how many. */
+    expireBatch(now: number, limit: number): Promise<number>;
+  };
+  tasks: {
+    claimDue(options: ClaimOptions): Promise<ClaimedTask[]>;
+    /** Records the attempt and moves the task on, atomically. False if the task no longer exists. */
+    finish(input: FinishInput): Promise<boolean>;
+    /** Gives a claimed task back without an attempt (rate limit, shutdown), due at `at`. */
+    release(taskId: string, at: number): Promise<void>;
+    get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;
+    /** Makes a task (new or existing) due now, for resend; returns it. */
+    resend(appId: string, msgId: string, endpointId: string, now: number): Promise<DeliveryTask>;
+    /** Makes every failed task of the endpoint created in [since, until) due now; returns how many. */
+    recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
+    listForEndpoint(endpointId: string, query: TaskQuery): Promise<Page<TaskWithMessage>>;
+    listForMessage(msgId: string, query: PageQuery): Promise<Page<TaskWithEndpoint>>;
+    stats(endpointId: string, range: { since?: number | null; until?: number | null }): Promise<EndpointStats>;
+    /** The earliest nextAt of a pending task, or null: lets an idle worker sleep until then. */
+    nextDueAt(): Promise<number | null>;
+  };
+  attempts: {
+    get(appId: string, msgId: string, attemptId: string): Promise<Attempt | null>;
+    list(appId: string, query: AttemptQuery): Promise<Page<Attempt>>;
+    expungeContent(appId: string, msgId: string, attemptId: string): Promise<boolean>;
+  };
+  idempotency: {
+    get(key: string, now: number): Promise<IdempotentResponse | null>;
+    put(key: string, response: IdempotentResponse, expiresAt: number): Promise<void>;
+  };
+  /** Small settings kept by the server itself (the admin token hash, the token-signing key). */
+  settings: {
+    get(key: string): Promise<string | null>;
+    put(key: string, value: string): Promise<void>;
+  };
+  close(): Promise<void>;
+}
