@@ -145,8 +145,12 @@ export interface Store {
   };
   tasks: {
     claimDue(options: ClaimOptions): Promise<ClaimedTask[]>;
-    /** Records the attempt and moves the task on, atomically. False if the task no longer exists. */
-    finish(input: FinishInput): Promise<boolean>;
+    /**
+     * Records each attempt and moves its task on, all in ONE transaction (the worker group-commits
+     * finished attempts: one durable commit per batch, not per attempt). Per input: false if the task
+     * no longer exists (its attempt is then not recorded).
+     */
+    finish(inputs: FinishInput[]): Promise<boolean[]>;
     /** Gives a claimed task back without an attempt (rate limit, shutdown), due at `at`. */
     release(taskId: string, at: number): Promise<void>;
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;

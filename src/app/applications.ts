@@ -1,0 +1,103 @@
+// Applications: the tenants of the outbound side.
+import { newId } from '../core/ids.ts';
+import type { Application, Metadata, Page, PageQuery } from '../core/types.ts';
+import { type AppDeps, mapConflict, resolveApp, requireAdmin, type Scope } from './context.ts';
+
+export interface ApplicationInput {
+  name: string;
+  uid?: string | null;
+  rateLimit?: number | null;
+  metadata?: Metadata;
+}
+
+export type ApplicationPatch = Partial<ApplicationInput>;
+
+export function buildApplication(input: ApplicationInput, now: number): Application {
+  return {
+    id: newId('app', now),
+    uid: input.uid ?? null,
+    name: input.name,
+    rateLimit: input.rateLimit ?? null,
+    metadata: input.metadata ?? {},
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+export async function createApplication(
+  deps: AppDeps,
+  scope: Scope,
+  input: ApplicationInput,
+  getIfExists: boolean,
+): Promise<{ app: Application; created: boolean }> {
+  requireAdmin(scope);
+  if (getIfExists && input.uid) {
+    const existing = await deps.store.apps.get(input.uid);
+    if (existing) return { app: existing, created: false };
+  }
+  const app = buildApplication(input, deps.now());
+  await mapConflict(deps.store.apps.create(app));
+  return { app, created: true };
+}
+
+export async function getApplication(deps: AppDeps, scope: Scope, idOrUid: string): Promise<Application> {
+  return resolveApp(deps.store, scope, idOrUid);
+}
+
+export async function listApplications(deps: AppDeps, scope: Scope, query: PageQuery): Promise<Page<Application>> {
+  requireAdmin(scope);
+  return deps.store.apps.list(query);
+}
+
+/** PUT: replaces the application, or creates it (with the path value as uid) when it does not exist. */
+export async function upsertApplication(
+  deps: AppDeps,
+  scope: Scope,
+  idOrUid: string,
+  input: ApplicationInput,
+): Promise<{ app: Application; created: boolean }> {
+  requireAdmin(scope);
+  const now = deps.now();
+  const existing = await deps.store.apps.get(idOrUid);
+  if (!existing) {
+    const app = buildApplication({ ...input, uid: input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid) }, now);
+    await mapConflict(deps.store.apps.create(app));
+    return { app, created: true };
+  }
+  const app: Application = {
+    ...existing,
+    name: input.name,
+    uid: input.uid ?? null,
+    rateLimit: input.rateLimit ?? null,
+    metadata: input.metadata ?? {},
+    updatedAt: now,
+  };
+  await mapConflict(deps.store.apps.update(app));
+  return { app, created: false };
+}
+
+export async function patchApplication(
+  deps: AppDeps,
+  scope: Scope,
+  idOrUid: string,
+  patch: ApplicationPatch,
+): Promise<Application> {
+  requireAdmin(scope);
+  const existing = await resolveApp(deps.store, scope, idOrUid);
+  const app: Application = {
+    ...existing,
+    name: patch.name ?? existing.name,
+    uid: patch.uid !== undefined ? patch.uid : existing.uid,
+    rateLimit: patch.rateLimit !== undefined ? patch.rateLimit : existing.rateLimit,
+    metadata: patch.metadata ?? existing.metadata,
+    updatedAt: deps.now(),
+  };
+  await mapConflict(deps.store.apps.update(app));
+  return app;
+}
+
+export async function deleteApplication(deps: AppDeps, scope: Scope, idOrUid: string): Promise<void> {
+  requireAdmin(scope);
+  const app = await resolveApp(deps.store, scope, idOrUid);
+  await deps.store.apps.delete(app.id);
+}

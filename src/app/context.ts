@@ -1,0 +1,36 @@
+// What every use-case receives: the store port, the frozen config, a clock, and who is asking.
+import type { Config } from '../config/config.ts';
+import { ConflictError, type Store } from '../store/store.ts';
+import { conflict, forbidden, notFound } from '../core/errors.ts';
+import type { Application } from '../core/types.ts';
+
+export interface AppDeps {
+  store: Store;
+  config: Readonly<Config>;
+  now: () => number;
+}
+
+/** Who a request acts for: the operator (admin token) or one application (app-portal token). */
+export type Scope = { kind: 'admin' } | { kind: 'app'; appId: string; tokenId: string };
+
+export function requireAdmin(scope: Scope): void {
+  if (scope.kind !== 'admin') throw forbidden();
+}
+
+/** Looks an application up by id or uid; another tenant's application is "not found", never "forbidden". */
+export async function resolveApp(store: Store, scope: Scope, idOrUid: string): Promise<Application> {
+  const app = await store.apps.get(idOrUid);
+  if (!app || (scope.kind === 'app' && app.id !== scope.appId)) throw notFound('application');
+  return app;
+}
+
+/** Turns a driver's unique-constraint error into the catalogue's `conflict`. */
+export async function mapConflict<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof ConflictError) throw conflict(`${error.field} already exists`);
+    throw error;
+  }
+}
+

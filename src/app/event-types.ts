@@ -1,0 +1,109 @@
+// Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
+import { notFound } from '../core/errors.ts';
+import type { EventType, Page, PageQuery } from '../core/types.ts';
+import { type AppDeps, mapConflict, requireAdmin, type Scope } from './context.ts';
+
+export interface EventTypeInput {
+  name: string;
+  description: string;
+  schemas?: Record<string, unknown> | null;
+  archived?: boolean;
+  deprecated?: boolean;
+  featureFlag?: string | null;
+}
+
+export type EventTypePatch = Partial<Omit<EventTypeInput, 'name'>>;
+
+function build(input: EventTypeInput, now: number): EventType {
+  return {
+    name: input.name,
+    description: input.description,
+    schemas: input.schemas ?? null,
+    archived: input.archived ?? false,
+    deprecated: input.deprecated ?? false,
+    featureFlag: input.featureFlag ?? null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+export async function createEventType(deps: AppDeps, scope: Scope, input: EventTypeInput): Promise<EventType> {
+  requireAdmin(scope);
+  const eventType = build(input, deps.now());
+  await mapConflict(deps.store.eventTypes.create(eventType));
+  return eventType;
+}
+
+export async function getEventType(deps: AppDeps, name: string): Promise<EventType> {
+  const eventType = await deps.store.eventTypes.get(name);
+  if (!eventType) throw notFound('event type');
+  return eventType;
+}
+
+export function listEventTypes(
+  deps: AppDeps,
+  query: PageQuery & { includeArchived: boolean },
+): Promise<Page<EventType>> {
+  return deps.store.eventTypes.list(query);
+}
+
+/** PUT: replaces the event type or creates it. */
+export async function upsertEventType(
+  deps: AppDeps,
+  scope: Scope,
+  input: EventTypeInput,
+): Promise<{ eventType: EventType; created: boolean }> {
+  requireAdmin(scope);
+  const now = deps.now();
+  const existing = await deps.store.eventTypes.get(input.name);
+  if (!existing) {
+    const eventType = build(input, now);
+    await mapConflict(deps.store.eventTypes.create(eventType));
+    return { eventType, created: true };
+  }
+  const eventType: EventType = { ...build(input, now), createdAt: existing.createdAt };
+  await deps.store.eventTypes.update(eventType);
+  return { eventType, created: false };
+}
+
+export async function patchEventType(
+  deps: AppDeps,
+  scope: Scope,
+  name: string,
+  patch: EventTypePatch,
+): Promise<EventType> {
+  requireAdmin(scope);
+  const existing = await getEventType(deps, name);
+  const eventType: EventType = {
+    ...existing,
+    description: patch.description ?? existing.description,
+    schemas: patch.schemas !== undefined ? patch.schemas : existing.schemas,
+    archived: patch.archived ?? existing.archived,
+    deprecated: patch.deprecated ?? existing.deprecated,
+    featureFlag: patch.featureFlag !== undefined ? patch.featureFlag : existing.featureFlag,
+    updatedAt: deps.now(),
+  };
+  await deps.store.eventTypes.update(eventType);
+  return eventType;
+}
+
+/** Svix archives on delete; `expunge` removes the row for good. */
+export async function deleteEventType(deps: AppDeps, scope: Scope, name: string, expunge: boolean): Promise<void> {
+  requireAdmin(scope);
+  const existing = await getEventType(deps, name);
+  if (expunge) await deps.store.eventTypes.delete(name);
+  else await deps.store.eventTypes.update({ ...existing, archived: true, updatedAt: deps.now() });
+}
+
+/** An example payload for send-example: the first `examples` entry of the newest schema, or {}. */
+export function examplePayload(eventType: EventType | null): unknown {
+  const schemas = eventType?.schemas;
+  if (!schemas) return {};
+  const versions = Object.keys(schemas).sort((a, b) => Number(b) - Number(a));
+  for (const version of versions) {
+    const schema = schemas[version] as { examples?: unknown[]; example?: unknown } | undefined;
+    if (Array.isArray(schema?.examples) && schema.examples.length > 0) return schema.examples[0];
+    if (schema?.example !== undefined) return schema.example;
+  }
+  return {};
+}

@@ -1,0 +1,93 @@
+// `doorbell publish` and `doorbell verify`: results on stdout, progress and errors on stderr.
+
+import { readFileSync } from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { verifySignature } from '../core/signing.ts';
+
+export interface PublishOptions {
+  url: string;
+  token: string;
+  app: string;
+  type: string;
+  payload: string;
+  payloadFile?: string;
+  channels?: string;
+  count: string;
+}
+
+const PUBLISH_CONCURRENCY = 16;
+
+export async function publishCommand(options: PublishOptions): Promise<void> {
+  const count = Number(options.count);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got '${options.count}'`);
+  const text = options.payloadFile ? readFileSync(options.payloadFile, 'utf8') : options.payload;
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`the payload is not valid JSON: ${(error as Error).message}`);
+  }
+  const channels = options.channels?.split(',').filter(Boolean);
+  const body = JSON.stringify({ eventType: options.type, payload, ...(channels ? { channels } : {}) });
+  const endpoint = `${options.url.replace(/\/$/, '')}/api/v1/app/${encodeURIComponent(options.app)}/msg`;
+  const bar = count > 1 && process.stderr.isTTY ? new SingleBar({ stream: process.stderr }) : null;
+  bar?.start(count, 0);
+  let next = 0;
+  let failed = 0;
+  async function one(): Promise<void> {
+    while (next < count) {
+      next++;
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
+        body,
+      });
+      const out = (await res.json()) as { id?: string; detail?: unknown };
+      if (res.status === 202 && out.id) process.stdout.write(`${out.id}\n`);
+      else {
+        failed++;
+        console.error(`publish failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`);
+        if (count === 1 || res.status === 401 || res.status === 404) throw new Error('publish failed');
+      }
+      bar?.increment();
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, count) }, one));
+  } finally {
+    bar?.stop();
+  }
+  if (count > 1) console.error(`published ${count - failed} of ${count}`);
+  if (failed > 0) process.exitCode = 1;
+}
+
+export interface VerifyOptions {
+  secret: string;
+  id: string;
+  timestamp: string;
+  signature: string;
+  body?: string;
+  bodyFile?: string;
+  tolerance: string;
+}
+
+export async function verifyCommand(options: VerifyOptions): Promise<void> {
+  const body = options.body ?? (options.bodyFile ? readFileSync(options.bodyFile, 'utf8') : readFileSync(0, 'utf8'));
+  const result = verifySignature({
+    headers: {
+      'webhook-id': options.id,
+      'webhook-timestamp': options.timestamp,
+      'webhook-signature': options.signature,
+    },
+    body,
+    secret: options.secret,
+    now: Date.now(),
+    toleranceSec: Number(options.tolerance),
+  });
+  if (result.ok) {
+    console.log('valid');
+  } else {
+    console.log(`invalid: ${result.reason}`);
+    process.exitCode = 1;
+  }
+}

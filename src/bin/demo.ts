@@ -1,0 +1,58 @@
+// `doorbell serve --demo`: a local receiver, an app and an endpoint pointing at it, and a command to try.
+
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifySignature } from '../core/signing.ts';
+import type { Running } from './serve.ts';
+
+async function api(running: Running, token: string, method: 'GET' | 'POST' | 'PATCH', url: string, body?: object) {
+  const res = await running.server.inject({
+    method,
+    url,
+    headers: { authorization: `Bearer ${token}` },
+    ...(body ? { payload: body } : {}),
+  });
+  return { status: res.statusCode, body: res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {} };
+}
+
+export async function startDemo(running: Running, token: string): Promise<() => Promise<void>> {
+  let secret = '';
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+      const check = verifySignature({ headers, body, secret, now: Date.now() });
+      const verdict = check.ok ? 'signature valid' : `signature INVALID: ${check.reason}`;
+      console.log(`demo receiver: ${headers['webhook-id']} ${body} (${verdict})`);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/webhook`;
+
+  const app = await api(running, token, 'GET', '/api/v1/app/demo');
+  if (app.status === 404) await api(running, token, 'POST', '/api/v1/app', { name: 'Demo', uid: 'demo' });
+  const path = '/api/v1/app/demo/endpoint/demo-receiver';
+  const ep = await api(running, token, 'GET', path);
+  if (ep.status === 404) {
+    await api(running, token, 'POST', '/api/v1/app/demo/endpoint', { url, uid: 'demo-receiver' });
+  } else {
+    await api(running, token, 'PATCH', path, { url, disabled: false });
+  }
+  secret = String((await api(running, token, 'GET', `${path}/secret`)).body.key);
+
+  console.error(`
+Demo mode: deliveries to 127.0.0.0/8 are allowed (never do this in production).
+  API:          ${running.url}/api/v1   (OpenAPI: ${running.url}/api/v1/openapi.json)
+  admin token:  ${token}
+  demo app 'demo' delivers to a receiver at ${url}, which prints what arrives and checks its signature.
+
+Publish an event from another terminal:
+  curl -s -X POST ${running.url}/api/v1/app/demo/msg \\
+    -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' \\
+    -d '{"eventType":"invoice.paid","payload":{"id":"inv_1","amount":4200}}'
+`);
+  return () => new Promise<void>((resolve) => receiver.close(() => resolve()));
+}

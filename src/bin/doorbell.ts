@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// The `doorbell` command. The only place that reads process.env, listens, or exits.
+
+import { Command, Option } from 'commander';
+import { publishCommand, verifyCommand } from './client-commands.ts';
+import { serveCommand } from './serve-command.ts';
+
+const program = new Command('doorbell')
+  .description('Durable, signed, Svix-compatible webhooks. Self-hosted.')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ doorbell serve                                   start on ./.doorbell/doorbell.db, port 8071
+  $ doorbell serve --database /var/lib/doorbell.db --port 8080 --host 0.0.0.0
+  $ doorbell publish --app my-app --type invoice.paid --payload '{"id":"inv_1"}'
+  $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt
+  $ doorbell verify --secret whsec_... --id msg_... --timestamp 1700000000 --signature 'v1,...' --body-file body.json`,
+  );
+
+const env = (flag: string, name: string, description: string) => new Option(flag, description).env(name);
+
+program
+  .command('serve')
+  .description('run the API and the delivery worker')
+  .addOption(env('--port <port>', 'DOORBELL_PORT', 'port to listen on (default 8071)'))
+  .addOption(env('--host <host>', 'DOORBELL_HOST', 'address to listen on (default 127.0.0.1)'))
+  .addOption(
+    env(
+      '--database <path>',
+      'DOORBELL_DATABASE',
+      'SQLite file path (default .doorbell/doorbell.db); postgres:// URLs are planned',
+    ),
+  )
+  .addOption(
+    env(
+      '--allow-subnets <cidrs>',
+      'DOORBELL_ALLOW_SUBNETS',
+      'comma-separated CIDRs that deliveries may reach despite the SSRF rules (e.g. 127.0.0.0/8)',
+    ),
+  )
+  .addOption(
+    env(
+      '--retry-schedule <delays>',
+      'DOORBELL_RETRY_SCHEDULE',
+      'delay before each attempt, comma-separated (default 0,5s,5m,30m,2h,5h,10h,10h)',
+    ),
+  )
+  .addOption(env('--attempt-timeout <duration>', 'DOORBELL_ATTEMPT_TIMEOUT', 'total deadline of one attempt (default 15s)'))
+  .addOption(env('--concurrency <n>', 'DOORBELL_CONCURRENCY', 'attempts in flight (default 256)'))
+  .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long payloads are kept (default 90d)'))
+  .addOption(env('--public-url <url>', 'DOORBELL_PUBLIC_URL', 'the URL clients use to reach this server'))
+  .addOption(new Option('--demo', 'first-run demo: loopback delivery allowed, a demo endpoint and receiver'))
+  .addHelpText('after', '\nThe admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start and printed once.')
+  .action(serveCommand);
+
+program
+  .command('publish')
+  .description('publish an event through the API; prints message ids on stdout, progress on stderr')
+  .addOption(env('--url <url>', 'DOORBELL_URL', 'API base URL').default('http://127.0.0.1:8071'))
+  .addOption(env('--token <token>', 'DOORBELL_ADMIN_TOKEN', 'API token').makeOptionMandatory())
+  .requiredOption('--app <id>', 'application id or uid')
+  .requiredOption('--type <eventType>', 'event type')
+  .option('--payload <json>', 'JSON payload', '{}')
+  .option('--payload-file <path>', 'read the JSON payload from a file')
+  .option('--channels <list>', 'comma-separated channels')
+  .option('--count <n>', 'publish this many copies', '1')
+  .action(publishCommand);
+
+program
+  .command('verify')
+  .description('check a Standard Webhooks / Svix signature, as a receiver would')
+  .requiredOption('--secret <secret>', 'endpoint secret (whsec_...)')
+  .requiredOption('--id <id>', 'webhook-id header')
+  .requiredOption('--timestamp <seconds>', 'webhook-timestamp header')
+  .requiredOption('--signature <list>', 'webhook-signature header')
+  .option('--body <text>', 'raw request body')
+  .option('--body-file <path>', 'read the raw body from a file (default: stdin)')
+  .option('--tolerance <seconds>', 'accepted clock difference', '300')
+  .action(verifyCommand);
+
+program.parseAsync().catch((error: unknown) => {
+  console.error(`doorbell: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { makeConfig } from '../config/config.ts';
+import { parseDuration, parseSchedule } from '../core/duration.ts';
+import { startDemo } from './demo.ts';
+import { type Running, startDoorbell } from './serve.ts';
+
+export interface ServeOptions {
+  port?: string;
+  host?: string;
+  database?: string;
+  allowSubnets?: string;
+  retrySchedule?: string;
+  attemptTimeout?: string;
+  concurrency?: string;
+  retention?: string;
+  publicUrl?: string;
+  demo?: boolean;
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${value}'`);
+  return n;
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export async function serveCommand(options: ServeOptions): Promise<void> {
+  const allowSubnets = list(options.allowSubnets);
+  let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
+  if (options.demo) {
+    if (!allowSubnets.includes('127.0.0.0/8')) allowSubnets.push('127.0.0.0/8');
+    // The demo prints a working command at every start, so it issues a fresh token each time.
+    adminToken ??= `dbk_${randomBytes(24).toString('base64url')}`;
+  }
+  const base = makeConfig();
+  const config = makeConfig({
+    host: options.host ?? base.host,
+    port: options.port === undefined ? base.port : positiveInt('--port', options.port),
+    database: options.database ?? base.database,
+    adminToken,
+    publicUrl: options.publicUrl ?? null,
+    retentionMs: options.retention ? parseDuration(options.retention) : base.retentionMs,
+    delivery: {
+      allowSubnets,
+      ...(options.retrySchedule ? { retrySchedule: parseSchedule(options.retrySchedule) } : {}),
+      ...(options.attemptTimeout ? { attemptTimeoutMs: parseDuration(options.attemptTimeout) } : {}),
+      ...(options.concurrency ? { concurrency: positiveInt('--concurrency', options.concurrency) } : {}),
+    },
+  });
+
+  const running = await startDoorbell(config);
+  console.error(`Doorbell listening on ${running.url}`);
+  console.error(`  database: ${config.database}`);
+  if (allowSubnets.length > 0) console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
+  if (running.generatedToken) {
+    console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
+  }
+  let stopDemo = async () => {};
+  if (options.demo && adminToken) stopDemo = await startDemo(running, adminToken);
+  handleSignals(running, stopDemo);
+}
+
+function handleSignals(running: Running, stopDemo: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`doorbell: ${signal}: draining attempts in flight…`);
+    const hardStop = setTimeout(() => process.exit(1), 30_000);
+    hardStop.unref();
+    Promise.all([stopDemo(), running.close()])
+      .then(() => {
+        console.error('doorbell: stopped');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        console.error('doorbell: error while stopping:', error);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

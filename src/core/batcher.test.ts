@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createBatcher } from './batcher.ts';
+
+test('items added while a flush runs are flushed together, in order', async () => {
+  const batches: number[][] = [];
+  const batcher = createBatcher(async (items: number[]) => {
+    batches.push(items);
+    await new Promise((r) => setImmediate(r));
+    return items.map((n) => n * 2);
+  }, 100);
+  const results = await Promise.all([1, 2, 3, 4].map((n) => batcher.add(n)));
+  assert.deepEqual(results, [2, 4, 6, 8]);
+  assert.deepEqual(batches, [[1, 2, 3, 4]]);
+});
+
+test('a batch never exceeds maxBatch', async () => {
+  const sizes: number[] = [];
+  const batcher = createBatcher(async (items: number[]) => {
+    sizes.push(items.length);
+    return items;
+  }, 3);
+  await Promise.all([1, 2, 3, 4, 5, 6, 7].map((n) => batcher.add(n)));
+  assert.deepEqual(sizes, [3, 3, 1]);
+});
+
+test('a failed flush rejects its own items only', async () => {
+  let calls = 0;
+  const batcher = createBatcher(async (items: number[]) => {
+    calls++;
+    if (calls === 1) throw new Error('disk full');
+    return items;
+  }, 1);
+  const [a, b] = await Promise.allSettled([batcher.add(1), batcher.add(2)]);
+  assert.equal(a.status, 'rejected');
+  assert.deepEqual(b, { status: 'fulfilled', value: 2 });
+  await batcher.drain();
+});

@@ -1,0 +1,45 @@
+// The error catalogue: stable codes raised by use-cases. Only the HTTP edge maps them to statuses
+// (src/http/errors.ts), so the same codes can serve a CLI or another transport.
+
+export const ErrorCodes = [
+  'validation', // a field is invalid; `loc` names it
+  'bad_request', // the request as a whole cannot be read
+  'authentication_failed',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+] as const;
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+export class DoorbellError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** For `validation`: where the bad value is, e.g. ['body', 'url']. */
+    readonly loc: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'DoorbellError';
+  }
+}
+
+export function notFound(what: string): DoorbellError {
+  return new DoorbellError('not_found', `${what} not found`);
+}
+
+export function conflict(detail: string): DoorbellError {
+  return new DoorbellError('conflict', detail);
+}
+
+export function invalid(loc: readonly string[], message: string): DoorbellError {
+  return new DoorbellError('validation', message, loc);
+}
+
+export function forbidden(detail = 'this token may not use this route'): DoorbellError {
+  return new DoorbellError('forbidden', detail);
+}
+
+export function isDoorbellError(error: unknown): error is DoorbellError {
+  return error instanceof DoorbellError;
+}

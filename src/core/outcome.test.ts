@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classify, parseRetryAfter, type SendResult, statusCodeOf } from './outcome.ts';
+
+const NOW = Date.UTC(2024, 0, 1, 12, 0, 0);
+
+function response(status: number, headers: Record<string, string> = {}): SendResult {
+  return { kind: 'response', status, headers, body: '', durationMs: 12 };
+}
+
+describe('parseRetryAfter', () => {
+  it('reads delay-seconds', () => {
+    assert.equal(parseRetryAfter('120', NOW), 120_000);
+    assert.equal(parseRetryAfter(' 0 ', NOW), 0);
+    assert.equal(parseRetryAfter(['7', '9'], NOW), 7000);
+  });
+
+  it('reads an HTTP-date relative to now', () => {
+    assert.equal(parseRetryAfter('Mon, 01 Jan 2024 12:01:30 GMT', NOW), 90_000);
+    assert.equal(parseRetryAfter('Mon, 01 Jan 2024 11:00:00 GMT', NOW), 0); // in the past
+  });
+
+  it('ignores missing or malformed values', () => {
+    for (const bad of [undefined, '', '-5', '1.5', 'soon', '2024-01-01', 'Xyz, nonsense']) {
+      assert.equal(parseRetryAfter(bad, NOW), undefined, String(bad));
+    }
+    assert.equal(parseRetryAfter([], NOW), undefined);
+  });
+});
+
+describe('classify', () => {
+  it('treats 2xx only as delivered', () => {
+    for (const status of [200, 201, 204, 299]) assert.deepEqual(classify(response(status), NOW), { kind: 'delivered' });
+  });
+
+  it('disables on 410 Gone', () => {
+    assert.deepEqual(classify(response(410), NOW), { kind: 'disable', reason: 'HTTP 410 (Gone)' });
+  });
+
+  it('retries 3xx as a failure without following it', () => {
+    assert.deepEqual(classify(response(302, { location: 'http://elsewhere/' }), NOW), {
+      kind: 'retry',
+      reason: 'redirect (HTTP 302) not followed',
+    });
+  });
+
+  it('retries 429 with a penalty and Retry-After', () => {
+    assert.deepEqual(classify(response(429, { 'retry-after': '30' }), NOW), {
+      kind: 'retry',
+      reason: 'HTTP 429',
+      retryAfterMs: 30_000,
+      penalty: true,
+    });
+    assert.deepEqual(classify(response(429), NOW), { kind: 'retry', reason: 'HTTP 429', penalty: true });
+  });
+
+  it('retries other 4xx and 5xx, with Retry-After when present', () => {
+    assert.deepEqual(classify(response(503), NOW), { kind: 'retry', reason: 'HTTP 503' });
+    assert.deepEqual(classify(response(400), NOW), { kind: 'retry', reason: 'HTTP 400' });
+    assert.deepEqual(classify(response(503, { 'Retry-After': '5' }), NOW), {
+      kind: 'retry',
+      reason: 'HTTP 503',
+      retryAfterMs: 5000,
+    });
+  });
+
+  it('retries timeouts with a penalty', () => {
+    assert.deepEqual(classify({ kind: 'timeout', durationMs: 15_002, limitMs: 15_000 }, NOW), {
+      kind: 'retry',
+      reason: 'timeout after 15000 ms',
+      penalty: true,
+    });
+    assert.deepEqual(classify({ kind: 'timeout', durationMs: 300.4 }, NOW), {
+      kind: 'retry',
+      reason: 'timeout after 300 ms',
+      penalty: true,
+    });
+  });
+
+  it('retries errors and blocked targets with their reason', () => {
+    assert.deepEqual(classify({ kind: 'error', reason: 'connection refused', durationMs: 1 }, NOW), {
+      kind: 'retry',
+      reason: 'connection refused',
+    });
+    assert.deepEqual(classify({ kind: 'blocked', reason: 'blocked address 10.0.0.5', durationMs: 0 }, NOW), {
+      kind: 'retry',
+      reason: 'blocked address 10.0.0.5',
+    });
+  });
+
+  it('reports 0 as the status code when no response arrived', () => {
+    assert.equal(statusCodeOf(response(503)), 503);
+    assert.equal(statusCodeOf({ kind: 'timeout', durationMs: 1 }), 0);
+  });
+});

@@ -1,0 +1,80 @@
+// What one HTTP try produced (SendResult) and what it means for the delivery (AttemptOutcome).
+// Rules follow the Standard Webhooks spec and Svix's worker; see DESIGN.md's defaults table.
+
+import type { AttemptOutcome } from './types.ts';
+
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+export type SendResult =
+  | { kind: 'response'; status: number; headers: ResponseHeaders; body: string; durationMs: number }
+  /** limitMs: the deadline that expired, when the sender knows it (used in the reason). */
+  | { kind: 'timeout'; durationMs: number; limitMs?: number }
+  | { kind: 'error'; reason: string; durationMs: number } // refused, reset, DNS failure, TLS…
+  | { kind: 'blocked'; reason: string; durationMs: number }; // refused by the SSRF guard
+
+const DELAY_SECONDS = /^\d+$/;
+
+/**
+ * Retry-After (RFC 9110 §10.2.3) as a delay in ms from `now`: either delay-seconds or an HTTP-date.
+ * A date in the past gives 0. Anything unparseable gives undefined.
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const raw = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!raw) return undefined;
+  if (DELAY_SECONDS.test(raw)) {
+    const ms = Number(raw) * 1000;
+    return Number.isSafeInteger(ms) ? ms : undefined;
+  }
+  // An HTTP-date always names a weekday; this keeps Date.parse from accepting bare numbers or junk.
+  if (!/^[A-Za-z]{3},/.test(raw)) return undefined;
+  const at = Date.parse(raw);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+function header(headers: ResponseHeaders, name: string): string | string[] | undefined {
+  const direct = headers[name];
+  if (direct !== undefined) return direct;
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() === name) return headers[key];
+  }
+  return undefined;
+}
+
+function retry(reason: string, retryAfterMs: number | undefined, penalty: boolean): AttemptOutcome {
+  const outcome: AttemptOutcome = { kind: 'retry', reason };
+  if (retryAfterMs !== undefined) outcome.retryAfterMs = retryAfterMs;
+  if (penalty) outcome.penalty = true;
+  return outcome;
+}
+
+/**
+ * Classifies one try. Only 2xx is success; 3xx is a failure and never followed; 410 Gone disables the
+ * endpoint (Standard Webhooks spec). 429 and timeouts carry a penalty (Svix worker). Everything else retries.
+ */
+export function classify(result: SendResult, now: number): AttemptOutcome {
+  switch (result.kind) {
+    case 'response': {
+      const { status } = result;
+      if (status >= 200 && status < 300) return { kind: 'delivered' };
+      if (status === 410) return { kind: 'disable', reason: 'HTTP 410 (Gone)' };
+      if (status >= 300 && status < 400) return retry(`redirect (HTTP ${status}) not followed`, undefined, false);
+      const retryAfterMs = parseRetryAfter(header(result.headers, 'retry-after'), now);
+      return retry(`HTTP ${status}`, retryAfterMs, status === 429);
+    }
+    case 'timeout':
+      return retry(`timeout after ${result.limitMs ?? Math.round(result.durationMs)} ms`, undefined, true);
+    case 'error':
+    case 'blocked':
+      return retry(result.reason, undefined, false);
+    default: {
+      const _exhaustive: never = result;
+      return _exhaustive;
+    }
+  }
+}
+
+/** The HTTP status stored with an attempt: 0 when no response arrived. */
+export function statusCodeOf(result: SendResult): number {
+  return result.kind === 'response' ? result.status : 0;
+}

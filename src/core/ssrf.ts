@@ -1,0 +1,136 @@
+// SSRF classification of IP addresses (never of raw URL strings): which addresses delivery must refuse.
+// The ranges are DESIGN.md's SSRF list (IANA special-purpose registries, RFC 6890 and successors).
+
+import ipaddr from 'ipaddr.js';
+
+type IP = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** An allowlisted subnet, parsed once. */
+export interface Cidr {
+  readonly address: IP;
+  readonly prefix: number;
+  readonly text: string; // normalised 'address/prefix'
+}
+
+function table(entries: readonly (readonly [string, string])[]): [IP, number, string][] {
+  return entries.map(([cidr, name]) => {
+    const [address, prefix] = ipaddr.parseCIDR(cidr);
+    return [address, prefix, name];
+  });
+}
+
+// Most specific first: the first match names the range.
+const V4 = table([
+  ['255.255.255.255/32', 'broadcast'],
+  ['0.0.0.0/8', 'this-network'],
+  ['10.0.0.0/8', 'private'],
+  ['100.64.0.0/10', 'cgnat'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['172.16.0.0/12', 'private'],
+  ['192.0.0.0/24', 'ietf-protocol'],
+  ['192.0.2.0/24', 'documentation'],
+  ['192.88.99.0/24', '6to4-relay'],
+  ['192.168.0.0/16', 'private'],
+  ['198.18.0.0/15', 'benchmarking'],
+  ['198.51.100.0/24', 'documentation'],
+  ['203.0.113.0/24', 'documentation'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved'],
+]);
+
+// ::ffff:0:0/96 is handled apart: its embedded IPv4 decides.
+const V6 = table([
+  ['::/128', 'unspecified'],
+  ['::1/128', 'loopback'],
+  ['::/96', 'ipv4-compatible'], // deprecated; some stacks still route it to IPv4
+  ['64:ff9b::/96', 'nat64'], // blocked outright: a NAT64 gateway reaches any embedded IPv4
+  ['64:ff9b:1::/48', 'nat64'],
+  ['100::/64', 'discard'],
+  ['2001:db8::/32', 'documentation'],
+  ['2001::/32', 'teredo'],
+  ['2002::/16', '6to4'],
+  ['5f00::/16', 'srv6'],
+  ['fc00::/7', 'unique-local'],
+  ['fe80::/10', 'link-local'],
+  ['fec0::/10', 'site-local'],
+  ['ff00::/8', 'multicast'],
+]);
+
+const GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
+
+function lookup(address: IP, ranges: readonly [IP, number, string][]): string | null {
+  for (const [range, prefix, name] of ranges) {
+    if (address.kind() === range.kind() && address.match(range, prefix)) return name;
+  }
+  return null;
+}
+
+/** Parses an address as it comes from a URL hostname or DNS: brackets and an IPv6 zone are allowed. */
+export function parseAddress(text: string): IP | null {
+  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  try {
+    return ipaddr.parse(bare);
+  } catch {
+    return null;
+  }
+}
+
+function classifyParsed(address: IP): string | null {
+  if (address.kind() === 'ipv4') return lookup(address, V4);
+  const v6 = address as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) {
+    const inner = lookup(v6.toIPv4Address(), V4);
+    return inner === null ? null : `ipv4-mapped ${inner}`;
+  }
+  const named = lookup(v6, V6);
+  if (named !== null) return named;
+  // Outside 2000::/3 nothing is assigned for global unicast: refuse the rest of the space too.
+  return v6.match(GLOBAL_UNICAST) ? null : 'reserved';
+}
+
+/**
+ * The name of the blocked range an IP address falls in ('loopback', 'private', 'ipv4-mapped loopback', …),
+ * or null when it is public. A string that is not an IP address is 'invalid address' (fail closed).
+ */
+export function blockedRange(address: string): string | null {
+  const parsed = parseAddress(address);
+  return parsed === null ? 'invalid address' : classifyParsed(parsed);
+}
+
+/** Parses allowlist entries ('127.0.0.0/8', '::1/128'; a bare address means just itself). */
+export function parseCidrs(list: readonly string[]): Cidr[] {
+  return list.map((entry) => {
+    const text = entry.trim();
+    try {
+      const [address, prefix] = text.includes('/')
+        ? ipaddr.parseCIDR(text)
+        : ([ipaddr.parse(text), text.includes(':') ? 128 : 32] as const);
+      if (address.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(text.split('/')[0] ?? '')) {
+        throw new Error('not dotted decimal');
+      }
+      return { address, prefix, text: `${address.toString()}/${prefix}` };
+    } catch {
+      throw new Error(`invalid CIDR '${entry}' in the subnet allowlist`);
+    }
+  });
+}
+
+function inAllowlist(address: IP, allow: readonly Cidr[]): boolean {
+  const mapped =
+    address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()
+      ? (address as ipaddr.IPv6).toIPv4Address()
+      : null;
+  return allow.some(
+    (cidr) =>
+      (cidr.address.kind() === address.kind() && address.match(cidr.address, cidr.prefix)) ||
+      (mapped !== null && cidr.address.kind() === 'ipv4' && mapped.match(cidr.address, cidr.prefix)),
+  );
+}
+
+/** True when delivery may dial this address: allowlisted, or in no blocked range. */
+export function isAllowedAddress(address: string, allow: readonly Cidr[]): boolean {
+  const parsed = parseAddress(address);
+  if (parsed === null) return false;
+  return inAllowlist(parsed, allow) || classifyParsed(parsed) === null;
+}
