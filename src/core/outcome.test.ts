@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classify, parseRetryAfter, type SendResult, statusCodeOf } from './outcome.ts';
+import { classify, failureReason, parseRetryAfter, type SendResult, statusCodeOf } from './outcome.ts';
 
 const NOW = Date.UTC(2024, 0, 1, 12, 0, 0);
 
@@ -30,7 +30,8 @@ describe('parseRetryAfter', () => {
 
 describe('classify', () => {
   it('treats 2xx only as delivered', () => {
-    for (const status of [200, 201, 204, 299]) assert.deepEqual(classify(response(status), NOW), { kind: 'delivered' });
+    for (const status of [200, 201, 204, 299])
+      assert.deepEqual(classify(response(status), NOW), { kind: 'delivered' });
   });
 
   it('disables on 410 Gone', () => {
@@ -91,5 +92,11 @@ describe('classify', () => {
   it('reports 0 as the status code when no response arrived', () => {
     assert.equal(statusCodeOf(response(503)), 503);
     assert.equal(statusCodeOf({ kind: 'timeout', durationMs: 1 }), 0);
+    assert.equal(failureReason(response(503)), '');
+    assert.equal(failureReason({ kind: 'timeout', durationMs: 9, limitMs: 300 }), 'timeout after 300 ms');
+    assert.equal(
+      failureReason({ kind: 'error', reason: 'connection refused', durationMs: 1 }),
+      'connection refused',
+    );
   });
 });

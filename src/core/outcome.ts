@@ -58,15 +58,33 @@ export function classify(result: SendResult, now: number): AttemptOutcome {
       const { status } = result;
       if (status >= 200 && status < 300) return { kind: 'delivered' };
       if (status === 410) return { kind: 'disable', reason: 'HTTP 410 (Gone)' };
-      if (status >= 300 && status < 400) return retry(`redirect (HTTP ${status}) not followed`, undefined, false);
+      if (status >= 300 && status < 400)
+        return retry(`redirect (HTTP ${status}) not followed`, undefined, false);
       const retryAfterMs = parseRetryAfter(header(result.headers, 'retry-after'), now);
       return retry(`HTTP ${status}`, retryAfterMs, status === 429);
     }
     case 'timeout':
-      return retry(`timeout after ${result.limitMs ?? Math.round(result.durationMs)} ms`, undefined, true);
+      return retry(failureReason(result), undefined, true);
     case 'error':
     case 'blocked':
-      return retry(result.reason, undefined, false);
+      return retry(failureReason(result), undefined, false);
+    default: {
+      const _exhaustive: never = result;
+      return _exhaustive;
+    }
+  }
+}
+
+/** Why no usable response arrived, for the stored attempt ('' for a response: its body is stored). */
+export function failureReason(result: SendResult): string {
+  switch (result.kind) {
+    case 'response':
+      return '';
+    case 'timeout':
+      return `timeout after ${result.limitMs ?? Math.round(result.durationMs)} ms`;
+    case 'error':
+    case 'blocked':
+      return result.reason;
     default: {
       const _exhaustive: never = result;
       return _exhaustive;

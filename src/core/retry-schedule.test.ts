@@ -51,7 +51,9 @@ describe('nextAttempt', () => {
   });
 
   it('ends on disable and fail, and refuses delivered', () => {
-    assert.deepEqual(nextAttempt(input({ outcome: { kind: 'disable', reason: 'HTTP 410' } })), { exhausted: true });
+    assert.deepEqual(nextAttempt(input({ outcome: { kind: 'disable', reason: 'HTTP 410' } })), {
+      exhausted: true,
+    });
     assert.deepEqual(nextAttempt(input({ outcome: { kind: 'fail', reason: 'x' } })), { exhausted: true });
     assert.throws(() => nextAttempt(input({ outcome: { kind: 'delivered' } })));
     assert.throws(() => nextAttempt(input({ attempt: 0 })), RangeError);
@@ -64,14 +66,23 @@ describe('nextAttempt', () => {
     assert.equal(at(1000), base); // cannot speed up
     assert.equal(at(45 * MINUTE), 45 * MINUTE); // honoured inside the window
     assert.equal(at(10 * 60 * MINUTE), 2 * base); // cannot postpone without bound
-    assert.equal(at(1000, () => 0), base * 0.8); // the window follows the jittered delay
-    assert.equal(at(10 * 60 * MINUTE, () => 0), 2 * base * 0.8);
+    assert.equal(
+      at(1000, () => 0),
+      base * 0.8,
+    ); // the window follows the jittered delay
+    assert.equal(
+      at(10 * 60 * MINUTE, () => 0),
+      2 * base * 0.8,
+    );
   });
 
   it('applies the penalty floor after clamping', () => {
     const penalty: AttemptOutcome = { kind: 'retry', reason: 'timeout', penalty: true };
     assert.equal(delayOf(nextAttempt(input({ attempt: 1, outcome: penalty }))), 60_000); // 5 s raised to 60 s
-    assert.equal(delayOf(nextAttempt(input({ attempt: 1, outcome: { ...penalty, retryAfterMs: 1000 } }))), 60_000);
+    assert.equal(
+      delayOf(nextAttempt(input({ attempt: 1, outcome: { ...penalty, retryAfterMs: 1000 } }))),
+      60_000,
+    );
     assert.equal(delayOf(nextAttempt(input({ attempt: 2, outcome: penalty, random: () => 0 }))), 240_000); // above the floor
   });
 

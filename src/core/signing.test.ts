@@ -86,7 +86,11 @@ describe('signing', () => {
       const headers = webhookHeaders({ msgId: 'msg_test', timestamp: nowSec(), body, secrets });
       assert.deepEqual(new StandardWebhook(secret).verify(body, headers), JSON.parse(body));
       assert.deepEqual(new SvixWebhook(secret).verify(body, headers), JSON.parse(body));
-      const svixOnly = { 'svix-id': headers['svix-id']!, 'svix-timestamp': headers['svix-timestamp']!, 'svix-signature': headers['svix-signature']! };
+      const svixOnly = {
+        'svix-id': headers['svix-id']!,
+        'svix-timestamp': headers['svix-timestamp']!,
+        'svix-signature': headers['svix-signature']!,
+      };
       assert.deepEqual(new SvixWebhook(secret).verify(body, svixOnly), JSON.parse(body));
     }
   });
@@ -106,18 +110,33 @@ describe('verifySignature', () => {
 
   it('accepts what the standardwebhooks library signs', () => {
     const signature = new StandardWebhook(secret).sign('msg_x', new Date(now), body);
-    const headers = { 'webhook-id': 'msg_x', 'webhook-timestamp': String(ts), 'webhook-signature': signature };
+    const headers = {
+      'webhook-id': 'msg_x',
+      'webhook-timestamp': String(ts),
+      'webhook-signature': signature,
+    };
     assert.deepEqual(verifySignature({ headers, body, secret, now }), { ok: true });
   });
 
   it('accepts the spec example', () => {
-    const headers = { 'webhook-id': SPEC.msgId, 'webhook-timestamp': String(SPEC.timestamp), 'webhook-signature': SPEC.signature };
-    assert.deepEqual(verifySignature({ headers, body: SPEC.body, secret: SPEC.secret, now: SPEC.timestamp * 1000 }), { ok: true });
+    const headers = {
+      'webhook-id': SPEC.msgId,
+      'webhook-timestamp': String(SPEC.timestamp),
+      'webhook-signature': SPEC.signature,
+    };
+    assert.deepEqual(
+      verifySignature({ headers, body: SPEC.body, secret: SPEC.secret, now: SPEC.timestamp * 1000 }),
+      { ok: true },
+    );
   });
 
   it('accepts svix-* headers, any header case, and one of several signatures', () => {
     const all = signed(ts, [generateSecret(randomBytes(32)), secret]);
-    const svixOnly = { 'Svix-Id': all['svix-id'], 'Svix-Timestamp': all['svix-timestamp'], 'Svix-Signature': all['svix-signature'] };
+    const svixOnly = {
+      'Svix-Id': all['svix-id'],
+      'Svix-Timestamp': all['svix-timestamp'],
+      'Svix-Signature': all['svix-signature'],
+    };
     assert.deepEqual(verifySignature({ headers: svixOnly, body, secret, now }), { ok: true });
     assert.deepEqual(verifySignature({ headers: all, body, secret: secret.slice(6), now }), { ok: true });
   });
@@ -127,31 +146,63 @@ describe('verifySignature', () => {
     for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) {
       const partial = { ...headers, [name]: undefined, [name.replace('webhook', 'svix')]: undefined };
       if (name === 'webhook-id') delete partial['svix-id'];
-      assert.deepEqual(verifySignature({ headers: partial, body, secret, now }), { ok: false, reason: `missing ${name} header` });
+      assert.deepEqual(verifySignature({ headers: partial, body, secret, now }), {
+        ok: false,
+        reason: `missing ${name} header`,
+      });
     }
   });
 
   it('enforces the tolerance in both directions', () => {
     assert.deepEqual(verifySignature({ headers: signed(ts - 300), body, secret, now }), { ok: true });
     assert.deepEqual(verifySignature({ headers: signed(ts + 300), body, secret, now }), { ok: true });
-    assert.deepEqual(verifySignature({ headers: signed(ts - 301), body, secret, now }), { ok: false, reason: 'timestamp too old' });
-    assert.deepEqual(verifySignature({ headers: signed(ts + 301), body, secret, now }), { ok: false, reason: 'timestamp too new' });
+    assert.deepEqual(verifySignature({ headers: signed(ts - 301), body, secret, now }), {
+      ok: false,
+      reason: 'timestamp too old',
+    });
+    assert.deepEqual(verifySignature({ headers: signed(ts + 301), body, secret, now }), {
+      ok: false,
+      reason: 'timestamp too new',
+    });
     assert.deepEqual(verifySignature({ headers: signed(ts - 20), body, secret, now, toleranceSec: 10 }), {
       ok: false,
       reason: 'timestamp too old',
     });
     const bad = { ...signed(), 'webhook-timestamp': '12abc' };
-    assert.deepEqual(verifySignature({ headers: bad, body, secret, now }), { ok: false, reason: 'invalid timestamp' });
+    assert.deepEqual(verifySignature({ headers: bad, body, secret, now }), {
+      ok: false,
+      reason: 'invalid timestamp',
+    });
   });
 
   it('rejects a changed body, id, secret or signature', () => {
     const no = { ok: false, reason: 'no matching signature' };
     assert.deepEqual(verifySignature({ headers: signed(), body: `${body} `, secret, now }), no);
-    assert.deepEqual(verifySignature({ headers: { ...signed(), 'webhook-id': 'msg_2' }, body, secret, now }), no);
-    assert.deepEqual(verifySignature({ headers: signed(), body, secret: generateSecret(randomBytes(32)), now }), no);
-    assert.deepEqual(verifySignature({ headers: { ...signed(), 'webhook-signature': 'v1,AAAA v2,xyz junk' }, body, secret, now }), no);
+    assert.deepEqual(
+      verifySignature({ headers: { ...signed(), 'webhook-id': 'msg_2' }, body, secret, now }),
+      no,
+    );
+    assert.deepEqual(
+      verifySignature({ headers: signed(), body, secret: generateSecret(randomBytes(32)), now }),
+      no,
+    );
+    assert.deepEqual(
+      verifySignature({
+        headers: { ...signed(), 'webhook-signature': 'v1,AAAA v2,xyz junk' },
+        body,
+        secret,
+        now,
+      }),
+      no,
+    );
     const v1a = signed()['webhook-signature']!.replace('v1,', 'v1a,');
-    assert.deepEqual(verifySignature({ headers: { ...signed(), 'webhook-signature': v1a }, body, secret, now }), no);
-    assert.deepEqual(verifySignature({ headers: signed(), body, secret: 'whsec_bad', now }), { ok: false, reason: 'invalid secret' });
+    assert.deepEqual(
+      verifySignature({ headers: { ...signed(), 'webhook-signature': v1a }, body, secret, now }),
+      no,
+    );
+    assert.deepEqual(verifySignature({ headers: signed(), body, secret: 'whsec_bad', now }), {
+      ok: false,
+      reason: 'invalid secret',
+    });
   });
 });

@@ -19,7 +19,9 @@ export interface SignInput {
 /** A new secret: 'whsec_' + base64 of the given 24..64 random bytes. */
 export function generateSecret(random: Uint8Array): string {
   if (random.length < MIN_KEY_BYTES || random.length > MAX_KEY_BYTES) {
-    throw new RangeError(`secret needs ${MIN_KEY_BYTES}..${MAX_KEY_BYTES} random bytes, got ${random.length}`);
+    throw new RangeError(
+      `secret needs ${MIN_KEY_BYTES}..${MAX_KEY_BYTES} random bytes, got ${random.length}`,
+    );
   }
   return PREFIX + Buffer.from(random).toString('base64');
 }
@@ -54,7 +56,10 @@ function digest(key: Buffer, msgId: string, timestamp: number | string, body: st
 /** The webhook-signature value: 'v1,<b64>' per secret, space-separated. Throws on an invalid secret. */
 export function signatureHeader(input: SignInput): string {
   return input.secrets
-    .map((secret) => `v1,${digest(requireKey(secret), input.msgId, input.timestamp, input.body).toString('base64')}`)
+    .map(
+      (secret) =>
+        `v1,${digest(requireKey(secret), input.msgId, input.timestamp, input.body).toString('base64')}`,
+    )
     .join(' ');
 }
 
@@ -96,7 +101,10 @@ function lookup(headers: Record<string, string | undefined>, name: string): stri
 /** Verifies a signed webhook given webhook-* or svix-* headers. Compares in constant time. */
 export function verifySignature(input: VerifyInput): VerifyResult {
   const { headers } = input;
-  const brand = lookup(headers, 'webhook-id') === undefined && lookup(headers, 'svix-id') !== undefined ? 'svix' : 'webhook';
+  const brand =
+    lookup(headers, 'webhook-id') === undefined && lookup(headers, 'svix-id') !== undefined
+      ? 'svix'
+      : 'webhook';
   const id = lookup(headers, `${brand}-id`);
   const timestampText = lookup(headers, `${brand}-timestamp`);
   const signatures = lookup(headers, `${brand}-signature`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { blockedRange, isAllowedAddress, parseCidrs } from './ssrf.ts';
+import { blockedRange, canonicalAddress, isAllowedAddress, parseCidrs } from './ssrf.ts';
 
 // Every range in DESIGN.md's SSRF list: [cidr, an address inside, the expected name].
 const BLOCKED: [string, string, string][] = [
@@ -146,5 +146,13 @@ describe('isAllowedAddress', () => {
     assert.equal(isAllowedAddress('169.254.169.254', loopback), false);
     assert.equal(isAllowedAddress('10.0.0.5', parseCidrs(['10.0.0.0/24'])), true);
     assert.equal(isAllowedAddress('10.0.1.5', parseCidrs(['10.0.0.0/24'])), false);
+  });
+});
+
+describe('canonicalAddress', () => {
+  it('spells equal addresses alike', () => {
+    assert.equal(canonicalAddress('::ffff:127.0.0.1'), '127.0.0.1');
+    assert.equal(canonicalAddress('[::1]'), canonicalAddress('0:0:0:0:0:0:0:1'));
+    assert.equal(canonicalAddress('localhost'), null);
   });
 });

@@ -76,6 +76,16 @@ export function parseAddress(text: string): IP | null {
   }
 }
 
+/** A canonical spelling for comparing addresses (IPv4-mapped IPv6 becomes its IPv4), or null. */
+export function canonicalAddress(text: string): string | null {
+  const parsed = parseAddress(text);
+  if (parsed === null) return null;
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return (parsed as ipaddr.IPv6).toIPv4Address().toString();
+  }
+  return parsed.toNormalizedString();
+}
+
 function classifyParsed(address: IP): string | null {
   if (address.kind() === 'ipv4') return lookup(address, V4);
   const v6 = address as ipaddr.IPv6;

@@ -5,7 +5,7 @@
 import type { Config } from '../config/config.ts';
 import { createBatcher } from '../core/batcher.ts';
 import { newId } from '../core/ids.ts';
-import { classify } from '../core/outcome.ts';
+import { classify, failureReason } from '../core/outcome.ts';
 import { reserveSlot } from '../core/rate-limit.ts';
 import { nextAttempt } from '../core/retry-schedule.ts';
 import { webhookHeaders } from '../core/signing.ts';
@@ -142,7 +142,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         statusCode = result.status;
         response = result.body;
       } else {
-        response = result.reason ?? outcome.kind;
+        response = failureReason(result);
       }
     }
     const finishedAt = now();

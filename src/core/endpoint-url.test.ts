@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checkEndpointUrl, ipLiteral } from './endpoint-url.ts';
+import { parseCidrs } from './ssrf.ts';
+
+const loopback = parseCidrs(['127.0.0.0/8', '::1/128']);
+
+describe('checkEndpointUrl', () => {
+  it('accepts http and https URLs and normalises them', () => {
+    assert.deepEqual(checkEndpointUrl('https://example.com/hooks?x=1', []), {
+      ok: true,
+      url: 'https://example.com/hooks?x=1',
+    });
+    assert.deepEqual(checkEndpointUrl('HTTP://Example.COM', []), { ok: true, url: 'http://example.com/' });
+    assert.deepEqual(checkEndpointUrl('https://8.8.8.8:8443/in', []), {
+      ok: true,
+      url: 'https://8.8.8.8:8443/in',
+    });
+  });
+
+  it('lets hostnames through: they are checked after DNS at delivery', () => {
+    assert.equal(checkEndpointUrl('http://localhost:3000/', []).ok, true);
+    assert.equal(checkEndpointUrl('http://internal.corp/', []).ok, true);
+  });
+
+  it('rejects other schemes, credentials and junk', () => {
+    assert.deepEqual(checkEndpointUrl('not a url', []), { ok: false, reason: 'invalid URL' });
+    assert.deepEqual(checkEndpointUrl('ftp://example.com/', []), {
+      ok: false,
+      reason: 'URL scheme must be http or https',
+    });
+    assert.deepEqual(checkEndpointUrl('file:///etc/passwd', []), {
+      ok: false,
+      reason: 'URL scheme must be http or https',
+    });
+    assert.deepEqual(checkEndpointUrl('https://user:pw@example.com/', []), {
+      ok: false,
+      reason: 'URL must not contain credentials',
+    });
+    assert.deepEqual(checkEndpointUrl('https://user@example.com/', []), {
+      ok: false,
+      reason: 'URL must not contain credentials',
+    });
+  });
+
+  it('blocks IP literals in blocked ranges, in any spelling', () => {
+    assert.deepEqual(checkEndpointUrl('http://10.0.0.5/hook', []), {
+      ok: false,
+      reason: 'blocked address 10.0.0.5',
+    });
+    assert.deepEqual(checkEndpointUrl('http://2130706433/', []), {
+      ok: false,
+      reason: 'blocked address 127.0.0.1',
+    });
+    assert.deepEqual(checkEndpointUrl('http://0x7f.1/', []), {
+      ok: false,
+      reason: 'blocked address 127.0.0.1',
+    });
+    assert.deepEqual(checkEndpointUrl('http://012.0.0.1/', []), {
+      ok: false,
+      reason: 'blocked address 10.0.0.1',
+    });
+    assert.deepEqual(checkEndpointUrl('http://[::ffff:127.0.0.1]/', []), {
+      ok: false,
+      reason: 'blocked address ::ffff:7f00:1',
+    });
+    assert.deepEqual(checkEndpointUrl('http://[fd00::1]:80/', []), {
+      ok: false,
+      reason: 'blocked address fd00::1',
+    });
+    assert.deepEqual(checkEndpointUrl('http://169.254.169.254/latest/meta-data', loopback), {
+      ok: false,
+      reason: 'blocked address 169.254.169.254',
+    });
+  });
+
+  it('lets the allowlist open blocked literals', () => {
+    assert.deepEqual(checkEndpointUrl('http://127.0.0.1:9000/in', loopback), {
+      ok: true,
+      url: 'http://127.0.0.1:9000/in',
+    });
+    assert.deepEqual(checkEndpointUrl('http://[::1]:9000/', loopback), {
+      ok: true,
+      url: 'http://[::1]:9000/',
+    });
+  });
+});
+
+describe('ipLiteral', () => {
+  it('recognises WHATWG-normalised literals only', () => {
+    assert.equal(ipLiteral('127.0.0.1'), '127.0.0.1');
+    assert.equal(ipLiteral('[::1]'), '::1');
+    assert.equal(ipLiteral('example.com'), null);
+    assert.equal(ipLiteral('1.2.3.4.example'), null);
+  });
+});

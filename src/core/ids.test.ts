@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { idFloor, isId, newId } from './ids.ts';
+
+const zeros = new Uint8Array(16);
+const ones = new Uint8Array(16).fill(1);
+
+describe('ids', () => {
+  it('prefixes and sizes ids', () => {
+    const id = newId('msg', 1_700_000_000_000, ones);
+    assert.match(id, /^msg_[0-9A-HJKMNP-TV-Z]{26}$/);
+    assert.ok(isId('msg', id));
+    assert.ok(!isId('ep', id));
+    assert.ok(!isId('msg', `${id}X`));
+  });
+
+  it('is deterministic for a given time and random source', () => {
+    assert.equal(newId('ep', 42, ones), newId('ep', 42, ones));
+    assert.notEqual(newId('ep', 42, ones), newId('ep', 42, zeros));
+  });
+
+  it('sorts by creation time', () => {
+    const times = [0, 1, 31, 32, 1_000, 1_700_000_000_000, 1_700_000_000_001, 4_102_444_800_000];
+    const ids = times.map((ms) => newId('task', ms, ones));
+    assert.deepEqual([...ids].sort(), ids);
+  });
+
+  it('gives a floor below every id of that millisecond and above earlier ones', () => {
+    const ms = 1_700_000_000_000;
+    const floor = idFloor('atmpt', ms);
+    assert.ok(floor <= newId('atmpt', ms, zeros));
+    assert.ok(floor > newId('atmpt', ms - 1, ones));
+  });
+});

@@ -1,0 +1,225 @@
+// The HTTP sender against real receivers on 127.0.0.1. SSRF cases only check refusal.
+
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { parseCidrs } from '../../src/core/ssrf.ts';
+import { createSender, type Sender } from '../../src/delivery/undici-sender.ts';
+
+interface Receiver {
+  server: Server;
+  port: number;
+  url: string;
+  hits: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[];
+  connections: number;
+  close(): Promise<void>;
+}
+
+async function receiver(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<Receiver> {
+  const sockets = new Set<Socket>();
+  const hits: Receiver['hits'] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      handle(req, res);
+    });
+  });
+  const self: Receiver = {
+    server,
+    port: 0,
+    url: '',
+    hits,
+    connections: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  server.on('connection', (socket: Socket) => {
+    self.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  self.port = (server.address() as AddressInfo).port;
+  self.url = `http://127.0.0.1:${self.port}`;
+  return self;
+}
+
+const loopback = parseCidrs(['127.0.0.0/8']);
+const base = { timeoutMs: 2_000, connectTimeoutMs: 1_000, bodyCap: 16 };
+const request = (url: string) => ({ url, headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+
+describe('undici sender', () => {
+  let ok: Receiver;
+  let redirect: Receiver;
+  let trickle: Receiver;
+  let open: Sender;
+  const timers = new Set<NodeJS.Timeout>();
+
+  before(async () => {
+    ok = await receiver((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-receiver': 'ok' });
+      res.end('0123456789abcdefghijklmnopqrstuvwxyz');
+    });
+    redirect = await receiver((_req, res) => {
+      res.writeHead(302, { location: `${ok.url}/redirected` });
+      res.end();
+    });
+    trickle = await receiver((_req, res) => {
+      res.writeHead(200);
+      const timer = setInterval(() => res.write('.'), 100);
+      timers.add(timer);
+      res.on('close', () => {
+        clearInterval(timer);
+        timers.delete(timer);
+      });
+    });
+    open = createSender({ ...base, allow: loopback });
+  });
+
+  after(async () => {
+    for (const timer of timers) clearInterval(timer);
+    await open.close();
+    await Promise.all([ok.close(), redirect.close(), trickle.close()]);
+  });
+
+  it('delivers and keeps only the first bodyCap bytes of the response', async () => {
+    const result = await open.send({ ...request(`${ok.url}/hook?x=1`), headers: { 'webhook-id': 'msg_1' } });
+    assert.equal(result.kind, 'response');
+    assert.ok(result.kind === 'response');
+    assert.equal(result.status, 200);
+    assert.equal(result.body, '0123456789abcdef');
+    assert.equal(result.headers['x-receiver'], 'ok');
+    assert.ok(result.durationMs >= 0);
+    const hit = ok.hits.at(-1)!;
+    assert.equal(hit.method, 'POST');
+    assert.equal(hit.url, '/hook?x=1');
+    assert.equal(hit.body, '{"a":1}');
+    assert.equal(hit.headers['webhook-id'], 'msg_1');
+  });
+
+  it('reuses a keep-alive connection', async () => {
+    const before = ok.connections;
+    await open.send(request(ok.url));
+    await open.send(request(ok.url));
+    assert.ok(ok.connections - before <= 1, `${ok.connections - before} new connections`);
+  });
+
+  it('drops the rest of a huge response body', async () => {
+    const big = await receiver((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('x'.repeat(2 * 1024 * 1024));
+    });
+    try {
+      const result = await open.send(request(big.url));
+      assert.ok(result.kind === 'response');
+      assert.equal(result.body, 'x'.repeat(16));
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('returns a redirect without following it', async () => {
+    const hitsBefore = ok.hits.length;
+    const result = await open.send(request(redirect.url));
+    assert.ok(result.kind === 'response');
+    assert.equal(result.status, 302);
+    assert.equal(ok.hits.length, hitsBefore);
+    assert.ok(!ok.hits.some((hit) => hit.url === '/redirected'));
+  });
+
+  it('enforces a total deadline against a trickling receiver', async () => {
+    const sender = createSender({ ...base, timeoutMs: 300, allow: loopback });
+    try {
+      const result = await sender.send(request(trickle.url));
+      assert.equal(result.kind, 'timeout');
+      assert.ok(result.kind === 'timeout');
+      assert.equal(result.limitMs, 300);
+    } finally {
+      await sender.close();
+    }
+  });
+
+  it('reports a refused connection as an error', async () => {
+    const gone = await receiver(() => {});
+    const url = gone.url;
+    await gone.close();
+    const result = await open.send(request(url));
+    assert.equal(result.kind, 'error');
+    assert.ok(result.kind === 'error');
+    assert.match(result.reason, /connection refused/);
+  });
+
+  it('blocks loopback literals without the allowlist, before connecting', async () => {
+    const guarded = createSender({ ...base, allow: [] });
+    try {
+      const connections = ok.connections;
+      const hits = ok.hits.length;
+      const direct = await guarded.send(request(ok.url));
+      assert.deepEqual(direct.kind === 'blocked' && direct.reason, 'blocked address 127.0.0.1');
+      const numeric = await guarded.send(request(`http://2130706433:${ok.port}/`));
+      assert.deepEqual(numeric.kind === 'blocked' && numeric.reason, 'blocked address 127.0.0.1');
+      const mapped = await guarded.send(request(`http://[::ffff:127.0.0.1]:${ok.port}/`));
+      assert.equal(mapped.kind, 'blocked');
+      assert.equal(ok.connections, connections);
+      assert.equal(ok.hits.length, hits);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it('blocks a hostname that resolves to loopback', async () => {
+    const guarded = createSender({ ...base, allow: [] });
+    try {
+      const connections = ok.connections;
+      const result = await guarded.send(request(`http://localhost:${ok.port}/`));
+      assert.equal(result.kind, 'blocked');
+      assert.ok(result.kind === 'blocked');
+      assert.match(result.reason, /^blocked address (127\.0\.0\.1|::1) \(from localhost\)$/);
+      assert.equal(ok.connections, connections);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it('dials a hostname once allowlisted', async () => {
+    const result = await open.send(request(`http://localhost:${ok.port}/via-dns`));
+    // localhost may resolve to ::1 first, which is not allowlisted here: only 127.0.0.1 is dialed.
+    assert.ok(result.kind === 'response', JSON.stringify(result));
+    assert.equal(result.status, 200);
+    assert.equal(ok.hits.at(-1)?.url, '/via-dns');
+  });
+
+  it('refuses its own listen address even when allowlisted', async () => {
+    const self = createSender({ ...base, allow: loopback, refuse: [{ host: '127.0.0.1', port: ok.port }] });
+    const wildcard = createSender({ ...base, allow: loopback, refuse: [{ host: '0.0.0.0', port: ok.port }] });
+    try {
+      const connections = ok.connections;
+      for (const sender of [self, wildcard]) {
+        for (const url of [ok.url, `http://localhost:${ok.port}/`]) {
+          const result = await sender.send(request(url));
+          assert.equal(result.kind, 'blocked', url);
+        }
+      }
+      assert.equal(ok.connections, connections);
+      const other = await self.send(request(redirect.url)); // another port stays reachable
+      assert.ok(other.kind === 'response');
+    } finally {
+      await self.close();
+      await wildcard.close();
+    }
+  });
+
+  it('turns bad URLs into results instead of throwing', async () => {
+    assert.equal((await open.send(request('not a url'))).kind, 'error');
+    assert.equal((await open.send(request('ftp://127.0.0.1/'))).kind, 'blocked');
+  });
+});
