@@ -1,7 +1,7 @@
 // Applications: the tenants of the outbound side.
 import { newId } from '../core/ids.ts';
 import type { Application, Metadata, Page, PageQuery } from '../core/types.ts';
-import { type AppDeps, mapConflict, resolveApp, requireAdmin, type Scope } from './context.ts';
+import { type AppDeps, mapConflict, requireAdmin, resolveApp, type Scope } from './context.ts';
 
 export interface ApplicationInput {
   name: string;
@@ -44,7 +44,11 @@ export async function getApplication(deps: AppDeps, scope: Scope, idOrUid: strin
   return resolveApp(deps.store, scope, idOrUid);
 }
 
-export async function listApplications(deps: AppDeps, scope: Scope, query: PageQuery): Promise<Page<Application>> {
+export async function listApplications(
+  deps: AppDeps,
+  scope: Scope,
+  query: PageQuery,
+): Promise<Page<Application>> {
   requireAdmin(scope);
   return deps.store.apps.list(query);
 }
@@ -60,7 +64,10 @@ export async function upsertApplication(
   const now = deps.now();
   const existing = await deps.store.apps.get(idOrUid);
   if (!existing) {
-    const app = buildApplication({ ...input, uid: input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid) }, now);
+    const app = buildApplication(
+      { ...input, uid: input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid) },
+      now,
+    );
     await mapConflict(deps.store.apps.create(app));
     return { app, created: true };
   }
@@ -100,4 +107,29 @@ export async function deleteApplication(deps: AppDeps, scope: Scope, idOrUid: st
   requireAdmin(scope);
   const app = await resolveApp(deps.store, scope, idOrUid);
   await deps.store.apps.delete(app.id);
+}
+
+/**
+ * Svix: MessageIn.application and AppPortalAccessIn.application create the application when the path
+ * names none that exists; otherwise they are ignored. Only the admin may create.
+ */
+export async function getOrCreateApp(
+  deps: AppDeps,
+  scope: Scope,
+  idOrUid: string,
+  input: ApplicationInput | null | undefined,
+): Promise<Application> {
+  const existing = await deps.store.apps.get(idOrUid);
+  if (existing) return resolveApp(deps.store, scope, existing.id);
+  if (!input || scope.kind !== 'admin') return resolveApp(deps.store, scope, idOrUid); // 404
+  const uid = input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid);
+  const app = buildApplication({ ...input, uid }, deps.now());
+  try {
+    await deps.store.apps.create(app);
+    return app;
+  } catch (error) {
+    const raced = await deps.store.apps.get(uid ?? app.id);
+    if (raced) return raced;
+    throw error;
+  }
 }

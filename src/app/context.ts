@@ -1,8 +1,8 @@
 // What every use-case receives: the store port, the frozen config, a clock, and who is asking.
 import type { Config } from '../config/config.ts';
-import { ConflictError, type Store } from '../store/store.ts';
 import { conflict, forbidden, notFound } from '../core/errors.ts';
 import type { Application } from '../core/types.ts';
+import { ConflictError, type Store } from '../store/store.ts';
 
 export interface AppDeps {
   store: Store;
@@ -33,4 +33,3 @@ export async function mapConflict<T>(work: Promise<T>): Promise<T> {
     throw error;
   }
 }
-

@@ -27,7 +27,11 @@ function build(input: EventTypeInput, now: number): EventType {
   };
 }
 
-export async function createEventType(deps: AppDeps, scope: Scope, input: EventTypeInput): Promise<EventType> {
+export async function createEventType(
+  deps: AppDeps,
+  scope: Scope,
+  input: EventTypeInput,
+): Promise<EventType> {
   requireAdmin(scope);
   const eventType = build(input, deps.now());
   await mapConflict(deps.store.eventTypes.create(eventType));
@@ -88,7 +92,12 @@ export async function patchEventType(
 }
 
 /** Svix archives on delete; `expunge` removes the row for good. */
-export async function deleteEventType(deps: AppDeps, scope: Scope, name: string, expunge: boolean): Promise<void> {
+export async function deleteEventType(
+  deps: AppDeps,
+  scope: Scope,
+  name: string,
+  expunge: boolean,
+): Promise<void> {
   requireAdmin(scope);
   const existing = await getEventType(deps, name);
   if (expunge) await deps.store.eventTypes.delete(name);

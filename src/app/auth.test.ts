@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { makeConfig } from '../config/config.ts';
+import type { Store } from '../store/store.ts';
+import { createAuthenticator, initAdminToken } from './auth.ts';
+
+/** Only `settings` is used by the authenticator. */
+function settingsStore(): Store {
+  const kv = new Map<string, string>();
+  return {
+    settings: {
+      get: async (k: string) => kv.get(k) ?? null,
+      put: async (k: string, v: string) => void kv.set(k, v),
+    },
+  } as unknown as Store;
+}
+
+test('initAdminToken: configured token stored as a hash; otherwise generated once', async () => {
+  const store = settingsStore();
+  const first = await initAdminToken(store, makeConfig());
+  assert.match(first.generated ?? '', /^dbk_/);
+  assert.equal((await initAdminToken(store, makeConfig())).generated, null);
+  const auth = createAuthenticator(store);
+  assert.deepEqual(await auth.verify(first.generated!, 0), { kind: 'admin' });
+
+  const configured = settingsStore();
+  assert.equal((await initAdminToken(configured, makeConfig({ adminToken: 'fixed' }))).generated, null);
+  assert.deepEqual(await createAuthenticator(configured).verify('fixed', 0), { kind: 'admin' });
+  assert.equal(await createAuthenticator(configured).verify('other', 0), null);
+});
+
+test('app tokens: scoped, expire, resist tampering, and logout revokes them', async () => {
+  const store = settingsStore();
+  await initAdminToken(store, makeConfig({ adminToken: 'admin' }));
+  const auth = createAuthenticator(store);
+  const token = await auth.issueAppToken('app_1', 1000, 500);
+  const scope = await auth.verify(token, 1200);
+  assert.equal(scope?.kind === 'app' && scope.appId, 'app_1');
+  assert.equal(await auth.verify(token, 1500), null, 'expired');
+
+  const [body, mac] = token.slice('appsk_'.length).split('.') as [string, string];
+  const forged = Buffer.from(JSON.stringify({ app: 'app_2', exp: 9e15, jti: 'x' })).toString('base64url');
+  assert.equal(await auth.verify(`appsk_${forged}.${mac}`, 1200), null, 'tampered claim');
+  assert.ok(body);
+
+  await auth.logout(token, 1200);
+  assert.equal(await auth.verify(token, 1200), null, 'revoked');
+  assert.equal(await createAuthenticator(store).verify(token, 1200), null, 'revoked for other instances too');
+});

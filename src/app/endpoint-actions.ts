@@ -1,0 +1,92 @@
+// Sub-resources of an endpoint: secret, rotation, custom headers, stats, recovery.
+import { randomBytes } from 'node:crypto';
+import { invalid } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
+import type { EndpointStats } from '../store/store.ts';
+import type { AppDeps, Scope } from './context.ts';
+import { checkHeaders, mergeHeaders, redactHeaders, rotateSecrets } from './endpoint-headers.ts';
+import { type EndpointDeps, resolveEndpoint, saveEndpoint } from './endpoints.ts';
+
+type Ref = { app: string; endpoint: string };
+
+export async function getSecret(deps: AppDeps, scope: Scope, ref: Ref): Promise<string> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  return endpoint.secrets[0]?.key ?? '';
+}
+
+export async function rotateSecret(
+  deps: EndpointDeps,
+  scope: Scope,
+  ref: Ref,
+  input: { key?: string | null; gracePeriodSeconds?: number | null },
+): Promise<void> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  if (input.key && !isValidSecret(input.key)) {
+    throw invalid(['body', 'key'], 'secret must be base64 of 24..64 bytes');
+  }
+  const key = input.key ? normalizeSecret(input.key) : generateSecret(randomBytes(24));
+  const now = deps.now();
+  const graceMs =
+    input.gracePeriodSeconds !== undefined && input.gracePeriodSeconds !== null
+      ? input.gracePeriodSeconds * 1000
+      : deps.config.rotationGraceMs;
+  const secrets = rotateSecrets(endpoint.secrets, key, now, graceMs, deps.config.maxOldSecrets);
+  await saveEndpoint(deps, { ...endpoint, secrets, updatedAt: now });
+}
+
+export async function getHeaders(
+  deps: AppDeps,
+  scope: Scope,
+  ref: Ref,
+): Promise<{ headers: Record<string, string>; sensitive: string[] }> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  return redactHeaders(endpoint.headers);
+}
+
+export async function setHeaders(
+  deps: EndpointDeps,
+  scope: Scope,
+  ref: Ref,
+  headers: Record<string, string | null>,
+  mode: 'replace' | 'merge',
+): Promise<void> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  checkHeaders(headers, ['body', 'headers']);
+  const next = mode === 'merge' ? mergeHeaders(endpoint.headers, headers) : mergeHeaders({}, headers);
+  await saveEndpoint(deps, { ...endpoint, headers: next, updatedAt: deps.now() });
+}
+
+export async function endpointStats(
+  deps: AppDeps,
+  scope: Scope,
+  ref: Ref,
+  range: { since?: number | null; until?: number | null },
+): Promise<EndpointStats & { canceled: number }> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  const stats = await deps.store.tasks.stats(endpoint.id, range);
+  return { ...stats, canceled: 0 };
+}
+
+export interface RecoverResult {
+  id: string;
+  status: 'finished';
+  task: 'endpoint.recover';
+  updatedAt: number;
+  recovered: number;
+}
+
+/** Makes every failed delivery to the endpoint in [since, until) due again. Runs synchronously. */
+export async function recoverEndpoint(
+  deps: AppDeps,
+  scope: Scope,
+  ref: Ref,
+  range: { since: number; until?: number | null },
+): Promise<RecoverResult> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  const now = deps.now();
+  const until = range.until ?? now + 1;
+  if (until < range.since) throw invalid(['body', 'until'], 'until must not be before since');
+  const recovered = await deps.store.tasks.recover(endpoint.id, range.since, until, now);
+  return { id: newId('qtask', now), status: 'finished', task: 'endpoint.recover', updatedAt: now, recovered };
+}

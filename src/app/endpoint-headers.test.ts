@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isDoorbellError } from '../core/errors.ts';
+import { checkHeaders, mergeHeaders, redactHeaders, rotateSecrets } from './endpoint-headers.ts';
+
+test('rotation: new key first, old keys sign until now + grace, expired ones dropped, at most maxOld', () => {
+  const now = 1_000_000;
+  const secrets = [
+    { key: 'current', expiresAt: null },
+    { key: 'old-live', expiresAt: now + 10 },
+    { key: 'old-dead', expiresAt: now - 1 },
+  ];
+  assert.deepEqual(rotateSecrets(secrets, 'new', now, 500, 10), [
+    { key: 'new', expiresAt: null },
+    { key: 'current', expiresAt: now + 500 },
+    { key: 'old-live', expiresAt: now + 10 },
+  ]);
+  assert.deepEqual(rotateSecrets(secrets, 'new', now, 500, 1).length, 2);
+  assert.deepEqual(rotateSecrets(secrets, 'new', now, 0, 10), [
+    { key: 'new', expiresAt: null },
+    { key: 'old-live', expiresAt: now + 10 },
+  ]);
+});
+
+test('headers: reserved names refused with their location, null removes case-insensitively, sensitive hidden', () => {
+  for (const name of [
+    'webhook-id',
+    'Svix-Signature',
+    'host',
+    'Content-Type',
+    'transfer-encoding',
+    'bad name',
+  ]) {
+    assert.throws(
+      () => checkHeaders({ [name]: 'x' }, ['body', 'headers']),
+      (e) => isDoorbellError(e) && e.code === 'validation' && e.loc.join('.') === `body.headers.${name}`,
+    );
+  }
+  assert.throws(() => checkHeaders({ 'X-A': 'a\r\nb' }, ['body']));
+  checkHeaders({ 'X-Ok': 'fine', Authorization: 'Bearer t' }, ['body']);
+  assert.deepEqual(mergeHeaders({ 'X-A': '1', 'X-B': '2' }, { 'x-a': null, 'X-C': '3' }), {
+    'X-B': '2',
+    'X-C': '3',
+  });
+  assert.deepEqual(redactHeaders({ Authorization: 's', 'X-A': '1' }), {
+    headers: { 'X-A': '1' },
+    sensitive: ['Authorization'],
+  });
+});

@@ -1,0 +1,188 @@
+// Endpoints: the URLs an application's customers registered, with filters, secrets and headers.
+import { randomBytes } from 'node:crypto';
+import { checkEndpointUrl } from '../core/endpoint-url.ts';
+import { invalid, notFound } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
+import type { Cidr } from '../core/ssrf.ts';
+import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
+import { type AppDeps, mapConflict, resolveApp, type Scope } from './context.ts';
+import type { EndpointCache } from './endpoint-cache.ts';
+import { checkHeaders } from './endpoint-headers.ts';
+
+export interface EndpointDeps extends AppDeps {
+  allow: readonly Cidr[]; // CIDRs opened despite the SSRF rules (config.delivery.allowSubnets)
+  cache: EndpointCache;
+}
+
+export interface EndpointInput {
+  url: string;
+  uid?: string | null;
+  description?: string;
+  version?: number;
+  rateLimit?: number | null;
+  disabled?: boolean;
+  filterTypes?: string[] | null;
+  channels?: string[] | null;
+  metadata?: Metadata;
+  headers?: Record<string, string>;
+  secret?: string | null;
+}
+
+export type EndpointPatch = Partial<Omit<EndpointInput, 'headers'>>;
+
+function checkUrl(deps: EndpointDeps, raw: string): string {
+  const checked = checkEndpointUrl(raw, [...deps.allow]);
+  if (!checked.ok) throw invalid(['body', 'url'], checked.reason);
+  return raw;
+}
+
+function checkSecret(secret: string | null | undefined): string {
+  if (secret === null || secret === undefined) return generateSecret(randomBytes(24));
+  if (!isValidSecret(secret)) throw invalid(['body', 'secret'], 'secret must be base64 of 24..64 bytes');
+  return normalizeSecret(secret);
+}
+
+function build(deps: EndpointDeps, appId: string, input: EndpointInput, now: number): Endpoint {
+  if (input.headers) checkHeaders(input.headers, ['body', 'headers']);
+  return {
+    id: newId('ep', now),
+    appId,
+    uid: input.uid ?? null,
+    url: checkUrl(deps, input.url),
+    description: input.description ?? '',
+    version: input.version ?? 1,
+    rateLimit: input.rateLimit ?? null,
+    disabled: input.disabled ?? false,
+    filterTypes: input.filterTypes ?? null,
+    channels: input.channels ?? null,
+    metadata: input.metadata ?? {},
+    headers: input.headers ?? {},
+    secrets: [{ key: checkSecret(input.secret), expiresAt: null }],
+    failingSince: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+export async function resolveEndpoint(
+  deps: AppDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  endpointIdOrUid: string,
+): Promise<Endpoint> {
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  const endpoint = await deps.store.endpoints.get(app.id, endpointIdOrUid);
+  if (!endpoint) throw notFound('endpoint');
+  return endpoint;
+}
+
+export async function createEndpoint(
+  deps: EndpointDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  input: EndpointInput,
+): Promise<Endpoint> {
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  const endpoint = build(deps, app.id, input, deps.now());
+  await mapConflict(deps.store.endpoints.create(endpoint));
+  deps.cache.invalidate(app.id);
+  return endpoint;
+}
+
+export async function listEndpoints(
+  deps: AppDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  query: PageQuery,
+): Promise<Page<Endpoint>> {
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  return deps.store.endpoints.list(app.id, query);
+}
+
+/** PUT: replaces the endpoint's settings (secrets and headers stay), or creates it under the path uid. */
+export async function upsertEndpoint(
+  deps: EndpointDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  endpointIdOrUid: string,
+  input: Omit<EndpointInput, 'secret' | 'headers'>,
+): Promise<{ endpoint: Endpoint; created: boolean }> {
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  const now = deps.now();
+  const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
+  if (!existing) {
+    if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
+    const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, now);
+    await mapConflict(deps.store.endpoints.create(endpoint));
+    deps.cache.invalidate(app.id);
+    return { endpoint, created: true };
+  }
+  const endpoint: Endpoint = {
+    ...existing,
+    url: checkUrl(deps, input.url),
+    uid: input.uid ?? null,
+    description: input.description ?? '',
+    version: input.version ?? existing.version,
+    rateLimit: input.rateLimit ?? null,
+    disabled: input.disabled ?? false,
+    filterTypes: input.filterTypes ?? null,
+    channels: input.channels ?? null,
+    metadata: input.metadata ?? {},
+    failingSince: input.disabled === false ? null : existing.failingSince,
+    updatedAt: now,
+  };
+  await mapConflict(deps.store.endpoints.update(endpoint));
+  deps.cache.invalidate(app.id);
+  return { endpoint, created: false };
+}
+
+export async function patchEndpoint(
+  deps: EndpointDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  endpointIdOrUid: string,
+  patch: EndpointPatch,
+): Promise<Endpoint> {
+  const existing = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
+  const pick = <K extends keyof Endpoint & keyof EndpointPatch>(key: K): Endpoint[K] =>
+    patch[key] !== undefined ? (patch[key] as Endpoint[K]) : existing[key];
+  const endpoint: Endpoint = {
+    ...existing,
+    url: patch.url !== undefined ? checkUrl(deps, patch.url) : existing.url,
+    uid: pick('uid'),
+    description: pick('description'),
+    version: pick('version'),
+    rateLimit: pick('rateLimit'),
+    disabled: pick('disabled'),
+    filterTypes: pick('filterTypes'),
+    channels: pick('channels'),
+    metadata: pick('metadata'),
+    secrets:
+      patch.secret !== undefined && patch.secret !== null
+        ? [{ key: checkSecret(patch.secret), expiresAt: null }]
+        : existing.secrets,
+    failingSince: patch.disabled === false ? null : existing.failingSince,
+    updatedAt: deps.now(),
+  };
+  await mapConflict(deps.store.endpoints.update(endpoint));
+  deps.cache.invalidate(endpoint.appId);
+  return endpoint;
+}
+
+export async function deleteEndpoint(
+  deps: EndpointDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  endpointIdOrUid: string,
+): Promise<void> {
+  const endpoint = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
+  await deps.store.endpoints.delete(endpoint.appId, endpoint.id);
+  deps.cache.invalidate(endpoint.appId);
+}
+
+/** Writes an endpoint changed by a sub-resource (secret, headers) and drops the cached copy. */
+export async function saveEndpoint(deps: EndpointDeps, endpoint: Endpoint): Promise<void> {
+  await deps.store.endpoints.update(endpoint);
+  deps.cache.invalidate(endpoint.appId);
+}

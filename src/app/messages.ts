@@ -1,0 +1,107 @@
+// Reading messages and attempts, expunging content, and resending one delivery.
+import { notFound } from '../core/errors.ts';
+import type { Attempt, Message, Page, PageQuery } from '../core/types.ts';
+import type {
+  AttemptQuery,
+  MessageQuery,
+  TaskQuery,
+  TaskWithEndpoint,
+  TaskWithMessage,
+} from '../store/store.ts';
+import { type AppDeps, resolveApp, type Scope } from './context.ts';
+import { resolveEndpoint } from './endpoints.ts';
+
+export async function resolveMessage(
+  deps: AppDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  msgIdOrEventId: string,
+): Promise<Message> {
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  const message = await deps.store.messages.get(app.id, msgIdOrEventId);
+  if (!message) throw notFound('message');
+  return message;
+}
+
+export async function listMessages(
+  deps: AppDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  query: MessageQuery,
+): Promise<Page<Message>> {
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  return deps.store.messages.list(app.id, query);
+}
+
+export async function expungeMessage(
+  deps: AppDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  msg: string,
+): Promise<void> {
+  const message = await resolveMessage(deps, scope, appIdOrUid, msg);
+  await deps.store.messages.expungeContent(message.appId, message.id);
+}
+
+/** Delivers the message to the endpoint again now (manual trigger); the caller wakes the worker. */
+export async function resendMessage(
+  deps: AppDeps,
+  scope: Scope,
+  ref: { app: string; msg: string; endpoint: string },
+): Promise<void> {
+  const message = await resolveMessage(deps, scope, ref.app, ref.msg);
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  await deps.store.tasks.resend(message.appId, message.id, endpoint.id, deps.now());
+}
+
+export async function listAttempts(
+  deps: AppDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  query: AttemptQuery,
+): Promise<Page<Attempt>> {
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  return deps.store.attempts.list(app.id, query);
+}
+
+export async function getAttempt(
+  deps: AppDeps,
+  scope: Scope,
+  ref: { app: string; msg: string; attempt: string },
+): Promise<Attempt> {
+  const message = await resolveMessage(deps, scope, ref.app, ref.msg);
+  const attempt = await deps.store.attempts.get(message.appId, message.id, ref.attempt);
+  if (!attempt) throw notFound('attempt');
+  return attempt;
+}
+
+export async function expungeAttempt(
+  deps: AppDeps,
+  scope: Scope,
+  ref: { app: string; msg: string; attempt: string },
+): Promise<void> {
+  const attempt = await getAttempt(deps, scope, ref);
+  await deps.store.attempts.expungeContent(attempt.appId, attempt.msgId, attempt.id);
+}
+
+/** Messages attempted to one endpoint, with that delivery's status. */
+export async function listEndpointMessages(
+  deps: AppDeps,
+  scope: Scope,
+  ref: { app: string; endpoint: string },
+  query: TaskQuery,
+): Promise<Page<TaskWithMessage>> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  return deps.store.tasks.listForEndpoint(endpoint.id, query);
+}
+
+/** Endpoints one message was sent to, with that delivery's status. */
+export async function listMessageEndpoints(
+  deps: AppDeps,
+  scope: Scope,
+  ref: { app: string; msg: string },
+  query: PageQuery,
+): Promise<Page<TaskWithEndpoint>> {
+  const message = await resolveMessage(deps, scope, ref.app, ref.msg);
+  return deps.store.tasks.listForMessage(message.id, query);
+}

@@ -1,0 +1,103 @@
+// Publishing: validate, match endpoints, then commit the message and its delivery tasks.
+// Concurrent publishes are group-committed: one store transaction (one fsync) per batch.
+import { createBatcher } from '../core/batcher.ts';
+import { conflict, notFound } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { matches } from '../core/subscription.ts';
+import type { Message } from '../core/types.ts';
+import { emit } from '../observability/events.ts';
+import type { PublishItem, PublishResult, Store } from '../store/store.ts';
+import { type ApplicationInput, getOrCreateApp } from './applications.ts';
+import type { AppDeps, Scope } from './context.ts';
+import type { EndpointCache } from './endpoint-cache.ts';
+import { resolveEndpoint } from './endpoints.ts';
+import { examplePayload } from './event-types.ts';
+
+export interface Publisher {
+  publish(item: PublishItem): Promise<PublishResult>;
+  /** Resolves once everything submitted so far is committed. */
+  drain(): Promise<void>;
+}
+
+/** Batches concurrent publishes into one store call; `onCommitted` runs after each batch (wake the worker). */
+export function createPublisher(store: Store, onCommitted: () => void, maxBatch = 512): Publisher {
+  const batcher = createBatcher<PublishItem, PublishResult>(async (items) => {
+    const results = await store.messages.publish(items);
+    onCommitted();
+    return results;
+  }, maxBatch);
+  return { publish: (item) => batcher.add(item), drain: () => batcher.drain() };
+}
+
+export interface PublishDeps extends AppDeps {
+  cache: EndpointCache;
+  publisher: Publisher;
+}
+
+export interface PublishInput {
+  eventType: string;
+  eventId?: string | null;
+  channels?: string[] | null;
+  payload: string; // the exact JSON text of MessageIn.payload
+  retentionMs?: number | null;
+  application?: ApplicationInput | null;
+}
+
+async function commit(deps: PublishDeps, message: Message, endpointIds: string[]): Promise<Message> {
+  const result = await deps.publisher.publish({ message, endpointIds, now: message.createdAt });
+  if (!result.ok) throw conflict(`a message with eventId ${message.eventId} already exists`);
+  emit('message:published', {
+    appId: message.appId,
+    msgId: message.id,
+    eventType: message.eventType,
+    endpoints: endpointIds.length,
+  });
+  return message;
+}
+
+export async function publishMessage(
+  deps: PublishDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  input: PublishInput,
+): Promise<Message> {
+  const app = await getOrCreateApp(deps, scope, appIdOrUid, input.application);
+  const now = deps.now();
+  const message: Message = {
+    id: newId('msg', now),
+    appId: app.id,
+    eventType: input.eventType,
+    eventId: input.eventId ?? null,
+    channels: input.channels ?? null,
+    payload: input.payload,
+    createdAt: now,
+    expiresAt: now + (input.retentionMs ?? deps.config.retentionMs),
+  };
+  const endpoints = await deps.cache.get(deps.store, app.id, now);
+  const endpointIds = endpoints.filter((e) => !e.disabled && matches(e, message)).map((e) => e.id);
+  return commit(deps, message, endpointIds);
+}
+
+/** Publishes an example message of an event type (from its schema's examples, or {}) to one endpoint only. */
+export async function sendExample(
+  deps: PublishDeps,
+  scope: Scope,
+  ref: { app: string; endpoint: string },
+  eventTypeName: string,
+): Promise<Message> {
+  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  const eventType = await deps.store.eventTypes.get(eventTypeName);
+  if (!eventType) throw notFound('event type');
+  const now = deps.now();
+  const message: Message = {
+    id: newId('msg', now),
+    appId: endpoint.appId,
+    eventType: eventType.name,
+    eventId: null,
+    channels: null,
+    payload: JSON.stringify(examplePayload(eventType)),
+    createdAt: now,
+    expiresAt: now + deps.config.retentionMs,
+  };
+  return commit(deps, message, [endpoint.id]);
+}

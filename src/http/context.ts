@@ -1,0 +1,53 @@
+// What routes receive, and the request fields the hooks fill in.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
+import type { Authenticator } from '../app/auth.ts';
+import type { Scope } from '../app/context.ts';
+import type { EndpointDeps } from '../app/endpoints.ts';
+import type { PublishDeps } from '../app/publish.ts';
+
+export type Api = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface RouteContext {
+  deps: EndpointDeps & PublishDeps;
+  auth: Authenticator;
+  wake: () => void;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    scope: Scope;
+    rawBody: string | null;
+    bearer: string | null;
+    idempotency: { key: string; done: () => void } | null;
+  }
+  interface FastifyContextConfig {
+    public?: boolean; // no token needed
+  }
+}
+
+/** Sends JSON text as it is (bodies whose payload bytes must survive untouched). */
+export function sendJson(reply: import('fastify').FastifyReply, status: number, json: string) {
+  return reply
+    .code(status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .serializer((x: unknown) => x as string)
+    .send(json);
+}
+
+/** 204 with no body. */
+export function noContent(reply: import('fastify').FastifyReply) {
+  return reply.code(204).send();
+}
+
+/** preValidation for routes whose body is optional (every field optional): no body means {}. */
+export async function optionalBody(request: import('fastify').FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {};
+}

@@ -1,0 +1,111 @@
+// Domain objects to Svix-shaped DTOs. Times become ISO-8601; renamed fields are sent under both names.
+import type {
+  Application,
+  Attempt,
+  Endpoint,
+  EventType,
+  Message,
+  Page,
+  TaskStatusName,
+} from '../core/types.ts';
+import { TaskStatus, TriggerType } from '../core/types.ts';
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+export function applicationOut(app: Application) {
+  return {
+    id: app.id,
+    uid: app.uid,
+    name: app.name,
+    metadata: app.metadata,
+    throttleRate: app.rateLimit,
+    rateLimit: app.rateLimit,
+    createdAt: iso(app.createdAt),
+    updatedAt: iso(app.updatedAt),
+  };
+}
+
+export function eventTypeOut(eventType: EventType, withContent = true) {
+  return {
+    name: eventType.name,
+    description: eventType.description,
+    ...(withContent ? { schemas: eventType.schemas } : {}),
+    archived: eventType.archived,
+    deprecated: eventType.deprecated,
+    featureFlag: eventType.featureFlag,
+    createdAt: iso(eventType.createdAt),
+    updatedAt: iso(eventType.updatedAt),
+  };
+}
+
+export function endpointOut(endpoint: Endpoint) {
+  return {
+    id: endpoint.id,
+    uid: endpoint.uid,
+    url: endpoint.url,
+    description: endpoint.description,
+    version: endpoint.version,
+    disabled: endpoint.disabled,
+    eventTypes: endpoint.filterTypes,
+    filterTypes: endpoint.filterTypes,
+    channels: endpoint.channels,
+    metadata: endpoint.metadata,
+    throttleRate: endpoint.rateLimit,
+    rateLimit: endpoint.rateLimit,
+    createdAt: iso(endpoint.createdAt),
+    updatedAt: iso(endpoint.updatedAt),
+  };
+}
+
+export function statusFields(status: TaskStatusName, nextAt: number | null) {
+  return { status: TaskStatus[status], statusText: status, nextAttempt: isoOrNull(nextAt) };
+}
+
+export function attemptOut(attempt: Attempt, withContent = true) {
+  return {
+    id: attempt.id,
+    msgId: attempt.msgId,
+    endpointId: attempt.endpointId,
+    url: attempt.url,
+    response: withContent ? attempt.response : '',
+    responseStatusCode: attempt.responseStatusCode,
+    responseDurationMs: attempt.responseDurationMs,
+    status: TaskStatus[attempt.status],
+    statusText: attempt.status,
+    triggerType: TriggerType[attempt.triggerType],
+    timestamp: iso(attempt.createdAt),
+  };
+}
+
+/**
+ * MessageOut as JSON text. The payload is spliced in as stored, so integers beyond 2^53, key order and
+ * number spelling come back exactly as published (a JSON.parse round trip would change them).
+ */
+export function messageJson(message: Message, withContent: boolean, extra: object = {}): string {
+  const head = JSON.stringify({
+    id: message.id,
+    eventType: message.eventType,
+    eventId: message.eventId,
+    channels: message.channels,
+    timestamp: iso(message.createdAt),
+    ...extra,
+  });
+  if (!withContent) return head;
+  return `${head.slice(0, -1)},"payload":${message.payload ?? '{}'}}`;
+}
+
+export function pageOut<T, U>(page: Page<T>, map: (item: T) => U) {
+  return {
+    data: page.data.map(map),
+    iterator: page.iterator,
+    prevIterator: page.prevIterator,
+    done: page.done,
+  };
+}
+
+/** A list response whose items are already JSON text. */
+export function pageJson<T>(page: Page<T>, toJson: (item: T) => string): string {
+  const tail = JSON.stringify({ iterator: page.iterator, prevIterator: page.prevIterator, done: page.done });
+  return `{"data":[${page.data.map(toJson).join(',')}],${tail.slice(1)}`;
+}

@@ -1,0 +1,93 @@
+// The API edge of the error catalogue: codes become HTTP statuses and Svix-shaped bodies
+// (HttpErrorOut {code, detail}; HTTPValidationError {detail: [{loc, msg, type}]} with 422).
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorCode, isDoorbellError } from '../core/errors.ts';
+import { ConflictError } from '../store/store.ts';
+
+export function httpStatus(code: ErrorCode): number {
+  switch (code) {
+    case 'validation':
+      return 422;
+    case 'bad_request':
+      return 400;
+    case 'authentication_failed':
+      return 401;
+    case 'forbidden':
+      return 403;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+      return 409;
+    case 'payload_too_large':
+      return 413;
+    default: {
+      const _exhaustive: never = code;
+      return _exhaustive;
+    }
+  }
+}
+
+const PARTS: Record<string, string> = {
+  body: 'body',
+  querystring: 'query',
+  params: 'path',
+  headers: 'header',
+};
+
+interface AjvIssue {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+function validationItems(error: FastifyError) {
+  const part = PARTS[error.validationContext ?? 'body'] ?? 'body';
+  return (error.validation ?? []).map((issue: AjvIssue) => {
+    const loc = [part, ...(issue.instancePath ?? '').split('/').filter(Boolean).map(decodePointer)];
+    const missing = issue.params?.missingProperty;
+    if (issue.keyword === 'required' && typeof missing === 'string') loc.push(missing);
+    return { loc, msg: issue.message ?? 'invalid value', type: `value_error.${issue.keyword ?? 'invalid'}` };
+  });
+}
+
+const decodePointer = (s: string): string => s.replace(/~1/g, '/').replace(/~0/g, '~');
+
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (isDoorbellError(error)) {
+    const status = httpStatus(error.code);
+    if (error.code === 'validation') {
+      void reply
+        .code(status)
+        .send({ detail: [{ loc: [...error.loc], msg: error.message, type: 'value_error' }] });
+    } else {
+      void reply.code(status).send({ code: error.code, detail: error.message });
+    }
+    return;
+  }
+  if (error instanceof ConflictError) {
+    void reply.code(409).send({ code: 'conflict', detail: error.message });
+    return;
+  }
+  if (error.validation) {
+    void reply.code(422).send({ detail: validationItems(error) });
+    return;
+  }
+  const status = error.statusCode ?? 500;
+  if (status === 413) {
+    void reply.code(413).send({ code: 'payload_too_large', detail: 'request body is too large' });
+  } else if (status >= 400 && status < 500) {
+    void reply
+      .code(status)
+      .send({ code: status === 415 ? 'unsupported_media_type' : 'bad_request', detail: error.message });
+  } else {
+    request.log.error({ err: error }, 'unhandled error');
+    void reply.code(500).send({ code: 'internal_error', detail: 'internal server error' });
+  }
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  void reply
+    .code(404)
+    .send({ code: 'not_found', detail: `no route for ${request.method} ${request.url.split('?')[0]}` });
+}

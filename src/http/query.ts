@@ -1,0 +1,32 @@
+// Query-string helpers shared by the list routes.
+import { invalid } from '../core/errors.ts';
+import type { PageQuery } from '../core/types.ts';
+
+const NAME = /^[a-zA-Z0-9\-_.]{1,256}$/;
+
+export function pageQuery(q: {
+  limit?: number;
+  iterator?: string | null;
+  order?: 'ascending' | 'descending';
+}): PageQuery {
+  return { limit: q.limit ?? 50, iterator: q.iterator ?? null, ...(q.order ? { order: q.order } : {}) };
+}
+
+export function toMs(value: string | null | undefined): number | null {
+  if (value === null || value === undefined) return null;
+  return Date.parse(value);
+}
+
+export function timeRange(q: { before?: string | null; after?: string | null }) {
+  return { before: toMs(q.before), after: toMs(q.after) };
+}
+
+/** `event_types=a,b` (svix SDK) or repeated `event_types=a&event_types=b`; each name is validated. */
+export function eventTypesFilter(values: string[] | undefined): string[] | null {
+  if (!values || values.length === 0) return null;
+  const names = values.flatMap((v) => v.split(',')).filter((v) => v !== '');
+  for (const name of names) {
+    if (!NAME.test(name)) throw invalid(['query', 'event_types'], `invalid event type name: ${name}`);
+  }
+  return names.length > 0 ? names : null;
+}

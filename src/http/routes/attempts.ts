@@ -1,0 +1,175 @@
+import { Type } from 'typebox';
+import { resolveEndpoint } from '../../app/endpoints.ts';
+import {
+  expungeAttempt,
+  getAttempt,
+  listAttempts,
+  listEndpointMessages,
+  resolveMessage,
+} from '../../app/messages.ts';
+import type { TaskStatusName } from '../../core/types.ts';
+import type { Api, RouteContext } from '../context.ts';
+import { noContent, sendJson } from '../context.ts';
+import { attemptOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
+import { eventTypesFilter, pageQuery, timeRange } from '../query.ts';
+import { EndpointParams, ListResponse, Uid } from '../schemas/common.ts';
+import {
+  AttemptListQuery,
+  EndpointMessageOut,
+  EndpointMessagesQuery,
+  MessageAttemptOut,
+} from '../schemas/messages.ts';
+
+const tags = ['Message Attempt'];
+const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
+const AttemptParams = Type.Object({ app_id: Uid, msg_id: Uid, attempt_id: Uid });
+
+/** Attempts are only ever success (0) or fail (2); other statuses match none. */
+function attemptStatus(status: number | null | undefined): 'success' | 'fail' | null | 'none' {
+  if (status === undefined || status === null) return null;
+  return status === 0 ? 'success' : status === 2 ? 'fail' : 'none';
+}
+
+type AttemptQ = {
+  limit?: number;
+  iterator?: string | null;
+  before?: string | null;
+  after?: string | null;
+  status?: 0 | 1 | 2 | 3 | null;
+  status_code_class?: 0 | 100 | 200 | 300 | 400 | 500 | null;
+  channel?: string | null;
+  event_types?: string[];
+};
+
+function attemptQuery(q: AttemptQ) {
+  return {
+    ...pageQuery(q),
+    ...timeRange(q),
+    statusCodeClass: q.status_code_class ?? null,
+    channel: q.channel ?? null,
+    eventTypes: eventTypesFilter(q.event_types),
+  };
+}
+
+const empty = { data: [], iterator: null, prevIterator: null, done: true };
+
+export function attemptRoutes(api: Api, { deps }: RouteContext): void {
+  api.get(
+    '/app/:app_id/attempt/endpoint/:endpoint_id',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message-attempt.list-by-endpoint',
+        params: EndpointParams,
+        querystring: AttemptListQuery,
+        response: { 200: ListResponse(MessageAttemptOut) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const endpoint = await resolveEndpoint(
+        deps,
+        request.scope,
+        request.params.app_id,
+        request.params.endpoint_id,
+      );
+      const status = attemptStatus(q.status);
+      if (status === 'none') return empty;
+      const page = await listAttempts(deps, request.scope, endpoint.appId, {
+        ...attemptQuery(q),
+        endpointId: endpoint.id,
+        status,
+      });
+      return pageOut(page, (a) => attemptOut(a, q.with_content ?? true));
+    },
+  );
+
+  api.get(
+    '/app/:app_id/attempt/msg/:msg_id',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message-attempt.list-by-msg',
+        params: Type.Object({ app_id: Uid, msg_id: Uid }),
+        querystring: AttemptListQuery,
+        response: { 200: ListResponse(MessageAttemptOut) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const message = await resolveMessage(deps, request.scope, request.params.app_id, request.params.msg_id);
+      const endpointId = q.endpoint_id
+        ? (await resolveEndpoint(deps, request.scope, message.appId, q.endpoint_id)).id
+        : null;
+      const status = attemptStatus(q.status);
+      if (status === 'none') return empty;
+      const query = { ...attemptQuery(q), msgId: message.id, endpointId, status };
+      return pageOut(await listAttempts(deps, request.scope, message.appId, query), (a) =>
+        attemptOut(a, q.with_content ?? true),
+      );
+    },
+  );
+
+  api.get(
+    '/app/:app_id/endpoint/:endpoint_id/msg',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message-attempt.list-attempted-messages',
+        params: EndpointParams,
+        querystring: EndpointMessagesQuery,
+        response: { 200: ListResponse(EndpointMessageOut) },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const ref = { app: request.params.app_id, endpoint: request.params.endpoint_id };
+      const page = await listEndpointMessages(deps, request.scope, ref, {
+        ...pageQuery(q),
+        ...timeRange(q),
+        status: q.status === undefined || q.status === null ? null : (STATUS_NAMES[q.status] ?? null),
+        channel: q.channel ?? null,
+        eventTypes: eventTypesFilter(q.event_types),
+      });
+      const json = pageJson(page, ({ task, message }) =>
+        messageJson(message, q.with_content ?? true, statusFields(task.status, task.nextAt)),
+      );
+      return sendJson(reply, 200, json);
+    },
+  );
+
+  api.get(
+    '/app/:app_id/msg/:msg_id/attempt/:attempt_id',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message-attempt.get',
+        params: AttemptParams,
+        response: { 200: MessageAttemptOut },
+      },
+    },
+    async (request) => {
+      const { app_id, msg_id, attempt_id } = request.params;
+      return attemptOut(
+        await getAttempt(deps, request.scope, { app: app_id, msg: msg_id, attempt: attempt_id }),
+      );
+    },
+  );
+
+  api.delete(
+    '/app/:app_id/msg/:msg_id/attempt/:attempt_id/content',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message-attempt.expunge-content',
+        params: AttemptParams,
+        response: { 204: { type: 'null' } },
+      },
+    },
+    async (request, reply) => {
+      const { app_id, msg_id, attempt_id } = request.params;
+      await expungeAttempt(deps, request.scope, { app: app_id, msg: msg_id, attempt: attempt_id });
+      return noContent(reply);
+    },
+  );
+}

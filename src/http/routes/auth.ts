@@ -1,0 +1,46 @@
+import { getOrCreateApp } from '../../app/applications.ts';
+import { requireAdmin } from '../../app/context.ts';
+import type { Api, RouteContext } from '../context.ts';
+import { noContent, optionalBody } from '../context.ts';
+import { AppPortalAccessIn, AppPortalAccessOut } from '../schemas/applications.ts';
+import { AppParams } from '../schemas/common.ts';
+import { rateOf } from './applications.ts';
+
+const tags = ['Authentication'];
+
+export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
+  api.post(
+    '/auth/app-portal-access/:app_id',
+    {
+      preValidation: optionalBody,
+      schema: {
+        tags,
+        operationId: 'v1.authentication.app-portal-access',
+        params: AppParams,
+        body: AppPortalAccessIn,
+        response: { 200: AppPortalAccessOut },
+      },
+    },
+    async (request) => {
+      requireAdmin(request.scope);
+      const body = request.body ?? {};
+      const application = body.application
+        ? { ...body.application, rateLimit: rateOf(body.application) }
+        : null;
+      const app = await getOrCreateApp(deps, request.scope, request.params.app_id, application);
+      const now = deps.now();
+      const token = await auth.issueAppToken(app.id, now, body.expiry ? body.expiry * 1000 : undefined);
+      const base = deps.config.publicUrl ?? `${request.protocol}://${request.host}`;
+      return { token, url: `${base.replace(/\/$/, '')}/portal/${app.id}#token=${token}` };
+    },
+  );
+
+  api.post(
+    '/auth/logout',
+    { schema: { tags, operationId: 'v1.authentication.logout', response: { 204: { type: 'null' } } } },
+    async (request, reply) => {
+      if (request.bearer) await auth.logout(request.bearer, deps.now());
+      return noContent(reply);
+    },
+  );
+}

@@ -1,0 +1,169 @@
+import {
+  endpointStats,
+  getHeaders,
+  getSecret,
+  recoverEndpoint,
+  rotateSecret,
+  setHeaders,
+} from '../../app/endpoint-actions.ts';
+import { sendExample } from '../../app/publish.ts';
+import type { Api, RouteContext } from '../context.ts';
+import { noContent, optionalBody, sendJson } from '../context.ts';
+import { iso, messageJson } from '../dto.ts';
+import { toMs } from '../query.ts';
+import { EndpointParams } from '../schemas/common.ts';
+import {
+  EndpointHeadersIn,
+  EndpointHeadersOut,
+  EndpointHeadersPatchIn,
+  EndpointSecretOut,
+  EndpointSecretRotateIn,
+  EndpointStats,
+  EventExampleIn,
+  RecoverIn,
+  RecoverOut,
+  StatsQuery,
+} from '../schemas/endpoints.ts';
+import { MessageOut } from '../schemas/messages.ts';
+
+const tags = ['Endpoint'];
+const empty204 = { 204: { type: 'null' } };
+const refOf = (p: { app_id: string; endpoint_id: string }) => ({ app: p.app_id, endpoint: p.endpoint_id });
+
+export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): void {
+  const base = '/app/:app_id/endpoint/:endpoint_id';
+
+  api.get(
+    `${base}/secret`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.get-secret',
+        params: EndpointParams,
+        response: { 200: EndpointSecretOut },
+      },
+    },
+    async (request) => ({ key: await getSecret(deps, request.scope, refOf(request.params)) }),
+  );
+
+  api.post(
+    `${base}/secret/rotate`,
+    {
+      preValidation: optionalBody,
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.rotate-secret',
+        params: EndpointParams,
+        body: EndpointSecretRotateIn,
+        response: empty204,
+      },
+    },
+    async (request, reply) => {
+      await rotateSecret(deps, request.scope, refOf(request.params), request.body ?? {});
+      return noContent(reply);
+    },
+  );
+
+  api.get(
+    `${base}/headers`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.get-headers',
+        params: EndpointParams,
+        response: { 200: EndpointHeadersOut },
+      },
+    },
+    async (request) => getHeaders(deps, request.scope, refOf(request.params)),
+  );
+
+  api.put(
+    `${base}/headers`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.update-headers',
+        params: EndpointParams,
+        body: EndpointHeadersIn,
+        response: empty204,
+      },
+    },
+    async (request, reply) => {
+      await setHeaders(deps, request.scope, refOf(request.params), request.body.headers, 'replace');
+      return noContent(reply);
+    },
+  );
+
+  api.patch(
+    `${base}/headers`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.patch-headers',
+        params: EndpointParams,
+        body: EndpointHeadersPatchIn,
+        response: empty204,
+      },
+    },
+    async (request, reply) => {
+      await setHeaders(deps, request.scope, refOf(request.params), request.body.headers, 'merge');
+      return noContent(reply);
+    },
+  );
+
+  api.get(
+    `${base}/stats`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.get-stats',
+        params: EndpointParams,
+        querystring: StatsQuery,
+        response: { 200: EndpointStats },
+      },
+    },
+    async (request) =>
+      endpointStats(deps, request.scope, refOf(request.params), {
+        since: toMs(request.query.since),
+        until: toMs(request.query.until),
+      }),
+  );
+
+  api.post(
+    `${base}/recover`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.recover',
+        params: EndpointParams,
+        body: RecoverIn,
+        response: { 202: RecoverOut },
+      },
+    },
+    async (request, reply) => {
+      const range = { since: Date.parse(request.body.since), until: toMs(request.body.until) };
+      const result = await recoverEndpoint(deps, request.scope, refOf(request.params), range);
+      if (result.recovered > 0) wake();
+      return reply
+        .code(202)
+        .send({ id: result.id, status: result.status, task: result.task, updatedAt: iso(result.updatedAt) });
+    },
+  );
+
+  api.post(
+    `${base}/send-example`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.send-example',
+        params: EndpointParams,
+        body: EventExampleIn,
+        response: { 200: MessageOut },
+      },
+    },
+    async (request, reply) => {
+      const message = await sendExample(deps, request.scope, refOf(request.params), request.body.eventType);
+      return sendJson(reply, 200, messageJson(message, true));
+    },
+  );
+}

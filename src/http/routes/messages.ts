@@ -1,0 +1,166 @@
+import { Type } from 'typebox';
+import {
+  expungeMessage,
+  listMessageEndpoints,
+  listMessages,
+  resendMessage,
+  resolveMessage,
+} from '../../app/messages.ts';
+import { publishMessage } from '../../app/publish.ts';
+import type { Api, RouteContext } from '../context.ts';
+import { noContent, sendJson } from '../context.ts';
+import { endpointOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
+import { eventTypesFilter, pageQuery, timeRange } from '../query.ts';
+import { rawMember } from '../raw-payload.ts';
+import {
+  AppParams,
+  Empty,
+  ListResponse,
+  MsgParams,
+  PageParams,
+  Uid,
+  WithContent,
+} from '../schemas/common.ts';
+import { MessageEndpointOut } from '../schemas/endpoints.ts';
+import { MessageIn, MessageListQuery, MessageOut } from '../schemas/messages.ts';
+
+const HOUR = 3600 * 1000;
+const tags = ['Message'];
+
+export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
+  api.get(
+    '/app/:app_id/msg',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message.list',
+        params: AppParams,
+        querystring: MessageListQuery,
+        response: { 200: ListResponse(MessageOut) },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const page = await listMessages(deps, request.scope, request.params.app_id, {
+        ...pageQuery(q),
+        ...timeRange(q),
+        channel: q.channel ?? null,
+        eventTypes: eventTypesFilter(q.event_types),
+      });
+      return sendJson(
+        reply,
+        200,
+        pageJson(page, (m) => messageJson(m, q.with_content ?? true)),
+      );
+    },
+  );
+
+  api.post(
+    '/app/:app_id/msg',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message.create',
+        params: AppParams,
+        querystring: WithContent,
+        body: MessageIn,
+        response: { 202: MessageOut },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      // The exact bytes the publisher sent for `payload` are what endpoints receive.
+      const payload =
+        (request.rawBody && rawMember(request.rawBody, 'payload')) ?? JSON.stringify(body.payload);
+      const retentionMs = body.payloadRetentionHours
+        ? body.payloadRetentionHours * HOUR
+        : body.payloadRetentionPeriod
+          ? body.payloadRetentionPeriod * 24 * HOUR
+          : null;
+      const application = body.application
+        ? { ...body.application, rateLimit: body.application.rateLimit ?? body.application.throttleRate }
+        : null;
+      const message = await publishMessage(deps, request.scope, request.params.app_id, {
+        eventType: body.eventType,
+        eventId: body.eventId ?? null,
+        channels: body.channels ?? null,
+        payload,
+        retentionMs,
+        application,
+      });
+      return sendJson(reply, 202, messageJson(message, request.query.with_content ?? true));
+    },
+  );
+
+  api.get(
+    '/app/:app_id/msg/:msg_id',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message.get',
+        params: MsgParams,
+        querystring: WithContent,
+        response: { 200: MessageOut },
+      },
+    },
+    async (request, reply) => {
+      const message = await resolveMessage(deps, request.scope, request.params.app_id, request.params.msg_id);
+      return sendJson(reply, 200, messageJson(message, request.query.with_content ?? true));
+    },
+  );
+
+  api.delete(
+    '/app/:app_id/msg/:msg_id/content',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message.expunge-content',
+        params: MsgParams,
+        response: { 204: { type: 'null' } },
+      },
+    },
+    async (request, reply) => {
+      await expungeMessage(deps, request.scope, request.params.app_id, request.params.msg_id);
+      return noContent(reply);
+    },
+  );
+
+  api.get(
+    '/app/:app_id/msg/:msg_id/endpoint',
+    {
+      schema: {
+        tags: ['Message Attempt'],
+        operationId: 'v1.message-attempt.list-attempted-destinations',
+        params: MsgParams,
+        querystring: Type.Object(PageParams),
+        response: { 200: ListResponse(MessageEndpointOut) },
+      },
+    },
+    async (request) => {
+      const ref = { app: request.params.app_id, msg: request.params.msg_id };
+      const page = await listMessageEndpoints(deps, request.scope, ref, pageQuery(request.query));
+      return pageOut(page, ({ task, endpoint }) => ({
+        ...endpointOut(endpoint),
+        ...statusFields(task.status, task.nextAt),
+      }));
+    },
+  );
+
+  api.post(
+    '/app/:app_id/msg/:msg_id/endpoint/:endpoint_id/resend',
+    {
+      schema: {
+        tags: ['Message Attempt'],
+        operationId: 'v1.message-attempt.resend',
+        params: Type.Object({ app_id: Uid, msg_id: Uid, endpoint_id: Uid }),
+        response: { 202: Empty },
+      },
+    },
+    async (request, reply) => {
+      const { app_id, msg_id, endpoint_id } = request.params;
+      await resendMessage(deps, request.scope, { app: app_id, msg: msg_id, endpoint: endpoint_id });
+      wake();
+      return reply.code(202).send({});
+    },
+  );
+}

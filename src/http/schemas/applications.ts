@@ -1,0 +1,32 @@
+import { Type } from 'typebox';
+import { DateTime, Metadata, Nullable, Rate, RateOut, Uid } from './common.ts';
+
+const name = Type.String({ minLength: 1 });
+// The reference says `throttleRate`; the svix SDK sends `rateLimit`. Both are accepted and returned.
+export const ApplicationIn = Type.Object({
+  name,
+  uid: Type.Optional(Nullable(Uid)),
+  metadata: Type.Optional(Metadata),
+  throttleRate: Type.Optional(Nullable(Rate)),
+  rateLimit: Type.Optional(Nullable(Rate)),
+});
+
+export const ApplicationPatch = Type.Partial(ApplicationIn);
+
+export const ApplicationOut = Type.Object({
+  id: Type.String(),
+  uid: Nullable(Uid),
+  name: Type.String(),
+  metadata: Metadata,
+  throttleRate: Nullable(RateOut),
+  rateLimit: Nullable(RateOut),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+});
+
+export const AppPortalAccessIn = Type.Object({
+  application: Type.Optional(Nullable(ApplicationIn)),
+  featureFlags: Type.Optional(Type.Array(Type.String())),
+  expiry: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }))),
+});
+export const AppPortalAccessOut = Type.Object({ token: Type.String(), url: Type.String() });

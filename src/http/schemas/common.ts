@@ -1,0 +1,72 @@
+// Shared TypeBox schemas, shaped after Svix's OpenAPI document (reference/svix-server-openapi.json).
+import { type Static, type TSchema, Type } from 'typebox';
+
+/** OpenAPI 3.0 `nullable`: understood by Ajv, fast-json-stringify and @fastify/swagger alike. */
+export const Nullable = <T extends TSchema>(schema: T) =>
+  Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
+
+export const IdPattern = '^[a-zA-Z0-9\\-_.]+$';
+export const Uid = Type.String({ minLength: 1, maxLength: 256, pattern: IdPattern });
+export const EventTypeName = Type.String({ maxLength: 256, pattern: IdPattern });
+export const Channel = Type.String({ maxLength: 128, pattern: IdPattern });
+export const Secret = Type.String({ pattern: '^(whsec_)?[a-zA-Z0-9+/=]{32,100}$' });
+export const DateTime = Type.String({ format: 'date-time' });
+export const Metadata = Type.Unsafe<Record<string, string>>({
+  type: 'object',
+  additionalProperties: { type: 'string' },
+});
+export const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true });
+export const Rate = Type.Integer({ minimum: 1, maximum: 65535 });
+export const RateOut = Type.Integer({ minimum: 0 });
+
+export const MessageStatus = Type.Unsafe<0 | 1 | 2 | 3>({ type: 'integer', enum: [0, 1, 2, 3] });
+export const MessageStatusText = Type.Unsafe<'success' | 'pending' | 'fail' | 'sending'>({
+  type: 'string',
+  enum: ['success', 'pending', 'fail', 'sending'],
+});
+
+export const Ordering = Type.Unsafe<'ascending' | 'descending'>({
+  type: 'string',
+  enum: ['ascending', 'descending'],
+});
+
+export const PageParams = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 250, default: 50 })),
+  iterator: Type.Optional(Nullable(Type.String({ maxLength: 300 }))),
+};
+export const ListQuery = Type.Object({ ...PageParams, order: Type.Optional(Ordering) });
+export type ListQuery = Static<typeof ListQuery>;
+
+export const TimeParams = {
+  before: Type.Optional(Nullable(DateTime)),
+  after: Type.Optional(Nullable(DateTime)),
+};
+
+export const WithContent = Type.Object({ with_content: Type.Optional(Type.Boolean({ default: true })) });
+
+export function ListResponse<T extends TSchema>(item: T) {
+  return Type.Object({
+    data: Type.Array(item),
+    iterator: Nullable(Type.String()),
+    prevIterator: Nullable(Type.String()),
+    done: Type.Boolean(),
+  });
+}
+
+export const HttpErrorOut = Type.Object(
+  { code: Type.String(), detail: Type.String() },
+  { title: 'HttpErrorOut' },
+);
+export const HttpValidationError = Type.Object(
+  {
+    detail: Type.Array(
+      Type.Object({ loc: Type.Array(Type.String()), msg: Type.String(), type: Type.String() }),
+    ),
+  },
+  { title: 'HTTPValidationError' },
+);
+
+export const AppParams = Type.Object({ app_id: Uid });
+export const EndpointParams = Type.Object({ app_id: Uid, endpoint_id: Uid });
+export const MsgParams = Type.Object({ app_id: Uid, msg_id: Uid });
+export const Empty = Type.Object({});

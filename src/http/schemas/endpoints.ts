@@ -1,0 +1,111 @@
+import { Type } from 'typebox';
+import {
+  Channel,
+  DateTime,
+  EventTypeName,
+  MessageStatus,
+  MessageStatusText,
+  Metadata,
+  Nullable,
+  Rate,
+  RateOut,
+  Secret,
+  Uid,
+} from './common.ts';
+
+const Url = Type.String({ minLength: 1, maxLength: 65536 });
+const EventTypes = Type.Array(EventTypeName, { minItems: 1, uniqueItems: true });
+const Channels = Type.Array(Channel, { minItems: 1, maxItems: 10, uniqueItems: true });
+const Headers = Type.Unsafe<Record<string, string>>({
+  type: 'object',
+  additionalProperties: { type: 'string' },
+});
+
+// The reference names `eventTypes`/`throttleRate`; the svix SDK sends `filterTypes`/`rateLimit`.
+const settings = {
+  uid: Type.Optional(Nullable(Uid)),
+  description: Type.Optional(Type.String()),
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  disabled: Type.Optional(Type.Boolean()),
+  eventTypes: Type.Optional(Nullable(EventTypes)),
+  filterTypes: Type.Optional(Nullable(EventTypes)),
+  channels: Type.Optional(Nullable(Channels)),
+  metadata: Type.Optional(Metadata),
+  throttleRate: Type.Optional(Nullable(Rate)),
+  rateLimit: Type.Optional(Nullable(Rate)),
+};
+
+export const EndpointIn = Type.Object({
+  url: Url,
+  ...settings,
+  secret: Type.Optional(Nullable(Secret)),
+  headers: Type.Optional(Headers),
+});
+export const EndpointUpdate = Type.Object({ url: Url, ...settings });
+export const EndpointPatch = Type.Object({
+  url: Type.Optional(Url),
+  ...settings,
+  secret: Type.Optional(Nullable(Secret)),
+});
+
+const outFields = {
+  id: Type.String(),
+  uid: Nullable(Type.String()),
+  url: Type.String(),
+  description: Type.String(),
+  version: Type.Integer(),
+  disabled: Type.Boolean(),
+  eventTypes: Nullable(Type.Array(Type.String())),
+  filterTypes: Nullable(Type.Array(Type.String())),
+  channels: Nullable(Type.Array(Type.String())),
+  metadata: Metadata,
+  throttleRate: Nullable(RateOut),
+  rateLimit: Nullable(RateOut),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+};
+export const EndpointOut = Type.Object(outFields);
+export const MessageEndpointOut = Type.Object({
+  ...outFields,
+  status: MessageStatus,
+  statusText: MessageStatusText,
+  nextAttempt: Nullable(DateTime),
+});
+
+export const EndpointSecretOut = Type.Object({ key: Type.String() });
+export const EndpointSecretRotateIn = Type.Object({
+  key: Type.Optional(Nullable(Secret)),
+  gracePeriodSeconds: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 604800 }))),
+});
+export const EndpointHeadersIn = Type.Object({ headers: Headers });
+export const EndpointHeadersPatchIn = Type.Object({
+  headers: Type.Unsafe<Record<string, string | null>>({
+    type: 'object',
+    additionalProperties: { type: 'string', nullable: true },
+  }),
+});
+export const EndpointHeadersOut = Type.Object({ headers: Headers, sensitive: Type.Array(Type.String()) });
+
+export const EndpointStats = Type.Object({
+  success: Type.Integer(),
+  pending: Type.Integer(),
+  fail: Type.Integer(),
+  sending: Type.Integer(),
+  canceled: Type.Integer(),
+});
+export const StatsQuery = Type.Object({
+  since: Type.Optional(Nullable(DateTime)),
+  until: Type.Optional(Nullable(DateTime)),
+});
+
+export const RecoverIn = Type.Object({ since: DateTime, until: Type.Optional(Nullable(DateTime)) });
+export const RecoverOut = Type.Object({
+  id: Type.String(),
+  status: Type.Unsafe<'running' | 'finished' | 'failed'>({
+    type: 'string',
+    enum: ['running', 'finished', 'failed'],
+  }),
+  task: Type.Unsafe<'endpoint.recover'>({ type: 'string', enum: ['endpoint.recover'] }),
+  updatedAt: DateTime,
+});
+export const EventExampleIn = Type.Object({ eventType: EventTypeName });

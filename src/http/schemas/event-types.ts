@@ -1,0 +1,27 @@
+import { Type } from 'typebox';
+import { AnyObject, DateTime, EventTypeName, IdPattern, Nullable } from './common.ts';
+
+const featureFlag = Type.String({ maxLength: 256, pattern: IdPattern });
+const fields = {
+  description: Type.String(),
+  schemas: Type.Optional(Nullable(AnyObject)),
+  archived: Type.Optional(Type.Boolean()),
+  deprecated: Type.Optional(Type.Boolean()),
+  featureFlag: Type.Optional(Nullable(featureFlag)),
+};
+
+export const EventTypeIn = Type.Object({ name: EventTypeName, ...fields });
+export const EventTypeUpdate = Type.Object(fields);
+export const EventTypePatch = Type.Partial(EventTypeUpdate);
+export const EventTypeParams = Type.Object({ event_type_name: EventTypeName });
+
+export const EventTypeOut = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  schemas: Type.Optional(Nullable(AnyObject)),
+  archived: Type.Boolean(),
+  deprecated: Type.Boolean(),
+  featureFlag: Nullable(Type.String()),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+});

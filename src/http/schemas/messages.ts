@@ -1,0 +1,91 @@
+import { Type } from 'typebox';
+import { ApplicationIn } from './applications.ts';
+import {
+  AnyObject,
+  Channel,
+  DateTime,
+  EventTypeName,
+  MessageStatus,
+  MessageStatusText,
+  Nullable,
+  PageParams,
+  TimeParams,
+  Uid,
+} from './common.ts';
+
+export const MessageIn = Type.Object({
+  eventType: EventTypeName,
+  payload: AnyObject,
+  eventId: Type.Optional(Nullable(Uid)),
+  channels: Type.Optional(Nullable(Type.Array(Channel, { minItems: 1, maxItems: 5, uniqueItems: true }))),
+  payloadRetentionPeriod: Type.Optional(Nullable(Type.Integer({ minimum: 5, maximum: 90 }))),
+  payloadRetentionHours: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2160 }))),
+  application: Type.Optional(Nullable(ApplicationIn)),
+});
+
+const messageFields = {
+  id: Type.String(),
+  eventType: Type.String(),
+  eventId: Nullable(Type.String()),
+  channels: Nullable(Type.Array(Type.String())),
+  payload: Type.Optional(AnyObject),
+  timestamp: DateTime,
+};
+/** Documentation only: message bodies are written by hand so the payload's bytes pass through unchanged. */
+export const MessageOut = Type.Object(messageFields);
+export const EndpointMessageOut = Type.Object({
+  ...messageFields,
+  status: MessageStatus,
+  statusText: MessageStatusText,
+  nextAttempt: Nullable(DateTime),
+});
+
+// event_types arrives comma-separated (svix SDK) or repeated; names are checked after splitting.
+const EventTypesFilter = Type.Optional(Type.Array(Type.String({ maxLength: 2600 })));
+
+export const MessageListQuery = Type.Object({
+  ...PageParams,
+  ...TimeParams,
+  channel: Type.Optional(Nullable(Channel)),
+  with_content: Type.Optional(Type.Boolean({ default: true })),
+  event_types: EventTypesFilter,
+});
+
+export const StatusCodeClass = Type.Unsafe<0 | 100 | 200 | 300 | 400 | 500>({
+  type: 'integer',
+  enum: [0, 100, 200, 300, 400, 500],
+});
+
+export const AttemptListQuery = Type.Object({
+  ...PageParams,
+  ...TimeParams,
+  status: Type.Optional(Nullable(MessageStatus)),
+  status_code_class: Type.Optional(Nullable(StatusCodeClass)),
+  channel: Type.Optional(Nullable(Channel)),
+  endpoint_id: Type.Optional(Nullable(Uid)),
+  with_content: Type.Optional(Type.Boolean({ default: true })),
+  event_types: EventTypesFilter,
+});
+
+export const EndpointMessagesQuery = Type.Object({
+  ...PageParams,
+  ...TimeParams,
+  status: Type.Optional(Nullable(MessageStatus)),
+  channel: Type.Optional(Nullable(Channel)),
+  with_content: Type.Optional(Type.Boolean({ default: true })),
+  event_types: EventTypesFilter,
+});
+
+export const MessageAttemptOut = Type.Object({
+  id: Type.String(),
+  msgId: Type.String(),
+  endpointId: Type.String(),
+  url: Type.String(),
+  response: Type.String(),
+  responseStatusCode: Type.Integer(),
+  responseDurationMs: Type.Integer(),
+  status: MessageStatus,
+  statusText: MessageStatusText,
+  triggerType: Type.Unsafe<0 | 1>({ type: 'integer', enum: [0, 1] }),
+  timestamp: DateTime,
+});

@@ -1,0 +1,107 @@
+// The REST API (Svix-compatible, reference/svix-server-openapi.json) as a Fastify instance that does not
+// listen: the composition root listens, tests use inject().
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { createAuthenticator } from '../app/auth.ts';
+import { EndpointCache } from '../app/endpoint-cache.ts';
+import { createPublisher } from '../app/publish.ts';
+import type { Config } from '../config/config.ts';
+import { DoorbellError } from '../core/errors.ts';
+import { parseCidrs } from '../core/ssrf.ts';
+import type { Store } from '../store/store.ts';
+import { authHook } from './auth-hook.ts';
+import type { RouteContext } from './context.ts';
+import { errorHandler, notFoundHandler } from './errors.ts';
+import { idempotencyHooks } from './idempotency.ts';
+import { applicationRoutes } from './routes/applications.ts';
+import { attemptRoutes } from './routes/attempts.ts';
+import { authRoutes } from './routes/auth.ts';
+import { endpointActionRoutes } from './routes/endpoint-actions.ts';
+import { endpointRoutes } from './routes/endpoints.ts';
+import { eventTypeRoutes } from './routes/event-types.ts';
+import { healthRoutes } from './routes/health.ts';
+import { messageRoutes } from './routes/messages.ts';
+
+export interface ServerDeps {
+  store: Store;
+  config: Readonly<Config>;
+  now: () => number;
+  wake: () => void; // called after a publish/resend/recover commits: new tasks are due
+  logger?: FastifyServerOptions['logger']; // off unless given
+}
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.bodyLimit,
+    ajv: { customOptions: { allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // JSON bodies keep their raw text: MessageIn.payload is delivered byte for byte.
+  app.decorateRequest('rawBody', null);
+  app.decorateRequest('scope', null as never);
+  app.decorateRequest('bearer', null);
+  app.decorateRequest('idempotency', null);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    request.rawBody = text;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(new DoorbellError('bad_request', `malformed JSON body: ${(error as Error).message}`), undefined);
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Doorbell', version: '1.0.0', description: 'Svix-compatible webhook API' },
+      components: { securitySchemes: { HTTPBearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ HTTPBearer: [] }],
+    },
+  });
+
+  const publisher = createPublisher(deps.store, deps.wake);
+  const ctx: RouteContext = {
+    deps: {
+      store: deps.store,
+      config: deps.config,
+      now: deps.now,
+      allow: parseCidrs(deps.config.delivery.allowSubnets),
+      cache: new EndpointCache(),
+      publisher,
+    },
+    auth: createAuthenticator(deps.store),
+    wake: deps.wake,
+  };
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onRequest', authHook(ctx.auth, deps.now));
+  const idempotency = idempotencyHooks(deps.store, deps.now, deps.config.idempotencyTtlMs);
+  app.addHook('preHandler', idempotency.preHandler);
+  app.addHook('onSend', idempotency.onSend);
+  app.addHook('onRequestAbort', idempotency.onRequestAbort);
+  app.addHook('onClose', async () => {
+    await publisher.drain();
+  });
+
+  await app.register(
+    async (api) => {
+      healthRoutes(api);
+      applicationRoutes(api, ctx);
+      eventTypeRoutes(api, ctx);
+      endpointRoutes(api, ctx);
+      endpointActionRoutes(api, ctx);
+      messageRoutes(api, ctx);
+      attemptRoutes(api, ctx);
+      authRoutes(api, ctx);
+      api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>
+        app.swagger(),
+      );
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}
