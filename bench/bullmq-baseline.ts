@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { Queue } from 'bullmq';
-import { forkTs, nextMessage, type Sink, stopChild, waitExit } from './children.ts';
-import { makePayload, nowMs, percentile, runBounded, waitUntil } from './lib.ts';
+import { awaitDeliveries, forkTs, nextMessage, type Sink, stopChild, waitExit } from './children.ts';
+import { makePayload, nowMs, percentile, runBounded } from './lib.ts';
 
 /** Resolves with null when Redis answers PING, else with the reason it is unusable. */
 export function probeRedis(timeoutMs = 1000): Promise<string | null> {
@@ -69,19 +69,18 @@ export async function runBullmq(o: BullOptions): Promise<BullResult> {
       });
       return startedAt;
     };
-    const drained = (n: number) =>
-      waitUntil(async () => (await o.sink.count()).unique >= n, o.deliveryTimeoutMs, 100);
+    const drained = (n: number, label: string) => awaitDeliveries(o.sink, n, o.deliveryTimeoutMs, label);
 
     await o.sink.reset();
     await produce('warm_', o.warmup);
-    await drained(o.warmup * o.endpoints);
+    await drained(o.warmup * o.endpoints, 'bullmq warm-up');
     await o.sink.reset();
 
     const start = nowMs();
     const startedAt = await produce('bull_', o.events);
     const enqueueSeconds = (nowMs() - start) / 1000;
     const expected = o.events * o.endpoints;
-    const complete = await drained(expected);
+    const complete = await drained(expected, 'bullmq');
     const dump = await o.sink.dump();
     const ttfd: number[] = [];
     for (const [id, t0] of startedAt) {

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nowMs, sleep } from './lib.ts';
 import type { SinkCount, SinkDump, SinkRequest } from './sink.ts';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -151,4 +152,36 @@ export async function startSink(): Promise<Sink> {
       if (!(await waitExit(child, 2000))) await stopChild(child, 2000);
     },
   };
+}
+
+/**
+ * Waits until the sink has seen `expected` distinct deliveries; logs progress every 5 s and
+ * gives up after `timeoutMs` or when nothing new arrives for `stallMs`. Returns whether all arrived.
+ */
+export async function awaitDeliveries(
+  sink: Sink,
+  expected: number,
+  timeoutMs: number,
+  label: string,
+  stallMs = 30_000,
+): Promise<boolean> {
+  const start = nowMs();
+  let last = -1;
+  let lastChange = start;
+  let lastLog = start;
+  for (;;) {
+    const { unique } = await sink.count();
+    const now = nowMs();
+    if (unique >= expected) return true;
+    if (unique !== last) [last, lastChange] = [unique, now];
+    if (now - lastLog >= 5000) {
+      lastLog = now;
+      console.error(`bench: ${label}: ${unique}/${expected} delivered`);
+    }
+    if (now - start >= timeoutMs || now - lastChange >= stallMs) {
+      console.error(`bench: ${label}: giving up at ${unique}/${expected} delivered`);
+      return false;
+    }
+    await sleep(100);
+  }
 }

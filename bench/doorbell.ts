@@ -3,7 +3,15 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
-import { freePort, makeTempDir, peakRssMiB, type Sink, spawnNode, stopChild } from './children.ts';
+import {
+  awaitDeliveries,
+  freePort,
+  makeTempDir,
+  peakRssMiB,
+  type Sink,
+  spawnNode,
+  stopChild,
+} from './children.ts';
 import { makePayload, nowMs, percentile, runBounded, waitUntil } from './lib.ts';
 
 export type DoorbellServer = {
@@ -102,6 +110,7 @@ export type PublishOptions = {
   /** Messages per second; unpaced when absent. */
   rate?: number;
   deliveryTimeoutMs: number;
+  label: string;
 };
 
 /** Publishes `events` 1 KiB messages and waits for every delivery to reach the sink. */
@@ -147,11 +156,8 @@ export async function publishRun(o: PublishOptions): Promise<PublishRun> {
   }
   const publishSeconds = (lastAck - start) / 1000;
   const expected = startedAt.size * o.endpoints;
-  const complete = await waitUntil(
-    async () => (await o.sink.count()).unique >= expected,
-    o.deliveryTimeoutMs,
-    100,
-  );
+  console.error(`bench: ${o.label}: ${startedAt.size} published in ${publishSeconds.toFixed(1)} s`);
+  const complete = await awaitDeliveries(o.sink, expected, o.deliveryTimeoutMs, o.label);
   const dump = await o.sink.dump();
   const ttfd: number[] = [];
   for (const [id, t0] of startedAt) {

@@ -53,7 +53,7 @@ const globalTimer = setTimeout(() => {
   process.exit(2);
 }, timeoutMs);
 /** Time left for waiting on deliveries, keeping a margin for the phases after it. */
-const deliveryBudget = (): number => Math.max(5000, deadline - nowMs() - 30_000);
+const deliveryBudget = (): number => Math.min(120_000, Math.max(5000, deadline - nowMs() - 30_000));
 const log = (line: string): void => console.error(`bench: ${line}`);
 
 const sink = await startSink();
@@ -69,16 +69,27 @@ for (let k = 0; k < endpoints; k++) {
 const base = { server, sink, appId: app.id, endpoints, concurrency };
 if (warmup > 0) {
   log(`doorbell warm-up, ${fmt(warmup)} events`);
-  await publishRun({ ...base, events: warmup, deliveryTimeoutMs: deliveryBudget() });
+  await publishRun({
+    ...base,
+    events: warmup,
+    label: 'doorbell warm-up',
+    deliveryTimeoutMs: deliveryBudget(),
+  });
 }
 log(`doorbell peak run, ${fmt(events)} events × ${endpoints} endpoint(s)`);
-const peak = await publishRun({ ...base, events, deliveryTimeoutMs: deliveryBudget() });
+const peak = await publishRun({
+  ...base,
+  events,
+  label: 'doorbell peak',
+  deliveryTimeoutMs: deliveryBudget(),
+});
 const halfRate = peak.ackPerSec / 2;
 log(`doorbell paced run, ${fmt(pacedEvents)} events at ${fmt(halfRate)}/s`);
 const half = await publishRun({
   ...base,
   events: pacedEvents,
   rate: halfRate,
+  label: 'doorbell paced',
   deliveryTimeoutMs: deliveryBudget(),
 });
 const rss = await server.peakRssMiB();
@@ -107,6 +118,7 @@ await sink.close();
 clearTimeout(globalTimer);
 
 // Report.
+const num = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const ms = (n: number): string => `${fmt(n, 1)} ms`;
 const partial = (r: { complete: boolean; delivered: number; expected: number }): string =>
   r.complete ? '' : `  INCOMPLETE ${fmt(r.delivered)}/${fmt(r.expected)}`;
@@ -146,10 +158,10 @@ console.log(
 );
 for (const [k, v] of rows) console.log(`${k.padEnd(width)}${v}`);
 console.log(
-  `\nsummary: raw=${fmt(raw.perSecond)} req/s doorbell_publish=${fmt(peak.ackPerSec)} ack/s ` +
-    `doorbell_e2e=${fmt(peak.deliveriesPerSec)} ev/s (${fmt(vsRaw, 2)}× raw, ${fmt(vsBull, 2)}× bullmq) ` +
-    `bullmq_e2e=${bull === undefined ? 'n/a' : fmt(bull.deliveriesPerSec)} ev/s ` +
-    `ttfd_p50=${fmt(peak.ttfdP50, 1)} ms ttfd_p99=${fmt(peak.ttfdP99, 1)} ms ttfd_p99@half=${fmt(half.ttfdP99, 1)} ms ` +
-    `publish_p50=${fmt(peak.publishP50, 1)} ms publish_p99=${fmt(peak.publishP99, 1)} ms rss=${fmt(rss, 0)} MiB` +
+  `\nsummary: raw=${num(raw.perSecond)} req/s doorbell_publish=${num(peak.ackPerSec)} ack/s ` +
+    `doorbell_e2e=${num(peak.deliveriesPerSec)} ev/s (${num(vsRaw, 2)}× raw, ${num(vsBull, 2)}× bullmq) ` +
+    `bullmq_e2e=${bull === undefined ? 'n/a' : num(bull.deliveriesPerSec)} ev/s ` +
+    `ttfd_p50=${num(peak.ttfdP50, 1)} ms ttfd_p99=${num(peak.ttfdP99, 1)} ms ttfd_p99@half=${num(half.ttfdP99, 1)} ms ` +
+    `publish_p50=${num(peak.publishP50, 1)} ms publish_p99=${num(peak.publishP99, 1)} ms rss=${num(rss, 0)} MiB` +
     (peak.complete && half.complete ? '' : ' INCOMPLETE'),
 );

@@ -30,7 +30,7 @@ export function openStore(database: string): Store {
   return openSqliteStore(database);
 }
 
-const random = () => randomInt(0, 2 ** 48) / 2 ** 48;
+const random = () => randomInt(0, 2 ** 48 - 1) / 2 ** 48;
 
 export async function startDoorbell(config: Readonly<Config>): Promise<Running> {
   const now = Date.now;

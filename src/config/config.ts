@@ -15,7 +15,6 @@ export interface DeliveryConfig {
   connectTimeoutMs: number;
   responseBodyCap: number; // bytes of the response body kept
   autoDisableAfterMs: number; // continuous failure before an endpoint is disabled
-  leaseMarginMs: number; // lease = attemptTimeoutMs + leaseMarginMs
   concurrency: number; // attempts in flight per worker process
   perEndpointConcurrency: number; // attempts in flight per endpoint
   allowSubnets: readonly string[]; // CIDRs opened to delivery despite the SSRF rules
@@ -44,7 +43,6 @@ export const defaultDelivery: DeliveryConfig = {
   connectTimeoutMs: 5 * SECOND,
   responseBodyCap: 64 * 1024,
   autoDisableAfterMs: 5 * DAY, // Svix
-  leaseMarginMs: 15 * SECOND,
   concurrency: 256,
   perEndpointConcurrency: 32,
   allowSubnets: [],

@@ -9,7 +9,7 @@ import { classify, failureReason } from '../core/outcome.ts';
 import { reserveSlot } from '../core/rate-limit.ts';
 import { nextAttempt } from '../core/retry-schedule.ts';
 import { webhookHeaders } from '../core/signing.ts';
-import type { Attempt, AttemptOutcome } from '../core/types.ts';
+import type { Attempt, AttemptOutcome, Endpoint } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
 import type { ClaimedTask, FinishInput, Store, TaskNext } from '../store/store.ts';
 import type { Sender } from './undici-sender.ts';
@@ -32,17 +32,24 @@ export interface Worker {
 
 const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usual cases
 const CLAIM_BATCH = 256;
+const APP_RATE_TTL_MS = 1000; // an application's rate-limit change shows within this
 
 export function createWorker(deps: WorkerDeps): Worker {
   const { store, config, sender, now } = deps;
   const cfg = config.delivery;
-  const leaseMs = cfg.attemptTimeoutMs + cfg.leaseMarginMs;
+  // The lease outlives the attempt deadline by one more deadline: room for the result's commit and for
+  // clock skew between processes. A lease shorter than the deadline would deliver twice (Svix PR #2181).
+  const leaseMs = 2 * cfg.attemptTimeoutMs;
   const nextSlot = new Map<string, number>(); // endpoint id → first free rate-limit slot
   const holding = new Set<string>(); // tasks put back until their rate-limit slot
+  const appRates = new Map<string, { rate: number | null; until: number }>(); // app id → its rate limit
   const finisher = createBatcher((inputs: FinishInput[]) => store.tasks.finish(inputs), 1000);
   const inFlight = new Set<Promise<void>>();
+  // Endpoints this worker saw fail since their last success: a success clears the stored run even when
+  // its claim-time snapshot predates the failure (concurrent attempts), so a stale run cannot disable.
+  const failing = new Set<string>();
   let running = false;
-  let pumping = false;
+  let pumping: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
 
@@ -58,15 +65,14 @@ export function createWorker(deps: WorkerDeps): Worker {
       again = true;
       return;
     }
-    pumping = true;
-    void pump()
+    pumping = pump()
       .catch((error: unknown) => {
         // Infrastructure fault (database unavailable…): back off and try again.
         console.error('doorbell worker: claim failed:', error);
         schedule(IDLE_POLL_MS);
       })
       .finally(() => {
-        pumping = false;
+        pumping = null;
         if (again) {
           again = false;
           wake();
@@ -107,12 +113,16 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   async function deliver({ task, message, endpoint }: ClaimedTask): Promise<void> {
-    if (endpoint.rateLimit !== null && endpoint.rateLimit > 0 && !holding.delete(task.id)) {
-      const slot = reserveSlot(nextSlot.get(endpoint.id), endpoint.rateLimit, now());
-      nextSlot.set(endpoint.id, slot.nextFree);
-      if (slot.at > now()) {
-        holding.add(task.id);
-        return store.tasks.release(task.id, slot.at);
+    if (endpoint.disabled) return skipDisabled({ task, message, endpoint });
+    if (!holding.delete(task.id)) {
+      const rate = await rateOf(endpoint);
+      if (rate !== null && rate > 0) {
+        const slot = reserveSlot(nextSlot.get(endpoint.id), rate, now());
+        nextSlot.set(endpoint.id, slot.nextFree);
+        if (slot.at > now()) {
+          holding.add(task.id);
+          return store.tasks.release(task.id, slot.at);
+        }
       }
     }
     const started = now();
@@ -124,7 +134,9 @@ export function createWorker(deps: WorkerDeps): Worker {
       outcome = { kind: 'fail', reason: 'payload expired or expunged' };
       response = outcome.reason;
     } else {
-      const secrets = endpoint.secrets.filter((s) => s.expiresAt === null || s.expiresAt > started).map((s) => s.key);
+      const secrets = endpoint.secrets
+        .filter((s) => s.expiresAt === null || s.expiresAt > started)
+        .map((s) => s.key);
       const signed = webhookHeaders({
         msgId: message.id,
         timestamp: Math.floor(started / 1000),
@@ -174,6 +186,41 @@ export function createWorker(deps: WorkerDeps): Worker {
     await updateHealth(endpoint.id, endpoint.appId, endpoint.failingSince, outcome, finishedAt);
   }
 
+  /** The endpoint's own rate limit, else its application's (which applies to each endpoint that sets none). */
+  async function rateOf(endpoint: Endpoint): Promise<number | null> {
+    if (endpoint.rateLimit !== null) return endpoint.rateLimit;
+    const at = now();
+    const hit = appRates.get(endpoint.appId);
+    if (hit && hit.until > at) return hit.rate;
+    const rate = (await store.apps.get(endpoint.appId))?.rateLimit ?? null;
+    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_TTL_MS });
+    return rate;
+  }
+
+  /**
+   * Svix: "If an endpoint is removed or disabled delivery attempts to the endpoint will be disabled as
+   * well." Retries pending when it was disabled, and tasks created by a publish that saw it enabled
+   * (endpoint caches, other processes), are not sent: the task fails with the reason recorded, and
+   * `recover` brings it back once the endpoint is enabled again.
+   */
+  async function skipDisabled({ task, endpoint }: ClaimedTask): Promise<void> {
+    const at = now();
+    const attempt: Attempt = {
+      id: newId('atmpt', at),
+      appId: task.appId,
+      msgId: task.msgId,
+      endpointId: task.endpointId,
+      url: endpoint.url,
+      status: 'fail',
+      responseStatusCode: 0,
+      response: 'endpoint disabled: not sent',
+      responseDurationMs: 0,
+      triggerType: 'scheduled',
+      createdAt: at,
+    };
+    await finisher.add({ taskId: task.id, attempt, next: { status: 'fail' }, now: at });
+  }
+
   function decide(outcome: AttemptOutcome, attempts: number, at: number): TaskNext {
     switch (outcome.kind) {
       case 'delivered':
@@ -208,10 +255,12 @@ export function createWorker(deps: WorkerDeps): Worker {
     at: number,
   ): Promise<void> {
     if (outcome.kind === 'delivered') {
-      if (failingSince !== null) await store.endpoints.markHealth(endpointId, true, at);
+      if (failingSince !== null || failing.delete(endpointId))
+        await store.endpoints.markHealth(endpointId, true, at);
       return;
     }
     if (outcome.kind === 'disable') return disable(endpointId, appId, outcome.reason, at);
+    failing.add(endpointId);
     // One write when a run of failures starts; a long run re-reads the stored value before disabling.
     if (failingSince !== null && at - failingSince < cfg.autoDisableAfterMs) return;
     const since = await store.endpoints.markHealth(endpointId, false, at);
@@ -221,6 +270,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   async function disable(endpointId: string, appId: string, reason: string, at: number): Promise<void> {
+    failing.delete(endpointId);
     await store.endpoints.disable(endpointId, at);
     emit('endpoint:disabled', { appId, endpointId, reason });
   }
@@ -234,7 +284,8 @@ export function createWorker(deps: WorkerDeps): Worker {
     async stop() {
       running = false;
       if (timer) clearTimeout(timer);
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      // A claim still running hands its tasks to `inFlight` when it returns: wait for both.
+      while (pumping || inFlight.size > 0) await Promise.allSettled([pumping, ...inFlight]);
       await finisher.drain();
     },
   };

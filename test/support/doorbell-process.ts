@@ -73,7 +73,7 @@ function ping(url: string): Promise<number> {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function startDoorbell(options: DoorbellOptions): Promise<DoorbellProcess> {
+export async function spawnDoorbell(options: DoorbellOptions): Promise<DoorbellProcess> {
   installExitHook();
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
