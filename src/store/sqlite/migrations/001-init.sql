@@ -74,6 +74,7 @@ CREATE UNIQUE INDEX tasks_msg_endpoint ON tasks (msg_id, endpoint_id);
 CREATE INDEX tasks_endpoint_msg ON tasks (endpoint_id, msg_id);
 -- Claim path: due pending tasks in due order, and leases to count or reclaim.
 CREATE INDEX tasks_due ON tasks (next_at, endpoint_id) WHERE status = 1;
+CREATE INDEX tasks_due_endpoint ON tasks (endpoint_id, next_at) WHERE status = 1;
 CREATE INDEX tasks_leased ON tasks (lease_until, endpoint_id) WHERE status = 3;
 
 CREATE TABLE attempts (

@@ -1,0 +1,155 @@
+// A thin wrapper over a better-sqlite3 connection: a statement cache (each SQL text is prepared once),
+// immediate transactions, and a group commit that folds the writes issued in one turn of the event
+// loop into a single durable commit (one fsync for many publishes or finished attempts).
+
+import type BetterSqlite3 from 'better-sqlite3';
+import { ConflictError } from '../store.ts';
+
+export type Row = Record<string, unknown>;
+
+interface Job {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export class Db {
+  readonly raw: BetterSqlite3.Database;
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  readonly #savepoint: (fn: () => unknown) => unknown;
+  readonly #batch: BetterSqlite3.Transaction<(jobs: Job[]) => Array<() => void>>;
+  #jobs: Job[] = [];
+  #scheduled = false;
+
+  constructor(raw: BetterSqlite3.Database) {
+    this.raw = raw;
+    // Nested better-sqlite3 transactions are savepoints: a job that throws is rolled back alone.
+    this.#savepoint = raw.transaction((fn: () => unknown) => fn());
+    this.#batch = raw.transaction((jobs: Job[]) =>
+      jobs.map((job) => {
+        try {
+          const value = this.#savepoint(job.fn);
+          return () => job.resolve(value);
+        } catch (error) {
+          return () => job.reject(error);
+        }
+      }),
+    );
+  }
+
+  stmt(sql: string): BetterSqlite3.Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.raw.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  get<T = Row>(sql: string, ...params: unknown[]): T | undefined {
+    return this.stmt(sql).get(...params) as T | undefined;
+  }
+
+  all<T = Row>(sql: string, ...params: unknown[]): T[] {
+    return this.stmt(sql).all(...params) as T[];
+  }
+
+  run(sql: string, ...params: unknown[]): number {
+    return this.stmt(sql).run(...params).changes;
+  }
+
+  /** Runs fn in one immediate transaction (the write lock is taken up front: no upgrade deadlock). */
+  tx<T>(fn: () => T): T {
+    return this.raw.transaction(fn).immediate();
+  }
+
+  /** Queues a write; every write queued in this turn commits together, each isolated by a savepoint. */
+  grouped<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#jobs.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits the queued writes now. */
+  flush(): void {
+    const jobs = this.#jobs;
+    this.#jobs = [];
+    this.#scheduled = false;
+    if (jobs.length === 0) return;
+    let settle: Array<() => void>;
+    try {
+      settle = this.#batch.immediate(jobs);
+    } catch (error) {
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    for (const done of settle) done();
+  }
+
+  close(): void {
+    this.flush();
+    this.#statements.clear();
+    this.raw.close();
+  }
+}
+
+/** Runs fn, turning a unique-constraint violation into ConflictError(field). */
+export function conflictAs<T>(field: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      throw new ConflictError(field);
+    }
+    throw error;
+  }
+}
+
+export const json = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
+export function parse<T>(text: unknown): T {
+  return JSON.parse(text as string) as T;
+}
+
+export function parseOrNull<T>(text: unknown): T | null {
+  return text === null || text === undefined ? null : (JSON.parse(text as string) as T);
+}
+
+/** Appends `channel` / `eventTypes` filters on a message alias. */
+export function messageFilters(
+  alias: string,
+  where: string[],
+  params: unknown[],
+  query: { channel?: string | null; eventTypes?: string[] | null },
+): void {
+  if (query.channel) {
+    where.push(`EXISTS (SELECT 1 FROM json_each(${alias}.channels) WHERE value = ?)`);
+    params.push(query.channel);
+  }
+  if (query.eventTypes && query.eventTypes.length > 0) {
+    where.push(`${alias}.event_type IN (SELECT value FROM json_each(?))`);
+    params.push(JSON.stringify(query.eventTypes));
+  }
+}
+
+/** Appends `before` / `after` filters on a createdAt column. */
+export function timeFilters(
+  column: string,
+  where: string[],
+  params: unknown[],
+  range: { before?: number | null; after?: number | null },
+): void {
+  if (range.before != null) {
+    where.push(`${column} < ?`);
+    params.push(range.before);
+  }
+  if (range.after != null) {
+    where.push(`${column} > ?`);
+    params.push(range.after);
+  }
+}

@@ -1,0 +1,118 @@
+// Endpoints of an application; uid is unique per application.
+
+import type { Endpoint } from '../../core/types.ts';
+import type { Store } from '../store.ts';
+import { conflictAs, type Db, json, parse, parseOrNull, type Row } from './db.ts';
+import { keysetPage } from './paginate.ts';
+
+export function toEndpoint(r: Row): Endpoint {
+  return {
+    id: r.id as string,
+    appId: r.app_id as string,
+    uid: r.uid as string | null,
+    url: r.url as string,
+    description: r.description as string,
+    version: r.version as number,
+    rateLimit: r.rate_limit as number | null,
+    disabled: r.disabled === 1,
+    filterTypes: parseOrNull(r.filter_types),
+    channels: parseOrNull(r.channels),
+    metadata: parse(r.metadata),
+    headers: parse(r.headers),
+    secrets: parse(r.secrets),
+    failingSince: r.failing_since as number | null,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+const columns = (e: Endpoint) => [
+  e.uid,
+  e.url,
+  e.description,
+  e.version,
+  e.rateLimit,
+  e.disabled ? 1 : 0,
+  json(e.filterTypes),
+  json(e.channels),
+  json(e.metadata),
+  json(e.headers),
+  json(e.secrets),
+  e.failingSince,
+  e.updatedAt,
+];
+
+export function endpointsSql(db: Db): Store['endpoints'] {
+  return {
+    async create(e) {
+      conflictAs('uid', () =>
+        db.run(
+          `INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types, channels,
+           metadata, headers, secrets, failing_since, updated_at, id, app_id, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ...columns(e),
+          e.id,
+          e.appId,
+          e.createdAt,
+        ),
+      );
+    },
+    async get(appId, idOrUid) {
+      const row =
+        db.get('SELECT * FROM endpoints WHERE app_id = ? AND id = ?', appId, idOrUid) ??
+        db.get('SELECT * FROM endpoints WHERE app_id = ? AND uid = ?', appId, idOrUid);
+      return row ? toEndpoint(row) : null;
+    },
+    async list(appId, page) {
+      return keysetPage(
+        db,
+        {
+          select: 'SELECT * FROM endpoints',
+          where: ['app_id = ?'],
+          params: [appId],
+          key: 'id',
+          keyOf: (r) => r.id as string,
+          page,
+          defaultOrder: 'ascending',
+        },
+        toEndpoint,
+      );
+    },
+    async listAll(appId) {
+      return db.all('SELECT * FROM endpoints WHERE app_id = ? ORDER BY id', appId).map(toEndpoint);
+    },
+    async update(e) {
+      conflictAs('uid', () =>
+        db.run(
+          `UPDATE endpoints SET uid = ?, url = ?, description = ?, version = ?, rate_limit = ?, disabled = ?,
+           filter_types = ?, channels = ?, metadata = ?, headers = ?, secrets = ?, failing_since = ?, updated_at = ?
+           WHERE id = ? AND app_id = ?`,
+          ...columns(e),
+          e.id,
+          e.appId,
+        ),
+      );
+    },
+    async delete(appId, id) {
+      return db.tx(() => {
+        const gone = db.run('DELETE FROM endpoints WHERE app_id = ? AND id = ?', appId, id) > 0;
+        // Undelivered work goes with it (a sending task's late finish then finds nothing); history stays.
+        if (gone) db.run('DELETE FROM tasks WHERE endpoint_id = ? AND status IN (1, 3)', id);
+        return gone;
+      });
+    },
+    markHealth(id, healthy, now) {
+      // Called after every attempt: writes only when the value changes.
+      return db.grouped(() => {
+        if (healthy)
+          db.run('UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL', id);
+        else db.run('UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL', now, id);
+        const row = db.get('SELECT failing_since FROM endpoints WHERE id = ?', id);
+        return (row?.failing_since as number | null | undefined) ?? null;
+      });
+    },
+    async disable(id, now) {
+      db.run('UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?', now, id);
+    },
+  };
+}

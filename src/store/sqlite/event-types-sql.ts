@@ -1,0 +1,75 @@
+// Event types, keyed and paginated by name.
+
+import type { EventType } from '../../core/types.ts';
+import type { Store } from '../store.ts';
+import { conflictAs, type Db, json, parseOrNull, type Row } from './db.ts';
+import { keysetPage } from './paginate.ts';
+
+function toEventType(r: Row): EventType {
+  return {
+    name: r.name as string,
+    description: r.description as string,
+    schemas: parseOrNull(r.schemas),
+    archived: r.archived === 1,
+    deprecated: r.deprecated === 1,
+    featureFlag: r.feature_flag as string | null,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+export function eventTypesSql(db: Db): Store['eventTypes'] {
+  return {
+    async create(e) {
+      conflictAs('name', () =>
+        db.run(
+          `INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          e.name,
+          e.description,
+          json(e.schemas),
+          e.archived ? 1 : 0,
+          e.deprecated ? 1 : 0,
+          e.featureFlag,
+          e.createdAt,
+          e.updatedAt,
+        ),
+      );
+    },
+    async get(name) {
+      const row = db.get('SELECT * FROM event_types WHERE name = ?', name);
+      return row ? toEventType(row) : null;
+    },
+    async list(query) {
+      return keysetPage(
+        db,
+        {
+          select: 'SELECT * FROM event_types',
+          where: query.includeArchived ? [] : ['archived = 0'],
+          params: [],
+          key: 'name',
+          keyOf: (r) => r.name as string,
+          page: query,
+          defaultOrder: 'ascending',
+        },
+        toEventType,
+      );
+    },
+    async update(e) {
+      db.run(
+        `UPDATE event_types SET description = ?, schemas = ?, archived = ?, deprecated = ?, feature_flag = ?,
+         updated_at = ? WHERE name = ?`,
+        e.description,
+        json(e.schemas),
+        e.archived ? 1 : 0,
+        e.deprecated ? 1 : 0,
+        e.featureFlag,
+        e.updatedAt,
+        e.name,
+      );
+    },
+    async delete(name) {
+      return db.run('DELETE FROM event_types WHERE name = ?', name) > 0;
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// The SQLite driver of the Store port: one file, WAL, durable commits, no other service.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Store } from '../store.ts';
+import { appsSql } from './apps-sql.ts';
+import { attemptsSql } from './attempts-sql.ts';
+import { Db } from './db.ts';
+import { endpointsSql } from './endpoints-sql.ts';
+import { eventTypesSql } from './event-types-sql.ts';
+import { idempotencySql, settingsSql } from './kv-sql.ts';
+import { messagesSql } from './messages-sql.ts';
+import { migrate } from './migrate.ts';
+import { tasksSql } from './tasks-sql.ts';
+
+/** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
+export function openSqliteStore(path: string): Store {
+  const memory = path === ':memory:' || path === '';
+  if (!memory) mkdirSync(dirname(path), { recursive: true });
+  const raw = new Database(path);
+  try {
+    raw.pragma('journal_mode = WAL');
+    // FULL: a publish is acknowledged only after its commit is on disk.
+    raw.pragma('synchronous = FULL');
+    raw.pragma('busy_timeout = 5000');
+    raw.pragma('foreign_keys = OFF'); // cascades are explicit deletes
+    raw.pragma('temp_store = MEMORY');
+    migrate(raw);
+  } catch (error) {
+    raw.close();
+    throw error;
+  }
+  const db = new Db(raw);
+  let closed = false;
+  return {
+    apps: appsSql(db),
+    eventTypes: eventTypesSql(db),
+    endpoints: endpointsSql(db),
+    messages: messagesSql(db),
+    tasks: tasksSql(db),
+    attempts: attemptsSql(db),
+    idempotency: idempotencySql(db),
+    settings: settingsSql(db),
+    async close() {
+      if (closed) return;
+      closed = true;
+      db.close(); // commits queued writes first
+    },
+  };
+}

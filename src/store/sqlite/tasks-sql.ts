@@ -1,0 +1,203 @@
+// Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
+
+import { newId } from '../../core/ids.ts';
+import { TaskStatus, TriggerType } from '../../core/types.ts';
+import type { Store, TaskNext } from '../store.ts';
+import { claimDue, statusName, toTask } from './claim-sql.ts';
+import { type Db, messageFilters, type Row, timeFilters } from './db.ts';
+import { toEndpoint } from './endpoints-sql.ts';
+import { toMessage } from './messages-sql.ts';
+import { keysetPage } from './paginate.ts';
+
+// A task already delivered stays delivered: a late finish from a worker whose lease was taken over
+// still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
+const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL,
+  status = CASE WHEN status = 0 THEN 0 ELSE ? END,
+  next_at = CASE WHEN status = 0 THEN NULL ELSE ? END
+  WHERE id = ?`;
+const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
+  response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const RESEND = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
+  created_at, updated_at) VALUES (?, ?, ?, ?, 1, 0, ?, NULL, ?, ?)
+  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_at = excluded.next_at, lease_until = NULL,
+  updated_at = excluded.updated_at RETURNING *`;
+
+function nextColumns(next: TaskNext): [status: number, nextAt: number | null] {
+  switch (next.status) {
+    case 'success':
+      return [TaskStatus.success, null];
+    case 'pending':
+      return [TaskStatus.pending, next.at];
+    case 'fail':
+      return [TaskStatus.fail, null];
+    default: {
+      const _exhaustive: never = next;
+      return _exhaustive;
+    }
+  }
+}
+
+function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (range.since != null) {
+    where.push('created_at >= ?');
+    params.push(range.since);
+  }
+  if (range.until != null) {
+    where.push('created_at < ?');
+    params.push(range.until);
+  }
+  return [where.map((w) => ` AND ${w}`).join(''), params];
+}
+
+export function tasksSql(db: Db): Store['tasks'] {
+  const finish = db.stmt(FINISH);
+  const insertAttempt = db.stmt(INSERT_ATTEMPT);
+
+  const byIds = (table: string, ids: string[]): Row[] =>
+    db.all(
+      `SELECT * FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`,
+      JSON.stringify([...new Set(ids)]),
+    );
+
+  const claimState = { probeFrom: 0 };
+
+  return {
+    claimDue(options) {
+      return db.grouped(() => claimDue(db, options, claimState));
+    },
+    finish(inputs) {
+      return db.grouped(() =>
+        inputs.map(({ taskId, attempt: a, next, now }) => {
+          const [status, nextAt] = nextColumns(next);
+          if (finish.run(now, status, nextAt, taskId).changes === 0) return false;
+          insertAttempt.run(
+            a.id,
+            a.appId,
+            a.msgId,
+            a.endpointId,
+            a.url,
+            a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
+            a.responseStatusCode,
+            a.response,
+            a.responseDurationMs,
+            TriggerType[a.triggerType],
+            a.createdAt,
+          );
+          return true;
+        }),
+      );
+    },
+    release(taskId, at) {
+      return db.grouped(() => {
+        db.run(
+          'UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL WHERE id = ? AND status = 3',
+          at,
+          taskId,
+        );
+      });
+    },
+    async get(msgId, endpointId) {
+      const row = db.get('SELECT * FROM tasks WHERE msg_id = ? AND endpoint_id = ?', msgId, endpointId);
+      return row ? toTask(row) : null;
+    },
+    async resend(appId, msgId, endpointId, now) {
+      return db.tx(() =>
+        toTask(db.get(RESEND, newId('task', now), appId, msgId, endpointId, now, now, now)!),
+      );
+    },
+    async recover(endpointId, since, until, now) {
+      return db.run(
+        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, updated_at = ?
+         WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?`,
+        now,
+        now,
+        endpointId,
+        since,
+        until,
+      );
+    },
+    async listForEndpoint(endpointId, query) {
+      const where = ['t.endpoint_id = ?'];
+      const params: unknown[] = [endpointId];
+      if (query.status != null) {
+        where.push('t.status = ?');
+        params.push(TaskStatus[query.status]);
+      }
+      timeFilters('t.created_at', where, params, query);
+      messageFilters('m', where, params, query);
+      // Keyed by message id, as Svix's "attempted messages" list is.
+      const page = keysetPage(
+        db,
+        {
+          select: 'SELECT t.* FROM tasks t JOIN messages m ON m.id = t.msg_id',
+          where,
+          params,
+          key: 't.msg_id',
+          keyOf: (r) => r.msg_id as string,
+          page: query,
+          defaultOrder: 'descending',
+        },
+        toTask,
+      );
+      const messages = new Map(
+        byIds(
+          'messages',
+          page.data.map((t) => t.msgId),
+        ).map((r) => [r.id, toMessage(r)]),
+      );
+      return { ...page, data: page.data.map((task) => ({ task, message: messages.get(task.msgId)! })) };
+    },
+    async listForMessage(msgId, query) {
+      // Keyed by endpoint id, as Svix's "endpoints of a message" list is.
+      const page = keysetPage(
+        db,
+        {
+          select: 'SELECT t.* FROM tasks t JOIN endpoints e ON e.id = t.endpoint_id',
+          where: ['t.msg_id = ?'],
+          params: [msgId],
+          key: 't.endpoint_id',
+          keyOf: (r) => r.endpoint_id as string,
+          page: query,
+          defaultOrder: 'descending',
+        },
+        toTask,
+      );
+      const endpoints = new Map(
+        byIds(
+          'endpoints',
+          page.data.map((t) => t.endpointId),
+        ).map((r) => [r.id, toEndpoint(r)]),
+      );
+      return {
+        ...page,
+        data: page.data.map((task) => ({ task, endpoint: endpoints.get(task.endpointId)! })),
+      };
+    },
+    async stats(endpointId, range) {
+      const [extra, params] = rangeSql(range);
+      const stats = { success: 0, pending: 0, fail: 0, sending: 0 };
+      const rows = db.all(
+        `SELECT status, count(*) AS n FROM tasks WHERE endpoint_id = ?${extra} GROUP BY status`,
+        endpointId,
+        ...params,
+      );
+      for (const row of rows) {
+        stats[statusName(row.status as number)] = row.n as number;
+      }
+      return stats;
+    },
+    async nextDueAt() {
+      // A pending task's nextAt, or a lease's end: an expired lease makes a crashed worker's task claimable.
+      const pending = db.stmt('SELECT min(next_at) FROM tasks WHERE status = 1').pluck().get() as
+        | number
+        | null;
+      const leased = db.stmt('SELECT min(lease_until) FROM tasks WHERE status = 3').pluck().get() as
+        | number
+        | null;
+      if (pending === null) return leased;
+      return leased === null ? pending : Math.min(pending, leased);
+    },
+  };
+}

@@ -1,0 +1,833 @@
+// The Store conformance suite: written once, run by every driver's test file on a fixed clock.
+// Each test opens a fresh store from the harness and closes it, so drivers start empty every time.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type IdPrefix, newId } from '../core/ids.ts';
+import type { Application, Attempt, Endpoint, EventType, Message } from '../core/types.ts';
+import { ConflictError, type FinishInput, type Store } from './store.ts';
+
+export interface StoreHarness {
+  open(): Promise<Store>;
+  close(store: Store): Promise<void>;
+}
+
+const T0 = 1_700_000_000_000;
+const LEASE = 30_000;
+let seq = 0;
+
+/** Ids that sort by creation time, then by creation order within a millisecond. */
+function id(prefix: IdPrefix, at: number): string {
+  const bytes = new Uint8Array(16);
+  for (let i = 15, n = ++seq; i >= 0; i--, n = Math.floor(n / 32)) bytes[i] = n % 32;
+  return newId(prefix, at, bytes);
+}
+
+const mkApp = (at = T0, over: Partial<Application> = {}): Application => ({
+  id: id('app', at),
+  uid: null,
+  name: 'Acme',
+  rateLimit: null,
+  metadata: { tier: 'gold' },
+  createdAt: at,
+  updatedAt: at,
+  ...over,
+});
+
+const mkEndpoint = (appId: string, at = T0, over: Partial<Endpoint> = {}): Endpoint => ({
+  id: id('ep', at),
+  appId,
+  uid: null,
+  url: 'https://example.com/hook',
+  description: '',
+  version: 1,
+  rateLimit: null,
+  disabled: false,
+  filterTypes: null,
+  channels: null,
+  metadata: {},
+  headers: { 'x-team': 'a' },
+  secrets: [{ key: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', expiresAt: null }],
+  failingSince: null,
+  createdAt: at,
+  updatedAt: at,
+  ...over,
+});
+
+const mkMessage = (appId: string, at = T0, over: Partial<Message> = {}): Message => ({
+  id: id('msg', at),
+  appId,
+  eventType: 'invoice.paid',
+  eventId: null,
+  channels: null,
+  payload: '{"amount":1}',
+  createdAt: at,
+  expiresAt: at + 90 * 86_400_000,
+  ...over,
+});
+
+const mkEventType = (name: string, at = T0, over: Partial<EventType> = {}): EventType => ({
+  name,
+  description: `${name} happened`,
+  schemas: null,
+  archived: false,
+  deprecated: false,
+  featureFlag: null,
+  createdAt: at,
+  updatedAt: at,
+  ...over,
+});
+
+const mkAttempt = (m: Message, endpointId: string, at: number, over: Partial<Attempt> = {}): Attempt => ({
+  id: id('atmpt', at),
+  appId: m.appId,
+  msgId: m.id,
+  endpointId,
+  url: 'https://example.com/hook',
+  status: 'success',
+  responseStatusCode: 200,
+  response: 'ok',
+  responseDurationMs: 12,
+  triggerType: 'scheduled',
+  createdAt: at,
+  ...over,
+});
+
+async function rejectsConflict(p: Promise<unknown>, field: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => e instanceof ConflictError && e.field === field);
+}
+
+/** An app with endpoints, and a publisher of messages to all of them. */
+async function world(s: Store, endpoints = 1) {
+  const app = mkApp();
+  await s.apps.create(app);
+  const eps: Endpoint[] = [];
+  for (let i = 0; i < endpoints; i++) {
+    const ep = mkEndpoint(app.id);
+    await s.endpoints.create(ep);
+    eps.push(ep);
+  }
+  const publish = async (at = T0, over: Partial<Message> = {}, to: Endpoint[] = eps): Promise<Message> => {
+    const m = mkMessage(app.id, at, over);
+    const [r] = await s.messages.publish([{ message: m, endpointIds: to.map((e) => e.id), now: at }]);
+    assert.deepEqual(r, { ok: true });
+    return m;
+  };
+  return { app, eps, ep: eps[0]!, publish };
+}
+
+const claim = (s: Store, now: number, limit = 100, perEndpoint = 100) =>
+  s.tasks.claimDue({ now, limit, leaseMs: LEASE, perEndpoint });
+
+const finishOne = async (s: Store, input: FinishInput) => (await s.tasks.finish([input]))[0];
+
+export function describeStoreContract(name: string, harness: StoreHarness): void {
+  const test = (title: string, fn: (s: Store) => Promise<void>) =>
+    it(title, async () => {
+      const s = await harness.open();
+      try {
+        await fn(s);
+      } finally {
+        await harness.close(s);
+      }
+    });
+
+  describe(`store contract: ${name}`, () => {
+    describe('apps', () => {
+      test('create, get by id or uid, update, uid conflicts', async (s) => {
+        const a = mkApp(T0, { uid: 'acme' });
+        await s.apps.create(a);
+        assert.deepEqual(await s.apps.get(a.id), a);
+        assert.deepEqual(await s.apps.get('acme'), a);
+        assert.equal(await s.apps.get('nope'), null);
+        await rejectsConflict(s.apps.create(mkApp(T0, { uid: 'acme' })), 'uid');
+        const b = mkApp(T0 + 1, { uid: 'beta' });
+        await s.apps.create(b);
+        await rejectsConflict(s.apps.update({ ...b, uid: 'acme' }), 'uid');
+        const renamed = { ...a, name: 'Acme 2', uid: null, rateLimit: 5, metadata: {}, updatedAt: T0 + 9 };
+        await s.apps.update(renamed);
+        assert.deepEqual(await s.apps.get(a.id), renamed);
+        assert.equal(await s.apps.get('acme'), null);
+      });
+
+      test('list pages forwards and backwards, ascending by default', async (s) => {
+        const apps = Array.from({ length: 5 }, (_, i) => mkApp(T0 + i));
+        for (const a of [...apps].reverse()) await s.apps.create(a);
+        const ids = apps.map((a) => a.id);
+        const p1 = await s.apps.list({ limit: 2 });
+        assert.deepEqual(
+          p1.data.map((a) => a.id),
+          ids.slice(0, 2),
+        );
+        assert.equal(p1.done, false);
+        assert.equal(p1.iterator, ids[1]);
+        assert.equal(p1.prevIterator, `-${ids[0]}`);
+        const p2 = await s.apps.list({ limit: 2, iterator: p1.iterator });
+        assert.deepEqual(
+          p2.data.map((a) => a.id),
+          ids.slice(2, 4),
+        );
+        const p3 = await s.apps.list({ limit: 2, iterator: p2.iterator });
+        assert.deepEqual(
+          p3.data.map((a) => a.id),
+          ids.slice(4),
+        );
+        assert.equal(p3.done, true);
+        const back = await s.apps.list({ limit: 2, iterator: p3.prevIterator });
+        assert.deepEqual(
+          back.data.map((a) => a.id),
+          ids.slice(2, 4),
+        );
+        assert.equal(back.done, false);
+        const first = await s.apps.list({ limit: 2, iterator: back.prevIterator });
+        assert.deepEqual(
+          first.data.map((a) => a.id),
+          ids.slice(0, 2),
+        );
+        assert.equal(first.done, true);
+        const desc = await s.apps.list({ limit: 3, order: 'descending' });
+        assert.deepEqual(
+          desc.data.map((a) => a.id),
+          [...ids].reverse().slice(0, 3),
+        );
+        const desc2 = await s.apps.list({ limit: 3, order: 'descending', iterator: desc.iterator });
+        assert.deepEqual(
+          desc2.data.map((a) => a.id),
+          [ids[1], ids[0]],
+        );
+        assert.equal(desc2.done, true);
+      });
+
+      test('delete cascades to endpoints, messages, tasks and attempts', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const other = await world(s);
+        const m = await publish();
+        const kept = await other.publish();
+        const c = (await claim(s, T0)).find((x) => x.message.id === m.id)!;
+        const attempt = mkAttempt(m, ep.id, T0 + 1);
+        await finishOne(s, { taskId: c.task.id, attempt, next: { status: 'success' }, now: T0 + 1 });
+        assert.equal(await s.apps.delete(app.id), true);
+        assert.equal(await s.apps.get(app.id), null);
+        assert.equal(await s.endpoints.get(app.id, ep.id), null);
+        assert.equal(await s.messages.get(app.id, m.id), null);
+        assert.equal(await s.tasks.get(m.id, ep.id), null);
+        assert.equal(await s.attempts.get(app.id, m.id, attempt.id), null);
+        assert.equal((await s.attempts.list(app.id, { limit: 10 })).data.length, 0);
+        assert.equal(await s.apps.delete(app.id), false);
+        // The other application is untouched.
+        assert.deepEqual(await s.messages.get(other.app.id, kept.id), kept);
+        assert.notEqual(await s.tasks.get(kept.id, other.ep.id), null);
+      });
+    });
+
+    describe('event types', () => {
+      test('create, conflict on name, get, update, delete', async (s) => {
+        const e = mkEventType('invoice.paid', T0, {
+          schemas: { '1': { type: 'object' } },
+          featureFlag: 'beta',
+        });
+        await s.eventTypes.create(e);
+        assert.deepEqual(await s.eventTypes.get('invoice.paid'), e);
+        await rejectsConflict(s.eventTypes.create(mkEventType('invoice.paid')), 'name');
+        const updated = { ...e, description: 'paid', archived: true, deprecated: true, updatedAt: T0 + 5 };
+        await s.eventTypes.update(updated);
+        assert.deepEqual(await s.eventTypes.get('invoice.paid'), updated);
+        assert.equal(await s.eventTypes.delete('invoice.paid'), true);
+        assert.equal(await s.eventTypes.get('invoice.paid'), null);
+        assert.equal(await s.eventTypes.delete('invoice.paid'), false);
+      });
+
+      test('list by name, hiding archived unless asked', async (s) => {
+        for (const n of ['c.x', 'a.x', 'd.x', 'b.x']) await s.eventTypes.create(mkEventType(n));
+        await s.eventTypes.create(mkEventType('bb.archived', T0, { archived: true }));
+        const p1 = await s.eventTypes.list({ limit: 2, includeArchived: false });
+        assert.deepEqual(
+          p1.data.map((e) => e.name),
+          ['a.x', 'b.x'],
+        );
+        assert.equal(p1.iterator, 'b.x');
+        const p2 = await s.eventTypes.list({ limit: 2, includeArchived: false, iterator: p1.iterator });
+        assert.deepEqual(
+          p2.data.map((e) => e.name),
+          ['c.x', 'd.x'],
+        );
+        assert.equal(p2.done, true);
+        const all = await s.eventTypes.list({ limit: 10, includeArchived: true });
+        assert.deepEqual(
+          all.data.map((e) => e.name),
+          ['a.x', 'b.x', 'bb.archived', 'c.x', 'd.x'],
+        );
+        const desc = await s.eventTypes.list({ limit: 1, includeArchived: false, order: 'descending' });
+        assert.deepEqual(
+          desc.data.map((e) => e.name),
+          ['d.x'],
+        );
+      });
+    });
+
+    describe('endpoints', () => {
+      test('create, get by id or uid within the app, uid unique per app', async (s) => {
+        const a = mkApp();
+        const b = mkApp();
+        await s.apps.create(a);
+        await s.apps.create(b);
+        const ep = mkEndpoint(a.id, T0, {
+          uid: 'main',
+          filterTypes: ['invoice.paid'],
+          channels: ['eu'],
+          metadata: { k: 'v' },
+          rateLimit: 10,
+          secrets: [
+            { key: 'whsec_new', expiresAt: null },
+            { key: 'whsec_old', expiresAt: T0 + 1000 },
+          ],
+        });
+        await s.endpoints.create(ep);
+        assert.deepEqual(await s.endpoints.get(a.id, ep.id), ep);
+        assert.deepEqual(await s.endpoints.get(a.id, 'main'), ep);
+        assert.equal(await s.endpoints.get(b.id, 'main'), null);
+        assert.equal(await s.endpoints.get(b.id, ep.id), null);
+        await s.endpoints.create(mkEndpoint(b.id, T0, { uid: 'main' }));
+        await rejectsConflict(s.endpoints.create(mkEndpoint(a.id, T0, { uid: 'main' })), 'uid');
+        const second = mkEndpoint(a.id, T0 + 1, { uid: 'second' });
+        await s.endpoints.create(second);
+        await rejectsConflict(s.endpoints.update({ ...second, uid: 'main' }), 'uid');
+        const changed = {
+          ...ep,
+          url: 'https://example.org/x',
+          disabled: true,
+          filterTypes: null,
+          version: 2,
+        };
+        await s.endpoints.update(changed);
+        assert.deepEqual(await s.endpoints.get(a.id, ep.id), changed);
+        assert.deepEqual(
+          (await s.endpoints.listAll(a.id)).map((e) => e.id),
+          [ep.id, second.id],
+        );
+      });
+
+      test('list pages ascending by default', async (s) => {
+        const a = mkApp();
+        await s.apps.create(a);
+        const eps = Array.from({ length: 3 }, (_, i) => mkEndpoint(a.id, T0 + i));
+        for (const e of eps) await s.endpoints.create(e);
+        await s.endpoints.create(mkEndpoint(mkApp().id));
+        const p1 = await s.endpoints.list(a.id, { limit: 2 });
+        assert.deepEqual(
+          p1.data.map((e) => e.id),
+          [eps[0]!.id, eps[1]!.id],
+        );
+        const p2 = await s.endpoints.list(a.id, { limit: 2, iterator: p1.iterator });
+        assert.deepEqual(
+          p2.data.map((e) => e.id),
+          [eps[2]!.id],
+        );
+        assert.equal(p2.done, true);
+        const back = await s.endpoints.list(a.id, { limit: 2, iterator: p2.prevIterator });
+        assert.deepEqual(
+          back.data.map((e) => e.id),
+          [eps[0]!.id, eps[1]!.id],
+        );
+        assert.equal(back.done, true);
+      });
+
+      test('markHealth keeps the first failure time; disable', async (s) => {
+        const { app, ep } = await world(s);
+        assert.equal(await s.endpoints.markHealth(ep.id, false, T0 + 10), T0 + 10);
+        assert.equal(await s.endpoints.markHealth(ep.id, false, T0 + 20), T0 + 10);
+        assert.equal((await s.endpoints.get(app.id, ep.id))?.failingSince, T0 + 10);
+        assert.equal(await s.endpoints.markHealth(ep.id, true, T0 + 30), null);
+        assert.equal((await s.endpoints.get(app.id, ep.id))?.failingSince, null);
+        await s.endpoints.disable(ep.id, T0 + 40);
+        const got = await s.endpoints.get(app.id, ep.id);
+        assert.equal(got?.disabled, true);
+        assert.equal(got?.updatedAt, T0 + 40);
+      });
+
+      test('delete removes its undelivered tasks', async (s) => {
+        const { app, eps, publish } = await world(s, 2);
+        const [a, b] = [eps[0]!, eps[1]!];
+        const m = await publish();
+        assert.equal(await s.endpoints.delete(app.id, a.id), true);
+        assert.equal(await s.endpoints.get(app.id, a.id), null);
+        assert.equal(await s.tasks.get(m.id, a.id), null);
+        assert.notEqual(await s.tasks.get(m.id, b.id), null);
+        const claimed = await claim(s, T0);
+        assert.deepEqual(
+          claimed.map((c) => c.endpoint.id),
+          [b.id],
+        );
+        assert.equal(await s.endpoints.delete(app.id, a.id), false);
+      });
+    });
+
+    describe('messages', () => {
+      test('publish commits messages and tasks; eventId conflicts alone inside a batch', async (s) => {
+        const { app, eps } = await world(s, 2);
+        const ids = eps.map((e) => e.id);
+        const first = mkMessage(app.id, T0, { eventId: 'evt-1', channels: ['eu'] });
+        const dup = mkMessage(app.id, T0, { eventId: 'evt-1' });
+        const other = mkMessage(app.id, T0, { eventId: 'evt-2' });
+        const results = await s.messages.publish([
+          { message: first, endpointIds: ids, now: T0 },
+          { message: dup, endpointIds: ids, now: T0 },
+          { message: other, endpointIds: [ids[0]!], now: T0 },
+        ]);
+        assert.deepEqual(results, [
+          { ok: true },
+          { ok: false, conflict: 'eventId', existing: first },
+          { ok: true },
+        ]);
+        assert.deepEqual(await s.messages.get(app.id, first.id), first);
+        assert.deepEqual(await s.messages.get(app.id, 'evt-2'), other);
+        assert.equal(await s.messages.get(app.id, dup.id), null);
+        const [again] = await s.messages.publish([
+          { message: mkMessage(app.id, T0, { eventId: 'evt-2' }), endpointIds: ids, now: T0 },
+        ]);
+        assert.deepEqual(again, { ok: false, conflict: 'eventId', existing: other });
+        const task = await s.tasks.get(first.id, ids[1]!);
+        assert.equal(task?.status, 'pending');
+        assert.equal(task?.attempts, 0);
+        assert.equal(task?.nextAt, T0);
+        assert.equal(task?.appId, app.id);
+        assert.equal(await s.tasks.get(other.id, ids[1]!), null);
+        // eventId is unique per app only.
+        const b = await world(s);
+        const [elsewhere] = await s.messages.publish([
+          { message: mkMessage(b.app.id, T0, { eventId: 'evt-1' }), endpointIds: [], now: T0 },
+        ]);
+        assert.deepEqual(elsewhere, { ok: true });
+        assert.equal(await s.messages.get(b.app.id, first.id), null);
+      });
+
+      test('concurrent publishes all commit', async (s) => {
+        const { app, ep } = await world(s);
+        const msgs = Array.from({ length: 20 }, () => mkMessage(app.id));
+        const results = await Promise.all(
+          msgs.map((m) => s.messages.publish([{ message: m, endpointIds: [ep.id], now: T0 }])),
+        );
+        assert.ok(results.every(([r]) => r?.ok === true));
+        assert.equal((await s.messages.list(app.id, { limit: 50 })).data.length, 20);
+        assert.equal((await claim(s, T0)).length, 20);
+      });
+
+      test('list is newest first and filters by time, channel and event type', async (s) => {
+        const { app, publish } = await world(s);
+        const m1 = await publish(T0, { channels: ['eu', 'vip'] });
+        const m2 = await publish(T0 + 10, { eventType: 'user.created' });
+        const m3 = await publish(T0 + 20, { channels: ['us'] });
+        const ids = (p: { data: Message[] }) => p.data.map((m) => m.id);
+        const p1 = await s.messages.list(app.id, { limit: 2 });
+        assert.deepEqual(ids(p1), [m3.id, m2.id]);
+        assert.equal(p1.done, false);
+        const p2 = await s.messages.list(app.id, { limit: 2, iterator: p1.iterator });
+        assert.deepEqual(ids(p2), [m1.id]);
+        assert.equal(p2.done, true);
+        const back = await s.messages.list(app.id, { limit: 2, iterator: p2.prevIterator });
+        assert.deepEqual(ids(back), [m3.id, m2.id]);
+        assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, order: 'ascending' })), [
+          m1.id,
+          m2.id,
+          m3.id,
+        ]);
+        assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, before: T0 + 20 })), [m2.id, m1.id]);
+        assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, after: T0 })), [m3.id, m2.id]);
+        assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, channel: 'vip' })), [m1.id]);
+        assert.deepEqual(
+          ids(await s.messages.list(app.id, { limit: 9, eventTypes: ['user.created', 'other'] })),
+          [m2.id],
+        );
+        assert.deepEqual(ids(await s.messages.list(mkApp().id, { limit: 9 })), []);
+      });
+
+      test('expungeContent and expireBatch drop payloads', async (s) => {
+        const { app, publish } = await world(s);
+        const old1 = await publish(T0, { expiresAt: T0 + 100 });
+        const old2 = await publish(T0, { expiresAt: T0 + 200 });
+        const fresh = await publish(T0, { expiresAt: T0 + 10_000 });
+        assert.equal(await s.messages.expireBatch(T0 + 50, 10), 0);
+        assert.equal(await s.messages.expireBatch(T0 + 500, 1), 1);
+        assert.equal(await s.messages.expireBatch(T0 + 500, 10), 1);
+        assert.equal(await s.messages.expireBatch(T0 + 500, 10), 0);
+        assert.equal((await s.messages.get(app.id, old1.id))?.payload, null);
+        assert.equal((await s.messages.get(app.id, old2.id))?.payload, null);
+        assert.equal((await s.messages.get(app.id, fresh.id))?.payload, fresh.payload);
+        assert.equal(await s.messages.expungeContent(app.id, fresh.id), true);
+        assert.equal((await s.messages.get(app.id, fresh.id))?.payload, null);
+        assert.equal(await s.messages.expungeContent(mkApp().id, fresh.id), false);
+      });
+    });
+
+    describe('claiming', () => {
+      test('claims due tasks only, leases them, returns task, message and endpoint', async (s) => {
+        const { ep, publish } = await world(s);
+        const due = await publish(T0);
+        await publish(T0 + 1000); // due later
+        const claimed = await claim(s, T0 + 10);
+        assert.equal(claimed.length, 1);
+        const [c] = claimed;
+        assert.deepEqual(c?.message, due);
+        assert.deepEqual(c?.endpoint, ep);
+        assert.equal(c?.task.status, 'sending');
+        assert.equal(c?.task.leaseUntil, T0 + 10 + LEASE);
+        assert.equal(c?.task.msgId, due.id);
+        assert.equal((await claim(s, T0 + 10)).length, 0, 'a leased task is not claimed twice');
+        assert.equal((await claim(s, T0 + 1000)).length, 1);
+        assert.equal((await s.tasks.get(due.id, ep.id))?.status, 'sending');
+      });
+
+      test('an expired lease makes the task claimable again', async (s) => {
+        const { publish } = await world(s);
+        await publish(T0);
+        const [c] = await claim(s, T0);
+        assert.equal((await claim(s, T0 + LEASE - 1)).length, 0);
+        assert.equal(await s.tasks.nextDueAt(), T0 + LEASE);
+        const again = await claim(s, T0 + LEASE);
+        assert.equal(again.length, 1);
+        assert.equal(again[0]?.task.id, c?.task.id);
+        assert.equal(again[0]?.task.leaseUntil, T0 + 2 * LEASE);
+      });
+
+      test('respects the per-endpoint cap, counting tasks already in flight', async (s) => {
+        const { publish } = await world(s);
+        for (let i = 0; i < 5; i++) await publish(T0);
+        assert.equal((await claim(s, T0, 100, 2)).length, 2);
+        assert.equal((await claim(s, T0, 100, 2)).length, 0);
+        assert.equal((await claim(s, T0, 100, 3)).length, 1);
+        // Once those leases expire they no longer count, and are themselves claimable.
+        assert.equal((await claim(s, T0 + LEASE, 100, 3)).length, 3);
+      });
+
+      test('is fair: one endpoint with a backlog cannot take the whole batch', async (s) => {
+        const { app, eps } = await world(s, 3);
+        const [busy, b, c] = [eps[0]!, eps[1]!, eps[2]!];
+        const items = [];
+        for (let i = 0; i < 20; i++)
+          items.push({ message: mkMessage(app.id, T0), endpointIds: [busy.id], now: T0 });
+        items.push({ message: mkMessage(app.id, T0 + 5), endpointIds: [b.id, c.id], now: T0 + 5 });
+        await s.messages.publish(items);
+        const claimed = await claim(s, T0 + 10, 6, 10);
+        const per = (id: string) => claimed.filter((x) => x.endpoint.id === id).length;
+        assert.equal(claimed.length, 6);
+        assert.equal(per(b.id), 1);
+        assert.equal(per(c.id), 1);
+        assert.equal(per(busy.id), 4);
+        // A capped endpoint's older backlog does not hide newer work of others.
+        await publish1(s, app.id, b.id, T0 + 6);
+        const next = await claim(s, T0 + 10, 1, 4);
+        assert.deepEqual(
+          next.map((x) => x.endpoint.id),
+          [b.id],
+        );
+      });
+      test('serves every endpoint while another has a long backlog, never beyond the cap', async (s) => {
+        const { app, eps } = await world(s, 2);
+        const [a, b] = [eps[0]!, eps[1]!];
+        const items = [];
+        for (let i = 0; i < 30; i++)
+          items.push({ message: mkMessage(app.id, T0), endpointIds: [a.id], now: T0 });
+        for (let i = 0; i < 5; i++)
+          items.push({ message: mkMessage(app.id, T0 + 1), endpointIds: [b.id], now: T0 + 1 });
+        await s.messages.publish(items);
+        const got: string[] = [];
+        for (let round = 0; round < 10; round++) {
+          const claimed = await claim(s, T0 + 10, 2, 3);
+          if (round < 2) assert.equal(claimed.length, 2);
+          got.push(...claimed.map((c) => c.endpoint.id));
+        }
+        assert.ok(got.slice(0, 4).includes(b.id), 'the second endpoint is served early');
+        assert.equal(got.filter((e) => e === a.id).length, 3);
+        assert.equal(got.filter((e) => e === b.id).length, 3);
+      });
+    });
+
+    describe('finishing', () => {
+      test('success, retry and failure each record the attempt and move the task', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const m = await publish();
+        let [c] = await claim(s, T0);
+        const a1 = mkAttempt(m, ep.id, T0 + 1, { status: 'fail', responseStatusCode: 500, response: 'boom' });
+        assert.equal(
+          await finishOne(s, {
+            taskId: c!.task.id,
+            attempt: a1,
+            next: { status: 'pending', at: T0 + 5000 },
+            now: T0 + 1,
+          }),
+          true,
+        );
+        let t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.attempts, t?.nextAt, t?.leaseUntil], ['pending', 1, T0 + 5000, null]);
+        assert.deepEqual(await s.attempts.get(app.id, m.id, a1.id), a1);
+        assert.equal((await claim(s, T0 + 4999)).length, 0);
+        [c] = await claim(s, T0 + 5000);
+        const a2 = mkAttempt(m, ep.id, T0 + 5001, {
+          status: 'fail',
+          responseStatusCode: 0,
+          response: 'timeout',
+        });
+        await finishOne(s, { taskId: c!.task.id, attempt: a2, next: { status: 'fail' }, now: T0 + 5001 });
+        t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.attempts, t?.nextAt], ['fail', 2, null]);
+        assert.equal(await s.tasks.nextDueAt(), null);
+        await s.tasks.resend(app.id, m.id, ep.id, T0 + 6000);
+        [c] = await claim(s, T0 + 6000);
+        const a3 = mkAttempt(m, ep.id, T0 + 6001, { triggerType: 'manual' });
+        await finishOne(s, { taskId: c!.task.id, attempt: a3, next: { status: 'success' }, now: T0 + 6001 });
+        t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.attempts, t?.updatedAt], ['success', 3, T0 + 6001]);
+        assert.deepEqual(await s.attempts.get(app.id, m.id, a3.id), a3);
+      });
+
+      test('a finish for a vanished task records nothing; a batch finishes the rest', async (s) => {
+        const { app, eps, publish } = await world(s, 2);
+        const m = await publish();
+        const claimed = await claim(s, T0);
+        const [gone, kept] = [
+          claimed.find((c) => c.endpoint.id === eps[0]!.id)!,
+          claimed.find((c) => c.endpoint.id === eps[1]!.id)!,
+        ];
+        await s.endpoints.delete(app.id, eps[0]!.id);
+        const ag = mkAttempt(m, eps[0]!.id, T0 + 1);
+        const ak = mkAttempt(m, eps[1]!.id, T0 + 1);
+        const results = await s.tasks.finish([
+          { taskId: gone.task.id, attempt: ag, next: { status: 'success' }, now: T0 + 1 },
+          { taskId: kept.task.id, attempt: ak, next: { status: 'success' }, now: T0 + 1 },
+        ]);
+        assert.deepEqual(results, [false, true]);
+        assert.equal(await s.attempts.get(app.id, m.id, ag.id), null);
+        assert.deepEqual(await s.attempts.get(app.id, m.id, ak.id), ak);
+      });
+
+      test('a late finish after a lease takeover still counts but never un-delivers', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const m = await publish();
+        const [first] = await claim(s, T0);
+        const [second] = await claim(s, T0 + LEASE); // the first worker looked dead
+        assert.equal(second?.task.id, first?.task.id);
+        const ok = mkAttempt(m, ep.id, T0 + LEASE + 1);
+        await finishOne(s, {
+          taskId: second!.task.id,
+          attempt: ok,
+          next: { status: 'success' },
+          now: T0 + LEASE + 1,
+        });
+        const late = mkAttempt(m, ep.id, T0 + LEASE + 2, { status: 'fail', responseStatusCode: 0 });
+        assert.equal(
+          await finishOne(s, {
+            taskId: first!.task.id,
+            attempt: late,
+            next: { status: 'pending', at: T0 + LEASE + 9 },
+            now: T0 + LEASE + 2,
+          }),
+          true,
+        );
+        const t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.attempts], ['success', 2]);
+        assert.equal((await s.attempts.list(app.id, { limit: 10, msgId: m.id })).data.length, 2);
+        assert.equal((await claim(s, T0 + 10 * LEASE)).length, 0);
+      });
+
+      test('release gives a claimed task back without an attempt', async (s) => {
+        const { ep, publish } = await world(s);
+        const m = await publish();
+        const [c] = await claim(s, T0);
+        await s.tasks.release(c!.task.id, T0 + 700);
+        const t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.attempts, t?.nextAt, t?.leaseUntil], ['pending', 0, T0 + 700, null]);
+        assert.equal(await s.tasks.nextDueAt(), T0 + 700);
+        assert.equal((await claim(s, T0 + 699)).length, 0);
+        assert.equal((await claim(s, T0 + 700)).length, 1);
+      });
+    });
+
+    describe('task management', () => {
+      test('resend creates a missing task or makes an existing one due now', async (s) => {
+        const { app, eps, publish } = await world(s, 2);
+        const m = await publish(T0, {}, [eps[0]!]);
+        const created = await s.tasks.resend(app.id, m.id, eps[1]!.id, T0 + 50);
+        assert.deepEqual(
+          [
+            created.status,
+            created.attempts,
+            created.nextAt,
+            created.msgId,
+            created.endpointId,
+            created.appId,
+          ],
+          ['pending', 0, T0 + 50, m.id, eps[1]!.id, app.id],
+        );
+        const [c] = await claim(s, T0, 10);
+        await finishOne(s, {
+          taskId: c!.task.id,
+          attempt: mkAttempt(m, eps[0]!.id, T0 + 1),
+          next: { status: 'fail' },
+          now: T0 + 1,
+        });
+        const again = await s.tasks.resend(app.id, m.id, eps[0]!.id, T0 + 60);
+        assert.deepEqual(
+          [again.id, again.status, again.attempts, again.nextAt],
+          [c!.task.id, 'pending', 1, T0 + 60],
+        );
+      });
+
+      test('recover re-queues failed tasks created in the range; stats counts by status', async (s) => {
+        const { ep, publish } = await world(s);
+        const msgs = [];
+        for (let i = 0; i < 4; i++) msgs.push(await publish(T0 + i * 100));
+        const claimed = await claim(s, T0 + 1000);
+        assert.equal(claimed.length, 4);
+        for (const c of claimed.slice(0, 3)) {
+          await finishOne(s, {
+            taskId: c.task.id,
+            attempt: mkAttempt(c.message, ep.id, T0 + 1001, { status: 'fail' }),
+            next: { status: 'fail' },
+            now: T0 + 1001,
+          });
+        }
+        assert.deepEqual(await s.tasks.stats(ep.id, {}), { success: 0, pending: 0, fail: 3, sending: 1 });
+        const failedAt = claimed
+          .slice(0, 3)
+          .map((c) => c.message.createdAt)
+          .sort((a, b) => a - b);
+        assert.deepEqual(await s.tasks.stats(ep.id, { since: failedAt[1], until: failedAt[2] }), {
+          success: 0,
+          pending: 0,
+          fail: 1,
+          sending: 0,
+        });
+        assert.equal(await s.tasks.recover(ep.id, failedAt[0]!, failedAt[2]!, T0 + 2000), 2);
+        assert.deepEqual(await s.tasks.stats(ep.id, {}), { success: 0, pending: 2, fail: 1, sending: 1 });
+        assert.equal(await s.tasks.recover(ep.id, T0, T0 + 10_000, T0 + 2000), 1);
+        assert.equal((await claim(s, T0 + 2000)).length, 3);
+      });
+
+      test("lists an endpoint's tasks by message and a message's tasks by endpoint", async (s) => {
+        const { app, eps, publish } = await world(s, 3);
+        const m1 = await publish(T0, { channels: ['eu'] });
+        const m2 = await publish(T0 + 10, { eventType: 'user.created' });
+        const m3 = await publish(T0 + 20);
+        const [c] = await claim(s, T0 + 20, 1);
+        const e0 = eps[0]!;
+        const p1 = await s.tasks.listForEndpoint(e0.id, { limit: 2 });
+        assert.deepEqual(
+          p1.data.map((x) => x.message.id),
+          [m3.id, m2.id],
+        );
+        assert.ok(p1.data.every((x) => x.task.endpointId === e0.id));
+        const p2 = await s.tasks.listForEndpoint(e0.id, { limit: 2, iterator: p1.iterator });
+        assert.deepEqual(
+          p2.data.map((x) => x.message.id),
+          [m1.id],
+        );
+        assert.equal(p2.done, true);
+        const filtered = (q: object) =>
+          s.tasks.listForEndpoint(e0.id, { limit: 9, ...q }).then((p) => p.data.map((x) => x.message.id));
+        assert.deepEqual(await filtered({ channel: 'eu' }), [m1.id]);
+        assert.deepEqual(await filtered({ eventTypes: ['user.created'] }), [m2.id]);
+        assert.deepEqual(await filtered({ before: T0 + 10 }), [m1.id]);
+        assert.deepEqual(await filtered({ after: T0 + 10 }), [m3.id]);
+        const sendingEp = c!.endpoint.id;
+        const sending = await s.tasks.listForEndpoint(sendingEp, { limit: 9, status: 'sending' });
+        assert.deepEqual(
+          sending.data.map((x) => x.task.id),
+          [c!.task.id],
+        );
+        const forMsg = await s.tasks.listForMessage(m2.id, { limit: 2 });
+        const epIds = eps
+          .map((e) => e.id)
+          .sort()
+          .reverse();
+        assert.deepEqual(
+          forMsg.data.map((x) => x.endpoint.id),
+          epIds.slice(0, 2),
+        );
+        const rest = await s.tasks.listForMessage(m2.id, { limit: 2, iterator: forMsg.iterator });
+        assert.deepEqual(
+          rest.data.map((x) => x.endpoint.id),
+          epIds.slice(2),
+        );
+        assert.equal(rest.done, true);
+        assert.equal(rest.data[0]?.task.msgId, m2.id);
+        assert.equal(app.id, rest.data[0]?.endpoint.appId);
+      });
+    });
+
+    describe('attempts', () => {
+      test('list filters by message, endpoint, status, status class, channel and time; expunge', async (s) => {
+        const { app, eps, publish } = await world(s, 2);
+        const [e0, e1] = [eps[0]!, eps[1]!];
+        const m1 = await publish(T0, { channels: ['eu'] });
+        const m2 = await publish(T0 + 1, { eventType: 'user.created' });
+        const claimed = await claim(s, T0 + 10);
+        const task = (m: Message, e: Endpoint) =>
+          claimed.find((c) => c.message.id === m.id && c.endpoint.id === e.id)!.task.id;
+        const a = [
+          mkAttempt(m1, e0.id, T0 + 20, { responseStatusCode: 200 }),
+          mkAttempt(m1, e1.id, T0 + 21, { status: 'fail', responseStatusCode: 503 }),
+          mkAttempt(m2, e0.id, T0 + 22, { status: 'fail', responseStatusCode: 0, response: 'refused' }),
+          mkAttempt(m2, e1.id, T0 + 23, { status: 'fail', responseStatusCode: 404 }),
+        ];
+        await s.tasks.finish([
+          { taskId: task(m1, e0), attempt: a[0]!, next: { status: 'success' }, now: T0 + 20 },
+          { taskId: task(m1, e1), attempt: a[1]!, next: { status: 'pending', at: T0 + 99 }, now: T0 + 21 },
+          { taskId: task(m2, e0), attempt: a[2]!, next: { status: 'pending', at: T0 + 99 }, now: T0 + 22 },
+          { taskId: task(m2, e1), attempt: a[3]!, next: { status: 'fail' }, now: T0 + 23 },
+        ]);
+        const ids = (q: object) =>
+          s.attempts.list(app.id, { limit: 9, ...q }).then((p) => p.data.map((x) => x.id));
+        const [x0, x1, x2, x3] = a.map((x) => x.id);
+        assert.deepEqual(await ids({}), [x3, x2, x1, x0]);
+        assert.deepEqual(await ids({ msgId: m1.id }), [x1, x0]);
+        assert.deepEqual(await ids({ endpointId: e0.id }), [x2, x0]);
+        assert.deepEqual(await ids({ status: 'success' }), [x0]);
+        assert.deepEqual(await ids({ status: 'fail', endpointId: e1.id }), [x3, x1]);
+        assert.deepEqual(await ids({ statusCodeClass: 0 }), [x2]);
+        assert.deepEqual(await ids({ statusCodeClass: 200 }), [x0]);
+        assert.deepEqual(await ids({ statusCodeClass: 400 }), [x3]);
+        assert.deepEqual(await ids({ statusCodeClass: 500 }), [x1]);
+        assert.deepEqual(await ids({ channel: 'eu' }), [x1, x0]);
+        assert.deepEqual(await ids({ eventTypes: ['user.created'] }), [x3, x2]);
+        assert.deepEqual(await ids({ before: T0 + 22 }), [x1, x0]);
+        assert.deepEqual(await ids({ after: T0 + 21 }), [x3, x2]);
+        const p1 = await s.attempts.list(app.id, { limit: 3 });
+        const p2 = await s.attempts.list(app.id, { limit: 3, iterator: p1.iterator });
+        assert.deepEqual(
+          p2.data.map((x) => x.id),
+          [x0],
+        );
+        assert.equal(p2.done, true);
+        assert.deepEqual(await ids({ msgId: m1.id, order: 'ascending' }), [x0, x1]);
+        assert.equal(await s.attempts.expungeContent(app.id, m2.id, x2!), true);
+        assert.equal((await s.attempts.get(app.id, m2.id, x2!))?.response, '');
+        assert.equal(await s.attempts.get(app.id, m1.id, x2!), null);
+        assert.equal(await s.attempts.expungeContent(app.id, m1.id, x2!), false);
+      });
+    });
+
+    describe('idempotency and settings', () => {
+      test('idempotent responses replay until they expire', async (s) => {
+        assert.equal(await s.idempotency.get('k', T0), null);
+        await s.idempotency.put('k', { statusCode: 202, body: '{"id":"msg_1"}' }, T0 + 100);
+        assert.deepEqual(await s.idempotency.get('k', T0 + 99), { statusCode: 202, body: '{"id":"msg_1"}' });
+        assert.equal(await s.idempotency.get('k', T0 + 100), null);
+        await s.idempotency.put('k', { statusCode: 409, body: 'x' }, T0 + 500);
+        assert.deepEqual(await s.idempotency.get('k', T0 + 200), { statusCode: 409, body: 'x' });
+      });
+
+      test('settings get and overwrite', async (s) => {
+        assert.equal(await s.settings.get('admin'), null);
+        await s.settings.put('admin', 'h1');
+        await s.settings.put('admin', 'h2');
+        assert.equal(await s.settings.get('admin'), 'h2');
+      });
+    });
+  });
+}
+
+async function publish1(s: Store, appId: string, endpointId: string, at: number): Promise<Message> {
+  const m = mkMessage(appId, at);
+  await s.messages.publish([{ message: m, endpointIds: [endpointId], now: at }]);
+  return m;
+}

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { newId } from '../../src/core/ids.ts';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { describeStoreContract } from '../../src/store/store-contract.ts';
+
+describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
+
+describe('sqlite store on a file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const T0 = 1_700_000_000_000;
+
+  it('creates the folder, persists across reopen, and passes an integrity check', async () => {
+    const path = join(dir, 'nested', 'doorbell.db');
+    const appId = newId('app', T0);
+    const msgId = newId('msg', T0);
+    const epId = newId('ep', T0);
+    let store = openSqliteStore(path);
+    await store.apps.create({
+      id: appId,
+      uid: 'acme',
+      name: 'Acme',
+      rateLimit: null,
+      metadata: {},
+      createdAt: T0,
+      updatedAt: T0,
+    });
+    await store.messages.publish([
+      {
+        message: {
+          id: msgId,
+          appId,
+          eventType: 'a.b',
+          eventId: 'e1',
+          channels: null,
+          payload: '{}',
+          createdAt: T0,
+          expiresAt: T0 + 1000,
+        },
+        endpointIds: [epId],
+        now: T0,
+      },
+    ]);
+    await store.settings.put('k', 'v');
+    await store.close();
+
+    store = openSqliteStore(path);
+    try {
+      assert.equal((await store.apps.get('acme'))?.id, appId);
+      assert.equal((await store.messages.get(appId, 'e1'))?.id, msgId);
+      assert.equal((await store.tasks.get(msgId, epId))?.status, 'pending');
+      assert.equal(await store.settings.get('k'), 'v');
+    } finally {
+      await store.close();
+    }
+
+    const db = new Database(path, { readonly: true });
+    try {
+      assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [1]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a schema newer than it knows', async () => {
+    const path = join(dir, 'future.db');
+    await openSqliteStore(path).close();
+    const db = new Database(path);
+    db.prepare(
+      "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '999-future', 0)",
+    ).run();
+    db.close();
+    assert.throws(() => openSqliteStore(path), /schema version 999 is newer/);
+  });
+});
