@@ -183,7 +183,10 @@ export function createWorker(deps: WorkerDeps): Worker {
       durationMs,
       next: next.status,
     });
-    await updateHealth(endpoint.id, endpoint.appId, endpoint.failingSince, outcome, finishedAt);
+    // A missing payload says nothing about the endpoint's health.
+    if (message.payload !== null) {
+      await updateHealth(endpoint.id, endpoint.appId, endpoint.failingSince, outcome, finishedAt);
+    }
   }
 
   /** The endpoint's own rate limit, else its application's (which applies to each endpoint that sets none). */
