@@ -27,7 +27,9 @@ export async function startDoorbell(workerConcurrency: number): Promise<Doorbell
   const port = await freePort();
   const token = `bench_${randomBytes(12).toString('hex')}`;
   const db = join(makeTempDir(), 'bench.db');
+  // DOORBELL_BENCH_NODE_ARGS passes flags to the server's node, e.g. '--cpu-prof --cpu-prof-dir=prof'.
   const args = [
+    ...(process.env.DOORBELL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     '--import',
     'tsx',
     'src/bin/doorbell.ts',

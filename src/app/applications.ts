@@ -1,4 +1,5 @@
 // Applications: the tenants of the outbound side.
+import { notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Application, Metadata, Page, PageQuery } from '../core/types.ts';
 import { type AppDeps, mapConflict, requireAdmin, resolveApp, type Scope } from './context.ts';
@@ -120,7 +121,10 @@ export async function getOrCreateApp(
   input: ApplicationInput | null | undefined,
 ): Promise<Application> {
   const existing = await deps.store.apps.get(idOrUid);
-  if (existing) return resolveApp(deps.store, scope, existing.id);
+  if (existing) {
+    if (scope.kind === 'app' && existing.id !== scope.appId) throw notFound('application');
+    return existing;
+  }
   if (!input || scope.kind !== 'admin') return resolveApp(deps.store, scope, idOrUid); // 404
   const uid = input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid);
   const app = buildApplication({ ...input, uid }, deps.now());

@@ -19,7 +19,8 @@ const PUBLISH_CONCURRENCY = 16;
 
 export async function publishCommand(options: PublishOptions): Promise<void> {
   const count = Number(options.count);
-  if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got '${options.count}'`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`--count must be a positive integer, got '${options.count}'`);
   const text = options.payloadFile ? readFileSync(options.payloadFile, 'utf8') : options.payload;
   let payload: unknown;
   try {
@@ -72,7 +73,8 @@ export interface VerifyOptions {
 }
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
-  const body = options.body ?? (options.bodyFile ? readFileSync(options.bodyFile, 'utf8') : readFileSync(0, 'utf8'));
+  const body =
+    options.body ?? (options.bodyFile ? readFileSync(options.bodyFile, 'utf8') : readFileSync(0, 'utf8'));
   const result = verifySignature({
     headers: {
       'webhook-id': options.id,

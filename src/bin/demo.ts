@@ -5,7 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { verifySignature } from '../core/signing.ts';
 import type { Running } from './serve.ts';
 
-async function api(running: Running, token: string, method: 'GET' | 'POST' | 'PATCH', url: string, body?: object) {
+async function api(
+  running: Running,
+  token: string,
+  method: 'GET' | 'POST' | 'PATCH',
+  url: string,
+  body?: object,
+) {
   const res = await running.server.inject({
     method,
     url,

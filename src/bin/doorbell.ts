@@ -47,12 +47,21 @@ program
       'delay before each attempt, comma-separated (default 0,5s,5m,30m,2h,5h,10h,10h)',
     ),
   )
-  .addOption(env('--attempt-timeout <duration>', 'DOORBELL_ATTEMPT_TIMEOUT', 'total deadline of one attempt (default 15s)'))
+  .addOption(
+    env(
+      '--attempt-timeout <duration>',
+      'DOORBELL_ATTEMPT_TIMEOUT',
+      'total deadline of one attempt (default 15s)',
+    ),
+  )
   .addOption(env('--concurrency <n>', 'DOORBELL_CONCURRENCY', 'attempts in flight (default 256)'))
   .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long payloads are kept (default 90d)'))
   .addOption(env('--public-url <url>', 'DOORBELL_PUBLIC_URL', 'the URL clients use to reach this server'))
   .addOption(new Option('--demo', 'first-run demo: loopback delivery allowed, a demo endpoint and receiver'))
-  .addHelpText('after', '\nThe admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start and printed once.')
+  .addHelpText(
+    'after',
+    '\nThe admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start and printed once.',
+  )
   .action(serveCommand);
 
 program

@@ -19,7 +19,8 @@ export interface ServeOptions {
 
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${value}'`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${name} must be a non-negative integer, got '${value}'`);
   return n;
 }
 
@@ -57,7 +58,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const running = await startDoorbell(config);
   console.error(`Doorbell listening on ${running.url}`);
   console.error(`  database: ${config.database}`);
-  if (allowSubnets.length > 0) console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
+  if (allowSubnets.length > 0)
+    console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
   }

@@ -18,7 +18,7 @@ export function createBatcher<I, O>(flush: (items: I[]) => Promise<O[]>, maxBatc
       queue = queue.slice(batch.length);
       try {
         const results = await flush(batch.map((p) => p.item));
-        batch.forEach((p, i) => p.resolve(results[i] as O));
+        for (const [i, p] of batch.entries()) p.resolve(results[i] as O);
       } catch (error) {
         for (const p of batch) p.reject(error);
       }

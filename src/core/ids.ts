@@ -1,7 +1,7 @@
 // Prefixed, time-sortable ids: prefix + 10 chars of time (ms, Crockford base32) + 16 random chars.
 // Lexicographic order is creation order (within a millisecond, random), so ids double as keyset cursors.
 
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -17,7 +17,20 @@ function encodeTime(ms: number): string {
   return out;
 }
 
-export function newId(prefix: IdPrefix, now: number, random: Uint8Array = randomBytes(16)): string {
+// One system call fills randomness for 256 ids instead of one call per id.
+const pool = new Uint8Array(4096);
+let poolOffset = pool.length;
+
+function randomTail(): Uint8Array {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  poolOffset += 16;
+  return pool.subarray(poolOffset - 16, poolOffset);
+}
+
+export function newId(prefix: IdPrefix, now: number, random: Uint8Array = randomTail()): string {
   let tail = '';
   for (let i = 0; i < 16; i++) tail += ALPHABET[(random[i] ?? 0) % 32];
   return `${prefix}_${encodeTime(now)}${tail}`;

@@ -31,6 +31,9 @@ export interface Worker {
 }
 
 const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usual cases
+// Finished attempts free slots; claiming again after each one would run a claim query per attempt.
+// Instead the slots freed within this window are refilled by one claim.
+const REFILL_MS = 2;
 const CLAIM_BATCH = 256;
 const APP_RATE_TTL_MS = 1000; // an application's rate-limit change shows within this
 
@@ -52,6 +55,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let pumping: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
+  let refill: NodeJS.Timeout | null = null;
 
   function schedule(delayMs: number): void {
     if (!running) return;
@@ -107,7 +111,10 @@ export function createWorker(deps: WorkerDeps): Worker {
       .catch((error: unknown) => console.error('doorbell worker: attempt not recorded:', error))
       .finally(() => {
         inFlight.delete(tracked);
-        wake();
+        refill ??= setTimeout(() => {
+          refill = null;
+          wake();
+        }, REFILL_MS);
       });
     inFlight.add(tracked);
   }
@@ -289,6 +296,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (timer) clearTimeout(timer);
       // A claim still running hands its tasks to `inFlight` when it returns: wait for both.
       while (pumping || inFlight.size > 0) await Promise.allSettled([pumping, ...inFlight]);
+      if (refill) clearTimeout(refill);
       await finisher.drain();
     },
   };

@@ -71,10 +71,7 @@ export interface ClaimOptions {
 }
 
 /** What to do with a task after an attempt. */
-export type TaskNext =
-  | { status: 'success' }
-  | { status: 'pending'; at: number }
-  | { status: 'fail' };
+export type TaskNext = { status: 'success' } | { status: 'pending'; at: number } | { status: 'fail' };
 
 export interface FinishInput {
   taskId: string;
@@ -160,7 +157,10 @@ export interface Store {
     recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
     listForEndpoint(endpointId: string, query: TaskQuery): Promise<Page<TaskWithMessage>>;
     listForMessage(msgId: string, query: PageQuery): Promise<Page<TaskWithEndpoint>>;
-    stats(endpointId: string, range: { since?: number | null; until?: number | null }): Promise<EndpointStats>;
+    stats(
+      endpointId: string,
+      range: { since?: number | null; until?: number | null },
+    ): Promise<EndpointStats>;
     /** The earliest nextAt of a pending task, or null: lets an idle worker sleep until then. */
     nextDueAt(): Promise<number | null>;
   };

@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
-import { type DeliveryConfig, makeConfig } from '../../src/config/config.ts';
 import { type Running, startDoorbell } from '../../src/bin/serve.ts';
+import { type DeliveryConfig, makeConfig } from '../../src/config/config.ts';
 
 const TOKEN = 'test-admin-token';
 
@@ -52,7 +52,13 @@ async function start(delivery: Partial<DeliveryConfig> = {}): Promise<Running> {
       port: 0,
       database: ':memory:',
       adminToken: TOKEN,
-      delivery: { retrySchedule: [0, 50, 50], jitter: 0, penaltyMs: 100, allowSubnets: ['127.0.0.0/8'], ...delivery },
+      delivery: {
+        retrySchedule: [0, 50, 50],
+        jitter: 0,
+        penaltyMs: 100,
+        allowSubnets: ['127.0.0.0/8'],
+        ...delivery,
+      },
     }),
   );
 }
@@ -67,7 +73,11 @@ async function api(running: Running, method: string, path: string, body?: unknow
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -168,7 +178,10 @@ describe('delivery', () => {
     const rx = await listen((_hit, res) => res.writeHead(410).end());
     const { appId, epId } = await setup(running, rx.url);
     await publish(running, appId);
-    await until('disabled', async () => (await api(running, 'GET', `/app/${appId}/endpoint/${epId}`)).body.disabled);
+    await until(
+      'disabled',
+      async () => (await api(running, 'GET', `/app/${appId}/endpoint/${epId}`)).body.disabled,
+    );
     await publish(running, appId);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(rx.hits.length, 1);
@@ -210,7 +223,9 @@ describe('delivery deadlines and Retry-After', () => {
   test('Retry-After is honoured within [scheduled delay, 2 × scheduled delay]', async () => {
     const running = await start({ retrySchedule: [0, 300] });
     let n = 0;
-    const rx = await listen((_hit, res) => res.writeHead(++n === 1 ? 503 : 200, { 'retry-after': '5' }).end());
+    const rx = await listen((_hit, res) =>
+      res.writeHead(++n === 1 ? 503 : 200, { 'retry-after': '5' }).end(),
+    );
     const { appId } = await setup(running, rx.url);
     await publish(running, appId);
     await until('second try', () => rx.hits.length === 2 || undefined);

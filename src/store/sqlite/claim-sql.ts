@@ -54,7 +54,9 @@ export interface ClaimState {
 function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
   const used = new Map<string, number>();
   for (const row of db.all<{ e: string; n: number }>(BUSY, o.now)) used.set(row.e, row.n);
-  const scan = o.limit * 4;
+  // Bounded: under one endpoint's backlog a wide scan would read rows it can only skip (the probe
+  // below serves the others through their own index).
+  const scan = Math.min(o.limit * 4, 128);
   const due = db.all<Candidate>(DUE, o.now, scan);
   const candidates = due.concat(db.all<Candidate>(EXPIRED, o.now, scan));
   candidates.sort((a, b) => a.due - b.due || a.rid - b.rid);

@@ -1,6 +1,12 @@
 // A thin wrapper over a better-sqlite3 connection: a statement cache (each SQL text is prepared once),
 // immediate transactions, and a group commit that folds the writes issued in one turn of the event
-// loop into a single durable commit (one fsync for many publishes or finished attempts).
+// loop into a single commit.
+//
+// Durability: a commit that carries something acknowledged to a client (a publish, an API write) runs
+// with synchronous=FULL and waits for fsync. Worker bookkeeping (claims, finished attempts) commits
+// with synchronous=NORMAL: in WAL mode that survives a process crash, and the next FULL commit's fsync
+// covers it too; only a power loss can lose it, and then the task is simply delivered again
+// (at-least-once). This keeps fsyncs off the delivery hot path.
 
 import type BetterSqlite3 from 'better-sqlite3';
 import { ConflictError } from '../store.ts';
@@ -9,6 +15,7 @@ export type Row = Record<string, unknown>;
 
 interface Job {
   fn: () => unknown;
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -20,6 +27,7 @@ export class Db {
   readonly #batch: BetterSqlite3.Transaction<(jobs: Job[]) => Array<() => void>>;
   #jobs: Job[] = [];
   #scheduled = false;
+  #durable = true; // the connection's current synchronous setting: FULL (true) or NORMAL
 
   constructor(raw: BetterSqlite3.Database) {
     this.raw = raw;
@@ -58,15 +66,25 @@ export class Db {
     return this.stmt(sql).run(...params).changes;
   }
 
-  /** Runs fn in one immediate transaction (the write lock is taken up front: no upgrade deadlock). */
+  #sync(durable: boolean): void {
+    if (this.#durable === durable) return;
+    this.raw.pragma(durable ? 'synchronous = FULL' : 'synchronous = NORMAL');
+    this.#durable = durable;
+  }
+
+  /** Runs fn in one immediate, durable transaction (the write lock is taken up front: no upgrade deadlock). */
   tx<T>(fn: () => T): T {
+    this.#sync(true);
     return this.raw.transaction(fn).immediate();
   }
 
-  /** Queues a write; every write queued in this turn commits together, each isolated by a savepoint. */
-  grouped<T>(fn: () => T): Promise<T> {
+  /**
+   * Queues a write; every write queued in this turn commits together, each isolated by a savepoint.
+   * The commit waits for fsync when any of its writes is `durable`.
+   */
+  grouped<T>(fn: () => T, durable = true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#jobs.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#jobs.push({ fn, durable, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.flush());
@@ -82,6 +100,7 @@ export class Db {
     if (jobs.length === 0) return;
     let settle: Array<() => void>;
     try {
+      this.#sync(jobs.some((job) => job.durable));
       settle = this.#batch.immediate(jobs);
     } catch (error) {
       for (const job of jobs) job.reject(error);

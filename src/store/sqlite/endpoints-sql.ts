@@ -109,7 +109,7 @@ export function endpointsSql(db: Db): Store['endpoints'] {
         else db.run('UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL', now, id);
         const row = db.get('SELECT failing_since FROM endpoints WHERE id = ?', id);
         return (row?.failing_since as number | null | undefined) ?? null;
-      });
+      }, false);
     },
     async disable(id, now) {
       db.run('UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?', now, id);

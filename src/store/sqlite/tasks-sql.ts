@@ -65,28 +65,30 @@ export function tasksSql(db: Db): Store['tasks'] {
 
   return {
     claimDue(options) {
-      return db.grouped(() => claimDue(db, options, claimState));
+      return db.grouped(() => claimDue(db, options, claimState), false);
     },
     finish(inputs) {
-      return db.grouped(() =>
-        inputs.map(({ taskId, attempt: a, next, now }) => {
-          const [status, nextAt] = nextColumns(next);
-          if (finish.run(now, status, nextAt, taskId).changes === 0) return false;
-          insertAttempt.run(
-            a.id,
-            a.appId,
-            a.msgId,
-            a.endpointId,
-            a.url,
-            a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
-            a.responseStatusCode,
-            a.response,
-            a.responseDurationMs,
-            TriggerType[a.triggerType],
-            a.createdAt,
-          );
-          return true;
-        }),
+      return db.grouped(
+        () =>
+          inputs.map(({ taskId, attempt: a, next, now }) => {
+            const [status, nextAt] = nextColumns(next);
+            if (finish.run(now, status, nextAt, taskId).changes === 0) return false;
+            insertAttempt.run(
+              a.id,
+              a.appId,
+              a.msgId,
+              a.endpointId,
+              a.url,
+              a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
+              a.responseStatusCode,
+              a.response,
+              a.responseDurationMs,
+              TriggerType[a.triggerType],
+              a.createdAt,
+            );
+            return true;
+          }),
+        false,
       );
     },
     release(taskId, at) {
@@ -96,7 +98,7 @@ export function tasksSql(db: Db): Store['tasks'] {
           at,
           taskId,
         );
-      });
+      }, false);
     },
     async get(msgId, endpointId) {
       const row = db.get('SELECT * FROM tasks WHERE msg_id = ? AND endpoint_id = ?', msgId, endpointId);
