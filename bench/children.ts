@@ -118,6 +118,15 @@ export async function peakRssMiB(pid: number): Promise<number> {
   return kb === undefined ? Number.NaN : Number(kb) / 1024;
 }
 
+/** CPU time (user + system) a process has used so far, in seconds. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks, USER_HZ = 100
+}
+
 export type Sink = {
   url: string;
   count(): Promise<SinkCount>;

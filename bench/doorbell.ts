@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import {
   awaitDeliveries,
+  cpuSeconds,
   freePort,
   makeTempDir,
   peakRssMiB,
@@ -20,6 +21,7 @@ export type DoorbellServer = {
   authHeaders: Record<string, string>;
   api<T>(method: 'GET' | 'POST', path: string, body?: unknown, expect?: number): Promise<T>;
   peakRssMiB(): Promise<number>;
+  cpuSeconds(): Promise<number>;
   stop(): Promise<number | null>;
 };
 
@@ -82,6 +84,7 @@ export async function startDoorbell(workerConcurrency: number): Promise<Doorbell
       return JSON.parse(text) as T;
     },
     peakRssMiB: () => peakRssMiB(child.pid!),
+    cpuSeconds: () => cpuSeconds(child.pid!),
     stop: () => stopChild(child),
   };
 }

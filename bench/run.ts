@@ -77,12 +77,14 @@ if (warmup > 0) {
   });
 }
 log(`doorbell peak run, ${fmt(events)} events × ${endpoints} endpoint(s)`);
+const cpuBefore = await server.cpuSeconds();
 const peak = await publishRun({
   ...base,
   events,
   label: 'doorbell peak',
   deliveryTimeoutMs: deliveryBudget(),
 });
+const cpuPerDelivery = ((await server.cpuSeconds()) - cpuBefore) / Math.max(1, peak.delivered);
 const halfRate = peak.ackPerSec / 2;
 log(`doorbell paced run, ${fmt(pacedEvents)} events at ${fmt(halfRate)}/s`);
 const half = await publishRun({
@@ -143,6 +145,10 @@ const rows: [string, string][] = [
   ],
   ['doorbell duplicates seen by sink', fmt(peak.duplicates + half.duplicates)],
   ['doorbell peak RSS (VmHWM)', `${fmt(rss, 1)} MiB`],
+  [
+    'doorbell CPU per delivered event',
+    `${fmt(cpuPerDelivery * 1e6, 0)} µs (publish + delivery, all threads)`,
+  ],
 ];
 if (bull === undefined) rows.push(['bullmq baseline', `not run: ${bullSkip}`]);
 else {

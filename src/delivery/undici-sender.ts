@@ -9,7 +9,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import type { LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Agent, buildConnector } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { ipLiteral } from '../core/endpoint-url.ts';
 import type { SendResult } from '../core/outcome.ts';
 import { blockedRange, type Cidr, canonicalAddress, isAllowedAddress } from '../core/ssrf.ts';
@@ -121,6 +121,58 @@ function describeError(code: string | undefined, message: string, target: string
   }
 }
 
+interface Target {
+  origin: string;
+  path: string;
+  host: string;
+}
+
+/** Parses a delivery URL once; an unusable or blocked one becomes the result every send returns. */
+function parseTarget(
+  raw: string,
+  allow: readonly Cidr[],
+  refused: (address: string, port: number) => boolean,
+): Target | { blocked: SendResult } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { blocked: { kind: 'error', reason: 'invalid URL', durationMs: 0 } };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { blocked: { kind: 'blocked', reason: `unsupported scheme ${url.protocol}`, durationMs: 0 } };
+  }
+  const port = Number(url.port) || defaultPort(url.protocol);
+  const literal = ipLiteral(url.hostname);
+  if (literal !== null && (!isAllowedAddress(literal, allow) || refused(literal, port))) {
+    return { blocked: { kind: 'blocked', reason: `blocked address ${literal}`, durationMs: 0 } };
+  }
+  return { origin: url.origin, path: `${url.pathname}${url.search}`, host: url.host };
+}
+
+/** Reads at most `cap` bytes of a body; past cap + DISCARD_LIMIT the connection is dropped. */
+function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let seen = 0;
+    body.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (kept < cap) {
+        const part = chunk.length <= cap - kept ? chunk : chunk.subarray(0, cap - kept);
+        chunks.push(part);
+        kept += part.length;
+      }
+      if (seen > cap + DISCARD_LIMIT) {
+        body.destroy(); // a huge body is not worth reading
+        resolve(Buffer.concat(chunks, kept).toString('utf8'));
+      }
+    });
+    body.on('end', () => resolve(Buffer.concat(chunks, kept).toString('utf8')));
+    body.on('error', reject);
+  });
+}
+
 export function createSender(options: SenderOptions): Sender {
   const { allow, timeoutMs, bodyCap } = options;
   const refused = makeRefuser(options.refuse ?? []);
@@ -168,61 +220,49 @@ export function createSender(options: SenderOptions): Sender {
     bodyTimeout: timeoutMs + 1_000,
   });
 
+  // Endpoint URLs repeat: parse and check each once (bounded, so a flood of distinct URLs cannot grow it).
+  const targets = new Map<string, Target | { blocked: SendResult }>();
+  function target(raw: string): Target | { blocked: SendResult } {
+    let t = targets.get(raw);
+    if (t === undefined) {
+      t = parseTarget(raw, allow, refused);
+      if (targets.size >= 10_000) targets.clear();
+      targets.set(raw, t);
+    }
+    return t;
+  }
+
   async function send(request: SendRequest): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    let url: URL;
-    try {
-      url = new URL(request.url);
-    } catch {
-      return { kind: 'error', reason: 'invalid URL', durationMs: 0 };
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return { kind: 'blocked', reason: `unsupported scheme ${url.protocol}`, durationMs: 0 };
-    }
-    const port = Number(url.port) || defaultPort(url.protocol);
-    const literal = ipLiteral(url.hostname);
-    if (literal !== null && (!isAllowedAddress(literal, allow) || refused(literal, port))) {
-      return { kind: 'blocked', reason: `blocked address ${literal}`, durationMs: elapsed() };
-    }
-
-    const signal = AbortSignal.timeout(timeoutMs);
+    const t = target(request.url);
+    if ('blocked' in t) return t.blocked;
+    const abort = new AbortController();
+    const deadline = setTimeout(() => abort.abort(), timeoutMs);
     try {
       const response = await agent.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        origin: t.origin,
+        path: t.path,
         method: 'POST',
         headers: withUserAgent(request.headers),
         body: request.body,
-        signal,
+        signal: abort.signal,
       });
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let seen = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        seen += chunk.length;
-        if (kept < bodyCap) {
-          const part = chunk.length <= bodyCap - kept ? chunk : chunk.subarray(0, bodyCap - kept);
-          chunks.push(part);
-          kept += part.length;
-        }
-        if (seen > bodyCap + DISCARD_LIMIT) {
-          response.body.destroy(); // a huge body is not worth reading: drop the connection
-          break;
-        }
-      }
+      const body = await readCapped(response.body, bodyCap);
       return {
         kind: 'response',
         status: response.statusCode,
         headers: response.headers,
-        body: Buffer.concat(chunks, kept).toString('utf8'),
+        body,
         durationMs: elapsed(),
       };
     } catch (error) {
-      if (signal.aborted) return { kind: 'timeout', durationMs: elapsed(), limitMs: timeoutMs };
+      if (abort.signal.aborted) return { kind: 'timeout', durationMs: elapsed(), limitMs: timeoutMs };
       const { code, message, blocked } = errorCode(error);
       if (blocked) return { kind: 'blocked', reason: message, durationMs: elapsed() };
-      return { kind: 'error', reason: describeError(code, message, url.host), durationMs: elapsed() };
+      return { kind: 'error', reason: describeError(code, message, t.host), durationMs: elapsed() };
+    } finally {
+      clearTimeout(deadline);
     }
   }
 
