@@ -26,78 +26,74 @@ export function toTask(r: Row): DeliveryTask {
   };
 }
 
-// Candidates come from a bounded scan of the due index, ranked per endpoint: a task's `slot` is the
-// endpoint's in-flight count plus its rank among that endpoint's candidates; it fits while slot <= cap,
-// and ordering by slot deals one task per endpoint per round. When the bounded scan is crowded by the
-// backlog of capped endpoints, each endpoint with room is probed through its own index instead, so a
-// slow endpoint's backlog never hides the others' work (and never costs a walk over that backlog).
+// Fair claiming without scanning backlogs. The endpoints that have pending tasks are found by a loose
+// index scan (one index probe per endpoint, however long its backlog); tasks are then dealt to them in
+// rounds, each round giving every endpoint with room an equal share, read through that endpoint's own
+// index. A capped endpoint's backlog is never read, and the scan starts after the endpoint served
+// first last time, so with many endpoints none is always served first. Tasks whose lease expired (a
+// crashed worker's) come first, within the same caps.
 const BUSY = `SELECT endpoint_id AS e, count(*) AS n FROM tasks INDEXED BY tasks_leased
   WHERE status = 3 AND lease_until > ? GROUP BY endpoint_id`;
-const DUE = `SELECT rowid AS rid, endpoint_id AS e, next_at AS due FROM tasks INDEXED BY tasks_due
-  WHERE status = 1 AND next_at <= ? ORDER BY next_at LIMIT ?`;
-const EXPIRED = `SELECT rowid AS rid, endpoint_id AS e, lease_until AS due FROM tasks INDEXED BY tasks_leased
+const EXPIRED = `SELECT rowid AS rid, endpoint_id AS e FROM tasks INDEXED BY tasks_leased
   WHERE status = 3 AND lease_until <= ? ORDER BY lease_until LIMIT ?`;
-const DUE_FOR = `SELECT rowid AS rid, endpoint_id AS e, next_at AS due FROM tasks INDEXED BY tasks_due_endpoint
-  WHERE status = 1 AND endpoint_id = ? AND next_at <= ? ORDER BY next_at LIMIT ?`;
+const PENDING_ENDPOINTS = `WITH RECURSIVE e(id) AS (
+    SELECT (SELECT endpoint_id FROM tasks INDEXED BY tasks_due_endpoint
+      WHERE status = 1 AND endpoint_id > ? ORDER BY endpoint_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT endpoint_id FROM tasks INDEXED BY tasks_due_endpoint
+      WHERE status = 1 AND endpoint_id > e.id ORDER BY endpoint_id LIMIT 1) FROM e WHERE e.id IS NOT NULL
+  ) SELECT id FROM e WHERE id IS NOT NULL LIMIT ?`;
+const DUE_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
+  WHERE status = 1 AND endpoint_id = ? AND next_at <= ? ORDER BY next_at LIMIT ? OFFSET ?`;
+const MAX_ENDPOINTS = 256; // endpoints considered per claim; the rotation reaches the others next time
 
-interface Candidate {
-  rid: number;
-  e: string;
-  due: number;
+/** Where the next claim starts looking, so no endpoint is always served first. */
+export interface ClaimState {
+  after: string;
 }
 
-/** Rotates where the per-endpoint probe starts, so no endpoint is always served first. */
-export interface ClaimState {
-  probeFrom: number;
+function pendingEndpoints(db: Db, state: ClaimState): string[] {
+  const found = db.stmt(PENDING_ENDPOINTS).pluck().all(state.after, MAX_ENDPOINTS) as string[];
+  if (found.length < MAX_ENDPOINTS && state.after !== '') {
+    // Wrap around to the endpoints at or before the starting point.
+    const wrapped = db
+      .stmt(PENDING_ENDPOINTS)
+      .pluck()
+      .all('', MAX_ENDPOINTS - found.length) as string[];
+    found.push(...wrapped.filter((id) => id <= state.after));
+  }
+  return found;
 }
 
 function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
   const used = new Map<string, number>();
   for (const row of db.all<{ e: string; n: number }>(BUSY, o.now)) used.set(row.e, row.n);
-  // Bounded: under one endpoint's backlog a wide scan would read rows it can only skip (the probe
-  // below serves the others through their own index).
-  const scan = Math.min(o.limit * 4, 128);
-  const due = db.all<Candidate>(DUE, o.now, scan);
-  const candidates = due.concat(db.all<Candidate>(EXPIRED, o.now, scan));
-  candidates.sort((a, b) => a.due - b.due || a.rid - b.rid);
-  const slotted: Array<Candidate & { slot: number }> = [];
-  for (const c of candidates) {
-    const slot = (used.get(c.e) ?? 0) + 1;
-    if (slot > o.perEndpoint) continue;
-    used.set(c.e, slot);
-    slotted.push({ ...c, slot });
+  const room = (e: string) => o.perEndpoint - (used.get(e) ?? 0);
+  const picked: number[] = [];
+  for (const c of db.all<{ rid: number; e: string }>(EXPIRED, o.now, o.limit)) {
+    if (room(c.e) <= 0) continue;
+    used.set(c.e, (used.get(c.e) ?? 0) + 1);
+    picked.push(c.rid);
   }
-  slotted.sort((a, b) => a.slot - b.slot || a.due - b.due || a.rid - b.rid);
-  const picked = slotted.slice(0, o.limit);
-  // Slots taken by candidates beyond the limit are given back before probing.
-  for (const c of slotted.slice(o.limit)) used.set(c.e, (used.get(c.e) ?? 1) - 1);
-  if (picked.length < o.limit && due.length === scan) probe(db, o, state, used, picked);
-  return picked.map((c) => c.rid);
-}
-
-function probe(
-  db: Db,
-  o: ClaimOptions,
-  state: ClaimState,
-  used: Map<string, number>,
-  picked: Candidate[],
-): void {
-  const taken = new Set(picked.map((c) => c.rid));
-  const endpoints = db.stmt('SELECT id FROM endpoints ORDER BY id').pluck().all() as string[];
-  const start = state.probeFrom % Math.max(1, endpoints.length);
-  state.probeFrom = start + 1;
-  for (let i = 0; i < endpoints.length && picked.length < o.limit; i++) {
-    const e = endpoints[(start + i) % endpoints.length]!;
-    const room = Math.min(o.perEndpoint - (used.get(e) ?? 0), o.limit - picked.length);
-    if (room <= 0) continue;
-    const alreadyPicked = picked.filter((c) => c.e === e).length;
-    for (const c of db.all<Candidate>(DUE_FOR, e, o.now, room + alreadyPicked)) {
-      if (taken.has(c.rid) || picked.length >= o.limit || (used.get(e) ?? 0) >= o.perEndpoint) continue;
-      taken.add(c.rid);
-      used.set(e, (used.get(e) ?? 0) + 1);
-      picked.push(c);
+  const taken = new Map<string, number>(); // endpoint → due tasks read so far (the next OFFSET)
+  let active = pendingEndpoints(db, state).filter((e) => room(e) > 0);
+  if (active[0] !== undefined) state.after = active[0];
+  const dueFor = db.stmt(DUE_FOR).pluck();
+  while (active.length > 0 && picked.length < o.limit) {
+    const share = Math.max(1, Math.floor((o.limit - picked.length) / active.length));
+    const next: string[] = [];
+    for (const e of active) {
+      const want = Math.min(share, room(e), o.limit - picked.length);
+      if (want <= 0) continue;
+      const rows = dueFor.all(e, o.now, want, taken.get(e) ?? 0) as number[];
+      picked.push(...rows);
+      taken.set(e, (taken.get(e) ?? 0) + rows.length);
+      used.set(e, (used.get(e) ?? 0) + rows.length);
+      if (rows.length === want && room(e) > 0) next.push(e); // it may have more
     }
+    active = next;
   }
+  return picked;
 }
 
 const LEASE = `UPDATE tasks SET status = 3, lease_until = ?, next_at = NULL, updated_at = ?
@@ -107,11 +103,7 @@ export function claimDue(db: Db, o: ClaimOptions, state: ClaimState): ClaimedTas
   if (o.limit <= 0 || o.perEndpoint <= 0) return [];
   const picked = pick(db, o, state);
   if (picked.length === 0) return [];
-  const order = new Map(picked.map((rid, i) => [rid, i]));
-  const tasks = db
-    .all(LEASE, o.now + o.leaseMs, o.now, JSON.stringify(picked))
-    .sort((a, b) => (order.get(a.rid as number) ?? 0) - (order.get(b.rid as number) ?? 0))
-    .map(toTask);
+  const tasks = db.all(LEASE, o.now + o.leaseMs, o.now, JSON.stringify(picked)).map(toTask);
   const messages = new Map<string, Message>();
   const msgIds = JSON.stringify([...new Set(tasks.map((t) => t.msgId))]);
   for (const row of db.all('SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))', msgIds)) {

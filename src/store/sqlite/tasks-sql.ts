@@ -61,7 +61,7 @@ export function tasksSql(db: Db): Store['tasks'] {
       JSON.stringify([...new Set(ids)]),
     );
 
-  const claimState = { probeFrom: 0 };
+  const claimState = { after: '' };
 
   return {
     claimDue(options) {
