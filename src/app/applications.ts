@@ -3,6 +3,12 @@ import { notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Application, Metadata, Page, PageQuery } from '../core/types.ts';
 import { type AppDeps, mapConflict, requireAdmin, resolveApp, type Scope } from './context.ts';
+import type { PublishCache } from './publish-cache.ts';
+
+/** Application writes also forget the publish path's cached copy. */
+export interface ApplicationDeps extends AppDeps {
+  cache: PublishCache;
+}
 
 export interface ApplicationInput {
   name: string;
@@ -56,7 +62,7 @@ export async function listApplications(
 
 /** PUT: replaces the application, or creates it (with the path value as uid) when it does not exist. */
 export async function upsertApplication(
-  deps: AppDeps,
+  deps: ApplicationDeps,
   scope: Scope,
   idOrUid: string,
   input: ApplicationInput,
@@ -81,11 +87,12 @@ export async function upsertApplication(
     updatedAt: now,
   };
   await mapConflict(deps.store.apps.update(app));
+  deps.cache.invalidate(app.id);
   return { app, created: false };
 }
 
 export async function patchApplication(
-  deps: AppDeps,
+  deps: ApplicationDeps,
   scope: Scope,
   idOrUid: string,
   patch: ApplicationPatch,
@@ -101,13 +108,15 @@ export async function patchApplication(
     updatedAt: deps.now(),
   };
   await mapConflict(deps.store.apps.update(app));
+  deps.cache.invalidate(app.id);
   return app;
 }
 
-export async function deleteApplication(deps: AppDeps, scope: Scope, idOrUid: string): Promise<void> {
+export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idOrUid: string): Promise<void> {
   requireAdmin(scope);
   const app = await resolveApp(deps.store, scope, idOrUid);
   await deps.store.apps.delete(app.id);
+  deps.cache.invalidate(app.id);
 }
 
 /**
@@ -115,12 +124,12 @@ export async function deleteApplication(deps: AppDeps, scope: Scope, idOrUid: st
  * names none that exists; otherwise they are ignored. Only the admin may create.
  */
 export async function getOrCreateApp(
-  deps: AppDeps,
+  deps: ApplicationDeps,
   scope: Scope,
   idOrUid: string,
   input: ApplicationInput | null | undefined,
 ): Promise<Application> {
-  const existing = await deps.store.apps.get(idOrUid);
+  const existing = await deps.cache.app(deps.store, idOrUid, deps.now());
   if (existing) {
     if (scope.kind === 'app' && existing.id !== scope.appId) throw notFound('application');
     return existing;

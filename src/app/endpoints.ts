@@ -7,12 +7,12 @@ import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.
 import type { Cidr } from '../core/ssrf.ts';
 import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
 import { type AppDeps, mapConflict, resolveApp, type Scope } from './context.ts';
-import type { EndpointCache } from './endpoint-cache.ts';
 import { checkHeaders } from './endpoint-headers.ts';
+import type { PublishCache } from './publish-cache.ts';
 
 export interface EndpointDeps extends AppDeps {
   allow: readonly Cidr[]; // CIDRs opened despite the SSRF rules (config.delivery.allowSubnets)
-  cache: EndpointCache;
+  cache: PublishCache;
 }
 
 export interface EndpointInput {

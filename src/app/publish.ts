@@ -9,9 +9,9 @@ import { emit } from '../observability/events.ts';
 import type { PublishItem, PublishResult, Store } from '../store/store.ts';
 import { type ApplicationInput, getOrCreateApp } from './applications.ts';
 import type { AppDeps, Scope } from './context.ts';
-import type { EndpointCache } from './endpoint-cache.ts';
 import { resolveEndpoint } from './endpoints.ts';
 import { examplePayload } from './event-types.ts';
+import type { PublishCache } from './publish-cache.ts';
 
 export interface Publisher {
   publish(item: PublishItem): Promise<PublishResult>;
@@ -30,7 +30,7 @@ export function createPublisher(store: Store, onCommitted: () => void, maxBatch 
 }
 
 export interface PublishDeps extends AppDeps {
-  cache: EndpointCache;
+  cache: PublishCache;
   publisher: Publisher;
 }
 
@@ -73,7 +73,7 @@ export async function publishMessage(
     createdAt: now,
     expiresAt: now + (input.retentionMs ?? deps.config.retentionMs),
   };
-  const endpoints = await deps.cache.get(deps.store, app.id, now);
+  const endpoints = await deps.cache.endpoints(deps.store, app.id, now);
   const endpointIds = endpoints.filter((e) => !e.disabled && matches(e, message)).map((e) => e.id);
   return commit(deps, message, endpointIds);
 }

@@ -4,8 +4,8 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { createAuthenticator } from '../app/auth.ts';
-import { EndpointCache } from '../app/endpoint-cache.ts';
 import { createPublisher } from '../app/publish.ts';
+import { PublishCache } from '../app/publish-cache.ts';
 import type { Config } from '../config/config.ts';
 import { DoorbellError } from '../core/errors.ts';
 import { parseCidrs } from '../core/ssrf.ts';
@@ -69,7 +69,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       config: deps.config,
       now: deps.now,
       allow: parseCidrs(deps.config.delivery.allowSubnets),
-      cache: new EndpointCache(),
+      cache: new PublishCache(),
       publisher,
     },
     auth: createAuthenticator(deps.store),
