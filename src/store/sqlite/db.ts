@@ -2,12 +2,15 @@
 // immediate transactions, and a group commit that folds the writes issued in one turn of the event
 // loop into a single commit.
 //
-// Durability: a commit that carries something acknowledged to a client (a publish, an API write) runs
-// with synchronous=FULL and waits for fsync. Worker bookkeeping (claims, finished attempts) commits
-// with synchronous=NORMAL: in WAL mode that survives a process crash, and the next FULL commit's fsync
-// covers it too; only a power loss can lose it, and then the task is simply delivered again
-// (at-least-once). This keeps fsyncs off the delivery hot path.
+// Durability: grouped commits run with synchronous=NORMAL (in WAL mode a commit is then only written,
+// not fsynced); when a batch carries something acknowledged to a client (a publish), its writes are
+// settled only after an fsync of the WAL file, run on libuv's thread pool, so the event loop never
+// blocks on the disk while the batch waits. That fsync covers every commit before it. Worker
+// bookkeeping (claims, finished attempts) needs no fsync of its own: it survives a process crash, and
+// a power loss can only make a task be delivered again (at-least-once). Rare API writes use tx(),
+// which commits with synchronous=FULL.
 
+import { closeSync, fsync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { ConflictError } from '../store.ts';
 
@@ -28,9 +31,13 @@ export class Db {
   #jobs: Job[] = [];
   #scheduled = false;
   #durable = true; // the connection's current synchronous setting: FULL (true) or NORMAL
+  readonly #walPath: string | null;
+  #walFd: number | null = null;
+  readonly #syncing = new Set<Promise<void>>();
 
   constructor(raw: BetterSqlite3.Database) {
     this.raw = raw;
+    this.#walPath = raw.memory ? null : `${raw.name}-wal`;
     // Nested better-sqlite3 transactions are savepoints: a job that throws is rolled back alone.
     this.#savepoint = raw.transaction((fn: () => unknown) => fn());
     this.#batch = raw.transaction((jobs: Job[]) =>
@@ -100,19 +107,45 @@ export class Db {
     if (jobs.length === 0) return;
     let settle: Array<() => void>;
     try {
-      this.#sync(jobs.some((job) => job.durable));
+      this.#sync(false);
       settle = this.#batch.immediate(jobs);
     } catch (error) {
       for (const job of jobs) job.reject(error);
       return;
     }
-    for (const done of settle) done();
+    const durable: Array<{ job: Job; done: () => void }> = [];
+    for (const [i, job] of jobs.entries()) {
+      const done = settle[i]!;
+      if (job.durable) durable.push({ job, done });
+      else done();
+    }
+    if (durable.length === 0) return;
+    const synced = this.#syncWal().then(
+      () => {
+        for (const d of durable) d.done();
+      },
+      (error: unknown) => {
+        for (const d of durable) d.job.reject(error);
+      },
+    );
+    this.#syncing.add(synced);
+    void synced.finally(() => this.#syncing.delete(synced));
   }
 
-  close(): void {
+  /** fsync of the WAL file on the thread pool: every commit so far becomes durable. */
+  #syncWal(): Promise<void> {
+    if (this.#walPath === null) return Promise.resolve();
+    this.#walFd ??= openSync(this.#walPath, 'r');
+    const fd = this.#walFd;
+    return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  async close(): Promise<void> {
     this.flush();
+    await Promise.all(this.#syncing);
     this.#statements.clear();
     this.raw.close();
+    if (this.#walFd !== null) closeSync(this.#walFd);
   }
 }
 

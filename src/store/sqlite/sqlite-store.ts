@@ -45,7 +45,7 @@ export function openSqliteStore(path: string): Store {
     async close() {
       if (closed) return;
       closed = true;
-      db.close(); // commits queued writes first
+      await db.close(); // commits queued writes first, and waits for their fsync
     },
   };
 }
