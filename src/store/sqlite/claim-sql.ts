@@ -29,9 +29,9 @@ export function toTask(r: Row): DeliveryTask {
 // Fair claiming without scanning backlogs. The endpoints that have pending tasks are found by a loose
 // index scan (one index probe per endpoint, however long its backlog); tasks are then dealt to them in
 // rounds, each round giving every endpoint with room an equal share, read through that endpoint's own
-// index. A capped endpoint's backlog is never read, and the scan starts after the endpoint served
-// first last time, so with many endpoints none is always served first. Tasks whose lease expired (a
-// crashed worker's) come first, within the same caps.
+// index. A capped endpoint's backlog is never read; endpoints take turns at being served first, and
+// beyond one window of endpoints the next claim looks at the next window. Tasks whose lease expired
+// (a crashed worker's) come first, within the same caps.
 const BUSY = `SELECT endpoint_id AS e, count(*) AS n FROM tasks INDEXED BY tasks_leased
   WHERE status = 3 AND lease_until > ? GROUP BY endpoint_id`;
 const EXPIRED = `SELECT rowid AS rid, endpoint_id AS e FROM tasks INDEXED BY tasks_leased
@@ -47,22 +47,25 @@ const DUE_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? AND next_at <= ? ORDER BY next_at LIMIT ? OFFSET ?`;
 const MAX_ENDPOINTS = 256; // endpoints considered per claim; the rotation reaches the others next time
 
-/** Where the next claim starts looking, so no endpoint is always served first. */
+/** Where the next claim starts: past the endpoints a full window looked at, and whom it serves first. */
 export interface ClaimState {
   after: string;
+  turn: number;
 }
 
 function pendingEndpoints(db: Db, state: ClaimState): string[] {
-  const found = db.stmt(PENDING_ENDPOINTS).pluck().all(state.after, MAX_ENDPOINTS) as string[];
+  const scan = db.stmt(PENDING_ENDPOINTS).pluck();
+  const found = scan.all(state.after, MAX_ENDPOINTS) as string[];
   if (found.length < MAX_ENDPOINTS && state.after !== '') {
     // Wrap around to the endpoints at or before the starting point.
-    const wrapped = db
-      .stmt(PENDING_ENDPOINTS)
-      .pluck()
-      .all('', MAX_ENDPOINTS - found.length) as string[];
+    const wrapped = scan.all('', MAX_ENDPOINTS - found.length) as string[];
     found.push(...wrapped.filter((id) => id <= state.after));
   }
-  return found;
+  // With more endpoints than one window holds, the next claim looks at the next window.
+  state.after = found.length === MAX_ENDPOINTS ? found[found.length - 1]! : '';
+  // Whoever is first gets the rounding leftovers: take turns.
+  const start = found.length === 0 ? 0 : state.turn++ % found.length;
+  return found.slice(start).concat(found.slice(0, start));
 }
 
 function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
@@ -77,7 +80,6 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
   }
   const taken = new Map<string, number>(); // endpoint → due tasks read so far (the next OFFSET)
   let active = pendingEndpoints(db, state).filter((e) => room(e) > 0);
-  if (active[0] !== undefined) state.after = active[0];
   const dueFor = db.stmt(DUE_FOR).pluck();
   while (active.length > 0 && picked.length < o.limit) {
     const share = Math.max(1, Math.floor((o.limit - picked.length) / active.length));

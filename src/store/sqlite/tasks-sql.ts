@@ -61,7 +61,7 @@ export function tasksSql(db: Db): Store['tasks'] {
       JSON.stringify([...new Set(ids)]),
     );
 
-  const claimState = { after: '' };
+  const claimState = { after: '', turn: 0 };
 
   return {
     claimDue(options) {
