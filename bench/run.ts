@@ -12,7 +12,7 @@ const { values: flags } = parseArgs({
     events: { type: 'string', default: '20000' },
     endpoints: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '64' },
-    'worker-concurrency': { type: 'string', default: '256' },
+    'worker-concurrency': { type: 'string', default: '512' },
     warmup: { type: 'string', default: '500' },
     'paced-events': { type: 'string' },
     timeout: { type: 'string', default: '300', description: 'seconds' },
@@ -22,7 +22,7 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   console.log(
-    'usage: npm run bench -- [--events 20000] [--endpoints 1] [--concurrency 64] [--worker-concurrency 256]\n' +
+    'usage: npm run bench -- [--events 20000] [--endpoints 1] [--concurrency 64] [--worker-concurrency 512]\n' +
       '                        [--warmup 500] [--paced-events events/2] [--timeout 300] [--skip-bullmq]',
   );
   process.exit(0);

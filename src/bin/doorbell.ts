@@ -54,7 +54,13 @@ program
       'total deadline of one attempt (default 15s)',
     ),
   )
-  .addOption(env('--concurrency <n>', 'DOORBELL_CONCURRENCY', 'attempts in flight (default 256)'))
+  .addOption(
+    env(
+      '--concurrency <n>',
+      'DOORBELL_CONCURRENCY',
+      'attempts in flight (default 512; at most 64 per endpoint)',
+    ),
+  )
   .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long payloads are kept (default 90d)'))
   .addOption(env('--public-url <url>', 'DOORBELL_PUBLIC_URL', 'the URL clients use to reach this server'))
   .addOption(new Option('--demo', 'first-run demo: loopback delivery allowed, a demo endpoint and receiver'))

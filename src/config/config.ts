@@ -43,8 +43,8 @@ export const defaultDelivery: DeliveryConfig = {
   connectTimeoutMs: 5 * SECOND,
   responseBodyCap: 64 * 1024,
   autoDisableAfterMs: 5 * DAY, // Svix
-  concurrency: 256,
-  perEndpointConcurrency: 32,
+  concurrency: 512,
+  perEndpointConcurrency: 64,
   allowSubnets: [],
 };
 
