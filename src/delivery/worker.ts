@@ -6,12 +6,13 @@ import type { Config } from '../config/config.ts';
 import { createBatcher } from '../core/batcher.ts';
 import { newId } from '../core/ids.ts';
 import { classify, failureReason } from '../core/outcome.ts';
-import { reserveSlot } from '../core/rate-limit.ts';
 import { nextAttempt } from '../core/retry-schedule.ts';
 import { webhookHeaders } from '../core/signing.ts';
-import type { Attempt, AttemptOutcome, Endpoint } from '../core/types.ts';
+import type { Attempt, AttemptOutcome, DeliveryTask } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
 import type { ClaimedTask, FinishInput, Store, TaskNext } from '../store/store.ts';
+import { createEndpointHealth } from './endpoint-health.ts';
+import { createRateGate } from './rate-gate.ts';
 import type { Sender } from './undici-sender.ts';
 
 export interface WorkerDeps {
@@ -35,7 +36,22 @@ const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usua
 // Instead the slots freed within this window are refilled by one claim.
 const REFILL_MS = 2;
 const CLAIM_BATCH = 256;
-const APP_RATE_TTL_MS = 1000; // an application's rate-limit change shows within this
+
+type AttemptResult = Pick<Attempt, 'status' | 'responseStatusCode' | 'response' | 'responseDurationMs'>;
+
+function attemptOf(task: DeliveryTask, url: string, at: number, result: AttemptResult): Attempt {
+  const { appId, msgId, endpointId } = task;
+  return {
+    id: newId('atmpt', at),
+    appId,
+    msgId,
+    endpointId,
+    url,
+    ...result,
+    triggerType: 'scheduled',
+    createdAt: at,
+  };
+}
 
 export function createWorker(deps: WorkerDeps): Worker {
   const { store, config, sender, now } = deps;
@@ -43,14 +59,10 @@ export function createWorker(deps: WorkerDeps): Worker {
   // The lease outlives the attempt deadline by one more deadline: room for the result's commit and for
   // clock skew between processes. A lease shorter than the deadline would deliver twice (Svix PR #2181).
   const leaseMs = 2 * cfg.attemptTimeoutMs;
-  const nextSlot = new Map<string, number>(); // endpoint id → first free rate-limit slot
-  const holding = new Set<string>(); // tasks put back until their rate-limit slot
-  const appRates = new Map<string, { rate: number | null; until: number }>(); // app id → its rate limit
+  const gate = createRateGate(store, now);
+  const health = createEndpointHealth(store, cfg.autoDisableAfterMs);
   const finisher = createBatcher((inputs: FinishInput[]) => store.tasks.finish(inputs), 1000);
   const inFlight = new Set<Promise<void>>();
-  // Endpoints this worker saw fail since their last success: a success clears the stored run even when
-  // its claim-time snapshot predates the failure (concurrent attempts), so a stale run cannot disable.
-  const failing = new Set<string>();
   let running = false;
   let pumping: Promise<void> | null = null;
   let again = false;
@@ -121,17 +133,8 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   async function deliver({ task, message, endpoint }: ClaimedTask): Promise<void> {
     if (endpoint.disabled) return skipDisabled({ task, message, endpoint });
-    if (!holding.delete(task.id)) {
-      const rate = await rateOf(endpoint);
-      if (rate !== null && rate > 0) {
-        const slot = reserveSlot(nextSlot.get(endpoint.id), rate, now());
-        nextSlot.set(endpoint.id, slot.nextFree);
-        if (slot.at > now()) {
-          holding.add(task.id);
-          return store.tasks.release(task.id, slot.at);
-        }
-      }
-    }
+    const slot = await gate.wait(task.id, endpoint);
+    if (slot !== null) return store.tasks.release(task.id, slot);
     const started = now();
     let outcome: AttemptOutcome;
     let statusCode = 0;
@@ -165,21 +168,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
     }
     const finishedAt = now();
-    const attempts = task.attempts + 1;
-    const next = decide(outcome, attempts, finishedAt);
-    const attempt: Attempt = {
-      id: newId('atmpt', finishedAt),
-      appId: task.appId,
-      msgId: task.msgId,
-      endpointId: task.endpointId,
-      url: endpoint.url,
+    const next = decide(outcome, task.attempts + 1, finishedAt);
+    const attempt = attemptOf(task, endpoint.url, finishedAt, {
       status: outcome.kind === 'delivered' ? 'success' : 'fail',
       responseStatusCode: statusCode,
       response,
       responseDurationMs: durationMs,
-      triggerType: 'scheduled',
-      createdAt: finishedAt,
-    };
+    });
     await finisher.add({ taskId: task.id, attempt, next, now: finishedAt });
     emit('attempt:finished', {
       appId: task.appId,
@@ -191,20 +186,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       next: next.status,
     });
     // A missing payload says nothing about the endpoint's health.
-    if (message.payload !== null) {
-      await updateHealth(endpoint.id, endpoint.appId, endpoint.failingSince, outcome, finishedAt);
-    }
-  }
-
-  /** The endpoint's own rate limit, else its application's (which applies to each endpoint that sets none). */
-  async function rateOf(endpoint: Endpoint): Promise<number | null> {
-    if (endpoint.rateLimit !== null) return endpoint.rateLimit;
-    const at = now();
-    const hit = appRates.get(endpoint.appId);
-    if (hit && hit.until > at) return hit.rate;
-    const rate = (await store.apps.get(endpoint.appId))?.rateLimit ?? null;
-    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_TTL_MS });
-    return rate;
+    if (message.payload !== null) await health.record(endpoint, outcome, finishedAt);
   }
 
   /**
@@ -215,74 +197,27 @@ export function createWorker(deps: WorkerDeps): Worker {
    */
   async function skipDisabled({ task, endpoint }: ClaimedTask): Promise<void> {
     const at = now();
-    const attempt: Attempt = {
-      id: newId('atmpt', at),
-      appId: task.appId,
-      msgId: task.msgId,
-      endpointId: task.endpointId,
-      url: endpoint.url,
+    const attempt = attemptOf(task, endpoint.url, at, {
       status: 'fail',
       responseStatusCode: 0,
       response: 'endpoint disabled: not sent',
       responseDurationMs: 0,
-      triggerType: 'scheduled',
-      createdAt: at,
-    };
+    });
     await finisher.add({ taskId: task.id, attempt, next: { status: 'fail' }, now: at });
   }
 
   function decide(outcome: AttemptOutcome, attempts: number, at: number): TaskNext {
-    switch (outcome.kind) {
-      case 'delivered':
-        return { status: 'success' };
-      case 'disable':
-      case 'fail':
-        return { status: 'fail' };
-      case 'retry': {
-        const n = nextAttempt({
-          attempt: attempts,
-          outcome,
-          schedule: cfg.retrySchedule,
-          jitter: cfg.jitter,
-          penaltyMs: cfg.penaltyMs,
-          now: at,
-          random: deps.random,
-        });
-        return 'at' in n ? { status: 'pending', at: n.at } : { status: 'fail' };
-      }
-      default: {
-        const _exhaustive: never = outcome;
-        return _exhaustive;
-      }
-    }
-  }
-
-  async function updateHealth(
-    endpointId: string,
-    appId: string,
-    failingSince: number | null,
-    outcome: AttemptOutcome,
-    at: number,
-  ): Promise<void> {
-    if (outcome.kind === 'delivered') {
-      if (failingSince !== null || failing.delete(endpointId))
-        await store.endpoints.markHealth(endpointId, true, at);
-      return;
-    }
-    if (outcome.kind === 'disable') return disable(endpointId, appId, outcome.reason, at);
-    failing.add(endpointId);
-    // One write when a run of failures starts; a long run re-reads the stored value before disabling.
-    if (failingSince !== null && at - failingSince < cfg.autoDisableAfterMs) return;
-    const since = await store.endpoints.markHealth(endpointId, false, at);
-    if (since !== null && at - since >= cfg.autoDisableAfterMs) {
-      await disable(endpointId, appId, `failing continuously since ${new Date(since).toISOString()}`, at);
-    }
-  }
-
-  async function disable(endpointId: string, appId: string, reason: string, at: number): Promise<void> {
-    failing.delete(endpointId);
-    await store.endpoints.disable(endpointId, at);
-    emit('endpoint:disabled', { appId, endpointId, reason });
+    if (outcome.kind === 'delivered') return { status: 'success' };
+    const n = nextAttempt({
+      attempt: attempts,
+      outcome,
+      schedule: cfg.retrySchedule,
+      jitter: cfg.jitter,
+      penaltyMs: cfg.penaltyMs,
+      now: at,
+      random: deps.random,
+    });
+    return 'at' in n ? { status: 'pending', at: n.at } : { status: 'fail' };
   }
 
   return {

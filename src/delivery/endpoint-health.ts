@@ -1,0 +1,41 @@
+// Endpoint health for the worker: a run of failures starts a clock (failingSince); a success stops it;
+// a run longer than autoDisableAfterMs, or a 410 Gone, disables the endpoint.
+
+import type { AttemptOutcome, Endpoint } from '../core/types.ts';
+import { emit } from '../observability/events.ts';
+import type { Store } from '../store/store.ts';
+
+export interface EndpointHealth {
+  record(endpoint: Endpoint, outcome: AttemptOutcome, at: number): Promise<void>;
+}
+
+export function createEndpointHealth(store: Store, autoDisableAfterMs: number): EndpointHealth {
+  // Endpoints this worker saw fail since their last success: a success clears the stored run even when
+  // its claim-time snapshot predates the failure (concurrent attempts), so a stale run cannot disable.
+  const failing = new Set<string>();
+
+  async function disable(endpoint: Endpoint, reason: string, at: number): Promise<void> {
+    failing.delete(endpoint.id);
+    await store.endpoints.disable(endpoint.id, at);
+    emit('endpoint:disabled', { appId: endpoint.appId, endpointId: endpoint.id, reason });
+  }
+
+  return {
+    async record(endpoint, outcome, at) {
+      if (outcome.kind === 'delivered') {
+        if (endpoint.failingSince !== null || failing.delete(endpoint.id)) {
+          await store.endpoints.markHealth(endpoint.id, true, at);
+        }
+        return;
+      }
+      if (outcome.kind === 'disable') return disable(endpoint, outcome.reason, at);
+      failing.add(endpoint.id);
+      // One write when a run of failures starts; a long run re-reads the stored value before disabling.
+      if (endpoint.failingSince !== null && at - endpoint.failingSince < autoDisableAfterMs) return;
+      const since = await store.endpoints.markHealth(endpoint.id, false, at);
+      if (since !== null && at - since >= autoDisableAfterMs) {
+        await disable(endpoint, `failing continuously since ${new Date(since).toISOString()}`, at);
+      }
+    },
+  };
+}

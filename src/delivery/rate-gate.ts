@@ -1,0 +1,42 @@
+// Per-endpoint rate limits for the worker: the endpoint's own `rateLimit`, else its application's
+// (which applies to each endpoint that sets none). A task that must wait is put back until its slot.
+
+import { reserveSlot } from '../core/rate-limit.ts';
+import type { Endpoint } from '../core/types.ts';
+import type { Store } from '../store/store.ts';
+
+const APP_RATE_TTL_MS = 1000; // an application's rate-limit change shows within this
+
+export interface RateGate {
+  /** The time this task may be sent, or null if now. A task given a slot passes when it comes back. */
+  wait(taskId: string, endpoint: Endpoint): Promise<number | null>;
+}
+
+export function createRateGate(store: Store, now: () => number): RateGate {
+  const nextSlot = new Map<string, number>(); // endpoint id → first free slot
+  const holding = new Set<string>(); // tasks put back until their slot
+  const appRates = new Map<string, { rate: number | null; until: number }>();
+
+  async function rateOf(endpoint: Endpoint): Promise<number | null> {
+    if (endpoint.rateLimit !== null) return endpoint.rateLimit;
+    const at = now();
+    const hit = appRates.get(endpoint.appId);
+    if (hit && hit.until > at) return hit.rate;
+    const rate = (await store.apps.get(endpoint.appId))?.rateLimit ?? null;
+    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_TTL_MS });
+    return rate;
+  }
+
+  return {
+    async wait(taskId, endpoint) {
+      if (holding.delete(taskId)) return null;
+      const rate = await rateOf(endpoint);
+      if (rate === null || rate <= 0) return null;
+      const slot = reserveSlot(nextSlot.get(endpoint.id), rate, now());
+      nextSlot.set(endpoint.id, slot.nextFree);
+      if (slot.at <= now()) return null;
+      holding.add(taskId);
+      return slot.at;
+    },
+  };
+}
