@@ -2,97 +2,19 @@
 // official libraries. Millisecond retry schedules keep it quick.
 
 import assert from 'node:assert/strict';
-import { createServer, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
-import { type Running, startDoorbell } from '../../src/bin/serve.ts';
-import { type DeliveryConfig, makeConfig } from '../../src/config/config.ts';
-
-const TOKEN = 'test-admin-token';
-
-interface Hit {
-  at: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-async function listen(handler: (hit: Hit, res: Parameters<RequestListener>[1]) => void) {
-  const hits: Hit[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const hit = {
-        at: Date.now(),
-        headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-        body: Buffer.concat(chunks).toString('utf8'),
-      };
-      hits.push(hit);
-      handler(hit, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    port,
-    hits,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-async function start(delivery: Partial<DeliveryConfig> = {}): Promise<Running> {
-  return startDoorbell(
-    makeConfig({
-      port: 0,
-      database: ':memory:',
-      adminToken: TOKEN,
-      delivery: {
-        retrySchedule: [0, 50, 50],
-        jitter: 0,
-        penaltyMs: 100,
-        allowSubnets: ['127.0.0.0/8'],
-        ...delivery,
-      },
-    }),
-  );
-}
-
-async function api(running: Running, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${running.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import type { Running } from '../../src/bin/serve.ts';
+import { api, start, TOKEN, until } from '../support/in-process.ts';
+import { startReceiver } from '../support/receiver.ts';
 
 async function setup(running: Running, url: string, extra: object = {}) {
-  const app = await api(running, 'POST', '/app', { name: 'Test' });
+  const app = await api(running.url, 'POST', '/app', { name: 'Test' });
   assert.equal(app.status, 201);
-  const ep = await api(running, 'POST', `/app/${app.body.id}/endpoint`, { url, ...extra });
+  const ep = await api(running.url, 'POST', `/app/${app.body.id}/endpoint`, { url, ...extra });
   assert.equal(ep.status, 201, JSON.stringify(ep.body));
-  const secret = await api(running, 'GET', `/app/${app.body.id}/endpoint/${ep.body.id}/secret`);
+  const secret = await api(running.url, 'GET', `/app/${app.body.id}/endpoint/${ep.body.id}/secret`);
   return { appId: app.body.id as string, epId: ep.body.id as string, secret: secret.body.key as string };
 }
 
@@ -107,7 +29,7 @@ async function publish(running: Running, appId: string, payloadText = '{"n":1}',
 }
 
 async function attempts(running: Running, appId: string, msgId: string) {
-  const res = await api(running, 'GET', `/app/${appId}/attempt/msg/${msgId}`);
+  const res = await api(running.url, 'GET', `/app/${appId}/attempt/msg/${msgId}`);
   return res.body.data as { status: number; responseStatusCode: number; response: string }[];
 }
 
@@ -121,11 +43,11 @@ describe('delivery', () => {
   });
 
   test('delivers the exact payload bytes, signed, verified by standardwebhooks and svix', async () => {
-    const rx = await listen((_hit, res) => res.writeHead(200).end('thanks'));
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end('thanks') });
     const { appId, secret } = await setup(running, rx.url, { headers: { 'x-team': 'billing' } });
     const payload = '{"big":12345678901234567890,"z":1,"a":"é"}';
     const msgId = await publish(running, appId, payload);
-    const hit = await until('delivery', () => rx.hits[0]);
+    const hit = await until('delivery', () => rx.requests[0]);
     assert.equal(hit.body, payload);
     assert.equal(hit.headers['webhook-id'], msgId);
     assert.equal(hit.headers['svix-id'], msgId);
@@ -141,11 +63,11 @@ describe('delivery', () => {
 
   test('retries on failure with the same webhook-id until it succeeds', async () => {
     let n = 0;
-    const rx = await listen((_hit, res) => res.writeHead(++n < 3 ? 500 : 204).end());
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(++n < 3 ? 500 : 204).end() });
     const { appId } = await setup(running, rx.url);
     const msgId = await publish(running, appId);
-    await until('three tries', () => rx.hits.length >= 3);
-    assert.ok(rx.hits.every((h) => h.headers['webhook-id'] === msgId));
+    await until('three tries', () => rx.requests.length >= 3);
+    assert.ok(rx.requests.every((h) => h.headers['webhook-id'] === msgId));
     const list = await until('three attempts', async () => {
       const a = await attempts(running, appId, msgId);
       return a.length === 3 ? a : undefined;
@@ -156,47 +78,49 @@ describe('delivery', () => {
 
   test('a failed message is recovered once the receiver is back', async () => {
     let healthy = false;
-    const rx = await listen((_hit, res) => res.writeHead(healthy ? 200 : 503).end());
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(healthy ? 200 : 503).end() });
     const { appId, epId } = await setup(running, rx.url);
     const msgId = await publish(running, appId);
     await until('exhausted', async () => {
-      const msgs = await api(running, 'GET', `/app/${appId}/endpoint/${epId}/msg`);
+      const msgs = await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`);
       return msgs.body.data[0]?.status === 2 || undefined;
     });
-    assert.equal(rx.hits.length, 3, 'the schedule allows three attempts');
+    assert.equal(rx.requests.length, 3, 'the schedule allows three attempts');
     healthy = true;
-    const recover = await api(running, 'POST', `/app/${appId}/endpoint/${epId}/recover`, {
+    const recover = await api(running.url, 'POST', `/app/${appId}/endpoint/${epId}/recover`, {
       since: new Date(Date.now() - 60_000).toISOString(),
     });
     assert.equal(recover.status, 202);
-    await until('recovered delivery', () => rx.hits.length === 4 || undefined);
-    assert.equal(rx.hits[3]?.headers['webhook-id'], msgId);
+    await until('recovered delivery', () => rx.requests.length === 4 || undefined);
+    assert.equal(rx.requests[3]?.headers['webhook-id'], msgId);
     await rx.close();
   });
 
   test('410 Gone disables the endpoint; later messages are not sent to it', async () => {
-    const rx = await listen((_hit, res) => res.writeHead(410).end());
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(410).end() });
     const { appId, epId } = await setup(running, rx.url);
     await publish(running, appId);
     await until(
       'disabled',
-      async () => (await api(running, 'GET', `/app/${appId}/endpoint/${epId}`)).body.disabled,
+      async () => (await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).body.disabled,
     );
     await publish(running, appId);
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal(rx.hits.length, 1);
+    assert.equal(rx.requests.length, 1);
     await rx.close();
   });
 
   test('a redirect is a failure and is never followed', async () => {
-    const target = await listen((_hit, res) => res.writeHead(200).end());
-    const rx = await listen((_hit, res) => res.writeHead(302, { location: target.url }).end());
+    const target = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+    const rx = await startReceiver({
+      handle: (_hit, res) => res.writeHead(302, { location: target.url }).end(),
+    });
     const { appId } = await setup(running, rx.url);
     const msgId = await publish(running, appId);
     const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
     assert.equal(first.status, 2);
     assert.equal(first.responseStatusCode, 302);
-    assert.equal(target.hits.length, 0);
+    assert.equal(target.requests.length, 0);
     await Promise.all([rx.close(), target.close()]);
   });
 });
@@ -205,10 +129,12 @@ describe('delivery deadlines and Retry-After', () => {
   test('a trickling receiver cannot stretch the total deadline', async () => {
     const running = await start({ attemptTimeoutMs: 300, retrySchedule: [0] });
     const timers = new Set<NodeJS.Timeout>();
-    const rx = await listen((_hit, res) => {
-      res.writeHead(200);
-      const t = setInterval(() => res.write('.'), 50);
-      timers.add(t);
+    const rx = await startReceiver({
+      handle: (_hit, res) => {
+        res.writeHead(200);
+        const t = setInterval(() => res.write('.'), 50);
+        timers.add(t);
+      },
     });
     const { appId } = await setup(running, rx.url);
     const msgId = await publish(running, appId);
@@ -223,13 +149,13 @@ describe('delivery deadlines and Retry-After', () => {
   test('Retry-After is honoured within [scheduled delay, 2 × scheduled delay]', async () => {
     const running = await start({ retrySchedule: [0, 300] });
     let n = 0;
-    const rx = await listen((_hit, res) =>
-      res.writeHead(++n === 1 ? 503 : 200, { 'retry-after': '5' }).end(),
-    );
+    const rx = await startReceiver({
+      handle: (_hit, res) => res.writeHead(++n === 1 ? 503 : 200, { 'retry-after': '5' }).end(),
+    });
     const { appId } = await setup(running, rx.url);
     await publish(running, appId);
-    await until('second try', () => rx.hits.length === 2 || undefined);
-    const gap = rx.hits[1]!.at - rx.hits[0]!.at;
+    await until('second try', () => rx.requests.length === 2 || undefined);
+    const gap = rx.requests[1]!.at - rx.requests[0]!.at;
     assert.ok(gap >= 550, `Retry-After: 5 clamps to 2 × 300 ms, got a gap of ${gap} ms`);
     await running.close();
     await rx.close();
@@ -237,9 +163,9 @@ describe('delivery deadlines and Retry-After', () => {
 
   test('without an allowlist, a hostname resolving to loopback is refused and nothing is sent', async () => {
     const running = await start({ allowSubnets: [] });
-    const rx = await listen((_hit, res) => res.writeHead(200).end());
-    const literal = await api(running, 'POST', '/app', { name: 'ssrf' });
-    const refused = await api(running, 'POST', `/app/${literal.body.id}/endpoint`, { url: rx.url });
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+    const literal = await api(running.url, 'POST', '/app', { name: 'ssrf' });
+    const refused = await api(running.url, 'POST', `/app/${literal.body.id}/endpoint`, { url: rx.url });
     assert.equal(refused.status, 422);
     assert.match(JSON.stringify(refused.body), /url/);
     const { appId } = await setup(running, `http://localhost:${rx.port}/hook`);
@@ -247,7 +173,7 @@ describe('delivery deadlines and Retry-After', () => {
     const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
     assert.equal(first.status, 2);
     assert.match(first.response, /blocked address (127\.0\.0\.1|::1)/);
-    assert.equal(rx.hits.length, 0);
+    assert.equal(rx.requests.length, 0);
     await running.close();
     await rx.close();
   });

@@ -1,84 +1,25 @@
 // The official svix SDK (1.x), unchanged, drives a listening Doorbell; local receivers check with
 // svix's own Webhook.verify that what arrives is signed as Svix would sign it.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Svix, Webhook } from 'svix';
-import { type Running, startDoorbell } from '../../src/bin/serve.ts';
-import { makeConfig } from '../../src/config/config.ts';
+import type { Running } from '../../src/bin/serve.ts';
+import { start, TOKEN, until } from '../support/in-process.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
-interface Received {
-  body: string;
-  headers: IncomingHttpHeaders;
-}
-
-/** A loopback receiver answering `status`; `next(n)` resolves once n requests have arrived in all. */
-async function receiver(status: number) {
-  const got: Received[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
-      res.writeHead(status).end('ok');
-      for (const w of waiters.filter((w) => got.length >= w.n)) w.resolve();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    got,
-    next(n: number): Promise<void> {
-      if (got.length >= n) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`waited for ${n} deliveries, got ${got.length}`)),
-          15_000,
-        );
-        waiters.push({
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** Polls `check` until it holds (bounded), for state the worker reaches on its own. */
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`never happened: ${what}`);
-}
-
-const headersOf = (r: Received) => r.headers as Record<string, string>;
+/** Resolves once `rx` has received `n` requests in all. */
+const received = (rx: Receiver, n: number) => until(`${n} deliveries`, () => rx.requests.length >= n, 15_000);
 
 let doorbell: Running;
-let ok: Awaited<ReturnType<typeof receiver>>;
-let failing: Awaited<ReturnType<typeof receiver>>;
+let ok: Receiver;
+let failing: Receiver;
 let svix: Svix;
 
 before(async () => {
-  ok = await receiver(200);
-  failing = await receiver(500);
-  const config = makeConfig({
-    host: '127.0.0.1',
-    port: 0,
-    database: ':memory:',
-    adminToken: 'sdk-admin-token',
-    delivery: { allowSubnets: ['127.0.0.0/8'], retrySchedule: [0] }, // one attempt: failures are final at once
-  });
-  doorbell = await startDoorbell(config);
-  svix = new Svix('sdk-admin-token', { serverUrl: doorbell.url });
+  ok = await startReceiver({ handle: (_req, res) => res.writeHead(200).end('ok') });
+  failing = await startReceiver({ handle: (_req, res) => res.writeHead(500).end('ok') });
+  doorbell = await start({ retrySchedule: [0] }); // one attempt: failures are final at once
+  svix = new Svix(TOKEN, { serverUrl: doorbell.url });
 });
 
 after(async () => {
@@ -109,20 +50,21 @@ test('the svix SDK drives the whole flow and svix verifies every delivery', asyn
     );
   }
   await svix.message.create(app.id, { eventType: 'ignored.type', payload: {} }); // filtered out
-  await ok.next(3);
-  for (const r of ok.got) {
-    const verified = new Webhook(secret).verify(r.body, headersOf(r)) as { i: number };
+  await received(ok, 3);
+  for (const r of ok.requests) {
+    const verified = new Webhook(secret).verify(r.body, r.headers) as { i: number };
     assert.equal(typeof verified.i, 'number');
     assert.ok(sent.some((m) => m.id === r.headers['webhook-id']));
   }
-  assert.deepEqual(ok.got.map((r) => JSON.parse(r.body).i).sort(), [0, 1, 2]);
+  assert.deepEqual(ok.requests.map((r) => JSON.parse(r.body).i).sort(), [0, 1, 2]);
 
   const messages = await svix.message.list(app.id);
   assert.equal(messages.data.length, 4);
   assert.equal((await svix.message.get(app.id, 'evt-1')).id, sent[1]?.id);
-  await eventually(
-    async () => (await svix.messageAttempt.listByEndpoint(app.id, ep.id)).data.length === 3,
+  await until(
     'three attempts recorded',
+    async () => (await svix.messageAttempt.listByEndpoint(app.id, ep.id)).data.length === 3,
+    15_000,
   );
   const attempts = await svix.messageAttempt.listByEndpoint(app.id, ep.id);
   assert.ok(attempts.data.every((a) => a.status === 0 && a.responseStatusCode === 200));
@@ -135,25 +77,29 @@ test('the svix SDK drives the whole flow and svix verifies every delivery', asyn
   const { key: rotated } = await svix.endpoint.getSecret(app.id, ep.id);
   assert.notEqual(rotated, secret);
   await svix.message.create(app.id, { eventType: 'user.signup', payload: { after: 'rotation' } });
-  await ok.next(4);
-  const last = ok.got[3]!;
-  assert.deepEqual(new Webhook(rotated).verify(last.body, headersOf(last)), { after: 'rotation' });
-  assert.deepEqual(new Webhook(secret).verify(last.body, headersOf(last)), { after: 'rotation' });
+  await received(ok, 4);
+  const last = ok.requests[3]!;
+  assert.deepEqual(new Webhook(rotated).verify(last.body, last.headers), { after: 'rotation' });
+  assert.deepEqual(new Webhook(secret).verify(last.body, last.headers), { after: 'rotation' });
 
   // Resend: the same message id arrives again.
   await svix.messageAttempt.resend(app.id, sent[0]!.id, ep.id);
-  await ok.next(5);
-  assert.equal(ok.got[4]!.headers['webhook-id'], sent[0]!.id);
+  await received(ok, 5);
+  assert.equal(ok.requests[4]!.headers['webhook-id'], sent[0]!.id);
 
   // Recover: a failed delivery is tried again.
   const bad = await svix.endpoint.create(app.id, { url: failing.url, filterTypes: ['user.signup'] });
   await svix.message.create(app.id, { eventType: 'user.signup', payload: { doomed: true } });
-  await failing.next(1);
-  await eventually(async () => (await svix.endpoint.getStats(app.id, bad.id)).fail === 1, 'delivery failed');
+  await received(failing, 1);
+  await until(
+    'delivery failed',
+    async () => (await svix.endpoint.getStats(app.id, bad.id)).fail === 1,
+    15_000,
+  );
   const recovered = await svix.endpoint.recover(app.id, bad.id, { since: new Date(Date.now() - 3600_000) });
   assert.match(recovered.id, /^qtask_/);
-  await failing.next(2);
-  assert.equal(failing.got[1]!.headers['webhook-id'], failing.got[0]!.headers['webhook-id']);
+  await received(failing, 2);
+  assert.equal(failing.requests[1]!.headers['webhook-id'], failing.requests[0]!.headers['webhook-id']);
 
   const attempted = await svix.messageAttempt.listAttemptedMessages(app.id, bad.id);
   assert.equal(attempted.data.length, 1);

@@ -5,143 +5,68 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { type Running, startDoorbell } from '../../src/bin/serve.ts';
-import { type DeliveryConfig, makeConfig } from '../../src/config/config.ts';
+import type { Running } from '../../src/bin/serve.ts';
 import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
+import { apiOk, start, TOKEN, until } from '../support/in-process.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
-const TOKEN = 'worker-test-admin-token';
-
-interface Hit {
-  id: string; // webhook-id
-  at: number;
-}
-
-type Handler = (hit: Hit, res: ServerResponse) => void;
-
-/** A receiver that records each request once its body has arrived, then lets `handler` answer it. */
-async function listen(handler: Handler) {
-  const hits: Hit[] = [];
-  const timers = new Set<NodeJS.Timeout>();
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const hit = { id: String(req.headers['webhook-id']), at: Date.now() };
-      hits.push(hit);
-      handler(hit, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    hits,
-    /** Answers after `ms`, with a timer cleared on close. */
-    later(ms: number, fn: () => void) {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        fn();
-      }, ms);
-      timers.add(t);
-    },
-    close() {
-      for (const t of timers) clearTimeout(t);
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-function start(delivery: Partial<DeliveryConfig> = {}): Promise<Running> {
-  return startDoorbell(
-    makeConfig({
-      port: 0,
-      database: ':memory:',
-      adminToken: TOKEN,
-      delivery: {
-        retrySchedule: [0, 50, 50],
-        jitter: 0,
-        penaltyMs: 100,
-        allowSubnets: ['127.0.0.0/8'],
-        ...delivery,
-      },
-    }),
-  );
-}
-
-async function api(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  assert.ok(res.status < 300, `${method} ${path} → ${res.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 15_000,
-) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The bound for `until` in this file (the shared default is 10 s). */
+const WAIT_MS = 15_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function createApp(base: string): Promise<string> {
-  return (await api(base, 'POST', '/app', { name: 'Worker test' })).id;
+  return (await apiOk(base, 'POST', '/app', { name: 'Worker test' })).id;
 }
 
 async function createEndpoint(base: string, appId: string, url: string, extra: object = {}): Promise<string> {
-  return (await api(base, 'POST', `/app/${appId}/endpoint`, { url, ...extra })).id;
+  return (await apiOk(base, 'POST', `/app/${appId}/endpoint`, { url, ...extra })).id;
 }
 
 async function publish(base: string, appId: string, n = 0): Promise<string> {
-  return (await api(base, 'POST', `/app/${appId}/msg`, { eventType: 'test.event', payload: { n } })).id;
+  return (await apiOk(base, 'POST', `/app/${appId}/msg`, { eventType: 'test.event', payload: { n } })).id;
 }
 
 type AttemptOut = { status: number; responseStatusCode: number; response: string };
 
 async function attemptsOf(base: string, appId: string, msgId: string): Promise<AttemptOut[]> {
-  return (await api(base, 'GET', `/app/${appId}/attempt/msg/${msgId}`)).data;
+  return (await apiOk(base, 'GET', `/app/${appId}/attempt/msg/${msgId}`)).data;
 }
 
 /** Resolves once the task of (message, endpoint) has reached a final state; returns that state. */
 function settled(running: Running, msgId: string, endpointId: string) {
-  return until(`task ${msgId} settled`, async () => {
-    const task = await running.store.tasks.get(msgId, endpointId);
-    return task && (task.status === 'success' || task.status === 'fail') ? task.status : undefined;
-  });
+  return until(
+    `task ${msgId} settled`,
+    async () => {
+      const task = await running.store.tasks.get(msgId, endpointId);
+      return task && (task.status === 'success' || task.status === 'fail') ? task.status : undefined;
+    },
+    WAIT_MS,
+  );
 }
 
 describe('auto-disable', () => {
   test('an endpoint failing longer than autoDisableAfterMs is disabled; nothing more is sent to it', async () => {
     const running = await start({ autoDisableAfterMs: 300, retrySchedule: [0, ...Array(9).fill(100)] });
-    const rx = await listen((_hit, res) => res.writeHead(500).end());
-    const ok = await listen((_hit, res) => res.writeHead(200).end());
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(500).end() });
+    const ok = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
     try {
       const appId = await createApp(running.url);
       const epId = await createEndpoint(running.url, appId, rx.url);
       const first = await publish(running.url, appId, 1);
       await until(
         'disabled',
-        async () => (await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).disabled,
+        async () => (await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).disabled,
+        WAIT_MS,
       );
 
       // The retry still pending when it was disabled is not sent: the schedule (10 tries) was cut short.
       assert.equal(await settled(running, first, epId), 'fail');
-      const tries = rx.hits.length;
+      const tries = rx.requests.length;
       assert.ok(tries >= 2 && tries < 10, `${tries} tries before disabling`);
       const recorded = await attemptsOf(running.url, appId, first);
       assert.equal(recorded.filter((a) => a.responseStatusCode === 500).length, tries);
@@ -153,11 +78,11 @@ describe('auto-disable', () => {
       await settled(running, second, okId);
       const task = await running.store.tasks.get(second, epId);
       if (task) assert.equal(await settled(running, second, epId), 'fail');
-      assert.equal(rx.hits.filter((h) => h.id === second).length, 0);
+      assert.equal(rx.requests.filter((h) => h.webhookId === second).length, 0);
       for (const a of await attemptsOf(running.url, appId, second)) {
         assert.ok(a.responseStatusCode === 200 || /disabled/.test(a.response), JSON.stringify(a));
       }
-      assert.equal(rx.hits.length, tries);
+      assert.equal(rx.requests.length, tries);
     } finally {
       await running.close();
       await Promise.all([rx.close(), ok.close()]);
@@ -168,17 +93,19 @@ describe('auto-disable', () => {
     const running = await start({ autoDisableAfterMs: 300, retrySchedule: [0, 100] });
     const tries = new Map<string, number>();
     // Every message fails once, then succeeds.
-    const rx = await listen((hit, res) => {
-      const n = (tries.get(hit.id) ?? 0) + 1;
-      tries.set(hit.id, n);
-      res.writeHead(n === 1 ? 500 : 200).end();
+    const rx = await startReceiver({
+      handle: (hit, res) => {
+        const n = (tries.get(hit.webhookId) ?? 0) + 1;
+        tries.set(hit.webhookId, n);
+        res.writeHead(n === 1 ? 500 : 200).end();
+      },
     });
     try {
       const appId = await createApp(running.url);
       const epId = await createEndpoint(running.url, appId, rx.url);
       const first = await publish(running.url, appId, 1);
       assert.equal(await settled(running, first, epId), 'success');
-      const firstFailure = rx.hits[0]!.at;
+      const firstFailure = rx.requests[0]!.at;
       assert.equal((await running.store.endpoints.get(appId, epId))?.failingSince, null);
 
       // Past the auto-disable window counted from the first failure: without the reset, the next
@@ -186,7 +113,7 @@ describe('auto-disable', () => {
       await sleep(Math.max(0, firstFailure + 400 - Date.now()));
       const second = await publish(running.url, appId, 2);
       assert.equal(await settled(running, second, epId), 'success');
-      const endpoint = await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}`);
+      const endpoint = await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`);
       assert.equal(endpoint.disabled, false);
       assert.equal(tries.get(second), 2);
     } finally {
@@ -199,14 +126,14 @@ describe('auto-disable', () => {
     // Long retry delay: the failed message is not retried during the test, only the ordering matters.
     const running = await start({ retrySchedule: [0, 60_000] });
     const held: { id: string; res: ServerResponse }[] = [];
-    const rx = await listen((hit, res) => held.push({ id: hit.id, res }));
+    const rx = await startReceiver({ handle: (hit, res) => held.push({ id: hit.webhookId, res }) });
     try {
       const appId = await createApp(running.url);
       const epId = await createEndpoint(running.url, appId, rx.url);
       const failing = await publish(running.url, appId, 1);
       const succeeding = await publish(running.url, appId, 2);
       // Both are in flight, so both were claimed while the endpoint had no failure run.
-      await until('both in flight', () => held.length === 2);
+      await until('both in flight', () => held.length === 2, WAIT_MS);
       held
         .find((h) => h.id === failing)!
         .res.writeHead(500)
@@ -214,6 +141,7 @@ describe('auto-disable', () => {
       await until(
         'failure run started',
         async () => (await running.store.endpoints.get(appId, epId))?.failingSince,
+        WAIT_MS,
       );
       held
         .find((h) => h.id === succeeding)!
@@ -223,6 +151,7 @@ describe('auto-disable', () => {
       await until(
         'failure run ended',
         async () => (await running.store.endpoints.get(appId, epId))?.failingSince === null,
+        WAIT_MS,
       );
     } finally {
       await running.close();
@@ -233,11 +162,11 @@ describe('auto-disable', () => {
 
 describe('rate limits', () => {
   /** Publishes 10 messages at once to `appId` and returns the span from first to last arrival at `rx`. */
-  async function spanOfTen(running: Running, appId: string, rx: Awaited<ReturnType<typeof listen>>) {
+  async function spanOfTen(running: Running, appId: string, rx: Receiver) {
     const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => publish(running.url, appId, i)));
-    await until('ten deliveries', () => rx.hits.length >= 10);
-    assert.deepEqual(new Set(rx.hits.map((h) => h.id)), new Set(ids));
-    return rx.hits.at(-1)!.at - rx.hits[0]!.at;
+    await until('ten deliveries', () => rx.requests.length >= 10, WAIT_MS);
+    assert.deepEqual(new Set(rx.requests.map((h) => h.webhookId)), new Set(ids));
+    return rx.requests.at(-1)!.at - rx.requests[0]!.at;
   }
 
   // Ten evenly spaced slots 200 ms apart: at least 1800 ms from first to last arrival, less some slack
@@ -246,11 +175,11 @@ describe('rate limits', () => {
 
   test('an endpoint with rateLimit 5 receives 10 messages no faster than 5 per second', async () => {
     const running = await start();
-    const rx = await listen((_hit, res) => res.writeHead(200).end());
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
     try {
       const appId = await createApp(running.url);
       const epId = await createEndpoint(running.url, appId, rx.url, { rateLimit: 5 });
-      assert.equal((await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).rateLimit, 5);
+      assert.equal((await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).rateLimit, 5);
       const span = await spanOfTen(running, appId, rx);
       assert.ok(span >= MIN_SPAN, `10 messages at 5/s arrived within ${span} ms`);
     } finally {
@@ -261,9 +190,9 @@ describe('rate limits', () => {
 
   test("an application's rateLimit applies to each of its endpoints that sets none", async () => {
     const running = await start();
-    const rx = await listen((_hit, res) => res.writeHead(200).end());
+    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
     try {
-      const appId = (await api(running.url, 'POST', '/app', { name: 'Throttled', rateLimit: 5 })).id;
+      const appId = (await apiOk(running.url, 'POST', '/app', { name: 'Throttled', rateLimit: 5 })).id;
       await createEndpoint(running.url, appId, rx.url);
       const span = await spanOfTen(running, appId, rx);
       assert.ok(span >= MIN_SPAN, `10 messages at 5/s arrived within ${span} ms`);
@@ -280,18 +209,22 @@ test('a slow endpoint does not starve the others', async () => {
   let slowMaxInFlight = 0;
   let slowAnswered = 0;
   const slowAnsweredAtFastHit: number[] = [];
-  const slow = await listen((_hit, res) => {
-    slowInFlight++;
-    slowMaxInFlight = Math.max(slowMaxInFlight, slowInFlight);
-    slow.later(1000, () => {
-      slowInFlight--;
-      slowAnswered++;
-      res.writeHead(200).end();
-    });
+  const slow = await startReceiver({
+    handle: (_hit, res) => {
+      slowInFlight++;
+      slowMaxInFlight = Math.max(slowMaxInFlight, slowInFlight);
+      slow.later(1000, () => {
+        slowInFlight--;
+        slowAnswered++;
+        res.writeHead(200).end();
+      });
+    },
   });
-  const fast = await listen((_hit, res) => {
-    slowAnsweredAtFastHit.push(slowAnswered);
-    res.writeHead(200).end();
+  const fast = await startReceiver({
+    handle: (_hit, res) => {
+      slowAnsweredAtFastHit.push(slowAnswered);
+      res.writeHead(200).end();
+    },
   });
   try {
     const appId = await createApp(running.url);
@@ -299,8 +232,8 @@ test('a slow endpoint does not starve the others', async () => {
     await createEndpoint(running.url, appId, fast.url);
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push(await publish(running.url, appId, i));
-    await until('20 fast deliveries', () => fast.hits.length >= 20);
-    assert.deepEqual(new Set(fast.hits.map((h) => h.id)), new Set(ids));
+    await until('20 fast deliveries', () => fast.requests.length >= 20, WAIT_MS);
+    assert.deepEqual(new Set(fast.requests.map((h) => h.webhookId)), new Set(ids));
     // Every fast delivery arrived while the slow endpoint still had messages waiting.
     assert.ok(
       slowAnsweredAtFastHit.every((n) => n < 20),
@@ -318,7 +251,9 @@ test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again a
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-worker-'));
   const database = join(dir, 'doorbell.db');
   const args = ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,100ms'];
-  const rx = await listen((_hit, res) => rx.later(500, () => res.writeHead(200).end('ok')));
+  const rx = await startReceiver({
+    handle: (_hit, res) => rx.later(500, () => res.writeHead(200).end('ok')),
+  });
   const procs: DoorbellProcess[] = [];
   t.after(async () => {
     for (const p of procs) await p.kill('SIGKILL');
@@ -335,7 +270,7 @@ test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again a
     await publish(first.url, appId, 2),
     await publish(first.url, appId, 3),
   ];
-  await until('three attempts in flight', () => rx.hits.length === 3);
+  await until('three attempts in flight', () => rx.requests.length === 3, WAIT_MS);
   const exit = await first.stop(10_000);
   assert.deepEqual(exit, { code: 0, signal: null }, first.output());
 
@@ -347,17 +282,17 @@ test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again a
     assert.equal(recorded[0]?.status, 0);
     assert.equal(recorded[0]?.responseStatusCode, 200);
   }
-  const statuses = (await api(second.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`)).data.map(
+  const statuses = (await apiOk(second.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`)).data.map(
     (m: { status: number }) => m.status,
   );
   assert.deepEqual(statuses, [0, 0, 0]);
   // A message published after the restart is delivered; the three drained ones are not sent again.
   const after = await publish(second.url, appId, 4);
-  await until('delivery after restart', () => rx.hits.some((h) => h.id === after));
+  await until('delivery after restart', () => rx.requests.some((h) => h.webhookId === after), WAIT_MS);
   assert.deepEqual(
-    rx.hits.map((h) => h.id),
-    [...rx.hits.slice(0, 3).map((h) => h.id), after],
+    rx.requests.map((h) => h.webhookId),
+    [...rx.requests.slice(0, 3).map((h) => h.webhookId), after],
   );
-  assert.deepEqual(new Set(rx.hits.slice(0, 3).map((h) => h.id)), new Set(ids));
+  assert.deepEqual(new Set(rx.requests.slice(0, 3).map((h) => h.webhookId)), new Set(ids));
   assert.deepEqual(await second.stop(10_000), { code: 0, signal: null });
 });
