@@ -17,11 +17,11 @@ export interface Delivery {
   stop(): Promise<void>;
 }
 
-/** Runs delivery on this thread, over `store` (which the caller closes). */
+/** Runs delivery over `store` (which the caller closes); `own` are this server's addresses, never dialed. */
 export function startDelivery(
   store: Store,
   config: Readonly<Config>,
-  own: { host: string; port: number },
+  own: readonly { host: string; port: number }[],
 ): Delivery {
   const now = Date.now;
   const sender = createSender({
@@ -29,7 +29,7 @@ export function startDelivery(
     connectTimeoutMs: config.delivery.connectTimeoutMs,
     bodyCap: config.delivery.responseBodyCap,
     allow: parseCidrs(config.delivery.allowSubnets),
-    refuse: [own],
+    refuse: own,
   });
   const worker = createWorker({ store, config, sender, now, random });
   worker.start();

@@ -63,6 +63,13 @@ program
   )
   .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long payloads are kept (default 90d)'))
   .addOption(env('--public-url <url>', 'DOORBELL_PUBLIC_URL', 'the URL clients use to reach this server'))
+  .addOption(
+    env(
+      '--role <role>',
+      'DOORBELL_ROLE',
+      'api, worker or all (default all): scale API and delivery separately',
+    ),
+  )
   .addOption(new Option('--demo', 'first-run demo: loopback delivery allowed, a demo endpoint and receiver'))
   .addHelpText(
     'after',

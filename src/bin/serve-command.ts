@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { makeConfig } from '../config/config.ts';
+import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { startDemo } from './demo.ts';
-import { type Running, startDoorbell } from './serve.ts';
+import { startDoorbell, startWorker } from './serve.ts';
 
 export interface ServeOptions {
   port?: string;
@@ -14,7 +14,16 @@ export interface ServeOptions {
   concurrency?: string;
   retention?: string;
   publicUrl?: string;
+  role?: string;
   demo?: boolean;
+}
+
+const ROLES: readonly Role[] = ['api', 'worker', 'all'];
+
+function role(value: string | undefined): Role {
+  if (value === undefined) return 'all';
+  if ((ROLES as readonly string[]).includes(value)) return value as Role;
+  throw new Error(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
 }
 
 function positiveInt(name: string, value: string): number {
@@ -41,6 +50,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   }
   const base = makeConfig();
   const config = makeConfig({
+    role: role(options.role),
     host: options.host ?? base.host,
     port: options.port === undefined ? base.port : positiveInt('--port', options.port),
     database: options.database ?? base.database,
@@ -55,8 +65,14 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     },
   });
 
+  if (config.role === 'worker') {
+    const worker = await startWorker(config);
+    console.error(`Doorbell worker started (database: ${config.database})`);
+    handleSignals(worker.close);
+    return;
+  }
   const running = await startDoorbell(config);
-  console.error(`Doorbell listening on ${running.url}`);
+  console.error(`Doorbell ${config.role === 'api' ? 'API (no delivery) ' : ''}listening on ${running.url}`);
   console.error(`  database: ${config.database}`);
   if (allowSubnets.length > 0)
     console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
@@ -65,10 +81,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   }
   let stopDemo = async () => {};
   if (options.demo && adminToken) stopDemo = await startDemo(running, adminToken);
-  handleSignals(running, stopDemo);
+  handleSignals(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
 }
 
-function handleSignals(running: Running, stopDemo: () => Promise<void>): void {
+function handleSignals(close: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -76,7 +92,7 @@ function handleSignals(running: Running, stopDemo: () => Promise<void>): void {
     console.error(`doorbell: ${signal}: draining attempts in flight…`);
     const hardStop = setTimeout(() => process.exit(1), 30_000);
     hardStop.unref();
-    Promise.all([stopDemo(), running.close()])
+    close()
       .then(() => {
         console.error('doorbell: stopped');
         process.exit(0);

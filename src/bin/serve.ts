@@ -18,7 +18,9 @@ export interface Running {
   close(): Promise<void>;
 }
 
+/** Roles 'all' (API and delivery in one process) and 'api' (API only; workers deliver). */
 export async function startDoorbell(config: Readonly<Config>): Promise<Running> {
+  if (config.role === 'worker') throw new Error('the worker role has no API: use startWorker');
   const now = Date.now;
   const store = openStore(config.database);
   const { generated } = await initAdminToken(store, config);
@@ -30,7 +32,7 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   const own = { host: config.host, port };
   // One connection serves the API and delivery: SQLite has one writer at a time, and a second
   // connection would wait for the lock (its busy handler sleeps whole milliseconds) instead of working.
-  const started = startDelivery(store, config, own);
+  const started = config.role === 'all' ? startDelivery(store, config, [own]) : null;
   delivery = started;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
@@ -40,7 +42,22 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
     server,
     async close() {
       await server.close();
-      await started.stop();
+      await started?.stop();
+      await store.close();
+    },
+  };
+}
+
+/** The 'worker' role: delivery only, no HTTP listener. */
+export async function startWorker(
+  config: Readonly<Config>,
+): Promise<{ store: Store; close(): Promise<void> }> {
+  const store = openStore(config.database);
+  const delivery = startDelivery(store, config, []);
+  return {
+    store,
+    async close() {
+      await delivery.stop();
       await store.close();
     },
   };

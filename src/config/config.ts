@@ -20,7 +20,11 @@ export interface DeliveryConfig {
   allowSubnets: readonly string[]; // CIDRs opened to delivery despite the SSRF rules
 }
 
+/** What a process runs: the API, delivery, or both (the default, and the only sensible one on SQLite). */
+export type Role = 'api' | 'worker' | 'all';
+
 export interface Config {
+  role: Role;
   host: string;
   port: number;
   database: string; // a file path (SQLite) or a postgres:// URL
@@ -49,6 +53,7 @@ export const defaultDelivery: DeliveryConfig = {
 };
 
 export const defaults: Config = {
+  role: 'all',
   host: '127.0.0.1',
   port: 8071,
   database: '.doorbell/doorbell.db',

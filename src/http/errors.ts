@@ -2,7 +2,7 @@
 // (HttpErrorOut {code, detail}; HTTPValidationError {detail: [{loc, msg, type}]} with 422).
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, isDoorbellError } from '../core/errors.ts';
-import { ConflictError } from '../store/store.ts';
+import { ConflictError, StoreUnavailableError } from '../store/store.ts';
 
 export function httpStatus(code: ErrorCode): number {
   switch (code) {
@@ -67,6 +67,10 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   if (error instanceof ConflictError) {
     void reply.code(409).send({ code: 'conflict', detail: error.message });
+    return;
+  }
+  if (error instanceof StoreUnavailableError) {
+    void reply.code(503).header('retry-after', '5').send({ code: 'unavailable', detail: error.message });
     return;
   }
   if (error.validation) {

@@ -89,7 +89,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
-      healthRoutes(api);
+      healthRoutes(api, deps.store);
       applicationRoutes(api, ctx);
       eventTypeRoutes(api, ctx);
       endpointRoutes(api, ctx);

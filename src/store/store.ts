@@ -22,6 +22,14 @@ export class ConflictError extends Error {
   }
 }
 
+/** Raised by a driver when the database cannot be reached; the API answers 503 and callers retry. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'unavailable';
+  constructor(cause: unknown) {
+    super(`database unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 export interface TimeRange {
   before?: number | null; // createdAt < before
   after?: number | null; // createdAt > after

@@ -1,6 +1,11 @@
+import type { Store } from '../../store/store.ts';
 import { type Api, noContent } from '../context.ts';
 
-export function healthRoutes(api: Api): void {
+/**
+ * GET /health is readiness: it reads from the database, so it answers 503 while the database is
+ * unreachable. GET /health/ping is liveness: the process answers, whatever the database does.
+ */
+export function healthRoutes(api: Api, store: Store): void {
   const options = {
     config: { public: true },
     schema: { tags: ['Health'], response: { 204: { type: 'null' } } },
@@ -8,7 +13,10 @@ export function healthRoutes(api: Api): void {
   api.get(
     '/health',
     { ...options, schema: { ...options.schema, operationId: 'v1.health.get' } },
-    async (_r, reply) => noContent(reply),
+    async (_r, reply) => {
+      await store.settings.get('health');
+      return noContent(reply);
+    },
   );
   api.get(
     '/health/ping',
