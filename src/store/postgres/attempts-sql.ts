@@ -1,0 +1,85 @@
+// Attempts: the history of every HTTP try, listed per message, per endpoint or per application.
+// Lookups by id name the partition through the time the id embeds.
+
+import type { Attempt } from '../../core/types.ts';
+import type { Store } from '../store.ts';
+import { idTime } from './id-time.ts';
+import { keysetPage } from './paginate.ts';
+import { messageFilters, Params, type Pg, type Row, stmt, timeFilters } from './pg.ts';
+
+function toAttempt(r: Row): Attempt {
+  return {
+    id: r.id as string,
+    appId: r.app_id as string,
+    msgId: r.msg_id as string,
+    endpointId: r.endpoint_id as string,
+    url: r.url as string,
+    status: r.status === 0 ? 'success' : 'fail',
+    responseStatusCode: r.response_status_code as number,
+    response: r.response as string,
+    responseDurationMs: r.response_duration_ms as number,
+    triggerType: r.trigger_type === 1 ? 'manual' : 'scheduled',
+    createdAt: r.created_at as number,
+  };
+}
+
+const GET = stmt('SELECT * FROM attempts WHERE id = $1 AND created_at = $2 AND app_id = $3 AND msg_id = $4');
+const EXPUNGE = stmt(
+  "UPDATE attempts SET response = '' WHERE id = $1 AND created_at = $2 AND app_id = $3 AND msg_id = $4",
+);
+
+export function attemptsSql(db: Pg): Store['attempts'] {
+  return {
+    async get(appId, msgId, attemptId) {
+      const at = idTime(attemptId);
+      const row = at === null ? undefined : await db.one(GET, [attemptId, at, appId, msgId]);
+      return row ? toAttempt(row) : null;
+    },
+    list(appId, query) {
+      const p = new Params();
+      const where = [`a.app_id = ${p.add(appId)}`];
+      if (query.msgId != null) {
+        where.push(`a.msg_id = ${p.add(query.msgId)}`);
+        // The message's attempts are no older than the message.
+        const at = idTime(query.msgId);
+        if (at !== null) where.push(`a.created_at >= ${p.add(at)}`);
+      }
+      if (query.endpointId != null) where.push(`a.endpoint_id = ${p.add(query.endpointId)}`);
+      if (query.status != null) where.push(`a.status = ${p.add(query.status === 'success' ? 0 : 2)}`);
+      if (query.statusCodeClass != null) {
+        // 0: no response; otherwise the hundreds class (100 = 1xx … 500 = 5xx).
+        if (query.statusCodeClass === 0) where.push('a.response_status_code = 0');
+        else {
+          where.push(
+            `a.response_status_code >= ${p.add(query.statusCodeClass)} AND a.response_status_code < ${p.add(
+              query.statusCodeClass + 100,
+            )}`,
+          );
+        }
+      }
+      timeFilters('a.created_at', where, p, query);
+      const joinMessages = Boolean(query.channel) || (query.eventTypes?.length ?? 0) > 0;
+      messageFilters('m', where, p, query);
+      return keysetPage(
+        db,
+        {
+          select: `SELECT a.* FROM attempts a${
+            joinMessages ? ' JOIN messages m ON m.id = a.msg_id AND m.created_at = a.msg_created_at' : ''
+          }`,
+          where,
+          params: p,
+          key: 'a.id',
+          keyOf: (r) => r.id as string,
+          page: query,
+          defaultOrder: 'descending',
+          timeColumn: 'a.created_at',
+        },
+        toAttempt,
+      );
+    },
+    async expungeContent(appId, msgId, attemptId) {
+      const at = idTime(attemptId);
+      return at !== null && (await db.run(EXPUNGE, [attemptId, at, appId, msgId])) > 0;
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// Endpoints of an application; uid is unique per application.
+
+import type { Endpoint } from '../../core/types.ts';
+import type { Store } from '../store.ts';
+import { keysetPage } from './paginate.ts';
+import { conflictAs, json, Params, type Pg, type Row, stmt } from './pg.ts';
+
+/** Maps a row, or the same row as nested JSON (row_to_json: json columns are then already parsed). */
+export function toEndpoint(r: Row): Endpoint {
+  return {
+    id: r.id as string,
+    appId: r.app_id as string,
+    uid: r.uid as string | null,
+    url: r.url as string,
+    description: r.description as string,
+    version: r.version as number,
+    rateLimit: r.rate_limit as number | null,
+    disabled: r.disabled as boolean,
+    filterTypes: r.filter_types as string[] | null,
+    channels: r.channels as string[] | null,
+    metadata: r.metadata as Endpoint['metadata'],
+    headers: r.headers as Endpoint['headers'],
+    secrets: r.secrets as Endpoint['secrets'],
+    failingSince: r.failing_since as number | null,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+const columns = (e: Endpoint) => [
+  e.uid,
+  e.url,
+  e.description,
+  e.version,
+  e.rateLimit,
+  e.disabled,
+  json(e.filterTypes),
+  json(e.channels),
+  json(e.metadata),
+  json(e.headers),
+  json(e.secrets),
+  e.failingSince,
+  e.updatedAt,
+  e.id,
+  e.appId,
+];
+
+const INSERT =
+  stmt(`INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types,
+  channels, metadata, headers, secrets, failing_since, updated_at, id, app_id, created_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`);
+const UPDATE = stmt(`UPDATE endpoints SET uid = $1, url = $2, description = $3, version = $4, rate_limit = $5,
+  disabled = $6, filter_types = $7, channels = $8, metadata = $9, headers = $10, secrets = $11,
+  failing_since = $12, updated_at = $13 WHERE id = $14 AND app_id = $15`);
+const BY_ID_OR_UID = stmt(`SELECT * FROM endpoints WHERE app_id = $1 AND id = $2
+  UNION ALL SELECT * FROM endpoints WHERE app_id = $1 AND uid = $2
+    AND NOT EXISTS (SELECT 1 FROM endpoints WHERE app_id = $1 AND id = $2) LIMIT 1`);
+const LIST_ALL = stmt('SELECT * FROM endpoints WHERE app_id = $1 ORDER BY id');
+// Called after every attempt: writes only when the value changes, and reads the stored value back.
+const MARK_HEALTHY = stmt(
+  'UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL',
+);
+const MARK_FAILING = stmt(`WITH u AS (UPDATE endpoints SET failing_since = $2
+    WHERE id = $1 AND failing_since IS NULL RETURNING failing_since)
+  SELECT failing_since FROM u UNION ALL SELECT failing_since FROM endpoints WHERE id = $1
+    AND NOT EXISTS (SELECT 1 FROM u) LIMIT 1`);
+
+export function endpointsSql(db: Pg): Store['endpoints'] {
+  return {
+    async create(e) {
+      await conflictAs('uid', () => db.run(INSERT, [...columns(e), e.createdAt]));
+    },
+    async get(appId, idOrUid) {
+      const row = await db.one(BY_ID_OR_UID, [appId, idOrUid]);
+      return row ? toEndpoint(row) : null;
+    },
+    list(appId, page) {
+      const params = new Params();
+      return keysetPage(
+        db,
+        {
+          select: 'SELECT * FROM endpoints',
+          where: [`app_id = ${params.add(appId)}`],
+          params,
+          key: 'id',
+          keyOf: (r) => r.id as string,
+          page,
+          defaultOrder: 'ascending',
+        },
+        toEndpoint,
+      );
+    },
+    async listAll(appId) {
+      return (await db.rows(LIST_ALL, [appId])).map(toEndpoint);
+    },
+    async update(e) {
+      await conflictAs('uid', () => db.run(UPDATE, columns(e)));
+    },
+    delete(appId, id) {
+      return db.tx(async (sql) => {
+        const gone = (await sql.run('DELETE FROM endpoints WHERE app_id = $1 AND id = $2', [appId, id])) > 0;
+        // Undelivered work goes with it (a sending task's late finish then finds nothing); history stays.
+        if (gone) await sql.run('DELETE FROM tasks WHERE endpoint_id = $1 AND status IN (1, 3)', [id]);
+        return gone;
+      });
+    },
+    async markHealth(id, healthy, now) {
+      if (healthy) {
+        await db.run(MARK_HEALTHY, [id]);
+        return null;
+      }
+      const row = await db.one<{ failing_since: number | null }>(MARK_FAILING, [id, now]);
+      return row?.failing_since ?? null;
+    },
+    async disable(id, now) {
+      await db.run('UPDATE endpoints SET disabled = true, updated_at = $2 WHERE id = $1', [id, now]);
+    },
+  };
+}

@@ -1,0 +1,76 @@
+// Event types, keyed and paginated by name.
+
+import type { EventType } from '../../core/types.ts';
+import type { Store } from '../store.ts';
+import { keysetPage } from './paginate.ts';
+import { conflictAs, json, Params, type Pg, type Row, stmt } from './pg.ts';
+
+function toEventType(r: Row): EventType {
+  return {
+    name: r.name as string,
+    description: r.description as string,
+    schemas: r.schemas as EventType['schemas'],
+    archived: r.archived as boolean,
+    deprecated: r.deprecated as boolean,
+    featureFlag: r.feature_flag as string | null,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+const INSERT = stmt(`INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
+  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`);
+const UPDATE = stmt(`UPDATE event_types SET description = $1, schemas = $2, archived = $3, deprecated = $4,
+  feature_flag = $5, updated_at = $6 WHERE name = $7`);
+
+export function eventTypesSql(db: Pg): Store['eventTypes'] {
+  return {
+    async create(e) {
+      await conflictAs('name', () =>
+        db.run(INSERT, [
+          e.name,
+          e.description,
+          json(e.schemas),
+          e.archived,
+          e.deprecated,
+          e.featureFlag,
+          e.createdAt,
+          e.updatedAt,
+        ]),
+      );
+    },
+    async get(name) {
+      const row = await db.one('SELECT * FROM event_types WHERE name = $1', [name]);
+      return row ? toEventType(row) : null;
+    },
+    list(query) {
+      return keysetPage(
+        db,
+        {
+          select: 'SELECT * FROM event_types',
+          where: query.includeArchived ? [] : ['NOT archived'],
+          params: new Params(),
+          key: 'name',
+          keyOf: (r) => r.name as string,
+          page: query,
+          defaultOrder: 'ascending',
+        },
+        toEventType,
+      );
+    },
+    async update(e) {
+      await db.run(UPDATE, [
+        e.description,
+        json(e.schemas),
+        e.archived,
+        e.deprecated,
+        e.featureFlag,
+        e.updatedAt,
+        e.name,
+      ]);
+    },
+    async delete(name) {
+      return (await db.run('DELETE FROM event_types WHERE name = $1', [name])) > 0;
+    },
+  };
+}

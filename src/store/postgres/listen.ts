@@ -1,0 +1,83 @@
+// LISTEN/NOTIFY wake-ups across processes: a dedicated connection (LISTEN needs one held open) that
+// reconnects by itself. Notifications sent while it was down are lost, so after every reconnection the
+// listener is called once anyway: a worker then looks for due tasks, which is what a wake-up asks for.
+
+import pg from 'pg';
+
+export interface Listener {
+  close(): Promise<void>;
+}
+
+const MIN_DELAY_MS = 100;
+const MAX_DELAY_MS = 5000;
+
+export async function listen(
+  url: string,
+  channel: string,
+  onNotify: (payload: string) => void,
+): Promise<Listener> {
+  let closed = false;
+  let client: pg.Client | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let delay = MIN_DELAY_MS;
+
+  async function connect(): Promise<void> {
+    const c = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      if (client === c) client = null;
+      c.end().catch(() => {});
+      retry();
+    };
+    c.on('notification', (n) => {
+      if (n.channel === channel) onNotify(n.payload ?? '');
+    });
+    c.on('error', onLost);
+    c.on('end', onLost);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${c.escapeIdentifier(channel)}`);
+    } catch (error) {
+      lost = true; // not a loss to recover from here: the caller decides
+      await c.end().catch(() => {});
+      throw error;
+    }
+    if (closed) {
+      lost = true;
+      await c.end().catch(() => {});
+      return;
+    }
+    client = c;
+    delay = MIN_DELAY_MS;
+  }
+
+  function retry(): void {
+    if (closed || timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      connect().then(
+        () => {
+          if (!closed) onNotify(''); // anything may have been published while we were away
+        },
+        () => {
+          delay = Math.min(delay * 2, MAX_DELAY_MS);
+          retry();
+        },
+      );
+    }, delay);
+  }
+
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      const c = client;
+      client = null;
+      await c?.end().catch(() => {});
+    },
+  };
+}

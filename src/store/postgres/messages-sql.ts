@@ -1,0 +1,252 @@
+// Messages: the publish hot path (messages and their tasks in one statement, so one commit), lookups,
+// lists, retention.
+//
+// Group commit: publish calls made while a previous commit is in flight are merged into the next one,
+// so under load one commit (one WAL flush) carries many publishes. The batch is a single statement:
+// the input travels as two JSON parameters that json_to_recordset turns into rows, and multi-row
+// INSERTs (eventId index, messages, tasks) run as data-modifying CTEs: one round trip, atomic.
+
+import { randomBytes } from 'node:crypto';
+import { newId } from '../../core/ids.ts';
+import type { Message } from '../../core/types.ts';
+import type { PublishItem, PublishResult, Store } from '../store.ts';
+import { idTime } from './id-time.ts';
+import { keysetPage } from './paginate.ts';
+import type { Partitions } from './partitions.ts';
+import { messageFilters, Params, type Pg, type Row, stmt, timeFilters } from './pg.ts';
+
+export const TASKS_CHANNEL = 'doorbell_tasks';
+
+export function toMessage(r: Row): Message {
+  return {
+    id: r.id as string,
+    appId: r.app_id as string,
+    eventType: r.event_type as string,
+    eventId: r.event_id as string | null,
+    channels: r.channels as string[] | null,
+    payload: r.payload as string | null,
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+  };
+}
+
+// eventId conflicts (with earlier messages or earlier items of the same batch) skip the item alone:
+// ON CONFLICT DO NOTHING on the eventId table, then only the winners' messages and tasks are inserted.
+// The NOTIFY is delivered at commit, to workers of every process.
+const PUBLISH = stmt(`WITH input AS (
+    SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
+      channels jsonb, payload text, created_at bigint, expires_at bigint)
+  ), ev AS (
+    INSERT INTO message_event_ids (app_id, event_id, msg_id, created_at)
+    SELECT app_id, event_id, id, created_at FROM input WHERE event_id IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING msg_id
+  ), msg AS (
+    INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at)
+    SELECT id, app_id, event_type, event_id, channels, payload, created_at, expires_at FROM input
+    WHERE event_id IS NULL OR id IN (SELECT msg_id FROM ev)
+    RETURNING id
+  ), task AS (
+    INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
+      lease_until, created_at, updated_at)
+    SELECT t.id, t.app_id, t.msg_id, t.msg_created_at, t.endpoint_id, 1, 0, t.now, NULL, t.now, t.now
+    FROM json_to_recordset($2::json) AS t(id text, app_id text, msg_id text, msg_created_at bigint,
+      endpoint_id text, now bigint)
+    WHERE t.msg_id IN (SELECT id FROM msg)
+    RETURNING 1
+  )
+  SELECT id FROM msg
+  UNION ALL SELECT NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
+const EXISTING = stmt(`SELECT m.* FROM message_event_ids x
+  JOIN messages m ON m.id = x.msg_id AND m.created_at = x.created_at
+  WHERE (x.app_id, x.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`);
+const BY_ID = stmt('SELECT * FROM messages WHERE id = $1 AND created_at = $2 AND app_id = $3');
+const BY_EVENT_ID = stmt(`SELECT m.* FROM message_event_ids x
+  JOIN messages m ON m.id = x.msg_id AND m.created_at = x.created_at WHERE x.app_id = $1 AND x.event_id = $2`);
+const EXPUNGE = stmt('UPDATE messages SET payload = NULL WHERE id = $1 AND created_at = $2 AND app_id = $3');
+const EXPIRE_IDEMPOTENCY = stmt(`DELETE FROM idempotency WHERE key IN
+  (SELECT key FROM idempotency WHERE expires_at <= $1 LIMIT $2)`);
+const EXPIRE = stmt(`UPDATE messages m SET payload = NULL FROM (SELECT id, created_at FROM messages
+    WHERE expires_at <= $1 AND payload IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED) x
+  WHERE m.id = x.id AND m.created_at = x.created_at`);
+
+const eventKey = (m: Message) => `${m.appId}\u0000${m.eventId}`;
+
+async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]): Promise<PublishResult[]> {
+  const pending = partitions.ensureFor(items.map((i) => i.message.createdAt));
+  if (pending) await pending;
+  const messages: Record<string, unknown>[] = [];
+  const tasks: Record<string, unknown>[] = [];
+  const random = randomBytes(16 * items.reduce((n, i) => n + i.endpointIds.length, 0));
+  let offset = 0;
+  for (const { message: m, endpointIds, now } of items) {
+    messages.push({
+      id: m.id,
+      app_id: m.appId,
+      event_type: m.eventType,
+      event_id: m.eventId,
+      channels: m.channels,
+      payload: m.payload,
+      created_at: m.createdAt,
+      expires_at: m.expiresAt,
+    });
+    for (const endpointId of new Set(endpointIds)) {
+      const id = newId('task', now, random.subarray(offset, offset + 16));
+      offset += 16;
+      tasks.push({
+        id,
+        app_id: m.appId,
+        msg_id: m.id,
+        msg_created_at: m.createdAt,
+        endpoint_id: endpointId,
+        now,
+      });
+    }
+  }
+  const rows = await db.rows<{ id: string | null }>(PUBLISH, [
+    JSON.stringify(messages),
+    JSON.stringify(tasks),
+  ]);
+  const inserted = new Set(rows.map((r) => r.id));
+  const results: PublishResult[] = items.map(() => ({ ok: true }));
+  const winners = new Map<string, Message>(); // eventId → the message of this batch that took it
+  const lost: number[] = [];
+  for (const [i, { message: m }] of items.entries()) {
+    if (inserted.has(m.id)) {
+      if (m.eventId !== null) winners.set(eventKey(m), m);
+    } else lost.push(i);
+  }
+  if (lost.length === 0) return results;
+  const unresolved = lost.filter((i) => !winners.has(eventKey(items[i]!.message)));
+  const existing = new Map<string, Message>(winners);
+  if (unresolved.length > 0) {
+    const ms = unresolved.map((i) => items[i]!.message);
+    const found = await db.rows(EXISTING, [ms.map((m) => m.appId), ms.map((m) => m.eventId)]);
+    for (const row of found) {
+      const m = toMessage(row);
+      existing.set(eventKey(m), m);
+    }
+  }
+  for (const i of lost) {
+    const m = items[i]!.message;
+    const other = existing.get(eventKey(m));
+    // The eventId's message was dropped by retention a moment ago: nothing to return, ask to retry.
+    if (!other) throw new Error(`eventId ${m.eventId} is being released by retention; retry`);
+    results[i] = { ok: false, conflict: 'eventId', existing: other };
+  }
+  return results;
+}
+
+interface Call {
+  items: PublishItem[];
+  resolve: (results: PublishResult[]) => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_COMMITS_IN_FLIGHT = 2;
+
+/** Merges concurrent publish calls into one statement; a failed merged batch is retried call by call. */
+export class GroupCommit {
+  readonly #run: (items: PublishItem[]) => Promise<PublishResult[]>;
+  #queue: Call[] = [];
+  #inFlight = 0;
+  #idle: Array<() => void> = [];
+
+  constructor(run: (items: PublishItem[]) => Promise<PublishResult[]>) {
+    this.#run = run;
+  }
+
+  publish(items: PublishItem[]): Promise<PublishResult[]> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ items, resolve, reject });
+      if (this.#queue.length === 1) setImmediate(() => this.#flush());
+    });
+  }
+
+  /** Resolves once every publish queued so far has committed or failed. */
+  drain(): Promise<void> {
+    this.#flush();
+    if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #flush(): void {
+    if (this.#queue.length === 0 || this.#inFlight >= MAX_COMMITS_IN_FLIGHT) return;
+    const calls = this.#queue;
+    this.#queue = [];
+    this.#inFlight++;
+    void this.#settle(calls).finally(() => {
+      this.#inFlight--;
+      this.#flush();
+      if (this.#queue.length === 0 && this.#inFlight === 0) for (const done of this.#idle.splice(0)) done();
+    });
+  }
+
+  async #settle(calls: Call[]): Promise<void> {
+    try {
+      const results = await this.#run(calls.flatMap((c) => c.items));
+      let at = 0;
+      for (const c of calls) {
+        c.resolve(results.slice(at, at + c.items.length));
+        at += c.items.length;
+      }
+    } catch (error) {
+      if (calls.length === 1) calls[0]!.reject(error);
+      else await Promise.all(calls.map((c) => this.#run(c.items).then(c.resolve, c.reject)));
+    }
+  }
+}
+
+export function publisher(db: Pg, partitions: Partitions): GroupCommit {
+  return new GroupCommit((items) => publishBatch(db, partitions, items));
+}
+
+export function messagesSql(
+  db: Pg,
+  group: GroupCommit,
+  maintain: (now: number) => Promise<unknown>,
+): Store['messages'] {
+  const byId = async (appId: string, id: string): Promise<Row | undefined> => {
+    const at = id.startsWith('msg_') ? idTime(id) : null;
+    return at === null ? undefined : db.one(BY_ID, [id, at, appId]);
+  };
+  return {
+    async publish(items) {
+      return items.length === 0 ? [] : group.publish(items);
+    },
+    async get(appId, idOrEventId) {
+      const row = (await byId(appId, idOrEventId)) ?? (await db.one(BY_EVENT_ID, [appId, idOrEventId]));
+      return row ? toMessage(row) : null;
+    },
+    list(appId, query) {
+      const p = new Params();
+      const where = [`m.app_id = ${p.add(appId)}`];
+      timeFilters('m.created_at', where, p, query);
+      messageFilters('m', where, p, query);
+      return keysetPage(
+        db,
+        {
+          select: 'SELECT m.* FROM messages m',
+          where,
+          params: p,
+          key: 'm.id',
+          keyOf: (r) => r.id as string,
+          page: query,
+          defaultOrder: 'descending',
+          timeColumn: 'm.created_at',
+        },
+        toMessage,
+      );
+    },
+    async expungeContent(appId, msgId) {
+      const at = idTime(msgId);
+      return at !== null && (await db.run(EXPUNGE, [msgId, at, appId])) > 0;
+    },
+    async expireBatch(now, limit) {
+      // Partition upkeep piggybacks on the retention sweep (it runs at most hourly, see postgres-store.ts).
+      await maintain(now);
+      // One short statement per batch; the caller loops until it returns less than `limit`.
+      await db.run(EXPIRE_IDEMPOTENCY, [now, limit]);
+      return db.run(EXPIRE, [now, limit]);
+    },
+  };
+}

@@ -1,0 +1,49 @@
+// Keyset pagination on a unique, ordered key (prefixed time-sortable ids, or event type names).
+// Svix semantics: `iterator` continues after the last item; `prevIterator` is '-' + the first item's key
+// and walks the other way; `done` says nothing is left in the direction just walked.
+
+import type { Page, PageQuery } from '../../core/types.ts';
+import { idTime } from './id-time.ts';
+import type { Params, Row, Sql } from './pg.ts';
+
+export interface KeysetQuery {
+  select: string; // SELECT … FROM … (no WHERE)
+  where: string[];
+  params: Params;
+  key: string; // the SQL expression of the key
+  keyOf: (row: Row) => string;
+  page: PageQuery;
+  defaultOrder: 'ascending' | 'descending';
+  /** The partition key of a time-partitioned table: the cursor's embedded time then prunes partitions. */
+  timeColumn?: string;
+}
+
+export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) => T): Promise<Page<T>> {
+  const descending = (q.page.order ?? q.defaultOrder) === 'descending';
+  const backwards = q.page.iterator?.startsWith('-') ?? false;
+  const cursor = backwards ? q.page.iterator!.slice(1) : q.page.iterator;
+  const scanDescending = backwards ? !descending : descending;
+  const where = [...q.where];
+  const p = q.params;
+  if (cursor) {
+    where.push(`${q.key} ${scanDescending ? '<' : '>'} ${p.add(cursor)}`);
+    const at = q.timeColumn ? idTime(cursor) : null;
+    if (at !== null) where.push(`${q.timeColumn} ${scanDescending ? '<=' : '>='} ${p.add(at)}`);
+  }
+  const limit = Math.max(0, q.page.limit);
+  const text = `${q.select}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${q.key} ${
+    scanDescending ? 'DESC' : 'ASC'
+  } LIMIT ${p.add(limit + 1)}`;
+  const rows = await sql.rows(text, p.values);
+  const done = rows.length <= limit;
+  const kept = rows.slice(0, limit);
+  if (backwards) kept.reverse();
+  const first = kept[0];
+  const last = kept[kept.length - 1];
+  return {
+    data: kept.map(map),
+    iterator: last ? q.keyOf(last) : null,
+    prevIterator: first ? `-${q.keyOf(first)}` : null,
+    done,
+  };
+}

@@ -1,0 +1,161 @@
+// A thin wrapper over a pg.Pool: bigint columns as numbers, named (prepared) statements for static SQL,
+// transactions that give a broken connection back to be destroyed, and unique violations as ConflictError.
+//
+// Recovery: pg.Pool drops a client whose connection failed and dials a fresh one on the next checkout,
+// so once the database is back every call works again. Errors on idle clients are reported on the pool
+// ('error' event) and must be handled, or Node would crash the process.
+
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { ConflictError } from '../store.ts';
+
+export type Row = Record<string, unknown>;
+
+/** A statement prepared once per connection under a name derived from its text. */
+export interface Stmt {
+  readonly text: string;
+  readonly name: string;
+}
+
+export function stmt(text: string): Stmt {
+  return { text, name: `db_${createHash('sha1').update(text).digest('hex').slice(0, 20)}` };
+}
+
+// Epoch milliseconds and counts are bigint (int8, oid 20): safe as JS numbers below 2^53.
+const INT8 = 20;
+const parseInt8 = (value: string) => Number(value);
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === INT8
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+type Client = pg.Pool | pg.PoolClient;
+
+/** What both the pool and a transaction can run. */
+export interface Sql {
+  rows<T = Row>(sql: string | Stmt, params?: unknown[]): Promise<T[]>;
+  one<T = Row>(sql: string | Stmt, params?: unknown[]): Promise<T | undefined>;
+  /** The number of rows the statement changed. */
+  run(sql: string | Stmt, params?: unknown[]): Promise<number>;
+}
+
+function sqlOf(client: Client): Sql {
+  const query = (sql: string | Stmt, params: unknown[] = []) =>
+    typeof sql === 'string'
+      ? client.query(sql, params)
+      : client.query({ text: sql.text, name: sql.name, values: params });
+  return {
+    async rows<T>(sql: string | Stmt, params?: unknown[]) {
+      return (await query(sql, params)).rows as T[];
+    },
+    async one<T>(sql: string | Stmt, params?: unknown[]) {
+      return (await query(sql, params)).rows[0] as T | undefined;
+    },
+    async run(sql: string | Stmt, params?: unknown[]) {
+      return (await query(sql, params)).rowCount ?? 0;
+    },
+  };
+}
+
+export class Pg implements Sql {
+  readonly pool: pg.Pool;
+  readonly #sql: Sql;
+
+  constructor(url: string, poolSize: number) {
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: poolSize,
+      types,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000, // a checkout fails instead of waiting forever while the database is down
+      idleTimeoutMillis: 30_000,
+    });
+    // A connection that dies while idle (restart, failover) is removed by the pool; nothing else to do.
+    this.pool.on('error', () => {});
+    this.#sql = sqlOf(this.pool);
+  }
+
+  rows<T = Row>(sql: string | Stmt, params?: unknown[]): Promise<T[]> {
+    return this.#sql.rows<T>(sql, params);
+  }
+
+  one<T = Row>(sql: string | Stmt, params?: unknown[]): Promise<T | undefined> {
+    return this.#sql.one<T>(sql, params);
+  }
+
+  run(sql: string | Stmt, params?: unknown[]): Promise<number> {
+    return this.#sql.run(sql, params);
+  }
+
+  /** Runs fn in one READ COMMITTED transaction on one connection. */
+  async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      try {
+        const value = await fn(sqlOf(client));
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError; // the connection itself failed: the pool must not reuse it
+        });
+        throw error;
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/** Runs fn, turning a unique violation (SQLSTATE 23505) into ConflictError(field). */
+export async function conflictAs<T>(field: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === '23505') throw new ConflictError(field);
+    throw error;
+  }
+}
+
+export const json = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
+/** A SQL text builder that numbers its parameters ($1, $2, …) as they are added. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** Appends `channel` / `eventTypes` filters on a message alias. */
+export function messageFilters(
+  alias: string,
+  where: string[],
+  p: Params,
+  query: { channel?: string | null; eventTypes?: string[] | null },
+): void {
+  if (query.channel) where.push(`${alias}.channels ? ${p.add(query.channel)}`);
+  if (query.eventTypes && query.eventTypes.length > 0) {
+    where.push(`${alias}.event_type = ANY(${p.add(query.eventTypes)}::text[])`);
+  }
+}
+
+/** Appends `before` / `after` filters on a createdAt column. */
+export function timeFilters(
+  column: string,
+  where: string[],
+  p: Params,
+  range: { before?: number | null; after?: number | null },
+): void {
+  if (range.before != null) where.push(`${column} < ${p.add(range.before)}`);
+  if (range.after != null) where.push(`${column} > ${p.add(range.after)}`);
+}

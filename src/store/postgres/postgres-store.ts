@@ -1,0 +1,79 @@
+// The PostgreSQL driver of the Store port: many Doorbell processes (API and workers) share one database.
+// Migrations run under an advisory lock; messages and attempts live in daily partitions; publishes are
+// group-committed; claims skip locked rows and serialise per endpoint so caps hold across processes.
+
+import type { Store } from '../store.ts';
+import { appsSql } from './apps-sql.ts';
+import { attemptsSql } from './attempts-sql.ts';
+import { endpointsSql } from './endpoints-sql.ts';
+import { eventTypesSql } from './event-types-sql.ts';
+import { idempotencySql, settingsSql } from './kv-sql.ts';
+import { messagesSql, publisher } from './messages-sql.ts';
+import { migrate } from './migrate.ts';
+import { type MaintenanceReport, Partitions } from './partitions.ts';
+import { Pg } from './pg.ts';
+import { tasksSql } from './tasks-sql.ts';
+
+export { listen } from './listen.ts';
+export { TASKS_CHANNEL } from './messages-sql.ts';
+export type { MaintenanceReport } from './partitions.ts';
+
+export interface PostgresStoreOptions {
+  poolSize?: number;
+  /**
+   * When set, the hourly upkeep run from messages.expireBatch also drops the days of messages and
+   * attempts older than this. Without it, that upkeep only creates partitions ahead.
+   */
+  retentionMs?: number | null;
+}
+
+export interface PostgresStore extends Store {
+  /**
+   * Creates the partitions of the days ahead of `now` and, given a retention, drops whole days that
+   * ended `retentionMs` before `now` (and deletes their tasks). Safe to run from every process at once.
+   */
+  maintainPartitions(now: number, retentionMs: number | null): Promise<MaintenanceReport>;
+}
+
+const MAINTENANCE_EVERY_MS = 3_600_000;
+
+/** Connects, brings the schema up to date and creates the partitions ahead; `url` is a postgres:// URL. */
+export async function openPostgresStore(
+  url: string,
+  options: PostgresStoreOptions = {},
+): Promise<PostgresStore> {
+  const db = new Pg(url, options.poolSize ?? 10);
+  const partitions = new Partitions(db);
+  try {
+    await migrate(db);
+    await partitions.maintain(Date.now(), null);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  let lastUpkeep = Number.NEGATIVE_INFINITY;
+  const upkeep = async (now: number) => {
+    if (Math.abs(now - lastUpkeep) < MAINTENANCE_EVERY_MS) return;
+    lastUpkeep = now;
+    await partitions.maintain(now, options.retentionMs ?? null);
+  };
+  const group = publisher(db, partitions);
+  let closed = false;
+  return {
+    apps: appsSql(db),
+    eventTypes: eventTypesSql(db),
+    endpoints: endpointsSql(db),
+    messages: messagesSql(db, group, upkeep),
+    tasks: tasksSql(db, partitions),
+    attempts: attemptsSql(db),
+    idempotency: idempotencySql(db),
+    settings: settingsSql(db),
+    maintainPartitions: (now, retentionMs) => partitions.maintain(now, retentionMs),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await group.drain(); // publishes already accepted commit first
+      await db.close();
+    },
+  };
+}

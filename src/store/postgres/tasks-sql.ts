@@ -1,0 +1,226 @@
+// Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
+
+import { newId } from '../../core/ids.ts';
+import { TaskStatus, TriggerType } from '../../core/types.ts';
+import type { FinishInput, Store, TaskNext } from '../store.ts';
+import { type ClaimState, claimDue, statusName, toTask } from './claim-sql.ts';
+import { toEndpoint } from './endpoints-sql.ts';
+import { idTime } from './id-time.ts';
+import { TASKS_CHANNEL, toMessage } from './messages-sql.ts';
+import { keysetPage } from './paginate.ts';
+import type { Partitions } from './partitions.ts';
+import { messageFilters, Params, type Pg, type Row, type Sql, stmt, timeFilters } from './pg.ts';
+
+// A task already delivered stays delivered: a late finish from a worker whose lease was taken over
+// still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
+// One statement per batch: the tasks are moved on, and the attempts of the tasks that still exist are
+// inserted (multi-row, from the same JSON input).
+const FINISH = stmt(`WITH input AS (
+    SELECT * FROM json_to_recordset($1::json) AS x(i int, task_id text, next_status smallint, next_at bigint,
+      now bigint, id text, app_id text, msg_id text, msg_created_at bigint, endpoint_id text, url text,
+      status smallint, response_status_code int, response text, response_duration_ms int,
+      trigger_type smallint, created_at bigint)
+  ), done AS (
+    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL,
+      status = CASE WHEN t.status = 0 THEN 0 ELSE x.next_status END,
+      next_at = CASE WHEN t.status = 0 THEN NULL ELSE x.next_at END
+    FROM input x WHERE t.id = x.task_id RETURNING x.i
+  ), recorded AS (
+    INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code,
+      response, response_duration_ms, trigger_type, created_at)
+    SELECT id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code, response,
+      response_duration_ms, trigger_type, created_at FROM input WHERE i IN (SELECT i FROM done)
+  )
+  SELECT i FROM done`);
+const RELEASE = stmt(
+  'UPDATE tasks SET status = 1, next_at = $2, lease_until = NULL WHERE id = $1 AND status = 3',
+);
+const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
+const RESEND = stmt(`WITH r AS (
+    INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at, lease_until,
+      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, 0, $6, NULL, $6, $6)
+    ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_at = excluded.next_at, lease_until = NULL,
+      updated_at = excluded.updated_at
+    RETURNING *
+  ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
+const RECOVER = stmt(`WITH u AS (
+    UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, updated_at = $1
+    WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
+  ), c AS (SELECT count(*)::int AS n FROM u)
+  SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);
+// The earliest due time of each endpoint with pending tasks (a loose scan of the per-endpoint index:
+// one probe per endpoint), and the earliest lease end.
+const NEXT_DUE = stmt(`WITH RECURSIVE e(id) AS (
+    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 ORDER BY endpoint_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 AND endpoint_id > e.id ORDER BY endpoint_id LIMIT 1)
+    FROM e WHERE e.id IS NOT NULL
+  )
+  SELECT (SELECT min((SELECT next_at FROM tasks WHERE status = 1 AND endpoint_id = e.id
+      ORDER BY next_at LIMIT 1)) FROM e WHERE e.id IS NOT NULL) AS pending,
+    (SELECT min(lease_until) FROM tasks WHERE status = 3) AS leased`);
+
+function nextColumns(next: TaskNext): [status: number, nextAt: number | null] {
+  switch (next.status) {
+    case 'success':
+      return [TaskStatus.success, null];
+    case 'pending':
+      return [TaskStatus.pending, next.at];
+    case 'fail':
+      return [TaskStatus.fail, null];
+    default: {
+      const _exhaustive: never = next;
+      return _exhaustive;
+    }
+  }
+}
+
+function finishRow(i: number, { taskId, attempt: a, next, now }: FinishInput) {
+  const [nextStatus, nextAt] = nextColumns(next);
+  return {
+    i,
+    task_id: taskId,
+    next_status: nextStatus,
+    next_at: nextAt,
+    now,
+    id: a.id,
+    app_id: a.appId,
+    msg_id: a.msgId,
+    msg_created_at: idTime(a.msgId) ?? 0,
+    endpoint_id: a.endpointId,
+    url: a.url,
+    status: a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
+    response_status_code: a.responseStatusCode,
+    response: a.response,
+    response_duration_ms: a.responseDurationMs,
+    trigger_type: TriggerType[a.triggerType],
+    created_at: a.createdAt,
+  };
+}
+
+/** Splits inputs into rounds in which each task appears once (two finishes of one task apply in order). */
+function rounds(inputs: FinishInput[]): Array<Array<[number, FinishInput]>> {
+  const out: Array<Array<[number, FinishInput]>> = [];
+  const depth = new Map<string, number>();
+  for (const [i, input] of inputs.entries()) {
+    const d = depth.get(input.taskId) ?? 0;
+    depth.set(input.taskId, d + 1);
+    const round = out[d] ?? [];
+    round.push([i, input]);
+    out[d] = round;
+  }
+  return out;
+}
+
+async function finishRound(sql: Sql, round: Array<[number, FinishInput]>, results: boolean[]): Promise<void> {
+  const rows = await sql.rows<{ i: number }>(FINISH, [
+    JSON.stringify(round.map(([i, x]) => finishRow(i, x))),
+  ]);
+  for (const r of rows) results[r.i] = true;
+}
+
+function rangeSql(range: { since?: number | null; until?: number | null }, p: Params): string {
+  let extra = '';
+  if (range.since != null) extra += ` AND created_at >= ${p.add(range.since)}`;
+  if (range.until != null) extra += ` AND created_at < ${p.add(range.until)}`;
+  return extra;
+}
+
+export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
+  const claimState: ClaimState = { after: '', turn: 0 };
+  return {
+    claimDue(options) {
+      return claimDue(db, options, claimState);
+    },
+    async finish(inputs) {
+      const results = inputs.map(() => false);
+      if (inputs.length === 0) return results;
+      const pending = partitions.ensureFor(inputs.map((x) => x.attempt.createdAt));
+      if (pending) await pending;
+      const all = rounds(inputs);
+      if (all.length === 1) await finishRound(db, all[0]!, results);
+      else {
+        await db.tx(async (sql) => {
+          for (const round of all) await finishRound(sql, round, results);
+        });
+      }
+      return results;
+    },
+    async release(taskId, at) {
+      await db.run(RELEASE, [taskId, at]);
+    },
+    async get(msgId, endpointId) {
+      const row = await db.one(GET, [msgId, endpointId]);
+      return row ? toTask(row) : null;
+    },
+    async resend(appId, msgId, endpointId, now) {
+      const params = [newId('task', now), appId, msgId, idTime(msgId) ?? 0, endpointId, now];
+      return toTask((await db.one(RESEND, params))!);
+    },
+    async recover(endpointId, since, until, now) {
+      const row = await db.one<{ n: number }>(RECOVER, [now, endpointId, since, until]);
+      return row?.n ?? 0;
+    },
+    async listForEndpoint(endpointId, query) {
+      const p = new Params();
+      const where = [`t.endpoint_id = ${p.add(endpointId)}`];
+      if (query.status != null) where.push(`t.status = ${p.add(TaskStatus[query.status])}`);
+      timeFilters('t.created_at', where, p, query);
+      messageFilters('m', where, p, query);
+      // Keyed by message id, as Svix's "attempted messages" list is.
+      const page = await keysetPage(
+        db,
+        {
+          select: `SELECT t.*, row_to_json(m) AS message FROM tasks t
+            JOIN messages m ON m.id = t.msg_id AND m.created_at = t.msg_created_at`,
+          where,
+          params: p,
+          key: 't.msg_id',
+          keyOf: (r) => r.msg_id as string,
+          page: query,
+          defaultOrder: 'descending',
+        },
+        (r) => ({ task: toTask(r), message: toMessage(r.message as Row) }),
+      );
+      return page;
+    },
+    async listForMessage(msgId, query) {
+      const p = new Params();
+      // Keyed by endpoint id, as Svix's "endpoints of a message" list is.
+      return keysetPage(
+        db,
+        {
+          select:
+            'SELECT t.*, row_to_json(e) AS endpoint FROM tasks t JOIN endpoints e ON e.id = t.endpoint_id',
+          where: [`t.msg_id = ${p.add(msgId)}`],
+          params: p,
+          key: 't.endpoint_id',
+          keyOf: (r) => r.endpoint_id as string,
+          page: query,
+          defaultOrder: 'descending',
+        },
+        (r) => ({ task: toTask(r), endpoint: toEndpoint(r.endpoint as Row) }),
+      );
+    },
+    async stats(endpointId, range) {
+      const p = new Params();
+      const text = `SELECT status, count(*)::int AS n FROM tasks WHERE endpoint_id = ${p.add(endpointId)}${rangeSql(
+        range,
+        p,
+      )} GROUP BY status`;
+      const stats = { success: 0, pending: 0, fail: 0, sending: 0 };
+      for (const row of await db.rows<{ status: number; n: number }>(text, p.values)) {
+        stats[statusName(row.status)] = row.n;
+      }
+      return stats;
+    },
+    async nextDueAt() {
+      // A pending task's nextAt, or a lease's end: an expired lease makes a crashed worker's task claimable.
+      const row = await db.one<{ pending: number | null; leased: number | null }>(NEXT_DUE);
+      const pending = row?.pending ?? null;
+      const leased = row?.leased ?? null;
+      if (pending === null) return leased;
+      return leased === null ? pending : Math.min(pending, leased);
+    },
+  };
+}

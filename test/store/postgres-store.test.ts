@@ -1,0 +1,345 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { newId } from '../../src/core/ids.ts';
+import type { Application, Message } from '../../src/core/types.ts';
+import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
+import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { describeStoreContract } from '../../src/store/store-contract.ts';
+import {
+  createTempDatabase,
+  killConnections,
+  pgSkipReason,
+  type TempDatabase,
+  withTempDatabase,
+} from '../support/postgres.ts';
+
+const skip = await pgSkipReason();
+
+if (skip) {
+  describe('store contract: postgres', { skip }, () => {});
+} else {
+  const databases = new Map<Store, TempDatabase>();
+  describeStoreContract('postgres', {
+    async open() {
+      const db = await createTempDatabase();
+      const store = await openPostgresStore(db.url, { poolSize: 4 });
+      databases.set(store, db);
+      return store;
+    },
+    async close(store) {
+      await store.close();
+      await databases.get(store)?.drop();
+      databases.delete(store);
+    },
+  });
+
+  describe('postgres store: scale-out', () => {
+    const T0 = Date.UTC(2024, 0, 10, 12);
+    const LEASE = 60_000;
+
+    async function seed(store: Store, endpoints: number, perEndpoint: number) {
+      const app: Application = {
+        id: newId('app', T0),
+        uid: null,
+        name: 'Acme',
+        rateLimit: null,
+        metadata: {},
+        createdAt: T0,
+        updatedAt: T0,
+      };
+      await store.apps.create(app);
+      const eps: string[] = [];
+      for (let i = 0; i < endpoints; i++) {
+        const id = newId('ep', T0);
+        eps.push(id);
+        await store.endpoints.create({
+          id,
+          appId: app.id,
+          uid: null,
+          url: 'https://example.com/hook',
+          description: '',
+          version: 1,
+          rateLimit: null,
+          disabled: false,
+          filterTypes: null,
+          channels: null,
+          metadata: {},
+          headers: {},
+          secrets: [{ key: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', expiresAt: null }],
+          failingSince: null,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+      }
+      const items = [];
+      for (let i = 0; i < perEndpoint; i++) {
+        for (const ep of eps) items.push({ message: message(app.id, T0), endpointIds: [ep], now: T0 });
+      }
+      await store.messages.publish(items);
+      return { app, eps };
+    }
+
+    function message(appId: string, at: number, over: Partial<Message> = {}): Message {
+      return {
+        id: newId('msg', at),
+        appId,
+        eventType: 'invoice.paid',
+        eventId: null,
+        channels: null,
+        payload: '{"a":1}',
+        createdAt: at,
+        expiresAt: at + 86_400_000,
+        ...over,
+      };
+    }
+
+    it('two stores claiming at once never exceed a per-endpoint cap together, nor claim a task twice', async () => {
+      await withTempDatabase(async (db) => {
+        const [a, b] = await Promise.all([
+          openPostgresStore(db.url, { poolSize: 4 }),
+          openPostgresStore(db.url, { poolSize: 4 }),
+        ]);
+        const probe = new pg.Pool({ connectionString: db.url, max: 1 });
+        try {
+          const CAP = 3;
+          const { eps } = await seed(a, 4, 25);
+          const claimedOnce = new Set<string>();
+          let maxSeen = 0;
+          const worker = async (store: Store, n: number) => {
+            for (let idle = 0; idle < 50; ) {
+              const now = T0 + 1;
+              const claimed = await store.tasks.claimDue({ now, limit: 5, leaseMs: LEASE, perEndpoint: CAP });
+              const { rows } = await probe.query<{ n: string }>(
+                'SELECT count(*) AS n FROM tasks WHERE status = 3 GROUP BY endpoint_id',
+              );
+              for (const r of rows) maxSeen = Math.max(maxSeen, Number(r.n));
+              for (const c of claimed) {
+                assert.ok(!claimedOnce.has(c.task.id), `task ${c.task.id} claimed twice (worker ${n})`);
+                claimedOnce.add(c.task.id);
+              }
+              if (claimed.length === 0) {
+                idle++;
+                await new Promise((r) => setImmediate(r));
+                continue;
+              }
+              idle = 0;
+              await store.tasks.finish(
+                claimed.map((c) => ({
+                  taskId: c.task.id,
+                  attempt: {
+                    id: newId('atmpt', now),
+                    appId: c.task.appId,
+                    msgId: c.task.msgId,
+                    endpointId: c.task.endpointId,
+                    url: c.endpoint.url,
+                    status: 'success',
+                    responseStatusCode: 200,
+                    response: '',
+                    responseDurationMs: 1,
+                    triggerType: 'scheduled',
+                    createdAt: now,
+                  },
+                  next: { status: 'success' },
+                  now,
+                })),
+              );
+              if (claimedOnce.size === eps.length * 25) return;
+            }
+          };
+          await Promise.all([worker(a, 1), worker(a, 2), worker(b, 3), worker(b, 4)]);
+          assert.equal(claimedOnce.size, eps.length * 25, 'every task was delivered');
+          assert.ok(maxSeen <= CAP, `at most ${CAP} in flight per endpoint, saw ${maxSeen}`);
+          for (const ep of eps) {
+            assert.deepEqual(await a.tasks.stats(ep, {}), { success: 25, pending: 0, fail: 0, sending: 0 });
+          }
+          // Both stores fill the cap together, not each on its own.
+          await seed(a, 1, 10).then(async ({ eps: [ep] }) => {
+            const got = await Promise.all(
+              [a, b, a, b].map((s) =>
+                s.tasks.claimDue({ now: T0 + 2, limit: 10, leaseMs: LEASE, perEndpoint: CAP }),
+              ),
+            );
+            assert.ok(got.flat().length <= CAP);
+            const again = await b.tasks.claimDue({
+              now: T0 + 2,
+              limit: 10,
+              leaseMs: LEASE,
+              perEndpoint: CAP,
+            });
+            assert.equal(got.flat().length + again.length, CAP);
+            assert.equal((await a.tasks.stats(ep!, {})).sending, CAP);
+          });
+        } finally {
+          await probe.end();
+          await a.close();
+          await b.close();
+        }
+      });
+    });
+
+    it('creates partitions ahead, and drops a day once it is past retention', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const probe = new pg.Pool({ connectionString: db.url, max: 1 });
+        const partitionsOf = async (table: string) =>
+          (
+            await probe.query<{ name: string }>(
+              `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = $1::regclass ORDER BY 1`,
+              [table],
+            )
+          ).rows.map((r) => r.name);
+        try {
+          const today = Math.floor(Date.now() / DAY_MS);
+          for (const table of ['messages', 'attempts']) {
+            const names = await partitionsOf(table);
+            for (let d = today; d <= today + AHEAD_DAYS; d++)
+              assert.ok(names.includes(partitionName(table, d)));
+          }
+          // A fixed clock far from now: the days are created on demand, then kept ahead by maintenance.
+          const { app, eps } = await seed(store, 1, 2);
+          const day0 = Math.floor(T0 / DAY_MS);
+          const report = await store.maintainPartitions(T0, null);
+          assert.ok(report.created.includes(partitionName('messages', day0 + AHEAD_DAYS)));
+          const [c] = await store.tasks.claimDue({ now: T0, limit: 1, leaseMs: LEASE, perEndpoint: 9 });
+          const attempt = {
+            id: newId('atmpt', T0 + 5),
+            appId: app.id,
+            msgId: c!.message.id,
+            endpointId: eps[0]!,
+            url: 'https://example.com/hook',
+            status: 'success' as const,
+            responseStatusCode: 200,
+            response: 'ok',
+            responseDurationMs: 3,
+            triggerType: 'scheduled' as const,
+            createdAt: T0 + 5,
+          };
+          await store.tasks.finish([
+            { taskId: c!.task.id, attempt, next: { status: 'success' }, now: T0 + 5 },
+          ]);
+          // Published with a long retention: its day is kept while the payload lives.
+          const later = T0 + 3 * DAY_MS;
+          const kept = message(app.id, later, { expiresAt: later + 100 * DAY_MS });
+          await store.messages.publish([{ message: kept, endpointIds: eps, now: later }]);
+
+          const now = T0 + 10 * DAY_MS;
+          const dropped = await store.maintainPartitions(now, 5 * DAY_MS);
+          // Every day before now - retention: attempts all, messages but the day with a live payload.
+          const expected: string[] = [];
+          for (let d = day0 - 1; d < day0 + 5; d++) {
+            expected.push(partitionName('attempts', d));
+            if (d !== day0 + 3) expected.push(partitionName('messages', d));
+          }
+          assert.deepEqual(dropped.dropped.sort(), expected.sort());
+          assert.equal(await store.messages.get(app.id, c!.message.id), null);
+          assert.equal(await store.attempts.get(app.id, c!.message.id, attempt.id), null);
+          assert.equal(await store.tasks.get(c!.message.id, eps[0]!), null, 'tasks of a dropped day go too');
+          assert.deepEqual(await store.messages.get(app.id, kept.id), kept);
+          assert.notEqual(await store.tasks.get(kept.id, eps[0]!), null);
+          assert.ok((await partitionsOf('messages')).includes(partitionName('messages', day0 + 3)));
+          assert.ok(
+            (await partitionsOf('messages')).includes(partitionName('messages', day0 + 10 + AHEAD_DAYS)),
+          );
+          // Publishing still works on every day around now.
+          const fresh = message(app.id, now);
+          assert.deepEqual(await store.messages.publish([{ message: fresh, endpointIds: eps, now }]), [
+            { ok: true },
+          ]);
+        } finally {
+          await probe.end();
+          await store.close();
+        }
+      });
+    });
+
+    it('several processes starting at once migrate once; a newer schema is refused', async () => {
+      await withTempDatabase(async (db) => {
+        const stores = await Promise.all(
+          Array.from({ length: 6 }, () => openPostgresStore(db.url, { poolSize: 1 })),
+        );
+        const probe = new pg.Client({ connectionString: db.url });
+        await probe.connect();
+        try {
+          const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
+          assert.deepEqual(
+            rows.map((r) => r.version),
+            [1],
+          );
+          assert.equal(await stores[3]!.settings.get('x'), null);
+          await probe.query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '999-future', 0)",
+          );
+          await assert.rejects(
+            openPostgresStore(db.url),
+            /schema version 999 is newer than this release supports/,
+          );
+        } finally {
+          await probe.end();
+          await Promise.all(stores.map((s) => s.close()));
+        }
+      });
+    });
+
+    it('recovers by itself after its connections are killed', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 3 });
+        try {
+          await store.settings.put('k', 'v');
+          assert.ok((await killConnections(db.name)) > 0);
+          let value: string | null = null;
+          for (let i = 0; i < 20 && value === null; i++) {
+            // The first calls may fail (the caller answers 503); the pool then dials new connections.
+            value = await store.settings.get('k').catch((error: unknown) => {
+              assert.ok(error instanceof Error);
+              return null;
+            });
+            if (value === null) await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.equal(value, 'v');
+        } finally {
+          await store.close();
+        }
+      });
+    });
+
+    it('NOTIFY wakes listeners of other processes, and the listener reconnects by itself', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const wakes: Array<() => void> = [];
+        const woken = () => new Promise<void>((resolve) => wakes.push(resolve));
+        const listener = await listen(db.url, TASKS_CHANNEL, () => {
+          for (const w of wakes.splice(0)) w();
+        });
+        try {
+          const { app, eps } = await seed(store, 1, 0);
+          let wake = woken();
+          await store.messages.publish([{ message: message(app.id, T0), endpointIds: eps, now: T0 }]);
+          await wake;
+          wake = woken();
+          await killConnections(db.name); // the listener's connection too
+          await wake; // called once after reconnecting
+          wake = woken();
+          const m = message(app.id, T0);
+          for (;;) {
+            // The store's pool may need a try to notice its connections are gone.
+            const ok = await store.messages.publish([{ message: m, endpointIds: eps, now: T0 }]).then(
+              () => true,
+              () => false,
+            );
+            if (ok) break;
+          }
+          await wake;
+          wake = woken();
+          await store.tasks.resend(app.id, m.id, eps[0]!, T0 + 1);
+          await wake;
+        } finally {
+          await listener.close();
+          await store.close();
+        }
+      });
+    });
+  });
+}
