@@ -30,7 +30,7 @@ program
     env(
       '--database <path>',
       'DOORBELL_DATABASE',
-      'SQLite file path (default .doorbell/doorbell.db); postgres:// URLs are planned',
+      'SQLite file path (default .doorbell/doorbell.db) or a postgres:// URL',
     ),
   )
   .addOption(

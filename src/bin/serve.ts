@@ -6,7 +6,7 @@ import type { Config } from '../config/config.ts';
 import { buildServer } from '../http/server.ts';
 import type { Store } from '../store/store.ts';
 import { type Delivery, startDelivery } from './delivery.ts';
-import { openStore } from './open-store.ts';
+import { openDatabase } from './open-store.ts';
 
 export interface Running {
   url: string;
@@ -22,7 +22,7 @@ export interface Running {
 export async function startDoorbell(config: Readonly<Config>): Promise<Running> {
   if (config.role === 'worker') throw new Error('the worker role has no API: use startWorker');
   const now = Date.now;
-  const store = openStore(config.database);
+  const { store, onWork } = await openDatabase(config);
   const { generated } = await initAdminToken(store, config);
   let delivery: Delivery | null = null;
   const server = await buildServer({ store, config, now, wake: () => delivery?.wake() });
@@ -34,6 +34,7 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   // connection would wait for the lock (its busy handler sleeps whole milliseconds) instead of working.
   const started = config.role === 'all' ? startDelivery(store, config, [own]) : null;
   delivery = started;
+  const listener = started ? await onWork(() => started.wake()) : null;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
     url: `http://${host}:${port}`,
@@ -42,6 +43,7 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
     server,
     async close() {
       await server.close();
+      await listener?.close();
       await started?.stop();
       await store.close();
     },
@@ -52,11 +54,13 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
 export async function startWorker(
   config: Readonly<Config>,
 ): Promise<{ store: Store; close(): Promise<void> }> {
-  const store = openStore(config.database);
+  const { store, onWork } = await openDatabase(config);
   const delivery = startDelivery(store, config, []);
+  const listener = await onWork(() => delivery.wake());
   return {
     store,
     async close() {
+      await listener.close();
       await delivery.stop();
       await store.close();
     },

@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { ConflictError } from '../store.ts';
+import { ConflictError, StoreUnavailableError } from '../store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -33,6 +33,39 @@ const types = {
 
 type Client = pg.Pool | pg.PoolClient;
 
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
+/**
+ * True when the error says the database cannot be reached, not that the statement was wrong: a socket
+ * error, a connection timeout or termination, SQLSTATE class 08 (connection exception) or 57P01-57P03
+ * (the server is shutting down or starting up).
+ */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (
+    typeof code === 'string' &&
+    (NETWORK_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))
+  ) {
+    return true;
+  }
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+    message,
+  );
+}
+
+/** Rethrows a connection failure as StoreUnavailableError, anything else as it is. */
+function rethrow(error: unknown): never {
+  throw isUnavailable(error) ? new StoreUnavailableError(error) : error;
+}
+
 /** What both the pool and a transaction can run. */
 export interface Sql {
   rows<T = Row>(sql: string | Stmt, params?: unknown[]): Promise<T[]>;
@@ -43,9 +76,10 @@ export interface Sql {
 
 function sqlOf(client: Client): Sql {
   const query = (sql: string | Stmt, params: unknown[] = []) =>
-    typeof sql === 'string'
+    (typeof sql === 'string'
       ? client.query(sql, params)
-      : client.query({ text: sql.text, name: sql.name, values: params });
+      : client.query({ text: sql.text, name: sql.name, values: params })
+    ).catch(rethrow);
   return {
     async rows<T>(sql: string | Stmt, params?: unknown[]) {
       return (await query(sql, params)).rows as T[];
@@ -69,7 +103,8 @@ export class Pg implements Sql {
       max: poolSize,
       types,
       keepAlive: true,
-      connectionTimeoutMillis: 10_000, // a checkout fails instead of waiting forever while the database is down
+      // A checkout fails fast while the database is down: the API answers 503 instead of hanging.
+      connectionTimeoutMillis: 3_000,
       idleTimeoutMillis: 30_000,
     });
     // A connection that dies while idle (restart, failover) is removed by the pool; nothing else to do.
@@ -91,7 +126,7 @@ export class Pg implements Sql {
 
   /** Runs fn in one READ COMMITTED transaction on one connection. */
   async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch(rethrow);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
