@@ -1,7 +1,7 @@
 // Per-endpoint rate limits for the worker: the endpoint's own `rateLimit`, else its application's
-// (which applies to each endpoint that sets none). A task that must wait is put back until its slot.
+// (which applies to each endpoint that sets none). Slots are reserved in the store, so the limit holds
+// across worker processes; a task that must wait is put back until its slot.
 
-import { reserveSlot } from '../core/rate-limit.ts';
 import type { Endpoint } from '../core/types.ts';
 import type { Store } from '../store/store.ts';
 
@@ -13,7 +13,6 @@ export interface RateGate {
 }
 
 export function createRateGate(store: Store, now: () => number): RateGate {
-  const nextSlot = new Map<string, number>(); // endpoint id → first free slot
   const holding = new Set<string>(); // tasks put back until their slot
   const appRates = new Map<string, { rate: number | null; until: number }>();
 
@@ -32,11 +31,10 @@ export function createRateGate(store: Store, now: () => number): RateGate {
       if (holding.delete(taskId)) return null;
       const rate = await rateOf(endpoint);
       if (rate === null || rate <= 0) return null;
-      const slot = reserveSlot(nextSlot.get(endpoint.id), rate, now());
-      nextSlot.set(endpoint.id, slot.nextFree);
-      if (slot.at <= now()) return null;
+      const at = await store.endpoints.reserveSlot(endpoint.id, rate, now());
+      if (at <= now()) return null;
       holding.add(taskId);
-      return slot.at;
+      return at;
     },
   };
 }

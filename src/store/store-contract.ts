@@ -266,6 +266,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     });
 
     describe('endpoints', () => {
+      test('rate slots are 1/rate apart, shared by every caller, and start at once when idle', async (s) => {
+        const { eps } = await world(s, 2);
+        const [a, b] = [eps[0]!.id, eps[1]!.id];
+        const slots = [];
+        for (let i = 0; i < 4; i++) slots.push(await s.endpoints.reserveSlot(a, 5, T0));
+        assert.deepEqual(slots, [T0, T0 + 200, T0 + 400, T0 + 600]);
+        assert.equal(await s.endpoints.reserveSlot(b, 5, T0), T0, 'each endpoint has its own slots');
+        assert.equal(await s.endpoints.reserveSlot(a, 5, T0 + 60_000), T0 + 60_000);
+      });
       test('create, get by id or uid within the app, uid unique per app', async (s) => {
         const a = mkApp();
         const b = mkApp();

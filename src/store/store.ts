@@ -138,6 +138,11 @@ export interface Store {
     /** Sets or clears failingSince; returns the value now stored. */
     markHealth(id: string, healthy: boolean, now: number): Promise<number | null>;
     disable(id: string, now: number): Promise<void>;
+    /**
+     * Reserves the endpoint's next rate-limit slot for one message: slots are 1000/rate ms apart and
+     * shared by every worker process. Returns when the message may be sent (now, or later).
+     */
+    reserveSlot(id: string, rate: number, now: number): Promise<number>;
   };
   messages: {
     /** Inserts every item's message and its tasks (due at item.now) in one transaction: one durable commit. */

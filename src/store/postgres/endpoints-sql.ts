@@ -64,6 +64,9 @@ const MARK_FAILING = stmt(`WITH u AS (UPDATE endpoints SET failing_since = $2
     WHERE id = $1 AND failing_since IS NULL RETURNING failing_since)
   SELECT failing_since FROM u UNION ALL SELECT failing_since FROM endpoints WHERE id = $1
     AND NOT EXISTS (SELECT 1 FROM u) LIMIT 1`);
+const RESERVE_SLOT =
+  stmt(`UPDATE endpoints SET rate_next_free = greatest(coalesce(rate_next_free, 0), $2) + $3
+  WHERE id = $1 RETURNING rate_next_free - $3 AS at`);
 
 export function endpointsSql(db: Pg): Store['endpoints'] {
   return {
@@ -111,6 +114,11 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       }
       const row = await db.one<{ failing_since: number | null }>(MARK_FAILING, [id, now]);
       return row?.failing_since ?? null;
+    },
+    async reserveSlot(id, rate, now) {
+      const step = 1000 / rate;
+      const row = await db.one<{ at: number }>(RESERVE_SLOT, [id, now, step]);
+      return row === undefined ? now : Math.ceil(row.at);
     },
     async disable(id, now) {
       await db.run('UPDATE endpoints SET disabled = true, updated_at = $2 WHERE id = $1', [id, now]);

@@ -111,6 +111,20 @@ export function endpointsSql(db: Db): Store['endpoints'] {
         return (row?.failing_since as number | null | undefined) ?? null;
       }, false);
     },
+    reserveSlot(id, rate, now) {
+      const step = 1000 / rate;
+      return db.grouped(() => {
+        const at = db.get<{ at: number }>(
+          `UPDATE endpoints SET rate_next_free = max(coalesce(rate_next_free, 0), ?) + ? WHERE id = ?
+            RETURNING rate_next_free - ? AS at`,
+          now,
+          step,
+          id,
+          step,
+        )?.at;
+        return at === undefined ? now : Math.ceil(at);
+      }, false);
+    },
     async disable(id, now) {
       db.run('UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?', now, id);
     },

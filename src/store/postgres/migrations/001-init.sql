@@ -43,6 +43,7 @@ CREATE TABLE endpoints (
   headers json NOT NULL,
   secrets json NOT NULL,
   failing_since bigint,
+  rate_next_free double precision, -- the next free rate-limit slot (epoch ms), shared by every worker
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL
 );

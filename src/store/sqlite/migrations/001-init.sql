@@ -38,6 +38,7 @@ CREATE TABLE endpoints (
   headers TEXT NOT NULL,
   secrets TEXT NOT NULL,
   failing_since INTEGER,
+  rate_next_free REAL, -- the next free rate-limit slot (epoch ms), shared by every worker
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 ) STRICT;
