@@ -1,5 +1,5 @@
 // The one configuration object, parsed once at the composition root, frozen, passed down.
-// Defaults follow DESIGN.md's defaults table; each line says where its number comes from.
+// Defaults follow the configuration table of the README; each line says where its number comes from.
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

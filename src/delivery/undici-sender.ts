@@ -1,5 +1,5 @@
 // The HTTP sender: one POST per attempt through a shared keep-alive pool, guarded against SSRF.
-// Never throws: every failure becomes a SendResult. Rules: DESIGN.md, "SSRF" and the defaults table.
+// Never throws: every failure becomes a SendResult. The rules are those of the README, "Refusing internal targets".
 //  - IP-literal hosts are checked before dialing (Node skips a custom lookup for literals).
 //  - Hostnames resolve once (dns.lookup, all addresses); blocked ones are dropped; only the rest is dialed.
 //  - No redirects (undici 7 follows none without its redirect interceptor); no proxy from the environment.
