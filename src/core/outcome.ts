@@ -1,5 +1,5 @@
 // What one HTTP try produced (SendResult) and what it means for the delivery (AttemptOutcome).
-// Rules follow the Standard Webhooks spec and Svix's worker; see DESIGN.md's defaults table.
+// Rules follow the Standard Webhooks spec and Svix's worker; see the README's defaults.
 
 import type { AttemptOutcome } from './types.ts';
 

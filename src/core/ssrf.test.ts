@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blockedRange, canonicalAddress, isAllowedAddress, parseCidrs } from './ssrf.ts';
 
-// Every range in DESIGN.md's SSRF list: [cidr, an address inside, the expected name].
+// Every range in the README's SSRF list: [cidr, an address inside, the expected name].
 const BLOCKED: [string, string, string][] = [
   ['0.0.0.0/8', '0.1.2.3', 'this-network'],
   ['10.0.0.0/8', '10.0.0.5', 'private'],

@@ -1,5 +1,5 @@
 // SSRF classification of IP addresses (never of raw URL strings): which addresses delivery must refuse.
-// The ranges are DESIGN.md's SSRF list (IANA special-purpose registries, RFC 6890 and successors).
+// The ranges are the README's SSRF list (IANA special-purpose registries, RFC 6890 and successors).
 
 import ipaddr from 'ipaddr.js';
 
