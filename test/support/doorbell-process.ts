@@ -1,6 +1,7 @@
 // Runs the real Doorbell CLI (`src/bin/doorbell.ts serve`) as a child process for end-to-end and
-// crash tests: pick a loopback port, spawn, wait until GET /api/v1/health/ping answers 204, and stop it
-// with a signal. Children still alive when the test process exits are killed.
+// crash tests: pick a loopback port, spawn, wait until GET /api/v1/health/ping answers 204 (or, for a
+// process without an HTTP listener such as `--role worker`, until it prints its start line), and stop
+// it with a signal. Children still alive when the test process exits are killed.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -15,6 +16,12 @@ export interface DoorbellOptions {
   args?: readonly string[]; // extra CLI arguments, e.g. ['--retry-schedule', '0,20ms']
   env?: Readonly<Record<string, string>>;
   readyTimeoutMs?: number; // default 30 s
+  /**
+   * How readiness is seen: 'http' (default) polls GET /api/v1/health/ping; 'stderr-line' waits until
+   * the output contains `readyLine` (for `--role worker`, which has no HTTP listener).
+   */
+  ready?: 'http' | 'stderr-line';
+  readyLine?: string; // default 'Doorbell worker started'
 }
 
 export interface Exit {
@@ -119,12 +126,17 @@ export async function spawnDoorbell(options: DoorbellOptions): Promise<DoorbellP
   };
 
   const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+  const readyLine = options.readyLine ?? 'Doorbell worker started';
+  const isReady =
+    options.ready === 'stderr-line'
+      ? async () => output.includes(readyLine)
+      : async () => (await ping(url)) === 204;
   for (;;) {
     if (!running) {
       const exit = await exited;
       throw new Error(`doorbell exited before ready (${exit.code ?? exit.signal}):\n${output}`);
     }
-    if ((await ping(url)) === 204) break;
+    if (await isReady()) break;
     if (Date.now() > deadline) {
       await kill('SIGKILL');
       throw new Error(`doorbell not ready after ${options.readyTimeoutMs ?? 30_000} ms:\n${output}`);

@@ -128,11 +128,17 @@ export class Pg implements Sql {
   async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch(rethrow);
     let broken: Error | undefined;
+    // While a client is checked out the pool does not listen for its errors: a connection killed
+    // between two statements would emit an unhandled 'error' and crash the process.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
-      await client.query('BEGIN');
+      await client.query('BEGIN').catch(rethrow);
       try {
         const value = await fn(sqlOf(client));
-        await client.query('COMMIT');
+        await client.query('COMMIT').catch(rethrow);
         return value;
       } catch (error) {
         await client.query('ROLLBACK').catch((rollbackError: Error) => {
@@ -141,6 +147,7 @@ export class Pg implements Sql {
         throw error;
       }
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

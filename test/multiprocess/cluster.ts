@@ -1,0 +1,252 @@
+// Shared pieces of the multi-process tests on PostgreSQL: one `--role api` process and N `--role worker`
+// processes on one database, local receivers that answer after a short delay (so attempts are in
+// flight at any moment) and notice requests cut off by a killed worker, and the API calls that set up
+// an application with one endpoint per receiver.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { Pool } from 'undici';
+import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
+import { type ReceivedRequest, type Receiver, startReceiver } from '../support/receiver.ts';
+
+export const ADMIN_TOKEN = 'multiprocess-test-admin-token';
+export const TYPES = ['order.created', 'order.paid', 'order.shipped'] as const;
+export const FILTERED_TYPE = 'order.created';
+const HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+
+export type Payload = { seq: number; type: string; note: string };
+export const typeOf = (seq: number): string => TYPES[seq % TYPES.length]!;
+export const seqOf = (body: string): number => (JSON.parse(body) as Payload).seq;
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Small seeded PRNG (mulberry32), so a failing run can be replayed from its printed seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+export interface Cluster {
+  api: DoorbellProcess;
+  workers: DoorbellProcess[];
+  all(): DoorbellProcess[];
+  /** SIGKILLs whatever still runs. */
+  kill(): Promise<void>;
+}
+
+/** Starts the API first (it migrates the schema), then the workers, all with the same `args`. */
+export async function startCluster(database: string, workers: number, args: string[]): Promise<Cluster> {
+  const common = { database, adminToken: ADMIN_TOKEN };
+  const api = await spawnDoorbell({ ...common, args: ['--role', 'api', ...args] });
+  const cluster: Cluster = {
+    api,
+    workers: [],
+    all: () => [api, ...cluster.workers],
+    async kill() {
+      await Promise.all(cluster.all().map((p) => p.kill('SIGKILL')));
+    },
+  };
+  try {
+    for (let i = 0; i < workers; i++) {
+      const args2 = ['--role', 'worker', ...args];
+      cluster.workers.push(await spawnDoorbell({ ...common, args: args2, ready: 'stderr-line' }));
+    }
+  } catch (error) {
+    await cluster.kill();
+    throw error;
+  }
+  return cluster;
+}
+
+export interface SlowReceiver extends Receiver {
+  /** Requests whose connection closed before the answer was written (the sender died). */
+  readonly aborted: readonly { request: ReceivedRequest; at: number }[];
+  /** Requests received and not answered yet. */
+  pending(): number;
+  /** The client ports of the requests not answered yet. */
+  pendingPorts(): number[];
+  /**
+   * Never answers the requests now pending on connections from `ports` (a process about to be killed),
+   * so that the kill, not a late answer racing it, ends them. Returns how many were held.
+   */
+  hold(ports: ReadonlySet<number>): number;
+}
+
+/** A receiver that answers `status(request)` after `delayMs()` milliseconds. */
+export async function startSlowReceiver(
+  delayMs: () => number,
+  status: (request: ReceivedRequest) => number = () => 200,
+): Promise<SlowReceiver> {
+  const aborted: { request: ReceivedRequest; at: number }[] = [];
+  const waiting = new Set<ServerResponse>();
+  const held = new Set<ServerResponse>();
+  const receiver = await startReceiver({
+    handle(request, res: ServerResponse) {
+      waiting.add(res);
+      const finish = () => {
+        waiting.delete(res);
+        held.delete(res);
+      };
+      res.once('close', () => {
+        if (!res.writableFinished) aborted.push({ request, at: Date.now() });
+        finish();
+      });
+      receiver.later(delayMs(), () => {
+        if (res.destroyed || held.has(res)) return;
+        const code = status(request);
+        res.writeHead(code, { 'content-type': 'text/plain' }).end(code < 300 ? 'ok' : 'fail');
+        finish();
+      });
+    },
+  });
+  return Object.assign(receiver, {
+    aborted,
+    pending: () => waiting.size,
+    pendingPorts: () => [...waiting].map((res) => res.socket?.remotePort ?? 0),
+    hold(ports: ReadonlySet<number>) {
+      for (const res of waiting) if (ports.has(res.socket?.remotePort ?? 0)) held.add(res);
+      return held.size;
+    },
+  });
+}
+
+export interface Api {
+  pool: Pool;
+  call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown>;
+  /** Publishes event `seq`; the raw answer. */
+  publish(appId: string, seq: number): Promise<{ status: number; body: string }>;
+}
+
+/** A client of the API; `timeoutMs` bounds each request, so a hung request becomes an error. */
+export function apiClient(base: string, connections: number, timeoutMs = 20_000): Api {
+  const pool = new Pool(base, { connections, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  return {
+    pool,
+    async call(method, path, body) {
+      const res = await pool.request({
+        method,
+        path,
+        headers: HEADERS,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.body.text();
+      if (res.statusCode >= 300) throw new Error(`${method} ${path} → ${res.statusCode}: ${text}`);
+      return text === '' ? null : JSON.parse(text);
+    },
+    async publish(appId, seq) {
+      const payload: Payload = { seq, type: typeOf(seq), note: `event ${seq}` };
+      const res = await pool.request({
+        method: 'POST',
+        path: `/api/v1/app/${appId}/msg`,
+        headers: HEADERS,
+        body: JSON.stringify({ eventType: payload.type, payload }),
+      });
+      return { status: res.statusCode, body: await res.body.text() };
+    },
+  };
+}
+
+export interface Setup {
+  appId: string;
+  endpointId: Map<Receiver, string>;
+  secret: Map<Receiver, string>;
+}
+
+/** Declares the event types, creates an application and one endpoint per receiver (`filtered` gets one type). */
+export async function setupApp(api: Api, receivers: Receiver[], filtered: Receiver | null): Promise<Setup> {
+  // Svix refuses endpoint filters naming unknown event types, so declare them first.
+  for (const name of TYPES) await api.call('POST', '/api/v1/event-type', { name, description: name });
+  const app = (await api.call('POST', '/api/v1/app', { name: 'multiprocess test' })) as { id: string };
+  const setup: Setup = { appId: app.id, endpointId: new Map(), secret: new Map() };
+  for (const r of receivers) {
+    const filter = r === filtered ? { filterTypes: [FILTERED_TYPE] } : {};
+    const path = `/api/v1/app/${app.id}/endpoint`;
+    const ep = (await api.call('POST', path, { url: r.url, ...filter })) as { id: string };
+    const { key } = (await api.call('GET', `${path}/${ep.id}/secret`)) as { key: string };
+    setup.endpointId.set(r, ep.id);
+    setup.secret.set(r, key);
+  }
+  return setup;
+}
+
+/** Which acked message ids each receiver must get: all of them, or the filtered type only. */
+export function expectedIds(
+  acked: Map<string, number>,
+  receivers: Receiver[],
+  filtered: Receiver | null,
+): Map<Receiver, string[]> {
+  const all = [...acked.keys()];
+  const some = [...acked].filter(([, seq]) => typeOf(seq) === FILTERED_TYPE).map(([id]) => id);
+  return new Map(receivers.map((r) => [r, r === filtered ? some : all]));
+}
+
+/**
+ * Polls until every receiver has a 2xx for each of its expected ids, `ms` passed, or `giveUp()` says
+ * waiting is pointless; returns what is missing, per receiver.
+ */
+export async function awaitDelivery(
+  expected: Map<Receiver, string[]>,
+  ms: number,
+  giveUp: () => boolean = () => false,
+): Promise<string[][]> {
+  const missing = () =>
+    [...expected].map(([r, ids]) => {
+      const got = r.successes();
+      return ids.filter((id) => !got.has(id));
+    });
+  const deadline = Date.now() + ms;
+  let left = missing();
+  while (left.some((m) => m.length > 0) && Date.now() < deadline && !giveUp()) {
+    await sleep(100);
+    left = missing();
+  }
+  return left;
+}
+
+/** Successful deliveries beyond the first, per webhook-id, summed. */
+export function duplicates(r: Receiver): number {
+  let n = 0;
+  for (const count of r.successes().values()) n += Math.max(0, count - 1);
+  return n;
+}
+
+/**
+ * The local TCP ports of a process's sockets, from /proc (Linux): which requests at a receiver come
+ * from which worker process.
+ */
+export function localPortsOf(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return new Set();
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …; ports in hex.
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length > 9 && inodes.has(cols[9]!)) ports.add(Number.parseInt(cols[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
