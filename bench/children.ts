@@ -12,6 +12,7 @@ export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
+const hooks = new Set<() => void>();
 
 /** Synchronous last-resort cleanup; safe to call more than once. */
 export function cleanupNow(): void {
@@ -21,6 +22,14 @@ export function cleanupNow(): void {
   children.clear();
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
+  for (const hook of hooks) hook();
+  hooks.clear();
+}
+
+/** Registers a synchronous step for `cleanupNow` (after children are killed); returns its removal. */
+export function onCleanup(hook: () => void): () => void {
+  hooks.add(hook);
+  return () => hooks.delete(hook);
 }
 
 export function makeTempDir(): string {

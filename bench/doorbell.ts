@@ -15,20 +15,36 @@ import {
 } from './children.ts';
 import { makePayload, nowMs, percentile, runBounded, waitUntil } from './lib.ts';
 
+/** A Doorbell deployment: one process (role all), or one API process and N worker processes. */
 export type DoorbellServer = {
   url: string;
-  pid: number;
+  pids: number[];
   authHeaders: Record<string, string>;
   api<T>(method: 'GET' | 'POST', path: string, body?: unknown, expect?: number): Promise<T>;
-  peakRssMiB(): Promise<number>;
+  /** Peak RSS (VmHWM) of each process, summed, and the largest. */
+  peakRssMiB(): Promise<{ sum: number; max: number }>;
+  /** CPU seconds used so far, summed over the processes. */
   cpuSeconds(): Promise<number>;
-  stop(): Promise<number | null>;
+  /** SIGTERM to every process; resolves with their exit codes. */
+  stop(): Promise<(number | null)[]>;
 };
 
-export async function startDoorbell(workerConcurrency: number): Promise<DoorbellServer> {
-  const port = await freePort();
-  const token = `bench_${randomBytes(12).toString('hex')}`;
-  const db = join(makeTempDir(), 'bench.db');
+export type DoorbellOptions = {
+  workerConcurrency: number;
+  /** A postgres:// URL; a SQLite file in a temp dir when absent. */
+  database?: string;
+  /** Worker processes beside one `--role api` process; 0 runs a single `--role all` process. */
+  workers?: number;
+};
+
+/** Spawns `doorbell serve`; resolves once it is ready (ping answers 204, or the worker's start line). */
+async function spawnServe(
+  role: 'all' | 'api' | 'worker',
+  database: string,
+  port: number,
+  env: NodeJS.ProcessEnv,
+  workerConcurrency: number,
+): Promise<ChildProcess> {
   // DOORBELL_BENCH_NODE_ARGS passes flags to the server's node, e.g. '--cpu-prof --cpu-prof-dir=prof'.
   const args = [
     ...(process.env.DOORBELL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
@@ -36,37 +52,69 @@ export async function startDoorbell(workerConcurrency: number): Promise<Doorbell
     'tsx',
     'src/bin/doorbell.ts',
     'serve',
-    '--port',
-    String(port),
-    '--host',
-    '127.0.0.1',
+    ...(role === 'worker' ? [] : ['--port', String(port), '--host', '127.0.0.1']),
   ];
-  args.push('--database', db, '--allow-subnets', '127.0.0.0/8', '--concurrency', String(workerConcurrency));
-  const child: ChildProcess = spawnNode(args, { DOORBELL_ADMIN_TOKEN: token });
-  const tail: string[] = [];
+  args.push(
+    '--database',
+    database,
+    '--allow-subnets',
+    '127.0.0.0/8',
+    '--concurrency',
+    String(workerConcurrency),
+  );
+  if (role !== 'all') args.push('--role', role);
+  const child: ChildProcess = spawnNode(args, env);
+  const lines: string[] = [];
+  let workerStarted = false;
+  let recent = ''; // the start line may arrive split over two chunks
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    tail.push(...chunk.split('\n').filter(Boolean));
-    tail.splice(0, Math.max(0, tail.length - 30));
+    recent = (recent + chunk).slice(-4096);
+    workerStarted ||= recent.includes('Doorbell worker started');
+    lines.push(...chunk.split('\n').filter(Boolean));
+    lines.splice(0, Math.max(0, lines.length - 30));
   });
-  const url = `http://127.0.0.1:${port}`;
-  const authHeaders = { authorization: `Bearer ${token}` };
-  const failed = (): Error => new Error(`doorbell exited (${child.exitCode}):\n${tail.join('\n')}`);
-
+  const tail = (): string => lines.join('\n');
+  const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
   const ready = await waitUntil(
     async () => {
-      if (child.exitCode !== null) throw failed();
-      const res = await request(`${url}/api/v1/health/ping`).catch(() => null);
+      if (exited()) throw new Error('exited');
+      if (role === 'worker') return workerStarted;
+      const res = await request(`http://127.0.0.1:${port}/api/v1/health/ping`).catch(() => null);
       await res?.body.dump();
       return res?.statusCode === 204;
     },
     60_000,
     100,
-  );
-  if (!ready) throw new Error(`doorbell not ready after 60 s:\n${tail.join('\n')}`);
+  ).catch(() => false);
+  if (ready) return child;
+  const why = exited() ? `exited (${child.exitCode ?? child.signalCode})` : 'not ready after 60 s';
+  await stopChild(child, 2000);
+  throw new Error(`doorbell ${role} ${why}:\n${tail()}`);
+}
+
+export async function startDoorbell(o: DoorbellOptions): Promise<DoorbellServer> {
+  const token = `bench_${randomBytes(12).toString('hex')}`;
+  const env = { DOORBELL_ADMIN_TOKEN: token };
+  const database = o.database ?? join(makeTempDir(), 'bench.db');
+  const workers = o.workers ?? 0;
+  const port = await freePort();
+  const started: ChildProcess[] = [];
+  try {
+    started.push(await spawnServe(workers > 0 ? 'api' : 'all', database, port, env, o.workerConcurrency));
+    for (let w = 0; w < workers; w++) {
+      started.push(await spawnServe('worker', database, port, env, o.workerConcurrency));
+    }
+  } catch (err) {
+    await Promise.all(started.map((child) => stopChild(child, 2000)));
+    throw err;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  const authHeaders = { authorization: `Bearer ${token}` };
+  const pids = started.map((child) => child.pid!);
 
   return {
     url,
-    pid: child.pid!,
+    pids,
     authHeaders,
     async api<T>(
       method: 'GET' | 'POST',
@@ -83,9 +131,15 @@ export async function startDoorbell(workerConcurrency: number): Promise<Doorbell
       if (res.statusCode !== expect) throw new Error(`${method} ${path} → ${res.statusCode}: ${text}`);
       return JSON.parse(text) as T;
     },
-    peakRssMiB: () => peakRssMiB(child.pid!),
-    cpuSeconds: () => cpuSeconds(child.pid!),
-    stop: () => stopChild(child),
+    async peakRssMiB() {
+      const each = await Promise.all(pids.map(peakRssMiB));
+      return { sum: each.reduce((a, b) => a + b, 0), max: Math.max(...each) };
+    },
+    async cpuSeconds() {
+      const each = await Promise.all(pids.map(cpuSeconds));
+      return each.reduce((a, b) => a + b, 0);
+    },
+    stop: () => Promise.all(started.map((child) => stopChild(child))),
   };
 }
 

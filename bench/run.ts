@@ -1,10 +1,13 @@
-// `npm run bench`: raw loopback bound, Doorbell (peak and half-peak paced), BullMQ baseline.
-// Loopback only, bounded by a global timeout; children and temp files are removed on any exit.
+// `npm run bench`: raw loopback bound, Doorbell (peak and half-peak paced), BullMQ baseline; with
+// --postgres also Doorbell on PostgreSQL, as one process and as one API process + N worker processes.
+// Loopback only, bounded by a global timeout; children, temp files and temp databases are removed on any exit.
 import { parseArgs } from 'node:util';
 import { type BullResult, probeRedis, runBullmq } from './bullmq-baseline.ts';
 import { cleanupNow, startSink } from './children.ts';
-import { type PublishRun, publishRun, startDoorbell } from './doorbell.ts';
+import { type DoorbellServer, type PublishRun, startDoorbell } from './doorbell.ts';
 import { fmt, nowMs } from './lib.ts';
+import { type Column, type PhaseResult, runPhase, sideBySide, summaryFields } from './phase.ts';
+import { type BenchDatabase, createBenchDatabase, probePostgres } from './postgres.ts';
 import { runRaw } from './raw.ts';
 
 const { values: flags } = parseArgs({
@@ -15,15 +18,18 @@ const { values: flags } = parseArgs({
     'worker-concurrency': { type: 'string', default: '512' },
     warmup: { type: 'string', default: '500' },
     'paced-events': { type: 'string' },
-    timeout: { type: 'string', default: '300', description: 'seconds' },
+    timeout: { type: 'string', description: 'seconds; default 300, 600 with --postgres' },
     'skip-bullmq': { type: 'boolean', default: false },
+    postgres: { type: 'string', description: 'server URL; the bench uses a temp database on it' },
+    workers: { type: 'string', description: 'worker processes beside one API process; default 2' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (flags.help) {
   console.log(
     'usage: npm run bench -- [--events 20000] [--endpoints 1] [--concurrency 64] [--worker-concurrency 512]\n' +
-      '                        [--warmup 500] [--paced-events events/2] [--timeout 300] [--skip-bullmq]',
+      '                        [--warmup 500] [--paced-events events/2] [--timeout 300] [--skip-bullmq]\n' +
+      '                        [--postgres postgres://postgres@127.0.0.1:5432/postgres [--workers 2]]',
   );
   process.exit(0);
 }
@@ -38,7 +44,15 @@ const concurrency = int('concurrency', flags.concurrency, 1);
 const workerConcurrency = int('worker-concurrency', flags['worker-concurrency'], 1);
 const warmup = int('warmup', flags.warmup, 0);
 const pacedEvents = int('paced-events', flags['paced-events'] ?? String(Math.ceil(events / 2)), 1);
-const timeoutMs = int('timeout', flags.timeout, 10) * 1000;
+const postgres = flags.postgres;
+if (flags.workers !== undefined && postgres === undefined)
+  throw new Error('--workers needs --postgres (SQLite runs a single process)');
+const workers = int('workers', flags.workers ?? '2', 1);
+const timeoutMs = int('timeout', flags.timeout ?? (postgres === undefined ? '300' : '600'), 10) * 1000;
+if (postgres !== undefined) {
+  const unusable = await probePostgres(postgres);
+  if (unusable !== null) throw new Error(unusable);
+}
 
 process.on('exit', cleanupNow);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -61,42 +75,46 @@ log(`sink on ${sink.url}; raw bound with ${fmt(events)} requests`);
 const raw = await runRaw(sink, events, concurrency, warmup);
 
 log('starting doorbell serve');
-const server = await startDoorbell(workerConcurrency);
-const app = await server.api<{ id: string }>('POST', '/api/v1/app', { name: 'bench' });
-for (let k = 0; k < endpoints; k++) {
-  await server.api('POST', `/api/v1/app/${app.id}/endpoint`, { url: `${sink.url}/ep/${k}` });
-}
-const base = { server, sink, appId: app.id, endpoints, concurrency };
-if (warmup > 0) {
-  log(`doorbell warm-up, ${fmt(warmup)} events`);
-  await publishRun({
-    ...base,
-    events: warmup,
-    label: 'doorbell warm-up',
-    deliveryTimeoutMs: deliveryBudget(),
+const phase = async (server: DoorbellServer, label: string, db?: BenchDatabase): Promise<PhaseResult> =>
+  runPhase({
+    server,
+    sink,
+    label,
+    endpoints,
+    events,
+    pacedEvents,
+    warmup,
+    concurrency,
+    deliveryBudget,
+    ...(db === undefined ? {} : { backendCpu: db.backendCpu }),
   });
+const sqlite = await phase(await startDoorbell({ workerConcurrency }), 'doorbell');
+const { peak, half, halfRate, cpuPerDelivery, rss } = sqlite;
+
+/** The PostgreSQL phases, each on a fresh temp database that is dropped after it. */
+const pgRuns: Column[] = [];
+if (postgres !== undefined) {
+  const setups = [
+    { title: 'PostgreSQL (1 process, role all)', label: 'postgres all', workers: 0 },
+    { title: `PostgreSQL (1 API + ${workers} workers)`, label: `postgres api+${workers}w`, workers },
+  ];
+  for (const setup of setups) {
+    let result: PhaseResult | string;
+    let db: BenchDatabase | undefined;
+    try {
+      db = await createBenchDatabase(postgres);
+      log(`starting ${setup.label} on database ${db.name}`);
+      const server = await startDoorbell({ workerConcurrency, database: db.url, workers: setup.workers });
+      result = await phase(server, setup.label, db);
+    } catch (err) {
+      result = `failed: ${(err as Error).message.split('\n')[0]}`;
+      log(`${setup.label} ${result}`);
+    } finally {
+      await db?.drop().catch((err: Error) => log(`dropping ${db?.name}: ${err.message}`));
+    }
+    pgRuns.push({ title: setup.title, result });
+  }
 }
-log(`doorbell peak run, ${fmt(events)} events × ${endpoints} endpoint(s)`);
-const cpuBefore = await server.cpuSeconds();
-const peak = await publishRun({
-  ...base,
-  events,
-  label: 'doorbell peak',
-  deliveryTimeoutMs: deliveryBudget(),
-});
-const cpuPerDelivery = ((await server.cpuSeconds()) - cpuBefore) / Math.max(1, peak.delivered);
-const halfRate = peak.ackPerSec / 2;
-log(`doorbell paced run, ${fmt(pacedEvents)} events at ${fmt(halfRate)}/s`);
-const half = await publishRun({
-  ...base,
-  events: pacedEvents,
-  rate: halfRate,
-  label: 'doorbell paced',
-  deliveryTimeoutMs: deliveryBudget(),
-});
-const rss = await server.peakRssMiB();
-const exitCode = await server.stop();
-if (exitCode !== 0) log(`doorbell exited with ${exitCode} after SIGTERM (expected 0)`);
 
 let bull: BullResult | undefined;
 let bullSkip = flags['skip-bullmq'] ? 'skipped by --skip-bullmq' : await probeRedis();
@@ -126,6 +144,7 @@ const partial = (r: { complete: boolean; delivered: number; expected: number }):
   r.complete ? '' : `  INCOMPLETE ${fmt(r.delivered)}/${fmt(r.expected)}`;
 const errs = (r: PublishRun): string => (r.errors === 0 ? '' : `  ${r.errors} errors, first ${r.firstError}`);
 const vsRaw = peak.deliveriesPerSec / raw.perSecond;
+const rssMiB = rss.sum; // one process
 const vsBull = bull === undefined ? Number.NaN : peak.deliveriesPerSec / bull.deliveriesPerSec;
 const rows: [string, string][] = [
   [
@@ -144,7 +163,7 @@ const rows: [string, string][] = [
     `p50 ${ms(half.ttfdP50)}  p99 ${ms(half.ttfdP99)}${partial(half)}${errs(half)}`,
   ],
   ['doorbell duplicates seen by sink', fmt(peak.duplicates + half.duplicates)],
-  ['doorbell peak RSS (VmHWM)', `${fmt(rss, 1)} MiB`],
+  ['doorbell peak RSS (VmHWM)', `${fmt(rssMiB, 1)} MiB`],
   [
     'doorbell CPU per delivered event',
     `${fmt(cpuPerDelivery * 1e6, 0)} µs (publish + delivery, all threads)`,
@@ -163,11 +182,21 @@ console.log(
     `client concurrency ${concurrency}, worker concurrency ${workerConcurrency}, ${fmt(warmup)} warm-up\n`,
 );
 for (const [k, v] of rows) console.log(`${k.padEnd(width)}${v}`);
+if (pgRuns.length > 0) {
+  console.log(
+    '\nSQLite vs PostgreSQL (CPU and RSS summed over the Doorbell processes; the database server apart)\n',
+  );
+  const columns = [{ title: 'SQLite (1 process)', result: sqlite }, ...pgRuns];
+  for (const line of sideBySide(columns, raw.perSecond)) console.log(line);
+}
 console.log(
   `\nsummary: raw=${num(raw.perSecond)} req/s doorbell_publish=${num(peak.ackPerSec)} ack/s ` +
     `doorbell_e2e=${num(peak.deliveriesPerSec)} ev/s (${num(vsRaw, 2)}× raw, ${num(vsBull, 2)}× bullmq) ` +
     `bullmq_e2e=${bull === undefined ? 'n/a' : num(bull.deliveriesPerSec)} ev/s ` +
     `ttfd_p50=${num(peak.ttfdP50, 1)} ms ttfd_p99=${num(peak.ttfdP99, 1)} ms ttfd_p99@half=${num(half.ttfdP99, 1)} ms ` +
-    `publish_p50=${num(peak.publishP50, 1)} ms publish_p99=${num(peak.publishP99, 1)} ms rss=${num(rss, 0)} MiB` +
-    (peak.complete && half.complete ? '' : ' INCOMPLETE'),
+    `publish_p50=${num(peak.publishP50, 1)} ms publish_p99=${num(peak.publishP99, 1)} ms rss=${num(rssMiB, 0)} MiB` +
+    (peak.complete && half.complete ? '' : ' INCOMPLETE') +
+    pgRuns
+      .map((c, i) => ` ${summaryFields(i === 0 ? 'pg_all' : `pg_${workers}w`, c.result, raw.perSecond)}`)
+      .join(''),
 );
