@@ -1,10 +1,13 @@
-// Builds the API over a real SQLite ':memory:' store for fastify.inject() tests.
+// Builds the API over a real store (SQLite ':memory:' or a fresh PostgreSQL database) for
+// fastify.inject() tests.
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { initAdminToken } from '../../src/app/auth.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { buildServer } from '../../src/http/server.ts';
+import { openPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
+import { type Driver, testDatabase } from '../support/in-process.ts';
 
 export const ADMIN = 'test-admin-token';
 
@@ -30,8 +33,16 @@ export interface Res {
   headers: Record<string, unknown>;
 }
 
-export async function harness(): Promise<Harness> {
-  const store = openSqliteStore(':memory:');
+/** On PostgreSQL the database is created for this harness and dropped by `close`. */
+export async function harness(driver: Driver = 'sqlite'): Promise<Harness> {
+  const db = await testDatabase(driver);
+  let store: Store;
+  try {
+    store = driver === 'sqlite' ? openSqliteStore(db.url) : await openPostgresStore(db.url, { poolSize: 4 });
+  } catch (error) {
+    await db.drop();
+    throw error;
+  }
   const config = makeConfig({ adminToken: ADMIN, delivery: { allowSubnets: ['127.0.0.0/8'] } });
   await initAdminToken(store, config);
   let clock = Date.UTC(2030, 0, 1);
@@ -61,8 +72,12 @@ export async function harness(): Promise<Harness> {
       return { status: res.statusCode, body: res.body, json, headers: res.headers };
     },
     async close() {
-      await app.close();
-      await store.close();
+      try {
+        await app.close();
+        await store.close();
+      } finally {
+        await db.drop();
+      }
     },
   };
 }

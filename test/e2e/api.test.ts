@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { newId } from '../../src/core/ids.ts';
+import { describeEachDriver } from '../support/in-process.ts';
 import { ADMIN, type Harness, harness, type Res } from './api-harness.ts';
 
 // Every operation of Svix's server API document (reference/svix-server-openapi.json, 26 paths).
@@ -47,526 +49,536 @@ const SVIX_OPERATIONS = [
   'GET /api/v1/health/ping',
 ];
 
-let h: Harness;
-before(async () => {
-  h = await harness();
-});
-after(async () => {
-  await h.close();
-});
-
 const loc = (res: Res) => res.json?.detail?.[0]?.loc;
 
-describe('open routes and authentication', () => {
-  test('health and ping answer 204 without a token; openapi.json lists the routes', async () => {
-    for (const url of ['/api/v1/health', '/api/v1/health/ping']) {
-      assert.equal((await h.call('GET', url, undefined, { authorization: '' })).status, 204);
-    }
-    const doc = await h.call('GET', '/api/v1/openapi.json', undefined, { authorization: '' });
-    assert.equal(doc.status, 200);
-    for (const op of SVIX_OPERATIONS) {
-      const [method, path] = op.split(' ') as [string, string];
-      assert.ok(doc.json.paths[path]?.[method.toLowerCase()], `${op} is served`);
-    }
+await describeEachDriver((driver) => {
+  let h: Harness;
+  before(async () => {
+    h = await harness(driver);
+  });
+  after(async () => {
+    await h.close();
   });
 
-  test('401 without a token and with a wrong one', async () => {
-    const none = await h.call('GET', '/api/v1/app', undefined, { authorization: '' });
-    assert.equal(none.status, 401);
-    assert.equal(none.json.code, 'authentication_failed');
-    const wrong = await h.call('GET', '/api/v1/app', undefined, { authorization: 'Bearer nope' });
-    assert.equal(wrong.status, 401);
-    const forged = await h.call('GET', '/api/v1/app', undefined, { authorization: 'Bearer appsk_e30.AAAA' });
-    assert.equal(forged.status, 401);
-  });
-
-  test('unknown routes are 404 with an HttpErrorOut body', async () => {
-    const res = await h.call('GET', '/api/v1/nope');
-    assert.equal(res.status, 404);
-    assert.equal(res.json.code, 'not_found');
-  });
-});
-
-describe('applications', () => {
-  test('create, get by id and uid, get_if_exists, conflict, put, patch, list, delete', async () => {
-    const created = await h.call('POST', '/api/v1/app', { name: 'Acme', uid: 'acme', throttleRate: 5 });
-    assert.equal(created.status, 201);
-    assert.match(created.json.id, /^app_/);
-    assert.equal(created.json.throttleRate, 5);
-    assert.equal(created.json.rateLimit, 5);
-    assert.ok(!Number.isNaN(Date.parse(created.json.createdAt)));
-
-    assert.equal((await h.call('GET', `/api/v1/app/${created.json.id}`)).json.uid, 'acme');
-    assert.equal((await h.call('GET', '/api/v1/app/acme')).json.id, created.json.id);
-
-    const again = await h.call('POST', '/api/v1/app?get_if_exists=true', { name: 'Acme', uid: 'acme' });
-    assert.equal(again.status, 200);
-    assert.equal(again.json.id, created.json.id);
-    const dup = await h.call('POST', '/api/v1/app', { name: 'Acme', uid: 'acme' });
-    assert.equal(dup.status, 409);
-    assert.equal(dup.json.code, 'conflict');
-
-    const put = await h.call('PUT', '/api/v1/app/acme', { name: 'Acme 2', uid: 'acme', rateLimit: 7 });
-    assert.equal(put.status, 200);
-    assert.equal(put.json.name, 'Acme 2');
-    assert.equal(put.json.throttleRate, 7);
-    const putNew = await h.call('PUT', '/api/v1/app/fresh', { name: 'Fresh' });
-    assert.equal(putNew.status, 201);
-    assert.equal(putNew.json.uid, 'fresh');
-
-    const patched = await h.call('PATCH', '/api/v1/app/acme', {
-      metadata: { tier: 'gold' },
-      throttleRate: null,
-    });
-    assert.equal(patched.status, 200);
-    assert.deepEqual(patched.json.metadata, { tier: 'gold' });
-    assert.equal(patched.json.throttleRate, null);
-    assert.equal(patched.json.name, 'Acme 2');
-
-    const list = await h.call('GET', '/api/v1/app');
-    assert.ok(list.json.data.some((a: { uid: string }) => a.uid === 'fresh'));
-    assert.equal(typeof list.json.done, 'boolean');
-
-    assert.equal((await h.call('DELETE', '/api/v1/app/fresh')).status, 204);
-    assert.equal((await h.call('GET', '/api/v1/app/fresh')).status, 404);
-  });
-
-  test('pagination: iterator forward to done, prevIterator back', async () => {
-    for (let i = 0; i < 5; i++) await h.call('POST', '/api/v1/app', { name: `p${i}`, uid: `page-${i}` });
-    const seen: string[] = [];
-    let iterator: string | null = null;
-    let pages = 0;
-    for (;;) {
-      const q: string = iterator ? `&iterator=${iterator}` : '';
-      const res = await h.call('GET', `/api/v1/app?limit=2${q}`);
-      assert.equal(res.status, 200);
-      assert.ok(res.json.data.length <= 2);
-      seen.push(...res.json.data.map((a: { id: string }) => a.id));
-      pages++;
-      if (res.json.done) break;
-      iterator = res.json.iterator;
-      if (pages === 2) {
-        const back = await h.call('GET', `/api/v1/app?limit=2&iterator=${res.json.prevIterator}`);
-        assert.deepEqual(
-          back.json.data.map((a: { id: string }) => a.id),
-          seen.slice(0, 2),
-          'prevIterator returns the previous page',
-        );
+  describe('open routes and authentication', () => {
+    test('health and ping answer 204 without a token; openapi.json lists the routes', async () => {
+      for (const url of ['/api/v1/health', '/api/v1/health/ping']) {
+        assert.equal((await h.call('GET', url, undefined, { authorization: '' })).status, 204);
       }
-    }
-    assert.equal(new Set(seen).size, seen.length, 'no duplicates across pages');
-    assert.ok(seen.length >= 6);
-    const bad = await h.call('GET', '/api/v1/app?limit=251');
-    assert.equal(bad.status, 422);
-    assert.deepEqual(loc(bad), ['query', 'limit']);
-  });
-});
-
-describe('event types', () => {
-  test('create, conflict, get, put upsert, patch, archive on delete, expunge', async () => {
-    const body = {
-      name: 'invoice.paid',
-      description: 'paid',
-      schemas: { '1': { type: 'object', examples: [{ id: 1 }] } },
-    };
-    assert.equal((await h.call('POST', '/api/v1/event-type', body)).status, 201);
-    assert.equal((await h.call('POST', '/api/v1/event-type', body)).status, 409);
-    const got = await h.call('GET', '/api/v1/event-type/invoice.paid');
-    assert.equal(got.json.description, 'paid');
-    assert.deepEqual(got.json.schemas['1'].examples, [{ id: 1 }]);
-
-    assert.equal(
-      (await h.call('PUT', '/api/v1/event-type/user.created', { description: 'new' })).status,
-      201,
-    );
-    assert.equal(
-      (await h.call('PUT', '/api/v1/event-type/user.created', { description: 'newer' })).status,
-      200,
-    );
-    const patched = await h.call('PATCH', '/api/v1/event-type/user.created', { deprecated: true });
-    assert.equal(patched.json.deprecated, true);
-    assert.equal(patched.json.description, 'newer');
-
-    assert.equal((await h.call('DELETE', '/api/v1/event-type/user.created')).status, 204);
-    const visible = await h.call('GET', '/api/v1/event-type');
-    assert.ok(!visible.json.data.some((e: { name: string }) => e.name === 'user.created'));
-    const all = await h.call('GET', '/api/v1/event-type?include_archived=true');
-    assert.ok(
-      all.json.data.some((e: { name: string; archived: boolean }) => e.name === 'user.created' && e.archived),
-    );
-
-    assert.equal((await h.call('DELETE', '/api/v1/event-type/user.created?expunge=true')).status, 204);
-    assert.equal((await h.call('GET', '/api/v1/event-type/user.created')).status, 404);
-    const badName = await h.call('POST', '/api/v1/event-type', { name: 'bad name!', description: '' });
-    assert.equal(badName.status, 422);
-    assert.deepEqual(loc(badName), ['body', 'name']);
-  });
-});
-
-describe('endpoints', () => {
-  test('CRUD with both field spellings, uid lookups, secret, rotation, headers, stats', async () => {
-    await h.call('POST', '/api/v1/app', { name: 'E', uid: 'ep-app' });
-    const created = await h.call('POST', '/api/v1/app/ep-app/endpoint', {
-      url: 'https://example.com/hook',
-      uid: 'main',
-      eventTypes: ['invoice.paid'],
-      throttleRate: 10,
-      channels: ['c1'],
+      const doc = await h.call('GET', '/api/v1/openapi.json', undefined, { authorization: '' });
+      assert.equal(doc.status, 200);
+      for (const op of SVIX_OPERATIONS) {
+        const [method, path] = op.split(' ') as [string, string];
+        assert.ok(doc.json.paths[path]?.[method.toLowerCase()], `${op} is served`);
+      }
     });
-    assert.equal(created.status, 201);
-    assert.match(created.json.id, /^ep_/);
-    assert.deepEqual(created.json.filterTypes, ['invoice.paid']);
-    assert.deepEqual(created.json.eventTypes, ['invoice.paid']);
-    assert.equal(created.json.rateLimit, 10);
-    assert.equal(created.json.version, 1);
 
-    const sdkStyle = await h.call('POST', '/api/v1/app/ep-app/endpoint', {
-      url: 'http://127.0.0.1:9/x',
-      filterTypes: ['a.b'],
-      rateLimit: 3,
-      version: 1,
-      headers: { 'X-Custom': 'v' },
-      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    test('401 without a token and with a wrong one', async () => {
+      const none = await h.call('GET', '/api/v1/app', undefined, { authorization: '' });
+      assert.equal(none.status, 401);
+      assert.equal(none.json.code, 'authentication_failed');
+      const wrong = await h.call('GET', '/api/v1/app', undefined, { authorization: 'Bearer nope' });
+      assert.equal(wrong.status, 401);
+      const forged = await h.call('GET', '/api/v1/app', undefined, {
+        authorization: 'Bearer appsk_e30.AAAA',
+      });
+      assert.equal(forged.status, 401);
     });
-    assert.equal(sdkStyle.status, 201);
-    assert.equal(sdkStyle.json.throttleRate, 3);
 
-    assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/main')).json.id, created.json.id);
-    const list = await h.call('GET', '/api/v1/app/ep-app/endpoint');
-    assert.equal(list.json.data.length, 2);
-
-    const put = await h.call('PUT', '/api/v1/app/ep-app/endpoint/main', {
-      url: 'https://example.com/v2',
-      uid: 'main',
+    test('unknown routes are 404 with an HttpErrorOut body', async () => {
+      const res = await h.call('GET', '/api/v1/nope');
+      assert.equal(res.status, 404);
+      assert.equal(res.json.code, 'not_found');
     });
-    assert.equal(put.status, 200);
-    assert.equal(put.json.url, 'https://example.com/v2');
-    assert.equal(put.json.filterTypes, null);
-    const putNew = await h.call('PUT', '/api/v1/app/ep-app/endpoint/second', {
-      url: 'https://example.com/2',
-    });
-    assert.equal(putNew.status, 201);
-    assert.equal(putNew.json.uid, 'second');
-
-    const patched = await h.call('PATCH', '/api/v1/app/ep-app/endpoint/main', {
-      description: 'd',
-      disabled: true,
-    });
-    assert.equal(patched.json.description, 'd');
-    assert.equal(patched.json.disabled, true);
-    assert.equal(patched.json.url, 'https://example.com/v2');
-
-    const secret = await h.call('GET', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret`);
-    assert.equal(secret.json.key, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-    const newKey = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
-    const bare = await h.call('POST', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret/rotate`);
-    assert.equal(bare.status, 204, 'the rotate body is optional');
-    const rotated = await h.call('POST', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret/rotate`, {
-      key: newKey,
-    });
-    assert.equal(rotated.status, 204);
-    assert.equal(
-      (await h.call('GET', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret`)).json.key,
-      newKey,
-    );
-    const epApp = await h.store.apps.get('ep-app');
-    const stored = await h.store.endpoints.get(epApp!.id, sdkStyle.json.id);
-    assert.equal(stored?.secrets.length, 3, 'older keys keep signing during the grace period');
-    assert.ok(stored?.secrets[1]?.expiresAt);
-
-    const hdr = `/api/v1/app/ep-app/endpoint/main/headers`;
-    assert.equal(
-      (await h.call('PUT', hdr, { headers: { 'X-A': '1', Authorization: 'Bearer s' } })).status,
-      204,
-    );
-    assert.equal((await h.call('PATCH', hdr, { headers: { 'X-A': null, 'X-B': '2' } })).status, 204);
-    const headers = await h.call('GET', hdr);
-    assert.deepEqual(headers.json, { headers: { 'X-B': '2' }, sensitive: ['Authorization'] });
-    for (const name of [
-      'webhook-signature',
-      'svix-id',
-      'Host',
-      'Content-Length',
-      'Content-Type',
-      'Connection',
-      'Transfer-Encoding',
-    ]) {
-      const refused = await h.call('PATCH', hdr, { headers: { [name]: 'x' } });
-      assert.equal(refused.status, 422, name);
-      assert.deepEqual(loc(refused), ['body', 'headers', name]);
-    }
-
-    const stats = await h.call('GET', '/api/v1/app/ep-app/endpoint/main/stats');
-    assert.deepEqual(stats.json, { success: 0, pending: 0, fail: 0, sending: 0, canceled: 0 });
-
-    assert.equal((await h.call('DELETE', '/api/v1/app/ep-app/endpoint/second')).status, 204);
-    assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/second')).status, 404);
   });
 
-  test('422 naming the field for bad input', async () => {
-    await h.call('POST', '/api/v1/app', { name: 'V', uid: 'val-app' });
-    const cases: Array<[unknown, string[]]> = [
-      [{ url: 'https://example.com', uid: 'bad uid' }, ['body', 'uid']],
-      [{ url: 'not a url' }, ['body', 'url']],
-      [{ url: 'http://10.0.0.5/' }, ['body', 'url']],
-      [{ url: 'ftp://example.com/x' }, ['body', 'url']],
-      [{ url: 'https://user:pw@example.com/' }, ['body', 'url']],
-      [{ url: 'https://example.com', secret: 'short' }, ['body', 'secret']],
-      [{ url: 'https://example.com', secret: `whsec_${'A'.repeat(33)}` }, ['body', 'secret']],
-      [{ url: 'https://example.com', throttleRate: 0 }, ['body', 'throttleRate']],
-      [
-        { url: 'https://example.com', channels: Array.from({ length: 11 }, (_, i) => `c${i}`) },
-        ['body', 'channels'],
-      ],
-      [{ url: 'https://example.com', channels: ['x'.repeat(129)] }, ['body', 'channels', '0']],
-      [{}, ['body', 'url']],
-    ];
-    for (const [body, expected] of cases) {
-      const res = await h.call('POST', '/api/v1/app/val-app/endpoint', body);
-      assert.equal(res.status, 422, JSON.stringify(body));
-      assert.deepEqual(loc(res), expected, JSON.stringify(body));
-    }
-    const list = await h.call('GET', '/api/v1/app/val-app/endpoint');
-    assert.equal(list.json.data.length, 0, 'no half-written rows');
+  describe('applications', () => {
+    test('create, get by id and uid, get_if_exists, conflict, put, patch, list, delete', async () => {
+      const created = await h.call('POST', '/api/v1/app', { name: 'Acme', uid: 'acme', throttleRate: 5 });
+      assert.equal(created.status, 201);
+      assert.match(created.json.id, /^app_/);
+      assert.equal(created.json.throttleRate, 5);
+      assert.equal(created.json.rateLimit, 5);
+      assert.ok(!Number.isNaN(Date.parse(created.json.createdAt)));
 
-    const appBad = await h.call('POST', '/api/v1/app', { name: 'x', uid: 'a/b' });
-    assert.deepEqual(loc(appBad), ['body', 'uid']);
-    const retention = await h.call('POST', '/api/v1/app/val-app/msg', {
-      eventType: 'a',
-      payload: {},
-      payloadRetentionPeriod: 4,
+      assert.equal((await h.call('GET', `/api/v1/app/${created.json.id}`)).json.uid, 'acme');
+      assert.equal((await h.call('GET', '/api/v1/app/acme')).json.id, created.json.id);
+
+      const again = await h.call('POST', '/api/v1/app?get_if_exists=true', { name: 'Acme', uid: 'acme' });
+      assert.equal(again.status, 200);
+      assert.equal(again.json.id, created.json.id);
+      const dup = await h.call('POST', '/api/v1/app', { name: 'Acme', uid: 'acme' });
+      assert.equal(dup.status, 409);
+      assert.equal(dup.json.code, 'conflict');
+
+      const put = await h.call('PUT', '/api/v1/app/acme', { name: 'Acme 2', uid: 'acme', rateLimit: 7 });
+      assert.equal(put.status, 200);
+      assert.equal(put.json.name, 'Acme 2');
+      assert.equal(put.json.throttleRate, 7);
+      const putNew = await h.call('PUT', '/api/v1/app/fresh', { name: 'Fresh' });
+      assert.equal(putNew.status, 201);
+      assert.equal(putNew.json.uid, 'fresh');
+
+      const patched = await h.call('PATCH', '/api/v1/app/acme', {
+        metadata: { tier: 'gold' },
+        throttleRate: null,
+      });
+      assert.equal(patched.status, 200);
+      assert.deepEqual(patched.json.metadata, { tier: 'gold' });
+      assert.equal(patched.json.throttleRate, null);
+      assert.equal(patched.json.name, 'Acme 2');
+
+      const list = await h.call('GET', '/api/v1/app');
+      assert.ok(list.json.data.some((a: { uid: string }) => a.uid === 'fresh'));
+      assert.equal(typeof list.json.done, 'boolean');
+
+      assert.equal((await h.call('DELETE', '/api/v1/app/fresh')).status, 204);
+      assert.equal((await h.call('GET', '/api/v1/app/fresh')).status, 404);
     });
-    assert.deepEqual(loc(retention), ['body', 'payloadRetentionPeriod']);
-    const noType = await h.call('POST', '/api/v1/app/val-app/msg', { payload: {} });
-    assert.deepEqual(loc(noType), ['body', 'eventType']);
-    const arrayPayload = await h.call('POST', '/api/v1/app/val-app/msg', { eventType: 'a', payload: [1] });
-    assert.deepEqual(loc(arrayPayload), ['body', 'payload']);
-  });
 
-  test('malformed JSON is a 400 naming the problem', async () => {
-    const res = await h.call('POST', '/api/v1/app', '{"name": "x",');
-    assert.equal(res.status, 400);
-    assert.equal(res.json.code, 'bad_request');
-    assert.match(res.json.detail, /JSON/);
-  });
-});
-
-describe('messages', () => {
-  test('publish keeps the payload bytes, eventId lookups and conflicts, with_content, app auto-create', async () => {
-    const raw = '{"amount": 123456789012345678901234567890, "z": 1, "a": [1.50, "x"]}';
-    const body = `{"eventType":"invoice.paid","eventId":"evt-1","payload":${raw},"application":{"name":"Auto","uid":"auto-app"}}`;
-    const res = await h.call('POST', '/api/v1/app/auto-app/msg', body);
-    assert.equal(res.status, 202);
-    assert.match(res.json.id, /^msg_/);
-    assert.ok(res.body.includes('123456789012345678901234567890'), 'response keeps the big integer');
-    assert.ok(h.wakes() > 0, 'the worker is woken after the commit');
-
-    const app = await h.store.apps.get('auto-app');
-    assert.ok(app, 'MessageIn.application created the app');
-    const stored = await h.store.messages.get(app.id, res.json.id);
-    assert.equal(stored?.payload, raw, 'stored payload is the exact raw text');
-
-    const byEventId = await h.call('GET', '/api/v1/app/auto-app/msg/evt-1');
-    assert.equal(byEventId.json.id, res.json.id);
-    const lean = await h.call('GET', `/api/v1/app/auto-app/msg/${res.json.id}?with_content=false`);
-    assert.equal(lean.json.payload, undefined);
-
-    const dup = await h.call('POST', '/api/v1/app/auto-app/msg', body);
-    assert.equal(dup.status, 409);
-    assert.equal(dup.json.code, 'conflict');
-
-    const noContent = await h.call('POST', '/api/v1/app/auto-app/msg?with_content=false', {
-      eventType: 'x',
-      payload: { a: 1 },
+    test('pagination: iterator forward to done, prevIterator back', async () => {
+      for (let i = 0; i < 5; i++) await h.call('POST', '/api/v1/app', { name: `p${i}`, uid: `page-${i}` });
+      const seen: string[] = [];
+      let iterator: string | null = null;
+      let pages = 0;
+      for (;;) {
+        const q: string = iterator ? `&iterator=${iterator}` : '';
+        const res = await h.call('GET', `/api/v1/app?limit=2${q}`);
+        assert.equal(res.status, 200);
+        assert.ok(res.json.data.length <= 2);
+        seen.push(...res.json.data.map((a: { id: string }) => a.id));
+        pages++;
+        if (res.json.done) break;
+        iterator = res.json.iterator;
+        if (pages === 2) {
+          const back = await h.call('GET', `/api/v1/app?limit=2&iterator=${res.json.prevIterator}`);
+          assert.deepEqual(
+            back.json.data.map((a: { id: string }) => a.id),
+            seen.slice(0, 2),
+            'prevIterator returns the previous page',
+          );
+        }
+      }
+      assert.equal(new Set(seen).size, seen.length, 'no duplicates across pages');
+      assert.ok(seen.length >= 6);
+      const bad = await h.call('GET', '/api/v1/app?limit=251');
+      assert.equal(bad.status, 422);
+      assert.deepEqual(loc(bad), ['query', 'limit']);
     });
-    assert.equal(noContent.status, 202);
-    assert.equal(noContent.json.payload, undefined);
-
-    const missing = await h.call('POST', '/api/v1/app/no-such-app/msg', { eventType: 'x', payload: {} });
-    assert.equal(missing.status, 404);
-
-    const list = await h.call('GET', '/api/v1/app/auto-app/msg?event_types=invoice.paid');
-    assert.deepEqual(
-      list.json.data.map((m: { id: string }) => m.id),
-      [res.json.id],
-    );
-
-    assert.equal((await h.call('DELETE', `/api/v1/app/auto-app/msg/${res.json.id}/content`)).status, 204);
-    assert.equal((await h.store.messages.get(app.id, res.json.id))?.payload, null);
   });
 
-  test('fan-out, attempted destinations and messages, attempts, resend, recover, send-example', async () => {
-    await h.call('POST', '/api/v1/app', { name: 'F', uid: 'fan' });
-    const ep = (
+  describe('event types', () => {
+    test('create, conflict, get, put upsert, patch, archive on delete, expunge', async () => {
+      const body = {
+        name: 'invoice.paid',
+        description: 'paid',
+        schemas: { '1': { type: 'object', examples: [{ id: 1 }] } },
+      };
+      assert.equal((await h.call('POST', '/api/v1/event-type', body)).status, 201);
+      assert.equal((await h.call('POST', '/api/v1/event-type', body)).status, 409);
+      const got = await h.call('GET', '/api/v1/event-type/invoice.paid');
+      assert.equal(got.json.description, 'paid');
+      assert.deepEqual(got.json.schemas['1'].examples, [{ id: 1 }]);
+
+      assert.equal(
+        (await h.call('PUT', '/api/v1/event-type/user.created', { description: 'new' })).status,
+        201,
+      );
+      assert.equal(
+        (await h.call('PUT', '/api/v1/event-type/user.created', { description: 'newer' })).status,
+        200,
+      );
+      const patched = await h.call('PATCH', '/api/v1/event-type/user.created', { deprecated: true });
+      assert.equal(patched.json.deprecated, true);
+      assert.equal(patched.json.description, 'newer');
+
+      assert.equal((await h.call('DELETE', '/api/v1/event-type/user.created')).status, 204);
+      const visible = await h.call('GET', '/api/v1/event-type');
+      assert.ok(!visible.json.data.some((e: { name: string }) => e.name === 'user.created'));
+      const all = await h.call('GET', '/api/v1/event-type?include_archived=true');
+      assert.ok(
+        all.json.data.some(
+          (e: { name: string; archived: boolean }) => e.name === 'user.created' && e.archived,
+        ),
+      );
+
+      assert.equal((await h.call('DELETE', '/api/v1/event-type/user.created?expunge=true')).status, 204);
+      assert.equal((await h.call('GET', '/api/v1/event-type/user.created')).status, 404);
+      const badName = await h.call('POST', '/api/v1/event-type', { name: 'bad name!', description: '' });
+      assert.equal(badName.status, 422);
+      assert.deepEqual(loc(badName), ['body', 'name']);
+    });
+  });
+
+  describe('endpoints', () => {
+    test('CRUD with both field spellings, uid lookups, secret, rotation, headers, stats', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'E', uid: 'ep-app' });
+      const created = await h.call('POST', '/api/v1/app/ep-app/endpoint', {
+        url: 'https://example.com/hook',
+        uid: 'main',
+        eventTypes: ['invoice.paid'],
+        throttleRate: 10,
+        channels: ['c1'],
+      });
+      assert.equal(created.status, 201);
+      assert.match(created.json.id, /^ep_/);
+      assert.deepEqual(created.json.filterTypes, ['invoice.paid']);
+      assert.deepEqual(created.json.eventTypes, ['invoice.paid']);
+      assert.equal(created.json.rateLimit, 10);
+      assert.equal(created.json.version, 1);
+
+      const sdkStyle = await h.call('POST', '/api/v1/app/ep-app/endpoint', {
+        url: 'http://127.0.0.1:9/x',
+        filterTypes: ['a.b'],
+        rateLimit: 3,
+        version: 1,
+        headers: { 'X-Custom': 'v' },
+        secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      });
+      assert.equal(sdkStyle.status, 201);
+      assert.equal(sdkStyle.json.throttleRate, 3);
+
+      assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/main')).json.id, created.json.id);
+      const list = await h.call('GET', '/api/v1/app/ep-app/endpoint');
+      assert.equal(list.json.data.length, 2);
+
+      const put = await h.call('PUT', '/api/v1/app/ep-app/endpoint/main', {
+        url: 'https://example.com/v2',
+        uid: 'main',
+      });
+      assert.equal(put.status, 200);
+      assert.equal(put.json.url, 'https://example.com/v2');
+      assert.equal(put.json.filterTypes, null);
+      const putNew = await h.call('PUT', '/api/v1/app/ep-app/endpoint/second', {
+        url: 'https://example.com/2',
+      });
+      assert.equal(putNew.status, 201);
+      assert.equal(putNew.json.uid, 'second');
+
+      const patched = await h.call('PATCH', '/api/v1/app/ep-app/endpoint/main', {
+        description: 'd',
+        disabled: true,
+      });
+      assert.equal(patched.json.description, 'd');
+      assert.equal(patched.json.disabled, true);
+      assert.equal(patched.json.url, 'https://example.com/v2');
+
+      const secret = await h.call('GET', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret`);
+      assert.equal(secret.json.key, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+      const newKey = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
+      const bare = await h.call('POST', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret/rotate`);
+      assert.equal(bare.status, 204, 'the rotate body is optional');
+      const rotated = await h.call('POST', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret/rotate`, {
+        key: newKey,
+      });
+      assert.equal(rotated.status, 204);
+      assert.equal(
+        (await h.call('GET', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret`)).json.key,
+        newKey,
+      );
+      const epApp = await h.store.apps.get('ep-app');
+      const stored = await h.store.endpoints.get(epApp!.id, sdkStyle.json.id);
+      assert.equal(stored?.secrets.length, 3, 'older keys keep signing during the grace period');
+      assert.ok(stored?.secrets[1]?.expiresAt);
+
+      const hdr = `/api/v1/app/ep-app/endpoint/main/headers`;
+      assert.equal(
+        (await h.call('PUT', hdr, { headers: { 'X-A': '1', Authorization: 'Bearer s' } })).status,
+        204,
+      );
+      assert.equal((await h.call('PATCH', hdr, { headers: { 'X-A': null, 'X-B': '2' } })).status, 204);
+      const headers = await h.call('GET', hdr);
+      assert.deepEqual(headers.json, { headers: { 'X-B': '2' }, sensitive: ['Authorization'] });
+      for (const name of [
+        'webhook-signature',
+        'svix-id',
+        'Host',
+        'Content-Length',
+        'Content-Type',
+        'Connection',
+        'Transfer-Encoding',
+      ]) {
+        const refused = await h.call('PATCH', hdr, { headers: { [name]: 'x' } });
+        assert.equal(refused.status, 422, name);
+        assert.deepEqual(loc(refused), ['body', 'headers', name]);
+      }
+
+      const stats = await h.call('GET', '/api/v1/app/ep-app/endpoint/main/stats');
+      assert.deepEqual(stats.json, { success: 0, pending: 0, fail: 0, sending: 0, canceled: 0 });
+
+      assert.equal((await h.call('DELETE', '/api/v1/app/ep-app/endpoint/second')).status, 204);
+      assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/second')).status, 404);
+    });
+
+    test('422 naming the field for bad input', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'V', uid: 'val-app' });
+      const cases: Array<[unknown, string[]]> = [
+        [{ url: 'https://example.com', uid: 'bad uid' }, ['body', 'uid']],
+        [{ url: 'not a url' }, ['body', 'url']],
+        [{ url: 'http://10.0.0.5/' }, ['body', 'url']],
+        [{ url: 'ftp://example.com/x' }, ['body', 'url']],
+        [{ url: 'https://user:pw@example.com/' }, ['body', 'url']],
+        [{ url: 'https://example.com', secret: 'short' }, ['body', 'secret']],
+        [{ url: 'https://example.com', secret: `whsec_${'A'.repeat(33)}` }, ['body', 'secret']],
+        [{ url: 'https://example.com', throttleRate: 0 }, ['body', 'throttleRate']],
+        [
+          { url: 'https://example.com', channels: Array.from({ length: 11 }, (_, i) => `c${i}`) },
+          ['body', 'channels'],
+        ],
+        [{ url: 'https://example.com', channels: ['x'.repeat(129)] }, ['body', 'channels', '0']],
+        [{}, ['body', 'url']],
+      ];
+      for (const [body, expected] of cases) {
+        const res = await h.call('POST', '/api/v1/app/val-app/endpoint', body);
+        assert.equal(res.status, 422, JSON.stringify(body));
+        assert.deepEqual(loc(res), expected, JSON.stringify(body));
+      }
+      const list = await h.call('GET', '/api/v1/app/val-app/endpoint');
+      assert.equal(list.json.data.length, 0, 'no half-written rows');
+
+      const appBad = await h.call('POST', '/api/v1/app', { name: 'x', uid: 'a/b' });
+      assert.deepEqual(loc(appBad), ['body', 'uid']);
+      const retention = await h.call('POST', '/api/v1/app/val-app/msg', {
+        eventType: 'a',
+        payload: {},
+        payloadRetentionPeriod: 4,
+      });
+      assert.deepEqual(loc(retention), ['body', 'payloadRetentionPeriod']);
+      const noType = await h.call('POST', '/api/v1/app/val-app/msg', { payload: {} });
+      assert.deepEqual(loc(noType), ['body', 'eventType']);
+      const arrayPayload = await h.call('POST', '/api/v1/app/val-app/msg', { eventType: 'a', payload: [1] });
+      assert.deepEqual(loc(arrayPayload), ['body', 'payload']);
+    });
+
+    test('malformed JSON is a 400 naming the problem', async () => {
+      const res = await h.call('POST', '/api/v1/app', '{"name": "x",');
+      assert.equal(res.status, 400);
+      assert.equal(res.json.code, 'bad_request');
+      assert.match(res.json.detail, /JSON/);
+    });
+  });
+
+  describe('messages', () => {
+    test('publish keeps the payload bytes, eventId lookups and conflicts, with_content, app auto-create', async () => {
+      const raw = '{"amount": 123456789012345678901234567890, "z": 1, "a": [1.50, "x"]}';
+      const body = `{"eventType":"invoice.paid","eventId":"evt-1","payload":${raw},"application":{"name":"Auto","uid":"auto-app"}}`;
+      const res = await h.call('POST', '/api/v1/app/auto-app/msg', body);
+      assert.equal(res.status, 202);
+      assert.match(res.json.id, /^msg_/);
+      assert.ok(res.body.includes('123456789012345678901234567890'), 'response keeps the big integer');
+      assert.ok(h.wakes() > 0, 'the worker is woken after the commit');
+
+      const app = await h.store.apps.get('auto-app');
+      assert.ok(app, 'MessageIn.application created the app');
+      const stored = await h.store.messages.get(app.id, res.json.id);
+      assert.equal(stored?.payload, raw, 'stored payload is the exact raw text');
+
+      const byEventId = await h.call('GET', '/api/v1/app/auto-app/msg/evt-1');
+      assert.equal(byEventId.json.id, res.json.id);
+      const lean = await h.call('GET', `/api/v1/app/auto-app/msg/${res.json.id}?with_content=false`);
+      assert.equal(lean.json.payload, undefined);
+
+      const dup = await h.call('POST', '/api/v1/app/auto-app/msg', body);
+      assert.equal(dup.status, 409);
+      assert.equal(dup.json.code, 'conflict');
+
+      const noContent = await h.call('POST', '/api/v1/app/auto-app/msg?with_content=false', {
+        eventType: 'x',
+        payload: { a: 1 },
+      });
+      assert.equal(noContent.status, 202);
+      assert.equal(noContent.json.payload, undefined);
+
+      const missing = await h.call('POST', '/api/v1/app/no-such-app/msg', { eventType: 'x', payload: {} });
+      assert.equal(missing.status, 404);
+
+      const list = await h.call('GET', '/api/v1/app/auto-app/msg?event_types=invoice.paid');
+      assert.deepEqual(
+        list.json.data.map((m: { id: string }) => m.id),
+        [res.json.id],
+      );
+
+      assert.equal((await h.call('DELETE', `/api/v1/app/auto-app/msg/${res.json.id}/content`)).status, 204);
+      assert.equal((await h.store.messages.get(app.id, res.json.id))?.payload, null);
+    });
+
+    test('fan-out, attempted destinations and messages, attempts, resend, recover, send-example', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'F', uid: 'fan' });
+      const ep = (
+        await h.call('POST', '/api/v1/app/fan/endpoint', {
+          url: 'https://example.com/f',
+          uid: 'f1',
+          filterTypes: ['invoice.paid'],
+        })
+      ).json;
       await h.call('POST', '/api/v1/app/fan/endpoint', {
-        url: 'https://example.com/f',
-        uid: 'f1',
-        filterTypes: ['invoice.paid'],
-      })
-    ).json;
-    await h.call('POST', '/api/v1/app/fan/endpoint', {
-      url: 'https://example.com/g',
-      filterTypes: ['other'],
-    });
-    const msg = (
-      await h.call('POST', '/api/v1/app/fan/msg', { eventType: 'invoice.paid', payload: { n: 1 } })
-    ).json;
+        url: 'https://example.com/g',
+        filterTypes: ['other'],
+      });
+      const msg = (
+        await h.call('POST', '/api/v1/app/fan/msg', { eventType: 'invoice.paid', payload: { n: 1 } })
+      ).json;
 
-    const dests = await h.call('GET', `/api/v1/app/fan/msg/${msg.id}/endpoint`);
-    assert.deepEqual(
-      dests.json.data.map((d: { id: string }) => d.id),
-      [ep.id],
-    );
-    assert.equal(dests.json.data[0].statusText, 'pending');
-    const attempted = await h.call('GET', '/api/v1/app/fan/endpoint/f1/msg');
-    assert.equal(attempted.json.data[0].id, msg.id);
-    assert.equal(attempted.json.data[0].status, 1);
-    assert.deepEqual(attempted.json.data[0].payload, { n: 1 });
+      const dests = await h.call('GET', `/api/v1/app/fan/msg/${msg.id}/endpoint`);
+      assert.deepEqual(
+        dests.json.data.map((d: { id: string }) => d.id),
+        [ep.id],
+      );
+      assert.equal(dests.json.data[0].statusText, 'pending');
+      const attempted = await h.call('GET', '/api/v1/app/fan/endpoint/f1/msg');
+      assert.equal(attempted.json.data[0].id, msg.id);
+      assert.equal(attempted.json.data[0].status, 1);
+      assert.deepEqual(attempted.json.data[0].payload, { n: 1 });
 
-    // Record one failed attempt the way the worker does.
-    const app = (await h.store.apps.get('fan'))!;
-    const now = Date.UTC(2031, 0, 1);
-    const [claimed] = await h.store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
-    assert.ok(claimed);
-    await h.store.tasks.finish([
-      {
-        taskId: claimed.task.id,
-        now,
-        next: { status: 'fail' },
-        attempt: {
-          id: `atmpt_${claimed.task.id.slice(5)}`,
-          appId: app.id,
-          msgId: msg.id,
-          endpointId: ep.id,
-          url: ep.url,
-          status: 'fail',
-          responseStatusCode: 500,
-          response: 'boom',
-          responseDurationMs: 12,
-          triggerType: 'scheduled',
-          createdAt: now,
+      // Record one failed attempt the way the worker does.
+      const app = (await h.store.apps.get('fan'))!;
+      const now = Date.UTC(2031, 0, 1);
+      const [claimed] = await h.store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+      assert.ok(claimed);
+      await h.store.tasks.finish([
+        {
+          taskId: claimed.task.id,
+          now,
+          next: { status: 'fail' },
+          attempt: {
+            // Like the worker's: the id embeds createdAt (the PostgreSQL driver finds the row by it).
+            id: newId('atmpt', now),
+            appId: app.id,
+            msgId: msg.id,
+            endpointId: ep.id,
+            url: ep.url,
+            status: 'fail',
+            responseStatusCode: 500,
+            response: 'boom',
+            responseDurationMs: 12,
+            triggerType: 'scheduled',
+            createdAt: now,
+          },
         },
-      },
-    ]);
-    const byEndpoint = await h.call('GET', `/api/v1/app/fan/attempt/endpoint/${ep.id}`);
-    assert.equal(byEndpoint.json.data.length, 1);
-    const attempt = byEndpoint.json.data[0];
-    assert.deepEqual(
-      {
-        status: attempt.status,
-        statusText: attempt.statusText,
-        code: attempt.responseStatusCode,
-        trigger: attempt.triggerType,
-      },
-      { status: 2, statusText: 'fail', code: 500, trigger: 0 },
-    );
-    const byMsg = await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=2`);
-    assert.equal(byMsg.json.data[0].id, attempt.id);
-    assert.equal((await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=0`)).json.data.length, 0);
-    const one = await h.call('GET', `/api/v1/app/fan/msg/${msg.id}/attempt/${attempt.id}`);
-    assert.equal(one.json.response, 'boom');
-    assert.equal(
-      (await h.call('DELETE', `/api/v1/app/fan/msg/${msg.id}/attempt/${attempt.id}/content`)).status,
-      204,
-    );
-    const stats = await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats');
-    assert.equal(stats.json.fail, 1);
+      ]);
+      const byEndpoint = await h.call('GET', `/api/v1/app/fan/attempt/endpoint/${ep.id}`);
+      assert.equal(byEndpoint.json.data.length, 1);
+      const attempt = byEndpoint.json.data[0];
+      assert.deepEqual(
+        {
+          status: attempt.status,
+          statusText: attempt.statusText,
+          code: attempt.responseStatusCode,
+          trigger: attempt.triggerType,
+        },
+        { status: 2, statusText: 'fail', code: 500, trigger: 0 },
+      );
+      const byMsg = await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=2`);
+      assert.equal(byMsg.json.data[0].id, attempt.id);
+      assert.equal(
+        (await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=0`)).json.data.length,
+        0,
+      );
+      const one = await h.call('GET', `/api/v1/app/fan/msg/${msg.id}/attempt/${attempt.id}`);
+      assert.equal(one.json.response, 'boom');
+      assert.equal(
+        (await h.call('DELETE', `/api/v1/app/fan/msg/${msg.id}/attempt/${attempt.id}/content`)).status,
+        204,
+      );
+      const stats = await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats');
+      assert.equal(stats.json.fail, 1);
 
-    const wakesBefore = h.wakes();
-    const recovered = await h.call('POST', '/api/v1/app/fan/endpoint/f1/recover', {
-      since: new Date(0).toISOString(),
-    });
-    assert.equal(recovered.status, 202);
-    assert.match(recovered.json.id, /^qtask_/);
-    assert.equal(recovered.json.task, 'endpoint.recover');
-    assert.equal((await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats')).json.pending, 1);
-    const resent = await h.call('POST', `/api/v1/app/fan/msg/${msg.id}/endpoint/f1/resend`);
-    assert.equal(resent.status, 202);
-    assert.ok(h.wakes() >= wakesBefore + 2);
+      const wakesBefore = h.wakes();
+      const recovered = await h.call('POST', '/api/v1/app/fan/endpoint/f1/recover', {
+        since: new Date(0).toISOString(),
+      });
+      assert.equal(recovered.status, 202);
+      assert.match(recovered.json.id, /^qtask_/);
+      assert.equal(recovered.json.task, 'endpoint.recover');
+      assert.equal((await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats')).json.pending, 1);
+      const resent = await h.call('POST', `/api/v1/app/fan/msg/${msg.id}/endpoint/f1/resend`);
+      assert.equal(resent.status, 202);
+      assert.ok(h.wakes() >= wakesBefore + 2);
 
-    const example = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
-      eventType: 'invoice.paid',
+      const example = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
+        eventType: 'invoice.paid',
+      });
+      assert.equal(example.status, 200);
+      assert.deepEqual(example.json.payload, { id: 1 });
+      const exampleDests = await h.call('GET', `/api/v1/app/fan/msg/${example.json.id}/endpoint`);
+      assert.deepEqual(
+        exampleDests.json.data.map((d: { id: string }) => d.id),
+        [ep.id],
+      );
+      assert.equal(
+        (await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', { eventType: 'nope' })).status,
+        404,
+      );
     });
-    assert.equal(example.status, 200);
-    assert.deepEqual(example.json.payload, { id: 1 });
-    const exampleDests = await h.call('GET', `/api/v1/app/fan/msg/${example.json.id}/endpoint`);
-    assert.deepEqual(
-      exampleDests.json.data.map((d: { id: string }) => d.id),
-      [ep.id],
-    );
-    assert.equal(
-      (await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', { eventType: 'nope' })).status,
-      404,
-    );
+
+    test('idempotency-key replays the first status and body', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem' });
+      const key = { 'idempotency-key': 'k-1' };
+      const [first, second] = await Promise.all([
+        h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key),
+        h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key),
+      ]);
+      assert.equal(first.status, 202);
+      assert.equal(second.status, 202);
+      assert.equal(second.body, first.body);
+      const third = await h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key);
+      assert.equal(third.body, first.body);
+      const list = await h.call('GET', '/api/v1/app/idem/msg');
+      assert.equal(list.json.data.length, 1, 'one message despite three requests');
+      const other = await h.call(
+        'POST',
+        '/api/v1/app/idem/msg',
+        { eventType: 'a', payload: { v: 1 } },
+        { 'idempotency-key': 'k-2' },
+      );
+      assert.notEqual(other.json.id, first.json.id);
+    });
   });
 
-  test('idempotency-key replays the first status and body', async () => {
-    await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem' });
-    const key = { 'idempotency-key': 'k-1' };
-    const [first, second] = await Promise.all([
-      h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key),
-      h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key),
-    ]);
-    assert.equal(first.status, 202);
-    assert.equal(second.status, 202);
-    assert.equal(second.body, first.body);
-    const third = await h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key);
-    assert.equal(third.body, first.body);
-    const list = await h.call('GET', '/api/v1/app/idem/msg');
-    assert.equal(list.json.data.length, 1, 'one message despite three requests');
-    const other = await h.call(
-      'POST',
-      '/api/v1/app/idem/msg',
-      { eventType: 'a', payload: { v: 1 } },
-      { 'idempotency-key': 'k-2' },
-    );
-    assert.notEqual(other.json.id, first.json.id);
-  });
-});
+  describe('app-portal tokens', () => {
+    test('a scoped token sees its app only; admin routes are refused; logout revokes it', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Mine', uid: 'mine' });
+      await h.call('POST', '/api/v1/app', { name: 'Theirs', uid: 'theirs' });
+      const theirEp = (await h.call('POST', '/api/v1/app/theirs/endpoint', { url: 'https://example.com/t' }))
+        .json;
+      const access = await h.call('POST', '/api/v1/auth/app-portal-access/mine', {});
+      assert.equal(access.status, 200);
+      assert.match(access.json.token, /^appsk_/);
+      assert.match(access.json.url, /^https?:\/\//);
+      const as = { authorization: `Bearer ${access.json.token}` };
 
-describe('app-portal tokens', () => {
-  test('a scoped token sees its app only; admin routes are refused; logout revokes it', async () => {
-    await h.call('POST', '/api/v1/app', { name: 'Mine', uid: 'mine' });
-    await h.call('POST', '/api/v1/app', { name: 'Theirs', uid: 'theirs' });
-    const theirEp = (await h.call('POST', '/api/v1/app/theirs/endpoint', { url: 'https://example.com/t' }))
-      .json;
-    const access = await h.call('POST', '/api/v1/auth/app-portal-access/mine', {});
-    assert.equal(access.status, 200);
-    assert.match(access.json.token, /^appsk_/);
-    assert.match(access.json.url, /^https?:\/\//);
-    const as = { authorization: `Bearer ${access.json.token}` };
+      assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, as)).status, 200);
+      assert.equal(
+        (await h.call('POST', '/api/v1/app/mine/endpoint', { url: 'https://example.com/m' }, as)).status,
+        201,
+      );
+      assert.equal((await h.call('GET', '/api/v1/app/mine/endpoint', undefined, as)).json.data.length, 1);
+      assert.equal((await h.call('GET', '/api/v1/app/theirs', undefined, as)).status, 404);
+      assert.equal((await h.call('GET', '/api/v1/app/theirs/endpoint', undefined, as)).status, 404);
+      assert.equal(
+        (await h.call('GET', `/api/v1/app/theirs/endpoint/${theirEp.id}`, undefined, as)).status,
+        404,
+      );
+      assert.equal(
+        (await h.call('POST', '/api/v1/app/theirs/msg', { eventType: 'a', payload: {} }, as)).status,
+        404,
+      );
+      assert.equal((await h.call('GET', '/api/v1/event-type', undefined, as)).status, 200);
 
-    assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, as)).status, 200);
-    assert.equal(
-      (await h.call('POST', '/api/v1/app/mine/endpoint', { url: 'https://example.com/m' }, as)).status,
-      201,
-    );
-    assert.equal((await h.call('GET', '/api/v1/app/mine/endpoint', undefined, as)).json.data.length, 1);
-    assert.equal((await h.call('GET', '/api/v1/app/theirs', undefined, as)).status, 404);
-    assert.equal((await h.call('GET', '/api/v1/app/theirs/endpoint', undefined, as)).status, 404);
-    assert.equal(
-      (await h.call('GET', `/api/v1/app/theirs/endpoint/${theirEp.id}`, undefined, as)).status,
-      404,
-    );
-    assert.equal(
-      (await h.call('POST', '/api/v1/app/theirs/msg', { eventType: 'a', payload: {} }, as)).status,
-      404,
-    );
-    assert.equal((await h.call('GET', '/api/v1/event-type', undefined, as)).status, 200);
+      assert.equal((await h.call('GET', '/api/v1/app', undefined, as)).status, 403);
+      assert.equal((await h.call('POST', '/api/v1/app', { name: 'x' }, as)).status, 403);
+      assert.equal(
+        (await h.call('POST', '/api/v1/event-type', { name: 'x', description: '' }, as)).status,
+        403,
+      );
+      assert.equal((await h.call('POST', '/api/v1/auth/app-portal-access/mine', {}, as)).status, 403);
 
-    assert.equal((await h.call('GET', '/api/v1/app', undefined, as)).status, 403);
-    assert.equal((await h.call('POST', '/api/v1/app', { name: 'x' }, as)).status, 403);
-    assert.equal(
-      (await h.call('POST', '/api/v1/event-type', { name: 'x', description: '' }, as)).status,
-      403,
-    );
-    assert.equal((await h.call('POST', '/api/v1/auth/app-portal-access/mine', {}, as)).status, 403);
-
-    assert.equal((await h.call('POST', '/api/v1/auth/logout', undefined, as)).status, 204);
-    assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, as)).status, 401);
-    assert.equal(
-      (await h.call('GET', '/api/v1/app/mine', undefined, { authorization: `Bearer ${ADMIN}` })).status,
-      200,
-    );
+      assert.equal((await h.call('POST', '/api/v1/auth/logout', undefined, as)).status, 204);
+      assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, as)).status, 401);
+      assert.equal(
+        (await h.call('GET', '/api/v1/app/mine', undefined, { authorization: `Bearer ${ADMIN}` })).status,
+        200,
+      );
+    });
   });
 });

@@ -1,12 +1,12 @@
 // End to end: the real composition root, real HTTP, real local receivers, signatures checked by the
-// official libraries. Millisecond retry schedules keep it quick.
+// official libraries. Millisecond retry schedules keep it quick. Runs once per store driver.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
 import type { Running } from '../../src/bin/serve.ts';
-import { api, start, TOKEN, until } from '../support/in-process.ts';
+import { api, describeEachDriver, start, TOKEN, until } from '../support/in-process.ts';
 import { startReceiver } from '../support/receiver.ts';
 
 async function setup(running: Running, url: string, extra: object = {}) {
@@ -33,148 +33,150 @@ async function attempts(running: Running, appId: string, msgId: string) {
   return res.body.data as { status: number; responseStatusCode: number; response: string }[];
 }
 
-describe('delivery', () => {
-  let running: Running;
-  before(async () => {
-    running = await start();
-  });
-  after(async () => {
-    await running.close();
-  });
-
-  test('delivers the exact payload bytes, signed, verified by standardwebhooks and svix', async () => {
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end('thanks') });
-    const { appId, secret } = await setup(running, rx.url, { headers: { 'x-team': 'billing' } });
-    const payload = '{"big":12345678901234567890,"z":1,"a":"é"}';
-    const msgId = await publish(running, appId, payload);
-    const hit = await until('delivery', () => rx.requests[0]);
-    assert.equal(hit.body, payload);
-    assert.equal(hit.headers['webhook-id'], msgId);
-    assert.equal(hit.headers['svix-id'], msgId);
-    assert.equal(hit.headers['x-team'], 'billing');
-    assert.doesNotThrow(() => new StandardWebhook(secret).verify(hit.body, hit.headers));
-    assert.doesNotThrow(() => new SvixWebhook(secret).verify(hit.body, hit.headers));
-    const list = await until('attempt recorded', async () => (await attempts(running, appId, msgId))[0]);
-    assert.equal(list.status, 0);
-    assert.equal(list.responseStatusCode, 200);
-    assert.equal(list.response, 'thanks');
-    await rx.close();
-  });
-
-  test('retries on failure with the same webhook-id until it succeeds', async () => {
-    let n = 0;
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(++n < 3 ? 500 : 204).end() });
-    const { appId } = await setup(running, rx.url);
-    const msgId = await publish(running, appId);
-    await until('three tries', () => rx.requests.length >= 3);
-    assert.ok(rx.requests.every((h) => h.headers['webhook-id'] === msgId));
-    const list = await until('three attempts', async () => {
-      const a = await attempts(running, appId, msgId);
-      return a.length === 3 ? a : undefined;
+await describeEachDriver((driver) => {
+  describe('delivery', () => {
+    let running: Running;
+    before(async () => {
+      running = await start({}, driver);
     });
-    assert.deepEqual(list.map((a) => a.responseStatusCode).sort(), [204, 500, 500]);
-    await rx.close();
-  });
-
-  test('a failed message is recovered once the receiver is back', async () => {
-    let healthy = false;
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(healthy ? 200 : 503).end() });
-    const { appId, epId } = await setup(running, rx.url);
-    const msgId = await publish(running, appId);
-    await until('exhausted', async () => {
-      const msgs = await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`);
-      return msgs.body.data[0]?.status === 2 || undefined;
+    after(async () => {
+      await running.close();
     });
-    assert.equal(rx.requests.length, 3, 'the schedule allows three attempts');
-    healthy = true;
-    const recover = await api(running.url, 'POST', `/app/${appId}/endpoint/${epId}/recover`, {
-      since: new Date(Date.now() - 60_000).toISOString(),
+
+    test('delivers the exact payload bytes, signed, verified by standardwebhooks and svix', async () => {
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end('thanks') });
+      const { appId, secret } = await setup(running, rx.url, { headers: { 'x-team': 'billing' } });
+      const payload = '{"big":12345678901234567890,"z":1,"a":"é"}';
+      const msgId = await publish(running, appId, payload);
+      const hit = await until('delivery', () => rx.requests[0]);
+      assert.equal(hit.body, payload);
+      assert.equal(hit.headers['webhook-id'], msgId);
+      assert.equal(hit.headers['svix-id'], msgId);
+      assert.equal(hit.headers['x-team'], 'billing');
+      assert.doesNotThrow(() => new StandardWebhook(secret).verify(hit.body, hit.headers));
+      assert.doesNotThrow(() => new SvixWebhook(secret).verify(hit.body, hit.headers));
+      const list = await until('attempt recorded', async () => (await attempts(running, appId, msgId))[0]);
+      assert.equal(list.status, 0);
+      assert.equal(list.responseStatusCode, 200);
+      assert.equal(list.response, 'thanks');
+      await rx.close();
     });
-    assert.equal(recover.status, 202);
-    await until('recovered delivery', () => rx.requests.length === 4 || undefined);
-    assert.equal(rx.requests[3]?.headers['webhook-id'], msgId);
-    await rx.close();
-  });
 
-  test('410 Gone disables the endpoint; later messages are not sent to it', async () => {
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(410).end() });
-    const { appId, epId } = await setup(running, rx.url);
-    await publish(running, appId);
-    await until(
-      'disabled',
-      async () => (await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).body.disabled,
-    );
-    await publish(running, appId);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(rx.requests.length, 1);
-    await rx.close();
-  });
-
-  test('a redirect is a failure and is never followed', async () => {
-    const target = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
-    const rx = await startReceiver({
-      handle: (_hit, res) => res.writeHead(302, { location: target.url }).end(),
+    test('retries on failure with the same webhook-id until it succeeds', async () => {
+      let n = 0;
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(++n < 3 ? 500 : 204).end() });
+      const { appId } = await setup(running, rx.url);
+      const msgId = await publish(running, appId);
+      await until('three tries', () => rx.requests.length >= 3);
+      assert.ok(rx.requests.every((h) => h.headers['webhook-id'] === msgId));
+      const list = await until('three attempts', async () => {
+        const a = await attempts(running, appId, msgId);
+        return a.length === 3 ? a : undefined;
+      });
+      assert.deepEqual(list.map((a) => a.responseStatusCode).sort(), [204, 500, 500]);
+      await rx.close();
     });
-    const { appId } = await setup(running, rx.url);
-    const msgId = await publish(running, appId);
-    const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
-    assert.equal(first.status, 2);
-    assert.equal(first.responseStatusCode, 302);
-    assert.equal(target.requests.length, 0);
-    await Promise.all([rx.close(), target.close()]);
-  });
-});
 
-describe('delivery deadlines and Retry-After', () => {
-  test('a trickling receiver cannot stretch the total deadline', async () => {
-    const running = await start({ attemptTimeoutMs: 300, retrySchedule: [0] });
-    const timers = new Set<NodeJS.Timeout>();
-    const rx = await startReceiver({
-      handle: (_hit, res) => {
-        res.writeHead(200);
-        const t = setInterval(() => res.write('.'), 50);
-        timers.add(t);
-      },
+    test('a failed message is recovered once the receiver is back', async () => {
+      let healthy = false;
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(healthy ? 200 : 503).end() });
+      const { appId, epId } = await setup(running, rx.url);
+      const msgId = await publish(running, appId);
+      await until('exhausted', async () => {
+        const msgs = await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`);
+        return msgs.body.data[0]?.status === 2 || undefined;
+      });
+      assert.equal(rx.requests.length, 3, 'the schedule allows three attempts');
+      healthy = true;
+      const recover = await api(running.url, 'POST', `/app/${appId}/endpoint/${epId}/recover`, {
+        since: new Date(Date.now() - 60_000).toISOString(),
+      });
+      assert.equal(recover.status, 202);
+      await until('recovered delivery', () => rx.requests.length === 4 || undefined);
+      assert.equal(rx.requests[3]?.headers['webhook-id'], msgId);
+      await rx.close();
     });
-    const { appId } = await setup(running, rx.url);
-    const msgId = await publish(running, appId);
-    const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
-    assert.equal(first.status, 2);
-    assert.match(first.response, /timeout/);
-    for (const t of timers) clearInterval(t);
-    await running.close();
-    await rx.close();
-  });
 
-  test('Retry-After is honoured within [scheduled delay, 2 × scheduled delay]', async () => {
-    const running = await start({ retrySchedule: [0, 300] });
-    let n = 0;
-    const rx = await startReceiver({
-      handle: (_hit, res) => res.writeHead(++n === 1 ? 503 : 200, { 'retry-after': '5' }).end(),
+    test('410 Gone disables the endpoint; later messages are not sent to it', async () => {
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(410).end() });
+      const { appId, epId } = await setup(running, rx.url);
+      await publish(running, appId);
+      await until(
+        'disabled',
+        async () => (await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).body.disabled,
+      );
+      await publish(running, appId);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(rx.requests.length, 1);
+      await rx.close();
     });
-    const { appId } = await setup(running, rx.url);
-    await publish(running, appId);
-    await until('second try', () => rx.requests.length === 2 || undefined);
-    const gap = rx.requests[1]!.at - rx.requests[0]!.at;
-    assert.ok(gap >= 550, `Retry-After: 5 clamps to 2 × 300 ms, got a gap of ${gap} ms`);
-    await running.close();
-    await rx.close();
+
+    test('a redirect is a failure and is never followed', async () => {
+      const target = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+      const rx = await startReceiver({
+        handle: (_hit, res) => res.writeHead(302, { location: target.url }).end(),
+      });
+      const { appId } = await setup(running, rx.url);
+      const msgId = await publish(running, appId);
+      const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
+      assert.equal(first.status, 2);
+      assert.equal(first.responseStatusCode, 302);
+      assert.equal(target.requests.length, 0);
+      await Promise.all([rx.close(), target.close()]);
+    });
   });
 
-  test('without an allowlist, a hostname resolving to loopback is refused and nothing is sent', async () => {
-    const running = await start({ allowSubnets: [] });
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
-    const literal = await api(running.url, 'POST', '/app', { name: 'ssrf' });
-    const refused = await api(running.url, 'POST', `/app/${literal.body.id}/endpoint`, { url: rx.url });
-    assert.equal(refused.status, 422);
-    assert.match(JSON.stringify(refused.body), /url/);
-    const { appId } = await setup(running, `http://localhost:${rx.port}/hook`);
-    const msgId = await publish(running, appId);
-    const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
-    assert.equal(first.status, 2);
-    assert.match(first.response, /blocked address (127\.0\.0\.1|::1)/);
-    assert.equal(rx.requests.length, 0);
-    await running.close();
-    await rx.close();
+  describe('delivery deadlines and Retry-After', () => {
+    test('a trickling receiver cannot stretch the total deadline', async () => {
+      const running = await start({ attemptTimeoutMs: 300, retrySchedule: [0] }, driver);
+      const timers = new Set<NodeJS.Timeout>();
+      const rx = await startReceiver({
+        handle: (_hit, res) => {
+          res.writeHead(200);
+          const t = setInterval(() => res.write('.'), 50);
+          timers.add(t);
+        },
+      });
+      const { appId } = await setup(running, rx.url);
+      const msgId = await publish(running, appId);
+      const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
+      assert.equal(first.status, 2);
+      assert.match(first.response, /timeout/);
+      for (const t of timers) clearInterval(t);
+      await running.close();
+      await rx.close();
+    });
+
+    test('Retry-After is honoured within [scheduled delay, 2 × scheduled delay]', async () => {
+      const running = await start({ retrySchedule: [0, 300] }, driver);
+      let n = 0;
+      const rx = await startReceiver({
+        handle: (_hit, res) => res.writeHead(++n === 1 ? 503 : 200, { 'retry-after': '5' }).end(),
+      });
+      const { appId } = await setup(running, rx.url);
+      await publish(running, appId);
+      await until('second try', () => rx.requests.length === 2 || undefined);
+      const gap = rx.requests[1]!.at - rx.requests[0]!.at;
+      assert.ok(gap >= 550, `Retry-After: 5 clamps to 2 × 300 ms, got a gap of ${gap} ms`);
+      await running.close();
+      await rx.close();
+    });
+
+    test('without an allowlist, a hostname resolving to loopback is refused and nothing is sent', async () => {
+      const running = await start({ allowSubnets: [] }, driver);
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+      const literal = await api(running.url, 'POST', '/app', { name: 'ssrf' });
+      const refused = await api(running.url, 'POST', `/app/${literal.body.id}/endpoint`, { url: rx.url });
+      assert.equal(refused.status, 422);
+      assert.match(JSON.stringify(refused.body), /url/);
+      const { appId } = await setup(running, `http://localhost:${rx.port}/hook`);
+      const msgId = await publish(running, appId);
+      const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
+      assert.equal(first.status, 2);
+      assert.match(first.response, /blocked address (127\.0\.0\.1|::1)/);
+      assert.equal(rx.requests.length, 0);
+      await running.close();
+      await rx.close();
+    });
   });
 });

@@ -1,110 +1,116 @@
 // The official svix SDK (1.x), unchanged, drives a listening Doorbell; local receivers check with
-// svix's own Webhook.verify that what arrives is signed as Svix would sign it.
+// svix's own Webhook.verify that what arrives is signed as Svix would sign it. Runs once per store driver.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Svix, Webhook } from 'svix';
 import type { Running } from '../../src/bin/serve.ts';
-import { start, TOKEN, until } from '../support/in-process.ts';
+import { describeEachDriver, start, TOKEN, until } from '../support/in-process.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 /** Resolves once `rx` has received `n` requests in all. */
 const received = (rx: Receiver, n: number) => until(`${n} deliveries`, () => rx.requests.length >= n, 15_000);
 
-let doorbell: Running;
-let ok: Receiver;
-let failing: Receiver;
-let svix: Svix;
+await describeEachDriver((driver) => {
+  let doorbell: Running;
+  let ok: Receiver;
+  let failing: Receiver;
+  let svix: Svix;
 
-before(async () => {
-  ok = await startReceiver({ handle: (_req, res) => res.writeHead(200).end('ok') });
-  failing = await startReceiver({ handle: (_req, res) => res.writeHead(500).end('ok') });
-  doorbell = await start({ retrySchedule: [0] }); // one attempt: failures are final at once
-  svix = new Svix(TOKEN, { serverUrl: doorbell.url });
-});
+  before(async () => {
+    ok = await startReceiver({ handle: (_req, res) => res.writeHead(200).end('ok') });
+    failing = await startReceiver({ handle: (_req, res) => res.writeHead(500).end('ok') });
+    doorbell = await start({ retrySchedule: [0] }, driver); // one attempt: failures are final at once
+    svix = new Svix(TOKEN, { serverUrl: doorbell.url });
+  });
 
-after(async () => {
-  await doorbell.close();
-  await ok.close();
-  await failing.close();
-});
+  after(async () => {
+    await doorbell.close();
+    await ok.close();
+    await failing.close();
+  });
 
-test('the svix SDK drives the whole flow and svix verifies every delivery', async () => {
-  assert.equal(await svix.health.get(), undefined);
-  const app = await svix.application.create({ name: 'SDK app', uid: 'sdk-app' });
-  assert.match(app.id, /^app_/);
-  assert.equal((await svix.application.getOrCreate({ name: 'SDK app', uid: 'sdk-app' })).id, app.id);
-  await svix.eventType.create({ name: 'user.signup', description: 'A user signed up' });
+  test('the svix SDK drives the whole flow and svix verifies every delivery', async () => {
+    assert.equal(await svix.health.get(), undefined);
+    const app = await svix.application.create({ name: 'SDK app', uid: 'sdk-app' });
+    assert.match(app.id, /^app_/);
+    assert.equal((await svix.application.getOrCreate({ name: 'SDK app', uid: 'sdk-app' })).id, app.id);
+    await svix.eventType.create({ name: 'user.signup', description: 'A user signed up' });
 
-  const ep = await svix.endpoint.create(app.id, { url: ok.url, filterTypes: ['user.signup'], uid: 'ok-ep' });
-  assert.deepEqual(ep.filterTypes, ['user.signup']);
-  const { key: secret } = await svix.endpoint.getSecret(app.id, ep.id);
+    const ep = await svix.endpoint.create(app.id, {
+      url: ok.url,
+      filterTypes: ['user.signup'],
+      uid: 'ok-ep',
+    });
+    assert.deepEqual(ep.filterTypes, ['user.signup']);
+    const { key: secret } = await svix.endpoint.getSecret(app.id, ep.id);
 
-  const sent = [];
-  for (let i = 0; i < 3; i++) {
-    sent.push(
-      await svix.message.create(app.id, {
-        eventType: 'user.signup',
-        eventId: `evt-${i}`,
-        payload: { i, name: 'x' },
-      }),
+    const sent = [];
+    for (let i = 0; i < 3; i++) {
+      sent.push(
+        await svix.message.create(app.id, {
+          eventType: 'user.signup',
+          eventId: `evt-${i}`,
+          payload: { i, name: 'x' },
+        }),
+      );
+    }
+    await svix.message.create(app.id, { eventType: 'ignored.type', payload: {} }); // filtered out
+    await received(ok, 3);
+    for (const r of ok.requests) {
+      const verified = new Webhook(secret).verify(r.body, r.headers) as { i: number };
+      assert.equal(typeof verified.i, 'number');
+      assert.ok(sent.some((m) => m.id === r.headers['webhook-id']));
+    }
+    assert.deepEqual(ok.requests.map((r) => JSON.parse(r.body).i).sort(), [0, 1, 2]);
+
+    const messages = await svix.message.list(app.id);
+    assert.equal(messages.data.length, 4);
+    assert.equal((await svix.message.get(app.id, 'evt-1')).id, sent[1]?.id);
+    await until(
+      'three attempts recorded',
+      async () => (await svix.messageAttempt.listByEndpoint(app.id, ep.id)).data.length === 3,
+      15_000,
     );
-  }
-  await svix.message.create(app.id, { eventType: 'ignored.type', payload: {} }); // filtered out
-  await received(ok, 3);
-  for (const r of ok.requests) {
-    const verified = new Webhook(secret).verify(r.body, r.headers) as { i: number };
-    assert.equal(typeof verified.i, 'number');
-    assert.ok(sent.some((m) => m.id === r.headers['webhook-id']));
-  }
-  assert.deepEqual(ok.requests.map((r) => JSON.parse(r.body).i).sort(), [0, 1, 2]);
+    const attempts = await svix.messageAttempt.listByEndpoint(app.id, ep.id);
+    assert.ok(attempts.data.every((a) => a.status === 0 && a.responseStatusCode === 200));
+    const byMsg = await svix.messageAttempt.listByMsg(app.id, sent[0]!.id);
+    assert.equal(byMsg.data.length, 1);
+    assert.equal((await svix.endpoint.getStats(app.id, ep.id)).success, 3);
 
-  const messages = await svix.message.list(app.id);
-  assert.equal(messages.data.length, 4);
-  assert.equal((await svix.message.get(app.id, 'evt-1')).id, sent[1]?.id);
-  await until(
-    'three attempts recorded',
-    async () => (await svix.messageAttempt.listByEndpoint(app.id, ep.id)).data.length === 3,
-    15_000,
-  );
-  const attempts = await svix.messageAttempt.listByEndpoint(app.id, ep.id);
-  assert.ok(attempts.data.every((a) => a.status === 0 && a.responseStatusCode === 200));
-  const byMsg = await svix.messageAttempt.listByMsg(app.id, sent[0]!.id);
-  assert.equal(byMsg.data.length, 1);
-  assert.equal((await svix.endpoint.getStats(app.id, ep.id)).success, 3);
+    // Rotation: during the grace period both the new and the old secret verify.
+    await svix.endpoint.rotateSecret(app.id, ep.id, {});
+    const { key: rotated } = await svix.endpoint.getSecret(app.id, ep.id);
+    assert.notEqual(rotated, secret);
+    await svix.message.create(app.id, { eventType: 'user.signup', payload: { after: 'rotation' } });
+    await received(ok, 4);
+    const last = ok.requests[3]!;
+    assert.deepEqual(new Webhook(rotated).verify(last.body, last.headers), { after: 'rotation' });
+    assert.deepEqual(new Webhook(secret).verify(last.body, last.headers), { after: 'rotation' });
 
-  // Rotation: during the grace period both the new and the old secret verify.
-  await svix.endpoint.rotateSecret(app.id, ep.id, {});
-  const { key: rotated } = await svix.endpoint.getSecret(app.id, ep.id);
-  assert.notEqual(rotated, secret);
-  await svix.message.create(app.id, { eventType: 'user.signup', payload: { after: 'rotation' } });
-  await received(ok, 4);
-  const last = ok.requests[3]!;
-  assert.deepEqual(new Webhook(rotated).verify(last.body, last.headers), { after: 'rotation' });
-  assert.deepEqual(new Webhook(secret).verify(last.body, last.headers), { after: 'rotation' });
+    // Resend: the same message id arrives again.
+    await svix.messageAttempt.resend(app.id, sent[0]!.id, ep.id);
+    await received(ok, 5);
+    assert.equal(ok.requests[4]!.headers['webhook-id'], sent[0]!.id);
 
-  // Resend: the same message id arrives again.
-  await svix.messageAttempt.resend(app.id, sent[0]!.id, ep.id);
-  await received(ok, 5);
-  assert.equal(ok.requests[4]!.headers['webhook-id'], sent[0]!.id);
+    // Recover: a failed delivery is tried again.
+    const bad = await svix.endpoint.create(app.id, { url: failing.url, filterTypes: ['user.signup'] });
+    await svix.message.create(app.id, { eventType: 'user.signup', payload: { doomed: true } });
+    await received(failing, 1);
+    await until(
+      'delivery failed',
+      async () => (await svix.endpoint.getStats(app.id, bad.id)).fail === 1,
+      15_000,
+    );
+    const recovered = await svix.endpoint.recover(app.id, bad.id, { since: new Date(Date.now() - 3600_000) });
+    assert.match(recovered.id, /^qtask_/);
+    await received(failing, 2);
+    assert.equal(failing.requests[1]!.headers['webhook-id'], failing.requests[0]!.headers['webhook-id']);
 
-  // Recover: a failed delivery is tried again.
-  const bad = await svix.endpoint.create(app.id, { url: failing.url, filterTypes: ['user.signup'] });
-  await svix.message.create(app.id, { eventType: 'user.signup', payload: { doomed: true } });
-  await received(failing, 1);
-  await until(
-    'delivery failed',
-    async () => (await svix.endpoint.getStats(app.id, bad.id)).fail === 1,
-    15_000,
-  );
-  const recovered = await svix.endpoint.recover(app.id, bad.id, { since: new Date(Date.now() - 3600_000) });
-  assert.match(recovered.id, /^qtask_/);
-  await received(failing, 2);
-  assert.equal(failing.requests[1]!.headers['webhook-id'], failing.requests[0]!.headers['webhook-id']);
-
-  const attempted = await svix.messageAttempt.listAttemptedMessages(app.id, bad.id);
-  assert.equal(attempted.data.length, 1);
-  const portal = await svix.authentication.appPortalAccess(app.id, {});
-  assert.match(portal.token, /^appsk_/);
-  const scoped = new Svix(portal.token, { serverUrl: doorbell.url });
-  assert.equal((await scoped.endpoint.list(app.id)).data.length, 2);
+    const attempted = await svix.messageAttempt.listAttemptedMessages(app.id, bad.id);
+    assert.equal(attempted.data.length, 1);
+    const portal = await svix.authentication.appPortalAccess(app.id, {});
+    assert.match(portal.token, /^appsk_/);
+    const scoped = new Svix(portal.token, { serverUrl: doorbell.url });
+    assert.equal((await scoped.endpoint.list(app.id)).data.length, 2);
+  });
 });

@@ -1,7 +1,8 @@
 // End to end, the worker's behaviour under load and failure: auto-disable and its reset, per-endpoint
 // rate limits, per-endpoint concurrency (a slow endpoint does not starve the others), and a SIGTERM
 // that drains attempts in flight. Real composition root, real local receivers on 127.0.0.1.
-// Lease expiry and crash takeover are covered by the store contract and the crash test.
+// Lease expiry and crash takeover are covered by the store contract and the crash test. Every test
+// runs once per store driver (SQLite, PostgreSQL).
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Running } from '../../src/bin/serve.ts';
 import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
-import { apiOk, start, TOKEN, until } from '../support/in-process.ts';
+import { apiOk, describeEachDriver, start, TOKEN, testDatabase, until } from '../support/in-process.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 /** The bound for `until` in this file (the shared default is 10 s). */
@@ -49,250 +50,264 @@ function settled(running: Running, msgId: string, endpointId: string) {
   );
 }
 
-describe('auto-disable', () => {
-  test('an endpoint failing longer than autoDisableAfterMs is disabled; nothing more is sent to it', async () => {
-    const running = await start({ autoDisableAfterMs: 300, retrySchedule: [0, ...Array(9).fill(100)] });
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(500).end() });
-    const ok = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
-    try {
-      const appId = await createApp(running.url);
-      const epId = await createEndpoint(running.url, appId, rx.url);
-      const first = await publish(running.url, appId, 1);
-      await until(
-        'disabled',
-        async () => (await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).disabled,
-        WAIT_MS,
+await describeEachDriver((driver) => {
+  describe('auto-disable', () => {
+    test('an endpoint failing longer than autoDisableAfterMs is disabled; nothing more is sent to it', async () => {
+      const running = await start(
+        { autoDisableAfterMs: 300, retrySchedule: [0, ...Array(9).fill(100)] },
+        driver,
       );
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(500).end() });
+      const ok = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+      try {
+        const appId = await createApp(running.url);
+        const epId = await createEndpoint(running.url, appId, rx.url);
+        const first = await publish(running.url, appId, 1);
+        await until(
+          'disabled',
+          async () => (await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).disabled,
+          WAIT_MS,
+        );
 
-      // The retry still pending when it was disabled is not sent: the schedule (10 tries) was cut short.
-      assert.equal(await settled(running, first, epId), 'fail');
-      const tries = rx.requests.length;
-      assert.ok(tries >= 2 && tries < 10, `${tries} tries before disabling`);
-      const recorded = await attemptsOf(running.url, appId, first);
-      assert.equal(recorded.filter((a) => a.responseStatusCode === 500).length, tries);
+        // The retry still pending when it was disabled is not sent: the schedule (10 tries) was cut short.
+        assert.equal(await settled(running, first, epId), 'fail');
+        const tries = rx.requests.length;
+        assert.ok(tries >= 2 && tries < 10, `${tries} tries before disabling`);
+        const recorded = await attemptsOf(running.url, appId, first);
+        assert.equal(recorded.filter((a) => a.responseStatusCode === 500).length, tries);
 
-      // A later message creates no HTTP attempt at it. A healthy endpoint added now shows when the
-      // worker has handled that message (both tasks are due at once).
-      const okId = await createEndpoint(running.url, appId, ok.url);
-      const second = await publish(running.url, appId, 2);
-      await settled(running, second, okId);
-      const task = await running.store.tasks.get(second, epId);
-      if (task) assert.equal(await settled(running, second, epId), 'fail');
-      assert.equal(rx.requests.filter((h) => h.webhookId === second).length, 0);
-      for (const a of await attemptsOf(running.url, appId, second)) {
-        assert.ok(a.responseStatusCode === 200 || /disabled/.test(a.response), JSON.stringify(a));
+        // A later message creates no HTTP attempt at it. A healthy endpoint added now shows when the
+        // worker has handled that message (both tasks are due at once).
+        const okId = await createEndpoint(running.url, appId, ok.url);
+        const second = await publish(running.url, appId, 2);
+        await settled(running, second, okId);
+        const task = await running.store.tasks.get(second, epId);
+        if (task) assert.equal(await settled(running, second, epId), 'fail');
+        assert.equal(rx.requests.filter((h) => h.webhookId === second).length, 0);
+        for (const a of await attemptsOf(running.url, appId, second)) {
+          assert.ok(a.responseStatusCode === 200 || /disabled/.test(a.response), JSON.stringify(a));
+        }
+        assert.equal(rx.requests.length, tries);
+      } finally {
+        await running.close();
+        await Promise.all([rx.close(), ok.close()]);
       }
-      assert.equal(rx.requests.length, tries);
-    } finally {
-      await running.close();
-      await Promise.all([rx.close(), ok.close()]);
-    }
+    });
+
+    test('a success resets the failure run, so a later failure starts a new one', async () => {
+      const running = await start({ autoDisableAfterMs: 300, retrySchedule: [0, 100] }, driver);
+      const tries = new Map<string, number>();
+      // Every message fails once, then succeeds.
+      const rx = await startReceiver({
+        handle: (hit, res) => {
+          const n = (tries.get(hit.webhookId) ?? 0) + 1;
+          tries.set(hit.webhookId, n);
+          res.writeHead(n === 1 ? 500 : 200).end();
+        },
+      });
+      try {
+        const appId = await createApp(running.url);
+        const epId = await createEndpoint(running.url, appId, rx.url);
+        const first = await publish(running.url, appId, 1);
+        assert.equal(await settled(running, first, epId), 'success');
+        const firstFailure = rx.requests[0]!.at;
+        // The worker records endpoint health just after it finishes the task: a write of its own.
+        await until(
+          'failure run ended',
+          async () => (await running.store.endpoints.get(appId, epId))?.failingSince === null,
+          WAIT_MS,
+        );
+        assert.equal((await running.store.endpoints.get(appId, epId))?.failingSince, null);
+
+        // Past the auto-disable window counted from the first failure: without the reset, the next
+        // failure would find a run older than 300 ms and disable the endpoint.
+        await sleep(Math.max(0, firstFailure + 400 - Date.now()));
+        const second = await publish(running.url, appId, 2);
+        assert.equal(await settled(running, second, epId), 'success');
+        const endpoint = await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`);
+        assert.equal(endpoint.disabled, false);
+        assert.equal(tries.get(second), 2);
+      } finally {
+        await running.close();
+        await rx.close();
+      }
+    });
+
+    test('a success that was claimed before a concurrent failure was recorded still ends the run', async () => {
+      // Long retry delay: the failed message is not retried during the test, only the ordering matters.
+      const running = await start({ retrySchedule: [0, 60_000] }, driver);
+      const held: { id: string; res: ServerResponse }[] = [];
+      const rx = await startReceiver({ handle: (hit, res) => held.push({ id: hit.webhookId, res }) });
+      try {
+        const appId = await createApp(running.url);
+        const epId = await createEndpoint(running.url, appId, rx.url);
+        const failing = await publish(running.url, appId, 1);
+        const succeeding = await publish(running.url, appId, 2);
+        // Both are in flight, so both were claimed while the endpoint had no failure run.
+        await until('both in flight', () => held.length === 2, WAIT_MS);
+        held
+          .find((h) => h.id === failing)!
+          .res.writeHead(500)
+          .end();
+        await until(
+          'failure run started',
+          // `until` stops at anything but undefined or false: map "no run yet" (null) to undefined.
+          async () => (await running.store.endpoints.get(appId, epId))?.failingSince ?? undefined,
+          WAIT_MS,
+        );
+        held
+          .find((h) => h.id === succeeding)!
+          .res.writeHead(200)
+          .end();
+        assert.equal(await settled(running, succeeding, epId), 'success');
+        await until(
+          'failure run ended',
+          async () => (await running.store.endpoints.get(appId, epId))?.failingSince === null,
+          WAIT_MS,
+        );
+      } finally {
+        await running.close();
+        await rx.close();
+      }
+    });
   });
 
-  test('a success resets the failure run, so a later failure starts a new one', async () => {
-    const running = await start({ autoDisableAfterMs: 300, retrySchedule: [0, 100] });
-    const tries = new Map<string, number>();
-    // Every message fails once, then succeeds.
-    const rx = await startReceiver({
-      handle: (hit, res) => {
-        const n = (tries.get(hit.webhookId) ?? 0) + 1;
-        tries.set(hit.webhookId, n);
-        res.writeHead(n === 1 ? 500 : 200).end();
+  describe('rate limits', () => {
+    /** Publishes 10 messages at once to `appId` and returns the span from first to last arrival at `rx`. */
+    async function spanOfTen(running: Running, appId: string, rx: Receiver) {
+      const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => publish(running.url, appId, i)));
+      await until('ten deliveries', () => rx.requests.length >= 10, WAIT_MS);
+      assert.deepEqual(new Set(rx.requests.map((h) => h.webhookId)), new Set(ids));
+      return rx.requests.at(-1)!.at - rx.requests[0]!.at;
+    }
+
+    // Ten evenly spaced slots 200 ms apart: at least 1800 ms from first to last arrival, less some slack
+    // for the first request's connection setup.
+    const MIN_SPAN = 1600;
+
+    test('an endpoint with rateLimit 5 receives 10 messages no faster than 5 per second', async () => {
+      const running = await start({}, driver);
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+      try {
+        const appId = await createApp(running.url);
+        const epId = await createEndpoint(running.url, appId, rx.url, { rateLimit: 5 });
+        assert.equal((await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).rateLimit, 5);
+        const span = await spanOfTen(running, appId, rx);
+        assert.ok(span >= MIN_SPAN, `10 messages at 5/s arrived within ${span} ms`);
+      } finally {
+        await running.close();
+        await rx.close();
+      }
+    });
+
+    test("an application's rateLimit applies to each of its endpoints that sets none", async () => {
+      const running = await start({}, driver);
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+      try {
+        const appId = (await apiOk(running.url, 'POST', '/app', { name: 'Throttled', rateLimit: 5 })).id;
+        await createEndpoint(running.url, appId, rx.url);
+        const span = await spanOfTen(running, appId, rx);
+        assert.ok(span >= MIN_SPAN, `10 messages at 5/s arrived within ${span} ms`);
+      } finally {
+        await running.close();
+        await rx.close();
+      }
+    });
+  });
+
+  test('a slow endpoint does not starve the others', async () => {
+    const running = await start({ perEndpointConcurrency: 2, concurrency: 8 }, driver);
+    let slowInFlight = 0;
+    let slowMaxInFlight = 0;
+    let slowAnswered = 0;
+    const slowAnsweredAtFastHit: number[] = [];
+    const slow = await startReceiver({
+      handle: (_hit, res) => {
+        slowInFlight++;
+        slowMaxInFlight = Math.max(slowMaxInFlight, slowInFlight);
+        slow.later(1000, () => {
+          slowInFlight--;
+          slowAnswered++;
+          res.writeHead(200).end();
+        });
+      },
+    });
+    const fast = await startReceiver({
+      handle: (_hit, res) => {
+        slowAnsweredAtFastHit.push(slowAnswered);
+        res.writeHead(200).end();
       },
     });
     try {
       const appId = await createApp(running.url);
-      const epId = await createEndpoint(running.url, appId, rx.url);
-      const first = await publish(running.url, appId, 1);
-      assert.equal(await settled(running, first, epId), 'success');
-      const firstFailure = rx.requests[0]!.at;
-      assert.equal((await running.store.endpoints.get(appId, epId))?.failingSince, null);
-
-      // Past the auto-disable window counted from the first failure: without the reset, the next
-      // failure would find a run older than 300 ms and disable the endpoint.
-      await sleep(Math.max(0, firstFailure + 400 - Date.now()));
-      const second = await publish(running.url, appId, 2);
-      assert.equal(await settled(running, second, epId), 'success');
-      const endpoint = await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`);
-      assert.equal(endpoint.disabled, false);
-      assert.equal(tries.get(second), 2);
-    } finally {
-      await running.close();
-      await rx.close();
-    }
-  });
-
-  test('a success that was claimed before a concurrent failure was recorded still ends the run', async () => {
-    // Long retry delay: the failed message is not retried during the test, only the ordering matters.
-    const running = await start({ retrySchedule: [0, 60_000] });
-    const held: { id: string; res: ServerResponse }[] = [];
-    const rx = await startReceiver({ handle: (hit, res) => held.push({ id: hit.webhookId, res }) });
-    try {
-      const appId = await createApp(running.url);
-      const epId = await createEndpoint(running.url, appId, rx.url);
-      const failing = await publish(running.url, appId, 1);
-      const succeeding = await publish(running.url, appId, 2);
-      // Both are in flight, so both were claimed while the endpoint had no failure run.
-      await until('both in flight', () => held.length === 2, WAIT_MS);
-      held
-        .find((h) => h.id === failing)!
-        .res.writeHead(500)
-        .end();
-      await until(
-        'failure run started',
-        async () => (await running.store.endpoints.get(appId, epId))?.failingSince,
-        WAIT_MS,
+      await createEndpoint(running.url, appId, slow.url);
+      await createEndpoint(running.url, appId, fast.url);
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push(await publish(running.url, appId, i));
+      await until('20 fast deliveries', () => fast.requests.length >= 20, WAIT_MS);
+      assert.deepEqual(new Set(fast.requests.map((h) => h.webhookId)), new Set(ids));
+      // Every fast delivery arrived while the slow endpoint still had messages waiting.
+      assert.ok(
+        slowAnsweredAtFastHit.every((n) => n < 20),
+        `slow deliveries done at each fast hit: ${slowAnsweredAtFastHit}`,
       );
-      held
-        .find((h) => h.id === succeeding)!
-        .res.writeHead(200)
-        .end();
-      assert.equal(await settled(running, succeeding, epId), 'success');
-      await until(
-        'failure run ended',
-        async () => (await running.store.endpoints.get(appId, epId))?.failingSince === null,
-        WAIT_MS,
-      );
+      assert.ok(slowAnswered + slowInFlight < 20, 'the slow endpoint still has messages waiting');
+      assert.ok(slowMaxInFlight <= 2, `the slow endpoint had ${slowMaxInFlight} requests in flight`);
     } finally {
-      await running.close();
-      await rx.close();
-    }
-  });
-});
-
-describe('rate limits', () => {
-  /** Publishes 10 messages at once to `appId` and returns the span from first to last arrival at `rx`. */
-  async function spanOfTen(running: Running, appId: string, rx: Receiver) {
-    const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => publish(running.url, appId, i)));
-    await until('ten deliveries', () => rx.requests.length >= 10, WAIT_MS);
-    assert.deepEqual(new Set(rx.requests.map((h) => h.webhookId)), new Set(ids));
-    return rx.requests.at(-1)!.at - rx.requests[0]!.at;
-  }
-
-  // Ten evenly spaced slots 200 ms apart: at least 1800 ms from first to last arrival, less some slack
-  // for the first request's connection setup.
-  const MIN_SPAN = 1600;
-
-  test('an endpoint with rateLimit 5 receives 10 messages no faster than 5 per second', async () => {
-    const running = await start();
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
-    try {
-      const appId = await createApp(running.url);
-      const epId = await createEndpoint(running.url, appId, rx.url, { rateLimit: 5 });
-      assert.equal((await apiOk(running.url, 'GET', `/app/${appId}/endpoint/${epId}`)).rateLimit, 5);
-      const span = await spanOfTen(running, appId, rx);
-      assert.ok(span >= MIN_SPAN, `10 messages at 5/s arrived within ${span} ms`);
-    } finally {
-      await running.close();
-      await rx.close();
+      await running.close(); // waits for the slow attempts in flight (1 s)
+      await Promise.all([slow.close(), fast.close()]);
     }
   });
 
-  test("an application's rateLimit applies to each of its endpoints that sets none", async () => {
-    const running = await start();
-    const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
-    try {
-      const appId = (await apiOk(running.url, 'POST', '/app', { name: 'Throttled', rateLimit: 5 })).id;
-      await createEndpoint(running.url, appId, rx.url);
-      const span = await spanOfTen(running, appId, rx);
-      assert.ok(span >= MIN_SPAN, `10 messages at 5/s arrived within ${span} ms`);
-    } finally {
-      await running.close();
+  test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again after a restart', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-worker-'));
+    const db = await testDatabase(driver, join(dir, 'doorbell.db'));
+    const database = db.url;
+    const args = ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,100ms'];
+    const rx = await startReceiver({
+      handle: (_hit, res) => rx.later(500, () => res.writeHead(200).end('ok')),
+    });
+    const procs: DoorbellProcess[] = [];
+    t.after(async () => {
+      for (const p of procs) await p.kill('SIGKILL');
       await rx.close();
-    }
-  });
-});
+      await db.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-test('a slow endpoint does not starve the others', async () => {
-  const running = await start({ perEndpointConcurrency: 2, concurrency: 8 });
-  let slowInFlight = 0;
-  let slowMaxInFlight = 0;
-  let slowAnswered = 0;
-  const slowAnsweredAtFastHit: number[] = [];
-  const slow = await startReceiver({
-    handle: (_hit, res) => {
-      slowInFlight++;
-      slowMaxInFlight = Math.max(slowMaxInFlight, slowInFlight);
-      slow.later(1000, () => {
-        slowInFlight--;
-        slowAnswered++;
-        res.writeHead(200).end();
-      });
-    },
-  });
-  const fast = await startReceiver({
-    handle: (_hit, res) => {
-      slowAnsweredAtFastHit.push(slowAnswered);
-      res.writeHead(200).end();
-    },
-  });
-  try {
-    const appId = await createApp(running.url);
-    await createEndpoint(running.url, appId, slow.url);
-    await createEndpoint(running.url, appId, fast.url);
-    const ids: string[] = [];
-    for (let i = 0; i < 20; i++) ids.push(await publish(running.url, appId, i));
-    await until('20 fast deliveries', () => fast.requests.length >= 20, WAIT_MS);
-    assert.deepEqual(new Set(fast.requests.map((h) => h.webhookId)), new Set(ids));
-    // Every fast delivery arrived while the slow endpoint still had messages waiting.
-    assert.ok(
-      slowAnsweredAtFastHit.every((n) => n < 20),
-      `slow deliveries done at each fast hit: ${slowAnsweredAtFastHit}`,
+    const first = await spawnDoorbell({ database, adminToken: TOKEN, args });
+    procs.push(first);
+    const appId = await createApp(first.url);
+    const epId = await createEndpoint(first.url, appId, rx.url);
+    const ids = [
+      await publish(first.url, appId, 1),
+      await publish(first.url, appId, 2),
+      await publish(first.url, appId, 3),
+    ];
+    await until('three attempts in flight', () => rx.requests.length === 3, WAIT_MS);
+    const exit = await first.stop(10_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, first.output());
+
+    const second = await spawnDoorbell({ database, adminToken: TOKEN, args });
+    procs.push(second);
+    for (const msgId of ids) {
+      const recorded = await attemptsOf(second.url, appId, msgId);
+      assert.equal(recorded.length, 1, `${msgId}: ${JSON.stringify(recorded)}`);
+      assert.equal(recorded[0]?.status, 0);
+      assert.equal(recorded[0]?.responseStatusCode, 200);
+    }
+    const statuses = (await apiOk(second.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`)).data.map(
+      (m: { status: number }) => m.status,
     );
-    assert.ok(slowAnswered + slowInFlight < 20, 'the slow endpoint still has messages waiting');
-    assert.ok(slowMaxInFlight <= 2, `the slow endpoint had ${slowMaxInFlight} requests in flight`);
-  } finally {
-    await running.close(); // waits for the slow attempts in flight (1 s)
-    await Promise.all([slow.close(), fast.close()]);
-  }
-});
-
-test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again after a restart', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'doorbell-worker-'));
-  const database = join(dir, 'doorbell.db');
-  const args = ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,100ms'];
-  const rx = await startReceiver({
-    handle: (_hit, res) => rx.later(500, () => res.writeHead(200).end('ok')),
+    assert.deepEqual(statuses, [0, 0, 0]);
+    // A message published after the restart is delivered; the three drained ones are not sent again.
+    const after = await publish(second.url, appId, 4);
+    await until('delivery after restart', () => rx.requests.some((h) => h.webhookId === after), WAIT_MS);
+    assert.deepEqual(
+      rx.requests.map((h) => h.webhookId),
+      [...rx.requests.slice(0, 3).map((h) => h.webhookId), after],
+    );
+    assert.deepEqual(new Set(rx.requests.slice(0, 3).map((h) => h.webhookId)), new Set(ids));
+    assert.deepEqual(await second.stop(10_000), { code: 0, signal: null });
   });
-  const procs: DoorbellProcess[] = [];
-  t.after(async () => {
-    for (const p of procs) await p.kill('SIGKILL');
-    await rx.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const first = await spawnDoorbell({ database, adminToken: TOKEN, args });
-  procs.push(first);
-  const appId = await createApp(first.url);
-  const epId = await createEndpoint(first.url, appId, rx.url);
-  const ids = [
-    await publish(first.url, appId, 1),
-    await publish(first.url, appId, 2),
-    await publish(first.url, appId, 3),
-  ];
-  await until('three attempts in flight', () => rx.requests.length === 3, WAIT_MS);
-  const exit = await first.stop(10_000);
-  assert.deepEqual(exit, { code: 0, signal: null }, first.output());
-
-  const second = await spawnDoorbell({ database, adminToken: TOKEN, args });
-  procs.push(second);
-  for (const msgId of ids) {
-    const recorded = await attemptsOf(second.url, appId, msgId);
-    assert.equal(recorded.length, 1, `${msgId}: ${JSON.stringify(recorded)}`);
-    assert.equal(recorded[0]?.status, 0);
-    assert.equal(recorded[0]?.responseStatusCode, 200);
-  }
-  const statuses = (await apiOk(second.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`)).data.map(
-    (m: { status: number }) => m.status,
-  );
-  assert.deepEqual(statuses, [0, 0, 0]);
-  // A message published after the restart is delivered; the three drained ones are not sent again.
-  const after = await publish(second.url, appId, 4);
-  await until('delivery after restart', () => rx.requests.some((h) => h.webhookId === after), WAIT_MS);
-  assert.deepEqual(
-    rx.requests.map((h) => h.webhookId),
-    [...rx.requests.slice(0, 3).map((h) => h.webhookId), after],
-  );
-  assert.deepEqual(new Set(rx.requests.slice(0, 3).map((h) => h.webhookId)), new Set(ids));
-  assert.deepEqual(await second.stop(10_000), { code: 0, signal: null });
 });
