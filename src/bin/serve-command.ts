@@ -65,10 +65,13 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     },
   });
 
+  // Signals are handled from the start: one that arrives while starting stops the server once it is up.
+  let closeWhenUp!: (close: () => Promise<void>) => void;
+  handleSignals(new Promise((resolve) => (closeWhenUp = resolve)));
   if (config.role === 'worker') {
     const worker = await startWorker(config);
     console.error(`Doorbell worker started (database: ${config.database})`);
-    handleSignals(worker.close);
+    closeWhenUp(worker.close);
     return;
   }
   const running = await startDoorbell(config);
@@ -81,10 +84,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   }
   let stopDemo = async () => {};
   if (options.demo && adminToken) stopDemo = await startDemo(running, adminToken);
-  handleSignals(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
+  closeWhenUp(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
 }
 
-function handleSignals(close: () => Promise<void>): void {
+function handleSignals(closing: Promise<() => Promise<void>>): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -92,7 +95,8 @@ function handleSignals(close: () => Promise<void>): void {
     console.error(`doorbell: ${signal}: draining attempts in flight…`);
     const hardStop = setTimeout(() => process.exit(1), 30_000);
     hardStop.unref();
-    close()
+    closing
+      .then((close) => close())
       .then(() => {
         console.error('doorbell: stopped');
         process.exit(0);

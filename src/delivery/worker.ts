@@ -32,9 +32,11 @@ export interface Worker {
 }
 
 const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usual cases
-// Finished attempts free slots; claiming again after each one would run a claim query per attempt.
-// Instead the slots freed within this window are refilled by one claim.
-const REFILL_MS = 2;
+// Finished attempts and wake-ups ask for claims far more often than claims are worth running: claims
+// are spaced at least this far apart, and at least twice as far as the last one took (a claim is a few
+// round trips on PostgreSQL), so slots freed meanwhile are refilled by one claim. An idle worker,
+// whose last claim is long past, still claims at once.
+const MIN_CLAIM_SPACING_MS = 2;
 const CLAIM_BATCH = 256;
 
 type AttemptResult = Pick<Attempt, 'status' | 'responseStatusCode' | 'response' | 'responseDurationMs'>;
@@ -68,6 +70,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let again = false;
   let timer: NodeJS.Timeout | null = null;
   let refill: NodeJS.Timeout | null = null;
+  let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
 
   function schedule(delayMs: number): void {
     if (!running) return;
@@ -79,6 +82,14 @@ export function createWorker(deps: WorkerDeps): Worker {
     if (!running) return;
     if (pumping) {
       again = true;
+      return;
+    }
+    const wait = nextClaimAt - now();
+    if (wait > 0) {
+      refill ??= setTimeout(() => {
+        refill = null;
+        wake();
+      }, wait);
       return;
     }
     pumping = pump()
@@ -102,15 +113,18 @@ export function createWorker(deps: WorkerDeps): Worker {
       const free = cfg.concurrency - inFlight.size;
       if (free <= 0) return; // a finishing attempt wakes us
       const at = now();
+      const limit = Math.min(free, CLAIM_BATCH);
       const claimed = await store.tasks.claimDue({
         now: at,
-        limit: Math.min(free, CLAIM_BATCH),
+        limit,
         leaseMs,
         perEndpoint: cfg.perEndpointConcurrency,
       });
+      nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, 2 * (now() - at));
       for (const c of claimed) track(deliver(c));
+      if (claimed.length > 0 && claimed.length < limit) return; // caps reached: wait for slots to free
       if (claimed.length === 0) {
-        if (again) continue;
+        if (again) return; // woken meanwhile: wake() claims again, spaced
         const next = await store.tasks.nextDueAt();
         schedule(next === null ? IDLE_POLL_MS : next - now());
         return;
@@ -123,10 +137,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       .catch((error: unknown) => console.error('doorbell worker: attempt not recorded:', error))
       .finally(() => {
         inFlight.delete(tracked);
-        refill ??= setTimeout(() => {
-          refill = null;
-          wake();
-        }, REFILL_MS);
+        wake();
       });
     inFlight.add(tracked);
   }

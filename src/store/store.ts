@@ -1,6 +1,9 @@
 // The storage port. Grouped by aggregate, written in domain terms; no connection or driver type leaks.
 // Every driver (sqlite/, postgres/) passes the same conformance suite (store-contract.ts).
 // Lookups by "idOrUid" accept either the prefixed id or the caller-chosen uid, scoped as stated.
+// Every id embeds its creation time (src/core/ids.ts), and callers create an object's id from the same
+// clock reading as its createdAt: a driver may rely on that (PostgreSQL finds a message's or an
+// attempt's daily partition from its id).
 
 import type {
   Application,
