@@ -1,21 +1,8 @@
 // Applications, and the cascade that deletes everything an application owns.
 
-import type { Application } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
-import { conflictAs, json, Params, type Pg, type Row, stmt } from './pg.ts';
-
-function toApp(r: Row): Application {
-  return {
-    id: r.id as string,
-    uid: r.uid as string | null,
-    name: r.name as string,
-    rateLimit: r.rate_limit as number | null,
-    metadata: r.metadata as Application['metadata'],
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
+import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
 
 const INSERT = stmt(`INSERT INTO apps (id, uid, name, rate_limit, metadata, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7)`);
@@ -34,7 +21,7 @@ export function appsSql(db: Pg): Store['apps'] {
     },
     async get(idOrUid) {
       const row = await db.one(BY_ID_OR_UID, [idOrUid]);
-      return row ? toApp(row) : null;
+      return row ? mapRow.app(row) : null;
     },
     list(page) {
       return keysetPage(
@@ -48,7 +35,7 @@ export function appsSql(db: Pg): Store['apps'] {
           page,
           defaultOrder: 'ascending',
         },
-        toApp,
+        mapRow.app,
       );
     },
     async update(a) {

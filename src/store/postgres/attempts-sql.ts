@@ -1,27 +1,11 @@
 // Attempts: the history of every HTTP try, listed per message, per endpoint or per application.
 // Lookups by id name the partition through the time the id embeds.
 
-import type { Attempt } from '../../core/types.ts';
+import { toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
-import { messageFilters, Params, type Pg, type Row, stmt, timeFilters } from './pg.ts';
-
-function toAttempt(r: Row): Attempt {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    msgId: r.msg_id as string,
-    endpointId: r.endpoint_id as string,
-    url: r.url as string,
-    status: r.status === 0 ? 'success' : 'fail',
-    responseStatusCode: r.response_status_code as number,
-    response: r.response as string,
-    responseDurationMs: r.response_duration_ms as number,
-    triggerType: r.trigger_type === 1 ? 'manual' : 'scheduled',
-    createdAt: r.created_at as number,
-  };
-}
+import { messageFilters, Params, type Pg, stmt, timeFilters } from './pg.ts';
 
 const GET = stmt('SELECT * FROM attempts WHERE id = $1 AND created_at = $2 AND app_id = $3 AND msg_id = $4');
 const EXPUNGE = stmt(

@@ -11,31 +11,11 @@
 // endpoints' claims. The alternative, a counter row per endpoint updated by claims and finishes, would
 // need every finish and every lease expiry to write it, and an expired lease has no event to decrement.
 
-import type { DeliveryTask, Endpoint, TaskStatusName } from '../../core/types.ts';
+import type { Endpoint } from '../../core/types.ts';
+import { toTask } from '../rows.ts';
 import type { ClaimedTask, ClaimOptions } from '../store.ts';
-import { toEndpoint } from './endpoints-sql.ts';
-import { toMessage } from './messages-sql.ts';
 import { LOCK_SPACE_ENDPOINT } from './migrate.ts';
-import { type Pg, type Row, type Sql, stmt } from './pg.ts';
-
-const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
-
-export const statusName = (status: number): TaskStatusName => STATUS_NAMES[status] ?? 'pending';
-
-export function toTask(r: Row): DeliveryTask {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    msgId: r.msg_id as string,
-    endpointId: r.endpoint_id as string,
-    status: statusName(r.status as number),
-    attempts: r.attempts as number,
-    nextAt: r.next_at as number | null,
-    leaseUntil: r.lease_until as number | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
+import { mapRow, type Pg, type Row, type Sql, stmt } from './pg.ts';
 
 // Endpoints with pending tasks, by a loose index scan (one probe per endpoint, however long its
 // backlog), from a starting point; and the endpoints of expired leases.
@@ -156,7 +136,7 @@ export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<Cl
       explicit = [];
       const got = new Map<string, number>();
       for (const r of rows)
-        if (r.endpoint) endpoints.set(r.endpoint_id as string, toEndpoint(r.endpoint as Row));
+        if (r.endpoint) endpoints.set(r.endpoint_id as string, mapRow.endpoint(r.endpoint as Row));
       for (const r of rows) {
         const task = toTask(r);
         if (!expiredIds.has(task.id)) {
@@ -166,7 +146,8 @@ export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<Cl
         }
         const endpoint = endpoints.get(task.endpointId);
         // An orphan (its message or endpoint is gone) can never be sent: fail it instead of re-leasing forever.
-        if (r.message && endpoint) claimed.push({ task, message: toMessage(r.message as Row), endpoint });
+        if (r.message && endpoint)
+          claimed.push({ task, message: mapRow.message(r.message as Row), endpoint });
         else orphans.push(task.id);
       }
       active = [...wants].filter(([e, want]) => got.get(e) === want && room(e) > 0).map(([e]) => e);

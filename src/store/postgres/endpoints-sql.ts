@@ -3,29 +3,9 @@
 import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
-import { conflictAs, json, Params, type Pg, type Row, stmt } from './pg.ts';
+import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
 
 /** Maps a row, or the same row as nested JSON (row_to_json: json columns are then already parsed). */
-export function toEndpoint(r: Row): Endpoint {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    uid: r.uid as string | null,
-    url: r.url as string,
-    description: r.description as string,
-    version: r.version as number,
-    rateLimit: r.rate_limit as number | null,
-    disabled: r.disabled as boolean,
-    filterTypes: r.filter_types as string[] | null,
-    channels: r.channels as string[] | null,
-    metadata: r.metadata as Endpoint['metadata'],
-    headers: r.headers as Endpoint['headers'],
-    secrets: r.secrets as Endpoint['secrets'],
-    failingSince: r.failing_since as number | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
 
 const columns = (e: Endpoint) => [
   e.uid,
@@ -75,7 +55,7 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
     },
     async get(appId, idOrUid) {
       const row = await db.one(BY_ID_OR_UID, [appId, idOrUid]);
-      return row ? toEndpoint(row) : null;
+      return row ? mapRow.endpoint(row) : null;
     },
     list(appId, page) {
       const params = new Params();
@@ -90,11 +70,11 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
           page,
           defaultOrder: 'ascending',
         },
-        toEndpoint,
+        mapRow.endpoint,
       );
     },
     async listAll(appId) {
-      return (await db.rows(LIST_ALL, [appId])).map(toEndpoint);
+      return (await db.rows(LIST_ALL, [appId])).map(mapRow.endpoint);
     },
     async update(e) {
       await conflictAs('uid', () => db.run(UPDATE, columns(e)));

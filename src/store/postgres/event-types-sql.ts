@@ -1,22 +1,8 @@
 // Event types, keyed and paginated by name.
 
-import type { EventType } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
-import { conflictAs, json, Params, type Pg, type Row, stmt } from './pg.ts';
-
-function toEventType(r: Row): EventType {
-  return {
-    name: r.name as string,
-    description: r.description as string,
-    schemas: r.schemas as EventType['schemas'],
-    archived: r.archived as boolean,
-    deprecated: r.deprecated as boolean,
-    featureFlag: r.feature_flag as string | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
+import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
 
 const INSERT = stmt(`INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`);
@@ -41,7 +27,7 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
     },
     async get(name) {
       const row = await db.one('SELECT * FROM event_types WHERE name = $1', [name]);
-      return row ? toEventType(row) : null;
+      return row ? mapRow.eventType(row) : null;
     },
     list(query) {
       return keysetPage(
@@ -55,7 +41,7 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
           page: query,
           defaultOrder: 'ascending',
         },
-        toEventType,
+        mapRow.eventType,
       );
     },
     async update(e) {

@@ -13,22 +13,9 @@ import type { PublishItem, PublishResult, Store } from '../store.ts';
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
 import type { Partitions } from './partitions.ts';
-import { messageFilters, Params, type Pg, type Row, stmt, timeFilters } from './pg.ts';
+import { mapRow, messageFilters, Params, type Pg, type Row, stmt, timeFilters } from './pg.ts';
 
 export const TASKS_CHANNEL = 'doorbell_tasks';
-
-export function toMessage(r: Row): Message {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    eventType: r.event_type as string,
-    eventId: r.event_id as string | null,
-    channels: r.channels as string[] | null,
-    payload: r.payload as string | null,
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-  };
-}
 
 // eventId conflicts (with earlier messages or earlier items of the same batch) skip the item alone:
 // ON CONFLICT DO NOTHING on the eventId table, then only the winners' messages and tasks are inserted.
@@ -122,7 +109,7 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
     const ms = unresolved.map((i) => items[i]!.message);
     const found = await db.rows(EXISTING, [ms.map((m) => m.appId), ms.map((m) => m.eventId)]);
     for (const row of found) {
-      const m = toMessage(row);
+      const m = mapRow.message(row);
       existing.set(eventKey(m), m);
     }
   }
@@ -215,7 +202,7 @@ export function messagesSql(
     },
     async get(appId, idOrEventId) {
       const row = (await byId(appId, idOrEventId)) ?? (await db.one(BY_EVENT_ID, [appId, idOrEventId]));
-      return row ? toMessage(row) : null;
+      return row ? mapRow.message(row) : null;
     },
     list(appId, query) {
       const p = new Params();
@@ -234,7 +221,7 @@ export function messagesSql(
           defaultOrder: 'descending',
           timeColumn: 'm.created_at',
         },
-        toMessage,
+        mapRow.message,
       );
     },
     async expungeContent(appId, msgId) {

@@ -7,6 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { jsonRows } from '../rows.ts';
 import { ConflictError, StoreUnavailableError } from '../store.ts';
 
 export type Row = Record<string, unknown>;
@@ -166,6 +167,9 @@ export async function conflictAs<T>(field: string, fn: () => Promise<T>): Promis
     throw error;
   }
 }
+
+/** The driver's row mappers: pg returns json and jsonb columns already parsed. */
+export const mapRow = jsonRows((value) => value);
 
 export const json = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
 

@@ -2,14 +2,14 @@
 
 import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
+import { statusName, toTask } from '../rows.ts';
 import type { FinishInput, Store, TaskNext } from '../store.ts';
-import { type ClaimState, claimDue, statusName, toTask } from './claim-sql.ts';
-import { toEndpoint } from './endpoints-sql.ts';
+import { type ClaimState, claimDue } from './claim-sql.ts';
 import { idTime } from './id-time.ts';
-import { TASKS_CHANNEL, toMessage } from './messages-sql.ts';
+import { TASKS_CHANNEL } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
 import type { Partitions } from './partitions.ts';
-import { messageFilters, Params, type Pg, type Row, type Sql, stmt, timeFilters } from './pg.ts';
+import { mapRow, messageFilters, Params, type Pg, type Row, type Sql, stmt, timeFilters } from './pg.ts';
 
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
@@ -180,7 +180,7 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
           page: query,
           defaultOrder: 'descending',
         },
-        (r) => ({ task: toTask(r), message: toMessage(r.message as Row) }),
+        (r) => ({ task: toTask(r), message: mapRow.message(r.message as Row) }),
       );
       return page;
     },
@@ -199,7 +199,7 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
           page: query,
           defaultOrder: 'descending',
         },
-        (r) => ({ task: toTask(r), endpoint: toEndpoint(r.endpoint as Row) }),
+        (r) => ({ task: toTask(r), endpoint: mapRow.endpoint(r.endpoint as Row) }),
       );
     },
     async stats(endpointId, range) {

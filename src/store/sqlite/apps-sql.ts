@@ -1,21 +1,8 @@
 // Applications, and the cascade that deletes everything an application owns.
 
-import type { Application } from '../../core/types.ts';
 import type { Store } from '../store.ts';
-import { conflictAs, type Db, json, parse, type Row } from './db.ts';
+import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
-
-function toApp(r: Row): Application {
-  return {
-    id: r.id as string,
-    uid: r.uid as string | null,
-    name: r.name as string,
-    rateLimit: r.rate_limit as number | null,
-    metadata: parse(r.metadata),
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
 
 export function appsSql(db: Db): Store['apps'] {
   return {
@@ -37,7 +24,7 @@ export function appsSql(db: Db): Store['apps'] {
       const row =
         db.get('SELECT * FROM apps WHERE id = ?', idOrUid) ??
         db.get('SELECT * FROM apps WHERE uid = ?', idOrUid);
-      return row ? toApp(row) : null;
+      return row ? mapRow.app(row) : null;
     },
     async list(page) {
       return keysetPage(
@@ -51,7 +38,7 @@ export function appsSql(db: Db): Store['apps'] {
           page,
           defaultOrder: 'ascending',
         },
-        toApp,
+        mapRow.app,
       );
     },
     async update(a) {

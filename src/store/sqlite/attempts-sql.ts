@@ -1,25 +1,9 @@
 // Attempts: the history of every HTTP try, listed per message, per endpoint or per application.
 
-import type { Attempt } from '../../core/types.ts';
+import { toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
-import { type Db, messageFilters, type Row, timeFilters } from './db.ts';
+import { type Db, messageFilters, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
-
-function toAttempt(r: Row): Attempt {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    msgId: r.msg_id as string,
-    endpointId: r.endpoint_id as string,
-    url: r.url as string,
-    status: r.status === 0 ? 'success' : 'fail',
-    responseStatusCode: r.response_status_code as number,
-    response: r.response as string,
-    responseDurationMs: r.response_duration_ms as number,
-    triggerType: r.trigger_type === 1 ? 'manual' : 'scheduled',
-    createdAt: r.created_at as number,
-  };
-}
 
 export function attemptsSql(db: Db): Store['attempts'] {
   return {

@@ -1,30 +1,11 @@
 // The worker's claim: due pending tasks plus 'sending' tasks whose lease expired (a crashed worker's),
 // capped per endpoint and dealt round-robin so one endpoint's backlog cannot take the whole batch.
 
-import type { DeliveryTask, Endpoint, Message, TaskStatusName } from '../../core/types.ts';
+import type { Endpoint, Message } from '../../core/types.ts';
+import { toTask } from '../rows.ts';
 import type { ClaimedTask, ClaimOptions } from '../store.ts';
-import type { Db, Row } from './db.ts';
-import { toEndpoint } from './endpoints-sql.ts';
-import { toMessage } from './messages-sql.ts';
-
-const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
-
-export const statusName = (status: number): TaskStatusName => STATUS_NAMES[status] ?? 'pending';
-
-export function toTask(r: Row): DeliveryTask {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    msgId: r.msg_id as string,
-    endpointId: r.endpoint_id as string,
-    status: statusName(r.status as number),
-    attempts: r.attempts as number,
-    nextAt: r.next_at as number | null,
-    leaseUntil: r.lease_until as number | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
+import type { Db } from './db.ts';
+import { mapRow } from './db.ts';
 
 // Fair claiming without scanning backlogs. The endpoints that have pending tasks are found by a loose
 // index scan (one index probe per endpoint, however long its backlog); tasks are then dealt to them in
@@ -109,12 +90,12 @@ export function claimDue(db: Db, o: ClaimOptions, state: ClaimState): ClaimedTas
   const messages = new Map<string, Message>();
   const msgIds = JSON.stringify([...new Set(tasks.map((t) => t.msgId))]);
   for (const row of db.all('SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))', msgIds)) {
-    messages.set(row.id as string, toMessage(row));
+    messages.set(row.id as string, mapRow.message(row));
   }
   const endpoints = new Map<string, Endpoint>();
   const epIds = JSON.stringify([...new Set(tasks.map((t) => t.endpointId))]);
   for (const row of db.all('SELECT * FROM endpoints WHERE id IN (SELECT value FROM json_each(?))', epIds)) {
-    endpoints.set(row.id as string, toEndpoint(row));
+    endpoints.set(row.id as string, mapRow.endpoint(row));
   }
   const claimed: ClaimedTask[] = [];
   for (const task of tasks) {

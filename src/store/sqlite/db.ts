@@ -12,6 +12,7 @@
 
 import { closeSync, fsync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
+import { jsonRows } from '../rows.ts';
 import { ConflictError } from '../store.ts';
 
 export type Row = Record<string, unknown>;
@@ -163,6 +164,9 @@ export function conflictAs<T>(field: string, fn: () => T): T {
 }
 
 export const json = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
+/** The driver's row mappers: JSON columns are stored as text. */
+export const mapRow = jsonRows((value) => JSON.parse(value as string));
 
 export function parse<T>(text: unknown): T {
   return JSON.parse(text as string) as T;

@@ -2,29 +2,8 @@
 
 import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
-import { conflictAs, type Db, json, parse, parseOrNull, type Row } from './db.ts';
+import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
-
-export function toEndpoint(r: Row): Endpoint {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    uid: r.uid as string | null,
-    url: r.url as string,
-    description: r.description as string,
-    version: r.version as number,
-    rateLimit: r.rate_limit as number | null,
-    disabled: r.disabled === 1,
-    filterTypes: parseOrNull(r.filter_types),
-    channels: parseOrNull(r.channels),
-    metadata: parse(r.metadata),
-    headers: parse(r.headers),
-    secrets: parse(r.secrets),
-    failingSince: r.failing_since as number | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
 
 const columns = (e: Endpoint) => [
   e.uid,
@@ -61,7 +40,7 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       const row =
         db.get('SELECT * FROM endpoints WHERE app_id = ? AND id = ?', appId, idOrUid) ??
         db.get('SELECT * FROM endpoints WHERE app_id = ? AND uid = ?', appId, idOrUid);
-      return row ? toEndpoint(row) : null;
+      return row ? mapRow.endpoint(row) : null;
     },
     async list(appId, page) {
       return keysetPage(
@@ -75,11 +54,11 @@ export function endpointsSql(db: Db): Store['endpoints'] {
           page,
           defaultOrder: 'ascending',
         },
-        toEndpoint,
+        mapRow.endpoint,
       );
     },
     async listAll(appId) {
-      return db.all('SELECT * FROM endpoints WHERE app_id = ? ORDER BY id', appId).map(toEndpoint);
+      return db.all('SELECT * FROM endpoints WHERE app_id = ? ORDER BY id', appId).map(mapRow.endpoint);
     },
     async update(e) {
       conflictAs('uid', () =>

@@ -1,22 +1,8 @@
 // Event types, keyed and paginated by name.
 
-import type { EventType } from '../../core/types.ts';
 import type { Store } from '../store.ts';
-import { conflictAs, type Db, json, parseOrNull, type Row } from './db.ts';
+import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
-
-function toEventType(r: Row): EventType {
-  return {
-    name: r.name as string,
-    description: r.description as string,
-    schemas: parseOrNull(r.schemas),
-    archived: r.archived === 1,
-    deprecated: r.deprecated === 1,
-    featureFlag: r.feature_flag as string | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
 
 export function eventTypesSql(db: Db): Store['eventTypes'] {
   return {
@@ -38,7 +24,7 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
     },
     async get(name) {
       const row = db.get('SELECT * FROM event_types WHERE name = ?', name);
-      return row ? toEventType(row) : null;
+      return row ? mapRow.eventType(row) : null;
     },
     async list(query) {
       return keysetPage(
@@ -52,7 +38,7 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
           page: query,
           defaultOrder: 'ascending',
         },
-        toEventType,
+        mapRow.eventType,
       );
     },
     async update(e) {

@@ -2,23 +2,9 @@
 
 import { randomBytes } from 'node:crypto';
 import { newId } from '../../core/ids.ts';
-import type { Message } from '../../core/types.ts';
 import type { PublishResult, Store } from '../store.ts';
-import { type Db, json, messageFilters, parseOrNull, type Row, timeFilters } from './db.ts';
+import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
-
-export function toMessage(r: Row): Message {
-  return {
-    id: r.id as string,
-    appId: r.app_id as string,
-    eventType: r.event_type as string,
-    eventId: r.event_id as string | null,
-    channels: parseOrNull(r.channels),
-    payload: r.payload as string | null,
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-  };
-}
 
 const BY_EVENT_ID = 'SELECT * FROM messages WHERE app_id = ? AND event_id = ?';
 const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at)
@@ -42,7 +28,7 @@ export function messagesSql(db: Db): Store['messages'] {
           if (m.eventId !== null) {
             // Checked inside the write transaction, so also catches a duplicate earlier in this batch.
             const existing = byEventId.get(m.appId, m.eventId) as Row | undefined;
-            if (existing) return { ok: false, conflict: 'eventId', existing: toMessage(existing) };
+            if (existing) return { ok: false, conflict: 'eventId', existing: mapRow.message(existing) };
           }
           insertMessage.run(
             m.id,
@@ -67,7 +53,7 @@ export function messagesSql(db: Db): Store['messages'] {
       const row =
         db.get('SELECT * FROM messages WHERE id = ? AND app_id = ?', idOrEventId, appId) ??
         db.get(BY_EVENT_ID, appId, idOrEventId);
-      return row ? toMessage(row) : null;
+      return row ? mapRow.message(row) : null;
     },
     async list(appId, query) {
       const where = ['m.app_id = ?'];
@@ -85,7 +71,7 @@ export function messagesSql(db: Db): Store['messages'] {
           page: query,
           defaultOrder: 'descending',
         },
-        toMessage,
+        mapRow.message,
       );
     },
     async expungeContent(appId, msgId) {

@@ -2,11 +2,10 @@
 
 import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
+import { statusName, toTask } from '../rows.ts';
 import type { Store, TaskNext } from '../store.ts';
-import { claimDue, statusName, toTask } from './claim-sql.ts';
-import { type Db, messageFilters, type Row, timeFilters } from './db.ts';
-import { toEndpoint } from './endpoints-sql.ts';
-import { toMessage } from './messages-sql.ts';
+import { claimDue } from './claim-sql.ts';
+import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
@@ -147,7 +146,7 @@ export function tasksSql(db: Db): Store['tasks'] {
         byIds(
           'messages',
           page.data.map((t) => t.msgId),
-        ).map((r) => [r.id, toMessage(r)]),
+        ).map((r) => [r.id, mapRow.message(r)]),
       );
       return { ...page, data: page.data.map((task) => ({ task, message: messages.get(task.msgId)! })) };
     },
@@ -170,7 +169,7 @@ export function tasksSql(db: Db): Store['tasks'] {
         byIds(
           'endpoints',
           page.data.map((t) => t.endpointId),
-        ).map((r) => [r.id, toEndpoint(r)]),
+        ).map((r) => [r.id, mapRow.endpoint(r)]),
       );
       return {
         ...page,

@@ -1,0 +1,104 @@
+// Rows to domain objects, shared by the drivers: both schemas use the same column names. A driver says
+// how its JSON columns arrive (SQLite: text; PostgreSQL: already parsed); booleans come as 0/1 or
+// true/false and both read right through Boolean().
+
+import type {
+  Application,
+  Attempt,
+  DeliveryTask,
+  Endpoint,
+  EventType,
+  Message,
+  TaskStatusName,
+} from '../core/types.ts';
+
+export type Row = Record<string, unknown>;
+
+const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
+
+export const statusName = (status: number): TaskStatusName => STATUS_NAMES[status] ?? 'pending';
+
+export function toTask(r: Row): DeliveryTask {
+  return {
+    id: r.id as string,
+    appId: r.app_id as string,
+    msgId: r.msg_id as string,
+    endpointId: r.endpoint_id as string,
+    status: statusName(r.status as number),
+    attempts: r.attempts as number,
+    nextAt: r.next_at as number | null,
+    leaseUntil: r.lease_until as number | null,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+export function toAttempt(r: Row): Attempt {
+  return {
+    id: r.id as string,
+    appId: r.app_id as string,
+    msgId: r.msg_id as string,
+    endpointId: r.endpoint_id as string,
+    url: r.url as string,
+    status: r.status === 0 ? 'success' : 'fail',
+    responseStatusCode: r.response_status_code as number,
+    response: r.response as string,
+    responseDurationMs: r.response_duration_ms as number,
+    triggerType: r.trigger_type === 1 ? 'manual' : 'scheduled',
+    createdAt: r.created_at as number,
+  };
+}
+
+/** Mappers for the tables with JSON columns, given how the driver decodes a (non-null) JSON value. */
+export function jsonRows(decode: (value: unknown) => unknown) {
+  const json = <T>(value: unknown): T => (value === null || value === undefined ? null : decode(value)) as T;
+  return {
+    app: (r: Row): Application => ({
+      id: r.id as string,
+      uid: r.uid as string | null,
+      name: r.name as string,
+      rateLimit: r.rate_limit as number | null,
+      metadata: json(r.metadata),
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+    }),
+    eventType: (r: Row): EventType => ({
+      name: r.name as string,
+      description: r.description as string,
+      schemas: json(r.schemas),
+      archived: Boolean(r.archived),
+      deprecated: Boolean(r.deprecated),
+      featureFlag: r.feature_flag as string | null,
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+    }),
+    endpoint: (r: Row): Endpoint => ({
+      id: r.id as string,
+      appId: r.app_id as string,
+      uid: r.uid as string | null,
+      url: r.url as string,
+      description: r.description as string,
+      version: r.version as number,
+      rateLimit: r.rate_limit as number | null,
+      disabled: Boolean(r.disabled),
+      filterTypes: json(r.filter_types),
+      channels: json(r.channels),
+      metadata: json(r.metadata),
+      headers: json(r.headers),
+      secrets: json(r.secrets),
+      failingSince: r.failing_since as number | null,
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+    }),
+    message: (r: Row): Message => ({
+      id: r.id as string,
+      appId: r.app_id as string,
+      eventType: r.event_type as string,
+      eventId: r.event_id as string | null,
+      channels: json(r.channels),
+      payload: r.payload as string | null,
+      createdAt: r.created_at as number,
+      expiresAt: r.expires_at as number,
+    }),
+  };
+}
