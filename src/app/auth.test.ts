@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeConfig } from '../config/config.ts';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { createAuthenticator, initAdminToken } from './auth.ts';
 
-/** Only `settings` is used by the authenticator. */
-function settingsStore(): Store {
-  const kv = new Map<string, string>();
-  return {
-    settings: {
-      get: async (k: string) => kv.get(k) ?? null,
-      put: async (k: string, v: string) => void kv.set(k, v),
-    },
-  } as unknown as Store;
-}
+/** A real store: only its settings are used here. */
+const settingsStore = (): Store => openSqliteStore(':memory:');
 
 test('initAdminToken: configured token stored as a hash; otherwise generated once', async () => {
   const store = settingsStore();

@@ -48,12 +48,8 @@ export function createAuthenticator(store: Store): Authenticator {
 
   async function key(): Promise<Buffer> {
     if (signingKey) return signingKey;
-    let stored = await store.settings.get(SIGNING_KEY);
-    if (!stored) {
-      stored = randomBytes(32).toString('hex');
-      await store.settings.put(SIGNING_KEY, stored);
-      stored = (await store.settings.get(SIGNING_KEY)) ?? stored; // another process may have won
-    }
+    // Every process must sign with the same key: the first one stored wins, whoever proposes it.
+    const stored = await store.settings.putIfAbsent(SIGNING_KEY, randomBytes(32).toString('hex'));
     signingKey = Buffer.from(stored, 'hex');
     return signingKey;
   }

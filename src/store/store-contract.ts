@@ -825,6 +825,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await s.idempotency.get('k', T0 + 200), { statusCode: 409, body: 'x' });
       });
 
+      test('settings putIfAbsent keeps the first value, for every caller', async (s) => {
+        const [a, b] = await Promise.all([
+          s.settings.putIfAbsent('key', 'k1'),
+          s.settings.putIfAbsent('key', 'k2'),
+        ]);
+        assert.equal(a, b);
+        assert.equal(await s.settings.get('key'), a);
+        assert.equal(await s.settings.putIfAbsent('key', 'k3'), a);
+      });
       test('settings get and overwrite', async (s) => {
         assert.equal(await s.settings.get('admin'), null);
         await s.settings.put('admin', 'h1');

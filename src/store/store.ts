@@ -193,6 +193,8 @@ export interface Store {
   settings: {
     get(key: string): Promise<string | null>;
     put(key: string, value: string): Promise<void>;
+    /** Stores `value` unless the key has one; returns the stored value (every process agrees on it). */
+    putIfAbsent(key: string, value: string): Promise<string>;
   };
   close(): Promise<void>;
 }

@@ -33,5 +33,13 @@ export function settingsSql(db: Pg): Store['settings'] {
         [key, value],
       );
     },
+    async putIfAbsent(key, value) {
+      const row = await db.one<{ value: string }>(
+        `WITH i AS (INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
+          SELECT value FROM i UNION ALL SELECT value FROM settings WHERE key = $1 LIMIT 1`,
+        [key, value],
+      );
+      return row?.value ?? value;
+    },
   };
 }

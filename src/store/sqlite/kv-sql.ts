@@ -40,5 +40,9 @@ export function settingsSql(db: Db): Store['settings'] {
         value,
       );
     },
+    async putIfAbsent(key, value) {
+      db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', key, value);
+      return db.get('SELECT value FROM settings WHERE key = ?', key)?.value as string;
+    },
   };
 }
