@@ -17,48 +17,86 @@ import type { ClaimedTask, ClaimOptions } from '../store.ts';
 import { LOCK_SPACE_ENDPOINT } from './migrate.ts';
 import { mapRow, type Pg, type Row, type Sql, stmt } from './pg.ts';
 
+// A claim is three statements (plus BEGIN and COMMIT): START finds the candidate endpoints and tries
+// their advisory locks; FIRST reads the in-flight counts (its snapshot is taken after START's locks)
+// and leases the first round; further ROUNDs only when some endpoints filled their share.
+
+const SCAN = (from: string, cond: string) => `SELECT (SELECT endpoint_id FROM tasks
+      WHERE status = 1 AND endpoint_id > ${from} ORDER BY endpoint_id LIMIT 1) FROM ${cond}`;
 // Endpoints with pending tasks, by a loose index scan (one probe per endpoint, however long its
-// backlog), from a starting point; and the endpoints of expired leases.
-const CANDIDATES = stmt(`WITH RECURSIVE e(id) AS (
-    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 AND endpoint_id > $1 ORDER BY endpoint_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 AND endpoint_id > e.id ORDER BY endpoint_id LIMIT 1)
-    FROM e WHERE e.id IS NOT NULL
-  ), pending AS (SELECT id FROM e WHERE id IS NOT NULL LIMIT $2)
-  SELECT id, false AS expired FROM pending
-  UNION ALL
-  SELECT DISTINCT endpoint_id, true FROM (SELECT endpoint_id FROM tasks
-    WHERE status = 3 AND lease_until <= $3 ORDER BY lease_until LIMIT $4) x`);
-const LOCK = stmt(`SELECT e FROM unnest($1::text[]) WITH ORDINALITY AS u(e, o)
-  WHERE pg_try_advisory_xact_lock(${LOCK_SPACE_ENDPOINT}, hashtext(e)) ORDER BY o`);
-// Leases in force per endpoint (id NULL), and expired leases to take over (n 0).
-const BUSY = stmt(`SELECT endpoint_id AS e, count(*)::int AS n, NULL::text AS id FROM tasks
-    WHERE status = 3 AND lease_until > $1 AND endpoint_id = ANY($2::text[]) GROUP BY endpoint_id
-  UNION ALL
-  SELECT endpoint_id, 0, id FROM (SELECT endpoint_id, id FROM tasks
-    WHERE status = 3 AND lease_until <= $1 AND endpoint_id = ANY($2::text[])
-    ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) x`);
-// One round: up to n due tasks of each endpoint (plus the expired leases chosen), leased and returned
-// with their message and (once per endpoint) their endpoint.
+// backlog): from the starting point $1 on, then (only when that found fewer than $2, and $1 is not '')
+// wrapping around to those at or before it; then the endpoints of expired leases not already found.
+// Each is tried for its advisory lock exactly once, in the select list over the materialized list.
+// kind: 0 after the starting point, 1 wrapped around, 2 only an expired lease.
+const START = stmt(`WITH RECURSIVE a(id) AS (
+    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 AND endpoint_id > $1::text ORDER BY endpoint_id LIMIT 1)
+    UNION ALL ${SCAN('a.id', 'a WHERE a.id IS NOT NULL')}
+  ), ahead AS MATERIALIZED (SELECT id FROM a WHERE id IS NOT NULL LIMIT $2),
+  b(id) AS (
+    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 ORDER BY endpoint_id LIMIT 1)
+    UNION ALL ${SCAN('b.id', 'b WHERE b.id <= $1::text')}
+  ), behind AS MATERIALIZED (SELECT id FROM b WHERE id <= $1::text AND $1::text <> ''
+    LIMIT $2 - (SELECT count(*) FROM ahead)),
+  expired AS MATERIALIZED (SELECT DISTINCT endpoint_id AS id FROM (SELECT endpoint_id FROM tasks
+      WHERE status = 3 AND lease_until <= $3 ORDER BY lease_until LIMIT $4) x
+    WHERE endpoint_id NOT IN (SELECT id FROM ahead UNION ALL SELECT id FROM behind)),
+  found AS (SELECT id, 0 AS kind FROM ahead UNION ALL SELECT id, 1 FROM behind UNION ALL SELECT id, 2 FROM expired)
+  SELECT id, kind, pg_try_advisory_xact_lock(${LOCK_SPACE_ENDPOINT}, hashtext(id)) AS locked FROM found`);
+
+// Leases the rows whose ids `picked` lists, and returns each with its message and (once per endpoint) its endpoint.
 // Each endpoint's due tasks come from its own index (tasks_due_endpoint); the update finds the rows by
 // primary key (= ANY(ARRAY(…)), never a hash join over the table); message and endpoint are fetched per
 // row by key, the message from the one partition its time names (run-time partition pruning).
-const ROUND = stmt(`WITH want AS (SELECT * FROM unnest($1::text[], $2::int[]) AS w(e, n)),
-  picked AS (
-    SELECT t.id FROM want CROSS JOIN LATERAL (
-      SELECT id FROM tasks WHERE status = 1 AND endpoint_id = want.e AND next_at <= $3
-      ORDER BY next_at LIMIT want.n FOR UPDATE SKIP LOCKED) t
-    UNION ALL SELECT unnest($4::text[])
-  ), claimed AS (
-    UPDATE tasks SET status = 3, lease_until = $5, next_at = NULL, updated_at = $3
+const lease = (now: string, until: string, extra: string, join: string) => `claimed AS (
+    UPDATE tasks SET status = 3, lease_until = ${until}, next_at = NULL, updated_at = ${now}
     WHERE id = ANY(ARRAY(SELECT id FROM picked)) RETURNING *
   ), numbered AS (
     SELECT c.*, row_number() OVER (PARTITION BY c.endpoint_id) AS nth FROM claimed c
   )
-  SELECT c.*,
+  SELECT c.*${extra},
     (SELECT row_to_json(m) FROM messages m WHERE m.id = c.msg_id AND m.created_at = c.msg_created_at) AS message,
     CASE WHEN c.nth = 1 THEN (SELECT row_to_json(ep) FROM endpoints ep WHERE ep.id = c.endpoint_id) END AS endpoint
-  FROM numbered c`);
+  FROM numbered c${join}`;
+const due = (now: string) => `SELECT t.id FROM want CROSS JOIN LATERAL (
+      SELECT id FROM tasks WHERE status = 1 AND endpoint_id = want.e AND next_at <= ${now}
+      ORDER BY next_at LIMIT want.n FOR UPDATE SKIP LOCKED) t`;
+
+// The first round, for the locked endpoints $1 (in turn order), now $2, limit $3, cap $4, lease end $5.
+// Room: the cap less the leases in force. Expired leases (up to $3, oldest first; seq keeps that order
+// for ties) are taken over while their endpoint has room. Every endpoint still with room then wants an equal share of what is left
+// (at least 1, and never past the limit: earlier endpoints in turn order go first). Each row carries its
+// endpoint's turn (_o), want (_n) and room after the takeovers (_room), and whether it was a takeover.
+const FIRST = stmt(`WITH ep AS (SELECT e, o FROM unnest($1::text[]) WITH ORDINALITY AS u(e, o)),
+  busy AS (SELECT endpoint_id AS e, count(*) AS n FROM tasks
+    WHERE status = 3 AND lease_until > $2 AND endpoint_id = ANY($1::text[]) GROUP BY endpoint_id),
+  old AS MATERIALIZED (SELECT endpoint_id AS e, id, lease_until FROM tasks
+    WHERE status = 3 AND lease_until <= $2 AND endpoint_id = ANY($1::text[])
+    ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED),
+  room0 AS (SELECT ep.e, ep.o, $4 - coalesce(b.n, 0) AS room FROM ep LEFT JOIN busy b ON b.e = ep.e),
+  seq AS (SELECT e, id, row_number() OVER () AS s FROM old),
+  takeover AS MATERIALIZED (SELECT e, id FROM (SELECT x.e, x.id, r.room,
+      row_number() OVER (PARTITION BY x.e ORDER BY x.s) AS k FROM seq x JOIN room0 r ON r.e = x.e) y
+    WHERE k <= room),
+  room1 AS MATERIALIZED (SELECT r.e, r.o, r.room - (SELECT count(*) FROM takeover t WHERE t.e = r.e) AS room
+    FROM room0 r),
+  quota AS (SELECT f.free, greatest(1, f.free / greatest(1, (SELECT count(*) FROM room1 WHERE room > 0))) AS share
+    FROM (SELECT $3 - (SELECT count(*) FROM takeover) AS free) f),
+  capped AS (SELECT r.e, r.o, least(q.share, r.room) AS c, q.free FROM room1 r, quota q WHERE r.room > 0),
+  want AS MATERIALIZED (SELECT e, greatest(0, least(c, free - coalesce(sum(c) OVER (ORDER BY o
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)))::int AS n FROM capped),
+  picked AS (${due('$2')} WHERE want.n > 0 UNION ALL SELECT id FROM takeover),
+  ${lease(
+    '$2',
+    '$5',
+    ', r._o, w.n AS _n, r._room, t.id IS NOT NULL AS _takeover',
+    `
+  LEFT JOIN (SELECT e, o::int AS _o, room::int AS _room FROM room1) r ON r.e = c.endpoint_id
+  LEFT JOIN want w ON w.e = c.endpoint_id LEFT JOIN takeover t ON t.id = c.id`,
+  )}`);
+// A further round: up to n due tasks of each endpoint.
+const ROUND = stmt(`WITH want AS (SELECT * FROM unnest($1::text[], $2::int[]) AS w(e, n)),
+  picked AS (${due('$3')}),
+  ${lease('$3', '$4', '', '')}`);
 const FAIL_ORPHANS = stmt('UPDATE tasks SET status = 2, lease_until = NULL WHERE id = ANY($1::text[])');
 
 const MAX_ENDPOINTS = 256; // endpoints considered per claim; the rotation reaches the others next time
@@ -69,88 +107,82 @@ export interface ClaimState {
   turn: number;
 }
 
-async function candidates(sql: Sql, o: ClaimOptions, state: ClaimState): Promise<string[]> {
-  const rows = await sql.rows<{ id: string; expired: boolean }>(CANDIDATES, [
-    state.after,
-    MAX_ENDPOINTS,
-    o.now,
-    o.limit,
-  ]);
-  const found = rows.filter((r) => !r.expired).map((r) => r.id);
-  if (found.length < MAX_ENDPOINTS && state.after !== '') {
-    // Wrap around to the endpoints at or before the starting point.
-    const wrapped = await sql.rows<{ id: string }>(CANDIDATES, ['', MAX_ENDPOINTS - found.length, o.now, 0]);
-    found.push(...wrapped.map((r) => r.id).filter((id) => id <= state.after));
-  }
+interface Candidate {
+  id: string;
+  kind: 0 | 1 | 2;
+  locked: boolean;
+}
+
+/** The endpoints this claim serves (locked for it), in turn order, then those with only expired leases. */
+async function lockCandidates(sql: Sql, o: ClaimOptions, state: ClaimState): Promise<string[]> {
+  const rows = await sql.rows<Candidate>(START, [state.after, MAX_ENDPOINTS, o.now, o.limit]);
+  const found = rows.filter((r) => r.kind !== 2).map((r) => r.id);
   state.after = found.length === MAX_ENDPOINTS ? found[found.length - 1]! : '';
   // Whoever is first gets the rounding leftovers: take turns.
   const start = found.length === 0 ? 0 : state.turn++ % found.length;
   const rotated = found.slice(start).concat(found.slice(0, start));
-  const seen = new Set(rotated);
-  for (const r of rows) if (r.expired && !seen.has(r.id)) rotated.push(r.id);
-  return rotated;
+  for (const r of rows) if (r.kind === 2) rotated.push(r.id);
+  const locked = new Set(rows.filter((r) => r.locked).map((r) => r.id));
+  return rotated.filter((e) => locked.has(e));
 }
 
 export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<ClaimedTask[]> {
   if (o.limit <= 0 || o.perEndpoint <= 0) return Promise.resolve([]);
   return db.tx(async (sql) => {
-    const found = await candidates(sql, o, state);
-    if (found.length === 0) return [];
-    const locked = (await sql.rows<{ e: string }>(LOCK, [found])).map((r) => r.e);
+    const locked = await lockCandidates(sql, o, state);
     if (locked.length === 0) return [];
-    const used = new Map<string, number>();
-    const room = (e: string) => o.perEndpoint - (used.get(e) ?? 0);
-    const busy = await sql.rows<{ e: string; n: number; id: string | null }>(BUSY, [o.now, locked, o.limit]);
-    for (const r of busy) if (r.id === null) used.set(r.e, r.n);
-    let taken = 0;
-    let explicit: string[] = [];
-    for (const r of busy) {
-      if (r.id === null || room(r.e) <= 0 || taken >= o.limit) continue;
-      used.set(r.e, (used.get(r.e) ?? 0) + 1);
-      explicit.push(r.id);
-      taken++;
-    }
     const claimed: ClaimedTask[] = [];
     const orphans: string[] = [];
     const endpoints = new Map<string, Endpoint>();
-    let active = locked.filter((e) => room(e) > 0);
-    while (explicit.length > 0 || (active.length > 0 && taken < o.limit)) {
-      // Every endpoint with room gets an equal share of what is left; those that filled it may get more.
-      const share = Math.max(1, Math.floor((o.limit - taken) / Math.max(1, active.length)));
-      const wants = new Map<string, number>();
-      let planned = taken;
-      for (const e of active) {
-        const want = Math.min(share, room(e), o.limit - planned);
-        if (want <= 0) continue;
-        wants.set(e, want);
-        planned += want;
-      }
-      const expiredIds = new Set(explicit);
-      const rows = await sql.rows(ROUND, [
-        [...wants.keys()],
-        [...wants.values()],
-        o.now,
-        explicit,
-        o.now + o.leaseMs,
-      ]);
-      explicit = [];
+    /** Files a round's rows; returns how many fresh (not taken over) tasks each endpoint got. */
+    const absorb = (rows: Row[]) => {
       const got = new Map<string, number>();
       for (const r of rows)
         if (r.endpoint) endpoints.set(r.endpoint_id as string, mapRow.endpoint(r.endpoint as Row));
       for (const r of rows) {
         const task = toTask(r);
-        if (!expiredIds.has(task.id)) {
-          got.set(task.endpointId, (got.get(task.endpointId) ?? 0) + 1);
-          used.set(task.endpointId, (used.get(task.endpointId) ?? 0) + 1);
-          taken++;
-        }
+        if (r._takeover !== true) got.set(task.endpointId, (got.get(task.endpointId) ?? 0) + 1);
         const endpoint = endpoints.get(task.endpointId);
         // An orphan (its message or endpoint is gone) can never be sent: fail it instead of re-leasing forever.
         if (r.message && endpoint)
           claimed.push({ task, message: mapRow.message(r.message as Row), endpoint });
         else orphans.push(task.id);
       }
-      active = [...wants].filter(([e, want]) => got.get(e) === want && room(e) > 0).map(([e]) => e);
+      return got;
+    };
+
+    const first = await sql.rows(FIRST, [locked, o.now, o.limit, o.perEndpoint, o.now + o.leaseMs]);
+    let taken = first.length;
+    const got = absorb(first);
+    // Room left per endpoint, and the endpoints that got their whole share (in turn order): they may get more.
+    const room = new Map<string, number>();
+    const turn = new Map<string, number>();
+    let active: string[] = [];
+    for (const r of first) {
+      const e = r.endpoint_id as string;
+      if (r._n === null || room.has(e)) continue;
+      room.set(e, (r._room as number) - (got.get(e) ?? 0));
+      turn.set(e, r._o as number);
+      if (got.get(e) === r._n && room.get(e)! > 0) active.push(e);
+    }
+    active.sort((a, b) => turn.get(a)! - turn.get(b)!);
+
+    while (active.length > 0 && taken < o.limit) {
+      // Every endpoint with room gets an equal share of what is left; those that filled it may get more.
+      const share = Math.max(1, Math.floor((o.limit - taken) / active.length));
+      const wants = new Map<string, number>();
+      let planned = taken;
+      for (const e of active) {
+        const want = Math.min(share, room.get(e)!, o.limit - planned);
+        if (want <= 0) continue;
+        wants.set(e, want);
+        planned += want;
+      }
+      const rows = await sql.rows(ROUND, [[...wants.keys()], [...wants.values()], o.now, o.now + o.leaseMs]);
+      taken += rows.length;
+      const more = absorb(rows);
+      for (const [e, n] of more) room.set(e, room.get(e)! - n);
+      active = [...wants].filter(([e, want]) => more.get(e) === want && room.get(e)! > 0).map(([e]) => e);
     }
     if (orphans.length > 0) await sql.run(FAIL_ORPHANS, [orphans]);
     return claimed;
