@@ -11,6 +11,8 @@ import type {
   Message,
   TaskStatusName,
 } from '../core/types.ts';
+import { TaskStatus } from '../core/types.ts';
+import type { TaskNext } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -31,6 +33,22 @@ export function toTask(r: Row): DeliveryTask {
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
   };
+}
+
+/** A task's next state as its status and next_at columns. */
+export function taskColumns(next: TaskNext): [status: number, nextAt: number | null] {
+  switch (next.status) {
+    case 'success':
+      return [TaskStatus.success, null];
+    case 'pending':
+      return [TaskStatus.pending, next.at];
+    case 'fail':
+      return [TaskStatus.fail, null];
+    default: {
+      const _exhaustive: never = next;
+      return _exhaustive;
+    }
+  }
 }
 
 export function toAttempt(r: Row): Attempt {

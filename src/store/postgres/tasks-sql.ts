@@ -2,8 +2,8 @@
 
 import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { statusName, toTask } from '../rows.ts';
-import type { FinishInput, Store, TaskNext } from '../store.ts';
+import { statusName, taskColumns, toTask } from '../rows.ts';
+import type { FinishInput, Store } from '../store.ts';
 import { type ClaimState, claimDue } from './claim-sql.ts';
 import { idTime } from './id-time.ts';
 import { TASKS_CHANNEL } from './messages-sql.ts';
@@ -60,23 +60,8 @@ const NEXT_DUE = stmt(`WITH RECURSIVE e(id) AS (
       ORDER BY next_at LIMIT 1)) FROM e WHERE e.id IS NOT NULL) AS pending,
     (SELECT min(lease_until) FROM tasks WHERE status = 3) AS leased`);
 
-function nextColumns(next: TaskNext): [status: number, nextAt: number | null] {
-  switch (next.status) {
-    case 'success':
-      return [TaskStatus.success, null];
-    case 'pending':
-      return [TaskStatus.pending, next.at];
-    case 'fail':
-      return [TaskStatus.fail, null];
-    default: {
-      const _exhaustive: never = next;
-      return _exhaustive;
-    }
-  }
-}
-
 function finishRow(i: number, { taskId, attempt: a, next, now }: FinishInput) {
-  const [nextStatus, nextAt] = nextColumns(next);
+  const [nextStatus, nextAt] = taskColumns(next);
   return {
     i,
     task_id: taskId,

@@ -2,8 +2,8 @@
 
 import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { statusName, toTask } from '../rows.ts';
-import type { Store, TaskNext } from '../store.ts';
+import { statusName, taskColumns, toTask } from '../rows.ts';
+import type { Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
@@ -20,21 +20,6 @@ const RESEND = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, atte
   created_at, updated_at) VALUES (?, ?, ?, ?, 1, 0, ?, NULL, ?, ?)
   ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_at = excluded.next_at, lease_until = NULL,
   updated_at = excluded.updated_at RETURNING *`;
-
-function nextColumns(next: TaskNext): [status: number, nextAt: number | null] {
-  switch (next.status) {
-    case 'success':
-      return [TaskStatus.success, null];
-    case 'pending':
-      return [TaskStatus.pending, next.at];
-    case 'fail':
-      return [TaskStatus.fail, null];
-    default: {
-      const _exhaustive: never = next;
-      return _exhaustive;
-    }
-  }
-}
 
 function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
   const where: string[] = [];
@@ -70,7 +55,7 @@ export function tasksSql(db: Db): Store['tasks'] {
       return db.grouped(
         () =>
           inputs.map(({ taskId, attempt: a, next, now }) => {
-            const [status, nextAt] = nextColumns(next);
+            const [status, nextAt] = taskColumns(next);
             if (finish.run(now, status, nextAt, taskId).changes === 0) return false;
             insertAttempt.run(
               a.id,
