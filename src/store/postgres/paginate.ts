@@ -3,6 +3,7 @@
 // and walks the other way; `done` says nothing is left in the direction just walked.
 
 import type { Page, PageQuery } from '../../core/types.ts';
+import { toPage } from '../page.ts';
 import { idTime } from './id-time.ts';
 import type { Params, Row, Sql } from './pg.ts';
 
@@ -35,15 +36,5 @@ export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) =>
     scanDescending ? 'DESC' : 'ASC'
   } LIMIT ${p.add(limit + 1)}`;
   const rows = await sql.rows(text, p.values);
-  const done = rows.length <= limit;
-  const kept = rows.slice(0, limit);
-  if (backwards) kept.reverse();
-  const first = kept[0];
-  const last = kept[kept.length - 1];
-  return {
-    data: kept.map(map),
-    iterator: last ? q.keyOf(last) : null,
-    prevIterator: first ? `-${q.keyOf(first)}` : null,
-    done,
-  };
+  return toPage(rows, limit, backwards, q.keyOf, map);
 }

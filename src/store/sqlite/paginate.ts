@@ -3,6 +3,7 @@
 // and walks the other way; `done` says nothing is left in the direction just walked.
 
 import type { Page, PageQuery } from '../../core/types.ts';
+import { toPage } from '../page.ts';
 import type { Db, Row } from './db.ts';
 
 export interface KeysetQuery {
@@ -31,15 +32,5 @@ export function keysetPage<T>(db: Db, q: KeysetQuery, map: (row: Row) => T): Pag
     scanDescending ? 'DESC' : 'ASC'
   } LIMIT ?`;
   const rows = db.all(sql, ...params, limit + 1);
-  const done = rows.length <= limit;
-  const kept = rows.slice(0, limit);
-  if (backwards) kept.reverse();
-  const first = kept[0];
-  const last = kept[kept.length - 1];
-  return {
-    data: kept.map(map),
-    iterator: last ? q.keyOf(last) : null,
-    prevIterator: first ? `-${q.keyOf(first)}` : null,
-    done,
-  };
+  return toPage(rows, limit, backwards, q.keyOf, map);
 }
