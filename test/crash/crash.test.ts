@@ -10,8 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { Pool } from 'undici';
 import { type DoorbellProcess, freePort, spawnDoorbell } from '../support/doorbell-process.ts';
+import {
+  type Api,
+  apiClient,
+  duplicates,
+  FILTERED_TYPE,
+  prng,
+  seqOf,
+  sleep,
+  TYPES,
+  typeOf,
+} from '../support/event-load.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { publishWithKills } from './publish-with-kills.ts';
 
@@ -21,53 +31,14 @@ const PUBLISH_CONCURRENCY = 32; // publish requests in flight
 const WORKER_CONCURRENCY = 32; // Doorbell's --concurrency: attempts in flight per process
 const RETRY_SCHEDULE = '0,20ms,50ms,100ms,200ms,500ms,1s,1s';
 // A timeout earns a >= 60 s penalty (Svix): keep the deadline well above loopback latency. A task
-// leased by a killed process is claimable again after attempt timeout + lease margin.
+// leased by a killed process is claimable again once its lease (two attempt deadlines) ends.
 const ATTEMPT_TIMEOUT_MS = 2000;
 const LEASE_MS = 2 * ATTEMPT_TIMEOUT_MS; // the worker's lease: two attempt deadlines
 const DELIVERY_WAIT_MS = 60_000;
-const TYPES = ['order.created', 'order.paid', 'order.shipped'] as const;
-const FILTERED_TYPE = 'order.created';
 const ADMIN_TOKEN = 'crash-test-admin-token';
 
-type Payload = { seq: number; type: string; note: string };
-
-/** Small seeded PRNG (mulberry32), so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-const typeOf = (seq: number): string => TYPES[seq % TYPES.length]!;
-const seqOf = (body: string): number => (JSON.parse(body) as Payload).seq;
 /** The flaky receiver answers 500 to the first delivery of every fourth message. */
 const failsFirst = (seq: number): boolean => seq % 4 === 0;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-const HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-
-async function api(pool: Pool, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-  const res = await pool.request({
-    method,
-    path,
-    headers: HEADERS,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  if (res.statusCode >= 300) throw new Error(`${method} ${path} → ${res.statusCode}: ${text}`);
-  return text === '' ? null : JSON.parse(text);
-}
-
-function duplicates(successes: Map<string, number>): number {
-  let n = 0;
-  for (const count of successes.values()) n += Math.max(0, count - 1);
-  return n;
-}
 
 test('a SIGKILLed Doorbell loses no acknowledged message', { timeout: 150_000 }, async (t) => {
   const seed = Number(process.env.DOORBELL_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 32));
@@ -79,10 +50,10 @@ test('a SIGKILLed Doorbell loses no acknowledged message', { timeout: 150_000 },
   const port = await freePort();
   const receivers: Receiver[] = [];
   let proc: DoorbellProcess | null = null;
-  let pool: Pool | null = null;
+  let api: Api | null = null;
   t.after(async () => {
     await proc?.kill('SIGKILL');
-    await pool?.destroy();
+    await api?.pool.destroy();
     await Promise.all(receivers.map((r) => r.close()));
     if (process.env.DOORBELL_CRASH_KEEP) t.diagnostic(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
@@ -111,20 +82,20 @@ test('a SIGKILLed Doorbell loses no acknowledged message', { timeout: 150_000 },
     });
   proc = await start();
   const base = proc.url;
-  pool = new Pool(base, { connections: PUBLISH_CONCURRENCY });
-  const setup = pool;
+  api = apiClient(base, ADMIN_TOKEN, PUBLISH_CONCURRENCY);
+  const setup = api;
 
   // Svix refuses endpoint filters naming unknown event types, so declare them first.
-  for (const name of TYPES) await api(setup, 'POST', '/api/v1/event-type', { name, description: name });
-  const app = (await api(setup, 'POST', '/api/v1/app', { name: 'crash test' })) as { id: string };
+  for (const name of TYPES) await setup.call('POST', '/api/v1/event-type', { name, description: name });
+  const app = (await setup.call('POST', '/api/v1/app', { name: 'crash test' })) as { id: string };
   const secrets = new Map<Receiver, string>();
   for (const r of receivers) {
     // The Svix document names the filter `eventTypes`; Svix SDKs send `filterTypes`.
     const filter = r === filtered ? { eventTypes: [FILTERED_TYPE], filterTypes: [FILTERED_TYPE] } : {};
-    const ep = (await api(setup, 'POST', `/api/v1/app/${app.id}/endpoint`, { url: r.url, ...filter })) as {
+    const ep = (await setup.call('POST', `/api/v1/app/${app.id}/endpoint`, { url: r.url, ...filter })) as {
       id: string;
     };
-    const { key } = (await api(setup, 'GET', `/api/v1/app/${app.id}/endpoint/${ep.id}/secret`)) as {
+    const { key } = (await setup.call('GET', `/api/v1/app/${app.id}/endpoint/${ep.id}/secret`)) as {
       key: string;
     };
     secrets.set(r, key);
@@ -138,23 +109,14 @@ test('a SIGKILLed Doorbell loses no acknowledged message', { timeout: 150_000 },
     concurrency: PUBLISH_CONCURRENCY,
     kills: KILLS,
     killAfter: () => Math.floor((EVENTS / KILLS) * (0.2 + 0.4 * random())),
-    async send(seq) {
-      const payload: Payload = { seq, type: typeOf(seq), note: `event ${seq}` };
-      const res = await pool!.request({
-        method: 'POST',
-        path: `/api/v1/app/${app.id}/msg`,
-        headers: HEADERS,
-        body: JSON.stringify({ eventType: payload.type, payload }),
-      });
-      return { status: res.statusCode, body: await res.body.text() };
-    },
+    send: (seq) => api!.publish(app.id, seq),
     async crash(kill, ackedSoFar) {
       await proc!.kill('SIGKILL');
       const killedAt = Date.now();
       lastKillAt = killedAt;
-      await pool!.destroy();
+      await api!.pool.destroy();
       proc = await start();
-      pool = new Pool(base, { connections: PUBLISH_CONCURRENCY });
+      api = apiClient(base, ADMIN_TOKEN, PUBLISH_CONCURRENCY);
       t.diagnostic(`kill ${kill}: after ${ackedSoFar} acks; restarted in ${Date.now() - killedAt} ms`);
     },
   });
@@ -180,8 +142,8 @@ test('a SIGKILLed Doorbell loses no acknowledged message', { timeout: 150_000 },
   // Let the last killed process's leases expire, so redeliveries of its attempts are counted too.
   while (Date.now() < lastKillAt + LEASE_MS + 1500 && Date.now() < deadline) await sleep(100);
   const exit = await proc.stop();
-  await pool.close();
-  pool = null;
+  await api.pool.close();
+  api = null;
 
   const names = ['all', 'flaky', 'filtered'];
   const lost = missing();

@@ -4,32 +4,11 @@
 // an application with one endpoint per receiver.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { Pool } from 'undici';
 import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
+import { type Api, FILTERED_TYPE, sleep, TYPES, typeOf } from '../support/event-load.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../support/receiver.ts';
 
 export const ADMIN_TOKEN = 'multiprocess-test-admin-token';
-export const TYPES = ['order.created', 'order.paid', 'order.shipped'] as const;
-export const FILTERED_TYPE = 'order.created';
-const HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-
-export type Payload = { seq: number; type: string; note: string };
-export const typeOf = (seq: number): string => TYPES[seq % TYPES.length]!;
-export const seqOf = (body: string): number => (JSON.parse(body) as Payload).seq;
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Small seeded PRNG (mulberry32), so a failing run can be replayed from its printed seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 export interface Cluster {
   api: DoorbellProcess;
   workers: DoorbellProcess[];
@@ -114,42 +93,6 @@ export async function startSlowReceiver(
   });
 }
 
-export interface Api {
-  pool: Pool;
-  call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown>;
-  /** Publishes event `seq`; the raw answer. */
-  publish(appId: string, seq: number): Promise<{ status: number; body: string }>;
-}
-
-/** A client of the API; `timeoutMs` bounds each request, so a hung request becomes an error. */
-export function apiClient(base: string, connections: number, timeoutMs = 20_000): Api {
-  const pool = new Pool(base, { connections, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  return {
-    pool,
-    async call(method, path, body) {
-      const res = await pool.request({
-        method,
-        path,
-        headers: HEADERS,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.body.text();
-      if (res.statusCode >= 300) throw new Error(`${method} ${path} → ${res.statusCode}: ${text}`);
-      return text === '' ? null : JSON.parse(text);
-    },
-    async publish(appId, seq) {
-      const payload: Payload = { seq, type: typeOf(seq), note: `event ${seq}` };
-      const res = await pool.request({
-        method: 'POST',
-        path: `/api/v1/app/${appId}/msg`,
-        headers: HEADERS,
-        body: JSON.stringify({ eventType: payload.type, payload }),
-      });
-      return { status: res.statusCode, body: await res.body.text() };
-    },
-  };
-}
-
 export interface Setup {
   appId: string;
   endpointId: Map<Receiver, string>;
@@ -205,13 +148,6 @@ export async function awaitDelivery(
     left = missing();
   }
   return left;
-}
-
-/** Successful deliveries beyond the first, per webhook-id, summed. */
-export function duplicates(r: Receiver): number {
-  let n = 0;
-  for (const count of r.successes().values()) n += Math.max(0, count - 1);
-  return n;
 }
 
 /**

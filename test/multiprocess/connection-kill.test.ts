@@ -8,23 +8,26 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { publishWithKills } from '../crash/publish-with-kills.ts';
-import { createTempDatabase, killConnections, pgSkipReason, type TempDatabase } from '../support/postgres.ts';
 import {
   type Api,
   apiClient,
-  awaitDelivery,
-  type Cluster,
   duplicates,
-  expectedIds,
   FILTERED_TYPE,
   prng,
-  type SlowReceiver,
   seqOf,
-  setupApp,
   sleep,
+  typeOf,
+} from '../support/event-load.ts';
+import { createTempDatabase, killConnections, pgSkipReason, type TempDatabase } from '../support/postgres.ts';
+import {
+  ADMIN_TOKEN,
+  awaitDelivery,
+  type Cluster,
+  expectedIds,
+  type SlowReceiver,
+  setupApp,
   startCluster,
   startSlowReceiver,
-  typeOf,
 } from './cluster.ts';
 
 const EVENTS = 2000;
@@ -83,7 +86,7 @@ test('terminating every database connection under load: 503s, no loss, no restar
   const exits: string[] = [];
   for (const p of processes) void p.exited.then((e) => exits.push(`${p.pid}: ${e.code ?? e.signal}`));
 
-  api = apiClient(cluster.api.url, PUBLISH_CONCURRENCY, REQUEST_TIMEOUT_MS);
+  api = apiClient(cluster.api.url, ADMIN_TOKEN, PUBLISH_CONCURRENCY, REQUEST_TIMEOUT_MS);
   const { appId, secret } = await setupApp(api, receivers, filtered);
 
   // Each outage comes after a random number of acks, so that all of them happen while publishing; the
@@ -135,7 +138,7 @@ test('terminating every database connection under load: 503s, no loss, no restar
   const lost = await awaitDelivery(expected, DELIVERY_WAIT_MS, () => exits.length > 0);
   t.diagnostic(`delivery caught up ${Date.now() - started} ms after the first publish`);
   const names = ['steady', 'flaky', 'filtered'];
-  const dups = receivers.map(duplicates);
+  const dups = receivers.map((r) => duplicates(r.successes()));
   receivers.forEach((r, i) => {
     t.diagnostic(
       `${names[i]}: expected ${expected.get(r)!.length}, delivered ${r.successes().size}, ` +
@@ -177,7 +180,7 @@ test('terminating every database connection under load: 503s, no loss, no restar
   }
   assert.equal(unfinished, 0, 'every delivery task ends in success');
   // An outage can lose the record of at most the attempts in flight in each worker.
-  const totalDups = receivers.map(duplicates).reduce((a, b) => a + b, 0);
+  const totalDups = receivers.map((r) => duplicates(r.successes())).reduce((a, b) => a + b, 0);
   const bound = KILLS * WORKERS * WORKER_CONCURRENCY;
   t.diagnostic(`duplicates ${totalDups} (bound ${bound}); publishes refused with 503: ${refused.size}`);
   assert.ok(totalDups <= bound, `${totalDups} duplicates > ${bound}`);

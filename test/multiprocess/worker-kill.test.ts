@@ -7,25 +7,28 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { publishWithKills } from '../crash/publish-with-kills.ts';
-import { createTempDatabase, pgSkipReason, type TempDatabase } from '../support/postgres.ts';
-import type { Receiver } from '../support/receiver.ts';
 import {
   type Api,
   apiClient,
+  duplicates,
+  FILTERED_TYPE,
+  prng,
+  seqOf,
+  sleep,
+  typeOf,
+} from '../support/event-load.ts';
+import { createTempDatabase, pgSkipReason, type TempDatabase } from '../support/postgres.ts';
+import type { Receiver } from '../support/receiver.ts';
+import {
+  ADMIN_TOKEN,
   awaitDelivery,
   type Cluster,
-  duplicates,
   expectedIds,
-  FILTERED_TYPE,
   localPortsOf,
-  prng,
   type SlowReceiver,
-  seqOf,
   setupApp,
-  sleep,
   startCluster,
   startSlowReceiver,
-  typeOf,
 } from './cluster.ts';
 
 const EVENTS = 2400;
@@ -78,7 +81,7 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
     ...['--allow-subnets', '127.0.0.0/8', '--retry-schedule', RETRY_SCHEDULE],
     ...['--attempt-timeout', `${ATTEMPT_TIMEOUT_MS}ms`, '--concurrency', String(WORKER_CONCURRENCY)],
   ]);
-  api = apiClient(cluster.api.url, PUBLISH_CONCURRENCY);
+  api = apiClient(cluster.api.url, ADMIN_TOKEN, PUBLISH_CONCURRENCY);
   const { appId, endpointId, secret } = await setupApp(api, receivers, filtered);
   const client = new pg.Client({ connectionString: db.url });
   sql = client;
@@ -145,7 +148,7 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
   }
 
   const names = ['steady', 'flaky', 'filtered'];
-  const dups = receivers.map(duplicates);
+  const dups = receivers.map((r) => duplicates(r.successes()));
   const aborted = receivers.flatMap((r) =>
     r.aborted.filter((a) => a.at >= killedAt - 1000).map((a) => ({ r, ...a })),
   );
