@@ -11,7 +11,7 @@ import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { ipLiteral } from '../core/endpoint-url.ts';
-import type { SendResult } from '../core/outcome.ts';
+import type { ResponseHeaders, SendResult } from '../core/outcome.ts';
 import { blockedRange, type Cidr, canonicalAddress, isAllowedAddress } from '../core/ssrf.ts';
 
 export interface SendRequest {
@@ -150,27 +150,128 @@ function parseTarget(
   return { origin: url.origin, path: `${url.pathname}${url.search}`, host: url.host };
 }
 
-/** Reads at most `cap` bytes of a body; past cap + DISCARD_LIMIT the connection is dropped. */
-function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let seen = 0;
-    body.on('data', (chunk: Buffer) => {
-      seen += chunk.length;
-      if (kept < cap) {
-        const part = chunk.length <= cap - kept ? chunk : chunk.subarray(0, cap - kept);
-        chunks.push(part);
-        kept += part.length;
-      }
-      if (seen > cap + DISCARD_LIMIT) {
-        body.destroy(); // a huge body is not worth reading
-        resolve(Buffer.concat(chunks, kept).toString('utf8'));
-      }
+// Abort reasons. They never reach a result: the attempt has settled (or timed out) when it raises them.
+const DEADLINE = new Error('total deadline exceeded');
+const OVERSIZE = new Error('response body past the discard limit');
+
+/**
+ * One attempt as a raw undici dispatch handler: the response body is collected straight from the
+ * parser (capped), and one timer is the total deadline. This avoids, per request, an AbortController
+ * and its listeners, a Readable body stream and the promise chain of `agent.request`.
+ * Settles exactly once; later callbacks (the error that follows our own abort) are ignored.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private timedOut = false;
+  private settled = false;
+  private status = 0;
+  private headers: ResponseHeaders = {};
+  private chunks: Buffer[] = [];
+  private kept = 0;
+  private seen = 0;
+  private readonly timer: NodeJS.Timeout;
+  readonly result: Promise<SendResult>;
+  private resolve!: (result: SendResult) => void;
+
+  constructor(
+    private readonly target: Target,
+    private readonly timeoutMs: number,
+    private readonly bodyCap: number,
+    private readonly started: number,
+  ) {
+    this.result = new Promise((resolve) => {
+      this.resolve = resolve;
     });
-    body.on('end', () => resolve(Buffer.concat(chunks, kept).toString('utf8')));
-    body.on('error', reject);
-  });
+    this.timer = setTimeout(expire, timeoutMs, this);
+  }
+
+  /** The deadline passed: the attempt is a timeout now, wherever it stands. A request still waiting for
+   * a connection has nothing to abort yet; onRequestStart aborts it before anything is written. */
+  expire(): void {
+    if (this.settled) return;
+    this.timedOut = true;
+    const controller = this.controller;
+    this.settle({ kind: 'timeout', durationMs: this.elapsed(), limitMs: this.timeoutMs });
+    controller?.abort(DEADLINE); // its error callback finds the attempt settled
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.timedOut) controller.abort(DEADLINE);
+    else this.controller = controller;
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    status: number,
+    headers: ResponseHeaders,
+  ): void {
+    if (status < 200) return; // 1xx informational: the final response follows
+    this.status = status;
+    this.headers = headers;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.seen += chunk.length;
+    const room = this.bodyCap - this.kept;
+    if (room > 0) {
+      const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+      this.chunks.push(part);
+      this.kept += part.length;
+    }
+    if (this.seen > this.bodyCap + DISCARD_LIMIT) {
+      this.respond(); // a huge body is not worth reading: keep what we have, drop the connection
+      controller.abort(OVERSIZE);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.respond();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    if (!this.settled) this.settle(this.failure(error));
+  }
+
+  /** Maps why no response arrived (a timeout has settled before the error its abort raises). */
+  private failure(error: Error): SendResult {
+    const durationMs = this.elapsed();
+    const { code, message, blocked } = errorCode(error);
+    if (blocked) return { kind: 'blocked', reason: message, durationMs };
+    return { kind: 'error', reason: describeError(code, message, this.target.host), durationMs };
+  }
+
+  private respond(): void {
+    if (this.settled) return;
+    const { chunks, kept } = this;
+    const body =
+      chunks.length === 0
+        ? ''
+        : chunks.length === 1
+          ? chunks[0]!.toString('utf8')
+          : Buffer.concat(chunks, kept).toString('utf8');
+    this.settle({
+      kind: 'response',
+      status: this.status,
+      headers: this.headers,
+      body,
+      durationMs: this.elapsed(),
+    });
+  }
+
+  private settle(result: SendResult): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.controller = null;
+    this.resolve(result);
+  }
+
+  private elapsed(): number {
+    return Math.round(performance.now() - this.started);
+  }
+}
+
+function expire(attempt: Attempt): void {
+  attempt.expire();
 }
 
 export function createSender(options: SenderOptions): Sender {
@@ -215,7 +316,7 @@ export function createSender(options: SenderOptions): Sender {
     pipelining: 1,
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
-    // The AbortSignal below is the real deadline; undici's idle timers only back it up.
+    // Each attempt's own timer is the real deadline; undici's idle timers only back it up.
     headersTimeout: timeoutMs + 1_000,
     bodyTimeout: timeoutMs + 1_000,
   });
@@ -232,38 +333,27 @@ export function createSender(options: SenderOptions): Sender {
     return t;
   }
 
-  async function send(request: SendRequest): Promise<SendResult> {
+  function send(request: SendRequest): Promise<SendResult> {
     const started = performance.now();
-    const elapsed = () => Math.round(performance.now() - started);
     const t = target(request.url);
-    if ('blocked' in t) return t.blocked;
-    const abort = new AbortController();
-    const deadline = setTimeout(() => abort.abort(), timeoutMs);
+    if ('blocked' in t) return Promise.resolve(t.blocked);
+    const attempt = new Attempt(t, timeoutMs, bodyCap, started);
     try {
-      const response = await agent.request({
-        origin: t.origin,
-        path: t.path,
-        method: 'POST',
-        headers: withUserAgent(request.headers),
-        body: request.body,
-        signal: abort.signal,
-      });
-      const body = await readCapped(response.body, bodyCap);
-      return {
-        kind: 'response',
-        status: response.statusCode,
-        headers: response.headers,
-        body,
-        durationMs: elapsed(),
-      };
+      agent.dispatch(
+        {
+          origin: t.origin,
+          path: t.path,
+          method: 'POST',
+          headers: withUserAgent(request.headers),
+          body: request.body,
+        },
+        attempt,
+      );
     } catch (error) {
-      if (abort.signal.aborted) return { kind: 'timeout', durationMs: elapsed(), limitMs: timeoutMs };
-      const { code, message, blocked } = errorCode(error);
-      if (blocked) return { kind: 'blocked', reason: message, durationMs: elapsed() };
-      return { kind: 'error', reason: describeError(code, message, t.host), durationMs: elapsed() };
-    } finally {
-      clearTimeout(deadline);
+      // undici reports its own failures through the handler; this only catches malformed input.
+      attempt.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
     }
+    return attempt.result;
   }
 
   return {

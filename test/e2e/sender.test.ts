@@ -148,6 +148,43 @@ describe('undici sender', () => {
     }
   });
 
+  it('times out a request still waiting for a connection, without sending it', async () => {
+    const sender = createSender({ ...base, timeoutMs: 300, allow: loopback, connectionsPerOrigin: 1 });
+    try {
+      const hits = trickle.hits.length;
+      // Same tick, same deadline: the second waits behind the first and expires before it reaches a socket.
+      const results = await Promise.all([
+        sender.send(request(trickle.url)),
+        sender.send(request(trickle.url)),
+      ]);
+      assert.deepEqual(
+        results.map((result) => result.kind),
+        ['timeout', 'timeout'],
+      );
+      assert.equal(trickle.hits.length, hits + 1);
+    } finally {
+      await sender.close();
+    }
+  });
+
+  it('skips informational responses', async () => {
+    const hinted = await receiver((_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+      res.writeHead(201, { 'retry-after': '5' });
+      res.end('done');
+    });
+    try {
+      const result = await open.send(request(hinted.url));
+      assert.ok(result.kind === 'response', JSON.stringify(result));
+      assert.equal(result.status, 201);
+      assert.equal(result.body, 'done');
+      assert.equal(result.headers['retry-after'], '5');
+      assert.equal(result.headers.link, undefined);
+    } finally {
+      await hinted.close();
+    }
+  });
+
   it('reports a refused connection as an error', async () => {
     const gone = await receiver(() => {});
     const url = gone.url;
