@@ -11,6 +11,13 @@ const SIGNING_KEY = 'app_token_signing_key';
 const REVOKED = 'revoked_app_token:';
 const APP_TOKEN_PREFIX = 'appsk_';
 export const DEFAULT_APP_TOKEN_TTL_MS = 7 * 24 * 3600 * 1000; // Svix app-portal default: 7 days
+// Verified tokens are remembered so that a request costs a map lookup, not a hash (admin) or an HMAC
+// and a store read (app). The admin hash is read once per process, so an admin token stays valid for
+// the process lifetime; an app token is re-checked after VERIFIED_TTL_MS (a logout by another process
+// shows within that time, a logout here at once) and never outlives its expiry.
+const VERIFIED_TTL_MS = 1000;
+const VERIFIED_MAX = 1024;
+const VERIFIED_MAX_TOKEN_LENGTH = 1024; // longer spellings of a valid token are verified every time
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -37,14 +44,50 @@ interface Claim {
 export interface Authenticator {
   /** The scope a bearer token grants, or null when it is unknown, expired or revoked. */
   verify(token: string, now: number): Promise<Scope | null>;
+  /** The scope of a token verified recently, without I/O; undefined when it needs `verify`. */
+  cached(token: string, now: number): Scope | undefined;
   issueAppToken(appId: string, now: number, ttlMs?: number): Promise<string>;
   /** Revokes an app token (admin tokens are configured, not revoked by logout). */
   logout(token: string, now: number): Promise<void>;
 }
 
+/** Token → scope for tokens that verified, bounded (oldest dropped first), each until its own time. */
+class VerifiedTokens {
+  readonly #entries = new Map<string, { scope: Scope; until: number }>();
+
+  get(token: string, now: number): Scope | undefined {
+    const hit = this.#entries.get(token);
+    if (!hit) return undefined;
+    if (hit.until > now) return hit.scope;
+    this.#entries.delete(token);
+    return undefined;
+  }
+
+  /** Scopes are shared by every request that presents the token, hence frozen. */
+  set(token: string, scope: Scope, until: number): void {
+    if (token.length > VERIFIED_MAX_TOKEN_LENGTH) return;
+    Object.freeze(scope);
+    if (this.#entries.size >= VERIFIED_MAX && !this.#entries.has(token)) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(token, { scope, until });
+  }
+
+  /** Forgets every spelling of an app token (base64url decoding tolerates variants of one token). */
+  forgetTokenId(jti: string): void {
+    for (const [token, { scope }] of this.#entries) {
+      if (scope.kind === 'app' && scope.tokenId === jti) this.#entries.delete(token);
+    }
+  }
+}
+
 export function createAuthenticator(store: Store): Authenticator {
   let adminHash: Buffer | null = null;
   let signingKey: Buffer | null = null;
+  const verified = new VerifiedTokens();
+  // Bumped around every logout: a check that overlapped one does not cache what it read before it.
+  let logouts = 0;
 
   async function key(): Promise<Buffer> {
     if (signingKey) return signingKey;
@@ -69,12 +112,26 @@ export function createAuthenticator(store: Store): Authenticator {
     return claim;
   }
 
+  async function check(token: string, now: number): Promise<Scope | null> {
+    const epoch = logouts; // caches an app scope only if no logout overlapped this check
+    adminHash ??= await store.settings.get(ADMIN_HASH).then((h) => (h ? Buffer.from(h, 'hex') : null));
+    if (adminHash && timingSafeEqual(sha256(token), adminHash)) {
+      verified.set(token, { kind: 'admin' }, Number.POSITIVE_INFINITY);
+      return { kind: 'admin' };
+    }
+    const claim = await decode(token, now);
+    if (!claim) return null;
+    const scope: Scope = { kind: 'app', appId: claim.app, tokenId: claim.jti };
+    if (epoch === logouts) verified.set(token, scope, Math.min(claim.exp, now + VERIFIED_TTL_MS));
+    return scope;
+  }
+
   return {
     async verify(token, now) {
-      adminHash ??= await store.settings.get(ADMIN_HASH).then((h) => (h ? Buffer.from(h, 'hex') : null));
-      if (adminHash && timingSafeEqual(sha256(token), adminHash)) return { kind: 'admin' };
-      const claim = await decode(token, now);
-      return claim ? { kind: 'app', appId: claim.app, tokenId: claim.jti } : null;
+      return verified.get(token, now) ?? check(token, now);
+    },
+    cached(token, now) {
+      return verified.get(token, now);
     },
     async issueAppToken(appId, now, ttlMs = DEFAULT_APP_TOKEN_TTL_MS) {
       const claim: Claim = { app: appId, exp: now + ttlMs, jti: randomBytes(12).toString('base64url') };
@@ -86,7 +143,17 @@ export function createAuthenticator(store: Store): Authenticator {
     },
     async logout(token, now) {
       const claim = await decode(token, now);
-      if (claim) await store.settings.put(REVOKED + claim.jti, String(claim.exp));
+      if (!claim) return;
+      logouts++;
+      verified.forgetTokenId(claim.jti);
+      try {
+        await store.settings.put(REVOKED + claim.jti, String(claim.exp));
+      } finally {
+        // A check that read "not revoked" before the write and cached it since is forgotten here; one
+        // still running sees the epoch moved and does not cache.
+        logouts++;
+        verified.forgetTokenId(claim.jti);
+      }
     },
   };
 }

@@ -2,7 +2,7 @@
 
 import type { Config } from '../config/config.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../store/postgres/postgres-store.ts';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { openSqliteStoreThread } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 
 export interface Database {
@@ -19,7 +19,7 @@ export const isPostgres = (database: string): boolean => /^postgres(ql)?:\/\//.t
 export async function openDatabase(config: Readonly<Config>): Promise<Database> {
   const url = config.database;
   if (!isPostgres(url)) {
-    return { store: openSqliteStore(url), onWork: async () => ({ close: async () => {} }) };
+    return { store: await openSqliteStoreThread(url), onWork: async () => ({ close: async () => {} }) };
   }
   const store = await openPostgresStore(url, { retentionMs: config.retentionMs });
   return { store, onWork: (fn) => listen(url, TASKS_CHANNEL, () => fn()) };

@@ -48,7 +48,7 @@ export const defaultDelivery: DeliveryConfig = {
   responseBodyCap: 64 * 1024,
   autoDisableAfterMs: 5 * DAY, // Svix
   concurrency: 512,
-  perEndpointConcurrency: 64,
+  perEndpointConcurrency: 128,
   allowSubnets: [],
 };
 

@@ -36,3 +36,27 @@ test('a failed flush rejects its own items only', async () => {
   assert.deepEqual(b, { status: 'fulfilled', value: 2 });
   await batcher.drain();
 });
+
+test('with maxInFlight > 1, a flush starts while another is still running', async () => {
+  let release = (): void => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const batches: number[][] = [];
+  const batcher = createBatcher(
+    async (items: number[]) => {
+      batches.push(items);
+      if (items[0] === 1) await gate; // the first flush hangs until released
+      return items;
+    },
+    100,
+    2,
+  );
+  const first = batcher.add(1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(await batcher.add(2), 2); // answered while flush [1] still runs
+  const [third, fourth] = [batcher.add(3), batcher.add(4)];
+  await new Promise((r) => setImmediate(r));
+  release();
+  assert.deepEqual(await Promise.all([first, third, fourth]), [1, 3, 4]);
+  assert.deepEqual(batches, [[1], [2], [3, 4]]);
+  await batcher.drain();
+});

@@ -1,5 +1,8 @@
-// Group commit: callers add items one at a time; items that arrive while a flush is running are
-// flushed together as soon as it ends. No timer: an idle batcher flushes a lone item at once.
+// Group commit: callers add items one at a time; the items added in one turn of the event loop are
+// flushed together. Up to `maxInFlight` flushes run at once; items that arrive while all of them are
+// running wait and go out together as soon as one ends. No timer: an idle batcher flushes at once.
+// More than one flush in flight matters when a flush waits on something other than this thread (a
+// store thread, a database): a single one would make every batch wait for the previous round trip.
 
 export interface Batcher<I, O> {
   add(item: I): Promise<O>;
@@ -7,34 +10,53 @@ export interface Batcher<I, O> {
   drain(): Promise<void>;
 }
 
-export function createBatcher<I, O>(flush: (items: I[]) => Promise<O[]>, maxBatch: number): Batcher<I, O> {
+export function createBatcher<I, O>(
+  flush: (items: I[]) => Promise<O[]>,
+  maxBatch: number,
+  maxInFlight = 1,
+): Batcher<I, O> {
   type Pending = { item: I; resolve: (o: O) => void; reject: (e: unknown) => void };
   let queue: Pending[] = [];
-  let running: Promise<void> | null = null;
+  let scheduled = false;
+  const running = new Set<Promise<void>>();
 
-  async function run(): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.slice(0, maxBatch);
-      queue = queue.slice(batch.length);
-      try {
-        const results = await flush(batch.map((p) => p.item));
-        for (const [i, p] of batch.entries()) p.resolve(results[i] as O);
-      } catch (error) {
-        for (const p of batch) p.reject(error);
-      }
+  async function run(batch: Pending[]): Promise<void> {
+    try {
+      const results = await flush(batch.map((p) => p.item));
+      for (const [i, p] of batch.entries()) p.resolve(results[i] as O);
+    } catch (error) {
+      for (const p of batch) p.reject(error);
     }
-    running = null;
+  }
+
+  function pump(): void {
+    scheduled = false;
+    while (queue.length > 0 && running.size < maxInFlight) {
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+      const flushing: Promise<void> = run(batch).finally(() => {
+        running.delete(flushing);
+        pump();
+      });
+      running.add(flushing);
+    }
   }
 
   return {
     add(item) {
       return new Promise<O>((resolve, reject) => {
         queue.push({ item, resolve, reject });
-        running ??= Promise.resolve().then(run);
+        if (!scheduled && running.size < maxInFlight) {
+          scheduled = true;
+          queueMicrotask(pump);
+        }
       });
     },
     async drain() {
-      while (running) await running;
+      while (running.size > 0 || queue.length > 0) {
+        if (running.size === 0) pump();
+        await Promise.all(running);
+      }
     },
   };
 }

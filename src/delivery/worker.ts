@@ -38,6 +38,7 @@ const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usua
 // whose last claim is long past, still claims at once.
 const MIN_CLAIM_SPACING_MS = 2;
 const CLAIM_BATCH = 256;
+const FINISHES_IN_FLIGHT = 4; // finish batches committing at once, as publishes do
 
 type AttemptResult = Pick<Attempt, 'status' | 'responseStatusCode' | 'response' | 'responseDurationMs'>;
 
@@ -63,8 +64,15 @@ export function createWorker(deps: WorkerDeps): Worker {
   const leaseMs = 2 * cfg.attemptTimeoutMs;
   const gate = createRateGate(store, now);
   const health = createEndpointHealth(store, cfg.autoDisableAfterMs);
-  const finisher = createBatcher((inputs: FinishInput[]) => store.tasks.finish(inputs), 1000);
+  const finisher = createBatcher(
+    (inputs: FinishInput[]) => store.tasks.finish(inputs),
+    1000,
+    FINISHES_IN_FLIGHT,
+  );
   const inFlight = new Set<Promise<void>>();
+  // Attempts that have ended but whose finish is not committed yet: their slots are free again (the
+  // claim does not count them against their endpoint's cap), so the next claim need not wait for the commit.
+  const ended = new Set<string>();
   let running = false;
   let pumping: Promise<void> | null = null;
   let again = false;
@@ -110,7 +118,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   async function pump(): Promise<void> {
     while (running) {
       again = false;
-      const free = cfg.concurrency - inFlight.size;
+      const free = cfg.concurrency - inFlight.size + ended.size;
       if (free <= 0) return; // a finishing attempt wakes us
       const at = now();
       const limit = Math.min(free, CLAIM_BATCH);
@@ -119,6 +127,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         limit,
         leaseMs,
         perEndpoint: cfg.perEndpointConcurrency,
+        ended: [...ended],
       });
       nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, 2 * (now() - at));
       for (const c of claimed) track(deliver(c));
@@ -186,7 +195,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       response,
       responseDurationMs: durationMs,
     });
-    await finisher.add({ taskId: task.id, attempt, next, now: finishedAt });
+    ended.add(task.id);
+    wake();
+    try {
+      await finisher.add({ taskId: task.id, attempt, next, now: finishedAt });
+    } finally {
+      ended.delete(task.id);
+    }
     emit('attempt:finished', {
       appId: task.appId,
       msgId: task.msgId,

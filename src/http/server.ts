@@ -78,7 +78,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  app.addHook('onRequest', authHook(ctx.auth, deps.now));
+  // Whether a route is public is known when it is declared: only the others get the auth hook.
+  const auth = authHook(ctx.auth, deps.now);
+  app.addHook('onRoute', (route) => {
+    if (route.config?.public) return;
+    const own = route.onRequest ? [route.onRequest].flat() : [];
+    route.onRequest = [auth, ...own];
+  });
   const idempotency = idempotencyHooks(deps.store, deps.now, deps.config.idempotencyTtlMs);
   app.addHook('preHandler', idempotency.preHandler);
   app.addHook('onSend', idempotency.onSend);

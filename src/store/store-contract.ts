@@ -508,6 +508,17 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await claim(s, T0 + LEASE, 100, 3)).length, 3);
       });
 
+      test('does not count an ended attempt awaiting its finish against the cap', async (s) => {
+        const { publish } = await world(s);
+        for (let i = 0; i < 4; i++) await publish(T0);
+        const held = await claim(s, T0, 100, 2);
+        assert.equal(held.length, 2);
+        const ended = [held[0]!.task.id, 'task_unknown'];
+        const more = await s.tasks.claimDue({ now: T0, limit: 100, leaseMs: LEASE, perEndpoint: 2, ended });
+        assert.equal(more.length, 1, 'one slot freed by the ended attempt');
+        assert.equal((await claim(s, T0, 100, 2)).length, 0, 'without the hint, three count');
+      });
+
       test('is fair: one endpoint with a backlog cannot take the whole batch', async (s) => {
         const { app, eps } = await world(s, 3);
         const [busy, b, c] = [eps[0]!, eps[1]!, eps[2]!];

@@ -79,6 +79,11 @@ export interface ClaimOptions {
   limit: number; // at most this many tasks
   leaseMs: number; // lease length; longer than the attempt deadline
   perEndpoint: number; // at most this many tasks in flight (sending, unexpired lease) per endpoint
+  /**
+   * Leased tasks of the caller whose attempt has ended while their finish is still being committed:
+   * no longer in flight at their endpoint, so not counted against its cap.
+   */
+  ended?: string[];
 }
 
 /** What to do with a task after an attempt. */

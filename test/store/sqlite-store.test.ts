@@ -5,10 +5,14 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { newId } from '../../src/core/ids.ts';
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { openSqliteStore, openSqliteStoreThread } from '../../src/store/sqlite/sqlite-store.ts';
 import { describeStoreContract } from '../../src/store/store-contract.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
+describeStoreContract('sqlite on its own thread', {
+  open: () => openSqliteStoreThread(':memory:'),
+  close: (s) => s.close(),
+});
 
 describe('sqlite store on a file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-'));
@@ -78,5 +82,7 @@ describe('sqlite store on a file', () => {
     ).run();
     db.close();
     assert.throws(() => openSqliteStore(path), /schema version 999 is newer/);
+    // On its own thread, the same refusal reaches the caller as the opening's rejection.
+    await assert.rejects(openSqliteStoreThread(path), /schema version 999 is newer/);
   });
 });

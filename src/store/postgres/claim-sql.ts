@@ -61,14 +61,15 @@ const due = (now: string) => `SELECT t.id FROM want CROSS JOIN LATERAL (
       SELECT id FROM tasks WHERE status = 1 AND endpoint_id = want.e AND next_at <= ${now}
       ORDER BY next_at LIMIT want.n FOR UPDATE SKIP LOCKED) t`;
 
-// The first round, for the locked endpoints $1 (in turn order), now $2, limit $3, cap $4, lease end $5.
-// Room: the cap less the leases in force. Expired leases (up to $3, oldest first; seq keeps that order
+// The first round, for the locked endpoints $1 (in turn order), now $2, limit $3, cap $4, lease end $5,
+// ended attempts $6. Room: the cap less the leases in force, ended attempts aside. Expired leases (up to $3, oldest first; seq keeps that order
 // for ties) are taken over while their endpoint has room. Every endpoint still with room then wants an equal share of what is left
 // (at least 1, and never past the limit: earlier endpoints in turn order go first). Each row carries its
 // endpoint's turn (_o), want (_n) and room after the takeovers (_room), and whether it was a takeover.
 const FIRST = stmt(`WITH ep AS (SELECT e, o FROM unnest($1::text[]) WITH ORDINALITY AS u(e, o)),
   busy AS (SELECT endpoint_id AS e, count(*) AS n FROM tasks
-    WHERE status = 3 AND lease_until > $2 AND endpoint_id = ANY($1::text[]) GROUP BY endpoint_id),
+    WHERE status = 3 AND lease_until > $2 AND endpoint_id = ANY($1::text[]) AND id <> ALL($6::text[])
+    GROUP BY endpoint_id),
   old AS MATERIALIZED (SELECT endpoint_id AS e, id, lease_until FROM tasks
     WHERE status = 3 AND lease_until <= $2 AND endpoint_id = ANY($1::text[])
     ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED),
@@ -151,7 +152,14 @@ export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<Cl
       return got;
     };
 
-    const first = await sql.rows(FIRST, [locked, o.now, o.limit, o.perEndpoint, o.now + o.leaseMs]);
+    const first = await sql.rows(FIRST, [
+      locked,
+      o.now,
+      o.limit,
+      o.perEndpoint,
+      o.now + o.leaseMs,
+      o.ended ?? [],
+    ]);
     let taken = first.length;
     const got = absorb(first);
     // Room left per endpoint, and the endpoints that got their whole share (in turn order): they may get more.

@@ -15,6 +15,8 @@ import { mapRow } from './db.ts';
 // (a crashed worker's) come first, within the same caps.
 const BUSY = `SELECT endpoint_id AS e, count(*) AS n FROM tasks INDEXED BY tasks_leased
   WHERE status = 3 AND lease_until > ? GROUP BY endpoint_id`;
+const ENDED = `SELECT endpoint_id AS e, count(*) AS n FROM tasks
+  WHERE id IN (SELECT value FROM json_each(?)) AND status = 3 AND lease_until > ? GROUP BY endpoint_id`;
 const EXPIRED = `SELECT rowid AS rid, endpoint_id AS e FROM tasks INDEXED BY tasks_leased
   WHERE status = 3 AND lease_until <= ? ORDER BY lease_until LIMIT ?`;
 const PENDING_ENDPOINTS = `WITH RECURSIVE e(id) AS (
@@ -52,6 +54,11 @@ function pendingEndpoints(db: Db, state: ClaimState): string[] {
 function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
   const used = new Map<string, number>();
   for (const row of db.all<{ e: string; n: number }>(BUSY, o.now)) used.set(row.e, row.n);
+  if (o.ended?.length) {
+    for (const row of db.all<{ e: string; n: number }>(ENDED, JSON.stringify(o.ended), o.now)) {
+      used.set(row.e, (used.get(row.e) ?? 0) - row.n);
+    }
+  }
   const room = (e: string) => o.perEndpoint - (used.get(e) ?? 0);
   const picked: number[] = [];
   for (const c of db.all<{ rid: number; e: string }>(EXPIRED, o.now, o.limit)) {

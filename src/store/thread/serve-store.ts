@@ -1,0 +1,38 @@
+// The store thread's side: opens a store and answers calls (see thread-store.ts).
+import { parentPort } from 'node:worker_threads';
+import type { Store } from '../store.ts';
+import { type Call, type Ready, type Reply, toWire } from './thread-store.ts';
+
+export function serveStore(store: Store): void {
+  const port = parentPort;
+  if (port === null) throw new Error('serveStore runs on a worker thread');
+  const table = store as unknown as Record<string, Record<string, (...args: unknown[]) => Promise<unknown>>>;
+  const methods: Record<string, string[]> = {};
+  for (const [ns, value] of Object.entries(table)) {
+    if (typeof value === 'object' && value !== null) methods[ns] = Object.keys(value);
+  }
+  port.on('message', ({ id, ns, method, args }: Call) => {
+    const fn = ns === 'store' ? () => store.close() : table[ns]?.[method];
+    if (fn === undefined) {
+      port.postMessage({
+        id,
+        error: { name: 'Error', message: `no store method ${ns}.${method}` },
+      } satisfies Reply);
+      return;
+    }
+    let result: Promise<unknown>;
+    try {
+      result = fn(...args);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    result.then(
+      (value) => {
+        port.postMessage({ id, value } satisfies Reply);
+        if (ns === 'store') port.close(); // closed: the thread ends
+      },
+      (error: unknown) => port.postMessage({ id, error: toWire(error) } satisfies Reply),
+    );
+  });
+  port.postMessage({ ready: true, methods } satisfies Ready);
+}
