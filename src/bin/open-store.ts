@@ -2,25 +2,49 @@
 
 import type { Config } from '../config/config.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../store/postgres/postgres-store.ts';
-import { openSqliteStoreThread } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
+import { openThreadStore } from '../store/thread/thread-store.ts';
+import { type Delivery, startDelivery } from './delivery.ts';
+
+type Address = { host: string; port: number };
 
 export interface Database {
   store: Store;
+  /** Starts delivery where the store lives; `own` are this server's addresses, never dialed. */
+  startDelivery(own: readonly Address[]): Promise<Delivery>;
   /**
    * Calls `fn` when another process may have made tasks due (PostgreSQL LISTEN/NOTIFY, reconnecting by
-   * itself). On SQLite every writer is in this process, which wakes its worker directly.
+   * itself). On SQLite every writer is in this process, and its commits wake the worker directly.
    */
   onWork(fn: () => void): Promise<{ close(): Promise<void> }>;
 }
 
 export const isPostgres = (database: string): boolean => /^postgres(ql)?:\/\//.test(database);
 
+/**
+ * SQLite runs on a thread of its own, with delivery beside it: the main thread serves the API, the
+ * other one does the SQL and the deliveries, and only the API's store calls cross between them.
+ */
+export async function openSqliteThread(config: Readonly<Config>): Promise<Database> {
+  const thread = await openThreadStore(new URL('./sqlite-thread.ts', import.meta.url), { config });
+  return {
+    store: thread.store,
+    async startDelivery(own) {
+      await thread.call('delivery', 'start', own);
+      // Its commits wake it, on its own thread: nothing to wake from here.
+      return { wake: () => {}, stop: async () => void (await thread.call('delivery', 'stop')) };
+    },
+    onWork: async () => ({ close: async () => {} }),
+  };
+}
+
 export async function openDatabase(config: Readonly<Config>): Promise<Database> {
   const url = config.database;
-  if (!isPostgres(url)) {
-    return { store: await openSqliteStoreThread(url), onWork: async () => ({ close: async () => {} }) };
-  }
+  if (!isPostgres(url)) return openSqliteThread(config);
   const store = await openPostgresStore(url, { retentionMs: config.retentionMs });
-  return { store, onWork: (fn) => listen(url, TASKS_CHANNEL, () => fn()) };
+  return {
+    store,
+    startDelivery: async (own) => startDelivery(store, config, own),
+    onWork: (fn) => listen(url, TASKS_CHANNEL, () => fn()),
+  };
 }

@@ -5,7 +5,7 @@ import { initAdminToken } from '../app/auth.ts';
 import type { Config } from '../config/config.ts';
 import { buildServer } from '../http/server.ts';
 import type { Store } from '../store/store.ts';
-import { type Delivery, startDelivery } from './delivery.ts';
+import type { Delivery } from './delivery.ts';
 import { openDatabase } from './open-store.ts';
 
 export interface Running {
@@ -22,7 +22,8 @@ export interface Running {
 export async function startDoorbell(config: Readonly<Config>): Promise<Running> {
   if (config.role === 'worker') throw new Error('the worker role has no API: use startWorker');
   const now = Date.now;
-  const { store, onWork } = await openDatabase(config);
+  const db = await openDatabase(config);
+  const { store } = db;
   const { generated } = await initAdminToken(store, config);
   let delivery: Delivery | null = null;
   const server = await buildServer({ store, config, now, wake: () => delivery?.wake() });
@@ -32,9 +33,9 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   const own = { host: config.host, port };
   // One connection serves the API and delivery: SQLite has one writer at a time, and a second
   // connection would wait for the lock (its busy handler sleeps whole milliseconds) instead of working.
-  const started = config.role === 'all' ? startDelivery(store, config, [own]) : null;
+  const started = config.role === 'all' ? await db.startDelivery([own]) : null;
   delivery = started;
-  const listener = started ? await onWork(() => started.wake()) : null;
+  const listener = started ? await db.onWork(() => started.wake()) : null;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
     url: `http://${host}:${port}`,
@@ -54,8 +55,8 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
 export async function startWorker(
   config: Readonly<Config>,
 ): Promise<{ store: Store; close(): Promise<void> }> {
-  const { store, onWork } = await openDatabase(config);
-  const delivery = startDelivery(store, config, []);
+  const { store, onWork, startDelivery } = await openDatabase(config);
+  const delivery = await startDelivery([]);
   const listener = await onWork(() => delivery.wake());
   return {
     store,

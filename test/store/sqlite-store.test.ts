@@ -4,13 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { openSqliteThread } from '../../src/bin/open-store.ts';
+import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
-import { openSqliteStore, openSqliteStoreThread } from '../../src/store/sqlite/sqlite-store.ts';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { describeStoreContract } from '../../src/store/store-contract.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
 describeStoreContract('sqlite on its own thread', {
-  open: () => openSqliteStoreThread(':memory:'),
+  open: async () => (await openSqliteThread(makeConfig({ database: ':memory:' }))).store,
   close: (s) => s.close(),
 });
 
@@ -83,6 +85,6 @@ describe('sqlite store on a file', () => {
     db.close();
     assert.throws(() => openSqliteStore(path), /schema version 999 is newer/);
     // On its own thread, the same refusal reaches the caller as the opening's rejection.
-    await assert.rejects(openSqliteStoreThread(path), /schema version 999 is newer/);
+    await assert.rejects(openSqliteThread(makeConfig({ database: path })), /schema version 999 is newer/);
   });
 });

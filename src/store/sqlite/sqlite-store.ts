@@ -4,7 +4,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Store } from '../store.ts';
-import { openThreadStore } from '../thread/thread-store.ts';
 import { appsSql } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
 import { Db } from './db.ts';
@@ -49,12 +48,4 @@ export function openSqliteStore(path: string): Store {
       await db.close(); // commits queued writes first, and waits for their fsync
     },
   };
-}
-
-/**
- * The same store on a thread of its own: SQL, commits and their fsync leave the caller's event loop,
- * which then serves HTTP and delivers with both hands. What `doorbell serve` uses.
- */
-export function openSqliteStoreThread(path: string): Promise<Store> {
-  return openThreadStore(new URL('./sqlite-thread.ts', import.meta.url), { path });
 }

@@ -3,10 +3,13 @@ import { parentPort } from 'node:worker_threads';
 import type { Store } from '../store.ts';
 import { type Call, type Ready, type Reply, toWire } from './thread-store.ts';
 
-export function serveStore(store: Store): void {
+type Methods = Record<string, (...args: unknown[]) => Promise<unknown>>;
+
+/** Serves `store`, and beside it the thread's own namespaces (`more`), until the store is closed. */
+export function serveStore(store: Store, more: Record<string, Methods> = {}): void {
   const port = parentPort;
   if (port === null) throw new Error('serveStore runs on a worker thread');
-  const table = store as unknown as Record<string, Record<string, (...args: unknown[]) => Promise<unknown>>>;
+  const table = { ...(store as unknown as Record<string, Methods>), ...more };
   const methods: Record<string, string[]> = {};
   for (const [ns, value] of Object.entries(table)) {
     if (typeof value === 'object' && value !== null) methods[ns] = Object.keys(value);

@@ -1,6 +1,7 @@
 // A Store whose driver runs on its own thread. The caller's event loop then spends nothing on SQL: every
 // call is posted to the store thread and answered there, where the driver's group commit folds the
 // calls that arrive together into one transaction. Used for SQLite, whose calls are synchronous.
+// The thread may serve more than the store (namespaces of its own, such as delivery running beside it).
 //
 // Protocol (structured clone over the worker's port):
 //   ready:   thread → caller { ready: true, methods: { apps: ['create', ...], ... } }
@@ -41,11 +42,17 @@ export function toWire(error: unknown): WireError {
 // The thread loads the TypeScript entry through tsx, whichever way the caller itself was started.
 const BOOT = `import('tsx/esm/api').then(({ register }) => { register(); return import(require('node:worker_threads').workerData.entry); })`;
 
+export interface ThreadStore {
+  store: Store;
+  /** Calls a method of one of the thread's own namespaces. */
+  call(ns: string, method: string, ...args: unknown[]): Promise<unknown>;
+}
+
 /**
  * Starts a store thread running `entry` (a module that serves a store, see serve-store.ts) with `options`
- * and resolves with a Store once the thread has opened it. Opening errors (a newer schema…) reject.
+ * and resolves once the thread has opened it. Opening errors (a newer schema…) reject.
  */
-export function openThreadStore(entry: URL, options: unknown): Promise<Store> {
+export function openThreadStore(entry: URL, options: unknown): Promise<ThreadStore> {
   const worker = new Worker(BOOT, { eval: true, workerData: { entry: entry.href, options } });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
@@ -79,7 +86,10 @@ export function openThreadStore(entry: URL, options: unknown): Promise<Store> {
           await call('store', 'close', []);
           stopped = new StoreUnavailableError('store closed');
         };
-        return resolve(store as unknown as Store);
+        return resolve({
+          store: store as unknown as Store,
+          call: (ns, method, ...args) => call(ns, method, args),
+        });
       }
       const p = pending.get(msg.id);
       if (p === undefined) return;

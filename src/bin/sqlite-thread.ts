@@ -1,0 +1,47 @@
+// The SQLite thread: the store, and delivery beside it once the caller starts it. Delivery then claims
+// and records attempts with synchronous calls on this thread, while the caller's thread serves the API,
+// whose store calls cross over. A commit that makes tasks due (publish, resend, recover) wakes the worker here.
+import { workerData } from 'node:worker_threads';
+import type { Config } from '../config/config.ts';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
+import type { Store } from '../store/store.ts';
+import { serveStore } from '../store/thread/serve-store.ts';
+import { type Delivery, startDelivery } from './delivery.ts';
+
+const { config } = (workerData as { options: { config: Readonly<Config> } }).options;
+const store = openSqliteStore(config.database);
+let delivery: Delivery | null = null;
+
+function waking<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    const result = await fn(...args);
+    delivery?.wake();
+    return result;
+  };
+}
+
+const served: Store = {
+  ...store,
+  messages: { ...store.messages, publish: waking(store.messages.publish) },
+  tasks: { ...store.tasks, resend: waking(store.tasks.resend), recover: waking(store.tasks.recover) },
+  async close() {
+    await stopDelivery();
+    await store.close();
+  },
+};
+
+async function stopDelivery(): Promise<void> {
+  const stopping = delivery;
+  delivery = null;
+  await stopping?.stop();
+}
+
+serveStore(served, {
+  delivery: {
+    /** Starts delivery; `own` are the caller's listen addresses, never dialed. */
+    async start(own) {
+      delivery ??= startDelivery(store, config, own as { host: string; port: number }[]);
+    },
+    stop: stopDelivery,
+  },
+});
