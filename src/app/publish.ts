@@ -19,18 +19,23 @@ export interface Publisher {
   drain(): Promise<void>;
 }
 
-// Batches committing at once: a batch's round trip to the store (its thread, or PostgreSQL) is not
-// waited for by the next one.
-const BATCHES_IN_FLIGHT = 4;
-
-/** Batches concurrent publishes into one store call; `onCommitted` runs after each batch (wake the worker). */
-export function createPublisher(store: Store, onCommitted: () => void, maxBatch = 512): Publisher {
+/**
+ * Batches concurrent publishes into one store call; `onCommitted` runs after each batch (wake the worker).
+ * Up to `inFlight` batches commit at once, so a batch's round trip to the store is not waited for by the
+ * next one (see `Database.publishBatchesInFlight`).
+ */
+export function createPublisher(
+  store: Store,
+  onCommitted: () => void,
+  inFlight: number,
+  maxBatch = 512,
+): Publisher {
   const commit = async (items: PublishItem[]): Promise<PublishResult[]> => {
     const results = await store.messages.publish(items);
     onCommitted();
     return results;
   };
-  const batcher = createBatcher(commit, maxBatch, BATCHES_IN_FLIGHT);
+  const batcher = createBatcher(commit, maxBatch, inFlight);
   return { publish: (item) => batcher.add(item), drain: () => batcher.drain() };
 }
 
