@@ -32,7 +32,13 @@ export const isPostgres = (database: string): boolean => /^postgres(ql)?:\/\//.t
  * other one does the SQL and the deliveries, and only the API's store calls cross between them.
  */
 export async function openSqliteThread(config: Readonly<Config>): Promise<Database> {
-  const thread = await openThreadStore(new URL('./sqlite-thread.ts', import.meta.url), { config });
+  const entry = new URL('./sqlite-thread.ts', import.meta.url);
+  // Without its database thread the process can neither accept nor deliver: exit, and be restarted.
+  // Every acknowledged publish is already on disk.
+  const thread = await openThreadStore(entry, { config }, (error) => {
+    console.error(`doorbell: the database thread stopped (${error.message}); exiting`);
+    process.exit(1);
+  });
   return {
     store: thread.store,
     publishBatchesInFlight: 16,

@@ -8,7 +8,9 @@ import { openSqliteThread } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { StoreUnavailableError } from '../../src/store/store.ts';
 import { describeStoreContract } from '../../src/store/store-contract.ts';
+import { openThreadStore } from '../../src/store/thread/thread-store.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
 describeStoreContract('sqlite on its own thread', {
@@ -86,5 +88,28 @@ describe('sqlite store on a file', () => {
     assert.throws(() => openSqliteStore(path), /schema version 999 is newer/);
     // On its own thread, the same refusal reaches the caller as the opening's rejection.
     await assert.rejects(openSqliteThread(makeConfig({ database: path })), /schema version 999 is newer/);
+  });
+});
+
+describe('sqlite store on its own thread', () => {
+  it('fails calls with StoreUnavailableError and says so once when the thread ends unasked', async () => {
+    const lost: Error[] = [];
+    const entry = new URL('../support/short-lived-store-thread.ts', import.meta.url);
+    const { store, call } = await openThreadStore(entry, {}, (error) => lost.push(error));
+    assert.equal(await store.apps.get('nothing'), null);
+    await assert.rejects(call('test', 'end', 3), StoreUnavailableError);
+    await assert.rejects(store.apps.get('nothing'), StoreUnavailableError);
+    assert.equal(lost.length, 1);
+    assert.match(lost[0]!.message, /store thread exited \(3\)/);
+  });
+
+  it('does not report a thread ended by close', async () => {
+    const lost: Error[] = [];
+    const entry = new URL('../support/short-lived-store-thread.ts', import.meta.url);
+    const { store } = await openThreadStore(entry, {}, (error) => lost.push(error));
+    await store.close();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the thread's exit event
+    assert.deepEqual(lost, []);
+    await assert.rejects(store.apps.get('nothing'), StoreUnavailableError);
   });
 });

@@ -50,13 +50,20 @@ export interface ThreadStore {
 
 /**
  * Starts a store thread running `entry` (a module that serves a store, see serve-store.ts) with `options`
- * and resolves once the thread has opened it. Opening errors (a newer schema…) reject.
+ * and resolves once the thread has opened it. Opening errors (a newer schema…) reject. Should the thread
+ * end other than by `close`, calls in flight and later ones fail with StoreUnavailableError, and `onLost`
+ * is told once.
  */
-export function openThreadStore(entry: URL, options: unknown): Promise<ThreadStore> {
+export function openThreadStore(
+  entry: URL,
+  options: unknown,
+  onLost: (error: Error) => void = () => {},
+): Promise<ThreadStore> {
   const worker = new Worker(BOOT, { eval: true, workerData: { entry: entry.href, options } });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let stopped: Error | null = null;
+  let ready = false;
 
   const call = (ns: string, method: string, args: unknown[]): Promise<unknown> =>
     new Promise((resolve, reject) => {
@@ -68,12 +75,14 @@ export function openThreadStore(entry: URL, options: unknown): Promise<ThreadSto
 
   return new Promise((resolve, reject) => {
     const fail = (error: Error): void => {
+      const lost = ready && stopped === null;
       stopped ??= error;
       for (const p of pending.values()) p.reject(error);
       pending.clear();
       reject(error);
+      if (lost) onLost(error);
     };
-    worker.on('error', fail);
+    worker.on('error', (error) => fail(ready ? new StoreUnavailableError(error) : error));
     worker.on('exit', (code) => fail(new StoreUnavailableError(`store thread exited (${code})`)));
     worker.on('message', (msg: Reply | Ready) => {
       if ('ready' in msg) {
@@ -83,9 +92,11 @@ export function openThreadStore(entry: URL, options: unknown): Promise<ThreadSto
         }
         store.close = async () => {
           if (stopped) return;
-          await call('store', 'close', []);
+          const closing = call('store', 'close', []);
           stopped = new StoreUnavailableError('store closed');
+          await closing;
         };
+        ready = true;
         return resolve({
           store: store as unknown as Store,
           call: (ns, method, ...args) => call(ns, method, args),
