@@ -1,13 +1,46 @@
 // `idempotency-key` on a POST: the first response (status and body) is kept for idempotencyTtlMs and
-// replayed to any repeat from the same scope for the same route. A repeat that arrives while the first
-// is still running waits for it.
-import { createHash } from 'node:crypto';
+// replayed to any repeat from the same scope for the same route, by every API process sharing the
+// store. The first request takes the key in the store (a running marker with a short lease); a repeat
+// arriving while it runs waits for it: behind the request of this process that holds the key, or, when
+// another process runs it, by asking the store again every pollMs, up to waitMs, then 409 (as Stripe
+// answers a concurrent request with the same key). A first request that ends without a response worth
+// keeping (5xx) gives the key up, so that a repeat runs instead; one whose process died loses it when
+// its lease ends.
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IdempotentResponse, Store } from '../store/store.ts';
 import { sendJson } from './context.ts';
 
-export function idempotencyHooks(store: Store, now: () => number, ttlMs: number) {
+export interface IdempotencyTiming {
+  /** How long a running marker holds its key: past it, its request counts as abandoned. */
+  leaseMs: number;
+  /** How long a repeat waits for the first request to finish before answering 409. */
+  waitMs: number;
+  /** How often a repeat asks the store while another process runs the first request. */
+  pollMs: number;
+}
+
+const TIMING: IdempotencyTiming = { leaseMs: 60_000, waitMs: 30_000, pollMs: 25 };
+
+/** The request holding `key` in this process; `owner` names it as the holder of the store's marker. */
+interface Pending {
+  key: string;
+  owner: string;
+  done: () => void;
+}
+
+export function idempotencyHooks(
+  store: Store,
+  now: () => number,
+  ttlMs: number,
+  timing: IdempotencyTiming = TIMING,
+) {
   const inFlight = new Map<string, Promise<void>>();
+  // Owners unique across processes, so that a late abandon never drops a marker another request took
+  // over after the lease ended.
+  const processTag = randomBytes(9).toString('base64url');
+  let ownerSeq = 0;
 
   // Requests without the header (nearly all of them) pass through synchronously through `done`, without
   // the promise and microtask turns of an async hook; the others return a promise, which Fastify awaits
@@ -30,33 +63,52 @@ export function idempotencyHooks(store: Store, now: () => number, ttlMs: number)
     const key = createHash('sha256')
       .update(`${scope}\n${request.method} ${request.url}\n${header}`)
       .digest('base64url');
-    while (inFlight.has(key)) await inFlight.get(key);
-    // The key is claimed before the store is asked, so a repeat arriving during that lookup waits too.
-    const pending = claim(key);
-    let stored: IdempotentResponse | null;
+    const giveUpAt = performance.now() + timing.waitMs;
+    // The key is held in this process before the store is asked (and while it is polled), so repeats
+    // arriving here meanwhile wait on that instead of asking the store too.
+    const pending = await claimWhenFree(key, giveUpAt);
+    if (!pending) return conflict(reply, header);
     try {
-      stored = await store.idempotency.get(key, now());
+      for (;;) {
+        const at = now();
+        const found = await store.idempotency.begin(key, pending.owner, at, at + timing.leaseMs);
+        if (found.state === 'first') {
+          request.idempotency = pending;
+          return;
+        }
+        if (found.state === 'done') {
+          pending.done();
+          return replay(reply, found.response);
+        }
+        if (performance.now() + timing.pollMs > giveUpAt || request.raw.socket?.destroyed) {
+          pending.done();
+          return conflict(reply, header);
+        }
+        await sleep(timing.pollMs);
+      }
     } catch (error) {
       pending.done();
       throw error;
     }
-    if (!stored) {
-      request.idempotency = pending;
-      return;
+  }
+
+  /** Waits until no request of this process holds `key`, then holds it; null past `giveUpAt`. */
+  async function claimWhenFree(key: string, giveUpAt: number): Promise<Pending | null> {
+    for (let running = inFlight.get(key); running; running = inFlight.get(key)) {
+      const left = giveUpAt - performance.now();
+      if (left <= 0 || !(await settlesWithin(running, left))) return null;
     }
-    pending.done();
-    void reply.header('idempotent-replayed', 'true');
-    if (stored.statusCode === 204 || stored.body === '') return void reply.code(stored.statusCode).send();
-    return void sendJson(reply, stored.statusCode, stored.body);
+    return claim(key);
   }
 
   /** Marks `key` as running until `done` (which is safe to call twice: abort, then onSend). */
-  function claim(key: string): { key: string; done: () => void } {
+  function claim(key: string): Pending {
     let release = () => {};
     const running = new Promise<void>((resolve) => (release = resolve));
     inFlight.set(key, running);
     return {
       key,
+      owner: `${processTag}.${++ownerSeq}`,
       done: () => {
         if (inFlight.get(key) === running) inFlight.delete(key);
         release();
@@ -79,25 +131,56 @@ export function idempotencyHooks(store: Store, now: () => number, ttlMs: number)
     return keep(pending, reply.statusCode, payload);
   }
 
-  async function keep(
-    pending: { key: string; done: () => void },
-    statusCode: number,
-    payload: unknown,
-  ): Promise<unknown> {
+  async function keep(pending: Pending, statusCode: number, payload: unknown): Promise<unknown> {
     try {
       if (statusCode < 500 && (typeof payload === 'string' || payload == null)) {
         const body = typeof payload === 'string' ? payload : '';
         await store.idempotency.put(pending.key, { statusCode, body }, now() + ttlMs);
+      } else {
+        await store.idempotency.abandon(pending.key, pending.owner);
       }
+    } catch (error) {
+      // Nothing is kept: a repeat may run again, rather than wait for the lease to end.
+      await store.idempotency.abandon(pending.key, pending.owner).catch(() => {});
+      throw error;
     } finally {
       pending.done();
     }
     return payload;
   }
 
+  // The handler carries on after the client went away and its onSend still puts or abandons the
+  // store's marker: giving the key up here could let a repeat run while it still publishes. Only this
+  // process's hold ends, in case the lifecycle never reaches onSend: repeats then ask the store.
   function onRequestAbort(request: FastifyRequest): void {
     request.idempotency?.done();
   }
 
   return { preHandler, onSend, onRequestAbort };
+}
+
+function replay(reply: FastifyReply, stored: IdempotentResponse): void {
+  void reply.header('idempotent-replayed', 'true');
+  if (stored.statusCode === 204 || stored.body === '') return void reply.code(stored.statusCode).send();
+  return void sendJson(reply, stored.statusCode, stored.body);
+}
+
+function conflict(reply: FastifyReply, header: string): void {
+  void reply.code(409).send({
+    code: 'conflict',
+    detail: `a request with idempotency-key ${JSON.stringify(header)} is still being processed; retry later`,
+  });
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

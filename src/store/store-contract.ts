@@ -827,23 +827,67 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     });
 
     describe('idempotency and settings', () => {
-      test('idempotent responses replay until they expire', async (s) => {
-        assert.equal(await s.idempotency.get('k', T0), null);
+      test('idempotency: the first begin runs, then others see it running, then the response', async (s) => {
+        const ok = { statusCode: 202, body: '{"id":"msg_1"}' };
+        assert.deepEqual(await s.idempotency.begin('k', 'a', T0, T0 + 60), { state: 'first' });
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 1, T0 + 61), { state: 'running' });
+        assert.deepEqual(await s.idempotency.begin('other', 'b', T0 + 1, T0 + 61), { state: 'first' });
+        await s.idempotency.put('k', ok, T0 + 100);
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 99, T0 + 159), {
+          state: 'done',
+          response: ok,
+        });
+        await s.idempotency.abandon('k', 'a'); // a response is no marker: kept
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 99, T0 + 159), {
+          state: 'done',
+          response: ok,
+        });
+      });
+      test('idempotency: an expired response frees the key', async (s) => {
         await s.idempotency.put('k', { statusCode: 202, body: '{"id":"msg_1"}' }, T0 + 100);
-        assert.deepEqual(await s.idempotency.get('k', T0 + 99), { statusCode: 202, body: '{"id":"msg_1"}' });
-        assert.equal(await s.idempotency.get('k', T0 + 100), null);
+        assert.deepEqual(await s.idempotency.begin('k', 'a', T0 + 100, T0 + 160), { state: 'first' });
         await s.idempotency.put('k', { statusCode: 409, body: 'x' }, T0 + 500);
-        assert.deepEqual(await s.idempotency.get('k', T0 + 200), { statusCode: 409, body: 'x' });
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 200, T0 + 260), {
+          state: 'done',
+          response: { statusCode: 409, body: 'x' },
+        });
+      });
+      test('idempotency: abandon frees the key, for its owner only', async (s) => {
+        assert.deepEqual(await s.idempotency.begin('k', 'a', T0, T0 + 60), { state: 'first' });
+        await s.idempotency.abandon('k', 'b');
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 1, T0 + 61), { state: 'running' });
+        await s.idempotency.abandon('k', 'a');
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 2, T0 + 62), { state: 'first' });
+        await s.idempotency.abandon('nothing', 'a');
+      });
+      test('idempotency: a marker past its lease is abandoned; its late abandon spares the next', async (s) => {
+        assert.deepEqual(await s.idempotency.begin('k', 'a', T0, T0 + 60), { state: 'first' });
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 59, T0 + 119), { state: 'running' });
+        assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 60, T0 + 120), { state: 'first' });
+        await s.idempotency.abandon('k', 'a');
+        assert.deepEqual(await s.idempotency.begin('k', 'c', T0 + 61, T0 + 121), { state: 'running' });
+        assert.deepEqual(await s.idempotency.begin('k', 'c', T0 + 120, T0 + 180), { state: 'first' });
+      });
+      test('idempotency: of concurrent begins exactly one runs, also over an expired row', async (s) => {
+        await s.idempotency.put('old', { statusCode: 202, body: '{}' }, T0);
+        for (const key of ['k1', 'k2', 'k3', 'old']) {
+          const found = await Promise.all(
+            Array.from({ length: 8 }, (_, i) => s.idempotency.begin(key, `o${i}`, T0, T0 + 60)),
+          );
+          const states = found.map((f) => f.state).sort();
+          assert.deepEqual(states, ['first', ...Array(7).fill('running')], key);
+        }
       });
 
       test('settings putIfAbsent keeps the first value, for every caller', async (s) => {
-        const [a, b] = await Promise.all([
-          s.settings.putIfAbsent('key', 'k1'),
-          s.settings.putIfAbsent('key', 'k2'),
-        ]);
-        assert.equal(a, b);
-        assert.equal(await s.settings.get('key'), a);
-        assert.equal(await s.settings.putIfAbsent('key', 'k3'), a);
+        for (const key of ['key1', 'key2', 'key3']) {
+          const values = await Promise.all(
+            Array.from({ length: 8 }, (_, i) => s.settings.putIfAbsent(key, `v${i}`)),
+          );
+          assert.equal(new Set(values).size, 1, `${key}: ${values.join(' ')}`);
+          assert.equal(await s.settings.get(key), values[0]);
+          assert.equal(await s.settings.putIfAbsent(key, 'late'), values[0]);
+        }
       });
       test('settings get and overwrite', async (s) => {
         assert.equal(await s.settings.get('admin'), null);

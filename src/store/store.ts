@@ -120,6 +120,15 @@ export interface IdempotentResponse {
   body: string;
 }
 
+/**
+ * What `idempotency.begin` found for a key: nothing live (the caller now holds the running marker and
+ * must run the request), another caller's request still running, or the response to replay.
+ */
+export type IdempotencyClaim =
+  | { state: 'first' }
+  | { state: 'running' }
+  | { state: 'done'; response: IdempotentResponse };
+
 export interface Store {
   apps: {
     create(app: Application): Promise<void>; // ConflictError('uid')
@@ -190,9 +199,22 @@ export interface Store {
     list(appId: string, query: AttemptQuery): Promise<Page<Attempt>>;
     expungeContent(appId: string, msgId: string, attemptId: string): Promise<boolean>;
   };
+  /**
+   * Responses replayed for a repeated `idempotency-key`, shared by every API process. A key's row is
+   * either a running marker (its request is being handled; it expires at a short lease, after which the
+   * request counts as abandoned, e.g. its process died) or a response (it expires after the replay
+   * period). An expired row counts as absent.
+   */
   idempotency: {
-    get(key: string, now: number): Promise<IdempotentResponse | null>;
+    /**
+     * Atomically, also across processes: when no live row exists, stores a running marker held by
+     * `owner` until `leaseUntil` and answers 'first'; otherwise answers what the live row holds.
+     */
+    begin(key: string, owner: string, now: number, leaseUntil: number): Promise<IdempotencyClaim>;
+    /** Stores the response to replay (over the running marker). */
     put(key: string, response: IdempotentResponse, expiresAt: number): Promise<void>;
+    /** Drops the running marker held by `owner`, if it still is one: the next caller runs the request. */
+    abandon(key: string, owner: string): Promise<void>;
   };
   /** Small settings kept by the server itself (the admin token hash, the token-signing key). */
   settings: {

@@ -1,25 +1,67 @@
 // Small key-value tables: publish idempotency (replayed responses, with expiry) and server settings.
 
-import type { Store } from '../store.ts';
+import type { IdempotencyClaim, Store } from '../store.ts';
 import { type Pg, stmt } from './pg.ts';
 
-const GET_IDEMPOTENT = stmt('SELECT status_code, body FROM idempotency WHERE key = $1 AND expires_at > $2');
+// A running marker is a row with status_code 0 (no HTTP status), its owner in body and its lease in
+// expires_at: the existing columns, so no migration.
+const RUNNING = 0;
+// Reads the live row (a response, or another caller's running marker) or, when there is none (absent,
+// or expired: a response past its replay period, an abandoned marker), takes the key. A live row seen
+// by the read is not touched: replays and polls write nothing. ON CONFLICT decides between concurrent
+// callers; the read uses the statement's snapshot, which may predate the row that made the insert
+// conflict (committed by another caller meanwhile): then no row comes back and the statement is run
+// again, with a snapshot that sees it.
+const BEGIN = stmt(`WITH live AS (
+    SELECT status_code, body FROM idempotency WHERE key = $1 AND expires_at > $3),
+  taken AS (
+    INSERT INTO idempotency (key, status_code, body, expires_at)
+    SELECT $1, ${RUNNING}, $2, $4 WHERE NOT EXISTS (SELECT 1 FROM live)
+    ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
+      expires_at = excluded.expires_at
+    WHERE idempotency.expires_at <= $3
+    RETURNING key)
+  SELECT true AS first, 0 AS status_code, '' AS body FROM taken
+  UNION ALL
+  SELECT false, status_code, body FROM live`);
 const PUT_IDEMPOTENT =
   stmt(`INSERT INTO idempotency (key, status_code, body, expires_at) VALUES ($1, $2, $3, $4)
   ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
   expires_at = excluded.expires_at`);
+const ABANDON = stmt(`DELETE FROM idempotency WHERE key = $1 AND status_code = ${RUNNING} AND body = $2`);
+// A second run sees the conflicting row; more are for a row that keeps changing under the caller.
+const BEGIN_TRIES = 3; // also for settings
+
+type Row = { first: boolean; status_code: number; body: string };
+
+function claimOf(row: Row): IdempotencyClaim {
+  if (row.first) return { state: 'first' };
+  if (row.status_code === RUNNING) return { state: 'running' };
+  return { state: 'done', response: { statusCode: row.status_code, body: row.body } };
+}
 
 export function idempotencySql(db: Pg): Store['idempotency'] {
   return {
-    async get(key, now) {
-      const row = await db.one<{ status_code: number; body: string }>(GET_IDEMPOTENT, [key, now]);
-      return row ? { statusCode: row.status_code, body: row.body } : null;
+    async begin(key, owner, now, leaseUntil) {
+      for (let i = 0; i < BEGIN_TRIES; i++) {
+        const row = await db.one<Row>(BEGIN, [key, owner, now, leaseUntil]);
+        if (row) return claimOf(row);
+      }
+      // Someone else keeps changing the row: as good as running, the caller asks again later.
+      return { state: 'running' };
     },
     async put(key, response, expiresAt) {
       await db.run(PUT_IDEMPOTENT, [key, response.statusCode, response.body, expiresAt]);
     },
+    async abandon(key, owner) {
+      await db.run(ABANDON, [key, owner]);
+    },
   };
 }
+
+const PUT_IF_ABSENT = stmt(`WITH i AS (
+    INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
+  SELECT value FROM i UNION ALL SELECT value FROM settings WHERE key = $1 LIMIT 1`);
 
 export function settingsSql(db: Pg): Store['settings'] {
   return {
@@ -34,12 +76,13 @@ export function settingsSql(db: Pg): Store['settings'] {
       );
     },
     async putIfAbsent(key, value) {
-      const row = await db.one<{ value: string }>(
-        `WITH i AS (INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
-          SELECT value FROM i UNION ALL SELECT value FROM settings WHERE key = $1 LIMIT 1`,
-        [key, value],
-      );
-      return row?.value ?? value;
+      // A row another caller commits during the statement makes the insert do nothing while the read,
+      // on the statement's earlier snapshot, misses it: nothing comes back, and a second run reads it.
+      for (let i = 0; i < BEGIN_TRIES; i++) {
+        const row = await db.one<{ value: string }>(PUT_IF_ABSENT, [key, value]);
+        if (row) return row.value;
+      }
+      throw new Error(`setting ${key} neither stored nor readable`);
     },
   };
 }

@@ -1,28 +1,43 @@
 // Small key-value tables: publish idempotency (replayed responses, with expiry) and server settings.
 
-import type { Store } from '../store.ts';
+import type { IdempotencyClaim, Store } from '../store.ts';
 import type { Db } from './db.ts';
+
+// A running marker is a row with status_code 0 (no HTTP status), its owner in body and its lease in
+// expires_at: the existing columns, so no migration.
+const RUNNING = 0;
+const LIVE = 'SELECT status_code, body FROM idempotency WHERE key = ? AND expires_at > ?';
+const UPSERT = `INSERT INTO idempotency (key, status_code, body, expires_at) VALUES (?, ?, ?, ?)
+  ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
+  expires_at = excluded.expires_at`;
+
+type Row = { status_code: number; body: string };
+
+function claimOf(row: Row): IdempotencyClaim {
+  if (row.status_code === RUNNING) return { state: 'running' };
+  return { state: 'done', response: { statusCode: row.status_code, body: row.body } };
+}
 
 export function idempotencySql(db: Db): Store['idempotency'] {
   return {
-    async get(key, now) {
-      const row = db.get(
-        'SELECT status_code, body FROM idempotency WHERE key = ? AND expires_at > ?',
-        key,
-        now,
-      );
-      return row ? { statusCode: row.status_code as number, body: row.body as string } : null;
+    async begin(key, owner, now, leaseUntil) {
+      // What a live row says was true when read (a 'running' caller asks again later), so a plain read
+      // answers most calls; only taking the key needs the write transaction, which reads again.
+      const live = db.get<Row>(LIVE, key, now);
+      if (live) return claimOf(live);
+      // Not durable: a marker lost with the machine only lets a repeat run, as a crash would.
+      return db.grouped((): IdempotencyClaim => {
+        const row = db.get<Row>(LIVE, key, now);
+        if (row) return claimOf(row);
+        db.run(UPSERT, key, RUNNING, owner, leaseUntil);
+        return { state: 'first' };
+      }, false);
     },
     async put(key, response, expiresAt) {
-      db.run(
-        `INSERT INTO idempotency (key, status_code, body, expires_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
-         expires_at = excluded.expires_at`,
-        key,
-        response.statusCode,
-        response.body,
-        expiresAt,
-      );
+      db.run(UPSERT, key, response.statusCode, response.body, expiresAt);
+    },
+    async abandon(key, owner) {
+      db.run('DELETE FROM idempotency WHERE key = ? AND status_code = ? AND body = ?', key, RUNNING, owner);
     },
   };
 }
