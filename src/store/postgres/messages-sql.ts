@@ -6,7 +6,6 @@
 // the input travels as two JSON parameters that json_to_recordset turns into rows, and multi-row
 // INSERTs (eventId index, messages, tasks) run as data-modifying CTEs: one round trip, atomic.
 
-import { randomBytes } from 'node:crypto';
 import { newId } from '../../core/ids.ts';
 import type { Message } from '../../core/types.ts';
 import type { PublishItem, PublishResult, Store } from '../store.ts';
@@ -63,8 +62,6 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
   if (pending) await pending;
   const messages: Record<string, unknown>[] = [];
   const tasks: Record<string, unknown>[] = [];
-  const random = randomBytes(16 * items.reduce((n, i) => n + i.endpointIds.length, 0));
-  let offset = 0;
   for (const { message: m, endpointIds, now } of items) {
     messages.push({
       id: m.id,
@@ -77,10 +74,8 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
       expires_at: m.expiresAt,
     });
     for (const endpointId of new Set(endpointIds)) {
-      const id = newId('task', now, random.subarray(offset, offset + 16));
-      offset += 16;
       tasks.push({
-        id,
+        id: newId('task', now),
         app_id: m.appId,
         msg_id: m.id,
         msg_created_at: m.createdAt,

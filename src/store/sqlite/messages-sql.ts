@@ -1,6 +1,5 @@
 // Messages: the publish hot path (messages and their tasks in one commit), lookups, lists, retention.
 
-import { randomBytes } from 'node:crypto';
 import { newId } from '../../core/ids.ts';
 import type { PublishResult, Store } from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
@@ -20,9 +19,6 @@ export function messagesSql(db: Db): Store['messages'] {
   return {
     publish(items) {
       return db.grouped(() => {
-        const taskCount = items.reduce((n, item) => n + item.endpointIds.length, 0);
-        const random = randomBytes(16 * taskCount);
-        let offset = 0;
         return items.map((item): PublishResult => {
           const m = item.message;
           if (m.eventId !== null) {
@@ -41,9 +37,7 @@ export function messagesSql(db: Db): Store['messages'] {
             m.expiresAt,
           );
           for (const endpointId of new Set(item.endpointIds)) {
-            const id = newId('task', item.now, random.subarray(offset, offset + 16));
-            offset += 16;
-            insertTask.run(id, m.appId, m.id, endpointId, item.now, item.now, item.now);
+            insertTask.run(newId('task', item.now), m.appId, m.id, endpointId, item.now, item.now, item.now);
           }
           return { ok: true };
         });
