@@ -23,7 +23,8 @@ function id(prefix: IdPrefix, at: number): string {
   return newId(prefix, at, bytes);
 }
 
-const mkApp = (at = T0, over: Partial<Application> = {}): Application => ({
+/** Sample rows for driver tests: time-sorted ids, overridable fields. */
+export const mkApp = (at = T0, over: Partial<Application> = {}): Application => ({
   id: id('app', at),
   uid: null,
   name: 'Acme',
@@ -34,7 +35,7 @@ const mkApp = (at = T0, over: Partial<Application> = {}): Application => ({
   ...over,
 });
 
-const mkEndpoint = (appId: string, at = T0, over: Partial<Endpoint> = {}): Endpoint => ({
+export const mkEndpoint = (appId: string, at = T0, over: Partial<Endpoint> = {}): Endpoint => ({
   id: id('ep', at),
   appId,
   uid: null,
@@ -54,7 +55,7 @@ const mkEndpoint = (appId: string, at = T0, over: Partial<Endpoint> = {}): Endpo
   ...over,
 });
 
-const mkMessage = (appId: string, at = T0, over: Partial<Message> = {}): Message => ({
+export const mkMessage = (appId: string, at = T0, over: Partial<Message> = {}): Message => ({
   id: id('msg', at),
   appId,
   eventType: 'invoice.paid',

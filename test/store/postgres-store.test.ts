@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { newId } from '../../src/core/ids.ts';
-import type { Application, Message } from '../../src/core/types.ts';
+import type { Message } from '../../src/core/types.ts';
 import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import type { Store } from '../../src/store/store.ts';
-import { describeStoreContract } from '../../src/store/store-contract.ts';
+import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
 import {
   createTempDatabase,
   killConnections,
@@ -40,38 +40,13 @@ if (skip) {
     const LEASE = 60_000;
 
     async function seed(store: Store, endpoints: number, perEndpoint: number) {
-      const app: Application = {
-        id: newId('app', T0),
-        uid: null,
-        name: 'Acme',
-        rateLimit: null,
-        metadata: {},
-        createdAt: T0,
-        updatedAt: T0,
-      };
+      const app = mkApp(T0, { metadata: {} });
       await store.apps.create(app);
       const eps: string[] = [];
       for (let i = 0; i < endpoints; i++) {
-        const id = newId('ep', T0);
-        eps.push(id);
-        await store.endpoints.create({
-          id,
-          appId: app.id,
-          uid: null,
-          url: 'https://example.com/hook',
-          description: '',
-          version: 1,
-          rateLimit: null,
-          disabled: false,
-          filterTypes: null,
-          channels: null,
-          metadata: {},
-          headers: {},
-          secrets: [{ key: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', expiresAt: null }],
-          failingSince: null,
-          createdAt: T0,
-          updatedAt: T0,
-        });
+        const ep = mkEndpoint(app.id, T0, { headers: {} });
+        eps.push(ep.id);
+        await store.endpoints.create(ep);
       }
       const items = [];
       for (let i = 0; i < perEndpoint; i++) {
@@ -81,19 +56,8 @@ if (skip) {
       return { app, eps };
     }
 
-    function message(appId: string, at: number, over: Partial<Message> = {}): Message {
-      return {
-        id: newId('msg', at),
-        appId,
-        eventType: 'invoice.paid',
-        eventId: null,
-        channels: null,
-        payload: '{"a":1}',
-        createdAt: at,
-        expiresAt: at + 86_400_000,
-        ...over,
-      };
-    }
+    const message = (appId: string, at: number, over: Partial<Message> = {}): Message =>
+      mkMessage(appId, at, { payload: '{"a":1}', expiresAt: at + 86_400_000, ...over });
 
     it('two stores claiming at once never exceed a per-endpoint cap together, nor claim a task twice', async () => {
       await withTempDatabase(async (db) => {
