@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
-import { type Api, FILTERED_TYPE, sleep, TYPES, typeOf } from '../support/event-load.ts';
+import { type Api, FILTERED_TYPE, seqOf, sleep, TYPES, typeOf } from '../support/event-load.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../support/receiver.ts';
 
 export const ADMIN_TOKEN = 'multiprocess-test-admin-token';
@@ -91,6 +91,26 @@ export async function startSlowReceiver(
       return held.size;
     },
   });
+}
+
+/**
+ * The receivers these tests publish to, in this order: steady; flaky, refusing the first attempt of every
+ * fourth message so that retries cross the faults; and one to be given a filter. Each goes into `into` as
+ * it starts, so a teardown closes whatever started.
+ */
+export async function startReceivers(
+  delayMs: () => number,
+  into: SlowReceiver[],
+): Promise<{ steady: SlowReceiver; flaky: SlowReceiver; filtered: SlowReceiver }> {
+  const start = async (status?: (request: ReceivedRequest) => number) => {
+    const receiver = await startSlowReceiver(delayMs, status);
+    into.push(receiver);
+    return receiver;
+  };
+  const steady = await start();
+  const flaky = await start((r) => (r.attempt === 1 && seqOf(r.body) % 4 === 0 ? 500 : 200));
+  const filtered = await start();
+  return { steady, flaky, filtered };
 }
 
 export interface Setup {

@@ -27,7 +27,7 @@ import {
   type SlowReceiver,
   setupApp,
   startCluster,
-  startSlowReceiver,
+  startReceivers,
 } from './cluster.ts';
 
 const EVENTS = 2000;
@@ -70,12 +70,7 @@ test('terminating every database connection under load: 503s, no loss, no restar
 
   db = await createTempDatabase();
   const delay = () => 2 + Math.floor(random() * 20);
-  const steady = await startSlowReceiver(delay);
-  const flaky = await startSlowReceiver(delay, (r) =>
-    r.attempt === 1 && seqOf(r.body) % 4 === 0 ? 500 : 200,
-  );
-  const filtered = await startSlowReceiver(delay);
-  receivers.push(steady, flaky, filtered);
+  const { filtered } = await startReceivers(delay, receivers);
 
   cluster = await startCluster(db.url, WORKERS, [
     ...['--allow-subnets', '127.0.0.0/8', '--retry-schedule', RETRY_SCHEDULE],

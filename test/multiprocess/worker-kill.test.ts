@@ -28,7 +28,7 @@ import {
   type SlowReceiver,
   setupApp,
   startCluster,
-  startSlowReceiver,
+  startReceivers,
 } from './cluster.ts';
 
 const EVENTS = 2400;
@@ -70,12 +70,7 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
   db = await createTempDatabase();
   const delay = () => 5 + Math.floor(random() * 40);
   // Every fourth message is refused once by the flaky receiver, so retries cross the kill.
-  const steady = await startSlowReceiver(delay);
-  const flaky = await startSlowReceiver(delay, (r) =>
-    r.attempt === 1 && seqOf(r.body) % 4 === 0 ? 500 : 200,
-  );
-  const filtered = await startSlowReceiver(delay);
-  receivers.push(steady, flaky, filtered);
+  const { flaky, filtered } = await startReceivers(delay, receivers);
 
   cluster = await startCluster(db.url, 2, [
     ...['--allow-subnets', '127.0.0.0/8', '--retry-schedule', RETRY_SCHEDULE],
