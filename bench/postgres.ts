@@ -1,20 +1,8 @@
 // PostgreSQL for the benchmark: a temp database with a random name on the server given by --postgres,
 // dropped at the end, and also on any exit (a synchronous drop runs from the exit cleanup).
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { createDatabase, dropDatabaseSql, withClient } from '../test/support/postgres.ts';
 import { cpuSeconds, onCleanup, repoRoot } from './children.ts';
-
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 export type BenchDatabase = {
   name: string;
@@ -24,8 +12,6 @@ export type BenchDatabase = {
   drop(): Promise<void>;
 };
 
-const DROP = 'DROP DATABASE IF EXISTS $NAME WITH (FORCE)';
-
 /** Blocking drop for the exit path, in a child node (no event loop is left in an exit handler). */
 function dropSync(serverUrl: string, name: string): void {
   const script =
@@ -33,7 +19,7 @@ function dropSync(serverUrl: string, name: string): void {
     "c.on('error',()=>{});c.connect().then(()=>c.query(process.env.Q)).catch(e=>console.error(e.message)).finally(()=>c.end())";
   spawnSync(process.execPath, ['-e', script], {
     cwd: repoRoot,
-    env: { ...process.env, U: serverUrl, Q: DROP.replace('$NAME', name) },
+    env: { ...process.env, U: serverUrl, Q: dropDatabaseSql(name) },
     stdio: ['ignore', 'ignore', 'inherit'],
     timeout: 15_000,
   });
@@ -41,23 +27,20 @@ function dropSync(serverUrl: string, name: string): void {
 
 /** Creates `doorbell_bench_<random>` on the server at `serverUrl` (any database of it, e.g. /postgres). */
 export async function createBenchDatabase(serverUrl: string): Promise<BenchDatabase> {
-  const name = `doorbell_bench_${randomBytes(6).toString('hex')}`;
-  await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
-  const unregister = onCleanup(() => dropSync(serverUrl, name));
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
+  const db = await createDatabase(serverUrl, 'doorbell_bench_');
+  const unregister = onCleanup(() => dropSync(serverUrl, db.name));
   return {
-    name,
-    url: url.toString(),
+    name: db.name,
+    url: db.url,
     async backendCpu() {
       const { rows } = await withClient(serverUrl, (c) =>
-        c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [name]),
+        c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [db.name]),
       );
       const cpu = await Promise.all(rows.map(async (r) => [r.pid, await cpuSeconds(r.pid)] as const));
       return new Map(cpu.filter(([, s]) => Number.isFinite(s)));
     },
     async drop() {
-      await withClient(serverUrl, (c) => c.query(DROP.replace('$NAME', name)));
+      await db.drop();
       unregister();
     },
   };

@@ -7,8 +7,13 @@ import pg from 'pg';
 
 export const ADMIN_URL = process.env.DOORBELL_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
+/** Runs `fn` on a client of its own connected to `url`, closed after. */
+export async function withClient<T>(
+  url: string,
+  fn: (client: pg.Client) => Promise<T>,
+  connectTimeoutMs = 3000,
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
   client.on('error', () => {});
   await client.connect();
   try {
@@ -17,6 +22,8 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
     await client.end();
   }
 }
+
+const admin = <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => withClient(ADMIN_URL, fn);
 
 /** Whether the server answers. */
 export async function pgAvailable(): Promise<boolean> {
@@ -43,19 +50,24 @@ export interface TempDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTempDatabase(): Promise<TempDatabase> {
-  const name = `doorbell_test_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(ADMIN_URL);
+export const dropDatabaseSql = (name: string): string => `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`;
+
+/** Creates `<prefix><random>` on the server of `serverUrl` (any of its databases); `drop` removes it. */
+export async function createDatabase(serverUrl: string, prefix: string): Promise<TempDatabase> {
+  const name = `${prefix}${randomBytes(6).toString('hex')}`;
+  await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return {
     name,
     url: url.toString(),
     async drop() {
-      await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      await withClient(serverUrl, (c) => c.query(dropDatabaseSql(name)));
     },
   };
 }
+
+export const createTempDatabase = (): Promise<TempDatabase> => createDatabase(ADMIN_URL, 'doorbell_test_');
 
 export async function withTempDatabase<T>(fn: (db: TempDatabase) => Promise<T>): Promise<T> {
   const db = await createTempDatabase();
