@@ -3,7 +3,15 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { Queue } from 'bullmq';
-import { awaitDeliveries, forkTs, nextMessage, type Sink, stopChild, waitExit } from './children.ts';
+import {
+  awaitDeliveries,
+  firstDeliveryTimes,
+  forkTs,
+  nextMessage,
+  type Sink,
+  stopChild,
+  waitExit,
+} from './children.ts';
 import { makePayload, nowMs, percentile, runBounded } from './lib.ts';
 
 /** Resolves with null when Redis answers PING, else with the reason it is unusable. */
@@ -82,11 +90,7 @@ export async function runBullmq(o: BullOptions): Promise<BullResult> {
     const expected = o.events * o.endpoints;
     const complete = await drained(expected, 'bullmq');
     const dump = await o.sink.dump();
-    const ttfd: number[] = [];
-    for (const [id, t0] of startedAt) {
-      const at = dump.firstAt[id];
-      if (at !== undefined) ttfd.push(at - t0);
-    }
+    const ttfd = firstDeliveryTimes(startedAt, dump);
     return {
       enqueuePerSec: o.events / enqueueSeconds,
       deliveriesPerSec: dump.unique / ((dump.lastAt - start) / 1000),

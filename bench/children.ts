@@ -172,6 +172,16 @@ export async function startSink(): Promise<Sink> {
   };
 }
 
+/** Milliseconds from each id's start to its first arrival at the sink, for the ids that arrived. */
+export function firstDeliveryTimes(startedAt: ReadonlyMap<string, number>, dump: SinkDump): number[] {
+  const times: number[] = [];
+  for (const [id, t0] of startedAt) {
+    const at = dump.firstAt[id];
+    if (at !== undefined) times.push(at - t0);
+  }
+  return times;
+}
+
 /**
  * Waits until the sink has seen `expected` distinct deliveries; logs progress every 5 s and
  * gives up after `timeoutMs` or when nothing new arrives for `stallMs`. Returns whether all arrived.

@@ -6,6 +6,7 @@ import { Pool, request } from 'undici';
 import {
   awaitDeliveries,
   cpuSeconds,
+  firstDeliveryTimes,
   freePort,
   makeTempDir,
   peakRssMiB,
@@ -218,11 +219,7 @@ export async function publishRun(o: PublishOptions): Promise<PublishRun> {
   console.error(`bench: ${o.label}: ${startedAt.size} published in ${publishSeconds.toFixed(1)} s`);
   const complete = await awaitDeliveries(o.sink, expected, o.deliveryTimeoutMs, o.label);
   const dump = await o.sink.dump();
-  const ttfd: number[] = [];
-  for (const [id, t0] of startedAt) {
-    const at = dump.firstAt[id];
-    if (at !== undefined) ttfd.push(at - t0);
-  }
+  const ttfd = firstDeliveryTimes(startedAt, dump);
   return {
     acked: startedAt.size,
     errors,
