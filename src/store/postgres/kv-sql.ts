@@ -1,7 +1,7 @@
 // Small key-value tables: publish idempotency (replayed responses, with expiry) and server settings.
 
 import type { IdempotencyClaim, Store } from '../store.ts';
-import { type Pg, stmt } from './pg.ts';
+import { type Pg, type Stmt, stmt } from './pg.ts';
 
 // A running marker is a row with status_code 0 (no HTTP status), its owner in body and its lease in
 // expires_at: the existing columns, so no migration.
@@ -9,9 +9,8 @@ const RUNNING = 0;
 // Reads the live row (a response, or another caller's running marker) or, when there is none (absent,
 // or expired: a response past its replay period, an abandoned marker), takes the key. A live row seen
 // by the read is not touched: replays and polls write nothing. ON CONFLICT decides between concurrent
-// callers; the read uses the statement's snapshot, which may predate the row that made the insert
-// conflict (committed by another caller meanwhile): then no row comes back and the statement is run
-// again, with a snapshot that sees it.
+// callers; when the conflicting row came from a caller that committed meanwhile, no row comes back and
+// the statement runs again (insertOrRead).
 const BEGIN = stmt(`WITH live AS (
     SELECT status_code, body FROM idempotency WHERE key = $1 AND expires_at > $3),
   taken AS (
@@ -29,8 +28,19 @@ const PUT_IDEMPOTENT =
   ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
   expires_at = excluded.expires_at`);
 const ABANDON = stmt(`DELETE FROM idempotency WHERE key = $1 AND status_code = ${RUNNING} AND body = $2`);
-// A second run sees the conflicting row; more are for a row that keeps changing under the caller.
-const BEGIN_TRIES = 3; // also for settings
+// An insert-or-read statement (ON CONFLICT, then a read of the row) returns nothing when the row that
+// made it conflict was committed by another caller during the statement: the read's snapshot predates
+// it. A second run, with a later snapshot, sees it; more runs are for a row that keeps changing.
+const READ_TRIES = 3;
+
+/** The statement's first row, running it again while it returns none (see READ_TRIES); undefined if it never did. */
+async function insertOrRead<T>(db: Pg, statement: Stmt, params: unknown[]): Promise<T | undefined> {
+  for (let i = 0; i < READ_TRIES; i++) {
+    const row = await db.one<T>(statement, params);
+    if (row) return row;
+  }
+  return undefined;
+}
 
 type Row = { first: boolean; status_code: number; body: string };
 
@@ -43,12 +53,9 @@ function claimOf(row: Row): IdempotencyClaim {
 export function idempotencySql(db: Pg): Store['idempotency'] {
   return {
     async begin(key, owner, now, leaseUntil) {
-      for (let i = 0; i < BEGIN_TRIES; i++) {
-        const row = await db.one<Row>(BEGIN, [key, owner, now, leaseUntil]);
-        if (row) return claimOf(row);
-      }
-      // Someone else keeps changing the row: as good as running, the caller asks again later.
-      return { state: 'running' };
+      const row = await insertOrRead<Row>(db, BEGIN, [key, owner, now, leaseUntil]);
+      // None: someone else keeps changing the row; as good as running, the caller asks again later.
+      return row ? claimOf(row) : { state: 'running' };
     },
     async put(key, response, expiresAt) {
       await db.run(PUT_IDEMPOTENT, [key, response.statusCode, response.body, expiresAt]);
@@ -76,13 +83,9 @@ export function settingsSql(db: Pg): Store['settings'] {
       );
     },
     async putIfAbsent(key, value) {
-      // A row another caller commits during the statement makes the insert do nothing while the read,
-      // on the statement's earlier snapshot, misses it: nothing comes back, and a second run reads it.
-      for (let i = 0; i < BEGIN_TRIES; i++) {
-        const row = await db.one<{ value: string }>(PUT_IF_ABSENT, [key, value]);
-        if (row) return row.value;
-      }
-      throw new Error(`setting ${key} neither stored nor readable`);
+      const row = await insertOrRead<{ value: string }>(db, PUT_IF_ABSENT, [key, value]);
+      if (!row) throw new Error(`setting ${key} neither stored nor readable`);
+      return row.value;
     },
   };
 }
