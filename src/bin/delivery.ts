@@ -5,7 +5,7 @@ import type { Config } from '../config/config.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import { startRetention } from '../delivery/retention.ts';
 import { createSender } from '../delivery/undici-sender.ts';
-import { createWorker } from '../delivery/worker.ts';
+import { createWorker, type Worker } from '../delivery/worker.ts';
 import type { Store } from '../store/store.ts';
 
 const random = () => randomInt(0, 2 ** 48 - 1) / 2 ** 48;
@@ -22,7 +22,7 @@ export function startDelivery(
   store: Store,
   config: Readonly<Config>,
   own: readonly { host: string; port: number }[],
-): Delivery {
+): Delivery & Pick<Worker, 'offer'> {
   const now = Date.now;
   const sender = createSender({
     timeoutMs: config.delivery.attemptTimeoutMs,
@@ -36,6 +36,7 @@ export function startDelivery(
   const retention = startRetention(store, now);
   return {
     wake: () => worker.wake(),
+    offer: () => worker.offer(),
     async stop() {
       retention.stop();
       await worker.stop();

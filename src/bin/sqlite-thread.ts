@@ -1,16 +1,17 @@
 // The SQLite thread: the store, and delivery beside it once the caller starts it. Delivery then claims
 // and records attempts with synchronous calls on this thread, while the caller's thread serves the API,
-// whose store calls cross over. A commit that makes tasks due (publish, resend, recover) wakes the worker here.
+// whose store calls cross over. A publish hands its new tasks straight to the worker when it can (no
+// claim needed); a commit that leaves tasks due (publish, resend, recover) wakes the worker here.
 import { workerData } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
-import type { Store } from '../store/store.ts';
+import type { ClaimedTask, PublishItem, PublishResult, Store } from '../store/store.ts';
 import { serveStore } from '../store/thread/serve-store.ts';
-import { type Delivery, startDelivery } from './delivery.ts';
+import { startDelivery } from './delivery.ts';
 
 const { config } = (workerData as { options: { config: Readonly<Config> } }).options;
 const store = openSqliteStore(config.database);
-let delivery: Delivery | null = null;
+let delivery: ReturnType<typeof startDelivery> | null = null;
 
 function waking<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args) => {
@@ -20,9 +21,24 @@ function waking<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...arg
   };
 }
 
+async function publish(items: PublishItem[]): Promise<PublishResult[]> {
+  const running = delivery;
+  if (!running) return store.messages.publish(items);
+  const offer = running.offer();
+  let handed: ClaimedTask[] = [];
+  try {
+    const published = await store.messages.publishOffering(items, offer);
+    handed = published.handed;
+    if (published.queued > 0) running.wake();
+    return published.results;
+  } finally {
+    offer.adopt(handed);
+  }
+}
+
 const served: Store = {
   ...store,
-  messages: { ...store.messages, publish: waking(store.messages.publish) },
+  messages: { ...store.messages, publish },
   tasks: { ...store.tasks, resend: waking(store.tasks.resend), recover: waking(store.tasks.recover) },
   async close() {
     await stopDelivery();

@@ -10,7 +10,7 @@ import { nextAttempt } from '../core/retry-schedule.ts';
 import { webhookHeaders } from '../core/signing.ts';
 import type { Attempt, AttemptOutcome, DeliveryTask } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
-import type { ClaimedTask, FinishInput, Store, TaskNext } from '../store/store.ts';
+import type { ClaimedTask, FinishInput, Store, TaskNext, TaskOffer } from '../store/store.ts';
 import { createEndpointHealth } from './endpoint-health.ts';
 import { createRateGate } from './rate-gate.ts';
 import type { Sender } from './undici-sender.ts';
@@ -27,6 +27,13 @@ export interface Worker {
   start(): void;
   /** New tasks may be due: claim now instead of at the next poll. */
   wake(): void;
+  /**
+   * An offer to take tasks as a publish in this process creates them (see SqliteMessages.publishOffering),
+   * while no claim is running and this worker has room. Room per endpoint is this worker's own count,
+   * exact where it is the only worker (SQLite, one process). `adopt` gets what was handed over once the
+   * publish is committed, or [] if it failed.
+   */
+  offer(): TaskOffer & { adopt(handed: ClaimedTask[]): void };
   /** Stops claiming, waits for attempts in flight to be recorded. */
   stop(): Promise<void>;
 }
@@ -73,6 +80,12 @@ export function createWorker(deps: WorkerDeps): Worker {
   // Attempts that have ended but whose finish is not committed yet: their slots are free again (the
   // claim does not count them against their endpoint's cap), so the next claim need not wait for the commit.
   const ended = new Set<string>();
+  // Tasks this worker holds per endpoint (until their attempt ends), and slots promised to offers.
+  const held = new Map<string, number>();
+  let promised = 0;
+  // False once a claim found nothing (everything due is taken): attempts ending then need no claim.
+  // Any outside wake, timer or retry makes it true again.
+  let mayBeDue = true;
   let running = false;
   let pumping: Promise<void> | null = null;
   let again = false;
@@ -83,7 +96,17 @@ export function createWorker(deps: WorkerDeps): Worker {
   function schedule(delayMs: number): void {
     if (!running) return;
     if (timer) clearTimeout(timer);
-    timer = setTimeout(wake, Math.max(0, Math.min(delayMs, IDLE_POLL_MS)));
+    timer = setTimeout(wakeDue, Math.max(0, Math.min(delayMs, IDLE_POLL_MS)));
+  }
+
+  function wakeDue(): void {
+    mayBeDue = true;
+    wake();
+  }
+
+  /** A slot freed: claim if something may be waiting for one. */
+  function slotFreed(): void {
+    if (mayBeDue) wake();
   }
 
   function wake(): void {
@@ -130,10 +153,11 @@ export function createWorker(deps: WorkerDeps): Worker {
         ended: [...ended],
       });
       nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, 2 * (now() - at));
-      for (const c of claimed) track(deliver(c));
+      for (const c of claimed) launch(c);
       if (claimed.length > 0 && claimed.length < limit) return; // caps reached: wait for slots to free
       if (claimed.length === 0) {
         if (again) return; // woken meanwhile: wake() claims again, spaced
+        mayBeDue = false;
         const next = await store.tasks.nextDueAt();
         schedule(next === null ? IDLE_POLL_MS : next - now());
         return;
@@ -141,20 +165,38 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
-  function track(p: Promise<void>): void {
-    const tracked = p
+  function hold(endpointId: string, n: number): void {
+    const count = (held.get(endpointId) ?? 0) + n;
+    if (count === 0) held.delete(endpointId);
+    else held.set(endpointId, count);
+  }
+
+  /** Sends a task this worker holds under a lease, and records its attempt. */
+  function launch(c: ClaimedTask): void {
+    const endpointId = c.task.endpointId;
+    hold(endpointId, 1);
+    let holding = true;
+    const letGo = (): void => {
+      if (holding) hold(endpointId, -1);
+      holding = false;
+    };
+    const tracked = deliver(c, letGo)
       .catch((error: unknown) => console.error('doorbell worker: attempt not recorded:', error))
       .finally(() => {
+        letGo();
         inFlight.delete(tracked);
-        wake();
+        slotFreed();
       });
     inFlight.add(tracked);
   }
 
-  async function deliver({ task, message, endpoint }: ClaimedTask): Promise<void> {
+  async function deliver({ task, message, endpoint }: ClaimedTask, attemptEnded: () => void): Promise<void> {
     if (endpoint.disabled) return skipDisabled({ task, message, endpoint });
     const slot = await gate.wait(task.id, endpoint);
-    if (slot !== null) return store.tasks.release(task.id, slot);
+    if (slot !== null) {
+      await store.tasks.release(task.id, slot);
+      return wakeDue(); // pending again, for a later slot: a claim schedules its timer
+    }
     const started = now();
     let outcome: AttemptOutcome;
     let statusCode = 0;
@@ -196,12 +238,14 @@ export function createWorker(deps: WorkerDeps): Worker {
       responseDurationMs: durationMs,
     });
     ended.add(task.id);
-    wake();
+    attemptEnded();
+    slotFreed();
     try {
       await finisher.add({ taskId: task.id, attempt, next, now: finishedAt });
     } finally {
       ended.delete(task.id);
     }
+    if (next.status === 'pending') wakeDue(); // a retry, committed: a claim schedules its timer
     emit('attempt:finished', {
       appId: task.appId,
       msgId: task.msgId,
@@ -251,7 +295,28 @@ export function createWorker(deps: WorkerDeps): Worker {
       running = true;
       wake();
     },
-    wake,
+    wake: wakeDue,
+    offer() {
+      const taken: string[] = [];
+      return {
+        leaseMs,
+        take(endpointId) {
+          if (!running || pumping !== null) return false; // a claim's tasks are not counted yet
+          if (cfg.concurrency - inFlight.size + ended.size - promised <= 0) return false;
+          if ((held.get(endpointId) ?? 0) >= cfg.perEndpointConcurrency) return false;
+          promised++;
+          hold(endpointId, 1);
+          taken.push(endpointId);
+          return true;
+        },
+        adopt(handed) {
+          promised -= taken.length;
+          for (const endpointId of taken) hold(endpointId, -1);
+          // Stopped meanwhile: the tasks stay leased and are claimed again once the lease ends.
+          if (running) for (const c of handed) launch(c);
+        },
+      };
+    },
     async stop() {
       running = false;
       if (timer) clearTimeout(timer);

@@ -74,6 +74,24 @@ export interface ClaimedTask {
   endpoint: Endpoint;
 }
 
+/**
+ * A worker in the publishing process offering to take new tasks as they are created, so they skip the
+ * claim (a capability of the SQLite driver, whose single process both publishes and delivers).
+ * `take` is asked inside the publish's transaction; a yes is a promise to send the task.
+ */
+export interface TaskOffer {
+  leaseMs: number;
+  take(endpointId: string): boolean;
+}
+
+export interface OfferedPublish {
+  results: PublishResult[];
+  /** Tasks leased to the offering worker, committed: it sends them. */
+  handed: ClaimedTask[];
+  /** Tasks left pending for a claim. */
+  queued: number;
+}
+
 export interface ClaimOptions {
   now: number;
   limit: number; // at most this many tasks

@@ -7,9 +7,10 @@ import Database from 'better-sqlite3';
 import { openSqliteThread } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
+import type { Endpoint } from '../../src/core/types.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { StoreUnavailableError } from '../../src/store/store.ts';
-import { describeStoreContract } from '../../src/store/store-contract.ts';
+import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
@@ -111,5 +112,108 @@ describe('sqlite store on its own thread', () => {
     await new Promise((resolve) => setTimeout(resolve, 50)); // the thread's exit event
     assert.deepEqual(lost, []);
     await assert.rejects(store.apps.get('nothing'), StoreUnavailableError);
+  });
+});
+
+describe('sqlite publishOffering: new tasks handed to a worker in this process', () => {
+  const T0 = 1_700_000_000_000;
+  const LEASE = 30_000;
+
+  async function setup(endpoints = 1) {
+    const store = openSqliteStore(':memory:');
+    const app = mkApp(T0);
+    await store.apps.create(app);
+    const eps: Endpoint[] = [];
+    for (let i = 0; i < endpoints; i++) {
+      const ep = mkEndpoint(app.id, T0 + i);
+      await store.endpoints.create(ep);
+      eps.push(ep);
+    }
+    const item = (at: number) => ({
+      message: mkMessage(app.id, at),
+      endpointIds: eps.map((e) => e.id),
+      now: at,
+    });
+    return { store, eps, item };
+  }
+
+  /** An offer that takes what `accept` says yes to, and records what it was asked. */
+  const offer = (accept: (endpointId: string) => boolean = () => true) => {
+    const asked: string[] = [];
+    const take = (e: string): boolean => {
+      asked.push(e);
+      return accept(e);
+    };
+    return { asked, leaseMs: LEASE, take };
+  };
+
+  it('leases the tasks to the offer while nothing is due; a claim then finds nothing', async () => {
+    const { store, eps, item } = await setup(2);
+    const published = item(T0 + 10);
+    const out = await store.messages.publishOffering([published], offer());
+    assert.deepEqual(out.results, [{ ok: true }]);
+    assert.equal(out.queued, 0);
+    assert.deepEqual(
+      out.handed.map((h) => [
+        h.task.endpointId,
+        h.task.status,
+        h.task.leaseUntil,
+        h.endpoint.url,
+        h.message.id,
+      ]),
+      eps.map((e) => [e.id, 'sending', T0 + 10 + LEASE, e.url, published.message.id]),
+    );
+    const task = await store.tasks.get(published.message.id, eps[0]!.id);
+    assert.equal(task?.status, 'sending');
+    assert.equal(task?.leaseUntil, T0 + 10 + LEASE);
+    const claimed = await store.tasks.claimDue({ now: T0 + 20, limit: 10, leaseMs: LEASE, perEndpoint: 10 });
+    assert.deepEqual(claimed, []);
+    await store.close();
+  });
+
+  it('never skips ahead of a due task: anything due leaves the new tasks pending, unasked', async () => {
+    const { store, item } = await setup();
+    await store.messages.publish([item(T0 + 10)]);
+    const o = offer();
+    const out = await store.messages.publishOffering([item(T0 + 20)], o);
+    assert.deepEqual([out.handed.length, out.queued, o.asked.length], [0, 1, 0]);
+    const claimed = await store.tasks.claimDue({ now: T0 + 30, limit: 10, leaseMs: LEASE, perEndpoint: 10 });
+    assert.equal(claimed.length, 2);
+    await store.close();
+  });
+
+  it('counts a lease that has ended as due (its worker is gone)', async () => {
+    const { store, item } = await setup();
+    const first = await store.messages.publishOffering([item(T0 + 10)], { leaseMs: 5, take: () => true });
+    assert.equal(first.handed.length, 1);
+    const out = await store.messages.publishOffering([item(T0 + 20)], offer());
+    assert.deepEqual([out.handed.length, out.queued], [0, 1]);
+    await store.close();
+  });
+
+  it('once the offer says no, the rest of the call is left pending too', async () => {
+    const { store, eps, item } = await setup(2);
+    const o = offer((e) => e !== eps[0]!.id);
+    const out = await store.messages.publishOffering([item(T0 + 10), item(T0 + 11)], o);
+    assert.deepEqual([out.handed.length, out.queued], [0, 4]);
+    assert.deepEqual(o.asked, [eps[0]!.id]);
+    await store.close();
+  });
+
+  it('leaves a task for a missing endpoint to the claim, and reports event id conflicts as publish does', async () => {
+    const { store, item } = await setup();
+    const gone = { ...item(T0 + 10), endpointIds: ['ep_missing'] };
+    const dup = item(T0 + 11);
+    dup.message.eventId = 'evt-1';
+    const again = { ...item(T0 + 12) };
+    again.message.eventId = 'evt-1';
+    const o = offer();
+    const out = await store.messages.publishOffering([gone, dup, again], o);
+    assert.deepEqual(
+      out.results.map((r) => r.ok),
+      [true, true, false],
+    );
+    assert.deepEqual([out.handed.length, out.queued, o.asked.length], [0, 2, 0]);
+    await store.close();
   });
 });

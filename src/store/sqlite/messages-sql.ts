@@ -1,7 +1,8 @@
 // Messages: the publish hot path (messages and their tasks in one commit), lookups, lists, retention.
 
 import { newId } from '../../core/ids.ts';
-import type { PublishResult, Store } from '../store.ts';
+import type { Endpoint, Message } from '../../core/types.ts';
+import type { ClaimedTask, OfferedPublish, PublishItem, PublishResult, Store, TaskOffer } from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
@@ -9,39 +10,100 @@ const BY_EVENT_ID = 'SELECT * FROM messages WHERE app_id = ? AND event_id = ?';
 const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
-  created_at, updated_at) VALUES (?, ?, ?, ?, 1, 0, ?, NULL, ?, ?)`;
+  created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
+// Anything a claim would take: a due pending task, or a sending task whose lease has ended.
+const ANY_DUE = `SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_due WHERE status = 1 AND next_at <= ?)
+  OR EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_leased WHERE status = 3 AND lease_until <= ?)`;
 
-export function messagesSql(db: Db): Store['messages'] {
+export type SqliteMessages = Store['messages'] & {
+  /**
+   * publish, handing the new tasks to `offer`'s worker while nothing else is due: a task never skips
+   * ahead of one a claim would take, so retries and backlogs keep their turn. Once one task of the
+   * call is left pending, the rest are too.
+   */
+  publishOffering(items: PublishItem[], offer: TaskOffer): Promise<OfferedPublish>;
+};
+
+function leasedTask(id: string, m: Message, endpointId: string, leaseUntil: number, now: number) {
+  return {
+    id,
+    appId: m.appId,
+    msgId: m.id,
+    endpointId,
+    status: 'sending' as const,
+    attempts: 0,
+    nextAt: null,
+    leaseUntil,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+export function messagesSql(db: Db): SqliteMessages {
   const byEventId = db.stmt(BY_EVENT_ID);
   const insertMessage = db.stmt(INSERT_MESSAGE);
   const insertTask = db.stmt(INSERT_TASK);
+  const anyDue = db.stmt(ANY_DUE).pluck();
+  const endpointById = db.stmt('SELECT * FROM endpoints WHERE id = ?');
+
+  /** Inserts the messages and their tasks; runs inside a grouped job. */
+  function insert(items: PublishItem[], offer: TaskOffer | null): OfferedPublish {
+    const handed: ClaimedTask[] = [];
+    let queued = 0;
+    let open = offer !== null && items.length > 0 && anyDue.get(items[0]!.now, items[0]!.now) === 0;
+    const endpoints = new Map<string, Endpoint | undefined>();
+    const endpoint = (id: string): Endpoint | undefined => {
+      if (!endpoints.has(id)) {
+        const row = endpointById.get(id) as Row | undefined;
+        endpoints.set(id, row && mapRow.endpoint(row));
+      }
+      return endpoints.get(id);
+    };
+    const results = items.map((item): PublishResult => {
+      const m = item.message;
+      if (m.eventId !== null) {
+        // Checked inside the write transaction, so also catches a duplicate earlier in this batch.
+        const existing = byEventId.get(m.appId, m.eventId) as Row | undefined;
+        if (existing) return { ok: false, conflict: 'eventId', existing: mapRow.message(existing) };
+      }
+      insertMessage.run(
+        m.id,
+        m.appId,
+        m.eventType,
+        m.eventId,
+        json(m.channels),
+        m.payload,
+        m.createdAt,
+        m.expiresAt,
+      );
+      for (const endpointId of new Set(item.endpointIds)) {
+        const id = newId('task', item.now);
+        const target = open ? endpoint(endpointId) : undefined;
+        if (target && offer!.take(endpointId)) {
+          const leaseUntil = item.now + offer!.leaseMs;
+          insertTask.run(id, m.appId, m.id, endpointId, 3, null, leaseUntil, item.now, item.now);
+          handed.push({
+            task: leasedTask(id, m, endpointId, leaseUntil, item.now),
+            message: m,
+            endpoint: target,
+          });
+        } else {
+          open = false;
+          queued++;
+          insertTask.run(id, m.appId, m.id, endpointId, 1, item.now, null, item.now, item.now);
+        }
+      }
+      return { ok: true };
+    });
+    return { results, handed, queued };
+  }
 
   return {
     publish(items) {
-      return db.grouped(() => {
-        return items.map((item): PublishResult => {
-          const m = item.message;
-          if (m.eventId !== null) {
-            // Checked inside the write transaction, so also catches a duplicate earlier in this batch.
-            const existing = byEventId.get(m.appId, m.eventId) as Row | undefined;
-            if (existing) return { ok: false, conflict: 'eventId', existing: mapRow.message(existing) };
-          }
-          insertMessage.run(
-            m.id,
-            m.appId,
-            m.eventType,
-            m.eventId,
-            json(m.channels),
-            m.payload,
-            m.createdAt,
-            m.expiresAt,
-          );
-          for (const endpointId of new Set(item.endpointIds)) {
-            insertTask.run(newId('task', item.now), m.appId, m.id, endpointId, item.now, item.now, item.now);
-          }
-          return { ok: true };
-        });
-      });
+      return db.grouped(() => insert(items, null).results);
+    },
+    publishOffering(items, offer) {
+      return db.grouped(() => insert(items, offer));
     },
     async get(appId, idOrEventId) {
       const row =

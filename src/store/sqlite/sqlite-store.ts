@@ -10,12 +10,14 @@ import { Db } from './db.ts';
 import { endpointsSql } from './endpoints-sql.ts';
 import { eventTypesSql } from './event-types-sql.ts';
 import { idempotencySql, settingsSql } from './kv-sql.ts';
-import { messagesSql } from './messages-sql.ts';
+import { messagesSql, type SqliteMessages } from './messages-sql.ts';
 import { migrate } from './migrate.ts';
 import { tasksSql } from './tasks-sql.ts';
 
+export type SqliteStore = Store & { messages: SqliteMessages };
+
 /** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
-export function openSqliteStore(path: string): Store {
+export function openSqliteStore(path: string): SqliteStore {
   const memory = path === ':memory:' || path === '';
   if (!memory) mkdirSync(dirname(path), { recursive: true });
   const raw = new Database(path);
