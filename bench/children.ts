@@ -172,6 +172,22 @@ export async function startSink(): Promise<Sink> {
   };
 }
 
+/** The relay bound's server (relay.ts), forwarding to `sink`. */
+export async function startRelay(sink: Sink): Promise<{ url: string; close(): Promise<void> }> {
+  const child = forkTs('relay.ts', [sink.url]);
+  const ready = await nextMessage(
+    child,
+    (m): m is { port: number } => typeof m === 'object' && m !== null && 'port' in m,
+  );
+  return {
+    url: `http://127.0.0.1:${ready.port}`,
+    close: async () => {
+      if (child.connected) child.disconnect();
+      if (!(await waitExit(child, 2000))) await stopChild(child, 2000);
+    },
+  };
+}
+
 /** Milliseconds from each id's start to its first arrival at the sink, for the ids that arrived. */
 export function firstDeliveryTimes(startedAt: ReadonlyMap<string, number>, dump: SinkDump): number[] {
   const times: number[] = [];

@@ -161,7 +161,7 @@ export type PublishRun = {
 };
 
 export type PublishOptions = {
-  server: DoorbellServer;
+  server: Pick<DoorbellServer, 'url' | 'authHeaders'>;
   sink: Sink;
   appId: string;
   endpoints: number;

@@ -1,10 +1,10 @@
-// `npm run bench`: raw loopback bound, Doorbell (peak and half-peak paced), BullMQ baseline; with
+// `npm run bench`: raw loopback bound, relay bound, Doorbell (peak and half-peak paced), BullMQ baseline; with
 // --postgres also Doorbell on PostgreSQL, as one process and as one API process + N worker processes.
 // Loopback only, bounded by a global timeout; children, temp files and temp databases are removed on any exit.
 import { parseArgs } from 'node:util';
 import { type BullResult, probeRedis, runBullmq } from './bullmq-baseline.ts';
-import { cleanupNow, startSink } from './children.ts';
-import { type DoorbellServer, type PublishRun, startDoorbell } from './doorbell.ts';
+import { cleanupNow, startRelay, startSink } from './children.ts';
+import { type DoorbellServer, type PublishRun, publishRun, startDoorbell } from './doorbell.ts';
 import { fmt, nowMs } from './lib.ts';
 import { type Column, type PhaseResult, runPhase, sideBySide, summaryFields } from './phase.ts';
 import { type BenchDatabase, createBenchDatabase, probePostgres } from './postgres.ts';
@@ -73,6 +73,23 @@ const log = (line: string): void => console.error(`bench: ${line}`);
 const sink = await startSink();
 log(`sink on ${sink.url}; raw bound with ${fmt(events)} requests`);
 const raw = await runRaw(sink, events, concurrency, warmup);
+
+log(`relay bound with ${fmt(events)} events`);
+const relayServer = await startRelay(sink);
+const relayRun = (n: number, label: string): Promise<PublishRun> =>
+  publishRun({
+    server: { url: relayServer.url, authHeaders: {} },
+    sink,
+    appId: 'relay',
+    endpoints: 1,
+    events: n,
+    concurrency,
+    deliveryTimeoutMs: deliveryBudget(),
+    label,
+  });
+await relayRun(warmup, 'relay warm-up');
+const relay = await relayRun(events, 'relay');
+await relayServer.close();
 
 log('starting doorbell serve');
 const phase = async (server: DoorbellServer, label: string, db?: BenchDatabase): Promise<PhaseResult> =>
@@ -144,6 +161,7 @@ const partial = (r: { complete: boolean; delivered: number; expected: number }):
   r.complete ? '' : `  INCOMPLETE ${fmt(r.delivered)}/${fmt(r.expected)}`;
 const errs = (r: PublishRun): string => (r.errors === 0 ? '' : `  ${r.errors} errors, first ${r.firstError}`);
 const vsRaw = peak.deliveriesPerSec / raw.perSecond;
+const vsRelay = peak.deliveriesPerSec / relay.deliveriesPerSec;
 const rssMiB = rss.sum; // one process
 const vsBull = bull === undefined ? Number.NaN : peak.deliveriesPerSec / bull.deliveriesPerSec;
 const rows: [string, string][] = [
@@ -151,11 +169,15 @@ const rows: [string, string][] = [
     'raw loopback bound (undici → sink)',
     `${fmt(raw.perSecond)} req/s${raw.errors ? `  ${raw.errors} errors` : ''}`,
   ],
+  [
+    'relay bound (HTTP in → 202 → HTTP out)',
+    `${fmt(relay.deliveriesPerSec)} deliveries/s, nothing stored${partial(relay)}${errs(relay)}`,
+  ],
   ['doorbell publish (202 after commit)', `${fmt(peak.ackPerSec)} ack/s${errs(peak)}`],
   ['doorbell publish latency', `p50 ${ms(peak.publishP50)}  p99 ${ms(peak.publishP99)}`],
   [
     'doorbell end to end',
-    `${fmt(peak.deliveriesPerSec)} deliveries/s  (${fmt(vsRaw, 2)}× raw)${partial(peak)}`,
+    `${fmt(peak.deliveriesPerSec)} deliveries/s  (${fmt(vsRaw, 2)}× raw, ${fmt(vsRelay, 2)}× relay)${partial(peak)}`,
   ],
   ['doorbell time to first delivery', `p50 ${ms(peak.ttfdP50)}  p99 ${ms(peak.ttfdP99)}`],
   [
@@ -190,8 +212,9 @@ if (pgRuns.length > 0) {
   for (const line of sideBySide(columns, raw.perSecond)) console.log(line);
 }
 console.log(
-  `\nsummary: raw=${num(raw.perSecond)} req/s doorbell_publish=${num(peak.ackPerSec)} ack/s ` +
-    `doorbell_e2e=${num(peak.deliveriesPerSec)} ev/s (${num(vsRaw, 2)}× raw, ${num(vsBull, 2)}× bullmq) ` +
+  `\nsummary: raw=${num(raw.perSecond)} req/s relay=${num(relay.deliveriesPerSec)} ev/s ` +
+    `doorbell_publish=${num(peak.ackPerSec)} ack/s doorbell_e2e=${num(peak.deliveriesPerSec)} ev/s ` +
+    `(${num(vsRaw, 2)}× raw, ${num(vsRelay, 2)}× relay, ${num(vsBull, 2)}× bullmq) ` +
     `bullmq_e2e=${bull === undefined ? 'n/a' : num(bull.deliveriesPerSec)} ev/s ` +
     `ttfd_p50=${num(peak.ttfdP50, 1)} ms ttfd_p99=${num(peak.ttfdP99, 1)} ms ttfd_p99@half=${num(half.ttfdP99, 1)} ms ` +
     `publish_p50=${num(peak.publishP50, 1)} ms publish_p99=${num(peak.publishP99, 1)} ms rss=${num(rssMiB, 0)} MiB` +
