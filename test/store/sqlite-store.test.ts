@@ -8,6 +8,7 @@ import { openSqliteThread } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Endpoint } from '../../src/core/types.ts';
+import { Db } from '../../src/store/sqlite/db.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { StoreUnavailableError } from '../../src/store/store.ts';
 import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
@@ -215,5 +216,28 @@ describe('sqlite publishOffering: new tasks handed to a worker in this process',
     );
     assert.deepEqual([out.handed.length, out.queued, o.asked.length], [0, 2, 0]);
     await store.close();
+  });
+});
+
+describe('sqlite group commit', () => {
+  it('fails only the job that throws: its writes are undone, the others commit together', async () => {
+    const db = new Db(new Database(':memory:'));
+    db.raw.exec('CREATE TABLE t (v INTEGER NOT NULL)');
+    const insert = (v: number) => () => db.run('INSERT INTO t (v) VALUES (?)', v);
+    const jobs = [
+      db.grouped(insert(1), false),
+      db.grouped(() => {
+        insert(2)();
+        throw new Error('job 2 failed');
+      }, false),
+      db.grouped(insert(3), false),
+    ];
+    const outcomes = await Promise.allSettled(jobs);
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message)),
+      [1, 'job 2 failed', 1],
+    );
+    assert.deepEqual(db.all('SELECT v FROM t ORDER BY v'), [{ v: 1 }, { v: 3 }]);
+    await db.close();
   });
 });

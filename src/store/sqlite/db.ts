@@ -27,8 +27,8 @@ interface Job {
 export class Db {
   readonly raw: BetterSqlite3.Database;
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
-  readonly #savepoint: (fn: () => unknown) => unknown;
-  readonly #batch: BetterSqlite3.Transaction<(jobs: Job[]) => Array<() => void>>;
+  readonly #batch: BetterSqlite3.Transaction<(jobs: Job[]) => unknown[]>;
+  readonly #isolated: BetterSqlite3.Transaction<(jobs: Job[]) => Array<() => void>>;
   #jobs: Job[] = [];
   #scheduled = false;
   #durable = true; // the connection's current synchronous setting: FULL (true) or NORMAL
@@ -39,12 +39,16 @@ export class Db {
   constructor(raw: BetterSqlite3.Database) {
     this.raw = raw;
     this.#walPath = raw.memory ? null : `${raw.name}-wal`;
-    // Nested better-sqlite3 transactions are savepoints: a job that throws is rolled back alone.
-    this.#savepoint = raw.transaction((fn: () => unknown) => fn());
-    this.#batch = raw.transaction((jobs: Job[]) =>
+    // The queued jobs run bare, in one transaction. Should one throw, that transaction is rolled back and
+    // the batch runs again with each job in a savepoint (a nested transaction), so that only the job
+    // that threw fails. Jobs must therefore be safe to run twice: they only read and write the database
+    // (the hot-path jobs report conflicts as values, so throwing is rare).
+    this.#batch = raw.transaction((jobs: Job[]) => jobs.map((job) => job.fn()));
+    const savepoint = raw.transaction((fn: () => unknown) => fn());
+    this.#isolated = raw.transaction((jobs: Job[]) =>
       jobs.map((job) => {
         try {
-          const value = this.#savepoint(job.fn);
+          const value = savepoint(job.fn);
           return () => job.resolve(value);
         } catch (error) {
           return () => job.reject(error);
@@ -109,7 +113,12 @@ export class Db {
     let settle: Array<() => void>;
     try {
       this.#sync(false);
-      settle = this.#batch.immediate(jobs);
+      try {
+        const values = this.#batch.immediate(jobs);
+        settle = jobs.map((job, i) => () => job.resolve(values[i]));
+      } catch {
+        settle = this.#isolated.immediate(jobs);
+      }
     } catch (error) {
       for (const job of jobs) job.reject(error);
       return;
