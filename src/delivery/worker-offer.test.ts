@@ -10,17 +10,19 @@ import { mkApp, mkEndpoint, mkMessage } from '../store/store-contract.ts';
 import type { Sender, SendRequest } from './undici-sender.ts';
 import { createWorker, type Worker } from './worker.ts';
 
-/** A receiver under the test's control: each request waits until `answer` is called. */
+/** A receiver under the test's control: each request waits until `answerAll`, which also answers later ones. */
 function heldSender() {
+  const ok: SendResult = { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 };
   const waiting: Array<{ request: SendRequest; answer: (r: SendResult) => void }> = [];
+  let holding = true;
   const sender: Sender = {
-    send: (request) => new Promise((answer) => waiting.push({ request, answer })),
+    send: (request) =>
+      holding ? new Promise((answer) => waiting.push({ request, answer })) : Promise.resolve(ok),
     close: async () => {},
   };
   const answerAll = () => {
-    for (const w of waiting.splice(0)) {
-      w.answer({ kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 });
-    }
+    holding = false;
+    for (const w of waiting.splice(0)) w.answer(ok);
   };
   return { sender, waiting, answerAll };
 }
