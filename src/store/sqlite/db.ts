@@ -41,8 +41,9 @@ export class Db {
     this.#walPath = raw.memory ? null : `${raw.name}-wal`;
     // The queued jobs run bare, in one transaction. Should one throw, that transaction is rolled back and
     // the batch runs again with each job in a savepoint (a nested transaction), so that only the job
-    // that threw fails. Jobs must therefore be safe to run twice: they only read and write the database
-    // (the hot-path jobs report conflicts as values, so throwing is rare).
+    // that threw fails. Jobs must therefore be safe to run twice; the hot-path jobs report conflicts as
+    // values, so throwing is rare, and what they touch outside the database tolerates a rerun (a claim's
+    // rotation; a TaskOffer's promises, all given back when the publish settles).
     this.#batch = raw.transaction((jobs: Job[]) => jobs.map((job) => job.fn()));
     const savepoint = raw.transaction((fn: () => unknown) => fn());
     this.#isolated = raw.transaction((jobs: Job[]) =>

@@ -1,7 +1,7 @@
 // Messages: the publish hot path (messages and their tasks in one commit), lookups, lists, retention.
 
 import { newId } from '../../core/ids.ts';
-import type { Endpoint, Message } from '../../core/types.ts';
+import type { DeliveryTask, Endpoint, Message } from '../../core/types.ts';
 import type { ClaimedTask, OfferedPublish, PublishItem, PublishResult, Store, TaskOffer } from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
@@ -24,13 +24,19 @@ export type SqliteMessages = Store['messages'] & {
   publishOffering(items: PublishItem[], offer: TaskOffer): Promise<OfferedPublish>;
 };
 
-function leasedTask(id: string, m: Message, endpointId: string, leaseUntil: number, now: number) {
+function leasedTask(
+  id: string,
+  m: Message,
+  endpointId: string,
+  leaseUntil: number,
+  now: number,
+): DeliveryTask {
   return {
     id,
     appId: m.appId,
     msgId: m.id,
     endpointId,
-    status: 'sending' as const,
+    status: 'sending',
     attempts: 0,
     nextAt: null,
     leaseUntil,
