@@ -14,6 +14,20 @@ test('items added while a flush runs are flushed together, in order', async () =
   assert.deepEqual(batches, [[1, 2, 3, 4]]);
 });
 
+test('items added by separate callbacks of one event-loop turn share a flush', async () => {
+  // As requests read from different sockets in one poll phase: each add runs in its own callback.
+  const batches: number[][] = [];
+  const batcher = createBatcher(async (items: number[]) => {
+    batches.push(items);
+    return items;
+  }, 100);
+  const added = await Promise.all(
+    [1, 2, 3].map((n) => new Promise<Promise<number>>((r) => setImmediate(() => r(batcher.add(n))))),
+  );
+  await Promise.all(added);
+  assert.deepEqual(batches, [[1, 2, 3]]);
+});
+
 test('a batch never exceeds maxBatch', async () => {
   const sizes: number[] = [];
   const batcher = createBatcher(async (items: number[]) => {

@@ -1,6 +1,7 @@
 // Group commit: callers add items one at a time; the items added in one turn of the event loop are
-// flushed together. Up to `maxInFlight` flushes run at once; items that arrive while all of them are
-// running wait and go out together as soon as one ends. No timer: an idle batcher flushes at once.
+// flushed together, at its end (setImmediate), so requests read from many sockets in one turn share a
+// flush (with a microtask each callback would flush alone). Up to `maxInFlight` flushes run at once;
+// items that arrive while all of them are running wait and go out together as soon as one ends.
 // More than one flush in flight matters when a flush waits on something other than this thread (a
 // store thread, a database): a single one would make every batch wait for the previous round trip.
 
@@ -48,7 +49,7 @@ export function createBatcher<I, O>(
         queue.push({ item, resolve, reject });
         if (!scheduled && running.size < maxInFlight) {
           scheduled = true;
-          queueMicrotask(pump);
+          setImmediate(pump);
         }
       });
     },
