@@ -10,12 +10,6 @@ type Address = { host: string; port: number };
 
 export interface Database {
   store: Store;
-  /**
-   * Publish batches committing at once. The SQLite thread folds whatever arrives in one turn into one
-   * transaction anyway, so batches need not wait for each other; on PostgreSQL each is a transaction on
-   * a pooled connection, which delivery needs too.
-   */
-  publishBatchesInFlight: number;
   /** Starts delivery where the store lives; `own` are this server's addresses, never dialed. */
   startDelivery(own: readonly Address[]): Promise<Delivery>;
   /**
@@ -41,7 +35,6 @@ export async function openSqliteThread(config: Readonly<Config>): Promise<Databa
   });
   return {
     store: thread.store,
-    publishBatchesInFlight: 16,
     async startDelivery(own) {
       await thread.call('delivery', 'start', own);
       // Its commits wake it, on its own thread: nothing to wake from here.
@@ -57,7 +50,6 @@ export async function openDatabase(config: Readonly<Config>): Promise<Database> 
   const store = await openPostgresStore(url, { retentionMs: config.retentionMs });
   return {
     store,
-    publishBatchesInFlight: 4,
     startDelivery: async (own) => startDelivery(store, config, own),
     onWork: (fn) => listen(url, TASKS_CHANNEL, () => fn()),
   };

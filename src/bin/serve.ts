@@ -31,7 +31,6 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
     config,
     now,
     wake: () => delivery?.wake(),
-    publishBatchesInFlight: db.publishBatchesInFlight,
   });
   await server.listen({ host: config.host, port: config.port });
   const address = server.server.address();

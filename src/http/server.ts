@@ -28,7 +28,6 @@ export interface ServerDeps {
   config: Readonly<Config>;
   now: () => number;
   wake: () => void; // called after a publish/resend/recover commits: new tasks are due
-  publishBatchesInFlight?: number; // publish batches committing at once (default 4)
   logger?: FastifyServerOptions['logger']; // off unless given
 }
 
@@ -63,7 +62,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
   });
 
-  const publisher = createPublisher(deps.store, deps.wake, deps.publishBatchesInFlight ?? 4);
+  const publisher = createPublisher(deps.store, deps.wake);
   const ctx: RouteContext = {
     deps: {
       store: deps.store,
