@@ -92,7 +92,7 @@ export class Db {
   }
 
   /**
-   * Queues a write; every write queued in this turn commits together, each isolated by a savepoint.
+   * Queues a write; every write queued in this turn commits together, and one that throws fails alone.
    * The commit waits for fsync when any of its writes is `durable`.
    */
   grouped<T>(fn: () => T, durable = true): Promise<T> {
