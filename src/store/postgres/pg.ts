@@ -7,10 +7,10 @@
 
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { jsonRows } from '../rows.ts';
+import { jsonRows, type Row } from '../rows.ts';
 import { ConflictError, StoreUnavailableError } from '../store.ts';
 
-export type Row = Record<string, unknown>;
+export type { Row };
 
 /** A statement prepared once per connection under a name derived from its text. */
 export interface Stmt {

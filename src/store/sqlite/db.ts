@@ -12,10 +12,10 @@
 
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
-import { jsonRows } from '../rows.ts';
+import { jsonRows, type Row } from '../rows.ts';
 import { ConflictError } from '../store.ts';
 
-export type Row = Record<string, unknown>;
+export type { Row };
 
 interface Job {
   fn: () => unknown;
@@ -181,14 +181,6 @@ export const json = (value: unknown): string | null => (value === null ? null : 
 
 /** The driver's row mappers: JSON columns are stored as text. */
 export const mapRow = jsonRows((value) => JSON.parse(value as string));
-
-export function parse<T>(text: unknown): T {
-  return JSON.parse(text as string) as T;
-}
-
-export function parseOrNull<T>(text: unknown): T | null {
-  return text === null || text === undefined ? null : (JSON.parse(text as string) as T);
-}
 
 /** Appends `channel` / `eventTypes` filters on a message alias. */
 export function messageFilters(
