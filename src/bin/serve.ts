@@ -26,12 +26,7 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   const { store } = db;
   const { generated } = await initAdminToken(store, config);
   let delivery: Delivery | null = null;
-  const server = await buildServer({
-    store,
-    config,
-    now,
-    wake: () => delivery?.wake(),
-  });
+  const server = await buildServer({ store, config, now, wake: () => delivery?.wake() });
   await server.listen({ host: config.host, port: config.port });
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -1,7 +1,7 @@
 // Messages: the publish hot path (messages and their tasks in one commit), lookups, lists, retention.
 
 import { newId } from '../../core/ids.ts';
-import type { DeliveryTask, Endpoint, Message } from '../../core/types.ts';
+import { type DeliveryTask, type Endpoint, type Message, TaskStatus } from '../../core/types.ts';
 import type { ClaimedTask, OfferedPublish, PublishItem, PublishResult, Store, TaskOffer } from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
@@ -11,6 +11,7 @@ const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, 
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
+const { pending: PENDING, sending: SENDING } = TaskStatus;
 // Anything a claim would take: a due pending task, or a sending task whose lease has ended.
 const ANY_DUE = `SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_due WHERE status = 1 AND next_at <= ?)
   OR EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_leased WHERE status = 3 AND lease_until <= ?)`;
@@ -87,7 +88,7 @@ export function messagesSql(db: Db): SqliteMessages {
         const target = open ? endpoint(endpointId) : undefined;
         if (target && offer!.take(endpointId)) {
           const leaseUntil = item.now + offer!.leaseMs;
-          insertTask.run(id, m.appId, m.id, endpointId, 3, null, leaseUntil, item.now, item.now);
+          insertTask.run(id, m.appId, m.id, endpointId, SENDING, null, leaseUntil, item.now, item.now);
           handed.push({
             task: leasedTask(id, m, endpointId, leaseUntil, item.now),
             message: m,
@@ -96,7 +97,7 @@ export function messagesSql(db: Db): SqliteMessages {
         } else {
           open = false;
           queued++;
-          insertTask.run(id, m.appId, m.id, endpointId, 1, item.now, null, item.now, item.now);
+          insertTask.run(id, m.appId, m.id, endpointId, PENDING, item.now, null, item.now, item.now);
         }
       }
       return { ok: true };
