@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, isDoorbellError } from '../core/errors.ts';
 import { ConflictError, StoreUnavailableError } from '../store/store.ts';
+import { NO_NUL } from './schemas/common.ts';
 
 export function httpStatus(code: ErrorCode): number {
   switch (code) {
@@ -47,7 +48,9 @@ function validationItems(error: FastifyError) {
     const loc = [part, ...(issue.instancePath ?? '').split('/').filter(Boolean).map(decodePointer)];
     const missing = issue.params?.missingProperty;
     if (issue.keyword === 'required' && typeof missing === 'string') loc.push(missing);
-    return { loc, msg: issue.message ?? 'invalid value', type: `value_error.${issue.keyword ?? 'invalid'}` };
+    const msg =
+      issue.params?.pattern === NO_NUL ? 'must not contain U+0000 (NUL)' : (issue.message ?? 'invalid value');
+    return { loc, msg, type: `value_error.${issue.keyword ?? 'invalid'}` };
   });
 }
 

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
-import { DateTime, Metadata, Nullable, Rate, RateOut, Uid } from './common.ts';
+import { DateTime, Metadata, Nullable, Rate, RateOut, Text, Uid } from './common.ts';
 
-const name = Type.String({ minLength: 1 });
+const name = Text({ minLength: 1 });
 // The reference says `throttleRate`; the svix SDK sends `rateLimit`. Both are accepted and returned.
 export const ApplicationIn = Type.Object({
   name,

@@ -6,6 +6,9 @@ export const Nullable = <T extends TSchema>(schema: T) =>
   Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
 
 export const IdPattern = '^[a-zA-Z0-9\\-_.]+$';
+/** Free text: any string without U+0000, which a PostgreSQL text column cannot hold. */
+export const NO_NUL = '^[^\\u0000]*$';
+export const Text = (options: { minLength?: number } = {}) => Type.String({ ...options, pattern: NO_NUL });
 export const Uid = Type.String({ minLength: 1, maxLength: 256, pattern: IdPattern });
 export const EventTypeName = Type.String({ maxLength: 256, pattern: IdPattern });
 export const Channel = Type.String({ maxLength: 128, pattern: IdPattern });

@@ -10,6 +10,7 @@ import {
   Rate,
   RateOut,
   Secret,
+  Text,
   Uid,
 } from './common.ts';
 
@@ -24,8 +25,8 @@ const Headers = Type.Unsafe<Record<string, string>>({
 // The reference names `eventTypes`/`throttleRate`; the svix SDK sends `filterTypes`/`rateLimit`.
 const settings = {
   uid: Type.Optional(Nullable(Uid)),
-  description: Type.Optional(Type.String()),
-  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  description: Type.Optional(Text()),
+  version: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })), // uint16 in Svix's SDK models
   disabled: Type.Optional(Type.Boolean()),
   eventTypes: Type.Optional(Nullable(EventTypes)),
   filterTypes: Type.Optional(Nullable(EventTypes)),

@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
-import { AnyObject, DateTime, EventTypeName, IdPattern, Nullable } from './common.ts';
+import { AnyObject, DateTime, EventTypeName, IdPattern, Nullable, Text } from './common.ts';
 
 const featureFlag = Type.String({ maxLength: 256, pattern: IdPattern });
 const fields = {
-  description: Type.String(),
+  description: Text(),
   schemas: Type.Optional(Nullable(AnyObject)),
   archived: Type.Optional(Type.Boolean()),
   deprecated: Type.Optional(Type.Boolean()),

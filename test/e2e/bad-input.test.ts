@@ -1,0 +1,160 @@
+// Bad input never gets a 500: every operation of the server's own OpenAPI document is sent malformed
+// bodies, wrong-typed fields, odd query values and odd path ids. Each answer must be below 500 and, when
+// it is an error, have Svix's error shape; a 422 must name the field that was wrong. Operations added
+// later are covered without touching this file (only a valid body must be given for new request bodies).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { describeEachDriver } from '../support/in-process.ts';
+import { type Harness, harness, type Res } from './api-harness.ts';
+
+const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+const SINCE = '2029-01-01T00:00:00.000Z';
+// A valid body per operation with one: each mutation changes one field of it.
+const VALID: Record<string, object> = {
+  'POST /api/v1/app': { name: 'n' },
+  'PUT /api/v1/app/{app_id}': { name: 'n' },
+  'PATCH /api/v1/app/{app_id}': {},
+  'POST /api/v1/event-type': { name: 'fz.new', description: 'd' },
+  'PUT /api/v1/event-type/{event_type_name}': { description: 'd' },
+  'PATCH /api/v1/event-type/{event_type_name}': {},
+  'POST /api/v1/app/{app_id}/endpoint': { url: 'http://127.0.0.1:9/y' },
+  'PUT /api/v1/app/{app_id}/endpoint/{endpoint_id}': { url: 'http://127.0.0.1:9/y' },
+  'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}': {},
+  'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate': { key: SECRET },
+  'PUT /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers': { headers: { 'x-a': 'b' } },
+  'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers': { headers: { 'x-a': 'b' } },
+  'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/recover': { since: SINCE },
+  'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example': { eventType: 'fz.ev' },
+  'POST /api/v1/app/{app_id}/msg': { eventType: 'fz.ev', payload: { a: 1 } },
+  'POST /api/v1/auth/app-portal-access/{app_id}': {},
+};
+
+const LONG = 'x'.repeat(70_000);
+const RAW_BODIES = ['', 'not json', '[]', '1', 'null', '{', '{"a":', '"s"', '{"__proto__":{"x":1}}'];
+const WRONG_VALUES: unknown[] = [
+  ...[null, 0, -1, 2 ** 53, 1e308, 1.5, true, [], ['x'], {}, { a: { b: 1 } }],
+  ...['', LONG, '\u0000', 'a\u0000b', 'a\ud800b', 'http://10.0.0.1/', 'ftp://x', 'http://u:p@127.0.0.1/'],
+  ...['2029-13-45T00:00:00Z', 'whsec_', `whsec_${'A'.repeat(100)}`],
+];
+const WRONG_MAPS: unknown[] = [
+  ...[{ k: 1 }, { k: null }, { '': 'x' }, { '\u0000': 'x' }, { [LONG]: 'x' }, { k: LONG }],
+  ...[
+    { 'content-type': 'x' },
+    { 'webhook-signature': 'x' },
+    { Host: 'x' },
+    { 'x-a b': 'v' },
+    { 'x-a': 'v\r\nx: y' },
+  ],
+];
+const QUERY_VALUES = ['', 'abc', '-1', '0', '1e400', '99999999999999999999', '1.5', 'true', '%00', '%FF'];
+const PATH_VALUES = ['nope', 'x'.repeat(3000), '%00', '%2F', "'%3B DROP TABLE x", '%E2%82%AC', 'msg_', '..'];
+
+type Operation = { method: string; path: string; op: OpenApiOperation };
+type OpenApiOperation = {
+  parameters?: Array<{ in: string; name: string }>;
+  requestBody?: {
+    content?: { 'application/json'?: { schema?: { properties?: Record<string, { type?: string }> } } };
+  };
+};
+
+function problem(res: Res): string | null {
+  if (res.status >= 500) return `answered ${res.status}: ${res.body.slice(0, 200)}`;
+  if (res.status < 400) return null;
+  const shaped = typeof res.json?.code === 'string' || Array.isArray(res.json?.detail);
+  return shaped ? null : `error ${res.status} without Svix's error shape: ${res.body.slice(0, 200)}`;
+}
+
+await describeEachDriver((driver) => {
+  let h: Harness;
+  let ids: Record<string, string>;
+  let operations: Operation[];
+  before(async () => {
+    h = await harness(driver);
+    const app = (await h.call('POST', '/api/v1/app', { name: 'fz' })).json;
+    await h.call('POST', '/api/v1/event-type', { name: 'fz.ev', description: 'd' });
+    const ep = (await h.call('POST', `/api/v1/app/${app.id}/endpoint`, { url: 'http://127.0.0.1:9/x' })).json;
+    const msg = (await h.call('POST', `/api/v1/app/${app.id}/msg`, { eventType: 'fz.ev', payload: {} })).json;
+    ids = {
+      app_id: app.id,
+      endpoint_id: ep.id,
+      msg_id: msg.id,
+      event_type_name: 'fz.ev',
+      attempt_id: 'atmpt_x',
+    };
+    const doc = (await h.call('GET', '/api/v1/openapi.json')).json;
+    operations = Object.entries<Record<string, OpenApiOperation>>(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, op })),
+    );
+    // Deletes last, so that the objects the others address still exist.
+    operations.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  const url = (path: string, override: Record<string, string> = {}): string =>
+    path.replace(/\{(\w+)\}/g, (_, name: string) => override[name] ?? encodeURIComponent(ids[name] ?? 'x'));
+
+  test('no operation answers 500 or an unshaped error to malformed input; a 422 names the field', async () => {
+    const failures: string[] = [];
+    let sent = 0;
+    const send = async (method: string, target: string, body?: unknown, field?: string): Promise<void> => {
+      sent++;
+      const res = await h.call(method as 'GET', target, body);
+      let wrong = problem(res);
+      if (!wrong && res.status === 422 && field !== undefined) {
+        const named = res.json.detail.some(
+          (d: { loc: string[] }) => d.loc[0] === 'body' && d.loc[1] === field,
+        );
+        if (!named) wrong = `422 does not name ${field}: ${res.body.slice(0, 200)}`;
+      }
+      if (wrong)
+        failures.push(`${method} ${target.slice(0, 100)} ${JSON.stringify(body)?.slice(0, 80)}: ${wrong}`);
+    };
+    for (const { method, path, op } of operations) {
+      const key = `${method} ${path}`;
+      const properties = op.requestBody?.content?.['application/json']?.schema?.properties;
+      const valid = VALID[key];
+      if (properties) {
+        assert.ok(valid, `a valid body for ${key} is listed in VALID`);
+        for (const raw of RAW_BODIES) await send(method, url(path), raw);
+        for (const [field, schema] of Object.entries(properties)) {
+          const values = schema.type === 'object' ? [...WRONG_VALUES, ...WRONG_MAPS] : WRONG_VALUES;
+          for (const value of values) await send(method, url(path), { ...valid, [field]: value }, field);
+          if (schema.type === 'array') {
+            for (const value of WRONG_VALUES)
+              await send(method, url(path), { ...valid, [field]: [value] }, field);
+          }
+        }
+      }
+      for (const p of op.parameters ?? []) {
+        if (p.in === 'query') {
+          for (const v of QUERY_VALUES)
+            await send(method, `${url(path)}?${p.name}=${v}&${p.name}=${v}`, valid);
+        }
+        if (p.in === 'path')
+          for (const v of PATH_VALUES) await send(method, url(path, { [p.name]: v }), valid);
+      }
+    }
+    assert.ok(sent > 3000, `sent ${sent} requests`);
+    assert.deepEqual(failures, []);
+    assert.equal((await h.call('GET', `/api/v1/app/${ids.app_id}/msg`)).status, 200, 'still serving');
+  });
+
+  test('free text refuses U+0000 by name on both drivers; version is a uint16', async () => {
+    const nul = await h.call('POST', '/api/v1/app', { name: 'a\u0000b' });
+    assert.equal(nul.status, 422);
+    assert.deepEqual(nul.json.detail[0].loc, ['body', 'name']);
+    assert.match(nul.json.detail[0].msg, /U\+0000/);
+    const desc = await h.call('PATCH', `/api/v1/app/${ids.app_id}/endpoint/${ids.endpoint_id}`, {
+      description: '\u0000',
+    });
+    assert.deepEqual(desc.json.detail[0].loc, ['body', 'description']);
+    const big = await h.call('POST', `/api/v1/app/${ids.app_id}/endpoint`, {
+      url: 'http://127.0.0.1:9/v',
+      version: 65536,
+    });
+    assert.equal(big.status, 422);
+    assert.deepEqual(big.json.detail[0].loc, ['body', 'version']);
+  });
+});
