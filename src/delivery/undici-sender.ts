@@ -243,17 +243,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   private respond(): void {
     if (this.settled) return;
     const { chunks, kept } = this;
-    const body =
-      chunks.length === 0
-        ? ''
-        : chunks.length === 1
-          ? chunks[0]!.toString('utf8')
-          : Buffer.concat(chunks, kept).toString('utf8');
+    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, kept);
     this.settle({
       kind: 'response',
       status: this.status,
       headers: this.headers,
-      body,
+      // Stored as text: invalid UTF-8 decodes to U+FFFD, and so does U+0000, which PostgreSQL text cannot hold.
+      body: bytes.toString('utf8').replaceAll('\u0000', '\ufffd'),
       durationMs: this.elapsed(),
     });
   }

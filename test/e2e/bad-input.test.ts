@@ -37,7 +37,7 @@ const WRONG_VALUES: unknown[] = [
   ...['2029-13-45T00:00:00Z', 'whsec_', `whsec_${'A'.repeat(100)}`],
 ];
 const WRONG_MAPS: unknown[] = [
-  ...[{ k: 1 }, { k: null }, { '': 'x' }, { '\u0000': 'x' }, { [LONG]: 'x' }, { k: LONG }],
+  ...[{ k: 1 }, { k: null }, { '': 'x' }, { '\u0000': 'x' }, { k: 'a\u0000' }, { [LONG]: 'x' }, { k: LONG }],
   ...[
     { 'content-type': 'x' },
     { 'webhook-signature': 'x' },

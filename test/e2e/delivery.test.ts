@@ -62,6 +62,18 @@ await describeEachDriver((driver) => {
       await rx.close();
     });
 
+    test('a response body with NUL bytes and invalid UTF-8 is recorded as text', async () => {
+      const body = Buffer.from([0x6f, 0x6b, 0x00, 0xff, 0x21]); // "ok", NUL, a stray 0xFF, "!"
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end(body) });
+      const { appId } = await setup(running, rx.url);
+      const msgId = await publish(running, appId);
+      const list = await until('attempt recorded', async () => (await attempts(running, appId, msgId))[0]);
+      assert.equal(list.status, 0);
+      assert.equal(list.response, 'ok\ufffd\ufffd!');
+      assert.equal(rx.requests.length, 1);
+      await rx.close();
+    });
+
     test('retries on failure with the same webhook-id until it succeeds', async () => {
       let n = 0;
       const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(++n < 3 ? 500 : 204).end() });
