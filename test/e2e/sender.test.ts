@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseCidrs } from '../../src/core/ssrf.ts';
 import { createSender, type Sender } from '../../src/delivery/undici-sender.ts';
@@ -258,5 +258,43 @@ describe('undici sender', () => {
   it('turns bad URLs into results instead of throwing', async () => {
     assert.equal((await open.send(request('not a url'))).kind, 'error');
     assert.equal((await open.send(request('ftp://127.0.0.1/'))).kind, 'blocked');
+  });
+
+  it('turns a receiver that breaks HTTP into an error result naming what went wrong', async () => {
+    const replies: Array<[(socket: Socket) => void, RegExp]> = [
+      [(socket) => socket.end('this is not http\r\n\r\n'), /does not match the HTTP\/1\.1 protocol/],
+      [(socket) => socket.destroy(), /connection closed/],
+      [
+        (socket) => {
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc');
+          setTimeout(() => socket.resetAndDestroy(), 20);
+        },
+        /connection reset/,
+      ],
+      [
+        (socket) => {
+          socket.write('HTTP/1.1 200 OK\r\n');
+          for (let i = 0; i < 3000; i++) socket.write(`x-h${i}: ${'v'.repeat(100)}\r\n`);
+          socket.end('\r\n');
+        },
+        /Headers Overflow/,
+      ],
+    ];
+    for (const [reply, reason] of replies) {
+      const server = createNetServer((socket) => {
+        socket.on('error', () => {});
+        socket.once('data', () => reply(socket));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      try {
+        const result = await open.send(request(`http://127.0.0.1:${port}/`));
+        assert.equal(result.kind, 'error', JSON.stringify(result));
+        assert.ok(result.kind === 'error');
+        assert.match(result.reason, reason);
+      } finally {
+        server.close();
+      }
+    }
   });
 });
