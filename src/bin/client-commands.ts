@@ -42,6 +42,10 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
         method: 'POST',
         headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
         body,
+      }).catch((error: Error) => {
+        throw new Error(
+          `cannot reach ${options.url}: ${(error.cause as Error | undefined)?.message ?? error.message}`,
+        );
       });
       const out = (await res.json()) as { id?: string; detail?: unknown };
       if (res.status === 202 && out.id) process.stdout.write(`${out.id}\n`);
@@ -73,6 +77,9 @@ export interface VerifyOptions {
 }
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
+  const toleranceSec = Number(options.tolerance);
+  if (options.tolerance.trim() === '' || !Number.isInteger(toleranceSec) || toleranceSec < 0)
+    throw new Error(`--tolerance must be a whole number of seconds, got '${options.tolerance}'`);
   const body =
     options.body ?? (options.bodyFile ? readFileSync(options.bodyFile, 'utf8') : readFileSync(0, 'utf8'));
   const result = verifySignature({
@@ -84,7 +91,7 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
     body,
     secret: options.secret,
     now: Date.now(),
-    toleranceSec: Number(options.tolerance),
+    toleranceSec,
   });
   if (result.ok) {
     console.log('valid');

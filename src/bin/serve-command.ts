@@ -26,10 +26,12 @@ function role(value: string | undefined): Role {
   throw new Error(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
 }
 
-function positiveInt(name: string, value: string): number {
+function integer(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new Error(`${name} must be a non-negative integer, got '${value}'`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    throw new Error(
+      `${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got '${value}'`,
+    );
   return n;
 }
 
@@ -52,7 +54,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const config = makeConfig({
     role: role(options.role),
     host: options.host ?? base.host,
-    port: options.port === undefined ? base.port : positiveInt('--port', options.port),
+    port: options.port === undefined ? base.port : integer('--port', options.port, 0, 65535),
     database: options.database ?? base.database,
     adminToken,
     publicUrl: options.publicUrl ?? null,
@@ -61,7 +63,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       allowSubnets,
       ...(options.retrySchedule ? { retrySchedule: parseSchedule(options.retrySchedule) } : {}),
       ...(options.attemptTimeout ? { attemptTimeoutMs: parseDuration(options.attemptTimeout) } : {}),
-      ...(options.concurrency ? { concurrency: positiveInt('--concurrency', options.concurrency) } : {}),
+      ...(options.concurrency ? { concurrency: integer('--concurrency', options.concurrency, 1) } : {}),
     },
   });
 

@@ -1,0 +1,108 @@
+// The `doorbell` command as a user runs it: a separate process, results on stdout, errors on stderr.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { Webhook } from 'standardwebhooks';
+import type { Running } from '../../src/bin/serve.ts';
+import { api, start, TOKEN, until } from '../support/in-process.ts';
+import { startReceiver } from '../support/receiver.ts';
+
+type Run = { code: number; stdout: string; stderr: string };
+
+function doorbell(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/bin/doorbell.ts', ...args],
+      { env: { ...process.env, ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('doorbell command', () => {
+  test('--help lists the commands with examples', async () => {
+    const run = await doorbell(['--help']);
+    assert.equal(run.code, 0);
+    for (const word of ['serve', 'publish', 'verify', 'Examples']) assert.match(run.stdout, new RegExp(word));
+  });
+
+  test('verify accepts what the standardwebhooks library signs and refuses a changed body', async () => {
+    const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+    const body = '{"type":"invoice.paid","id":1}';
+    const timestamp = new Date();
+    const signature = new Webhook(secret).sign('msg_1', timestamp, body);
+    const headers = ['--secret', secret, '--id', 'msg_1', '--timestamp'];
+    const seconds = String(Math.floor(timestamp.getTime() / 1000));
+    const good = await doorbell(['verify', ...headers, seconds, '--signature', signature, '--body', body]);
+    assert.deepEqual([good.code, good.stdout], [0, 'valid\n']);
+    const bad = await doorbell([
+      'verify',
+      ...headers,
+      seconds,
+      '--signature',
+      signature,
+      '--body',
+      `${body} `,
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /^invalid: /);
+    const tolerance = await doorbell([
+      'verify',
+      ...headers,
+      seconds,
+      ...['--signature', signature, '--body', body, '--tolerance', 'soon'],
+    ]);
+    assert.equal(tolerance.code, 1);
+    assert.match(tolerance.stderr, /--tolerance/);
+  });
+
+  test('serve refuses an out-of-range port, naming the flag', async () => {
+    const run = await doorbell(['serve', '--port', '99999', '--database', ':memory:']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /--port must be an integer from 0 to 65535, got '99999'/);
+  });
+
+  describe('publish', () => {
+    let running: Running;
+    before(async () => {
+      running = await start();
+    });
+    after(async () => {
+      await running.close();
+    });
+
+    test('prints only the message id on stdout, and the event arrives', async () => {
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(204).end() });
+      const app = await api(running.url, 'POST', '/app', { name: 'cli', uid: 'cli' });
+      await api(running.url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
+      const run = await doorbell(
+        ['publish', '--url', running.url, '--app', 'cli', '--type', 'user.created', '--payload', '{"a":1}'],
+        { DOORBELL_ADMIN_TOKEN: TOKEN },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^msg_[0-9A-Z]{26}\n$/);
+      const hit = await until('delivery', () => rx.requests[0]);
+      assert.equal(hit.headers['webhook-id'], run.stdout.trim());
+      assert.equal(hit.body, '{"a":1}');
+      await rx.close();
+    });
+
+    test('a payload that is not JSON, or an unreachable server, is an error on stderr', async () => {
+      const env = { DOORBELL_ADMIN_TOKEN: TOKEN };
+      const notJson = await doorbell(
+        ['publish', '--url', running.url, '--app', 'cli', '--type', 't', '--payload', 'nope'],
+        env,
+      );
+      assert.equal(notJson.code, 1);
+      assert.equal(notJson.stdout, '');
+      assert.match(notJson.stderr, /payload is not valid JSON/);
+      const away = await doorbell(
+        ['publish', '--url', 'http://127.0.0.1:9', '--app', 'cli', '--type', 't'],
+        env,
+      );
+      assert.equal(away.code, 1);
+      assert.match(away.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
+    });
+  });
+});
