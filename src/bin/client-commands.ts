@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { verifySignature } from '../core/signing.ts';
+import { integerFlag } from './flags.ts';
 
 export interface PublishOptions {
   url: string;
@@ -18,9 +19,7 @@ export interface PublishOptions {
 const PUBLISH_CONCURRENCY = 16;
 
 export async function publishCommand(options: PublishOptions): Promise<void> {
-  const count = Number(options.count);
-  if (!Number.isInteger(count) || count < 1)
-    throw new Error(`--count must be a positive integer, got '${options.count}'`);
+  const count = integerFlag('--count', options.count, 1);
   const text = options.payloadFile ? readFileSync(options.payloadFile, 'utf8') : options.payload;
   let payload: unknown;
   try {
@@ -77,9 +76,7 @@ export interface VerifyOptions {
 }
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
-  const toleranceSec = Number(options.tolerance);
-  if (options.tolerance.trim() === '' || !Number.isInteger(toleranceSec) || toleranceSec < 0)
-    throw new Error(`--tolerance must be a whole number of seconds, got '${options.tolerance}'`);
+  const toleranceSec = integerFlag('--tolerance', options.tolerance, 0);
   const body =
     options.body ?? (options.bodyFile ? readFileSync(options.bodyFile, 'utf8') : readFileSync(0, 'utf8'));
   const result = verifySignature({

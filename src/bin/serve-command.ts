@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { startDemo } from './demo.ts';
+import { integerFlag } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 
 export interface ServeOptions {
@@ -26,15 +27,6 @@ function role(value: string | undefined): Role {
   throw new Error(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
 }
 
-function integer(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max)
-    throw new Error(
-      `${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got '${value}'`,
-    );
-  return n;
-}
-
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -54,7 +46,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const config = makeConfig({
     role: role(options.role),
     host: options.host ?? base.host,
-    port: options.port === undefined ? base.port : integer('--port', options.port, 0, 65535),
+    port: options.port === undefined ? base.port : integerFlag('--port', options.port, 0, 65535),
     database: options.database ?? base.database,
     adminToken,
     publicUrl: options.publicUrl ?? null,
@@ -63,7 +55,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       allowSubnets,
       ...(options.retrySchedule ? { retrySchedule: parseSchedule(options.retrySchedule) } : {}),
       ...(options.attemptTimeout ? { attemptTimeoutMs: parseDuration(options.attemptTimeout) } : {}),
-      ...(options.concurrency ? { concurrency: integer('--concurrency', options.concurrency, 1) } : {}),
+      ...(options.concurrency ? { concurrency: integerFlag('--concurrency', options.concurrency, 1) } : {}),
     },
   });
 

@@ -1,0 +1,11 @@
+// Parsing of numeric command-line flags, with an error that names the flag and the value given.
+
+/** `value` as an integer in [min, max]; otherwise throws naming `flag`. */
+export function integerFlag(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new Error(`${flag} must be an integer ${range}, got '${value}'`);
+  }
+  return n;
+}
