@@ -34,6 +34,13 @@ function list(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** A zero deadline would fail every attempt before it is sent. */
+function attemptTimeout(value: string): number {
+  const ms = parseDuration(value);
+  if (ms <= 0) throw new Error(`--attempt-timeout must be longer than 0, got '${value}'`);
+  return ms;
+}
+
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const allowSubnets = list(options.allowSubnets);
   let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
@@ -54,7 +61,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     delivery: {
       allowSubnets,
       ...(options.retrySchedule ? { retrySchedule: parseSchedule(options.retrySchedule) } : {}),
-      ...(options.attemptTimeout ? { attemptTimeoutMs: parseDuration(options.attemptTimeout) } : {}),
+      ...(options.attemptTimeout ? { attemptTimeoutMs: attemptTimeout(options.attemptTimeout) } : {}),
       ...(options.concurrency ? { concurrency: integerFlag('--concurrency', options.concurrency, 1) } : {}),
     },
   });

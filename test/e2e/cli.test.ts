@@ -57,10 +57,13 @@ describe('doorbell command', () => {
     assert.match(tolerance.stderr, /--tolerance/);
   });
 
-  test('serve refuses an out-of-range port, naming the flag', async () => {
+  test('serve refuses an out-of-range port and a zero attempt deadline, naming the flag', async () => {
     const run = await doorbell(['serve', '--port', '99999', '--database', ':memory:']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /--port must be an integer from 0 to 65535, got '99999'/);
+    const zero = await doorbell(['serve', '--attempt-timeout', '0s', '--database', ':memory:']);
+    assert.equal(zero.code, 1);
+    assert.match(zero.stderr, /--attempt-timeout must be longer than 0/);
   });
 
   describe('publish', () => {
