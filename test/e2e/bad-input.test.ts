@@ -141,6 +141,38 @@ await describeEachDriver((driver) => {
     assert.equal((await h.call('GET', `/api/v1/app/${ids.app_id}/msg`)).status, 200, 'still serving');
   });
 
+  test('odd authorization, idempotency-key and content headers get a shaped answer below 500', async () => {
+    const headers: Record<string, string>[] = [
+      ...[
+        'Bearer ',
+        'Basic abc',
+        'Bearer',
+        `Bearer ${'x'.repeat(10_000)}`,
+        'Bearer appsk_e30.',
+        'Bearer appsk_%%.x',
+      ].map((authorization) => ({ authorization })),
+      ...['', 'x'.repeat(10_000), 'é'].map((key) => ({ 'idempotency-key': key })),
+      ...['application/json; charset=latin1', 'application/json; charset=utf-16', 'text/plain', ''].map(
+        (type) => ({ 'content-type': type }),
+      ),
+      { 'content-encoding': 'gzip' },
+      { 'content-encoding': 'br' },
+    ];
+    const calls: Array<[string, string, object | undefined]> = [
+      ['POST', `/api/v1/app/${ids.app_id}/msg`, { eventType: 'fz.ev', payload: {} }],
+      ['POST', '/api/v1/app', { name: 'h' }],
+      ['GET', '/api/v1/app', undefined],
+    ];
+    const failures: string[] = [];
+    for (const header of headers) {
+      for (const [method, target, body] of calls) {
+        const wrong = problem(await h.call(method as 'GET', target, body, header));
+        if (wrong) failures.push(`${method} ${target} ${JSON.stringify(header).slice(0, 60)}: ${wrong}`);
+      }
+    }
+    assert.deepEqual(failures, []);
+  });
+
   test('free text refuses U+0000 by name on both drivers; version is a uint16', async () => {
     const nul = await h.call('POST', '/api/v1/app', { name: 'a\u0000b' });
     assert.equal(nul.status, 422);
