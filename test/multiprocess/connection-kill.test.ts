@@ -6,7 +6,7 @@
 // Rerun a failing case with DOORBELL_MP_SEED=<printed seed>.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { publishWithKills } from '../crash/publish-with-kills.ts';
 import {
   type Api,
@@ -18,7 +18,13 @@ import {
   sleep,
   typeOf,
 } from '../support/event-load.ts';
-import { createTempDatabase, killConnections, pgSkipReason, type TempDatabase } from '../support/postgres.ts';
+import {
+  createTempDatabase,
+  killConnections,
+  pgSkipReason,
+  probePool,
+  type TempDatabase,
+} from '../support/postgres.ts';
 import {
   ADMIN_TOKEN,
   awaitDelivery,
@@ -58,7 +64,7 @@ test('terminating every database connection under load: 503s, no loss, no restar
   let db: TempDatabase | null = null;
   let cluster: Cluster | null = null;
   let api: Api | null = null;
-  let sql: pg.Client | null = null;
+  let sql: pg.Pool | null = null;
   const receivers: SlowReceiver[] = [];
   t.after(async () => {
     await cluster?.kill();
@@ -163,8 +169,7 @@ test('terminating every database connection under load: 503s, no loss, no restar
 
   // Every task ends in success: tasks whose lease was held by a lost claim or an unrecorded attempt are
   // taken over once it expires. Then all redeliveries have happened, and duplicates can be counted.
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  sql = probePool(db.url);
   let unfinished = -1;
   const settle = Date.now() + DELIVERY_WAIT_MS;
   while (Date.now() < settle) {

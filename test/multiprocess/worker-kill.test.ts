@@ -5,7 +5,7 @@
 // (2 × --attempt-timeout) expires. Rerun a failing case with DOORBELL_MP_SEED=<printed seed>.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { publishWithKills } from '../crash/publish-with-kills.ts';
 import {
   type Api,
@@ -17,7 +17,7 @@ import {
   sleep,
   typeOf,
 } from '../support/event-load.ts';
-import { createTempDatabase, pgSkipReason, type TempDatabase } from '../support/postgres.ts';
+import { createTempDatabase, pgSkipReason, probePool, type TempDatabase } from '../support/postgres.ts';
 import type { Receiver } from '../support/receiver.ts';
 import {
   ADMIN_TOKEN,
@@ -58,7 +58,7 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
   let cluster: Cluster | null = null;
   let api: Api | null = null;
   const receivers: SlowReceiver[] = [];
-  let sql: pg.Client | null = null;
+  let sql: pg.Pool | null = null;
   t.after(async () => {
     await cluster?.kill();
     await api?.pool.destroy();
@@ -78,9 +78,8 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
   ]);
   api = apiClient(cluster.api.url, ADMIN_TOKEN, PUBLISH_CONCURRENCY);
   const { appId, endpointId, secret } = await setupApp(api, receivers, filtered);
-  const client = new pg.Client({ connectionString: db.url });
+  const client = probePool(db.url);
   sql = client;
-  await client.connect();
   const query = <T>(text: string, params: unknown[] = []) =>
     client.query(text, params).then((r) => r.rows as T[]);
 

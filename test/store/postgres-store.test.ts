@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pg from 'pg';
 import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
 import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
+import { Pg } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
@@ -11,6 +11,7 @@ import {
   createTempDatabase,
   killConnections,
   pgSkipReason,
+  probePool,
   type TempDatabase,
   withTempDatabase,
 } from '../support/postgres.ts';
@@ -65,7 +66,7 @@ if (skip) {
           openPostgresStore(db.url, { poolSize: 4 }),
           openPostgresStore(db.url, { poolSize: 4 }),
         ]);
-        const probe = new pg.Pool({ connectionString: db.url, max: 1 });
+        const probe = probePool(db.url);
         try {
           const CAP = 3;
           const { eps } = await seed(a, 4, 25);
@@ -146,7 +147,7 @@ if (skip) {
     it('creates partitions ahead, and drops a day once it is past retention', async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 2 });
-        const probe = new pg.Pool({ connectionString: db.url, max: 1 });
+        const probe = probePool(db.url);
         const partitionsOf = async (table: string) =>
           (
             await probe.query<{ name: string }>(
@@ -224,8 +225,7 @@ if (skip) {
         const stores = await Promise.all(
           Array.from({ length: 6 }, () => openPostgresStore(db.url, { poolSize: 1 })),
         );
-        const probe = new pg.Client({ connectionString: db.url });
-        await probe.connect();
+        const probe = probePool(db.url);
         try {
           const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
           assert.deepEqual(
@@ -265,6 +265,26 @@ if (skip) {
           assert.equal(value, 'v');
         } finally {
           await store.close();
+        }
+      });
+    });
+
+    it('a connection killed while checked out fails that call, not the process; the next call works', async () => {
+      await withTempDatabase(async (db) => {
+        const sql = new Pg(db.url, 1);
+        try {
+          await assert.rejects(
+            sql.session(async (client) => {
+              await client.query('SELECT 1');
+              const lost = new Promise((resolve) => client.once('error', resolve));
+              await killConnections(db.name);
+              await lost; // the kill arrived between two statements
+              await client.query('SELECT 1');
+            }),
+          );
+          assert.deepEqual(await sql.one('SELECT 1 AS one'), { one: 1 });
+        } finally {
+          await sql.close();
         }
       });
     });

@@ -23,6 +23,17 @@ export async function withClient<T>(
   }
 }
 
+/**
+ * A one-connection pool on `url` for a test to look into the database. Its errors are ignored: when the
+ * database is dropped (WITH FORCE) right after `end()`, the server may still tell the closing connection
+ * that it was terminated, and an unhandled 'error' would crash the test process.
+ */
+export function probePool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on('error', () => {});
+  return pool;
+}
+
 const admin = <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => withClient(ADMIN_URL, fn);
 
 /** Whether the server answers. */

@@ -16,9 +16,7 @@ export const LOCK_SPACE_ENDPOINT = 0x0d0c;
 
 /** Applies pending migrations; returns the schema version now in place. */
 export async function migrate(db: Pg, migrations: Migration[] = loadMigrations(DIR)): Promise<number> {
-  const client = await db.pool.connect();
-  let broken: Error | undefined;
-  try {
+  return db.session(async (client, broken) => {
     await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_SPACE, LOCK_MIGRATE]);
     try {
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -44,13 +42,8 @@ export async function migrate(db: Pg, migrations: Migration[] = loadMigrations(D
       }
       return todo.at(-1)?.version ?? current;
     } finally {
-      await client
-        .query('SELECT pg_advisory_unlock($1, $2)', [LOCK_SPACE, LOCK_MIGRATE])
-        .catch((error: Error) => {
-          broken = error; // a session lock that cannot be released dies with its connection
-        });
+      // A session lock that cannot be released dies with its connection.
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_SPACE, LOCK_MIGRATE]).catch(broken);
     }
-  } finally {
-    client.release(broken);
-  }
+  });
 }

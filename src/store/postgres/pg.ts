@@ -125,32 +125,42 @@ export class Pg implements Sql {
     return this.#sql.run(sql, params);
   }
 
-  /** Runs fn in one READ COMMITTED transaction on one connection. */
-  async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn on one connection of its own. fn reports a failed statement that leaves the connection
+   * unusable by calling `broken`; such a connection, or one that failed while checked out, is destroyed
+   * instead of going back to the pool.
+   */
+  async session<T>(fn: (client: pg.PoolClient, broken: (error: Error) => void) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch(rethrow);
-    let broken: Error | undefined;
+    let failed: Error | undefined;
+    const broken = (error: Error) => {
+      failed = error;
+    };
     // While a client is checked out the pool does not listen for its errors: a connection killed
     // between two statements would emit an unhandled 'error' and crash the process.
-    const onError = (error: Error) => {
-      broken = error;
-    };
-    client.on('error', onError);
+    client.on('error', broken);
     try {
+      return await fn(client, broken);
+    } finally {
+      client.off('error', broken);
+      client.release(failed);
+    }
+  }
+
+  /** Runs fn in one READ COMMITTED transaction on one connection. */
+  tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.session(async (client, broken) => {
       await client.query('BEGIN').catch(rethrow);
       try {
         const value = await fn(sqlOf(client));
         await client.query('COMMIT').catch(rethrow);
         return value;
       } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => {
-          broken = rollbackError; // the connection itself failed: the pool must not reuse it
-        });
+        // A rollback that fails means the connection itself failed: the pool must not reuse it.
+        await client.query('ROLLBACK').catch(broken);
         throw error;
       }
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
   }
 
   close(): Promise<void> {
