@@ -51,6 +51,18 @@ test('a failed flush rejects its own items only', async () => {
   await batcher.drain();
 });
 
+test('an item answered with an Error rejects alone; the rest of its batch resolves', async () => {
+  const batcher = createBatcher(
+    async (items: number[]) => items.map((n) => (n === 2 ? new Error(`cannot take ${n}`) : n)),
+    100,
+  );
+  const settled = await Promise.allSettled([1, 2, 3].map((n) => batcher.add(n)));
+  assert.deepEqual(
+    settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message)),
+    [1, 'cannot take 2', 3],
+  );
+});
+
 test('with maxInFlight > 1, a flush starts while another is still running', async () => {
   let release = (): void => {};
   const gate = new Promise<void>((r) => (release = r));

@@ -4,6 +4,8 @@
 // items that arrive while all of them are running wait and go out together as soon as one ends.
 // More than one flush in flight matters when a flush waits on something other than this thread (a
 // store thread, a database): a single one would make every batch wait for the previous round trip.
+// A flush that fails rejects every item of its batch; one that answers an item with an Error rejects
+// that item alone.
 
 export interface Batcher<I, O> {
   add(item: I): Promise<O>;
@@ -12,7 +14,7 @@ export interface Batcher<I, O> {
 }
 
 export function createBatcher<I, O>(
-  flush: (items: I[]) => Promise<O[]>,
+  flush: (items: I[]) => Promise<Array<O | Error>>,
   maxBatch: number,
   maxInFlight = 1,
 ): Batcher<I, O> {
@@ -24,7 +26,11 @@ export function createBatcher<I, O>(
   async function run(batch: Pending[]): Promise<void> {
     try {
       const results = await flush(batch.map((p) => p.item));
-      for (const [i, p] of batch.entries()) p.resolve(results[i] as O);
+      for (const [i, p] of batch.entries()) {
+        const result = results[i];
+        if (result instanceof Error) p.reject(result);
+        else p.resolve(result as O);
+      }
     } catch (error) {
       for (const p of batch) p.reject(error);
     }

@@ -621,6 +621,33 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await s.attempts.get(app.id, m.id, ak.id), ak);
       });
 
+      test('an input the database refuses fails alone; the rest of its batch commits', async (s) => {
+        const { app, eps, publish } = await world(s, 3);
+        const m = await publish();
+        const claimed = await claim(s, T0);
+        const task = (i: number) => claimed.find((c) => c.endpoint.id === eps[i]!.id)!.task;
+        const first = mkAttempt(m, eps[0]!.id, T0 + 1);
+        const third = mkAttempt(m, eps[2]!.id, T0 + 1);
+        const results = await s.tasks.finish([
+          { taskId: task(0).id, attempt: first, next: { status: 'success' }, now: T0 + 1 },
+          // The same attempt id again: the attempts table refuses it.
+          {
+            taskId: task(1).id,
+            attempt: { ...first, endpointId: eps[1]!.id },
+            next: { status: 'success' },
+            now: T0 + 1,
+          },
+          { taskId: task(2).id, attempt: third, next: { status: 'success' }, now: T0 + 1 },
+        ]);
+        assert.equal(results[0], true);
+        assert.ok(results[1] instanceof Error, 'the refused input gets its error');
+        assert.equal(results[2], true);
+        assert.deepEqual(await s.attempts.get(app.id, m.id, first.id), first);
+        assert.deepEqual(await s.attempts.get(app.id, m.id, third.id), third);
+        const statuses = await Promise.all(eps.map(async (ep) => (await s.tasks.get(m.id, ep.id))?.status));
+        assert.deepEqual(statuses, ['success', 'sending', 'success'], 'the refused task keeps its lease');
+      });
+
       test('a late finish after a lease takeover still counts but never un-delivers', async (s) => {
         const { app, ep, publish } = await world(s);
         const m = await publish();

@@ -114,6 +114,35 @@ export interface FinishInput {
   now: number;
 }
 
+/**
+ * How both drivers keep one refused finish from failing its batch. `all` commits the batch in one go;
+ * should it throw (other than StoreUnavailableError: the database cannot be reached), each input runs
+ * alone, in order, so that two finishes of one task still apply in order, and only the inputs that fail
+ * again are answered with their error. The hot path pays nothing for this: it is one call of `all`.
+ */
+export async function finishEachAlone(
+  inputs: FinishInput[],
+  all: (inputs: FinishInput[]) => Promise<boolean[]>,
+): Promise<Array<boolean | Error>> {
+  try {
+    return await all(inputs);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw error;
+  }
+  const results: Array<boolean | Error> = [];
+  for (const input of inputs) {
+    try {
+      results.push(...(await all([input])));
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      // A plain Error: the results may cross to another thread, and driver errors (better-sqlite3's
+      // SqliteError) are not cloned as errors.
+      results.push(new Error(error instanceof Error ? error.message : String(error)));
+    }
+  }
+  return results;
+}
+
 export interface EndpointStats {
   success: number;
   pending: number;
@@ -193,9 +222,11 @@ export interface Store {
     /**
      * Records each attempt and moves its task on, all in ONE transaction (the worker group-commits
      * finished attempts: one durable commit per batch, not per attempt). Per input: false if the task
-     * no longer exists (its attempt is then not recorded).
+     * no longer exists (its attempt is then not recorded). An input the database refuses does not fail
+     * the others: it alone is answered with the error, and the rest commit (see finishEachAlone).
+     * Rejects only when the store cannot be reached.
      */
-    finish(inputs: FinishInput[]): Promise<boolean[]>;
+    finish(inputs: FinishInput[]): Promise<Array<boolean | Error>>;
     /** Gives a claimed task back without an attempt (rate limit, shutdown), due at `at`. */
     release(taskId: string, at: number): Promise<void>;
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;

@@ -3,7 +3,7 @@
 import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
 import { statusName, taskColumns, toTask } from '../rows.ts';
-import type { FinishInput, Store } from '../store.ts';
+import { type FinishInput, finishEachAlone, type Store } from '../store.ts';
 import { type ClaimState, claimDue } from './claim-sql.ts';
 import { idTime } from './id-time.ts';
 import { TASKS_CHANNEL } from './messages-sql.ts';
@@ -104,6 +104,18 @@ async function finishRound(sql: Sql, round: Array<[number, FinishInput]>, result
   for (const r of rows) results[r.i] = true;
 }
 
+async function finishBatch(db: Pg, inputs: FinishInput[]): Promise<boolean[]> {
+  const results = inputs.map(() => false);
+  const all = rounds(inputs);
+  if (all.length === 1) await finishRound(db, all[0]!, results);
+  else {
+    await db.tx(async (sql) => {
+      for (const round of all) await finishRound(sql, round, results);
+    });
+  }
+  return results;
+}
+
 function rangeSql(range: { since?: number | null; until?: number | null }, p: Params): string {
   let extra = '';
   if (range.since != null) extra += ` AND created_at >= ${p.add(range.since)}`;
@@ -118,18 +130,10 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       return claimDue(db, options, claimState);
     },
     async finish(inputs) {
-      const results = inputs.map(() => false);
-      if (inputs.length === 0) return results;
+      if (inputs.length === 0) return [];
       const pending = partitions.ensureFor(inputs.map((x) => x.attempt.createdAt));
       if (pending) await pending;
-      const all = rounds(inputs);
-      if (all.length === 1) await finishRound(db, all[0]!, results);
-      else {
-        await db.tx(async (sql) => {
-          for (const round of all) await finishRound(sql, round, results);
-        });
-      }
-      return results;
+      return finishEachAlone(inputs, (batch) => finishBatch(db, batch));
     },
     async release(taskId, at) {
       await db.run(RELEASE, [taskId, at]);

@@ -3,7 +3,7 @@
 import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
 import { statusName, taskColumns, toTask } from '../rows.ts';
-import type { Store } from '../store.ts';
+import { finishEachAlone, type Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
@@ -52,27 +52,29 @@ export function tasksSql(db: Db): Store['tasks'] {
       return db.grouped(() => claimDue(db, options, claimState), false);
     },
     finish(inputs) {
-      return db.grouped(
-        () =>
-          inputs.map(({ taskId, attempt: a, next, now }) => {
-            const [status, nextAt] = taskColumns(next);
-            if (finish.run(now, status, nextAt, taskId).changes === 0) return false;
-            insertAttempt.run(
-              a.id,
-              a.appId,
-              a.msgId,
-              a.endpointId,
-              a.url,
-              a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
-              a.responseStatusCode,
-              a.response,
-              a.responseDurationMs,
-              TriggerType[a.triggerType],
-              a.createdAt,
-            );
-            return true;
-          }),
-        false,
+      return finishEachAlone(inputs, (batch) =>
+        db.grouped(
+          () =>
+            batch.map(({ taskId, attempt: a, next, now }) => {
+              const [status, nextAt] = taskColumns(next);
+              if (finish.run(now, status, nextAt, taskId).changes === 0) return false;
+              insertAttempt.run(
+                a.id,
+                a.appId,
+                a.msgId,
+                a.endpointId,
+                a.url,
+                a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
+                a.responseStatusCode,
+                a.response,
+                a.responseDurationMs,
+                TriggerType[a.triggerType],
+                a.createdAt,
+              );
+              return true;
+            }),
+          false,
+        ),
       );
     },
     release(taskId, at) {
