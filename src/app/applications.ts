@@ -2,7 +2,7 @@
 import { notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Application, Metadata, Page, PageQuery } from '../core/types.ts';
-import { type AppDeps, mapConflict, requireAdmin, resolveApp, type Scope } from './context.ts';
+import { type AppDeps, mapConflict, requireAdmin, resolveApp, type Scope, upsert } from './context.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 /** Application writes also forget the publish path's cached copy. */
@@ -68,27 +68,31 @@ export async function upsertApplication(
   input: ApplicationInput,
 ): Promise<{ app: Application; created: boolean }> {
   requireAdmin(scope);
-  const now = deps.now();
-  const existing = await deps.store.apps.get(idOrUid);
-  if (!existing) {
-    const app = buildApplication(
-      { ...input, uid: input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid) },
-      now,
-    );
-    await mapConflict(deps.store.apps.create(app));
-    return { app, created: true };
-  }
-  const app: Application = {
-    ...existing,
-    name: input.name,
-    uid: input.uid ?? null,
-    rateLimit: input.rateLimit ?? null,
-    metadata: input.metadata ?? {},
-    updatedAt: now,
-  };
-  await mapConflict(deps.store.apps.update(app));
-  deps.cache.invalidate(app.id);
-  return { app, created: false };
+  return upsert(async () => {
+    const now = deps.now();
+    const existing = await deps.store.apps.get(idOrUid);
+    if (!existing) {
+      const app = buildApplication(
+        { ...input, uid: input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid) },
+        now,
+      );
+      await deps.store.apps.create(app);
+      return { app, created: true };
+    }
+    const app: Application = {
+      ...existing,
+      name: input.name,
+      // Addressed by its uid, the app keeps it unless the body names another: the same PUT repeated
+      // finds the same app (by id, a body without uid clears it, as a full replacement does).
+      uid: input.uid ?? (idOrUid === existing.id ? null : existing.uid),
+      rateLimit: input.rateLimit ?? null,
+      metadata: input.metadata ?? {},
+      updatedAt: now,
+    };
+    await mapConflict(deps.store.apps.update(app));
+    deps.cache.invalidate(app.id);
+    return { app, created: false };
+  });
 }
 
 export async function patchApplication(

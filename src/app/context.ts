@@ -33,3 +33,17 @@ export async function mapConflict<T>(work: Promise<T>): Promise<T> {
     throw error;
   }
 }
+
+/**
+ * Runs a PUT upsert. Two PUTs of one new id can both find nothing and both create: the loser's create
+ * conflicts (ConflictError), and it runs once more, now finding the winner's row to update. A conflict
+ * that remains (another object holds the uid) answers 409.
+ */
+export async function upsert<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+  }
+  return mapConflict(run());
+}

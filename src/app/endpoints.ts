@@ -6,7 +6,7 @@ import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { Cidr } from '../core/ssrf.ts';
 import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
-import { type AppDeps, mapConflict, resolveApp, type Scope } from './context.ts';
+import { type AppDeps, mapConflict, resolveApp, type Scope, upsert } from './context.ts';
 import { checkHeaders } from './endpoint-headers.ts';
 import type { PublishCache } from './publish-cache.ts';
 
@@ -109,32 +109,35 @@ export async function upsertEndpoint(
   input: Omit<EndpointInput, 'secret' | 'headers'>,
 ): Promise<{ endpoint: Endpoint; created: boolean }> {
   const app = await resolveApp(deps.store, scope, appIdOrUid);
-  const now = deps.now();
-  const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
-  if (!existing) {
-    if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
-    const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, now);
-    await mapConflict(deps.store.endpoints.create(endpoint));
+  return upsert(async () => {
+    const now = deps.now();
+    const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
+    if (!existing) {
+      if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
+      const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, now);
+      await deps.store.endpoints.create(endpoint);
+      deps.cache.invalidate(app.id);
+      return { endpoint, created: true };
+    }
+    const endpoint: Endpoint = {
+      ...existing,
+      url: checkUrl(deps, input.url),
+      // As for applications: addressed by its uid, the endpoint keeps it unless the body names another.
+      uid: input.uid ?? (endpointIdOrUid === existing.id ? null : existing.uid),
+      description: input.description ?? '',
+      version: input.version ?? existing.version,
+      rateLimit: input.rateLimit ?? null,
+      disabled: input.disabled ?? false,
+      filterTypes: input.filterTypes ?? null,
+      channels: input.channels ?? null,
+      metadata: input.metadata ?? {},
+      failingSince: input.disabled === false ? null : existing.failingSince,
+      updatedAt: now,
+    };
+    await mapConflict(deps.store.endpoints.update(endpoint));
     deps.cache.invalidate(app.id);
-    return { endpoint, created: true };
-  }
-  const endpoint: Endpoint = {
-    ...existing,
-    url: checkUrl(deps, input.url),
-    uid: input.uid ?? null,
-    description: input.description ?? '',
-    version: input.version ?? existing.version,
-    rateLimit: input.rateLimit ?? null,
-    disabled: input.disabled ?? false,
-    filterTypes: input.filterTypes ?? null,
-    channels: input.channels ?? null,
-    metadata: input.metadata ?? {},
-    failingSince: input.disabled === false ? null : existing.failingSince,
-    updatedAt: now,
-  };
-  await mapConflict(deps.store.endpoints.update(endpoint));
-  deps.cache.invalidate(app.id);
-  return { endpoint, created: false };
+    return { endpoint, created: false };
+  });
 }
 
 export async function patchEndpoint(

@@ -1,7 +1,7 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
 import { notFound } from '../core/errors.ts';
 import type { EventType, Page, PageQuery } from '../core/types.ts';
-import { type AppDeps, mapConflict, requireAdmin, type Scope } from './context.ts';
+import { type AppDeps, mapConflict, requireAdmin, type Scope, upsert } from './context.ts';
 
 export interface EventTypeInput {
   name: string;
@@ -58,16 +58,18 @@ export async function upsertEventType(
   input: EventTypeInput,
 ): Promise<{ eventType: EventType; created: boolean }> {
   requireAdmin(scope);
-  const now = deps.now();
-  const existing = await deps.store.eventTypes.get(input.name);
-  if (!existing) {
-    const eventType = build(input, now);
-    await mapConflict(deps.store.eventTypes.create(eventType));
-    return { eventType, created: true };
-  }
-  const eventType: EventType = { ...build(input, now), createdAt: existing.createdAt };
-  await deps.store.eventTypes.update(eventType);
-  return { eventType, created: false };
+  return upsert(async () => {
+    const now = deps.now();
+    const existing = await deps.store.eventTypes.get(input.name);
+    if (!existing) {
+      const eventType = build(input, now);
+      await deps.store.eventTypes.create(eventType);
+      return { eventType, created: true };
+    }
+    const eventType: EventType = { ...build(input, now), createdAt: existing.createdAt };
+    await deps.store.eventTypes.update(eventType);
+    return { eventType, created: false };
+  });
 }
 
 export async function patchEventType(

@@ -1,0 +1,93 @@
+// The same write sent many times at once, as retrying clients and double-clicks do: exactly one
+// creates, the others get a shaped 409 (or, for a PUT upsert or an idempotency key, the same object),
+// never a 500, and the database holds one row. A PUT repeated is idempotent: one object, uid kept.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { describeEachDriver } from '../support/in-process.ts';
+import { type Harness, harness, type Res } from './api-harness.ts';
+
+const N = 16;
+
+await describeEachDriver((driver) => {
+  let h: Harness;
+  let appId: string;
+  before(async () => {
+    h = await harness(driver);
+    appId = (await h.call('POST', '/api/v1/app', { name: 'c' })).json.id;
+    await h.call('POST', '/api/v1/event-type', { name: 'c.ev', description: 'd' });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  const burst = (method: string, url: string, body: object, headers?: Record<string, string>) =>
+    Promise.all(Array.from({ length: N }, () => h.call(method as 'POST', url, body, headers)));
+  const statuses = (rs: Res[]) => rs.map((r) => r.status).sort();
+  const once = (winner: number, rest: number) => [winner, ...Array(N - 1).fill(rest)].sort();
+
+  test('creates with one uid, name or eventId: one wins, the others get 409', async () => {
+    const apps = await burst('POST', '/api/v1/app', { name: 'a', uid: 'same-app' });
+    assert.deepEqual(statuses(apps), once(201, 409));
+    for (const r of apps.filter((r) => r.status === 409)) assert.equal(r.json.code, 'conflict');
+
+    const types = await burst('POST', '/api/v1/event-type', { name: 'c.same', description: 'd' });
+    assert.deepEqual(statuses(types), once(201, 409));
+
+    const eps = await burst('POST', `/api/v1/app/${appId}/endpoint`, {
+      url: 'http://127.0.0.1:9/e',
+      uid: 'same-ep',
+    });
+    assert.deepEqual(statuses(eps), once(201, 409));
+    const listed = (await h.call('GET', `/api/v1/app/${appId}/endpoint?limit=250`)).json.data;
+    assert.equal(listed.filter((e: { uid: string }) => e.uid === 'same-ep').length, 1);
+
+    const msgs = await burst('POST', `/api/v1/app/${appId}/msg`, {
+      eventType: 'c.ev',
+      eventId: 'same-event',
+      payload: { n: 1 },
+    });
+    assert.deepEqual(statuses(msgs), once(202, 409));
+    const found = (await h.call('GET', `/api/v1/app/${appId}/msg?limit=250`)).json.data;
+    assert.equal(found.filter((m: { eventId: string }) => m.eventId === 'same-event').length, 1);
+  });
+
+  test('upserts of one new id: one 201, the others update it (200), one row', async () => {
+    const apps = await burst('PUT', '/api/v1/app/up-app', { name: 'u' });
+    assert.deepEqual(statuses(apps), once(201, 200));
+    assert.equal(new Set(apps.map((r) => r.json.id)).size, 1);
+    // Addressed by uid, the app keeps it; by id, a body without uid clears it (a full replacement).
+    assert.equal((await h.call('GET', '/api/v1/app/up-app')).json.uid, 'up-app');
+    const byId = await h.call('PUT', `/api/v1/app/${apps[0]!.json.id}`, { name: 'u' });
+    assert.deepEqual([byId.status, byId.json.uid], [200, null]);
+
+    const types = await burst('PUT', '/api/v1/event-type/c.up', { description: 'd' });
+    assert.deepEqual(statuses(types), once(201, 200));
+
+    const eps = await burst('PUT', `/api/v1/app/${appId}/endpoint/up-ep`, { url: 'http://127.0.0.1:9/u' });
+    assert.deepEqual(statuses(eps), once(201, 200));
+    assert.equal(new Set(eps.map((r) => r.json.id)).size, 1);
+    assert.equal((await h.call('GET', `/api/v1/app/${appId}/endpoint/up-ep`)).json.uid, 'up-ep');
+  });
+
+  test('one idempotency key: every answer is the first one, and one message is stored', async () => {
+    const body = { eventType: 'c.ev', payload: { k: 1 } };
+    const msgs = await burst('POST', `/api/v1/app/${appId}/msg`, body, { 'idempotency-key': 'same-key' });
+    assert.ok(
+      msgs.every((r) => r.status === 202 || r.status === 409),
+      `statuses ${statuses(msgs).join(',')}`,
+    );
+    const ids = new Set(msgs.filter((r) => r.status === 202).map((r) => r.json.id));
+    assert.equal(ids.size, 1, 'one message id answered');
+    const found = (await h.call('GET', `/api/v1/app/${appId}/msg?limit=250`)).json.data;
+    assert.equal(found.filter((m: { payload: { k?: number } }) => m.payload.k === 1).length, 1);
+  });
+
+  test('secret rotations at once: each answers 204, and the endpoint keeps one current secret', async () => {
+    const ep = (await h.call('POST', `/api/v1/app/${appId}/endpoint`, { url: 'http://127.0.0.1:9/r' })).json;
+    const rs = await burst('POST', `/api/v1/app/${appId}/endpoint/${ep.id}/secret/rotate`, {});
+    assert.deepEqual(statuses(rs), Array(N).fill(204));
+    const secret = await h.call('GET', `/api/v1/app/${appId}/endpoint/${ep.id}/secret`);
+    assert.equal(secret.status, 200);
+    assert.match(secret.json.key, /^whsec_/);
+  });
+});
