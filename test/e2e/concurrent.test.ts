@@ -72,11 +72,8 @@ await describeEachDriver((driver) => {
   test('one idempotency key: every answer is the first one, and one message is stored', async () => {
     const body = { eventType: 'c.ev', payload: { k: 1 } };
     const msgs = await burst('POST', `/api/v1/app/${appId}/msg`, body, { 'idempotency-key': 'same-key' });
-    assert.ok(
-      msgs.every((r) => r.status === 202 || r.status === 409),
-      `statuses ${statuses(msgs).join(',')}`,
-    );
-    const ids = new Set(msgs.filter((r) => r.status === 202).map((r) => r.json.id));
+    assert.deepEqual(statuses(msgs), Array(N).fill(202));
+    const ids = new Set(msgs.map((r) => r.json.id));
     assert.equal(ids.size, 1, 'one message id answered');
     const found = (await h.call('GET', `/api/v1/app/${appId}/msg?limit=250`)).json.data;
     assert.equal(found.filter((m: { payload: { k?: number } }) => m.payload.k === 1).length, 1);
