@@ -1,6 +1,7 @@
 // Bad input never gets a 500: every operation of the server's own OpenAPI document is sent malformed
 // bodies, wrong-typed fields, odd query values and odd path ids. Each answer must be below 500 and, when
-// it is an error, have Svix's error shape; a 422 must name the field that was wrong. Operations added
+// it is an error, have Svix's error shape; a 422 must name the field that was wrong; and no rejected
+// write may leave an object behind (every stored object was named by an accepted answer). Operations added
 // later are covered without touching this file (only a valid body must be given for new request bodies).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -95,12 +96,39 @@ await describeEachDriver((driver) => {
   const url = (path: string, override: Record<string, string> = {}): string =>
     path.replace(/\{(\w+)\}/g, (_, name: string) => override[name] ?? encodeURIComponent(ids[name] ?? 'x'));
 
+  /** The ids of every application, endpoint and message, and the names of every event type. */
+  async function storedObjects(): Promise<string[]> {
+    const all = async (path: string): Promise<Array<{ id?: string; name: string }>> => {
+      const out = [];
+      for (let iterator = ''; ; ) {
+        const page = (await h.call('GET', `${path}${path.includes('?') ? '&' : '?'}limit=250${iterator}`))
+          .json;
+        out.push(...page.data);
+        if (page.done) return out;
+        iterator = `&iterator=${encodeURIComponent(page.iterator)}`;
+      }
+    };
+    const apps = await all('/api/v1/app');
+    const names = apps.map((a) => a.id!);
+    for (const app of apps) {
+      for (const kind of ['endpoint', 'msg'])
+        names.push(...(await all(`/api/v1/app/${app.id}/${kind}`)).map((x) => x.id!));
+    }
+    names.push(...(await all('/api/v1/event-type?include_archived=true')).map((t) => t.name));
+    return names;
+  }
+
   test('no operation answers 500 or an unshaped error to malformed input; a 422 names the field', async () => {
     const failures: string[] = [];
+    // Every object the database holds must have been named by some accepted answer: a rejected write
+    // leaves nothing behind.
+    const acked = new Set<string>([ids.app_id!, ids.endpoint_id!, ids.msg_id!, ids.event_type_name!]);
     let sent = 0;
+    let lookedForLeftovers = false;
     const send = async (method: string, target: string, body?: unknown, field?: string): Promise<void> => {
       sent++;
       const res = await h.call(method as 'GET', target, body);
+      if (res.status < 300) for (const key of ['id', 'name']) if (res.json?.[key]) acked.add(res.json[key]);
       let wrong = problem(res);
       if (!wrong && res.status === 422 && field !== undefined) {
         const named = res.json.detail.some(
@@ -112,6 +140,12 @@ await describeEachDriver((driver) => {
         failures.push(`${method} ${target.slice(0, 100)} ${JSON.stringify(body)?.slice(0, 80)}: ${wrong}`);
     };
     for (const { method, path, op } of operations) {
+      if (method === 'DELETE' && !lookedForLeftovers) {
+        lookedForLeftovers = true;
+        const stored = await storedObjects();
+        assert.ok(stored.length > 4, `${stored.length} objects stored`);
+        for (const name of stored) if (!acked.has(name)) failures.push(`${name} stored, never accepted`);
+      }
       const key = `${method} ${path}`;
       const properties = op.requestBody?.content?.['application/json']?.schema?.properties;
       const valid = VALID[key];
@@ -137,6 +171,7 @@ await describeEachDriver((driver) => {
       }
     }
     assert.ok(sent > 3000, `sent ${sent} requests`);
+    assert.ok(lookedForLeftovers, 'looked for objects left by rejected writes, before the deletes');
     assert.deepEqual(failures, []);
     assert.equal((await h.call('GET', `/api/v1/app/${ids.app_id}/msg`)).status, 200, 'still serving');
   });
