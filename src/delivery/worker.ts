@@ -1,16 +1,12 @@
-// The delivery loop: claim due tasks under a lease, send each, classify the outcome, and record the
-// attempt with the task's next state. Finished attempts are group-committed (one durable commit per
+// The delivery loop: claim due tasks under a lease, send each (attempt.ts), and record the attempt
+// with the task's next state. Finished attempts are group-committed (one durable commit per
 // batch). Idle, it sleeps until the next due task or a wake-up from the API, whichever comes first.
 
 import type { Config } from '../config/config.ts';
 import { createBatcher } from '../core/batcher.ts';
-import { newId } from '../core/ids.ts';
-import { classify, failureReason } from '../core/outcome.ts';
-import { nextAttempt } from '../core/retry-schedule.ts';
-import { webhookHeaders } from '../core/signing.ts';
-import type { Attempt, AttemptOutcome, DeliveryTask } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
-import type { ClaimedTask, FinishInput, Store, TaskNext, TaskOffer } from '../store/store.ts';
+import type { ClaimedTask, FinishInput, Store, TaskOffer } from '../store/store.ts';
+import { attemptOf, sendAttempt } from './attempt.ts';
 import { createEndpointHealth } from './endpoint-health.ts';
 import { createRateGate } from './rate-gate.ts';
 import type { Sender } from './undici-sender.ts';
@@ -47,30 +43,15 @@ const MIN_CLAIM_SPACING_MS = 2;
 const CLAIM_BATCH = 256;
 const FINISHES_IN_FLIGHT = 4; // finish batches committing at once, as publishes do
 
-type AttemptResult = Pick<Attempt, 'status' | 'responseStatusCode' | 'response' | 'responseDurationMs'>;
-
-function attemptOf(task: DeliveryTask, url: string, at: number, result: AttemptResult): Attempt {
-  const { appId, msgId, endpointId } = task;
-  return {
-    id: newId('atmpt', at),
-    appId,
-    msgId,
-    endpointId,
-    url,
-    ...result,
-    triggerType: 'scheduled',
-    createdAt: at,
-  };
-}
-
 export function createWorker(deps: WorkerDeps): Worker {
-  const { store, config, sender, now } = deps;
+  const { store, config, sender, now, random } = deps;
   const cfg = config.delivery;
   // The lease outlives the attempt deadline by one more deadline: room for the result's commit and for
   // clock skew between processes. A lease shorter than the deadline would deliver twice (Svix PR #2181).
   const leaseMs = 2 * cfg.attemptTimeoutMs;
   const gate = createRateGate(store, now);
   const health = createEndpointHealth(store, cfg.autoDisableAfterMs);
+  const attemptDeps = { delivery: cfg, sender, now, random };
   const finisher = createBatcher(
     (inputs: FinishInput[]) => store.tasks.finish(inputs),
     1000,
@@ -197,51 +178,12 @@ export function createWorker(deps: WorkerDeps): Worker {
       await store.tasks.release(task.id, slot);
       return wakeDue(); // pending again, for a later slot: a claim schedules its timer
     }
-    const started = now();
-    let outcome: AttemptOutcome;
-    let statusCode = 0;
-    let response: string;
-    let durationMs = 0;
-    if (message.payload === null) {
-      outcome = { kind: 'fail', reason: 'payload expired or expunged' };
-      response = outcome.reason;
-    } else {
-      const secrets = endpoint.secrets
-        .filter((s) => s.expiresAt === null || s.expiresAt > started)
-        .map((s) => s.key);
-      const signed = webhookHeaders({
-        msgId: message.id,
-        timestamp: Math.floor(started / 1000),
-        body: message.payload,
-        secrets,
-      });
-      const result = await sender.send({
-        url: endpoint.url,
-        headers: { ...endpoint.headers, ...signed },
-        body: message.payload,
-      });
-      outcome = classify(result, now());
-      durationMs = result.durationMs;
-      if (result.kind === 'response') {
-        statusCode = result.status;
-        response = result.body;
-      } else {
-        response = failureReason(result);
-      }
-    }
-    const finishedAt = now();
-    const next = decide(outcome, task.attempts + 1, finishedAt);
-    const attempt = attemptOf(task, endpoint.url, finishedAt, {
-      status: outcome.kind === 'delivered' ? 'success' : 'fail',
-      responseStatusCode: statusCode,
-      response,
-      responseDurationMs: durationMs,
-    });
+    const { attempt, next, outcome } = await sendAttempt({ task, message, endpoint }, attemptDeps);
     ended.add(task.id);
     attemptEnded();
     slotFreed();
     try {
-      await finisher.add({ taskId: task.id, attempt, next, now: finishedAt });
+      await finisher.add({ taskId: task.id, attempt, next, now: attempt.createdAt });
     } finally {
       ended.delete(task.id);
     }
@@ -251,12 +193,12 @@ export function createWorker(deps: WorkerDeps): Worker {
       msgId: task.msgId,
       endpointId: task.endpointId,
       status: attempt.status,
-      statusCode,
-      durationMs,
+      statusCode: attempt.responseStatusCode,
+      durationMs: attempt.responseDurationMs,
       next: next.status,
     });
     // A missing payload says nothing about the endpoint's health.
-    if (message.payload !== null) await health.record(endpoint, outcome, finishedAt);
+    if (message.payload !== null) await health.record(endpoint, outcome, attempt.createdAt);
   }
 
   /**
@@ -274,20 +216,6 @@ export function createWorker(deps: WorkerDeps): Worker {
       responseDurationMs: 0,
     });
     await finisher.add({ taskId: task.id, attempt, next: { status: 'fail' }, now: at });
-  }
-
-  function decide(outcome: AttemptOutcome, attempts: number, at: number): TaskNext {
-    if (outcome.kind === 'delivered') return { status: 'success' };
-    const n = nextAttempt({
-      attempt: attempts,
-      outcome,
-      schedule: cfg.retrySchedule,
-      jitter: cfg.jitter,
-      penaltyMs: cfg.penaltyMs,
-      now: at,
-      random: deps.random,
-    });
-    return 'at' in n ? { status: 'pending', at: n.at } : { status: 'fail' };
   }
 
   return {
