@@ -1,9 +1,13 @@
 // The `doorbell` command as a user runs it: a separate process, results on stdout, errors on stderr.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import type { Running } from '../../src/bin/serve.ts';
+import { spawnDoorbell } from '../support/doorbell-process.ts';
 import { api, start, TOKEN, until } from '../support/in-process.ts';
 import { startReceiver } from '../support/receiver.ts';
 
@@ -64,6 +68,36 @@ describe('doorbell command', () => {
     const zero = await doorbell(['serve', '--attempt-timeout', '0s', '--database', ':memory:']);
     assert.equal(zero.code, 1);
     assert.match(zero.stderr, /--attempt-timeout must be longer than 0/);
+  });
+
+  test('serve --demo (npm start) prints a command that publishes an event, and it arrives signed', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-'));
+    // No DOORBELL_ADMIN_TOKEN: the demo makes one and prints it in the command.
+    const proc = await spawnDoorbell({
+      database: join(dir, 'doorbell.db'),
+      adminToken: '',
+      args: ['--demo'],
+    });
+    t.after(async () => {
+      await proc.kill();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const command = await until(
+      'the demo command',
+      () => proc.output().match(/(curl -s -X POST [^\n]*\\\n[^\n]*\\\n[^\n]*)\n/)?.[1],
+    );
+    assert.match(proc.output(), /deliveries to 127\.0\.0\.0\/8 are allowed/);
+    const sent = await new Promise<string>((resolve, reject) =>
+      execFile('bash', ['-c', command], (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    const id = JSON.parse(sent).id as string;
+    assert.match(id, /^msg_/);
+    const line = await until(
+      'the demo receiver line',
+      () => proc.output().match(new RegExp(`demo receiver: ${id} (.*)`))?.[1],
+    );
+    assert.match(line, /"amount":4200.*\(signature valid\)$/);
+    assert.deepEqual(await proc.stop(), { code: 0, signal: null });
   });
 
   describe('publish', () => {
