@@ -85,6 +85,11 @@ export function createWorker(deps: WorkerDeps): Worker {
     wake();
   }
 
+  /** Slots for more tasks: attempts that ended no longer count, slots promised to offers do. */
+  function freeSlots(): number {
+    return cfg.concurrency - inFlight.size + ended.size - promised;
+  }
+
   /** A slot freed: claim if something may be waiting for one. */
   function slotFreed(): void {
     if (mayBeDue) wake();
@@ -122,7 +127,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   async function pump(): Promise<void> {
     while (running) {
       again = false;
-      const free = cfg.concurrency - inFlight.size + ended.size;
+      const free = freeSlots();
       if (free <= 0) return; // a finishing attempt wakes us
       const at = now();
       const limit = Math.min(free, CLAIM_BATCH);
@@ -230,7 +235,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         leaseMs,
         take(endpointId) {
           if (!running || pumping !== null) return false; // a claim's tasks are not counted yet
-          if (cfg.concurrency - inFlight.size + ended.size - promised <= 0) return false;
+          if (freeSlots() <= 0) return false;
           if ((held.get(endpointId) ?? 0) >= cfg.perEndpointConcurrency) return false;
           promised++;
           hold(endpointId, 1);
