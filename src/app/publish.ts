@@ -53,6 +53,7 @@ export interface PublishInput {
 
 async function commit(deps: PublishDeps, message: Message, endpointIds: string[]): Promise<Message> {
   const result = await deps.publisher.publish({ message, endpointIds, now: message.createdAt });
+  if (!result.ok && result.conflict === 'appDeleted') throw notFound('application');
   if (!result.ok) throw conflict(`a message with eventId ${message.eventId} already exists`);
   emit('message:published', {
     appId: message.appId,

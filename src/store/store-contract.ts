@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type IdPrefix, newId } from '../core/ids.ts';
 import type { Application, Attempt, Endpoint, EventType, Message } from '../core/types.ts';
-import { ConflictError, type FinishInput, type Store } from './store.ts';
+import { ConflictError, type FinishInput, type PublishResult, type Store } from './store.ts';
 
 export interface StoreHarness {
   open(): Promise<Store>;
@@ -409,6 +409,38 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         ]);
         assert.deepEqual(elsewhere, { ok: true });
         assert.equal(await s.messages.get(b.app.id, first.id), null);
+      });
+
+      test('publish to an app deleted since it was looked up stores nothing of it', async (s) => {
+        const live = await world(s);
+        const gone = await world(s);
+        assert.equal(await s.apps.delete(gone.app.id), true);
+        const kept = mkMessage(live.app.id);
+        const results = await s.messages.publish([
+          { message: mkMessage(gone.app.id), endpointIds: [gone.ep.id], now: T0 },
+          { message: kept, endpointIds: [live.ep.id], now: T0 },
+          { message: mkMessage(gone.app.id, T0, { eventId: 'e' }), endpointIds: [gone.ep.id], now: T0 },
+        ]);
+        const refused = { ok: false, conflict: 'appDeleted' };
+        assert.deepEqual(results, [refused, { ok: true }, refused]);
+        assert.equal((await s.messages.list(gone.app.id, { limit: 50 })).data.length, 0);
+        assert.deepEqual(
+          (await claim(s, T0)).map((c) => c.message.id),
+          [kept.id],
+        );
+      });
+
+      test('publishes racing the app delete: each is refused or deleted with the app', async (s) => {
+        const { app, ep } = await world(s);
+        const msgs = Array.from({ length: 30 }, () => mkMessage(app.id));
+        const [deleted, ...results] = await Promise.all([
+          s.apps.delete(app.id),
+          ...msgs.map((m) => s.messages.publish([{ message: m, endpointIds: [ep.id], now: T0 }])),
+        ]);
+        assert.equal(deleted, true);
+        for (const [r] of results as PublishResult[][]) assert.ok(r?.ok || r?.conflict === 'appDeleted');
+        assert.equal((await s.messages.list(app.id, { limit: 50 })).data.length, 0);
+        for (const m of msgs) assert.equal(await s.tasks.get(m.id, ep.id), null);
       });
 
       test('concurrent publishes all commit', async (s) => {

@@ -65,7 +65,11 @@ export interface PublishItem {
   now: number;
 }
 
-export type PublishResult = { ok: true } | { ok: false; conflict: 'eventId'; existing: Message };
+/** appDeleted: the app was deleted after the caller looked it up; nothing of the item was stored. */
+export type PublishResult =
+  | { ok: true }
+  | { ok: false; conflict: 'eventId'; existing: Message }
+  | { ok: false; conflict: 'appDeleted' };
 
 /** A task the worker holds under a lease, with what it needs to send it. */
 export interface ClaimedTask {

@@ -79,6 +79,20 @@ await describeEachDriver((driver) => {
     assert.equal(found.filter((m: { payload: { k?: number } }) => m.payload.k === 1).length, 1);
   });
 
+  test('publishes racing the app delete: each answers 202 or 404, and nothing of the app is left', async () => {
+    const gone = (await h.call('POST', '/api/v1/app', { name: 'gone' })).json.id;
+    await h.call('POST', `/api/v1/app/${gone}/endpoint`, { url: 'http://127.0.0.1:9/g' });
+    const [deleted, ...msgs] = await Promise.all([
+      h.call('DELETE', `/api/v1/app/${gone}`),
+      ...Array.from({ length: 2 * N }, () =>
+        h.call('POST', `/api/v1/app/${gone}/msg`, { eventType: 'c.ev', payload: {} }),
+      ),
+    ]);
+    assert.equal(deleted!.status, 204);
+    for (const r of msgs) assert.ok(r.status === 202 || r.json.code === 'not_found', `${r.status}`);
+    assert.deepEqual((await h.store.messages.list(gone, { limit: 250 })).data, []);
+  });
+
   test('secret rotations at once: each answers 204, and the endpoint keeps one current secret', async () => {
     const ep = (await h.call('POST', `/api/v1/app/${appId}/endpoint`, { url: 'http://127.0.0.1:9/r' })).json;
     const rs = await burst('POST', `/api/v1/app/${appId}/endpoint/${ep.id}/secret/rotate`, {});

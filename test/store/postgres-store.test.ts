@@ -289,6 +289,43 @@ if (skip) {
       });
     });
 
+    it('an app delete waits for a publish that holds the app, then removes what it stored', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 3 });
+        const probe = probePool(db.url);
+        const other = probePool(db.url);
+        const publishing = await other.connect();
+        try {
+          const { app } = await seed(store, 1, 1); // also creates the day's partitions
+          // A publish statement in flight: it has key-share locked the app and inserted, not yet committed.
+          const m = message(app.id, T0);
+          await publishing.query('BEGIN');
+          await publishing.query('SELECT 1 FROM apps WHERE id = $1 FOR KEY SHARE', [app.id]);
+          await publishing.query(
+            `INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)`,
+            [m.id, app.id, m.eventType, m.payload, m.createdAt, m.expiresAt],
+          );
+          const deleting = store.apps.delete(app.id);
+          const waiting = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
+          for (let i = 0; (await probe.query(waiting)).rows[0].n === 0; i++) {
+            assert.ok(i < 500, 'the delete never waited for the publish');
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          await publishing.query('COMMIT');
+          assert.equal(await deleting, true);
+          const left = await probe.query('SELECT count(*)::int AS n FROM messages WHERE app_id = $1', [
+            app.id,
+          ]);
+          assert.equal(left.rows[0].n, 0);
+        } finally {
+          publishing.release();
+          await Promise.all([probe.end(), other.end()]);
+          await store.close();
+        }
+      });
+    });
+
     it('NOTIFY wakes listeners of other processes, and the listener reconnects by itself', async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 2 });

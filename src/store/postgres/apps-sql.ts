@@ -45,6 +45,8 @@ export function appsSql(db: Pg): Store['apps'] {
     },
     delete(id) {
       return db.tx(async (sql) => {
+        // Locked first: a publish key-share locks its apps, so it commits before this or finds the app gone.
+        await sql.run('SELECT 1 FROM apps WHERE id = $1 FOR UPDATE', [id]);
         // Attempts and messages are found per partition through their app_id indexes.
         await sql.run('DELETE FROM attempts WHERE app_id = $1', [id]);
         await sql.run('DELETE FROM tasks WHERE endpoint_id IN (SELECT id FROM endpoints WHERE app_id = $1)', [

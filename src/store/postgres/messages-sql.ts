@@ -18,18 +18,25 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 
 // eventId conflicts (with earlier messages or earlier items of the same batch) skip the item alone:
 // ON CONFLICT DO NOTHING on the eventId table, then only the winners' messages and tasks are inserted.
+// The batch's apps are key-share locked, as a foreign key check would: an app deleted after the caller
+// looked it up skips its items (the delete locks the app row first, so either it waits for this commit
+// and removes its rows, or this statement waits for it and finds the app gone).
 // The NOTIFY is delivered at commit, to workers of every process.
+// Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
 const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
       channels jsonb, payload text, created_at bigint, expires_at bigint)
+  ), live AS (
+    SELECT id FROM apps WHERE id IN (SELECT app_id FROM input) FOR KEY SHARE
   ), ev AS (
     INSERT INTO message_event_ids (app_id, event_id, msg_id, created_at)
-    SELECT app_id, event_id, id, created_at FROM input WHERE event_id IS NOT NULL
+    SELECT app_id, event_id, id, created_at FROM input
+    WHERE event_id IS NOT NULL AND app_id IN (SELECT id FROM live)
     ON CONFLICT DO NOTHING RETURNING msg_id
   ), msg AS (
     INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at)
     SELECT id, app_id, event_type, event_id, channels, payload, created_at, expires_at FROM input
-    WHERE event_id IS NULL OR id IN (SELECT msg_id FROM ev)
+    WHERE app_id IN (SELECT id FROM live) AND (event_id IS NULL OR id IN (SELECT msg_id FROM ev))
     RETURNING id
   ), task AS (
     INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
@@ -40,8 +47,8 @@ const PUBLISH = stmt(`WITH input AS (
     WHERE t.msg_id IN (SELECT id FROM msg)
     RETURNING 1
   )
-  SELECT id FROM msg
-  UNION ALL SELECT NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
+  SELECT 'm' AS kind, id FROM msg UNION ALL SELECT 'a', id FROM live
+  UNION ALL SELECT 'n', NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
 const EXISTING = stmt(`SELECT m.* FROM message_event_ids x
   JOIN messages m ON m.id = x.msg_id AND m.created_at = x.created_at
   WHERE (x.app_id, x.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`);
@@ -84,18 +91,20 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
       });
     }
   }
-  const rows = await db.rows<{ id: string | null }>(PUBLISH, [
+  const rows = await db.rows<{ kind: 'm' | 'a' | 'n'; id: string | null }>(PUBLISH, [
     JSON.stringify(messages),
     JSON.stringify(tasks),
   ]);
-  const inserted = new Set(rows.map((r) => r.id));
+  const inserted = new Set(rows.filter((r) => r.kind === 'm').map((r) => r.id));
+  const live = new Set(rows.filter((r) => r.kind === 'a').map((r) => r.id));
   const results: PublishResult[] = items.map(() => ({ ok: true }));
   const winners = new Map<string, Message>(); // eventId → the message of this batch that took it
   const lost: number[] = [];
   for (const [i, { message: m }] of items.entries()) {
     if (inserted.has(m.id)) {
       if (m.eventId !== null) winners.set(eventKey(m), m);
-    } else lost.push(i);
+    } else if (!live.has(m.appId)) results[i] = { ok: false, conflict: 'appDeleted' };
+    else lost.push(i);
   }
   if (lost.length === 0) return results;
   const unresolved = lost.filter((i) => !winners.has(eventKey(items[i]!.message)));

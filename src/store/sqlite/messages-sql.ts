@@ -52,6 +52,7 @@ export function messagesSql(db: Db): SqliteMessages {
   const insertTask = db.stmt(INSERT_TASK);
   const anyDue = db.stmt(ANY_DUE).pluck();
   const endpointById = db.stmt('SELECT * FROM endpoints WHERE id = ?');
+  const appExists = db.stmt('SELECT EXISTS (SELECT 1 FROM apps WHERE id = ?)').pluck();
 
   /** Inserts the messages and their tasks; runs inside a grouped job. */
   function insert(items: PublishItem[], offer: TaskOffer | null): OfferedPublish {
@@ -66,8 +67,15 @@ export function messagesSql(db: Db): SqliteMessages {
       }
       return endpoints.get(id);
     };
+    // An app deleted after the caller looked it up (checked in the write transaction, once per app).
+    const apps = new Map<string, boolean>();
+    const live = (appId: string): boolean => {
+      if (!apps.has(appId)) apps.set(appId, appExists.get(appId) === 1);
+      return apps.get(appId)!;
+    };
     const results = items.map((item): PublishResult => {
       const m = item.message;
+      if (!live(m.appId)) return { ok: false, conflict: 'appDeleted' };
       if (m.eventId !== null) {
         // Checked inside the write transaction, so also catches a duplicate earlier in this batch.
         const existing = byEventId.get(m.appId, m.eventId) as Row | undefined;
