@@ -70,13 +70,13 @@ export async function endpointStats(
 
 export interface RecoverResult {
   id: string;
-  status: 'finished';
+  status: 'running'; // the spec's only value: the recovered deliveries are sent after the answer
   task: 'endpoint.recover';
   updatedAt: number;
   recovered: number;
 }
 
-/** Makes every failed delivery to the endpoint in [since, until) due again. Runs synchronously. */
+/** Makes every failed delivery to the endpoint in [since, until) due again; the worker then sends them. */
 export async function recoverEndpoint(
   deps: AppDeps,
   scope: Scope,
@@ -88,5 +88,5 @@ export async function recoverEndpoint(
   const until = range.until ?? now + 1;
   if (until < range.since) throw invalid(['body', 'until'], 'until must not be before since');
   const recovered = await deps.store.tasks.recover(endpoint.id, range.since, until, now);
-  return { id: newId('qtask', now), status: 'finished', task: 'endpoint.recover', updatedAt: now, recovered };
+  return { id: newId('qtask', now), status: 'running', task: 'endpoint.recover', updatedAt: now, recovered };
 }

@@ -91,8 +91,9 @@ export function messageJson(message: Message, withContent: boolean, extra: objec
     timestamp: iso(message.createdAt),
     ...extra,
   });
-  if (!withContent) return head;
-  return `${head.slice(0, -1)},"payload":${message.payload ?? '{}'}}`;
+  // Without content (or once expunged) the payload is {}: the field is required in MessageOut.
+  const payload = withContent ? (message.payload ?? '{}') : '{}';
+  return `${head.slice(0, -1)},"payload":${payload}}`;
 }
 
 export function pageOut<T, U>(page: Page<T>, map: (item: T) => U) {

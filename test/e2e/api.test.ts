@@ -376,7 +376,7 @@ await describeEachDriver((driver) => {
       const byEventId = await h.call('GET', '/api/v1/app/auto-app/msg/evt-1');
       assert.equal(byEventId.json.id, res.json.id);
       const lean = await h.call('GET', `/api/v1/app/auto-app/msg/${res.json.id}?with_content=false`);
-      assert.equal(lean.json.payload, undefined);
+      assert.deepEqual(lean.json.payload, {}, 'payload is required in MessageOut');
 
       const dup = await h.call('POST', '/api/v1/app/auto-app/msg', body);
       assert.equal(dup.status, 409);
@@ -387,7 +387,7 @@ await describeEachDriver((driver) => {
         payload: { a: 1 },
       });
       assert.equal(noContent.status, 202);
-      assert.equal(noContent.json.payload, undefined);
+      assert.deepEqual(noContent.json.payload, {});
 
       const missing = await h.call('POST', '/api/v1/app/no-such-app/msg', { eventType: 'x', payload: {} });
       assert.equal(missing.status, 404);
@@ -490,6 +490,7 @@ await describeEachDriver((driver) => {
       assert.equal(recovered.status, 202);
       assert.match(recovered.json.id, /^qtask_/);
       assert.equal(recovered.json.task, 'endpoint.recover');
+      assert.equal(recovered.json.status, 'running', 'BackgroundTaskStatus allows only running');
       assert.equal((await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats')).json.pending, 1);
       const resent = await h.call('POST', `/api/v1/app/fan/msg/${msg.id}/endpoint/f1/resend`);
       assert.equal(resent.status, 202);

@@ -102,10 +102,7 @@ export const StatsQuery = Type.Object({
 export const RecoverIn = Type.Object({ since: DateTime, until: Type.Optional(Nullable(DateTime)) });
 export const RecoverOut = Type.Object({
   id: Type.String(),
-  status: Type.Unsafe<'running' | 'finished' | 'failed'>({
-    type: 'string',
-    enum: ['running', 'finished', 'failed'],
-  }),
+  status: Type.Unsafe<'running'>({ type: 'string', enum: ['running'] }),
   task: Type.Unsafe<'endpoint.recover'>({ type: 'string', enum: ['endpoint.recover'] }),
   updatedAt: DateTime,
 });

@@ -28,7 +28,7 @@ const messageFields = {
   eventType: Type.String(),
   eventId: Nullable(Type.String()),
   channels: Nullable(Type.Array(Type.String())),
-  payload: Type.Optional(AnyObject),
+  payload: AnyObject, // {} when listed without content
   timestamp: DateTime,
 };
 /** Documentation only: message bodies are written by hand so the payload's bytes pass through unchanged. */
