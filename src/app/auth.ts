@@ -39,6 +39,7 @@ interface Claim {
   app: string;
   exp: number;
   jti: string;
+  ff?: string[]; // feature flags, when issued with some
 }
 
 export interface Authenticator {
@@ -46,7 +47,12 @@ export interface Authenticator {
   verify(token: string, now: number): Promise<Scope | null>;
   /** The scope of a token verified recently, without I/O; undefined when it needs `verify`. */
   cached(token: string, now: number): Scope | undefined;
-  issueAppToken(appId: string, now: number, ttlMs?: number): Promise<string>;
+  issueAppToken(
+    appId: string,
+    now: number,
+    ttlMs?: number,
+    featureFlags?: readonly string[],
+  ): Promise<string>;
   /** Revokes an app token (admin tokens are configured, not revoked by logout). */
   logout(token: string, now: number): Promise<void>;
 }
@@ -121,7 +127,7 @@ export function createAuthenticator(store: Store): Authenticator {
     }
     const claim = await decode(token, now);
     if (!claim) return null;
-    const scope: Scope = { kind: 'app', appId: claim.app, tokenId: claim.jti };
+    const scope: Scope = { kind: 'app', appId: claim.app, tokenId: claim.jti, featureFlags: claim.ff ?? [] };
     if (epoch === logouts) verified.set(token, scope, Math.min(claim.exp, now + VERIFIED_TTL_MS));
     return scope;
   }
@@ -133,8 +139,9 @@ export function createAuthenticator(store: Store): Authenticator {
     cached(token, now) {
       return verified.get(token, now);
     },
-    async issueAppToken(appId, now, ttlMs = DEFAULT_APP_TOKEN_TTL_MS) {
+    async issueAppToken(appId, now, ttlMs = DEFAULT_APP_TOKEN_TTL_MS, featureFlags = []) {
       const claim: Claim = { app: appId, exp: now + ttlMs, jti: randomBytes(12).toString('base64url') };
+      if (featureFlags.length > 0) claim.ff = [...featureFlags];
       const body = Buffer.from(JSON.stringify(claim)).toString('base64url');
       const mac = createHmac('sha256', await key())
         .update(body)

@@ -11,7 +11,9 @@ export interface AppDeps {
 }
 
 /** Who a request acts for: the operator (admin token) or one application (app-portal token). */
-export type Scope = { kind: 'admin' } | { kind: 'app'; appId: string; tokenId: string };
+export type Scope =
+  | { kind: 'admin' }
+  | { kind: 'app'; appId: string; tokenId: string; featureFlags: readonly string[] };
 
 export function requireAdmin(scope: Scope): void {
   if (scope.kind !== 'admin') throw forbidden();

@@ -38,17 +38,25 @@ export async function createEventType(
   return eventType;
 }
 
-export async function getEventType(deps: AppDeps, name: string): Promise<EventType> {
+/** An app token sees event types without a feature flag, and those whose flag it was issued with. */
+const visible = (scope: Scope, eventType: EventType): boolean =>
+  scope.kind === 'admin' ||
+  eventType.featureFlag === null ||
+  scope.featureFlags.includes(eventType.featureFlag);
+
+export async function getEventType(deps: AppDeps, scope: Scope, name: string): Promise<EventType> {
   const eventType = await deps.store.eventTypes.get(name);
-  if (!eventType) throw notFound('event type');
+  if (!eventType || !visible(scope, eventType)) throw notFound('event type');
   return eventType;
 }
 
 export function listEventTypes(
   deps: AppDeps,
+  scope: Scope,
   query: PageQuery & { includeArchived: boolean },
 ): Promise<Page<EventType>> {
-  return deps.store.eventTypes.list(query);
+  const featureFlags = scope.kind === 'app' ? scope.featureFlags : undefined;
+  return deps.store.eventTypes.list({ ...query, featureFlags });
 }
 
 /** PUT: replaces the event type or creates it. */
@@ -79,7 +87,7 @@ export async function patchEventType(
   patch: EventTypePatch,
 ): Promise<EventType> {
   requireAdmin(scope);
-  const existing = await getEventType(deps, name);
+  const existing = await getEventType(deps, scope, name);
   const eventType: EventType = {
     ...existing,
     description: patch.description ?? existing.description,
@@ -101,7 +109,7 @@ export async function deleteEventType(
   expunge: boolean,
 ): Promise<void> {
   requireAdmin(scope);
-  const existing = await getEventType(deps, name);
+  const existing = await getEventType(deps, scope, name);
   if (expunge) await deps.store.eventTypes.delete(name);
   else await deps.store.eventTypes.update({ ...existing, archived: true, updatedAt: deps.now() });
 }

@@ -10,7 +10,7 @@ import type { PublishItem, PublishResult, Store } from '../store/store.ts';
 import { type ApplicationInput, getOrCreateApp } from './applications.ts';
 import type { AppDeps, Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
-import { examplePayload } from './event-types.ts';
+import { examplePayload, getEventType } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 export interface Publisher {
@@ -95,8 +95,7 @@ export async function sendExample(
   eventTypeName: string,
 ): Promise<Message> {
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
-  const eventType = await deps.store.eventTypes.get(eventTypeName);
-  if (!eventType) throw notFound('event type');
+  const eventType = await getEventType(deps, scope, eventTypeName);
   const now = deps.now();
   const message: Message = {
     id: newId('msg', now),

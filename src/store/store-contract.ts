@@ -264,6 +264,25 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           ['d.x'],
         );
       });
+
+      test('list with feature flags: unflagged ones and those flagged with one of them', async (s) => {
+        for (const [name, featureFlag] of [
+          ['a', null],
+          ['b', 'beta'],
+          ['c', 'gamma'],
+          ['d', 'beta'],
+        ] as const) {
+          await s.eventTypes.create(mkEventType(name, T0, { featureFlag }));
+        }
+        const names = async (featureFlags?: string[]) =>
+          (await s.eventTypes.list({ limit: 10, includeArchived: false, featureFlags })).data.map(
+            (e) => e.name,
+          );
+        assert.deepEqual(await names(), ['a', 'b', 'c', 'd']);
+        assert.deepEqual(await names([]), ['a']);
+        assert.deepEqual(await names(['beta']), ['a', 'b', 'd']);
+        assert.deepEqual(await names(['gamma', 'beta']), ['a', 'b', 'c', 'd']);
+      });
     });
 
     describe('endpoints', () => {

@@ -66,6 +66,11 @@ export interface PublishItem {
 }
 
 /** appDeleted: the app was deleted after the caller looked it up; nothing of the item was stored. */
+export interface EventTypeQuery extends PageQuery {
+  includeArchived: boolean;
+  featureFlags?: readonly string[];
+}
+
 export type PublishResult =
   | { ok: true }
   | { ok: false; conflict: 'eventId'; existing: Message }
@@ -191,7 +196,8 @@ export interface Store {
   eventTypes: {
     create(eventType: EventType): Promise<void>; // ConflictError('name')
     get(name: string): Promise<EventType | null>;
-    list(query: PageQuery & { includeArchived: boolean }): Promise<Page<EventType>>; // iterator is the name
+    /** iterator is the name; with `featureFlags`, only event types without a flag or with one of them. */
+    list(query: EventTypeQuery): Promise<Page<EventType>>;
     update(eventType: EventType): Promise<void>;
     delete(name: string): Promise<boolean>;
   };

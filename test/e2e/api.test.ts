@@ -581,5 +581,42 @@ await describeEachDriver((driver) => {
         200,
       );
     });
+
+    test('a token sees the event types of its feature flags, and no other flagged ones', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Flags', uid: 'flags' });
+      const ep = (await h.call('POST', '/api/v1/app/flags/endpoint', { url: 'https://example.com/f' })).json;
+      for (const [name, featureFlag] of [
+        ['ff.open', null],
+        ['ff.beta', 'beta'],
+        ['ff.gamma', 'gamma'],
+      ]) {
+        await h.call('POST', '/api/v1/event-type', { name, description: 'd', featureFlag });
+      }
+      const tokenWith = async (featureFlags?: string[]) => {
+        const access = await h.call('POST', '/api/v1/auth/app-portal-access/flags', { featureFlags });
+        assert.equal(access.status, 200);
+        return { authorization: `Bearer ${access.json.token}` };
+      };
+      const seen = async (as?: Record<string, string>) =>
+        (await h.call('GET', '/api/v1/event-type?limit=250', undefined, as)).json.data
+          .map((e: { name: string }) => e.name)
+          .filter((n: string) => n.startsWith('ff.'));
+      const beta = await tokenWith(['beta']);
+      const none = await tokenWith();
+      assert.deepEqual(await seen(), ['ff.beta', 'ff.gamma', 'ff.open'], 'admin sees all');
+      assert.deepEqual(await seen(beta), ['ff.beta', 'ff.open']);
+      assert.deepEqual(await seen(none), ['ff.open']);
+      assert.equal((await h.call('GET', '/api/v1/event-type/ff.beta', undefined, beta)).status, 200);
+      const hidden = await h.call('GET', '/api/v1/event-type/ff.gamma', undefined, beta);
+      assert.deepEqual([hidden.status, hidden.json.code], [404, 'not_found']);
+      const example = (as: Record<string, string>) =>
+        h.call('POST', `/api/v1/app/flags/endpoint/${ep.id}/send-example`, { eventType: 'ff.beta' }, as);
+      assert.equal((await example(beta)).status, 200);
+      assert.equal((await example(none)).status, 404);
+      const bad = await h.call('POST', '/api/v1/auth/app-portal-access/flags', {
+        featureFlags: ['no spaces'],
+      });
+      assert.equal(bad.status, 422);
+    });
   });
 });

@@ -29,7 +29,8 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
         : null;
       const app = await getOrCreateApp(deps, request.scope, request.params.app_id, application);
       const now = deps.now();
-      const token = await auth.issueAppToken(app.id, now, body.expiry ? body.expiry * 1000 : undefined);
+      const ttl = body.expiry ? body.expiry * 1000 : undefined;
+      const token = await auth.issueAppToken(app.id, now, ttl, body.featureFlags);
       const base = deps.config.publicUrl ?? `${request.protocol}://${request.host}`;
       return { token, url: `${base.replace(/\/$/, '')}/portal/${app.id}#token=${token}` };
     },

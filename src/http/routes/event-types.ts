@@ -40,7 +40,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request) => {
       const q = request.query;
-      const page = await listEventTypes(deps, {
+      const page = await listEventTypes(deps, request.scope, {
         ...pageQuery(q),
         includeArchived: q.include_archived ?? false,
       });
@@ -72,7 +72,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
         response: { 200: EventTypeOut },
       },
     },
-    async (request) => eventTypeOut(await getEventType(deps, request.params.event_type_name)),
+    async (request) => eventTypeOut(await getEventType(deps, request.scope, request.params.event_type_name)),
   );
 
   api.put(

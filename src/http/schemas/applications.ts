@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { DateTime, Metadata, Nullable, Rate, RateOut, Text, Uid } from './common.ts';
+import { DateTime, FeatureFlag, Metadata, Nullable, Rate, RateOut, Text, Uid } from './common.ts';
 
 const name = Text({ minLength: 1 });
 // The reference says `throttleRate`; the svix SDK sends `rateLimit`. Both are accepted and returned.
@@ -26,7 +26,7 @@ export const ApplicationOut = Type.Object({
 
 export const AppPortalAccessIn = Type.Object({
   application: Type.Optional(Nullable(ApplicationIn)),
-  featureFlags: Type.Optional(Type.Array(Type.String())),
+  featureFlags: Type.Optional(Type.Array(FeatureFlag, { uniqueItems: true })),
   expiry: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }))),
 });
 export const AppPortalAccessOut = Type.Object({ token: Type.String(), url: Type.String() });

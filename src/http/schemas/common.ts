@@ -11,6 +11,7 @@ export const NO_NUL = '^[^\\u0000]*$';
 export const Text = (options: { minLength?: number } = {}) => Type.String({ ...options, pattern: NO_NUL });
 export const Uid = Type.String({ minLength: 1, maxLength: 256, pattern: IdPattern });
 export const EventTypeName = Type.String({ maxLength: 256, pattern: IdPattern });
+export const FeatureFlag = Type.String({ maxLength: 256, pattern: IdPattern });
 export const Channel = Type.String({ maxLength: 128, pattern: IdPattern });
 export const Secret = Type.String({ pattern: '^(whsec_)?[a-zA-Z0-9+/=]{32,100}$' });
 export const DateTime = Type.String({ format: 'date-time' });

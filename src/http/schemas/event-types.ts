@@ -1,13 +1,12 @@
 import { Type } from 'typebox';
-import { AnyObject, DateTime, EventTypeName, IdPattern, Nullable, Text } from './common.ts';
+import { AnyObject, DateTime, EventTypeName, FeatureFlag, Nullable, Text } from './common.ts';
 
-const featureFlag = Type.String({ maxLength: 256, pattern: IdPattern });
 const fields = {
   description: Text(),
   schemas: Type.Optional(Nullable(AnyObject)),
   archived: Type.Optional(Type.Boolean()),
   deprecated: Type.Optional(Type.Boolean()),
-  featureFlag: Type.Optional(Nullable(featureFlag)),
+  featureFlag: Type.Optional(Nullable(FeatureFlag)),
 };
 
 export const EventTypeIn = Type.Object({ name: EventTypeName, ...fields });

@@ -30,12 +30,16 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
       return row ? mapRow.eventType(row) : null;
     },
     list(query) {
+      const params = new Params();
+      const where = query.includeArchived ? [] : ['NOT archived'];
+      if (query.featureFlags)
+        where.push(`(feature_flag IS NULL OR feature_flag = ANY(${params.add(query.featureFlags)}))`);
       return keysetPage(
         db,
         {
           select: 'SELECT * FROM event_types',
-          where: query.includeArchived ? [] : ['NOT archived'],
-          params: new Params(),
+          where,
+          params,
           key: 'name',
           keyOf: (r) => r.name as string,
           page: query,

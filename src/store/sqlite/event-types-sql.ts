@@ -27,12 +27,15 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
       return row ? mapRow.eventType(row) : null;
     },
     async list(query) {
+      const where = query.includeArchived ? [] : ['archived = 0'];
+      const flags = query.featureFlags;
+      if (flags) where.push(`(feature_flag IS NULL OR feature_flag IN (${flags.map(() => '?').join(',')}))`);
       return keysetPage(
         db,
         {
           select: 'SELECT * FROM event_types',
-          where: query.includeArchived ? [] : ['archived = 0'],
-          params: [],
+          where,
+          params: [...(flags ?? [])],
           key: 'name',
           keyOf: (r) => r.name as string,
           page: query,
