@@ -44,7 +44,7 @@ program
     env(
       '--retry-schedule <delays>',
       'DOORBELL_RETRY_SCHEDULE',
-      'delay before each attempt, comma-separated (default 0,5s,5m,30m,2h,5h,10h,10h)',
+      'delay before each attempt, comma-separated, starting with 0 (default 0,5s,5m,30m,2h,5h,10h,10h)',
     ),
   )
   .addOption(
@@ -58,7 +58,7 @@ program
     env(
       '--concurrency <n>',
       'DOORBELL_CONCURRENCY',
-      'attempts in flight (default 512; at most 64 per endpoint)',
+      'attempts in flight (default 512; at most 128 per endpoint)',
     ),
   )
   .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long payloads are kept (default 90d)'))

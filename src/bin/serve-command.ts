@@ -34,6 +34,14 @@ function list(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** The first attempt is sent as soon as the message is committed, so the schedule starts with 0. */
+function retrySchedule(value: string): number[] {
+  const delays = parseSchedule(value);
+  if (delays[0] !== 0)
+    throw new Error(`--retry-schedule must start with 0 (the first attempt is immediate), got '${value}'`);
+  return delays;
+}
+
 /** A zero deadline would fail every attempt before it is sent. */
 function attemptTimeout(value: string): number {
   const ms = parseDuration(value);
@@ -60,7 +68,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     retentionMs: options.retention ? parseDuration(options.retention) : base.retentionMs,
     delivery: {
       allowSubnets,
-      ...(options.retrySchedule ? { retrySchedule: parseSchedule(options.retrySchedule) } : {}),
+      ...(options.retrySchedule ? { retrySchedule: retrySchedule(options.retrySchedule) } : {}),
       ...(options.attemptTimeout ? { attemptTimeoutMs: attemptTimeout(options.attemptTimeout) } : {}),
       ...(options.concurrency ? { concurrency: integerFlag('--concurrency', options.concurrency, 1) } : {}),
     },

@@ -7,7 +7,7 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 export interface DeliveryConfig {
-  /** Delay before each attempt; the first is the delay after publishing. Length = attempts in all. */
+  /** Delay before each attempt; the first is 0 (sent once committed). Length = attempts in all. */
   retrySchedule: readonly number[];
   jitter: number; // ± fraction of each delay
   penaltyMs: number; // minimum next delay after a timeout or a 429

@@ -61,13 +61,16 @@ describe('doorbell command', () => {
     assert.match(tolerance.stderr, /--tolerance/);
   });
 
-  test('serve refuses an out-of-range port and a zero attempt deadline, naming the flag', async () => {
+  test('serve refuses an out-of-range port, a zero attempt deadline and a delayed first attempt, naming the flag', async () => {
     const run = await doorbell(['serve', '--port', '99999', '--database', ':memory:']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /--port must be an integer from 0 to 65535, got '99999'/);
     const zero = await doorbell(['serve', '--attempt-timeout', '0s', '--database', ':memory:']);
     assert.equal(zero.code, 1);
     assert.match(zero.stderr, /--attempt-timeout must be longer than 0/);
+    const late = await doorbell(['serve', '--retry-schedule', '10s,1m', '--database', ':memory:']);
+    assert.equal(late.code, 1);
+    assert.match(late.stderr, /--retry-schedule must start with 0/);
   });
 
   test('serve --demo (npm start) prints a command that publishes an event, and it arrives signed', async (t) => {
