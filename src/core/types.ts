@@ -72,6 +72,7 @@ export interface DeliveryTask {
   attempts: number; // attempts made so far
   nextAt: number | null; // when the next attempt is due (pending only)
   leaseUntil: number | null; // while sending: the lease
+  trigger: TriggerTypeName; // what made the next attempt due: the schedule, or a resend or recover
   createdAt: number;
   updatedAt: number;
 }

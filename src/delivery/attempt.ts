@@ -35,7 +35,7 @@ export function attemptOf(task: DeliveryTask, url: string, at: number, result: A
     endpointId,
     url,
     ...result,
-    triggerType: 'scheduled',
+    triggerType: task.trigger,
     createdAt: at,
   };
 }

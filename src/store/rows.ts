@@ -10,8 +10,9 @@ import type {
   EventType,
   Message,
   TaskStatusName,
+  TriggerTypeName,
 } from '../core/types.ts';
-import { TaskStatus } from '../core/types.ts';
+import { TaskStatus, TriggerType } from '../core/types.ts';
 import type { TaskNext } from './store.ts';
 
 export type Row = Record<string, unknown>;
@@ -19,6 +20,8 @@ export type Row = Record<string, unknown>;
 const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
 
 export const statusName = (status: number): TaskStatusName => STATUS_NAMES[status] ?? 'pending';
+
+const triggerName = (n: unknown): TriggerTypeName => (n === TriggerType.manual ? 'manual' : 'scheduled');
 
 export function toTask(r: Row): DeliveryTask {
   return {
@@ -30,6 +33,7 @@ export function toTask(r: Row): DeliveryTask {
     attempts: r.attempts as number,
     nextAt: r.next_at as number | null,
     leaseUntil: r.lease_until as number | null,
+    trigger: triggerName(r.trigger_type),
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
   };
@@ -62,7 +66,7 @@ export function toAttempt(r: Row): Attempt {
     responseStatusCode: r.response_status_code as number,
     response: r.response as string,
     responseDurationMs: r.response_duration_ms as number,
-    triggerType: r.trigger_type === 1 ? 'manual' : 'scheduled',
+    triggerType: triggerName(r.trigger_type),
     createdAt: r.created_at as number,
   };
 }

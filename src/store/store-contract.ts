@@ -754,10 +754,12 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
             created.msgId,
             created.endpointId,
             created.appId,
+            created.trigger,
           ],
-          ['pending', 0, T0 + 50, m.id, eps[1]!.id, app.id],
+          ['pending', 0, T0 + 50, m.id, eps[1]!.id, app.id, 'manual'],
         );
         const [c] = await claim(s, T0, 10);
+        assert.equal(c!.task.trigger, 'scheduled');
         await finishOne(s, {
           taskId: c!.task.id,
           attempt: mkAttempt(m, eps[0]!.id, T0 + 1),
@@ -766,9 +768,19 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         });
         const again = await s.tasks.resend(app.id, m.id, eps[0]!.id, T0 + 60);
         assert.deepEqual(
-          [again.id, again.status, again.attempts, again.nextAt],
-          [c!.task.id, 'pending', 1, T0 + 60],
+          [again.id, again.status, again.attempts, again.nextAt, again.trigger],
+          [c!.task.id, 'pending', 1, T0 + 60, 'manual'],
         );
+        // The resent attempt is manual; a retry it schedules is not.
+        const resent = (await claim(s, T0 + 60, 10)).find((x) => x.task.id === c!.task.id)!;
+        assert.equal(resent.task.trigger, 'manual');
+        await finishOne(s, {
+          taskId: resent.task.id,
+          attempt: mkAttempt(m, eps[0]!.id, T0 + 61),
+          next: { status: 'pending', at: T0 + 70 },
+          now: T0 + 61,
+        });
+        assert.equal((await s.tasks.get(m.id, eps[0]!.id))?.trigger, 'scheduled');
       });
 
       test('recover re-queues failed tasks created in the range; stats counts by status', async (s) => {
@@ -799,7 +811,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await s.tasks.recover(ep.id, failedAt[0]!, failedAt[2]!, T0 + 2000), 2);
         assert.deepEqual(await s.tasks.stats(ep.id, {}), { success: 0, pending: 2, fail: 1, sending: 1 });
         assert.equal(await s.tasks.recover(ep.id, T0, T0 + 10_000, T0 + 2000), 1);
-        assert.equal((await claim(s, T0 + 2000)).length, 3);
+        const recovered = await claim(s, T0 + 2000);
+        assert.deepEqual(
+          recovered.map((c) => c.task.trigger),
+          ['manual', 'manual', 'manual'],
+        );
       });
 
       test("lists an endpoint's tasks by message and a message's tasks by endpoint", async (s) => {

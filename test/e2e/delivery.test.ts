@@ -30,7 +30,12 @@ async function publish(running: Running, appId: string, payloadText = '{"n":1}',
 
 async function attempts(running: Running, appId: string, msgId: string) {
   const res = await api(running.url, 'GET', `/app/${appId}/attempt/msg/${msgId}`);
-  return res.body.data as { status: number; responseStatusCode: number; response: string }[];
+  return res.body.data as {
+    status: number;
+    responseStatusCode: number;
+    response: string;
+    triggerType: number;
+  }[];
 }
 
 await describeEachDriver((driver) => {
@@ -106,7 +111,13 @@ await describeEachDriver((driver) => {
       assert.equal(recover.status, 202);
       await until('recovered delivery', () => rx.requests.length === 4 || undefined);
       assert.equal(rx.requests[3]?.headers['webhook-id'], msgId);
+      const list = await until('four attempts', async () => {
+        const a = await attempts(running, appId, msgId);
+        return a.length === 4 ? a : undefined;
+      });
       await rx.close();
+      // triggerType: 0 scheduled, 1 manual (a recover or resend).
+      assert.deepEqual(list.map((a) => a.triggerType).sort(), [0, 0, 0, 1]);
     });
 
     test('410 Gone disables the endpoint; later messages are not sent to it', async () => {

@@ -21,7 +21,7 @@ const FINISH = stmt(`WITH input AS (
       status smallint, response_status_code int, response text, response_duration_ms int,
       trigger_type smallint, created_at bigint)
   ), done AS (
-    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL,
+    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL, trigger_type = 0,
       status = CASE WHEN t.status = 0 THEN 0 ELSE x.next_status END,
       next_at = CASE WHEN t.status = 0 THEN NULL ELSE x.next_at END
     FROM input x WHERE t.id = x.task_id RETURNING x.i
@@ -38,13 +38,13 @@ const RELEASE = stmt(
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 const RESEND = stmt(`WITH r AS (
     INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at, lease_until,
-      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, 0, $6, NULL, $6, $6)
+      trigger_type, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, 0, $6, NULL, 1, $6, $6)
     ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_at = excluded.next_at, lease_until = NULL,
-      updated_at = excluded.updated_at
+      trigger_type = 1, updated_at = excluded.updated_at
     RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
 const RECOVER = stmt(`WITH u AS (
-    UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, updated_at = $1
+    UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1
     WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
   ), c AS (SELECT count(*)::int AS n FROM u)
   SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);

@@ -41,6 +41,7 @@ function leasedTask(
     attempts: 0,
     nextAt: null,
     leaseUntil,
+    trigger: 'scheduled',
     createdAt: now,
     updatedAt: now,
   };

@@ -10,16 +10,16 @@ import { keysetPage } from './paginate.ts';
 
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
-const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL,
+const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL, trigger_type = 0,
   status = CASE WHEN status = 0 THEN 0 ELSE ? END,
   next_at = CASE WHEN status = 0 THEN NULL ELSE ? END
   WHERE id = ?`;
 const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const RESEND = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
-  created_at, updated_at) VALUES (?, ?, ?, ?, 1, 0, ?, NULL, ?, ?)
+  trigger_type, created_at, updated_at) VALUES (?, ?, ?, ?, 1, 0, ?, NULL, 1, ?, ?)
   ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_at = excluded.next_at, lease_until = NULL,
-  updated_at = excluded.updated_at RETURNING *`;
+  trigger_type = 1, updated_at = excluded.updated_at RETURNING *`;
 
 function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
   const where: string[] = [];
@@ -97,7 +97,7 @@ export function tasksSql(db: Db): Store['tasks'] {
     },
     async recover(endpointId, since, until, now) {
       return db.run(
-        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, updated_at = ?
+        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, trigger_type = 1, updated_at = ?
          WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?`,
         now,
         now,
