@@ -36,7 +36,11 @@ const task = (over: Partial<DeliveryTask> = {}): DeliveryTask => ({
 /** Runs one attempt at `now`; the receiver answers `result`. */
 async function attempt(result: SendResult, over: Partial<DeliveryTask> = {}, now = T, random = 0.5) {
   const sent: SendRequest[] = [];
-  const sender = { send: async (r: SendRequest) => (sent.push(r), result), close: async () => {} };
+  const send = async (r: SendRequest) => {
+    sent.push(r);
+    return result;
+  };
+  const sender = { send, close: async () => {} };
   const done = await sendAttempt(
     { task: task(over), message, endpoint },
     { delivery: defaults.delivery, sender, now: () => now, random: () => random },
