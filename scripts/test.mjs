@@ -23,7 +23,8 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
-  stdio: 'inherit',
-});
+// A test that fails before closing its servers, or hangs, is reported instead of holding the run open:
+// the runner exits once every test has ended, and a test running past 5 minutes fails.
+const runner = ['--test', '--test-concurrency=1', '--test-force-exit', '--test-timeout=300000'];
+const result = spawnSync(process.execPath, ['--import', 'tsx', ...runner, ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
