@@ -783,6 +783,25 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await s.tasks.get(m.id, eps[0]!.id))?.trigger, 'scheduled');
       });
 
+      test('resend of a task in flight: never sent in parallel, sent again once its attempt ends', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const m = await publish();
+        const [c] = await claim(s, T0, 10);
+        const during = await s.tasks.resend(app.id, m.id, ep.id, T0 + 5);
+        assert.deepEqual([during.status, during.leaseUntil], ['sending', c!.task.leaseUntil]);
+        assert.deepEqual(await claim(s, T0 + 5, 10), [], 'the lease holds: no second attempt at once');
+        await finishOne(s, {
+          taskId: c!.task.id,
+          attempt: mkAttempt(m, ep.id, T0 + 6),
+          next: { status: 'success' },
+          now: T0 + 6,
+        });
+        const after = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([after?.status, after?.nextAt, after?.trigger], ['pending', T0 + 5, 'manual']);
+        const [again] = await claim(s, T0 + 6, 10);
+        assert.deepEqual([again?.task.id, again?.task.trigger], [c!.task.id, 'manual']);
+      });
+
       test('recover re-queues failed tasks created in the range; stats counts by status', async (s) => {
         const { ep, publish } = await world(s);
         const msgs = [];

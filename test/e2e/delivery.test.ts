@@ -120,6 +120,37 @@ await describeEachDriver((driver) => {
       assert.deepEqual(list.map((a) => a.triggerType).sort(), [0, 0, 0, 1]);
     });
 
+    test('a resend during an attempt waits for it, then sends once more, never two at once', async () => {
+      let inFlight = 0;
+      let most = 0;
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const rx = await startReceiver({
+        handle: async (hit, res) => {
+          most = Math.max(most, ++inFlight);
+          if (hit.attempt === 1) await held;
+          inFlight--;
+          res.writeHead(200).end();
+        },
+      });
+      const { appId, epId } = await setup(running, rx.url);
+      const msgId = await publish(running, appId);
+      await until('first attempt in flight', () => rx.requests.length === 1 || undefined);
+      const resent = await api(running.url, 'POST', `/app/${appId}/msg/${msgId}/endpoint/${epId}/resend`);
+      assert.equal(resent.status, 202);
+      await new Promise((r) => setTimeout(r, 150)); // room for a wrongly parallel attempt to arrive
+      const whileHeld = rx.requests.length;
+      release();
+      const list = await until('two attempts', async () => {
+        const a = await attempts(running, appId, msgId);
+        return a.length === 2 ? a : undefined;
+      });
+      await rx.close();
+      assert.equal(whileHeld, 1, 'the resend waited for the attempt in flight');
+      assert.equal(most, 1);
+      assert.deepEqual(list.map((a) => a.triggerType).sort(), [0, 1]);
+    });
+
     test('410 Gone disables the endpoint; later messages are not sent to it', async () => {
       const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(410).end() });
       const { appId, epId } = await setup(running, rx.url);

@@ -13,6 +13,7 @@ import { mapRow, messageFilters, Params, type Pg, type Row, type Sql, stmt, time
 
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
+// A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt.
 // One statement per batch: the tasks are moved on, and the attempts of the tasks that still exist are
 // inserted (multi-row, from the same JSON input).
 const FINISH = stmt(`WITH input AS (
@@ -21,9 +22,11 @@ const FINISH = stmt(`WITH input AS (
       status smallint, response_status_code int, response text, response_duration_ms int,
       trigger_type smallint, created_at bigint)
   ), done AS (
-    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL, trigger_type = 0,
-      status = CASE WHEN t.status = 0 THEN 0 ELSE x.next_status END,
-      next_at = CASE WHEN t.status = 0 THEN NULL ELSE x.next_at END
+    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL,
+      status = CASE WHEN t.status = 0 THEN 0 WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE x.next_status END,
+      next_at = CASE WHEN t.status = 0 THEN NULL WHEN t.status = 3 AND t.next_at IS NOT NULL THEN t.next_at
+        ELSE x.next_at END,
+      trigger_type = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE 0 END
     FROM input x WHERE t.id = x.task_id RETURNING x.i
   ), recorded AS (
     INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code,
@@ -36,10 +39,12 @@ const RELEASE = stmt(
   'UPDATE tasks SET status = 1, next_at = $2, lease_until = NULL WHERE id = $1 AND status = 3',
 );
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
+// A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = stmt(`WITH r AS (
     INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at, lease_until,
       trigger_type, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, 0, $6, NULL, 1, $6, $6)
-    ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_at = excluded.next_at, lease_until = NULL,
+    ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = CASE WHEN tasks.status = 3 THEN 3 ELSE 1 END,
+      lease_until = CASE WHEN tasks.status = 3 THEN tasks.lease_until END, next_at = excluded.next_at,
       trigger_type = 1, updated_at = excluded.updated_at
     RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);

@@ -10,16 +10,20 @@ import { keysetPage } from './paginate.ts';
 
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
-const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL, trigger_type = 0,
-  status = CASE WHEN status = 0 THEN 0 ELSE ? END,
-  next_at = CASE WHEN status = 0 THEN NULL ELSE ? END
+// A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt.
+const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL,
+  status = CASE WHEN status = 0 THEN 0 WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE ? END,
+  next_at = CASE WHEN status = 0 THEN NULL WHEN status = 3 AND next_at IS NOT NULL THEN next_at ELSE ? END,
+  trigger_type = CASE WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE 0 END
   WHERE id = ?`;
 const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+// A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   trigger_type, created_at, updated_at) VALUES (?, ?, ?, ?, 1, 0, ?, NULL, 1, ?, ?)
-  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_at = excluded.next_at, lease_until = NULL,
-  trigger_type = 1, updated_at = excluded.updated_at RETURNING *`;
+  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
+  lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = excluded.next_at, trigger_type = 1,
+  updated_at = excluded.updated_at RETURNING *`;
 
 function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
   const where: string[] = [];
