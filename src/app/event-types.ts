@@ -27,6 +27,7 @@ function build(input: EventTypeInput, now: number): EventType {
   };
 }
 
+/** Creates the event type, or unarchives an archived one as the body describes it (as Svix does): 409 if live. */
 export async function createEventType(
   deps: AppDeps,
   scope: Scope,
@@ -34,6 +35,12 @@ export async function createEventType(
 ): Promise<EventType> {
   requireAdmin(scope);
   const eventType = build(input, deps.now());
+  const existing = await deps.store.eventTypes.get(input.name);
+  if (existing?.archived) {
+    const revived = { ...eventType, archived: false, createdAt: existing.createdAt };
+    await deps.store.eventTypes.update(revived);
+    return revived;
+  }
   await mapConflict(deps.store.eventTypes.create(eventType));
   return eventType;
 }

@@ -202,6 +202,23 @@ await describeEachDriver((driver) => {
         ),
       );
 
+      // Creating an archived event type unarchives it, as the body describes it; a live one is a conflict.
+      const revived = await h.call('POST', '/api/v1/event-type', {
+        name: 'user.created',
+        description: 'back',
+      });
+      assert.deepEqual(
+        [revived.status, revived.json.archived, revived.json.description],
+        [201, false, 'back'],
+      );
+      assert.ok(
+        (await h.call('GET', '/api/v1/event-type')).json.data.some(
+          (e: { name: string }) => e.name === 'user.created',
+        ),
+      );
+      const again = await h.call('POST', '/api/v1/event-type', { name: 'user.created', description: 'x' });
+      assert.equal(again.status, 409);
+
       assert.equal((await h.call('DELETE', '/api/v1/event-type/user.created?expunge=true')).status, 204);
       assert.equal((await h.call('GET', '/api/v1/event-type/user.created')).status, 404);
       const badName = await h.call('POST', '/api/v1/event-type', { name: 'bad name!', description: '' });
