@@ -27,6 +27,8 @@ export type PhaseResult = {
   halfRate: number;
   /** Seconds of CPU per delivered event during the peak run, summed over the Doorbell processes. */
   cpuPerDelivery: number;
+  /** Same, during the paced run at half the peak rate (smaller batches cost more per event). */
+  cpuPerDeliveryAtHalf: number;
   /** Same, for the database server's backends; NaN when not measured. */
   dbCpuPerDelivery: number;
   rss: { sum: number; max: number };
@@ -67,6 +69,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     const dbCpuPerDelivery = dbBefore && dbAfter ? cpuBetween(dbBefore, dbAfter) / delivered : Number.NaN;
     const halfRate = peak.ackPerSec / 2;
     log(`${label} paced run, ${fmt(o.pacedEvents)} events at ${fmt(halfRate)}/s`);
+    const cpuBeforeHalf = await server.cpuSeconds();
     const half = await publishRun({
       ...base,
       events: o.pacedEvents,
@@ -74,8 +77,18 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       label: `${label} paced`,
       deliveryTimeoutMs: o.deliveryBudget(),
     });
+    const cpuPerDeliveryAtHalf = ((await server.cpuSeconds()) - cpuBeforeHalf) / Math.max(1, half.delivered);
     const rss = await server.peakRssMiB();
-    return { processes: server.pids.length, peak, half, halfRate, cpuPerDelivery, dbCpuPerDelivery, rss };
+    return {
+      processes: server.pids.length,
+      peak,
+      half,
+      halfRate,
+      cpuPerDelivery,
+      cpuPerDeliveryAtHalf,
+      dbCpuPerDelivery,
+      rss,
+    };
   } finally {
     const codes = await server.stop();
     const bad = codes.filter((c) => c !== 0);

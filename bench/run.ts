@@ -106,7 +106,7 @@ const phase = async (server: DoorbellServer, label: string, db?: BenchDatabase):
     ...(db === undefined ? {} : { backendCpu: db.backendCpu }),
   });
 const sqlite = await phase(await startDoorbell({ workerConcurrency }), 'doorbell');
-const { peak, half, halfRate, cpuPerDelivery, rss } = sqlite;
+const { peak, half, halfRate, cpuPerDelivery, cpuPerDeliveryAtHalf, rss } = sqlite;
 
 /** The PostgreSQL phases, each on a fresh temp database that is dropped after it. */
 const pgRuns: Column[] = [];
@@ -188,7 +188,8 @@ const rows: [string, string][] = [
   ['doorbell peak RSS (VmHWM)', `${fmt(rssMiB, 1)} MiB`],
   [
     'doorbell CPU per delivered event',
-    `${fmt(cpuPerDelivery * 1e6, 0)} µs (publish + delivery, all threads)`,
+    `${fmt(cpuPerDelivery * 1e6, 0)} µs (publish + delivery, all threads); ` +
+      `${fmt(cpuPerDeliveryAtHalf * 1e6, 0)} µs at half peak`,
   ],
 ];
 if (bull === undefined) rows.push(['bullmq baseline', `not run: ${bullSkip}`]);
