@@ -1,6 +1,7 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
 import { notFound } from '../core/errors.ts';
-import type { EventType, Page, PageQuery } from '../core/types.ts';
+import type { EventType, Page } from '../core/types.ts';
+import type { EventTypeQuery } from '../store/store.ts';
 import { type AppDeps, mapConflict, requireAdmin, type Scope, upsert } from './context.ts';
 
 export interface EventTypeInput {
@@ -60,7 +61,7 @@ export async function getEventType(deps: AppDeps, scope: Scope, name: string): P
 export function listEventTypes(
   deps: AppDeps,
   scope: Scope,
-  query: PageQuery & { includeArchived: boolean },
+  query: Omit<EventTypeQuery, 'featureFlags'>,
 ): Promise<Page<EventType>> {
   const featureFlags = scope.kind === 'app' ? scope.featureFlags : undefined;
   return deps.store.eventTypes.list({ ...query, featureFlags });

@@ -65,12 +65,12 @@ export interface PublishItem {
   now: number;
 }
 
-/** appDeleted: the app was deleted after the caller looked it up; nothing of the item was stored. */
 export interface EventTypeQuery extends PageQuery {
   includeArchived: boolean;
   featureFlags?: readonly string[];
 }
 
+/** appDeleted: the app was deleted after the caller looked it up; nothing of the item was stored. */
 export type PublishResult =
   | { ok: true }
   | { ok: false; conflict: 'eventId'; existing: Message }
