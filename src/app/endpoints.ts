@@ -8,6 +8,7 @@ import type { Cidr } from '../core/ssrf.ts';
 import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
 import { type AppDeps, mapConflict, resolveApp, type Scope, upsert } from './context.ts';
 import { checkHeaders } from './endpoint-headers.ts';
+import { archivedType } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 export interface EndpointDeps extends AppDeps {
@@ -41,6 +42,18 @@ function checkSecret(secret: string | null | undefined): string {
   if (secret === null || secret === undefined) return generateSecret(randomBytes(24));
   if (!isValidSecret(secret)) throw invalid(['body', 'secret'], 'secret must be base64 of 24..64 bytes');
   return normalizeSecret(secret);
+}
+
+/** New filters may not name an archived event type; those the endpoint had before its archival stay. */
+async function checkFilterTypes(
+  deps: AppDeps,
+  filterTypes: readonly string[] | null | undefined,
+  had: readonly string[] | null = null,
+): Promise<void> {
+  const added = (filterTypes ?? []).filter((name) => !had?.includes(name));
+  if (added.length === 0) return;
+  const [archived] = await deps.store.eventTypes.archived(added);
+  if (archived !== undefined) throw archivedType(archived, ['body', 'filterTypes']);
 }
 
 function build(deps: EndpointDeps, appId: string, input: EndpointInput, now: number): Endpoint {
@@ -85,6 +98,7 @@ export async function createEndpoint(
 ): Promise<Endpoint> {
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   const endpoint = build(deps, app.id, input, deps.now());
+  await checkFilterTypes(deps, endpoint.filterTypes);
   await mapConflict(deps.store.endpoints.create(endpoint));
   deps.cache.invalidate(app.id);
   return endpoint;
@@ -112,6 +126,7 @@ export async function upsertEndpoint(
   return upsert(async () => {
     const now = deps.now();
     const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
+    await checkFilterTypes(deps, input.filterTypes, existing?.filterTypes);
     if (!existing) {
       if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
       const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, now);
@@ -148,6 +163,7 @@ export async function patchEndpoint(
   patch: EndpointPatch,
 ): Promise<Endpoint> {
   const existing = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
+  await checkFilterTypes(deps, patch.filterTypes, existing.filterTypes);
   const pick = <K extends keyof Endpoint & keyof EndpointPatch>(key: K): Endpoint[K] =>
     patch[key] !== undefined ? (patch[key] as Endpoint[K]) : existing[key];
   const endpoint: Endpoint = {

@@ -1,8 +1,15 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
-import { notFound } from '../core/errors.ts';
+// Archived types are refused for new messages and new endpoint filters (checkNotArchived).
+import { type DoorbellError, invalid, notFound } from '../core/errors.ts';
 import type { EventType, Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';
 import { type AppDeps, mapConflict, requireAdmin, type Scope, upsert } from './context.ts';
+import type { PublishCache } from './publish-cache.ts';
+
+/** Writes also forget the publish path's cached copy. */
+export interface EventTypeDeps extends AppDeps {
+  cache: PublishCache;
+}
 
 export interface EventTypeInput {
   name: string;
@@ -30,7 +37,7 @@ function build(input: EventTypeInput, now: number): EventType {
 
 /** Creates the event type, or unarchives an archived one as the body describes it (as Svix does): 409 if live. */
 export async function createEventType(
-  deps: AppDeps,
+  deps: EventTypeDeps,
   scope: Scope,
   input: EventTypeInput,
 ): Promise<EventType> {
@@ -40,9 +47,11 @@ export async function createEventType(
   if (existing?.archived) {
     const revived = { ...eventType, archived: false, createdAt: existing.createdAt };
     await deps.store.eventTypes.update(revived);
+    deps.cache.forgetEventType(input.name);
     return revived;
   }
   await mapConflict(deps.store.eventTypes.create(eventType));
+  deps.cache.forgetEventType(input.name);
   return eventType;
 }
 
@@ -69,12 +78,12 @@ export function listEventTypes(
 
 /** PUT: replaces the event type or creates it. */
 export async function upsertEventType(
-  deps: AppDeps,
+  deps: EventTypeDeps,
   scope: Scope,
   input: EventTypeInput,
 ): Promise<{ eventType: EventType; created: boolean }> {
   requireAdmin(scope);
-  return upsert(async () => {
+  const result = await upsert(async () => {
     const now = deps.now();
     const existing = await deps.store.eventTypes.get(input.name);
     if (!existing) {
@@ -86,10 +95,12 @@ export async function upsertEventType(
     await deps.store.eventTypes.update(eventType);
     return { eventType, created: false };
   });
+  deps.cache.forgetEventType(input.name);
+  return result;
 }
 
 export async function patchEventType(
-  deps: AppDeps,
+  deps: EventTypeDeps,
   scope: Scope,
   name: string,
   patch: EventTypePatch,
@@ -106,12 +117,13 @@ export async function patchEventType(
     updatedAt: deps.now(),
   };
   await deps.store.eventTypes.update(eventType);
+  deps.cache.forgetEventType(name);
   return eventType;
 }
 
 /** Svix archives on delete; `expunge` removes the row for good. */
 export async function deleteEventType(
-  deps: AppDeps,
+  deps: EventTypeDeps,
   scope: Scope,
   name: string,
   expunge: boolean,
@@ -120,6 +132,19 @@ export async function deleteEventType(
   const existing = await getEventType(deps, scope, name);
   if (expunge) await deps.store.eventTypes.delete(name);
   else await deps.store.eventTypes.update({ ...existing, archived: true, updatedAt: deps.now() });
+  deps.cache.forgetEventType(name);
+}
+
+/**
+ * Svix: once archived, "new messages can not be sent with it and endpoints can not filter on it".
+ * `loc` names the field that named it.
+ */
+export function archivedType(name: string, loc: readonly string[]): DoorbellError {
+  return invalid(loc, `event type ${name} is archived; create it again to unarchive it`);
+}
+
+export function checkNotArchived(eventType: EventType | null, loc: readonly string[]): void {
+  if (eventType?.archived) throw archivedType(eventType.name, loc);
 }
 
 /** An example payload for send-example: the first `examples` entry of the newest schema, or {}. */

@@ -10,7 +10,7 @@ import type { PublishItem, PublishResult, Store } from '../store/store.ts';
 import { type ApplicationInput, getOrCreateApp } from './applications.ts';
 import type { AppDeps, Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
-import { examplePayload, getEventType } from './event-types.ts';
+import { checkNotArchived, examplePayload, getEventType } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 export interface Publisher {
@@ -70,6 +70,10 @@ export async function publishMessage(
   appIdOrUid: string,
   input: PublishInput,
 ): Promise<Message> {
+  checkNotArchived(await deps.cache.eventType(deps.store, input.eventType, deps.now()), [
+    'body',
+    'eventType',
+  ]);
   const app = await getOrCreateApp(deps, scope, appIdOrUid, input.application);
   const now = deps.now();
   const message: Message = {
@@ -96,6 +100,7 @@ export async function sendExample(
 ): Promise<Message> {
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   const eventType = await getEventType(deps, scope, eventTypeName);
+  checkNotArchived(eventType, ['body', 'eventType']);
   const now = deps.now();
   const message: Message = {
     id: newId('msg', now),

@@ -265,6 +265,18 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
+      test('archived: which of the names are archived event types', async (s) => {
+        await s.eventTypes.create(mkEventType('a.live'));
+        await s.eventTypes.create(mkEventType('b.archived', T0, { archived: true }));
+        await s.eventTypes.create(mkEventType('c.archived', T0, { archived: true }));
+        assert.deepEqual(
+          (await s.eventTypes.archived(['a.live', 'c.archived', 'unknown', 'b.archived'])).sort(),
+          ['b.archived', 'c.archived'],
+        );
+        assert.deepEqual(await s.eventTypes.archived(['a.live', 'unknown']), []);
+        assert.deepEqual(await s.eventTypes.archived([]), []);
+      });
+
       test('list with feature flags: unflagged ones and those flagged with one of them', async (s) => {
         for (const [name, featureFlag] of [
           ['a', null],

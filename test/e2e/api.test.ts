@@ -225,6 +225,53 @@ await describeEachDriver((driver) => {
       assert.equal(badName.status, 422);
       assert.deepEqual(loc(badName), ['body', 'name']);
     });
+    test('an archived event type takes no new messages and no new filters; endpoints keep theirs', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'A', uid: 'arch-app' });
+      await h.call('POST', '/api/v1/event-type', { name: 'order.shipped', description: 'shipped' });
+      // Disabled, so that its messages leave no pending task for the other tests' claims.
+      const kept = await h.call('POST', '/api/v1/app/arch-app/endpoint', {
+        url: 'https://example.com/kept',
+        filterTypes: ['order.shipped'],
+        disabled: true,
+      });
+      assert.equal(kept.status, 201);
+      const publish = () =>
+        h.call('POST', '/api/v1/app/arch-app/msg', { eventType: 'order.shipped', payload: { n: 1 } });
+      assert.equal((await publish()).status, 202);
+
+      assert.equal((await h.call('DELETE', '/api/v1/event-type/order.shipped')).status, 204);
+      const refused = await publish();
+      assert.deepEqual([refused.status, loc(refused)], [422, ['body', 'eventType']]);
+      const example = await h.call('POST', `/api/v1/app/arch-app/endpoint/${kept.json.id}/send-example`, {
+        eventType: 'order.shipped',
+      });
+      assert.deepEqual([example.status, loc(example)], [422, ['body', 'eventType']]);
+      const newFilter = await h.call('POST', '/api/v1/app/arch-app/endpoint', {
+        url: 'https://example.com/new',
+        filterTypes: ['other.type', 'order.shipped'],
+      });
+      assert.deepEqual([newFilter.status, loc(newFilter)], [422, ['body', 'filterTypes']]);
+      // Nothing was stored by the refused calls.
+      const messages = await h.call('GET', '/api/v1/app/arch-app/msg');
+      assert.equal(messages.json.data.length, 1);
+      const endpoints = await h.call('GET', '/api/v1/app/arch-app/endpoint');
+      assert.equal(endpoints.json.data.length, 1);
+      // The endpoint that filtered on it before keeps it through PATCH and PUT.
+      const patched = await h.call('PATCH', `/api/v1/app/arch-app/endpoint/${kept.json.id}`, {
+        filterTypes: ['order.shipped', 'order.paid'],
+      });
+      assert.deepEqual(patched.json.filterTypes, ['order.shipped', 'order.paid']);
+      const put = await h.call('PUT', `/api/v1/app/arch-app/endpoint/${kept.json.id}`, {
+        url: 'https://example.com/kept',
+        filterTypes: ['order.shipped'],
+        disabled: true,
+      });
+      assert.equal(put.status, 200);
+
+      // Unarchived, it is usable again.
+      await h.call('POST', '/api/v1/event-type', { name: 'order.shipped', description: 'back' });
+      assert.equal((await publish()).status, 202);
+    });
   });
 
   describe('endpoints', () => {

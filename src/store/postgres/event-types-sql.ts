@@ -29,6 +29,13 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
       const row = await db.one('SELECT * FROM event_types WHERE name = $1', [name]);
       return row ? mapRow.eventType(row) : null;
     },
+    async archived(names) {
+      const rows = await db.rows<{ name: string }>(
+        'SELECT name FROM event_types WHERE archived AND name = ANY($1::text[])',
+        [names],
+      );
+      return rows.map((r) => r.name);
+    },
     list(query) {
       const params = new Params();
       const where = query.includeArchived ? [] : ['NOT archived'];

@@ -26,6 +26,14 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
       const row = db.get('SELECT * FROM event_types WHERE name = ?', name);
       return row ? mapRow.eventType(row) : null;
     },
+    async archived(names) {
+      return db
+        .all<{ name: string }>(
+          'SELECT name FROM event_types WHERE archived = 1 AND name IN (SELECT value FROM json_each(?))',
+          JSON.stringify(names),
+        )
+        .map((r) => r.name);
+    },
     async list(query) {
       const where = query.includeArchived ? [] : ['archived = 0'];
       const flags = query.featureFlags;
