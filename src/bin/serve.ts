@@ -56,7 +56,9 @@ export async function startWorker(
   config: Readonly<Config>,
 ): Promise<{ store: Store; close(): Promise<void> }> {
   const { store, onWork, startDelivery } = await openDatabase(config);
-  const delivery = await startDelivery([]);
+  // A worker does not listen, but the API processes it serves do, where the configuration they share
+  // says (--host, --port): that address is the platform's own, never dialed.
+  const delivery = await startDelivery([{ host: config.host, port: config.port }]);
   const listener = await onWork(() => delivery.wake());
   return {
     store,
