@@ -1,5 +1,5 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
-// Archived types are refused for new messages and new endpoint filters (checkNotArchived).
+// Archived types are refused for new messages and new endpoint filters (archivedType).
 import { type DoorbellError, invalid, notFound } from '../core/errors.ts';
 import type { EventType, Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';

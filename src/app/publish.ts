@@ -70,10 +70,8 @@ export async function publishMessage(
   appIdOrUid: string,
   input: PublishInput,
 ): Promise<Message> {
-  checkNotArchived(await deps.cache.eventType(deps.store, input.eventType, deps.now()), [
-    'body',
-    'eventType',
-  ]);
+  const eventType = await deps.cache.eventType(deps.store, input.eventType, deps.now());
+  checkNotArchived(eventType, ['body', 'eventType']);
   const app = await getOrCreateApp(deps, scope, appIdOrUid, input.application);
   const now = deps.now();
   const message: Message = {
