@@ -8,7 +8,7 @@ import type { Cidr } from '../core/ssrf.ts';
 import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
 import { type AppDeps, mapConflict, resolveApp, type Scope, upsert } from './context.ts';
 import { checkHeaders } from './endpoint-headers.ts';
-import { archivedType } from './event-types.ts';
+import { checkNotArchived } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 export interface EndpointDeps extends AppDeps {
@@ -44,7 +44,10 @@ function checkSecret(secret: string | null | undefined): string {
   return normalizeSecret(secret);
 }
 
-/** New filters may not name an archived event type; those the endpoint had before its archival stay. */
+/**
+ * As in Svix, filters name event types of the catalogue, and not archived ones. Names the endpoint
+ * already filtered on stay, so an endpoint keeps its filter when its event type is archived.
+ */
 async function checkFilterTypes(
   deps: AppDeps,
   filterTypes: readonly string[] | null | undefined,
@@ -52,8 +55,13 @@ async function checkFilterTypes(
 ): Promise<void> {
   const added = (filterTypes ?? []).filter((name) => !had?.includes(name));
   if (added.length === 0) return;
-  const [archived] = await deps.store.eventTypes.archived(added);
-  if (archived !== undefined) throw archivedType(archived, ['body', 'filterTypes']);
+  const found = new Map((await deps.store.eventTypes.getMany(added)).map((e) => [e.name, e]));
+  const loc = ['body', 'filterTypes'];
+  for (const name of added) {
+    const eventType = found.get(name);
+    if (eventType === undefined) throw invalid(loc, `event type ${name} does not exist; create it first`);
+    checkNotArchived(eventType, loc);
+  }
 }
 
 function build(deps: EndpointDeps, appId: string, input: EndpointInput, now: number): Endpoint {

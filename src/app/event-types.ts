@@ -1,6 +1,6 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
-// Archived types are refused for new messages and new endpoint filters (archivedType).
-import { type DoorbellError, invalid, notFound } from '../core/errors.ts';
+// Archived types are refused for new messages and new endpoint filters (checkNotArchived).
+import { invalid, notFound } from '../core/errors.ts';
 import type { EventType, Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';
 import { type AppDeps, mapConflict, requireAdmin, type Scope, upsert } from './context.ts';
@@ -139,12 +139,10 @@ export async function deleteEventType(
  * Svix: once archived, "new messages can not be sent with it and endpoints can not filter on it".
  * `loc` names the field that named it.
  */
-export function archivedType(name: string, loc: readonly string[]): DoorbellError {
-  return invalid(loc, `event type ${name} is archived; create it again to unarchive it`);
-}
-
 export function checkNotArchived(eventType: EventType | null, loc: readonly string[]): void {
-  if (eventType?.archived) throw archivedType(eventType.name, loc);
+  if (eventType?.archived) {
+    throw invalid(loc, `event type ${eventType.name} is archived; create it again to unarchive it`);
+  }
 }
 
 /** An example payload for send-example: the first `examples` entry of the newest schema, or {}. */

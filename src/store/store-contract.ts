@@ -265,16 +265,19 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
-      test('archived: which of the names are archived event types', async (s) => {
-        await s.eventTypes.create(mkEventType('a.live'));
-        await s.eventTypes.create(mkEventType('b.archived', T0, { archived: true }));
-        await s.eventTypes.create(mkEventType('c.archived', T0, { archived: true }));
+      test('getMany: the named event types that exist, archived or not', async (s) => {
+        const live = mkEventType('a.live');
+        const archived = mkEventType('b.archived', T0, { archived: true });
+        await s.eventTypes.create(live);
+        await s.eventTypes.create(archived);
+        await s.eventTypes.create(mkEventType('c.other'));
+        const found = await s.eventTypes.getMany(['b.archived', 'unknown', 'a.live']);
         assert.deepEqual(
-          (await s.eventTypes.archived(['a.live', 'c.archived', 'unknown', 'b.archived'])).sort(),
-          ['b.archived', 'c.archived'],
+          found.sort((x, y) => x.name.localeCompare(y.name)),
+          [live, archived],
         );
-        assert.deepEqual(await s.eventTypes.archived(['a.live', 'unknown']), []);
-        assert.deepEqual(await s.eventTypes.archived([]), []);
+        assert.deepEqual(await s.eventTypes.getMany(['unknown']), []);
+        assert.deepEqual(await s.eventTypes.getMany([]), []);
       });
 
       test('list with feature flags: unflagged ones and those flagged with one of them', async (s) => {

@@ -196,8 +196,8 @@ export interface Store {
   eventTypes: {
     create(eventType: EventType): Promise<void>; // ConflictError('name')
     get(name: string): Promise<EventType | null>;
-    /** Which of `names` are archived event types. */
-    archived(names: readonly string[]): Promise<string[]>;
+    /** The event types of these names that exist (archived or not), in no particular order. */
+    getMany(names: readonly string[]): Promise<EventType[]>;
     /** iterator is the name; with `featureFlags`, only event types without a flag or with one of them. */
     list(query: EventTypeQuery): Promise<Page<EventType>>;
     update(eventType: EventType): Promise<void>;

@@ -227,7 +227,8 @@ await describeEachDriver((driver) => {
     });
     test('an archived event type takes no new messages and no new filters; endpoints keep theirs', async () => {
       await h.call('POST', '/api/v1/app', { name: 'A', uid: 'arch-app' });
-      await h.call('POST', '/api/v1/event-type', { name: 'order.shipped', description: 'shipped' });
+      for (const name of ['order.shipped', 'order.paid', 'other.type'])
+        await h.call('POST', '/api/v1/event-type', { name, description: name });
       // Disabled, so that its messages leave no pending task for the other tests' claims.
       const kept = await h.call('POST', '/api/v1/app/arch-app/endpoint', {
         url: 'https://example.com/kept',
@@ -251,6 +252,14 @@ await describeEachDriver((driver) => {
         filterTypes: ['other.type', 'order.shipped'],
       });
       assert.deepEqual([newFilter.status, loc(newFilter)], [422, ['body', 'filterTypes']]);
+      assert.match(newFilter.json.detail[0].msg, /order\.shipped is archived/);
+      // As in Svix, a filter names event types of the catalogue.
+      const unknown = await h.call('POST', '/api/v1/app/arch-app/endpoint', {
+        url: 'https://example.com/new',
+        filterTypes: ['never.declared'],
+      });
+      assert.deepEqual([unknown.status, loc(unknown)], [422, ['body', 'filterTypes']]);
+      assert.match(unknown.json.detail[0].msg, /never\.declared does not exist/);
       // Nothing was stored by the refused calls.
       const messages = await h.call('GET', '/api/v1/app/arch-app/msg');
       assert.equal(messages.json.data.length, 1);
@@ -277,6 +286,7 @@ await describeEachDriver((driver) => {
   describe('endpoints', () => {
     test('CRUD with both field spellings, uid lookups, secret, rotation, headers, stats', async () => {
       await h.call('POST', '/api/v1/app', { name: 'E', uid: 'ep-app' });
+      await h.call('POST', '/api/v1/event-type', { name: 'a.b', description: '' });
       const created = await h.call('POST', '/api/v1/app/ep-app/endpoint', {
         url: 'https://example.com/hook',
         uid: 'main',
@@ -468,6 +478,7 @@ await describeEachDriver((driver) => {
 
     test('fan-out, attempted destinations and messages, attempts, resend, recover, send-example', async () => {
       await h.call('POST', '/api/v1/app', { name: 'F', uid: 'fan' });
+      await h.call('POST', '/api/v1/event-type', { name: 'other', description: '' });
       const ep = (
         await h.call('POST', '/api/v1/app/fan/endpoint', {
           url: 'https://example.com/f',

@@ -29,12 +29,9 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
       const row = await db.one('SELECT * FROM event_types WHERE name = $1', [name]);
       return row ? mapRow.eventType(row) : null;
     },
-    async archived(names) {
-      const rows = await db.rows<{ name: string }>(
-        'SELECT name FROM event_types WHERE archived AND name = ANY($1::text[])',
-        [names],
-      );
-      return rows.map((r) => r.name);
+    async getMany(names) {
+      const rows = await db.rows('SELECT * FROM event_types WHERE name = ANY($1::text[])', [names]);
+      return rows.map(mapRow.eventType);
     },
     list(query) {
       const params = new Params();

@@ -26,13 +26,13 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
       const row = db.get('SELECT * FROM event_types WHERE name = ?', name);
       return row ? mapRow.eventType(row) : null;
     },
-    async archived(names) {
+    async getMany(names) {
       return db
-        .all<{ name: string }>(
-          'SELECT name FROM event_types WHERE archived = 1 AND name IN (SELECT value FROM json_each(?))',
+        .all(
+          'SELECT * FROM event_types WHERE name IN (SELECT value FROM json_each(?))',
           JSON.stringify(names),
         )
-        .map((r) => r.name);
+        .map(mapRow.eventType);
     },
     async list(query) {
       const where = query.includeArchived ? [] : ['archived = 0'];
