@@ -119,7 +119,7 @@ export async function patchApplication(
 export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idOrUid: string): Promise<void> {
   requireAdmin(scope);
   const app = await resolveApp(deps.store, scope, idOrUid);
-  await deps.store.apps.delete(app.id);
+  await deps.store.apps.delete(app.id, deps.now());
   deps.cache.invalidate(app.id);
 }
 

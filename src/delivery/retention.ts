@@ -1,4 +1,5 @@
-// Drops expired payloads in small batches, so no sweep holds a long lock.
+// Drops expired payloads, and purges what deleted applications left, in small batches, so no sweep
+// holds a long lock.
 
 import type { Store } from '../store/store.ts';
 
@@ -6,21 +7,25 @@ const BATCH = 1000;
 const INTERVAL_MS = 60_000;
 
 export interface Sweeper {
-  /** Runs batches until nothing expired is left; returns how many payloads were dropped. */
+  /** Runs batches until nothing expired or deleted is left; returns how many rows went. */
   sweep(): Promise<number>;
   stop(): void;
 }
 
 export function startRetention(store: Store, now: () => number): Sweeper {
-  async function sweep(): Promise<number> {
+  /** Runs `batch` until it removes nothing, letting requests in between batches. */
+  async function drain(batch: () => Promise<number>): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await store.messages.expireBatch(now(), BATCH);
+      const n = await batch();
       total += n;
-      if (n < BATCH) return total;
-      await new Promise((r) => setImmediate(r)); // let requests in between batches
+      if (n === 0) return total;
+      await new Promise((r) => setImmediate(r));
     }
   }
+  const sweep = async (): Promise<number> =>
+    (await drain(() => store.messages.expireBatch(now(), BATCH))) +
+    (await drain(() => store.apps.purgeDeleted(BATCH)));
   const timer = setInterval(() => {
     sweep().catch((error: unknown) => console.error('doorbell retention: sweep failed:', error));
   }, INTERVAL_MS);

@@ -122,6 +122,13 @@ const claim = (s: Store, now: number, limit = 100, perEndpoint = 100) =>
 
 const finishOne = async (s: Store, input: FinishInput) => (await s.tasks.finish([input]))[0];
 
+/** Purges what deleted apps left, as the retention sweep does; returns how many batches it took. */
+export async function purgeAll(s: Store, limit = 100): Promise<number> {
+  let batches = 0;
+  while ((await s.apps.purgeDeleted(limit)) > 0) batches++;
+  return batches;
+}
+
 export function describeStoreContract(name: string, harness: StoreHarness): void {
   const test = (title: string, fn: (s: Store) => Promise<void>) =>
     it(title, async () => {
@@ -199,22 +206,36 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(desc2.done, true);
       });
 
-      test('delete cascades to endpoints, messages, tasks and attempts', async (s) => {
+      test('delete: the app, its endpoints and undelivered tasks at once, its history in batches', async (s) => {
         const { app, ep, publish } = await world(s);
         const other = await world(s);
-        const m = await publish();
+        const msgs = [await publish(), await publish(), await publish()];
+        const claimed = await claim(s, T0, 2); // two tasks are sending, one is pending
         const kept = await other.publish();
-        const c = (await claim(s, T0)).find((x) => x.message.id === m.id)!;
+        const [m, sending] = claimed.map((x) => x.message);
+        const pending = msgs.find((x) => x.id !== m!.id && x.id !== sending!.id)!;
+        assert.ok(m && sending && pending);
+        const c = claimed[0]!;
         const attempt = mkAttempt(m, ep.id, T0 + 1);
         await finishOne(s, { taskId: c.task.id, attempt, next: { status: 'success' }, now: T0 + 1 });
-        assert.equal(await s.apps.delete(app.id), true);
+        assert.equal(await s.apps.delete(app.id, T0 + 2), true);
         assert.equal(await s.apps.get(app.id), null);
         assert.equal(await s.endpoints.get(app.id, ep.id), null);
-        assert.equal(await s.messages.get(app.id, m.id), null);
+        // Nothing of it is delivered any more.
+        assert.equal(await s.tasks.get(pending.id, ep.id), null);
+        assert.equal(await s.tasks.get(sending.id, ep.id), null);
+        assert.deepEqual(
+          (await claim(s, T0 + 1e9)).map((x) => x.message.id),
+          [kept.id],
+        );
+        // Three messages in batches of two, then the app's record.
+        assert.equal(await purgeAll(s, 2), 3);
+        for (const x of msgs) assert.equal(await s.messages.get(app.id, x.id), null);
         assert.equal(await s.tasks.get(m.id, ep.id), null);
         assert.equal(await s.attempts.get(app.id, m.id, attempt.id), null);
         assert.equal((await s.attempts.list(app.id, { limit: 10 })).data.length, 0);
-        assert.equal(await s.apps.delete(app.id), false);
+        assert.equal(await s.apps.delete(app.id, T0 + 3), false);
+        assert.equal(await s.apps.purgeDeleted(2), 0);
         // The other application is untouched.
         assert.deepEqual(await s.messages.get(other.app.id, kept.id), kept);
         assert.notEqual(await s.tasks.get(kept.id, other.ep.id), null);
@@ -448,7 +469,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       test('publish to an app deleted since it was looked up stores nothing of it', async (s) => {
         const live = await world(s);
         const gone = await world(s);
-        assert.equal(await s.apps.delete(gone.app.id), true);
+        assert.equal(await s.apps.delete(gone.app.id, T0), true);
         const kept = mkMessage(live.app.id);
         const results = await s.messages.publish([
           { message: mkMessage(gone.app.id), endpointIds: [gone.ep.id], now: T0 },
@@ -468,11 +489,13 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const { app, ep } = await world(s);
         const msgs = Array.from({ length: 30 }, () => mkMessage(app.id));
         const [deleted, ...results] = await Promise.all([
-          s.apps.delete(app.id),
+          s.apps.delete(app.id, T0),
           ...msgs.map((m) => s.messages.publish([{ message: m, endpointIds: [ep.id], now: T0 }])),
         ]);
         assert.equal(deleted, true);
         for (const [r] of results as PublishResult[][]) assert.ok(r?.ok || r?.conflict === 'appDeleted');
+        assert.deepEqual(await claim(s, T0 + 1e9), []);
+        await purgeAll(s);
         assert.equal((await s.messages.list(app.id, { limit: 50 })).data.length, 0);
         for (const m of msgs) assert.equal(await s.tasks.get(m.id, ep.id), null);
       });

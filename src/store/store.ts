@@ -191,7 +191,18 @@ export interface Store {
     get(idOrUid: string): Promise<Application | null>;
     list(query: PageQuery): Promise<Page<Application>>;
     update(app: Application): Promise<void>; // ConflictError('uid')
-    delete(id: string): Promise<boolean>; // also deletes its endpoints, messages, tasks, attempts
+    /**
+     * Deletes the app, its endpoints and their undelivered tasks in one short transaction: from then on
+     * nothing of it is found, published or delivered. Its messages, tasks and attempts are left to
+     * purgeDeleted, so that deleting a big app holds no lock for long.
+     */
+    delete(id: string, now: number): Promise<boolean>;
+    /**
+     * Purges one batch of what deleted apps left: up to `limit` messages of one app with their tasks
+     * and attempts, or, once nothing of it is left, its record. Returns how many messages and records
+     * it removed: 0 when nothing is left.
+     */
+    purgeDeleted(limit: number): Promise<number>;
   };
   eventTypes: {
     create(eventType: EventType): Promise<void>; // ConflictError('name')

@@ -3,6 +3,7 @@
 // never a 500, and the database holds one row. A PUT repeated is idempotent: one object, uid kept.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { purgeAll } from '../../src/store/store-contract.ts';
 import { describeEachDriver } from '../support/in-process.ts';
 import { type Harness, harness, type Res } from './api-harness.ts';
 
@@ -90,6 +91,7 @@ await describeEachDriver((driver) => {
     ]);
     assert.equal(deleted!.status, 204);
     for (const r of msgs) assert.ok(r.status === 202 || r.json.code === 'not_found', `${r.status}`);
+    await purgeAll(h.store);
     assert.deepEqual((await h.store.messages.list(gone, { limit: 250 })).data, []);
   });
 

@@ -6,7 +6,13 @@ import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/part
 import { Pg } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import type { Store } from '../../src/store/store.ts';
-import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
+import {
+  describeStoreContract,
+  mkApp,
+  mkEndpoint,
+  mkMessage,
+  purgeAll,
+} from '../../src/store/store-contract.ts';
 import {
   createTempDatabase,
   killConnections,
@@ -230,7 +236,7 @@ if (skip) {
           const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
           assert.deepEqual(
             rows.map((r) => r.version),
-            [1, 2],
+            [1, 2, 3],
           );
           assert.equal(await stores[3]!.settings.get('x'), null);
           await probe.query(
@@ -306,7 +312,7 @@ if (skip) {
              VALUES ($1, $2, $3, $4, $5, $6)`,
             [m.id, app.id, m.eventType, m.payload, m.createdAt, m.expiresAt],
           );
-          const deleting = store.apps.delete(app.id);
+          const deleting = store.apps.delete(app.id, T0);
           const waiting = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
           for (let i = 0; (await probe.query(waiting)).rows[0].n === 0; i++) {
             assert.ok(i < 500, 'the delete never waited for the publish');
@@ -314,6 +320,7 @@ if (skip) {
           }
           await publishing.query('COMMIT');
           assert.equal(await deleting, true);
+          await purgeAll(store);
           const left = await probe.query('SELECT count(*)::int AS n FROM messages WHERE app_id = $1', [
             app.id,
           ]);

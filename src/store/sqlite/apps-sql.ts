@@ -1,7 +1,9 @@
-// Applications, and the cascade that deletes everything an application owns.
+// Applications, and the cascade that deletes everything an application owns: at once what makes it
+// live (the app, its endpoints, their undelivered tasks), then its history in batches (purgeDeleted).
 
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
+import { deleteUndelivered } from './endpoints-sql.ts';
 import { keysetPage } from './paginate.ts';
 
 export function appsSql(db: Db): Store['apps'] {
@@ -54,14 +56,31 @@ export function appsSql(db: Db): Store['apps'] {
         ),
       );
     },
-    async delete(id) {
+    async delete(id, now) {
       return db.tx(() => {
-        db.run('DELETE FROM attempts WHERE app_id = ?', id);
-        db.run('DELETE FROM tasks WHERE msg_id IN (SELECT id FROM messages WHERE app_id = ?)', id);
-        db.run('DELETE FROM messages WHERE app_id = ?', id);
+        if (db.run('DELETE FROM apps WHERE id = ?', id) === 0) return false;
+        deleteUndelivered(db, 'SELECT id FROM endpoints WHERE app_id = ?', id);
         db.run('DELETE FROM endpoints WHERE app_id = ?', id);
-        return db.run('DELETE FROM apps WHERE id = ?', id) > 0;
+        db.run('INSERT INTO deleted_apps (id, deleted_at) VALUES (?, ?)', id, now);
+        return true;
       });
+    },
+    purgeDeleted(limit) {
+      // Not durable: a batch lost in a crash is purged again.
+      return db.grouped(() => {
+        const app = db.get<{ id: string }>('SELECT id FROM deleted_apps ORDER BY deleted_at LIMIT 1');
+        if (app === undefined) return 0;
+        const ids = JSON.stringify(
+          db
+            .all<{ id: string }>('SELECT id FROM messages WHERE app_id = ? LIMIT ?', app.id, limit)
+            .map((m) => m.id),
+        );
+        db.run('DELETE FROM attempts WHERE msg_id IN (SELECT value FROM json_each(?))', ids);
+        db.run('DELETE FROM tasks WHERE msg_id IN (SELECT value FROM json_each(?))', ids);
+        const messages = db.run('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))', ids);
+        if (messages > 0) return messages;
+        return db.run('DELETE FROM deleted_apps WHERE id = ?', app.id);
+      }, false);
     },
   };
 }

@@ -5,6 +5,21 @@ import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
+/**
+ * Deletes the undelivered (pending or sending) tasks of the endpoints that `endpoints` (SQL taking one
+ * parameter) selects, through the partial indexes: not through every task the endpoints ever had.
+ */
+export function deleteUndelivered(db: Db, endpoints: string, param: string): void {
+  db.run(
+    `DELETE FROM tasks INDEXED BY tasks_due_endpoint WHERE status = 1 AND endpoint_id IN (${endpoints})`,
+    param,
+  );
+  db.run(
+    `DELETE FROM tasks INDEXED BY tasks_leased WHERE status = 3 AND endpoint_id IN (${endpoints})`,
+    param,
+  );
+}
+
 const columns = (e: Endpoint) => [
   e.uid,
   e.url,
@@ -76,7 +91,7 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       return db.tx(() => {
         const gone = db.run('DELETE FROM endpoints WHERE app_id = ? AND id = ?', appId, id) > 0;
         // Undelivered work goes with it (a sending task's late finish then finds nothing); history stays.
-        if (gone) db.run('DELETE FROM tasks WHERE endpoint_id = ? AND status IN (1, 3)', id);
+        if (gone) deleteUndelivered(db, '?', id);
         return gone;
       });
     },
