@@ -235,7 +235,7 @@ export function messagesSql(
     async expireBatch(now, limit) {
       // Partition upkeep piggybacks on the retention sweep (it runs at most hourly, see postgres-store.ts).
       await maintain(now);
-      // One short statement per batch; the caller loops until it returns less than `limit`.
+      // One short statement per batch; the caller loops until it returns 0.
       await db.run(EXPIRE_IDEMPOTENCY, [now, limit]);
       return db.run(EXPIRE, [now, limit]);
     },

@@ -150,7 +150,7 @@ export function messagesSql(db: Db): SqliteMessages {
       return db.run('UPDATE messages SET payload = NULL WHERE id = ? AND app_id = ?', msgId, appId) > 0;
     },
     async expireBatch(now, limit) {
-      // One short transaction per batch; the caller loops until it returns less than `limit`.
+      // One short transaction per batch; the caller loops until it returns 0.
       return db.tx(() => {
         db.run(
           'DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT ?)',
