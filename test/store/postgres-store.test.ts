@@ -333,6 +333,63 @@ if (skip) {
       });
     });
 
+    it('purging a deleted app removes its messages, eventIds, tasks and attempts, a batch at a time', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const probe = probePool(db.url);
+        try {
+          const { app, eps } = await seed(store, 1, 0);
+          const items = Array.from({ length: 5 }, (_, i) => ({
+            message: message(app.id, T0, { eventId: `evt-${i}` }),
+            endpointIds: eps,
+            now: T0,
+          }));
+          await store.messages.publish(items);
+          const [claimed] = await store.tasks.claimDue({
+            now: T0,
+            limit: 1,
+            leaseMs: 30_000,
+            perEndpoint: 1,
+          });
+          const at = T0 + 1;
+          await store.tasks.finish([
+            {
+              taskId: claimed!.task.id,
+              now: at,
+              next: { status: 'success' },
+              attempt: {
+                id: newId('atmpt', at),
+                appId: app.id,
+                msgId: claimed!.message.id,
+                endpointId: eps[0]!,
+                url: 'https://example.com/',
+                status: 'success',
+                responseStatusCode: 200,
+                response: 'ok',
+                responseDurationMs: 1,
+                triggerType: 'scheduled',
+                createdAt: at,
+              },
+            },
+          ]);
+          assert.equal(await store.apps.delete(app.id, at), true);
+          // Messages 2 + 2 + 1, eventIds 2 + 2 + 1, then the app's record.
+          assert.equal(await purgeAll(store, 2), 7);
+          for (const table of ['messages', 'message_event_ids', 'tasks', 'attempts']) {
+            const { rows } = await probe.query(`SELECT count(*)::int AS n FROM ${table} WHERE app_id = $1`, [
+              app.id,
+            ]);
+            assert.equal(rows[0].n, 0, table);
+          }
+          const { rows } = await probe.query('SELECT count(*)::int AS n FROM deleted_apps');
+          assert.equal(rows[0].n, 0);
+        } finally {
+          await probe.end();
+          await store.close();
+        }
+      });
+    });
+
     it('NOTIFY wakes listeners of other processes, and the listener reconnects by itself', async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 2 });
