@@ -136,8 +136,20 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks, USER_HZ = 100
 }
 
+/** CPU seconds of the whole machine so far (every core), busy and in all, from /proc/stat. */
+export async function machineCpu(): Promise<{ busy: number; all: number }> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile('/proc/stat', 'utf8').catch(() => '');
+  // user nice system idle iowait irq softirq steal, in clock ticks
+  const ticks = (stat.split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+  const all = ticks.reduce((a, b) => a + b, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busy: (all - idle) / 100, all: all / 100 };
+}
+
 export type Sink = {
   url: string;
+  pid: number;
   count(): Promise<SinkCount>;
   dump(): Promise<SinkDump>;
   reset(): Promise<void>;
@@ -162,6 +174,7 @@ export async function startSink(): Promise<Sink> {
   };
   return {
     url: `http://127.0.0.1:${ready.port}`,
+    pid: child.pid ?? 0,
     count: () => ask<SinkCount>('count'),
     dump: () => ask<SinkDump>('dump'),
     reset: () => ask<void>('reset').then(() => undefined),
@@ -173,7 +186,7 @@ export async function startSink(): Promise<Sink> {
 }
 
 /** The relay bound's server (relay.ts), forwarding to `sink`. */
-export async function startRelay(sink: Sink): Promise<{ url: string; close(): Promise<void> }> {
+export async function startRelay(sink: Sink): Promise<{ url: string; pid: number; close(): Promise<void> }> {
   const child = forkTs('relay.ts', [sink.url]);
   const ready = await nextMessage(
     child,
@@ -181,6 +194,7 @@ export async function startRelay(sink: Sink): Promise<{ url: string; close(): Pr
   );
   return {
     url: `http://127.0.0.1:${ready.port}`,
+    pid: child.pid ?? 0,
     close: async () => {
       if (child.connected) child.disconnect();
       if (!(await waitExit(child, 2000))) await stopChild(child, 2000);

@@ -1,5 +1,5 @@
 // One Doorbell phase of the benchmark: warm-up, peak (unpaced) run, paced run at half the peak.
-import type { Sink } from './children.ts';
+import { machineCpu, type Sink } from './children.ts';
 import { type DoorbellServer, type PublishRun, publishRun } from './doorbell.ts';
 import { fmt } from './lib.ts';
 import { cpuBetween } from './postgres.ts';
@@ -16,6 +16,8 @@ export type PhaseOptions = {
   concurrency: number;
   /** Milliseconds each wait for deliveries may take, asked before each run. */
   deliveryBudget: () => number;
+  /** CPU seconds used so far by the load generator (this process) and the sink. */
+  harnessCpu: () => Promise<number>;
   /** CPU per database server backend, when the database runs on this host (PostgreSQL). */
   backendCpu?: () => Promise<Map<number, number>>;
 };
@@ -31,6 +33,10 @@ export type PhaseResult = {
   cpuPerDeliveryAtHalf: number;
   /** Same, for the database server's backends; NaN when not measured. */
   dbCpuPerDelivery: number;
+  /** Same, for the load generator and the sink. */
+  harnessCpuPerDelivery: number;
+  /** Share of the machine's CPU (all cores) busy during the peak run, whoever used it. */
+  machineBusy: number;
   rss: { sum: number; max: number };
 };
 
@@ -57,6 +63,8 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     log(`${label} peak run, ${fmt(o.events)} events × ${o.endpoints} endpoint(s)`);
     const cpuBefore = await server.cpuSeconds();
     const dbBefore = await o.backendCpu?.();
+    const harnessBefore = await o.harnessCpu();
+    const machineBefore = await machineCpu();
     const peak = await publishRun({
       ...base,
       events: o.events,
@@ -65,6 +73,9 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     });
     const delivered = Math.max(1, peak.delivered);
     const cpuPerDelivery = ((await server.cpuSeconds()) - cpuBefore) / delivered;
+    const harnessCpuPerDelivery = ((await o.harnessCpu()) - harnessBefore) / delivered;
+    const machineAfter = await machineCpu();
+    const machineBusy = (machineAfter.busy - machineBefore.busy) / (machineAfter.all - machineBefore.all);
     const dbAfter = await o.backendCpu?.();
     const dbCpuPerDelivery = dbBefore && dbAfter ? cpuBetween(dbBefore, dbAfter) / delivered : Number.NaN;
     const halfRate = peak.ackPerSec / 2;
@@ -87,6 +98,8 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       cpuPerDelivery,
       cpuPerDeliveryAtHalf,
       dbCpuPerDelivery,
+      harnessCpuPerDelivery,
+      machineBusy,
       rss,
     };
   } finally {
