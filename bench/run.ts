@@ -17,7 +17,7 @@ const { values: flags } = parseArgs({
     endpoints: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '64' },
     'worker-concurrency': { type: 'string', default: '512' },
-    warmup: { type: 'string', default: '500' },
+    warmup: { type: 'string', default: '5000' },
     'paced-events': { type: 'string' },
     timeout: { type: 'string', description: 'seconds; default 300, 600 with --postgres' },
     'skip-bullmq': { type: 'boolean', default: false },
@@ -29,7 +29,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(
     'usage: npm run bench -- [--events 20000] [--endpoints 1] [--concurrency 64] [--worker-concurrency 512]\n' +
-      '                        [--warmup 500] [--paced-events events/2] [--timeout 300] [--skip-bullmq]\n' +
+      '                        [--warmup 5000] [--paced-events events/2] [--timeout 300] [--skip-bullmq]\n' +
       '                        [--postgres postgres://postgres@127.0.0.1:5432/postgres [--workers 2]]',
   );
   process.exit(0);
