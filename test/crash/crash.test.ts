@@ -16,7 +16,7 @@ import {
   apiClient,
   duplicates,
   FILTERED_TYPE,
-  prng,
+  seeded,
   seqOf,
   sleep,
   TYPES,
@@ -41,9 +41,7 @@ const ADMIN_TOKEN = 'crash-test-admin-token';
 const failsFirst = (seq: number): boolean => seq % 4 === 0;
 
 test('a SIGKILLed Doorbell loses no acknowledged message', { timeout: 150_000 }, async (t) => {
-  const seed = Number(process.env.DOORBELL_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 32));
-  const random = prng(seed);
-  t.diagnostic(`seed ${seed}`);
+  const random = seeded(t, 'DOORBELL_CRASH_SEED');
 
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-crash-'));
   const database = join(dir, 'doorbell.db');

@@ -13,7 +13,7 @@ import {
   apiClient,
   duplicates,
   FILTERED_TYPE,
-  prng,
+  seeded,
   seqOf,
   sleep,
   typeOf,
@@ -51,15 +51,9 @@ const REQUEST_TIMEOUT_MS = 20_000;
 
 test('terminating every database connection under load: 503s, no loss, no restart', {
   timeout: 120_000,
+  skip: await pgSkipReason(),
 }, async (t) => {
-  const skip = await pgSkipReason();
-  if (skip !== undefined) {
-    t.skip(skip);
-    return;
-  }
-  const seed = Number(process.env.DOORBELL_MP_SEED ?? Math.floor(Math.random() * 2 ** 32));
-  const random = prng(seed);
-  t.diagnostic(`seed ${seed}`);
+  const random = seeded(t, 'DOORBELL_MP_SEED');
 
   let db: TempDatabase | null = null;
   let cluster: Cluster | null = null;

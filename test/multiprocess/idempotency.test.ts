@@ -35,12 +35,10 @@ async function publish(pool: Pool, appId: string, key: string, n: number): Promi
   return { status: res.status, id: res.json?.id, replayed: res.headers['idempotent-replayed'] === 'true' };
 }
 
-test('one idempotency-key sent to two API processes at once runs once', { timeout: 120_000 }, async (t) => {
-  const skip = await pgSkipReason();
-  if (skip !== undefined) {
-    t.skip(skip);
-    return;
-  }
+test('one idempotency-key sent to two API processes at once runs once', {
+  timeout: 120_000,
+  skip: await pgSkipReason(),
+}, async (t) => {
   let db: TempDatabase | null = null;
   const processes: DoorbellProcess[] = [];
   const pools: Pool[] = [];

@@ -12,7 +12,7 @@ import {
   apiClient,
   duplicates,
   FILTERED_TYPE,
-  prng,
+  seeded,
   seqOf,
   sleep,
   typeOf,
@@ -44,15 +44,9 @@ type Lease = { msg_id: string; endpoint_id: string; lease_until: number };
 
 test('a SIGKILLed worker among two loses nothing; the survivor takes its leases over', {
   timeout: 120_000,
+  skip: await pgSkipReason(),
 }, async (t) => {
-  const skip = await pgSkipReason();
-  if (skip !== undefined) {
-    t.skip(skip);
-    return;
-  }
-  const seed = Number(process.env.DOORBELL_MP_SEED ?? Math.floor(Math.random() * 2 ** 32));
-  const random = prng(seed);
-  t.diagnostic(`seed ${seed}`);
+  const random = seeded(t, 'DOORBELL_MP_SEED');
 
   let db: TempDatabase | null = null;
   let cluster: Cluster | null = null;

@@ -11,12 +11,10 @@ import { ADMIN_TOKEN } from './cluster.ts';
 
 const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
 
-test('a worker refuses the listen address of its configuration', { timeout: 120_000 }, async (t) => {
-  const skip = await pgSkipReason();
-  if (skip !== undefined) {
-    t.skip(skip);
-    return;
-  }
+test('a worker refuses the listen address of its configuration', {
+  timeout: 120_000,
+  skip: await pgSkipReason(),
+}, async (t) => {
   let db: TempDatabase | null = null;
   const processes: DoorbellProcess[] = [];
   const receivers: Receiver[] = [];

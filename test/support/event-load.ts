@@ -11,7 +11,7 @@ export const seqOf = (body: string): number => (JSON.parse(body) as Payload).seq
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Small seeded PRNG (mulberry32), so a failing run can be replayed from its printed seed. */
-export function prng(seed: number): () => number {
+function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -20,6 +20,13 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
+}
+
+/** A PRNG seeded from the environment variable `name`, else at random; the test prints its seed. */
+export function seeded(t: { diagnostic(message: string): void }, name: string): () => number {
+  const seed = Number(process.env[name] ?? Math.floor(Math.random() * 2 ** 32));
+  t.diagnostic(`seed ${seed} (rerun with ${name}=${seed})`);
+  return prng(seed);
 }
 
 /** Successful deliveries beyond the first, per webhook-id, summed. */
