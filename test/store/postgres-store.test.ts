@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
+import { PUBLISH } from '../../src/store/postgres/messages-sql.ts';
 import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
 import { Pg } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
+import { FINISH } from '../../src/store/postgres/tasks-sql.ts';
 import type { Store } from '../../src/store/store.ts';
 import {
   describeStoreContract,
@@ -422,6 +424,51 @@ if (skip) {
           await wake;
         } finally {
           await listener.close();
+          await store.close();
+        }
+      });
+    });
+  });
+
+  describe('postgres store: plans of the hot statements', () => {
+    const T0 = Date.UTC(2024, 0, 10, 12);
+    type PlanNode = { 'Node Type': string; 'Relation Name'?: string; Plans?: PlanNode[] };
+    /** The relations a plan reads with a sequential scan. */
+    const seqScans = (node: PlanNode): string[] => [
+      ...(node['Node Type'] === 'Seq Scan' ? [node['Relation Name'] ?? '?'] : []),
+      ...(node.Plans ?? []).flatMap(seqScans),
+    ];
+    const explain = async (sql: Pg, text: string, params: unknown[]): Promise<string[]> => {
+      const [row] = await sql.rows<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (FORMAT JSON) ${text}`,
+        params,
+      );
+      return seqScans(row!['QUERY PLAN'][0].Plan);
+    };
+
+    // Their inputs are JSON rows, which the planner estimates at 100: joined on them alone, a table of
+    // fewer than some 100,000 rows is read whole, however few rows the batch names.
+    it('a finish and a publish find their tasks and apps by key, in tables the planner knows are large', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 1 });
+        const sql = new Pg(db.url, 1);
+        try {
+          await sql.run(`INSERT INTO apps (id, uid, name, rate_limit, metadata, created_at, updated_at)
+            SELECT 'app_' || g, NULL, 'a', NULL, '{}', 0, 0 FROM generate_series(1, 20000) g`);
+          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+              next_at, lease_until, created_at, updated_at)
+            SELECT 'task_' || g, 'app_1', 'msg_' || g, 0, 'ep_1', 0, 1, NULL, NULL, 0, 0 FROM generate_series(1, 20000) g`);
+          await sql.run('ANALYZE apps, tasks');
+          const finish = [
+            { i: 0, task_id: 'task_7', next_status: 0, now: T0, id: 'atmpt_1', app_id: 'app_1' },
+          ];
+          assert.deepEqual(await explain(sql, FINISH.text, [JSON.stringify(finish)]), []);
+          const message = { id: 'msg_x', app_id: 'app_1', event_type: 'e', payload: '{}', created_at: T0 };
+          const task = { id: 'task_x', app_id: 'app_1', msg_id: 'msg_x', endpoint_id: 'ep_1', now: T0 };
+          const scans = await explain(sql, PUBLISH.text, [JSON.stringify([message]), JSON.stringify([task])]);
+          assert.ok(!scans.includes('apps'), `publish reads apps whole: ${scans}`);
+        } finally {
+          await sql.close();
           await store.close();
         }
       });

@@ -18,16 +18,17 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 
 // eventId conflicts (with earlier messages or earlier items of the same batch) skip the item alone:
 // ON CONFLICT DO NOTHING on the eventId table, then only the winners' messages and tasks are inserted.
-// The batch's apps are key-share locked, as a foreign key check would: an app deleted after the caller
-// looked it up skips its items (the delete locks the app row first, so either it waits for this commit
-// and removes its rows, or this statement waits for it and finds the app gone).
+// The batch's apps are found by key (as FINISH finds its tasks, see tasks-sql.ts) and key-share
+// locked, as a foreign key check would: an app deleted after the caller looked it up skips its items
+// (the delete locks the app row first, so either it waits for this commit and removes its rows, or
+// this statement waits for it and finds the app gone).
 // The NOTIFY is delivered at commit, to workers of every process.
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
-const PUBLISH = stmt(`WITH input AS (
+export const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
       channels jsonb, payload text, created_at bigint, expires_at bigint)
   ), live AS (
-    SELECT id FROM apps WHERE id IN (SELECT app_id FROM input) FOR KEY SHARE
+    SELECT id FROM apps WHERE id = ANY(ARRAY(SELECT app_id FROM input)) FOR KEY SHARE
   ), ev AS (
     INSERT INTO message_event_ids (app_id, event_id, msg_id, created_at)
     SELECT app_id, event_id, id, created_at FROM input

@@ -15,8 +15,10 @@ import { mapRow, messageFilters, Params, type Pg, type Row, type Sql, stmt, time
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
 // A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt.
 // One statement per batch: the tasks are moved on, and the attempts of the tasks that still exist are
-// inserted (multi-row, from the same JSON input).
-const FINISH = stmt(`WITH input AS (
+// inserted (multi-row, from the same JSON input). The tasks are found by primary key (= ANY(ARRAY(…))):
+// joined on the JSON rows alone (estimated at 100), the planner scans the whole table while it holds
+// fewer than some 100,000 rows, which cost 10 ms a finish at 15,000 tasks.
+export const FINISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(i int, task_id text, next_status smallint, next_at bigint,
       now bigint, id text, app_id text, msg_id text, msg_created_at bigint, endpoint_id text, url text,
       status smallint, response_status_code int, response text, response_duration_ms int,
@@ -27,7 +29,7 @@ const FINISH = stmt(`WITH input AS (
       next_at = CASE WHEN t.status = 0 THEN NULL WHEN t.status = 3 AND t.next_at IS NOT NULL THEN t.next_at
         ELSE x.next_at END,
       trigger_type = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE 0 END
-    FROM input x WHERE t.id = x.task_id RETURNING x.i
+    FROM input x WHERE t.id = ANY(ARRAY(SELECT task_id FROM input)) AND t.id = x.task_id RETURNING x.i
   ), recorded AS (
     INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code,
       response, response_duration_ms, trigger_type, created_at)
