@@ -36,9 +36,10 @@ export interface Worker {
 
 const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usual cases
 // Finished attempts and wake-ups ask for claims far more often than claims are worth running: claims
-// are spaced at least this far apart, and at least twice as far as the last one took (a claim is a few
+// are spaced at least this far apart, and at least as far as the last one took (a claim is a few
 // round trips on PostgreSQL), so slots freed meanwhile are refilled by one claim. An idle worker,
-// whose last claim is long past, still claims at once.
+// whose last claim is long past, still claims at once. (Twice as far left slots idle: on PostgreSQL,
+// one process delivered 2,034–2,400/s against 2,696–2,754/s with this spacing, in alternated runs.)
 const MIN_CLAIM_SPACING_MS = 2;
 const CLAIM_BATCH = 256;
 const FINISHES_IN_FLIGHT = 4; // finish batches committing at once, as publishes do
@@ -138,7 +139,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         perEndpoint: cfg.perEndpointConcurrency,
         ended: [...ended],
       });
-      nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, 2 * (now() - at));
+      nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, now() - at);
       for (const c of claimed) launch(c);
       if (claimed.length > 0 && claimed.length < limit) return; // caps reached: wait for slots to free
       if (claimed.length === 0) {
