@@ -210,8 +210,7 @@ const rows: [string, string][] = [
   ['doorbell peak RSS (VmHWM)', `${fmt(rssMiB, 1)} MiB`],
   [
     'doorbell CPU per delivered event',
-    `${fmt(cpuPerDelivery * 1e6, 0)} µs (publish + delivery, all threads); ` +
-      `${fmt(cpuPerDeliveryAtHalf * 1e6, 0)} µs at half peak`,
+    `${us(cpuPerDelivery)} (publish + delivery, all threads); ${us(cpuPerDeliveryAtHalf)} at half peak`,
   ],
   [
     'machine CPU during doorbell peak',
