@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
+import { claimDue } from '../../src/store/postgres/claim-sql.ts';
 import { PUBLISH } from '../../src/store/postgres/messages-sql.ts';
 import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
-import { Pg } from '../../src/store/postgres/pg.ts';
+import { Pg, type Sql } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import { FINISH } from '../../src/store/postgres/tasks-sql.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -424,6 +425,75 @@ if (skip) {
           await wake;
         } finally {
           await listener.close();
+          await store.close();
+        }
+      });
+    });
+  });
+
+  describe('postgres store: commits of the worker', () => {
+    const T0 = Date.now();
+    /** Notes each transaction's synchronous_commit as it stands just before its commit. */
+    class Watching extends Pg {
+      readonly seen: string[] = [];
+      override tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+        return super.tx(async (sql) => {
+          const value = await fn(sql);
+          const row = await sql.one<{ synchronous_commit: string }>('SHOW synchronous_commit');
+          this.seen.push(row!.synchronous_commit);
+          return value;
+        });
+      }
+    }
+
+    it('claims and finishes commit without waiting for the WAL flush; publishes wait for it', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 1 });
+        const sql = new Watching(db.url, 1);
+        try {
+          const app = mkApp(T0, { id: newId('app', T0) });
+          await store.apps.create(app);
+          const ep = mkEndpoint(app.id, T0, { id: newId('ep', T0) });
+          await store.endpoints.create(ep);
+          const m = mkMessage(app.id, T0, { id: newId('msg', T0) });
+          const message = {
+            ...m,
+            app_id: m.appId,
+            event_type: m.eventType,
+            created_at: T0,
+            expires_at: T0 + 1,
+          };
+          const task = {
+            id: newId('task', T0),
+            app_id: app.id,
+            msg_id: m.id,
+            msg_created_at: T0,
+            endpoint_id: ep.id,
+            now: T0,
+          };
+          await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task])]));
+          const options = { now: T0, limit: 10, leaseMs: 30_000, perEndpoint: 10 };
+          const claimed = await claimDue(sql, options, { after: '', turn: 0 });
+          assert.equal(claimed.length, 1);
+          const attempt = {
+            id: newId('atmpt', T0),
+            app_id: app.id,
+            msg_id: m.id,
+            msg_created_at: T0,
+            endpoint_id: ep.id,
+            url: ep.url,
+            status: 0,
+            response_status_code: 204,
+            response: '',
+            response_duration_ms: 1,
+            trigger_type: 0,
+            created_at: T0,
+          };
+          const finish = [{ ...attempt, i: 0, task_id: task.id, next_status: 0, now: T0 }];
+          await sql.tx((s) => s.rows(FINISH, [JSON.stringify(finish)]));
+          assert.deepEqual(sql.seen, ['on', 'off', 'off'], 'publish, claim, finish');
+        } finally {
+          await sql.close();
           await store.close();
         }
       });

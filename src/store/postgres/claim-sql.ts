@@ -15,11 +15,12 @@ import type { Endpoint } from '../../core/types.ts';
 import { toTask } from '../rows.ts';
 import type { ClaimedTask, ClaimOptions } from '../store.ts';
 import { LOCK_SPACE_ENDPOINT } from './migrate.ts';
-import { mapRow, type Pg, type Row, type Sql, stmt } from './pg.ts';
+import { ASYNC_COMMIT, mapRow, type Pg, type Row, type Sql, stmt } from './pg.ts';
 
-// A claim is three statements (plus BEGIN and COMMIT): START finds the candidate endpoints and tries
-// their advisory locks; FIRST reads the in-flight counts (its snapshot is taken after START's locks)
-// and leases the first round; further ROUNDs only when some endpoints filled their share.
+// A claim is three statements (plus BEGIN and COMMIT, which does not wait for the WAL flush: see
+// ASYNC_COMMIT): START finds the candidate endpoints and tries their advisory locks; FIRST reads the
+// in-flight counts (its snapshot is taken after START's locks) and leases the first round; further
+// ROUNDs only when some endpoints filled their share.
 
 const SCAN = (from: string, cond: string) => `SELECT (SELECT endpoint_id FROM tasks
       WHERE status = 1 AND endpoint_id > ${from} ORDER BY endpoint_id LIMIT 1) FROM ${cond}`;
@@ -41,7 +42,8 @@ const START = stmt(`WITH RECURSIVE a(id) AS (
       WHERE status = 3 AND lease_until <= $3 ORDER BY lease_until LIMIT $4) x
     WHERE endpoint_id NOT IN (SELECT id FROM ahead UNION ALL SELECT id FROM behind)),
   found AS (SELECT id, 0 AS kind FROM ahead UNION ALL SELECT id, 1 FROM behind UNION ALL SELECT id, 2 FROM expired)
-  SELECT id, kind, pg_try_advisory_xact_lock(${LOCK_SPACE_ENDPOINT}, hashtext(id)) AS locked FROM found`);
+  SELECT id, kind, pg_try_advisory_xact_lock(${LOCK_SPACE_ENDPOINT}, hashtext(id)) AS locked
+  FROM found, ${ASYNC_COMMIT}`);
 
 // Leases the rows whose ids `picked` lists, and returns each with its message and (once per endpoint) its endpoint.
 // Each endpoint's due tasks come from its own index (tasks_due_endpoint); the update finds the rows by
