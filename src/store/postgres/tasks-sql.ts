@@ -26,9 +26,9 @@ import {
 // A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt.
 // One statement per batch: the tasks are moved on, and the attempts of the tasks that still exist are
 // inserted (multi-row, from the same JSON input), and the commit does not wait for the WAL flush
-// (ASYNC_COMMIT). The tasks are found by primary key (= ANY(ARRAY(…))):
-// joined on the JSON rows alone (estimated at 100), the planner scans the whole table while it holds
-// fewer than some 100,000 rows, which cost 10 ms a finish at 15,000 tasks.
+// (ASYNC_COMMIT). The tasks are found by primary key (= ANY(ARRAY(…))): joined on the JSON rows alone
+// (estimated at 100), the planner scans the whole table while it holds fewer than some 100,000 rows,
+// which cost 10 ms a finish at 15,000 tasks.
 export const FINISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(i int, task_id text, next_status smallint, next_at bigint,
       now bigint, id text, app_id text, msg_id text, msg_created_at bigint, endpoint_id text, url text,
