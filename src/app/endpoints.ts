@@ -24,6 +24,8 @@ export interface EndpointInput {
   rateLimit?: number | null;
   disabled?: boolean;
   filterTypes?: string[] | null;
+  /** The body field that carried filterTypes (the reference's eventTypes or the SDK's filterTypes): errors name it. */
+  filterTypesField?: 'eventTypes' | 'filterTypes';
   channels?: string[] | null;
   metadata?: Metadata;
   headers?: Record<string, string>;
@@ -51,12 +53,13 @@ function checkSecret(secret: string | null | undefined): string {
 async function checkFilterTypes(
   deps: AppDeps,
   filterTypes: readonly string[] | null | undefined,
-  had: readonly string[] | null = null,
+  had: readonly string[] | null,
+  field: string | undefined,
 ): Promise<void> {
   const added = (filterTypes ?? []).filter((name) => !had?.includes(name));
   if (added.length === 0) return;
   const found = new Map((await deps.store.eventTypes.getMany(added)).map((e) => [e.name, e]));
-  const loc = ['body', 'filterTypes'];
+  const loc = ['body', field ?? 'filterTypes'];
   for (const name of added) {
     const eventType = found.get(name);
     if (eventType === undefined) throw invalid(loc, `event type ${name} does not exist; create it first`);
@@ -106,7 +109,7 @@ export async function createEndpoint(
 ): Promise<Endpoint> {
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   const endpoint = build(deps, app.id, input, deps.now());
-  await checkFilterTypes(deps, endpoint.filterTypes);
+  await checkFilterTypes(deps, endpoint.filterTypes, null, input.filterTypesField);
   await mapConflict(deps.store.endpoints.create(endpoint));
   deps.cache.invalidate(app.id);
   return endpoint;
@@ -134,7 +137,7 @@ export async function upsertEndpoint(
   return upsert(async () => {
     const now = deps.now();
     const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
-    await checkFilterTypes(deps, input.filterTypes, existing?.filterTypes);
+    await checkFilterTypes(deps, input.filterTypes, existing?.filterTypes ?? null, input.filterTypesField);
     if (!existing) {
       if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
       const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, now);
@@ -171,7 +174,7 @@ export async function patchEndpoint(
   patch: EndpointPatch,
 ): Promise<Endpoint> {
   const existing = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
-  await checkFilterTypes(deps, patch.filterTypes, existing.filterTypes);
+  await checkFilterTypes(deps, patch.filterTypes, existing.filterTypes, patch.filterTypesField);
   const pick = <K extends keyof Endpoint & keyof EndpointPatch>(key: K): Endpoint[K] =>
     patch[key] !== undefined ? (patch[key] as Endpoint[K]) : existing[key];
   const endpoint: Endpoint = {

@@ -17,7 +17,9 @@ export function toMs(value: string | null | undefined): number | null {
   return Date.parse(value);
 }
 
-export function timeRange(q: { before?: string | null; after?: string | null }) {
+/** `before` / `after`, which Svix ignores once an iterator is passed: the iterator alone says where a page starts. */
+export function timeRange(q: { before?: string | null; after?: string | null; iterator?: string | null }) {
+  if (q.iterator) return { before: null, after: null };
   return { before: toMs(q.before), after: toMs(q.after) };
 }
 

@@ -22,6 +22,7 @@ import { endpointRoutes } from './routes/endpoints.ts';
 import { eventTypeRoutes } from './routes/event-types.ts';
 import { healthRoutes } from './routes/health.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { validatorCompiler } from './validators.ts';
 
 export interface ServerDeps {
   store: Store;
@@ -35,8 +36,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.config.bodyLimit,
-    ajv: { customOptions: { allErrors: false } },
+    // Past fastify's default of 100, so that a 256-character uid or event type name reaches its route
+    // (whose schema allows 256) and a longer one gets the API's 422, not a bare 414.
+    routerOptions: { maxParamLength: 1024 },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
 
   // JSON bodies keep their raw text: MessageIn.payload is delivered byte for byte.
   app.decorateRequest('rawBody', null);

@@ -165,6 +165,38 @@ await describeEachDriver((driver) => {
       assert.equal(bad.status, 422);
       assert.deepEqual(loc(bad), ['query', 'limit']);
     });
+
+    test('before and after are ignored once an iterator is passed (a date filter kept while paging)', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Dated', uid: 'dated' });
+      for (let i = 0; i < 3; i++)
+        await h.call('POST', '/api/v1/app/dated/msg', { eventType: 'a', payload: { i } });
+      const since = '2000-01-01T00:00:00Z';
+      const first = await h.call('GET', `/api/v1/app/dated/msg?limit=1&after=${since}`);
+      assert.equal(first.json.data.length, 1);
+      const next = await h.call(
+        'GET',
+        `/api/v1/app/dated/msg?limit=1&after=${since}&before=${since}&iterator=${first.json.iterator}`,
+      );
+      assert.equal(next.status, 200);
+      assert.equal(next.json.data.length, 1, 'the second page, whatever before and after say');
+      assert.notEqual(next.json.data[0].id, first.json.data[0].id);
+      const filtered = await h.call('GET', `/api/v1/app/dated/msg?before=${since}`);
+      assert.equal(filtered.json.data.length, 0, 'without an iterator, before still filters');
+    });
+
+    test('ids, uids and event type names of 256 characters work in paths; longer ones are a 422', async () => {
+      const uid = 'u'.repeat(256);
+      assert.equal((await h.call('POST', '/api/v1/app', { name: 'Long', uid })).status, 201);
+      const got = await h.call('GET', `/api/v1/app/${uid}`);
+      assert.equal(got.status, 200);
+      assert.equal(got.json.uid, uid);
+      const name = `e.${'n'.repeat(254)}`;
+      assert.equal((await h.call('POST', '/api/v1/event-type', { name, description: 'd' })).status, 201);
+      assert.equal((await h.call('GET', `/api/v1/event-type/${name}`)).status, 200);
+      const tooLong = await h.call('GET', `/api/v1/app/${uid}u`);
+      assert.equal(tooLong.status, 422);
+      assert.deepEqual(loc(tooLong), ['path', 'app_id']);
+    });
   });
 
   describe('event types', () => {
@@ -422,6 +454,33 @@ await describeEachDriver((driver) => {
       assert.deepEqual(loc(noType), ['body', 'eventType']);
       const arrayPayload = await h.call('POST', '/api/v1/app/val-app/msg', { eventType: 'a', payload: [1] });
       assert.deepEqual(loc(arrayPayload), ['body', 'payload']);
+    });
+
+    test('JSON bodies are not coerced: null, numbers and one-item arrays where a field wants another type are a 422', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Typed', uid: 'typed', metadata: { a: 'b' } });
+      const ep = await h.call('POST', '/api/v1/app/typed/endpoint', {
+        url: 'https://example.com/',
+        disabled: true,
+      });
+      const epPath = `/api/v1/app/typed/endpoint/${ep.json.id}`;
+      const cases: Array<[string, string, unknown, string[]]> = [
+        ['PATCH', epPath, { disabled: null }, ['body', 'disabled']],
+        ['PATCH', epPath, { description: null }, ['body', 'description']],
+        ['PATCH', epPath, { description: 5 }, ['body', 'description']],
+        ['PATCH', '/api/v1/app/typed', { metadata: { a: 1 } }, ['body', 'metadata', 'a']],
+        ['PATCH', '/api/v1/app/typed', { name: null }, ['body', 'name']],
+        ['POST', '/api/v1/event-type', { name: ['x'], description: 'd' }, ['body', 'name']],
+      ];
+      for (const [method, path, body, expected] of cases) {
+        const res = await h.call(method as 'PATCH', path, body);
+        assert.equal(res.status, 422, JSON.stringify(body));
+        assert.deepEqual(loc(res), expected, JSON.stringify(body));
+      }
+      assert.equal((await h.call('GET', epPath)).json.disabled, true, 'the endpoint stays disabled');
+      assert.deepEqual((await h.call('GET', '/api/v1/app/typed')).json.metadata, { a: 'b' });
+      assert.equal((await h.call('GET', '/api/v1/event-type/x')).status, 404);
+      const unknown = await h.call('PATCH', epPath, { eventTypes: ['no.such.type'] });
+      assert.deepEqual(loc(unknown), ['body', 'eventTypes'], 'the error names the field the body used');
     });
 
     test('malformed JSON is a 400 naming the problem', async () => {

@@ -41,6 +41,8 @@ export function settingsOf(body: Settings): EndpointPatch {
     version: body.version,
     disabled: body.disabled,
     filterTypes: body.filterTypes !== undefined ? body.filterTypes : body.eventTypes,
+    filterTypesField:
+      body.filterTypes === undefined && body.eventTypes !== undefined ? 'eventTypes' : 'filterTypes',
     channels: body.channels,
     metadata: body.metadata,
     rateLimit: rateOf(body),
