@@ -60,6 +60,8 @@ export async function listApplications(
   return deps.store.apps.list(query);
 }
 
+const isAppId = (idOrUid: string): boolean => idOrUid.startsWith('app_');
+
 /** PUT: replaces the application, or creates it (with the path value as uid) when it does not exist. */
 export async function upsertApplication(
   deps: ApplicationDeps,
@@ -72,10 +74,10 @@ export async function upsertApplication(
     const now = deps.now();
     const existing = await deps.store.apps.get(idOrUid);
     if (!existing) {
-      const app = buildApplication(
-        { ...input, uid: input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid) },
-        now,
-      );
+      // An application id names one that exists or none: creating another under a new id would make
+      // every repeat of the same PUT create one more.
+      if (isAppId(idOrUid)) throw notFound('application');
+      const app = buildApplication({ ...input, uid: input.uid ?? idOrUid }, now);
       await deps.store.apps.create(app);
       return { app, created: true };
     }
@@ -138,8 +140,8 @@ export async function getOrCreateApp(
     if (scope.kind === 'app' && existing.id !== scope.appId) throw notFound('application');
     return existing;
   }
-  if (!input || scope.kind !== 'admin') return resolveApp(deps.store, scope, idOrUid); // 404
-  const uid = input.uid ?? (idOrUid.startsWith('app_') ? null : idOrUid);
+  if (!input || scope.kind !== 'admin' || isAppId(idOrUid)) return resolveApp(deps.store, scope, idOrUid); // 404
+  const uid = input.uid ?? idOrUid;
   const app = buildApplication({ ...input, uid }, deps.now());
   try {
     await deps.store.apps.create(app);

@@ -1,5 +1,5 @@
 // Reading messages and attempts, expunging content, and resending one delivery.
-import { notFound } from '../core/errors.ts';
+import { DoorbellError, notFound } from '../core/errors.ts';
 import type { Attempt, Message, Page, PageQuery } from '../core/types.ts';
 import type {
   AttemptQuery,
@@ -51,6 +51,14 @@ export async function resendMessage(
 ): Promise<void> {
   const message = await resolveMessage(deps, scope, ref.app, ref.msg);
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  // Svix: a message whose payload expired or was expunged cannot be resent; say so instead of
+  // accepting a resend that can only record a failed attempt.
+  if (message.payload === null) {
+    throw new DoorbellError(
+      'bad_request',
+      'the message payload has expired or was expunged: it cannot be resent',
+    );
+  }
   await deps.store.tasks.resend(message.appId, message.id, endpoint.id, deps.now());
 }
 

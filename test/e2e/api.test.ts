@@ -646,6 +646,40 @@ await describeEachDriver((driver) => {
       );
     });
 
+    test('an unknown application id is a 404 for PUT and for inline creation; a uid creates once', async () => {
+      const ghost = newId('app', Date.now());
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await h.call('PUT', `/api/v1/app/${ghost}`, { name: 'x' })).status, 404);
+        const msg = await h.call('POST', `/api/v1/app/${ghost}/msg`, {
+          eventType: 'a',
+          payload: {},
+          application: { name: 'x' },
+        });
+        assert.equal(msg.status, 404);
+      }
+      const first = await h.call('PUT', '/api/v1/app/put-once', { name: 'x' });
+      const again = await h.call('PUT', '/api/v1/app/put-once', { name: 'y' });
+      assert.deepEqual([first.status, again.status], [201, 200]);
+      assert.equal(again.json.id, first.json.id, 'the repeat finds the app the first PUT made');
+      const names = (await h.call('GET', '/api/v1/app?limit=250')).json.data.map(
+        (a: { name: string }) => a.name,
+      );
+      assert.ok(!names.includes('x'), 'nothing was created for the unknown id');
+    });
+
+    test('a message whose payload was expunged cannot be resent (400), and nothing is queued', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Gone', uid: 'gone' });
+      await h.call('POST', '/api/v1/app/gone/endpoint', { url: 'https://example.com/', uid: 'gone-ep' });
+      const msg = await h.call('POST', '/api/v1/app/gone/msg', { eventType: 'a', payload: { a: 1 } });
+      assert.equal((await h.call('DELETE', `/api/v1/app/gone/msg/${msg.json.id}/content`)).status, 204);
+      const before = (await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json;
+      const res = await h.call('POST', `/api/v1/app/gone/msg/${msg.json.id}/endpoint/gone-ep/resend`);
+      assert.equal(res.status, 400);
+      assert.equal(res.json.code, 'bad_request');
+      assert.match(res.json.detail, /expunged/);
+      assert.deepEqual((await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json, before);
+    });
+
     test('idempotency-key replays the first status and body', async () => {
       await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem' });
       const key = { 'idempotency-key': 'k-1' };
