@@ -742,6 +742,9 @@ await describeEachDriver((driver) => {
       );
       assert.equal((await h.call('POST', '/api/v1/auth/app-portal-access/mine', {}, as)).status, 403);
 
+      const adminLogout = await h.call('POST', '/api/v1/auth/logout');
+      assert.equal(adminLogout.status, 403, 'the admin token is not an app token: it cannot log out');
+      assert.equal((await h.call('GET', '/api/v1/app/mine')).status, 200, 'and stays valid');
       assert.equal((await h.call('POST', '/api/v1/auth/logout', undefined, as)).status, 204);
       assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, as)).status, 401);
       assert.equal(

@@ -1,5 +1,6 @@
 import { getOrCreateApp } from '../../app/applications.ts';
 import { requireAdmin } from '../../app/context.ts';
+import { forbidden } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody } from '../context.ts';
 import { AppPortalAccessIn, AppPortalAccessOut } from '../schemas/applications.ts';
@@ -40,6 +41,8 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
     '/auth/logout',
     { schema: { tags, operationId: 'v1.authentication.logout', response: { 204: { type: 'null' } } } },
     async (request, reply) => {
+      // Svix: only app tokens log out; the admin token is configured, and stays valid.
+      if (request.scope.kind === 'admin') throw forbidden('only an app-portal token can be logged out');
       if (request.bearer) await auth.logout(request.bearer, deps.now());
       return noContent(reply);
     },
