@@ -483,6 +483,28 @@ await describeEachDriver((driver) => {
       assert.deepEqual(loc(unknown), ['body', 'eventTypes'], 'the error names the field the body used');
     });
 
+    test('PATCH with an empty eventTypes or channels list clears the filter; POST still needs one item', async () => {
+      await h.call('POST', '/api/v1/event-type', { name: 'clr.ev', description: 'd' });
+      await h.call('POST', '/api/v1/app', { name: 'Clear', uid: 'clear' });
+      const made = await h.call('POST', '/api/v1/app/clear/endpoint', {
+        url: 'https://example.com/',
+        eventTypes: ['clr.ev'],
+        channels: ['c1'],
+      });
+      assert.equal(made.status, 201);
+      const path = `/api/v1/app/clear/endpoint/${made.json.id}`;
+      const cleared = await h.call('PATCH', path, { eventTypes: [], channels: [] });
+      assert.equal(cleared.status, 200);
+      assert.equal(cleared.json.eventTypes, null);
+      assert.equal(cleared.json.channels, null);
+      const empty = await h.call('POST', '/api/v1/app/clear/endpoint', {
+        url: 'https://example.com/',
+        channels: [],
+      });
+      assert.equal(empty.status, 422);
+      assert.deepEqual(loc(empty), ['body', 'channels']);
+    });
+
     test('malformed JSON is a 400 naming the problem', async () => {
       const res = await h.call('POST', '/api/v1/app', '{"name": "x",');
       assert.equal(res.status, 400);

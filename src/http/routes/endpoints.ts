@@ -33,6 +33,9 @@ interface Settings {
   rateLimit?: number | null;
 }
 
+/** An empty filter filters nothing: stored as none. */
+const orNull = (list: string[] | null | undefined) => (list?.length === 0 ? null : list);
+
 /** Accepts the reference's eventTypes/throttleRate and the SDK's filterTypes/rateLimit. */
 export function settingsOf(body: Settings): EndpointPatch {
   return {
@@ -40,10 +43,10 @@ export function settingsOf(body: Settings): EndpointPatch {
     description: body.description,
     version: body.version,
     disabled: body.disabled,
-    filterTypes: body.filterTypes !== undefined ? body.filterTypes : body.eventTypes,
+    filterTypes: orNull(body.filterTypes !== undefined ? body.filterTypes : body.eventTypes),
     filterTypesField:
       body.filterTypes === undefined && body.eventTypes !== undefined ? 'eventTypes' : 'filterTypes',
-    channels: body.channels,
+    channels: orNull(body.channels),
     metadata: body.metadata,
     rateLimit: rateOf(body),
   };

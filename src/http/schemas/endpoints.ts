@@ -43,9 +43,14 @@ export const EndpointIn = Type.Object({
   headers: Type.Optional(Headers),
 });
 export const EndpointUpdate = Type.Object({ url: Url, ...settings });
+// As in the reference's EndpointPatch, a patch may send an empty list: it clears the filter (null).
+const emptied = Type.Optional(Nullable(Type.Array(EventTypeName, { uniqueItems: true })));
 export const EndpointPatch = Type.Object({
   url: Type.Optional(Url),
   ...settings,
+  eventTypes: emptied,
+  filterTypes: emptied,
+  channels: Type.Optional(Nullable(Type.Array(Channel, { maxItems: 10, uniqueItems: true }))),
   secret: Type.Optional(Nullable(Secret)),
 });
 
