@@ -54,9 +54,25 @@ type Operation = { method: string; path: string; op: OpenApiOperation };
 type OpenApiOperation = {
   parameters?: Array<{ in: string; name: string }>;
   requestBody?: {
-    content?: { 'application/json'?: { schema?: { properties?: Record<string, { type?: string }> } } };
+    content?: { 'application/json'?: { schema?: { properties?: Record<string, FieldSchema> } } };
   };
 };
+
+type FieldSchema = { type?: string; nullable?: boolean };
+
+/** A value of another JSON type than the field's (null where it is not nullable): the API must refuse it. */
+function wrongType(schema: FieldSchema, value: unknown): boolean {
+  if (schema.type === undefined) return false;
+  if (value === null) return schema.nullable !== true;
+  const kind = Array.isArray(value)
+    ? 'array'
+    : typeof value === 'number'
+      ? Number.isInteger(value) && Math.abs(value) <= Number.MAX_SAFE_INTEGER
+        ? 'integer'
+        : 'number'
+      : typeof value;
+  return !(kind === schema.type || (schema.type === 'number' && kind === 'integer'));
+}
 
 function problem(res: Res): string | null {
   if (res.status >= 500) return `answered ${res.status}: ${res.body.slice(0, 200)}`;
@@ -134,11 +150,19 @@ await describeEachDriver((driver) => {
     ]);
     let sent = 0;
     let lookedForLeftovers = false;
-    const send = async (method: string, target: string, body?: unknown, field?: string): Promise<void> => {
+    const send = async (
+      method: string,
+      target: string,
+      body?: unknown,
+      field?: string,
+      refuse = false,
+    ): Promise<void> => {
       sent++;
       const res = await h.call(method as 'GET', target, body);
       if (res.status < 300) for (const key of ['id', 'name']) if (res.json?.[key]) acked.add(res.json[key]);
       let wrong = problem(res);
+      // A JSON body is taken as typed: a value of the wrong type is refused, never converted.
+      if (!wrong && refuse && res.status !== 422) wrong = `a value of the wrong type answered ${res.status}`;
       if (!wrong && res.status === 422 && field !== undefined) {
         const named = res.json.detail.some(
           (d: { loc: string[] }) => d.loc[0] === 'body' && d.loc[1] === field,
@@ -163,7 +187,8 @@ await describeEachDriver((driver) => {
         for (const raw of RAW_BODIES) await send(method, url(path), raw);
         for (const [field, schema] of Object.entries(properties)) {
           const values = schema.type === 'object' ? [...WRONG_VALUES, ...WRONG_MAPS] : WRONG_VALUES;
-          for (const value of values) await send(method, url(path), { ...valid, [field]: value }, field);
+          for (const value of values)
+            await send(method, url(path), { ...valid, [field]: value }, field, wrongType(schema, value));
           if (schema.type === 'array') {
             for (const value of WRONG_VALUES)
               await send(method, url(path), { ...valid, [field]: [value] }, field);
