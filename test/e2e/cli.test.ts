@@ -73,6 +73,16 @@ describe('doorbell command', () => {
     assert.match(late.stderr, /--retry-schedule must start with 0/);
   });
 
+  test('the installed command serves SQLite from any working directory', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-cwd-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // The store thread once resolved tsx from the working directory: outside the package it could not start.
+    const proc = await spawnDoorbell({ database: join(dir, 'd.db'), adminToken: 'cwd-token', cwd: dir });
+    const res = await fetch(`${proc.url}/api/v1/app`, { headers: { authorization: 'Bearer cwd-token' } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await proc.stop(), { code: 0, signal: null });
+  });
+
   test('serve --demo (npm start) prints a command that publishes an event, and it arrives signed', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-'));
     // No DOORBELL_ADMIN_TOKEN: the demo makes one and prints it in the command.

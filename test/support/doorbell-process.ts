@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -22,6 +23,8 @@ export interface DoorbellOptions {
    */
   ready?: 'http' | 'stderr-line';
   readyLine?: string; // default 'Doorbell worker started'
+  /** Runs the package's bin/doorbell.js from this folder, as an installed command runs (default: the repository). */
+  cwd?: string;
 }
 
 export interface Exit {
@@ -84,10 +87,11 @@ export async function spawnDoorbell(options: DoorbellOptions): Promise<DoorbellP
   installExitHook();
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
+  const entry = options.cwd
+    ? [join(repoRoot, 'bin', 'doorbell.js')]
+    : ['--import', 'tsx', 'src/bin/doorbell.ts'];
   const args = [
-    '--import',
-    'tsx',
-    'src/bin/doorbell.ts',
+    ...entry,
     'serve',
     '--host',
     '127.0.0.1',
@@ -98,7 +102,7 @@ export async function spawnDoorbell(options: DoorbellOptions): Promise<DoorbellP
     ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, {
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...options.env, DOORBELL_ADMIN_TOKEN: options.adminToken },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

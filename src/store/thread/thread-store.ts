@@ -39,8 +39,12 @@ export function toWire(error: unknown): WireError {
   };
 }
 
-// The thread loads the TypeScript entry through tsx, whichever way the caller itself was started.
-const BOOT = `import('tsx/esm/api').then(({ register }) => { register(); return import(require('node:worker_threads').workerData.entry); })`;
+// The thread loads the TypeScript entry through tsx, whichever way the caller itself was started. tsx is
+// found from this file, not from the working directory (an eval'd thread resolves bare names from
+// there): an installed `doorbell` runs from any folder.
+const TSX = import.meta.resolve('tsx/esm/api');
+const BOOT = `const { workerData } = require('node:worker_threads');
+import(workerData.tsx).then(({ register }) => { register(); return import(workerData.entry); })`;
 
 export interface ThreadStore {
   store: Store;
@@ -59,7 +63,7 @@ export function openThreadStore(
   options: unknown,
   onLost: (error: Error) => void = () => {},
 ): Promise<ThreadStore> {
-  const worker = new Worker(BOOT, { eval: true, workerData: { entry: entry.href, options } });
+  const worker = new Worker(BOOT, { eval: true, workerData: { tsx: TSX, entry: entry.href, options } });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let stopped: Error | null = null;
