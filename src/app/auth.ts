@@ -30,9 +30,10 @@ export async function initAdminToken(
     return { generated: null };
   }
   if (await store.settings.get(ADMIN_HASH)) return { generated: null };
+  // Several API processes starting at once on one database: one token wins, and only its process prints it.
   const token = `dbk_${randomBytes(24).toString('base64url')}`;
-  await store.settings.put(ADMIN_HASH, sha256(token).toString('hex'));
-  return { generated: token };
+  const hash = sha256(token).toString('hex');
+  return { generated: (await store.settings.putIfAbsent(ADMIN_HASH, hash)) === hash ? token : null };
 }
 
 interface Claim {

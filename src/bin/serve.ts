@@ -24,30 +24,40 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   const now = Date.now;
   const db = await openDatabase(config);
   const { store } = db;
-  const { generated } = await initAdminToken(store, config);
-  let delivery: Delivery | null = null;
-  const server = await buildServer({ store, config, now, wake: () => delivery?.wake() });
-  await server.listen({ host: config.host, port: config.port });
-  const address = server.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const own = { host: config.host, port };
-  // One connection serves the API and delivery: SQLite has one writer at a time, and a second
-  // connection would wait for the lock (its busy handler sleeps whole milliseconds) instead of working.
-  const started = config.role === 'all' ? await db.startDelivery([own]) : null;
-  delivery = started;
-  const listener = started ? await db.onWork(() => started.wake()) : null;
+  let started: Delivery | null = null;
+  const server = await buildServer({ store, config, now, wake: () => started?.wake() });
+  let listener: { close(): Promise<void> } | null = null;
+  const close = async (): Promise<void> => {
+    await server.close();
+    await listener?.close();
+    await started?.stop();
+    await store.close();
+  };
+  let port: number;
+  let generated: string | null;
+  try {
+    await server.listen({ host: config.host, port: config.port });
+    const address = server.server.address();
+    port = typeof address === 'object' && address ? address.port : config.port;
+    // One connection serves the API and delivery: SQLite has one writer at a time, and a second
+    // connection would wait for the lock (its busy handler sleeps whole milliseconds) instead of working.
+    const delivery = config.role === 'all' ? await db.startDelivery([{ host: config.host, port }]) : null;
+    started = delivery;
+    listener = delivery ? await db.onWork(() => delivery.wake()) : null;
+    // Last, once everything has started: a start that fails (port taken, bad flag) has stored no token
+    // it could not show, so the next start still generates and prints one.
+    ({ generated } = await initAdminToken(store, config));
+  } catch (error) {
+    await close().catch(() => {});
+    throw error;
+  }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
     url: `http://${host}:${port}`,
     generatedToken: generated,
     store,
     server,
-    async close() {
-      await server.close();
-      await listener?.close();
-      await started?.stop();
-      await store.close();
-    },
+    close,
   };
 }
 

@@ -1,12 +1,15 @@
 // The `doorbell` command as a user runs it: a separate process, results on stdout, errors on stderr.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import type { Running } from '../../src/bin/serve.ts';
+import { type Running, startDoorbell } from '../../src/bin/serve.ts';
+import { makeConfig } from '../../src/config/config.ts';
 import { spawnDoorbell } from '../support/doorbell-process.ts';
 import { api, start, TOKEN, until } from '../support/in-process.ts';
 import { startReceiver } from '../support/receiver.ts';
@@ -81,6 +84,30 @@ describe('doorbell command', () => {
     const res = await fetch(`${proc.url}/api/v1/app`, { headers: { authorization: 'Bearer cwd-token' } });
     assert.equal(res.status, 200);
     assert.deepEqual(await proc.stop(), { code: 0, signal: null });
+  });
+
+  test('a start that fails stores no admin token: the next start generates one and prints it', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-token-'));
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    t.after(() => {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const port = (taken.address() as AddressInfo).port;
+    const config = makeConfig({ host: '127.0.0.1', port, database: join(dir, 'd.db'), role: 'api' });
+    await assert.rejects(startDoorbell(config), /EADDRINUSE/);
+    const running = await startDoorbell({ ...config, port: 0 });
+    t.after(() => running.close());
+    assert.match(
+      running.generatedToken ?? '',
+      /^dbk_/,
+      'the token the failed start never showed was not kept',
+    );
+    const res = await fetch(`${running.url}/api/v1/app`, {
+      headers: { authorization: `Bearer ${running.generatedToken}` },
+    });
+    assert.equal(res.status, 200);
   });
 
   test('serve --demo (npm start) prints a command that publishes an event, and it arrives signed', async (t) => {
