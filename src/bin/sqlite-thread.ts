@@ -10,7 +10,17 @@ import { serveStore } from '../store/thread/serve-store.ts';
 import { startDelivery } from './delivery.ts';
 
 const { config } = (workerData as { options: { config: Readonly<Config> } }).options;
-const store = openSqliteStore(config.database);
+const store = open(config.database);
+
+/** Opens the store; an error is rethrown as a plain Error, whose message crosses to the caller's thread. */
+function open(path: string): ReturnType<typeof openSqliteStore> {
+  try {
+    return openSqliteStore(path);
+  } catch (error) {
+    const { message, code } = error as { message?: string; code?: unknown };
+    throw Object.assign(new Error(`cannot open the database ${path}: ${message ?? String(error)}`), { code });
+  }
+}
 let delivery: ReturnType<typeof startDelivery> | null = null;
 
 function waking<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {

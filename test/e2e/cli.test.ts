@@ -74,6 +74,10 @@ describe('doorbell command', () => {
     const late = await doorbell(['serve', '--retry-schedule', '10s,1m', '--database', ':memory:']);
     assert.equal(late.code, 1);
     assert.match(late.stderr, /--retry-schedule must start with 0/);
+    // A database that cannot be opened is named, with SQLite's reason (it once printed [object Object]).
+    const folder = await doorbell(['serve', '--port', '0', '--database', tmpdir()]);
+    assert.equal(folder.code, 1);
+    assert.match(folder.stderr, /cannot open the database .*: unable to open database file/);
   });
 
   test('the installed command serves SQLite from any working directory', async (t) => {

@@ -86,7 +86,11 @@ export function openThreadStore(
       reject(error);
       if (lost) onLost(error);
     };
-    worker.on('error', (error) => fail(ready ? new StoreUnavailableError(error) : error));
+    worker.on('error', (error) => {
+      // A driver's own error class (better-sqlite3's SqliteError) crosses the thread as a plain object.
+      const e = error instanceof Error ? error : new Error(`store thread failed: ${JSON.stringify(error)}`);
+      fail(ready ? new StoreUnavailableError(e) : e);
+    });
     worker.on('exit', (code) => fail(new StoreUnavailableError(`store thread exited (${code})`)));
     worker.on('message', (msg: Reply | Ready) => {
       if ('ready' in msg) {
