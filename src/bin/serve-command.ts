@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { startDemo } from './demo.ts';
@@ -85,15 +86,30 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   }
   const running = await startDoorbell(config);
   console.error(`Doorbell ${config.role === 'api' ? 'API (no delivery) ' : ''}listening on ${running.url}`);
-  console.error(`  database: ${config.database}`);
+  console.error(`  database: ${shownDatabase(config.database)}`);
   if (allowSubnets.length > 0)
     console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
+  } else if (options.demo && !process.env.DOORBELL_ADMIN_TOKEN) {
+    console.error('  admin token: the demo issues a new one at every start; earlier ones no longer work');
+  } else if (!adminToken) {
+    console.error(
+      '  admin token: the one printed at the first start (only its hash is kept); set DOORBELL_ADMIN_TOKEN to replace it',
+    );
   }
   let stopDemo = async () => {};
   if (options.demo && adminToken) stopDemo = await startDemo(running, adminToken);
   closeWhenUp(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
+}
+
+/** A SQLite file as an absolute path (it depends on the working directory); a URL without its password. */
+function shownDatabase(database: string): string {
+  if (database === ':memory:') return database;
+  if (!database.includes('://')) return resolve(database);
+  const url = new URL(database);
+  if (url.password) url.password = '***';
+  return url.href;
 }
 
 function handleSignals(closing: Promise<() => Promise<void>>): void {

@@ -24,6 +24,8 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   const now = Date.now;
   const db = await openDatabase(config);
   const { store } = db;
+  // A configured token holds from the first request; a generated one is stored last (see below).
+  const configured = config.adminToken ? await initAdminToken(store, config) : null;
   let started: Delivery | null = null;
   const server = await buildServer({ store, config, now, wake: () => started?.wake() });
   let listener: { close(): Promise<void> } | null = null;
@@ -44,9 +46,9 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
     const delivery = config.role === 'all' ? await db.startDelivery([{ host: config.host, port }]) : null;
     started = delivery;
     listener = delivery ? await db.onWork(() => delivery.wake()) : null;
-    // Last, once everything has started: a start that fails (port taken, bad flag) has stored no token
-    // it could not show, so the next start still generates and prints one.
-    ({ generated } = await initAdminToken(store, config));
+    // Generated last, once everything has started: a start that fails (port taken, bad flag) has stored
+    // no token it could not show, so the next start still generates and prints one.
+    ({ generated } = configured ?? (await initAdminToken(store, config)));
   } catch (error) {
     await close().catch(() => {});
     throw error;

@@ -114,6 +114,23 @@ describe('doorbell command', () => {
     assert.equal(res.status, 200);
   });
 
+  test('a restart says where the admin token is; the banner names the database by its absolute path', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-restart-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const options = { database: join(dir, 'd.db'), adminToken: '', cwd: dir };
+    const first = await spawnDoorbell(options);
+    // The banner follows the listening socket: wait for its token line.
+    const banner = await until('the first banner', () => first.output().match(/admin token.*\n/)?.[0]);
+    assert.match(banner, /\(shown once, stored only as a hash\): dbk_/);
+    assert.match(first.output(), new RegExp(`database: ${join(dir, 'd.db')}`));
+    await first.stop();
+    const second = await spawnDoorbell(options);
+    const again = await until('the second banner', () => second.output().match(/admin token.*\n/)?.[0]);
+    assert.match(again, /the one printed at the first start .*DOORBELL_ADMIN_TOKEN/);
+    assert.doesNotMatch(second.output(), /dbk_/);
+    assert.deepEqual(await second.stop(), { code: 0, signal: null });
+  });
+
   test('serve --demo (npm start) prints a command that publishes an event, and it arrives signed', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-'));
     // No DOORBELL_ADMIN_TOKEN: the demo makes one and prints it in the command.
