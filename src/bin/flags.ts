@@ -9,3 +9,12 @@ export function integerFlag(flag: string, value: string, min: number, max = Numb
   }
   return n;
 }
+
+/** Runs `parse` on a flag's value; its error is prefixed with the flag's name. */
+export function parsedFlag<T>(flag: string, value: string, parse: (value: string) => T): T {
+  try {
+    return parse(value);
+  } catch (error) {
+    throw new Error(`${flag}: ${(error as Error).message}`);
+  }
+}

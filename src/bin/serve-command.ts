@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { startDemo } from './demo.ts';
-import { integerFlag } from './flags.ts';
+import { integerFlag, parsedFlag } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 
 export interface ServeOptions {
@@ -37,7 +37,7 @@ function list(value: string | undefined): string[] {
 
 /** The first attempt is sent as soon as the message is committed, so the schedule starts with 0. */
 function retrySchedule(value: string): number[] {
-  const delays = parseSchedule(value);
+  const delays = parsedFlag('--retry-schedule', value, parseSchedule);
   if (delays[0] !== 0)
     throw new Error(`--retry-schedule must start with 0 (the first attempt is immediate), got '${value}'`);
   return delays;
@@ -45,7 +45,7 @@ function retrySchedule(value: string): number[] {
 
 /** A zero deadline would fail every attempt before it is sent. */
 function attemptTimeout(value: string): number {
-  const ms = parseDuration(value);
+  const ms = parsedFlag('--attempt-timeout', value, parseDuration);
   if (ms <= 0) throw new Error(`--attempt-timeout must be longer than 0, got '${value}'`);
   return ms;
 }
@@ -66,7 +66,9 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     database: options.database ?? base.database,
     adminToken,
     publicUrl: options.publicUrl ?? null,
-    retentionMs: options.retention ? parseDuration(options.retention) : base.retentionMs,
+    retentionMs: options.retention
+      ? parsedFlag('--retention', options.retention, parseDuration)
+      : base.retentionMs,
     delivery: {
       allowSubnets,
       ...(options.retrySchedule ? { retrySchedule: retrySchedule(options.retrySchedule) } : {}),

@@ -74,6 +74,9 @@ describe('doorbell command', () => {
     const late = await doorbell(['serve', '--retry-schedule', '10s,1m', '--database', ':memory:']);
     assert.equal(late.code, 1);
     assert.match(late.stderr, /--retry-schedule must start with 0/);
+    const retention = await doorbell(['serve', '--retention', 'abc', '--database', ':memory:']);
+    assert.equal(retention.code, 1);
+    assert.match(retention.stderr, /--retention: invalid duration 'abc'/);
     // A database that cannot be opened is named, with SQLite's reason (it once printed [object Object]).
     const folder = await doorbell(['serve', '--port', '0', '--database', tmpdir()]);
     assert.equal(folder.code, 1);
