@@ -81,6 +81,10 @@ describe('doorbell command', () => {
     const folder = await doorbell(['serve', '--port', '0', '--database', tmpdir()]);
     assert.equal(folder.code, 1);
     assert.match(folder.stderr, /cannot open the database .*: unable to open database file/);
+    // A folder that cannot be made is an error too (Node's recursive mkdir loops forever inside /proc).
+    const proc = await doorbell(['serve', '--port', '0', '--database', '/proc/doorbell-none/d.db']);
+    assert.equal(proc.code, 1);
+    assert.match(proc.stderr, /cannot open the database \/proc\/doorbell-none\/d.db: ENOENT/);
   });
 
   test('the installed command serves SQLite from any working directory', async (t) => {

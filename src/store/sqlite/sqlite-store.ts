@@ -1,6 +1,6 @@
 // The SQLite driver of the Store port: one file, WAL, durable commits, no other service.
 
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Store } from '../store.ts';
@@ -16,10 +16,24 @@ import { tasksSql } from './tasks-sql.ts';
 
 export type SqliteStore = Store & { messages: SqliteMessages };
 
+/**
+ * Creates a folder and its missing parents, one level at a time: Node's recursive mkdir loops forever
+ * where mkdir answers ENOENT for a path whose parent exists (inside /proc), instead of failing.
+ */
+function makeFolder(dir: string): void {
+  if (existsSync(dir)) return;
+  makeFolder(dirname(dir));
+  try {
+    mkdirSync(dir);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'EEXIST') throw error; // made meanwhile by another process
+  }
+}
+
 /** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
 export function openSqliteStore(path: string): SqliteStore {
   const memory = path === ':memory:' || path === '';
-  if (!memory) mkdirSync(dirname(path), { recursive: true });
+  if (!memory) makeFolder(dirname(path));
   const raw = new Database(path);
   try {
     raw.pragma('journal_mode = WAL');
