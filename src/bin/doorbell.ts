@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // The `doorbell` command. The only place that reads process.env, listens, or exits.
 
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { publishCommand, verifyCommand } from './client-commands.ts';
 import { serveCommand } from './serve-command.ts';
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 const program = new Command('doorbell')
   .description('Durable, signed, Svix-compatible webhooks. Self-hosted.')
-  .showHelpAfterError()
+  .version(version)
+  .showHelpAfterError("(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)")
   .addHelpText(
     'after',
     `

@@ -32,6 +32,16 @@ describe('doorbell command', () => {
     const run = await doorbell(['--help']);
     assert.equal(run.code, 0);
     for (const word of ['serve', 'publish', 'verify', 'Examples']) assert.match(run.stdout, new RegExp(word));
+    const version = await doorbell(['--version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+    // A usage error is one line and a pointer to the help, not the whole help page.
+    const unknown = await doorbell(['serve', '--bogus']);
+    assert.equal(unknown.code, 1);
+    assert.deepEqual(unknown.stderr.trim().split('\n'), [
+      "error: unknown option '--bogus'",
+      "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)",
+    ]);
   });
 
   test('verify accepts what the standardwebhooks library signs and refuses a changed body', async () => {
