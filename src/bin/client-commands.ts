@@ -27,6 +27,9 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   } catch (error) {
     throw new Error(`the payload is not valid JSON: ${(error as Error).message}`);
   }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    throw new Error('the payload must be a JSON object');
+  }
   const channels = options.channels?.split(',').filter(Boolean);
   const body = JSON.stringify({ eventType: options.type, payload, ...(channels ? { channels } : {}) });
   const endpoint = `${options.url.replace(/\/$/, '')}/api/v1/app/${encodeURIComponent(options.app)}/msg`;
@@ -46,12 +49,15 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
           `cannot reach ${options.url}: ${(error.cause as Error | undefined)?.message ?? error.message}`,
         );
       });
-      const out = (await res.json()) as { id?: string; detail?: unknown };
+      const out = await answer(res, options.url);
       if (res.status === 202 && out.id) process.stdout.write(`${out.id}\n`);
       else {
         failed++;
-        console.error(`publish failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`);
-        if (count === 1 || res.status === 401 || res.status === 404) throw new Error('publish failed');
+        const why = `publish failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`;
+        // Every copy is the same request: a refusal (4xx but 429) would repeat for each; stop at the first.
+        const refused = res.status >= 400 && res.status < 500 && res.status !== 429;
+        if (count === 1 || refused) throw new Error(why);
+        console.error(why);
       }
       bar?.increment();
     }
@@ -63,6 +69,16 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   }
   if (count > 1) console.error(`published ${count - failed} of ${count}`);
   if (failed > 0) process.exitCode = 1;
+}
+
+/** The API's JSON answer; anything else is named as not coming from a Doorbell server. */
+async function answer(res: Response, url: string): Promise<{ id?: string; detail?: unknown }> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text) as { id?: string; detail?: unknown };
+  } catch {
+    throw new Error(`unexpected answer from ${url}: HTTP ${res.status}, not JSON (is it a Doorbell server?)`);
+  }
 }
 
 export interface VerifyOptions {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,6 +219,36 @@ describe('doorbell command', () => {
       );
       assert.equal(away.code, 1);
       assert.match(away.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
+      const list = await doorbell(
+        ['publish', '--url', running.url, '--app', 'cli', '--type', 't', '--payload', '[1]'],
+        env,
+      );
+      assert.equal(list.code, 1);
+      assert.match(list.stderr, /the payload must be a JSON object/);
+    });
+
+    test('a refused publish is reported once, however many copies were asked for', async () => {
+      const run = await doorbell(
+        ['publish', '--url', running.url, '--app', 'no-such-app', '--type', 't', '--count', '50'],
+        { DOORBELL_ADMIN_TOKEN: TOKEN },
+      );
+      assert.equal(run.code, 1);
+      assert.equal(run.stdout, '');
+      assert.deepEqual(run.stderr.trim().split('\n'), [
+        'doorbell: publish failed: HTTP 404 "application not found"',
+      ]);
+    });
+
+    test('an answer that is not JSON names the URL instead of a parse error', async (t) => {
+      const plain = createHttpServer((_req, res) => res.writeHead(204).end()).listen(0, '127.0.0.1');
+      await once(plain, 'listening');
+      t.after(() => plain.close());
+      const url = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+      const run = await doorbell(['publish', '--url', url, '--app', 'a', '--type', 't'], {
+        DOORBELL_ADMIN_TOKEN: TOKEN,
+      });
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /unexpected answer from http:\/\/127\.0\.0\.1:\d+: HTTP 204, not JSON/);
     });
   });
 });
