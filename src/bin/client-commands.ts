@@ -93,6 +93,9 @@ export interface VerifyOptions {
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
   const toleranceSec = integerFlag('--tolerance', options.tolerance, 0);
+  if (options.body === undefined && options.bodyFile === undefined && process.stdin.isTTY) {
+    console.error('reading the body from stdin (end with Ctrl-D), or give --body / --body-file');
+  }
   const body =
     options.body ?? (options.bodyFile ? readFileSync(options.bodyFile, 'utf8') : readFileSync(0, 'utf8'));
   const result = verifySignature({

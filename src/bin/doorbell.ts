@@ -99,11 +99,13 @@ program
 program
   .command('verify')
   .description('check a Standard Webhooks / Svix signature, as a receiver would')
-  .requiredOption('--secret <secret>', 'endpoint secret (whsec_...)')
+  .addOption(
+    env('--secret <secret>', 'DOORBELL_WEBHOOK_SECRET', 'endpoint secret (whsec_...)').makeOptionMandatory(),
+  )
   .requiredOption('--id <id>', 'webhook-id header')
   .requiredOption('--timestamp <seconds>', 'webhook-timestamp header')
   .requiredOption('--signature <list>', 'webhook-signature header')
-  .option('--body <text>', 'raw request body')
+  .addOption(new Option('--body <text>', 'raw request body').conflicts('bodyFile'))
   .option('--body-file <path>', 'read the raw body from a file (default: stdin)')
   .option('--tolerance <seconds>', 'accepted clock difference', '300')
   .action(verifyCommand);

@@ -65,6 +65,21 @@ describe('doorbell command', () => {
     ]);
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /^invalid: /);
+    // The secret may come from the environment (kept out of ps and shell history).
+    const fromEnv = await doorbell(
+      ['verify', '--id', 'msg_1', '--timestamp', seconds, '--signature', signature, '--body', body],
+      { DOORBELL_WEBHOOK_SECRET: secret },
+    );
+    assert.deepEqual([fromEnv.code, fromEnv.stdout], [0, 'valid\n']);
+    const both = await doorbell([
+      ...['verify', ...headers, seconds, '--signature', signature],
+      '--body',
+      body,
+      '--body-file',
+      'x',
+    ]);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /'--body <text>' cannot be used with option '--body-file <path>'/);
     const tolerance = await doorbell([
       'verify',
       ...headers,
