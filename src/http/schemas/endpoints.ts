@@ -15,8 +15,10 @@ import {
 } from './common.ts';
 
 const Url = Type.String({ minLength: 1, maxLength: 65536 });
-const EventTypes = Type.Array(EventTypeName, { minItems: 1, uniqueItems: true });
-const Channels = Type.Array(Channel, { minItems: 1, maxItems: 10, uniqueItems: true });
+// Creates and replacements name at least one; a patch may send an empty list, as the reference's
+// EndpointPatch allows (it clears the filter).
+const eventTypes = (minItems: number) => Type.Array(EventTypeName, { minItems, uniqueItems: true });
+const channels = (minItems: number) => Type.Array(Channel, { minItems, maxItems: 10, uniqueItems: true });
 const Headers = Type.Unsafe<Record<string, string>>({
   type: 'object',
   additionalProperties: { type: 'string' },
@@ -28,9 +30,9 @@ const settings = {
   description: Type.Optional(Text()),
   version: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })), // uint16 in Svix's SDK models
   disabled: Type.Optional(Type.Boolean()),
-  eventTypes: Type.Optional(Nullable(EventTypes)),
-  filterTypes: Type.Optional(Nullable(EventTypes)),
-  channels: Type.Optional(Nullable(Channels)),
+  eventTypes: Type.Optional(Nullable(eventTypes(1))),
+  filterTypes: Type.Optional(Nullable(eventTypes(1))),
+  channels: Type.Optional(Nullable(channels(1))),
   metadata: Type.Optional(Metadata),
   throttleRate: Type.Optional(Nullable(Rate)),
   rateLimit: Type.Optional(Nullable(Rate)),
@@ -43,14 +45,12 @@ export const EndpointIn = Type.Object({
   headers: Type.Optional(Headers),
 });
 export const EndpointUpdate = Type.Object({ url: Url, ...settings });
-// As in the reference's EndpointPatch, a patch may send an empty list: it clears the filter (null).
-const emptied = Type.Optional(Nullable(Type.Array(EventTypeName, { uniqueItems: true })));
 export const EndpointPatch = Type.Object({
   url: Type.Optional(Url),
   ...settings,
-  eventTypes: emptied,
-  filterTypes: emptied,
-  channels: Type.Optional(Nullable(Type.Array(Channel, { maxItems: 10, uniqueItems: true }))),
+  eventTypes: Type.Optional(Nullable(eventTypes(0))),
+  filterTypes: Type.Optional(Nullable(eventTypes(0))),
+  channels: Type.Optional(Nullable(channels(0))),
   secret: Type.Optional(Nullable(Secret)),
 });
 
