@@ -34,6 +34,8 @@ export const Ordering = Type.Unsafe<'ascending' | 'descending'>({
   enum: ['ascending', 'descending'],
 });
 
+// The reference's `minimum: 0` for limit is only its u64 type; Svix's server refuses more than 250, and
+// its later documents say 1 to 250, as here (a limit of 0 would answer an empty page that is not done).
 export const PageParams = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 250, default: 50 })),
   iterator: Type.Optional(Nullable(Type.String({ maxLength: 300 }))),

@@ -1,0 +1,52 @@
+// The query parameters every list route shares: `limit`, `iterator`, and the `before` / `after` dates.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { describeEachDriver } from '../support/in-process.ts';
+import { type Harness, harness, type Res } from './api-harness.ts';
+
+const loc = (res: Res) => res.json?.detail?.[0]?.loc;
+
+await describeEachDriver((driver) => {
+  let h: Harness;
+  let app: string;
+  let ep: string;
+  let msgs: Array<{ id: string; timestamp: string }>;
+  /** Every list route of the API. */
+  let lists: string[];
+  before(async () => {
+    h = await harness(driver);
+    app = (await h.call('POST', '/api/v1/app', { name: 'lists' })).json.id;
+    await h.call('POST', '/api/v1/event-type', { name: 'list.ev', description: 'd' });
+    ep = (await h.call('POST', `/api/v1/app/${app}/endpoint`, { url: 'http://127.0.0.1:9/x' })).json.id;
+    msgs = [];
+    for (let i = 0; i < 3; i++)
+      msgs.push(
+        (await h.call('POST', `/api/v1/app/${app}/msg`, { eventType: 'list.ev', payload: { i } })).json,
+      );
+    lists = [
+      '/api/v1/app',
+      '/api/v1/event-type',
+      `/api/v1/app/${app}/endpoint`,
+      `/api/v1/app/${app}/msg`,
+      `/api/v1/app/${app}/msg/${msgs[0]!.id}/endpoint`,
+      `/api/v1/app/${app}/endpoint/${ep}/msg`,
+      `/api/v1/app/${app}/attempt/endpoint/${ep}`,
+      `/api/v1/app/${app}/attempt/msg/${msgs[0]!.id}`,
+    ];
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('limit is 1 to 250 on every list route; outside that it is a 422 naming query.limit', async () => {
+    for (const path of lists) {
+      for (const limit of ['0', '-1', '251']) {
+        const res = await h.call('GET', `${path}?limit=${limit}`);
+        assert.equal(res.status, 422, `${path} limit=${limit}`);
+        assert.deepEqual(loc(res), ['query', 'limit'], `${path} limit=${limit}`);
+      }
+      for (const limit of ['1', '250'])
+        assert.equal((await h.call('GET', `${path}?limit=${limit}`)).status, 200, `${path} limit=${limit}`);
+    }
+  });
+});
