@@ -456,6 +456,34 @@ await describeEachDriver((driver) => {
       assert.deepEqual(loc(arrayPayload), ['body', 'payload']);
     });
 
+    test('a rate limit of 0 or above 65535 is a 422 naming it on create, replace and patch, in both spellings', async () => {
+      const a = (await h.call('POST', '/api/v1/app', { name: 'Rates' })).json.id;
+      const e = (await h.call('POST', `/api/v1/app/${a}/endpoint`, { url: 'https://example.com' })).json.id;
+      const url = 'https://example.com/r';
+      const writes: Array<[string, string, object]> = [
+        ['POST', '/api/v1/app', { name: 'r' }],
+        ['PUT', `/api/v1/app/${a}`, { name: 'r' }],
+        ['PATCH', `/api/v1/app/${a}`, {}],
+        ['POST', `/api/v1/app/${a}/endpoint`, { url }],
+        ['PUT', `/api/v1/app/${a}/endpoint/${e}`, { url }],
+        ['PATCH', `/api/v1/app/${a}/endpoint/${e}`, {}],
+      ];
+      for (const [method, path, body] of writes) {
+        for (const field of ['throttleRate', 'rateLimit']) {
+          for (const rate of [0, 65536]) {
+            const res = await h.call(method as 'POST', path, { ...body, [field]: rate });
+            assert.equal(res.status, 422, `${method} ${path} ${field}: ${rate}`);
+            assert.deepEqual(loc(res), ['body', field], `${method} ${path} ${field}: ${rate}`);
+          }
+          const ok = await h.call(method as 'POST', path, { ...body, [field]: 1 });
+          assert.ok(ok.status < 300, `${method} ${path} ${field}: 1 answered ${ok.status}`);
+          assert.equal(ok.json.throttleRate, 1);
+        }
+      }
+      const cleared = await h.call('PATCH', `/api/v1/app/${a}/endpoint/${e}`, { throttleRate: null });
+      assert.equal(cleared.json.throttleRate, null, 'null removes the limit');
+    });
+
     test('JSON bodies are not coerced: null, numbers and one-item arrays where a field wants another type are a 422', async () => {
       await h.call('POST', '/api/v1/app', { name: 'Typed', uid: 'typed', metadata: { a: 'b' } });
       const ep = await h.call('POST', '/api/v1/app/typed/endpoint', {

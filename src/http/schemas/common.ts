@@ -20,6 +20,8 @@ export const Metadata = Type.Unsafe<Record<string, string>>({
   additionalProperties: { type: 'string' },
 });
 export const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true });
+// uint16, at least 1 in create, replace and patch alike: the reference's patch schemas say minimum 0, but
+// Svix's server refuses 0 there too ("rate limits must be at least 1 if set"); null removes the limit.
 export const Rate = Type.Integer({ minimum: 1, maximum: 65535 });
 export const RateOut = Type.Integer({ minimum: 0 });
 
