@@ -18,6 +18,7 @@ export function toMs(value: string | null | undefined): number | null {
 }
 
 /** `before` / `after`, which Svix ignores once an iterator is passed: the iterator alone says where a page starts. */
+// Together both apply (the reference makes each its own filter), so an inverted range is an empty page.
 export function timeRange(q: { before?: string | null; after?: string | null; iterator?: string | null }) {
   if (q.iterator) return { before: null, after: null };
   return { before: toMs(q.before), after: toMs(q.after) };

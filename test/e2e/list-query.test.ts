@@ -49,4 +49,23 @@ await describeEachDriver((driver) => {
         assert.equal((await h.call('GET', `${path}?limit=${limit}`)).status, 200, `${path} limit=${limit}`);
     }
   });
+
+  test('before and after together apply as a range; an inverted range is an empty page', async () => {
+    const [first, middle, last] = [msgs[0]!, msgs[1]!, msgs[2]!];
+    const range = `after=${first.timestamp}&before=${last.timestamp}`;
+    const between = await h.call('GET', `/api/v1/app/${app}/msg?${range}`);
+    assert.equal(between.status, 200);
+    assert.deepEqual(
+      between.json.data.map((m: { id: string }) => m.id),
+      [middle.id],
+      'after drops the first message and before the last',
+    );
+    const inverted = `after=${last.timestamp}&before=${first.timestamp}`;
+    for (const path of lists.filter((p) => p.endsWith('/msg') || p.includes('/attempt/'))) {
+      const res = await h.call('GET', `${path}?${inverted}`);
+      assert.equal(res.status, 200, path);
+      assert.deepEqual(res.json.data, [], path);
+      assert.equal(res.json.done, true, path);
+    }
+  });
 });
