@@ -12,6 +12,8 @@ describe('ids', () => {
     assert.ok(isId('msg', id));
     assert.ok(!isId('ep', id));
     assert.ok(!isId('msg', `${id}X`));
+    assert.ok(!isId('msg', `msg_${'!'.repeat(26)}`), 'only the id alphabet');
+    assert.ok(!isId('msg', id.toLowerCase()));
   });
 
   it('is deterministic for a given time and random source', () => {

@@ -55,6 +55,8 @@ export function idFloor(prefix: IdPrefix, ms: number): string {
   return `${prefix}_${encodeTime(ms)}`;
 }
 
+const BODY = new RegExp(`^[${ALPHABET}]{26}$`);
+
 export function isId(prefix: IdPrefix, value: string): boolean {
-  return value.startsWith(`${prefix}_`) && value.length === prefix.length + 27;
+  return value.startsWith(`${prefix}_`) && BODY.test(value.slice(prefix.length + 1));
 }

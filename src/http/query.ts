@@ -1,15 +1,25 @@
 // Query-string helpers shared by the list routes.
 import { invalid } from '../core/errors.ts';
+import { type IdPrefix, isId } from '../core/ids.ts';
 import type { PageQuery } from '../core/types.ts';
 
 const NAME = /^[a-zA-Z0-9\-_.]{1,256}$/;
 
-export function pageQuery(q: {
-  limit?: number;
-  iterator?: string | null;
-  order?: 'ascending' | 'descending';
-}): PageQuery {
-  return { limit: q.limit ?? 50, iterator: q.iterator ?? null, ...(q.order ? { order: q.order } : {}) };
+/**
+ * `key` is what the list's iterators hold: ids of one prefix, or event type names. An iterator this
+ * server did not return is a 422 naming it, not an empty page that reads as "no data"; an empty one is none.
+ */
+export function pageQuery(
+  q: { limit?: number; iterator?: string | null; order?: 'ascending' | 'descending' },
+  key: IdPrefix | 'name',
+): PageQuery {
+  const iterator = q.iterator || null;
+  if (iterator !== null) {
+    const cursor = iterator.startsWith('-') ? iterator.slice(1) : iterator; // '-': prevIterator
+    if (!(key === 'name' ? NAME.test(cursor) : isId(key, cursor)))
+      throw invalid(['query', 'iterator'], 'not an iterator returned by this list');
+  }
+  return { limit: q.limit ?? 50, iterator, ...(q.order ? { order: q.order } : {}) };
 }
 
 export function toMs(value: string | null | undefined): number | null {

@@ -1,6 +1,7 @@
 // The query parameters every list route shares: `limit`, `iterator`, and the `before` / `after` dates.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { type IdPrefix, newId } from '../../src/core/ids.ts';
 import { describeEachDriver } from '../support/in-process.ts';
 import { type Harness, harness, type Res } from './api-harness.ts';
 
@@ -11,8 +12,8 @@ await describeEachDriver((driver) => {
   let app: string;
   let ep: string;
   let msgs: Array<{ id: string; timestamp: string }>;
-  /** Every list route of the API. */
-  let lists: string[];
+  /** Every list route of the API, with what its iterators hold. */
+  let lists: Array<[string, IdPrefix | 'name']>;
   before(async () => {
     h = await harness(driver);
     app = (await h.call('POST', '/api/v1/app', { name: 'lists' })).json.id;
@@ -24,14 +25,14 @@ await describeEachDriver((driver) => {
         (await h.call('POST', `/api/v1/app/${app}/msg`, { eventType: 'list.ev', payload: { i } })).json,
       );
     lists = [
-      '/api/v1/app',
-      '/api/v1/event-type',
-      `/api/v1/app/${app}/endpoint`,
-      `/api/v1/app/${app}/msg`,
-      `/api/v1/app/${app}/msg/${msgs[0]!.id}/endpoint`,
-      `/api/v1/app/${app}/endpoint/${ep}/msg`,
-      `/api/v1/app/${app}/attempt/endpoint/${ep}`,
-      `/api/v1/app/${app}/attempt/msg/${msgs[0]!.id}`,
+      ['/api/v1/app', 'app'],
+      ['/api/v1/event-type', 'name'],
+      [`/api/v1/app/${app}/endpoint`, 'ep'],
+      [`/api/v1/app/${app}/msg`, 'msg'],
+      [`/api/v1/app/${app}/msg/${msgs[0]!.id}/endpoint`, 'ep'],
+      [`/api/v1/app/${app}/endpoint/${ep}/msg`, 'msg'],
+      [`/api/v1/app/${app}/attempt/endpoint/${ep}`, 'atmpt'],
+      [`/api/v1/app/${app}/attempt/msg/${msgs[0]!.id}`, 'atmpt'],
     ];
   });
   after(async () => {
@@ -39,7 +40,7 @@ await describeEachDriver((driver) => {
   });
 
   test('limit is 1 to 250 on every list route; outside that it is a 422 naming query.limit', async () => {
-    for (const path of lists) {
+    for (const [path] of lists) {
       for (const limit of ['0', '-1', '251']) {
         const res = await h.call('GET', `${path}?limit=${limit}`);
         assert.equal(res.status, 422, `${path} limit=${limit}`);
@@ -61,11 +62,35 @@ await describeEachDriver((driver) => {
       'after drops the first message and before the last',
     );
     const inverted = `after=${last.timestamp}&before=${first.timestamp}`;
-    for (const path of lists.filter((p) => p.endsWith('/msg') || p.includes('/attempt/'))) {
+    for (const [path] of lists.filter(([p]) => p.endsWith('/msg') || p.includes('/attempt/'))) {
       const res = await h.call('GET', `${path}?${inverted}`);
       assert.equal(res.status, 200, path);
       assert.deepEqual(res.json.data, [], path);
       assert.equal(res.json.done, true, path);
+    }
+  });
+
+  test('an iterator the list did not return is a 422 naming query.iterator; its own, in both directions, work', async () => {
+    for (const [path, key] of lists) {
+      const first = (await h.call('GET', `${path}?limit=1`)).json;
+      // The attempt lists are empty here: a well-formed id stands for their iterators.
+      const own = first.iterator ?? (key === 'name' ? 'list.ev' : newId(key, Date.UTC(2030, 0, 1)));
+      for (const iterator of [own, `-${own}`, ''])
+        assert.equal(
+          (await h.call('GET', `${path}?iterator=${iterator}`)).status,
+          200,
+          `${path} ${iterator}`,
+        );
+      const other = key === 'app' ? newId('msg', 0) : newId('app', 0);
+      const bad =
+        key === 'name'
+          ? ['!!!', 'a b', '-', 'n'.repeat(257)]
+          : ['garbage', '-', '-garbage', other, `-${other}`, `${key}_${'!'.repeat(26)}`, `${own}0`, key];
+      for (const iterator of bad) {
+        const res = await h.call('GET', `${path}?iterator=${encodeURIComponent(iterator)}`);
+        assert.equal(res.status, 422, `${path} iterator=${iterator}`);
+        assert.deepEqual(loc(res), ['query', 'iterator'], `${path} iterator=${iterator}`);
+      }
     }
   });
 });

@@ -46,7 +46,7 @@ export function applicationRoutes(api: Api, { deps }: RouteContext): void {
       },
     },
     async (request) =>
-      pageOut(await listApplications(deps, request.scope, pageQuery(request.query)), applicationOut),
+      pageOut(await listApplications(deps, request.scope, pageQuery(request.query, 'app')), applicationOut),
   );
 
   api.post(

@@ -43,7 +43,7 @@ type AttemptQ = {
 
 function attemptQuery(q: AttemptQ) {
   return {
-    ...pageQuery(q),
+    ...pageQuery(q, 'atmpt'),
     ...timeRange(q),
     statusCodeClass: q.status_code_class ?? null,
     channel: q.channel ?? null,
@@ -67,6 +67,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request) => {
       const q = request.query;
+      const query = attemptQuery(q); // validated even when the status matches nothing
       const endpoint = await resolveEndpoint(
         deps,
         request.scope,
@@ -76,7 +77,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
       const status = attemptStatus(q.status);
       if (status === 'none') return empty;
       const page = await listAttempts(deps, request.scope, endpoint.appId, {
-        ...attemptQuery(q),
+        ...query,
         endpointId: endpoint.id,
         status,
       });
@@ -97,13 +98,14 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request) => {
       const q = request.query;
+      const filters = attemptQuery(q); // validated even when the status matches nothing
       const message = await resolveMessage(deps, request.scope, request.params.app_id, request.params.msg_id);
       const endpointId = q.endpoint_id
         ? (await resolveEndpoint(deps, request.scope, message.appId, q.endpoint_id)).id
         : null;
       const status = attemptStatus(q.status);
       if (status === 'none') return empty;
-      const query = { ...attemptQuery(q), msgId: message.id, endpointId, status };
+      const query = { ...filters, msgId: message.id, endpointId, status };
       return pageOut(await listAttempts(deps, request.scope, message.appId, query), (a) =>
         attemptOut(a, q.with_content ?? true),
       );
@@ -125,7 +127,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
       const q = request.query;
       const ref = { app: request.params.app_id, endpoint: request.params.endpoint_id };
       const page = await listEndpointMessages(deps, request.scope, ref, {
-        ...pageQuery(q),
+        ...pageQuery(q, 'msg'),
         ...timeRange(q),
         status: q.status === undefined || q.status === null ? null : (STATUS_NAMES[q.status] ?? null),
         channel: q.channel ?? null,

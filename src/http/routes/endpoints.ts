@@ -68,7 +68,7 @@ export function endpointRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request) =>
       pageOut(
-        await listEndpoints(deps, request.scope, request.params.app_id, pageQuery(request.query)),
+        await listEndpoints(deps, request.scope, request.params.app_id, pageQuery(request.query, 'ep')),
         endpointOut,
       ),
   );

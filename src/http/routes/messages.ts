@@ -42,7 +42,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     async (request, reply) => {
       const q = request.query;
       const page = await listMessages(deps, request.scope, request.params.app_id, {
-        ...pageQuery(q),
+        ...pageQuery(q, 'msg'),
         ...timeRange(q),
         channel: q.channel ?? null,
         eventTypes: eventTypesFilter(q.event_types),
@@ -138,7 +138,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     },
     async (request) => {
       const ref = { app: request.params.app_id, msg: request.params.msg_id };
-      const page = await listMessageEndpoints(deps, request.scope, ref, pageQuery(request.query));
+      const page = await listMessageEndpoints(deps, request.scope, ref, pageQuery(request.query, 'ep'));
       return pageOut(page, ({ task, endpoint }) => ({
         ...endpointOut(endpoint),
         ...statusFields(task.status, task.nextAt),
