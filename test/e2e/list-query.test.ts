@@ -93,4 +93,29 @@ await describeEachDriver((driver) => {
       }
     }
   });
+
+  test('a date RFC 3339 allows but Date.parse cannot read is a 422 naming the field, on both databases', async () => {
+    const dates = ['2030-06-30T23:59:60Z', '2030-01-01T00:00:00+01'];
+    const base = `/api/v1/app/${app}/endpoint/${ep}`;
+    for (const date of dates.map(encodeURIComponent)) {
+      for (const [path] of lists.filter(([p]) => p.endsWith('/msg') || p.includes('/attempt/')))
+        for (const field of ['before', 'after']) {
+          const res = await h.call('GET', `${path}?${field}=${date}`);
+          assert.equal(res.status, 422, `${path} ${field}=${date}`);
+          assert.deepEqual(loc(res), ['query', field], `${path} ${field}=${date}`);
+        }
+      for (const field of ['since', 'until'])
+        assert.deepEqual(loc(await h.call('GET', `${base}/stats?${field}=${date}`)), ['query', field]);
+    }
+    for (const date of dates) {
+      const res = await h.call('POST', `${base}/recover`, { since: date });
+      assert.equal(res.status, 422, date);
+      assert.deepEqual(loc(res), ['body', 'since'], date);
+    }
+    const offset = await h.call(
+      'GET',
+      `/api/v1/app/${app}/msg?after=${encodeURIComponent('2000-01-01T00:00:00+01:00')}`,
+    );
+    assert.equal(offset.json.data.length, 3, 'an offset of hours and minutes is read');
+  });
 });
