@@ -79,7 +79,13 @@ program
   .addOption(new Option('--demo', 'first-run demo: loopback delivery allowed, a demo endpoint and receiver'))
   .addHelpText(
     'after',
-    '\nThe admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start and printed once.',
+    `
+The admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start and printed once.
+
+Examples:
+  $ doorbell serve --demo     # try it: a local receiver, and a command that publishes to it
+  $ DOORBELL_ADMIN_TOKEN=change-me doorbell serve --database /var/lib/doorbell/doorbell.db --host 0.0.0.0
+  $ doorbell serve --role worker --database postgres://doorbell@db.internal/doorbell     # delivery only`,
   )
   .action(serveCommand);
 
@@ -94,6 +100,15 @@ program
   .option('--payload-file <path>', 'read the JSON payload from a file')
   .option('--channels <list>', 'comma-separated channels')
   .option('--count <n>', 'publish this many copies', '1')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ export DOORBELL_ADMIN_TOKEN=dbk_...
+  $ doorbell publish --app my-app --type invoice.paid --payload '{"id":"inv_1","amount":4200}'
+  $ doorbell publish --url https://doorbell.example.com --app my-app --type invoice.paid --payload-file invoice.json
+  $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt     # one message id per line`,
+  )
   .action(publishCommand);
 
 program
@@ -108,6 +123,16 @@ program
   .addOption(new Option('--body <text>', 'raw request body').conflicts('bodyFile'))
   .option('--body-file <path>', 'read the raw body from a file (default: stdin)')
   .option('--tolerance <seconds>', 'accepted clock difference', '300')
+  .addHelpText(
+    'after',
+    `
+Prints 'valid' (exit 0) or 'invalid: <reason>' (exit 1) on stdout.
+
+Examples:
+  $ doorbell verify --secret whsec_... --id msg_... --timestamp 1700000000 --signature 'v1,...' --body-file body.json
+  $ export DOORBELL_WEBHOOK_SECRET=whsec_...
+  $ doorbell verify --id msg_... --timestamp 1700000000 --signature 'v1,...' < body.json`,
+  )
   .action(verifyCommand);
 
 program.parseAsync().catch((error: unknown) => {

@@ -45,6 +45,18 @@ describe('doorbell command', () => {
     ]);
   });
 
+  test("each command's --help ends with examples to copy", async () => {
+    for (const command of ['serve', 'publish', 'verify']) {
+      const run = await doorbell([command, '--help']);
+      assert.equal(run.code, 0);
+      assert.match(
+        run.stdout,
+        new RegExp(`\\nExamples:\\n(  \\$ .*\\n)*  \\$ doorbell ${command} `),
+        command,
+      );
+    }
+  });
+
   test('verify accepts what the standardwebhooks library signs and refuses a changed body', async () => {
     const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
     const body = '{"type":"invoice.paid","id":1}';
