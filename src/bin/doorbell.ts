@@ -4,16 +4,19 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { publishCommand, verifyCommand } from './client-commands.ts';
+import { UsageError } from './flags.ts';
 import { serveCommand } from './serve-command.ts';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
+const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
+
 const program = new Command('doorbell')
   .description('Durable, signed, Svix-compatible webhooks. Self-hosted.')
   .version(version)
-  .showHelpAfterError("(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)")
+  .showHelpAfterError(HELP_POINTER)
   .addHelpText(
     'after',
     `
@@ -137,5 +140,6 @@ Examples:
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`doorbell: ${error instanceof Error ? error.message : String(error)}`);
+  if (error instanceof UsageError) console.error(HELP_POINTER);
   process.exit(1);
 });

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { startDemo } from './demo.ts';
-import { integerFlag, parsedFlag } from './flags.ts';
+import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 
 export interface ServeOptions {
@@ -25,7 +25,7 @@ const ROLES: readonly Role[] = ['api', 'worker', 'all'];
 function role(value: string | undefined): Role {
   if (value === undefined) return 'all';
   if ((ROLES as readonly string[]).includes(value)) return value as Role;
-  throw new Error(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
+  throw new UsageError(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
 }
 
 function list(value: string | undefined): string[] {
@@ -39,14 +39,16 @@ function list(value: string | undefined): string[] {
 function retrySchedule(value: string): number[] {
   const delays = parsedFlag('--retry-schedule', value, parseSchedule);
   if (delays[0] !== 0)
-    throw new Error(`--retry-schedule must start with 0 (the first attempt is immediate), got '${value}'`);
+    throw new UsageError(
+      `--retry-schedule must start with 0 (the first attempt is immediate), got '${value}'`,
+    );
   return delays;
 }
 
 /** A zero deadline would fail every attempt before it is sent. */
 function attemptTimeout(value: string): number {
   const ms = parsedFlag('--attempt-timeout', value, parseDuration);
-  if (ms <= 0) throw new Error(`--attempt-timeout must be longer than 0, got '${value}'`);
+  if (ms <= 0) throw new UsageError(`--attempt-timeout must be longer than 0, got '${value}'`);
   return ms;
 }
 

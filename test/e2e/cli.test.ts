@@ -17,6 +17,8 @@ import { startReceiver } from '../support/receiver.ts';
 
 type Run = { code: number; stdout: string; stderr: string };
 
+const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
+
 function doorbell(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
@@ -39,10 +41,7 @@ describe('doorbell command', () => {
     // A usage error is one line and a pointer to the help, not the whole help page.
     const unknown = await doorbell(['serve', '--bogus']);
     assert.equal(unknown.code, 1);
-    assert.deepEqual(unknown.stderr.trim().split('\n'), [
-      "error: unknown option '--bogus'",
-      "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)",
-    ]);
+    assert.deepEqual(unknown.stderr.trim().split('\n'), ["error: unknown option '--bogus'", HELP_POINTER]);
   });
 
   test("each command's --help ends with examples to copy", async () => {
@@ -105,7 +104,11 @@ describe('doorbell command', () => {
   test('serve refuses an out-of-range port, a zero attempt deadline and a delayed first attempt, naming the flag', async () => {
     const run = await doorbell(['serve', '--port', '99999', '--database', ':memory:']);
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /--port must be an integer from 0 to 65535, got '99999'/);
+    // A refused flag value is a usage error: one line and the pointer to the help.
+    assert.deepEqual(run.stderr.trim().split('\n'), [
+      "doorbell: --port must be an integer from 0 to 65535, got '99999'",
+      HELP_POINTER,
+    ]);
     const zero = await doorbell(['serve', '--attempt-timeout', '0s', '--database', ':memory:']);
     assert.equal(zero.code, 1);
     assert.match(zero.stderr, /--attempt-timeout must be longer than 0/);
