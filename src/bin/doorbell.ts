@@ -79,7 +79,12 @@ program
       'api, worker or all (default all): scale API and delivery separately',
     ),
   )
-  .addOption(new Option('--demo', 'first-run demo: loopback delivery allowed, a demo endpoint and receiver'))
+  .addOption(
+    new Option(
+      '--demo',
+      'first-run demo: loopback delivery allowed, a demo endpoint and receiver (env: DOORBELL_DEMO=1)',
+    ),
+  )
   .addHelpText(
     'after',
     `

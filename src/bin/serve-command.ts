@@ -52,10 +52,19 @@ function attemptTimeout(value: string): number {
   return ms;
 }
 
+/** --demo, or its twin DOORBELL_DEMO (1, true, 0 or false; empty is unset); the flag wins. */
+function demo(flag: boolean | undefined, env: string | undefined): boolean {
+  if (flag) return true;
+  if (env === undefined || env === '' || env === '0' || env === 'false') return false;
+  if (env === '1' || env === 'true') return true;
+  throw new UsageError(`DOORBELL_DEMO must be 1, true, 0 or false, got '${env}'`);
+}
+
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const allowSubnets = list(options.allowSubnets);
+  const isDemo = demo(options.demo, process.env.DOORBELL_DEMO);
   let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
-  if (options.demo) {
+  if (isDemo) {
     if (!allowSubnets.includes('127.0.0.0/8')) allowSubnets.push('127.0.0.0/8');
     // The demo prints a working command at every start, so it issues a fresh token each time.
     adminToken ??= `dbk_${randomBytes(24).toString('base64url')}`;
@@ -95,7 +104,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
-  } else if (options.demo && !process.env.DOORBELL_ADMIN_TOKEN) {
+  } else if (isDemo && !process.env.DOORBELL_ADMIN_TOKEN) {
     console.error('  admin token: the demo issues a new one at every start; earlier ones no longer work');
   } else if (!adminToken) {
     console.error(
@@ -103,7 +112,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     );
   }
   let stopDemo = async () => {};
-  if (options.demo && adminToken) stopDemo = await startDemo(running, adminToken);
+  if (isDemo && adminToken) stopDemo = await startDemo(running, adminToken);
   closeWhenUp(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
 }
 

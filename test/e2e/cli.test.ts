@@ -209,6 +209,34 @@ describe('doorbell command', () => {
     assert.deepEqual(await proc.stop(), { code: 0, signal: null });
   });
 
+  test('DOORBELL_DEMO is the twin of --demo: 1 or true starts the demo, 0 or false does not, anything else is refused', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-env-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const on = await spawnDoorbell({
+      database: join(dir, 'on.db'),
+      adminToken: '',
+      env: { DOORBELL_DEMO: '1' },
+    });
+    t.after(() => on.kill());
+    await until('the demo banner', () => /Demo mode: deliveries to 127\.0\.0\.0\/8/.test(on.output()));
+    assert.deepEqual(await on.stop(), { code: 0, signal: null });
+    // Stopped once started: anything the demo would print is printed by then.
+    const off = await spawnDoorbell({
+      database: join(dir, 'off.db'),
+      adminToken: 'demo-env-token',
+      env: { DOORBELL_DEMO: 'false' },
+    });
+    t.after(() => off.kill());
+    assert.deepEqual(await off.stop(), { code: 0, signal: null });
+    assert.doesNotMatch(off.output(), /Demo mode|deliveries may reach/);
+    const bad = await doorbell(['serve', '--database', ':memory:'], { DOORBELL_DEMO: 'yes' });
+    assert.equal(bad.code, 1);
+    assert.deepEqual(bad.stderr.trim().split('\n'), [
+      "doorbell: DOORBELL_DEMO must be 1, true, 0 or false, got 'yes'",
+      HELP_POINTER,
+    ]);
+  });
+
   describe('publish', () => {
     let running: Running;
     before(async () => {
