@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
@@ -125,10 +126,20 @@ function shownDatabase(database: string): string {
   return url.href;
 }
 
+/**
+ * The first SIGTERM or SIGINT drains attempts in flight and exits 0; a second one exits at once, with
+ * 128 + the signal's number (130 for Ctrl-C). Nothing is lost then: an interrupted attempt's task keeps
+ * its lease, and a worker claims it again once the lease expires.
+ */
 function handleSignals(closing: Promise<() => Promise<void>>): void {
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  const stop = (signal: 'SIGTERM' | 'SIGINT') => {
+    if (stopping) {
+      console.error(
+        `doorbell: ${signal} again: delivery interrupted; unfinished attempts are retried once their lease expires`,
+      );
+      process.exit(128 + constants.signals[signal]);
+    }
     stopping = true;
     console.error(`doorbell: ${signal}: draining attempts in flight…`);
     const hardStop = setTimeout(() => process.exit(1), 30_000);

@@ -237,6 +237,46 @@ describe('doorbell command', () => {
     ]);
   });
 
+  test('a second Ctrl-C stops at once; the attempt it interrupted is sent again once its lease expires', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-sigint-'));
+    // The first attempt hangs (until its 3 s deadline); later ones are answered.
+    const rx = await startReceiver({
+      handle: (hit, res) => {
+        if (hit.attempt > 1) res.writeHead(204).end();
+      },
+    });
+    const options = {
+      database: join(dir, 'd.db'),
+      adminToken: TOKEN,
+      args: ['--allow-subnets', '127.0.0.0/8', '--attempt-timeout', '3s'],
+    };
+    const first = await spawnDoorbell(options);
+    t.after(async () => {
+      await first.kill();
+      await rx.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const app = await api(first.url, 'POST', '/app', { name: 'sigint', uid: 'sigint' });
+    await api(first.url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
+    const sent = await api(first.url, 'POST', `/app/${app.body.id}/msg`, { eventType: 't', payload: {} });
+    await until('the first attempt', () => rx.requests[0]);
+    process.kill(first.pid, 'SIGINT');
+    await until('the drain', () => first.output().includes('SIGINT: draining'));
+    process.kill(first.pid, 'SIGINT');
+    // Without waiting for the attempt's deadline, and with 128 + SIGINT's number.
+    assert.deepEqual(await first.exited, { code: 130, signal: null });
+    assert.match(
+      first.output(),
+      /doorbell: SIGINT again: delivery interrupted; unfinished attempts are retried once their lease expires\n$/,
+    );
+    // The interrupted attempt's task is still leased: the next start sends it once the lease (2 × 3 s) ends.
+    const second = await spawnDoorbell(options);
+    t.after(() => second.kill());
+    const again = await until('the attempt sent again', () => rx.requests[1], 20_000);
+    assert.equal(again.webhookId, sent.body.id);
+    assert.deepEqual(await second.stop(), { code: 0, signal: null });
+  });
+
   describe('publish', () => {
     let running: Running;
     before(async () => {
