@@ -46,11 +46,22 @@ function retrySchedule(value: string): number[] {
   return delays;
 }
 
-/** A zero deadline would fail every attempt before it is sent. */
-function attemptTimeout(value: string): number {
-  const ms = parsedFlag('--attempt-timeout', value, parseDuration);
-  if (ms <= 0) throw new UsageError(`--attempt-timeout must be longer than 0, got '${value}'`);
+/**
+ * A zero attempt deadline would fail every attempt before it is sent; a zero retention would expire
+ * payloads as soon as they are stored.
+ */
+function positiveDuration(flag: '--attempt-timeout' | '--retention', value: string): number {
+  const ms = parsedFlag(flag, value, parseDuration);
+  if (ms <= 0) throw new UsageError(`${flag} must be longer than 0, got '${value}'`);
   return ms;
+}
+
+/** App-portal links are built on it. */
+function publicUrl(value: string): string {
+  const protocol = URL.canParse(value) ? new URL(value).protocol : null;
+  if (protocol !== 'http:' && protocol !== 'https:')
+    throw new UsageError(`--public-url must be an absolute http:// or https:// URL, got '${value}'`);
+  return value;
 }
 
 /** --demo, or its twin DOORBELL_DEMO (1, true, 0 or false; empty is unset); the flag wins. */
@@ -77,14 +88,14 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     port: options.port === undefined ? base.port : integerFlag('--port', options.port, 0, 65535),
     database: options.database ?? base.database,
     adminToken,
-    publicUrl: options.publicUrl ?? null,
-    retentionMs: options.retention
-      ? parsedFlag('--retention', options.retention, parseDuration)
-      : base.retentionMs,
+    publicUrl: options.publicUrl ? publicUrl(options.publicUrl) : null,
+    retentionMs: options.retention ? positiveDuration('--retention', options.retention) : base.retentionMs,
     delivery: {
       allowSubnets,
       ...(options.retrySchedule ? { retrySchedule: retrySchedule(options.retrySchedule) } : {}),
-      ...(options.attemptTimeout ? { attemptTimeoutMs: attemptTimeout(options.attemptTimeout) } : {}),
+      ...(options.attemptTimeout
+        ? { attemptTimeoutMs: positiveDuration('--attempt-timeout', options.attemptTimeout) }
+        : {}),
       ...(options.concurrency ? { concurrency: integerFlag('--concurrency', options.concurrency, 1) } : {}),
     },
   });

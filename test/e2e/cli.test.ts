@@ -101,7 +101,7 @@ describe('doorbell command', () => {
     assert.match(tolerance.stderr, /--tolerance/);
   });
 
-  test('serve refuses an out-of-range port, a zero attempt deadline and a delayed first attempt, naming the flag', async () => {
+  test('serve refuses an out-of-range port, a zero attempt deadline or retention, a delayed first attempt and a public URL that is not absolute http(s), naming the flag', async () => {
     const run = await doorbell(['serve', '--port', '99999', '--database', ':memory:']);
     assert.equal(run.code, 1);
     // A refused flag value is a usage error: one line and the pointer to the help.
@@ -118,6 +118,34 @@ describe('doorbell command', () => {
     const retention = await doorbell(['serve', '--retention', 'abc', '--database', ':memory:']);
     assert.equal(retention.code, 1);
     assert.match(retention.stderr, /--retention: invalid duration 'abc'/);
+    // A zero retention would expire payloads as soon as they are stored.
+    const noRetention = await doorbell([
+      'serve',
+      '--retention',
+      '0',
+      '--port',
+      '0',
+      '--database',
+      ':memory:',
+    ]);
+    assert.equal(noRetention.code, 1);
+    assert.match(noRetention.stderr, /^doorbell: --retention must be longer than 0, got '0'\n/);
+    for (const url of ['doorbell.example.com', '/doorbell', 'ftp://doorbell.example.com']) {
+      const relative = await doorbell([
+        'serve',
+        '--public-url',
+        url,
+        '--port',
+        '0',
+        '--database',
+        ':memory:',
+      ]);
+      assert.equal(relative.code, 1, url);
+      assert.match(
+        relative.stderr,
+        new RegExp(`^doorbell: --public-url must be an absolute http:// or https:// URL, got '${url}'\n`),
+      );
+    }
     // A database that cannot be opened is named, with SQLite's reason (it once printed [object Object]).
     const folder = await doorbell(['serve', '--port', '0', '--database', tmpdir()]);
     assert.equal(folder.code, 1);
