@@ -1,8 +1,9 @@
 // The `doorbell` command as a user runs it: a separate process, results on stdout, errors on stderr.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,14 +20,16 @@ type Run = { code: number; stdout: string; stderr: string };
 
 const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
 
-function doorbell(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** Runs the command; `input` is written to its stdin. */
+function doorbell(args: string[], env: NodeJS.ProcessEnv = {}, input?: Buffer): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ['--import', 'tsx', 'src/bin/doorbell.ts', ...args],
       { env: { ...process.env, ...env }, timeout: 30_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
+    if (input) child.stdin?.end(input);
   });
 }
 
@@ -99,6 +102,48 @@ describe('doorbell command', () => {
     ]);
     assert.equal(tolerance.code, 1);
     assert.match(tolerance.stderr, /--tolerance/);
+  });
+
+  test('verify checks the exact bytes of --body-file and stdin: not UTF-8, a BOM, CRLF', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-verify-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const key = Buffer.alloc(32, 7);
+    const secret = `whsec_${key.toString('base64')}`;
+    const timestamp = new Date();
+    const seconds = String(Math.floor(timestamp.getTime() / 1000));
+    // Standard Webhooks signs `${id}.${timestamp}.` followed by the body's bytes as sent.
+    const sign = (body: Buffer) =>
+      `v1,${createHmac('sha256', key).update(`msg_1.${seconds}.`).update(body).digest('base64')}`;
+    const verify = async (body: Buffer, signature: string, via: 'file' | 'stdin') => {
+      const file = join(dir, 'body');
+      writeFileSync(file, body);
+      const headers = ['--secret', secret, '--id', 'msg_1', '--timestamp', seconds, '--signature', signature];
+      const run = await doorbell(
+        ['verify', ...headers, ...(via === 'file' ? ['--body-file', file] : [])],
+        {},
+        via === 'stdin' ? body : undefined,
+      );
+      return `${run.code} ${run.stdout.trim()}`;
+    };
+    // On a body that is UTF-8, the formula above and the standardwebhooks library agree.
+    const text = Buffer.from('\ufeff{"type":"invoice.paid"}\r\n');
+    const signed = new Webhook(secret).sign('msg_1', timestamp, text.toString('utf8'));
+    assert.equal(sign(text), signed);
+    assert.equal(await verify(text, signed, 'file'), '0 valid');
+    // The library decodes a Buffer as UTF-8 before signing (invalid bytes become U+FFFD), so bytes that
+    // are not UTF-8 are signed by the formula alone.
+    const bytes = Buffer.concat([
+      Buffer.from('{"name":"'),
+      Buffer.from([0xff, 0xfe, 0xc3]),
+      Buffer.from('"}'),
+    ]);
+    assert.equal(await verify(bytes, sign(bytes), 'file'), '0 valid');
+    assert.equal(await verify(bytes, sign(bytes), 'stdin'), '0 valid');
+    const changed = Buffer.from(bytes);
+    changed[10] = 0xfd;
+    assert.equal(await verify(changed, sign(bytes), 'file'), '1 invalid: no matching signature');
+    // Decoded, the two bodies are the same text: only their bytes tell them apart.
+    assert.equal(changed.toString('utf8'), bytes.toString('utf8'));
   });
 
   test('serve refuses an out-of-range port, a zero attempt deadline or retention, a delayed first attempt and a public URL that is not absolute http(s), naming the flag', async () => {
