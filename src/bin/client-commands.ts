@@ -96,8 +96,8 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
   if (options.body === undefined && options.bodyFile === undefined && process.stdin.isTTY) {
     console.error('reading the body from stdin (end with Ctrl-D), or give --body / --body-file');
   }
-  const body =
-    options.body ?? (options.bodyFile ? readFileSync(options.bodyFile, 'utf8') : readFileSync(0, 'utf8'));
+  // The signature is over the bytes received: a file or stdin is read as bytes, never decoded.
+  const body = options.body ?? (options.bodyFile ? readFileSync(options.bodyFile) : readFileSync(0));
   const result = verifySignature({
     headers: {
       'webhook-id': options.id,

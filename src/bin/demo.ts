@@ -27,9 +27,10 @@ export async function startDemo(running: Running, token: string): Promise<() => 
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const body = raw.toString('utf8');
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
-      const check = verifySignature({ headers, body, secret, now: Date.now() });
+      const check = verifySignature({ headers, body: raw, secret, now: Date.now() });
       const verdict = check.ok ? 'signature valid' : `signature INVALID: ${check.reason}`;
       console.log(`demo receiver: ${headers['webhook-id']} ${body} (${verdict})`);
       res.writeHead(204).end();

@@ -4,16 +4,19 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { publishCommand, verifyCommand } from './client-commands.ts';
+import { UsageError } from './flags.ts';
 import { serveCommand } from './serve-command.ts';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
+const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
+
 const program = new Command('doorbell')
   .description('Durable, signed, Svix-compatible webhooks. Self-hosted.')
   .version(version)
-  .showHelpAfterError("(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)")
+  .showHelpAfterError(HELP_POINTER)
   .addHelpText(
     'after',
     `
@@ -76,10 +79,21 @@ program
       'api, worker or all (default all): scale API and delivery separately',
     ),
   )
-  .addOption(new Option('--demo', 'first-run demo: loopback delivery allowed, a demo endpoint and receiver'))
+  .addOption(
+    new Option(
+      '--demo',
+      'first-run demo: loopback delivery allowed, a demo endpoint and receiver (env: DOORBELL_DEMO=1)',
+    ),
+  )
   .addHelpText(
     'after',
-    '\nThe admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start and printed once.',
+    `
+The admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start and printed once.
+
+Examples:
+  $ doorbell serve --demo     # try it: a local receiver, and a command that publishes to it
+  $ DOORBELL_ADMIN_TOKEN=change-me doorbell serve --database /var/lib/doorbell/doorbell.db --host 0.0.0.0
+  $ doorbell serve --role worker --database postgres://doorbell@db.internal/doorbell     # delivery only`,
   )
   .action(serveCommand);
 
@@ -94,6 +108,15 @@ program
   .option('--payload-file <path>', 'read the JSON payload from a file')
   .option('--channels <list>', 'comma-separated channels')
   .option('--count <n>', 'publish this many copies', '1')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ export DOORBELL_ADMIN_TOKEN=dbk_...
+  $ doorbell publish --app my-app --type invoice.paid --payload '{"id":"inv_1","amount":4200}'
+  $ doorbell publish --url https://doorbell.example.com --app my-app --type invoice.paid --payload-file invoice.json
+  $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt     # one message id per line`,
+  )
   .action(publishCommand);
 
 program
@@ -108,9 +131,20 @@ program
   .addOption(new Option('--body <text>', 'raw request body').conflicts('bodyFile'))
   .option('--body-file <path>', 'read the raw body from a file (default: stdin)')
   .option('--tolerance <seconds>', 'accepted clock difference', '300')
+  .addHelpText(
+    'after',
+    `
+Prints 'valid' (exit 0) or 'invalid: <reason>' (exit 1) on stdout.
+
+Examples:
+  $ doorbell verify --secret whsec_... --id msg_... --timestamp 1700000000 --signature 'v1,...' --body-file body.json
+  $ export DOORBELL_WEBHOOK_SECRET=whsec_...
+  $ doorbell verify --id msg_... --timestamp 1700000000 --signature 'v1,...' < body.json`,
+  )
   .action(verifyCommand);
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`doorbell: ${error instanceof Error ? error.message : String(error)}`);
+  if (error instanceof UsageError) console.error(HELP_POINTER);
   process.exit(1);
 });

@@ -1,11 +1,14 @@
-// Parsing of numeric command-line flags, with an error that names the flag and the value given.
+// Parsing of command-line flags, with an error that names the flag and the value given.
+
+/** A command line that cannot work as given: printed as one line and a pointer to the help. */
+export class UsageError extends Error {}
 
 /** `value` as an integer in [min, max]; otherwise throws naming `flag`. */
 export function integerFlag(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
-    throw new Error(`${flag} must be an integer ${range}, got '${value}'`);
+    throw new UsageError(`${flag} must be an integer ${range}, got '${value}'`);
   }
   return n;
 }
@@ -15,6 +18,6 @@ export function parsedFlag<T>(flag: string, value: string, parse: (value: string
   try {
     return parse(value);
   } catch (error) {
-    throw new Error(`${flag}: ${(error as Error).message}`);
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
   }
 }

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { startDemo } from './demo.ts';
-import { integerFlag, parsedFlag } from './flags.ts';
+import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 
 export interface ServeOptions {
@@ -25,7 +26,7 @@ const ROLES: readonly Role[] = ['api', 'worker', 'all'];
 function role(value: string | undefined): Role {
   if (value === undefined) return 'all';
   if ((ROLES as readonly string[]).includes(value)) return value as Role;
-  throw new Error(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
+  throw new UsageError(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
 }
 
 function list(value: string | undefined): string[] {
@@ -39,21 +40,43 @@ function list(value: string | undefined): string[] {
 function retrySchedule(value: string): number[] {
   const delays = parsedFlag('--retry-schedule', value, parseSchedule);
   if (delays[0] !== 0)
-    throw new Error(`--retry-schedule must start with 0 (the first attempt is immediate), got '${value}'`);
+    throw new UsageError(
+      `--retry-schedule must start with 0 (the first attempt is immediate), got '${value}'`,
+    );
   return delays;
 }
 
-/** A zero deadline would fail every attempt before it is sent. */
-function attemptTimeout(value: string): number {
-  const ms = parsedFlag('--attempt-timeout', value, parseDuration);
-  if (ms <= 0) throw new Error(`--attempt-timeout must be longer than 0, got '${value}'`);
+/**
+ * A zero attempt deadline would fail every attempt before it is sent; a zero retention would expire
+ * payloads as soon as they are stored.
+ */
+function positiveDuration(flag: '--attempt-timeout' | '--retention', value: string): number {
+  const ms = parsedFlag(flag, value, parseDuration);
+  if (ms <= 0) throw new UsageError(`${flag} must be longer than 0, got '${value}'`);
   return ms;
+}
+
+/** App-portal links are built on it. */
+function publicUrl(value: string): string {
+  const protocol = URL.canParse(value) ? new URL(value).protocol : null;
+  if (protocol !== 'http:' && protocol !== 'https:')
+    throw new UsageError(`--public-url must be an absolute http:// or https:// URL, got '${value}'`);
+  return value;
+}
+
+/** --demo, or its twin DOORBELL_DEMO (1, true, 0 or false; empty is unset); the flag wins. */
+function demo(flag: boolean | undefined, env: string | undefined): boolean {
+  if (flag) return true;
+  if (env === undefined || env === '' || env === '0' || env === 'false') return false;
+  if (env === '1' || env === 'true') return true;
+  throw new UsageError(`DOORBELL_DEMO must be 1, true, 0 or false, got '${env}'`);
 }
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const allowSubnets = list(options.allowSubnets);
+  const isDemo = demo(options.demo, process.env.DOORBELL_DEMO);
   let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
-  if (options.demo) {
+  if (isDemo) {
     if (!allowSubnets.includes('127.0.0.0/8')) allowSubnets.push('127.0.0.0/8');
     // The demo prints a working command at every start, so it issues a fresh token each time.
     adminToken ??= `dbk_${randomBytes(24).toString('base64url')}`;
@@ -65,14 +88,14 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     port: options.port === undefined ? base.port : integerFlag('--port', options.port, 0, 65535),
     database: options.database ?? base.database,
     adminToken,
-    publicUrl: options.publicUrl ?? null,
-    retentionMs: options.retention
-      ? parsedFlag('--retention', options.retention, parseDuration)
-      : base.retentionMs,
+    publicUrl: options.publicUrl ? publicUrl(options.publicUrl) : null,
+    retentionMs: options.retention ? positiveDuration('--retention', options.retention) : base.retentionMs,
     delivery: {
       allowSubnets,
       ...(options.retrySchedule ? { retrySchedule: retrySchedule(options.retrySchedule) } : {}),
-      ...(options.attemptTimeout ? { attemptTimeoutMs: attemptTimeout(options.attemptTimeout) } : {}),
+      ...(options.attemptTimeout
+        ? { attemptTimeoutMs: positiveDuration('--attempt-timeout', options.attemptTimeout) }
+        : {}),
       ...(options.concurrency ? { concurrency: integerFlag('--concurrency', options.concurrency, 1) } : {}),
     },
   });
@@ -93,7 +116,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
-  } else if (options.demo && !process.env.DOORBELL_ADMIN_TOKEN) {
+  } else if (isDemo && !process.env.DOORBELL_ADMIN_TOKEN) {
     console.error('  admin token: the demo issues a new one at every start; earlier ones no longer work');
   } else if (!adminToken) {
     console.error(
@@ -101,7 +124,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     );
   }
   let stopDemo = async () => {};
-  if (options.demo && adminToken) stopDemo = await startDemo(running, adminToken);
+  if (isDemo && adminToken) stopDemo = await startDemo(running, adminToken);
   closeWhenUp(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
 }
 
@@ -114,10 +137,20 @@ function shownDatabase(database: string): string {
   return url.href;
 }
 
+/**
+ * The first SIGTERM or SIGINT drains attempts in flight and exits 0; a second one exits at once, with
+ * 128 + the signal's number (130 for Ctrl-C). Nothing is lost then: an interrupted attempt's task keeps
+ * its lease, and a worker claims it again once the lease expires.
+ */
 function handleSignals(closing: Promise<() => Promise<void>>): void {
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  const stop = (signal: 'SIGTERM' | 'SIGINT') => {
+    if (stopping) {
+      console.error(
+        `doorbell: ${signal} again: delivery interrupted; unfinished attempts are retried once their lease expires`,
+      );
+      process.exit(128 + constants.signals[signal]);
+    }
     stopping = true;
     console.error(`doorbell: ${signal}: draining attempts in flight…`);
     const hardStop = setTimeout(() => process.exit(1), 30_000);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
@@ -116,6 +116,26 @@ describe('verifySignature', () => {
       'webhook-signature': signature,
     };
     assert.deepEqual(verifySignature({ headers, body, secret, now }), { ok: true });
+  });
+
+  it('verifies bytes as given: UTF-8 bytes like their text, other bytes without decoding them', () => {
+    assert.deepEqual(verifySignature({ headers: signed(), body: Buffer.from(body), secret, now }), {
+      ok: true,
+    });
+    // Two bodies that decode to the same text (U+FFFD for each invalid byte) are told apart.
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    const bytes = Buffer.from([0x7b, 0xff, 0x7d]);
+    const hmac = createHmac('sha256', key).update(`msg_1.${ts}.`).update(bytes).digest('base64');
+    const headers = {
+      'webhook-id': 'msg_1',
+      'webhook-timestamp': String(ts),
+      'webhook-signature': `v1,${hmac}`,
+    };
+    assert.deepEqual(verifySignature({ headers, body: bytes, secret, now }), { ok: true });
+    assert.deepEqual(verifySignature({ headers, body: Buffer.from([0x7b, 0xfe, 0x7d]), secret, now }), {
+      ok: false,
+      reason: 'no matching signature',
+    });
   });
 
   it('accepts the spec example', () => {

@@ -49,8 +49,9 @@ function requireKey(secret: string): Buffer {
   return key;
 }
 
-function digest(key: Buffer, msgId: string, timestamp: number | string, body: string): Buffer {
-  return createHmac('sha256', key).update(`${msgId}.${timestamp}.${body}`).digest();
+/** A string body is signed as its UTF-8 bytes; given bytes are signed as they are. */
+function digest(key: Buffer, msgId: string, timestamp: number | string, body: string | Uint8Array): Buffer {
+  return createHmac('sha256', key).update(`${msgId}.${timestamp}.`).update(body).digest();
 }
 
 /** The webhook-signature value: 'v1,<b64>' per secret, space-separated. Throws on an invalid secret. */
@@ -83,7 +84,8 @@ export type VerifyResult = { ok: true } | { ok: false; reason: string };
 
 export interface VerifyInput {
   headers: Record<string, string | undefined>;
-  body: string;
+  /** The body as received: bytes that are not valid UTF-8 must be given as bytes, not decoded text. */
+  body: string | Uint8Array;
   secret: string;
   now: number; // ms
   toleranceSec?: number; // both directions; default 300

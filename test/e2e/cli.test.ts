@@ -1,8 +1,9 @@
 // The `doorbell` command as a user runs it: a separate process, results on stdout, errors on stderr.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,14 +18,18 @@ import { startReceiver } from '../support/receiver.ts';
 
 type Run = { code: number; stdout: string; stderr: string };
 
-function doorbell(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
+
+/** Runs the command; `input` is written to its stdin. */
+function doorbell(args: string[], env: NodeJS.ProcessEnv = {}, input?: Buffer): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ['--import', 'tsx', 'src/bin/doorbell.ts', ...args],
       { env: { ...process.env, ...env }, timeout: 30_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
+    if (input) child.stdin?.end(input);
   });
 }
 
@@ -39,10 +44,19 @@ describe('doorbell command', () => {
     // A usage error is one line and a pointer to the help, not the whole help page.
     const unknown = await doorbell(['serve', '--bogus']);
     assert.equal(unknown.code, 1);
-    assert.deepEqual(unknown.stderr.trim().split('\n'), [
-      "error: unknown option '--bogus'",
-      "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)",
-    ]);
+    assert.deepEqual(unknown.stderr.trim().split('\n'), ["error: unknown option '--bogus'", HELP_POINTER]);
+  });
+
+  test("each command's --help ends with examples to copy", async () => {
+    for (const command of ['serve', 'publish', 'verify']) {
+      const run = await doorbell([command, '--help']);
+      assert.equal(run.code, 0);
+      assert.match(
+        run.stdout,
+        new RegExp(`\\nExamples:\\n(  \\$ .*\\n)*  \\$ doorbell ${command} `),
+        command,
+      );
+    }
   });
 
   test('verify accepts what the standardwebhooks library signs and refuses a changed body', async () => {
@@ -90,10 +104,56 @@ describe('doorbell command', () => {
     assert.match(tolerance.stderr, /--tolerance/);
   });
 
-  test('serve refuses an out-of-range port, a zero attempt deadline and a delayed first attempt, naming the flag', async () => {
+  test('verify checks the exact bytes of --body-file and stdin: not UTF-8, a BOM, CRLF', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-verify-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const key = Buffer.alloc(32, 7);
+    const secret = `whsec_${key.toString('base64')}`;
+    const timestamp = new Date();
+    const seconds = String(Math.floor(timestamp.getTime() / 1000));
+    // Standard Webhooks signs `${id}.${timestamp}.` followed by the body's bytes as sent.
+    const sign = (body: Buffer) =>
+      `v1,${createHmac('sha256', key).update(`msg_1.${seconds}.`).update(body).digest('base64')}`;
+    const verify = async (body: Buffer, signature: string, via: 'file' | 'stdin') => {
+      const file = join(dir, 'body');
+      writeFileSync(file, body);
+      const headers = ['--secret', secret, '--id', 'msg_1', '--timestamp', seconds, '--signature', signature];
+      const run = await doorbell(
+        ['verify', ...headers, ...(via === 'file' ? ['--body-file', file] : [])],
+        {},
+        via === 'stdin' ? body : undefined,
+      );
+      return `${run.code} ${run.stdout.trim()}`;
+    };
+    // On a body that is UTF-8, the formula above and the standardwebhooks library agree.
+    const text = Buffer.from('\ufeff{"type":"invoice.paid"}\r\n');
+    const signed = new Webhook(secret).sign('msg_1', timestamp, text.toString('utf8'));
+    assert.equal(sign(text), signed);
+    assert.equal(await verify(text, signed, 'file'), '0 valid');
+    // The library decodes a Buffer as UTF-8 before signing (invalid bytes become U+FFFD), so bytes that
+    // are not UTF-8 are signed by the formula alone.
+    const bytes = Buffer.concat([
+      Buffer.from('{"name":"'),
+      Buffer.from([0xff, 0xfe, 0xc3]),
+      Buffer.from('"}'),
+    ]);
+    assert.equal(await verify(bytes, sign(bytes), 'file'), '0 valid');
+    assert.equal(await verify(bytes, sign(bytes), 'stdin'), '0 valid');
+    const changed = Buffer.from(bytes);
+    changed[10] = 0xfd;
+    assert.equal(await verify(changed, sign(bytes), 'file'), '1 invalid: no matching signature');
+    // Decoded, the two bodies are the same text: only their bytes tell them apart.
+    assert.equal(changed.toString('utf8'), bytes.toString('utf8'));
+  });
+
+  test('serve refuses an out-of-range port, a zero attempt deadline or retention, a delayed first attempt and a public URL that is not absolute http(s), naming the flag', async () => {
     const run = await doorbell(['serve', '--port', '99999', '--database', ':memory:']);
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /--port must be an integer from 0 to 65535, got '99999'/);
+    // A refused flag value is a usage error: one line and the pointer to the help.
+    assert.deepEqual(run.stderr.trim().split('\n'), [
+      "doorbell: --port must be an integer from 0 to 65535, got '99999'",
+      HELP_POINTER,
+    ]);
     const zero = await doorbell(['serve', '--attempt-timeout', '0s', '--database', ':memory:']);
     assert.equal(zero.code, 1);
     assert.match(zero.stderr, /--attempt-timeout must be longer than 0/);
@@ -103,6 +163,34 @@ describe('doorbell command', () => {
     const retention = await doorbell(['serve', '--retention', 'abc', '--database', ':memory:']);
     assert.equal(retention.code, 1);
     assert.match(retention.stderr, /--retention: invalid duration 'abc'/);
+    // A zero retention would expire payloads as soon as they are stored.
+    const noRetention = await doorbell([
+      'serve',
+      '--retention',
+      '0',
+      '--port',
+      '0',
+      '--database',
+      ':memory:',
+    ]);
+    assert.equal(noRetention.code, 1);
+    assert.match(noRetention.stderr, /^doorbell: --retention must be longer than 0, got '0'\n/);
+    for (const url of ['doorbell.example.com', '/doorbell', 'ftp://doorbell.example.com']) {
+      const relative = await doorbell([
+        'serve',
+        '--public-url',
+        url,
+        '--port',
+        '0',
+        '--database',
+        ':memory:',
+      ]);
+      assert.equal(relative.code, 1, url);
+      assert.match(
+        relative.stderr,
+        new RegExp(`^doorbell: --public-url must be an absolute http:// or https:// URL, got '${url}'\n`),
+      );
+    }
     // A database that cannot be opened is named, with SQLite's reason (it once printed [object Object]).
     const folder = await doorbell(['serve', '--port', '0', '--database', tmpdir()]);
     assert.equal(folder.code, 1);
@@ -192,6 +280,74 @@ describe('doorbell command', () => {
     );
     assert.match(line, /"amount":4200.*\(signature valid\)$/);
     assert.deepEqual(await proc.stop(), { code: 0, signal: null });
+  });
+
+  test('DOORBELL_DEMO is the twin of --demo: 1 or true starts the demo, 0 or false does not, anything else is refused', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-env-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const on = await spawnDoorbell({
+      database: join(dir, 'on.db'),
+      adminToken: '',
+      env: { DOORBELL_DEMO: '1' },
+    });
+    t.after(() => on.kill());
+    await until('the demo banner', () => /Demo mode: deliveries to 127\.0\.0\.0\/8/.test(on.output()));
+    assert.deepEqual(await on.stop(), { code: 0, signal: null });
+    // Stopped once started: anything the demo would print is printed by then.
+    const off = await spawnDoorbell({
+      database: join(dir, 'off.db'),
+      adminToken: 'demo-env-token',
+      env: { DOORBELL_DEMO: 'false' },
+    });
+    t.after(() => off.kill());
+    assert.deepEqual(await off.stop(), { code: 0, signal: null });
+    assert.doesNotMatch(off.output(), /Demo mode|deliveries may reach/);
+    const bad = await doorbell(['serve', '--database', ':memory:'], { DOORBELL_DEMO: 'yes' });
+    assert.equal(bad.code, 1);
+    assert.deepEqual(bad.stderr.trim().split('\n'), [
+      "doorbell: DOORBELL_DEMO must be 1, true, 0 or false, got 'yes'",
+      HELP_POINTER,
+    ]);
+  });
+
+  test('a second Ctrl-C stops at once; the attempt it interrupted is sent again once its lease expires', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-sigint-'));
+    // The first attempt hangs (until its 3 s deadline); later ones are answered.
+    const rx = await startReceiver({
+      handle: (hit, res) => {
+        if (hit.attempt > 1) res.writeHead(204).end();
+      },
+    });
+    const options = {
+      database: join(dir, 'd.db'),
+      adminToken: TOKEN,
+      args: ['--allow-subnets', '127.0.0.0/8', '--attempt-timeout', '3s'],
+    };
+    const first = await spawnDoorbell(options);
+    t.after(async () => {
+      await first.kill();
+      await rx.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const app = await api(first.url, 'POST', '/app', { name: 'sigint', uid: 'sigint' });
+    await api(first.url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
+    const sent = await api(first.url, 'POST', `/app/${app.body.id}/msg`, { eventType: 't', payload: {} });
+    await until('the first attempt', () => rx.requests[0]);
+    process.kill(first.pid, 'SIGINT');
+    await until('the drain', () => first.output().includes('SIGINT: draining'));
+    process.kill(first.pid, 'SIGINT');
+    // Without waiting for the attempt's deadline, and with 128 + SIGINT's number.
+    assert.deepEqual(await first.exited, { code: 130, signal: null });
+    assert.match(
+      first.output(),
+      /doorbell: SIGINT again: delivery interrupted; unfinished attempts are retried once their lease expires\n$/,
+    );
+    // The interrupted attempt's task is still leased: the next start sends it once the lease (2 × 3 s) ends.
+    const second = await spawnDoorbell(options);
+    t.after(() => second.kill());
+    const again = await until('the attempt sent again', () => rx.requests[1], 20_000);
+    assert.equal(again.webhookId, sent.body.id);
+    assert.deepEqual(await second.stop(), { code: 0, signal: null });
   });
 
   describe('publish', () => {
