@@ -29,6 +29,9 @@ test('headers: reserved names refused with their location, null removes case-ins
     'host',
     'Content-Type',
     'transfer-encoding',
+    'Expect',
+    'upgrade',
+    'Keep-Alive',
     'bad name',
   ]) {
     assert.throws(
@@ -36,8 +39,18 @@ test('headers: reserved names refused with their location, null removes case-ins
       (e) => isDoorbellError(e) && e.code === 'validation' && e.loc.join('.') === `body.headers.${name}`,
     );
   }
-  assert.throws(() => checkHeaders({ 'X-A': 'a\r\nb' }, ['body']));
-  checkHeaders({ 'X-Ok': 'fine', Authorization: 'Bearer t' }, ['body']);
+  for (const value of ['a\r\nb', 'a\u0001b', 'a\u007fb', '日本']) {
+    assert.throws(
+      () => checkHeaders({ 'X-A': value }, ['body']),
+      (e) => isDoorbellError(e) && e.loc.join('.') === 'body.X-A',
+      JSON.stringify(value),
+    );
+  }
+  assert.throws(
+    () => checkHeaders({ 'X-A': '1', 'x-a': '2' }, ['body']),
+    (e) => isDoorbellError(e) && e.loc.join('.') === 'body.x-a',
+  );
+  checkHeaders({ 'X-Ok': 'fine\ttab café', Authorization: 'Bearer t' }, ['body']);
   assert.deepEqual(mergeHeaders({ 'X-A': '1', 'X-B': '2' }, { 'x-a': null, 'X-C': '3' }), {
     'X-B': '2',
     'X-C': '3',

@@ -2,8 +2,18 @@
 import { invalid } from '../core/errors.ts';
 import type { EndpointSecret } from '../core/types.ts';
 
-// Headers the sender owns: signatures and framing. Refused so a customer cannot forge or break them.
-const RESERVED = new Set(['host', 'content-length', 'content-type', 'connection', 'transfer-encoding']);
+// Headers the sender owns: signatures and framing (expect, upgrade and keep-alive included: the HTTP
+// client refuses to send them, so every attempt would fail). Refused so a customer cannot forge or break them.
+const RESERVED = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'connection',
+  'transfer-encoding',
+  'expect',
+  'upgrade',
+  'keep-alive',
+]);
 const RESERVED_PREFIXES = ['webhook-', 'svix-'];
 // Svix redacts these on GET /headers and lists their names under `sensitive`.
 const SENSITIVE = new Set([
@@ -14,17 +24,26 @@ const SENSITIVE = new Set([
   'proxy-authenticate',
 ]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 field-name
-const BAD_VALUE = /[\r\n\0]/;
+// A value the HTTP client can send (RFC 9110 field-value: tab, visible ASCII, space, obs-text).
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** Throws a validation error naming the first header that may not be set. */
 export function checkHeaders(headers: Record<string, string | null>, loc: readonly string[]): void {
+  const seen = new Set<string>();
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!TOKEN.test(name)) throw invalid([...loc, name], 'invalid header name');
+    if (seen.has(lower)) throw invalid([...loc, name], `header ${name} is given twice (names ignore case)`);
+    seen.add(lower);
     if (RESERVED.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) {
       throw invalid([...loc, name], `header ${name} is set by Doorbell and cannot be overridden`);
     }
-    if (value !== null && BAD_VALUE.test(value)) throw invalid([...loc, name], 'invalid header value');
+    if (value !== null && BAD_VALUE.test(value)) {
+      throw invalid(
+        [...loc, name],
+        'invalid header value: control characters and characters above U+00FF cannot be sent',
+      );
+    }
   }
 }
 
