@@ -95,9 +95,13 @@ describe('one attempt, with the default configuration', () => {
     assert.deepEqual(next, { status: 'pending', at: T + 10 * 60_000 });
   });
 
-  it('fails the task after the eighth attempt; a resent attempt is recorded as manual', async () => {
+  it('fails the task after the eighth attempt; a resent attempt is recorded as manual and not retried', async () => {
     assert.deepEqual((await attempt(answer(500), { attempts: 7 })).next, { status: 'fail' });
     assert.equal((await attempt(answer(500), { attempts: 6 })).next.status, 'pending');
     assert.equal((await attempt(answer(204), { trigger: 'manual' })).attempt.triggerType, 'manual');
+    for (const attempts of [0, 1, 7]) {
+      const manual = await attempt(answer(500), { trigger: 'manual', attempts });
+      assert.deepEqual(manual.next, { status: 'fail' }, `after ${attempts} attempts`);
+    }
   });
 });

@@ -83,13 +83,18 @@ export async function sendAttempt(
     response,
     responseDurationMs: durationMs,
   });
-  return { attempt, next: decide(outcome, task.attempts + 1, finishedAt, deps), outcome };
+  return { attempt, next: decide(outcome, task, finishedAt, deps), outcome };
 }
 
-function decide(outcome: AttemptOutcome, attempts: number, at: number, deps: AttemptDeps): TaskNext {
+/**
+ * A failed manual attempt (resend, recover) is not retried, as in Svix: the operator asked for one try,
+ * and the retries left from the task's history would otherwise decide how many more it gets.
+ */
+function decide(outcome: AttemptOutcome, task: DeliveryTask, at: number, deps: AttemptDeps): TaskNext {
   if (outcome.kind === 'delivered') return { status: 'success' };
+  if (task.trigger === 'manual') return { status: 'fail' };
   const n = nextAttempt({
-    attempt: attempts,
+    attempt: task.attempts + 1,
     outcome,
     schedule: deps.delivery.retrySchedule,
     jitter: deps.delivery.jitter,
