@@ -118,6 +118,9 @@ export class Pg implements Sql {
     });
     // A connection that dies while idle (restart, failover) is removed by the pool; nothing else to do.
     this.pool.on('error', () => {});
+    // A killed connection can emit 'error' again after the pool released it with the query's error
+    // (pg-pool then listens no more): unheard, it would crash the process. Queries get their own errors.
+    this.pool.on('connect', (client) => client.on('error', () => {}));
     this.#sql = sqlOf(this.pool);
   }
 
