@@ -2,6 +2,7 @@
 import { invalid } from '../core/errors.ts';
 import { type IdPrefix, isId } from '../core/ids.ts';
 import type { PageQuery } from '../core/types.ts';
+import { readIterator } from '../store/page.ts';
 
 const NAME = /^[a-zA-Z0-9\-_.]{1,256}$/;
 
@@ -15,8 +16,8 @@ export function pageQuery(
 ): PageQuery {
   const iterator = q.iterator || null;
   if (iterator !== null) {
-    const cursor = iterator.startsWith('-') ? iterator.slice(1) : iterator; // '-': prevIterator
-    if (!(key === 'name' ? NAME.test(cursor) : isId(key, cursor)))
+    const { cursor } = readIterator(iterator);
+    if (cursor === null || !(key === 'name' ? NAME.test(cursor) : isId(key, cursor)))
       throw invalid(['query', 'iterator'], 'not an iterator returned by this list');
   }
   return { limit: q.limit ?? 50, iterator, ...(q.order ? { order: q.order } : {}) };

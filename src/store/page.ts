@@ -1,9 +1,23 @@
 // The page a keyset query returns, for both drivers. A query fetches limit + 1 rows in scan order: the
 // extra row only tells whether more remain. Svix semantics: `iterator` continues after the last item;
-// `prevIterator` is '-' + the first item's key and walks the other way.
+// `prevIterator` is '-' + the first item's key and walks the other way. A key that itself starts with
+// '-' (an event type name may) is given '~' in front in a forward iterator, so "after -a" and "before a"
+// differ; ids and names never contain '~'.
 
 import type { Page } from '../core/types.ts';
 import type { Row } from './rows.ts';
+
+/** Where an iterator this module made points: after (or, backwards, before) `cursor`. */
+export function readIterator(iterator: string | null | undefined): {
+  backwards: boolean;
+  cursor: string | null;
+} {
+  if (!iterator) return { backwards: false, cursor: null };
+  if (iterator.startsWith('-')) return { backwards: true, cursor: iterator.slice(1) };
+  return { backwards: false, cursor: iterator.startsWith('~') ? iterator.slice(1) : iterator };
+}
+
+const forward = (key: string) => (key.startsWith('-') ? `~${key}` : key);
 
 export function toPage<T>(
   rows: Row[],
@@ -18,7 +32,7 @@ export function toPage<T>(
   const last = kept[kept.length - 1];
   return {
     data: kept.map(map),
-    iterator: last ? keyOf(last) : null,
+    iterator: last ? forward(keyOf(last)) : null,
     prevIterator: first ? `-${keyOf(first)}` : null,
     done: rows.length <= limit,
   };

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type IdPrefix, newId } from '../core/ids.ts';
-import type { Application, Attempt, Endpoint, EventType, Message } from '../core/types.ts';
+import type { Application, Attempt, Endpoint, EventType, Message, Page } from '../core/types.ts';
 import { ConflictError, type FinishInput, type PublishResult, type Store } from './store.ts';
 
 export interface StoreHarness {
@@ -284,6 +284,28 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           desc.data.map((e) => e.name),
           ['d.x'],
         );
+      });
+
+      test('names that start with "-" page forwards and back without being read as a prevIterator', async (s) => {
+        for (const n of ['-a', 'a', '-b', 'b']) await s.eventTypes.create(mkEventType(n));
+        const all = (await s.eventTypes.list({ limit: 10, includeArchived: false })).data.map((e) => e.name);
+        const walk = async (start: string | null, next: (p: Page<EventType>) => string | null) => {
+          const seen: string[] = [];
+          let iterator = start;
+          for (let i = 0; i < 10; i++) {
+            const page = await s.eventTypes.list({ limit: 1, includeArchived: false, iterator });
+            if (page.data.length === 0) break;
+            seen.push(...page.data.map((e) => e.name));
+            iterator = next(page);
+          }
+          return seen;
+        };
+        assert.deepEqual(await walk(null, (p) => p.iterator), all);
+        const first = await s.eventTypes.list({ limit: 1, includeArchived: false });
+        const back = await walk(first.prevIterator, (p) => p.prevIterator);
+        assert.deepEqual(back, []);
+        const fromEnd = await walk(`-${all[all.length - 1]}`, (p) => p.prevIterator);
+        assert.deepEqual(fromEnd, all.slice(0, -1).reverse());
       });
 
       test('getMany: the named event types that exist, archived or not', async (s) => {

@@ -3,7 +3,7 @@
 // and walks the other way; `done` says nothing is left in the direction just walked.
 
 import type { Page, PageQuery } from '../../core/types.ts';
-import { toPage } from '../page.ts';
+import { readIterator, toPage } from '../page.ts';
 import { idTime } from './id-time.ts';
 import type { Params, Row, Sql } from './pg.ts';
 
@@ -21,8 +21,7 @@ export interface KeysetQuery {
 
 export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) => T): Promise<Page<T>> {
   const descending = (q.page.order ?? q.defaultOrder) === 'descending';
-  const backwards = q.page.iterator?.startsWith('-') ?? false;
-  const cursor = backwards ? q.page.iterator!.slice(1) : q.page.iterator;
+  const { backwards, cursor } = readIterator(q.page.iterator);
   const scanDescending = backwards ? !descending : descending;
   const where = [...q.where];
   const p = q.params;

@@ -3,7 +3,7 @@
 // and walks the other way; `done` says nothing is left in the direction just walked.
 
 import type { Page, PageQuery } from '../../core/types.ts';
-import { toPage } from '../page.ts';
+import { readIterator, toPage } from '../page.ts';
 import type { Db, Row } from './db.ts';
 
 export interface KeysetQuery {
@@ -18,8 +18,7 @@ export interface KeysetQuery {
 
 export function keysetPage<T>(db: Db, q: KeysetQuery, map: (row: Row) => T): Page<T> {
   const descending = (q.page.order ?? q.defaultOrder) === 'descending';
-  const backwards = q.page.iterator?.startsWith('-') ?? false;
-  const cursor = backwards ? q.page.iterator!.slice(1) : q.page.iterator;
+  const { backwards, cursor } = readIterator(q.page.iterator);
   const scanDescending = backwards ? !descending : descending;
   const where = [...q.where];
   const params = [...q.params];
