@@ -15,23 +15,7 @@ import { makeConfig } from '../../src/config/config.ts';
 import { spawnDoorbell } from '../support/doorbell-process.ts';
 import { api, start, TOKEN, until } from '../support/in-process.ts';
 import { startReceiver } from '../support/receiver.ts';
-
-type Run = { code: number; stdout: string; stderr: string };
-
-const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
-
-/** Runs the command; `input` is written to its stdin. */
-function doorbell(args: string[], env: NodeJS.ProcessEnv = {}, input?: Buffer): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/bin/doorbell.ts', ...args],
-      { env: { ...process.env, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-    if (input) child.stdin?.end(input);
-  });
-}
+import { doorbell, HELP_POINTER } from '../support/run-doorbell.ts';
 
 describe('doorbell command', () => {
   test('--help lists the commands with examples', async () => {
