@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
+import { parseCidrs } from '../core/ssrf.ts';
 import { startDemo } from './demo.ts';
 import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
@@ -29,11 +30,17 @@ function role(value: string | undefined): Role {
   throw new UsageError(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
 }
 
-function list(value: string | undefined): string[] {
-  return (value ?? '')
+/**
+ * Checked before anything starts: the API and delivery parse the list again, once the database is open
+ * and the port taken, where an error could no longer name the flag.
+ */
+function allowSubnets(value: string | undefined): string[] {
+  const entries = (value ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  parsedFlag('--allow-subnets', value ?? '', () => parseCidrs(entries));
+  return entries;
 }
 
 /** The first attempt is sent as soon as the message is committed, so the schedule starts with 0. */
@@ -73,11 +80,11 @@ function demo(flag: boolean | undefined, env: string | undefined): boolean {
 }
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
-  const allowSubnets = list(options.allowSubnets);
+  const allowed = allowSubnets(options.allowSubnets);
   const isDemo = demo(options.demo, process.env.DOORBELL_DEMO);
   let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
   if (isDemo) {
-    if (!allowSubnets.includes('127.0.0.0/8')) allowSubnets.push('127.0.0.0/8');
+    if (!allowed.includes('127.0.0.0/8')) allowed.push('127.0.0.0/8');
     // The demo prints a working command at every start, so it issues a fresh token each time.
     adminToken ??= `dbk_${randomBytes(24).toString('base64url')}`;
   }
@@ -91,7 +98,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     publicUrl: options.publicUrl ? publicUrl(options.publicUrl) : null,
     retentionMs: options.retention ? positiveDuration('--retention', options.retention) : base.retentionMs,
     delivery: {
-      allowSubnets,
+      allowSubnets: allowed,
       ...(options.retrySchedule ? { retrySchedule: retrySchedule(options.retrySchedule) } : {}),
       ...(options.attemptTimeout
         ? { attemptTimeoutMs: positiveDuration('--attempt-timeout', options.attemptTimeout) }
@@ -112,8 +119,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const running = await startDoorbell(config);
   console.error(`Doorbell ${config.role === 'api' ? 'API (no delivery) ' : ''}listening on ${running.url}`);
   console.error(`  database: ${shownDatabase(config.database)}`);
-  if (allowSubnets.length > 0)
-    console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
+  if (allowed.length > 0) console.error(`  deliveries may reach: ${allowed.join(', ')} (--allow-subnets)`);
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
   } else if (isDemo && !process.env.DOORBELL_ADMIN_TOKEN) {

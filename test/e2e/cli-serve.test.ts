@@ -1,0 +1,43 @@
+// `doorbell serve` as a user runs it: flag values refused before anything starts, and how it stops.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { doorbell, HELP_POINTER } from '../support/run-doorbell.ts';
+
+/** A database path whose folder does not exist yet: a start that got as far as opening it makes it. */
+function unopenedDatabase(t: { after(fn: () => void): void }): { dir: string; database: string } {
+  const root = mkdtempSync(join(tmpdir(), 'doorbell-serve-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'data');
+  return { dir, database: join(dir, 'd.db') };
+}
+
+test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming the flag and the entry', async (t) => {
+  const { dir, database } = unopenedDatabase(t);
+  for (const entry of ['10.0.0.0/33', 'nonsense', '127.1/8']) {
+    const run = await doorbell([
+      'serve',
+      '--port',
+      '0',
+      '--database',
+      database,
+      '--allow-subnets',
+      `::1,${entry}`,
+    ]);
+    assert.equal(run.code, 1, entry);
+    assert.equal(run.stdout, '');
+    assert.deepEqual(run.stderr.trim().split('\n'), [
+      `doorbell: --allow-subnets: invalid CIDR '${entry}' in the subnet allowlist`,
+      HELP_POINTER,
+    ]);
+  }
+  // From the environment too, and for a role that does not deliver (the API checks endpoint URLs with it).
+  const env = await doorbell(['serve', '--role', 'api', '--port', '0', '--database', database], {
+    DOORBELL_ALLOW_SUBNETS: '10.0.0.0/8, 192.168.0.0/16x',
+  });
+  assert.equal(env.code, 1);
+  assert.match(env.stderr, /^doorbell: --allow-subnets: invalid CIDR '192\.168\.0\.0\/16x'/);
+  assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
+});
