@@ -63,11 +63,18 @@ function positiveDuration(flag: '--attempt-timeout' | '--retention', value: stri
   return ms;
 }
 
-/** App-portal links are built on it. */
+/**
+ * App-portal links are built on it (`<url>/portal/<app>#token=…`): a query or fragment would break them,
+ * and credentials would be handed to every portal user.
+ */
 function publicUrl(value: string): string {
-  const protocol = URL.canParse(value) ? new URL(value).protocol : null;
-  if (protocol !== 'http:' && protocol !== 'https:')
+  const url = URL.canParse(value) ? new URL(value) : null;
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:')
     throw new UsageError(`--public-url must be an absolute http:// or https:// URL, got '${value}'`);
+  if (url.username || url.password || /[?#]/.test(value))
+    throw new UsageError(
+      `--public-url must not have credentials, a query string or a fragment, got '${value}'`,
+    );
   return value;
 }
 

@@ -4,6 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { spawnDoorbell } from '../support/doorbell-process.ts';
+import { api, TOKEN } from '../support/in-process.ts';
 import { doorbell, HELP_POINTER } from '../support/run-doorbell.ts';
 
 /** A database path whose folder does not exist yet: a start that got as far as opening it makes it. */
@@ -40,4 +42,35 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
   assert.equal(env.code, 1);
   assert.match(env.stderr, /^doorbell: --allow-subnets: invalid CIDR '192\.168\.0\.0\/16x'/);
   assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
+});
+
+test('serve refuses a --public-url with credentials, a query string or a fragment, naming the flag', async (t) => {
+  const { dir, database } = unopenedDatabase(t);
+  const urls = [
+    'https://hooks.example.com/?x=1',
+    'https://hooks.example.com/#top',
+    'https://hooks.example.com?',
+  ];
+  for (const url of [...urls, 'https://admin:secret@hooks.example.com', 'https://admin@hooks.example.com']) {
+    const run = await doorbell(['serve', '--port', '0', '--database', database, '--public-url', url]);
+    assert.equal(run.code, 1, url);
+    assert.equal(run.stdout, '');
+    assert.deepEqual(run.stderr.trim().split('\n'), [
+      `doorbell: --public-url must not have credentials, a query string or a fragment, got '${url}'`,
+      HELP_POINTER,
+    ]);
+  }
+  assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
+  // A path is fine: portal links go below it.
+  const proc = await spawnDoorbell({
+    database,
+    adminToken: TOKEN,
+    args: ['--public-url', 'https://hooks.example.com/doorbell/'],
+  });
+  t.after(() => proc.kill());
+  const access = await api(proc.url, 'POST', '/auth/app-portal-access/portal-app', {
+    application: { name: 'portal' },
+  });
+  assert.match(access.body.url, /^https:\/\/hooks\.example\.com\/doorbell\/portal\/app_\w+#token=/);
+  assert.deepEqual(await proc.stop(), { code: 0, signal: null });
 });
