@@ -108,7 +108,11 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
     console.error('reading the body from stdin (end with Ctrl-D), or give --body / --body-file');
   }
   // The signature is over the bytes received: a file or stdin is read as bytes, never decoded.
-  const body = options.body ?? (options.bodyFile ? readFileSync(options.bodyFile) : readFileSync(0));
+  const body =
+    options.body ??
+    (options.bodyFile
+      ? parsedFlag('--body-file', options.bodyFile, (path) => readFileSync(path))
+      : readFileSync(0));
   const result = verifySignature({
     headers: {
       'webhook-id': options.id,

@@ -104,7 +104,7 @@ program
   .addOption(env('--token <token>', 'DOORBELL_ADMIN_TOKEN', 'API token').makeOptionMandatory())
   .requiredOption('--app <id>', 'application id or uid')
   .requiredOption('--type <eventType>', 'event type')
-  .option('--payload <json>', 'JSON payload', '{}')
+  .addOption(new Option('--payload <json>', 'JSON payload').default('{}').conflicts('payloadFile'))
   .option('--payload-file <path>', 'read the JSON payload from a file')
   .option('--channels <list>', 'comma-separated channels')
   .option('--count <n>', 'publish this many copies', '1')

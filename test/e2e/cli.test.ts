@@ -86,6 +86,20 @@ describe('doorbell command', () => {
     ]);
     assert.equal(tolerance.code, 1);
     assert.match(tolerance.stderr, /--tolerance/);
+    const missing = await doorbell([
+      'verify',
+      ...headers,
+      seconds,
+      '--signature',
+      signature,
+      '--body-file',
+      '/nonexistent/body.json',
+    ]);
+    assert.equal(missing.code, 1);
+    assert.deepEqual(missing.stderr.trim().split('\n'), [
+      "doorbell: --body-file: ENOENT: no such file or directory, open '/nonexistent/body.json'",
+      HELP_POINTER,
+    ]);
   });
 
   test('verify checks the exact bytes of --body-file and stdin: not UTF-8, a BOM, CRLF', async (t) => {
@@ -375,6 +389,11 @@ describe('doorbell command', () => {
         [['--payload-file', join(dir, 'none.json')], /^doorbell: --payload-file: ENOENT: no such file/],
         [['--payload-file', dir], /^doorbell: --payload-file: EISDIR: illegal operation on a directory/],
         [['--payload-file', bad], new RegExp(`^doorbell: --payload-file '${bad}' is not valid JSON: `)],
+        // Both: the file no longer wins silently.
+        [
+          ['--payload', '{"a":1}', '--payload-file', bad],
+          /^error: option '--payload <json>' cannot be used with option '--payload-file <path>'$/,
+        ],
       ];
       for (const [args, message] of cases) {
         const run = await publish(...args);
