@@ -80,6 +80,13 @@ program
     ),
   )
   .addOption(
+    env(
+      '--drain-timeout <duration>',
+      'DOORBELL_DRAIN_TIMEOUT',
+      'how long SIGTERM or Ctrl-C waits for attempts in flight before exiting 1 (default 30s)',
+    ),
+  )
+  .addOption(
     new Option(
       '--demo',
       'first-run demo: loopback delivery allowed, a demo endpoint and receiver (env: DOORBELL_DEMO=1)',

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { parseCidrs } from '../core/ssrf.ts';
+import { leaseDuration } from '../delivery/worker.ts';
 import { startDemo } from './demo.ts';
 import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
+import { handleSignals, type Stoppable } from './shutdown.ts';
 
 export interface ServeOptions {
   port?: string;
@@ -19,10 +20,13 @@ export interface ServeOptions {
   retention?: string;
   publicUrl?: string;
   role?: string;
+  drainTimeout?: string;
   demo?: boolean;
 }
 
 const ROLES: readonly Role[] = ['api', 'worker', 'all'];
+/** How long SIGTERM or Ctrl-C waits for attempts in flight: the default attempt deadline (15 s), and room. */
+const DRAIN_MS = 30_000;
 
 function role(value: string | undefined): Role {
   if (value === undefined) return 'all';
@@ -57,7 +61,10 @@ function retrySchedule(value: string): number[] {
  * A zero attempt deadline would fail every attempt before it is sent; a zero retention would expire
  * payloads as soon as they are stored.
  */
-function positiveDuration(flag: '--attempt-timeout' | '--retention', value: string): number {
+function positiveDuration(
+  flag: '--attempt-timeout' | '--retention' | '--drain-timeout',
+  value: string,
+): number {
   const ms = parsedFlag(flag, value, parseDuration);
   if (ms <= 0) throw new UsageError(`${flag} must be longer than 0, got '${value}'`);
   return ms;
@@ -115,12 +122,15 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   });
 
   // Signals are handled from the start: one that arrives while starting stops the server once it is up.
-  let closeWhenUp!: (close: () => Promise<void>) => void;
-  handleSignals(new Promise((resolve) => (closeWhenUp = resolve)));
+  let closeWhenUp!: (server: Stoppable) => void;
+  handleSignals(new Promise((resolve) => (closeWhenUp = resolve)), {
+    drainMs: options.drainTimeout ? positiveDuration('--drain-timeout', options.drainTimeout) : DRAIN_MS,
+    leaseMs: leaseDuration(config.delivery),
+  });
   if (config.role === 'worker') {
     const worker = await startWorker(config);
     console.error(`Doorbell worker started (database: ${config.database})`);
-    closeWhenUp(worker.close);
+    closeWhenUp(worker);
     return;
   }
   const running = await startDoorbell(config);
@@ -138,7 +148,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   }
   let stopDemo = async () => {};
   if (isDemo && adminToken) stopDemo = await startDemo(running, adminToken);
-  closeWhenUp(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
+  closeWhenUp({
+    close: () => Promise.all([stopDemo(), running.close()]).then(() => {}),
+    inFlight: running.inFlight,
+  });
 }
 
 /** A SQLite file as an absolute path (it depends on the working directory); a URL without its password. */
@@ -148,37 +161,4 @@ function shownDatabase(database: string): string {
   const url = new URL(database);
   if (url.password) url.password = '***';
   return url.href;
-}
-
-/**
- * The first SIGTERM or SIGINT drains attempts in flight and exits 0; a second one exits at once, with
- * 128 + the signal's number (130 for Ctrl-C). Nothing is lost then: an interrupted attempt's task keeps
- * its lease, and a worker claims it again once the lease expires.
- */
-function handleSignals(closing: Promise<() => Promise<void>>): void {
-  let stopping = false;
-  const stop = (signal: 'SIGTERM' | 'SIGINT') => {
-    if (stopping) {
-      console.error(
-        `doorbell: ${signal} again: delivery interrupted; unfinished attempts are retried once their lease expires`,
-      );
-      process.exit(128 + constants.signals[signal]);
-    }
-    stopping = true;
-    console.error(`doorbell: ${signal}: draining attempts in flight…`);
-    const hardStop = setTimeout(() => process.exit(1), 30_000);
-    hardStop.unref();
-    closing
-      .then((close) => close())
-      .then(() => {
-        console.error('doorbell: stopped');
-        process.exit(0);
-      })
-      .catch((error: unknown) => {
-        console.error('doorbell: error while stopping:', error);
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawnDoorbell } from '../support/doorbell-process.ts';
-import { api, TOKEN } from '../support/in-process.ts';
+import { api, TOKEN, until } from '../support/in-process.ts';
+import { startReceiver } from '../support/receiver.ts';
 import { doorbell, HELP_POINTER } from '../support/run-doorbell.ts';
 
 /** A database path whose folder does not exist yet: a start that got as far as opening it makes it. */
@@ -73,4 +74,42 @@ test('serve refuses a --public-url with credentials, a query string or a fragmen
   });
   assert.match(access.body.url, /^https:\/\/hooks\.example\.com\/doorbell\/portal\/app_\w+#token=/);
   assert.deepEqual(await proc.stop(), { code: 0, signal: null });
+});
+
+test('a drain that outlasts --drain-timeout exits 1 and says how many attempts were in flight and when they are retried', async (t) => {
+  const { database } = unopenedDatabase(t);
+  // The receiver never answers: each attempt runs until its 20 s deadline, far past the drain limit.
+  const rx = await startReceiver({ handle: () => {} });
+  t.after(() => rx.close());
+  const proc = await spawnDoorbell({
+    database,
+    adminToken: TOKEN,
+    args: ['--allow-subnets', '127.0.0.0/8', '--attempt-timeout', '20s'],
+    env: { DOORBELL_DRAIN_TIMEOUT: '1s' },
+  });
+  t.after(() => proc.kill());
+  const app = await api(proc.url, 'POST', '/app', { name: 'drain', uid: 'drain' });
+  await api(proc.url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
+  for (const type of ['a', 'b'])
+    await api(proc.url, 'POST', `/app/${app.body.id}/msg`, { eventType: type, payload: {} });
+  await until('both attempts', () => rx.requests[1]);
+  const started = Date.now();
+  process.kill(proc.pid, 'SIGTERM');
+  assert.deepEqual(await proc.exited, { code: 1, signal: null });
+  assert.ok(Date.now() - started < 15_000, 'it did not wait for the attempts');
+  assert.match(
+    proc.output(),
+    /doorbell: SIGTERM: draining attempts in flight…\ndoorbell: drain timed out after 1s with 2 attempts still in flight; they are retried once their lease expires \(at most 40s from now\)\n$/,
+  );
+  assert.equal(proc.stdout(), '');
+});
+
+test('--drain-timeout must be a duration longer than 0', async (t) => {
+  const { database } = unopenedDatabase(t);
+  const run = await doorbell(['serve', '--port', '0', '--database', database, '--drain-timeout', '0']);
+  assert.equal(run.code, 1);
+  assert.deepEqual(run.stderr.trim().split('\n'), [
+    "doorbell: --drain-timeout must be longer than 0, got '0'",
+    HELP_POINTER,
+  ]);
 });
