@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { verifySignature } from '../core/signing.ts';
-import { integerFlag } from './flags.ts';
+import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 
 export interface PublishOptions {
   url: string;
@@ -20,16 +20,7 @@ const PUBLISH_CONCURRENCY = 16;
 
 export async function publishCommand(options: PublishOptions): Promise<void> {
   const count = integerFlag('--count', options.count, 1);
-  const text = options.payloadFile ? readFileSync(options.payloadFile, 'utf8') : options.payload;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`the payload is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-    throw new Error('the payload must be a JSON object');
-  }
+  const payload = payloadOf(options);
   const channels = options.channels?.split(',').filter(Boolean);
   const body = JSON.stringify({ eventType: options.type, payload, ...(channels ? { channels } : {}) });
   const endpoint = `${options.url.replace(/\/$/, '')}/api/v1/app/${encodeURIComponent(options.app)}/msg`;
@@ -71,6 +62,26 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   if (failed > 0) process.exitCode = 1;
 }
 
+/** The JSON object of --payload-file, or else of --payload; what is wrong with it is a usage error. */
+function payloadOf(options: PublishOptions): object {
+  const file = options.payloadFile;
+  const text = file
+    ? parsedFlag('--payload-file', file, (path) => readFileSync(path, 'utf8'))
+    : options.payload;
+  const source = file ? `--payload-file '${file}'` : '--payload';
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    const kind = payload === null ? 'null' : Array.isArray(payload) ? 'an array' : `a ${typeof payload}`;
+    throw new UsageError(`${source} must be a JSON object, got ${kind}`);
+  }
+  return payload;
+}
+
 /** The API's JSON answer; anything else is named as not coming from a Doorbell server. */
 async function answer(res: Response, url: string): Promise<{ id?: string; detail?: unknown }> {
   const text = await res.text();
@@ -97,7 +108,11 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
     console.error('reading the body from stdin (end with Ctrl-D), or give --body / --body-file');
   }
   // The signature is over the bytes received: a file or stdin is read as bytes, never decoded.
-  const body = options.body ?? (options.bodyFile ? readFileSync(options.bodyFile) : readFileSync(0));
+  const body =
+    options.body ??
+    (options.bodyFile
+      ? parsedFlag('--body-file', options.bodyFile, (path) => readFileSync(path))
+      : readFileSync(0));
   const result = verifySignature({
     headers: {
       'webhook-id': options.id,

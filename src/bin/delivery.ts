@@ -15,6 +15,8 @@ export interface Delivery {
   wake(): void;
   /** Stops claiming, drains attempts in flight, then closes what it opened. */
   stop(): Promise<void>;
+  /** Attempts claimed and not recorded yet, also while stopping. */
+  inFlight(): Promise<number>;
 }
 
 /** Runs delivery over `store` (which the caller closes); `own` are this server's addresses, never dialed. */
@@ -42,5 +44,6 @@ export function startDelivery(
       await worker.stop();
       await sender.close();
     },
+    inFlight: async () => worker.inFlight(),
   };
 }

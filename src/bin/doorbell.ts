@@ -80,6 +80,13 @@ program
     ),
   )
   .addOption(
+    env(
+      '--drain-timeout <duration>',
+      'DOORBELL_DRAIN_TIMEOUT',
+      'how long SIGTERM or Ctrl-C waits for attempts in flight before exiting 1 (default 30s)',
+    ),
+  )
+  .addOption(
     new Option(
       '--demo',
       'first-run demo: loopback delivery allowed, a demo endpoint and receiver (env: DOORBELL_DEMO=1)',
@@ -104,7 +111,7 @@ program
   .addOption(env('--token <token>', 'DOORBELL_ADMIN_TOKEN', 'API token').makeOptionMandatory())
   .requiredOption('--app <id>', 'application id or uid')
   .requiredOption('--type <eventType>', 'event type')
-  .option('--payload <json>', 'JSON payload', '{}')
+  .addOption(new Option('--payload <json>', 'JSON payload').default('{}').conflicts('payloadFile'))
   .option('--payload-file <path>', 'read the JSON payload from a file')
   .option('--channels <list>', 'comma-separated channels')
   .option('--count <n>', 'publish this many copies', '1')

@@ -38,7 +38,11 @@ export async function openSqliteThread(config: Readonly<Config>): Promise<Databa
     async startDelivery(own) {
       await thread.call('delivery', 'start', own);
       // Its commits wake it, on its own thread: nothing to wake from here.
-      return { wake: () => {}, stop: async () => void (await thread.call('delivery', 'stop')) };
+      return {
+        wake: () => {},
+        stop: async () => void (await thread.call('delivery', 'stop')),
+        inFlight: async () => Number(await thread.call('delivery', 'inFlight')),
+      };
     },
     onWork: async () => ({ close: async () => {} }),
   };

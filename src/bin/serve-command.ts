@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
+import { parseCidrs } from '../core/ssrf.ts';
+import { leaseDuration } from '../delivery/worker.ts';
 import { startDemo } from './demo.ts';
 import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
+import { handleSignals, type Stoppable } from './shutdown.ts';
 
 export interface ServeOptions {
   port?: string;
@@ -18,10 +20,13 @@ export interface ServeOptions {
   retention?: string;
   publicUrl?: string;
   role?: string;
+  drainTimeout?: string;
   demo?: boolean;
 }
 
 const ROLES: readonly Role[] = ['api', 'worker', 'all'];
+/** How long SIGTERM or Ctrl-C waits for attempts in flight: the default attempt deadline (15 s), and room. */
+const DRAIN_MS = 30_000;
 
 function role(value: string | undefined): Role {
   if (value === undefined) return 'all';
@@ -29,11 +34,17 @@ function role(value: string | undefined): Role {
   throw new UsageError(`--role must be one of ${ROLES.join(', ')}, got '${value}'`);
 }
 
-function list(value: string | undefined): string[] {
-  return (value ?? '')
+/**
+ * Checked before anything starts: the API and delivery parse the list again, once the database is open
+ * and the port taken, where an error could no longer name the flag.
+ */
+function allowSubnets(value: string | undefined): string[] {
+  const entries = (value ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  parsedFlag('--allow-subnets', value ?? '', () => parseCidrs(entries));
+  return entries;
 }
 
 /** The first attempt is sent as soon as the message is committed, so the schedule starts with 0. */
@@ -50,17 +61,27 @@ function retrySchedule(value: string): number[] {
  * A zero attempt deadline would fail every attempt before it is sent; a zero retention would expire
  * payloads as soon as they are stored.
  */
-function positiveDuration(flag: '--attempt-timeout' | '--retention', value: string): number {
+function positiveDuration(
+  flag: '--attempt-timeout' | '--retention' | '--drain-timeout',
+  value: string,
+): number {
   const ms = parsedFlag(flag, value, parseDuration);
   if (ms <= 0) throw new UsageError(`${flag} must be longer than 0, got '${value}'`);
   return ms;
 }
 
-/** App-portal links are built on it. */
+/**
+ * App-portal links are built on it (`<url>/portal/<app>#token=…`): a query or fragment would break them,
+ * and credentials would be handed to every portal user.
+ */
 function publicUrl(value: string): string {
-  const protocol = URL.canParse(value) ? new URL(value).protocol : null;
-  if (protocol !== 'http:' && protocol !== 'https:')
+  const url = URL.canParse(value) ? new URL(value) : null;
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:')
     throw new UsageError(`--public-url must be an absolute http:// or https:// URL, got '${value}'`);
+  if (url.username || url.password || /[?#]/.test(value))
+    throw new UsageError(
+      `--public-url must not have credentials, a query string or a fragment, got '${value}'`,
+    );
   return value;
 }
 
@@ -73,11 +94,11 @@ function demo(flag: boolean | undefined, env: string | undefined): boolean {
 }
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
-  const allowSubnets = list(options.allowSubnets);
+  const allowed = allowSubnets(options.allowSubnets);
   const isDemo = demo(options.demo, process.env.DOORBELL_DEMO);
   let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
   if (isDemo) {
-    if (!allowSubnets.includes('127.0.0.0/8')) allowSubnets.push('127.0.0.0/8');
+    if (!allowed.includes('127.0.0.0/8')) allowed.push('127.0.0.0/8');
     // The demo prints a working command at every start, so it issues a fresh token each time.
     adminToken ??= `dbk_${randomBytes(24).toString('base64url')}`;
   }
@@ -91,7 +112,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     publicUrl: options.publicUrl ? publicUrl(options.publicUrl) : null,
     retentionMs: options.retention ? positiveDuration('--retention', options.retention) : base.retentionMs,
     delivery: {
-      allowSubnets,
+      allowSubnets: allowed,
       ...(options.retrySchedule ? { retrySchedule: retrySchedule(options.retrySchedule) } : {}),
       ...(options.attemptTimeout
         ? { attemptTimeoutMs: positiveDuration('--attempt-timeout', options.attemptTimeout) }
@@ -101,19 +122,21 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   });
 
   // Signals are handled from the start: one that arrives while starting stops the server once it is up.
-  let closeWhenUp!: (close: () => Promise<void>) => void;
-  handleSignals(new Promise((resolve) => (closeWhenUp = resolve)));
+  let closeWhenUp!: (server: Stoppable) => void;
+  handleSignals(new Promise((resolve) => (closeWhenUp = resolve)), {
+    drainMs: options.drainTimeout ? positiveDuration('--drain-timeout', options.drainTimeout) : DRAIN_MS,
+    leaseMs: leaseDuration(config.delivery),
+  });
   if (config.role === 'worker') {
     const worker = await startWorker(config);
     console.error(`Doorbell worker started (database: ${config.database})`);
-    closeWhenUp(worker.close);
+    closeWhenUp(worker);
     return;
   }
   const running = await startDoorbell(config);
   console.error(`Doorbell ${config.role === 'api' ? 'API (no delivery) ' : ''}listening on ${running.url}`);
   console.error(`  database: ${shownDatabase(config.database)}`);
-  if (allowSubnets.length > 0)
-    console.error(`  deliveries may reach: ${allowSubnets.join(', ')} (--allow-subnets)`);
+  if (allowed.length > 0) console.error(`  deliveries may reach: ${allowed.join(', ')} (--allow-subnets)`);
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
   } else if (isDemo && !process.env.DOORBELL_ADMIN_TOKEN) {
@@ -125,7 +148,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   }
   let stopDemo = async () => {};
   if (isDemo && adminToken) stopDemo = await startDemo(running, adminToken);
-  closeWhenUp(() => Promise.all([stopDemo(), running.close()]).then(() => {}));
+  closeWhenUp({
+    close: () => Promise.all([stopDemo(), running.close()]).then(() => {}),
+    inFlight: running.inFlight,
+  });
 }
 
 /** A SQLite file as an absolute path (it depends on the working directory); a URL without its password. */
@@ -135,37 +161,4 @@ function shownDatabase(database: string): string {
   const url = new URL(database);
   if (url.password) url.password = '***';
   return url.href;
-}
-
-/**
- * The first SIGTERM or SIGINT drains attempts in flight and exits 0; a second one exits at once, with
- * 128 + the signal's number (130 for Ctrl-C). Nothing is lost then: an interrupted attempt's task keeps
- * its lease, and a worker claims it again once the lease expires.
- */
-function handleSignals(closing: Promise<() => Promise<void>>): void {
-  let stopping = false;
-  const stop = (signal: 'SIGTERM' | 'SIGINT') => {
-    if (stopping) {
-      console.error(
-        `doorbell: ${signal} again: delivery interrupted; unfinished attempts are retried once their lease expires`,
-      );
-      process.exit(128 + constants.signals[signal]);
-    }
-    stopping = true;
-    console.error(`doorbell: ${signal}: draining attempts in flight…`);
-    const hardStop = setTimeout(() => process.exit(1), 30_000);
-    hardStop.unref();
-    closing
-      .then((close) => close())
-      .then(() => {
-        console.error('doorbell: stopped');
-        process.exit(0);
-      })
-      .catch((error: unknown) => {
-        console.error('doorbell: error while stopping:', error);
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -16,6 +16,8 @@ export interface Running {
   server: FastifyInstance;
   /** Stops accepting requests, drains attempts in flight, closes the database. */
   close(): Promise<void>;
+  /** Attempts claimed by this process and not recorded yet (0 without delivery), also while closing. */
+  inFlight(): Promise<number>;
 }
 
 /** Roles 'all' (API and delivery in one process) and 'api' (API only; workers deliver). */
@@ -60,13 +62,14 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
     store,
     server,
     close,
+    inFlight: async () => (await started?.inFlight()) ?? 0,
   };
 }
 
 /** The 'worker' role: delivery only, no HTTP listener. */
 export async function startWorker(
   config: Readonly<Config>,
-): Promise<{ store: Store; close(): Promise<void> }> {
+): Promise<Pick<Running, 'store' | 'close' | 'inFlight'>> {
   const { store, onWork, startDelivery } = await openDatabase(config);
   // A worker does not listen, but the API processes it serves do, where the configuration they share
   // says (--host, --port): that address is the platform's own, never dialed.
@@ -79,5 +82,6 @@ export async function startWorker(
       await delivery.stop();
       await store.close();
     },
+    inFlight: () => delivery.inFlight(),
   };
 }

@@ -22,6 +22,8 @@ function open(path: string): ReturnType<typeof openSqliteStore> {
   }
 }
 let delivery: ReturnType<typeof startDelivery> | null = null;
+// Kept while it stops: the drain asks how many attempts it still holds.
+let started: ReturnType<typeof startDelivery> | null = null;
 
 function waking<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args) => {
@@ -67,7 +69,9 @@ serveStore(served, {
     /** Starts delivery; `own` are the caller's listen addresses, never dialed. */
     async start(own) {
       delivery ??= startDelivery(store, config, own as { host: string; port: number }[]);
+      started = delivery;
     },
     stop: stopDelivery,
+    inFlight: async () => (await started?.inFlight()) ?? 0,
   },
 });

@@ -2,7 +2,7 @@
 // with the task's next state. Finished attempts are group-committed (one durable commit per
 // batch). Idle, it sleeps until the next due task or a wake-up from the API, whichever comes first.
 
-import type { Config } from '../config/config.ts';
+import type { Config, DeliveryConfig } from '../config/config.ts';
 import { createBatcher } from '../core/batcher.ts';
 import { emit } from '../observability/events.ts';
 import type { ClaimedTask, FinishInput, Store, TaskOffer } from '../store/store.ts';
@@ -32,6 +32,8 @@ export interface Worker {
   offer(): TaskOffer & { adopt(handed: ClaimedTask[]): void };
   /** Stops claiming, waits for attempts in flight to be recorded. */
   stop(): Promise<void>;
+  /** Tasks this worker holds whose attempt is not recorded yet (waiting for a slot, sending, committing). */
+  inFlight(): number;
 }
 
 const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usual cases
@@ -44,12 +46,19 @@ const MIN_CLAIM_SPACING_MS = 2;
 const CLAIM_BATCH = 256;
 const FINISHES_IN_FLIGHT = 4; // finish batches committing at once, as publishes do
 
+/**
+ * How long a claimed task is held: the lease outlives the attempt deadline by one more deadline, room for
+ * the result's commit and for clock skew between processes. A lease shorter than the deadline would
+ * deliver twice (Svix PR #2181).
+ */
+export function leaseDuration(cfg: Pick<DeliveryConfig, 'attemptTimeoutMs'>): number {
+  return 2 * cfg.attemptTimeoutMs;
+}
+
 export function createWorker(deps: WorkerDeps): Worker {
   const { store, config, sender, now, random } = deps;
   const cfg = config.delivery;
-  // The lease outlives the attempt deadline by one more deadline: room for the result's commit and for
-  // clock skew between processes. A lease shorter than the deadline would deliver twice (Svix PR #2181).
-  const leaseMs = 2 * cfg.attemptTimeoutMs;
+  const leaseMs = leaseDuration(cfg);
   const gate = createRateGate(store, now);
   const health = createEndpointHealth(store, cfg.autoDisableAfterMs);
   const attemptDeps = { delivery: cfg, sender, now, random };
@@ -259,5 +268,6 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (refill) clearTimeout(refill);
       await finisher.drain();
     },
+    inFlight: () => inFlight.size,
   };
 }

@@ -15,23 +15,7 @@ import { makeConfig } from '../../src/config/config.ts';
 import { spawnDoorbell } from '../support/doorbell-process.ts';
 import { api, start, TOKEN, until } from '../support/in-process.ts';
 import { startReceiver } from '../support/receiver.ts';
-
-type Run = { code: number; stdout: string; stderr: string };
-
-const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
-
-/** Runs the command; `input` is written to its stdin. */
-function doorbell(args: string[], env: NodeJS.ProcessEnv = {}, input?: Buffer): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/bin/doorbell.ts', ...args],
-      { env: { ...process.env, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-    if (input) child.stdin?.end(input);
-  });
-}
+import { doorbell, HELP_POINTER } from '../support/run-doorbell.ts';
 
 describe('doorbell command', () => {
   test('--help lists the commands with examples', async () => {
@@ -102,6 +86,20 @@ describe('doorbell command', () => {
     ]);
     assert.equal(tolerance.code, 1);
     assert.match(tolerance.stderr, /--tolerance/);
+    const missing = await doorbell([
+      'verify',
+      ...headers,
+      seconds,
+      '--signature',
+      signature,
+      '--body-file',
+      '/nonexistent/body.json',
+    ]);
+    assert.equal(missing.code, 1);
+    assert.deepEqual(missing.stderr.trim().split('\n'), [
+      "doorbell: --body-file: ENOENT: no such file or directory, open '/nonexistent/body.json'",
+      HELP_POINTER,
+    ]);
   });
 
   test('verify checks the exact bytes of --body-file and stdin: not UTF-8, a BOM, CRLF', async (t) => {
@@ -375,27 +373,46 @@ describe('doorbell command', () => {
       await rx.close();
     });
 
-    test('a payload that is not JSON, or an unreachable server, is an error on stderr', async () => {
-      const env = { DOORBELL_ADMIN_TOKEN: TOKEN };
-      const notJson = await doorbell(
-        ['publish', '--url', running.url, '--app', 'cli', '--type', 't', '--payload', 'nope'],
-        env,
-      );
-      assert.equal(notJson.code, 1);
-      assert.equal(notJson.stdout, '');
-      assert.match(notJson.stderr, /payload is not valid JSON/);
-      const away = await doorbell(
-        ['publish', '--url', 'http://127.0.0.1:9', '--app', 'cli', '--type', 't'],
-        env,
-      );
+    test('a payload that cannot be read or is not a JSON object is a usage error naming its flag', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'doorbell-payload-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, '{"id":');
+      const publish = (...args: string[]) =>
+        doorbell(['publish', '--url', running.url, '--app', 'cli', '--type', 't', ...args], {
+          DOORBELL_ADMIN_TOKEN: TOKEN,
+        });
+      const cases: [string[], RegExp][] = [
+        [['--payload', 'nope'], /^doorbell: --payload is not valid JSON: Unexpected token/],
+        [['--payload', '[1]'], /^doorbell: --payload must be a JSON object, got an array$/],
+        [['--payload', 'null'], /^doorbell: --payload must be a JSON object, got null$/],
+        [['--payload-file', join(dir, 'none.json')], /^doorbell: --payload-file: ENOENT: no such file/],
+        [['--payload-file', dir], /^doorbell: --payload-file: EISDIR: illegal operation on a directory/],
+        [['--payload-file', bad], new RegExp(`^doorbell: --payload-file '${bad}' is not valid JSON: `)],
+        // Both: the file no longer wins silently.
+        [
+          ['--payload', '{"a":1}', '--payload-file', bad],
+          /^error: option '--payload <json>' cannot be used with option '--payload-file <path>'$/,
+        ],
+      ];
+      for (const [args, message] of cases) {
+        const run = await publish(...args);
+        assert.equal(run.code, 1, args.join(' '));
+        assert.equal(run.stdout, '');
+        const lines = run.stderr.trim().split('\n');
+        assert.equal(lines.length, 2, run.stderr);
+        assert.match(lines[0] ?? '', message);
+        assert.equal(lines[1], HELP_POINTER);
+      }
+    });
+
+    test('an unreachable server is an error on stderr, not a usage error', async () => {
+      const away = await doorbell(['publish', '--url', 'http://127.0.0.1:9', '--app', 'cli', '--type', 't'], {
+        DOORBELL_ADMIN_TOKEN: TOKEN,
+      });
       assert.equal(away.code, 1);
-      assert.match(away.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
-      const list = await doorbell(
-        ['publish', '--url', running.url, '--app', 'cli', '--type', 't', '--payload', '[1]'],
-        env,
-      );
-      assert.equal(list.code, 1);
-      assert.match(list.stderr, /the payload must be a JSON object/);
+      assert.equal(away.stdout, '');
+      assert.match(away.stderr, /^doorbell: cannot reach http:\/\/127\.0\.0\.1:9: .*\n$/);
     });
 
     test('a refused publish is reported once, however many copies were asked for', async () => {

@@ -39,6 +39,8 @@ export interface DoorbellProcess {
   readonly exited: Promise<Exit>;
   /** The last 64 KiB of stdout and stderr, for failure messages. */
   output(): string;
+  /** Everything written to stdout (kept clean for scripts: messages go to stderr). */
+  stdout(): string;
   /** Sends `signal` (if still running) and waits for the exit. */
   kill(signal?: NodeJS.Signals): Promise<Exit>;
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
@@ -109,10 +111,14 @@ export async function spawnDoorbell(options: DoorbellOptions): Promise<DoorbellP
   live.add(child);
 
   let output = '';
+  let stdout = '';
   const append = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-64 * 1024);
   };
-  child.stdout?.on('data', append);
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+    append(chunk);
+  });
   child.stderr?.on('data', append);
 
   let running = true;
@@ -154,6 +160,7 @@ export async function spawnDoorbell(options: DoorbellOptions): Promise<DoorbellP
     pid: child.pid ?? -1,
     exited,
     output: () => output,
+    stdout: () => stdout,
     kill,
     async stop(graceMs = 10_000) {
       if (!running) return exited;

@@ -97,6 +97,7 @@ export async function start(
     generatedToken: running.generatedToken,
     store: running.store,
     server: running.server,
+    inFlight: running.inFlight,
     async close() {
       try {
         await running.close();

@@ -1,0 +1,115 @@
+// `doorbell serve` as a user runs it: flag values refused before anything starts, and how it stops.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { spawnDoorbell } from '../support/doorbell-process.ts';
+import { api, TOKEN, until } from '../support/in-process.ts';
+import { startReceiver } from '../support/receiver.ts';
+import { doorbell, HELP_POINTER } from '../support/run-doorbell.ts';
+
+/** A database path whose folder does not exist yet: a start that got as far as opening it makes it. */
+function unopenedDatabase(t: { after(fn: () => void): void }): { dir: string; database: string } {
+  const root = mkdtempSync(join(tmpdir(), 'doorbell-serve-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'data');
+  return { dir, database: join(dir, 'd.db') };
+}
+
+test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming the flag and the entry', async (t) => {
+  const { dir, database } = unopenedDatabase(t);
+  for (const entry of ['10.0.0.0/33', 'nonsense', '127.1/8']) {
+    const run = await doorbell([
+      'serve',
+      '--port',
+      '0',
+      '--database',
+      database,
+      '--allow-subnets',
+      `::1,${entry}`,
+    ]);
+    assert.equal(run.code, 1, entry);
+    assert.equal(run.stdout, '');
+    assert.deepEqual(run.stderr.trim().split('\n'), [
+      `doorbell: --allow-subnets: invalid CIDR '${entry}' in the subnet allowlist`,
+      HELP_POINTER,
+    ]);
+  }
+  // From the environment too, and for a role that does not deliver (the API checks endpoint URLs with it).
+  const env = await doorbell(['serve', '--role', 'api', '--port', '0', '--database', database], {
+    DOORBELL_ALLOW_SUBNETS: '10.0.0.0/8, 192.168.0.0/16x',
+  });
+  assert.equal(env.code, 1);
+  assert.match(env.stderr, /^doorbell: --allow-subnets: invalid CIDR '192\.168\.0\.0\/16x'/);
+  assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
+});
+
+test('serve refuses a --public-url with credentials, a query string or a fragment, naming the flag', async (t) => {
+  const { dir, database } = unopenedDatabase(t);
+  const urls = [
+    'https://hooks.example.com/?x=1',
+    'https://hooks.example.com/#top',
+    'https://hooks.example.com?',
+  ];
+  for (const url of [...urls, 'https://admin:secret@hooks.example.com', 'https://admin@hooks.example.com']) {
+    const run = await doorbell(['serve', '--port', '0', '--database', database, '--public-url', url]);
+    assert.equal(run.code, 1, url);
+    assert.equal(run.stdout, '');
+    assert.deepEqual(run.stderr.trim().split('\n'), [
+      `doorbell: --public-url must not have credentials, a query string or a fragment, got '${url}'`,
+      HELP_POINTER,
+    ]);
+  }
+  assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
+  // A path is fine: portal links go below it.
+  const proc = await spawnDoorbell({
+    database,
+    adminToken: TOKEN,
+    args: ['--public-url', 'https://hooks.example.com/doorbell/'],
+  });
+  t.after(() => proc.kill());
+  const access = await api(proc.url, 'POST', '/auth/app-portal-access/portal-app', {
+    application: { name: 'portal' },
+  });
+  assert.match(access.body.url, /^https:\/\/hooks\.example\.com\/doorbell\/portal\/app_\w+#token=/);
+  assert.deepEqual(await proc.stop(), { code: 0, signal: null });
+});
+
+test('a drain that outlasts --drain-timeout exits 1 and says how many attempts were in flight and when they are retried', async (t) => {
+  const { database } = unopenedDatabase(t);
+  // The receiver never answers: each attempt runs until its 20 s deadline, far past the drain limit.
+  const rx = await startReceiver({ handle: () => {} });
+  t.after(() => rx.close());
+  const proc = await spawnDoorbell({
+    database,
+    adminToken: TOKEN,
+    args: ['--allow-subnets', '127.0.0.0/8', '--attempt-timeout', '20s'],
+    env: { DOORBELL_DRAIN_TIMEOUT: '1s' },
+  });
+  t.after(() => proc.kill());
+  const app = await api(proc.url, 'POST', '/app', { name: 'drain', uid: 'drain' });
+  await api(proc.url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
+  for (const type of ['a', 'b'])
+    await api(proc.url, 'POST', `/app/${app.body.id}/msg`, { eventType: type, payload: {} });
+  await until('both attempts', () => rx.requests[1]);
+  const started = Date.now();
+  process.kill(proc.pid, 'SIGTERM');
+  assert.deepEqual(await proc.exited, { code: 1, signal: null });
+  assert.ok(Date.now() - started < 15_000, 'it did not wait for the attempts');
+  assert.match(
+    proc.output(),
+    /doorbell: SIGTERM: draining attempts in flight…\ndoorbell: drain timed out after 1s with 2 attempts still in flight; they are retried once their lease expires \(at most 40s from now\)\n$/,
+  );
+  assert.equal(proc.stdout(), '');
+});
+
+test('--drain-timeout must be a duration longer than 0', async (t) => {
+  const { database } = unopenedDatabase(t);
+  const run = await doorbell(['serve', '--port', '0', '--database', database, '--drain-timeout', '0']);
+  assert.equal(run.code, 1);
+  assert.deepEqual(run.stderr.trim().split('\n'), [
+    "doorbell: --drain-timeout must be longer than 0, got '0'",
+    HELP_POINTER,
+  ]);
+});
