@@ -43,7 +43,10 @@ export async function expungeMessage(
   await deps.store.messages.expungeContent(message.appId, message.id);
 }
 
-/** Delivers the message to the endpoint again now (manual trigger); the caller wakes the worker. */
+/**
+ * Delivers the message to the endpoint again now (manual trigger); the caller wakes the worker. As in
+ * Svix, only a message that was sent to the endpoint can be resent to it (a 404 otherwise).
+ */
 export async function resendMessage(
   deps: AppDeps,
   scope: Scope,
@@ -59,7 +62,13 @@ export async function resendMessage(
       'the message payload has expired or was expunged: it cannot be resent',
     );
   }
-  await deps.store.tasks.resend(message.appId, message.id, endpoint.id, deps.now());
+  // A disabled endpoint is sent nothing: accepting would only mark a delivered message as failed.
+  if (endpoint.disabled) {
+    throw new DoorbellError('bad_request', 'the endpoint is disabled: enable it to resend to it');
+  }
+  const task = await deps.store.tasks.resend(message.appId, message.id, endpoint.id, deps.now());
+  if (!task)
+    throw new DoorbellError('not_found', 'the message was not sent to this endpoint: nothing to resend');
 }
 
 export async function listAttempts(

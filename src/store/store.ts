@@ -253,8 +253,8 @@ export interface Store {
     /** Gives a claimed task back without an attempt (rate limit, shutdown), due at `at`. */
     release(taskId: string, at: number): Promise<void>;
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;
-    /** Makes a task (new or existing) due now, for resend; returns it. */
-    resend(appId: string, msgId: string, endpointId: string, now: number): Promise<DeliveryTask>;
+    /** Makes the message's task for the endpoint due now, for resend; null if the message never targeted it. */
+    resend(appId: string, msgId: string, endpointId: string, now: number): Promise<DeliveryTask | null>;
     /** Makes every failed task of the endpoint created in [since, until) due now; returns how many. */
     recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
     listForEndpoint(endpointId: string, query: TaskQuery): Promise<Page<TaskWithMessage>>;

@@ -731,6 +731,38 @@ await describeEachDriver((driver) => {
       assert.deepEqual((await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json, before);
     });
 
+    test('resend only to an endpoint the message was sent to (404), and not to a disabled one (400)', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'R', uid: 'rs' });
+      await h.call('POST', '/api/v1/app/rs/endpoint', {
+        url: 'https://example.com/a',
+        uid: 'rs-a',
+      });
+      await h.call('POST', '/api/v1/app/rs/endpoint', {
+        url: 'https://example.com/b',
+        uid: 'rs-b',
+        channels: ['elsewhere'],
+      });
+      const msg = (await h.call('POST', '/api/v1/app/rs/msg', { eventType: 'a', payload: {} })).json;
+      const untargeted = await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-b/resend`);
+      assert.equal(untargeted.status, 404);
+      assert.equal(untargeted.json.code, 'not_found');
+      assert.match(untargeted.json.detail, /not sent to this endpoint/);
+      assert.deepEqual(
+        (await h.call('GET', `/api/v1/app/rs/msg/${msg.id}/endpoint`)).json.data.length,
+        1,
+        'no delivery was created for the other endpoint',
+      );
+
+      await h.call('PATCH', '/api/v1/app/rs/endpoint/rs-a', { disabled: true });
+      const before = (await h.call('GET', '/api/v1/app/rs/endpoint/rs-a/stats')).json;
+      const disabled = await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-a/resend`);
+      assert.equal(disabled.status, 400);
+      assert.match(disabled.json.detail, /disabled/);
+      assert.deepEqual((await h.call('GET', '/api/v1/app/rs/endpoint/rs-a/stats')).json, before);
+      await h.call('PATCH', '/api/v1/app/rs/endpoint/rs-a', { disabled: false });
+      assert.equal((await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-a/resend`)).status, 202);
+    });
+
     test('idempotency-key replays the first status and body', async () => {
       await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem' });
       const key = { 'idempotency-key': 'k-1' };

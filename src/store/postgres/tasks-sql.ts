@@ -1,6 +1,5 @@
 // Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
 
-import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
 import { statusName, taskColumns, toTask } from '../rows.ts';
 import { type FinishInput, finishEachAlone, type Store } from '../store.ts';
@@ -54,12 +53,9 @@ const RELEASE = stmt(
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = stmt(`WITH r AS (
-    INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at, lease_until,
-      trigger_type, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, 0, $6, NULL, 1, $6, $6)
-    ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = CASE WHEN tasks.status = 3 THEN 3 ELSE 1 END,
-      lease_until = CASE WHEN tasks.status = 3 THEN tasks.lease_until END, next_at = excluded.next_at,
-      trigger_type = 1, updated_at = excluded.updated_at
-    RETURNING *
+    UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
+      lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = $1, trigger_type = 1, updated_at = $1
+    WHERE app_id = $2 AND msg_id = $3 AND endpoint_id = $4 RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
 const RECOVER = stmt(`WITH u AS (
     UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1
@@ -161,8 +157,8 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       return row ? toTask(row) : null;
     },
     async resend(appId, msgId, endpointId, now) {
-      const params = [newId('task', now), appId, msgId, idTime(msgId) ?? 0, endpointId, now];
-      return toTask((await db.one(RESEND, params))!);
+      const row = await db.one(RESEND, [now, appId, msgId, endpointId]);
+      return row ? toTask(row) : null;
     },
     async recover(endpointId, since, until, now) {
       const row = await db.one<{ n: number }>(RECOVER, [now, endpointId, since, until]);

@@ -1,6 +1,5 @@
 // Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
 
-import { newId } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
 import { statusName, taskColumns, toTask } from '../rows.ts';
 import { finishEachAlone, type Store } from '../store.ts';
@@ -19,11 +18,9 @@ const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_
 const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
-const RESEND = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
-  trigger_type, created_at, updated_at) VALUES (?, ?, ?, ?, 1, 0, ?, NULL, 1, ?, ?)
-  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
-  lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = excluded.next_at, trigger_type = 1,
-  updated_at = excluded.updated_at RETURNING *`;
+const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
+  lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?
+  WHERE app_id = ? AND msg_id = ? AND endpoint_id = ? RETURNING *`;
 
 function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
   const where: string[] = [];
@@ -95,9 +92,8 @@ export function tasksSql(db: Db): Store['tasks'] {
       return row ? toTask(row) : null;
     },
     async resend(appId, msgId, endpointId, now) {
-      return db.tx(() =>
-        toTask(db.get(RESEND, newId('task', now), appId, msgId, endpointId, now, now, now)!),
-      );
+      const row = db.get(RESEND, now, now, appId, msgId, endpointId);
+      return row ? toTask(row) : null;
     },
     async recover(endpointId, since, until, now) {
       return db.run(
