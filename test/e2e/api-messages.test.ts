@@ -1,0 +1,354 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { newId } from '../../src/core/ids.ts';
+import { describeEachDriver } from '../support/in-process.ts';
+import { ADMIN, type Harness, harness } from './api-harness.ts';
+
+// Messages, attempts, resend and recover, idempotency, and app-portal tokens over the API.
+
+await describeEachDriver((driver) => {
+  let h: Harness;
+  before(async () => {
+    h = await harness(driver);
+    await h.call('POST', '/api/v1/event-type', {
+      name: 'invoice.paid',
+      description: 'paid',
+      schemas: { '1': { type: 'object', examples: [{ id: 1 }] } },
+    });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  describe('messages', () => {
+    test('publish keeps the payload bytes, eventId lookups and conflicts, with_content, app auto-create', async () => {
+      const raw = '{"amount": 123456789012345678901234567890, "z": 1, "a": [1.50, "x"]}';
+      const body = `{"eventType":"invoice.paid","eventId":"evt-1","payload":${raw},"application":{"name":"Auto","uid":"auto-app"}}`;
+      const res = await h.call('POST', '/api/v1/app/auto-app/msg', body);
+      assert.equal(res.status, 202);
+      assert.match(res.json.id, /^msg_/);
+      assert.ok(res.body.includes('123456789012345678901234567890'), 'response keeps the big integer');
+      assert.ok(h.wakes() > 0, 'the worker is woken after the commit');
+
+      const app = await h.store.apps.get('auto-app');
+      assert.ok(app, 'MessageIn.application created the app');
+      const stored = await h.store.messages.get(app.id, res.json.id);
+      assert.equal(stored?.payload, raw, 'stored payload is the exact raw text');
+
+      const byEventId = await h.call('GET', '/api/v1/app/auto-app/msg/evt-1');
+      assert.equal(byEventId.json.id, res.json.id);
+      const lean = await h.call('GET', `/api/v1/app/auto-app/msg/${res.json.id}?with_content=false`);
+      assert.deepEqual(lean.json.payload, {}, 'payload is required in MessageOut');
+
+      const dup = await h.call('POST', '/api/v1/app/auto-app/msg', body);
+      assert.equal(dup.status, 409);
+      assert.equal(dup.json.code, 'conflict');
+
+      const noContent = await h.call('POST', '/api/v1/app/auto-app/msg?with_content=false', {
+        eventType: 'x',
+        payload: { a: 1 },
+      });
+      assert.equal(noContent.status, 202);
+      assert.deepEqual(noContent.json.payload, {});
+
+      const missing = await h.call('POST', '/api/v1/app/no-such-app/msg', { eventType: 'x', payload: {} });
+      assert.equal(missing.status, 404);
+
+      const list = await h.call('GET', '/api/v1/app/auto-app/msg?event_types=invoice.paid');
+      assert.deepEqual(
+        list.json.data.map((m: { id: string }) => m.id),
+        [res.json.id],
+      );
+
+      assert.equal((await h.call('DELETE', `/api/v1/app/auto-app/msg/${res.json.id}/content`)).status, 204);
+      assert.equal((await h.store.messages.get(app.id, res.json.id))?.payload, null);
+    });
+
+    test('fan-out, attempted destinations and messages, attempts, resend, recover, send-example', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'F', uid: 'fan' });
+      await h.call('POST', '/api/v1/event-type', { name: 'other', description: '' });
+      const ep = (
+        await h.call('POST', '/api/v1/app/fan/endpoint', {
+          url: 'https://example.com/f',
+          uid: 'f1',
+          filterTypes: ['invoice.paid'],
+        })
+      ).json;
+      await h.call('POST', '/api/v1/app/fan/endpoint', {
+        url: 'https://example.com/g',
+        filterTypes: ['other'],
+      });
+      const msg = (
+        await h.call('POST', '/api/v1/app/fan/msg', { eventType: 'invoice.paid', payload: { n: 1 } })
+      ).json;
+
+      const dests = await h.call('GET', `/api/v1/app/fan/msg/${msg.id}/endpoint`);
+      assert.deepEqual(
+        dests.json.data.map((d: { id: string }) => d.id),
+        [ep.id],
+      );
+      assert.equal(dests.json.data[0].statusText, 'pending');
+      const attempted = await h.call('GET', '/api/v1/app/fan/endpoint/f1/msg');
+      assert.equal(attempted.json.data[0].id, msg.id);
+      assert.equal(attempted.json.data[0].status, 1);
+      assert.deepEqual(attempted.json.data[0].payload, { n: 1 });
+
+      // Record one failed attempt the way the worker does.
+      const app = (await h.store.apps.get('fan'))!;
+      const now = Date.UTC(2031, 0, 1);
+      const [claimed] = await h.store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+      assert.ok(claimed);
+      await h.store.tasks.finish([
+        {
+          taskId: claimed.task.id,
+          now,
+          next: { status: 'fail' },
+          attempt: {
+            // Like the worker's: the id embeds createdAt (the PostgreSQL driver finds the row by it).
+            id: newId('atmpt', now),
+            appId: app.id,
+            msgId: msg.id,
+            endpointId: ep.id,
+            url: ep.url,
+            status: 'fail',
+            responseStatusCode: 500,
+            response: 'boom',
+            responseDurationMs: 12,
+            triggerType: 'scheduled',
+            createdAt: now,
+          },
+        },
+      ]);
+      const byEndpoint = await h.call('GET', `/api/v1/app/fan/attempt/endpoint/${ep.id}`);
+      assert.equal(byEndpoint.json.data.length, 1);
+      const attempt = byEndpoint.json.data[0];
+      assert.deepEqual(
+        {
+          status: attempt.status,
+          statusText: attempt.statusText,
+          code: attempt.responseStatusCode,
+          trigger: attempt.triggerType,
+        },
+        { status: 2, statusText: 'fail', code: 500, trigger: 0 },
+      );
+      const byMsg = await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=2`);
+      assert.equal(byMsg.json.data[0].id, attempt.id);
+      assert.equal(
+        (await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=0`)).json.data.length,
+        0,
+      );
+      const one = await h.call('GET', `/api/v1/app/fan/msg/${msg.id}/attempt/${attempt.id}`);
+      assert.equal(one.json.response, 'boom');
+      assert.equal(
+        (await h.call('DELETE', `/api/v1/app/fan/msg/${msg.id}/attempt/${attempt.id}/content`)).status,
+        204,
+      );
+      const stats = await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats');
+      assert.equal(stats.json.fail, 1);
+
+      const wakesBefore = h.wakes();
+      const recovered = await h.call('POST', '/api/v1/app/fan/endpoint/f1/recover', {
+        since: new Date(0).toISOString(),
+      });
+      assert.equal(recovered.status, 202);
+      assert.match(recovered.json.id, /^qtask_/);
+      assert.equal(recovered.json.task, 'endpoint.recover');
+      assert.equal(recovered.json.status, 'running', 'BackgroundTaskStatus allows only running');
+      assert.equal((await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats')).json.pending, 1);
+      const resent = await h.call('POST', `/api/v1/app/fan/msg/${msg.id}/endpoint/f1/resend`);
+      assert.equal(resent.status, 202);
+      assert.ok(h.wakes() >= wakesBefore + 2);
+
+      const example = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
+        eventType: 'invoice.paid',
+      });
+      assert.equal(example.status, 200);
+      assert.deepEqual(example.json.payload, { id: 1 });
+      const exampleDests = await h.call('GET', `/api/v1/app/fan/msg/${example.json.id}/endpoint`);
+      assert.deepEqual(
+        exampleDests.json.data.map((d: { id: string }) => d.id),
+        [ep.id],
+      );
+      assert.equal(
+        (await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', { eventType: 'nope' })).status,
+        404,
+      );
+    });
+
+    test('an unknown application id is a 404 for PUT and for inline creation; a uid creates once', async () => {
+      const ghost = newId('app', Date.now());
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await h.call('PUT', `/api/v1/app/${ghost}`, { name: 'x' })).status, 404);
+        const msg = await h.call('POST', `/api/v1/app/${ghost}/msg`, {
+          eventType: 'a',
+          payload: {},
+          application: { name: 'x' },
+        });
+        assert.equal(msg.status, 404);
+      }
+      const first = await h.call('PUT', '/api/v1/app/put-once', { name: 'x' });
+      const again = await h.call('PUT', '/api/v1/app/put-once', { name: 'y' });
+      assert.deepEqual([first.status, again.status], [201, 200]);
+      assert.equal(again.json.id, first.json.id, 'the repeat finds the app the first PUT made');
+      const names = (await h.call('GET', '/api/v1/app?limit=250')).json.data.map(
+        (a: { name: string }) => a.name,
+      );
+      assert.ok(!names.includes('x'), 'nothing was created for the unknown id');
+    });
+
+    test('a message whose payload was expunged cannot be resent (400), and nothing is queued', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Gone', uid: 'gone' });
+      await h.call('POST', '/api/v1/app/gone/endpoint', { url: 'https://example.com/', uid: 'gone-ep' });
+      const msg = await h.call('POST', '/api/v1/app/gone/msg', { eventType: 'a', payload: { a: 1 } });
+      assert.equal((await h.call('DELETE', `/api/v1/app/gone/msg/${msg.json.id}/content`)).status, 204);
+      const before = (await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json;
+      const res = await h.call('POST', `/api/v1/app/gone/msg/${msg.json.id}/endpoint/gone-ep/resend`);
+      assert.equal(res.status, 400);
+      assert.equal(res.json.code, 'bad_request');
+      assert.match(res.json.detail, /expunged/);
+      assert.deepEqual((await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json, before);
+    });
+
+    test('resend only to an endpoint the message was sent to (404), and not to a disabled one (400)', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'R', uid: 'rs' });
+      await h.call('POST', '/api/v1/app/rs/endpoint', {
+        url: 'https://example.com/a',
+        uid: 'rs-a',
+      });
+      await h.call('POST', '/api/v1/app/rs/endpoint', {
+        url: 'https://example.com/b',
+        uid: 'rs-b',
+        channels: ['elsewhere'],
+      });
+      const msg = (await h.call('POST', '/api/v1/app/rs/msg', { eventType: 'a', payload: {} })).json;
+      const untargeted = await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-b/resend`);
+      assert.equal(untargeted.status, 404);
+      assert.equal(untargeted.json.code, 'not_found');
+      assert.match(untargeted.json.detail, /not sent to this endpoint/);
+      assert.deepEqual(
+        (await h.call('GET', `/api/v1/app/rs/msg/${msg.id}/endpoint`)).json.data.length,
+        1,
+        'no delivery was created for the other endpoint',
+      );
+
+      await h.call('PATCH', '/api/v1/app/rs/endpoint/rs-a', { disabled: true });
+      const before = (await h.call('GET', '/api/v1/app/rs/endpoint/rs-a/stats')).json;
+      const disabled = await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-a/resend`);
+      assert.equal(disabled.status, 400);
+      assert.match(disabled.json.detail, /disabled/);
+      assert.deepEqual((await h.call('GET', '/api/v1/app/rs/endpoint/rs-a/stats')).json, before);
+      await h.call('PATCH', '/api/v1/app/rs/endpoint/rs-a', { disabled: false });
+      assert.equal((await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-a/resend`)).status, 202);
+    });
+
+    test('idempotency-key replays the first status and body', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem' });
+      const key = { 'idempotency-key': 'k-1' };
+      const [first, second] = await Promise.all([
+        h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key),
+        h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key),
+      ]);
+      assert.equal(first.status, 202);
+      assert.equal(second.status, 202);
+      assert.equal(second.body, first.body);
+      const third = await h.call('POST', '/api/v1/app/idem/msg', { eventType: 'a', payload: { v: 1 } }, key);
+      assert.equal(third.body, first.body);
+      const list = await h.call('GET', '/api/v1/app/idem/msg');
+      assert.equal(list.json.data.length, 1, 'one message despite three requests');
+      const other = await h.call(
+        'POST',
+        '/api/v1/app/idem/msg',
+        { eventType: 'a', payload: { v: 1 } },
+        { 'idempotency-key': 'k-2' },
+      );
+      assert.notEqual(other.json.id, first.json.id);
+    });
+  });
+
+  describe('app-portal tokens', () => {
+    test('a scoped token sees its app only; admin routes are refused; logout revokes it', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Mine', uid: 'mine' });
+      await h.call('POST', '/api/v1/app', { name: 'Theirs', uid: 'theirs' });
+      const theirEp = (await h.call('POST', '/api/v1/app/theirs/endpoint', { url: 'https://example.com/t' }))
+        .json;
+      const access = await h.call('POST', '/api/v1/auth/app-portal-access/mine', {});
+      assert.equal(access.status, 200);
+      assert.match(access.json.token, /^appsk_/);
+      assert.match(access.json.url, /^https?:\/\//);
+      const as = { authorization: `Bearer ${access.json.token}` };
+
+      assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, as)).status, 200);
+      assert.equal(
+        (await h.call('POST', '/api/v1/app/mine/endpoint', { url: 'https://example.com/m' }, as)).status,
+        201,
+      );
+      assert.equal((await h.call('GET', '/api/v1/app/mine/endpoint', undefined, as)).json.data.length, 1);
+      assert.equal((await h.call('GET', '/api/v1/app/theirs', undefined, as)).status, 404);
+      assert.equal((await h.call('GET', '/api/v1/app/theirs/endpoint', undefined, as)).status, 404);
+      assert.equal(
+        (await h.call('GET', `/api/v1/app/theirs/endpoint/${theirEp.id}`, undefined, as)).status,
+        404,
+      );
+      assert.equal(
+        (await h.call('POST', '/api/v1/app/theirs/msg', { eventType: 'a', payload: {} }, as)).status,
+        404,
+      );
+      assert.equal((await h.call('GET', '/api/v1/event-type', undefined, as)).status, 200);
+
+      assert.equal((await h.call('GET', '/api/v1/app', undefined, as)).status, 403);
+      assert.equal((await h.call('POST', '/api/v1/app', { name: 'x' }, as)).status, 403);
+      assert.equal(
+        (await h.call('POST', '/api/v1/event-type', { name: 'x', description: '' }, as)).status,
+        403,
+      );
+      assert.equal((await h.call('POST', '/api/v1/auth/app-portal-access/mine', {}, as)).status, 403);
+
+      const adminLogout = await h.call('POST', '/api/v1/auth/logout');
+      assert.equal(adminLogout.status, 403, 'the admin token is not an app token: it cannot log out');
+      assert.equal((await h.call('GET', '/api/v1/app/mine')).status, 200, 'and stays valid');
+      assert.equal((await h.call('POST', '/api/v1/auth/logout', undefined, as)).status, 204);
+      assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, as)).status, 401);
+      assert.equal(
+        (await h.call('GET', '/api/v1/app/mine', undefined, { authorization: `Bearer ${ADMIN}` })).status,
+        200,
+      );
+    });
+
+    test('a token sees the event types of its feature flags, and no other flagged ones', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Flags', uid: 'flags' });
+      const ep = (await h.call('POST', '/api/v1/app/flags/endpoint', { url: 'https://example.com/f' })).json;
+      for (const [name, featureFlag] of [
+        ['ff.open', null],
+        ['ff.beta', 'beta'],
+        ['ff.gamma', 'gamma'],
+      ]) {
+        await h.call('POST', '/api/v1/event-type', { name, description: 'd', featureFlag });
+      }
+      const tokenWith = async (featureFlags?: string[]) => {
+        const access = await h.call('POST', '/api/v1/auth/app-portal-access/flags', { featureFlags });
+        assert.equal(access.status, 200);
+        return { authorization: `Bearer ${access.json.token}` };
+      };
+      const seen = async (as?: Record<string, string>) =>
+        (await h.call('GET', '/api/v1/event-type?limit=250', undefined, as)).json.data
+          .map((e: { name: string }) => e.name)
+          .filter((n: string) => n.startsWith('ff.'));
+      const beta = await tokenWith(['beta']);
+      const none = await tokenWith();
+      assert.deepEqual(await seen(), ['ff.beta', 'ff.gamma', 'ff.open'], 'admin sees all');
+      assert.deepEqual(await seen(beta), ['ff.beta', 'ff.open']);
+      assert.deepEqual(await seen(none), ['ff.open']);
+      assert.equal((await h.call('GET', '/api/v1/event-type/ff.beta', undefined, beta)).status, 200);
+      const hidden = await h.call('GET', '/api/v1/event-type/ff.gamma', undefined, beta);
+      assert.deepEqual([hidden.status, hidden.json.code], [404, 'not_found']);
+      const example = (as: Record<string, string>) =>
+        h.call('POST', `/api/v1/app/flags/endpoint/${ep.id}/send-example`, { eventType: 'ff.beta' }, as);
+      assert.equal((await example(beta)).status, 200);
+      assert.equal((await example(none)).status, 404);
+      const bad = await h.call('POST', '/api/v1/auth/app-portal-access/flags', {
+        featureFlags: ['no spaces'],
+      });
+      assert.equal(bad.status, 422);
+    });
+  });
+});
