@@ -91,8 +91,7 @@ export async function upsertApplication(
       metadata: input.metadata ?? {},
       updatedAt: now,
     };
-    await mapConflict(deps.store.apps.update(app));
-    deps.cache.invalidate(app.id);
+    await saveApplication(deps, existing, app);
     return { app, created: false };
   });
 }
@@ -113,9 +112,19 @@ export async function patchApplication(
     metadata: patch.metadata ?? existing.metadata,
     updatedAt: deps.now(),
   };
+  await saveApplication(deps, existing, app);
+  return app;
+}
+
+/** How soon every worker sees an application's new rate limit: the time it caches one for. */
+export const APP_RATE_SEEN_WITHIN_MS = 1000;
+
+async function saveApplication(deps: ApplicationDeps, before: Application, app: Application): Promise<void> {
   await mapConflict(deps.store.apps.update(app));
   deps.cache.invalidate(app.id);
-  return app;
+  // Messages waiting for slots at the old rate take new ones, once workers have seen the new rate.
+  if (app.rateLimit !== before.rateLimit)
+    await deps.store.endpoints.resetRate(app.id, null, app.updatedAt + APP_RATE_SEEN_WITHIN_MS);
 }
 
 export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idOrUid: string): Promise<void> {

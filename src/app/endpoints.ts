@@ -160,8 +160,7 @@ export async function upsertEndpoint(
       failingSince: input.disabled === false ? null : existing.failingSince,
       updatedAt: now,
     };
-    await mapConflict(deps.store.endpoints.update(endpoint));
-    deps.cache.invalidate(app.id);
+    await updateEndpoint(deps, existing, endpoint);
     return { endpoint, created: false };
   });
 }
@@ -195,9 +194,16 @@ export async function patchEndpoint(
     failingSince: patch.disabled === false ? null : existing.failingSince,
     updatedAt: deps.now(),
   };
+  await updateEndpoint(deps, existing, endpoint);
+  return endpoint;
+}
+
+async function updateEndpoint(deps: EndpointDeps, before: Endpoint, endpoint: Endpoint): Promise<void> {
   await mapConflict(deps.store.endpoints.update(endpoint));
   deps.cache.invalidate(endpoint.appId);
-  return endpoint;
+  // Messages waiting for slots at the old rate take new ones (workers read the endpoint at each claim).
+  if (endpoint.rateLimit !== before.rateLimit)
+    await deps.store.endpoints.resetRate(endpoint.appId, endpoint.id, endpoint.updatedAt);
 }
 
 export async function deleteEndpoint(

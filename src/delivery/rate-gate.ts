@@ -2,10 +2,9 @@
 // (which applies to each endpoint that sets none). Slots are reserved in the store, so the limit holds
 // across worker processes; a task that must wait is put back until its slot.
 
+import { APP_RATE_SEEN_WITHIN_MS } from '../app/applications.ts';
 import type { Endpoint } from '../core/types.ts';
 import type { Store } from '../store/store.ts';
-
-const APP_RATE_TTL_MS = 1000; // an application's rate-limit change shows within this
 
 export interface RateGate {
   /** The time this task may be sent, or null if now. A task given a slot passes when it comes back. */
@@ -22,7 +21,7 @@ export function createRateGate(store: Store, now: () => number): RateGate {
     const hit = appRates.get(endpoint.appId);
     if (hit && hit.until > at) return hit.rate;
     const rate = (await store.apps.get(endpoint.appId))?.rateLimit ?? null;
-    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_TTL_MS });
+    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_SEEN_WITHIN_MS });
     return rate;
   }
 

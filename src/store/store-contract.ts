@@ -353,6 +353,50 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await s.endpoints.reserveSlot(b, 5, T0), T0, 'each endpoint has its own slots');
         assert.equal(await s.endpoints.reserveSlot(a, 5, T0 + 60_000), T0 + 60_000);
       });
+      test('resetRate: tasks waiting for a slot are due again and slots start over; retries keep their time', async (s) => {
+        const { app, eps, publish } = await world(s, 2);
+        const [a, b] = [eps[0]!, { ...eps[1]!, rateLimit: 5 }];
+        await s.endpoints.update(b);
+        const [m1, m2, m3] = [
+          await publish(T0, {}, [a]),
+          await publish(T0, {}, [a]),
+          await publish(T0, {}, [b]),
+        ];
+        for (const c of await claim(s, T0)) {
+          if (c.task.msgId !== m2!.id) await s.tasks.release(c.task.id, T0 + 40_000);
+          else {
+            const attempt = mkAttempt(m2!, a.id, T0 + 1);
+            await finishOne(s, {
+              taskId: c.task.id,
+              attempt,
+              next: { status: 'pending', at: T0 + 50_000 },
+              now: T0 + 1,
+            });
+          }
+        }
+        for (let i = 0; i < 3; i++) await s.endpoints.reserveSlot(a.id, 1, T0);
+        const dueAt = async (m: Message) => (await s.tasks.get(m.id, m === m3 ? b.id : a.id))?.nextAt;
+
+        assert.equal(await s.endpoints.resetRate(app.id, a.id, T0 + 10), 1);
+        assert.deepEqual(
+          [await dueAt(m1!), await dueAt(m2!), await dueAt(m3!)],
+          [T0 + 10, T0 + 50_000, T0 + 40_000],
+        );
+        assert.equal(
+          await s.endpoints.reserveSlot(a.id, 1, T0 + 10),
+          T0 + 10,
+          'the old reservations are gone',
+        );
+
+        // The app's rate applies to endpoints without one of their own: b keeps waiting.
+        const [again] = await claim(s, T0 + 10);
+        await s.tasks.release(again!.task.id, T0 + 40_000);
+        assert.equal(await s.endpoints.resetRate(app.id, null, T0 + 20), 1);
+        assert.deepEqual([await dueAt(m1!), await dueAt(m3!)], [T0 + 20, T0 + 40_000]);
+        assert.equal(await s.endpoints.resetRate(app.id, b.id, T0 + 30), 1);
+        assert.equal(await dueAt(m3!), T0 + 30);
+        assert.equal(await s.endpoints.resetRate(mkApp().id, null, T0 + 30), 0, 'another app: nothing');
+      });
       test('create, get by id or uid within the app, uid unique per app', async (s) => {
         const a = mkApp();
         const b = mkApp();

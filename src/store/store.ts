@@ -230,6 +230,12 @@ export interface Store {
      * shared by every worker process. Returns when the message may be sent (now, or later).
      */
     reserveSlot(id: string, rate: number, now: number): Promise<number>;
+    /**
+     * After a rate-limit change: forgets the reserved slots of the endpoint (or, when `endpointId` is null,
+     * of the app's endpoints that take the app's rate) and makes their tasks waiting for a slot due by
+     * `at`, to take slots at the new rate. Returns how many tasks it moved.
+     */
+    resetRate(appId: string, endpointId: string | null, at: number): Promise<number>;
   };
   messages: {
     /** Inserts every item's message and its tasks (due at item.now) in one transaction: one durable commit. */

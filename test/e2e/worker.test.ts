@@ -213,6 +213,30 @@ await describeEachDriver((driver) => {
         await rx.close();
       }
     });
+
+    // 40 messages at 1/s would take 40 s; once the limit is lifted they arrive well within WAIT_MS.
+    for (const on of ['endpoint', 'application'] as const) {
+      test(`lifting the ${on}'s rateLimit frees the messages already waiting for slots`, async () => {
+        const running = await start({}, driver);
+        const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+        try {
+          const limit = { rateLimit: 1 };
+          const appId = (
+            await apiOk(running.url, 'POST', '/app', { name: 'Slow', ...(on === 'application' ? limit : {}) })
+          ).id;
+          const epId = await createEndpoint(running.url, appId, rx.url, on === 'endpoint' ? limit : {});
+          for (let i = 0; i < 40; i++) await publish(running.url, appId, i);
+          await until('the first delivery', () => rx.requests.length >= 1, WAIT_MS);
+          const path = on === 'endpoint' ? `/app/${appId}/endpoint/${epId}` : `/app/${appId}`;
+          await apiOk(running.url, 'PATCH', path, { rateLimit: null });
+          assert.ok(rx.requests.length < 40, 'still throttled before the change');
+          await until('all 40 deliveries', () => rx.requests.length >= 40, WAIT_MS);
+        } finally {
+          await running.close();
+          await rx.close();
+        }
+      });
+    }
   });
 
   test('a slow endpoint does not starve the others', async () => {

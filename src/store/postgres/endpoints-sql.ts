@@ -25,6 +25,15 @@ const columns = (e: Endpoint) => [
   e.appId,
 ];
 
+// One statement: the endpoints' reservations are dropped and their tasks waiting for a slot made due.
+const RESET_RATE = stmt(`WITH e AS (
+    UPDATE endpoints SET rate_next_free = NULL
+    WHERE app_id = $1 AND (id = $2 OR ($2::text IS NULL AND rate_limit IS NULL)) RETURNING id
+  ), t AS (
+    UPDATE tasks SET next_at = LEAST(next_at, $3), rate_wait = 0
+    WHERE status = 1 AND rate_wait = 1 AND endpoint_id IN (SELECT id FROM e) RETURNING 1
+  ) SELECT count(*)::int AS n FROM t`);
+
 const INSERT =
   stmt(`INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types,
   channels, metadata, headers, secrets, failing_since, updated_at, id, app_id, created_at)
@@ -102,6 +111,9 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
     },
     async disable(id, now) {
       await db.run('UPDATE endpoints SET disabled = true, updated_at = $2 WHERE id = $1', [id, now]);
+    },
+    async resetRate(appId, endpointId, at) {
+      return (await db.one<{ n: number }>(RESET_RATE, [appId, endpointId, at]))?.n ?? 0;
     },
   };
 }

@@ -34,7 +34,7 @@ export const FINISH = stmt(`WITH input AS (
       status smallint, response_status_code int, response text, response_duration_ms int,
       trigger_type smallint, created_at bigint)
   ), done AS (
-    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL,
+    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL, rate_wait = 0,
       status = CASE WHEN t.status = 0 THEN 0 WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE x.next_status END,
       next_at = CASE WHEN t.status = 0 THEN NULL WHEN t.status = 3 AND t.next_at IS NOT NULL THEN t.next_at
         ELSE x.next_at END,
@@ -48,17 +48,17 @@ export const FINISH = stmt(`WITH input AS (
   )
   SELECT i FROM done, ${ASYNC_COMMIT}`);
 const RELEASE = stmt(
-  'UPDATE tasks SET status = 1, next_at = $2, lease_until = NULL WHERE id = $1 AND status = 3',
+  'UPDATE tasks SET status = 1, next_at = $2, lease_until = NULL, rate_wait = 1 WHERE id = $1 AND status = 3',
 );
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = stmt(`WITH r AS (
     UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
-      lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = $1, trigger_type = 1, updated_at = $1
-    WHERE app_id = $2 AND msg_id = $3 AND endpoint_id = $4 RETURNING *
+      lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = $1, trigger_type = 1, updated_at = $1,
+      rate_wait = 0 WHERE app_id = $2 AND msg_id = $3 AND endpoint_id = $4 RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
 const RECOVER = stmt(`WITH u AS (
-    UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1
+    UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0
     WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
   ), c AS (SELECT count(*)::int AS n FROM u)
   SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);

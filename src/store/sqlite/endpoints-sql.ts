@@ -122,5 +122,24 @@ export function endpointsSql(db: Db): Store['endpoints'] {
     async disable(id, now) {
       db.run('UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?', now, id);
     },
+    async resetRate(appId, endpointId, at) {
+      return db.tx(() => {
+        const ids = db
+          .all(
+            `UPDATE endpoints SET rate_next_free = NULL
+             WHERE app_id = ? AND (id = ? OR (? IS NULL AND rate_limit IS NULL)) RETURNING id`,
+            appId,
+            endpointId,
+            endpointId,
+          )
+          .map((r) => r.id as string);
+        return db.run(
+          `UPDATE tasks SET next_at = min(next_at, ?), rate_wait = 0
+           WHERE status = 1 AND rate_wait = 1 AND endpoint_id IN (SELECT value FROM json_each(?))`,
+          at,
+          JSON.stringify(ids),
+        );
+      });
+    },
   };
 }

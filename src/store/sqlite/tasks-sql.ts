@@ -10,7 +10,7 @@ import { keysetPage } from './paginate.ts';
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
 // A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt.
-const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL,
+const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL, rate_wait = 0,
   status = CASE WHEN status = 0 THEN 0 WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE ? END,
   next_at = CASE WHEN status = 0 THEN NULL WHEN status = 3 AND next_at IS NOT NULL THEN next_at ELSE ? END,
   trigger_type = CASE WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE 0 END
@@ -19,8 +19,8 @@ const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, u
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
-  lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?
-  WHERE app_id = ? AND msg_id = ? AND endpoint_id = ? RETURNING *`;
+  lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?,
+  rate_wait = 0 WHERE app_id = ? AND msg_id = ? AND endpoint_id = ? RETURNING *`;
 
 function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
   const where: string[] = [];
@@ -81,7 +81,7 @@ export function tasksSql(db: Db): Store['tasks'] {
     release(taskId, at) {
       return db.grouped(() => {
         db.run(
-          'UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL WHERE id = ? AND status = 3',
+          'UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, rate_wait = 1 WHERE id = ? AND status = 3',
           at,
           taskId,
         );
@@ -97,7 +97,7 @@ export function tasksSql(db: Db): Store['tasks'] {
     },
     async recover(endpointId, since, until, now) {
       return db.run(
-        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, trigger_type = 1, updated_at = ?
+        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, trigger_type = 1, updated_at = ?, rate_wait = 0
          WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?`,
         now,
         now,
