@@ -20,6 +20,46 @@ describe('parseRetryAfter', () => {
     assert.equal(parseRetryAfter('Mon, 01 Jan 2024 11:00:00 GMT', NOW), 0); // in the past
   });
 
+  it('reads the obsolete RFC 850 form, with a two-digit year (RFC 9110 §5.6.7)', () => {
+    assert.equal(parseRetryAfter('Monday, 01-Jan-24 12:01:30 GMT', NOW), 90_000);
+    // 2094 would be more than 50 years ahead: the most recent past 94 is 1994, so the date is past.
+    assert.equal(parseRetryAfter('Sunday, 06-Nov-94 08:49:37 GMT', NOW), 0);
+    // 2073 is less than 50 years ahead and stays in this century.
+    const in2073 = Date.UTC(2073, 11, 31, 0, 0, 0) - NOW;
+    assert.equal(parseRetryAfter('Sunday, 31-Dec-73 00:00:00 GMT', NOW), in2073);
+    // Near the end of a century, a small two-digit year means the next one.
+    const late = Date.UTC(2099, 5, 1);
+    assert.equal(parseRetryAfter('Monday, 01-Jun-01 00:00:00 GMT', late), Date.UTC(2101, 5, 1) - late);
+  });
+
+  it('reads the obsolete asctime() form', () => {
+    assert.equal(parseRetryAfter('Mon Jan  1 12:01:30 2024', NOW), 90_000);
+    assert.equal(parseRetryAfter('Wed Jan 10 12:00:00 2024', NOW), 9 * 86_400_000);
+    assert.equal(parseRetryAfter('Sun Nov  6 08:49:37 1994', NOW), 0);
+  });
+
+  it('refuses dates outside the grammar instead of guessing', () => {
+    for (const bad of [
+      'Mon, 01 Jan 2024 12:01:30 PST', // only GMT
+      'Mon, 01 Jan 2024 12:01:30', // zone missing
+      'Mon, 1 Jan 2024 12:01:30 GMT', // day is two digits
+      'mon, 01 jan 2024 12:01:30 GMT', // names are case-sensitive
+      'Mon, 31 Feb 2024 12:01:30 GMT', // no such day
+      'Mon, 00 Jan 2024 12:01:30 GMT',
+      'Mon, 01 Jan 2024 24:00:00 GMT',
+      'Mon, 01 Jan 2024 12:60:00 GMT',
+      'Mon, 01 Jan 2024 12:01:30 GMT junk',
+      'Mon, 01-Jan-24 12:01:30 GMT', // RFC 850 needs the full weekday
+      'Monday, 01-Jan-2024 12:01:30 GMT', // and a two-digit year
+      'Mon Jan 1 12:01:30 2024', // asctime pads the day with a space
+      'Mon Jan  1 12:01:30 2024 GMT',
+      'Mon, 1 2030',
+      '2024-01-01T12:01:30Z',
+    ]) {
+      assert.equal(parseRetryAfter(bad, NOW), undefined, bad);
+    }
+  });
+
   it('ignores missing or malformed values', () => {
     for (const bad of [undefined, '', '-5', '1.5', 'soon', '2024-01-01', 'Xyz, nonsense']) {
       assert.equal(parseRetryAfter(bad, NOW), undefined, String(bad));

@@ -1,6 +1,7 @@
 // What one HTTP try produced (SendResult) and what it means for the delivery (AttemptOutcome).
 // Rules follow the Standard Webhooks spec and Svix's worker; see the README's defaults.
 
+import { parseHttpDate } from './http-date.ts';
 import type { AttemptOutcome } from './types.ts';
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -15,8 +16,9 @@ export type SendResult =
 const DELAY_SECONDS = /^\d+$/;
 
 /**
- * Retry-After (RFC 9110 §10.2.3) as a delay in ms from `now`: either delay-seconds or an HTTP-date.
- * A date in the past gives 0. Anything unparseable gives undefined.
+ * Retry-After (RFC 9110 §10.2.3) as a delay in ms from `now`: either delay-seconds or an HTTP-date in
+ * any of the three forms a recipient must accept (RFC 9110 §5.6.7). A date in the past gives 0.
+ * Anything else gives undefined.
  */
 export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
   const raw = (Array.isArray(value) ? value[0] : value)?.trim();
@@ -25,11 +27,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
     const ms = Number(raw) * 1000;
     return Number.isSafeInteger(ms) ? ms : undefined;
   }
-  // An HTTP-date always names a weekday; this keeps Date.parse from accepting bare numbers or junk.
-  if (!/^[A-Za-z]{3},/.test(raw)) return undefined;
-  const at = Date.parse(raw);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
+  const at = parseHttpDate(raw, now);
+  return at === undefined ? undefined : Math.max(0, at - now);
 }
 
 function header(headers: ResponseHeaders, name: string): string | string[] | undefined {

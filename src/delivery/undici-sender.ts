@@ -13,6 +13,7 @@ import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { ipLiteral } from '../core/endpoint-url.ts';
 import type { ResponseHeaders, SendResult } from '../core/outcome.ts';
 import { blockedRange, type Cidr, canonicalAddress, isAllowedAddress } from '../core/ssrf.ts';
+import { responseText } from './response-text.ts';
 
 export interface SendRequest {
   url: string;
@@ -248,8 +249,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       kind: 'response',
       status: this.status,
       headers: this.headers,
-      // Stored as text: invalid UTF-8 decodes to U+FFFD, and so does U+0000, which PostgreSQL text cannot hold.
-      body: bytes.toString('utf8').replaceAll('\u0000', '\ufffd'),
+      body: responseText(bytes, this.bodyCap, this.seen > kept),
       durationMs: this.elapsed(),
     });
   }

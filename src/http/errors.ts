@@ -73,6 +73,8 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     return;
   }
   if (error instanceof StoreUnavailableError) {
+    // Not the client's fault, and it asks for the operator (a full disk, a database down): logged.
+    request.log.warn({ reason: error.reason }, error.message);
     void reply.code(503).header('retry-after', '5').send({ code: 'unavailable', detail: error.message });
     return;
   }

@@ -25,11 +25,22 @@ export class ConflictError extends Error {
   }
 }
 
-/** Raised by a driver when the database cannot be reached; the API answers 503 and callers retry. */
+const UNAVAILABLE = 'database unavailable: ';
+
+/**
+ * Raised by a driver when the database cannot serve a call through no fault of the caller: it cannot be
+ * reached or is shutting down, it is out of disk, memory or connections, the disk failed, or it stayed
+ * locked. The API answers 503 with Retry-After, and callers retry.
+ */
 export class StoreUnavailableError extends Error {
   readonly code = 'unavailable';
+  /** The driver's own code for the failure (ECONNREFUSED, 53100, SQLITE_FULL…), when it gave one. */
+  readonly reason: string | undefined;
   constructor(cause: unknown) {
-    super(`database unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    const message = cause instanceof Error ? cause.message : String(cause);
+    super(message.startsWith(UNAVAILABLE) ? message : `${UNAVAILABLE}${message}`, { cause });
+    const code = cause instanceof StoreUnavailableError ? cause.reason : (cause as { code?: unknown })?.code;
+    this.reason = typeof code === 'string' ? code : undefined;
   }
 }
 

@@ -127,6 +127,28 @@ describe('undici sender', () => {
     }
   });
 
+  it('stores at most the cap in UTF-8 however the body decodes, without a split character', async () => {
+    const cap = 64 * 1024;
+    const bodies = [Buffer.alloc(cap + 4096, 0xff), Buffer.from(`ab${'€'.repeat(30_000)}`)];
+    const bytes = await receiver((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(bodies[Number(req.url?.slice(1))]);
+    });
+    const sender = createSender({ ...base, bodyCap: cap, allow: loopback });
+    try {
+      const invalid = await sender.send(request(`${bytes.url}/0`));
+      assert.ok(invalid.kind === 'response');
+      assert.ok(Buffer.byteLength(invalid.body) <= cap, `${Buffer.byteLength(invalid.body)} bytes`);
+      assert.match(invalid.body, /^\ufffd+$/);
+      const split = await sender.send(request(`${bytes.url}/1`)); // the cap falls inside a €
+      assert.ok(split.kind === 'response');
+      assert.equal(split.body, `ab${'€'.repeat((cap - 2 - ((cap - 2) % 3)) / 3)}`);
+    } finally {
+      await sender.close();
+      await bytes.close();
+    }
+  });
+
   it('returns a redirect without following it', async () => {
     const hitsBefore = ok.hits.length;
     const result = await open.send(request(redirect.url));

@@ -240,4 +240,32 @@ describe('sqlite group commit', () => {
     assert.deepEqual(db.all('SELECT v FROM t ORDER BY v'), [{ v: 1 }, { v: 3 }]);
     await db.close();
   });
+
+  it('on a full disk fails the job with StoreUnavailableError, and never commits another outside the batch', async () => {
+    for (const file of [false, true]) {
+      const dir = mkdtempSync(join(tmpdir(), 'doorbell-full-'));
+      const raw = new Database(file ? join(dir, 'full.db') : ':memory:');
+      if (file) raw.pragma('journal_mode = WAL');
+      raw.exec('CREATE TABLE t (v TEXT NOT NULL)');
+      raw.pragma(`max_page_count = ${(raw.pragma('page_count', { simple: true }) as number) + 4}`);
+      const db = new Db(raw);
+      const insert = (v: string) => () => db.run('INSERT INTO t (v) VALUES (?)', v);
+      const values = ['a', 'x'.repeat(100_000), 'b'];
+      const outcomes = await Promise.allSettled(values.map((v) => db.grouped(insert(v), false)));
+      const stored = new Set(db.all<{ v: string }>('SELECT v FROM t').map((r) => r.v));
+      for (const [i, outcome] of outcomes.entries()) {
+        // A job is answered as it went: committed and resolved, or refused as unavailable and absent.
+        if (outcome.status === 'fulfilled') assert.ok(stored.has(values[i]!), `job ${i} resolved`);
+        else {
+          assert.ok(outcome.reason instanceof StoreUnavailableError, String(outcome.reason));
+          assert.equal(outcome.reason.reason, 'SQLITE_FULL');
+          assert.ok(!stored.has(values[i]!), `job ${i} rejected but committed`);
+        }
+      }
+      assert.equal(outcomes[1]!.status, 'rejected');
+      assert.equal(await db.grouped(insert('c'), false), 1); // the database serves again
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

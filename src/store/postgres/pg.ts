@@ -48,20 +48,25 @@ const NETWORK_CODES = new Set([
   'ETIMEDOUT',
   'EPIPE',
   'EHOSTUNREACH',
+  'ENETUNREACH',
   'ENOTFOUND',
+  'EAI_AGAIN',
 ]);
 
+// SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html) that say the server cannot
+// serve the call now, whatever the call: class 08 connection exception; class 53 insufficient resources
+// (53100 disk full, 53200 out of memory, 53300 too many connections); 57P01 admin shutdown, 57P02 crash
+// shutdown, 57P03 cannot connect now (starting up or in recovery); 58030 I/O error; 25006 read-only
+// transaction (a standby after a failover).
+const UNAVAILABLE_SQLSTATE = /^(?:08|53)[0-9A-Z]{3}$|^57P0[123]$|^58030$|^25006$/;
+
 /**
- * True when the error says the database cannot be reached, not that the statement was wrong: a socket
- * error, a connection timeout or termination, SQLSTATE class 08 (connection exception) or 57P01-57P03
- * (the server is shutting down or starting up).
+ * True when the error says the database cannot serve calls for now, not that the statement was wrong: a
+ * socket error, a connection timeout or termination, or one of the SQLSTATEs above.
  */
 export function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  if (
-    typeof code === 'string' &&
-    (NETWORK_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))
-  ) {
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) {
     return true;
   }
   const message = error instanceof Error ? error.message : '';

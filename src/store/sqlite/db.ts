@@ -14,6 +14,7 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { jsonRows, type Row } from '../rows.ts';
 import { ConflictError } from '../store.ts';
+import { unavailableAs } from './unavailable.ts';
 
 export type { Row };
 
@@ -52,7 +53,12 @@ export class Db {
           const value = savepoint(job.fn);
           return () => job.resolve(value);
         } catch (error) {
-          return () => job.reject(error);
+          // After some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_NOMEM) SQLite may roll back
+          // the whole transaction, not just the savepoint (https://sqlite.org/lang_transaction.html,
+          // "Response To Errors Within A Transaction"). The later jobs would then each commit on their
+          // own, outside the batch: fail the batch instead.
+          if (!raw.inTransaction) throw error;
+          return () => job.reject(unavailableAs(error));
         }
       }),
     );
@@ -87,8 +93,12 @@ export class Db {
 
   /** Runs fn in one immediate, durable transaction (the write lock is taken up front: no upgrade deadlock). */
   tx<T>(fn: () => T): T {
-    this.#sync(true);
-    return this.raw.transaction(fn).immediate();
+    try {
+      this.#sync(true);
+      return this.raw.transaction(fn).immediate();
+    } catch (error) {
+      throw unavailableAs(error);
+    }
   }
 
   /**
@@ -121,7 +131,7 @@ export class Db {
         settle = this.#isolated.immediate(jobs);
       }
     } catch (error) {
-      for (const job of jobs) job.reject(error);
+      for (const job of jobs) job.reject(unavailableAs(error));
       return;
     }
     const durable: Array<{ job: Job; done: () => void }> = [];
@@ -136,7 +146,7 @@ export class Db {
         for (const d of durable) d.done();
       },
       (error: unknown) => {
-        for (const d of durable) d.job.reject(error);
+        for (const d of durable) d.job.reject(unavailableAs(error));
       },
     );
     this.#syncing.add(synced);

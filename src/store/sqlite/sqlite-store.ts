@@ -13,6 +13,7 @@ import { idempotencySql, settingsSql } from './kv-sql.ts';
 import { messagesSql, type SqliteMessages } from './messages-sql.ts';
 import { migrate } from './migrate.ts';
 import { tasksSql } from './tasks-sql.ts';
+import { guardUnavailable } from './unavailable.ts';
 
 export type SqliteStore = Store & { messages: SqliteMessages };
 
@@ -30,8 +31,11 @@ function makeFolder(dir: string): void {
   }
 }
 
-/** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
-export function openSqliteStore(path: string): SqliteStore {
+/**
+ * Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date.
+ * `pragmas` run after that, on the store's connection (`max_page_count = N` caps the file's size).
+ */
+export function openSqliteStore(path: string, options: { pragmas?: readonly string[] } = {}): SqliteStore {
   const memory = path === ':memory:' || path === '';
   if (!memory) makeFolder(dirname(path));
   const raw = new Database(path);
@@ -43,13 +47,14 @@ export function openSqliteStore(path: string): SqliteStore {
     raw.pragma('foreign_keys = OFF'); // cascades are explicit deletes
     raw.pragma('temp_store = MEMORY');
     migrate(raw);
+    for (const pragma of options.pragmas ?? []) raw.pragma(pragma);
   } catch (error) {
     raw.close();
     throw error;
   }
   const db = new Db(raw);
   let closed = false;
-  return {
+  return guardUnavailable({
     apps: appsSql(db),
     eventTypes: eventTypesSql(db),
     endpoints: endpointsSql(db),
@@ -63,5 +68,5 @@ export function openSqliteStore(path: string): SqliteStore {
       closed = true;
       await db.close(); // commits queued writes first, and waits for their fsync
     },
-  };
+  });
 }

@@ -15,6 +15,7 @@ export interface WireError {
   message: string;
   code?: unknown;
   field?: string;
+  reason?: string; // StoreUnavailableError's driver code (SQLITE_FULL…)
 }
 
 export type Call = { id: number; ns: string; method: string; args: unknown[] };
@@ -24,18 +25,21 @@ export type Ready = { ready: true; methods: Record<string, string[]> };
 /** Rebuilds the errors callers tell apart (ConflictError, StoreUnavailableError); others keep their code. */
 export function fromWire(e: WireError): Error {
   if (e.name === 'ConflictError' && e.field !== undefined) return new ConflictError(e.field);
-  if (e.name === 'StoreUnavailableError') return new StoreUnavailableError(e.message);
+  if (e.name === 'StoreUnavailableError') {
+    return new StoreUnavailableError(Object.assign(new Error(e.message), { code: e.reason }));
+  }
   return Object.assign(new Error(e.message), { name: e.name, code: e.code });
 }
 
 export function toWire(error: unknown): WireError {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
-  const { code, field } = error as { code?: unknown; field?: unknown };
+  const { code, field, reason } = error as { code?: unknown; field?: unknown; reason?: unknown };
   return {
     name: error.constructor.name,
     message: error.message,
     ...(code === undefined ? {} : { code }),
     ...(typeof field === 'string' ? { field } : {}),
+    ...(typeof reason === 'string' ? { reason } : {}),
   };
 }
 

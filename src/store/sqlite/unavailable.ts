@@ -1,0 +1,48 @@
+// Which SQLite failures are the database's, not the caller's: they become StoreUnavailableError, which
+// the API answers with 503 and Retry-After. better-sqlite3 errors carry SQLite's extended result code
+// as a name (SQLITE_IOERR_WRITE, SQLITE_BUSY_TIMEOUT…); see https://sqlite.org/rescode.html.
+import { StoreUnavailableError } from '../store.ts';
+
+// FULL: disk full (or max_page_count reached). IOERR*: the OS reported an I/O error. BUSY*/LOCKED*:
+// another connection held the lock past busy_timeout. READONLY*: the file or its folder cannot be
+// written. CANTOPEN*: the file (or its journal) cannot be opened. NOMEM: out of memory. PROTOCOL: a
+// WAL locking race that persisted.
+const SQLITE_CODES = /^SQLITE_(?:FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|NOMEM|PROTOCOL)(?:_[A-Z_]+)?$/;
+// What node:fs reports when the write-ahead log cannot be synced (db.ts syncs it itself).
+const FS_CODES = new Set(['EIO', 'ENOSPC', 'EDQUOT', 'EROFS']);
+
+/** True when `error` says the database cannot serve calls for now, whatever the call. */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (SQLITE_CODES.test(code) || FS_CODES.has(code));
+}
+
+/** `error` as StoreUnavailableError when it is one of those failures, as it is otherwise. */
+export function unavailableAs(error: unknown): unknown {
+  return error instanceof StoreUnavailableError || !isUnavailable(error)
+    ? error
+    : new StoreUnavailableError(error);
+}
+
+type Methods = Record<string, (...args: never[]) => Promise<unknown>>;
+
+/** The same store, with every method's unavailable failure raised as StoreUnavailableError. */
+export function guardUnavailable<S extends object>(store: S): S {
+  const guard =
+    (fn: (...args: never[]) => Promise<unknown>) =>
+    async (...args: never[]): Promise<unknown> => {
+      try {
+        return await fn(...args);
+      } catch (error) {
+        throw unavailableAs(error);
+      }
+    };
+  const guarded: Record<string, unknown> = {};
+  for (const [ns, value] of Object.entries(store)) {
+    guarded[ns] =
+      typeof value === 'function'
+        ? guard(value as (...args: never[]) => Promise<unknown>)
+        : Object.fromEntries(Object.entries(value as Methods).map(([name, fn]) => [name, guard(fn)]));
+  }
+  return guarded as S;
+}
