@@ -122,9 +122,10 @@ export const APP_RATE_SEEN_WITHIN_MS = 1000;
 async function saveApplication(deps: ApplicationDeps, before: Application, app: Application): Promise<void> {
   await mapConflict(deps.store.apps.update(app));
   deps.cache.invalidate(app.id);
-  // Messages waiting for slots at the old rate take new ones, once workers have seen the new rate.
+  // Messages waiting for slots at the old rate take new ones once workers have seen the new rate: a
+  // rate read before the update committed (now) is cached until at most now + APP_RATE_SEEN_WITHIN_MS.
   if (app.rateLimit !== before.rateLimit)
-    await deps.store.endpoints.resetRate(app.id, null, app.updatedAt + APP_RATE_SEEN_WITHIN_MS);
+    await deps.store.endpoints.resetRate(app.id, null, deps.now() + APP_RATE_SEEN_WITHIN_MS);
 }
 
 export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idOrUid: string): Promise<void> {

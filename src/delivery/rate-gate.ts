@@ -12,7 +12,7 @@ export interface RateGate {
 }
 
 export function createRateGate(store: Store, now: () => number): RateGate {
-  const holding = new Set<string>(); // tasks put back until their slot
+  const holding = new Map<string, number>(); // tasks put back until their slot, and its time
   const appRates = new Map<string, { rate: number | null; until: number }>();
 
   async function rateOf(endpoint: Endpoint): Promise<number | null> {
@@ -27,12 +27,15 @@ export function createRateGate(store: Store, now: () => number): RateGate {
 
   return {
     async wait(taskId, endpoint) {
-      if (holding.delete(taskId)) return null;
+      // Back at its slot, it passes; back earlier (a rate-limit change made it due), it takes a new one.
+      const slot = holding.get(taskId);
+      holding.delete(taskId);
+      if (slot !== undefined && slot <= now()) return null;
       const rate = await rateOf(endpoint);
       if (rate === null || rate <= 0) return null;
       const at = await store.endpoints.reserveSlot(endpoint.id, rate, now());
       if (at <= now()) return null;
-      holding.add(taskId);
+      holding.set(taskId, at);
       return at;
     },
   };
