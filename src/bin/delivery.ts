@@ -32,6 +32,7 @@ export function startDelivery(
     bodyCap: config.delivery.responseBodyCap,
     allow: parseCidrs(config.delivery.allowSubnets),
     refuse: own,
+    connectionsPerOrigin: config.delivery.concurrency,
   });
   const worker = createWorker({ store, config, sender, now, random });
   worker.start();

@@ -32,7 +32,12 @@ export interface SenderOptions {
   bodyCap: number; // bytes of the response body kept
   allow: readonly Cidr[]; // allowlisted subnets
   refuse?: readonly { host: string; port: number }[]; // the platform's own listen addresses
-  connectionsPerOrigin?: number; // default 128
+  /**
+   * At least the attempts in flight at once (the worker's concurrency): endpoints sharing an origin then
+   * never queue behind each other for a connection, where time spent waiting would count against the
+   * attempt's deadline and time out attempts that were never sent. Default 128.
+   */
+  connectionsPerOrigin?: number;
 }
 
 const USER_AGENT = 'Doorbell-Webhooks/0.1';

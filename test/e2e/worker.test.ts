@@ -283,6 +283,32 @@ await describeEachDriver((driver) => {
     }
   });
 
+  test('endpoints sharing an origin do not wait for its connections: a slow but timely receiver sees no timeout', async () => {
+    // 200 attempts in flight at once to one origin, each answered after 1.6 s of a 3 s deadline. Queued
+    // behind a smaller pool, the later ones would spend their deadline waiting for a connection.
+    const running = await start(
+      { concurrency: 200, perEndpointConcurrency: 100, attemptTimeoutMs: 3000 },
+      driver,
+    );
+    const rx = await startReceiver({ handle: (_hit, res) => rx.later(1600, () => res.writeHead(200).end()) });
+    try {
+      const appId = await createApp(running.url);
+      const eps = [
+        await createEndpoint(running.url, appId, `${rx.url}/a`),
+        await createEndpoint(running.url, appId, `${rx.url}/b`),
+      ];
+      await Promise.all(Array.from({ length: 200 }, (_, i) => publish(running.url, appId, i)));
+      await until('400 deliveries', () => rx.requests.length >= 400, WAIT_MS);
+      for (const ep of eps) {
+        const failed = await apiOk(running.url, 'GET', `/app/${appId}/attempt/endpoint/${ep}?status=2`);
+        assert.deepEqual(failed.data, [], 'no attempt failed');
+      }
+    } finally {
+      await running.close();
+      await rx.close();
+    }
+  });
+
   test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again after a restart', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'doorbell-worker-'));
     const db = await testDatabase(driver, join(dir, 'doorbell.db'));
