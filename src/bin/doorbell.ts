@@ -150,8 +150,23 @@ Examples:
   )
   .action(verifyCommand);
 
+/** A usage error names its flag first; when the value came from the flag's variable, say which. */
+function withSource(message: string): string {
+  for (const command of program.commands) {
+    for (const option of command.options) {
+      const { long, envVar } = option;
+      if (!long || !envVar || !message.startsWith(long) || !/^[\s:]/.test(message.slice(long.length)))
+        continue;
+      if (command.getOptionValueSource(option.attributeName()) === 'env')
+        return `${long} (from ${envVar})${message.slice(long.length)}`;
+    }
+  }
+  return message;
+}
+
 program.parseAsync().catch((error: unknown) => {
-  console.error(`doorbell: ${error instanceof Error ? error.message : String(error)}`);
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`doorbell: ${error instanceof UsageError ? withSource(message) : message}`);
   if (error instanceof UsageError) console.error(HELP_POINTER);
   process.exit(1);
 });

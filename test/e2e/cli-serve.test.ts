@@ -36,12 +36,15 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
       HELP_POINTER,
     ]);
   }
-  // From the environment too, and for a role that does not deliver (the API checks endpoint URLs with it).
+  // From the environment too (the error names the variable), and for a role that does not deliver (the API checks endpoint URLs with it).
   const env = await doorbell(['serve', '--role', 'api', '--port', '0', '--database', database], {
     DOORBELL_ALLOW_SUBNETS: '10.0.0.0/8, 192.168.0.0/16x',
   });
   assert.equal(env.code, 1);
-  assert.match(env.stderr, /^doorbell: --allow-subnets: invalid CIDR '192\.168\.0\.0\/16x'/);
+  assert.match(
+    env.stderr,
+    /^doorbell: --allow-subnets \(from DOORBELL_ALLOW_SUBNETS\): invalid CIDR '192\.168\.0\.0\/16x'/,
+  );
   assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
 });
 
