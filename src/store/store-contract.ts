@@ -397,6 +397,23 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await dueAt(m3!), T0 + 30);
         assert.equal(await s.endpoints.resetRate(mkApp().id, null, T0 + 30), 0, 'another app: nothing');
       });
+      test('a task given a slot before a reset, and put back after it, waits only until the reset', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const m = await publish();
+        const [c] = await claim(s, T0);
+        for (let i = 0; i < 5; i++) await s.endpoints.reserveSlot(ep.id, 1, T0);
+        const slot = await s.endpoints.reserveSlot(ep.id, 1, T0);
+        assert.equal(slot, T0 + 5000);
+        await s.endpoints.resetRate(app.id, ep.id, T0 + 10); // the task is in flight: not waiting yet
+        await s.tasks.release(c!.task.id, slot);
+        assert.equal((await s.tasks.get(m.id, ep.id))?.nextAt, T0 + 10);
+        // Without a reset in between, the task waits for its slot.
+        const [again] = await claim(s, T0 + 10);
+        const next = await s.endpoints.reserveSlot(ep.id, 1, T0 + 10);
+        await s.endpoints.reserveSlot(ep.id, 1, T0 + 10);
+        await s.tasks.release(again!.task.id, next + 1000);
+        assert.equal((await s.tasks.get(m.id, ep.id))?.nextAt, T0 + 1010);
+      });
       test('create, get by id or uid within the app, uid unique per app', async (s) => {
         const a = mkApp();
         const b = mkApp();

@@ -242,9 +242,9 @@ export interface Store {
      */
     reserveSlot(id: string, rate: number, now: number): Promise<number>;
     /**
-     * After a rate-limit change: forgets the reserved slots of the endpoint (or, when `endpointId` is null,
-     * of the app's endpoints that take the app's rate) and makes their tasks waiting for a slot due by
-     * `at`, to take slots at the new rate. Returns how many tasks it moved.
+     * After a rate-limit change: the slots of the endpoint (or, when `endpointId` is null, of the app's
+     * endpoints that take the app's rate) start over at `at`, and their tasks waiting for a slot are due
+     * by then, to take slots at the new rate. Returns how many tasks it moved.
      */
     resetRate(appId: string, endpointId: string | null, at: number): Promise<number>;
   };
@@ -267,7 +267,10 @@ export interface Store {
      * Rejects only when the store cannot be reached.
      */
     finish(inputs: FinishInput[]): Promise<Array<boolean | Error>>;
-    /** Gives a claimed task back without an attempt (rate limit, shutdown), due at `at`. */
+    /**
+     * Gives a claimed task back without an attempt until its rate-limit slot `at`; or, when the endpoint's
+     * slots started over since (resetRate), until they did, to take a new one.
+     */
     release(taskId: string, at: number): Promise<void>;
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;
     /** Makes the message's task for the endpoint due now, for resend; null if the message never targeted it. */

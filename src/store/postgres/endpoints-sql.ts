@@ -25,9 +25,9 @@ const columns = (e: Endpoint) => [
   e.appId,
 ];
 
-// One statement: the endpoints' reservations are dropped and their tasks waiting for a slot made due.
+// One statement: the endpoints' slots start over at $3 and their tasks waiting for a slot are due by then.
 const RESET_RATE = stmt(`WITH e AS (
-    UPDATE endpoints SET rate_next_free = NULL
+    UPDATE endpoints SET rate_next_free = $3
     WHERE app_id = $1 AND (id = $2 OR ($2::text IS NULL AND rate_limit IS NULL)) RETURNING id
   ), t AS (
     UPDATE tasks SET next_at = LEAST(next_at, $3), rate_wait = 0

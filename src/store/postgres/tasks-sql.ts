@@ -47,9 +47,11 @@ export const FINISH = stmt(`WITH input AS (
       response_duration_ms, trigger_type, created_at FROM input WHERE i IN (SELECT i FROM done)
   )
   SELECT i FROM done, ${ASYNC_COMMIT}`);
-const RELEASE = stmt(
-  'UPDATE tasks SET status = 1, next_at = $2, lease_until = NULL, rate_wait = 1 WHERE id = $1 AND status = 3',
-);
+// A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
+// since the slot was reserved: it then comes back when the slots start over, to take a new one.
+const RELEASE = stmt(`UPDATE tasks SET status = 1, lease_until = NULL, rate_wait = 1,
+  next_at = least($2, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), $2))::bigint
+  WHERE id = $1 AND status = 3`);
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = stmt(`WITH r AS (

@@ -126,8 +126,9 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       return db.tx(() => {
         const ids = db
           .all(
-            `UPDATE endpoints SET rate_next_free = NULL
+            `UPDATE endpoints SET rate_next_free = ?
              WHERE app_id = ? AND (id = ? OR (? IS NULL AND rate_limit IS NULL)) RETURNING id`,
+            at,
             appId,
             endpointId,
             endpointId,
