@@ -116,16 +116,11 @@ export async function patchApplication(
   return app;
 }
 
-/** How soon every worker sees an application's new rate limit: the time it caches one for. */
-export const APP_RATE_SEEN_WITHIN_MS = 1000;
-
 async function saveApplication(deps: ApplicationDeps, before: Application, app: Application): Promise<void> {
   await mapConflict(deps.store.apps.update(app));
   deps.cache.invalidate(app.id);
-  // Messages waiting for slots at the old rate take new ones once workers have seen the new rate: a
-  // rate read before the update committed (now) is cached until at most now + APP_RATE_SEEN_WITHIN_MS.
-  if (app.rateLimit !== before.rateLimit)
-    await deps.store.endpoints.resetRate(app.id, null, deps.now() + APP_RATE_SEEN_WITHIN_MS);
+  // Messages waiting for slots at the old rate take new ones (slots are reserved at the rate of the moment).
+  if (app.rateLimit !== before.rateLimit) await deps.store.endpoints.resetRate(app.id, null, deps.now());
 }
 
 export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idOrUid: string): Promise<void> {

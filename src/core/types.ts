@@ -73,6 +73,7 @@ export interface DeliveryTask {
   nextAt: number | null; // when the next attempt is due (pending only)
   leaseUntil: number | null; // while sending: the lease
   trigger: TriggerTypeName; // what made the next attempt due: the schedule, or a resend or recover
+  rateSlot: boolean; // due at the rate-limit slot it was given when put back: it may be sent at once
   createdAt: number;
   updatedAt: number;
 }

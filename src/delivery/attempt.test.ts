@@ -28,6 +28,7 @@ const task = (over: Partial<DeliveryTask> = {}): DeliveryTask => ({
   nextAt: null,
   leaseUntil: T + 30_000,
   trigger: 'scheduled',
+  rateSlot: false,
   createdAt: T,
   updatedAt: T,
   ...over,

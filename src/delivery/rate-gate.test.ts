@@ -1,33 +1,49 @@
-// The rate gate over the real SQLite store: a task put back until its slot passes when it comes back
-// then, and takes a new slot when a rate-limit change brought it back early.
+// The rate gate over the real SQLite store, as two worker processes would use it: a task put back until
+// its slot passes when either worker claims it then; a rate-limit change takes the slot back.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
-import { mkApp, mkEndpoint } from '../store/store-contract.ts';
+import { mkApp, mkEndpoint, mkMessage } from '../store/store-contract.ts';
 import { createRateGate } from './rate-gate.ts';
 
 describe('rate gate', () => {
-  it('passes a task back at its slot; one back early takes a new slot at the current rate', async () => {
+  it('a task back at its slot passes in any worker; one freed by a rate change takes a new slot', async () => {
     const store = openSqliteStore(':memory:');
     let t = 1_000_000;
-    const gate = createRateGate(store, () => t);
+    const [a, b] = [createRateGate(store, () => t), createRateGate(store, () => t)];
     const app = mkApp(t);
     await store.apps.create(app);
-    const endpoint = mkEndpoint(app.id, t, { rateLimit: 1 });
+    const endpoint = mkEndpoint(app.id, t, { rateLimit: 2 });
     await store.endpoints.create(endpoint);
+    for (let i = 0; i < 3; i++) {
+      await store.messages.publish([{ message: mkMessage(app.id, t), endpointIds: [endpoint.id], now: t }]);
+    }
+    const claim = async () =>
+      (await store.tasks.claimDue({ now: t, limit: 10, leaseMs: 30_000, perEndpoint: 10 })).map(
+        (c) => c.task,
+      );
     try {
-      assert.equal(await gate.wait('task_a', endpoint), null, 'the first slot is now');
-      assert.equal(await gate.wait('task_b', endpoint), t + 1000);
-      assert.equal(await gate.wait('task_c', endpoint), t + 2000);
-      t += 1000;
-      assert.equal(await gate.wait('task_b', endpoint), null, 'back at its slot: sent');
-      // The rate is lowered; task_c is made due early and must wait for a slot at the new rate.
+      const [first, second, third] = await claim();
+      assert.equal(await a.wait(first!, endpoint), null, 'the first slot is now');
+      assert.equal(await a.wait(second!, endpoint), t + 500);
+      assert.equal(await a.wait(third!, endpoint), t + 1000);
+      await store.tasks.release(second!.id, t + 500);
+      await store.tasks.release(third!.id, t + 1000);
+
+      t += 500;
+      const [back] = await claim();
+      assert.deepEqual([back?.id, back?.rateSlot], [second!.id, true]);
+      assert.equal(await b.wait(back!, endpoint), null, 'the other worker sends it on the slot it holds');
+
+      // The rate is lowered: the third task is due at once, without its slot, and waits for a new one.
+      const slower = { ...endpoint, rateLimit: 1 };
+      await store.endpoints.update(slower);
       await store.endpoints.resetRate(app.id, endpoint.id, t);
-      const slower = { ...endpoint, rateLimit: 0.25 };
-      assert.equal(await gate.wait('task_d', slower), null, 'the slots started over: now');
-      assert.equal(await gate.wait('task_c', slower), t + 4000, 'not let through on its old slot');
-      t += 4000;
-      assert.equal(await gate.wait('task_c', slower), null);
+      const [freed] = await claim();
+      assert.deepEqual([freed?.id, freed?.rateSlot], [third!.id, false]);
+      assert.equal(await b.wait(freed!, slower), null, 'the slots started over: now');
+      // A worker that read the endpoint before the change still reserves at the new rate.
+      assert.equal(await a.wait({ ...freed!, id: 'task_other' }, endpoint), t + 1000);
     } finally {
       await store.close();
     }

@@ -1,18 +1,19 @@
 // Per-endpoint rate limits for the worker: the endpoint's own `rateLimit`, else its application's
 // (which applies to each endpoint that sets none). Slots are reserved in the store, so the limit holds
-// across worker processes; a task that must wait is put back until its slot.
+// across worker processes; a task that must wait is put back until its slot, and passes when it is
+// claimed again holding it (by any worker). A rate-limit change takes that slot back (store resetRate).
 
-import { APP_RATE_SEEN_WITHIN_MS } from '../app/applications.ts';
-import type { Endpoint } from '../core/types.ts';
+import type { DeliveryTask, Endpoint } from '../core/types.ts';
 import type { Store } from '../store/store.ts';
 
 export interface RateGate {
-  /** The time this task may be sent, or null if now. A task given a slot passes when it comes back. */
-  wait(taskId: string, endpoint: Endpoint): Promise<number | null>;
+  /** The time this task may be sent, or null if now. */
+  wait(task: DeliveryTask, endpoint: Endpoint): Promise<number | null>;
 }
 
+const APP_RATE_TTL_MS = 1000; // how long an application's rate is cached to skip unlimited endpoints
+
 export function createRateGate(store: Store, now: () => number): RateGate {
-  const holding = new Map<string, number>(); // tasks put back until their slot, and its time
   const appRates = new Map<string, { rate: number | null; until: number }>();
 
   async function rateOf(endpoint: Endpoint): Promise<number | null> {
@@ -21,22 +22,18 @@ export function createRateGate(store: Store, now: () => number): RateGate {
     const hit = appRates.get(endpoint.appId);
     if (hit && hit.until > at) return hit.rate;
     const rate = (await store.apps.get(endpoint.appId))?.rateLimit ?? null;
-    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_SEEN_WITHIN_MS });
+    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_TTL_MS });
     return rate;
   }
 
   return {
-    async wait(taskId, endpoint) {
-      // Back at its slot, it passes; back earlier (a rate-limit change made it due), it takes a new one.
-      const slot = holding.get(taskId);
-      holding.delete(taskId);
-      if (slot !== undefined && slot <= now()) return null;
+    async wait(task, endpoint) {
+      if (task.rateSlot) return null;
       const rate = await rateOf(endpoint);
       if (rate === null || rate <= 0) return null;
-      const at = await store.endpoints.reserveSlot(endpoint.id, rate, now());
-      if (at <= now()) return null;
-      holding.set(taskId, at);
-      return at;
+      // The store reserves at the rate that applies now, which a change may have made other than `rate`.
+      const at = await store.endpoints.reserveSlot(endpoint.id, now());
+      return at <= now() ? null : at;
     },
   };
 }

@@ -188,7 +188,7 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   async function deliver({ task, message, endpoint }: ClaimedTask, attemptEnded: () => void): Promise<void> {
     if (endpoint.disabled) return skipDisabled({ task, message, endpoint });
-    const slot = await gate.wait(task.id, endpoint);
+    const slot = await gate.wait(task, endpoint);
     if (slot !== null) {
       await store.tasks.release(task.id, slot);
       return wakeDue(); // pending again, for a later slot: a claim schedules its timer

@@ -34,6 +34,7 @@ export function toTask(r: Row): DeliveryTask {
     nextAt: r.next_at as number | null,
     leaseUntil: r.lease_until as number | null,
     trigger: triggerName(r.trigger_type),
+    rateSlot: Number(r.rate_wait) === 1,
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
   };

@@ -345,16 +345,27 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
 
     describe('endpoints', () => {
       test('rate slots are 1/rate apart, shared by every caller, and start at once when idle', async (s) => {
-        const { eps } = await world(s, 2);
-        const [a, b] = [eps[0]!.id, eps[1]!.id];
+        const { app, eps } = await world(s, 3);
+        for (const ep of eps.slice(0, 2)) await s.endpoints.update({ ...ep, rateLimit: 5 });
+        const [a, b, c] = [eps[0]!.id, eps[1]!.id, eps[2]!.id];
         const slots = [];
-        for (let i = 0; i < 4; i++) slots.push(await s.endpoints.reserveSlot(a, 5, T0));
+        for (let i = 0; i < 4; i++) slots.push(await s.endpoints.reserveSlot(a, T0));
         assert.deepEqual(slots, [T0, T0 + 200, T0 + 400, T0 + 600]);
-        assert.equal(await s.endpoints.reserveSlot(b, 5, T0), T0, 'each endpoint has its own slots');
-        assert.equal(await s.endpoints.reserveSlot(a, 5, T0 + 60_000), T0 + 60_000);
+        assert.equal(await s.endpoints.reserveSlot(b, T0), T0, 'each endpoint has its own slots');
+        assert.equal(await s.endpoints.reserveSlot(a, T0 + 60_000), T0 + 60_000);
+        assert.deepEqual(
+          [await s.endpoints.reserveSlot(c, T0), await s.endpoints.reserveSlot(c, T0)],
+          [T0, T0],
+        );
+        await s.apps.update({ ...app, rateLimit: 2 }); // the rate of its endpoints that set none
+        assert.deepEqual(
+          [await s.endpoints.reserveSlot(c, T0), await s.endpoints.reserveSlot(c, T0)],
+          [T0, T0 + 500],
+        );
       });
       test('resetRate: tasks waiting for a slot are due again and slots start over; retries keep their time', async (s) => {
         const { app, eps, publish } = await world(s, 2);
+        await s.apps.update({ ...app, rateLimit: 1 }); // a takes the app's rate, b has its own
         const [a, b] = [eps[0]!, { ...eps[1]!, rateLimit: 5 }];
         await s.endpoints.update(b);
         const [m1, m2, m3] = [
@@ -374,7 +385,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
             });
           }
         }
-        for (let i = 0; i < 3; i++) await s.endpoints.reserveSlot(a.id, 1, T0);
+        for (let i = 0; i < 3; i++) await s.endpoints.reserveSlot(a.id, T0);
         const dueAt = async (m: Message) => (await s.tasks.get(m.id, m === m3 ? b.id : a.id))?.nextAt;
 
         assert.equal(await s.endpoints.resetRate(app.id, a.id, T0 + 10), 1);
@@ -382,15 +393,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           [await dueAt(m1!), await dueAt(m2!), await dueAt(m3!)],
           [T0 + 10, T0 + 50_000, T0 + 40_000],
         );
-        assert.equal(
-          await s.endpoints.reserveSlot(a.id, 1, T0 + 10),
-          T0 + 10,
-          'the old reservations are gone',
-        );
+        assert.equal(await s.endpoints.reserveSlot(a.id, T0 + 10), T0 + 10, 'the old reservations are gone');
 
         // The app's rate applies to endpoints without one of their own: b keeps waiting.
         const [again] = await claim(s, T0 + 10);
-        await s.tasks.release(again!.task.id, T0 + 40_000);
+        await s.tasks.release(again!.task.id, await s.endpoints.reserveSlot(a.id, T0 + 10));
         assert.equal(await s.endpoints.resetRate(app.id, null, T0 + 20), 1);
         assert.deepEqual([await dueAt(m1!), await dueAt(m3!)], [T0 + 20, T0 + 40_000]);
         assert.equal(await s.endpoints.resetRate(app.id, b.id, T0 + 30), 1);
@@ -399,20 +406,36 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
       test('a task given a slot before a reset, and put back after it, waits only until the reset', async (s) => {
         const { app, ep, publish } = await world(s);
+        await s.endpoints.update({ ...ep, rateLimit: 1 });
         const m = await publish();
         const [c] = await claim(s, T0);
-        for (let i = 0; i < 5; i++) await s.endpoints.reserveSlot(ep.id, 1, T0);
-        const slot = await s.endpoints.reserveSlot(ep.id, 1, T0);
+        for (let i = 0; i < 5; i++) await s.endpoints.reserveSlot(ep.id, T0);
+        const slot = await s.endpoints.reserveSlot(ep.id, T0);
         assert.equal(slot, T0 + 5000);
         await s.endpoints.resetRate(app.id, ep.id, T0 + 10); // the task is in flight: not waiting yet
         await s.tasks.release(c!.task.id, slot);
-        assert.equal((await s.tasks.get(m.id, ep.id))?.nextAt, T0 + 10);
+        const freed = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual(
+          [freed?.nextAt, freed?.rateSlot],
+          [T0 + 10, false],
+          'due at the reset, without a slot',
+        );
         // Without a reset in between, the task waits for its slot.
         const [again] = await claim(s, T0 + 10);
-        const next = await s.endpoints.reserveSlot(ep.id, 1, T0 + 10);
-        await s.endpoints.reserveSlot(ep.id, 1, T0 + 10);
+        const next = await s.endpoints.reserveSlot(ep.id, T0 + 10);
+        await s.endpoints.reserveSlot(ep.id, T0 + 10);
         await s.tasks.release(again!.task.id, next + 1000);
-        assert.equal((await s.tasks.get(m.id, ep.id))?.nextAt, T0 + 1010);
+        const parked = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([parked?.nextAt, parked?.rateSlot], [T0 + 1010, true]);
+        const [back] = await claim(s, T0 + 1010);
+        assert.equal(back?.task.rateSlot, true, 'claimed holding its slot');
+        await finishOne(s, {
+          taskId: back!.task.id,
+          attempt: mkAttempt(m, ep.id, T0 + 1011),
+          next: { status: 'pending', at: T0 + 5000 },
+          now: T0 + 1011,
+        });
+        assert.equal((await s.tasks.get(m.id, ep.id))?.rateSlot, false, 'a retry holds no slot');
       });
       test('create, get by id or uid within the app, uid unique per app', async (s) => {
         const a = mkApp();

@@ -237,10 +237,11 @@ export interface Store {
     markHealth(id: string, healthy: boolean, now: number): Promise<number | null>;
     disable(id: string, now: number): Promise<void>;
     /**
-     * Reserves the endpoint's next rate-limit slot for one message: slots are 1000/rate ms apart and
-     * shared by every worker process. Returns when the message may be sent (now, or later).
+     * Reserves the endpoint's next rate-limit slot for one message, at the rate that applies now (its own,
+     * else its application's): slots are 1000/rate ms apart and shared by every worker process. Returns
+     * when the message may be sent (now, or later; now when no rate applies).
      */
-    reserveSlot(id: string, rate: number, now: number): Promise<number>;
+    reserveSlot(id: string, now: number): Promise<number>;
     /**
      * After a rate-limit change: the slots of the endpoint (or, when `endpointId` is null, of the app's
      * endpoints that take the app's rate) start over at `at`, and their tasks waiting for a slot are due

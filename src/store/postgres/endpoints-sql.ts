@@ -25,13 +25,14 @@ const columns = (e: Endpoint) => [
   e.appId,
 ];
 
-// One statement: the endpoints' slots start over at $3 and their tasks waiting for a slot are due by then.
-const RESET_RATE = stmt(`WITH e AS (
-    UPDATE endpoints SET rate_next_free = $3
-    WHERE app_id = $1 AND (id = $2 OR ($2::text IS NULL AND rate_limit IS NULL)) RETURNING id
-  ), t AS (
-    UPDATE tasks SET next_at = LEAST(next_at, $3), rate_wait = 0
-    WHERE status = 1 AND rate_wait = 1 AND endpoint_id IN (SELECT id FROM e) RETURNING 1
+// Two statements in one transaction: the endpoints' slots start over at $3 (their rows stay locked),
+// then their tasks waiting for a slot are due by then. The second statement's snapshot, taken once the
+// rows are locked, sees every task put back before; one put back later waits for the lock (RELEASE).
+const RESET_SLOTS = stmt(`UPDATE endpoints SET rate_next_free = $3
+  WHERE app_id = $1 AND (id = $2 OR ($2::text IS NULL AND rate_limit IS NULL)) RETURNING id`);
+const FREE_WAITING = stmt(`WITH t AS (
+    UPDATE tasks SET next_at = LEAST(next_at, $2), rate_wait = 0
+    WHERE status = 1 AND rate_wait = 1 AND endpoint_id = ANY($1::text[]) RETURNING 1
   ) SELECT count(*)::int AS n FROM t`);
 
 const INSERT =
@@ -53,9 +54,13 @@ const MARK_FAILING = stmt(`WITH u AS (UPDATE endpoints SET failing_since = $2
     WHERE id = $1 AND failing_since IS NULL RETURNING failing_since)
   SELECT failing_since FROM u UNION ALL SELECT failing_since FROM endpoints WHERE id = $1
     AND NOT EXISTS (SELECT 1 FROM u) LIMIT 1`);
+// At the rate that applies now (the endpoint's own, else its application's); none: no slot to take. The
+// step is read from the row being updated: a reservation that waited for the row lock while the rate
+// changed uses the new rate, not the one its statement's snapshot saw.
+const STEP = '1000.0 / coalesce(rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = endpoints.app_id))';
 const RESERVE_SLOT =
-  stmt(`UPDATE endpoints SET rate_next_free = greatest(coalesce(rate_next_free, 0), $2) + $3
-  WHERE id = $1 RETURNING rate_next_free - $3 AS at`);
+  stmt(`UPDATE endpoints SET rate_next_free = greatest(coalesce(rate_next_free, 0), $2) + ${STEP}
+  WHERE id = $1 AND ${STEP} > 0 RETURNING rate_next_free - ${STEP} AS at`);
 
 export function endpointsSql(db: Pg): Store['endpoints'] {
   return {
@@ -104,16 +109,18 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       const row = await db.one<{ failing_since: number | null }>(MARK_FAILING, [id, now]);
       return row?.failing_since ?? null;
     },
-    async reserveSlot(id, rate, now) {
-      const step = 1000 / rate;
-      const row = await db.one<{ at: number }>(RESERVE_SLOT, [id, now, step]);
+    async reserveSlot(id, now) {
+      const row = await db.one<{ at: number }>(RESERVE_SLOT, [id, now]);
       return row === undefined ? now : Math.ceil(row.at);
     },
     async disable(id, now) {
       await db.run('UPDATE endpoints SET disabled = true, updated_at = $2 WHERE id = $1', [id, now]);
     },
     async resetRate(appId, endpointId, at) {
-      return (await db.one<{ n: number }>(RESET_RATE, [appId, endpointId, at]))?.n ?? 0;
+      return db.tx(async (sql) => {
+        const ids = (await sql.rows<{ id: string }>(RESET_SLOTS, [appId, endpointId, at])).map((r) => r.id);
+        return (await sql.one<{ n: number }>(FREE_WAITING, [ids, at]))?.n ?? 0;
+      });
     },
   };
 }

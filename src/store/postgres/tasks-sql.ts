@@ -49,9 +49,13 @@ export const FINISH = stmt(`WITH input AS (
   SELECT i FROM done, ${ASYNC_COMMIT}`);
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
 // since the slot was reserved: it then comes back when the slots start over, to take a new one.
-const RELEASE = stmt(`UPDATE tasks SET status = 1, lease_until = NULL, rate_wait = 1,
-  next_at = least($2, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), $2))::bigint
-  WHERE id = $1 AND status = 3`);
+// rate_wait says it then holds its slot (see DeliveryTask.rateSlot). The endpoint's row is read locked:
+// a reset in progress (endpoints-sql.ts, RESET_RATE) is waited for, and read once committed.
+const RELEASE = stmt(`UPDATE tasks t SET status = 1, lease_until = NULL,
+  next_at = least($2, f.free)::bigint, rate_wait = CASE WHEN f.free >= $2 THEN 1 ELSE 0 END
+  FROM (SELECT coalesce((SELECT rate_next_free FROM endpoints e, tasks x
+    WHERE x.id = $1 AND e.id = x.endpoint_id FOR SHARE OF e), $2) AS free) f
+  WHERE t.id = $1 AND t.status = 3`);
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = stmt(`WITH r AS (

@@ -36,6 +36,10 @@ const columns = (e: Endpoint) => [
   e.updatedAt,
 ];
 
+// The rate that applies to an endpoint now: its own, else its application's.
+const RATE = `SELECT coalesce(e.rate_limit, a.rate_limit) AS rate FROM endpoints e JOIN apps a ON a.id = e.app_id
+  WHERE e.id = ?`;
+
 export function endpointsSql(db: Db): Store['endpoints'] {
   return {
     async create(e) {
@@ -105,9 +109,11 @@ export function endpointsSql(db: Db): Store['endpoints'] {
         return (row?.failing_since as number | null | undefined) ?? null;
       }, false);
     },
-    reserveSlot(id, rate, now) {
-      const step = 1000 / rate;
+    reserveSlot(id, now) {
       return db.grouped(() => {
+        const rate = db.get<{ rate: number | null }>(RATE, id)?.rate ?? null;
+        if (rate === null || rate <= 0) return now;
+        const step = 1000 / rate;
         const at = db.get<{ at: number }>(
           `UPDATE endpoints SET rate_next_free = max(coalesce(rate_next_free, 0), ?) + ? WHERE id = ?
             RETURNING rate_next_free - ? AS at`,

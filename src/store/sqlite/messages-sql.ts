@@ -42,6 +42,7 @@ function leasedTask(
     nextAt: null,
     leaseUntil,
     trigger: 'scheduled',
+    rateSlot: false,
     createdAt: now,
     updatedAt: now,
   };

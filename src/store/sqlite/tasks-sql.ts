@@ -19,9 +19,11 @@ const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, u
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
 // since the slot was reserved: it then comes back when the slots start over, to take a new one.
-const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL, rate_wait = 1,
-  next_at = CAST(min(?, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), ?)) AS INTEGER)
-  WHERE id = ? AND status = 3`;
+// rate_wait says it then holds its slot (see DeliveryTask.rateSlot).
+const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL,
+  next_at = CAST(min(@at, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at)) AS INTEGER),
+  rate_wait = coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at) >= @at
+  WHERE id = @id AND status = 3`;
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
   lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?,
@@ -85,7 +87,7 @@ export function tasksSql(db: Db): Store['tasks'] {
     },
     release(taskId, at) {
       return db.grouped(() => {
-        db.run(RELEASE, at, at, taskId);
+        db.run(RELEASE, { at, id: taskId });
       }, false);
     },
     async get(msgId, endpointId) {
