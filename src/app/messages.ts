@@ -1,5 +1,5 @@
 // Reading messages and attempts, expunging content, and resending one delivery.
-import { DoorbellError, notFound } from '../core/errors.ts';
+import { conflict, DoorbellError, notFound } from '../core/errors.ts';
 import type { Attempt, Message, Page, PageQuery } from '../core/types.ts';
 import type {
   AttemptQuery,
@@ -62,10 +62,9 @@ export async function resendMessage(
       'the message payload has expired or was expunged: it cannot be resent',
     );
   }
-  // A disabled endpoint is sent nothing: accepting would only mark a delivered message as failed.
-  if (endpoint.disabled) {
-    throw new DoorbellError('bad_request', 'the endpoint is disabled: enable it to resend to it');
-  }
+  // A disabled endpoint is sent nothing: accepting would only mark a delivered message as failed. The
+  // request is sound, the endpoint's state is not: a 409, which the API document lists for resend.
+  if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to resend to it');
   const task = await deps.store.tasks.resend(message.appId, message.id, endpoint.id, deps.now());
   if (!task)
     throw new DoorbellError('not_found', 'the message was not sent to this endpoint: nothing to resend');

@@ -209,7 +209,7 @@ await describeEachDriver((driver) => {
       assert.deepEqual((await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json, before);
     });
 
-    test('resend only to an endpoint the message was sent to (404), and not to a disabled one (400)', async () => {
+    test('resend only to an endpoint the message was sent to (404), and not to a disabled one (409)', async () => {
       await h.call('POST', '/api/v1/app', { name: 'R', uid: 'rs' });
       await h.call('POST', '/api/v1/app/rs/endpoint', {
         url: 'https://example.com/a',
@@ -234,7 +234,8 @@ await describeEachDriver((driver) => {
       await h.call('PATCH', '/api/v1/app/rs/endpoint/rs-a', { disabled: true });
       const before = (await h.call('GET', '/api/v1/app/rs/endpoint/rs-a/stats')).json;
       const disabled = await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-a/resend`);
-      assert.equal(disabled.status, 400);
+      assert.equal(disabled.status, 409);
+      assert.equal(disabled.json.code, 'conflict');
       assert.match(disabled.json.detail, /disabled/);
       assert.deepEqual((await h.call('GET', '/api/v1/app/rs/endpoint/rs-a/stats')).json, before);
       await h.call('PATCH', '/api/v1/app/rs/endpoint/rs-a', { disabled: false });
