@@ -201,7 +201,7 @@ export async function patchEndpoint(
 async function updateEndpoint(deps: EndpointDeps, before: Endpoint, endpoint: Endpoint): Promise<void> {
   await mapConflict(deps.store.endpoints.update(endpoint));
   deps.cache.invalidate(endpoint.appId);
-  // Messages waiting for slots at the old rate take new ones (workers read the endpoint at each claim).
+  // Messages waiting for slots at the old rate take new ones (slots are reserved at the rate of the moment).
   if (endpoint.rateLimit !== before.rateLimit)
     await deps.store.endpoints.resetRate(endpoint.appId, endpoint.id, endpoint.updatedAt);
 }
