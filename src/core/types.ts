@@ -63,17 +63,21 @@ export interface Message {
 export const TaskStatus = { success: 0, pending: 1, fail: 2, sending: 3 } as const;
 export type TaskStatusName = keyof typeof TaskStatus;
 
+/** What a task becomes after an attempt. */
+export type TaskNext = { status: 'success' } | { status: 'pending'; at: number } | { status: 'fail' };
+
 export interface DeliveryTask {
   id: string; // task_…
   appId: string;
   msgId: string;
   endpointId: string;
   status: TaskStatusName;
-  attempts: number; // attempts made so far
+  attempts: number; // scheduled attempts made so far: the retry schedule's position (manual ones don't move it)
   nextAt: number | null; // when the next attempt is due (pending only)
   leaseUntil: number | null; // while sending: the lease
   trigger: TriggerTypeName; // what made the next attempt due: the schedule, or a resend or recover
   rateSlot: boolean; // due at the rate-limit slot it was given when put back: it may be sent at once
+  restore: TaskNext | null; // while a manual attempt is due or in flight: where its failure leaves the task
   createdAt: number;
   updatedAt: number;
 }

@@ -29,6 +29,7 @@ const task = (over: Partial<DeliveryTask> = {}): DeliveryTask => ({
   leaseUntil: T + 30_000,
   trigger: 'scheduled',
   rateSlot: false,
+  restore: null,
   createdAt: T,
   updatedAt: T,
   ...over,
@@ -101,8 +102,26 @@ describe('one attempt, with the default configuration', () => {
     assert.equal((await attempt(answer(500), { attempts: 6 })).next.status, 'pending');
     assert.equal((await attempt(answer(204), { trigger: 'manual' })).attempt.triggerType, 'manual');
     for (const attempts of [0, 1, 7]) {
-      const manual = await attempt(answer(500), { trigger: 'manual', attempts });
+      const manual = await attempt(answer(500), { trigger: 'manual', attempts, restore: { status: 'fail' } });
       assert.deepEqual(manual.next, { status: 'fail' }, `after ${attempts} attempts`);
+    }
+  });
+
+  it('a failed manual attempt leaves the task where the resend found it; a delivered one succeeds', async () => {
+    const states = [
+      { status: 'success' },
+      { status: 'pending', at: T + 60_000 },
+      { status: 'fail' },
+    ] as const;
+    for (const restore of states) {
+      assert.deepEqual((await attempt(answer(500), { trigger: 'manual', restore })).next, restore);
+      assert.deepEqual(
+        (await attempt({ kind: 'timeout', durationMs: 15_000 }, { trigger: 'manual', restore })).next,
+        restore,
+      );
+      assert.deepEqual((await attempt(answer(200), { trigger: 'manual', restore })).next, {
+        status: 'success',
+      });
     }
   });
 });

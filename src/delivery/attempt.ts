@@ -7,8 +7,8 @@ import { newId } from '../core/ids.ts';
 import { classify, failureReason } from '../core/outcome.ts';
 import { nextAttempt } from '../core/retry-schedule.ts';
 import { webhookHeaders } from '../core/signing.ts';
-import type { Attempt, AttemptOutcome, DeliveryTask } from '../core/types.ts';
-import type { ClaimedTask, TaskNext } from '../store/store.ts';
+import type { Attempt, AttemptOutcome, DeliveryTask, TaskNext } from '../core/types.ts';
+import type { ClaimedTask } from '../store/store.ts';
 import type { Sender } from './undici-sender.ts';
 
 export interface AttemptDeps {
@@ -87,12 +87,13 @@ export async function sendAttempt(
 }
 
 /**
- * A failed manual attempt (resend, recover) is not retried, as in Svix: the operator asked for one try,
- * and the retries left from the task's history would otherwise decide how many more it gets.
+ * A failed manual attempt (resend, recover) changes nothing but the attempts recorded, as in Svix: the
+ * operator asked for one try, so it is not retried, and the task goes back to where it was (a delivered
+ * message stays delivered; a message being retried keeps its schedule).
  */
 function decide(outcome: AttemptOutcome, task: DeliveryTask, at: number, deps: AttemptDeps): TaskNext {
   if (outcome.kind === 'delivered') return { status: 'success' };
-  if (task.trigger === 'manual') return { status: 'fail' };
+  if (task.trigger === 'manual') return task.restore ?? { status: 'fail' };
   const n = nextAttempt({
     attempt: task.attempts + 1,
     outcome,

@@ -9,11 +9,11 @@ import type {
   Endpoint,
   EventType,
   Message,
+  TaskNext,
   TaskStatusName,
   TriggerTypeName,
 } from '../core/types.ts';
 import { TaskStatus, TriggerType } from '../core/types.ts';
-import type { TaskNext } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -35,9 +35,17 @@ export function toTask(r: Row): DeliveryTask {
     leaseUntil: r.lease_until as number | null,
     trigger: triggerName(r.trigger_type),
     rateSlot: Number(r.rate_wait) === 1,
+    restore: r.restore_status == null ? null : toNext(r.restore_status as number, r.restore_at),
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
   };
+}
+
+/** A task's next state from its status and next_at columns (the inverse of taskColumns). */
+function toNext(status: number, at: unknown): TaskNext {
+  if (status === TaskStatus.success) return { status: 'success' };
+  if (status === TaskStatus.pending) return { status: 'pending', at: at as number };
+  return { status: 'fail' };
 }
 
 /** A task's next state as its status and next_at columns. */

@@ -4,8 +4,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type IdPrefix, newId } from '../core/ids.ts';
-import type { Application, Attempt, Endpoint, EventType, Message, Page } from '../core/types.ts';
-import { ConflictError, type FinishInput, type PublishResult, type Store } from './store.ts';
+import type { Application, Attempt, Endpoint, EventType, Message, Page, TaskNext } from '../core/types.ts';
+import {
+  type ClaimedTask,
+  ConflictError,
+  type FinishInput,
+  type PublishResult,
+  type Store,
+} from './store.ts';
 
 export interface StoreHarness {
   open(): Promise<Store>;
@@ -792,7 +798,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const a3 = mkAttempt(m, ep.id, T0 + 6001, { triggerType: 'manual' });
         await finishOne(s, { taskId: c!.task.id, attempt: a3, next: { status: 'success' }, now: T0 + 6001 });
         t = await s.tasks.get(m.id, ep.id);
-        assert.deepEqual([t?.status, t?.attempts, t?.updatedAt], ['success', 3, T0 + 6001]);
+        assert.deepEqual(
+          [t?.status, t?.attempts, t?.updatedAt],
+          ['success', 2, T0 + 6001],
+          'manual: not counted',
+        );
         assert.deepEqual(await s.attempts.get(app.id, m.id, a3.id), a3);
       });
 
@@ -934,8 +944,49 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         });
         const after = await s.tasks.get(m.id, ep.id);
         assert.deepEqual([after?.status, after?.nextAt, after?.trigger], ['pending', T0 + 5, 'manual']);
+        assert.deepEqual(after?.restore, { status: 'success' }, 'the attempt that ended delivered it');
         const [again] = await claim(s, T0 + 6, 10);
         assert.deepEqual([again?.task.id, again?.task.trigger], [c!.task.id, 'manual']);
+      });
+
+      test('resend keeps where the task was, for a failed manual attempt to leave it there', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const [done, retrying] = [await publish(), await publish()];
+        const finishAs = async (c: ClaimedTask | undefined, next: TaskNext, now: number) => {
+          const attempt = mkAttempt(c!.message, ep.id, now, { triggerType: c!.task.trigger });
+          await finishOne(s, { taskId: c!.task.id, attempt, next, now });
+        };
+        const first = await claim(s, T0, 10);
+        const byMsg = (id: string) => first.find((c) => c.message.id === id);
+        await finishAs(byMsg(done.id), { status: 'success' }, T0 + 1);
+        await finishAs(byMsg(retrying.id), { status: 'pending', at: T0 + 5000 }, T0 + 1);
+        assert.deepEqual((await s.tasks.resend(app.id, done.id, ep.id, T0 + 10))?.restore, {
+          status: 'success',
+        });
+        const retry = { status: 'pending', at: T0 + 5000 };
+        assert.deepEqual((await s.tasks.resend(app.id, retrying.id, ep.id, T0 + 10))?.restore, retry);
+        assert.deepEqual(
+          (await s.tasks.resend(app.id, retrying.id, ep.id, T0 + 11))?.restore,
+          retry,
+          'a second resend keeps the state before the first',
+        );
+        const manual = await claim(s, T0 + 11, 10);
+        const restoreOf = (id: string) => manual.find((c) => c.message.id === id)?.task.restore;
+        assert.deepEqual(
+          manual.map((c) => c.task.trigger),
+          ['manual', 'manual'],
+        );
+        assert.deepEqual([restoreOf(done.id), restoreOf(retrying.id)], [{ status: 'success' }, retry]);
+        for (const c of manual) await finishAs(c, c.task.restore!, T0 + 12);
+        const t = await s.tasks.get(retrying.id, ep.id);
+        assert.deepEqual(
+          [t?.status, t?.nextAt, t?.trigger, t?.attempts, t?.restore],
+          ['pending', T0 + 5000, 'scheduled', 1, null],
+          'the retry keeps its time and its place in the schedule',
+        );
+        assert.equal((await s.tasks.get(done.id, ep.id))?.status, 'success');
+        const attempts = await s.attempts.list(app.id, { limit: 10, msgId: done.id });
+        assert.deepEqual(attempts.data.map((a) => a.triggerType).sort(), ['manual', 'scheduled']);
       });
 
       test('recover re-queues failed tasks created in the range; stats counts by status', async (s) => {
@@ -967,6 +1018,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await s.tasks.stats(ep.id, {}), { success: 0, pending: 2, fail: 1, sending: 1 });
         assert.equal(await s.tasks.recover(ep.id, T0, T0 + 10_000, T0 + 2000), 1);
         const recovered = await claim(s, T0 + 2000);
+        assert.ok(recovered.every((c) => c.task.restore?.status === 'fail'));
         assert.deepEqual(
           recovered.map((c) => c.task.trigger),
           ['manual', 'manual', 'manual'],

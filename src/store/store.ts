@@ -14,6 +14,7 @@ import type {
   Message,
   Page,
   PageQuery,
+  TaskNext,
   TaskStatusName,
 } from '../core/types.ts';
 
@@ -123,9 +124,6 @@ export interface ClaimOptions {
    */
   ended?: string[];
 }
-
-/** What to do with a task after an attempt. */
-export type TaskNext = { status: 'success' } | { status: 'pending'; at: number } | { status: 'fail' };
 
 export interface FinishInput {
   taskId: string;

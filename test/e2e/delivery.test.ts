@@ -151,6 +151,31 @@ await describeEachDriver((driver) => {
       assert.deepEqual(list.map((a) => a.triggerType).sort(), [0, 1]);
     });
 
+    test('a failed resend is recorded and leaves a delivered message delivered, not retried', async () => {
+      const rx = await startReceiver({
+        handle: (hit, res) => res.writeHead(hit.attempt === 1 ? 200 : 500).end(),
+      });
+      const { appId, epId } = await setup(running, rx.url);
+      const msgId = await publish(running, appId);
+      const statusAt = async () =>
+        (await api(running.url, 'GET', `/app/${appId}/endpoint/${epId}/msg`)).body.data[0]?.status;
+      await until('delivered', async () => (await statusAt()) === 0 || undefined);
+      const resent = await api(running.url, 'POST', `/app/${appId}/msg/${msgId}/endpoint/${epId}/resend`);
+      assert.equal(resent.status, 202);
+      const list = await until('the manual attempt recorded', async () => {
+        const a = await attempts(running, appId, msgId);
+        return a.length === 2 ? a : undefined;
+      });
+      await new Promise((r) => setTimeout(r, 300)); // longer than the whole retry schedule
+      await rx.close();
+      assert.deepEqual(list.map((a) => [a.triggerType, a.responseStatusCode]).sort(), [
+        [0, 200],
+        [1, 500],
+      ]);
+      assert.equal(rx.requests.length, 2, 'the failed manual attempt is not retried');
+      assert.equal(await statusAt(), 0, 'the message stays delivered to the endpoint');
+    });
+
     test('410 Gone disables the endpoint; later messages are not sent to it', async () => {
       const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(410).end() });
       const { appId, epId } = await setup(running, rx.url);

@@ -73,7 +73,7 @@ describe('sqlite store on a file', () => {
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [1, 2, 3, 4]);
+      assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [1, 2, 3, 4, 5]);
     } finally {
       db.close();
     }

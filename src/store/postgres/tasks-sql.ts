@@ -22,7 +22,8 @@ import {
 
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
-// A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt.
+// A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt,
+// whose failure leaves it where this attempt puts it (restore_*). Manual attempts don't move the schedule.
 // One statement per batch: the tasks are moved on, and the attempts of the tasks that still exist are
 // inserted (multi-row, from the same JSON input), and the commit does not wait for the WAL flush
 // (ASYNC_COMMIT). The tasks are found by primary key (= ANY(ARRAY(…))): joined on the JSON rows alone
@@ -34,11 +35,13 @@ export const FINISH = stmt(`WITH input AS (
       status smallint, response_status_code int, response text, response_duration_ms int,
       trigger_type smallint, created_at bigint)
   ), done AS (
-    UPDATE tasks t SET attempts = t.attempts + 1, updated_at = x.now, lease_until = NULL, rate_wait = 0,
+    UPDATE tasks t SET attempts = t.attempts + 1 - x.trigger_type, updated_at = x.now, lease_until = NULL, rate_wait = 0,
       status = CASE WHEN t.status = 0 THEN 0 WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE x.next_status END,
       next_at = CASE WHEN t.status = 0 THEN NULL WHEN t.status = 3 AND t.next_at IS NOT NULL THEN t.next_at
         ELSE x.next_at END,
-      trigger_type = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE 0 END
+      trigger_type = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE 0 END,
+      restore_status = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN x.next_status END,
+      restore_at = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN x.next_at END
     FROM input x WHERE t.id = ANY(ARRAY(SELECT task_id FROM input)) AND t.id = x.task_id RETURNING x.i
   ), recorded AS (
     INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code,
@@ -58,14 +61,18 @@ const RELEASE = stmt(`UPDATE tasks t SET status = 1, lease_until = NULL,
   WHERE t.id = $1 AND t.status = 3`);
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
+// Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
+// already waits for one (a second resend).
 const RESEND = stmt(`WITH r AS (
     UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
+      restore_status = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_status ELSE status END,
+      restore_at = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_at ELSE next_at END,
       lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = $1, trigger_type = 1, updated_at = $1,
       rate_wait = 0 WHERE app_id = $2 AND msg_id = $3 AND endpoint_id = $4 RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
 const RECOVER = stmt(`WITH u AS (
-    UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0
-    WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
+    UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0,
+      restore_status = 2, restore_at = NULL WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
   ), c AS (SELECT count(*)::int AS n FROM u)
   SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);
 // The earliest due time of each endpoint with pending tasks (a loose scan of the per-endpoint index:

@@ -43,6 +43,7 @@ function leasedTask(
     leaseUntil,
     trigger: 'scheduled',
     rateSlot: false,
+    restore: null,
     createdAt: now,
     updatedAt: now,
   };

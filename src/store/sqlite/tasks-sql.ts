@@ -9,12 +9,15 @@ import { keysetPage } from './paginate.ts';
 
 // A task already delivered stays delivered: a late finish from a worker whose lease was taken over
 // still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
-// A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt.
-const FINISH = `UPDATE tasks SET attempts = attempts + 1, updated_at = ?, lease_until = NULL, rate_wait = 0,
-  status = CASE WHEN status = 0 THEN 0 WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE ? END,
-  next_at = CASE WHEN status = 0 THEN NULL WHEN status = 3 AND next_at IS NOT NULL THEN next_at ELSE ? END,
-  trigger_type = CASE WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE 0 END
-  WHERE id = ?`;
+// A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt,
+// whose failure leaves it where this attempt puts it (restore_*). Manual attempts don't move the schedule.
+const FINISH = `UPDATE tasks SET attempts = attempts + @counted, updated_at = @now, lease_until = NULL, rate_wait = 0,
+  status = CASE WHEN status = 0 THEN 0 WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE @status END,
+  next_at = CASE WHEN status = 0 THEN NULL WHEN status = 3 AND next_at IS NOT NULL THEN next_at ELSE @nextAt END,
+  trigger_type = CASE WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE 0 END,
+  restore_status = CASE WHEN status = 3 AND next_at IS NOT NULL THEN @status END,
+  restore_at = CASE WHEN status = 3 AND next_at IS NOT NULL THEN @nextAt END
+  WHERE id = @id`;
 const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
@@ -25,7 +28,11 @@ const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL,
   rate_wait = coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at) >= @at
   WHERE id = @id AND status = 3`;
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
+// Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
+// already waits for one (a second resend).
 const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
+  restore_status = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_status ELSE status END,
+  restore_at = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_at ELSE next_at END,
   lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?,
   rate_wait = 0 WHERE app_id = ? AND msg_id = ? AND endpoint_id = ? RETURNING *`;
 
@@ -65,7 +72,8 @@ export function tasksSql(db: Db): Store['tasks'] {
           () =>
             batch.map(({ taskId, attempt: a, next, now }) => {
               const [status, nextAt] = taskColumns(next);
-              if (finish.run(now, status, nextAt, taskId).changes === 0) return false;
+              const counted = a.triggerType === 'scheduled' ? 1 : 0;
+              if (finish.run({ counted, now, status, nextAt, id: taskId }).changes === 0) return false;
               insertAttempt.run(
                 a.id,
                 a.appId,
@@ -100,8 +108,8 @@ export function tasksSql(db: Db): Store['tasks'] {
     },
     async recover(endpointId, since, until, now) {
       return db.run(
-        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, trigger_type = 1, updated_at = ?, rate_wait = 0
-         WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?`,
+        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, trigger_type = 1, updated_at = ?, rate_wait = 0,
+         restore_status = 2, restore_at = NULL WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?`,
         now,
         now,
         endpointId,
