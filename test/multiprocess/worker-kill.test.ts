@@ -149,6 +149,17 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
   if (lost.some((m) => m.length > 0)) {
     for (const p of cluster.all())
       t.diagnostic(`process ${p.pid} output (tail):\n${p.output().slice(-2000)}`);
+    // Where each lost message stands: its tasks, and the attempts recorded for them.
+    const ids = lost.flat().slice(0, 10);
+    const rows = await query(
+      `SELECT t.msg_id, t.endpoint_id, t.status, t.attempts, t.next_at, t.lease_until, t.trigger_type,
+         (SELECT json_agg(json_build_object('at', a.created_at, 'code', a.response_status_code,
+            'response', left(a.response, 80), 'trigger', a.trigger_type) ORDER BY a.id)
+          FROM attempts a WHERE a.msg_id = t.msg_id AND a.endpoint_id = t.endpoint_id) AS attempts
+       FROM tasks t WHERE t.msg_id = ANY($1)`,
+      [ids],
+    );
+    t.diagnostic(`lost messages' tasks at ${Date.now()} (killed at ${killedAt}): ${JSON.stringify(rows)}`);
   }
 
   names.forEach((name, i) => {
