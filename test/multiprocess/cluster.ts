@@ -47,12 +47,13 @@ export interface SlowReceiver extends Receiver {
   /** Requests received and not answered yet. */
   pending(): number;
   /** The client ports of the requests not answered yet. */
-  pendingPorts(): number[];
+  /** The connections of the requests now pending, keyed as connectionsOf keys them. */
+  pendingConnections(): string[];
   /**
-   * Never answers the requests now pending on connections from `ports` (a process about to be killed),
-   * so that the kill, not a late answer racing it, ends them. Returns how many were held.
+   * Never answers the requests now pending on `connections` (of a process about to be killed), so that
+   * the kill, not a late answer racing it, ends them. Returns how many were held.
    */
-  hold(ports: ReadonlySet<number>): number;
+  hold(connections: ReadonlySet<string>): number;
 }
 
 /** A receiver that answers `status(request)` after `delayMs()` milliseconds. */
@@ -85,9 +86,9 @@ export async function startSlowReceiver(
   return Object.assign(receiver, {
     aborted,
     pending: () => waiting.size,
-    pendingPorts: () => [...waiting].map((res) => res.socket?.remotePort ?? 0),
-    hold(ports: ReadonlySet<number>) {
-      for (const res of waiting) if (ports.has(res.socket?.remotePort ?? 0)) held.add(res);
+    pendingConnections: () => [...waiting].map(connectionOf),
+    hold(connections: ReadonlySet<string>) {
+      for (const res of waiting) if (connections.has(connectionOf(res))) held.add(res);
       return held.size;
     },
   });
@@ -170,11 +171,15 @@ export async function awaitDelivery(
   return left;
 }
 
+/** The connection a request arrived on, seen from the sender: its local port > its remote port. */
+const connectionOf = (res: ServerResponse): string => `${res.socket?.remotePort}>${res.socket?.localPort}`;
+
 /**
- * The local TCP ports of a process's sockets, from /proc (Linux): which requests at a receiver come
- * from which worker process.
+ * The TCP connections of a process's sockets, from /proc (Linux), as "local port>remote port": which
+ * requests at a receiver come from which worker process. The pair, since one local port number can
+ * serve connections to two different addresses (another process's, to another receiver).
  */
-export function localPortsOf(pid: number): Set<number> {
+export function connectionsOf(pid: number): Set<string> {
   const inodes = new Set<string>();
   let fds: string[] = [];
   try {
@@ -190,7 +195,8 @@ export function localPortsOf(pid: number): Set<number> {
       // closed meanwhile
     }
   }
-  const ports = new Set<number>();
+  const connections = new Set<string>();
+  const port = (address: string) => Number.parseInt(address.split(':')[1]!, 16);
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text = '';
     try {
@@ -201,8 +207,8 @@ export function localPortsOf(pid: number): Set<number> {
     // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …; ports in hex.
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length > 9 && inodes.has(cols[9]!)) ports.add(Number.parseInt(cols[1]!.split(':')[1]!, 16));
+      if (cols.length > 9 && inodes.has(cols[9]!)) connections.add(`${port(cols[1]!)}>${port(cols[2]!)}`);
     }
   }
-  return ports;
+  return connections;
 }

@@ -23,8 +23,8 @@ import {
   ADMIN_TOKEN,
   awaitDelivery,
   type Cluster,
+  connectionsOf,
   expectedIds,
-  localPortsOf,
   type SlowReceiver,
   setupApp,
   startCluster,
@@ -95,10 +95,12 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
       // unanswered requests on its connections, which then stay unanswered until the kill cuts them.
       const until = Date.now() + 10_000;
       for (;;) {
-        const ports = localPortsOf(victim.pid);
-        const pending = receivers.flatMap((r) => r.pendingPorts()).filter((p) => ports.has(p)).length;
+        const connections = connectionsOf(victim.pid);
+        const pending = receivers
+          .flatMap((r) => r.pendingConnections())
+          .filter((c) => connections.has(c)).length;
         if (pending >= 3 || Date.now() > until) {
-          inFlightAtKill = receivers.reduce((n, r) => n + r.hold(ports), 0);
+          inFlightAtKill = receivers.reduce((n, r) => n + r.hold(connections), 0);
           break;
         }
         await sleep(2);
