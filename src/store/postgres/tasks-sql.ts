@@ -35,7 +35,8 @@ export const FINISH = stmt(`WITH input AS (
       status smallint, response_status_code int, response text, response_duration_ms int,
       trigger_type smallint, created_at bigint)
   ), done AS (
-    UPDATE tasks t SET attempts = t.attempts + 1 - x.trigger_type, updated_at = x.now, lease_until = NULL, rate_wait = 0,
+    UPDATE tasks t SET attempts = t.attempts + 1 - x.trigger_type, updated_at = x.now, lease_until = NULL,
+      rate_wait = 0,
       status = CASE WHEN t.status = 0 THEN 0 WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE x.next_status END,
       next_at = CASE WHEN t.status = 0 THEN NULL WHEN t.status = 3 AND t.next_at IS NOT NULL THEN t.next_at
         ELSE x.next_at END,
@@ -72,7 +73,8 @@ const RESEND = stmt(`WITH r AS (
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
 const RECOVER = stmt(`WITH u AS (
     UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0,
-      restore_status = 2, restore_at = NULL WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
+      restore_status = 2, restore_at = NULL
+    WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
   ), c AS (SELECT count(*)::int AS n FROM u)
   SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);
 // The earliest due time of each endpoint with pending tasks (a loose scan of the per-endpoint index:
