@@ -27,8 +27,8 @@ describe('rate gate', () => {
       assert.equal(await a.wait(first!, endpoint), null, 'the first slot is now');
       assert.equal(await a.wait(second!, endpoint), t + 500);
       assert.equal(await a.wait(third!, endpoint), t + 1000);
-      await store.tasks.release(second!.id, t + 500);
-      await store.tasks.release(third!.id, t + 1000);
+      await store.tasks.release(second!.id, second!.leaseUntil, t + 500);
+      await store.tasks.release(third!.id, third!.leaseUntil, t + 1000);
 
       t += 500;
       const [back] = await claim();

@@ -190,7 +190,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     if (endpoint.disabled) return skipDisabled({ task, message, endpoint });
     const slot = await gate.wait(task, endpoint);
     if (slot !== null) {
-      await store.tasks.release(task.id, slot);
+      await store.tasks.release(task.id, task.leaseUntil, slot);
       return wakeDue(); // pending again, for a later slot: a claim schedules its timer
     }
     const { attempt, next, outcome } = await sendAttempt({ task, message, endpoint }, attemptDeps);
@@ -198,7 +198,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     attemptEnded();
     slotFreed();
     try {
-      await finisher.add({ taskId: task.id, attempt, next, now: attempt.createdAt });
+      await finisher.add({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: attempt.createdAt });
     } finally {
       ended.delete(task.id);
     }
@@ -230,7 +230,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       response: 'endpoint disabled: not sent',
       responseDurationMs: 0,
     });
-    await finisher.add({ taskId: task.id, attempt, next: { status: 'fail' }, now: at });
+    await finisher.add({
+      taskId: task.id,
+      lease: task.leaseUntil,
+      attempt,
+      next: { status: 'fail' },
+      now: at,
+    });
   }
 
   return {

@@ -223,7 +223,13 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.ok(m && sending && pending);
         const c = claimed[0]!;
         const attempt = mkAttempt(m, ep.id, T0 + 1);
-        await finishOne(s, { taskId: c.task.id, attempt, next: { status: 'success' }, now: T0 + 1 });
+        await finishOne(s, {
+          taskId: c.task.id,
+          lease: c.task.leaseUntil,
+          attempt,
+          next: { status: 'success' },
+          now: T0 + 1,
+        });
         assert.equal(await s.apps.delete(app.id, T0 + 2), true);
         assert.equal(await s.apps.get(app.id), null);
         assert.equal(await s.endpoints.get(app.id, ep.id), null);
@@ -380,11 +386,12 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           await publish(T0, {}, [b]),
         ];
         for (const c of await claim(s, T0)) {
-          if (c.task.msgId !== m2!.id) await s.tasks.release(c.task.id, T0 + 40_000);
+          if (c.task.msgId !== m2!.id) await s.tasks.release(c.task.id, c.task.leaseUntil, T0 + 40_000);
           else {
             const attempt = mkAttempt(m2!, a.id, T0 + 1);
             await finishOne(s, {
               taskId: c.task.id,
+              lease: c.task.leaseUntil,
               attempt,
               next: { status: 'pending', at: T0 + 50_000 },
               now: T0 + 1,
@@ -403,7 +410,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
 
         // The app's rate applies to endpoints without one of their own: b keeps waiting.
         const [again] = await claim(s, T0 + 10);
-        await s.tasks.release(again!.task.id, await s.endpoints.reserveSlot(a.id, T0 + 10));
+        await s.tasks.release(
+          again!.task.id,
+          again!.task.leaseUntil,
+          await s.endpoints.reserveSlot(a.id, T0 + 10),
+        );
         assert.equal(await s.endpoints.resetRate(app.id, null, T0 + 20), 1);
         assert.deepEqual([await dueAt(m1!), await dueAt(m3!)], [T0 + 20, T0 + 40_000]);
         assert.equal(await s.endpoints.resetRate(app.id, b.id, T0 + 30), 1);
@@ -419,7 +430,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const slot = await s.endpoints.reserveSlot(ep.id, T0);
         assert.equal(slot, T0 + 5000);
         await s.endpoints.resetRate(app.id, ep.id, T0 + 10); // the task is in flight: not waiting yet
-        await s.tasks.release(c!.task.id, slot);
+        await s.tasks.release(c!.task.id, c!.task.leaseUntil, slot);
         const freed = await s.tasks.get(m.id, ep.id);
         assert.deepEqual(
           [freed?.nextAt, freed?.rateSlot],
@@ -430,13 +441,14 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const [again] = await claim(s, T0 + 10);
         const next = await s.endpoints.reserveSlot(ep.id, T0 + 10);
         await s.endpoints.reserveSlot(ep.id, T0 + 10);
-        await s.tasks.release(again!.task.id, next + 1000);
+        await s.tasks.release(again!.task.id, again!.task.leaseUntil, next + 1000);
         const parked = await s.tasks.get(m.id, ep.id);
         assert.deepEqual([parked?.nextAt, parked?.rateSlot], [T0 + 1010, true]);
         const [back] = await claim(s, T0 + 1010);
         assert.equal(back?.task.rateSlot, true, 'claimed holding its slot');
         await finishOne(s, {
           taskId: back!.task.id,
+          lease: back!.task.leaseUntil,
           attempt: mkAttempt(m, ep.id, T0 + 1011),
           next: { status: 'pending', at: T0 + 5000 },
           now: T0 + 1011,
@@ -773,6 +785,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(
           await finishOne(s, {
             taskId: c!.task.id,
+            lease: c!.task.leaseUntil,
             attempt: a1,
             next: { status: 'pending', at: T0 + 5000 },
             now: T0 + 1,
@@ -789,14 +802,26 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           responseStatusCode: 0,
           response: 'timeout',
         });
-        await finishOne(s, { taskId: c!.task.id, attempt: a2, next: { status: 'fail' }, now: T0 + 5001 });
+        await finishOne(s, {
+          taskId: c!.task.id,
+          lease: c!.task.leaseUntil,
+          attempt: a2,
+          next: { status: 'fail' },
+          now: T0 + 5001,
+        });
         t = await s.tasks.get(m.id, ep.id);
         assert.deepEqual([t?.status, t?.attempts, t?.nextAt], ['fail', 2, null]);
         assert.equal(await s.tasks.nextDueAt(), null);
         await s.tasks.resend(app.id, m.id, ep.id, T0 + 6000);
         [c] = await claim(s, T0 + 6000);
         const a3 = mkAttempt(m, ep.id, T0 + 6001, { triggerType: 'manual' });
-        await finishOne(s, { taskId: c!.task.id, attempt: a3, next: { status: 'success' }, now: T0 + 6001 });
+        await finishOne(s, {
+          taskId: c!.task.id,
+          lease: c!.task.leaseUntil,
+          attempt: a3,
+          next: { status: 'success' },
+          now: T0 + 6001,
+        });
         t = await s.tasks.get(m.id, ep.id);
         assert.deepEqual(
           [t?.status, t?.attempts, t?.updatedAt],
@@ -818,8 +843,20 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const ag = mkAttempt(m, eps[0]!.id, T0 + 1);
         const ak = mkAttempt(m, eps[1]!.id, T0 + 1);
         const results = await s.tasks.finish([
-          { taskId: gone.task.id, attempt: ag, next: { status: 'success' }, now: T0 + 1 },
-          { taskId: kept.task.id, attempt: ak, next: { status: 'success' }, now: T0 + 1 },
+          {
+            taskId: gone.task.id,
+            lease: gone.task.leaseUntil,
+            attempt: ag,
+            next: { status: 'success' },
+            now: T0 + 1,
+          },
+          {
+            taskId: kept.task.id,
+            lease: kept.task.leaseUntil,
+            attempt: ak,
+            next: { status: 'success' },
+            now: T0 + 1,
+          },
         ]);
         assert.deepEqual(results, [false, true]);
         assert.equal(await s.attempts.get(app.id, m.id, ag.id), null);
@@ -834,15 +871,28 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const first = mkAttempt(m, eps[0]!.id, T0 + 1);
         const third = mkAttempt(m, eps[2]!.id, T0 + 1);
         const results = await s.tasks.finish([
-          { taskId: task(0).id, attempt: first, next: { status: 'success' }, now: T0 + 1 },
+          {
+            taskId: task(0).id,
+            lease: task(0).leaseUntil,
+            attempt: first,
+            next: { status: 'success' },
+            now: T0 + 1,
+          },
           // The same attempt id again: the attempts table refuses it.
           {
             taskId: task(1).id,
+            lease: task(1).leaseUntil,
             attempt: { ...first, endpointId: eps[1]!.id },
             next: { status: 'success' },
             now: T0 + 1,
           },
-          { taskId: task(2).id, attempt: third, next: { status: 'success' }, now: T0 + 1 },
+          {
+            taskId: task(2).id,
+            lease: task(2).leaseUntil,
+            attempt: third,
+            next: { status: 'success' },
+            now: T0 + 1,
+          },
         ]);
         assert.equal(results[0], true);
         assert.ok(results[1] instanceof Error, 'the refused input gets its error');
@@ -862,6 +912,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const ok = mkAttempt(m, ep.id, T0 + LEASE + 1);
         await finishOne(s, {
           taskId: second!.task.id,
+          lease: second!.task.leaseUntil,
           attempt: ok,
           next: { status: 'success' },
           now: T0 + LEASE + 1,
@@ -870,6 +921,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(
           await finishOne(s, {
             taskId: first!.task.id,
+            lease: first!.task.leaseUntil,
             attempt: late,
             next: { status: 'pending', at: T0 + LEASE + 9 },
             now: T0 + LEASE + 2,
@@ -882,11 +934,39 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await claim(s, T0 + 10 * LEASE)).length, 0);
       });
 
+      test('a late finish or release leaves the lease of the attempt in flight; a late success stands', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const m = await publish();
+        const [first] = await claim(s, T0);
+        const [second] = await claim(s, T0 + LEASE); // taken over: the first worker looked dead
+        const late = (c: ClaimedTask, at: number, next: TaskNext) =>
+          finishOne(s, {
+            taskId: c.task.id,
+            lease: c.task.leaseUntil,
+            attempt: mkAttempt(m, ep.id, at, { status: next.status === 'success' ? 'success' : 'fail' }),
+            next,
+            now: at,
+          });
+        assert.equal(await late(first!, T0 + LEASE + 1, { status: 'pending', at: T0 + LEASE + 2 }), true);
+        await s.tasks.release(first!.task.id, first!.task.leaseUntil, T0 + LEASE + 2);
+        let t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.leaseUntil], ['sending', second!.task.leaseUntil], 'still held');
+        assert.deepEqual(await claim(s, T0 + LEASE + 5), [], 'never a second attempt at once');
+        // The first attempt did deliver, its finish late: delivered it is, whatever the second one does.
+        await late(first!, T0 + LEASE + 6, { status: 'success' });
+        t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.leaseUntil], ['success', null]);
+        await late(second!, T0 + LEASE + 7, { status: 'pending', at: T0 + LEASE + 9 });
+        t = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([t?.status, t?.nextAt], ['success', null]);
+        assert.equal((await s.attempts.list(app.id, { limit: 10, msgId: m.id })).data.length, 3);
+      });
+
       test('release gives a claimed task back without an attempt', async (s) => {
         const { ep, publish } = await world(s);
         const m = await publish();
         const [c] = await claim(s, T0);
-        await s.tasks.release(c!.task.id, T0 + 700);
+        await s.tasks.release(c!.task.id, c!.task.leaseUntil, T0 + 700);
         const t = await s.tasks.get(m.id, ep.id);
         assert.deepEqual([t?.status, t?.attempts, t?.nextAt, t?.leaseUntil], ['pending', 0, T0 + 700, null]);
         assert.equal(await s.tasks.nextDueAt(), T0 + 700);
@@ -908,6 +988,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(c!.task.trigger, 'scheduled');
         await finishOne(s, {
           taskId: c!.task.id,
+          lease: c!.task.leaseUntil,
           attempt: mkAttempt(m, eps[0]!.id, T0 + 1),
           next: { status: 'fail' },
           now: T0 + 1,
@@ -922,6 +1003,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(resent.task.trigger, 'manual');
         await finishOne(s, {
           taskId: resent.task.id,
+          lease: resent.task.leaseUntil,
           attempt: mkAttempt(m, eps[0]!.id, T0 + 61),
           next: { status: 'pending', at: T0 + 70 },
           now: T0 + 61,
@@ -938,6 +1020,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await claim(s, T0 + 5, 10), [], 'the lease holds: no second attempt at once');
         await finishOne(s, {
           taskId: c!.task.id,
+          lease: c!.task.leaseUntil,
           attempt: mkAttempt(m, ep.id, T0 + 6),
           next: { status: 'success' },
           now: T0 + 6,
@@ -954,7 +1037,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const [done, retrying] = [await publish(), await publish()];
         const finishAs = async (c: ClaimedTask | undefined, next: TaskNext, now: number) => {
           const attempt = mkAttempt(c!.message, ep.id, now, { triggerType: c!.task.trigger });
-          await finishOne(s, { taskId: c!.task.id, attempt, next, now });
+          await finishOne(s, { taskId: c!.task.id, lease: c!.task.leaseUntil, attempt, next, now });
         };
         const first = await claim(s, T0, 10);
         const byMsg = (id: string) => first.find((c) => c.message.id === id);
@@ -998,6 +1081,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         for (const c of claimed.slice(0, 3)) {
           await finishOne(s, {
             taskId: c.task.id,
+            lease: c.task.leaseUntil,
             attempt: mkAttempt(c.message, ep.id, T0 + 1001, { status: 'fail' }),
             next: { status: 'fail' },
             now: T0 + 1001,
@@ -1084,7 +1168,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const m2 = await publish(T0 + 1, { eventType: 'user.created' });
         const claimed = await claim(s, T0 + 10);
         const task = (m: Message, e: Endpoint) =>
-          claimed.find((c) => c.message.id === m.id && c.endpoint.id === e.id)!.task.id;
+          claimed.find((c) => c.message.id === m.id && c.endpoint.id === e.id)!.task;
         const a = [
           mkAttempt(m1, e0.id, T0 + 20, { responseStatusCode: 200 }),
           mkAttempt(m1, e1.id, T0 + 21, { status: 'fail', responseStatusCode: 503 }),
@@ -1092,10 +1176,34 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           mkAttempt(m2, e1.id, T0 + 23, { status: 'fail', responseStatusCode: 404 }),
         ];
         await s.tasks.finish([
-          { taskId: task(m1, e0), attempt: a[0]!, next: { status: 'success' }, now: T0 + 20 },
-          { taskId: task(m1, e1), attempt: a[1]!, next: { status: 'pending', at: T0 + 99 }, now: T0 + 21 },
-          { taskId: task(m2, e0), attempt: a[2]!, next: { status: 'pending', at: T0 + 99 }, now: T0 + 22 },
-          { taskId: task(m2, e1), attempt: a[3]!, next: { status: 'fail' }, now: T0 + 23 },
+          {
+            taskId: task(m1, e0).id,
+            lease: task(m1, e0).leaseUntil,
+            attempt: a[0]!,
+            next: { status: 'success' },
+            now: T0 + 20,
+          },
+          {
+            taskId: task(m1, e1).id,
+            lease: task(m1, e1).leaseUntil,
+            attempt: a[1]!,
+            next: { status: 'pending', at: T0 + 99 },
+            now: T0 + 21,
+          },
+          {
+            taskId: task(m2, e0).id,
+            lease: task(m2, e0).leaseUntil,
+            attempt: a[2]!,
+            next: { status: 'pending', at: T0 + 99 },
+            now: T0 + 22,
+          },
+          {
+            taskId: task(m2, e1).id,
+            lease: task(m2, e1).leaseUntil,
+            attempt: a[3]!,
+            next: { status: 'fail' },
+            now: T0 + 23,
+          },
         ]);
         const ids = (q: object) =>
           s.attempts.list(app.id, { limit: 9, ...q }).then((p) => p.data.map((x) => x.id));

@@ -127,6 +127,8 @@ export interface ClaimOptions {
 
 export interface FinishInput {
   taskId: string;
+  /** The lease the attempt was made under (the claimed task's leaseUntil): see tasks.finish. */
+  lease: number | null;
   attempt: Attempt; // inserted in the same transaction
   next: TaskNext;
   now: number;
@@ -263,14 +265,17 @@ export interface Store {
      * finished attempts: one durable commit per batch, not per attempt). Per input: false if the task
      * no longer exists (its attempt is then not recorded). An input the database refuses does not fail
      * the others: it alone is answered with the error, and the rest commit (see finishEachAlone).
-     * Rejects only when the store cannot be reached.
+     * Rejects only when the store cannot be reached. A finish under a lease the task no longer holds
+     * (it expired and was taken over) records its attempt but moves the task only to delivered, and
+     * never frees the lease of the attempt in flight.
      */
     finish(inputs: FinishInput[]): Promise<Array<boolean | Error>>;
     /**
      * Gives a claimed task back without an attempt until its rate-limit slot `at`; or, when the endpoint's
-     * slots started over since (resetRate), until they did, to take a new one.
+     * slots started over since (resetRate), until they did, to take a new one. Nothing when the task no
+     * longer holds `lease`.
      */
-    release(taskId: string, at: number): Promise<void>;
+    release(taskId: string, lease: number | null, at: number): Promise<void>;
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;
     /** Makes the message's task for the endpoint due now, for resend; null if the message never targeted it. */
     resend(appId: string, msgId: string, endpointId: string, now: number): Promise<DeliveryTask | null>;

@@ -101,6 +101,7 @@ await describeEachDriver((driver) => {
       await h.store.tasks.finish([
         {
           taskId: claimed.task.id,
+          lease: claimed.task.leaseUntil,
           now,
           next: { status: 'fail' },
           attempt: {

@@ -102,6 +102,7 @@ if (skip) {
               await store.tasks.finish(
                 claimed.map((c) => ({
                   taskId: c.task.id,
+                  lease: c.task.leaseUntil,
                   attempt: {
                     id: newId('atmpt', now),
                     appId: c.task.appId,
@@ -192,7 +193,13 @@ if (skip) {
             createdAt: T0 + 5,
           };
           await store.tasks.finish([
-            { taskId: c!.task.id, attempt, next: { status: 'success' }, now: T0 + 5 },
+            {
+              taskId: c!.task.id,
+              lease: c!.task.leaseUntil,
+              attempt,
+              next: { status: 'success' },
+              now: T0 + 5,
+            },
           ]);
           // Published with a long retention: its day is kept while the payload lives.
           const later = T0 + 3 * DAY_MS;
@@ -358,6 +365,7 @@ if (skip) {
           await store.tasks.finish([
             {
               taskId: claimed!.task.id,
+              lease: claimed!.task.leaseUntil,
               now: at,
               next: { status: 'success' },
               attempt: {

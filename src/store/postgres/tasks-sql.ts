@@ -20,8 +20,8 @@ import {
   timeFilters,
 } from './pg.ts';
 
-// A task already delivered stays delivered: a late finish from a worker whose lease was taken over
-// still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
+// A finish under the lease the task still holds moves it on; one under a lease taken over since records
+// its attempt and changes nothing else unless it delivered (see sqlite/tasks-sql.ts, FINISH).
 // A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt,
 // whose failure leaves it where this attempt puts it (restore_*). Manual attempts don't move the schedule.
 // One statement per batch: the tasks are moved on, and the attempts of the tasks that still exist are
@@ -29,20 +29,27 @@ import {
 // (ASYNC_COMMIT). The tasks are found by primary key (= ANY(ARRAY(…))): joined on the JSON rows alone
 // (estimated at 100), the planner scans the whole table while it holds fewer than some 100,000 rows,
 // which cost 10 ms a finish at 15,000 tasks.
+const MINE = '(t.status = 3 AND t.lease_until = x.lease)';
+const LATE_SUCCESS = '(x.next_status = 0 AND t.trigger_type = 0)';
 export const FINISH = stmt(`WITH input AS (
-    SELECT * FROM json_to_recordset($1::json) AS x(i int, task_id text, next_status smallint, next_at bigint,
-      now bigint, id text, app_id text, msg_id text, msg_created_at bigint, endpoint_id text, url text,
-      status smallint, response_status_code int, response text, response_duration_ms int,
+    SELECT * FROM json_to_recordset($1::json) AS x(i int, task_id text, lease bigint, next_status smallint,
+      next_at bigint, now bigint, id text, app_id text, msg_id text, msg_created_at bigint, endpoint_id text,
+      url text, status smallint, response_status_code int, response text, response_duration_ms int,
       trigger_type smallint, created_at bigint)
   ), done AS (
-    UPDATE tasks t SET attempts = t.attempts + 1 - x.trigger_type, updated_at = x.now, lease_until = NULL,
-      rate_wait = 0,
-      status = CASE WHEN t.status = 0 THEN 0 WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE x.next_status END,
-      next_at = CASE WHEN t.status = 0 THEN NULL WHEN t.status = 3 AND t.next_at IS NOT NULL THEN t.next_at
-        ELSE x.next_at END,
-      trigger_type = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN 1 ELSE 0 END,
-      restore_status = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN x.next_status END,
-      restore_at = CASE WHEN t.status = 3 AND t.next_at IS NOT NULL THEN x.next_at END
+    UPDATE tasks t SET attempts = t.attempts + 1 - x.trigger_type, updated_at = x.now,
+      status = CASE WHEN ${MINE} THEN (CASE WHEN t.next_at IS NOT NULL THEN 1 ELSE x.next_status END)
+        WHEN ${LATE_SUCCESS} THEN 0 ELSE t.status END,
+      next_at = CASE WHEN ${MINE} THEN coalesce(t.next_at, x.next_at) WHEN ${LATE_SUCCESS} THEN NULL
+        ELSE t.next_at END,
+      lease_until = CASE WHEN ${MINE} OR ${LATE_SUCCESS} THEN NULL ELSE t.lease_until END,
+      rate_wait = CASE WHEN ${MINE} OR ${LATE_SUCCESS} THEN 0 ELSE t.rate_wait END,
+      trigger_type = CASE WHEN ${MINE} THEN (CASE WHEN t.next_at IS NOT NULL THEN 1 ELSE 0 END)
+        ELSE t.trigger_type END,
+      restore_status = CASE WHEN ${MINE} THEN (CASE WHEN t.next_at IS NOT NULL THEN x.next_status END)
+        WHEN x.next_status = 0 AND t.trigger_type = 1 THEN 0 ELSE t.restore_status END,
+      restore_at = CASE WHEN ${MINE} THEN (CASE WHEN t.next_at IS NOT NULL THEN x.next_at END)
+        WHEN x.next_status = 0 AND t.trigger_type = 1 THEN NULL ELSE t.restore_at END
     FROM input x WHERE t.id = ANY(ARRAY(SELECT task_id FROM input)) AND t.id = x.task_id RETURNING x.i
   ), recorded AS (
     INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code,
@@ -59,7 +66,7 @@ const RELEASE = stmt(`UPDATE tasks t SET status = 1, lease_until = NULL,
   next_at = least($2, f.free)::bigint, rate_wait = CASE WHEN f.free >= $2 THEN 1 ELSE 0 END
   FROM (SELECT coalesce((SELECT rate_next_free FROM endpoints e, tasks x
     WHERE x.id = $1 AND e.id = x.endpoint_id FOR SHARE OF e), $2) AS free) f
-  WHERE t.id = $1 AND t.status = 3`);
+  WHERE t.id = $1 AND t.status = 3 AND t.lease_until = $3`);
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 // Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
@@ -89,11 +96,12 @@ const NEXT_DUE = stmt(`WITH RECURSIVE e(id) AS (
       ORDER BY next_at LIMIT 1)) FROM e WHERE e.id IS NOT NULL) AS pending,
     (SELECT min(lease_until) FROM tasks WHERE status = 3) AS leased`);
 
-function finishRow(i: number, { taskId, attempt: a, next, now }: FinishInput) {
+function finishRow(i: number, { taskId, lease, attempt: a, next, now }: FinishInput) {
   const [nextStatus, nextAt] = taskColumns(next);
   return {
     i,
     task_id: taskId,
+    lease,
     next_status: nextStatus,
     next_at: nextAt,
     now,
@@ -164,8 +172,8 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       if (pending) await pending;
       return finishEachAlone(inputs, (batch) => finishBatch(db, batch));
     },
-    async release(taskId, at) {
-      await db.run(RELEASE, [taskId, at]);
+    async release(taskId, lease, at) {
+      await db.run(RELEASE, [taskId, at, lease]);
     },
     async get(msgId, endpointId) {
       const row = await db.one(GET, [msgId, endpointId]);

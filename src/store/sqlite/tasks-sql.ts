@@ -7,16 +7,27 @@ import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
-// A task already delivered stays delivered: a late finish from a worker whose lease was taken over
-// still counts its attempt but cannot undo the success (at-least-once, never "un-delivered").
-// A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt,
-// whose failure leaves it where this attempt puts it (restore_*). Manual attempts don't move the schedule.
-const FINISH = `UPDATE tasks SET attempts = attempts + @counted, updated_at = @now, lease_until = NULL, rate_wait = 0,
-  status = CASE WHEN status = 0 THEN 0 WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE @status END,
-  next_at = CASE WHEN status = 0 THEN NULL WHEN status = 3 AND next_at IS NOT NULL THEN next_at ELSE @nextAt END,
-  trigger_type = CASE WHEN status = 3 AND next_at IS NOT NULL THEN 1 ELSE 0 END,
-  restore_status = CASE WHEN status = 3 AND next_at IS NOT NULL THEN @status END,
-  restore_at = CASE WHEN status = 3 AND next_at IS NOT NULL THEN @nextAt END
+const MINE = '(status = 3 AND lease_until = @lease)';
+const LATE_SUCCESS = '(@status = 0 AND trigger_type = 0)';
+
+// A finish under the lease the task still holds moves it on. A sending task with next_at set was
+// resent during its attempt: it becomes due then, as a manual attempt, whose failure leaves it where this
+// attempt puts it (restore_*). Manual attempts don't move the schedule.
+// A finish under a lease taken over since (it expired: the attempt is being made again) records its
+// attempt and changes nothing else, unless it delivered: a task is never "un-delivered", and a success
+// stands even while another attempt is in flight (for a manual attempt, as what its failure returns to).
+// So a late finish never frees the lease of an attempt in flight: never two attempts at once.
+const FINISH = `UPDATE tasks SET attempts = attempts + @counted, updated_at = @now,
+  status = CASE WHEN ${MINE} THEN (CASE WHEN next_at IS NOT NULL THEN 1 ELSE @status END)
+    WHEN ${LATE_SUCCESS} THEN 0 ELSE status END,
+  next_at = CASE WHEN ${MINE} THEN coalesce(next_at, @nextAt) WHEN ${LATE_SUCCESS} THEN NULL ELSE next_at END,
+  lease_until = CASE WHEN ${MINE} OR ${LATE_SUCCESS} THEN NULL ELSE lease_until END,
+  rate_wait = CASE WHEN ${MINE} OR ${LATE_SUCCESS} THEN 0 ELSE rate_wait END,
+  trigger_type = CASE WHEN ${MINE} THEN (next_at IS NOT NULL) ELSE trigger_type END,
+  restore_status = CASE WHEN ${MINE} THEN (CASE WHEN next_at IS NOT NULL THEN @status END)
+    WHEN @status = 0 AND trigger_type = 1 THEN 0 ELSE restore_status END,
+  restore_at = CASE WHEN ${MINE} THEN (CASE WHEN next_at IS NOT NULL THEN @nextAt END)
+    WHEN @status = 0 AND trigger_type = 1 THEN NULL ELSE restore_at END
   WHERE id = @id`;
 const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -26,7 +37,7 @@ const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, u
 const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL,
   next_at = CAST(min(@at, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at)) AS INTEGER),
   rate_wait = coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at) >= @at
-  WHERE id = @id AND status = 3`;
+  WHERE id = @id AND status = 3 AND lease_until = @lease`;
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 // Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
 // already waits for one (a second resend).
@@ -70,10 +81,10 @@ export function tasksSql(db: Db): Store['tasks'] {
       return finishEachAlone(inputs, (batch) =>
         db.grouped(
           () =>
-            batch.map(({ taskId, attempt: a, next, now }) => {
+            batch.map(({ taskId, lease, attempt: a, next, now }) => {
               const [status, nextAt] = taskColumns(next);
               const counted = a.triggerType === 'scheduled' ? 1 : 0;
-              if (finish.run({ counted, now, status, nextAt, id: taskId }).changes === 0) return false;
+              if (finish.run({ counted, now, status, nextAt, lease, id: taskId }).changes === 0) return false;
               insertAttempt.run(
                 a.id,
                 a.appId,
@@ -93,9 +104,9 @@ export function tasksSql(db: Db): Store['tasks'] {
         ),
       );
     },
-    release(taskId, at) {
+    release(taskId, lease, at) {
       return db.grouped(() => {
-        db.run(RELEASE, { at, id: taskId });
+        db.run(RELEASE, { at, lease, id: taskId });
       }, false);
     },
     async get(msgId, endpointId) {
