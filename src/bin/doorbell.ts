@@ -70,7 +70,7 @@ program
       'attempts in flight (default 512; at most 128 per endpoint)',
     ),
   )
-  .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long payloads are kept (default 90d)'))
+  .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long messages are kept (default 90d)'))
   .addOption(env('--public-url <url>', 'DOORBELL_PUBLIC_URL', 'the URL clients use to reach this server'))
   .addOption(
     env(

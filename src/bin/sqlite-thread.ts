@@ -15,7 +15,7 @@ const store = open(config.database);
 /** Opens the store; an error is rethrown as a plain Error, whose message crosses to the caller's thread. */
 function open(path: string): ReturnType<typeof openSqliteStore> {
   try {
-    return openSqliteStore(path);
+    return openSqliteStore(path, { retentionMs: config.retentionMs });
   } catch (error) {
     const { message, code } = error as { message?: string; code?: unknown };
     throw Object.assign(new Error(`cannot open the database ${path}: ${message ?? String(error)}`), { code });

@@ -255,7 +255,12 @@ export interface Store {
     get(appId: string, idOrEventId: string): Promise<Message | null>;
     list(appId: string, query: MessageQuery): Promise<Page<Message>>;
     expungeContent(appId: string, msgId: string): Promise<boolean>;
-    /** Drops the payload of up to `limit` messages whose expiresAt <= now; returns how many. */
+    /**
+     * Drops the payload of up to `limit` messages whose expiresAt <= now and, where the driver was given a
+     * retention, deletes messages older than it with their tasks and attempts (SQLite: up to `limit`
+     * messages; PostgreSQL: whole days, in its hourly upkeep). Returns how many messages the batch
+     * touched: the caller loops until 0.
+     */
     expireBatch(now: number, limit: number): Promise<number>;
   };
   tasks: {

@@ -93,6 +93,63 @@ describe('sqlite store on a file', () => {
   });
 });
 
+describe('sqlite retention', () => {
+  const T0 = 1_700_000_000_000;
+  const DAY = 86_400_000;
+
+  it('deletes messages older than the retention with their tasks and attempts, a batch at a time', async () => {
+    const store = openSqliteStore(':memory:', { retentionMs: 10 * DAY });
+    const app = mkApp(T0);
+    await store.apps.create(app);
+    const ep = mkEndpoint(app.id, T0);
+    await store.endpoints.create(ep);
+    const publish = async (at: number) => {
+      const message = mkMessage(app.id, at);
+      await store.messages.publish([{ message, endpointIds: [ep.id], now: at }]);
+      return message;
+    };
+    const old = [await publish(T0), await publish(T0 + 1), await publish(T0 + 2)];
+    const kept = await publish(T0 + 5 * DAY);
+    for (const c of await store.tasks.claimDue({
+      now: T0 + 5 * DAY,
+      limit: 10,
+      leaseMs: 30_000,
+      perEndpoint: 10,
+    })) {
+      const at = T0 + 5 * DAY + 1;
+      const attempt = {
+        id: newId('atmpt', at),
+        appId: app.id,
+        msgId: c.message.id,
+        endpointId: ep.id,
+        url: ep.url,
+        status: 'success' as const,
+        responseStatusCode: 204,
+        response: '',
+        responseDurationMs: 1,
+        triggerType: 'scheduled' as const,
+        createdAt: at,
+      };
+      await store.tasks.finish([
+        { taskId: c.task.id, lease: c.task.leaseUntil, attempt, next: { status: 'success' }, now: at },
+      ]);
+    }
+    const now = T0 + 10 * DAY + 100; // past the retention of the first three, not of the fourth
+    let batches = 0;
+    while ((await store.messages.expireBatch(now, 2)) > 0) batches++;
+    assert.ok(batches >= 2, 'at most `limit` messages per batch');
+    for (const m of old) {
+      assert.equal(await store.messages.get(app.id, m.id), null);
+      assert.equal(await store.tasks.get(m.id, ep.id), null);
+      assert.equal((await store.attempts.list(app.id, { limit: 10, msgId: m.id })).data.length, 0);
+    }
+    assert.equal((await store.messages.get(app.id, kept.id))?.payload, kept.payload, 'kept whole');
+    assert.equal((await store.tasks.get(kept.id, ep.id))?.status, 'success');
+    assert.equal((await store.attempts.list(app.id, { limit: 10, msgId: kept.id })).data.length, 1);
+    await store.close();
+  });
+});
+
 describe('sqlite store on its own thread', () => {
   it('fails calls with StoreUnavailableError and says so once when the thread ends unasked', async () => {
     const lost: Error[] = [];

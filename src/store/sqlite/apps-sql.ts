@@ -4,6 +4,7 @@
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { deleteUndelivered } from './endpoints-sql.ts';
+import { deleteMessages } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
 
 export function appsSql(db: Db): Store['apps'] {
@@ -70,14 +71,10 @@ export function appsSql(db: Db): Store['apps'] {
       return db.grouped(() => {
         const app = db.get<{ id: string }>('SELECT id FROM deleted_apps ORDER BY deleted_at LIMIT 1');
         if (app === undefined) return 0;
-        const ids = JSON.stringify(
-          db
-            .all<{ id: string }>('SELECT id FROM messages WHERE app_id = ? LIMIT ?', app.id, limit)
-            .map((m) => m.id),
-        );
-        db.run('DELETE FROM attempts WHERE msg_id IN (SELECT value FROM json_each(?))', ids);
-        db.run('DELETE FROM tasks WHERE msg_id IN (SELECT value FROM json_each(?))', ids);
-        const messages = db.run('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))', ids);
+        const ids = db
+          .all<{ id: string }>('SELECT id FROM messages WHERE app_id = ? LIMIT ?', app.id, limit)
+          .map((m) => m.id);
+        const messages = deleteMessages(db, ids);
         if (messages > 0) return messages;
         return db.run('DELETE FROM deleted_apps WHERE id = ?', app.id);
       }, false);

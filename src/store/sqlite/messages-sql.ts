@@ -1,6 +1,6 @@
 // Messages: the publish hot path (messages and their tasks in one commit), lookups, lists, retention.
 
-import { newId } from '../../core/ids.ts';
+import { idFloor, newId } from '../../core/ids.ts';
 import { type DeliveryTask, type Endpoint, type Message, TaskStatus } from '../../core/types.ts';
 import type { ClaimedTask, OfferedPublish, PublishItem, PublishResult, Store, TaskOffer } from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
@@ -49,7 +49,16 @@ function leasedTask(
   };
 }
 
-export function messagesSql(db: Db): SqliteMessages {
+/** Deletes these messages with their tasks and attempts; returns how many messages went. */
+export function deleteMessages(db: Db, ids: string[]): number {
+  const list = JSON.stringify(ids);
+  db.run('DELETE FROM attempts WHERE msg_id IN (SELECT value FROM json_each(?))', list);
+  db.run('DELETE FROM tasks WHERE msg_id IN (SELECT value FROM json_each(?))', list);
+  return db.run('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))', list);
+}
+
+/** `retentionMs`: messages older than this are deleted by expireBatch, with their tasks and attempts. */
+export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMessages {
   const byEventId = db.stmt(BY_EVENT_ID);
   const insertMessage = db.stmt(INSERT_MESSAGE);
   const insertTask = db.stmt(INSERT_TASK);
@@ -159,11 +168,25 @@ export function messagesSql(db: Db): SqliteMessages {
           now,
           limit,
         );
-        return db.run(
+        const expired = db.run(
           `UPDATE messages SET payload = NULL WHERE rowid IN
            (SELECT rowid FROM messages WHERE expires_at <= ? AND payload IS NOT NULL ORDER BY expires_at LIMIT ?)`,
           now,
           limit,
+        );
+        if (retentionMs === null) return expired;
+        // Ids begin with their creation time: the oldest first, by the primary key.
+        const old = db.all<{ id: string }>(
+          'SELECT id FROM messages WHERE id < ? ORDER BY id LIMIT ?',
+          idFloor('msg', now - retentionMs),
+          limit,
+        );
+        return (
+          expired +
+          deleteMessages(
+            db,
+            old.map((m) => m.id),
+          )
         );
       });
     },

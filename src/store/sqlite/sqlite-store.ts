@@ -31,11 +31,15 @@ function makeFolder(dir: string): void {
   }
 }
 
-/**
- * Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date.
- * `pragmas` run after that, on the store's connection (`max_page_count = N` caps the file's size).
- */
-export function openSqliteStore(path: string, options: { pragmas?: readonly string[] } = {}): SqliteStore {
+export interface SqliteStoreOptions {
+  /** Run after the migrations, on the store's connection (`max_page_count = N` caps the file's size). */
+  pragmas?: readonly string[];
+  /** When set, messages.expireBatch also deletes messages older than this, with their tasks and attempts. */
+  retentionMs?: number | null;
+}
+
+/** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   const memory = path === ':memory:' || path === '';
   if (!memory) makeFolder(dirname(path));
   const raw = new Database(path);
@@ -58,7 +62,7 @@ export function openSqliteStore(path: string, options: { pragmas?: readonly stri
     apps: appsSql(db),
     eventTypes: eventTypesSql(db),
     endpoints: endpointsSql(db),
-    messages: messagesSql(db),
+    messages: messagesSql(db, options.retentionMs ?? null),
     tasks: tasksSql(db),
     attempts: attemptsSql(db),
     idempotency: idempotencySql(db),
