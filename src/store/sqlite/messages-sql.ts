@@ -176,18 +176,14 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         );
         if (retentionMs === null) return expired;
         // Ids begin with their creation time: the oldest first, by the primary key.
-        const old = db.all<{ id: string }>(
-          'SELECT id FROM messages WHERE id < ? ORDER BY id LIMIT ?',
-          idFloor('msg', now - retentionMs),
-          limit,
-        );
-        return (
-          expired +
-          deleteMessages(
-            db,
-            old.map((m) => m.id),
+        const old = db
+          .all<{ id: string }>(
+            'SELECT id FROM messages WHERE id < ? ORDER BY id LIMIT ?',
+            idFloor('msg', now - retentionMs),
+            limit,
           )
-        );
+          .map((m) => m.id);
+        return expired + deleteMessages(db, old);
       });
     },
   };
