@@ -4,7 +4,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type IdPrefix, newId } from '../core/ids.ts';
-import type { Application, Attempt, Endpoint, EventType, Message, Page, TaskNext } from '../core/types.ts';
+import type {
+  Application,
+  Attempt,
+  DeliveryTask,
+  Endpoint,
+  EventType,
+  Message,
+  Page,
+  TaskNext,
+} from '../core/types.ts';
 import {
   type ClaimedTask,
   ConflictError,
@@ -128,6 +137,14 @@ const claim = (s: Store, now: number, limit = 100, perEndpoint = 100) =>
 
 const finishOne = async (s: Store, input: FinishInput) => (await s.tasks.finish([input]))[0];
 
+/** The finish of an attempt at `task`, made under the lease the task had when claimed. */
+const finishing = (
+  task: Pick<DeliveryTask, 'id' | 'leaseUntil'>,
+  attempt: Attempt,
+  next: TaskNext,
+  now: number,
+): FinishInput => ({ taskId: task.id, lease: task.leaseUntil, attempt, next, now });
+
 /** Purges what deleted apps left, as the retention sweep does; returns how many batches it took. */
 export async function purgeAll(s: Store, limit = 100): Promise<number> {
   let batches = 0;
@@ -223,13 +240,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.ok(m && sending && pending);
         const c = claimed[0]!;
         const attempt = mkAttempt(m, ep.id, T0 + 1);
-        await finishOne(s, {
-          taskId: c.task.id,
-          lease: c.task.leaseUntil,
-          attempt,
-          next: { status: 'success' },
-          now: T0 + 1,
-        });
+        await finishOne(s, finishing(c.task, attempt, { status: 'success' }, T0 + 1));
         assert.equal(await s.apps.delete(app.id, T0 + 2), true);
         assert.equal(await s.apps.get(app.id), null);
         assert.equal(await s.endpoints.get(app.id, ep.id), null);
@@ -389,13 +400,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           if (c.task.msgId !== m2!.id) await s.tasks.release(c.task.id, c.task.leaseUntil, T0 + 40_000);
           else {
             const attempt = mkAttempt(m2!, a.id, T0 + 1);
-            await finishOne(s, {
-              taskId: c.task.id,
-              lease: c.task.leaseUntil,
-              attempt,
-              next: { status: 'pending', at: T0 + 50_000 },
-              now: T0 + 1,
-            });
+            await finishOne(s, finishing(c.task, attempt, { status: 'pending', at: T0 + 50_000 }, T0 + 1));
           }
         }
         for (let i = 0; i < 3; i++) await s.endpoints.reserveSlot(a.id, T0);
@@ -446,13 +451,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual([parked?.nextAt, parked?.rateSlot], [T0 + 1010, true]);
         const [back] = await claim(s, T0 + 1010);
         assert.equal(back?.task.rateSlot, true, 'claimed holding its slot');
-        await finishOne(s, {
-          taskId: back!.task.id,
-          lease: back!.task.leaseUntil,
-          attempt: mkAttempt(m, ep.id, T0 + 1011),
-          next: { status: 'pending', at: T0 + 5000 },
-          now: T0 + 1011,
-        });
+        await finishOne(
+          s,
+          finishing(
+            back!.task,
+            mkAttempt(m, ep.id, T0 + 1011),
+            { status: 'pending', at: T0 + 5000 },
+            T0 + 1011,
+          ),
+        );
         assert.equal((await s.tasks.get(m.id, ep.id))?.rateSlot, false, 'a retry holds no slot');
       });
       test('create, get by id or uid within the app, uid unique per app', async (s) => {
@@ -783,13 +790,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         let [c] = await claim(s, T0);
         const a1 = mkAttempt(m, ep.id, T0 + 1, { status: 'fail', responseStatusCode: 500, response: 'boom' });
         assert.equal(
-          await finishOne(s, {
-            taskId: c!.task.id,
-            lease: c!.task.leaseUntil,
-            attempt: a1,
-            next: { status: 'pending', at: T0 + 5000 },
-            now: T0 + 1,
-          }),
+          await finishOne(s, finishing(c!.task, a1, { status: 'pending', at: T0 + 5000 }, T0 + 1)),
           true,
         );
         let t = await s.tasks.get(m.id, ep.id);
@@ -802,26 +803,14 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           responseStatusCode: 0,
           response: 'timeout',
         });
-        await finishOne(s, {
-          taskId: c!.task.id,
-          lease: c!.task.leaseUntil,
-          attempt: a2,
-          next: { status: 'fail' },
-          now: T0 + 5001,
-        });
+        await finishOne(s, finishing(c!.task, a2, { status: 'fail' }, T0 + 5001));
         t = await s.tasks.get(m.id, ep.id);
         assert.deepEqual([t?.status, t?.attempts, t?.nextAt], ['fail', 2, null]);
         assert.equal(await s.tasks.nextDueAt(), null);
         await s.tasks.resend(app.id, m.id, ep.id, T0 + 6000);
         [c] = await claim(s, T0 + 6000);
         const a3 = mkAttempt(m, ep.id, T0 + 6001, { triggerType: 'manual' });
-        await finishOne(s, {
-          taskId: c!.task.id,
-          lease: c!.task.leaseUntil,
-          attempt: a3,
-          next: { status: 'success' },
-          now: T0 + 6001,
-        });
+        await finishOne(s, finishing(c!.task, a3, { status: 'success' }, T0 + 6001));
         t = await s.tasks.get(m.id, ep.id);
         assert.deepEqual(
           [t?.status, t?.attempts, t?.updatedAt],
@@ -843,20 +832,8 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const ag = mkAttempt(m, eps[0]!.id, T0 + 1);
         const ak = mkAttempt(m, eps[1]!.id, T0 + 1);
         const results = await s.tasks.finish([
-          {
-            taskId: gone.task.id,
-            lease: gone.task.leaseUntil,
-            attempt: ag,
-            next: { status: 'success' },
-            now: T0 + 1,
-          },
-          {
-            taskId: kept.task.id,
-            lease: kept.task.leaseUntil,
-            attempt: ak,
-            next: { status: 'success' },
-            now: T0 + 1,
-          },
+          finishing(gone.task, ag, { status: 'success' }, T0 + 1),
+          finishing(kept.task, ak, { status: 'success' }, T0 + 1),
         ]);
         assert.deepEqual(results, [false, true]);
         assert.equal(await s.attempts.get(app.id, m.id, ag.id), null);
@@ -871,28 +848,10 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const first = mkAttempt(m, eps[0]!.id, T0 + 1);
         const third = mkAttempt(m, eps[2]!.id, T0 + 1);
         const results = await s.tasks.finish([
-          {
-            taskId: task(0).id,
-            lease: task(0).leaseUntil,
-            attempt: first,
-            next: { status: 'success' },
-            now: T0 + 1,
-          },
+          finishing(task(0), first, { status: 'success' }, T0 + 1),
           // The same attempt id again: the attempts table refuses it.
-          {
-            taskId: task(1).id,
-            lease: task(1).leaseUntil,
-            attempt: { ...first, endpointId: eps[1]!.id },
-            next: { status: 'success' },
-            now: T0 + 1,
-          },
-          {
-            taskId: task(2).id,
-            lease: task(2).leaseUntil,
-            attempt: third,
-            next: { status: 'success' },
-            now: T0 + 1,
-          },
+          finishing(task(1), { ...first, endpointId: eps[1]!.id }, { status: 'success' }, T0 + 1),
+          finishing(task(2), third, { status: 'success' }, T0 + 1),
         ]);
         assert.equal(results[0], true);
         assert.ok(results[1] instanceof Error, 'the refused input gets its error');
@@ -910,22 +869,13 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const [second] = await claim(s, T0 + LEASE); // the first worker looked dead
         assert.equal(second?.task.id, first?.task.id);
         const ok = mkAttempt(m, ep.id, T0 + LEASE + 1);
-        await finishOne(s, {
-          taskId: second!.task.id,
-          lease: second!.task.leaseUntil,
-          attempt: ok,
-          next: { status: 'success' },
-          now: T0 + LEASE + 1,
-        });
+        await finishOne(s, finishing(second!.task, ok, { status: 'success' }, T0 + LEASE + 1));
         const late = mkAttempt(m, ep.id, T0 + LEASE + 2, { status: 'fail', responseStatusCode: 0 });
         assert.equal(
-          await finishOne(s, {
-            taskId: first!.task.id,
-            lease: first!.task.leaseUntil,
-            attempt: late,
-            next: { status: 'pending', at: T0 + LEASE + 9 },
-            now: T0 + LEASE + 2,
-          }),
+          await finishOne(
+            s,
+            finishing(first!.task, late, { status: 'pending', at: T0 + LEASE + 9 }, T0 + LEASE + 2),
+          ),
           true,
         );
         const t = await s.tasks.get(m.id, ep.id);
@@ -940,13 +890,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const [first] = await claim(s, T0);
         const [second] = await claim(s, T0 + LEASE); // taken over: the first worker looked dead
         const late = (c: ClaimedTask, at: number, next: TaskNext) =>
-          finishOne(s, {
-            taskId: c.task.id,
-            lease: c.task.leaseUntil,
-            attempt: mkAttempt(m, ep.id, at, { status: next.status === 'success' ? 'success' : 'fail' }),
-            next,
-            now: at,
-          });
+          finishOne(
+            s,
+            finishing(
+              c.task,
+              mkAttempt(m, ep.id, at, { status: next.status === 'success' ? 'success' : 'fail' }),
+              next,
+              at,
+            ),
+          );
         assert.equal(await late(first!, T0 + LEASE + 1, { status: 'pending', at: T0 + LEASE + 2 }), true);
         await s.tasks.release(first!.task.id, first!.task.leaseUntil, T0 + LEASE + 2);
         let t = await s.tasks.get(m.id, ep.id);
@@ -986,13 +938,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await s.tasks.resend(other.id, m.id, eps[0]!.id, T0 + 50), null, 'another app');
         const [c] = await claim(s, T0, 10);
         assert.equal(c!.task.trigger, 'scheduled');
-        await finishOne(s, {
-          taskId: c!.task.id,
-          lease: c!.task.leaseUntil,
-          attempt: mkAttempt(m, eps[0]!.id, T0 + 1),
-          next: { status: 'fail' },
-          now: T0 + 1,
-        });
+        await finishOne(s, finishing(c!.task, mkAttempt(m, eps[0]!.id, T0 + 1), { status: 'fail' }, T0 + 1));
         const again = await s.tasks.resend(app.id, m.id, eps[0]!.id, T0 + 60);
         assert.deepEqual(
           [again?.id, again?.status, again?.attempts, again?.nextAt, again?.trigger],
@@ -1001,13 +947,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         // The resent attempt is manual; a retry it schedules is not.
         const resent = (await claim(s, T0 + 60, 10)).find((x) => x.task.id === c!.task.id)!;
         assert.equal(resent.task.trigger, 'manual');
-        await finishOne(s, {
-          taskId: resent.task.id,
-          lease: resent.task.leaseUntil,
-          attempt: mkAttempt(m, eps[0]!.id, T0 + 61),
-          next: { status: 'pending', at: T0 + 70 },
-          now: T0 + 61,
-        });
+        await finishOne(
+          s,
+          finishing(
+            resent.task,
+            mkAttempt(m, eps[0]!.id, T0 + 61),
+            { status: 'pending', at: T0 + 70 },
+            T0 + 61,
+          ),
+        );
         assert.equal((await s.tasks.get(m.id, eps[0]!.id))?.trigger, 'scheduled');
       });
 
@@ -1018,13 +966,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const during = await s.tasks.resend(app.id, m.id, ep.id, T0 + 5);
         assert.deepEqual([during?.status, during?.leaseUntil], ['sending', c!.task.leaseUntil]);
         assert.deepEqual(await claim(s, T0 + 5, 10), [], 'the lease holds: no second attempt at once');
-        await finishOne(s, {
-          taskId: c!.task.id,
-          lease: c!.task.leaseUntil,
-          attempt: mkAttempt(m, ep.id, T0 + 6),
-          next: { status: 'success' },
-          now: T0 + 6,
-        });
+        await finishOne(s, finishing(c!.task, mkAttempt(m, ep.id, T0 + 6), { status: 'success' }, T0 + 6));
         const after = await s.tasks.get(m.id, ep.id);
         assert.deepEqual([after?.status, after?.nextAt, after?.trigger], ['pending', T0 + 5, 'manual']);
         assert.deepEqual(after?.restore, { status: 'success' }, 'the attempt that ended delivered it');
@@ -1037,7 +979,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const [done, retrying] = [await publish(), await publish()];
         const finishAs = async (c: ClaimedTask | undefined, next: TaskNext, now: number) => {
           const attempt = mkAttempt(c!.message, ep.id, now, { triggerType: c!.task.trigger });
-          await finishOne(s, { taskId: c!.task.id, lease: c!.task.leaseUntil, attempt, next, now });
+          await finishOne(s, finishing(c!.task, attempt, next, now));
         };
         const first = await claim(s, T0, 10);
         const byMsg = (id: string) => first.find((c) => c.message.id === id);
@@ -1079,13 +1021,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const claimed = await claim(s, T0 + 1000);
         assert.equal(claimed.length, 4);
         for (const c of claimed.slice(0, 3)) {
-          await finishOne(s, {
-            taskId: c.task.id,
-            lease: c.task.leaseUntil,
-            attempt: mkAttempt(c.message, ep.id, T0 + 1001, { status: 'fail' }),
-            next: { status: 'fail' },
-            now: T0 + 1001,
-          });
+          await finishOne(
+            s,
+            finishing(
+              c.task,
+              mkAttempt(c.message, ep.id, T0 + 1001, { status: 'fail' }),
+              { status: 'fail' },
+              T0 + 1001,
+            ),
+          );
         }
         assert.deepEqual(await s.tasks.stats(ep.id, {}), { success: 0, pending: 0, fail: 3, sending: 1 });
         const failedAt = claimed
@@ -1176,34 +1120,10 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           mkAttempt(m2, e1.id, T0 + 23, { status: 'fail', responseStatusCode: 404 }),
         ];
         await s.tasks.finish([
-          {
-            taskId: task(m1, e0).id,
-            lease: task(m1, e0).leaseUntil,
-            attempt: a[0]!,
-            next: { status: 'success' },
-            now: T0 + 20,
-          },
-          {
-            taskId: task(m1, e1).id,
-            lease: task(m1, e1).leaseUntil,
-            attempt: a[1]!,
-            next: { status: 'pending', at: T0 + 99 },
-            now: T0 + 21,
-          },
-          {
-            taskId: task(m2, e0).id,
-            lease: task(m2, e0).leaseUntil,
-            attempt: a[2]!,
-            next: { status: 'pending', at: T0 + 99 },
-            now: T0 + 22,
-          },
-          {
-            taskId: task(m2, e1).id,
-            lease: task(m2, e1).leaseUntil,
-            attempt: a[3]!,
-            next: { status: 'fail' },
-            now: T0 + 23,
-          },
+          finishing(task(m1, e0), a[0]!, { status: 'success' }, T0 + 20),
+          finishing(task(m1, e1), a[1]!, { status: 'pending', at: T0 + 99 }, T0 + 21),
+          finishing(task(m2, e0), a[2]!, { status: 'pending', at: T0 + 99 }, T0 + 22),
+          finishing(task(m2, e1), a[3]!, { status: 'fail' }, T0 + 23),
         ]);
         const ids = (q: object) =>
           s.attempts.list(app.id, { limit: 9, ...q }).then((p) => p.data.map((x) => x.id));
