@@ -82,6 +82,20 @@ export interface DeliveryTask {
   updatedAt: number;
 }
 
+/**
+ * The status and next attempt the API shows for a task. While a manual attempt (resend, recover) is queued
+ * or in flight, that is the state its failure would return to: as in Svix, a message's status for an
+ * endpoint changes only when an attempt ends.
+ */
+export function shownStatus(task: Pick<DeliveryTask, 'status' | 'nextAt' | 'restore'>): {
+  status: TaskStatusName;
+  nextAt: number | null;
+} {
+  const restore = task.restore;
+  if (restore === null) return { status: task.status, nextAt: task.nextAt };
+  return { status: restore.status, nextAt: restore.status === 'pending' ? restore.at : null };
+}
+
 export const TriggerType = { scheduled: 0, manual: 1 } as const;
 export type TriggerTypeName = keyof typeof TriggerType;
 

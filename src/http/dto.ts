@@ -2,13 +2,13 @@
 import type {
   Application,
   Attempt,
+  DeliveryTask,
   Endpoint,
   EventType,
   Message,
   Page,
-  TaskStatusName,
 } from '../core/types.ts';
-import { TaskStatus, TriggerType } from '../core/types.ts';
+import { shownStatus, TaskStatus, TriggerType } from '../core/types.ts';
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
@@ -58,7 +58,9 @@ export function endpointOut(endpoint: Endpoint) {
   };
 }
 
-export function statusFields(status: TaskStatusName, nextAt: number | null) {
+/** A task's status fields, as shown (see shownStatus). */
+export function statusFields(task: DeliveryTask) {
+  const { status, nextAt } = shownStatus(task);
   return { status: TaskStatus[status], statusText: status, nextAttempt: isoOrNull(nextAt) };
 }
 

@@ -990,6 +990,13 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         });
         const retry = { status: 'pending', at: T0 + 5000 };
         assert.deepEqual((await s.tasks.resend(app.id, retrying.id, ep.id, T0 + 10))?.restore, retry);
+        const listed = async (status: 'success' | 'pending') =>
+          (await s.tasks.listForEndpoint(ep.id, { limit: 9, status })).data.map((x) => x.message.id);
+        assert.deepEqual(
+          [await listed('success'), await listed('pending')],
+          [[done.id], [retrying.id]],
+          'listed by the status they had while their manual attempts are queued',
+        );
         assert.deepEqual(
           (await s.tasks.resend(app.id, retrying.id, ep.id, T0 + 11))?.restore,
           retry,
@@ -1043,14 +1050,31 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           sending: 0,
         });
         assert.equal(await s.tasks.recover(ep.id, failedAt[0]!, failedAt[2]!, T0 + 2000), 2);
-        assert.deepEqual(await s.tasks.stats(ep.id, {}), { success: 0, pending: 2, fail: 1, sending: 1 });
+        const stillFailed = { success: 0, pending: 0, fail: 3, sending: 1 };
+        assert.deepEqual(
+          await s.tasks.stats(ep.id, {}),
+          stillFailed,
+          'shown failed until their attempt ends',
+        );
+        const first = await claim(s, T0 + 2000);
+        assert.deepEqual(
+          first.map((c) => c.message.createdAt).sort((a, b) => a - b),
+          failedAt.slice(0, 2),
+        );
         assert.equal(await s.tasks.recover(ep.id, T0, T0 + 10_000, T0 + 2000), 1);
-        const recovered = await claim(s, T0 + 2000);
+        const recovered = [...first, ...(await claim(s, T0 + 2000))];
         assert.ok(recovered.every((c) => c.task.restore?.status === 'fail'));
         assert.deepEqual(
           recovered.map((c) => c.task.trigger),
           ['manual', 'manual', 'manual'],
         );
+        assert.deepEqual(
+          await s.tasks.stats(ep.id, {}),
+          stillFailed,
+          'also while their attempts are in flight',
+        );
+        const failedList = await s.tasks.listForEndpoint(ep.id, { limit: 9, status: 'fail' });
+        assert.equal(failedList.data.length, 3);
       });
 
       test("lists an endpoint's tasks by message and a message's tasks by endpoint", async (s) => {

@@ -65,6 +65,7 @@ export interface AttemptQuery extends PageQuery, TimeRange {
 }
 
 export interface TaskQuery extends PageQuery, TimeRange {
+  /** The status shown (core's shownStatus): while a manual attempt is pending, the state it would restore. */
   status?: TaskStatusName | null;
   channel?: string | null;
   eventTypes?: string[] | null;
@@ -288,6 +289,7 @@ export interface Store {
     recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
     listForEndpoint(endpointId: string, query: TaskQuery): Promise<Page<TaskWithMessage>>;
     listForMessage(msgId: string, query: PageQuery): Promise<Page<TaskWithEndpoint>>;
+    /** Tasks per status shown (core's shownStatus). */
     stats(
       endpointId: string,
       range: { since?: number | null; until?: number | null },

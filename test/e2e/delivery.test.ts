@@ -152,8 +152,13 @@ await describeEachDriver((driver) => {
     });
 
     test('a failed resend is recorded and leaves a delivered message delivered, not retried', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
       const rx = await startReceiver({
-        handle: (hit, res) => res.writeHead(hit.attempt === 1 ? 200 : 500).end(),
+        handle: async (hit, res) => {
+          if (hit.attempt > 1) await held;
+          res.writeHead(hit.attempt === 1 ? 200 : 500).end();
+        },
       });
       const { appId, epId } = await setup(running, rx.url);
       const msgId = await publish(running, appId);
@@ -162,6 +167,14 @@ await describeEachDriver((driver) => {
       await until('delivered', async () => (await statusAt()) === 0 || undefined);
       const resent = await api(running.url, 'POST', `/app/${appId}/msg/${msgId}/endpoint/${epId}/resend`);
       assert.equal(resent.status, 202);
+      await until('the manual attempt in flight', () => rx.requests.length === 2 || undefined);
+      const destinations = await api(running.url, 'GET', `/app/${appId}/msg/${msgId}/endpoint`);
+      assert.deepEqual(
+        [await statusAt(), destinations.body.data[0]?.status, destinations.body.data[0]?.nextAttempt],
+        [0, 0, null],
+        'shown delivered while the manual attempt is in flight, as in Svix',
+      );
+      release();
       const list = await until('the manual attempt recorded', async () => {
         const a = await attempts(running, appId, msgId);
         return a.length === 2 ? a : undefined;

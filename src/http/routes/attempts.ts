@@ -134,7 +134,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
         eventTypes: eventTypesFilter(q.event_types),
       });
       const json = pageJson(page, ({ task, message }) =>
-        messageJson(message, q.with_content ?? true, statusFields(task.status, task.nextAt)),
+        messageJson(message, q.with_content ?? true, statusFields(task)),
       );
       return sendJson(reply, 200, json);
     },

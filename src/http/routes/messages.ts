@@ -141,7 +141,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       const page = await listMessageEndpoints(deps, request.scope, ref, pageQuery(request.query, 'ep'));
       return pageOut(page, ({ task, endpoint }) => ({
         ...endpointOut(endpoint),
-        ...statusFields(task.status, task.nextAt),
+        ...statusFields(task),
       }));
     },
   );

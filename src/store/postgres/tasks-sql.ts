@@ -190,7 +190,9 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
     async listForEndpoint(endpointId, query) {
       const p = new Params();
       const where = [`t.endpoint_id = ${p.add(endpointId)}`];
-      if (query.status != null) where.push(`t.status = ${p.add(TaskStatus[query.status])}`);
+      if (query.status != null) {
+        where.push(`coalesce(t.restore_status, t.status) = ${p.add(TaskStatus[query.status])}`);
+      }
       timeFilters('t.created_at', where, p, query);
       messageFilters('m', where, p, query);
       // Keyed by message id, as Svix's "attempted messages" list is.
@@ -230,10 +232,10 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
     },
     async stats(endpointId, range) {
       const p = new Params();
-      const text = `SELECT status, count(*)::int AS n FROM tasks WHERE endpoint_id = ${p.add(endpointId)}${rangeSql(
+      const text = `SELECT coalesce(restore_status, status) AS status, count(*)::int AS n FROM tasks WHERE endpoint_id = ${p.add(endpointId)}${rangeSql(
         range,
         p,
-      )} GROUP BY status`;
+      )} GROUP BY 1`;
       const stats = { success: 0, pending: 0, fail: 0, sending: 0 };
       for (const row of await db.rows<{ status: number; n: number }>(text, p.values)) {
         stats[statusName(row.status)] = row.n;

@@ -132,7 +132,7 @@ export function tasksSql(db: Db): Store['tasks'] {
       const where = ['t.endpoint_id = ?'];
       const params: unknown[] = [endpointId];
       if (query.status != null) {
-        where.push('t.status = ?');
+        where.push('coalesce(t.restore_status, t.status) = ?');
         params.push(TaskStatus[query.status]);
       }
       timeFilters('t.created_at', where, params, query);
@@ -189,7 +189,8 @@ export function tasksSql(db: Db): Store['tasks'] {
       const [extra, params] = rangeSql(range);
       const stats = { success: 0, pending: 0, fail: 0, sending: 0 };
       const rows = db.all(
-        `SELECT status, count(*) AS n FROM tasks WHERE endpoint_id = ?${extra} GROUP BY status`,
+        `SELECT coalesce(restore_status, status) AS status, count(*) AS n FROM tasks
+         WHERE endpoint_id = ?${extra} GROUP BY 1`,
         endpointId,
         ...params,
       );
