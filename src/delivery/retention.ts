@@ -3,7 +3,8 @@
 
 import type { Store } from '../store/store.ts';
 
-const BATCH = 1000;
+// Small enough that a publish waiting behind a batch on SQLite's one writer waits a few ms (250: ~6 ms).
+const BATCH = 250;
 const INTERVAL_MS = 60_000;
 
 export interface Sweeper {

@@ -161,8 +161,9 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
       return db.run('UPDATE messages SET payload = NULL WHERE id = ? AND app_id = ?', msgId, appId) > 0;
     },
     async expireBatch(now, limit) {
-      // One short transaction per batch; the caller loops until it returns 0.
-      return db.tx(() => {
+      // One short transaction per batch; the caller loops until it returns 0. Not durable: a batch lost in
+      // a crash is expired again.
+      return db.grouped(() => {
         db.run(
           'DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT ?)',
           now,
@@ -184,7 +185,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
           )
           .map((m) => m.id);
         return expired + deleteMessages(db, old);
-      });
+      }, false);
     },
   };
 }
