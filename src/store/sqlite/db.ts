@@ -9,6 +9,10 @@
 // bookkeeping (claims, finished attempts) needs no fsync of its own: it survives a process crash, and
 // a power loss can only make a task be delivered again (at-least-once). Rare API writes use tx(),
 // which commits with synchronous=FULL.
+//
+// Transactions raise the database's own failures (disk full, I/O error…) as StoreUnavailableError, for
+// code inside the store that tells them apart (finishEachAlone); the store's guardUnavailable does the
+// same for every method, which also covers statements run outside a transaction.
 
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
