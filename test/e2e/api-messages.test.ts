@@ -155,7 +155,18 @@ await describeEachDriver((driver) => {
       assert.match(recovered.json.id, /^qtask_/);
       assert.equal(recovered.json.task, 'endpoint.recover');
       assert.equal(recovered.json.status, 'running', 'BackgroundTaskStatus allows only running');
-      assert.equal((await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats')).json.pending, 1);
+      const afterRecover = (await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats')).json;
+      assert.deepEqual(
+        [afterRecover.fail, afterRecover.pending],
+        [1, 0],
+        'shown failed until its manual attempt ends, as in Svix',
+      );
+      const queued = await h.store.tasks.get(msg.id, ep.id);
+      assert.deepEqual(
+        [queued?.status, queued?.trigger],
+        ['pending', 'manual'],
+        'its manual attempt is queued',
+      );
       const resent = await h.call('POST', `/api/v1/app/fan/msg/${msg.id}/endpoint/f1/resend`);
       assert.equal(resent.status, 202);
       assert.ok(h.wakes() >= wakesBefore + 2);
