@@ -84,7 +84,9 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   const status = error.statusCode ?? 500;
   if (status === 413) {
-    void reply.code(413).send({ code: 'payload_too_large', detail: 'request body is too large' });
+    const limit = request.routeOptions.bodyLimit;
+    const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
+    void reply.code(413).send({ code: 'payload_too_large', detail });
   } else if (status >= 400 && status < 500) {
     void reply
       .code(status)

@@ -242,5 +242,16 @@ await describeEachDriver((driver) => {
       assert.equal(res.json.code, 'bad_request');
       assert.match(res.json.detail, /JSON/);
     });
+
+    test('a body over the limit is a 413 saying the limit, and nothing is created', async () => {
+      const before = (await h.call('GET', '/api/v1/app?limit=250')).json.data.length;
+      const res = await h.call('POST', '/api/v1/app', { name: 'x'.repeat(1024 * 1024) });
+      assert.equal(res.status, 413);
+      assert.deepEqual(res.json, {
+        code: 'payload_too_large',
+        detail: 'request body is larger than 1048576 bytes',
+      });
+      assert.equal((await h.call('GET', '/api/v1/app?limit=250')).json.data.length, before);
+    });
   });
 });
