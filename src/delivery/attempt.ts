@@ -91,7 +91,12 @@ export async function sendAttempt(
  * operator asked for one try, so it is not retried, and the task goes back to where it was (a delivered
  * message stays delivered; a message being retried keeps its schedule).
  */
-function decide(outcome: AttemptOutcome, task: DeliveryTask, at: number, deps: AttemptDeps): TaskNext {
+export function decide(
+  outcome: AttemptOutcome,
+  task: DeliveryTask,
+  at: number,
+  deps: Pick<AttemptDeps, 'delivery' | 'random'>,
+): TaskNext {
   if (outcome.kind === 'delivered') return { status: 'success' };
   if (task.trigger === 'manual') return task.restore ?? { status: 'fail' };
   const n = nextAttempt({

@@ -6,7 +6,7 @@ import type { Config, DeliveryConfig } from '../config/config.ts';
 import { createBatcher } from '../core/batcher.ts';
 import { emit } from '../observability/events.ts';
 import type { ClaimedTask, FinishInput, Store, TaskOffer } from '../store/store.ts';
-import { attemptOf, sendAttempt } from './attempt.ts';
+import { attemptOf, decide, sendAttempt } from './attempt.ts';
 import { createEndpointHealth } from './endpoint-health.ts';
 import { createRateGate } from './rate-gate.ts';
 import type { Sender } from './undici-sender.ts';
@@ -220,7 +220,8 @@ export function createWorker(deps: WorkerDeps): Worker {
    * Svix: "If an endpoint is removed or disabled delivery attempts to the endpoint will be disabled as
    * well." Retries pending when it was disabled, and tasks created by a publish that saw it enabled
    * (endpoint caches, other processes), are not sent: the task fails with the reason recorded, and
-   * `recover` brings it back once the endpoint is enabled again.
+   * `recover` brings it back once the endpoint is enabled again. A manual attempt (a resend queued before
+   * the endpoint was disabled) fails as any failed manual attempt does: the task goes back to where it was.
    */
   async function skipDisabled({ task, endpoint }: ClaimedTask): Promise<void> {
     const at = now();
@@ -230,13 +231,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       response: 'endpoint disabled: not sent',
       responseDurationMs: 0,
     });
-    await finisher.add({
-      taskId: task.id,
-      lease: task.leaseUntil,
-      attempt,
-      next: { status: 'fail' },
-      now: at,
-    });
+    const next = decide({ kind: 'fail', reason: attempt.response }, task, at, attemptDeps);
+    await finisher.add({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: at });
   }
 
   return {

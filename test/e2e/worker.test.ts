@@ -183,6 +183,39 @@ await describeEachDriver((driver) => {
 
     // Ten evenly spaced slots 200 ms apart: at least 1800 ms from first to last arrival, less some slack
     // for the first request's connection setup.
+    test('a resend still queued when its endpoint is disabled is not sent; the message stays delivered', async () => {
+      const running = await start({}, driver);
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
+      try {
+        const appId = await createApp(running.url);
+        // One message a second: the resend waits about a second for its slot, and is disabled meanwhile.
+        const epId = await createEndpoint(running.url, appId, rx.url, { rateLimit: 1 });
+        const msgId = await publish(running.url, appId);
+        assert.equal(await settled(running, msgId, epId), 'success');
+        await apiOk(running.url, 'POST', `/app/${appId}/msg/${msgId}/endpoint/${epId}/resend`);
+        await apiOk(running.url, 'PATCH', `/app/${appId}/endpoint/${epId}`, { disabled: true });
+        const recorded = await until(
+          'the resend recorded',
+          async () => {
+            const all = await attemptsOf(running.url, appId, msgId);
+            return all.length === 2 ? all : undefined;
+          },
+          WAIT_MS,
+        );
+        assert.match(
+          recorded[0]!.response,
+          /endpoint disabled/,
+          'the newest attempt says why it was not sent',
+        );
+        assert.equal(rx.requests.length, 1, 'nothing sent to the disabled endpoint');
+        const task = await running.store.tasks.get(msgId, epId);
+        assert.deepEqual([task?.status, task?.restore], ['success', null], 'still delivered');
+      } finally {
+        await running.close();
+        await rx.close();
+      }
+    });
+
     const MIN_SPAN = 1600;
 
     test('an endpoint with rateLimit 5 receives 10 messages no faster than 5 per second', async () => {
