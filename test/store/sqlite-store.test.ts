@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -8,6 +8,7 @@ import { openSqliteThread } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Endpoint } from '../../src/core/types.ts';
+import { WAL_PAGES } from '../../src/store/sqlite/checkpointer.ts';
 import { Db } from '../../src/store/sqlite/db.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { StoreUnavailableError } from '../../src/store/store.ts';
@@ -92,6 +93,68 @@ describe('sqlite store on a file', () => {
     await assert.rejects(openSqliteThread(makeConfig({ database: path })), /schema version 999 is newer/);
   });
 });
+
+describe('sqlite checkpoints', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-checkpoint-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const T0 = 1_700_000_000_000;
+  const payload = JSON.stringify({ data: 'x'.repeat(1000) });
+
+  async function world(path: string) {
+    const store = openSqliteStore(path);
+    const app = mkApp(T0);
+    await store.apps.create(app);
+    const ep = mkEndpoint(app.id, T0);
+    await store.endpoints.create(ep);
+    const publish = (n: number) =>
+      store.messages.publish(
+        Array.from({ length: n }, () => ({
+          message: mkMessage(app.id, T0, { payload }),
+          endpointIds: [ep.id],
+          now: T0,
+        })),
+      );
+    return { store, publish };
+  }
+  const size = (file: string): number => (existsSync(file) ? statSync(file).size : 0);
+
+  it('copies the log into the database file in the background, below the automatic threshold', async () => {
+    const path = join(dir, 'background.db');
+    const { store, publish } = await world(path);
+    const before = size(path);
+    await publish(50); // about 60 pages: far below the store's own automatic checkpoint
+    const copied = await waitFor(() => size(path) > before + 50 * 1000);
+    const bytes = size(path);
+    await store.close();
+    assert.ok(copied, `the database file grew from ${before} to ${bytes} bytes`);
+  });
+
+  it('keeps the log bounded under a steady stream of commits, and the file whole', async () => {
+    const path = join(dir, 'steady.db');
+    const { store, publish } = await world(path);
+    let largest = 0;
+    for (let i = 0; i < 1500; i++) {
+      await publish(16);
+      largest = Math.max(largest, size(`${path}-wal`));
+    }
+    await store.close();
+    // 24,000 messages of 1 KiB wrote about 100 MiB of log; it starts over past WAL_PAGES.
+    assert.ok(largest < (WAL_PAGES + 1024) * 4120, `the log reached ${largest} bytes`);
+    const raw = new Database(path, { readonly: true });
+    assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok');
+    assert.equal(raw.prepare('SELECT count(*) FROM messages').pluck().get(), 24_000);
+    raw.close();
+  });
+});
+
+/** Polls `check` every 10 ms for up to 5 s; resolves whether it came true. */
+async function waitFor(check: () => boolean): Promise<boolean> {
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return check();
+}
 
 describe('sqlite retention', () => {
   const T0 = 1_700_000_000_000;

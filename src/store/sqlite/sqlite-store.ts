@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import type { Store } from '../store.ts';
 import { appsSql } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
+import { startCheckpointer, WAL_PAGES } from './checkpointer.ts';
 import { Db } from './db.ts';
 import { endpointsSql } from './endpoints-sql.ts';
 import { eventTypesSql } from './event-types-sql.ts';
@@ -50,6 +51,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     raw.pragma('busy_timeout = 5000');
     raw.pragma('foreign_keys = OFF'); // cascades are explicit deletes
     raw.pragma('temp_store = MEMORY');
+    raw.pragma(`wal_autocheckpoint = ${WAL_PAGES}`); // checkpoints run on their own thread: checkpointer.ts
     migrate(raw);
     for (const pragma of options.pragmas ?? []) raw.pragma(pragma);
   } catch (error) {
@@ -57,6 +59,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     throw error;
   }
   const db = new Db(raw);
+  const checkpointer = memory ? null : startCheckpointer(path);
   let closed = false;
   return guardUnavailable({
     apps: appsSql(db),
@@ -70,6 +73,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     async close() {
       if (closed) return;
       closed = true;
+      await checkpointer?.stop();
       await db.close(); // commits queued writes first, and waits for their fsync
     },
   });
