@@ -44,7 +44,10 @@ export function startCheckpointer(path: string): Checkpointer {
   });
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.on('error', () => {}); // ends the thread; the store's automatic checkpoint takes over
+  // The thread ends; the store's automatic checkpoint takes over, in the store's thread.
+  worker.on('error', (error) =>
+    console.error(`doorbell: the checkpoint thread failed (${error.message}); the store checkpoints itself`),
+  );
   return {
     async stop() {
       worker.ref(); // waited for now
