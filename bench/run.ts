@@ -94,12 +94,16 @@ const relayRun = (n: number, label: string): Promise<PublishRun> =>
     deliveryTimeoutMs: deliveryBudget(),
     label,
   });
+/** A measured relay run, with the relay's CPU seconds during it. */
+const relayMeasured = async (label: string): Promise<PublishRun & { cpu: number }> => {
+  const before = await cpuSeconds(relayServer.pid);
+  const run = await relayRun(events, label);
+  return { ...run, cpu: (await cpuSeconds(relayServer.pid)) - before };
+};
 await relayRun(warmup, 'relay warm-up');
 // Run again after Doorbell's phase: the machine's speed drifts within a run, and Doorbell is compared
 // with the mean of the two (both are printed).
-let relayCpu = -(await cpuSeconds(relayServer.pid));
-const relayBefore = await relayRun(events, 'relay');
-relayCpu += await cpuSeconds(relayServer.pid);
+const relayBefore = await relayMeasured('relay');
 
 log('starting doorbell serve');
 const phase = async (server: DoorbellServer, label: string, db?: BenchDatabase): Promise<PhaseResult> =>
@@ -127,12 +131,11 @@ const {
   machineBusy,
   rss,
 } = sqlite;
-relayCpu -= await cpuSeconds(relayServer.pid);
-const relayAfter = await relayRun(events, 'relay after doorbell');
-relayCpu += await cpuSeconds(relayServer.pid);
+const relayAfter = await relayMeasured('relay after doorbell');
 await relayServer.close();
 const relayRate = (relayBefore.deliveriesPerSec + relayAfter.deliveriesPerSec) / 2;
-const relayCpuPerDelivery = relayCpu / Math.max(1, relayBefore.delivered + relayAfter.delivered);
+const relayCpuPerDelivery =
+  (relayBefore.cpu + relayAfter.cpu) / Math.max(1, relayBefore.delivered + relayAfter.delivered);
 
 /** The PostgreSQL phases, each on a fresh temp database that is dropped after it. */
 const pgRuns: Column[] = [];

@@ -46,7 +46,6 @@ export interface SlowReceiver extends Receiver {
   readonly aborted: readonly { request: ReceivedRequest; at: number }[];
   /** Requests received and not answered yet. */
   pending(): number;
-  /** The client ports of the requests not answered yet. */
   /** The connections of the requests now pending, keyed as connectionsOf keys them. */
   pendingConnections(): string[];
   /**

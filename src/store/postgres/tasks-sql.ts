@@ -31,6 +31,9 @@ import {
 // which cost 10 ms a finish at 15,000 tasks.
 const MINE = '(t.status = 3 AND t.lease_until = x.lease)';
 const LATE_SUCCESS = '(x.next_status = 0 AND t.trigger_type = 0)';
+const SUCCESS_UNDER_MANUAL = '(x.next_status = 0 AND t.trigger_type = 1)'; // what a waiting manual attempt now restores
+// The status the API shows (core's shownStatus): while a manual attempt is pending, the one it restores.
+const SHOWN_STATUS = 'coalesce(t.restore_status, t.status)';
 export const FINISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(i int, task_id text, lease bigint, next_status smallint,
       next_at bigint, now bigint, id text, app_id text, msg_id text, msg_created_at bigint, endpoint_id text,
@@ -47,9 +50,9 @@ export const FINISH = stmt(`WITH input AS (
       trigger_type = CASE WHEN ${MINE} THEN (CASE WHEN t.next_at IS NOT NULL THEN 1 ELSE 0 END)
         ELSE t.trigger_type END,
       restore_status = CASE WHEN ${MINE} THEN (CASE WHEN t.next_at IS NOT NULL THEN x.next_status END)
-        WHEN x.next_status = 0 AND t.trigger_type = 1 THEN 0 ELSE t.restore_status END,
+        WHEN ${SUCCESS_UNDER_MANUAL} THEN 0 ELSE t.restore_status END,
       restore_at = CASE WHEN ${MINE} THEN (CASE WHEN t.next_at IS NOT NULL THEN x.next_at END)
-        WHEN x.next_status = 0 AND t.trigger_type = 1 THEN NULL ELSE t.restore_at END
+        WHEN ${SUCCESS_UNDER_MANUAL} THEN NULL ELSE t.restore_at END
     FROM input x WHERE t.id = ANY(ARRAY(SELECT task_id FROM input)) AND t.id = x.task_id RETURNING x.i
   ), recorded AS (
     INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code,
@@ -191,7 +194,7 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       const p = new Params();
       const where = [`t.endpoint_id = ${p.add(endpointId)}`];
       if (query.status != null) {
-        where.push(`coalesce(t.restore_status, t.status) = ${p.add(TaskStatus[query.status])}`);
+        where.push(`${SHOWN_STATUS} = ${p.add(TaskStatus[query.status])}`);
       }
       timeFilters('t.created_at', where, p, query);
       messageFilters('m', where, p, query);
@@ -232,7 +235,7 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
     },
     async stats(endpointId, range) {
       const p = new Params();
-      const text = `SELECT coalesce(restore_status, status) AS status, count(*)::int AS n FROM tasks WHERE endpoint_id = ${p.add(endpointId)}${rangeSql(
+      const text = `SELECT ${SHOWN_STATUS} AS status, count(*)::int AS n FROM tasks t WHERE endpoint_id = ${p.add(endpointId)}${rangeSql(
         range,
         p,
       )} GROUP BY 1`;

@@ -9,6 +9,9 @@ import { keysetPage } from './paginate.ts';
 
 const MINE = '(status = 3 AND lease_until = @lease)';
 const LATE_SUCCESS = '(@status = 0 AND trigger_type = 0)';
+const SUCCESS_UNDER_MANUAL = '(@status = 0 AND trigger_type = 1)'; // what a waiting manual attempt now restores
+// The status the API shows (core's shownStatus): while a manual attempt is pending, the one it restores.
+const SHOWN_STATUS = 'coalesce(t.restore_status, t.status)';
 
 // A finish under the lease the task still holds moves it on. A sending task with next_at set was
 // resent during its attempt: it becomes due then, as a manual attempt, whose failure leaves it where this
@@ -25,9 +28,9 @@ const FINISH = `UPDATE tasks SET attempts = attempts + @counted, updated_at = @n
   rate_wait = CASE WHEN ${MINE} OR ${LATE_SUCCESS} THEN 0 ELSE rate_wait END,
   trigger_type = CASE WHEN ${MINE} THEN (next_at IS NOT NULL) ELSE trigger_type END,
   restore_status = CASE WHEN ${MINE} THEN (CASE WHEN next_at IS NOT NULL THEN @status END)
-    WHEN @status = 0 AND trigger_type = 1 THEN 0 ELSE restore_status END,
+    WHEN ${SUCCESS_UNDER_MANUAL} THEN 0 ELSE restore_status END,
   restore_at = CASE WHEN ${MINE} THEN (CASE WHEN next_at IS NOT NULL THEN @nextAt END)
-    WHEN @status = 0 AND trigger_type = 1 THEN NULL ELSE restore_at END
+    WHEN ${SUCCESS_UNDER_MANUAL} THEN NULL ELSE restore_at END
   WHERE id = @id`;
 const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -132,7 +135,7 @@ export function tasksSql(db: Db): Store['tasks'] {
       const where = ['t.endpoint_id = ?'];
       const params: unknown[] = [endpointId];
       if (query.status != null) {
-        where.push('coalesce(t.restore_status, t.status) = ?');
+        where.push(`${SHOWN_STATUS} = ?`);
         params.push(TaskStatus[query.status]);
       }
       timeFilters('t.created_at', where, params, query);
@@ -189,8 +192,7 @@ export function tasksSql(db: Db): Store['tasks'] {
       const [extra, params] = rangeSql(range);
       const stats = { success: 0, pending: 0, fail: 0, sending: 0 };
       const rows = db.all(
-        `SELECT coalesce(restore_status, status) AS status, count(*) AS n FROM tasks
-         WHERE endpoint_id = ?${extra} GROUP BY 1`,
+        `SELECT ${SHOWN_STATUS} AS status, count(*) AS n FROM tasks t WHERE endpoint_id = ?${extra} GROUP BY 1`,
         endpointId,
         ...params,
       );
