@@ -1,11 +1,15 @@
 // Shared pieces of the multi-process tests on PostgreSQL: one `--role api` process and N `--role worker`
-// processes on one database, local receivers that answer after a short delay (so attempts are in
-// flight at any moment) and notice requests cut off by a killed worker, and the API calls that set up
-// an application with one endpoint per receiver.
+// processes on a temp database, local receivers that answer after a short delay (so attempts are in
+// flight at any moment) and notice requests cut off by a killed worker, the API calls that set up an
+// application with one endpoint per receiver, and the checks that follow a fault.
+import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
+import type { TestContext } from 'node:test';
+import type pg from 'pg';
 import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
-import { type Api, FILTERED_TYPE, seqOf, sleep, TYPES, typeOf } from '../support/event-load.ts';
+import { type Api, apiClient, FILTERED_TYPE, seqOf, sleep, TYPES, typeOf } from '../support/event-load.ts';
+import { createTempDatabase, probePool, type TempDatabase } from '../support/postgres.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../support/receiver.ts';
 
 export const ADMIN_TOKEN = 'multiprocess-test-admin-token';
@@ -18,7 +22,7 @@ export interface Cluster {
 }
 
 /** Starts the API first (it migrates the schema), then the workers, all with the same `args`. */
-export async function startCluster(database: string, workers: number, args: string[]): Promise<Cluster> {
+async function startCluster(database: string, workers: number, args: string[]): Promise<Cluster> {
   const common = { database, adminToken: ADMIN_TOKEN };
   const api = await spawnDoorbell({ ...common, args: ['--role', 'api', ...args] });
   const cluster: Cluster = {
@@ -56,7 +60,7 @@ export interface SlowReceiver extends Receiver {
 }
 
 /** A receiver that answers `status(request)` after `delayMs()` milliseconds. */
-export async function startSlowReceiver(
+async function startSlowReceiver(
   delayMs: () => number,
   status: (request: ReceivedRequest) => number = () => 200,
 ): Promise<SlowReceiver> {
@@ -98,7 +102,7 @@ export async function startSlowReceiver(
  * fourth message so that retries cross the faults; and one to be given a filter. Each goes into `into` as
  * it starts, so a teardown closes whatever started.
  */
-export async function startReceivers(
+async function startReceivers(
   delayMs: () => number,
   into: SlowReceiver[],
 ): Promise<{ steady: SlowReceiver; flaky: SlowReceiver; filtered: SlowReceiver }> {
@@ -120,7 +124,7 @@ export interface Setup {
 }
 
 /** Declares the event types, creates an application and one endpoint per receiver (`filtered` gets one type). */
-export async function setupApp(api: Api, receivers: Receiver[], filtered: Receiver | null): Promise<Setup> {
+async function setupApp(api: Api, receivers: Receiver[], filtered: Receiver | null): Promise<Setup> {
   // Svix refuses endpoint filters naming unknown event types, so declare them first.
   for (const name of TYPES) await api.call('POST', '/api/v1/event-type', { name, description: name });
   const app = (await api.call('POST', '/api/v1/app', { name: 'multiprocess test' })) as { id: string };
@@ -134,6 +138,84 @@ export async function setupApp(api: Api, receivers: Receiver[], filtered: Receiv
     setup.secret.set(r, key);
   }
   return setup;
+}
+
+export interface Scenario extends Setup {
+  db: TempDatabase;
+  cluster: Cluster;
+  api: Api;
+  /** steady, flaky, filtered (see startReceivers). */
+  receivers: SlowReceiver[];
+  flaky: SlowReceiver;
+  filtered: SlowReceiver;
+  /** Queries the test database on a pool of its own, opened at the first call. */
+  query<T>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface ScenarioOptions {
+  workers: number;
+  /** --concurrency of each worker, and the publishing client's connections. */
+  concurrency: number;
+  /** --attempt-timeout: leases last twice as long. */
+  attemptTimeout: string;
+  /** How long the receivers take to answer each request. */
+  delayMs: () => number;
+}
+
+/** The retry schedule of these tests: retries cross the faults and end well within their bounds. */
+const RETRY_SCHEDULE = '0,20ms,50ms,100ms,200ms,500ms,1s,1s';
+
+/**
+ * A temp database, the three receivers, an API process and `workers` worker processes, and an
+ * application with an endpoint per receiver; all torn down after the test, whatever of it started.
+ */
+export async function startScenario(t: TestContext, o: ScenarioOptions): Promise<Scenario> {
+  let db: TempDatabase | null = null;
+  let cluster: Cluster | null = null;
+  let api: Api | null = null;
+  let sql: pg.Pool | null = null;
+  const receivers: SlowReceiver[] = [];
+  t.after(async () => {
+    await cluster?.kill();
+    await api?.pool.destroy();
+    await Promise.all(receivers.map((r) => r.close()));
+    await sql?.end();
+    await db?.drop();
+  });
+  db = await createTempDatabase();
+  const { flaky, filtered } = await startReceivers(o.delayMs, receivers);
+  cluster = await startCluster(db.url, o.workers, [
+    ...['--allow-subnets', '127.0.0.0/8', '--retry-schedule', RETRY_SCHEDULE],
+    ...['--attempt-timeout', o.attemptTimeout, '--concurrency', String(o.concurrency)],
+  ]);
+  api = apiClient(cluster.api.url, ADMIN_TOKEN, o.concurrency);
+  const setup = await setupApp(api, receivers, filtered);
+  const url = db.url;
+  const query = async <T>(text: string, params: unknown[] = []): Promise<T[]> => {
+    sql ??= probePool(url);
+    return (await sql.query(text, params)).rows as T[];
+  };
+  return { ...setup, db, cluster, api, receivers, flaky, filtered, query };
+}
+
+/** Polls until no delivery task is left unfinished or `ms` passed; returns how many are left. */
+export async function awaitTasksFinished(s: Pick<Scenario, 'query'>, ms: number): Promise<number> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const [row] = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM tasks WHERE status <> 0');
+    if (row!.n === 0 || Date.now() >= deadline) return row!.n;
+    await sleep(100);
+  }
+}
+
+/** Every tenth request of each receiver verifies with the standardwebhooks library. */
+export function assertSignatures(s: Pick<Scenario, 'receivers' | 'secret'>): void {
+  for (const r of s.receivers as Receiver[]) {
+    const sample = new Set(r.requests.filter((_, i) => i % 10 === 0));
+    const { verified, failures } = r.verify(s.secret.get(r)!, (q) => sample.has(q));
+    assert.deepEqual(failures.slice(0, 5), [], 'signatures verify with the standardwebhooks library');
+    assert.equal(verified, sample.size);
+  }
 }
 
 /** Which acked message ids each receiver must get: all of them, or the filtered type only. */

@@ -5,39 +5,23 @@
 // (2 × --attempt-timeout) expires. Rerun a failing case with DOORBELL_MP_SEED=<printed seed>.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type pg from 'pg';
 import { publishWithKills } from '../crash/publish-with-kills.ts';
+import { duplicates, FILTERED_TYPE, seeded, seqOf, sleep, typeOf } from '../support/event-load.ts';
+import { pgSkipReason } from '../support/postgres.ts';
 import {
-  type Api,
-  apiClient,
-  duplicates,
-  FILTERED_TYPE,
-  seeded,
-  seqOf,
-  sleep,
-  typeOf,
-} from '../support/event-load.ts';
-import { createTempDatabase, pgSkipReason, probePool, type TempDatabase } from '../support/postgres.ts';
-import type { Receiver } from '../support/receiver.ts';
-import {
-  ADMIN_TOKEN,
+  assertSignatures,
   awaitDelivery,
-  type Cluster,
+  awaitTasksFinished,
   connectionsOf,
   expectedIds,
-  type SlowReceiver,
-  setupApp,
-  startCluster,
-  startReceivers,
+  startScenario,
 } from './cluster.ts';
 
 const EVENTS = 2400;
-const PUBLISH_CONCURRENCY = 32;
-const WORKER_CONCURRENCY = 32; // --concurrency: attempts in flight per worker process
+const CONCURRENCY = 32; // publishes in flight, and --concurrency: attempts in flight per worker process
 // Short, so the dead worker's leases (2 × this) expire soon; not shorter, since a timed-out attempt is
 // retried no sooner than 60 s later (Svix's penalty), past this test's bounds.
-const ATTEMPT_TIMEOUT_MS = 2000;
-const RETRY_SCHEDULE = '0,20ms,50ms,100ms,200ms,500ms,1s,1s';
+const ATTEMPT_TIMEOUT = '2s';
 const DELIVERY_WAIT_MS = 45_000;
 
 type Lease = { msg_id: string; endpoint_id: string; lease_until: number };
@@ -48,34 +32,13 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
 }, async (t) => {
   const random = seeded(t, 'DOORBELL_MP_SEED');
 
-  let db: TempDatabase | null = null;
-  let cluster: Cluster | null = null;
-  let api: Api | null = null;
-  const receivers: SlowReceiver[] = [];
-  let sql: pg.Pool | null = null;
-  t.after(async () => {
-    await cluster?.kill();
-    await api?.pool.destroy();
-    await Promise.all(receivers.map((r) => r.close()));
-    await sql?.end();
-    await db?.drop();
+  const s = await startScenario(t, {
+    workers: 2,
+    concurrency: CONCURRENCY,
+    attemptTimeout: ATTEMPT_TIMEOUT,
+    delayMs: () => 5 + Math.floor(random() * 40),
   });
-
-  db = await createTempDatabase();
-  const delay = () => 5 + Math.floor(random() * 40);
-  // Every fourth message is refused once by the flaky receiver, so retries cross the kill.
-  const { flaky, filtered } = await startReceivers(delay, receivers);
-
-  cluster = await startCluster(db.url, 2, [
-    ...['--allow-subnets', '127.0.0.0/8', '--retry-schedule', RETRY_SCHEDULE],
-    ...['--attempt-timeout', `${ATTEMPT_TIMEOUT_MS}ms`, '--concurrency', String(WORKER_CONCURRENCY)],
-  ]);
-  api = apiClient(cluster.api.url, ADMIN_TOKEN, PUBLISH_CONCURRENCY);
-  const { appId, endpointId, secret } = await setupApp(api, receivers, filtered);
-  const client = probePool(db.url);
-  sql = client;
-  const query = <T>(text: string, params: unknown[] = []) =>
-    client.query(text, params).then((r) => r.rows as T[]);
+  const { api, appId, cluster, receivers, flaky, filtered, endpointId, query } = s;
 
   const victimIndex = random() < 0.5 ? 0 : 1;
   const victim = cluster.workers[victimIndex]!;
@@ -86,10 +49,10 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
   const started = Date.now();
   const result = await publishWithKills({
     events: EVENTS,
-    concurrency: PUBLISH_CONCURRENCY,
+    concurrency: CONCURRENCY,
     kills: 1,
     killAfter: () => Math.floor(EVENTS * (0.3 + 0.3 * random())),
-    send: (seq) => api!.publish(appId, seq),
+    send: (seq) => api.publish(appId, seq),
     async crash(_kill, ackedSoFar) {
       // Kill while the victim has attempts in flight: wait (bounded) until the receivers hold a few
       // unanswered requests on its connections, which then stay unanswered until the kill cuts them.
@@ -128,14 +91,7 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
   t.diagnostic(`delivery caught up ${Date.now() - started} ms after the first publish`);
   // Every task finishes (the dead worker's leases were taken over), which also lets redeliveries of
   // attempts it had finished but not recorded happen before duplicates are counted.
-  const deadline = Date.now() + DELIVERY_WAIT_MS;
-  let unfinished = -1;
-  while (Date.now() < deadline) {
-    const [row] = await query<{ n: number }>('SELECT count(*)::int AS n FROM tasks WHERE status <> 0');
-    unfinished = row!.n;
-    if (unfinished === 0) break;
-    await sleep(100);
-  }
+  const unfinished = await awaitTasksFinished(s, DELIVERY_WAIT_MS);
 
   const names = ['steady', 'flaky', 'filtered'];
   const dups = receivers.map((r) => duplicates(r.successes()));
@@ -198,8 +154,8 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
 
   // Duplicates come only from attempts in flight at the kill: at most --concurrency of them.
   const totalDups = dups.reduce((a, b) => a + b, 0);
-  t.diagnostic(`duplicates ${totalDups} (bound ${WORKER_CONCURRENCY})`);
-  assert.ok(totalDups <= WORKER_CONCURRENCY, `${totalDups} duplicates > ${WORKER_CONCURRENCY}`);
+  t.diagnostic(`duplicates ${totalDups} (bound ${CONCURRENCY})`);
+  assert.ok(totalDups <= CONCURRENCY, `${totalDups} duplicates > ${CONCURRENCY}`);
 
   // Each webhook-id carries its own payload; the filtered endpoint sees its event type only.
   for (const r of receivers) {
@@ -214,13 +170,7 @@ test('a SIGKILLed worker among two loses nothing; the survivor takes its leases 
     'the flaky receiver refused some deliveries',
   );
 
-  // Signatures check out with the standardwebhooks library (a sample of each receiver's requests).
-  for (const r of receivers as Receiver[]) {
-    const sample = new Set(r.requests.filter((_, i) => i % 10 === 0));
-    const { verified, failures } = r.verify(secret.get(r)!, (q) => sample.has(q));
-    assert.deepEqual(failures.slice(0, 5), [], 'signatures verify with the standardwebhooks library');
-    assert.equal(verified, sample.size);
-  }
+  assertSignatures(s);
 
   // The survivor and the API are still healthy and stop cleanly.
   for (const p of [survivor, cluster.api]) {
