@@ -1,5 +1,5 @@
 // Applications: the tenants of the outbound side.
-import { notFound } from '../core/errors.ts';
+import { invalid, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Application, Metadata, Page, PageQuery } from '../core/types.ts';
 import { type AppDeps, mapConflict, requireAdmin, resolveApp, type Scope, upsert } from './context.ts';
@@ -132,7 +132,7 @@ export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idO
 
 /**
  * Svix: MessageIn.application and AppPortalAccessIn.application create the application when the path
- * names none that exists; otherwise they are ignored. Only the admin may create.
+ * names none that exists, under the path's uid; otherwise they are ignored. Only the admin may create.
  */
 export async function getOrCreateApp(
   deps: ApplicationDeps,
@@ -146,13 +146,16 @@ export async function getOrCreateApp(
     return existing;
   }
   if (!input || scope.kind !== 'admin' || isAppId(idOrUid)) return resolveApp(deps.store, scope, idOrUid); // 404
-  const uid = input.uid ?? idOrUid;
-  const app = buildApplication({ ...input, uid }, deps.now());
+  // As in Svix: the body names the uid the path looks for, so that the next call finds what this one made.
+  const loc = ['body', 'application', 'uid'];
+  if (!input.uid) throw invalid(loc, `must be set to "${idOrUid}" (the path) to create the application`);
+  if (input.uid !== idOrUid) throw invalid(loc, `must match the application uid in the path ("${idOrUid}")`);
+  const app = buildApplication(input, deps.now());
   try {
     await deps.store.apps.create(app);
     return app;
   } catch (error) {
-    const raced = await deps.store.apps.get(uid ?? app.id);
+    const raced = await deps.store.apps.get(idOrUid);
     if (raced) return raced;
     throw error;
   }

@@ -93,8 +93,9 @@ export function messageJson(message: Message, withContent: boolean, extra: objec
     timestamp: iso(message.createdAt),
     ...extra,
   });
-  // Without content (or once expunged) the payload is {}: the field is required in MessageOut.
-  const payload = withContent ? (message.payload ?? '{}') : '{}';
+  // The field is required in MessageOut: without content it is {}; once the payload expired or was
+  // expunged, {"expired":true}, as Svix says it.
+  const payload = withContent ? (message.payload ?? '{"expired":true}') : '{}';
   return `${head.slice(0, -1)},"payload":${payload}}`;
 }
 

@@ -3,7 +3,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, isDoorbellError } from '../core/errors.ts';
 import { ConflictError, StoreUnavailableError } from '../store/store.ts';
-import { NO_NUL } from './schemas/common.ts';
+import { patternMessage } from './schemas/common.ts';
 
 export function httpStatus(code: ErrorCode): number {
   switch (code) {
@@ -48,13 +48,14 @@ function validationItems(error: FastifyError) {
     const loc = [part, ...(issue.instancePath ?? '').split('/').filter(Boolean).map(decodePointer)];
     const missing = issue.params?.missingProperty;
     if (issue.keyword === 'required' && typeof missing === 'string') loc.push(missing);
-    const msg =
-      issue.params?.pattern === NO_NUL ? 'must not contain U+0000 (NUL)' : (issue.message ?? 'invalid value');
+    const msg = patternMessage(issue.params?.pattern) ?? issue.message ?? 'invalid value';
     return { loc, msg, type: `value_error.${issue.keyword ?? 'invalid'}` };
   });
 }
 
 const decodePointer = (s: string): string => s.replace(/~1/g, '/').replace(/~0/g, '~');
+
+const CLIENT_ERRORS: Record<number, string> = { 414: 'uri_too_long', 415: 'unsupported_media_type' };
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isDoorbellError(error)) {
@@ -88,9 +89,7 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
     void reply.code(413).send({ code: 'payload_too_large', detail });
   } else if (status >= 400 && status < 500) {
-    void reply
-      .code(status)
-      .send({ code: status === 415 ? 'unsupported_media_type' : 'bad_request', detail: error.message });
+    void reply.code(status).send({ code: CLIENT_ERRORS[status] ?? 'bad_request', detail: error.message });
   } else {
     request.log.error({ err: error }, 'unhandled error');
     void reply.code(500).send({ code: 'internal_error', detail: 'internal server error' });

@@ -36,9 +36,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.config.bodyLimit,
-    // Past fastify's default of 100, so that a 256-character uid or event type name reaches its route
-    // (whose schema allows 256) and a longer one gets the API's 422, not a bare 414.
-    routerOptions: { maxParamLength: 1024 },
+    // maxParamLength: past fastify's default of 100, so that a 256-character uid or event type name
+    // reaches its route (whose schema allows 256) and a longer one gets the API's 422. A trailing slash
+    // is ignored, as Svix's server trims it (its older SDKs send one).
+    routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true },
+    // The router's own refusals (a segment past maxParamLength: 414; a malformed URL: 400) as API errors.
+    frameworkErrors: errorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
 
@@ -48,6 +51,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.decorateRequest('bearer', null);
   app.decorateRequest('idempotency', null);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') {
+      const message = `content-encoding ${encoding} is not supported: send the JSON body as it is`;
+      return done(Object.assign(new Error(message), { statusCode: 415 }), undefined);
+    }
     const text = body as string;
     request.rawBody = text;
     if (text.trim() === '') return done(null, undefined);

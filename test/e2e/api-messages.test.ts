@@ -62,6 +62,8 @@ await describeEachDriver((driver) => {
 
       assert.equal((await h.call('DELETE', `/api/v1/app/auto-app/msg/${res.json.id}/content`)).status, 204);
       assert.equal((await h.store.messages.get(app.id, res.json.id))?.payload, null);
+      const expunged = await h.call('GET', `/api/v1/app/auto-app/msg/${res.json.id}`);
+      assert.deepEqual(expunged.json.payload, { expired: true }, 'an expunged payload says so, as in Svix');
     });
 
     test('fan-out, attempted destinations and messages, attempts, resend, recover, send-example', async () => {
@@ -206,6 +208,29 @@ await describeEachDriver((driver) => {
         (a: { name: string }) => a.name,
       );
       assert.ok(!names.includes('x'), 'nothing was created for the unknown id');
+    });
+
+    test('inline creation takes the uid of the path, named in the body; otherwise 422 and nothing is made', async () => {
+      const publish = (application: object) =>
+        h.call('POST', '/api/v1/app/inline-app/msg', { eventType: 'a', payload: {}, application });
+      for (const [application, msg] of [
+        [{ name: 'x' }, /must be set to "inline-app"/],
+        [{ name: 'x', uid: 'other-app' }, /must match the application uid in the path/],
+      ] as const) {
+        const res = await publish(application);
+        assert.equal(res.status, 422);
+        assert.deepEqual(res.json.detail[0].loc, ['body', 'application', 'uid']);
+        assert.match(res.json.detail[0].msg, msg);
+      }
+      const portal = await h.call('POST', '/api/v1/auth/app-portal-access/inline-app', {
+        application: { name: 'x', uid: 'other-app' },
+      });
+      assert.deepEqual(portal.json.detail[0].loc, ['body', 'application', 'uid']);
+      for (const uid of ['inline-app', 'other-app']) {
+        assert.equal((await h.call('GET', `/api/v1/app/${uid}`)).status, 404, `${uid} was not created`);
+      }
+      assert.equal((await publish({ name: 'x', uid: 'inline-app' })).status, 202);
+      assert.equal((await h.call('GET', '/api/v1/app/inline-app')).json.name, 'x');
     });
 
     test('a message whose payload was expunged cannot be resent (400), and nothing is queued', async () => {

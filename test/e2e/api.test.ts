@@ -89,6 +89,24 @@ await describeEachDriver((driver) => {
       assert.equal(res.status, 404);
       assert.equal(res.json.code, 'not_found');
     });
+
+    test('a trailing slash reaches the same route, as in Svix', async () => {
+      const created = await h.call('POST', '/api/v1/app/', { name: 'Slash', uid: 'slash' });
+      assert.equal(created.status, 201);
+      assert.equal((await h.call('GET', '/api/v1/app/slash/')).json.id, created.json.id);
+      assert.equal((await h.call('GET', '/api/v1/health/')).status, 204);
+    });
+
+    test("the router's own refusals and an encoded body get an HttpErrorOut body", async () => {
+      const long = await h.call('GET', `/api/v1/app/${'x'.repeat(5000)}`);
+      assert.equal(long.status, 414);
+      assert.equal(long.json.code, 'uri_too_long');
+      assert.equal(typeof long.json.detail, 'string');
+      const gzip = await h.call('POST', '/api/v1/app', { name: 'Zipped' }, { 'content-encoding': 'gzip' });
+      assert.equal(gzip.status, 415);
+      assert.equal(gzip.json.code, 'unsupported_media_type');
+      assert.match(gzip.json.detail, /content-encoding gzip/);
+    });
   });
 
   describe('applications', () => {
@@ -183,6 +201,37 @@ await describeEachDriver((driver) => {
       assert.equal(filtered.json.data.length, 0, 'without an iterator, before still filters');
     });
 
+    test('a uid may not start with the prefix of ids (it would name another object): 422', async () => {
+      const victim = await h.call('POST', '/api/v1/app', { name: 'Victim' });
+      const shadow = await h.call('POST', '/api/v1/app', { name: 'Shadow', uid: victim.json.id });
+      assert.equal(shadow.status, 422);
+      assert.deepEqual(loc(shadow), ['body', 'uid']);
+      assert.match(shadow.json.detail[0].msg, /may not start with "app_"/);
+      for (const [method, path] of [
+        ['PUT', '/api/v1/app/shadow'],
+        ['PATCH', `/api/v1/app/${victim.json.id}`],
+      ] as const) {
+        const res = await h.call(method, path, { name: 'Shadow', uid: 'app_1' });
+        assert.equal(res.status, 422, `${method} ${path}`);
+        assert.deepEqual(loc(res), ['body', 'uid']);
+      }
+      const endpoint = await h.call('POST', `/api/v1/app/${victim.json.id}/endpoint`, {
+        url: 'https://example.com/hook',
+        uid: 'ep_1',
+      });
+      assert.deepEqual(loc(endpoint), ['body', 'uid']);
+      assert.match(endpoint.json.detail[0].msg, /"ep_"/);
+      const message = await h.call('POST', `/api/v1/app/${victim.json.id}/msg`, {
+        eventType: 'a',
+        payload: {},
+        eventId: 'msg_1',
+      });
+      assert.deepEqual(loc(message), ['body', 'eventId']);
+      assert.equal((await h.call('GET', `/api/v1/app/${victim.json.id}`)).json.name, 'Victim');
+      // Other prefixes are uids like any other.
+      assert.equal((await h.call('POST', '/api/v1/app', { name: 'Ok', uid: 'ep_app' })).status, 201);
+    });
+
     test('ids, uids and event type names of 256 characters work in paths; longer ones are a 422', async () => {
       const uid = 'u'.repeat(256);
       assert.equal((await h.call('POST', '/api/v1/app', { name: 'Long', uid })).status, 201);
@@ -256,6 +305,16 @@ await describeEachDriver((driver) => {
       assert.equal(badName.status, 422);
       assert.deepEqual(loc(badName), ['body', 'name']);
     });
+    test("each version's schema is an object: 422 naming the version otherwise", async () => {
+      const res = await h.call('POST', '/api/v1/event-type', {
+        name: 'schema.text',
+        description: 'd',
+        schemas: { '1': 'not a schema' },
+      });
+      assert.equal(res.status, 422);
+      assert.deepEqual(loc(res), ['body', 'schemas', '1']);
+    });
+
     test('an archived event type takes no new messages and no new filters; endpoints keep theirs', async () => {
       await h.call('POST', '/api/v1/app', { name: 'A', uid: 'arch-app' });
       for (const name of ['order.shipped', 'order.paid', 'other.type'])

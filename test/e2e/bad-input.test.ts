@@ -48,7 +48,9 @@ const WRONG_MAPS: unknown[] = [
   ],
 ];
 const QUERY_VALUES = ['', 'abc', '-1', '0', '1e400', '99999999999999999999', '1.5', 'true', '%00', '%FF'];
-const PATH_VALUES = ['nope', 'x'.repeat(3000), '%00', '%2F', "'%3B DROP TABLE x", '%E2%82%AC', 'msg_', '..'];
+// Not '..': clients resolve it before sending, so it names the parent resource (with the trailing slash
+// ignored, as in Svix, a DELETE of an endpoint at '..' deletes its application).
+const PATH_VALUES = ['nope', 'x'.repeat(3000), '%00', '%2F', "'%3B DROP TABLE x", '%E2%82%AC', 'msg_', '...'];
 
 type Operation = { method: string; path: string; op: OpenApiOperation };
 type OpenApiOperation = {
@@ -242,7 +244,7 @@ await describeEachDriver((driver) => {
     assert.deepEqual(failures, []);
   });
 
-  test('free text refuses U+0000 by name on both drivers; version is a uint16', async () => {
+  test('free text and metadata refuse U+0000 by name on both drivers; version is a uint16', async () => {
     const nul = await h.call('POST', '/api/v1/app', { name: 'a\u0000b' });
     assert.equal(nul.status, 422);
     assert.deepEqual(nul.json.detail[0].loc, ['body', 'name']);
@@ -251,6 +253,11 @@ await describeEachDriver((driver) => {
       description: '\u0000',
     });
     assert.deepEqual(desc.json.detail[0].loc, ['body', 'description']);
+    for (const metadata of [{ k: 'a\u0000' }, { '\u0000': 'v' }]) {
+      const res = await h.call('POST', '/api/v1/app', { name: 'm', metadata });
+      assert.equal(res.status, 422);
+      assert.deepEqual(res.json.detail[0].loc.slice(0, 2), ['body', 'metadata']);
+    }
     const big = await h.call('POST', `/api/v1/app/${ids.app_id}/endpoint`, {
       url: 'http://127.0.0.1:9/v',
       version: 65536,

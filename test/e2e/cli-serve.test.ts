@@ -73,7 +73,7 @@ test('serve refuses a --public-url with credentials, a query string or a fragmen
   });
   t.after(() => proc.kill());
   const access = await api(proc.url, 'POST', '/auth/app-portal-access/portal-app', {
-    application: { name: 'portal' },
+    application: { name: 'portal', uid: 'portal-app' },
   });
   assert.match(access.body.url, /^https:\/\/hooks\.example\.com\/doorbell\/portal\/app_\w+#token=/);
   assert.deepEqual(await proc.stop(), { code: 0, signal: null });

@@ -1,11 +1,11 @@
 import { Type } from 'typebox';
-import { DateTime, FeatureFlag, Metadata, Nullable, Rate, RateOut, Text, Uid } from './common.ts';
+import { DateTime, FeatureFlag, Metadata, NewUid, Nullable, Rate, RateOut, Text } from './common.ts';
 
 const name = Text({ minLength: 1 });
 // The reference says `throttleRate`; the svix SDK sends `rateLimit`. Both are accepted and returned.
 export const ApplicationIn = Type.Object({
   name,
-  uid: Type.Optional(Nullable(Uid)),
+  uid: Type.Optional(Nullable(NewUid('app'))),
   metadata: Type.Optional(Metadata),
   throttleRate: Type.Optional(Nullable(Rate)),
   rateLimit: Type.Optional(Nullable(Rate)),
@@ -15,7 +15,7 @@ export const ApplicationPatch = Type.Partial(ApplicationIn);
 
 export const ApplicationOut = Type.Object({
   id: Type.String(),
-  uid: Nullable(Uid),
+  uid: Nullable(Type.String()),
   name: Type.String(),
   metadata: Metadata,
   throttleRate: Nullable(RateOut),

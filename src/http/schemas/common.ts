@@ -6,10 +6,28 @@ export const Nullable = <T extends TSchema>(schema: T) =>
   Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
 
 export const IdPattern = '^[a-zA-Z0-9\\-_.]+$';
+/** What a pattern's failure says, where Ajv's "must match pattern" would not tell the client why. */
+const PATTERN_MESSAGES = new Map<string, string>();
+export const patternMessage = (pattern: unknown): string | undefined => PATTERN_MESSAGES.get(String(pattern));
+
 /** Free text: any string without U+0000, which a PostgreSQL text column cannot hold. */
-export const NO_NUL = '^[^\\u0000]*$';
+const NO_NUL = '^[^\\u0000]*$';
+PATTERN_MESSAGES.set(NO_NUL, 'must not contain U+0000 (NUL)');
 export const Text = (options: { minLength?: number } = {}) => Type.String({ ...options, pattern: NO_NUL });
+/** An id or a uid, as paths and filters take them. */
 export const Uid = Type.String({ minLength: 1, maxLength: 256, pattern: IdPattern });
+/**
+ * A uid being set (or a message's eventId). As in Svix, it may not start with the prefix of its object's
+ * ids: lookups take either, so it would name another object, or none.
+ */
+export function NewUid(prefix: 'app' | 'ep' | 'msg') {
+  const pattern = `^(?!${prefix}_)[a-zA-Z0-9\\-_.]+$`;
+  PATTERN_MESSAGES.set(
+    pattern,
+    `may hold only a-z, A-Z, 0-9, "-", "_" and ".", and may not start with "${prefix}_"`,
+  );
+  return Type.String({ minLength: 1, maxLength: 256, pattern });
+}
 export const EventTypeName = Type.String({ maxLength: 256, pattern: IdPattern });
 export const FeatureFlag = Type.String({ maxLength: 256, pattern: IdPattern });
 export const Channel = Type.String({ maxLength: 128, pattern: IdPattern });
@@ -17,7 +35,8 @@ export const Secret = Type.String({ pattern: '^(whsec_)?[a-zA-Z0-9+/=]{32,100}$'
 export const DateTime = Type.String({ format: 'date-time' });
 export const Metadata = Type.Unsafe<Record<string, string>>({
   type: 'object',
-  additionalProperties: { type: 'string' },
+  propertyNames: { pattern: NO_NUL },
+  additionalProperties: { type: 'string', pattern: NO_NUL },
 });
 export const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true });
 // uint16, at least 1 in create, replace and patch alike: the reference's patch schemas say minimum 0, but

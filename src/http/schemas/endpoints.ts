@@ -6,12 +6,12 @@ import {
   MessageStatus,
   MessageStatusText,
   Metadata,
+  NewUid,
   Nullable,
   Rate,
   RateOut,
   Secret,
   Text,
-  Uid,
 } from './common.ts';
 
 const Url = Type.String({ minLength: 1, maxLength: 65536 });
@@ -26,7 +26,7 @@ const Headers = Type.Unsafe<Record<string, string>>({
 
 // The reference names `eventTypes`/`throttleRate`; the svix SDK sends `filterTypes`/`rateLimit`.
 const settings = {
-  uid: Type.Optional(Nullable(Uid)),
+  uid: Type.Optional(Nullable(NewUid('ep'))),
   description: Type.Optional(Text()),
   version: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })), // uint16 in Svix's SDK models
   disabled: Type.Optional(Type.Boolean()),

@@ -1,9 +1,15 @@
 import { Type } from 'typebox';
 import { AnyObject, DateTime, EventTypeName, FeatureFlag, Nullable, Text } from './common.ts';
 
+// Each version's JSON schema is an object, as the reference says.
+const Schemas = Type.Unsafe<Record<string, Record<string, unknown>>>({
+  type: 'object',
+  additionalProperties: { type: 'object' },
+});
+
 const fields = {
   description: Text(),
-  schemas: Type.Optional(Nullable(AnyObject)),
+  schemas: Type.Optional(Nullable(Schemas)),
   archived: Type.Optional(Type.Boolean()),
   deprecated: Type.Optional(Type.Boolean()),
   featureFlag: Type.Optional(Nullable(FeatureFlag)),

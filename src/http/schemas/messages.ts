@@ -7,6 +7,7 @@ import {
   EventTypeName,
   MessageStatus,
   MessageStatusText,
+  NewUid,
   Nullable,
   PageParams,
   TimeParams,
@@ -16,7 +17,7 @@ import {
 export const MessageIn = Type.Object({
   eventType: EventTypeName,
   payload: AnyObject,
-  eventId: Type.Optional(Nullable(Uid)),
+  eventId: Type.Optional(Nullable(NewUid('msg'))),
   channels: Type.Optional(Nullable(Type.Array(Channel, { minItems: 1, maxItems: 5, uniqueItems: true }))),
   payloadRetentionPeriod: Type.Optional(Nullable(Type.Integer({ minimum: 5, maximum: 90 }))),
   payloadRetentionHours: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2160 }))),
