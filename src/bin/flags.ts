@@ -3,10 +3,10 @@
 /** A command line that cannot work as given: printed as one line and a pointer to the help. */
 export class UsageError extends Error {}
 
-/** `value` as an integer in [min, max]; otherwise throws naming `flag`. */
+/** `value`, in decimal digits, as an integer in [min, max]; otherwise throws naming `flag`. */
 export function integerFlag(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
     throw new UsageError(`${flag} must be an integer ${range}, got '${value}'`);
   }

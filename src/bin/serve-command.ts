@@ -57,9 +57,12 @@ function retrySchedule(value: string): number[] {
   return delays;
 }
 
+/** The longest delay a Node.js timer takes (about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * A zero attempt deadline would fail every attempt before it is sent; a zero retention would expire
- * payloads as soon as they are stored.
+ * payloads as soon as they are stored. The attempt deadline and the drain are timers.
  */
 function positiveDuration(
   flag: '--attempt-timeout' | '--retention' | '--drain-timeout',
@@ -67,6 +70,8 @@ function positiveDuration(
 ): number {
   const ms = parsedFlag(flag, value, parseDuration);
   if (ms <= 0) throw new UsageError(`${flag} must be longer than 0, got '${value}'`);
+  if (flag !== '--retention' && ms > MAX_TIMER_MS)
+    throw new UsageError(`${flag} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got '${value}'`);
   return ms;
 }
 
@@ -143,7 +148,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     console.error('  admin token: the demo issues a new one at every start; earlier ones no longer work');
   } else if (!adminToken) {
     console.error(
-      '  admin token: the one printed at the first start (only its hash is kept); set DOORBELL_ADMIN_TOKEN to replace it',
+      '  admin token: the one printed at the first start, or the DOORBELL_ADMIN_TOKEN given since (only its hash is kept); set DOORBELL_ADMIN_TOKEN to replace it',
     );
   }
   let stopDemo = async () => {};

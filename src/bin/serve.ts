@@ -6,6 +6,7 @@ import type { Config } from '../config/config.ts';
 import { buildServer } from '../http/server.ts';
 import type { Store } from '../store/store.ts';
 import type { Delivery } from './delivery.ts';
+import { UsageError } from './flags.ts';
 import { openDatabase } from './open-store.ts';
 
 export interface Running {
@@ -40,7 +41,12 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   let port: number;
   let generated: string | null;
   try {
-    await server.listen({ host: config.host, port: config.port });
+    await server.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
+      // An address this machine does not have, or a name that does not resolve: the flag is wrong.
+      if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')
+        throw new UsageError(`--host: cannot listen on '${config.host}' (${error.code})`);
+      throw error;
+    });
     const address = server.server.address();
     port = typeof address === 'object' && address ? address.port : config.port;
     // One connection serves the API and delivery: SQLite has one writer at a time, and a second

@@ -224,5 +224,32 @@ describe('verifySignature', () => {
       ok: false,
       reason: 'invalid secret',
     });
+    // A bad secret is named even when the timestamp is stale too.
+    assert.deepEqual(verifySignature({ headers: signed(ts - 3600), body, secret: 'whsec_bad', now }), {
+      ok: false,
+      reason: 'invalid secret',
+    });
+  });
+
+  it('rejects a signature that decodes to the right bytes but is not their base64, as the library does', () => {
+    // Signed now: the library checks the timestamp against the clock.
+    const at = Date.now();
+    const fresh = webhookHeaders({
+      msgId: 'msg_1',
+      timestamp: Math.floor(at / 1000),
+      body,
+      secrets: [secret],
+    });
+    const library = new StandardWebhook(secret);
+    assert.doesNotThrow(() => library.verify(body, fresh));
+    const good = fresh['webhook-signature']!;
+    for (const spelling of [`${good}!!`, good.replace(/=+$/, ''), good.replace('v1,', 'v1,.')]) {
+      const headers = { ...fresh, 'webhook-signature': spelling };
+      assert.throws(() => library.verify(body, headers), /No matching signature/, spelling);
+      assert.deepEqual(verifySignature({ headers, body, secret, now: at }), {
+        ok: false,
+        reason: 'no matching signature',
+      });
+    }
   });
 });

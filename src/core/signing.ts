@@ -119,6 +119,8 @@ export function verifySignature(input: VerifyInput): VerifyResult {
   if (!timestampText) return { ok: false, reason: `missing ${brand}-timestamp header` };
   if (!signatures) return { ok: false, reason: `missing ${brand}-signature header` };
 
+  const key = keyBytes(input.secret);
+  if (!key) return { ok: false, reason: 'invalid secret' };
   if (!/^\d+$/.test(timestampText)) return { ok: false, reason: 'invalid timestamp' };
   const timestamp = Number(timestampText);
   const tolerance = input.toleranceSec ?? DEFAULT_TOLERANCE_SEC;
@@ -126,13 +128,13 @@ export function verifySignature(input: VerifyInput): VerifyResult {
   if (timestamp < nowSec - tolerance) return { ok: false, reason: 'timestamp too old' };
   if (timestamp > nowSec + tolerance) return { ok: false, reason: 'timestamp too new' };
 
-  const key = keyBytes(input.secret);
-  if (!key) return { ok: false, reason: 'invalid secret' };
-  const expected = digest(key, id, timestampText, input.body);
+  // The base64 text is compared, as the Standard Webhooks libraries do: decoding would skip characters
+  // that are not base64 and accept a signature they refuse.
+  const expected = Buffer.from(digest(key, id, timestampText, input.body).toString('base64'));
   for (const entry of signatures.split(' ')) {
     const comma = entry.indexOf(',');
     if (comma < 0 || entry.slice(0, comma) !== 'v1') continue;
-    const given = Buffer.from(entry.slice(comma + 1), 'base64');
+    const given = Buffer.from(entry.slice(comma + 1));
     if (given.length === expected.length && timingSafeEqual(given, expected)) return { ok: true };
   }
   return { ok: false, reason: 'no matching signature' };
