@@ -8,7 +8,7 @@ import type { Cidr } from '../core/ssrf.ts';
 import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
 import { type AppDeps, mapConflict, resolveApp, type Scope, upsert } from './context.ts';
 import { checkHeaders } from './endpoint-headers.ts';
-import { checkNotArchived } from './event-types.ts';
+import { checkNotArchived, visible } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 export interface EndpointDeps extends AppDeps {
@@ -48,10 +48,12 @@ function checkSecret(secret: string | null | undefined): string {
 
 /**
  * As in Svix, filters name event types of the catalogue, and not archived ones. Names the endpoint
- * already filtered on stay, so an endpoint keeps its filter when its event type is archived.
+ * already filtered on stay, so an endpoint keeps its filter when its event type is archived. An event
+ * type the token may not see (its feature flag) does not exist for it.
  */
 async function checkFilterTypes(
   deps: AppDeps,
+  scope: Scope,
   filterTypes: readonly string[] | null | undefined,
   had: readonly string[] | null,
   field: string | undefined,
@@ -62,7 +64,8 @@ async function checkFilterTypes(
   const loc = ['body', field ?? 'filterTypes'];
   for (const name of added) {
     const eventType = found.get(name);
-    if (eventType === undefined) throw invalid(loc, `event type ${name} does not exist; create it first`);
+    if (eventType === undefined || !visible(scope, eventType))
+      throw invalid(loc, `event type ${name} does not exist; create it first`);
     checkNotArchived(eventType, loc);
   }
 }
@@ -109,7 +112,7 @@ export async function createEndpoint(
 ): Promise<Endpoint> {
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   const endpoint = build(deps, app.id, input, deps.now());
-  await checkFilterTypes(deps, endpoint.filterTypes, null, input.filterTypesField);
+  await checkFilterTypes(deps, scope, endpoint.filterTypes, null, input.filterTypesField);
   await mapConflict(deps.store.endpoints.create(endpoint));
   deps.cache.invalidate(app.id);
   return endpoint;
@@ -137,7 +140,13 @@ export async function upsertEndpoint(
   return upsert(async () => {
     const now = deps.now();
     const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
-    await checkFilterTypes(deps, input.filterTypes, existing?.filterTypes ?? null, input.filterTypesField);
+    await checkFilterTypes(
+      deps,
+      scope,
+      input.filterTypes,
+      existing?.filterTypes ?? null,
+      input.filterTypesField,
+    );
     if (!existing) {
       if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
       const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, now);
@@ -173,7 +182,7 @@ export async function patchEndpoint(
   patch: EndpointPatch,
 ): Promise<Endpoint> {
   const existing = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
-  await checkFilterTypes(deps, patch.filterTypes, existing.filterTypes, patch.filterTypesField);
+  await checkFilterTypes(deps, scope, patch.filterTypes, existing.filterTypes, patch.filterTypesField);
   const pick = <K extends keyof Endpoint & keyof EndpointPatch>(key: K): Endpoint[K] =>
     patch[key] !== undefined ? (patch[key] as Endpoint[K]) : existing[key];
   const endpoint: Endpoint = {

@@ -56,7 +56,7 @@ export async function createEventType(
 }
 
 /** An app token sees event types without a feature flag, and those whose flag it was issued with. */
-const visible = (scope: Scope, eventType: EventType): boolean =>
+export const visible = (scope: Scope, eventType: EventType): boolean =>
   scope.kind === 'admin' ||
   eventType.featureFlag === null ||
   scope.featureFlags.includes(eventType.featureFlag);

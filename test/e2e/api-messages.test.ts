@@ -383,6 +383,15 @@ await describeEachDriver((driver) => {
         h.call('POST', `/api/v1/app/flags/endpoint/${ep.id}/send-example`, { eventType: 'ff.beta' }, as);
       assert.equal((await example(beta)).status, 200);
       assert.equal((await example(none)).status, 404);
+      // A filter on a type the token may not see answers as for a type that does not exist.
+      const subscribe = (as: Record<string, string>, filterTypes: string[]) =>
+        h.call('POST', '/api/v1/app/flags/endpoint', { url: 'https://example.com/g', filterTypes }, as);
+      for (const filterTypes of [['ff.gamma'], ['ff.unknown']]) {
+        const refused = await subscribe(beta, filterTypes);
+        assert.equal(refused.status, 422);
+        assert.match(refused.json.detail[0].msg, /does not exist/);
+      }
+      assert.equal((await subscribe(beta, ['ff.beta', 'ff.open'])).status, 201);
       const bad = await h.call('POST', '/api/v1/auth/app-portal-access/flags', {
         featureFlags: ['no spaces'],
       });

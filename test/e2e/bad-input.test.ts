@@ -244,7 +244,7 @@ await describeEachDriver((driver) => {
     assert.deepEqual(failures, []);
   });
 
-  test('free text and metadata refuse U+0000 by name on both drivers; version is a uint16', async () => {
+  test('free text and metadata refuse U+0000 and unpaired surrogates by name on both drivers; version is a uint16', async () => {
     const nul = await h.call('POST', '/api/v1/app', { name: 'a\u0000b' });
     assert.equal(nul.status, 422);
     assert.deepEqual(nul.json.detail[0].loc, ['body', 'name']);
@@ -253,6 +253,11 @@ await describeEachDriver((driver) => {
       description: '\u0000',
     });
     assert.deepEqual(desc.json.detail[0].loc, ['body', 'description']);
+    // An unpaired surrogate is not UTF-8: stored, it would read back as something else.
+    const lone = await h.call('POST', '/api/v1/app', '{"name":"lone \\ud800 surrogate"}');
+    assert.equal(lone.status, 422);
+    assert.deepEqual(lone.json.detail[0].loc, ['body', 'name']);
+    assert.equal((await h.call('POST', '/api/v1/app', { name: 'pair 😀' })).status, 201);
     for (const metadata of [{ k: 'a\u0000' }, { '\u0000': 'v' }]) {
       const res = await h.call('POST', '/api/v1/app', { name: 'm', metadata });
       assert.equal(res.status, 422);

@@ -10,10 +10,15 @@ export const IdPattern = '^[a-zA-Z0-9\\-_.]+$';
 const PATTERN_MESSAGES = new Map<string, string>();
 export const patternMessage = (pattern: unknown): string | undefined => PATTERN_MESSAGES.get(String(pattern));
 
-/** Free text: any string without U+0000, which a PostgreSQL text column cannot hold. */
-const NO_NUL = '^[^\\u0000]*$';
-PATTERN_MESSAGES.set(NO_NUL, 'must not contain U+0000 (NUL)');
-export const Text = (options: { minLength?: number } = {}) => Type.String({ ...options, pattern: NO_NUL });
+/**
+ * Free text: any string without U+0000, which a PostgreSQL text column cannot hold, nor an unpaired
+ * surrogate (a JSON escape such as \ud800), which is not UTF-8 and would read back changed. Ajv matches
+ * patterns in Unicode mode, where a pair is one code point and only an unpaired surrogate is \p{Cs}.
+ */
+const PLAIN_TEXT = '^[^\\u0000\\p{Cs}]*$';
+PATTERN_MESSAGES.set(PLAIN_TEXT, 'must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate');
+export const Text = (options: { minLength?: number } = {}) =>
+  Type.String({ ...options, pattern: PLAIN_TEXT });
 /** An id or a uid, as paths and filters take them. */
 export const Uid = Type.String({ minLength: 1, maxLength: 256, pattern: IdPattern });
 /**
@@ -35,8 +40,8 @@ export const Secret = Type.String({ pattern: '^(whsec_)?[a-zA-Z0-9+/=]{32,100}$'
 export const DateTime = Type.String({ format: 'date-time' });
 export const Metadata = Type.Unsafe<Record<string, string>>({
   type: 'object',
-  propertyNames: { pattern: NO_NUL },
-  additionalProperties: { type: 'string', pattern: NO_NUL },
+  propertyNames: { pattern: PLAIN_TEXT },
+  additionalProperties: { type: 'string', pattern: PLAIN_TEXT },
 });
 export const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true });
 // uint16, at least 1 in create, replace and patch alike: the reference's patch schemas say minimum 0, but
