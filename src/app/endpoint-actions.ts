@@ -86,7 +86,11 @@ export async function recoverEndpoint(
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   const now = deps.now();
   const until = range.until ?? now + 1;
-  if (until < range.since) throw invalid(['body', 'until'], 'until must not be before since');
+  if (until < range.since) {
+    throw range.until == null
+      ? invalid(['body', 'since'], 'since must not be in the future')
+      : invalid(['body', 'until'], 'until must not be before since');
+  }
   const recovered = await deps.store.tasks.recover(endpoint.id, range.since, until, now);
   return { id: newId('qtask', now), status: 'running', task: 'endpoint.recover', updatedAt: now, recovered };
 }

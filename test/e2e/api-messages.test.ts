@@ -149,6 +149,12 @@ await describeEachDriver((driver) => {
       const stats = await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats');
       assert.equal(stats.json.fail, 1);
 
+      const recover = (range: object) => h.call('POST', '/api/v1/app/fan/endpoint/f1/recover', range);
+      const future = '2100-01-01T00:00:00Z'; // past the harness's clock
+      const early = await recover({ since: future });
+      assert.deepEqual([early.status, early.json.detail[0].loc], [422, ['body', 'since']]);
+      const inverted = await recover({ since: future, until: new Date(0).toISOString() });
+      assert.deepEqual([inverted.status, inverted.json.detail[0].loc], [422, ['body', 'until']]);
       const wakesBefore = h.wakes();
       const recovered = await h.call('POST', '/api/v1/app/fan/endpoint/f1/recover', {
         since: new Date(0).toISOString(),
