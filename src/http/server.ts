@@ -2,7 +2,12 @@
 // listen: the composition root listens, tests use inject().
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifySchema,
+  type FastifyServerOptions,
+  type RouteOptions,
+} from 'fastify';
 import { createAuthenticator } from '../app/auth.ts';
 import { createPublisher } from '../app/publish.ts';
 import { PublishCache } from '../app/publish-cache.ts';
@@ -72,6 +77,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { HTTPBearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ HTTPBearer: [] }],
     },
+    transform: documentIdempotencyKey,
   });
 
   const publisher = createPublisher(deps.store, deps.wake);
@@ -122,4 +128,29 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     { prefix: '/api/v1' },
   );
   return app;
+}
+
+/**
+ * Every POST takes an `idempotency-key` header (idempotency.ts, a hook rather than each route's schema):
+ * the document lists it on each, as the reference does.
+ */
+function documentIdempotencyKey({
+  schema,
+  url,
+  route,
+}: {
+  schema: FastifySchema;
+  url: string;
+  route: RouteOptions;
+}) {
+  if (![route.method].flat().includes('POST')) return { schema, url };
+  const headers = (schema?.headers ?? { type: 'object', properties: {} }) as { properties?: object };
+  const idempotencyKey = { type: 'string', description: "The request's idempotency key" };
+  return {
+    schema: {
+      ...schema,
+      headers: { ...headers, properties: { ...headers.properties, 'idempotency-key': idempotencyKey } },
+    },
+    url,
+  };
 }

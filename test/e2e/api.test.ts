@@ -68,7 +68,15 @@ await describeEachDriver((driver) => {
       assert.equal(doc.status, 200);
       for (const op of SVIX_OPERATIONS) {
         const [method, path] = op.split(' ') as [string, string];
-        assert.ok(doc.json.paths[path]?.[method.toLowerCase()], `${op} is served`);
+        const served = doc.json.paths[path]?.[method.toLowerCase()];
+        assert.ok(served, `${op} is served`);
+        if (method !== 'POST') continue;
+        const headers = served.parameters.filter((p: { in: string }) => p.in === 'header');
+        assert.deepEqual(
+          headers.map((p: { name: string }) => p.name),
+          ['idempotency-key'],
+          `${op} documents idempotency-key`,
+        );
       }
     });
 
