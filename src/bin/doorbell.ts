@@ -83,7 +83,7 @@ program
     env(
       '--drain-timeout <duration>',
       'DOORBELL_DRAIN_TIMEOUT',
-      'how long SIGTERM or Ctrl-C waits for attempts in flight before exiting 1 (default 30s)',
+      'how long SIGTERM or Ctrl-C waits for attempts in flight before exiting 1 (default 25s)',
     ),
   )
   .addOption(

@@ -39,3 +39,22 @@ it('a sweep drops expired payloads and purges deleted applications, past one bat
     await store.close();
   }
 });
+
+it('the first sweep runs soon after the start, without waiting a whole interval', async () => {
+  const store = openSqliteStore(':memory:');
+  const T0 = Date.now();
+  const app = mkApp(T0);
+  await store.apps.create(app);
+  const expired = mkMessage(app.id, T0, { expiresAt: T0 - 1 });
+  await store.messages.publish([{ message: expired, endpointIds: [], now: T0 }]);
+  const sweeper = startRetention(store, () => T0);
+  try {
+    const deadline = Date.now() + 5_000;
+    while ((await store.messages.get(app.id, expired.id))?.payload !== null && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await store.messages.get(app.id, expired.id))?.payload, null, 'swept within 5 s');
+  } finally {
+    sweeper.stop();
+    await store.close();
+  }
+});

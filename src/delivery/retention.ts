@@ -6,6 +6,9 @@ import type { Store } from '../store/store.ts';
 // Small enough that a publish waiting behind a batch on SQLite's one writer waits a few ms (250: ~6 ms).
 const BATCH = 250;
 const INTERVAL_MS = 60_000;
+// The first sweep comes soon after the start: a process restarted more often than the interval still
+// sweeps, and what expired while it was down goes at once.
+const FIRST_SWEEP_MS = 1_000;
 
 export interface Sweeper {
   /** Runs batches until nothing expired or deleted is left; returns how many rows went. */
@@ -27,9 +30,21 @@ export function startRetention(store: Store, now: () => number): Sweeper {
   const sweep = async (): Promise<number> =>
     (await drain(() => store.messages.expireBatch(now(), BATCH))) +
     (await drain(() => store.apps.purgeDeleted(BATCH)));
-  const timer = setInterval(() => {
-    sweep().catch((error: unknown) => console.error('doorbell retention: sweep failed:', error));
-  }, INTERVAL_MS);
-  timer.unref();
-  return { sweep, stop: () => clearInterval(timer) };
+  let stopped = false;
+  const schedule = (ms: number): NodeJS.Timeout =>
+    setTimeout(() => {
+      sweep()
+        .catch((error: unknown) => console.error('doorbell retention: sweep failed:', error))
+        .finally(() => {
+          if (!stopped) timer = schedule(INTERVAL_MS);
+        });
+    }, ms).unref();
+  let timer = schedule(FIRST_SWEEP_MS);
+  return {
+    sweep,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
