@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
@@ -8,7 +9,7 @@ import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/part
 import { Pg, type Sql } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import { FINISH } from '../../src/store/postgres/tasks-sql.ts';
-import type { Store } from '../../src/store/store.ts';
+import { type Store, StoreUnavailableError } from '../../src/store/store.ts';
 import {
   describeStoreContract,
   mkApp,
@@ -281,6 +282,43 @@ if (skip) {
           assert.equal(value, 'v');
         } finally {
           await store.close();
+        }
+      });
+    });
+
+    it('a connection that stops answering fails its calls after the query timeout (503), and the store recovers', async () => {
+      await withTempDatabase(async (db) => {
+        // A proxy that can stop forwarding while its sockets stay open: a network partition, not a close.
+        const target = new URL(db.url);
+        let frozen = false;
+        const pairs: Array<[Socket, Socket]> = [];
+        const proxy = createNetServer((down) => {
+          const up = connect(Number(target.port || 5432), target.hostname);
+          pairs.push([down, up]);
+          down.pipe(up).on('error', () => {});
+          up.pipe(down).on('error', () => {});
+          if (frozen) for (const s of [down, up]) s.pause();
+        });
+        await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+        const url = new URL(db.url);
+        url.port = String((proxy.address() as AddressInfo).port);
+        const store = await openPostgresStore(url.href, { poolSize: 2, queryTimeoutMs: 500 });
+        try {
+          await store.settings.put('k', 'v');
+          frozen = true;
+          for (const pair of pairs) for (const s of pair) s.pause();
+          const started = Date.now();
+          await assert.rejects(store.settings.get('k'), StoreUnavailableError);
+          assert.ok(Date.now() - started < 5_000, 'failed within the timeout, not when TCP gives up');
+          frozen = false;
+          for (const pair of pairs) for (const s of pair) s.resume();
+          assert.equal(await store.settings.get('k'), 'v', 'a fresh connection serves the next call');
+        } finally {
+          frozen = false;
+          for (const pair of pairs) for (const s of pair) s.resume();
+          await store.close();
+          for (const pair of pairs) for (const s of pair) s.destroy();
+          await new Promise((resolve) => proxy.close(resolve));
         }
       });
     });

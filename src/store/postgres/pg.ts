@@ -70,7 +70,7 @@ export function isUnavailable(error: unknown): boolean {
     return true;
   }
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/.test(
     message,
   );
 }
@@ -88,12 +88,23 @@ export interface Sql {
   run(sql: string | Stmt, params?: unknown[]): Promise<number>;
 }
 
-function sqlOf(client: Client): Sql {
-  const query = (sql: string | Stmt, params: unknown[] = []) =>
-    (typeof sql === 'string'
-      ? client.query(sql, params)
-      : client.query({ text: sql.text, name: sql.name, values: params })
-    ).catch(rethrow);
+/**
+ * How long a statement of the API or the worker may wait for its answer. A connection that stops
+ * answering without closing (a network partition, a frozen failover) would otherwise hold its caller
+ * until TCP gives up, minutes later: past this the call fails (503) and the connection is dropped.
+ * Above the partition upkeep's lock_timeout (10 s). Migrations, which may run long, have none.
+ */
+export const QUERY_TIMEOUT_MS = 15_000;
+
+function sqlOf(client: Client, timeoutMs: number): Sql {
+  const query = (sql: string | Stmt, values: unknown[] = []) => {
+    // pg reads query_timeout from the query's config too; its types list it on the client's only.
+    const config: pg.QueryConfig & { query_timeout: number } =
+      typeof sql === 'string'
+        ? { text: sql, values, query_timeout: timeoutMs }
+        : { text: sql.text, name: sql.name, values, query_timeout: timeoutMs };
+    return client.query(config).catch(rethrow);
+  };
   return {
     async rows<T>(sql: string | Stmt, params?: unknown[]) {
       return (await query(sql, params)).rows as T[];
@@ -110,8 +121,10 @@ function sqlOf(client: Client): Sql {
 export class Pg implements Sql {
   readonly pool: pg.Pool;
   readonly #sql: Sql;
+  readonly #timeoutMs: number;
 
-  constructor(url: string, poolSize: number) {
+  constructor(url: string, poolSize: number, queryTimeoutMs = QUERY_TIMEOUT_MS) {
+    this.#timeoutMs = queryTimeoutMs;
     this.pool = new pg.Pool({
       connectionString: url,
       max: poolSize,
@@ -126,7 +139,7 @@ export class Pg implements Sql {
     // A killed connection can emit 'error' again after the pool released it with the query's error
     // (pg-pool then listens no more): unheard, it would crash the process. Queries get their own errors.
     this.pool.on('connect', (client) => client.on('error', () => {}));
-    this.#sql = sqlOf(this.pool);
+    this.#sql = sqlOf(this.pool, queryTimeoutMs);
   }
 
   rows<T = Row>(sql: string | Stmt, params?: unknown[]): Promise<T[]> {
@@ -166,14 +179,17 @@ export class Pg implements Sql {
   /** Runs fn in one READ COMMITTED transaction on one connection. */
   tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     return this.session(async (client, broken) => {
-      await client.query('BEGIN').catch(rethrow);
+      const sql = sqlOf(client, this.#timeoutMs);
+      await sql.run('BEGIN');
       try {
-        const value = await fn(sqlOf(client));
-        await client.query('COMMIT').catch(rethrow);
+        const value = await fn(sql);
+        await sql.run('COMMIT');
         return value;
       } catch (error) {
-        // A rollback that fails means the connection itself failed: the pool must not reuse it.
-        await client.query('ROLLBACK').catch(broken);
+        // A connection that failed (or stopped answering) is dropped, not rolled back; a rollback that
+        // fails means the same: the pool must not reuse it.
+        if (error instanceof StoreUnavailableError) broken(error);
+        else await sql.run('ROLLBACK').catch(broken);
         throw error;
       }
     });

@@ -20,6 +20,8 @@ export type { MaintenanceReport } from './partitions.ts';
 
 export interface PostgresStoreOptions {
   poolSize?: number;
+  /** How long a statement may wait for its answer (QUERY_TIMEOUT_MS by default). */
+  queryTimeoutMs?: number;
   /**
    * When set, the hourly upkeep run from messages.expireBatch also drops the days of messages and
    * attempts older than this. Without it, that upkeep only creates partitions ahead.
@@ -42,7 +44,7 @@ export async function openPostgresStore(
   url: string,
   options: PostgresStoreOptions = {},
 ): Promise<PostgresStore> {
-  const db = new Pg(url, options.poolSize ?? 10);
+  const db = new Pg(url, options.poolSize ?? 10, options.queryTimeoutMs);
   const partitions = new Partitions(db);
   try {
     await migrate(db);
