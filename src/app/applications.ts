@@ -38,12 +38,18 @@ export async function createApplication(
   getIfExists: boolean,
 ): Promise<{ app: Application; created: boolean }> {
   requireAdmin(scope);
-  if (getIfExists && input.uid) {
-    const existing = await deps.store.apps.get(input.uid);
-    if (existing) return { app: existing, created: false };
-  }
+  const existing = async () => (getIfExists && input.uid ? await deps.store.apps.get(input.uid) : null);
+  const found = await existing();
+  if (found) return { app: found, created: false };
   const app = buildApplication(input, deps.now());
-  await mapConflict(deps.store.apps.create(app));
+  try {
+    await mapConflict(deps.store.apps.create(app));
+  } catch (error) {
+    // The same create sent at once: with get_if_exists, the one that lost the race gets the winner's app.
+    const raced = await existing();
+    if (raced) return { app: raced, created: false };
+    throw error;
+  }
   return { app, created: true };
 }
 

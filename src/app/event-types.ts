@@ -22,11 +22,28 @@ export interface EventTypeInput {
 
 export type EventTypePatch = Partial<Omit<EventTypeInput, 'name'>>;
 
+// Far beyond any real JSON schema, and far below the nesting at which storing or answering it would
+// exhaust the stack (a 500 at about 4,000 levels).
+const MAX_SCHEMA_DEPTH = 100;
+
+/** The schemas as given, refused (422) when nested deeper than MAX_SCHEMA_DEPTH. */
+function checkSchemas(schemas: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  const pending: Array<[unknown, number]> = [[schemas, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, depth] = next;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > MAX_SCHEMA_DEPTH)
+      throw invalid(['body', 'schemas'], `must not be nested more than ${MAX_SCHEMA_DEPTH} levels deep`);
+    for (const child of Object.values(value)) pending.push([child, depth + 1]);
+  }
+  return schemas ?? null;
+}
+
 function build(input: EventTypeInput, now: number): EventType {
   return {
     name: input.name,
     description: input.description,
-    schemas: input.schemas ?? null,
+    schemas: checkSchemas(input.schemas),
     archived: input.archived ?? false,
     deprecated: input.deprecated ?? false,
     featureFlag: input.featureFlag ?? null,
@@ -110,7 +127,7 @@ export async function patchEventType(
   const eventType: EventType = {
     ...existing,
     description: patch.description ?? existing.description,
-    schemas: patch.schemas !== undefined ? patch.schemas : existing.schemas,
+    schemas: patch.schemas !== undefined ? checkSchemas(patch.schemas) : existing.schemas,
     archived: patch.archived ?? existing.archived,
     deprecated: patch.deprecated ?? existing.deprecated,
     featureFlag: patch.featureFlag !== undefined ? patch.featureFlag : existing.featureFlag,

@@ -30,7 +30,9 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   // A configured token holds from the first request; a generated one is stored last (see below).
   const configured = config.adminToken ? await initAdminToken(store, config) : null;
   let started: Delivery | null = null;
-  const server = await buildServer({ store, config, now, wake: () => started?.wake() });
+  // Warnings and errors (a 503 with the driver's code, a 500 with its stack) as JSON lines on stderr.
+  const logger = { level: 'warn', stream: process.stderr };
+  const server = await buildServer({ store, config, now, wake: () => started?.wake(), logger });
   let listener: { close(): Promise<void> } | null = null;
   const close = async (): Promise<void> => {
     await server.close();

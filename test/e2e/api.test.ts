@@ -313,7 +313,7 @@ await describeEachDriver((driver) => {
       assert.equal(badName.status, 422);
       assert.deepEqual(loc(badName), ['body', 'name']);
     });
-    test("each version's schema is an object: 422 naming the version otherwise", async () => {
+    test("each version's schema is an object, nested at most 100 deep: 422 otherwise", async () => {
       const res = await h.call('POST', '/api/v1/event-type', {
         name: 'schema.text',
         description: 'd',
@@ -321,6 +321,13 @@ await describeEachDriver((driver) => {
       });
       assert.equal(res.status, 422);
       assert.deepEqual(loc(res), ['body', 'schemas', '1']);
+      // Nested past any real schema (5,000 levels overflowed the stack when stored: a 500).
+      const nested = (depth: number) =>
+        `{"name":"schema.deep","description":"d","schemas":{"1":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}}`;
+      const deep = await h.call('POST', '/api/v1/event-type', nested(5000));
+      assert.equal(deep.status, 422);
+      assert.deepEqual(loc(deep), ['body', 'schemas']);
+      assert.equal((await h.call('POST', '/api/v1/event-type', nested(50))).status, 201);
     });
 
     test('an archived event type takes no new messages and no new filters; endpoints keep theirs', async () => {

@@ -253,6 +253,12 @@ await describeEachDriver((driver) => {
       description: '\u0000',
     });
     assert.deepEqual(desc.json.detail[0].loc, ['body', 'description']);
+    // PostgreSQL refused a NUL in an endpoint URL with a 500.
+    const url = await h.call('POST', `/api/v1/app/${ids.app_id}/endpoint`, {
+      url: 'http://127.0.0.1:9/\u0000',
+    });
+    assert.equal(url.status, 422);
+    assert.deepEqual(url.json.detail[0].loc, ['body', 'url']);
     // An unpaired surrogate is not UTF-8: stored, it would read back as something else.
     const lone = await h.call('POST', '/api/v1/app', '{"name":"lone \\ud800 surrogate"}');
     assert.equal(lone.status, 422);

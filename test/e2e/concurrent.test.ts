@@ -52,6 +52,12 @@ await describeEachDriver((driver) => {
     assert.equal(found.filter((m: { eventId: string }) => m.eventId === 'same-event').length, 1);
   });
 
+  test('creates with get_if_exists and one uid: one 201, the others get that app (200)', async () => {
+    const apps = await burst('POST', '/api/v1/app?get_if_exists=true', { name: 'g', uid: 'same-gie' });
+    assert.deepEqual(statuses(apps), once(201, 200));
+    assert.equal(new Set(apps.map((r) => r.json.id)).size, 1);
+  });
+
   test('upserts of one new id: one 201, the others update it (200), one row', async () => {
     const apps = await burst('PUT', '/api/v1/app/up-app', { name: 'u' });
     assert.deepEqual(statuses(apps), once(201, 200));

@@ -21,9 +21,12 @@ import { ADMIN_URL, createTempDatabase, pgSkipReason, withClient } from '../supp
 
 const config = makeConfig({ adminToken: 'test-admin-token', delivery: { allowSubnets: ['127.0.0.0/8'] } });
 
-async function api(store: Store): Promise<{ app: FastifyInstance; call: typeof call }> {
+async function api(store: Store, log?: string[]): Promise<{ app: FastifyInstance; call: typeof call }> {
   await initAdminToken(store, config);
-  const app = await buildServer({ store, config, now: () => Date.now(), wake: () => {} });
+  // As serve logs: warnings and errors, one JSON line each.
+  const stream = { write: (line: string) => log?.push(line) };
+  const logger = log ? { level: 'warn', stream } : false;
+  const app = await buildServer({ store, config, now: () => Date.now(), wake: () => {}, logger });
   const call = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
     const res = await app.inject({
       method,
@@ -58,7 +61,8 @@ describe('sqlite: a full disk', () => {
       path,
       maxPages: pages + 16, // 64 KiB to grow by
     });
-    const { app, call } = await api(thread.store);
+    const log: string[] = [];
+    const { app, call } = await api(thread.store, log);
     try {
       assert.equal((await call('POST', '/api/v1/app', { name: 'Acme', uid: 'acme' })).status, 201);
       const ep = await call('POST', '/api/v1/app/acme/endpoint', { url: 'http://127.0.0.1:9/hook' });
@@ -66,6 +70,12 @@ describe('sqlite: a full disk', () => {
 
       const big = { eventType: 'big', payload: { data: 'x'.repeat(256 * 1024) } };
       assertUnavailable(await call('POST', '/api/v1/app/acme/msg', big), /full/);
+      // The operator is told, with the driver's code.
+      const warnings = log.map((line) => JSON.parse(line)).filter((l) => l.level === 40);
+      assert.deepEqual(
+        warnings.map((w) => w.reason),
+        ['SQLITE_FULL'],
+      );
       // Another connection sees neither the message nor its task.
       const count = (table: string) => raw.prepare(`SELECT count(*) FROM ${table}`).pluck().get();
       assert.equal(count('messages'), 0);

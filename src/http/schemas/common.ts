@@ -17,7 +17,7 @@ export const patternMessage = (pattern: unknown): string | undefined => PATTERN_
  */
 const PLAIN_TEXT = '^[^\\u0000\\p{Cs}]*$';
 PATTERN_MESSAGES.set(PLAIN_TEXT, 'must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate');
-export const Text = (options: { minLength?: number } = {}) =>
+export const Text = (options: { minLength?: number; maxLength?: number } = {}) =>
   Type.String({ ...options, pattern: PLAIN_TEXT });
 /** An id or a uid, as paths and filters take them. */
 export const Uid = Type.String({ minLength: 1, maxLength: 256, pattern: IdPattern });

@@ -14,7 +14,7 @@ import {
   Text,
 } from './common.ts';
 
-const Url = Type.String({ minLength: 1, maxLength: 65536 });
+const Url = Text({ minLength: 1, maxLength: 65536 });
 // Creates and replacements name at least one; a patch may send an empty list, as the reference's
 // EndpointPatch allows (it clears the filter).
 const eventTypes = (minItems: number) => Type.Array(EventTypeName, { minItems, uniqueItems: true });
