@@ -2,7 +2,15 @@
 import { invalid, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Application, Metadata, Page, PageQuery } from '../core/types.ts';
-import { type AppDeps, mapConflict, requireAdmin, resolveApp, type Scope, upsert } from './context.ts';
+import {
+  type AppDeps,
+  mapConflict,
+  modify,
+  requireAdmin,
+  resolveApp,
+  type Scope,
+  upsert,
+} from './context.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 /** Application writes also forget the publish path's cached copy. */
@@ -87,17 +95,16 @@ export async function upsertApplication(
       await deps.store.apps.create(app);
       return { app, created: true };
     }
-    const app: Application = {
-      ...existing,
+    const app = await changeApplication(deps, scope, existing.id, (current, updatedAt) => ({
+      ...current,
       name: input.name,
       // Addressed by its uid, the app keeps it unless the body names another: the same PUT repeated
       // finds the same app (by id, a body without uid clears it, as a full replacement does).
-      uid: input.uid ?? (idOrUid === existing.id ? null : existing.uid),
+      uid: input.uid ?? (idOrUid === current.id ? null : current.uid),
       rateLimit: input.rateLimit ?? null,
       metadata: input.metadata ?? {},
-      updatedAt: now,
-    };
-    await saveApplication(deps, existing, app);
+      updatedAt,
+    }));
     return { app, created: false };
   });
 }
@@ -109,24 +116,33 @@ export async function patchApplication(
   patch: ApplicationPatch,
 ): Promise<Application> {
   requireAdmin(scope);
-  const existing = await resolveApp(deps.store, scope, idOrUid);
-  const app: Application = {
-    ...existing,
-    name: patch.name ?? existing.name,
-    uid: patch.uid !== undefined ? patch.uid : existing.uid,
-    rateLimit: patch.rateLimit !== undefined ? patch.rateLimit : existing.rateLimit,
-    metadata: patch.metadata ?? existing.metadata,
-    updatedAt: deps.now(),
-  };
-  await saveApplication(deps, existing, app);
-  return app;
+  return changeApplication(deps, scope, idOrUid, (current, updatedAt) => ({
+    ...current,
+    name: patch.name ?? current.name,
+    uid: patch.uid !== undefined ? patch.uid : current.uid,
+    rateLimit: patch.rateLimit !== undefined ? patch.rateLimit : current.rateLimit,
+    metadata: patch.metadata ?? current.metadata,
+    updatedAt,
+  }));
 }
 
-async function saveApplication(deps: ApplicationDeps, before: Application, app: Application): Promise<void> {
-  await mapConflict(deps.store.apps.update(app));
-  deps.cache.invalidate(app.id);
+/** Changes an application without losing a concurrent change (modify), then forgets its cached copy. */
+async function changeApplication(
+  deps: ApplicationDeps,
+  scope: Scope,
+  idOrUid: string,
+  change: (current: Application, updatedAt: number) => Application,
+): Promise<Application> {
+  const { before, after } = await modify(
+    deps.now,
+    () => resolveApp(deps.store, scope, idOrUid),
+    change,
+    (next, seen) => deps.store.apps.update(next, seen),
+  );
+  deps.cache.invalidate(after.id);
   // Messages waiting for slots at the old rate take new ones (slots are reserved at the rate of the moment).
-  if (app.rateLimit !== before.rateLimit) await deps.store.endpoints.resetRate(app.id, null, deps.now());
+  if (after.rateLimit !== before.rateLimit) await deps.store.endpoints.resetRate(after.id, null, deps.now());
+  return after;
 }
 
 export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idOrUid: string): Promise<void> {

@@ -36,6 +36,29 @@ export async function mapConflict<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+// Each concurrent writer that got in first makes a modify read again; this many rounds outlast a burst.
+const MODIFY_ROUNDS = 32;
+
+/**
+ * A read-modify-write of one row that loses no concurrent write: `write` stores the change only if the
+ * row is still as `read` found it (the drivers compare updatedAt), else the change is made again on a
+ * fresh read. `change` gets an updatedAt past the one it saw, so that two writes in one millisecond
+ * still tell each other apart. (Without it, 20 concurrent header patches kept 4 to 9 of their headers.)
+ */
+export async function modify<T extends { updatedAt: number }>(
+  now: () => number,
+  read: () => Promise<T>,
+  change: (current: T, updatedAt: number) => T | Promise<T>,
+  write: (next: T, seen: T) => Promise<boolean>,
+): Promise<{ before: T; after: T }> {
+  for (let round = 1; ; round++) {
+    const before = await read();
+    const after = await change(before, Math.max(now(), before.updatedAt + 1));
+    if (await mapConflict(write(after, before))) return { before, after };
+    if (round === MODIFY_ROUNDS) throw conflict('changed by other requests meanwhile: send it again');
+  }
+}
+
 /**
  * Runs a PUT upsert. Two PUTs of one new id can both find nothing and both create: the loser's create
  * conflicts (ConflictError), and it runs once more, now finding the winner's row to update. A conflict

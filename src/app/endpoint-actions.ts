@@ -6,7 +6,7 @@ import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.
 import type { EndpointStats } from '../store/store.ts';
 import type { AppDeps, Scope } from './context.ts';
 import { checkHeaders, mergeHeaders, redactHeaders, rotateSecrets } from './endpoint-headers.ts';
-import { type EndpointDeps, resolveEndpoint, saveEndpoint } from './endpoints.ts';
+import { changeEndpoint, type EndpointDeps, resolveEndpoint } from './endpoints.ts';
 
 type Ref = { app: string; endpoint: string };
 
@@ -21,18 +21,19 @@ export async function rotateSecret(
   ref: Ref,
   input: { key?: string | null; gracePeriodSeconds?: number | null },
 ): Promise<void> {
-  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   if (input.key && !isValidSecret(input.key)) {
     throw invalid(['body', 'key'], 'secret must be base64 of 24..64 bytes');
   }
   const key = input.key ? normalizeSecret(input.key) : generateSecret(randomBytes(24));
-  const now = deps.now();
   const graceMs =
     input.gracePeriodSeconds !== undefined && input.gracePeriodSeconds !== null
       ? input.gracePeriodSeconds * 1000
       : deps.config.rotationGraceMs;
-  const secrets = rotateSecrets(endpoint.secrets, key, now, graceMs, deps.config.maxOldSecrets);
-  await saveEndpoint(deps, { ...endpoint, secrets, updatedAt: now });
+  await changeEndpoint(deps, scope, ref.app, ref.endpoint, (current, updatedAt) => ({
+    ...current,
+    secrets: rotateSecrets(current.secrets, key, updatedAt, graceMs, deps.config.maxOldSecrets),
+    updatedAt,
+  }));
 }
 
 export async function getHeaders(
@@ -51,10 +52,12 @@ export async function setHeaders(
   headers: Record<string, string | null>,
   mode: 'replace' | 'merge',
 ): Promise<void> {
-  const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   checkHeaders(headers, ['body', 'headers']);
-  const next = mode === 'merge' ? mergeHeaders(endpoint.headers, headers) : mergeHeaders({}, headers);
-  await saveEndpoint(deps, { ...endpoint, headers: next, updatedAt: deps.now() });
+  await changeEndpoint(deps, scope, ref.app, ref.endpoint, (current, updatedAt) => ({
+    ...current,
+    headers: mergeHeaders(mode === 'merge' ? current.headers : {}, headers),
+    updatedAt,
+  }));
 }
 
 export async function endpointStats(

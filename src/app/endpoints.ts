@@ -6,7 +6,7 @@ import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { Cidr } from '../core/ssrf.ts';
 import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
-import { type AppDeps, mapConflict, resolveApp, type Scope, upsert } from './context.ts';
+import { type AppDeps, mapConflict, modify, resolveApp, type Scope, upsert } from './context.ts';
 import { checkHeaders } from './endpoint-headers.ts';
 import { checkNotArchived, visible } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
@@ -138,38 +138,33 @@ export async function upsertEndpoint(
 ): Promise<{ endpoint: Endpoint; created: boolean }> {
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   return upsert(async () => {
-    const now = deps.now();
     const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
-    await checkFilterTypes(
-      deps,
-      scope,
-      input.filterTypes,
-      existing?.filterTypes ?? null,
-      input.filterTypesField,
-    );
     if (!existing) {
       if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
-      const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, now);
+      await checkFilterTypes(deps, scope, input.filterTypes, null, input.filterTypesField);
+      const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, deps.now());
       await deps.store.endpoints.create(endpoint);
       deps.cache.invalidate(app.id);
       return { endpoint, created: true };
     }
-    const endpoint: Endpoint = {
-      ...existing,
-      url: checkUrl(deps, input.url),
-      // As for applications: addressed by its uid, the endpoint keeps it unless the body names another.
-      uid: input.uid ?? (endpointIdOrUid === existing.id ? null : existing.uid),
-      description: input.description ?? '',
-      version: input.version ?? existing.version,
-      rateLimit: input.rateLimit ?? null,
-      disabled: input.disabled ?? false,
-      filterTypes: input.filterTypes ?? null,
-      channels: input.channels ?? null,
-      metadata: input.metadata ?? {},
-      failingSince: input.disabled === false ? null : existing.failingSince,
-      updatedAt: now,
-    };
-    await updateEndpoint(deps, existing, endpoint);
+    const endpoint = await changeEndpoint(deps, scope, app.id, existing.id, async (current, updatedAt) => {
+      await checkFilterTypes(deps, scope, input.filterTypes, current.filterTypes, input.filterTypesField);
+      return {
+        ...current,
+        url: checkUrl(deps, input.url),
+        // As for applications: addressed by its uid, the endpoint keeps it unless the body names another.
+        uid: input.uid ?? (endpointIdOrUid === current.id ? null : current.uid),
+        description: input.description ?? '',
+        version: input.version ?? current.version,
+        rateLimit: input.rateLimit ?? null,
+        disabled: input.disabled ?? false,
+        filterTypes: input.filterTypes ?? null,
+        channels: input.channels ?? null,
+        metadata: input.metadata ?? {},
+        failingSince: input.disabled === false ? null : current.failingSince,
+        updatedAt,
+      };
+    });
     return { endpoint, created: false };
   });
 }
@@ -181,38 +176,53 @@ export async function patchEndpoint(
   endpointIdOrUid: string,
   patch: EndpointPatch,
 ): Promise<Endpoint> {
-  const existing = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
-  await checkFilterTypes(deps, scope, patch.filterTypes, existing.filterTypes, patch.filterTypesField);
-  const pick = <K extends keyof Endpoint & keyof EndpointPatch>(key: K): Endpoint[K] =>
-    patch[key] !== undefined ? (patch[key] as Endpoint[K]) : existing[key];
-  const endpoint: Endpoint = {
-    ...existing,
-    url: patch.url !== undefined ? checkUrl(deps, patch.url) : existing.url,
-    uid: pick('uid'),
-    description: pick('description'),
-    version: pick('version'),
-    rateLimit: pick('rateLimit'),
-    disabled: pick('disabled'),
-    filterTypes: pick('filterTypes'),
-    channels: pick('channels'),
-    metadata: pick('metadata'),
-    secrets:
-      patch.secret !== undefined && patch.secret !== null
-        ? [{ key: checkSecret(patch.secret), expiresAt: null }]
-        : existing.secrets,
-    failingSince: patch.disabled === false ? null : existing.failingSince,
-    updatedAt: deps.now(),
-  };
-  await updateEndpoint(deps, existing, endpoint);
-  return endpoint;
+  return changeEndpoint(deps, scope, appIdOrUid, endpointIdOrUid, async (current, updatedAt) => {
+    await checkFilterTypes(deps, scope, patch.filterTypes, current.filterTypes, patch.filterTypesField);
+    const pick = <K extends keyof Endpoint & keyof EndpointPatch>(key: K): Endpoint[K] =>
+      patch[key] !== undefined ? (patch[key] as Endpoint[K]) : current[key];
+    return {
+      ...current,
+      url: patch.url !== undefined ? checkUrl(deps, patch.url) : current.url,
+      uid: pick('uid'),
+      description: pick('description'),
+      version: pick('version'),
+      rateLimit: pick('rateLimit'),
+      disabled: pick('disabled'),
+      filterTypes: pick('filterTypes'),
+      channels: pick('channels'),
+      metadata: pick('metadata'),
+      secrets:
+        patch.secret !== undefined && patch.secret !== null
+          ? [{ key: checkSecret(patch.secret), expiresAt: null }]
+          : current.secrets,
+      failingSince: patch.disabled === false ? null : current.failingSince,
+      updatedAt,
+    };
+  });
 }
 
-async function updateEndpoint(deps: EndpointDeps, before: Endpoint, endpoint: Endpoint): Promise<void> {
-  await mapConflict(deps.store.endpoints.update(endpoint));
-  deps.cache.invalidate(endpoint.appId);
-  // Messages waiting for slots at the old rate take new ones (slots are reserved at the rate of the moment).
-  if (endpoint.rateLimit !== before.rateLimit)
-    await deps.store.endpoints.resetRate(endpoint.appId, endpoint.id, endpoint.updatedAt);
+/**
+ * Changes an endpoint without losing a concurrent change (modify; the worker's failingSince and disable
+ * included), then drops the cached copy. Messages waiting for slots at an old rate take new ones (slots
+ * are reserved at the rate of the moment).
+ */
+export async function changeEndpoint(
+  deps: EndpointDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  endpointIdOrUid: string,
+  change: (current: Endpoint, updatedAt: number) => Endpoint | Promise<Endpoint>,
+): Promise<Endpoint> {
+  const { before, after } = await modify(
+    deps.now,
+    () => resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid),
+    change,
+    (next, seen) => deps.store.endpoints.update(next, seen),
+  );
+  deps.cache.invalidate(after.appId);
+  if (after.rateLimit !== before.rateLimit)
+    await deps.store.endpoints.resetRate(after.appId, after.id, after.updatedAt);
+  return after;
 }
 
 export async function deleteEndpoint(
@@ -223,11 +233,5 @@ export async function deleteEndpoint(
 ): Promise<void> {
   const endpoint = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
   await deps.store.endpoints.delete(endpoint.appId, endpoint.id);
-  deps.cache.invalidate(endpoint.appId);
-}
-
-/** Writes an endpoint changed by a sub-resource (secret, headers) and drops the cached copy. */
-export async function saveEndpoint(deps: EndpointDeps, endpoint: Endpoint): Promise<void> {
-  await deps.store.endpoints.update(endpoint);
   deps.cache.invalidate(endpoint.appId);
 }

@@ -37,7 +37,7 @@ describe('rate gate', () => {
 
       // The rate is lowered: the third task is due at once, without its slot, and waits for a new one.
       const slower = { ...endpoint, rateLimit: 1 };
-      await store.endpoints.update(slower);
+      await store.endpoints.update(slower, endpoint);
       await store.endpoints.resetRate(app.id, endpoint.id, t);
       const [freed] = await claim();
       assert.deepEqual([freed?.id, freed?.rateSlot], [third!.id, false]);

@@ -174,11 +174,14 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await rejectsConflict(s.apps.create(mkApp(T0, { uid: 'acme' })), 'uid');
         const b = mkApp(T0 + 1, { uid: 'beta' });
         await s.apps.create(b);
-        await rejectsConflict(s.apps.update({ ...b, uid: 'acme' }), 'uid');
+        await rejectsConflict(s.apps.update({ ...b, uid: 'acme' }, b), 'uid');
         const renamed = { ...a, name: 'Acme 2', uid: null, rateLimit: 5, metadata: {}, updatedAt: T0 + 9 };
-        await s.apps.update(renamed);
+        assert.equal(await s.apps.update(renamed, a), true);
         assert.deepEqual(await s.apps.get(a.id), renamed);
         assert.equal(await s.apps.get('acme'), null);
+        // A write that read the row before another one changed it is refused: the caller reads again.
+        assert.equal(await s.apps.update({ ...a, name: 'stale', updatedAt: T0 + 10 }, a), false);
+        assert.deepEqual(await s.apps.get(a.id), renamed);
       });
 
       test('list pages forwards and backwards, ascending by default', async (s) => {
@@ -369,7 +372,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     describe('endpoints', () => {
       test('rate slots are 1/rate apart, shared by every caller, and start at once when idle', async (s) => {
         const { app, eps } = await world(s, 3);
-        for (const ep of eps.slice(0, 2)) await s.endpoints.update({ ...ep, rateLimit: 5 });
+        for (const ep of eps.slice(0, 2)) await s.endpoints.update({ ...ep, rateLimit: 5 }, ep);
         const [a, b, c] = [eps[0]!.id, eps[1]!.id, eps[2]!.id];
         const slots = [];
         for (let i = 0; i < 4; i++) slots.push(await s.endpoints.reserveSlot(a, T0));
@@ -380,7 +383,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           [await s.endpoints.reserveSlot(c, T0), await s.endpoints.reserveSlot(c, T0)],
           [T0, T0],
         );
-        await s.apps.update({ ...app, rateLimit: 2 }); // the rate of its endpoints that set none
+        await s.apps.update({ ...app, rateLimit: 2 }, app); // the rate of its endpoints that set none
         assert.deepEqual(
           [await s.endpoints.reserveSlot(c, T0), await s.endpoints.reserveSlot(c, T0)],
           [T0, T0 + 500],
@@ -388,9 +391,9 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
       test('resetRate: tasks waiting for a slot are due again and slots start over; retries keep their time', async (s) => {
         const { app, eps, publish } = await world(s, 2);
-        await s.apps.update({ ...app, rateLimit: 1 }); // a takes the app's rate, b has its own
+        await s.apps.update({ ...app, rateLimit: 1 }, app); // a takes the app's rate, b has its own
         const [a, b] = [eps[0]!, { ...eps[1]!, rateLimit: 5 }];
-        await s.endpoints.update(b);
+        await s.endpoints.update(b, eps[1]!);
         const [m1, m2, m3] = [
           await publish(T0, {}, [a]),
           await publish(T0, {}, [a]),
@@ -428,7 +431,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
       test('a task given a slot before a reset, and put back after it, waits only until the reset', async (s) => {
         const { app, ep, publish } = await world(s);
-        await s.endpoints.update({ ...ep, rateLimit: 1 });
+        await s.endpoints.update({ ...ep, rateLimit: 1 }, ep);
         const m = await publish();
         const [c] = await claim(s, T0);
         for (let i = 0; i < 5; i++) await s.endpoints.reserveSlot(ep.id, T0);
@@ -487,16 +490,30 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await rejectsConflict(s.endpoints.create(mkEndpoint(a.id, T0, { uid: 'main' })), 'uid');
         const second = mkEndpoint(a.id, T0 + 1, { uid: 'second' });
         await s.endpoints.create(second);
-        await rejectsConflict(s.endpoints.update({ ...second, uid: 'main' }), 'uid');
+        await rejectsConflict(s.endpoints.update({ ...second, uid: 'main' }, second), 'uid');
         const changed = {
           ...ep,
           url: 'https://example.org/x',
           disabled: true,
           filterTypes: null,
           version: 2,
+          updatedAt: ep.updatedAt + 1,
         };
-        await s.endpoints.update(changed);
+        assert.equal(await s.endpoints.update(changed, ep), true);
         assert.deepEqual(await s.endpoints.get(a.id, ep.id), changed);
+        // Refused once the row changed since it was read: another update, or the worker's health mark.
+        assert.equal(await s.endpoints.update({ ...ep, version: 3 }, ep), false);
+        const failing = await s.endpoints.markHealth(ep.id, false, T0 + 5);
+        assert.equal(failing, T0 + 5);
+        assert.equal(await s.endpoints.update({ ...changed, version: 4 }, changed), false);
+        assert.equal(
+          await s.endpoints.update({ ...changed, version: 4 }, { ...changed, failingSince: failing }),
+          true,
+        );
+        // A disable, even within the millisecond of the read, moves updatedAt past it.
+        const read = (await s.endpoints.get(a.id, ep.id))!;
+        await s.endpoints.disable(ep.id, read.updatedAt);
+        assert.equal(await s.endpoints.update({ ...read, disabled: false }, read), false);
         assert.deepEqual(
           (await s.endpoints.listAll(a.id)).map((e) => e.id),
           [ep.id, second.id],

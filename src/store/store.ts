@@ -202,7 +202,11 @@ export interface Store {
     create(app: Application): Promise<void>; // ConflictError('uid')
     get(idOrUid: string): Promise<Application | null>;
     list(query: PageQuery): Promise<Page<Application>>;
-    update(app: Application): Promise<void>; // ConflictError('uid')
+    /**
+     * Stores `app` if the row is still as `seen` (its updatedAt): false when another write came between
+     * (the caller reads again and redoes its change). ConflictError('uid').
+     */
+    update(app: Application, seen: Pick<Application, 'updatedAt'>): Promise<boolean>;
     /**
      * Deletes the app, its endpoints and their undelivered tasks in one short transaction: from then on
      * nothing of it is found, published or delivered. Its messages, tasks and attempts are left to
@@ -232,7 +236,11 @@ export interface Store {
     list(appId: string, query: PageQuery): Promise<Page<Endpoint>>;
     /** Every endpoint of an app, for subscription matching at publish time. */
     listAll(appId: string): Promise<Endpoint[]>;
-    update(endpoint: Endpoint): Promise<void>; // ConflictError('uid')
+    /**
+     * Stores `endpoint` if the row is still as `seen` (its updatedAt, and failingSince, which the worker
+     * sets): false when another write came between. ConflictError('uid'), uid unique per app.
+     */
+    update(endpoint: Endpoint, seen: Pick<Endpoint, 'updatedAt' | 'failingSince'>): Promise<boolean>;
     delete(appId: string, id: string): Promise<boolean>; // also deletes its pending tasks
     /** Sets or clears failingSince; returns the value now stored. */
     markHealth(id: string, healthy: boolean, now: number): Promise<number | null>;

@@ -58,6 +58,43 @@ await describeEachDriver((driver) => {
     assert.equal(new Set(apps.map((r) => r.json.id)).size, 1);
   });
 
+  test('patches at once lose none of each other: every header and every field is kept', async () => {
+    const ep = (await h.call('POST', `/api/v1/app/${appId}/endpoint`, { url: 'http://127.0.0.1:9/p' })).json;
+    const path = `/api/v1/app/${appId}/endpoint/${ep.id}`;
+    const headers = await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        h.call('PATCH', `${path}/headers`, { headers: { [`x-h${i}`]: String(i) } }),
+      ),
+    );
+    assert.deepEqual(statuses(headers), once(204, 204));
+    const kept = (await h.call('GET', `${path}/headers`)).json.headers;
+    assert.equal(Object.keys(kept).length, N, `headers kept: ${Object.keys(kept).join(', ')}`);
+
+    const fields = [{ description: 'd' }, { rateLimit: 7 }, { metadata: { k: 'v' } }, { channels: ['c'] }];
+    const patched = await Promise.all(fields.map((body) => h.call('PATCH', path, body)));
+    assert.deepEqual(
+      patched.map((r) => r.status),
+      [200, 200, 200, 200],
+    );
+    const after = (await h.call('GET', path)).json;
+    assert.deepEqual(
+      [after.description, after.rateLimit, after.metadata, after.channels],
+      ['d', 7, { k: 'v' }, ['c']],
+    );
+
+    const apps = await Promise.all(
+      [{ name: 'n' }, { rateLimit: 3 }, { metadata: { a: 'b' } }].map((body) =>
+        h.call('PATCH', `/api/v1/app/${appId}`, body),
+      ),
+    );
+    assert.deepEqual(
+      apps.map((r) => r.status),
+      [200, 200, 200],
+    );
+    const app = (await h.call('GET', `/api/v1/app/${appId}`)).json;
+    assert.deepEqual([app.name, app.rateLimit, app.metadata], ['n', 3, { a: 'b' }]);
+  });
+
   test('upserts of one new id: one 201, the others update it (200), one row', async () => {
     const apps = await burst('PUT', '/api/v1/app/up-app', { name: 'u' });
     assert.deepEqual(statuses(apps), once(201, 200));

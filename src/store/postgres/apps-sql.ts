@@ -10,7 +10,7 @@ const INSERT = stmt(`INSERT INTO apps (id, uid, name, rate_limit, metadata, crea
 const BY_ID_OR_UID = stmt(`SELECT * FROM apps WHERE id = $1
   UNION ALL SELECT * FROM apps WHERE uid = $1 AND NOT EXISTS (SELECT 1 FROM apps WHERE id = $1) LIMIT 1`);
 const UPDATE = stmt(
-  'UPDATE apps SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5 WHERE id = $6',
+  'UPDATE apps SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5 WHERE id = $6 AND updated_at = $7',
 );
 
 // A batch of a deleted app's messages, with their tasks and attempts (found through their msg_id indexes).
@@ -49,10 +49,11 @@ export function appsSql(db: Pg): Store['apps'] {
         mapRow.app,
       );
     },
-    async update(a) {
-      await conflictAs('uid', () =>
-        db.run(UPDATE, [a.uid, a.name, a.rateLimit, json(a.metadata), a.updatedAt, a.id]),
+    async update(a, seen) {
+      const changed = await conflictAs('uid', () =>
+        db.run(UPDATE, [a.uid, a.name, a.rateLimit, json(a.metadata), a.updatedAt, a.id, seen.updatedAt]),
       );
+      return changed > 0;
     },
     delete(id, now) {
       return db.tx(async (sql) => {

@@ -41,7 +41,8 @@ const INSERT =
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`);
 const UPDATE = stmt(`UPDATE endpoints SET uid = $1, url = $2, description = $3, version = $4, rate_limit = $5,
   disabled = $6, filter_types = $7, channels = $8, metadata = $9, headers = $10, secrets = $11,
-  failing_since = $12, updated_at = $13 WHERE id = $14 AND app_id = $15`);
+  failing_since = $12, updated_at = $13 WHERE id = $14 AND app_id = $15
+  AND updated_at = $16 AND failing_since IS NOT DISTINCT FROM $17`);
 const BY_ID_OR_UID = stmt(`SELECT * FROM endpoints WHERE app_id = $1 AND id = $2
   UNION ALL SELECT * FROM endpoints WHERE app_id = $1 AND uid = $2
     AND NOT EXISTS (SELECT 1 FROM endpoints WHERE app_id = $1 AND id = $2) LIMIT 1`);
@@ -90,8 +91,11 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
     async listAll(appId) {
       return (await db.rows(LIST_ALL, [appId])).map(mapRow.endpoint);
     },
-    async update(e) {
-      await conflictAs('uid', () => db.run(UPDATE, columns(e)));
+    async update(e, seen) {
+      return (
+        (await conflictAs('uid', () => db.run(UPDATE, [...columns(e), seen.updatedAt, seen.failingSince]))) >
+        0
+      );
     },
     delete(appId, id) {
       return db.tx(async (sql) => {
@@ -114,7 +118,11 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       return row === undefined ? now : Math.ceil(row.at);
     },
     async disable(id, now) {
-      await db.run('UPDATE endpoints SET disabled = true, updated_at = $2 WHERE id = $1', [id, now]);
+      // Past the updatedAt a concurrent update saw, even within one millisecond.
+      await db.run(
+        'UPDATE endpoints SET disabled = true, updated_at = greatest(updated_at + 1, $2) WHERE id = $1',
+        [id, now],
+      );
     },
     async resetRate(appId, endpointId, at) {
       return db.tx(async (sql) => {

@@ -44,18 +44,20 @@ export function appsSql(db: Db): Store['apps'] {
         mapRow.app,
       );
     },
-    async update(a) {
-      conflictAs('uid', () =>
+    async update(a, seen) {
+      const changed = conflictAs('uid', () =>
         db.run(
-          'UPDATE apps SET uid = ?, name = ?, rate_limit = ?, metadata = ?, updated_at = ? WHERE id = ?',
+          'UPDATE apps SET uid = ?, name = ?, rate_limit = ?, metadata = ?, updated_at = ? WHERE id = ? AND updated_at = ?',
           a.uid,
           a.name,
           a.rateLimit,
           json(a.metadata),
           a.updatedAt,
           a.id,
+          seen.updatedAt,
         ),
       );
+      return changed > 0;
     },
     async delete(id, now) {
       return db.tx(() => {

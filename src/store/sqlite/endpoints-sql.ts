@@ -79,17 +79,20 @@ export function endpointsSql(db: Db): Store['endpoints'] {
     async listAll(appId) {
       return db.all('SELECT * FROM endpoints WHERE app_id = ? ORDER BY id', appId).map(mapRow.endpoint);
     },
-    async update(e) {
-      conflictAs('uid', () =>
+    async update(e, seen) {
+      const changed = conflictAs('uid', () =>
         db.run(
           `UPDATE endpoints SET uid = ?, url = ?, description = ?, version = ?, rate_limit = ?, disabled = ?,
            filter_types = ?, channels = ?, metadata = ?, headers = ?, secrets = ?, failing_since = ?, updated_at = ?
-           WHERE id = ? AND app_id = ?`,
+           WHERE id = ? AND app_id = ? AND updated_at = ? AND failing_since IS ?`,
           ...columns(e),
           e.id,
           e.appId,
+          seen.updatedAt,
+          seen.failingSince,
         ),
       );
+      return changed > 0;
     },
     async delete(appId, id) {
       return db.tx(() => {
@@ -126,7 +129,8 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       }, false);
     },
     async disable(id, now) {
-      db.run('UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?', now, id);
+      // Past the updatedAt a concurrent update saw, even within one millisecond.
+      db.run('UPDATE endpoints SET disabled = 1, updated_at = max(updated_at + 1, ?) WHERE id = ?', now, id);
     },
     async resetRate(appId, endpointId, at) {
       return db.tx(() => {
