@@ -83,6 +83,9 @@ export function createWorker(deps: WorkerDeps): Worker {
   let timer: NodeJS.Timeout | null = null;
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
+  // When the last wake from outside came (a publish, resend or recover): one that came during an attempt
+  // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
+  let wokenAt = Number.NEGATIVE_INFINITY;
 
   function schedule(delayMs: number): void {
     if (!running) return;
@@ -193,6 +196,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       await store.tasks.release(task.id, task.leaseUntil, slot);
       return wakeDue(); // pending again, for a later slot: a claim schedules its timer
     }
+    const sentAt = now();
     const { attempt, next, outcome } = await sendAttempt({ task, message, endpoint }, attemptDeps);
     ended.add(task.id);
     attemptEnded();
@@ -202,7 +206,8 @@ export function createWorker(deps: WorkerDeps): Worker {
     } finally {
       ended.delete(task.id);
     }
-    if (next.status === 'pending') wakeDue(); // a retry, committed: a claim schedules its timer
+    // A retry, committed: a claim schedules its timer. A task resent meanwhile is due now.
+    if (next.status === 'pending' || wokenAt >= sentAt) wakeDue();
     emit('attempt:finished', {
       appId: task.appId,
       msgId: task.msgId,
@@ -238,9 +243,16 @@ export function createWorker(deps: WorkerDeps): Worker {
   return {
     start() {
       running = true;
-      wake();
+      // Rate-limit slots that passed while no worker ran are given up first: a restart sends no burst.
+      store.tasks
+        .forgetPassedSlots(now())
+        .catch((error: unknown) => console.error('doorbell worker: rate slots not reset:', error))
+        .finally(wake);
     },
-    wake: wakeDue,
+    wake() {
+      wokenAt = now();
+      wakeDue();
+    },
     offer() {
       const taken: string[] = [];
       return {

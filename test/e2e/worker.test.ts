@@ -181,8 +181,34 @@ await describeEachDriver((driver) => {
       return rx.requests.at(-1)!.at - rx.requests[0]!.at;
     }
 
-    // Ten evenly spaced slots 200 ms apart: at least 1800 ms from first to last arrival, less some slack
-    // for the first request's connection setup.
+    test('a resend made while the attempt is in flight goes out once that attempt is recorded', async () => {
+      const running = await start({}, driver);
+      let answerFirst = () => {};
+      const rx = await startReceiver({
+        handle: (hit, res) => {
+          if (hit.attempt === 1) answerFirst = () => res.writeHead(200).end();
+          else res.writeHead(200).end();
+        },
+      });
+      try {
+        const appId = await createApp(running.url);
+        const epId = await createEndpoint(running.url, appId, rx.url);
+        const msgId = await publish(running.url, appId);
+        await until('the first attempt in flight', () => rx.requests.length === 1, WAIT_MS);
+        await apiOk(running.url, 'POST', `/app/${appId}/msg/${msgId}/endpoint/${epId}/resend`);
+        await sleep(100); // the resend's wake-up has come and found nothing to claim
+        const answeredAt = Date.now();
+        answerFirst();
+        await until('the resend sent', () => rx.requests.length === 2, WAIT_MS);
+        // Not left for the idle poll (1 s): it woke nothing before, and went out 0.6-1 s later.
+        const gap = rx.requests[1]!.at - answeredAt;
+        assert.ok(gap < 500, `the resend went out ${gap} ms after the first attempt ended`);
+      } finally {
+        await running.close();
+        await rx.close();
+      }
+    });
+
     test('a resend still queued when its endpoint is disabled is not sent; the message stays delivered', async () => {
       const running = await start({}, driver);
       const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(200).end() });
@@ -216,6 +242,8 @@ await describeEachDriver((driver) => {
       }
     });
 
+    // Ten evenly spaced slots 200 ms apart: at least 1800 ms from first to last arrival, less some slack
+    // for the first request's connection setup.
     const MIN_SPAN = 1600;
 
     test('an endpoint with rateLimit 5 receives 10 messages no faster than 5 per second', async () => {
@@ -340,6 +368,45 @@ await describeEachDriver((driver) => {
       await running.close();
       await rx.close();
     }
+  });
+
+  test('after a restart, messages waiting for rate-limit slots keep the rate: no burst', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-worker-'));
+    const db = await testDatabase(driver, join(dir, 'doorbell.db'));
+    const args = ['--allow-subnets', '127.0.0.0/8'];
+    const rx = await startReceiver();
+    const procs: DoorbellProcess[] = [];
+    t.after(async () => {
+      for (const p of procs) await p.kill('SIGKILL');
+      await rx.close();
+      await db.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const first = await spawnDoorbell({ database: db.url, adminToken: TOKEN, args });
+    procs.push(first);
+    const appId = await createApp(first.url);
+    await createEndpoint(first.url, appId, rx.url, { rateLimit: 10 });
+    const ids = [];
+    for (let i = 0; i < 30; i++) ids.push(await publish(first.url, appId, i)); // slots over 3 s
+    await until('the first deliveries', () => rx.requests.length >= 3, WAIT_MS);
+    assert.deepEqual(await first.stop(10_000), { code: 0, signal: null }, first.output());
+    const before = rx.requests.length;
+    await sleep(3500); // every slot given out before the stop has passed
+
+    procs.push(await spawnDoorbell({ database: db.url, adminToken: TOKEN, args }));
+    await until(
+      'every message delivered',
+      () => new Set(rx.requests.map((h) => h.webhookId)).size === 30,
+      WAIT_MS,
+    );
+    const arrivals = rx.requests.slice(before).map((h) => h.at);
+    const firstSecond = arrivals.filter((at) => at < arrivals[0]! + 1000).length;
+    // The messages whose slots passed while no worker ran took new ones: 10 a second, not all at once.
+    assert.ok(
+      firstSecond <= 11,
+      `${firstSecond} of ${arrivals.length} arrived in the first second after the restart`,
+    );
   });
 
   test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again after a restart', async (t) => {
