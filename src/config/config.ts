@@ -36,6 +36,8 @@ export interface Config {
   idempotencyTtlMs: number;
   retentionMs: number;
   bodyLimit: number;
+  /** A request must arrive whole within this, or its connection is closed (408). */
+  requestTimeoutMs: number;
 }
 
 export const defaultDelivery: DeliveryConfig = {
@@ -65,6 +67,9 @@ export const defaults: Config = {
   idempotencyTtlMs: 24 * HOUR, // Svix keeps 12 h
   retentionMs: 90 * DAY, // Svix
   bodyLimit: 1024 * 1024,
+  // A 1 MiB body at 35 KB/s. A client trickling its body, or never sending it, would otherwise hold its
+  // connection for good (fastify's default is no limit).
+  requestTimeoutMs: 30 * SECOND,
 };
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : DeepPartial<T[K]> };

@@ -60,6 +60,9 @@ const CLIENT_ERRORS: Record<number, string> = { 414: 'uri_too_long', 415: 'unsup
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isDoorbellError(error)) {
     const status = httpStatus(error.code);
+    // Refused before its body was read: the connection closes rather than wait for a body it would
+    // discard, so that clients without a token cannot hold connections open.
+    if (error.code === 'authentication_failed') void reply.header('connection', 'close');
     if (error.code === 'validation') {
       void reply
         .code(status)
@@ -85,6 +88,7 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   const status = error.statusCode ?? 500;
   if (status === 413) {
+    void reply.header('connection', 'close');
     const limit = request.routeOptions.bodyLimit;
     const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
     void reply.code(413).send({ code: 'payload_too_large', detail });

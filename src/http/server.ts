@@ -41,6 +41,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.config.bodyLimit,
+    requestTimeout: deps.config.requestTimeoutMs,
+    // Given to Node at the server's creation too: only then does Node hold requests to it (set afterwards,
+    // as fastify does, a request whose body never came was cut at the 60 s headers timeout). Node checks
+    // every 30 s by default: a request could outlive the limit by that much.
+    http: {
+      requestTimeout: deps.config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(30_000, deps.config.requestTimeoutMs / 2),
+    },
     // maxParamLength: past fastify's default of 100, so that a 256-character uid or event type name
     // reaches its route (whose schema allows 256) and a longer one gets the API's 422. A trailing slash
     // is ignored, as Svix's server trims it (its older SDKs send one).

@@ -1,0 +1,45 @@
+// Connections a client could hold open for nothing: a request refused before its body was read closes
+// its connection, and a request that does not arrive whole within requestTimeoutMs is cut (408). Real
+// sockets: the in-process inject of the other API tests has no connection to hold.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, test } from 'node:test';
+import { startDoorbell } from '../../src/bin/serve.ts';
+import { makeConfig } from '../../src/config/config.ts';
+import { TOKEN } from '../support/in-process.ts';
+
+let running: Awaited<ReturnType<typeof startDoorbell>>;
+before(async () => {
+  running = await startDoorbell(
+    makeConfig({ port: 0, database: ':memory:', adminToken: TOKEN, requestTimeoutMs: 300 }),
+  );
+});
+after(() => running.close());
+
+/** Sends `head` (and no more), then collects what the server writes until it closes the connection. */
+function sendAndWaitForClose(head: string): Promise<string> {
+  const { hostname, port } = new URL(running.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(head));
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+  });
+}
+
+const publish = (headers: string) =>
+  `POST /api/v1/app/x/msg HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n${headers}Content-Length: 1000000\r\n\r\n{`;
+
+test('a request without a valid token is answered 401 and its connection closed, its body unread', async () => {
+  const answer = await sendAndWaitForClose(publish(''));
+  assert.match(answer, /^HTTP\/1\.1 401 /);
+  assert.match(answer, /\r\nconnection: close\r\n/i);
+});
+
+test('a request whose body does not arrive in time is answered 408 and its connection closed', async () => {
+  const answer = await sendAndWaitForClose(publish(`Authorization: Bearer ${TOKEN}\r\n`));
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+});
