@@ -62,6 +62,8 @@ function makeRefuser(
     if (key === null || key === canonical('0.0.0.0') || key === canonical('::')) anyLocal.add(port);
     else exact.add(`${key}|${port}`);
     if (host === 'localhost') exact.add(`${canonical('::1')}|${port}`);
+    // Dialed, the unspecified addresses reach this host's own listeners, whatever address they are on.
+    for (const unspecified of ['0.0.0.0', '::']) exact.add(`${canonical(unspecified)}|${port}`);
   }
   const local = new Set<string>([canonical('0.0.0.0')!, canonical('::')!]);
   for (const list of Object.values(networkInterfaces())) {

@@ -258,12 +258,17 @@ describe('undici sender', () => {
   });
 
   it('refuses its own listen address even when allowlisted', async () => {
-    const self = createSender({ ...base, allow: loopback, refuse: [{ host: '127.0.0.1', port: ok.port }] });
-    const wildcard = createSender({ ...base, allow: loopback, refuse: [{ host: '0.0.0.0', port: ok.port }] });
+    // 0.0.0.0 (and ::) reach this host's listeners too: allowlisted, they are still this server.
+    const allow = parseCidrs(['127.0.0.0/8', '0.0.0.0/8', '::/128', '::ffff:0.0.0.0/104']);
+    const self = createSender({ ...base, allow, refuse: [{ host: '127.0.0.1', port: ok.port }] });
+    const wildcard = createSender({ ...base, allow, refuse: [{ host: '0.0.0.0', port: ok.port }] });
     try {
       const connections = ok.connections;
       for (const sender of [self, wildcard]) {
-        for (const url of [ok.url, `http://localhost:${ok.port}/`]) {
+        const unspecified = ['0.0.0.0', '0', '[::ffff:0.0.0.0]', '[::]'].map(
+          (h) => `http://${h}:${ok.port}/`,
+        );
+        for (const url of [ok.url, `http://localhost:${ok.port}/`, ...unspecified]) {
           const result = await sender.send(request(url));
           assert.equal(result.kind, 'blocked', url);
         }
