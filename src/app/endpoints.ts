@@ -37,7 +37,8 @@ export type EndpointPatch = Partial<Omit<EndpointInput, 'headers'>>;
 function checkUrl(deps: EndpointDeps, raw: string): string {
   const checked = checkEndpointUrl(raw, [...deps.allow]);
   if (!checked.ok) throw invalid(['body', 'url'], checked.reason);
-  return raw;
+  // Stored as parsed (as Svix's server stores a URL): what was checked is what every reader sees.
+  return checked.url;
 }
 
 function checkSecret(secret: string | null | undefined): string {

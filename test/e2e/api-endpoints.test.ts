@@ -119,6 +119,20 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/second')).status, 404);
     });
 
+    test('a URL is stored as parsed: what was checked is what every reader sees', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'U', uid: 'url-app' });
+      for (const [given, stored] of [
+        ['HTTPS://Example.COM', 'https://example.com/'],
+        ['http://good.example\\@example.org/x', 'http://good.example/@example.org/x'],
+        [' https://example.com/a\tb ', 'https://example.com/ab'],
+      ]) {
+        const res = await h.call('POST', '/api/v1/app/url-app/endpoint', { url: given });
+        assert.equal(res.status, 201, given);
+        assert.equal(res.json.url, stored);
+        assert.equal((await h.call('GET', `/api/v1/app/url-app/endpoint/${res.json.id}`)).json.url, stored);
+      }
+    });
+
     test('422 naming the field for bad input', async () => {
       await h.call('POST', '/api/v1/app', { name: 'V', uid: 'val-app' });
       const cases: Array<[unknown, string[]]> = [
