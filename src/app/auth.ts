@@ -81,7 +81,7 @@ class VerifiedTokens {
     this.#entries.set(token, { scope, until });
   }
 
-  /** Forgets every spelling of an app token (base64url decoding tolerates variants of one token). */
+  /** Forgets an app token by its id (a logout). */
   forgetTokenId(jti: string): void {
     for (const [token, { scope }] of this.#entries) {
       if (scope.kind === 'app' && scope.tokenId === jti) this.#entries.delete(token);
@@ -106,12 +106,16 @@ export function createAuthenticator(store: Store): Authenticator {
 
   async function decode(token: string, now: number): Promise<Claim | null> {
     if (!token.startsWith(APP_TOKEN_PREFIX)) return null;
-    const [body, mac] = token.slice(APP_TOKEN_PREFIX.length).split('.');
-    if (!body || !mac) return null;
-    const expected = createHmac('sha256', await key())
-      .update(body)
-      .digest();
-    const given = Buffer.from(mac, 'base64url');
+    const parts = token.slice(APP_TOKEN_PREFIX.length).split('.');
+    const [body, mac] = parts;
+    if (parts.length !== 2 || !body || !mac) return null;
+    // The MAC's text is compared, not its decoding, which skips stray characters: one spelling per token.
+    const expected = Buffer.from(
+      createHmac('sha256', await key())
+        .update(body)
+        .digest('base64url'),
+    );
+    const given = Buffer.from(mac);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     const claim = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Claim;
     if (typeof claim.exp !== 'number' || claim.exp <= now) return null;

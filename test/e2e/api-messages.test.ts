@@ -338,6 +338,11 @@ await describeEachDriver((driver) => {
         404,
       );
       assert.equal((await h.call('GET', '/api/v1/event-type', undefined, as)).status, 200);
+      // One spelling per token: stray characters, a padded or extra segment are not the token.
+      for (const variant of [`${access.json.token}!!`, `${access.json.token}=`, `${access.json.token}.x`]) {
+        const other = { authorization: `Bearer ${variant}` };
+        assert.equal((await h.call('GET', '/api/v1/app/mine', undefined, other)).status, 401, variant);
+      }
 
       assert.equal((await h.call('GET', '/api/v1/app', undefined, as)).status, 403);
       assert.equal((await h.call('POST', '/api/v1/app', { name: 'x' }, as)).status, 403);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -78,6 +78,24 @@ describe('sqlite store on a file', () => {
     } finally {
       db.close();
     }
+  });
+
+  it("a new database and the folder made for it are its owner's only; an existing file keeps its mode", async () => {
+    const path = join(dir, 'private', 'doorbell.db');
+    const store = openSqliteStore(path);
+    try {
+      await store.settings.put('k', 'v'); // a write: the log exists
+      const mode = (p: string) => statSync(p).mode & 0o777;
+      assert.equal(mode(join(dir, 'private')), 0o700);
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) assert.equal(mode(file), 0o600, file);
+    } finally {
+      await store.close();
+    }
+    const shared = join(dir, 'shared.db');
+    new Database(shared).close();
+    chmodSync(shared, 0o640);
+    await openSqliteStore(shared).close();
+    assert.equal(statSync(shared).mode & 0o777, 0o640);
   });
 
   it('refuses a schema newer than it knows', async () => {

@@ -1,6 +1,6 @@
 // The SQLite driver of the Store port: one file, WAL, durable commits, no other service.
 
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Store } from '../store.ts';
@@ -20,13 +20,14 @@ export type SqliteStore = Store & { messages: SqliteMessages };
 
 /**
  * Creates a folder and its missing parents, one level at a time: Node's recursive mkdir loops forever
- * where mkdir answers ENOENT for a path whose parent exists (inside /proc), instead of failing.
+ * where mkdir answers ENOENT for a path whose parent exists (inside /proc), instead of failing. Only its
+ * owner may enter it: the database holds the key that signs app tokens.
  */
 function makeFolder(dir: string): void {
   if (existsSync(dir)) return;
   makeFolder(dirname(dir));
   try {
-    mkdirSync(dir);
+    mkdirSync(dir, 0o700);
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'EEXIST') throw error; // made meanwhile by another process
   }
@@ -42,7 +43,12 @@ export interface SqliteStoreOptions {
 /** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   const memory = path === ':memory:' || path === '';
-  if (!memory) makeFolder(dirname(path));
+  if (!memory) {
+    makeFolder(dirname(path));
+    // A new database is readable by its owner only (SQLite gives its -wal and -shm files the same mode):
+    // it holds the key that signs app tokens and the admin token's hash. An existing file keeps its mode.
+    closeSync(openSync(path, 'a', 0o600));
+  }
   const raw = new Database(path);
   try {
     raw.pragma('journal_mode = WAL');
