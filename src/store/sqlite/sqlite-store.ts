@@ -47,7 +47,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     makeFolder(dirname(path));
     // A new database is readable by its owner only (SQLite gives its -wal and -shm files the same mode):
     // it holds the key that signs app tokens and the admin token's hash. An existing file keeps its mode.
-    closeSync(openSync(path, 'a', 0o600));
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
   }
   const raw = new Database(path);
   try {
