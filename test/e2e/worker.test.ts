@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import type { Running } from '../../src/bin/serve.ts';
 import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
 import { apiOk, describeEachDriver, start, TOKEN, testDatabase, until } from '../support/in-process.ts';
@@ -370,11 +370,13 @@ await describeEachDriver((driver) => {
     }
   });
 
-  test('after a restart, messages waiting for rate-limit slots keep the rate: no burst', async (t) => {
+  /**
+   * Starts `doorbell serve` processes on one database that outlives them; after `t`, kills what still
+   * runs and removes the database and `rx`.
+   */
+  async function restartable(t: TestContext, rx: Receiver) {
     const dir = mkdtempSync(join(tmpdir(), 'doorbell-worker-'));
     const db = await testDatabase(driver, join(dir, 'doorbell.db'));
-    const args = ['--allow-subnets', '127.0.0.0/8'];
-    const rx = await startReceiver();
     const procs: DoorbellProcess[] = [];
     t.after(async () => {
       for (const p of procs) await p.kill('SIGKILL');
@@ -382,19 +384,28 @@ await describeEachDriver((driver) => {
       await db.drop();
       rmSync(dir, { recursive: true, force: true });
     });
+    return async (args: string[]) => {
+      const proc = await spawnDoorbell({ database: db.url, adminToken: TOKEN, args });
+      procs.push(proc);
+      return proc;
+    };
+  }
 
-    const first = await spawnDoorbell({ database: db.url, adminToken: TOKEN, args });
-    procs.push(first);
+  test('after a restart, messages waiting for rate-limit slots keep the rate: no burst', async (t) => {
+    const args = ['--allow-subnets', '127.0.0.0/8'];
+    const rx = await startReceiver();
+    const spawn = await restartable(t, rx);
+
+    const first = await spawn(args);
     const appId = await createApp(first.url);
     await createEndpoint(first.url, appId, rx.url, { rateLimit: 10 });
-    const ids = [];
-    for (let i = 0; i < 30; i++) ids.push(await publish(first.url, appId, i)); // slots over 3 s
+    for (let i = 0; i < 30; i++) await publish(first.url, appId, i); // slots over 3 s
     await until('the first deliveries', () => rx.requests.length >= 3, WAIT_MS);
     assert.deepEqual(await first.stop(10_000), { code: 0, signal: null }, first.output());
     const before = rx.requests.length;
     await sleep(3500); // every slot given out before the stop has passed
 
-    procs.push(await spawnDoorbell({ database: db.url, adminToken: TOKEN, args }));
+    await spawn(args);
     await until(
       'every message delivered',
       () => new Set(rx.requests.map((h) => h.webhookId)).size === 30,
@@ -410,23 +421,13 @@ await describeEachDriver((driver) => {
   });
 
   test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again after a restart', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'doorbell-worker-'));
-    const db = await testDatabase(driver, join(dir, 'doorbell.db'));
-    const database = db.url;
     const args = ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,100ms'];
     const rx = await startReceiver({
       handle: (_hit, res) => rx.later(500, () => res.writeHead(200).end('ok')),
     });
-    const procs: DoorbellProcess[] = [];
-    t.after(async () => {
-      for (const p of procs) await p.kill('SIGKILL');
-      await rx.close();
-      await db.drop();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const spawn = await restartable(t, rx);
 
-    const first = await spawnDoorbell({ database, adminToken: TOKEN, args });
-    procs.push(first);
+    const first = await spawn(args);
     const appId = await createApp(first.url);
     const epId = await createEndpoint(first.url, appId, rx.url);
     const ids = [
@@ -438,8 +439,7 @@ await describeEachDriver((driver) => {
     const exit = await first.stop(10_000);
     assert.deepEqual(exit, { code: 0, signal: null }, first.output());
 
-    const second = await spawnDoorbell({ database, adminToken: TOKEN, args });
-    procs.push(second);
+    const second = await spawn(args);
     for (const msgId of ids) {
       const recorded = await attemptsOf(second.url, appId, msgId);
       assert.equal(recorded.length, 1, `${msgId}: ${JSON.stringify(recorded)}`);
