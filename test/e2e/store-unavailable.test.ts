@@ -100,7 +100,7 @@ describe('sqlite: a full disk', () => {
 
 describe('postgres: no connection slot left', async () => {
   const skip = await pgSkipReason();
-  it('answers 503 with Retry-After (SQLSTATE 53300), then serves again', { skip }, async () => {
+  it('answers 503 with Retry-After (SQLSTATE 53300, then 55000 for a database closed to connections), then serves again', { skip }, async () => {
     const db = await createTempDatabase();
     // Superusers ignore a database's connection limit: the store connects as a role of its own.
     const role = `doorbell_limited_${randomBytes(4).toString('hex')}`;
@@ -130,7 +130,21 @@ describe('postgres: no connection slot left', async () => {
 
       await admin(`ALTER DATABASE ${db.name} CONNECTION LIMIT -1`);
       assert.equal((await server.call('GET', '/api/v1/app/acme')).status, 200);
+
+      // A database that takes no connections at all answers SQLSTATE 55000: also a 503.
+      await admin(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS false`);
+      await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${role}'`);
+      let closed = false;
+      for (let i = 0; i < 20 && !closed; i++) {
+        const res = await server.call('GET', '/api/v1/app/acme');
+        assertUnavailable(res, /database unavailable/);
+        closed = /not currently accepting connections/.test(res.json.detail);
+      }
+      assert.ok(closed, 'no call met the closed database');
+      await admin(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS true`);
+      assert.equal((await server.call('GET', '/api/v1/app/acme')).status, 200);
     } finally {
+      await admin(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS true`).catch(() => {});
       await app?.close();
       await store?.close();
       await db.drop();

@@ -70,6 +70,9 @@ export function isUnavailable(error: unknown): boolean {
     return true;
   }
   const message = error instanceof Error ? error.message : '';
+  // 55000 (object not in prerequisite state) is also what a database that takes no connections answers
+  // (ALLOW_CONNECTIONS false); the code alone would also cover statements that are wrong.
+  if (code === '55000' && /not currently accepting connections/.test(message)) return true;
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/.test(
     message,
   );
