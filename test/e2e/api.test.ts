@@ -238,6 +238,16 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('GET', `/api/v1/app/${victim.json.id}`)).json.name, 'Victim');
       // Other prefixes are uids like any other.
       assert.equal((await h.call('POST', '/api/v1/app', { name: 'Ok', uid: 'ep_app' })).status, 201);
+      // "." and "..": clients resolve them in a path, so a DELETE of the endpoint ".." would reach its app.
+      for (const uid of ['.', '..']) {
+        const dots = await h.call('POST', `/api/v1/app/${victim.json.id}/endpoint`, {
+          url: 'https://example.com/hook',
+          uid,
+        });
+        assert.deepEqual([dots.status, loc(dots)], [422, ['body', 'uid']], uid);
+        assert.match(dots.json.detail[0].msg, /may not be "\." or "\.\."/);
+      }
+      assert.equal((await h.call('POST', '/api/v1/app', { name: 'Dots', uid: '...' })).status, 201);
     });
 
     test('ids, uids and event type names of 256 characters work in paths; longer ones are a 422', async () => {

@@ -23,13 +23,14 @@ export const Text = (options: { minLength?: number; maxLength?: number } = {}) =
 export const Uid = Type.String({ minLength: 1, maxLength: 256, pattern: IdPattern });
 /**
  * A uid being set (or a message's eventId). As in Svix, it may not start with the prefix of its object's
- * ids: lookups take either, so it would name another object, or none.
+ * ids: lookups take either, so it would name another object, or none. Nor may it be "." or "..": in a
+ * path, clients resolve those to the parent (a DELETE of the endpoint ".." would delete its application).
  */
 export function NewUid(prefix: 'app' | 'ep' | 'msg') {
-  const pattern = `^(?!${prefix}_)[a-zA-Z0-9\\-_.]+$`;
+  const pattern = `^(?!\\.\\.?$)(?!${prefix}_)[a-zA-Z0-9\\-_.]+$`;
   PATTERN_MESSAGES.set(
     pattern,
-    `may hold only a-z, A-Z, 0-9, "-", "_" and ".", and may not start with "${prefix}_"`,
+    `may hold only a-z, A-Z, 0-9, "-", "_" and ".", may not be "." or "..", and may not start with "${prefix}_"`,
   );
   return Type.String({ minLength: 1, maxLength: 256, pattern });
 }
