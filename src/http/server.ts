@@ -47,7 +47,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // every 30 s by default: a request could outlive the limit by that much.
     http: {
       requestTimeout: deps.config.requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(30_000, deps.config.requestTimeoutMs / 2),
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(deps.config.requestTimeoutMs / 2)),
     },
     // maxParamLength: past fastify's default of 100, so that a 256-character uid or event type name
     // reaches its route (whose schema allows 256) and a longer one gets the API's 422. A trailing slash

@@ -100,7 +100,9 @@ describe('sqlite: a full disk', () => {
 
 describe('postgres: no connection slot left', async () => {
   const skip = await pgSkipReason();
-  it('answers 503 with Retry-After (SQLSTATE 53300, then 55000 for a database closed to connections), then serves again', { skip }, async () => {
+  it('answers 503 with Retry-After (SQLSTATE 53300, then 55000 for a database closed to connections), then serves again', {
+    skip,
+  }, async () => {
     const db = await createTempDatabase();
     // Superusers ignore a database's connection limit: the store connects as a role of its own.
     const role = `doorbell_limited_${randomBytes(4).toString('hex')}`;

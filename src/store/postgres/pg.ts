@@ -183,8 +183,8 @@ export class Pg implements Sql {
   tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     return this.session(async (client, broken) => {
       const sql = sqlOf(client, this.#timeoutMs);
-      await sql.run('BEGIN');
       try {
+        await sql.run('BEGIN');
         const value = await fn(sql);
         await sql.run('COMMIT');
         return value;
