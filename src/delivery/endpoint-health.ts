@@ -14,9 +14,10 @@ export function createEndpointHealth(store: Store, autoDisableAfterMs: number): 
   // its claim-time snapshot predates the failure (concurrent attempts), so a stale run cannot disable.
   const failing = new Set<string>();
 
-  async function disable(endpoint: Endpoint, reason: string, at: number): Promise<void> {
+  /** A run's disable holds only if the run still stands (a re-enable or a success meanwhile ends it). */
+  async function disable(endpoint: Endpoint, reason: string, at: number, since?: number): Promise<void> {
     failing.delete(endpoint.id);
-    await store.endpoints.disable(endpoint.id, at);
+    if (!(await store.endpoints.disable(endpoint.id, at, since))) return;
     emit('endpoint:disabled', { appId: endpoint.appId, endpointId: endpoint.id, reason });
   }
 
@@ -34,7 +35,7 @@ export function createEndpointHealth(store: Store, autoDisableAfterMs: number): 
       if (endpoint.failingSince !== null && at - endpoint.failingSince < autoDisableAfterMs) return;
       const since = await store.endpoints.markHealth(endpoint.id, false, at);
       if (since !== null && at - since >= autoDisableAfterMs) {
-        await disable(endpoint, `failing continuously since ${new Date(since).toISOString()}`, at);
+        await disable(endpoint, `failing continuously since ${new Date(since).toISOString()}`, at, since);
       }
     },
   };

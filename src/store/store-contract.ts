@@ -564,10 +564,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await s.endpoints.get(app.id, ep.id))?.failingSince, T0 + 10);
         assert.equal(await s.endpoints.markHealth(ep.id, true, T0 + 30), null);
         assert.equal((await s.endpoints.get(app.id, ep.id))?.failingSince, null);
-        await s.endpoints.disable(ep.id, T0 + 40);
+        // A run's disable holds only while that run stands: here it ended (the success above).
+        assert.equal(await s.endpoints.disable(ep.id, T0 + 35, T0 + 10), false);
+        assert.equal((await s.endpoints.get(app.id, ep.id))?.disabled, false);
+        assert.equal(await s.endpoints.markHealth(ep.id, false, T0 + 36), T0 + 36);
+        assert.equal(await s.endpoints.disable(ep.id, T0 + 40, T0 + 36), true);
         const got = await s.endpoints.get(app.id, ep.id);
         assert.equal(got?.disabled, true);
         assert.equal(got?.updatedAt, T0 + 40);
+        assert.equal(await s.endpoints.disable(ep.id, T0 + 41), true, 'a 410 disables whatever the run');
       });
 
       test('delete removes its undelivered tasks', async (s) => {

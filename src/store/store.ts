@@ -244,7 +244,11 @@ export interface Store {
     delete(appId: string, id: string): Promise<boolean>; // also deletes its pending tasks
     /** Sets or clears failingSince; returns the value now stored. */
     markHealth(id: string, healthy: boolean, now: number): Promise<number | null>;
-    disable(id: string, now: number): Promise<void>;
+    /**
+     * Disables the endpoint; given `failingSince`, only while its run of failures is still that one (a
+     * re-enable or a success meanwhile ended it). Returns whether it did.
+     */
+    disable(id: string, now: number, failingSince?: number): Promise<boolean>;
     /**
      * Reserves the endpoint's next rate-limit slot for one message, at the rate that applies now (its own,
      * else its application's): slots are 1000/rate ms apart and shared by every worker process. Returns

@@ -117,12 +117,14 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       const row = await db.one<{ at: number }>(RESERVE_SLOT, [id, now]);
       return row === undefined ? now : Math.ceil(row.at);
     },
-    async disable(id, now) {
+    async disable(id, now, failingSince) {
       // Past the updatedAt a concurrent update saw, even within one millisecond.
-      await db.run(
-        'UPDATE endpoints SET disabled = true, updated_at = greatest(updated_at + 1, $2) WHERE id = $1',
-        [id, now],
+      const changed = await db.run(
+        `UPDATE endpoints SET disabled = true, updated_at = greatest(updated_at + 1, $2)
+         WHERE id = $1 AND ($3::bigint IS NULL OR failing_since = $3)`,
+        [id, now, failingSince ?? null],
       );
+      return changed > 0;
     },
     async resetRate(appId, endpointId, at) {
       return db.tx(async (sql) => {

@@ -128,9 +128,17 @@ export function endpointsSql(db: Db): Store['endpoints'] {
         return at === undefined ? now : Math.ceil(at);
       }, false);
     },
-    async disable(id, now) {
+    async disable(id, now, failingSince) {
       // Past the updatedAt a concurrent update saw, even within one millisecond.
-      db.run('UPDATE endpoints SET disabled = 1, updated_at = max(updated_at + 1, ?) WHERE id = ?', now, id);
+      const changed = db.run(
+        `UPDATE endpoints SET disabled = 1, updated_at = max(updated_at + 1, ?)
+         WHERE id = ? AND (? IS NULL OR failing_since = ?)`,
+        now,
+        id,
+        failingSince ?? null,
+        failingSince ?? null,
+      );
+      return changed > 0;
     },
     async resetRate(appId, endpointId, at) {
       return db.tx(() => {
