@@ -95,7 +95,7 @@ export async function upsertApplication(
       await deps.store.apps.create(app);
       return { app, created: true };
     }
-    const app = await changeApplication(deps, scope, existing.id, (current, updatedAt) => ({
+    const replace = (current: Application, updatedAt: number): Application => ({
       ...current,
       name: input.name,
       // Addressed by its uid, the app keeps it unless the body names another: the same PUT repeated
@@ -104,7 +104,8 @@ export async function upsertApplication(
       rateLimit: input.rateLimit ?? null,
       metadata: input.metadata ?? {},
       updatedAt,
-    }));
+    });
+    const app = await changeApplication(deps, scope, existing.id, replace, existing);
     return { app, created: false };
   });
 }
@@ -126,18 +127,23 @@ export async function patchApplication(
   }));
 }
 
-/** Changes an application without losing a concurrent change (modify), then forgets its cached copy. */
+/**
+ * Changes an application without losing a concurrent change (modify), then forgets its cached copy.
+ * `current`: the application as the caller has just read it.
+ */
 async function changeApplication(
   deps: ApplicationDeps,
   scope: Scope,
   idOrUid: string,
   change: (current: Application, updatedAt: number) => Application,
+  current?: Application,
 ): Promise<Application> {
   const { before, after } = await modify(
     deps.now,
     () => resolveApp(deps.store, scope, idOrUid),
     change,
     (next, seen) => deps.store.apps.update(next, seen),
+    current,
   );
   deps.cache.invalidate(after.id);
   // Messages waiting for slots at the old rate take new ones (slots are reserved at the rate of the moment).

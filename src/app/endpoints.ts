@@ -148,7 +148,7 @@ export async function upsertEndpoint(
       deps.cache.invalidate(app.id);
       return { endpoint, created: true };
     }
-    const endpoint = await changeEndpoint(deps, scope, app.id, existing.id, async (current, updatedAt) => {
+    const replace = async (current: Endpoint, updatedAt: number): Promise<Endpoint> => {
       await checkFilterTypes(deps, scope, input.filterTypes, current.filterTypes, input.filterTypesField);
       return {
         ...current,
@@ -165,7 +165,8 @@ export async function upsertEndpoint(
         failingSince: input.disabled === false ? null : current.failingSince,
         updatedAt,
       };
-    });
+    };
+    const endpoint = await changeEndpoint(deps, scope, app.id, existing.id, replace, existing);
     return { endpoint, created: false };
   });
 }
@@ -205,7 +206,7 @@ export async function patchEndpoint(
 /**
  * Changes an endpoint without losing a concurrent change (modify; the worker's failingSince and disable
  * included), then drops the cached copy. Messages waiting for slots at an old rate take new ones (slots
- * are reserved at the rate of the moment).
+ * are reserved at the rate of the moment). `current`: the endpoint as the caller has just read it.
  */
 export async function changeEndpoint(
   deps: EndpointDeps,
@@ -213,12 +214,14 @@ export async function changeEndpoint(
   appIdOrUid: string,
   endpointIdOrUid: string,
   change: (current: Endpoint, updatedAt: number) => Endpoint | Promise<Endpoint>,
+  current?: Endpoint,
 ): Promise<Endpoint> {
   const { before, after } = await modify(
     deps.now,
     () => resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid),
     change,
     (next, seen) => deps.store.endpoints.update(next, seen),
+    current,
   );
   deps.cache.invalidate(after.appId);
   if (after.rateLimit !== before.rateLimit)
