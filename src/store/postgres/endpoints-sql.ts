@@ -92,10 +92,10 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       return (await db.rows(LIST_ALL, [appId])).map(mapRow.endpoint);
     },
     async update(e, seen) {
-      return (
-        (await conflictAs('uid', () => db.run(UPDATE, [...columns(e), seen.updatedAt, seen.failingSince]))) >
-        0
+      const changed = await conflictAs('uid', () =>
+        db.run(UPDATE, [...columns(e), seen.updatedAt, seen.failingSince]),
       );
+      return changed > 0;
     },
     delete(appId, id) {
       return db.tx(async (sql) => {

@@ -97,7 +97,7 @@ export interface Sql {
  * until TCP gives up, minutes later: past this the call fails (503) and the connection is dropped.
  * Above the partition upkeep's lock_timeout (10 s). Migrations, which may run long, have none.
  */
-export const QUERY_TIMEOUT_MS = 15_000;
+const QUERY_TIMEOUT_MS = 15_000;
 
 function sqlOf(client: Client, timeoutMs: number): Sql {
   const query = (sql: string | Stmt, values: unknown[] = []) => {
