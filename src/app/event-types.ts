@@ -1,9 +1,9 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
 // Archived types are refused for new messages and new endpoint filters (checkNotArchived).
-import { invalid, notFound } from '../core/errors.ts';
+import { conflict, invalid, notFound } from '../core/errors.ts';
 import type { EventType, Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';
-import { type AppDeps, mapConflict, requireAdmin, type Scope, upsert } from './context.ts';
+import { type AppDeps, mapConflict, modify, requireAdmin, type Scope, upsert } from './context.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 /** Writes also forget the publish path's cached copy. */
@@ -59,17 +59,18 @@ export async function createEventType(
   input: EventTypeInput,
 ): Promise<EventType> {
   requireAdmin(scope);
-  const eventType = build(input, deps.now());
   const existing = await deps.store.eventTypes.get(input.name);
-  if (existing?.archived) {
-    const revived = { ...eventType, archived: false, createdAt: existing.createdAt };
-    await deps.store.eventTypes.update(revived);
+  if (!existing) {
+    const eventType = build(input, deps.now());
+    await mapConflict(deps.store.eventTypes.create(eventType));
     deps.cache.forgetEventType(input.name);
-    return revived;
+    return eventType;
   }
-  await mapConflict(deps.store.eventTypes.create(eventType));
-  deps.cache.forgetEventType(input.name);
-  return eventType;
+  const revive = (current: EventType, updatedAt: number): EventType => {
+    if (!current.archived) throw conflict('name already exists');
+    return { ...build(input, updatedAt), createdAt: current.createdAt };
+  };
+  return changeEventType(deps, scope, input.name, revive, existing);
 }
 
 /** An app token sees event types without a feature flag, and those whose flag it was issued with. */
@@ -100,42 +101,39 @@ export async function upsertEventType(
   input: EventTypeInput,
 ): Promise<{ eventType: EventType; created: boolean }> {
   requireAdmin(scope);
-  const result = await upsert(async () => {
-    const now = deps.now();
+  return upsert(async () => {
     const existing = await deps.store.eventTypes.get(input.name);
     if (!existing) {
-      const eventType = build(input, now);
+      const eventType = build(input, deps.now());
       await deps.store.eventTypes.create(eventType);
+      deps.cache.forgetEventType(input.name);
       return { eventType, created: true };
     }
-    const eventType: EventType = { ...build(input, now), createdAt: existing.createdAt };
-    await deps.store.eventTypes.update(eventType);
-    return { eventType, created: false };
+    const replace = (current: EventType, updatedAt: number): EventType => ({
+      ...build(input, updatedAt),
+      createdAt: current.createdAt,
+    });
+    return { eventType: await changeEventType(deps, scope, input.name, replace, existing), created: false };
   });
-  deps.cache.forgetEventType(input.name);
-  return result;
 }
 
-export async function patchEventType(
+export function patchEventType(
   deps: EventTypeDeps,
   scope: Scope,
   name: string,
   patch: EventTypePatch,
 ): Promise<EventType> {
   requireAdmin(scope);
-  const existing = await getEventType(deps, scope, name);
-  const eventType: EventType = {
-    ...existing,
-    description: patch.description ?? existing.description,
-    schemas: patch.schemas !== undefined ? checkSchemas(patch.schemas) : existing.schemas,
-    archived: patch.archived ?? existing.archived,
-    deprecated: patch.deprecated ?? existing.deprecated,
-    featureFlag: patch.featureFlag !== undefined ? patch.featureFlag : existing.featureFlag,
-    updatedAt: deps.now(),
-  };
-  await deps.store.eventTypes.update(eventType);
-  deps.cache.forgetEventType(name);
-  return eventType;
+  const schemas = patch.schemas !== undefined ? checkSchemas(patch.schemas) : undefined;
+  return changeEventType(deps, scope, name, (current, updatedAt) => ({
+    ...current,
+    description: patch.description ?? current.description,
+    schemas: schemas !== undefined ? schemas : current.schemas,
+    archived: patch.archived ?? current.archived,
+    deprecated: patch.deprecated ?? current.deprecated,
+    featureFlag: patch.featureFlag !== undefined ? patch.featureFlag : current.featureFlag,
+    updatedAt,
+  }));
 }
 
 /** Svix archives on delete; `expunge` removes the row for good. */
@@ -146,10 +144,36 @@ export async function deleteEventType(
   expunge: boolean,
 ): Promise<void> {
   requireAdmin(scope);
-  const existing = await getEventType(deps, scope, name);
-  if (expunge) await deps.store.eventTypes.delete(name);
-  else await deps.store.eventTypes.update({ ...existing, archived: true, updatedAt: deps.now() });
+  if (expunge) {
+    await getEventType(deps, scope, name);
+    await deps.store.eventTypes.delete(name);
+    deps.cache.forgetEventType(name);
+  } else {
+    await changeEventType(deps, scope, name, (current, updatedAt) => ({
+      ...current,
+      archived: true,
+      updatedAt,
+    }));
+  }
+}
+
+/** Changes an event type without losing a concurrent change (modify), then forgets its cached copy. */
+async function changeEventType(
+  deps: EventTypeDeps,
+  scope: Scope,
+  name: string,
+  change: (current: EventType, updatedAt: number) => EventType,
+  current?: EventType,
+): Promise<EventType> {
+  const { after } = await modify(
+    deps.now,
+    () => getEventType(deps, scope, name),
+    change,
+    (next, seen) => deps.store.eventTypes.update(next, seen),
+    current,
+  );
   deps.cache.forgetEventType(name);
+  return after;
 }
 
 /**

@@ -278,7 +278,10 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await s.eventTypes.get('invoice.paid'), e);
         await rejectsConflict(s.eventTypes.create(mkEventType('invoice.paid')), 'name');
         const updated = { ...e, description: 'paid', archived: true, deprecated: true, updatedAt: T0 + 5 };
-        await s.eventTypes.update(updated);
+        assert.equal(await s.eventTypes.update(updated, e), true);
+        assert.deepEqual(await s.eventTypes.get('invoice.paid'), updated);
+        // A write based on the row as it was before `updated` stores nothing.
+        assert.equal(await s.eventTypes.update({ ...e, description: 'stale', updatedAt: T0 + 6 }, e), false);
         assert.deepEqual(await s.eventTypes.get('invoice.paid'), updated);
         assert.equal(await s.eventTypes.delete('invoice.paid'), true);
         assert.equal(await s.eventTypes.get('invoice.paid'), null);

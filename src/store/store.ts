@@ -227,7 +227,8 @@ export interface Store {
     getMany(names: readonly string[]): Promise<EventType[]>;
     /** iterator is the name; with `featureFlags`, only event types without a flag or with one of them. */
     list(query: EventTypeQuery): Promise<Page<EventType>>;
-    update(eventType: EventType): Promise<void>;
+    /** Stores `eventType` if the row is still as `seen` (its updatedAt), as apps.update does. */
+    update(eventType: EventType, seen: Pick<EventType, 'updatedAt'>): Promise<boolean>;
     delete(name: string): Promise<boolean>;
   };
   endpoints: {

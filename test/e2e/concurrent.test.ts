@@ -93,6 +93,26 @@ await describeEachDriver((driver) => {
     );
     const app = (await h.call('GET', `/api/v1/app/${appId}`)).json;
     assert.deepEqual([app.name, app.rateLimit, app.metadata], ['n', 3, { a: 'b' }]);
+
+    await h.call('POST', '/api/v1/event-type', { name: 'c.patched', description: 'd' });
+    const typeFields = [
+      { description: 'new' },
+      { deprecated: true },
+      { featureFlag: 'beta' },
+      { schemas: { '1': {} } },
+    ];
+    const types = await Promise.all(
+      typeFields.map((body) => h.call('PATCH', '/api/v1/event-type/c.patched', body)),
+    );
+    assert.deepEqual(
+      types.map((r) => r.status),
+      [200, 200, 200, 200],
+    );
+    const type = (await h.call('GET', '/api/v1/event-type/c.patched')).json;
+    assert.deepEqual(
+      [type.description, type.deprecated, type.featureFlag, type.schemas],
+      ['new', true, 'beta', { '1': {} }],
+    );
   });
 
   test('upserts of one new id: one 201, the others update it (200), one row', async () => {

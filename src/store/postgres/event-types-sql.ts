@@ -7,7 +7,7 @@ import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
 const INSERT = stmt(`INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`);
 const UPDATE = stmt(`UPDATE event_types SET description = $1, schemas = $2, archived = $3, deprecated = $4,
-  feature_flag = $5, updated_at = $6 WHERE name = $7`);
+  feature_flag = $5, updated_at = $6 WHERE name = $7 AND updated_at = $8`);
 
 export function eventTypesSql(db: Pg): Store['eventTypes'] {
   return {
@@ -52,8 +52,8 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
         mapRow.eventType,
       );
     },
-    async update(e) {
-      await db.run(UPDATE, [
+    async update(e, seen) {
+      const changed = await db.run(UPDATE, [
         e.description,
         json(e.schemas),
         e.archived,
@@ -61,7 +61,9 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
         e.featureFlag,
         e.updatedAt,
         e.name,
+        seen.updatedAt,
       ]);
+      return changed > 0;
     },
     async delete(name) {
       return (await db.run('DELETE FROM event_types WHERE name = $1', [name])) > 0;

@@ -52,10 +52,10 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
         mapRow.eventType,
       );
     },
-    async update(e) {
-      db.run(
+    async update(e, seen) {
+      const changed = db.run(
         `UPDATE event_types SET description = ?, schemas = ?, archived = ?, deprecated = ?, feature_flag = ?,
-         updated_at = ? WHERE name = ?`,
+         updated_at = ? WHERE name = ? AND updated_at = ?`,
         e.description,
         json(e.schemas),
         e.archived ? 1 : 0,
@@ -63,7 +63,9 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
         e.featureFlag,
         e.updatedAt,
         e.name,
+        seen.updatedAt,
       );
+      return changed > 0;
     },
     async delete(name) {
       return db.run('DELETE FROM event_types WHERE name = ?', name) > 0;
