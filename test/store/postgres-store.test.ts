@@ -5,6 +5,7 @@ import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
 import { claimDue } from '../../src/store/postgres/claim-sql.ts';
 import { PUBLISH } from '../../src/store/postgres/messages-sql.ts';
+import { migrate } from '../../src/store/postgres/migrate.ts';
 import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
 import { Pg, type Sql } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
@@ -321,6 +322,29 @@ if (skip) {
           await store.close();
           for (const pair of pairs) for (const s of pair) s.destroy();
           await new Promise((resolve) => proxy.close(resolve));
+        }
+      });
+    });
+
+    it('a statement past the timeout is stopped by the server too (503); a migration has no timeout', async () => {
+      await withTempDatabase(async (db) => {
+        const sql = new Pg(db.url, 1, 500);
+        const probe = new Pg(db.url, 1);
+        try {
+          await assert.rejects(sql.run('SELECT pg_sleep(3)'), StoreUnavailableError);
+          const running = await probe.rows(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'",
+          );
+          assert.deepEqual(running, [], 'the abandoned statement no longer runs');
+          const slow = { version: 1, name: 'slow', sql: 'SELECT pg_sleep(1)' };
+          assert.equal(await migrate(sql, [slow]), 1);
+          await assert.rejects(
+            sql.run('SELECT pg_sleep(3)'),
+            StoreUnavailableError,
+            'the timeout is back after',
+          );
+        } finally {
+          await Promise.all([sql.close(), probe.close()]);
         }
       });
     });

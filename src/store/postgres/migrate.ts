@@ -17,8 +17,10 @@ export const LOCK_SPACE_ENDPOINT = 0x0d0c;
 /** Applies pending migrations; returns the schema version now in place. */
 export async function migrate(db: Pg, migrations: Migration[] = loadMigrations(DIR)): Promise<number> {
   return db.session(async (client, broken) => {
-    await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_SPACE, LOCK_MIGRATE]);
     try {
+      // No statement timeout: a migration may run long, and others wait for its lock meanwhile.
+      await client.query('SET statement_timeout = 0');
+      await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_SPACE, LOCK_MIGRATE]);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
       const { rows } = await client.query<{ v: number | null }>(
@@ -44,6 +46,7 @@ export async function migrate(db: Pg, migrations: Migration[] = loadMigrations(D
     } finally {
       // A session lock that cannot be released dies with its connection.
       await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_SPACE, LOCK_MIGRATE]).catch(broken);
+      await client.query('RESET statement_timeout').catch(broken);
     }
   });
 }

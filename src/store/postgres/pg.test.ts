@@ -26,6 +26,10 @@ describe('postgres isUnavailable', () => {
       assert.ok(isUnavailable(coded(code)), code);
     }
     assert.ok(isUnavailable(new Error('Connection terminated unexpectedly')));
+    const timedOut = Object.assign(new Error('canceling statement due to statement timeout'), {
+      code: '57014',
+    });
+    assert.ok(isUnavailable(timedOut));
   });
 
   it("leaves the statement's own faults alone", () => {
@@ -33,5 +37,7 @@ describe('postgres isUnavailable', () => {
       assert.ok(!isUnavailable(coded(code)), code);
     }
     assert.ok(!isUnavailable(new Error('syntax error')));
+    const cancelled = Object.assign(new Error('canceling statement due to user request'), { code: '57014' });
+    assert.ok(!isUnavailable(cancelled));
   });
 });

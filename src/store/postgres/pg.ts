@@ -73,6 +73,8 @@ export function isUnavailable(error: unknown): boolean {
   // 55000 (object not in prerequisite state) is also what a database that takes no connections answers
   // (ALLOW_CONNECTIONS false); the code alone would also cover statements that are wrong.
   if (code === '55000' && /not currently accepting connections/.test(message)) return true;
+  // 57014 is also a cancel on request; the statement timeout (below) says the server is overloaded.
+  if (code === '57014' && /statement timeout/.test(message)) return true;
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/.test(
     message,
   );
@@ -96,8 +98,11 @@ export interface Sql {
  * answering without closing (a network partition, a frozen failover) would otherwise hold its caller
  * until TCP gives up, minutes later: past this the call fails (503) and the connection is dropped.
  * Above the partition upkeep's lock_timeout (10 s). Migrations, which may run long, have none.
+ * The server's statement_timeout, a little shorter, stops a statement that the client gave up on (one
+ * stuck behind a lock would otherwise keep running and holding its own locks).
  */
 const QUERY_TIMEOUT_MS = 15_000;
+const statementTimeout = (queryTimeoutMs: number) => Math.floor(queryTimeoutMs * 0.9);
 
 function sqlOf(client: Client, timeoutMs: number): Sql {
   const query = (sql: string | Stmt, values: unknown[] = []) => {
@@ -136,6 +141,7 @@ export class Pg implements Sql {
       // A checkout fails fast while the database is down: the API answers 503 instead of hanging.
       connectionTimeoutMillis: 3_000,
       idleTimeoutMillis: 30_000,
+      statement_timeout: statementTimeout(queryTimeoutMs),
     });
     // A connection that dies while idle (restart, failover) is removed by the pool; nothing else to do.
     this.pool.on('error', () => {});
