@@ -5,7 +5,13 @@ import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { EndpointStats } from '../store/store.ts';
 import type { AppDeps, Scope } from './context.ts';
-import { checkHeaders, mergeHeaders, redactHeaders, rotateSecrets } from './endpoint-headers.ts';
+import {
+  checkHeaders,
+  checkHeadersFit,
+  mergeHeaders,
+  redactHeaders,
+  rotateSecrets,
+} from './endpoint-headers.ts';
 import { changeEndpoint, type EndpointDeps, resolveEndpoint } from './endpoints.ts';
 
 type Ref = { app: string; endpoint: string };
@@ -53,11 +59,11 @@ export async function setHeaders(
   mode: 'replace' | 'merge',
 ): Promise<void> {
   checkHeaders(headers, ['body', 'headers']);
-  await changeEndpoint(deps, scope, ref.app, ref.endpoint, (current, updatedAt) => ({
-    ...current,
-    headers: mergeHeaders(mode === 'merge' ? current.headers : {}, headers),
-    updatedAt,
-  }));
+  await changeEndpoint(deps, scope, ref.app, ref.endpoint, (current, updatedAt) => {
+    const merged = mergeHeaders(mode === 'merge' ? current.headers : {}, headers);
+    checkHeadersFit(merged, ['body', 'headers']);
+    return { ...current, headers: merged, updatedAt };
+  });
 }
 
 export async function endpointStats(

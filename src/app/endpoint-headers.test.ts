@@ -51,6 +51,15 @@ test('headers: reserved names refused with their location, null removes case-ins
     (e) => isDoorbellError(e) && e.loc.join('.') === 'body.x-a',
   );
   checkHeaders({ 'X-Ok': 'fine\ttab café', Authorization: 'Bearer t' }, ['body']);
+  const many = (n: number, size = 1) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-h${i}`, 'v'.repeat(size)]));
+  checkHeaders(many(64), ['body', 'headers']);
+  for (const headers of [many(65), { 'x-big': 'v'.repeat(8_200) }, many(30, 300)]) {
+    assert.throws(
+      () => checkHeaders(headers, ['body', 'headers']),
+      (e) => isDoorbellError(e) && e.loc.join('.') === 'body.headers',
+    );
+  }
   assert.deepEqual(mergeHeaders({ 'X-A': '1', 'X-B': '2' }, { 'x-a': null, 'X-C': '3' }), {
     'X-B': '2',
     'X-C': '3',

@@ -27,6 +27,20 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 field-name
 // A value the HTTP client can send (RFC 9110 field-value: tab, visible ASCII, space, obs-text).
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+// Custom headers go with every attempt, so they must fit what receivers accept: Apache refuses more than
+// 100 header fields (LimitRequestFields), nginx a header line past 8 KiB, Node 16 KiB of headers in all.
+const MAX_HEADERS = 64;
+const MAX_HEADER_BYTES = 8 * 1024;
+
+/** Throws a validation error when headers are too many or too large to send with each attempt. */
+export function checkHeadersFit(headers: Record<string, string | null>, loc: readonly string[]): void {
+  const sent = Object.entries(headers).filter(([, value]) => value !== null);
+  if (sent.length > MAX_HEADERS) throw invalid(loc, `at most ${MAX_HEADERS} custom headers`);
+  // Names are ASCII and values Latin-1: one byte a character, and ": " and CRLF around each.
+  const bytes = sent.reduce((sum, [name, value]) => sum + name.length + (value?.length ?? 0) + 4, 0);
+  if (bytes > MAX_HEADER_BYTES) throw invalid(loc, `custom headers take at most ${MAX_HEADER_BYTES} bytes`);
+}
+
 /** Throws a validation error naming the first header that may not be set. */
 export function checkHeaders(headers: Record<string, string | null>, loc: readonly string[]): void {
   const seen = new Set<string>();
@@ -45,6 +59,7 @@ export function checkHeaders(headers: Record<string, string | null>, loc: readon
       );
     }
   }
+  checkHeadersFit(headers, loc);
 }
 
 /** PATCH semantics: a null value removes the header (names compare case-insensitively). */

@@ -111,6 +111,18 @@ await describeEachDriver((driver) => {
         assert.equal(refused.status, 422, name);
         assert.deepEqual(loc(refused), ['body', 'headers', name]);
       }
+      // Patches that each add few headers cannot add up past what receivers accept.
+      const some = (from: number) =>
+        Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-n${from + i}`, 'v']));
+      assert.equal((await h.call('PATCH', hdr, { headers: some(0) })).status, 204);
+      const tooMany = await h.call('PATCH', hdr, { headers: some(40) });
+      assert.equal(tooMany.status, 422);
+      assert.deepEqual(loc(tooMany), ['body', 'headers']);
+      assert.equal(
+        Object.keys((await h.call('GET', hdr)).json.headers).length,
+        41,
+        'the refused patch changed nothing',
+      );
 
       const stats = await h.call('GET', '/api/v1/app/ep-app/endpoint/main/stats');
       assert.deepEqual(stats.json, { success: 0, pending: 0, fail: 0, sending: 0, canceled: 0 });
