@@ -244,8 +244,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     start() {
       running = true;
       // Rate-limit slots that passed while no worker ran are given up first: a restart sends no burst.
+      // Only those past longer than running workers take to claim a due task (other processes' may
+      // be due now, and would lose their turn).
       store.tasks
-        .forgetPassedSlots(now())
+        .forgetPassedSlots(now() - 2 * IDLE_POLL_MS)
         .catch((error: unknown) => console.error('doorbell worker: rate slots not reset:', error))
         .finally(wake);
     },
