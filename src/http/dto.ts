@@ -70,7 +70,7 @@ export function attemptOut(attempt: Attempt, withContent = true) {
     msgId: attempt.msgId,
     endpointId: attempt.endpointId,
     url: attempt.url,
-    response: withContent ? attempt.response : '',
+    response: withContent ? attempt.response : '{}', // as Svix answers without content
     responseStatusCode: attempt.responseStatusCode,
     responseDurationMs: attempt.responseDurationMs,
     status: TaskStatus[attempt.status],

@@ -2,17 +2,19 @@
 import { invalid } from '../core/errors.ts';
 import { type IdPrefix, isId } from '../core/ids.ts';
 import type { PageQuery } from '../core/types.ts';
-import { readIterator } from '../store/page.ts';
+import { FROM_FAR_END, readIterator } from '../store/page.ts';
 
 const NAME = /^[a-zA-Z0-9\-_.]{1,256}$/;
 
 /**
  * `key` is what the list's iterators hold: ids of one prefix, or event type names. An iterator this
  * server did not return is a 422 naming it, not an empty page that reads as "no data"; an empty one is none.
+ * `order` only where the list's schema has it (elsewhere Svix ignores it).
  */
 export function pageQuery(
-  q: { limit?: number; iterator?: string | null; order?: 'ascending' | 'descending' },
+  q: { limit?: number; iterator?: string | null },
   key: IdPrefix | 'name',
+  order?: 'ascending' | 'descending',
 ): PageQuery {
   const iterator = q.iterator || null;
   if (iterator !== null) {
@@ -20,7 +22,7 @@ export function pageQuery(
     if (cursor === null || !(key === 'name' ? NAME.test(cursor) : isId(key, cursor)))
       throw invalid(['query', 'iterator'], 'not an iterator returned by this list');
   }
-  return { limit: q.limit ?? 50, iterator, ...(q.order ? { order: q.order } : {}) };
+  return { limit: q.limit ?? 50, iterator, ...(order ? { order } : {}) };
 }
 
 export function toMs(value: string | null | undefined): number | null {
@@ -28,11 +30,21 @@ export function toMs(value: string | null | undefined): number | null {
   return Date.parse(value);
 }
 
-/** `before` / `after`, which Svix ignores once an iterator is passed: the iterator alone says where a page starts. */
-// Together both apply (the reference makes each its own filter), so an inverted range is an empty page.
-export function timeRange(q: { before?: string | null; after?: string | null; iterator?: string | null }) {
-  if (q.iterator) return { before: null, after: null };
-  return { before: toMs(q.before), after: toMs(q.after) };
+/**
+ * A page of a list (newest first) filtered by `before` / `after`, which Svix ignores once an iterator is
+ * passed: the iterator alone says where a page starts. As in Svix, `after` is where the list starts: the
+ * page holds the items just after it, and its prevIterator walks on to newer ones (the newest items past
+ * it would leave the rest unreachable). Together both apply (the reference makes each its own filter), so
+ * an inverted range is an empty page.
+ */
+export function timedPageQuery(
+  q: { limit?: number; iterator?: string | null; before?: string | null; after?: string | null },
+  key: IdPrefix,
+): PageQuery & { before: number | null; after: number | null } {
+  const page = pageQuery(q, key);
+  if (page.iterator) return { ...page, before: null, after: null };
+  const after = toMs(q.after);
+  return { ...page, before: toMs(q.before), after, iterator: after === null ? null : FROM_FAR_END };
 }
 
 /** `event_types=a,b` (svix SDK) or repeated `event_types=a&event_types=b`; each name is validated. */
@@ -43,4 +55,20 @@ export function eventTypesFilter(values: string[] | undefined): string[] | null 
     if (!NAME.test(name)) throw invalid(['query', 'event_types'], `invalid event type name: ${name}`);
   }
   return names.length > 0 ? names : null;
+}
+
+/**
+ * The query string as fastify's own parser reads it (a repeated key gives an array), except that
+ * `event_types[]=a` and `event_types[0]=a` count as `event_types=a`, as Svix's server reads them.
+ */
+export function parseQueryString(text: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (const [given, value] of new URLSearchParams(text)) {
+    const key = /^event_types\[\d*\]$/.test(given) ? 'event_types' : given;
+    const had = out[key];
+    if (had === undefined) out[key] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else out[key] = [had, value];
+  }
+  return out;
 }

@@ -19,6 +19,7 @@ import { authHook } from './auth-hook.ts';
 import type { RouteContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
+import { parseQueryString } from './query.ts';
 import { applicationRoutes } from './routes/applications.ts';
 import { attemptRoutes } from './routes/attempts.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -52,7 +53,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // maxParamLength: past fastify's default of 100, so that a 256-character uid or event type name
     // reaches its route (whose schema allows 256) and a longer one gets the API's 422. A trailing slash
     // is ignored, as Svix's server trims it (its older SDKs send one).
-    routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true },
+    routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true, querystringParser: parseQueryString },
     // The router's own refusals (a segment past maxParamLength: 414; a malformed URL: 400) as API errors.
     frameworkErrors: errorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();

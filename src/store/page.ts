@@ -7,6 +7,12 @@
 import type { Page } from '../core/types.ts';
 import type { Row } from './rows.ts';
 
+/**
+ * An iterator no list returns: backwards from the far end, so that a page holds the first items of the
+ * list's other end (a list filtered by `after` starts at that time, as in Svix).
+ */
+export const FROM_FAR_END = '-';
+
 /** Where an iterator this module made points: after (or, backwards, before) `cursor`. */
 export function readIterator(iterator: string | null | undefined): {
   backwards: boolean;

@@ -535,7 +535,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
-      test('list pages ascending by default', async (s) => {
+      test('list pages newest first by default', async (s) => {
         const a = mkApp();
         await s.apps.create(a);
         const eps = Array.from({ length: 3 }, (_, i) => mkEndpoint(a.id, T0 + i));
@@ -544,18 +544,18 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const p1 = await s.endpoints.list(a.id, { limit: 2 });
         assert.deepEqual(
           p1.data.map((e) => e.id),
-          [eps[0]!.id, eps[1]!.id],
+          [eps[2]!.id, eps[1]!.id],
         );
         const p2 = await s.endpoints.list(a.id, { limit: 2, iterator: p1.iterator });
         assert.deepEqual(
           p2.data.map((e) => e.id),
-          [eps[2]!.id],
+          [eps[0]!.id],
         );
         assert.equal(p2.done, true);
         const back = await s.endpoints.list(a.id, { limit: 2, iterator: p2.prevIterator });
         assert.deepEqual(
           back.data.map((e) => e.id),
-          [eps[0]!.id, eps[1]!.id],
+          [eps[2]!.id, eps[1]!.id],
         );
         assert.equal(back.done, true);
       });

@@ -134,6 +134,9 @@ await describeEachDriver((driver) => {
         },
         { status: 2, statusText: 'fail', code: 500, trigger: 0 },
       );
+      assert.equal(attempt.response, 'boom');
+      const lean = await h.call('GET', `/api/v1/app/fan/attempt/endpoint/${ep.id}?with_content=false`);
+      assert.equal(lean.json.data[0].response, '{}', 'as Svix answers without content');
       const byMsg = await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=2`);
       assert.equal(byMsg.json.data[0].id, attempt.id);
       assert.equal(

@@ -191,20 +191,25 @@ await describeEachDriver((driver) => {
       assert.deepEqual(loc(bad), ['query', 'limit']);
     });
 
-    test('before and after are ignored once an iterator is passed (a date filter kept while paging)', async () => {
+    test('after starts the list at that time, as in Svix; before and after are ignored once an iterator is passed', async () => {
       await h.call('POST', '/api/v1/app', { name: 'Dated', uid: 'dated' });
-      for (let i = 0; i < 3; i++)
-        await h.call('POST', '/api/v1/app/dated/msg', { eventType: 'a', payload: { i } });
+      const sent: string[] = [];
+      for (let i = 0; i < 4; i++)
+        sent.push(
+          (await h.call('POST', '/api/v1/app/dated/msg', { eventType: 'a', payload: { i } })).json.id,
+        );
+      const ids = (res: Res) => res.json.data.map((m: { id: string }) => m.id);
       const since = '2000-01-01T00:00:00Z';
-      const first = await h.call('GET', `/api/v1/app/dated/msg?limit=1&after=${since}`);
-      assert.equal(first.json.data.length, 1);
-      const next = await h.call(
+      // The page holds the messages just after `after`, newest first, and prevIterator walks on.
+      const first = await h.call('GET', `/api/v1/app/dated/msg?limit=2&after=${since}`);
+      assert.deepEqual([ids(first), first.json.done], [[sent[1], sent[0]], false]);
+      const newer = await h.call(
         'GET',
-        `/api/v1/app/dated/msg?limit=1&after=${since}&before=${since}&iterator=${first.json.iterator}`,
+        `/api/v1/app/dated/msg?limit=2&after=${since}&before=${since}&iterator=${first.json.prevIterator}`,
       );
-      assert.equal(next.status, 200);
-      assert.equal(next.json.data.length, 1, 'the second page, whatever before and after say');
-      assert.notEqual(next.json.data[0].id, first.json.data[0].id);
+      assert.deepEqual([ids(newer), newer.json.done], [[sent[3], sent[2]], true], 'before no longer filters');
+      const older = await h.call('GET', `/api/v1/app/dated/msg?limit=2&iterator=${first.json.iterator}`);
+      assert.deepEqual([ids(older), older.json.done], [[], true]);
       const filtered = await h.call('GET', `/api/v1/app/dated/msg?before=${since}`);
       assert.equal(filtered.json.data.length, 0, 'without an iterator, before still filters');
     });

@@ -51,6 +51,47 @@ await describeEachDriver((driver) => {
     }
   });
 
+  test('limit in any other spelling than decimal digits is a 422 naming it (coercion read 0x10 as 16)', async () => {
+    for (const [path] of lists) {
+      for (const limit of ['0x10', '1e2', '%205', '5.0']) {
+        const res = await h.call('GET', `${path}?limit=${limit}`);
+        assert.equal(res.status, 422, `${path} limit=${limit}`);
+        assert.deepEqual(loc(res), ['query', 'limit'], `${path} limit=${limit}`);
+      }
+    }
+  });
+
+  test('order where the list has it (422 when unknown); elsewhere it is ignored, as in Svix', async () => {
+    for (const [path] of lists) {
+      const ordered = ['/api/v1/app', '/api/v1/event-type', `/api/v1/app/${app}/endpoint`].includes(path);
+      const res = await h.call('GET', `${path}?order=bogus`);
+      assert.equal(res.status, ordered ? 422 : 200, path);
+      if (!ordered) {
+        const plain = await h.call('GET', path);
+        assert.deepEqual(res.json.data, plain.json.data, `${path}: order=bogus changes nothing`);
+        assert.deepEqual((await h.call('GET', `${path}?order=ascending`)).json.data, plain.json.data, path);
+      }
+    }
+  });
+
+  test('event_types[]=a and event_types[0]=a filter as event_types=a does, as in Svix', async () => {
+    await h.call('POST', '/api/v1/event-type', { name: 'list.other', description: 'd' });
+    const own = (await h.call('POST', '/api/v1/app', { name: 'types' })).json.id;
+    const sent = [];
+    for (const eventType of ['list.ev', 'list.other'])
+      sent.push((await h.call('POST', `/api/v1/app/${own}/msg`, { eventType, payload: {} })).json.id);
+    for (const query of ['event_types=list.ev', 'event_types[]=list.ev', 'event_types[0]=list.ev']) {
+      const found = (await h.call('GET', `/api/v1/app/${own}/msg?${query}`)).json.data;
+      assert.deepEqual(
+        found.map((m: { id: string }) => m.id),
+        [sent[0]],
+        query,
+      );
+    }
+    const both = await h.call('GET', `/api/v1/app/${own}/msg?event_types[]=list.ev&event_types[]=list.other`);
+    assert.equal(both.json.data.length, 2);
+  });
+
   test('before and after together apply as a range; an inverted range is an empty page', async () => {
     const [first, middle, last] = [msgs[0]!, msgs[1]!, msgs[2]!];
     const range = `after=${first.timestamp}&before=${last.timestamp}`;

@@ -46,7 +46,10 @@ export function applicationRoutes(api: Api, { deps }: RouteContext): void {
       },
     },
     async (request) =>
-      pageOut(await listApplications(deps, request.scope, pageQuery(request.query, 'app')), applicationOut),
+      pageOut(
+        await listApplications(deps, request.scope, pageQuery(request.query, 'app', request.query.order)),
+        applicationOut,
+      ),
   );
 
   api.post(

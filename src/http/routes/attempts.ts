@@ -11,7 +11,7 @@ import type { TaskStatusName } from '../../core/types.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { attemptOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
-import { eventTypesFilter, pageQuery, timeRange } from '../query.ts';
+import { eventTypesFilter, timedPageQuery } from '../query.ts';
 import { EndpointParams, ListResponse, Uid } from '../schemas/common.ts';
 import {
   AttemptListQuery,
@@ -43,8 +43,7 @@ type AttemptQ = {
 
 function attemptQuery(q: AttemptQ) {
   return {
-    ...pageQuery(q, 'atmpt'),
-    ...timeRange(q),
+    ...timedPageQuery(q, 'atmpt'),
     statusCodeClass: q.status_code_class ?? null,
     channel: q.channel ?? null,
     eventTypes: eventTypesFilter(q.event_types),
@@ -127,8 +126,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
       const q = request.query;
       const ref = { app: request.params.app_id, endpoint: request.params.endpoint_id };
       const page = await listEndpointMessages(deps, request.scope, ref, {
-        ...pageQuery(q, 'msg'),
-        ...timeRange(q),
+        ...timedPageQuery(q, 'msg'),
         status: q.status === undefined || q.status === null ? null : (STATUS_NAMES[q.status] ?? null),
         channel: q.channel ?? null,
         eventTypes: eventTypesFilter(q.event_types),

@@ -68,7 +68,12 @@ export function endpointRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request) =>
       pageOut(
-        await listEndpoints(deps, request.scope, request.params.app_id, pageQuery(request.query, 'ep')),
+        await listEndpoints(
+          deps,
+          request.scope,
+          request.params.app_id,
+          pageQuery(request.query, 'ep', request.query.order),
+        ),
         endpointOut,
       ),
   );

@@ -41,7 +41,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
     async (request) => {
       const q = request.query;
       const page = await listEventTypes(deps, request.scope, {
-        ...pageQuery(q, 'name'),
+        ...pageQuery(q, 'name', q.order),
         includeArchived: q.include_archived ?? false,
       });
       return pageOut(page, (e) => eventTypeOut(e, q.with_content ?? false));

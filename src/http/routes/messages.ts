@@ -10,7 +10,7 @@ import { publishMessage } from '../../app/publish.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { endpointOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
-import { eventTypesFilter, pageQuery, timeRange } from '../query.ts';
+import { eventTypesFilter, pageQuery, timedPageQuery } from '../query.ts';
 import { rawMember } from '../raw-payload.ts';
 import {
   AppParams,
@@ -42,8 +42,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     async (request, reply) => {
       const q = request.query;
       const page = await listMessages(deps, request.scope, request.params.app_id, {
-        ...pageQuery(q, 'msg'),
-        ...timeRange(q),
+        ...timedPageQuery(q, 'msg'),
         channel: q.channel ?? null,
         eventTypes: eventTypesFilter(q.event_types),
       });

@@ -83,7 +83,7 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
           key: 'id',
           keyOf: (r) => r.id as string,
           page,
-          defaultOrder: 'ascending',
+          defaultOrder: 'descending', // newest first, as Svix lists endpoints
         },
         mapRow.endpoint,
       );

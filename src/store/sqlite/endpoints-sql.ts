@@ -71,7 +71,7 @@ export function endpointsSql(db: Db): Store['endpoints'] {
           key: 'id',
           keyOf: (r) => r.id as string,
           page,
-          defaultOrder: 'ascending',
+          defaultOrder: 'descending', // newest first, as Svix lists endpoints
         },
         mapRow.endpoint,
       );
