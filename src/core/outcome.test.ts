@@ -13,6 +13,9 @@ describe('parseRetryAfter', () => {
     assert.equal(parseRetryAfter('120', NOW), 120_000);
     assert.equal(parseRetryAfter(' 0 ', NOW), 0);
     assert.equal(parseRetryAfter(['7', '9'], NOW), 7000);
+    // Beyond exact numbers it is still a long delay, not none.
+    assert.equal(parseRetryAfter('9007199254741', NOW), Number.MAX_SAFE_INTEGER);
+    assert.equal(parseRetryAfter('9'.repeat(400), NOW), Number.MAX_SAFE_INTEGER);
   });
 
   it('reads an HTTP-date relative to now', () => {

@@ -8,8 +8,8 @@ export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
 export type SendResult =
   | { kind: 'response'; status: number; headers: ResponseHeaders; body: string; durationMs: number }
-  /** limitMs: the deadline that expired, when the sender knows it (used in the reason). */
-  | { kind: 'timeout'; durationMs: number; limitMs?: number }
+  /** limitMs: the deadline that expired, when the sender knows it (used in the reason); `stage`: where. */
+  | { kind: 'timeout'; durationMs: number; limitMs?: number; stage?: 'connect' }
   | { kind: 'error'; reason: string; durationMs: number } // refused, reset, DNS failure, TLS…
   | { kind: 'blocked'; reason: string; durationMs: number }; // refused by the SSRF guard
 
@@ -24,8 +24,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   const raw = (Array.isArray(value) ? value[0] : value)?.trim();
   if (!raw) return undefined;
   if (DELAY_SECONDS.test(raw)) {
-    const ms = Number(raw) * 1000;
-    return Number.isSafeInteger(ms) ? ms : undefined;
+    // Past what a number holds exactly, the delay is simply very long (the caller clamps it).
+    return Math.min(Number(raw) * 1000, Number.MAX_SAFE_INTEGER);
   }
   const at = parseHttpDate(raw, now);
   return at === undefined ? undefined : Math.max(0, at - now);
@@ -80,7 +80,7 @@ export function failureReason(result: SendResult): string {
     case 'response':
       return '';
     case 'timeout':
-      return `timeout after ${result.limitMs ?? Math.round(result.durationMs)} ms`;
+      return `${result.stage ? `${result.stage} ` : ''}timeout after ${result.limitMs ?? Math.round(result.durationMs)} ms`;
     case 'error':
     case 'blocked':
       return result.reason;

@@ -118,11 +118,13 @@ function describeError(code: string | undefined, message: string, target: string
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return `host unreachable (${target})`;
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return `connect timeout (${target})`;
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
+      // undici's words for a response it cannot read, such as a 100 Continue that was not asked for.
+      if (message === 'bad response') return `invalid response: not HTTP, or a 100 Continue (${target})`;
       return `connection closed (${target})`;
+    case 'ERR_ASSERTION': // a status line undici cannot take, such as status 050
+      return `invalid response (${target})`;
     default:
       if (code !== undefined && /CERT|TLS|SSL/.test(code)) return `TLS error: ${code} (${target})`;
       return code === undefined ? `${message} (${target})` : `${code}: ${message} (${target})`;
@@ -193,13 +195,17 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.timer = setTimeout(expire, timeoutMs, this);
   }
 
-  /** The deadline passed: the attempt is a timeout now, wherever it stands. A request still waiting for
-   * a connection has nothing to abort yet; onRequestStart aborts it before anything is written. */
+  /**
+   * The deadline passed: the attempt is a timeout now, unless its status has arrived (the rest of the
+   * body is then not waited for). A request still waiting for a connection has nothing to abort yet;
+   * onRequestStart aborts it before anything is written.
+   */
   expire(): void {
     if (this.settled) return;
     this.timedOut = true;
     const controller = this.controller;
-    this.settle({ kind: 'timeout', durationMs: this.elapsed(), limitMs: this.timeoutMs });
+    if (this.status !== 0) this.respond(true);
+    else this.settle({ kind: 'timeout', durationMs: this.elapsed(), limitMs: this.timeoutMs });
     controller?.abort(DEADLINE); // its error callback finds the attempt settled
   }
 
@@ -236,8 +242,14 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.respond();
   }
 
+  /**
+   * The status, once it has arrived, is the receiver's answer even if its body then fails (a reset, or
+   * a 204 that announces a length it never sends): a 2xx is delivered, not sent again.
+   */
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    if (!this.settled) this.settle(this.failure(error));
+    if (this.settled) return;
+    if (this.status !== 0) this.respond(true);
+    else this.settle(this.failure(error));
   }
 
   /** Maps why no response arrived (a timeout has settled before the error its abort raises). */
@@ -245,10 +257,12 @@ class Attempt implements Dispatcher.DispatchHandler {
     const durationMs = this.elapsed();
     const { code, message, blocked } = errorCode(error);
     if (blocked) return { kind: 'blocked', reason: message, durationMs };
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') return { kind: 'timeout', durationMs, stage: 'connect' };
     return { kind: 'error', reason: describeError(code, message, this.target.host), durationMs };
   }
 
-  private respond(): void {
+  /** `cut`: the body ended early (an error or the deadline), so what was kept may end mid-character. */
+  private respond(cut = false): void {
     if (this.settled) return;
     const { chunks, kept } = this;
     const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, kept);
@@ -256,7 +270,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       kind: 'response',
       status: this.status,
       headers: this.headers,
-      body: responseText(bytes, this.bodyCap, this.seen > kept),
+      body: responseText(bytes, this.bodyCap, cut || this.seen > kept),
       durationMs: this.elapsed(),
     });
   }

@@ -219,21 +219,26 @@ await describeEachDriver((driver) => {
   });
 
   describe('delivery deadlines and Retry-After', () => {
-    test('a trickling receiver cannot stretch the total deadline', async () => {
+    test('a trickling receiver cannot stretch the total deadline; a status that arrived is its answer', async () => {
       const running = await start({ attemptTimeoutMs: 300, retrySchedule: [0] }, driver);
       const timers = new Set<NodeJS.Timeout>();
       const rx = await startReceiver({
-        handle: (_hit, res) => {
-          res.writeHead(200);
-          const t = setInterval(() => res.write('.'), 50);
-          timers.add(t);
+        handle: (hit, res) => {
+          const socket = res.socket!;
+          // The first message's response trickles its headers, the second's its body after a 200.
+          if (hit.body.includes('"n":1')) socket.write('HTTP/1.1 200 OK\r\n');
+          else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n');
+          timers.add(setInterval(() => socket.write(hit.body.includes('"n":1') ? 'x-a: 1\r\n' : '.'), 50));
         },
       });
       const { appId } = await setup(running, rx.url);
-      const msgId = await publish(running, appId);
-      const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
-      assert.equal(first.status, 2);
-      assert.match(first.response, /timeout/);
+      const headers = await publish(running, appId, '{"n":1}');
+      const body = await publish(running, appId, '{"n":2}');
+      const first = await until('attempt', async () => (await attempts(running, appId, headers))[0]);
+      assert.deepEqual([first.status, first.responseStatusCode], [2, 0]);
+      assert.match(first.response, /timeout after 300 ms/);
+      const second = await until('attempt', async () => (await attempts(running, appId, body))[0]);
+      assert.deepEqual([second.status, second.responseStatusCode], [0, 200], 'delivered: not sent again');
       for (const t of timers) clearInterval(t);
       await running.close();
       await rx.close();

@@ -2,8 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { type AddressInfo, createConnection, createServer as createNetServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { failureReason } from '../../src/core/outcome.ts';
 import { parseCidrs } from '../../src/core/ssrf.ts';
 import { createSender, type Sender } from '../../src/delivery/undici-sender.ts';
 
@@ -73,9 +75,11 @@ describe('undici sender', () => {
       res.writeHead(302, { location: `${ok.url}/redirected` });
       res.end();
     });
+    // Headers that never end: a status line, then one header line every 100 ms.
     trickle = await receiver((_req, res) => {
-      res.writeHead(200);
-      const timer = setInterval(() => res.write('.'), 100);
+      const socket = res.socket!;
+      socket.write('HTTP/1.1 200 OK\r\n');
+      const timer = setInterval(() => socket.write(`x-slow-${timers.size}: 1\r\n`), 100);
       timers.add(timer);
       res.on('close', () => {
         clearInterval(timer);
@@ -167,6 +171,56 @@ describe('undici sender', () => {
       assert.equal(result.limitMs, 300);
     } finally {
       await sender.close();
+    }
+  });
+
+  it('once the status has arrived, the deadline ends the body, not the answer: a 2xx is delivered', async () => {
+    const slowBody = await receiver((_req, res) => {
+      res.writeHead(200);
+      res.write('first');
+      const timer = setInterval(() => res.write('.'), 100);
+      timers.add(timer);
+      res.on('close', () => clearInterval(timer));
+    });
+    const sender = createSender({ ...base, timeoutMs: 300, allow: loopback });
+    try {
+      const result = await sender.send(request(slowBody.url));
+      assert.ok(result.kind === 'response', JSON.stringify(result));
+      assert.equal(result.status, 200);
+      assert.match(result.body, /^first\.*$/);
+      assert.ok(result.durationMs < 1_000);
+    } finally {
+      await sender.close();
+      await slowBody.close();
+    }
+  });
+
+  it('a connection the receiver never accepts is a connect timeout', async () => {
+    // A listener whose thread is stuck: the kernel queues one connection, then answers none.
+    const stuck = new Int32Array(new SharedArrayBuffer(4));
+    const listener = new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+      const server = require('node:net').createServer();
+      server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+        parentPort.postMessage(server.address().port);
+        setTimeout(() => Atomics.wait(workerData, 0, 0), 10);
+      });`,
+      { eval: true, workerData: stuck },
+    );
+    const port = await new Promise<number>((resolve) => listener.once('message', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const queued = [0, 1].map(() => createConnection(port, '127.0.0.1').on('error', () => {}));
+    const sender = createSender({ ...base, connectTimeoutMs: 200, allow: loopback });
+    try {
+      const result = await sender.send(request(`http://127.0.0.1:${port}/`));
+      assert.ok(result.kind === 'timeout', JSON.stringify(result));
+      assert.match(failureReason(result), /^connect timeout after \d+ ms$/);
+    } finally {
+      await sender.close();
+      for (const socket of queued) socket.destroy();
+      Atomics.store(stuck, 0, 1);
+      Atomics.notify(stuck, 0);
+      await listener.terminate();
     }
   });
 
@@ -287,16 +341,40 @@ describe('undici sender', () => {
     assert.equal((await open.send(request('ftp://127.0.0.1/'))).kind, 'blocked');
   });
 
+  it('keeps the status when the body then fails: a reset, or a 204 announcing a body it never sends', async () => {
+    const replies: Array<[string, number, string]> = [
+      ['HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc', 200, 'abc'],
+      ['HTTP/1.1 500 Oops\r\ncontent-length: 100\r\n\r\npartial', 500, 'partial'],
+      ['HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n', 204, ''],
+    ];
+    for (const [reply, status, body] of replies) {
+      const server = createNetServer((socket) => {
+        socket.on('error', () => {});
+        socket.once('data', () => {
+          socket.write(reply);
+          setTimeout(() => socket.resetAndDestroy(), 20);
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      try {
+        const result = await open.send(request(`http://127.0.0.1:${port}/`));
+        assert.ok(result.kind === 'response', JSON.stringify(result));
+        assert.deepEqual([result.status, result.body], [status, body]);
+      } finally {
+        server.close();
+      }
+    }
+  });
+
   it('turns a receiver that breaks HTTP into an error result naming what went wrong', async () => {
     const replies: Array<[(socket: Socket) => void, RegExp]> = [
       [(socket) => socket.end('this is not http\r\n\r\n'), /does not match the HTTP\/1\.1 protocol/],
       [(socket) => socket.destroy(), /connection closed/],
+      [(socket) => socket.end('HTTP/1.1 050 Odd\r\ncontent-length: 0\r\n\r\n'), /^invalid response \(/],
       [
-        (socket) => {
-          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc');
-          setTimeout(() => socket.resetAndDestroy(), 20);
-        },
-        /connection reset/,
+        (socket) => socket.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
+        /invalid response: not HTTP, or a 100 Continue/,
       ],
       [
         (socket) => {
