@@ -32,6 +32,11 @@ test('headers: reserved names refused with their location, null removes case-ins
     'Expect',
     'upgrade',
     'Keep-Alive',
+    'Content-Encoding',
+    'TE',
+    'Trailer',
+    'Proxy-Connection',
+    'HTTP2-Settings',
     'bad name',
   ]) {
     assert.throws(

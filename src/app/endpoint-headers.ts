@@ -2,17 +2,23 @@
 import { invalid } from '../core/errors.ts';
 import type { EndpointSecret } from '../core/types.ts';
 
-// Headers the sender owns: signatures and framing (expect, upgrade and keep-alive included: the HTTP
-// client refuses to send them, so every attempt would fail). Refused so a customer cannot forge or break them.
+// Headers the sender owns: signatures, the body's description and framing (expect, upgrade and
+// keep-alive included: the HTTP client refuses to send them, so every attempt would fail; the body goes
+// as it is, so a content-encoding would misdescribe it). Refused so a customer cannot forge or break them.
 const RESERVED = new Set([
   'host',
   'content-length',
   'content-type',
+  'content-encoding',
   'connection',
   'transfer-encoding',
+  'te',
+  'trailer',
   'expect',
   'upgrade',
   'keep-alive',
+  'proxy-connection',
+  'http2-settings',
 ]);
 const RESERVED_PREFIXES = ['webhook-', 'svix-'];
 // Svix redacts these on GET /headers and lists their names under `sensitive`.

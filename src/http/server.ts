@@ -1,5 +1,6 @@
 // The REST API (Svix-compatible, reference/svix-server-openapi.json) as a Fastify instance that does not
 // listen: the composition root listens, tests use inject().
+import { isUtf8 } from 'node:buffer';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
@@ -64,13 +65,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.decorateRequest('scope', null as never);
   app.decorateRequest('bearer', null);
   app.decorateRequest('idempotency', null);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {
       const message = `content-encoding ${encoding} is not supported: send the JSON body as it is`;
       return done(Object.assign(new Error(message), { statusCode: 415 }), undefined);
     }
-    const text = body as string;
+    // JSON is UTF-8 (RFC 8259 §8.1): decoded, invalid bytes would become U+FFFD and the payload delivered
+    // would not be the one published.
+    if (!isUtf8(body as Buffer))
+      return done(new DoorbellError('bad_request', 'the body is not valid UTF-8'), undefined);
+    const text = (body as Buffer).toString('utf8');
     request.rawBody = text;
     if (text.trim() === '') return done(null, undefined);
     try {

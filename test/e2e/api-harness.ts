@@ -15,7 +15,7 @@ export interface Harness {
   app: FastifyInstance;
   store: Store;
   wakes: () => number;
-  /** inject with the admin token unless headers say otherwise; JSON bodies as objects or raw strings. */
+  /** inject with the admin token unless headers say otherwise; JSON bodies as objects, raw strings or bytes. */
   call(
     method: InjectOptions['method'],
     url: string,
@@ -61,7 +61,9 @@ export async function harness(driver: Driver = 'sqlite'): Promise<Harness> {
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...headers,
         },
-        ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+        ...(body !== undefined
+          ? { payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) }
+          : {}),
       });
       let json: unknown = null;
       try {

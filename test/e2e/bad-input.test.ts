@@ -244,6 +244,23 @@ await describeEachDriver((driver) => {
     assert.deepEqual(failures, []);
   });
 
+  test('a body that is not valid UTF-8 is a 400, not a payload changed on the way', async () => {
+    const path = `/api/v1/app/${ids.app_id}/msg`;
+    const before = (await h.call('GET', `${path}?limit=250`)).json.data.length;
+    const body = Buffer.concat([
+      Buffer.from('{"eventType":"fz.ev","payload":{"bad":"a'),
+      Buffer.from([0xff]),
+      Buffer.from('b"}}'),
+    ]);
+    const res = await h.call('POST', path, body);
+    assert.equal(res.status, 400);
+    assert.match(res.json.detail, /not valid UTF-8/);
+    assert.equal((await h.call('GET', `${path}?limit=250`)).json.data.length, before);
+    const text = await h.call('POST', path, Buffer.from('{"eventType":"fz.ev","payload":{"ok":"é😀"}}'));
+    assert.equal(text.status, 202);
+    assert.equal(text.json.payload.ok, 'é😀');
+  });
+
   test('free text and metadata refuse U+0000 and unpaired surrogates by name on both drivers; version is a uint16', async () => {
     const nul = await h.call('POST', '/api/v1/app', { name: 'a\u0000b' });
     assert.equal(nul.status, 422);
