@@ -1,6 +1,6 @@
 // Sub-resources of an endpoint: secret, rotation, custom headers, stats, recovery.
 import { randomBytes } from 'node:crypto';
-import { invalid } from '../core/errors.ts';
+import { DoorbellError, invalid } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { EndpointStats } from '../store/store.ts';
@@ -66,14 +66,25 @@ export async function setHeaders(
   });
 }
 
+// As in Svix: stats cover at most 28 days (by default the last 28), with 5 minutes of slack so that a
+// client may ask for "now − 28 days" whatever its clock says.
+const STATS_WINDOW_MS = 28 * 24 * 3600 * 1000;
+const STATS_SLACK_MS = 5 * 60 * 1000;
+
 export async function endpointStats(
   deps: AppDeps,
   scope: Scope,
   ref: Ref,
   range: { since?: number | null; until?: number | null },
 ): Promise<EndpointStats & { canceled: number }> {
+  const now = deps.now();
+  const until = range.until ?? now;
+  if (until > now) throw new DoorbellError('invalid_range', "'until' cannot be in the future");
+  const since = range.since ?? until - STATS_WINDOW_MS;
+  if (until - since > STATS_WINDOW_MS + STATS_SLACK_MS)
+    throw new DoorbellError('invalid_range', "'since' cannot be more than 28 days before 'until'");
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
-  const stats = await deps.store.tasks.stats(endpoint.id, range);
+  const stats = await deps.store.tasks.stats(endpoint.id, { since, until });
   return { ...stats, canceled: 0 };
 }
 

@@ -89,7 +89,13 @@ export async function publishMessage(
   return commit(deps, message, endpointIds);
 }
 
-/** Publishes an example message of an event type (from its schema's examples, or {}) to one endpoint only. */
+// Svix's test event: it needs no event type, and its payload is fixed.
+const PING = { eventType: 'svix.ping', payload: '{"success": true}' };
+
+/**
+ * Publishes an example message of an event type (from its schema's examples, or {}) to one endpoint
+ * only; `svix.ping` sends Svix's ping.
+ */
 export async function sendExample(
   deps: PublishDeps,
   scope: Scope,
@@ -97,16 +103,20 @@ export async function sendExample(
   eventTypeName: string,
 ): Promise<Message> {
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
-  const eventType = await getEventType(deps, scope, eventTypeName);
-  checkNotArchived(eventType, ['body', 'eventType']);
+  let payload = PING.payload;
+  if (eventTypeName !== PING.eventType) {
+    const eventType = await getEventType(deps, scope, eventTypeName);
+    checkNotArchived(eventType, ['body', 'eventType']);
+    payload = JSON.stringify(examplePayload(eventType));
+  }
   const now = deps.now();
   const message: Message = {
     id: newId('msg', now),
     appId: endpoint.appId,
-    eventType: eventType.name,
+    eventType: eventTypeName,
     eventId: null,
     channels: null,
-    payload: JSON.stringify(examplePayload(eventType)),
+    payload,
     createdAt: now,
     expiresAt: now + deps.config.retentionMs,
   };

@@ -4,6 +4,7 @@
 export const ErrorCodes = [
   'validation', // a field is invalid; `loc` names it
   'bad_request', // the request as a whole cannot be read
+  'invalid_range', // a time range the route does not serve (Svix's code)
   'authentication_failed',
   'forbidden',
   'not_found',

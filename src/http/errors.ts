@@ -10,6 +10,7 @@ export function httpStatus(code: ErrorCode): number {
     case 'validation':
       return 422;
     case 'bad_request':
+    case 'invalid_range':
       return 400;
     case 'authentication_failed':
       return 401;

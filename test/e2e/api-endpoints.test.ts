@@ -126,6 +126,17 @@ await describeEachDriver((driver) => {
 
       const stats = await h.call('GET', '/api/v1/app/ep-app/endpoint/main/stats');
       assert.deepEqual(stats.json, { success: 0, pending: 0, fail: 0, sending: 0, canceled: 0 });
+      // As in Svix: at most 28 days (by default the last 28), ending no later than now (the harness's clock).
+      const day = 24 * 3600 * 1000;
+      const now = Date.UTC(2030, 0, 1);
+      const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
+      for (const query of [`until=${iso(now + day)}`, `since=${iso(now - 29 * day)}`]) {
+        const refused = await h.call('GET', `/api/v1/app/ep-app/endpoint/main/stats?${query}`);
+        assert.equal(refused.status, 400, query);
+        assert.equal(refused.json.code, 'invalid_range', query);
+      }
+      const month = `since=${iso(now - 28 * day)}`;
+      assert.equal((await h.call('GET', `/api/v1/app/ep-app/endpoint/main/stats?${month}`)).status, 200);
 
       assert.equal((await h.call('DELETE', '/api/v1/app/ep-app/endpoint/second')).status, 204);
       assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/second')).status, 404);

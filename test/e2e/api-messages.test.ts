@@ -196,6 +196,12 @@ await describeEachDriver((driver) => {
         (await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', { eventType: 'nope' })).status,
         404,
       );
+      // Svix's test event needs no event type of that name.
+      const ping = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
+        eventType: 'svix.ping',
+      });
+      assert.equal(ping.status, 200);
+      assert.deepEqual([ping.json.eventType, ping.json.payload], ['svix.ping', { success: true }]);
     });
 
     test('an unknown application id is a 404 for PUT and for inline creation; a uid creates once', async () => {
