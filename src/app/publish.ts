@@ -8,7 +8,7 @@ import type { Message } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
 import type { PublishItem, PublishResult, Store } from '../store/store.ts';
 import { type ApplicationInput, getOrCreateApp } from './applications.ts';
-import type { AppDeps, Scope } from './context.ts';
+import { type AppDeps, requireAdmin, type Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
 import { checkNotArchived, examplePayload, getEventType } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
@@ -70,6 +70,8 @@ export async function publishMessage(
   appIdOrUid: string,
   input: PublishInput,
 ): Promise<Message> {
+  // As in Svix: publishing is the operator's; an app-portal token manages endpoints and reads messages.
+  requireAdmin(scope);
   const eventType = await deps.cache.eventType(deps.store, input.eventType, deps.now());
   checkNotArchived(eventType, ['body', 'eventType']);
   const app = await getOrCreateApp(deps, scope, appIdOrUid, input.application);

@@ -1,11 +1,11 @@
-// `idempotency-key` on a POST: the first response (status and body) is kept for idempotencyTtlMs and
-// replayed to any repeat from the same scope for the same route, by every API process sharing the
-// store. The first request takes the key in the store (a running marker with a short lease); a repeat
-// arriving while it runs waits for it: behind the request of this process that holds the key, or, when
-// another process runs it, by asking the store again every pollMs, up to waitMs, then 409 (as Stripe
-// answers a concurrent request with the same key). A first request that ends without a response worth
-// keeping (5xx) gives the key up, so that a repeat runs instead; one whose process died loses it when
-// its lease ends.
+// `idempotency-key` on a POST: the first successful (2xx) response (status and body) is kept for
+// idempotencyTtlMs and replayed to any repeat from the same token for the same route and path (however
+// its path is spelled), by every API process sharing the store. The first request takes the key in the
+// store (a running marker with a short lease); a repeat arriving while it runs waits for it: behind the
+// request of this process that holds the key, or, when another process runs it, by asking the store
+// again every pollMs, up to waitMs, then 409 (as Stripe answers a concurrent request with the same key).
+// A first request that fails (4xx, 5xx) gives the key up, as in Svix, so that a corrected repeat runs;
+// one whose process died loses it when its lease ends.
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -59,9 +59,13 @@ export function idempotencyHooks(
   }
 
   async function begin(request: FastifyRequest, reply: FastifyReply, header: string): Promise<void> {
-    const scope = request.scope.kind === 'admin' ? 'admin' : `app:${request.scope.appId}`;
+    const { scope } = request;
+    const token = scope.kind === 'admin' ? 'admin' : `app:${scope.appId}:${scope.tokenId}`;
+    // The route and its decoded path parameters: a trailing slash or a percent-escape is the same path.
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+    const target = `${request.routeOptions.url} ${JSON.stringify(request.params)}${query}`;
     const key = createHash('sha256')
-      .update(`${scope}\n${request.method} ${request.url}\n${header}`)
+      .update(`${token}\n${request.method} ${target}\n${header}`)
       .digest('base64url');
     const giveUpAt = performance.now() + timing.waitMs;
     // The key is held in this process before the store is asked (and while it is polled), so repeats
@@ -133,7 +137,7 @@ export function idempotencyHooks(
 
   async function keep(pending: Pending, statusCode: number, payload: unknown): Promise<unknown> {
     try {
-      if (statusCode < 500 && (typeof payload === 'string' || payload == null)) {
+      if (statusCode >= 200 && statusCode < 300 && (typeof payload === 'string' || payload == null)) {
         const body = typeof payload === 'string' ? payload : '';
         await store.idempotency.put(pending.key, { statusCode, body }, now() + ttlMs);
       } else {

@@ -315,6 +315,35 @@ await describeEachDriver((driver) => {
         { 'idempotency-key': 'k-2' },
       );
       assert.notEqual(other.json.id, first.json.id);
+      // The same path however it is spelled: a trailing slash, a percent-escape.
+      for (const path of ['/api/v1/app/idem/msg/', '/api/v1/app/%69dem/msg']) {
+        const again = await h.call('POST', path, { eventType: 'a', payload: { v: 1 } }, key);
+        assert.equal(again.body, first.body, path);
+      }
+      assert.equal((await h.call('GET', '/api/v1/app/idem/msg')).json.data.length, 2);
+    });
+
+    test('idempotency-key: a failed first request is not replayed; each token has its own replays', async () => {
+      const key = { 'idempotency-key': 'k-fail' };
+      const body = { eventType: 'a', payload: {} };
+      assert.equal((await h.call('POST', '/api/v1/app/not-yet/msg', body, key)).status, 404);
+      await h.call('POST', '/api/v1/app', { name: 'N', uid: 'not-yet' });
+      const corrected = await h.call('POST', '/api/v1/app/not-yet/msg', body, key);
+      assert.equal(corrected.status, 202, 'the 404 was not kept');
+
+      const token = async () =>
+        (await h.call('POST', '/api/v1/auth/app-portal-access/not-yet', {})).json.token as string;
+      const [t1, t2] = [await token(), await token()];
+      const bye = (t: string) =>
+        h.call('POST', '/api/v1/auth/logout', undefined, {
+          authorization: `Bearer ${t}`,
+          'idempotency-key': 'bye',
+        });
+      assert.equal((await bye(t1)).status, 204);
+      const second = await bye(t2);
+      assert.equal(second.headers['idempotent-replayed'], undefined, "another token's logout runs");
+      const after = await h.call('GET', '/api/v1/app/not-yet', undefined, { authorization: `Bearer ${t2}` });
+      assert.equal(after.status, 401, 'and revokes that token');
     });
   });
 
@@ -342,10 +371,13 @@ await describeEachDriver((driver) => {
         (await h.call('GET', `/api/v1/app/theirs/endpoint/${theirEp.id}`, undefined, as)).status,
         404,
       );
-      assert.equal(
-        (await h.call('POST', '/api/v1/app/theirs/msg', { eventType: 'a', payload: {} }, as)).status,
-        404,
-      );
+      // As in Svix, publishing is the operator's, in its own app as in another's (which a 403 does not reveal).
+      for (const app of ['mine', 'theirs', 'nobody'])
+        assert.equal(
+          (await h.call('POST', `/api/v1/app/${app}/msg`, { eventType: 'a', payload: {} }, as)).status,
+          403,
+          app,
+        );
       assert.equal((await h.call('GET', '/api/v1/event-type', undefined, as)).status, 200);
       // One spelling per token: stray characters, a padded or extra segment are not the token.
       for (const variant of [`${access.json.token}!!`, `${access.json.token}=`, `${access.json.token}.x`]) {
