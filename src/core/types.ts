@@ -92,7 +92,9 @@ export function shownStatus(task: Pick<DeliveryTask, 'status' | 'nextAt' | 'rest
   nextAt: number | null;
 } {
   const restore = task.restore;
-  if (restore === null) return { status: task.status, nextAt: task.nextAt };
+  // While sending, a nextAt is a resend queued behind the attempt: no next attempt is shown.
+  if (restore === null)
+    return { status: task.status, nextAt: task.status === 'sending' ? null : task.nextAt };
   return { status: restore.status, nextAt: restore.status === 'pending' ? restore.at : null };
 }
 

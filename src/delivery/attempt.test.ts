@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { defaults } from '../config/config.ts';
 import type { SendResult } from '../core/outcome.ts';
-import type { DeliveryTask } from '../core/types.ts';
+import { type DeliveryTask, shownStatus } from '../core/types.ts';
 import { mkApp, mkEndpoint, mkMessage } from '../store/store-contract.ts';
 import { sendAttempt } from './attempt.ts';
 import type { SendRequest } from './undici-sender.ts';
@@ -123,5 +123,16 @@ describe('one attempt, with the default configuration', () => {
         status: 'success',
       });
     }
+  });
+
+  it('a failed manual attempt with nothing to return to makes the scheduled attempt lost in a crash again', async () => {
+    // A resend during a scheduled attempt whose process died: the lease ran out, the resend is claimed.
+    const lost = await attempt(answer(500), { trigger: 'manual', restore: null, attempts: 3 }, T + 5);
+    assert.deepEqual(lost.next, { status: 'pending', at: T + 5 });
+    // Meanwhile, in flight with the resend queued behind, it shows as sending without a next attempt.
+    assert.deepEqual(shownStatus(task({ nextAt: T + 1, trigger: 'manual' })), {
+      status: 'sending',
+      nextAt: null,
+    });
   });
 });

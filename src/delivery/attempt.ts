@@ -98,7 +98,9 @@ export function decide(
   deps: Pick<AttemptDeps, 'delivery' | 'random'>,
 ): TaskNext {
   if (outcome.kind === 'delivered') return { status: 'success' };
-  if (task.trigger === 'manual') return task.restore ?? { status: 'fail' };
+  // No state to return to: the resend came during a scheduled attempt whose process died before
+  // recording it (the lease ran out). That attempt is made again, now.
+  if (task.trigger === 'manual') return task.restore ?? { status: 'pending', at };
   const n = nextAttempt({
     attempt: task.attempts + 1,
     outcome,

@@ -32,7 +32,7 @@ async function publish(base: string, appId: string, n = 0): Promise<string> {
   return (await apiOk(base, 'POST', `/app/${appId}/msg`, { eventType: 'test.event', payload: { n } })).id;
 }
 
-type AttemptOut = { status: number; responseStatusCode: number; response: string };
+type AttemptOut = { status: number; responseStatusCode: number; response: string; triggerType: number };
 
 async function attemptsOf(base: string, appId: string, msgId: string): Promise<AttemptOut[]> {
   return (await apiOk(base, 'GET', `/app/${appId}/attempt/msg/${msgId}`)).data;
@@ -418,6 +418,36 @@ await describeEachDriver((driver) => {
       firstSecond <= 11,
       `${firstSecond} of ${arrivals.length} arrived in the first second after the restart`,
     );
+  });
+
+  test('a resend made during an attempt a crash cut off: its failure after the restart keeps the schedule going', async (t) => {
+    const args = ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,100ms', '--attempt-timeout', '1s'];
+    // The first request is held until the crash; the resend after the restart fails; the retry delivers.
+    const rx = await startReceiver({
+      handle: (_hit, res) => {
+        const n = rx.requests.length;
+        if (n === 1) rx.later(5_000, () => res.writeHead(500).end());
+        else res.writeHead(n === 2 ? 500 : 200).end();
+      },
+    });
+    const spawn = await restartable(t, rx);
+    const first = await spawn(args);
+    const appId = await createApp(first.url);
+    const epId = await createEndpoint(first.url, appId, rx.url);
+    const msgId = await publish(first.url, appId, 1);
+    await until('the attempt in flight', () => rx.requests.length === 1, WAIT_MS);
+    await apiOk(first.url, 'POST', `/app/${appId}/msg/${msgId}/endpoint/${epId}/resend`);
+    await first.kill('SIGKILL');
+
+    const second = await spawn(args);
+    await until('the retry after the failed resend', () => rx.requests.length === 3, WAIT_MS);
+    const shown = async () => (await apiOk(second.url, 'GET', `/app/${appId}/msg/${msgId}/endpoint`)).data[0];
+    await until('delivered', async () => (await shown()).status === 0 || undefined, WAIT_MS);
+    const recorded = await attemptsOf(second.url, appId, msgId);
+    assert.deepEqual(recorded.map((a) => [a.triggerType, a.responseStatusCode]).reverse(), [
+      [1, 500],
+      [0, 200],
+    ]);
   });
 
   test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again after a restart', async (t) => {
