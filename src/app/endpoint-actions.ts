@@ -1,6 +1,6 @@
 // Sub-resources of an endpoint: secret, rotation, custom headers, stats, recovery.
 import { randomBytes } from 'node:crypto';
-import { DoorbellError, invalid } from '../core/errors.ts';
+import { conflict, DoorbellError, invalid } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { EndpointStats } from '../store/store.ts';
@@ -104,6 +104,7 @@ export async function recoverEndpoint(
   range: { since: number; until?: number | null },
 ): Promise<RecoverResult> {
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to recover its messages');
   const now = deps.now();
   const until = range.until ?? now + 1;
   if (until < range.since) {

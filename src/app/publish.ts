@@ -105,6 +105,7 @@ export async function sendExample(
   eventTypeName: string,
 ): Promise<Message> {
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
+  if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to send it an example');
   let payload = PING.payload;
   if (eventTypeName !== PING.eventType) {
     const eventType = await getEventType(deps, scope, eventTypeName);

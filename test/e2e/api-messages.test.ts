@@ -289,6 +289,15 @@ await describeEachDriver((driver) => {
       assert.equal(disabled.status, 409);
       assert.equal(disabled.json.code, 'conflict');
       assert.match(disabled.json.detail, /disabled/);
+      // Nor recover or send-example: their attempts could only be recorded as not sent.
+      const since = new Date(Date.UTC(2029, 0, 1)).toISOString();
+      for (const [path, body] of [
+        ['recover', { since }],
+        ['send-example', { eventType: 'svix.ping' }],
+      ] as const) {
+        const refused = await h.call('POST', `/api/v1/app/rs/endpoint/rs-a/${path}`, body);
+        assert.deepEqual([refused.status, refused.json.code], [409, 'conflict'], path);
+      }
       assert.deepEqual((await h.call('GET', '/api/v1/app/rs/endpoint/rs-a/stats')).json, before);
       await h.call('PATCH', '/api/v1/app/rs/endpoint/rs-a', { disabled: false });
       assert.equal((await h.call('POST', `/api/v1/app/rs/msg/${msg.id}/endpoint/rs-a/resend`)).status, 202);
