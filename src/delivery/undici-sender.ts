@@ -333,6 +333,9 @@ export function createSender(options: SenderOptions): Sender {
     pipelining: 1,
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
+    // A receiver's response headers (a large cookie, say) up to 64 KiB: Node's 16 KiB default failed
+    // such deliveries for good, every attempt alike.
+    maxHeaderSize: 64 * 1024,
     // Each attempt's own timer is the real deadline; undici's idle timers only back it up.
     headersTimeout: timeoutMs + 1_000,
     bodyTimeout: timeoutMs + 1_000,

@@ -341,11 +341,12 @@ describe('undici sender', () => {
     assert.equal((await open.send(request('ftp://127.0.0.1/'))).kind, 'blocked');
   });
 
-  it('keeps the status when the body then fails: a reset, or a 204 announcing a body it never sends', async () => {
+  it('keeps the status when the body then fails (a reset, a 204 announcing a body it never sends); reads large headers', async () => {
     const replies: Array<[string, number, string]> = [
       ['HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc', 200, 'abc'],
       ['HTTP/1.1 500 Oops\r\ncontent-length: 100\r\n\r\npartial', 500, 'partial'],
       ['HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n', 204, ''],
+      [`HTTP/1.1 200 OK\r\nset-cookie: ${'c'.repeat(40_000)}\r\ncontent-length: 2\r\n\r\nok`, 200, 'ok'],
     ];
     for (const [reply, status, body] of replies) {
       const server = createNetServer((socket) => {
