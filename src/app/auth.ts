@@ -4,7 +4,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/config.ts';
 import type { Store } from '../store/store.ts';
-import type { Scope } from './context.ts';
+import type { Capability, Scope } from './context.ts';
 
 const ADMIN_HASH = 'admin_token_sha256';
 const SIGNING_KEY = 'app_token_signing_key';
@@ -41,6 +41,7 @@ interface Claim {
   exp: number;
   jti: string;
   ff?: string[]; // feature flags, when issued with some
+  cap?: Capability[]; // capabilities, when limited to some
 }
 
 export interface Authenticator {
@@ -53,6 +54,7 @@ export interface Authenticator {
     now: number,
     ttlMs?: number,
     featureFlags?: readonly string[],
+    capabilities?: readonly Capability[] | null,
   ): Promise<string>;
   /** Revokes an app token (admin tokens are configured, not revoked by logout). */
   logout(token: string, now: number): Promise<void>;
@@ -132,7 +134,13 @@ export function createAuthenticator(store: Store): Authenticator {
     }
     const claim = await decode(token, now);
     if (!claim) return null;
-    const scope: Scope = { kind: 'app', appId: claim.app, tokenId: claim.jti, featureFlags: claim.ff ?? [] };
+    const scope: Scope = {
+      kind: 'app',
+      appId: claim.app,
+      tokenId: claim.jti,
+      featureFlags: claim.ff ?? [],
+      capabilities: claim.cap ?? null,
+    };
     if (epoch === logouts) verified.set(token, scope, Math.min(claim.exp, now + VERIFIED_TTL_MS));
     return scope;
   }
@@ -144,9 +152,16 @@ export function createAuthenticator(store: Store): Authenticator {
     cached(token, now) {
       return verified.get(token, now);
     },
-    async issueAppToken(appId, now, ttlMs = DEFAULT_APP_TOKEN_TTL_MS, featureFlags = []) {
+    async issueAppToken(
+      appId,
+      now,
+      ttlMs = DEFAULT_APP_TOKEN_TTL_MS,
+      featureFlags = [],
+      capabilities = null,
+    ) {
       const claim: Claim = { app: appId, exp: now + ttlMs, jti: randomBytes(12).toString('base64url') };
       if (featureFlags.length > 0) claim.ff = [...featureFlags];
+      if (capabilities !== null) claim.cap = [...capabilities];
       const body = Buffer.from(JSON.stringify(claim)).toString('base64url');
       const mac = createHmac('sha256', await key())
         .update(body)

@@ -10,13 +10,43 @@ export interface AppDeps {
   now: () => number;
 }
 
-/** Who a request acts for: the operator (admin token) or one application (app-portal token). */
+/**
+ * What an app-portal token may do beyond reading its application (Svix's AppPortalCapability; `ViewBase`,
+ * reading, is always granted; transformations do not exist here).
+ */
+export const CAPABILITIES = [
+  'ViewBase',
+  'ViewEndpointSecret',
+  'ManageEndpointSecret',
+  'ManageTransformations',
+  'CreateAttempts',
+  'ManageEndpoint',
+] as const;
+export type Capability = (typeof CAPABILITIES)[number];
+
+/**
+ * Who a request acts for: the operator (admin token) or one application (app-portal token), with the
+ * capabilities it was issued with (null: all of them).
+ */
 export type Scope =
   | { kind: 'admin' }
-  | { kind: 'app'; appId: string; tokenId: string; featureFlags: readonly string[] };
+  | {
+      kind: 'app';
+      appId: string;
+      tokenId: string;
+      featureFlags: readonly string[];
+      capabilities: readonly Capability[] | null;
+    };
 
 export function requireAdmin(scope: Scope): void {
   if (scope.kind !== 'admin') throw forbidden();
+}
+
+/** An app-portal token must hold one of `any` (the admin token holds all). */
+export function requireCapability(scope: Scope, ...any: Capability[]): void {
+  if (scope.kind === 'admin' || scope.capabilities === null) return;
+  if (!any.some((c) => scope.capabilities?.includes(c)))
+    throw forbidden(`this token needs the capability ${any.join(' or ')}`);
 }
 
 /** Looks an application up by id or uid; another tenant's application is "not found", never "forbidden". */

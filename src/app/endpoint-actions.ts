@@ -4,7 +4,7 @@ import { conflict, DoorbellError, invalid } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { EndpointStats } from '../store/store.ts';
-import type { AppDeps, Scope } from './context.ts';
+import { type AppDeps, requireCapability, type Scope } from './context.ts';
 import {
   checkHeaders,
   checkHeadersFit,
@@ -17,6 +17,7 @@ import { changeEndpoint, type EndpointDeps, resolveEndpoint } from './endpoints.
 type Ref = { app: string; endpoint: string };
 
 export async function getSecret(deps: AppDeps, scope: Scope, ref: Ref): Promise<string> {
+  requireCapability(scope, 'ViewEndpointSecret', 'ManageEndpointSecret', 'ManageEndpoint');
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   return endpoint.secrets[0]?.key ?? '';
 }
@@ -27,6 +28,7 @@ export async function rotateSecret(
   ref: Ref,
   input: { key?: string | null; gracePeriodSeconds?: number | null },
 ): Promise<void> {
+  requireCapability(scope, 'ManageEndpointSecret', 'ManageEndpoint');
   if (input.key && !isValidSecret(input.key)) {
     throw invalid(['body', 'key'], 'secret must be base64 of 24..64 bytes');
   }
@@ -58,6 +60,7 @@ export async function setHeaders(
   headers: Record<string, string | null>,
   mode: 'replace' | 'merge',
 ): Promise<void> {
+  requireCapability(scope, 'ManageEndpoint');
   checkHeaders(headers, ['body', 'headers']);
   await changeEndpoint(deps, scope, ref.app, ref.endpoint, (current, updatedAt) => {
     const merged = mergeHeaders(mode === 'merge' ? current.headers : {}, headers);
@@ -103,6 +106,7 @@ export async function recoverEndpoint(
   ref: Ref,
   range: { since: number; until?: number | null },
 ): Promise<RecoverResult> {
+  requireCapability(scope, 'CreateAttempts');
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to recover its messages');
   const now = deps.now();

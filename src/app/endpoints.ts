@@ -6,7 +6,15 @@ import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { Cidr } from '../core/ssrf.ts';
 import type { Endpoint, Metadata, Page, PageQuery } from '../core/types.ts';
-import { type AppDeps, mapConflict, modify, resolveApp, type Scope, upsert } from './context.ts';
+import {
+  type AppDeps,
+  mapConflict,
+  modify,
+  requireCapability,
+  resolveApp,
+  type Scope,
+  upsert,
+} from './context.ts';
 import { checkHeaders } from './endpoint-headers.ts';
 import { checkNotArchived, visible } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
@@ -111,6 +119,7 @@ export async function createEndpoint(
   appIdOrUid: string,
   input: EndpointInput,
 ): Promise<Endpoint> {
+  requireCapability(scope, 'ManageEndpoint');
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   const endpoint = build(deps, app.id, input, deps.now());
   await checkFilterTypes(deps, scope, endpoint.filterTypes, null, input.filterTypesField);
@@ -137,6 +146,7 @@ export async function upsertEndpoint(
   endpointIdOrUid: string,
   input: Omit<EndpointInput, 'secret' | 'headers'>,
 ): Promise<{ endpoint: Endpoint; created: boolean }> {
+  requireCapability(scope, 'ManageEndpoint');
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   return upsert(async () => {
     const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
@@ -178,6 +188,7 @@ export async function patchEndpoint(
   endpointIdOrUid: string,
   patch: EndpointPatch,
 ): Promise<Endpoint> {
+  requireCapability(scope, 'ManageEndpoint');
   return changeEndpoint(deps, scope, appIdOrUid, endpointIdOrUid, async (current, updatedAt) => {
     await checkFilterTypes(deps, scope, patch.filterTypes, current.filterTypes, patch.filterTypesField);
     const pick = <K extends keyof Endpoint & keyof EndpointPatch>(key: K): Endpoint[K] =>
@@ -235,6 +246,7 @@ export async function deleteEndpoint(
   appIdOrUid: string,
   endpointIdOrUid: string,
 ): Promise<void> {
+  requireCapability(scope, 'ManageEndpoint');
   const endpoint = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
   await deps.store.endpoints.delete(endpoint.appId, endpoint.id);
   deps.cache.invalidate(endpoint.appId);

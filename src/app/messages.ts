@@ -8,7 +8,7 @@ import type {
   TaskWithEndpoint,
   TaskWithMessage,
 } from '../store/store.ts';
-import { type AppDeps, resolveApp, type Scope } from './context.ts';
+import { type AppDeps, requireAdmin, requireCapability, resolveApp, type Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
 
 export async function resolveMessage(
@@ -39,6 +39,7 @@ export async function expungeMessage(
   appIdOrUid: string,
   msg: string,
 ): Promise<void> {
+  requireAdmin(scope); // as in Svix: what is gone cannot be resent, and only the operator decides that
   const message = await resolveMessage(deps, scope, appIdOrUid, msg);
   await deps.store.messages.expungeContent(message.appId, message.id);
 }
@@ -52,6 +53,7 @@ export async function resendMessage(
   scope: Scope,
   ref: { app: string; msg: string; endpoint: string },
 ): Promise<void> {
+  requireCapability(scope, 'CreateAttempts');
   const message = await resolveMessage(deps, scope, ref.app, ref.msg);
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   // Svix: a message whose payload expired or was expunged cannot be resent; say so instead of
@@ -96,6 +98,7 @@ export async function expungeAttempt(
   scope: Scope,
   ref: { app: string; msg: string; attempt: string },
 ): Promise<void> {
+  requireAdmin(scope);
   const attempt = await getAttempt(deps, scope, ref);
   await deps.store.attempts.expungeContent(attempt.appId, attempt.msgId, attempt.id);
 }

@@ -8,7 +8,7 @@ import type { Message } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
 import type { PublishItem, PublishResult, Store } from '../store/store.ts';
 import { type ApplicationInput, getOrCreateApp } from './applications.ts';
-import { type AppDeps, requireAdmin, type Scope } from './context.ts';
+import { type AppDeps, requireAdmin, requireCapability, type Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
 import { checkNotArchived, examplePayload, getEventType } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
@@ -104,14 +104,15 @@ export async function sendExample(
   ref: { app: string; endpoint: string },
   eventTypeName: string,
 ): Promise<Message> {
+  requireCapability(scope, 'CreateAttempts');
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
-  if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to send it an example');
   let payload = PING.payload;
   if (eventTypeName !== PING.eventType) {
     const eventType = await getEventType(deps, scope, eventTypeName);
     checkNotArchived(eventType, ['body', 'eventType']);
     payload = JSON.stringify(examplePayload(eventType));
   }
+  if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to send it an example');
   const now = deps.now();
   const message: Message = {
     id: newId('msg', now),

@@ -318,6 +318,7 @@ export interface Store {
   attempts: {
     get(appId: string, msgId: string, attemptId: string): Promise<Attempt | null>;
     list(appId: string, query: AttemptQuery): Promise<Page<Attempt>>;
+    /** Replaces the stored response with 'EXPUNGED', as Svix does. */
     expungeContent(appId: string, msgId: string, attemptId: string): Promise<boolean>;
   };
   /**

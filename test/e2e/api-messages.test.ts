@@ -357,6 +357,57 @@ await describeEachDriver((driver) => {
   });
 
   describe('app-portal tokens', () => {
+    test('capabilities and readOnly limit what a token may change; expunging is for the operator', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Caps', uid: 'caps' });
+      const ep = (await h.call('POST', '/api/v1/app/caps/endpoint', { url: 'https://example.com/c' })).json;
+      const msg = (await h.call('POST', '/api/v1/app/caps/msg', { eventType: 'a', payload: {} })).json;
+      const tokenWith = async (body: object) => {
+        const access = await h.call('POST', '/api/v1/auth/app-portal-access/caps', body);
+        assert.equal(access.status, 200, JSON.stringify(access.json));
+        return { authorization: `Bearer ${access.json.token}` };
+      };
+      const base = `/api/v1/app/caps/endpoint/${ep.id}`;
+      const calls: Array<[string, 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', string, object?]> = [
+        ['ViewBase', 'GET', base],
+        ['ViewBase', 'GET', `/api/v1/app/caps/msg/${msg.id}`],
+        ['ManageEndpoint', 'POST', '/api/v1/app/caps/endpoint', { url: 'https://example.com/n' }],
+        ['ManageEndpoint', 'PATCH', base, { description: 'x' }],
+        ['ManageEndpoint', 'PATCH', `${base}/headers`, { headers: { 'x-a': '1' } }],
+        ['ViewEndpointSecret', 'GET', `${base}/secret`],
+        ['ManageEndpointSecret', 'POST', `${base}/secret/rotate`, {}],
+        ['CreateAttempts', 'POST', `${base}/send-example`, { eventType: 'svix.ping' }],
+        ['CreateAttempts', 'POST', `/api/v1/app/caps/msg/${msg.id}/endpoint/${ep.id}/resend`],
+      ];
+      for (const granted of [
+        ['ViewBase'],
+        ['ViewBase', 'ViewEndpointSecret'],
+        ['ViewBase', 'CreateAttempts'],
+      ]) {
+        const as = await tokenWith({ capabilities: granted });
+        for (const [needs, method, path, body] of calls) {
+          const res = await h.call(method, path, body, as);
+          const allowed = granted.includes(needs);
+          assert.equal(res.status < 300, allowed, `${granted} ${method} ${path}: ${res.status}`);
+          if (!allowed) assert.equal(res.status, 403, `${granted} ${method} ${path}`);
+        }
+      }
+      const readOnly = await tokenWith({ readOnly: true });
+      assert.equal((await h.call('PATCH', base, { description: 'y' }, readOnly)).status, 403);
+      assert.equal((await h.call('GET', base, undefined, readOnly)).status, 200);
+      assert.equal((await h.call('POST', '/api/v1/auth/logout', undefined, readOnly)).status, 204);
+      for (const capabilities of [['CreateAttempts'], ['ViewBase', 'Everything']]) {
+        const refused = await h.call('POST', '/api/v1/auth/app-portal-access/caps', { capabilities });
+        assert.equal(refused.status, 422, JSON.stringify(capabilities));
+        assert.deepEqual(refused.json.detail[0].loc.slice(0, 2), ['body', 'capabilities']);
+      }
+      // A token without limits manages endpoints, but cannot expunge what the operator keeps.
+      const full = await tokenWith({});
+      const expunges = [`/msg/${msg.id}/content`, `/msg/${msg.id}/attempt/${newId('atmpt', 0)}/content`];
+      for (const path of expunges)
+        assert.equal((await h.call('DELETE', `/api/v1/app/caps${path}`, undefined, full)).status, 403, path);
+      assert.equal((await h.call('PATCH', base, { description: 'z' }, full)).status, 200);
+    });
+
     test('a scoped token sees its app only; admin routes are refused; logout revokes it', async () => {
       await h.call('POST', '/api/v1/app', { name: 'Mine', uid: 'mine' });
       await h.call('POST', '/api/v1/app', { name: 'Theirs', uid: 'theirs' });

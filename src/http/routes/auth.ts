@@ -1,6 +1,6 @@
 import { getOrCreateApp } from '../../app/applications.ts';
-import { requireAdmin } from '../../app/context.ts';
-import { forbidden } from '../../core/errors.ts';
+import { type Capability, requireAdmin } from '../../app/context.ts';
+import { forbidden, invalid } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody } from '../context.ts';
 import { AppPortalAccessIn, AppPortalAccessOut } from '../schemas/applications.ts';
@@ -8,6 +8,17 @@ import { AppParams } from '../schemas/common.ts';
 import { rateOf } from './applications.ts';
 
 const tags = ['Authentication'];
+
+/** The capabilities a portal token is issued with: those named, or reading alone, or null (all). */
+function capabilitiesOf(body: { capabilities?: Capability[] | null; readOnly?: boolean | null }) {
+  const { capabilities, readOnly } = body;
+  if (capabilities) {
+    if (!capabilities.includes('ViewBase'))
+      throw invalid(['body', 'capabilities'], 'must include ViewBase (reading), which every token has');
+    return capabilities;
+  }
+  return readOnly ? (['ViewBase'] as Capability[]) : null;
+}
 
 export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
   api.post(
@@ -31,7 +42,7 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
       const app = await getOrCreateApp(deps, request.scope, request.params.app_id, application);
       const now = deps.now();
       const ttl = body.expiry ? body.expiry * 1000 : undefined;
-      const token = await auth.issueAppToken(app.id, now, ttl, body.featureFlags);
+      const token = await auth.issueAppToken(app.id, now, ttl, body.featureFlags, capabilitiesOf(body));
       const base = deps.config.publicUrl ?? `${request.protocol}://${request.host}`;
       return { token, url: `${base.replace(/\/$/, '')}/portal/${app.id}#token=${token}` };
     },

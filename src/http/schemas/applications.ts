@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { CAPABILITIES, type Capability } from '../../app/context.ts';
 import { DateTime, FeatureFlag, Metadata, NewUid, Nullable, Rate, RateOut, Text } from './common.ts';
 
 const name = Text({ minLength: 1 });
@@ -28,5 +29,13 @@ export const AppPortalAccessIn = Type.Object({
   application: Type.Optional(Nullable(ApplicationIn)),
   featureFlags: Type.Optional(Type.Array(FeatureFlag, { uniqueItems: true })),
   expiry: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }))),
+  // As the Svix SDK sends them: what the token may do beyond reading (ViewBase, always required), or
+  // readOnly for reading only. Without either, everything its application allows.
+  capabilities: Type.Optional(
+    Nullable(
+      Type.Array(Type.Unsafe<Capability>({ type: 'string', enum: [...CAPABILITIES] }), { uniqueItems: true }),
+    ),
+  ),
+  readOnly: Type.Optional(Nullable(Type.Boolean())),
 });
 export const AppPortalAccessOut = Type.Object({ token: Type.String(), url: Type.String() });

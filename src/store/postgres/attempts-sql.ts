@@ -9,7 +9,7 @@ import { messageFilters, Params, type Pg, stmt, timeFilters } from './pg.ts';
 
 const GET = stmt('SELECT * FROM attempts WHERE id = $1 AND created_at = $2 AND app_id = $3 AND msg_id = $4');
 const EXPUNGE = stmt(
-  "UPDATE attempts SET response = '' WHERE id = $1 AND created_at = $2 AND app_id = $3 AND msg_id = $4",
+  "UPDATE attempts SET response = 'EXPUNGED' WHERE id = $1 AND created_at = $2 AND app_id = $3 AND msg_id = $4",
 );
 
 export function attemptsSql(db: Pg): Store['attempts'] {

@@ -61,7 +61,7 @@ export function attemptsSql(db: Db): Store['attempts'] {
     async expungeContent(appId, msgId, attemptId) {
       return (
         db.run(
-          "UPDATE attempts SET response = '' WHERE id = ? AND app_id = ? AND msg_id = ?",
+          "UPDATE attempts SET response = 'EXPUNGED' WHERE id = ? AND app_id = ? AND msg_id = ?",
           attemptId,
           appId,
           msgId,
