@@ -92,6 +92,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       security: [{ HTTPBearer: [] }],
     },
     transform: documentIdempotencyKey,
+    transformObject: (document) =>
+      withoutPropertyNames('openapiObject' in document ? document.openapiObject : {}),
   });
 
   const publisher = createPublisher(deps.store, deps.wake);
@@ -167,4 +169,15 @@ function documentIdempotencyKey({
     },
     url,
   };
+}
+
+/**
+ * The document without `propertyNames`, which OpenAPI 3.0 schemas do not have (validation keeps it: a
+ * metadata key is checked as its value is).
+ */
+function withoutPropertyNames<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(withoutPropertyNames) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value).filter(([key]) => key !== 'propertyNames');
+  return Object.fromEntries(entries.map(([key, v]) => [key, withoutPropertyNames(v)])) as T;
 }

@@ -78,6 +78,26 @@ await describeEachDriver((driver) => {
           `${op} documents idempotency-key`,
         );
       }
+      // The reference's operationIds (generated clients name their methods after them), where they are
+      // not of the v1.* form.
+      const ids = {
+        'patch /api/v1/app/{app_id}': 'patch_application',
+        'patch /api/v1/app/{app_id}/endpoint/{endpoint_id}': 'patch_endpoint',
+        'patch /api/v1/event-type/{event_type_name}': 'patch_event_type',
+        'post /api/v1/auth/logout': 'logout_api_v1_auth_logout__post',
+      };
+      for (const [op, id] of Object.entries(ids)) {
+        const [method, path] = op.split(' ') as [string, string];
+        assert.equal(doc.json.paths[path][method].operationId, id, op);
+      }
+      // OpenAPI 3.0 schemas: no propertyNames, and patterns that mean the same without the u flag.
+      const text = doc.body;
+      assert.ok(!text.includes('"propertyNames"'), 'propertyNames is not OpenAPI 3.0');
+      for (const [, pattern] of text.matchAll(/"pattern":"((?:[^"\\]|\\.)*)"/g)) {
+        const source = JSON.parse(`"${pattern}"`) as string;
+        assert.doesNotThrow(() => new RegExp(source), source);
+        assert.equal(new RegExp(source).test('pizza'), new RegExp(source, 'u').test('pizza'), source);
+      }
     });
 
     test('401 without a token and with a wrong one', async () => {

@@ -114,7 +114,7 @@ export function applicationRoutes(api: Api, { deps }: RouteContext): void {
     {
       schema: {
         tags,
-        operationId: 'v1.application.patch',
+        operationId: 'patch_application',
         params: AppParams,
         body: ApplicationPatch,
         response: { 200: ApplicationOut },

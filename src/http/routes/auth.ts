@@ -50,7 +50,7 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
 
   api.post(
     '/auth/logout',
-    { schema: { tags, operationId: 'v1.authentication.logout', response: { 204: { type: 'null' } } } },
+    { schema: { tags, operationId: 'logout_api_v1_auth_logout__post', response: { 204: { type: 'null' } } } },
     async (request, reply) => {
       // Svix: only app tokens log out; the admin token is configured, and stays valid.
       if (request.scope.kind === 'admin') throw forbidden('only an app-portal token can be logged out');

@@ -138,7 +138,7 @@ export function endpointRoutes(api: Api, { deps }: RouteContext): void {
     {
       schema: {
         tags,
-        operationId: 'v1.endpoint.patch',
+        operationId: 'patch_endpoint',
         params: EndpointParams,
         body: PatchSchema,
         response: { 200: EndpointOut },

@@ -98,7 +98,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
     {
       schema: {
         tags,
-        operationId: 'v1.event-type.patch',
+        operationId: 'patch_event_type',
         params: EventTypeParams,
         body: EventTypePatch,
         response: { 200: EventTypeOut },

@@ -12,10 +12,11 @@ export const patternMessage = (pattern: unknown): string | undefined => PATTERN_
 
 /**
  * Free text: any string without U+0000, which a PostgreSQL text column cannot hold, nor an unpaired
- * surrogate (a JSON escape such as \ud800), which is not UTF-8 and would read back changed. Ajv matches
- * patterns in Unicode mode, where a pair is one code point and only an unpaired surrogate is \p{Cs}.
+ * surrogate (a JSON escape such as \ud800), which is not UTF-8 and would read back changed. Written to
+ * mean the same with and without the u flag (Ajv has it, generated clients' regexes often not): any
+ * character but NUL and surrogates, or a surrogate pair.
  */
-const PLAIN_TEXT = '^[^\\u0000\\p{Cs}]*$';
+const PLAIN_TEXT = '^(?:[^\\u0000\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$';
 PATTERN_MESSAGES.set(PLAIN_TEXT, 'must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate');
 export const Text = (options: { minLength?: number; maxLength?: number } = {}) =>
   Type.String({ ...options, pattern: PLAIN_TEXT });
