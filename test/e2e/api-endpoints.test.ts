@@ -97,6 +97,10 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('PATCH', hdr, { headers: { 'X-A': null, 'X-B': '2' } })).status, 204);
       const headers = await h.call('GET', hdr);
       assert.deepEqual(headers.json, { headers: { 'X-B': '2' }, sensitive: ['Authorization'] });
+      // The Svix SDK removes headers with deleteHeaders.
+      const sdkPatch = { headers: { 'X-C': '3' }, deleteHeaders: ['x-b', 'Authorization'] };
+      assert.equal((await h.call('PATCH', hdr, sdkPatch)).status, 204);
+      assert.deepEqual((await h.call('GET', hdr)).json, { headers: { 'X-C': '3' }, sensitive: [] });
       for (const name of [
         'webhook-signature',
         'svix-id',

@@ -106,7 +106,9 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
       },
     },
     async (request, reply) => {
-      await setHeaders(deps, request.scope, refOf(request.params), request.body.headers, 'merge');
+      const { headers, deleteHeaders = [] } = request.body;
+      const removed = Object.fromEntries(deleteHeaders.map((name) => [name, null]));
+      await setHeaders(deps, request.scope, refOf(request.params), { ...headers, ...removed }, 'merge');
       return noContent(reply);
     },
   );

@@ -89,6 +89,8 @@ export const EndpointHeadersPatchIn = Type.Object({
     type: 'object',
     additionalProperties: { type: 'string', nullable: true },
   }),
+  // The Svix SDK's way to remove headers (the reference's is a null value).
+  deleteHeaders: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
 });
 export const EndpointHeadersOut = Type.Object({ headers: Headers, sensitive: Type.Array(Type.String()) });
 
