@@ -186,15 +186,22 @@ export function checkNotArchived(eventType: EventType | null, loc: readonly stri
   }
 }
 
-/** An example payload for send-example: the first `examples` entry of the newest schema, or {}. */
-export function examplePayload(eventType: EventType | null): unknown {
-  const schemas = eventType?.schemas;
-  if (!schemas) return {};
+/**
+ * An example payload for send-example: entry `index` of the newest schema's `examples` (its `example`
+ * counts as the first), or {} when no schema has one; an index past the examples is a 422.
+ */
+export function examplePayload(eventType: EventType | null, index = 0): unknown {
+  const schemas = eventType?.schemas ?? {};
   const versions = Object.keys(schemas).sort((a, b) => Number(b) - Number(a));
   for (const version of versions) {
     const schema = schemas[version] as { examples?: unknown[]; example?: unknown } | undefined;
-    if (Array.isArray(schema?.examples) && schema.examples.length > 0) return schema.examples[0];
-    if (schema?.example !== undefined) return schema.example;
+    const examples = Array.isArray(schema?.examples) ? schema.examples : [];
+    const all = examples.length > 0 ? examples : schema?.example !== undefined ? [schema.example] : [];
+    if (all.length === 0) continue;
+    if (index >= all.length)
+      throw invalid(['body', 'exampleIndex'], `the event type's schema has ${all.length} example(s)`);
+    return all[index];
   }
+  if (index > 0) throw invalid(['body', 'exampleIndex'], "the event type's schemas have no examples");
   return {};
 }

@@ -103,6 +103,7 @@ export async function sendExample(
   scope: Scope,
   ref: { app: string; endpoint: string },
   eventTypeName: string,
+  exampleIndex = 0,
 ): Promise<Message> {
   requireCapability(scope, 'CreateAttempts');
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
@@ -110,7 +111,7 @@ export async function sendExample(
   if (eventTypeName !== PING.eventType) {
     const eventType = await getEventType(deps, scope, eventTypeName);
     checkNotArchived(eventType, ['body', 'eventType']);
-    payload = JSON.stringify(examplePayload(eventType));
+    payload = JSON.stringify(examplePayload(eventType, exampleIndex));
   }
   if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to send it an example');
   const now = deps.now();

@@ -196,6 +196,19 @@ await describeEachDriver((driver) => {
         (await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', { eventType: 'nope' })).status,
         404,
       );
+      // exampleIndex picks an example; past the examples it is a 422 naming it.
+      const schemas = { '1': { examples: [{ n: 'first' }, { n: 'second' }] } };
+      await h.call('POST', '/api/v1/event-type', { name: 'two.examples', description: 'd', schemas });
+      const second = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
+        eventType: 'two.examples',
+        exampleIndex: 1,
+      });
+      assert.deepEqual(second.json.payload, { n: 'second' });
+      const past = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
+        eventType: 'invoice.paid',
+        exampleIndex: 1,
+      });
+      assert.deepEqual([past.status, past.json.detail?.[0]?.loc], [422, ['body', 'exampleIndex']]);
       // Svix's test event needs no event type of that name.
       const ping = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
         eventType: 'svix.ping',

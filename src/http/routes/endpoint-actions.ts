@@ -164,7 +164,8 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
       },
     },
     async (request, reply) => {
-      const message = await sendExample(deps, request.scope, refOf(request.params), request.body.eventType);
+      const { eventType, exampleIndex = 0 } = request.body;
+      const message = await sendExample(deps, request.scope, refOf(request.params), eventType, exampleIndex);
       return sendJson(reply, 200, messageJson(message, true));
     },
   );

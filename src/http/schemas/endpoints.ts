@@ -113,4 +113,8 @@ export const RecoverOut = Type.Object({
   task: Type.Unsafe<'endpoint.recover'>({ type: 'string', enum: ['endpoint.recover'] }),
   updatedAt: DateTime,
 });
-export const EventExampleIn = Type.Object({ eventType: EventTypeName });
+export const EventExampleIn = Type.Object({
+  eventType: EventTypeName,
+  // Which of the schema's examples (the Svix SDK sends it).
+  exampleIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+});
