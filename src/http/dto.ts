@@ -34,6 +34,7 @@ export function eventTypeOut(eventType: EventType, withContent = true) {
     archived: eventType.archived,
     deprecated: eventType.deprecated,
     featureFlag: eventType.featureFlag,
+    featureFlags: eventType.featureFlag === null ? null : [eventType.featureFlag],
     createdAt: iso(eventType.createdAt),
     updatedAt: iso(eventType.updatedAt),
   };

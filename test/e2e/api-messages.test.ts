@@ -480,13 +480,17 @@ await describeEachDriver((driver) => {
     test('a token sees the event types of its feature flags, and no other flagged ones', async () => {
       await h.call('POST', '/api/v1/app', { name: 'Flags', uid: 'flags' });
       const ep = (await h.call('POST', '/api/v1/app/flags/endpoint', { url: 'https://example.com/f' })).json;
-      for (const [name, featureFlag] of [
-        ['ff.open', null],
-        ['ff.beta', 'beta'],
-        ['ff.gamma', 'gamma'],
-      ]) {
-        await h.call('POST', '/api/v1/event-type', { name, description: 'd', featureFlag });
-      }
+      await h.call('POST', '/api/v1/event-type', { name: 'ff.open', description: 'd' });
+      await h.call('POST', '/api/v1/event-type', { name: 'ff.beta', description: 'd', featureFlag: 'beta' });
+      // The Svix SDK's newer spelling: a list (of one flag here).
+      const gamma = await h.call('POST', '/api/v1/event-type', {
+        name: 'ff.gamma',
+        description: 'd',
+        featureFlags: ['gamma'],
+      });
+      assert.deepEqual([gamma.json.featureFlag, gamma.json.featureFlags], ['gamma', ['gamma']]);
+      const two = { name: 'ff.two', description: 'd', featureFlags: ['a', 'b'] };
+      assert.equal((await h.call('POST', '/api/v1/event-type', two)).status, 422);
       const tokenWith = async (featureFlags?: string[]) => {
         const access = await h.call('POST', '/api/v1/auth/app-portal-access/flags', { featureFlags });
         assert.equal(access.status, 200);

@@ -22,6 +22,14 @@ import {
 
 const tags = ['Event Type'];
 
+/** `featureFlags` (the Svix SDK's newer spelling, one flag at most here) as `featureFlag`. */
+function withFlag<T extends { featureFlag?: string | null; featureFlags?: string[] | null }>(
+  body: T,
+): Omit<T, 'featureFlags'> {
+  const { featureFlags, ...rest } = body;
+  return featureFlags === undefined ? rest : { ...rest, featureFlag: featureFlags?.[0] ?? null };
+}
+
 export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
   api.get(
     '/event-type',
@@ -59,7 +67,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(eventTypeOut(await createEventType(deps, request.scope, request.body))),
+      reply.code(201).send(eventTypeOut(await createEventType(deps, request.scope, withFlag(request.body)))),
   );
 
   api.get(
@@ -87,7 +95,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const input = { ...request.body, name: request.params.event_type_name };
+      const input = { ...withFlag(request.body), name: request.params.event_type_name };
       const { eventType, created } = await upsertEventType(deps, request.scope, input);
       return reply.code(created ? 201 : 200).send(eventTypeOut(eventType));
     },
@@ -105,7 +113,9 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
       },
     },
     async (request) =>
-      eventTypeOut(await patchEventType(deps, request.scope, request.params.event_type_name, request.body)),
+      eventTypeOut(
+        await patchEventType(deps, request.scope, request.params.event_type_name, withFlag(request.body)),
+      ),
   );
 
   api.delete(

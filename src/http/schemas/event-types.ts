@@ -13,6 +13,8 @@ const fields = {
   archived: Type.Optional(Type.Boolean()),
   deprecated: Type.Optional(Type.Boolean()),
   featureFlag: Type.Optional(Nullable(FeatureFlag)),
+  // The Svix SDK's newer spelling; an event type here has at most one flag.
+  featureFlags: Type.Optional(Nullable(Type.Array(FeatureFlag, { maxItems: 1 }))),
 };
 
 export const EventTypeIn = Type.Object({ name: EventTypeName, ...fields });
@@ -27,6 +29,7 @@ export const EventTypeOut = Type.Object({
   archived: Type.Boolean(),
   deprecated: Type.Boolean(),
   featureFlag: Nullable(Type.String()),
+  featureFlags: Nullable(Type.Array(Type.String())),
   createdAt: DateTime,
   updatedAt: DateTime,
 });
