@@ -15,6 +15,7 @@ import { eventTypesFilter, timedPageQuery } from '../query.ts';
 import { EndpointParams, ListResponse, Uid } from '../schemas/common.ts';
 import {
   AttemptListQuery,
+  EndpointAttemptListQuery,
   EndpointMessageOut,
   EndpointMessagesQuery,
   MessageAttemptOut,
@@ -60,7 +61,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
         tags,
         operationId: 'v1.message-attempt.list-by-endpoint',
         params: EndpointParams,
-        querystring: AttemptListQuery,
+        querystring: EndpointAttemptListQuery,
         response: { 200: ListResponse(MessageAttemptOut) },
       },
     },

@@ -57,16 +57,19 @@ export const StatusCodeClass = Type.Unsafe<0 | 100 | 200 | 300 | 400 | 500>({
   enum: [0, 100, 200, 300, 400, 500],
 });
 
-export const AttemptListQuery = Type.Object({
+const attemptFilters = {
   ...PageParams,
   ...TimeParams,
   status: Type.Optional(Nullable(MessageStatus)),
   status_code_class: Type.Optional(Nullable(StatusCodeClass)),
   channel: Type.Optional(Nullable(Channel)),
-  endpoint_id: Type.Optional(Nullable(Uid)),
   with_content: Type.Optional(Type.Boolean({ default: true })),
   event_types: EventTypesFilter,
-});
+};
+/** A message's attempts, to every endpoint or to one. */
+export const AttemptListQuery = Type.Object({ ...attemptFilters, endpoint_id: Type.Optional(Nullable(Uid)) });
+/** An endpoint's attempts: the path names the endpoint. */
+export const EndpointAttemptListQuery = Type.Object(attemptFilters);
 
 export const EndpointMessagesQuery = Type.Object({
   ...PageParams,
