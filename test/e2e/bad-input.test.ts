@@ -244,6 +244,22 @@ await describeEachDriver((driver) => {
     assert.deepEqual(failures, []);
   });
 
+  test('what the Svix SDK can send for features Doorbell lacks is refused by name, not dropped', async () => {
+    const path = `/api/v1/app/${ids.app_id}/msg`;
+    const later = new Date(Date.UTC(2031, 0, 1)).toISOString();
+    for (const [field, value] of [
+      ['deliverAt', later],
+      ['tags', ['t']],
+    ] as const) {
+      const res = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, [field]: value });
+      assert.deepEqual([res.status, res.json.detail?.[0]?.loc], [422, ['body', field]], field);
+    }
+    const empty = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, deliverAt: null, tags: [] });
+    assert.equal(empty.status, 202, 'unset, as the SDK may send them, they are fine');
+    const tagged = await h.call('GET', `${path}?tag=t`);
+    assert.deepEqual([tagged.status, tagged.json.detail?.[0]?.loc], [422, ['query', 'tag']]);
+  });
+
   test('a body that is not valid UTF-8 is a 400, not a payload changed on the way', async () => {
     const path = `/api/v1/app/${ids.app_id}/msg`;
     const before = (await h.call('GET', `${path}?limit=250`)).json.data.length;

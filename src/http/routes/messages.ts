@@ -7,6 +7,7 @@ import {
   resolveMessage,
 } from '../../app/messages.ts';
 import { publishMessage } from '../../app/publish.ts';
+import { invalid } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { endpointOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
@@ -41,6 +42,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
+      if (q.tag) throw invalid(['query', 'tag'], 'message tags are not supported');
       const page = await listMessages(deps, request.scope, request.params.app_id, {
         ...timedPageQuery(q, 'msg'),
         channel: q.channel ?? null,
@@ -79,6 +81,9 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       const application = body.application
         ? { ...body.application, rateLimit: body.application.rateLimit ?? body.application.throttleRate }
         : null;
+      if (body.deliverAt != null)
+        throw invalid(['body', 'deliverAt'], 'delayed delivery is not supported: messages are sent at once');
+      if (body.tags?.length) throw invalid(['body', 'tags'], 'message tags are not supported');
       const message = await publishMessage(deps, request.scope, request.params.app_id, {
         eventType: body.eventType,
         eventId: body.eventId ?? null,

@@ -90,7 +90,11 @@ export const EndpointHeadersPatchIn = Type.Object({
     additionalProperties: { type: 'string', nullable: true },
   }),
   // The Svix SDK's way to remove headers (the reference's is a null value).
-  deleteHeaders: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
+  deleteHeaders: Type.Optional(
+    Type.Array(Type.String({ maxLength: 256, pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$" }), {
+      maxItems: 256,
+    }),
+  ),
 });
 export const EndpointHeadersOut = Type.Object({ headers: Headers, sensitive: Type.Array(Type.String()) });
 

@@ -22,6 +22,9 @@ export const MessageIn = Type.Object({
   payloadRetentionPeriod: Type.Optional(Nullable(Type.Integer({ minimum: 5, maximum: 90 }))),
   payloadRetentionHours: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2160 }))),
   application: Type.Optional(Nullable(ApplicationIn)),
+  // Sent by the Svix SDK, for features Doorbell does not have: refused when set, never silently dropped.
+  deliverAt: Type.Optional(Nullable(DateTime)),
+  tags: Type.Optional(Nullable(Type.Array(Type.String({ maxLength: 128 })))),
 });
 
 const messageFields = {
@@ -46,6 +49,7 @@ const EventTypesFilter = Type.Optional(Type.Array(Type.String({ maxLength: 2600 
 
 export const MessageListQuery = Type.Object({
   ...PageParams,
+  tag: Type.Optional(Nullable(Type.String({ maxLength: 128 }))), // refused: messages carry no tags
   ...TimeParams,
   channel: Type.Optional(Nullable(Channel)),
   with_content: Type.Optional(Type.Boolean({ default: true })),
