@@ -296,10 +296,10 @@ export interface Store {
      */
     release(taskId: string, lease: number | null, at: number): Promise<void>;
     /**
-     * Tasks waiting for a rate-limit slot that passed before `now` (no worker ran then: a restart) give it
-     * up and take a new one when claimed, instead of all being sent at once. Returns how many.
+     * Tasks waiting for a rate-limit slot that passed before `before` (no worker claimed then: a restart,
+     * a stall) give it up and take a new one when claimed, instead of all being sent at once. Returns how many.
      */
-    forgetPassedSlots(now: number): Promise<number>;
+    forgetPassedSlots(before: number): Promise<number>;
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;
     /** Makes the message's task for the endpoint due now, for resend; null if the message never targeted it. */
     resend(appId: string, msgId: string, endpointId: string, now: number): Promise<DeliveryTask | null>;

@@ -420,6 +420,32 @@ await describeEachDriver((driver) => {
     );
   });
 
+  test('after a stall (a paused process), messages waiting for rate-limit slots keep the rate', async (t) => {
+    const rx = await startReceiver();
+    const spawn = await restartable(t, rx);
+    const proc = await spawn(['--allow-subnets', '127.0.0.0/8']);
+    const appId = await createApp(proc.url);
+    await createEndpoint(proc.url, appId, rx.url, { rateLimit: 5 });
+    for (let i = 0; i < 40; i++) await publish(proc.url, appId, i); // slots over 8 s
+    await until('the first deliveries', () => rx.requests.length >= 3, WAIT_MS);
+    process.kill(proc.pid, 'SIGSTOP');
+    await sleep(5_000); // some 25 slots pass
+    const before = rx.requests.length;
+    process.kill(proc.pid, 'SIGCONT');
+    await until(
+      'every message delivered',
+      () => new Set(rx.requests.map((h) => h.webhookId)).size === 40,
+      30_000,
+    );
+    const arrivals = rx.requests.slice(before).map((h) => h.at);
+    const firstSecond = arrivals.filter((at) => at < arrivals[0]! + 1000).length;
+    // Only the slots that passed in the stall's last 2 s are used at once (10), then 5 a second.
+    assert.ok(
+      firstSecond <= 16,
+      `${firstSecond} of ${arrivals.length} arrived in the first second after the stall`,
+    );
+  });
+
   test('a resend made during an attempt a crash cut off: its failure after the restart keeps the schedule going', async (t) => {
     const args = ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,100ms', '--attempt-timeout', '1s'];
     // The first request is held until the crash; the resend after the restart fails; the retry delivers.
