@@ -238,6 +238,23 @@ if (skip) {
       });
     });
 
+    it('processes sweeping at once each drop what the other has not: none fails on a table just dropped', async () => {
+      await withTempDatabase(async (db) => {
+        const stores = await Promise.all([0, 1, 2].map(() => openPostgresStore(db.url, { poolSize: 2 })));
+        try {
+          await stores[0]!.maintainPartitions(T0, null); // the days around T0, and some ahead
+          for (let round = 1; round <= 3; round++) {
+            const now = T0 + (round * AHEAD_DAYS * DAY_MS) / 3;
+            const reports = await Promise.all(stores.map((store) => store.maintainPartitions(now, DAY_MS)));
+            const dropped = reports.flatMap((r) => r.dropped);
+            assert.equal(new Set(dropped).size, dropped.length, 'each table dropped once');
+          }
+        } finally {
+          await Promise.all(stores.map((store) => store.close()));
+        }
+      });
+    });
+
     it('several processes starting at once migrate once; a newer schema is refused', async () => {
       await withTempDatabase(async (db) => {
         const stores = await Promise.all(

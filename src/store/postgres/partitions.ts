@@ -128,29 +128,32 @@ export class Partitions {
     for (const { name, parent } of rows) {
       const day = dayOf(name);
       if (day === null || day >= cutoffDay) continue;
-      if (parent === 'messages') {
-        const live = await this.#db.one(
-          `SELECT 1 FROM ${name} WHERE payload IS NOT NULL AND expires_at > $1 LIMIT 1`,
-          [now],
-        );
-        if (live) continue;
-      }
-      const dropped = await this.#serial(() =>
+      // Checked and dropped under the lock: another process may have dropped it since it was listed
+      // (reading it then failed the whole run).
+      const outcome = await this.#serial(() =>
         this.#db
           .tx(async (sql) => {
             await sql.run("SET LOCAL lock_timeout = '5s'");
             await sql.run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_SPACE, LOCK_PARTITIONS]);
-            await sql.run(`DROP TABLE IF EXISTS ${name}`);
-            return true;
+            if ((await sql.one<{ t: string | null }>('SELECT to_regclass($1) AS t', [name]))?.t == null)
+              return 'gone';
+            const live =
+              parent === 'messages' &&
+              (await sql.one(`SELECT 1 FROM ${name} WHERE payload IS NOT NULL AND expires_at > $1 LIMIT 1`, [
+                now,
+              ]));
+            if (live) return 'kept';
+            await sql.run(`DROP TABLE ${name}`);
+            return 'dropped';
           })
           .catch((error: { code?: string }) => {
-            if (error.code === '55P03') return false; // lock_timeout: try again next run
+            if (error.code === '55P03') return 'kept'; // lock_timeout: try again next run
             throw error;
           }),
       );
-      if (!dropped) continue;
+      if (outcome === 'kept') continue;
       this.#known.delete(day);
-      report.dropped.push(name);
+      if (outcome === 'dropped') report.dropped.push(name);
     }
     report.cleaned = await this.#cleanup(cutoffDay);
     return report;
