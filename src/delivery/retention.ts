@@ -2,6 +2,7 @@
 // holds a long lock.
 
 import type { Store } from '../store/store.ts';
+import { logFault } from './fault-log.ts';
 
 // Small enough that a publish waiting behind a batch on SQLite's one writer waits a few ms (250: ~6 ms).
 const BATCH = 250;
@@ -34,7 +35,7 @@ export function startRetention(store: Store, now: () => number): Sweeper {
   const schedule = (ms: number): NodeJS.Timeout =>
     setTimeout(() => {
       sweep()
-        .catch((error: unknown) => console.error('doorbell retention: sweep failed:', error))
+        .catch((error: unknown) => logFault('doorbell retention: sweep failed; next in a minute', error))
         .finally(() => {
           if (!stopped) timer = schedule(INTERVAL_MS);
         });

@@ -8,6 +8,7 @@ import { emit } from '../observability/events.ts';
 import type { ClaimedTask, FinishInput, Store, TaskOffer } from '../store/store.ts';
 import { attemptOf, decide, sendAttempt } from './attempt.ts';
 import { createEndpointHealth } from './endpoint-health.ts';
+import { logFault, logNews } from './fault-log.ts';
 import { createRateGate } from './rate-gate.ts';
 import type { Sender } from './undici-sender.ts';
 
@@ -90,6 +91,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
   let lastClaimAt = Number.NEGATIVE_INFINITY; // when the last claim started (see STALL_MS)
+  let failing = false; // claims fail (logged once, and once more when they work again)
   // When the last wake from outside came (a publish, resend or recover): one that came during an attempt
   // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
   let wokenAt = Number.NEGATIVE_INFINITY;
@@ -132,7 +134,8 @@ export function createWorker(deps: WorkerDeps): Worker {
     pumping = pump()
       .catch((error: unknown) => {
         // Infrastructure fault (database unavailable…): back off and try again.
-        console.error('doorbell worker: claim failed:', error);
+        if (!failing) logFault('doorbell worker: claims failed; retrying every second', error);
+        failing = true;
         schedule(IDLE_POLL_MS);
       })
       .finally(() => {
@@ -161,6 +164,8 @@ export function createWorker(deps: WorkerDeps): Worker {
         ended: [...ended],
       });
       nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, now() - at);
+      if (failing) logNews('doorbell worker: claims work again');
+      failing = false;
       for (const c of claimed) launch(c);
       if (claimed.length > 0 && claimed.length < limit) return; // caps reached: wait for slots to free
       if (claimed.length === 0) {
@@ -189,7 +194,9 @@ export function createWorker(deps: WorkerDeps): Worker {
       holding = false;
     };
     const tracked = deliver(c, letGo)
-      .catch((error: unknown) => console.error('doorbell worker: attempt not recorded:', error))
+      .catch((error: unknown) =>
+        logFault('doorbell worker: attempt not recorded (sent again once its lease ends)', error),
+      )
       .finally(() => {
         letGo();
         inFlight.delete(tracked);

@@ -1,0 +1,67 @@
+// The worker while its database fails: it says so once, as one JSON line on stderr, retries, and says
+// once more when claims work again; messages published meanwhile are delivered.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { makeConfig } from '../config/config.ts';
+import type { SendResult } from '../core/outcome.ts';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { StoreUnavailableError } from '../store/store.ts';
+import { mkApp, mkEndpoint, mkMessage } from '../store/store-contract.ts';
+import { createWorker } from './worker.ts';
+
+describe('worker faults', () => {
+  it('logs a failing database once, then its return, and delivers what waited', async () => {
+    const store = openSqliteStore(':memory:');
+    let failures = 3;
+    const claimDue = store.tasks.claimDue.bind(store.tasks);
+    store.tasks.claimDue = (options) => {
+      if (failures-- > 0)
+        return Promise.reject(
+          new StoreUnavailableError(Object.assign(new Error('down'), { code: 'ECONNREFUSED' })),
+        );
+      return claimDue(options);
+    };
+    const sent: string[] = [];
+    const ok: SendResult = { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 };
+    const sender = {
+      send: async (request: { url: string }) => {
+        sent.push(request.url);
+        return ok;
+      },
+      close: async () => {},
+    };
+    const lines: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
+    const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
+    try {
+      const app = mkApp();
+      await store.apps.create(app);
+      const endpoint = mkEndpoint(app.id, Date.now(), { url: 'http://127.0.0.1:9/hook' });
+      await store.endpoints.create(endpoint);
+      const message = mkMessage(app.id, Date.now());
+      await store.messages.publish([{ message, endpointIds: [endpoint.id], now: Date.now() }]);
+      worker.start();
+      const until = Date.now() + 10_000;
+      while (sent.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await worker.stop();
+      process.stderr.write = write;
+      await store.close();
+    }
+    assert.deepEqual(sent, ['http://127.0.0.1:9/hook']);
+    const logged = lines.map((line) => JSON.parse(line));
+    assert.deepEqual(
+      logged.map((l) => [l.level, l.msg, l.err?.code]),
+      [
+        [50, 'doorbell worker: claims failed; retrying every second', 'ECONNREFUSED'],
+        [30, 'doorbell worker: claims work again', undefined],
+      ],
+    );
+    assert.equal(
+      lines.every((line) => line.endsWith('\n') && !line.slice(0, -1).includes('\n')),
+      true,
+    );
+  });
+});
