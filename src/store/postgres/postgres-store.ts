@@ -56,8 +56,8 @@ export async function openPostgresStore(
   let lastUpkeep = Number.NEGATIVE_INFINITY;
   const upkeep = async (now: number) => {
     if (Math.abs(now - lastUpkeep) < MAINTENANCE_EVERY_MS) return;
-    lastUpkeep = now;
     await partitions.maintain(now, options.retentionMs ?? null);
+    lastUpkeep = now; // a run that failed is tried again at the next sweep, not an hour later
   };
   const group = publisher(db, partitions);
   let closed = false;
