@@ -1,6 +1,6 @@
 // Sub-resources of an endpoint: secret, rotation, custom headers, stats, recovery.
 import { randomBytes } from 'node:crypto';
-import { conflict, DoorbellError, invalid } from '../core/errors.ts';
+import { conflict, invalid, invalidRange } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { EndpointStats } from '../store/store.ts';
@@ -64,7 +64,7 @@ export async function setHeaders(
   checkHeaders(headers, ['body', 'headers']);
   await changeEndpoint(deps, scope, ref.app, ref.endpoint, (current, updatedAt) => {
     const merged = mergeHeaders(mode === 'merge' ? current.headers : {}, headers);
-    checkHeadersFit(merged, ['body', 'headers']);
+    checkHeadersFit(merged, ['body', 'headers'], current.headers);
     return { ...current, headers: merged, updatedAt };
   });
 }
@@ -82,10 +82,10 @@ export async function endpointStats(
 ): Promise<EndpointStats & { canceled: number }> {
   const now = deps.now();
   const until = range.until ?? now;
-  if (until > now) throw new DoorbellError('invalid_range', "'until' cannot be in the future");
+  if (until > now) throw invalidRange("'until' cannot be in the future");
   const since = range.since ?? until - STATS_WINDOW_MS;
   if (until - since > STATS_WINDOW_MS + STATS_SLACK_MS)
-    throw new DoorbellError('invalid_range', "'since' cannot be more than 28 days before 'until'");
+    throw invalidRange("'since' cannot be more than 28 days before 'until'");
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
   const stats = await deps.store.tasks.stats(endpoint.id, { since, until });
   return { ...stats, canceled: 0 };

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isDoorbellError } from '../core/errors.ts';
-import { checkHeaders, mergeHeaders, redactHeaders, rotateSecrets } from './endpoint-headers.ts';
+import {
+  checkHeaders,
+  checkHeadersFit,
+  mergeHeaders,
+  redactHeaders,
+  rotateSecrets,
+} from './endpoint-headers.ts';
 
 test('rotation: new key first, old keys sign until now + grace, expired ones dropped, at most maxOld', () => {
   const now = 1_000_000;
@@ -58,13 +64,18 @@ test('headers: reserved names refused with their location, null removes case-ins
   checkHeaders({ 'X-Ok': 'fine\ttab café', Authorization: 'Bearer t' }, ['body']);
   const many = (n: number, size = 1) =>
     Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-h${i}`, 'v'.repeat(size)]));
-  checkHeaders(many(64), ['body', 'headers']);
+  checkHeadersFit(many(64), ['body', 'headers']);
   for (const headers of [many(65), { 'x-big': 'v'.repeat(8_200) }, many(30, 300)]) {
     assert.throws(
-      () => checkHeaders(headers, ['body', 'headers']),
+      () => checkHeadersFit(headers, ['body', 'headers']),
       (e) => isDoorbellError(e) && e.loc.join('.') === 'body.headers',
     );
   }
+  // Headers stored before the limits may be patched down, not up.
+  checkHeadersFit(many(70), ['body'], many(80));
+  assert.throws(() => checkHeadersFit(many(70), ['body'], many(66)));
+  // A removal may name a reserved header (one stored before it was reserved).
+  checkHeaders({ 'Content-Encoding': null, 'webhook-x': null }, ['body']);
   assert.deepEqual(mergeHeaders({ 'X-A': '1', 'X-B': '2' }, { 'x-a': null, 'X-C': '3' }), {
     'X-B': '2',
     'X-C': '3',

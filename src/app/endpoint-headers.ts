@@ -38,16 +38,34 @@ const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const MAX_HEADERS = 64;
 const MAX_HEADER_BYTES = 8 * 1024;
 
-/** Throws a validation error when headers are too many or too large to send with each attempt. */
-export function checkHeadersFit(headers: Record<string, string | null>, loc: readonly string[]): void {
+function sizeOf(headers: Record<string, string | null>): { count: number; bytes: number } {
   const sent = Object.entries(headers).filter(([, value]) => value !== null);
-  if (sent.length > MAX_HEADERS) throw invalid(loc, `at most ${MAX_HEADERS} custom headers`);
   // Names are ASCII and values Latin-1: one byte a character, and ": " and CRLF around each.
   const bytes = sent.reduce((sum, [name, value]) => sum + name.length + (value?.length ?? 0) + 4, 0);
-  if (bytes > MAX_HEADER_BYTES) throw invalid(loc, `custom headers take at most ${MAX_HEADER_BYTES} bytes`);
+  return { count: sent.length, bytes };
 }
 
-/** Throws a validation error naming the first header that may not be set. */
+/**
+ * Throws a validation error when headers are too many or too large to send with each attempt, unless
+ * they are no more than `before` (headers stored before these limits may still be patched down).
+ */
+export function checkHeadersFit(
+  headers: Record<string, string | null>,
+  loc: readonly string[],
+  before: Record<string, string> = {},
+): void {
+  const after = sizeOf(headers);
+  if (after.count <= MAX_HEADERS && after.bytes <= MAX_HEADER_BYTES) return;
+  const was = sizeOf(before);
+  if (after.count <= was.count && after.bytes <= was.bytes) return;
+  if (after.count > MAX_HEADERS) throw invalid(loc, `at most ${MAX_HEADERS} custom headers`);
+  throw invalid(loc, `custom headers take at most ${MAX_HEADER_BYTES} bytes`);
+}
+
+/**
+ * Throws a validation error naming the first header that may not be set: a null value (a removal)
+ * may name any header, so that one stored before it was reserved can still be removed.
+ */
 export function checkHeaders(headers: Record<string, string | null>, loc: readonly string[]): void {
   const seen = new Set<string>();
   for (const [name, value] of Object.entries(headers)) {
@@ -55,17 +73,17 @@ export function checkHeaders(headers: Record<string, string | null>, loc: readon
     if (!TOKEN.test(name)) throw invalid([...loc, name], 'invalid header name');
     if (seen.has(lower)) throw invalid([...loc, name], `header ${name} is given twice (names ignore case)`);
     seen.add(lower);
+    if (value === null) continue;
     if (RESERVED.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) {
       throw invalid([...loc, name], `header ${name} is set by Doorbell and cannot be overridden`);
     }
-    if (value !== null && BAD_VALUE.test(value)) {
+    if (BAD_VALUE.test(value)) {
       throw invalid(
         [...loc, name],
         'invalid header value: control characters and characters above U+00FF cannot be sent',
       );
     }
   }
-  checkHeadersFit(headers, loc);
 }
 
 /** PATCH semantics: a null value removes the header (names compare case-insensitively). */

@@ -15,7 +15,7 @@ import {
   type Scope,
   upsert,
 } from './context.ts';
-import { checkHeaders } from './endpoint-headers.ts';
+import { checkHeaders, checkHeadersFit } from './endpoint-headers.ts';
 import { checkNotArchived, visible } from './event-types.ts';
 import type { PublishCache } from './publish-cache.ts';
 
@@ -80,7 +80,10 @@ async function checkFilterTypes(
 }
 
 function build(deps: EndpointDeps, appId: string, input: EndpointInput, now: number): Endpoint {
-  if (input.headers) checkHeaders(input.headers, ['body', 'headers']);
+  if (input.headers) {
+    checkHeaders(input.headers, ['body', 'headers']);
+    checkHeadersFit(input.headers, ['body', 'headers']);
+  }
   return {
     id: newId('ep', now),
     appId,

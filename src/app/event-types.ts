@@ -60,17 +60,20 @@ export async function createEventType(
 ): Promise<EventType> {
   requireAdmin(scope);
   const existing = await deps.store.eventTypes.get(input.name);
-  if (!existing) {
-    const eventType = build(input, deps.now());
-    await mapConflict(deps.store.eventTypes.create(eventType));
-    deps.cache.forgetEventType(input.name);
-    return eventType;
-  }
+  if (!existing) return mapConflict(createNew(deps, input));
   const revive = (current: EventType, updatedAt: number): EventType => {
     if (!current.archived) throw conflict('name already exists');
-    return { ...build(input, updatedAt), createdAt: current.createdAt };
+    return { ...build(input, updatedAt), archived: false, createdAt: current.createdAt };
   };
   return changeEventType(deps, scope, input.name, revive, existing);
+}
+
+/** Stores a new event type (ConflictError when its name is taken meanwhile). */
+async function createNew(deps: EventTypeDeps, input: EventTypeInput): Promise<EventType> {
+  const eventType = build(input, deps.now());
+  await deps.store.eventTypes.create(eventType);
+  deps.cache.forgetEventType(input.name);
+  return eventType;
 }
 
 /** An app token sees event types without a feature flag, and those whose flag it was issued with. */
@@ -103,12 +106,7 @@ export async function upsertEventType(
   requireAdmin(scope);
   return upsert(async () => {
     const existing = await deps.store.eventTypes.get(input.name);
-    if (!existing) {
-      const eventType = build(input, deps.now());
-      await deps.store.eventTypes.create(eventType);
-      deps.cache.forgetEventType(input.name);
-      return { eventType, created: true };
-    }
+    if (!existing) return { eventType: await createNew(deps, input), created: true };
     const replace = (current: EventType, updatedAt: number): EventType => ({
       ...build(input, updatedAt),
       createdAt: current.createdAt,

@@ -37,6 +37,10 @@ export function invalid(loc: readonly string[], message: string): DoorbellError 
   return new DoorbellError('validation', message, loc);
 }
 
+export function invalidRange(detail: string): DoorbellError {
+  return new DoorbellError('invalid_range', detail);
+}
+
 export function forbidden(detail = 'this token may not use this route'): DoorbellError {
   return new DoorbellError('forbidden', detail);
 }

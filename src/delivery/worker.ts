@@ -90,7 +90,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let timer: NodeJS.Timeout | null = null;
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
-  let lastClaimAt = Number.NEGATIVE_INFINITY; // when the last claim started (see STALL_MS)
+  let lastClaimAt = Number.NEGATIVE_INFINITY; // when the last claim that worked started (see STALL_MS)
   let failing = false; // claims fail (logged once, and once more when they work again)
   // When the last wake from outside came (a publish, resend or recover): one that came during an attempt
   // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
@@ -154,7 +154,6 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (free <= 0) return; // a finishing attempt wakes us
       const at = now();
       if (at - lastClaimAt > STALL_MS) await store.tasks.forgetPassedSlots(at - STALL_MS);
-      lastClaimAt = at;
       const limit = Math.min(free, CLAIM_BATCH);
       const claimed = await store.tasks.claimDue({
         now: at,
@@ -163,6 +162,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         perEndpoint: cfg.perEndpointConcurrency,
         ended: [...ended],
       });
+      lastClaimAt = at; // a claim that failed (the database is down) does not count
       nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, now() - at);
       if (failing) logNews('doorbell worker: claims work again');
       failing = false;

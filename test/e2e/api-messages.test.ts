@@ -391,11 +391,19 @@ await describeEachDriver((driver) => {
         ['CreateAttempts', 'POST', `${base}/send-example`, { eventType: 'svix.ping' }],
         ['CreateAttempts', 'POST', `/api/v1/app/caps/msg/${msg.id}/endpoint/${ep.id}/resend`],
       ];
-      for (const granted of [
+      const grants = [
         ['ViewBase'],
         ['ViewBase', 'ViewEndpointSecret'],
         ['ViewBase', 'CreateAttempts'],
-      ]) {
+        ['ViewBase', 'ManageEndpointSecret'],
+        ['ViewBase', 'ManageEndpoint'],
+      ];
+      // Managing the secret includes viewing it; managing the endpoint includes its secret.
+      const implied: Record<string, string[]> = {
+        ManageEndpointSecret: ['ViewEndpointSecret'],
+        ManageEndpoint: ['ViewEndpointSecret', 'ManageEndpointSecret'],
+      };
+      for (const granted of grants.map((g) => [...g, ...g.flatMap((c) => implied[c] ?? [])])) {
         const as = await tokenWith({ capabilities: granted });
         for (const [needs, method, path, body] of calls) {
           const res = await h.call(method, path, body, as);
@@ -404,7 +412,8 @@ await describeEachDriver((driver) => {
           if (!allowed) assert.equal(res.status, 403, `${granted} ${method} ${path}`);
         }
       }
-      const readOnly = await tokenWith({ readOnly: true });
+      // readOnly wins over capabilities given beside it.
+      const readOnly = await tokenWith({ readOnly: true, capabilities: ['ViewBase', 'ManageEndpoint'] });
       assert.equal((await h.call('PATCH', base, { description: 'y' }, readOnly)).status, 403);
       assert.equal((await h.call('GET', base, undefined, readOnly)).status, 200);
       assert.equal((await h.call('POST', '/api/v1/auth/logout', undefined, readOnly)).status, 204);

@@ -325,10 +325,12 @@ await describeEachDriver((driver) => {
         ),
       );
 
-      // Creating an archived event type unarchives it, as the body describes it; a live one is a conflict.
+      // Creating an archived event type unarchives it, as the body describes it (whatever its `archived`
+      // says); a live one is a conflict.
       const revived = await h.call('POST', '/api/v1/event-type', {
         name: 'user.created',
         description: 'back',
+        archived: true,
       });
       assert.deepEqual(
         [revived.status, revived.json.archived, revived.json.description],

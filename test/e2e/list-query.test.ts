@@ -59,6 +59,12 @@ await describeEachDriver((driver) => {
         assert.deepEqual(loc(res), ['query', 'limit'], `${path} limit=${limit}`);
       }
     }
+    const attempts = `/api/v1/app/${app}/attempt/endpoint/${ep}`;
+    assert.equal(
+      (await h.call('GET', `${attempts}?status_code_class=0x1`)).status,
+      422,
+      'any integer parameter',
+    );
   });
 
   test('order where the list has it (422 when unknown); elsewhere it is ignored, as in Svix', async () => {

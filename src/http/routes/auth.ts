@@ -9,15 +9,16 @@ import { rateOf } from './applications.ts';
 
 const tags = ['Authentication'];
 
-/** The capabilities a portal token is issued with: those named, or reading alone, or null (all). */
+/** The capabilities a portal token is issued with: reading alone, or those named, or null (all). */
 function capabilitiesOf(body: { capabilities?: Capability[] | null; readOnly?: boolean | null }) {
   const { capabilities, readOnly } = body;
+  if (readOnly) return ['ViewBase'] as Capability[]; // whatever else it names
   if (capabilities) {
     if (!capabilities.includes('ViewBase'))
       throw invalid(['body', 'capabilities'], 'must include ViewBase (reading), which every token has');
     return capabilities;
   }
-  return readOnly ? (['ViewBase'] as Capability[]) : null;
+  return null;
 }
 
 export function authRoutes(api: Api, { deps, auth }: RouteContext): void {

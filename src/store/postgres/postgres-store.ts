@@ -38,6 +38,7 @@ export interface PostgresStore extends Store {
 }
 
 const MAINTENANCE_EVERY_MS = 3_600_000;
+const UPKEEP_RETRY_MS = 5 * 60_000;
 
 /** Connects, brings the schema up to date and creates the partitions ahead; `url` is a postgres:// URL. */
 export async function openPostgresStore(
@@ -56,8 +57,14 @@ export async function openPostgresStore(
   let lastUpkeep = Number.NEGATIVE_INFINITY;
   const upkeep = async (now: number) => {
     if (Math.abs(now - lastUpkeep) < MAINTENANCE_EVERY_MS) return;
-    await partitions.maintain(now, options.retentionMs ?? null);
-    lastUpkeep = now; // a run that failed is tried again at the next sweep, not an hour later
+    lastUpkeep = now;
+    try {
+      await partitions.maintain(now, options.retentionMs ?? null);
+    } catch (error) {
+      // Tried again in a few minutes, not an hour; the sweeps between still expire payloads.
+      lastUpkeep = now - MAINTENANCE_EVERY_MS + UPKEEP_RETRY_MS;
+      throw error;
+    }
   };
   const group = publisher(db, partitions);
   let closed = false;
