@@ -66,7 +66,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
 function payloadOf(options: PublishOptions): object {
   const file = options.payloadFile;
   const text = file
-    ? parsedFlag('--payload-file', file, (path) => readFileSync(path, 'utf8'))
+    ? parsedFlag('--payload-file', file, (path) => readFileSync(path === '-' ? 0 : path, 'utf8'))
     : options.payload;
   const source = file ? `--payload-file '${file}'` : '--payload';
   let payload: unknown;

@@ -112,7 +112,7 @@ program
   .requiredOption('--app <id>', 'application id or uid')
   .requiredOption('--type <eventType>', 'event type')
   .addOption(new Option('--payload <json>', 'JSON payload').default('{}').conflicts('payloadFile'))
-  .option('--payload-file <path>', 'read the JSON payload from a file')
+  .option('--payload-file <path>', "read the JSON payload from a file ('-': standard input)")
   .option('--channels <list>', 'comma-separated channels')
   .option('--count <n>', 'publish this many copies', '1')
   .addHelpText(
@@ -122,7 +122,8 @@ Examples:
   $ export DOORBELL_ADMIN_TOKEN=dbk_...
   $ doorbell publish --app my-app --type invoice.paid --payload '{"id":"inv_1","amount":4200}'
   $ doorbell publish --url https://doorbell.example.com --app my-app --type invoice.paid --payload-file invoice.json
-  $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt     # one message id per line`,
+  $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt     # one message id per line
+  $ jq -c . event.json | doorbell publish --app my-app --type invoice.paid --payload-file -`,
   )
   .action(publishCommand);
 

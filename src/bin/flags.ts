@@ -13,6 +13,14 @@ export function integerFlag(flag: string, value: string, min: number, max = Numb
   return n;
 }
 
+/**
+ * The options without those given empty: an empty flag or environment variable counts as unset, so that
+ * `DOORBELL_HOST=` (a variable a deployment file passes on unset) means the default, not every interface.
+ */
+export function withoutEmpty<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== '')) as T;
+}
+
 /** Runs `parse` on a flag's value; its error is prefixed with the flag's name. */
 export function parsedFlag<T>(flag: string, value: string, parse: (value: string) => T): T {
   try {

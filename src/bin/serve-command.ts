@@ -5,7 +5,7 @@ import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import { leaseDuration } from '../delivery/worker.ts';
 import { startDemo } from './demo.ts';
-import { integerFlag, parsedFlag, UsageError } from './flags.ts';
+import { integerFlag, parsedFlag, UsageError, withoutEmpty } from './flags.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 import { handleSignals, type Stoppable } from './shutdown.ts';
 
@@ -101,7 +101,8 @@ function demo(flag: boolean | undefined, env: string | undefined): boolean {
   throw new UsageError(`DOORBELL_DEMO must be 1, true, 0 or false, got '${env}'`);
 }
 
-export async function serveCommand(options: ServeOptions): Promise<void> {
+export async function serveCommand(given: ServeOptions): Promise<void> {
+  const options = withoutEmpty(given);
   const allowed = allowSubnets(options.allowSubnets);
   const isDemo = demo(options.demo, process.env.DOORBELL_DEMO);
   let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
@@ -137,7 +138,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   });
   if (config.role === 'worker') {
     const worker = await startWorker(config);
-    console.error(`Doorbell worker started (database: ${config.database})`);
+    console.error(`Doorbell worker started (database: ${shownDatabase(config.database)})`);
     closeWhenUp(worker);
     return;
   }

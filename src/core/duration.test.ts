@@ -12,10 +12,10 @@ describe('parseDuration', () => {
     assert.equal(parseDuration('1.5s'), 1500);
   });
 
-  it('treats a bare number as milliseconds', () => {
+  it('takes 0 without a unit; any other number needs one', () => {
     assert.equal(parseDuration('0'), 0);
-    assert.equal(parseDuration('250'), 250);
     assert.equal(parseDuration(' 3s '), 3000);
+    assert.throws(() => parseDuration('250'), /needs a unit: ms, s, m, h or d \(e\.g\. 250s\)/);
   });
 
   it('throws on junk', () => {

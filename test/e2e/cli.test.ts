@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { type Running, startDoorbell } from '../../src/bin/serve.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { spawnDoorbell } from '../support/doorbell-process.ts';
 import { api, start, TOKEN, until } from '../support/in-process.ts';
+import { createTempDatabase } from '../support/postgres.ts';
 import { startReceiver } from '../support/receiver.ts';
 import { doorbell, HELP_POINTER } from '../support/run-doorbell.ts';
 
@@ -213,6 +214,44 @@ describe('doorbell command', () => {
     const proc = await doorbell(['serve', '--port', '0', '--database', '/proc/doorbell-none/d.db']);
     assert.equal(proc.code, 1);
     assert.match(proc.stderr, /cannot open the database \/proc\/doorbell-none\/d.db: ENOENT/);
+  });
+
+  test('serve: an empty flag or variable is unset (the default applies); durations need a unit', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-empty-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // As a deployment file passes an unset variable: empty. '' once listened on every interface, and
+    // an empty database was a temporary one.
+    const proc = await spawnDoorbell({
+      database: '',
+      adminToken: 'empty-token',
+      cwd: dir,
+      args: ['--host', ''],
+      env: { DOORBELL_ROLE: '', DOORBELL_RETRY_SCHEDULE: '', DOORBELL_CONCURRENCY: '' },
+    });
+    t.after(() => proc.kill('SIGKILL'));
+    assert.match(proc.output(), /listening on http:\/\/127\.0\.0\.1:\d+/);
+    assert.ok(existsSync(join(dir, '.doorbell', 'doorbell.db')), 'the default database');
+    assert.deepEqual(await proc.stop(), { code: 0, signal: null });
+    const bare = await doorbell(['serve', '--attempt-timeout', '40', '--database', ':memory:']);
+    assert.equal(bare.code, 1);
+    assert.match(bare.stderr, /^doorbell: --attempt-timeout: duration '40' needs a unit/);
+  });
+
+  test('the worker banner hides the password of a postgres:// database', async (t) => {
+    const db = await createTempDatabase();
+    t.after(() => db.drop());
+    const url = new URL(db.url);
+    url.password = 's3cret-pw'; // trust authentication takes any
+    const proc = await spawnDoorbell({
+      database: url.href,
+      adminToken: 'pw-token',
+      args: ['--role', 'worker'],
+      ready: 'stderr-line',
+    });
+    t.after(() => proc.kill('SIGKILL'));
+    assert.match(proc.output(), /Doorbell worker started \(database: postgres:\/\/postgres:\*\*\*@/);
+    assert.doesNotMatch(proc.output(), /s3cret-pw/);
+    await proc.stop();
   });
 
   test('the installed command serves SQLite from any working directory', async (t) => {
