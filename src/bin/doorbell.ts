@@ -22,7 +22,7 @@ const program = new Command('doorbell')
     `
 Examples:
   $ doorbell serve                                   start on ./.doorbell/doorbell.db, port 8071
-  $ doorbell serve --database /var/lib/doorbell.db --port 8080 --host 0.0.0.0
+  $ doorbell serve --database /var/lib/doorbell/doorbell.db --port 8080 --host 0.0.0.0
   $ doorbell publish --app my-app --type invoice.paid --payload '{"id":"inv_1"}'
   $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt
   $ doorbell verify --secret whsec_... --id msg_... --timestamp 1700000000 --signature 'v1,...' --body-file body.json`,
@@ -67,11 +67,23 @@ program
     env(
       '--concurrency <n>',
       'DOORBELL_CONCURRENCY',
-      'attempts in flight (default 512; at most 128 per endpoint)',
+      'attempts in flight in this process (default 512; at most 128 per endpoint)',
     ),
   )
-  .addOption(env('--retention <duration>', 'DOORBELL_RETENTION', 'how long messages are kept (default 90d)'))
-  .addOption(env('--public-url <url>', 'DOORBELL_PUBLIC_URL', 'the URL clients use to reach this server'))
+  .addOption(
+    env(
+      '--retention <duration>',
+      'DOORBELL_RETENTION',
+      'how long payloads are kept; older messages are deleted with their attempts (default 90d)',
+    ),
+  )
+  .addOption(
+    env(
+      '--public-url <url>',
+      'DOORBELL_PUBLIC_URL',
+      "base URL of app-portal links (default: the request's own host)",
+    ),
+  )
   .addOption(
     env(
       '--role <role>',

@@ -87,6 +87,17 @@ describe('doorbell command', () => {
     ]);
     assert.equal(tolerance.code, 1);
     assert.match(tolerance.stderr, /--tolerance/);
+    // A webhook captured a while ago: stale, and whether its signature is right all the same.
+    const old = new Date(timestamp.getTime() - 3600_000);
+    const oldSeconds = String(Math.floor(old.getTime() / 1000));
+    const oldSignature = new Webhook(secret).sign('msg_1', old, body);
+    for (const [sig, says] of [
+      [oldSignature, 'timestamp too old (the signature matches; --tolerance accepts an older one)'],
+      [signature, 'timestamp too old (and no signature matches)'],
+    ] as const) {
+      const stale = await doorbell(['verify', ...headers, oldSeconds, '--signature', sig, '--body', body]);
+      assert.deepEqual([stale.code, stale.stdout], [1, `invalid: ${says}\n`]);
+    }
     const missing = await doorbell([
       'verify',
       ...headers,
@@ -425,6 +436,18 @@ describe('doorbell command', () => {
       const hit = await until('delivery', () => rx.requests[0]);
       assert.equal(hit.headers['webhook-id'], run.stdout.trim());
       assert.equal(hit.body, '{"a":1}');
+      // The API URL as the banner prints it works too; and the payload may come from stdin.
+      const piped = await doorbell(
+        ['publish', '--url', `${running.url}/api/v1/`, '--app', 'cli', '--type', 't', '--payload-file', '-'],
+        { DOORBELL_ADMIN_TOKEN: TOKEN },
+        Buffer.from('{"from":"stdin"}'),
+      );
+      assert.equal(piped.code, 0, piped.stderr);
+      const second = await until('second delivery', () => rx.requests[1]);
+      assert.deepEqual(
+        [second.headers['webhook-id'], second.body],
+        [piped.stdout.trim(), '{"from":"stdin"}'],
+      );
       await rx.close();
     });
 
