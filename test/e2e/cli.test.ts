@@ -1,6 +1,6 @@
 // The `doorbell` command as a user runs it: a separate process, results on stdout, errors on stderr.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { type Running, startDoorbell } from '../../src/bin/serve.ts';
 import { makeConfig } from '../../src/config/config.ts';
-import { spawnDoorbell } from '../support/doorbell-process.ts';
+import { freePort, repoRoot, spawnDoorbell } from '../support/doorbell-process.ts';
 import { api, start, TOKEN, until } from '../support/in-process.ts';
 import { createTempDatabase } from '../support/postgres.ts';
 import { startReceiver } from '../support/receiver.ts';
@@ -246,6 +246,35 @@ describe('doorbell command', () => {
     const bare = await doorbell(['serve', '--attempt-timeout', '40', '--database', ':memory:']);
     assert.equal(bare.code, 1);
     assert.match(bare.stderr, /^doorbell: --attempt-timeout: duration '40' needs a unit/);
+  });
+
+  test('npm start stops (draining) on the SIGTERM a process manager sends npm', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-npm-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const npm = spawn('npm', ['start'], {
+      cwd: repoRoot,
+      env: { ...process.env, DOORBELL_PORT: String(port), DOORBELL_DATABASE: join(dir, 'd.db') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: whatever is left is killed after
+    });
+    let output = '';
+    for (const stream of [npm.stdout, npm.stderr]) stream.on('data', (chunk) => (output += chunk));
+    t.after(() => {
+      try {
+        if (npm.pid) process.kill(-npm.pid, 'SIGKILL');
+      } catch {} // none left
+    });
+    const ping = () =>
+      fetch(`http://127.0.0.1:${port}/api/v1/health/ping`).then(
+        (res) => res.status,
+        () => 0,
+      );
+    await until('npm start serves', async () => ((await ping()) === 204 ? true : undefined), 30_000);
+    npm.kill('SIGTERM');
+    await once(npm, 'exit');
+    assert.match(output, /SIGTERM: draining attempts in flight/);
+    assert.equal(await ping(), 0, 'the server stopped with npm');
   });
 
   test('the worker banner hides the password of a postgres:// database', async (t) => {
