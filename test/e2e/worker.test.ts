@@ -371,6 +371,20 @@ await describeEachDriver((driver) => {
   });
 
   /**
+   * Waits until `total` messages have arrived at `rx`; of the requests after the first `before`, how
+   * many came within a second of the first of them.
+   */
+  async function burstAfter(rx: Receiver, before: number, total: number, ms = WAIT_MS) {
+    const delivered = () => new Set(rx.requests.map((h) => h.webhookId)).size === total;
+    await until('every message delivered', delivered, ms);
+    const arrivals = rx.requests.slice(before).map((h) => h.at);
+    return {
+      firstSecond: arrivals.filter((at) => at < arrivals[0]! + 1000).length,
+      arrived: arrivals.length,
+    };
+  }
+
+  /**
    * Starts `doorbell serve` processes on one database that outlives them; after `t`, kills what still
    * runs and removes the database and `rx`.
    */
@@ -406,17 +420,11 @@ await describeEachDriver((driver) => {
     await sleep(5500); // every slot given out before the stop passed more than 2 s ago
 
     await spawn(args);
-    await until(
-      'every message delivered',
-      () => new Set(rx.requests.map((h) => h.webhookId)).size === 30,
-      WAIT_MS,
-    );
-    const arrivals = rx.requests.slice(before).map((h) => h.at);
-    const firstSecond = arrivals.filter((at) => at < arrivals[0]! + 1000).length;
+    const { firstSecond, arrived } = await burstAfter(rx, before, 30);
     // The messages whose slots passed while no worker ran took new ones: 10 a second, not all at once.
     assert.ok(
       firstSecond <= 11,
-      `${firstSecond} of ${arrivals.length} arrived in the first second after the restart`,
+      `${firstSecond} of ${arrived} arrived in the first second after the restart`,
     );
   });
 
@@ -432,18 +440,9 @@ await describeEachDriver((driver) => {
     await sleep(5_000); // some 25 slots pass
     const before = rx.requests.length;
     process.kill(proc.pid, 'SIGCONT');
-    await until(
-      'every message delivered',
-      () => new Set(rx.requests.map((h) => h.webhookId)).size === 40,
-      30_000,
-    );
-    const arrivals = rx.requests.slice(before).map((h) => h.at);
-    const firstSecond = arrivals.filter((at) => at < arrivals[0]! + 1000).length;
+    const { firstSecond, arrived } = await burstAfter(rx, before, 40, 30_000);
     // Only the slots that passed in the stall's last 2 s are used at once (10), then 5 a second.
-    assert.ok(
-      firstSecond <= 16,
-      `${firstSecond} of ${arrivals.length} arrived in the first second after the stall`,
-    );
+    assert.ok(firstSecond <= 16, `${firstSecond} of ${arrived} arrived in the first second after the stall`);
   });
 
   test('a resend made during an attempt a crash cut off: its failure after the restart keeps the schedule going', async (t) => {
