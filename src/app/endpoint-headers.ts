@@ -29,7 +29,9 @@ const SENSITIVE = new Set([
   'www-authenticate',
   'proxy-authenticate',
 ]);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 field-name
+/** RFC 9110 field-name, also the schema pattern of header names given without a value. */
+export const HEADER_NAME = "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$";
+const TOKEN = new RegExp(HEADER_NAME);
 // A value the HTTP client can send (RFC 9110 field-value: tab, visible ASCII, space, obs-text).
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 

@@ -1,11 +1,11 @@
 // `idempotency-key` on a POST: the first successful (2xx) response (status and body) is kept for
-// idempotencyTtlMs and replayed to any repeat from the same token for the same route and path (however
-// its path is spelled), by every API process sharing the store. The first request takes the key in the
-// store (a running marker with a short lease); a repeat arriving while it runs waits for it: behind the
-// request of this process that holds the key, or, when another process runs it, by asking the store
-// again every pollMs, up to waitMs, then 409 (as Stripe answers a concurrent request with the same key).
-// A first request that fails (4xx, 5xx) gives the key up, as in Svix, so that a corrected repeat runs;
-// one whose process died loses it when its lease ends.
+// idempotencyTtlMs and replayed to any repeat from the same token for the same route and path (a trailing
+// slash or a percent-escape aside; an id and a uid are two paths, as in Svix), by every API process
+// sharing the store. The first request takes the key in the store (a running marker with a short lease);
+// a repeat arriving while it runs waits for it: behind the request of this process that holds the key,
+// or, when another process runs it, by asking the store again every pollMs, up to waitMs, then 409 (as
+// Stripe answers a concurrent request with the same key). A first request that fails (4xx, 5xx) gives the
+// key up, as in Svix, so that a corrected repeat runs; one whose process died loses it when its lease ends.
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -62,7 +62,8 @@ export function idempotencyHooks(
     const { scope } = request;
     const token = scope.kind === 'admin' ? 'admin' : `app:${scope.appId}:${scope.tokenId}`;
     // The route and its decoded path parameters: a trailing slash or a percent-escape is the same path.
-    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+    const queryAt = request.url.indexOf('?');
+    const query = queryAt < 0 ? '' : request.url.slice(queryAt);
     const target = `${request.routeOptions.url} ${JSON.stringify(request.params)}${query}`;
     const key = createHash('sha256')
       .update(`${token}\n${request.method} ${target}\n${header}`)

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { HEADER_NAME } from '../../app/endpoint-headers.ts';
 import {
   Channel,
   DateTime,
@@ -91,7 +92,7 @@ export const EndpointHeadersPatchIn = Type.Object({
   }),
   // The Svix SDK's way to remove headers (the reference's is a null value).
   deleteHeaders: Type.Optional(
-    Type.Array(Type.String({ maxLength: 256, pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$" }), {
+    Type.Array(Type.String({ maxLength: 256, pattern: HEADER_NAME }), {
       maxItems: 256,
     }),
   ),
