@@ -2,7 +2,7 @@
 // The `doorbell` command. The only place that reads process.env, listens, or exits.
 
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { publishCommand, verifyCommand } from './client-commands.ts';
 import { UsageError } from './flags.ts';
 import { serveCommand } from './serve-command.ts';
@@ -12,11 +12,15 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 };
 
 const HELP_POINTER = "(run 'doorbell --help' or 'doorbell <command> --help' for options and examples)";
+// A usage error exits 2, as shells and most commands do, so that a script tells it from a failure
+// (`doorbell verify` exits 1 for a signature that does not verify).
+const USAGE_EXIT = 2;
 
 const program = new Command('doorbell')
   .description('Durable, signed, Svix-compatible webhooks. Self-hosted.')
   .version(version)
   .showHelpAfterError(HELP_POINTER)
+  .exitOverride() // commander's own usage errors (an unknown option…) throw, to exit USAGE_EXIT below
   .addHelpText(
     'after',
     `
@@ -154,7 +158,7 @@ program
   .addHelpText(
     'after',
     `
-Prints 'valid' (exit 0) or 'invalid: <reason>' (exit 1) on stdout.
+Prints 'valid' (exit 0) or 'invalid: <reason>' (exit 1) on stdout; a usage error exits 2.
 
 Examples:
   $ doorbell verify --secret whsec_... --id msg_... --timestamp 1700000000 --signature 'v1,...' --body-file body.json
@@ -178,8 +182,10 @@ function withSource(message: string): string {
 }
 
 program.parseAsync().catch((error: unknown) => {
+  // Commander has printed its message (or the help, or the version, which exit 0).
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT);
   const message = error instanceof Error ? error.message : String(error);
   console.error(`doorbell: ${error instanceof UsageError ? withSource(message) : message}`);
   if (error instanceof UsageError) console.error(HELP_POINTER);
-  process.exit(1);
+  process.exit(error instanceof UsageError ? USAGE_EXIT : 1);
 });

@@ -29,7 +29,7 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
       '--allow-subnets',
       `::1,${entry}`,
     ]);
-    assert.equal(run.code, 1, entry);
+    assert.equal(run.code, 2, entry);
     assert.equal(run.stdout, '');
     assert.deepEqual(run.stderr.trim().split('\n'), [
       `doorbell: --allow-subnets: invalid CIDR '${entry}' in the subnet allowlist`,
@@ -40,7 +40,7 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
   const env = await doorbell(['serve', '--role', 'api', '--port', '0', '--database', database], {
     DOORBELL_ALLOW_SUBNETS: '10.0.0.0/8, 192.168.0.0/16x',
   });
-  assert.equal(env.code, 1);
+  assert.equal(env.code, 2);
   assert.match(
     env.stderr,
     /^doorbell: --allow-subnets \(from DOORBELL_ALLOW_SUBNETS\): invalid CIDR '192\.168\.0\.0\/16x'/,
@@ -57,7 +57,7 @@ test('serve refuses a --public-url with credentials, a query string or a fragmen
   ];
   for (const url of [...urls, 'https://admin:secret@hooks.example.com', 'https://admin@hooks.example.com']) {
     const run = await doorbell(['serve', '--port', '0', '--database', database, '--public-url', url]);
-    assert.equal(run.code, 1, url);
+    assert.equal(run.code, 2, url);
     assert.equal(run.stdout, '');
     assert.deepEqual(run.stderr.trim().split('\n'), [
       `doorbell: --public-url must not have credentials, a query string or a fragment, got '${url}'`,
@@ -110,7 +110,7 @@ test('a drain that outlasts --drain-timeout exits 1 and says how many attempts w
 test('--drain-timeout must be a duration longer than 0', async (t) => {
   const { database } = unopenedDatabase(t);
   const run = await doorbell(['serve', '--port', '0', '--database', database, '--drain-timeout', '0']);
-  assert.equal(run.code, 1);
+  assert.equal(run.code, 2);
   assert.deepEqual(run.stderr.trim().split('\n'), [
     "doorbell: --drain-timeout must be longer than 0, got '0'",
     HELP_POINTER,

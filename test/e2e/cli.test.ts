@@ -26,9 +26,9 @@ describe('doorbell command', () => {
     const version = await doorbell(['--version']);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
-    // A usage error is one line and a pointer to the help, not the whole help page.
+    // A usage error is one line and a pointer to the help, not the whole help page, and exits 2.
     const unknown = await doorbell(['serve', '--bogus']);
-    assert.equal(unknown.code, 1);
+    assert.equal(unknown.code, 2);
     assert.deepEqual(unknown.stderr.trim().split('\n'), ["error: unknown option '--bogus'", HELP_POINTER]);
   });
 
@@ -77,7 +77,7 @@ describe('doorbell command', () => {
       '--body-file',
       'x',
     ]);
-    assert.equal(both.code, 1);
+    assert.equal(both.code, 2);
     assert.match(both.stderr, /'--body <text>' cannot be used with option '--body-file <path>'/);
     const tolerance = await doorbell([
       'verify',
@@ -85,7 +85,7 @@ describe('doorbell command', () => {
       seconds,
       ...['--signature', signature, '--body', body, '--tolerance', 'soon'],
     ]);
-    assert.equal(tolerance.code, 1);
+    assert.equal(tolerance.code, 2);
     assert.match(tolerance.stderr, /--tolerance/);
     // A webhook captured a while ago: stale, and whether its signature is right all the same.
     const old = new Date(timestamp.getTime() - 3600_000);
@@ -107,7 +107,7 @@ describe('doorbell command', () => {
       '--body-file',
       '/nonexistent/body.json',
     ]);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.deepEqual(missing.stderr.trim().split('\n'), [
       "doorbell: --body-file: ENOENT: no such file or directory, open '/nonexistent/body.json'",
       HELP_POINTER,
@@ -158,7 +158,7 @@ describe('doorbell command', () => {
 
   test('serve refuses an out-of-range port, a zero attempt deadline or retention, a delayed first attempt and a public URL that is not absolute http(s), naming the flag', async () => {
     const run = await doorbell(['serve', '--port', '99999', '--database', ':memory:']);
-    assert.equal(run.code, 1);
+    assert.equal(run.code, 2);
     // A refused flag value is a usage error: one line and the pointer to the help.
     assert.deepEqual(run.stderr.trim().split('\n'), [
       "doorbell: --port must be an integer from 0 to 65535, got '99999'",
@@ -166,28 +166,28 @@ describe('doorbell command', () => {
     ]);
     for (const port of ['0x50', '1e3', '80.0']) {
       const odd = await doorbell(['serve', '--port', port, '--database', ':memory:']);
-      assert.equal(odd.code, 1, `--port ${port}`);
+      assert.equal(odd.code, 2, `--port ${port}`);
       assert.match(odd.stderr, /^doorbell: --port must be an integer from 0 to 65535/);
     }
     const zero = await doorbell(['serve', '--attempt-timeout', '0s', '--database', ':memory:']);
-    assert.equal(zero.code, 1);
+    assert.equal(zero.code, 2);
     assert.match(zero.stderr, /--attempt-timeout must be longer than 0/);
     // Past a timer's limit (2^31 - 1 ms) Node.js fires a timer at once: every attempt would time out,
     // every drain would end at once.
     for (const flag of ['--attempt-timeout', '--drain-timeout']) {
       const long = await doorbell(['serve', flag, '25d', '--database', ':memory:']);
-      assert.equal(long.code, 1, flag);
+      assert.equal(long.code, 2, flag);
       assert.match(long.stderr, new RegExp(`^doorbell: ${flag} must be at most 2147483647 ms`));
     }
     // An address this machine does not have (TEST-NET-1) names the flag.
     const host = await doorbell(['serve', '--host', '192.0.2.1', '--port', '0', '--database', ':memory:']);
-    assert.equal(host.code, 1);
+    assert.equal(host.code, 2);
     assert.match(host.stderr, /^doorbell: --host: cannot listen on '192\.0\.2\.1' \(EADDRNOTAVAIL\)\n/);
     const late = await doorbell(['serve', '--retry-schedule', '10s,1m', '--database', ':memory:']);
-    assert.equal(late.code, 1);
+    assert.equal(late.code, 2);
     assert.match(late.stderr, /--retry-schedule must start with 0/);
     const retention = await doorbell(['serve', '--retention', 'abc', '--database', ':memory:']);
-    assert.equal(retention.code, 1);
+    assert.equal(retention.code, 2);
     assert.match(retention.stderr, /--retention: invalid duration 'abc'/);
     // A zero retention would expire payloads as soon as they are stored.
     const noRetention = await doorbell([
@@ -199,7 +199,7 @@ describe('doorbell command', () => {
       '--database',
       ':memory:',
     ]);
-    assert.equal(noRetention.code, 1);
+    assert.equal(noRetention.code, 2);
     assert.match(noRetention.stderr, /^doorbell: --retention must be longer than 0, got '0'\n/);
     for (const url of ['doorbell.example.com', '/doorbell', 'ftp://doorbell.example.com']) {
       const relative = await doorbell([
@@ -211,7 +211,7 @@ describe('doorbell command', () => {
         '--database',
         ':memory:',
       ]);
-      assert.equal(relative.code, 1, url);
+      assert.equal(relative.code, 2, url);
       assert.match(
         relative.stderr,
         new RegExp(`^doorbell: --public-url must be an absolute http:// or https:// URL, got '${url}'\n`),
@@ -244,7 +244,7 @@ describe('doorbell command', () => {
     assert.ok(existsSync(join(dir, '.doorbell', 'doorbell.db')), 'the default database');
     assert.deepEqual(await proc.stop(), { code: 0, signal: null });
     const bare = await doorbell(['serve', '--attempt-timeout', '40', '--database', ':memory:']);
-    assert.equal(bare.code, 1);
+    assert.equal(bare.code, 2);
     assert.match(bare.stderr, /^doorbell: --attempt-timeout: duration '40' needs a unit/);
   });
 
@@ -396,7 +396,7 @@ describe('doorbell command', () => {
     assert.deepEqual(await off.stop(), { code: 0, signal: null });
     assert.doesNotMatch(off.output(), /Demo mode|deliveries may reach/);
     const bad = await doorbell(['serve', '--database', ':memory:'], { DOORBELL_DEMO: 'yes' });
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2);
     assert.deepEqual(bad.stderr.trim().split('\n'), [
       "doorbell: DOORBELL_DEMO must be 1, true, 0 or false, got 'yes'",
       HELP_POINTER,
@@ -504,7 +504,7 @@ describe('doorbell command', () => {
       ];
       for (const [args, message] of cases) {
         const run = await publish(...args);
-        assert.equal(run.code, 1, args.join(' '));
+        assert.equal(run.code, 2, args.join(' '));
         assert.equal(run.stdout, '');
         const lines = run.stderr.trim().split('\n');
         assert.equal(lines.length, 2, run.stderr);
