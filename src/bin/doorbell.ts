@@ -181,6 +181,13 @@ function withSource(message: string): string {
   return message;
 }
 
+// An empty variable counts as unset (`DOORBELL_URL=`, from a deployment file that passes one on unset):
+// the flag's default or requirement applies, as when it is absent.
+for (const command of program.commands) {
+  for (const { envVar } of command.options)
+    if (envVar && process.env[envVar] === '') delete process.env[envVar];
+}
+
 program.parseAsync().catch((error: unknown) => {
   // Commander has printed its message (or the help, or the version, which exit 0).
   if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT);

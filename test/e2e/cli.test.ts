@@ -513,6 +513,26 @@ describe('doorbell command', () => {
       }
     });
 
+    test('an empty variable is unset: the default URL applies, and a required token or secret is missing', async () => {
+      const noToken = await doorbell(['publish', '--app', 'cli', '--type', 't'], {
+        DOORBELL_ADMIN_TOKEN: '',
+      });
+      assert.equal(noToken.code, 2);
+      assert.match(noToken.stderr, /^error: required option '--token <token>' not specified\n/);
+      const noSecret = await doorbell(
+        ['verify', '--id', 'msg_1', '--timestamp', '1700000000', '--signature', 'v1,x', '--body', '{}'],
+        { DOORBELL_WEBHOOK_SECRET: '' },
+      );
+      assert.equal(noSecret.code, 2);
+      assert.match(noSecret.stderr, /^error: required option '--secret <secret>' not specified\n/);
+      const defaultUrl = await doorbell(['publish', '--app', 'cli', '--type', 't'], {
+        DOORBELL_ADMIN_TOKEN: TOKEN,
+        DOORBELL_URL: '',
+      });
+      // Not '' as the URL ("cannot reach : Invalid URL"): the default, where nothing may be listening.
+      assert.doesNotMatch(defaultUrl.stderr, /Invalid URL/);
+      assert.equal(defaultUrl.code, 1);
+    });
     test('an unreachable server is an error on stderr, not a usage error', async () => {
       const away = await doorbell(['publish', '--url', 'http://127.0.0.1:9', '--app', 'cli', '--type', 't'], {
         DOORBELL_ADMIN_TOKEN: TOKEN,
