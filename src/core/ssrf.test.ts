@@ -27,7 +27,10 @@ const BLOCKED: [string, string, string][] = [
   ['64:ff9b:1::/48', '64:ff9b:1::1', 'nat64'],
   ['100::/64', '100::1', 'discard'],
   ['2001::/32', '2001:0:4136:e378::1', 'teredo'],
+  ['2001:2::/48', '2001:2::1', 'benchmarking'],
+  ['2001:10::/28', '2001:1f::1', 'orchid'],
   ['2001:db8::/32', '2001:db8::1', 'documentation'],
+  ['3fff::/20', '3fff:fff::1', 'documentation'],
   ['2002::/16', '2002:7f00:1::1', '6to4'],
   ['5f00::/16', '5f00::1', 'srv6'],
   ['fc00::/7', 'fd12:3456::1', 'unique-local'],
@@ -54,6 +57,9 @@ const PUBLIC = [
   '2606:4700:4700::1111',
   '2a00:1450:4001::200e',
   '2001:1::1', // outside 2001::/32
+  '2001:3::1', // AMT, beside 2001:2::/48
+  '2001:20::1', // ORCHIDv2
+  '3fff:1000::1', // past 3fff::/20
   '2003::1',
   '::ffff:8.8.8.8',
   '::ffff:1.1.1.1',
@@ -77,6 +83,10 @@ describe('blockedRange', () => {
 
   it('refuses the IPv6 space outside global unicast', () => {
     assert.equal(blockedRange('::7f00:1'), 'ipv4-compatible');
+    // Written with its IPv4 in dotted form, as DNS answers are: still compatible, not mapped.
+    assert.equal(blockedRange('::8.8.8.8'), 'ipv4-compatible');
+    assert.equal(blockedRange('0:0:0:0:0:0:127.0.0.1'), 'ipv4-compatible');
+    assert.equal(isAllowedAddress('::127.0.0.1', parseCidrs(['127.0.0.0/8'])), false);
     assert.equal(blockedRange('fec0::1'), 'site-local');
     assert.equal(blockedRange('4000::1'), 'reserved');
   });

@@ -47,7 +47,10 @@ const V6 = table([
   ['64:ff9b::/96', 'nat64'], // blocked outright: a NAT64 gateway reaches any embedded IPv4
   ['64:ff9b:1::/48', 'nat64'],
   ['100::/64', 'discard'],
+  ['2001:2::/48', 'benchmarking'],
+  ['2001:10::/28', 'orchid'], // deprecated (RFC 4843); its successor ORCHIDv2 is reachable
   ['2001:db8::/32', 'documentation'],
+  ['3fff::/20', 'documentation'], // RFC 9637
   ['2001::/32', 'teredo'],
   ['2002::/16', '6to4'],
   ['5f00::/16', 'srv6'],
@@ -69,8 +72,13 @@ function lookup(address: IP, ranges: readonly [IP, number, string][]): string | 
 /** Parses an address as it comes from a URL hostname or DNS: brackets and an IPv6 zone are allowed. */
 export function parseAddress(text: string): IP | null {
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  const zone = bare.indexOf('%');
+  const address = zone === -1 ? bare : bare.slice(0, zone);
   try {
-    return ipaddr.parse(bare);
+    // ipaddr.js reads the IPv4-compatible ::a.b.c.d (as DNS answers are written) as IPv4-mapped
+    // ::ffff:a.b.c.d: IPv6 is first written in hex, as the URL standard serialises it.
+    const hex = address.includes(':') ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
+    return ipaddr.parse(zone === -1 ? hex : hex + bare.slice(zone));
   } catch {
     return null;
   }
