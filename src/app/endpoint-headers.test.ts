@@ -61,6 +61,11 @@ test('headers: reserved names refused with their location, null removes case-ins
     () => checkHeaders({ 'X-A': '1', 'x-a': '2' }, ['body']),
     (e) => isDoorbellError(e) && e.loc.join('.') === 'body.x-a',
   );
+  // As a JSON body gives it: an own key, which an object it is copied into would take as its prototype.
+  assert.throws(
+    () => checkHeaders(JSON.parse('{"__proto__": "x"}'), ['body', 'headers']),
+    (e) => isDoorbellError(e) && e.loc.join('.') === 'body.headers.__proto__',
+  );
   checkHeaders({ 'X-Ok': 'fine\ttab café', Authorization: 'Bearer t' }, ['body']);
   const many = (n: number, size = 1) =>
     Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-h${i}`, 'v'.repeat(size)]));

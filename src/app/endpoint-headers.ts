@@ -73,6 +73,8 @@ export function checkHeaders(headers: Record<string, string | null>, loc: readon
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!TOKEN.test(name)) throw invalid([...loc, name], 'invalid header name');
+    // A valid field-name, but as an object key it sets the prototype: it would be neither kept nor sent.
+    if (name === '__proto__') throw invalid([...loc, name], 'header name __proto__ is not supported');
     if (seen.has(lower)) throw invalid([...loc, name], `header ${name} is given twice (names ignore case)`);
     seen.add(lower);
     if (value === null) continue;
