@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, isDoorbellError } from '../core/errors.ts';
 import { ConflictError, StoreUnavailableError } from '../store/store.ts';
+import { lingerBeforeClose } from './lingering-close.ts';
 import { patternMessage } from './schemas/common.ts';
 
 export function httpStatus(code: ErrorCode): number {
@@ -56,6 +57,8 @@ function validationItems(error: FastifyError) {
 
 const decodePointer = (s: string): string => s.replace(/~1/g, '/').replace(/~0/g, '~');
 
+const MiB = 1024 * 1024;
+
 const CLIENT_ERRORS: Record<number, string> = { 414: 'uri_too_long', 415: 'unsupported_media_type' };
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
@@ -89,8 +92,12 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   const status = error.statusCode ?? 500;
   if (status === 413) {
+    // Refused once the body is known to be too large, often while the client is still sending it: the
+    // rest is read and dropped (64 MiB, or 4 × the limit if more, and 5 s at most) so that the client
+    // reads the 413 rather than a reset connection.
     void reply.header('connection', 'close');
     const limit = request.routeOptions.bodyLimit;
+    lingerBeforeClose(request.raw, { bytes: Math.max(64 * MiB, 4 * (limit ?? 0)), ms: 5_000 });
     const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
     void reply.code(413).send({ code: 'payload_too_large', detail });
   } else if (status >= 400 && status < 500) {

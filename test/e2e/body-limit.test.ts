@@ -1,0 +1,109 @@
+// A body over the limit is answered 413 while the client may still be sending it. Closed at once, the
+// connection would be reset by the unread rest and a client that reads only after sending (most
+// blocking HTTP clients) would see a broken pipe instead of the 413. Real sockets: inject() has none.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, test } from 'node:test';
+import { ApiException, Svix } from 'svix';
+import { startDoorbell } from '../../src/bin/serve.ts';
+import { makeConfig } from '../../src/config/config.ts';
+import { TOKEN } from '../support/in-process.ts';
+
+const MiB = 1024 * 1024;
+const TOO_LARGE = { code: 'payload_too_large', detail: 'request body is larger than 1048576 bytes' };
+
+let running: Awaited<ReturnType<typeof startDoorbell>>;
+let svix: Svix;
+before(async () => {
+  running = await startDoorbell(makeConfig({ port: 0, database: ':memory:', adminToken: TOKEN }));
+  svix = new Svix(TOKEN, { serverUrl: running.url });
+});
+after(() => running.close());
+
+interface Sent {
+  /** Body bytes the client managed to write before the connection ended or failed. */
+  sent: number;
+  /** Whether a write failed (EPIPE, ECONNRESET): the client was still sending when the server reset. */
+  failed: boolean;
+  answer: string;
+}
+
+/**
+ * POSTs a body of `size` bytes of JSON string content in 64 KiB pieces, with a content-length or
+ * chunked, and resolves once the connection closes. It writes as fast as the socket takes the bytes.
+ */
+function post(size: number, framing: 'content-length' | 'chunked'): Promise<Sent> {
+  const { hostname, port } = new URL(running.url);
+  const piece = Buffer.alloc(64 * 1024, 'x');
+  const head =
+    `POST /api/v1/app HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+    'Content-Type: application/json\r\n' +
+    (framing === 'chunked' ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${size}\r\n\r\n`);
+  const frame = (b: Buffer) =>
+    framing === 'chunked'
+      ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')])
+      : b;
+  return new Promise((resolve) => {
+    const result: Sent = { sent: 0, failed: false, answer: '' };
+    // Half-open allowed: the server's FIN after its answer does not stop the client sending.
+    const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true }, () => {
+      socket.write(head);
+      const pump = () => {
+        while (result.sent < size && !socket.destroyed) {
+          const n = Math.min(piece.length, size - result.sent);
+          result.sent += n;
+          const more = socket.write(frame(piece.subarray(0, n)));
+          if (result.sent === size) socket.end(framing === 'chunked' ? '0\r\n\r\n' : '');
+          if (!more) return void socket.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      result.answer += chunk;
+    });
+    socket.on('error', () => {
+      result.failed = true;
+    });
+    socket.on('close', () => resolve(result));
+  });
+}
+
+function assertTooLarge(answer: string): void {
+  assert.match(answer, /^HTTP\/1\.1 413 /);
+  assert.match(answer, /\r\nconnection: close\r\n/i);
+  assert.deepEqual(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), TOO_LARGE);
+}
+
+test('the svix SDK gets the 413 naming the limit for a 16 MiB message', async () => {
+  const app = await svix.application.create({ name: 'exports' });
+  const error = await svix.message
+    .create(app.id, { eventType: 'export.ready', payload: { data: 'x'.repeat(16 * MiB) } })
+    .then(
+      () => assert.fail('published'),
+      (e: unknown) => e,
+    );
+  assert.ok(error instanceof ApiException, String(error));
+  assert.equal(error.code, 413);
+  assert.deepEqual(error.body, TOO_LARGE);
+  assert.equal((await svix.message.list(app.id)).data.length, 0);
+});
+
+for (const framing of ['content-length', 'chunked'] as const) {
+  test(`a 16 MiB body (${framing}) is read to its end and answered 413, not reset`, async () => {
+    const { sent, failed, answer } = await post(16 * MiB, framing);
+    assert.equal(failed, false);
+    assert.equal(sent, 16 * MiB);
+    assertTooLarge(answer);
+    assert.equal((await svix.application.list()).data.length, 1); // served on, and nothing created
+  });
+}
+
+for (const framing of ['content-length', 'chunked'] as const) {
+  test(`a client that does not stop sending (${framing}) is cut off once the 413 is out`, async () => {
+    const { sent, answer } = await post(200 * MiB, framing);
+    assertTooLarge(answer);
+    assert.ok(sent < 200 * MiB, `the server read all ${sent} bytes`);
+    assert.equal((await svix.application.list()).data.length, 1);
+  });
+}
