@@ -3,12 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, {
-  type FastifyInstance,
-  type FastifySchema,
-  type FastifyServerOptions,
-  type RouteOptions,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { createAuthenticator } from '../app/auth.ts';
 import { createPublisher } from '../app/publish.ts';
 import { PublishCache } from '../app/publish-cache.ts';
@@ -20,6 +15,7 @@ import { authHook } from './auth-hook.ts';
 import type { RouteContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
+import { documentObject, documentRoute } from './openapi.ts';
 import { parseQueryString } from './query.ts';
 import { applicationRoutes } from './routes/applications.ts';
 import { attemptRoutes } from './routes/attempts.ts';
@@ -91,9 +87,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { HTTPBearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ HTTPBearer: [] }],
     },
-    transform: documentIdempotencyKey,
-    transformObject: (document) =>
-      withoutPropertyNames('openapiObject' in document ? document.openapiObject : {}),
+    transform: documentRoute,
+    transformObject: documentObject,
   });
 
   const publisher = createPublisher(deps.store, deps.wake);
@@ -144,40 +139,4 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     { prefix: '/api/v1' },
   );
   return app;
-}
-
-/**
- * Every POST takes an `idempotency-key` header (idempotency.ts, a hook rather than each route's schema):
- * the document lists it on each, as the reference does.
- */
-function documentIdempotencyKey({
-  schema,
-  url,
-  route,
-}: {
-  schema: FastifySchema;
-  url: string;
-  route: RouteOptions;
-}) {
-  if (![route.method].flat().includes('POST')) return { schema, url };
-  const headers = (schema?.headers ?? { type: 'object', properties: {} }) as { properties?: object };
-  const idempotencyKey = { type: 'string', description: "The request's idempotency key" };
-  return {
-    schema: {
-      ...schema,
-      headers: { ...headers, properties: { ...headers.properties, 'idempotency-key': idempotencyKey } },
-    },
-    url,
-  };
-}
-
-/**
- * The document without `propertyNames`, which OpenAPI 3.0 schemas do not have (validation keeps it: a
- * metadata key is checked as its value is).
- */
-function withoutPropertyNames<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(withoutPropertyNames) as T;
-  if (value === null || typeof value !== 'object') return value;
-  const entries = Object.entries(value).filter(([key]) => key !== 'propertyNames');
-  return Object.fromEntries(entries.map(([key, v]) => [key, withoutPropertyNames(v)])) as T;
 }
