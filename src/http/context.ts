@@ -30,6 +30,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     public?: boolean; // no token needed
+    errors?: readonly number[]; // the error statuses a public route answers, for the API document
   }
 }
 

@@ -76,6 +76,16 @@ function wrongType(schema: FieldSchema, value: unknown): boolean {
   return !(kind === schema.type || (schema.type === 'number' && kind === 'integer'));
 }
 
+/** The document's named schemas in place of their $refs (a nullable one's allOf), as the fields are read. */
+function inlined<T>(value: T, schemas: Record<string, object>): T {
+  if (Array.isArray(value)) return value.map((v) => inlined(v, schemas)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const { $ref, allOf, ...rest } = value as { $ref?: string; allOf?: Array<{ $ref?: string }> };
+  if ($ref) return inlined(schemas[$ref.replace('#/components/schemas/', '')], schemas) as T;
+  if (allOf?.length === 1 && allOf[0]?.$ref) return { ...inlined(allOf[0], schemas), ...rest } as T;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, inlined(v, schemas)])) as T;
+}
+
 function problem(res: Res): string | null {
   if (res.status >= 500) return `answered ${res.status}: ${res.body.slice(0, 200)}`;
   if (res.status < 400) return null;
@@ -104,7 +114,8 @@ await describeEachDriver((driver) => {
       attempt_id: 'atmpt_x',
     };
     const doc = (await h.call('GET', '/api/v1/openapi.json')).json;
-    operations = Object.entries<Record<string, OpenApiOperation>>(doc.paths).flatMap(([path, ops]) =>
+    const paths = inlined(doc.paths, doc.components.schemas);
+    operations = Object.entries<Record<string, OpenApiOperation>>(paths).flatMap(([path, ops]) =>
       Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, op })),
     );
     // Deletes last, so that the objects the others address still exist.

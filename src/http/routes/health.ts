@@ -6,13 +6,10 @@ import { type Api, noContent } from '../context.ts';
  * unreachable. GET /health/ping is liveness: the process answers, whatever the database does.
  */
 export function healthRoutes(api: Api, store: Store): void {
-  const options = {
-    config: { public: true },
-    schema: { tags: ['Health'], response: { 204: { type: 'null' } } },
-  };
+  const schema = { tags: ['Health'], response: { 204: { type: 'null' } } };
   api.get(
     '/health',
-    { ...options, schema: { ...options.schema, operationId: 'v1.health.get' } },
+    { config: { public: true, errors: [503] }, schema: { ...schema, operationId: 'v1.health.get' } },
     async (_r, reply) => {
       await store.settings.get('health');
       return noContent(reply);
@@ -20,7 +17,7 @@ export function healthRoutes(api: Api, store: Store): void {
   );
   api.get(
     '/health/ping',
-    { ...options, schema: { ...options.schema, operationId: 'v1.health.ping' } },
+    { config: { public: true }, schema: { ...schema, operationId: 'v1.health.ping' } },
     async (_r, reply) => noContent(reply),
   );
 }

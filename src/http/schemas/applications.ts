@@ -4,38 +4,52 @@ import { DateTime, FeatureFlag, Metadata, NewUid, Nullable, Rate, RateOut, Text 
 
 const name = Text({ minLength: 1 });
 // The reference says `throttleRate`; the svix SDK sends `rateLimit`. Both are accepted and returned.
-export const ApplicationIn = Type.Object({
-  name,
-  uid: Type.Optional(Nullable(NewUid('app'))),
-  metadata: Type.Optional(Metadata),
-  throttleRate: Type.Optional(Nullable(Rate)),
-  rateLimit: Type.Optional(Nullable(Rate)),
-});
+export const ApplicationIn = Type.Object(
+  {
+    name,
+    uid: Type.Optional(Nullable(NewUid('app'))),
+    metadata: Type.Optional(Metadata),
+    throttleRate: Type.Optional(Nullable(Rate)),
+    rateLimit: Type.Optional(Nullable(Rate)),
+  },
+  { title: 'ApplicationIn' },
+);
 
-export const ApplicationPatch = Type.Partial(ApplicationIn);
+export const ApplicationPatch = Type.Partial(ApplicationIn, { title: 'ApplicationPatch' });
 
-export const ApplicationOut = Type.Object({
-  id: Type.String(),
-  uid: Nullable(Type.String()),
-  name: Type.String(),
-  metadata: Metadata,
-  throttleRate: Nullable(RateOut),
-  rateLimit: Nullable(RateOut),
-  createdAt: DateTime,
-  updatedAt: DateTime,
-});
+export const ApplicationOut = Type.Object(
+  {
+    id: Type.String(),
+    uid: Nullable(Type.String()),
+    name: Type.String(),
+    metadata: Metadata,
+    throttleRate: Nullable(RateOut),
+    rateLimit: Nullable(RateOut),
+    createdAt: DateTime,
+    updatedAt: DateTime,
+  },
+  { title: 'ApplicationOut' },
+);
 
-export const AppPortalAccessIn = Type.Object({
-  application: Type.Optional(Nullable(ApplicationIn)),
-  featureFlags: Type.Optional(Type.Array(FeatureFlag, { uniqueItems: true })),
-  expiry: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }))),
-  // As the Svix SDK sends them: what the token may do beyond reading (ViewBase, always required), or
-  // readOnly for reading only. Without either, everything its application allows.
-  capabilities: Type.Optional(
-    Nullable(
-      Type.Array(Type.Unsafe<Capability>({ type: 'string', enum: [...CAPABILITIES] }), { uniqueItems: true }),
+export const AppPortalAccessIn = Type.Object(
+  {
+    application: Type.Optional(Nullable(ApplicationIn)),
+    featureFlags: Type.Optional(Type.Array(FeatureFlag, { uniqueItems: true })),
+    expiry: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }))),
+    // As the Svix SDK sends them: what the token may do beyond reading (ViewBase, always required), or
+    // readOnly for reading only. Without either, everything its application allows.
+    capabilities: Type.Optional(
+      Nullable(
+        Type.Array(Type.Unsafe<Capability>({ type: 'string', enum: [...CAPABILITIES] }), {
+          uniqueItems: true,
+        }),
+      ),
     ),
-  ),
-  readOnly: Type.Optional(Nullable(Type.Boolean())),
-});
-export const AppPortalAccessOut = Type.Object({ token: Type.String(), url: Type.String() });
+    readOnly: Type.Optional(Nullable(Type.Boolean())),
+  },
+  { title: 'AppPortalAccessIn' },
+);
+export const AppPortalAccessOut = Type.Object(
+  { token: Type.String(), url: Type.String() },
+  { title: 'AppPortalAccessOut' },
+);

@@ -1,4 +1,6 @@
 // Shared TypeBox schemas, shaped after Svix's OpenAPI document (reference/svix-server-openapi.json).
+// A schema's `title` is its name in the served document's components.schemas, as the reference names it
+// (src/http/openapi.ts): give one only to a schema that is that component of the reference.
 import { type Static, type TSchema, Type } from 'typebox';
 
 /** OpenAPI 3.0 `nullable`: understood by Ajv, fast-json-stringify and @fastify/swagger alike. */
@@ -51,13 +53,19 @@ export const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', 
 export const Rate = Type.Integer({ minimum: 1, maximum: 65535 });
 export const RateOut = Type.Integer({ minimum: 0 });
 
-export const MessageStatus = Type.Unsafe<0 | 1 | 2 | 3>({ type: 'integer', enum: [0, 1, 2, 3] });
+export const MessageStatus = Type.Unsafe<0 | 1 | 2 | 3>({
+  title: 'MessageStatus',
+  type: 'integer',
+  enum: [0, 1, 2, 3],
+});
 export const MessageStatusText = Type.Unsafe<'success' | 'pending' | 'fail' | 'sending'>({
+  title: 'MessageStatusText',
   type: 'string',
   enum: ['success', 'pending', 'fail', 'sending'],
 });
 
 export const Ordering = Type.Unsafe<'ascending' | 'descending'>({
+  title: 'Ordering',
   type: 'string',
   enum: ['ascending', 'descending'],
 });
@@ -78,13 +86,18 @@ export const TimeParams = {
 
 export const WithContent = Type.Object({ with_content: Type.Optional(Type.Boolean({ default: true })) });
 
+/** A page of named items, named as in the reference (ListResponse_MessageOut_). */
 export function ListResponse<T extends TSchema>(item: T) {
-  return Type.Object({
-    data: Type.Array(item),
-    iterator: Nullable(Type.String()),
-    prevIterator: Nullable(Type.String()),
-    done: Type.Boolean(),
-  });
+  const { title } = item as { title?: string };
+  return Type.Object(
+    {
+      data: Type.Array(item),
+      iterator: Nullable(Type.String()),
+      prevIterator: Nullable(Type.String()),
+      done: Type.Boolean(),
+    },
+    { title: `ListResponse_${title}_` },
+  );
 }
 
 export const HttpErrorOut = Type.Object(
@@ -94,7 +107,10 @@ export const HttpErrorOut = Type.Object(
 export const HttpValidationError = Type.Object(
   {
     detail: Type.Array(
-      Type.Object({ loc: Type.Array(Type.String()), msg: Type.String(), type: Type.String() }),
+      Type.Object(
+        { loc: Type.Array(Type.String()), msg: Type.String(), type: Type.String() },
+        { title: 'ValidationErrorItem' },
+      ),
     ),
   },
   { title: 'HTTPValidationError' },
@@ -103,4 +119,4 @@ export const HttpValidationError = Type.Object(
 export const AppParams = Type.Object({ app_id: Uid });
 export const EndpointParams = Type.Object({ app_id: Uid, endpoint_id: Uid });
 export const MsgParams = Type.Object({ app_id: Uid, msg_id: Uid });
-export const Empty = Type.Object({});
+export const Empty = Type.Object({}, { title: 'EmptyResponse' });

@@ -39,21 +39,27 @@ const settings = {
   rateLimit: Type.Optional(Nullable(Rate)),
 };
 
-export const EndpointIn = Type.Object({
-  url: Url,
-  ...settings,
-  secret: Type.Optional(Nullable(Secret)),
-  headers: Type.Optional(Headers),
-});
-export const EndpointUpdate = Type.Object({ url: Url, ...settings });
-export const EndpointPatch = Type.Object({
-  url: Type.Optional(Url),
-  ...settings,
-  eventTypes: Type.Optional(Nullable(eventTypes(0))),
-  filterTypes: Type.Optional(Nullable(eventTypes(0))),
-  channels: Type.Optional(Nullable(channels(0))),
-  secret: Type.Optional(Nullable(Secret)),
-});
+export const EndpointIn = Type.Object(
+  {
+    url: Url,
+    ...settings,
+    secret: Type.Optional(Nullable(Secret)),
+    headers: Type.Optional(Headers),
+  },
+  { title: 'EndpointIn' },
+);
+export const EndpointUpdate = Type.Object({ url: Url, ...settings }, { title: 'EndpointUpdate' });
+export const EndpointPatch = Type.Object(
+  {
+    url: Type.Optional(Url),
+    ...settings,
+    eventTypes: Type.Optional(Nullable(eventTypes(0))),
+    filterTypes: Type.Optional(Nullable(eventTypes(0))),
+    channels: Type.Optional(Nullable(channels(0))),
+    secret: Type.Optional(Nullable(Secret)),
+  },
+  { title: 'EndpointPatch' },
+);
 
 const outFields = {
   id: Type.String(),
@@ -71,55 +77,83 @@ const outFields = {
   createdAt: DateTime,
   updatedAt: DateTime,
 };
-export const EndpointOut = Type.Object(outFields);
-export const MessageEndpointOut = Type.Object({
-  ...outFields,
-  status: MessageStatus,
-  statusText: MessageStatusText,
-  nextAttempt: Nullable(DateTime),
-});
+export const EndpointOut = Type.Object(outFields, { title: 'EndpointOut' });
+export const MessageEndpointOut = Type.Object(
+  {
+    ...outFields,
+    status: MessageStatus,
+    statusText: MessageStatusText,
+    nextAttempt: Nullable(DateTime),
+  },
+  { title: 'MessageEndpointOut' },
+);
 
-export const EndpointSecretOut = Type.Object({ key: Type.String() });
-export const EndpointSecretRotateIn = Type.Object({
-  key: Type.Optional(Nullable(Secret)),
-  gracePeriodSeconds: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 604800 }))),
-});
-export const EndpointHeadersIn = Type.Object({ headers: Headers });
-export const EndpointHeadersPatchIn = Type.Object({
-  headers: Type.Unsafe<Record<string, string | null>>({
-    type: 'object',
-    additionalProperties: { type: 'string', nullable: true },
-  }),
-  // The Svix SDK's way to remove headers (the reference's is a null value).
-  deleteHeaders: Type.Optional(
-    Type.Array(Type.String({ maxLength: 256, pattern: HEADER_NAME }), {
-      maxItems: 256,
+export const EndpointSecretOut = Type.Object({ key: Type.String() }, { title: 'EndpointSecretOut' });
+export const EndpointSecretRotateIn = Type.Object(
+  {
+    key: Type.Optional(Nullable(Secret)),
+    gracePeriodSeconds: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 604800 }))),
+  },
+  { title: 'EndpointSecretRotateIn' },
+);
+export const EndpointHeadersIn = Type.Object({ headers: Headers }, { title: 'EndpointHeadersIn' });
+export const EndpointHeadersPatchIn = Type.Object(
+  {
+    headers: Type.Unsafe<Record<string, string | null>>({
+      type: 'object',
+      additionalProperties: { type: 'string', nullable: true },
     }),
-  ),
-});
-export const EndpointHeadersOut = Type.Object({ headers: Headers, sensitive: Type.Array(Type.String()) });
+    // The Svix SDK's way to remove headers (the reference's is a null value).
+    deleteHeaders: Type.Optional(
+      Type.Array(Type.String({ maxLength: 256, pattern: HEADER_NAME }), {
+        maxItems: 256,
+      }),
+    ),
+  },
+  { title: 'EndpointHeadersPatchIn' },
+);
+export const EndpointHeadersOut = Type.Object(
+  { headers: Headers, sensitive: Type.Array(Type.String()) },
+  { title: 'EndpointHeadersOut' },
+);
 
-export const EndpointStats = Type.Object({
-  success: Type.Integer(),
-  pending: Type.Integer(),
-  fail: Type.Integer(),
-  sending: Type.Integer(),
-  canceled: Type.Integer(),
-});
+export const EndpointStats = Type.Object(
+  {
+    success: Type.Integer(),
+    pending: Type.Integer(),
+    fail: Type.Integer(),
+    sending: Type.Integer(),
+    canceled: Type.Integer(),
+  },
+  { title: 'EndpointStats' },
+);
 export const StatsQuery = Type.Object({
   since: Type.Optional(Nullable(DateTime)),
   until: Type.Optional(Nullable(DateTime)),
 });
 
-export const RecoverIn = Type.Object({ since: DateTime, until: Type.Optional(Nullable(DateTime)) });
-export const RecoverOut = Type.Object({
-  id: Type.String(),
-  status: Type.Unsafe<'running'>({ type: 'string', enum: ['running'] }),
-  task: Type.Unsafe<'endpoint.recover'>({ type: 'string', enum: ['endpoint.recover'] }),
-  updatedAt: DateTime,
-});
-export const EventExampleIn = Type.Object({
-  eventType: EventTypeName,
-  // Which of the schema's examples (the Svix SDK sends it).
-  exampleIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
-});
+export const RecoverIn = Type.Object(
+  { since: DateTime, until: Type.Optional(Nullable(DateTime)) },
+  { title: 'RecoverIn' },
+);
+export const RecoverOut = Type.Object(
+  {
+    id: Type.String(),
+    status: Type.Unsafe<'running'>({ title: 'BackgroundTaskStatus', type: 'string', enum: ['running'] }),
+    task: Type.Unsafe<'endpoint.recover'>({
+      title: 'BackgroundTaskType',
+      type: 'string',
+      enum: ['endpoint.recover'],
+    }),
+    updatedAt: DateTime,
+  },
+  { title: 'RecoverOut' },
+);
+export const EventExampleIn = Type.Object(
+  {
+    eventType: EventTypeName,
+    // Which of the schema's examples (the Svix SDK sends it).
+    exampleIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+  },
+  { title: 'EventExampleIn' },
+);

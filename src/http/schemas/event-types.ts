@@ -17,19 +17,22 @@ const fields = {
   featureFlags: Type.Optional(Nullable(Type.Array(FeatureFlag, { maxItems: 1 }))),
 };
 
-export const EventTypeIn = Type.Object({ name: EventTypeName, ...fields });
-export const EventTypeUpdate = Type.Object(fields);
-export const EventTypePatch = Type.Partial(EventTypeUpdate);
+export const EventTypeIn = Type.Object({ name: EventTypeName, ...fields }, { title: 'EventTypeIn' });
+export const EventTypeUpdate = Type.Object(fields, { title: 'EventTypeUpdate' });
+export const EventTypePatch = Type.Partial(EventTypeUpdate, { title: 'EventTypePatch' });
 export const EventTypeParams = Type.Object({ event_type_name: EventTypeName });
 
-export const EventTypeOut = Type.Object({
-  name: Type.String(),
-  description: Type.String(),
-  schemas: Type.Optional(Nullable(AnyObject)),
-  archived: Type.Boolean(),
-  deprecated: Type.Boolean(),
-  featureFlag: Nullable(Type.String()),
-  featureFlags: Nullable(Type.Array(Type.String())),
-  createdAt: DateTime,
-  updatedAt: DateTime,
-});
+export const EventTypeOut = Type.Object(
+  {
+    name: Type.String(),
+    description: Type.String(),
+    schemas: Type.Optional(Nullable(AnyObject)),
+    archived: Type.Boolean(),
+    deprecated: Type.Boolean(),
+    featureFlag: Nullable(Type.String()),
+    featureFlags: Nullable(Type.Array(Type.String())),
+    createdAt: DateTime,
+    updatedAt: DateTime,
+  },
+  { title: 'EventTypeOut' },
+);

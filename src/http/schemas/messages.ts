@@ -14,18 +14,21 @@ import {
   Uid,
 } from './common.ts';
 
-export const MessageIn = Type.Object({
-  eventType: EventTypeName,
-  payload: AnyObject,
-  eventId: Type.Optional(Nullable(NewUid('msg'))),
-  channels: Type.Optional(Nullable(Type.Array(Channel, { minItems: 1, maxItems: 5, uniqueItems: true }))),
-  payloadRetentionPeriod: Type.Optional(Nullable(Type.Integer({ minimum: 5, maximum: 90 }))),
-  payloadRetentionHours: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2160 }))),
-  application: Type.Optional(Nullable(ApplicationIn)),
-  // Sent by the Svix SDK, for features Doorbell does not have: refused when set, never silently dropped.
-  deliverAt: Type.Optional(Nullable(DateTime)),
-  tags: Type.Optional(Nullable(Type.Array(Type.String({ maxLength: 128 })))),
-});
+export const MessageIn = Type.Object(
+  {
+    eventType: EventTypeName,
+    payload: AnyObject,
+    eventId: Type.Optional(Nullable(NewUid('msg'))),
+    channels: Type.Optional(Nullable(Type.Array(Channel, { minItems: 1, maxItems: 5, uniqueItems: true }))),
+    payloadRetentionPeriod: Type.Optional(Nullable(Type.Integer({ minimum: 5, maximum: 90 }))),
+    payloadRetentionHours: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2160 }))),
+    application: Type.Optional(Nullable(ApplicationIn)),
+    // Sent by the Svix SDK, for features Doorbell does not have: refused when set, never silently dropped.
+    deliverAt: Type.Optional(Nullable(DateTime)),
+    tags: Type.Optional(Nullable(Type.Array(Type.String({ maxLength: 128 })))),
+  },
+  { title: 'MessageIn' },
+);
 
 const messageFields = {
   id: Type.String(),
@@ -36,13 +39,16 @@ const messageFields = {
   timestamp: DateTime,
 };
 /** Documentation only: message bodies are written by hand so the payload's bytes pass through unchanged. */
-export const MessageOut = Type.Object(messageFields);
-export const EndpointMessageOut = Type.Object({
-  ...messageFields,
-  status: MessageStatus,
-  statusText: MessageStatusText,
-  nextAttempt: Nullable(DateTime),
-});
+export const MessageOut = Type.Object(messageFields, { title: 'MessageOut' });
+export const EndpointMessageOut = Type.Object(
+  {
+    ...messageFields,
+    status: MessageStatus,
+    statusText: MessageStatusText,
+    nextAttempt: Nullable(DateTime),
+  },
+  { title: 'EndpointMessageOut' },
+);
 
 // event_types arrives comma-separated (svix SDK) or repeated; names are checked after splitting.
 const EventTypesFilter = Type.Optional(Type.Array(Type.String({ maxLength: 2600 })));
@@ -57,6 +63,7 @@ export const MessageListQuery = Type.Object({
 });
 
 export const StatusCodeClass = Type.Unsafe<0 | 100 | 200 | 300 | 400 | 500>({
+  title: 'StatusCodeClass',
   type: 'integer',
   enum: [0, 100, 200, 300, 400, 500],
 });
@@ -84,16 +91,19 @@ export const EndpointMessagesQuery = Type.Object({
   event_types: EventTypesFilter,
 });
 
-export const MessageAttemptOut = Type.Object({
-  id: Type.String(),
-  msgId: Type.String(),
-  endpointId: Type.String(),
-  url: Type.String(),
-  response: Type.String(),
-  responseStatusCode: Type.Integer(),
-  responseDurationMs: Type.Integer(),
-  status: MessageStatus,
-  statusText: MessageStatusText,
-  triggerType: Type.Unsafe<0 | 1>({ type: 'integer', enum: [0, 1] }),
-  timestamp: DateTime,
-});
+export const MessageAttemptOut = Type.Object(
+  {
+    id: Type.String(),
+    msgId: Type.String(),
+    endpointId: Type.String(),
+    url: Type.String(),
+    response: Type.String(),
+    responseStatusCode: Type.Integer(),
+    responseDurationMs: Type.Integer(),
+    status: MessageStatus,
+    statusText: MessageStatusText,
+    triggerType: Type.Unsafe<0 | 1>({ title: 'MessageAttemptTriggerType', type: 'integer', enum: [0, 1] }),
+    timestamp: DateTime,
+  },
+  { title: 'MessageAttemptOut' },
+);
