@@ -76,7 +76,7 @@ export interface DeliveryTask {
   nextAt: number | null; // when the next attempt is due (pending only)
   leaseUntil: number | null; // while sending: the lease
   trigger: TriggerTypeName; // what made the next attempt due: the schedule, or a resend or recover
-  rateSlot: boolean; // due at the rate-limit slot it was given when put back: it may be sent at once
+  rateSlot: boolean; // put back until its rate-limit slot, and claimed in time for it (SLOT_GRACE_MS): sent at once
   restore: TaskNext | null; // while a manual attempt is due or in flight: where its failure leaves the task
   createdAt: number;
   updatedAt: number;

@@ -38,12 +38,6 @@ export interface Worker {
 }
 
 const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usual cases
-// A worker that has not claimed for this long was stalled (stopped, paused, cut off from the database,
-// behind a lock): no running worker leaves a due task this long, since each claims at least every
-// IDLE_POLL_MS. Rate-limit slots that passed longer ago are given up before its next claim, so that the
-// tasks waiting for them take new ones instead of all going at once (75 in one second at a rate of 5
-// after a 15 s stall); slots nearer than this stay, since other workers may be about to use them.
-const STALL_MS = 2 * IDLE_POLL_MS;
 // Finished attempts and wake-ups ask for claims far more often than claims are worth running: claims
 // are spaced at least this far apart, and at least as far as the last one took (a claim is a few
 // round trips on PostgreSQL), so slots freed meanwhile are refilled by one claim. An idle worker,
@@ -90,7 +84,6 @@ export function createWorker(deps: WorkerDeps): Worker {
   let timer: NodeJS.Timeout | null = null;
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
-  let lastClaimAt = Number.NEGATIVE_INFINITY; // when the last claim that worked started (see STALL_MS)
   let failing = false; // claims fail (logged once, and once more when they work again)
   // When the last wake from outside came (a publish, resend or recover): one that came during an attempt
   // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
@@ -153,7 +146,6 @@ export function createWorker(deps: WorkerDeps): Worker {
       const free = freeSlots();
       if (free <= 0) return; // a finishing attempt wakes us
       const at = now();
-      if (at - lastClaimAt > STALL_MS) await store.tasks.forgetPassedSlots(at - STALL_MS);
       const limit = Math.min(free, CLAIM_BATCH);
       const claimed = await store.tasks.claimDue({
         now: at,
@@ -162,7 +154,6 @@ export function createWorker(deps: WorkerDeps): Worker {
         perEndpoint: cfg.perEndpointConcurrency,
         ended: [...ended],
       });
-      lastClaimAt = at; // a claim that failed (the database is down) does not count
       nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, now() - at);
       if (failing) logNews('doorbell worker: claims work again');
       failing = false;
@@ -259,7 +250,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   return {
     start() {
       running = true;
-      wake(); // its first claim gives up the rate-limit slots that passed while no worker ran
+      wake();
     },
     wake() {
       wokenAt = now();

@@ -114,6 +114,14 @@ export interface OfferedPublish {
   queued: number;
 }
 
+/**
+ * A task put back to wait for its rate-limit slot keeps it only if claimed at most this long after it
+ * (DeliveryTask.rateSlot); claimed later (after a restart, a stall, a busy worker), it takes a new slot,
+ * so that the tasks whose slots passed meanwhile do not all go at once: a burst is at most this long's
+ * worth of slots. A worker claims a due task within milliseconds; this leaves room for a busy one.
+ */
+export const SLOT_GRACE_MS = 100;
+
 export interface ClaimOptions {
   now: number;
   limit: number; // at most this many tasks
@@ -295,11 +303,6 @@ export interface Store {
      * longer holds `lease`.
      */
     release(taskId: string, lease: number | null, at: number): Promise<void>;
-    /**
-     * Tasks waiting for a rate-limit slot that passed before `before` (no worker claimed then: a restart,
-     * a stall) give it up and take a new one when claimed, instead of all being sent at once. Returns how many.
-     */
-    forgetPassedSlots(before: number): Promise<number>;
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;
     /** Makes the message's task for the endpoint due now, for resend; null if the message never targeted it. */
     resend(appId: string, msgId: string, endpointId: string, now: number): Promise<DeliveryTask | null>;

@@ -417,13 +417,14 @@ await describeEachDriver((driver) => {
     await until('the first deliveries', () => rx.requests.length >= 3, WAIT_MS);
     assert.deepEqual(await first.stop(10_000), { code: 0, signal: null }, first.output());
     const before = rx.requests.length;
-    await sleep(5500); // every slot given out before the stop passed more than 2 s ago
+    await sleep(1000); // as a deploy does: some slots pass, later ones are still ahead
 
     await spawn(args);
     const { firstSecond, arrived } = await burstAfter(rx, before, 30);
-    // The messages whose slots passed while no worker ran took new ones: 10 a second, not all at once.
+    // The messages whose slots passed while no worker ran took new ones: 10 a second, not all at once
+    // (before, the slots of the last 2 s were all used at once: 20 in that second).
     assert.ok(
-      firstSecond <= 11,
+      firstSecond <= 12,
       `${firstSecond} of ${arrived} arrived in the first second after the restart`,
     );
   });
@@ -441,8 +442,8 @@ await describeEachDriver((driver) => {
     const before = rx.requests.length;
     process.kill(proc.pid, 'SIGCONT');
     const { firstSecond, arrived } = await burstAfter(rx, before, 40, 30_000);
-    // Only the slots that passed in the stall's last 2 s are used at once (10), then 5 a second.
-    assert.ok(firstSecond <= 16, `${firstSecond} of ${arrived} arrived in the first second after the stall`);
+    // The slots that passed during the stall are given up for new ones: 5 a second, not a burst.
+    assert.ok(firstSecond <= 7, `${firstSecond} of ${arrived} arrived in the first second after the stall`);
   });
 
   test('a resend made during an attempt a crash cut off: its failure after the restart keeps the schedule going', async (t) => {

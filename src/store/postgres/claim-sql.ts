@@ -13,7 +13,7 @@
 
 import type { Endpoint } from '../../core/types.ts';
 import { toTask } from '../rows.ts';
-import type { ClaimedTask, ClaimOptions } from '../store.ts';
+import { type ClaimedTask, type ClaimOptions, SLOT_GRACE_MS } from '../store.ts';
 import { LOCK_SPACE_ENDPOINT } from './migrate.ts';
 import { ASYNC_COMMIT, mapRow, type Pg, type Row, type Sql, stmt } from './pg.ts';
 
@@ -50,7 +50,8 @@ const START = stmt(`WITH RECURSIVE a(id) AS (
 // primary key (= ANY(ARRAY(…)), never a hash join over the table); message and endpoint are fetched per
 // row by key, the message from the one partition its time names (run-time partition pruning).
 const lease = (now: string, until: string, extra: string, join: string) => `claimed AS (
-    UPDATE tasks SET status = 3, lease_until = ${until}, next_at = NULL, updated_at = ${now}
+    UPDATE tasks SET status = 3, lease_until = ${until}, next_at = NULL, updated_at = ${now},
+      rate_wait = CASE WHEN rate_wait = 1 AND next_at >= ${now} - ${SLOT_GRACE_MS} THEN 1 ELSE 0 END
     WHERE id = ANY(ARRAY(SELECT id FROM picked)) RETURNING *
   ), numbered AS (
     SELECT c.*, row_number() OVER (PARTITION BY c.endpoint_id) AS nth FROM claimed c

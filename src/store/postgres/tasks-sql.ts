@@ -178,11 +178,6 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
     async release(taskId, lease, at) {
       await db.run(RELEASE, [taskId, at, lease]);
     },
-    forgetPassedSlots(now) {
-      return db.run('UPDATE tasks SET rate_wait = 0 WHERE status = 1 AND rate_wait = 1 AND next_at < $1', [
-        now,
-      ]);
-    },
     async get(msgId, endpointId) {
       const row = await db.one(GET, [msgId, endpointId]);
       return row ? toTask(row) : null;

@@ -3,7 +3,7 @@
 
 import type { Endpoint, Message } from '../../core/types.ts';
 import { toTask } from '../rows.ts';
-import type { ClaimedTask, ClaimOptions } from '../store.ts';
+import { type ClaimedTask, type ClaimOptions, SLOT_GRACE_MS } from '../store.ts';
 import type { Db } from './db.ts';
 import { mapRow } from './db.ts';
 
@@ -86,14 +86,16 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
   return picked;
 }
 
-const LEASE = `UPDATE tasks SET status = 3, lease_until = ?, next_at = NULL, updated_at = ?
-  WHERE rowid IN (SELECT value FROM json_each(?)) RETURNING rowid AS rid, *`;
+const LEASE = `UPDATE tasks SET status = 3, lease_until = @until, next_at = NULL, updated_at = @now,
+  rate_wait = CASE WHEN rate_wait = 1 AND next_at >= @now - ${SLOT_GRACE_MS} THEN 1 ELSE 0 END
+  WHERE rowid IN (SELECT value FROM json_each(@picked)) RETURNING rowid AS rid, *`;
 
 export function claimDue(db: Db, o: ClaimOptions, state: ClaimState): ClaimedTask[] {
   if (o.limit <= 0 || o.perEndpoint <= 0) return [];
   const picked = pick(db, o, state);
   if (picked.length === 0) return [];
-  const tasks = db.all(LEASE, o.now + o.leaseMs, o.now, JSON.stringify(picked)).map(toTask);
+  const lease = { until: o.now + o.leaseMs, now: o.now, picked: JSON.stringify(picked) };
+  const tasks = db.all(LEASE, lease).map(toTask);
   const messages = new Map<string, Message>();
   const msgIds = JSON.stringify([...new Set(tasks.map((t) => t.msgId))]);
   for (const row of db.all('SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))', msgIds)) {

@@ -41,8 +41,6 @@ const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL,
   next_at = CAST(min(@at, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at)) AS INTEGER),
   rate_wait = coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at) >= @at
   WHERE id = @id AND status = 3 AND lease_until = @lease`;
-const FORGET_PASSED_SLOTS =
-  'UPDATE tasks SET rate_wait = 0 WHERE status = 1 AND rate_wait = 1 AND next_at < ?';
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 // Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
 // already waits for one (a second resend).
@@ -113,9 +111,6 @@ export function tasksSql(db: Db): Store['tasks'] {
       return db.grouped(() => {
         db.run(RELEASE, { at, lease, id: taskId });
       }, false);
-    },
-    async forgetPassedSlots(now) {
-      return db.run(FORGET_PASSED_SLOTS, now);
     },
     async get(msgId, endpointId) {
       const row = db.get('SELECT * FROM tasks WHERE msg_id = ? AND endpoint_id = ?', msgId, endpointId);
