@@ -89,6 +89,40 @@ describe('worker offer', () => {
     }
   });
 
+  it('keeps a slot for another endpoint when one fills the rest, and waits for a freed slot instead of claiming again and again', async () => {
+    // 8 slots, 1 kept for endpoints with no attempt in flight.
+    const { endpoints } = await setup({ concurrency: 8, perEndpointConcurrency: 8 });
+    const [a, b] = endpoints.map((e) => e.id) as [string, string];
+    const publish = (endpointId: string, n: number) =>
+      store.messages.publish(
+        Array.from({ length: n }, () => {
+          const now = Date.now();
+          return { message: mkMessage(endpoints[0]!.appId, now), endpointIds: [endpointId], now };
+        }),
+      );
+    const inFlight = async (n: number) => {
+      const until = Date.now() + 5000;
+      while (receiver.waiting.length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(receiver.waiting.length, n);
+    };
+    await publish(a, 20);
+    worker.wake();
+    await inFlight(7);
+    let claims = 0;
+    const claimDue = store.tasks.claimDue.bind(store.tasks);
+    store.tasks.claimDue = (options) => {
+      claims++;
+      return claimDue(options);
+    };
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(claims <= 1, `${claims} claims while nothing could be taken`);
+    assert.equal(receiver.waiting.length, 7, 'endpoint a never takes the kept slot');
+    await publish(b, 1);
+    worker.wake();
+    await inFlight(8);
+    assert.equal(receiver.waiting.at(-1)?.request.url, endpoints[1]!.url);
+  });
+
   it('stays within its own concurrency across endpoints, and gets back the slots of a publish that failed', async () => {
     const { endpoints } = await setup({ concurrency: 2, perEndpointConcurrency: 2 });
     const [a, b] = endpoints.map((e) => e.id) as [string, string];
