@@ -3,6 +3,15 @@
 // closes. Closed at once, the unread bytes make the kernel reset the connection, and a client still
 // sending (one that reads only once it has sent, say) loses the response to a broken pipe.
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+
+const closing = new WeakSet<Socket>();
+
+/**
+ * Whether `socket` is closing after a response that said `connection: close`: a request pipelined
+ * behind it must not be served (RFC 9112 §9.6), as Node's parser would, since its answer is never sent.
+ */
+export const isClosing = (socket: Socket): boolean => closing.has(socket);
 
 export interface LingerLimits {
   /** Bytes of the request discarded at most; past them, once the response is out, the connection is cut. */
@@ -20,6 +29,7 @@ export interface LingerLimits {
  */
 export function lingerBeforeClose(request: IncomingMessage, limits: LingerLimits): void {
   const socket = request.socket;
+  if (socket) closing.add(socket);
   if (request.readableEnded || typeof socket?.destroySoon !== 'function') return;
   const destroySoon = socket.destroySoon;
   let left = limits.bytes;

@@ -15,6 +15,7 @@ import { authHook } from './auth-hook.ts';
 import type { RouteContext } from './context.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
+import { isClosing } from './lingering-close.ts';
 import { documentObject, documentRoute } from './openapi.ts';
 import { parseQueryString } from './query.ts';
 import { applicationRoutes } from './routes/applications.ts';
@@ -115,6 +116,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     route.onRequest = [auth, ...own];
   });
   const idempotency = idempotencyHooks(deps.store, deps.now, deps.config.idempotencyTtlMs);
+  // A request pipelined behind a response that closes its connection (a 413) is dropped unserved: its
+  // answer would never be sent.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!isClosing(request.raw.socket)) return done();
+    reply.hijack(); // ends the lifecycle: no hook or handler runs
+    request.raw.socket.destroy();
+    done();
+  });
   app.addHook('preHandler', idempotency.preHandler);
   app.addHook('onSend', idempotency.onSend);
   app.addHook('onRequestAbort', idempotency.onRequestAbort);

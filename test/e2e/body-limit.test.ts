@@ -107,3 +107,22 @@ for (const framing of ['content-length', 'chunked'] as const) {
     assert.equal((await svix.application.list()).data.length, 1);
   });
 }
+
+test('a request pipelined behind the too-large body is not served: its answer would never be sent', async () => {
+  const { hostname, port } = new URL(running.url);
+  const post = (body: string) =>
+    `POST /api/v1/app HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const big = JSON.stringify({ name: 'x'.repeat(2 * MiB) });
+  const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+  let answer = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    answer += chunk;
+  });
+  socket.on('error', () => {});
+  socket.end(post(big) + post(JSON.stringify({ name: 'pipelined' }))); // one write
+  await new Promise((resolve) => socket.on('close', resolve));
+  assertTooLarge(answer);
+  const names = (await svix.application.list({ limit: 250 })).data.map((a) => a.name);
+  assert.ok(!names.includes('pipelined'), `served: ${names}`);
+});
