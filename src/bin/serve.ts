@@ -44,8 +44,9 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   let generated: string | null;
   try {
     await server.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
-      // An address this machine does not have, or a name that does not resolve: the flag is wrong.
-      if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')
+      // An address this machine does not have, or a name that does not resolve: the flag is wrong. (A
+      // lookup that failed for now, EAI_AGAIN, is a failure like any other.)
+      if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND')
         throw new UsageError(`--host: cannot listen on '${config.host}' (${error.code})`);
       throw error;
     });

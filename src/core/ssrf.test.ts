@@ -87,6 +87,12 @@ describe('blockedRange', () => {
     assert.equal(blockedRange('::8.8.8.8'), 'ipv4-compatible');
     assert.equal(blockedRange('0:0:0:0:0:0:127.0.0.1'), 'ipv4-compatible');
     assert.equal(isAllowedAddress('::127.0.0.1', parseCidrs(['127.0.0.0/8'])), false);
+    // The same reading for the allowlist, and whatever is not an address still fails closed.
+    assert.equal(parseCidrs(['::10.0.0.1'])[0]?.text, '::a00:1/128');
+    assert.equal(isAllowedAddress('::ffff:10.0.0.1', parseCidrs(['::10.0.0.1/128'])), false);
+    for (const junk of ['::1\t', '::1]@[2606:4700::1111', ' ::1']) {
+      assert.equal(blockedRange(junk), 'invalid address', JSON.stringify(junk));
+    }
     assert.equal(blockedRange('fec0::1'), 'site-local');
     assert.equal(blockedRange('4000::1'), 'reserved');
   });

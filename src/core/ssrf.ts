@@ -69,16 +69,27 @@ function lookup(address: IP, ranges: readonly [IP, number, string][]): string | 
   return null;
 }
 
+/**
+ * An IPv6 address as text ipaddr.js reads right: ipaddr.js reads the IPv4-compatible ::a.b.c.d (as DNS
+ * answers are written) as IPv4-mapped ::ffff:a.b.c.d, so IPv6 is first written in hex, as the URL
+ * standard serialises it. Anything but hex digits, colons and dots is left for ipaddr.js to refuse.
+ */
+function hexIPv6(address: string): string {
+  if (!address.includes(':') || !/^[0-9a-fA-F:.]+$/.test(address)) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address;
+  }
+}
+
 /** Parses an address as it comes from a URL hostname or DNS: brackets and an IPv6 zone are allowed. */
 export function parseAddress(text: string): IP | null {
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
   const zone = bare.indexOf('%');
-  const address = zone === -1 ? bare : bare.slice(0, zone);
+  const address = hexIPv6(zone === -1 ? bare : bare.slice(0, zone));
   try {
-    // ipaddr.js reads the IPv4-compatible ::a.b.c.d (as DNS answers are written) as IPv4-mapped
-    // ::ffff:a.b.c.d: IPv6 is first written in hex, as the URL standard serialises it.
-    const hex = address.includes(':') ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
-    return ipaddr.parse(zone === -1 ? hex : hex + bare.slice(zone));
+    return ipaddr.parse(zone === -1 ? address : address + bare.slice(zone));
   } catch {
     return null;
   }
@@ -119,7 +130,9 @@ export function blockedRange(address: string): string | null {
 /** Parses allowlist entries ('127.0.0.0/8', '::1/128'; a bare address means just itself). */
 export function parseCidrs(list: readonly string[]): Cidr[] {
   return list.map((entry) => {
-    const text = entry.trim();
+    const trimmed = entry.trim();
+    const slash = trimmed.includes('/') ? trimmed.indexOf('/') : trimmed.length;
+    const text = hexIPv6(trimmed.slice(0, slash)) + trimmed.slice(slash);
     try {
       const [address, prefix] = text.includes('/')
         ? ipaddr.parseCIDR(text)

@@ -1,7 +1,8 @@
 // Per-endpoint rate limits for the worker: the endpoint's own `rateLimit`, else its application's
 // (which applies to each endpoint that sets none). Slots are reserved in the store, so the limit holds
 // across worker processes; a task that must wait is put back until its slot, and passes when it is
-// claimed again holding it (by any worker). A rate-limit change takes that slot back (store resetRate).
+// claimed again holding it (by any worker, within SLOT_GRACE_MS of the slot; later, it takes the next
+// free slot, behind those already given out). A rate-limit change takes that slot back (store resetRate).
 
 import type { DeliveryTask, Endpoint } from '../core/types.ts';
 import type { Store } from '../store/store.ts';
