@@ -261,6 +261,16 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('GET', '/api/v1/app/inline-app')).json.name, 'x');
     });
 
+    test('an app-portal request refused for its capabilities creates no application', async () => {
+      const application = { name: 'x', uid: 'refused-portal' };
+      const res = await h.call('POST', '/api/v1/auth/app-portal-access/refused-portal', {
+        application,
+        capabilities: ['ManageEndpoint'],
+      });
+      assert.deepEqual([res.status, res.json.detail?.[0]?.loc], [422, ['body', 'capabilities']]);
+      assert.equal((await h.call('GET', '/api/v1/app/refused-portal')).status, 404);
+    });
+
     test('a message whose payload was expunged cannot be resent (400), and nothing is queued', async () => {
       await h.call('POST', '/api/v1/app', { name: 'Gone', uid: 'gone' });
       await h.call('POST', '/api/v1/app/gone/endpoint', { url: 'https://example.com/', uid: 'gone-ep' });

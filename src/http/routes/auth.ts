@@ -37,13 +37,14 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
     async (request) => {
       requireAdmin(request.scope);
       const body = request.body ?? {};
+      const capabilities = capabilitiesOf(body); // checked before the application may be created
       const application = body.application
         ? { ...body.application, rateLimit: rateOf(body.application) }
         : null;
       const app = await getOrCreateApp(deps, request.scope, request.params.app_id, application);
       const now = deps.now();
       const ttl = body.expiry ? body.expiry * 1000 : undefined;
-      const token = await auth.issueAppToken(app.id, now, ttl, body.featureFlags, capabilitiesOf(body));
+      const token = await auth.issueAppToken(app.id, now, ttl, body.featureFlags, capabilities);
       const base = deps.config.publicUrl ?? `${request.protocol}://${request.host}`;
       return { token, url: `${base.replace(/\/$/, '')}/portal/${app.id}#token=${token}` };
     },
