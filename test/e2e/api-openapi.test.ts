@@ -115,13 +115,16 @@ const WHY: Record<string, string> = {
   payloadRetentionHours: 'sent by the Svix SDK, in hours rather than days',
   deliverAt: 'sent by the Svix SDK; refused by name when set (no delayed delivery)',
   tags: 'sent by the Svix SDK; refused by name when set (messages carry no tags)',
+  transformationsParams: 'sent by the Svix SDK; refused by name when set (no transformations)',
+  groupName: 'sent by the Svix SDK; refused by name when set (no event type groups)',
+  sessionId: 'sent by the Svix SDK; refused by name when set (no portal sessions)',
 };
 const ENDPOINT_EXTRAS = ['version', 'filterTypes', 'rateLimit'];
 const EXTRA: Record<string, string[]> = {
   ApplicationIn: ['rateLimit'],
   ApplicationOut: ['rateLimit'],
   ApplicationPatch: ['rateLimit'],
-  AppPortalAccessIn: ['expiry', 'capabilities', 'readOnly'],
+  AppPortalAccessIn: ['expiry', 'capabilities', 'readOnly', 'sessionId'],
   EndpointHeadersPatchIn: ['deleteHeaders'],
   EndpointIn: [...ENDPOINT_EXTRAS, 'headers'],
   EndpointOut: ENDPOINT_EXTRAS,
@@ -129,11 +132,11 @@ const EXTRA: Record<string, string[]> = {
   EndpointUpdate: ENDPOINT_EXTRAS,
   MessageEndpointOut: [...ENDPOINT_EXTRAS, 'metadata'],
   EventExampleIn: ['exampleIndex'],
-  EventTypeIn: ['featureFlags'],
+  EventTypeIn: ['featureFlags', 'groupName'],
   EventTypeOut: ['featureFlags'],
-  EventTypePatch: ['featureFlags'],
-  EventTypeUpdate: ['featureFlags'],
-  MessageIn: ['payloadRetentionHours', 'deliverAt', 'tags'],
+  EventTypePatch: ['featureFlags', 'groupName'],
+  EventTypeUpdate: ['featureFlags', 'groupName'],
+  MessageIn: ['payloadRetentionHours', 'deliverAt', 'tags', 'transformationsParams'],
 };
 
 // Transcribed from the reference's paths: each operation's request body and success responses.

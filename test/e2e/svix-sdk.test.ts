@@ -2,7 +2,7 @@
 // svix's own Webhook.verify that what arrives is signed as Svix would sign it. Runs once per store driver.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Svix, Webhook } from 'svix';
+import { type ApiException, Svix, Webhook } from 'svix';
 import type { Running } from '../../src/bin/serve.ts';
 import { describeEachDriver, start, TOKEN, until } from '../support/in-process.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
@@ -112,5 +112,44 @@ await describeEachDriver((driver) => {
     assert.match(portal.token, /^appsk_/);
     const scoped = new Svix(portal.token, { serverUrl: doorbell.url });
     assert.equal((await scoped.endpoint.list(app.id)).data.length, 2);
+  });
+
+  test('what the SDK asks for that Doorbell does not do is a 422 naming it, and writes nothing', async () => {
+    const app = await svix.application.create({ name: 'Unsupported', uid: 'unsupported-app' });
+    const ep = await svix.endpoint.create(app.id, { url: ok.url });
+    const msg = await svix.message.create(app.id, { eventType: 'user.signup', payload: {} });
+    const refusedAs = async (call: () => Promise<unknown>, loc: string[]) => {
+      const error = await call().then(
+        () => assert.fail(`${loc.join('.')} was accepted`),
+        (e: ApiException<{ detail: Array<{ loc: string[] }> }>) => e,
+      );
+      assert.deepEqual([error.code, error.body.detail[0]?.loc], [422, loc]);
+    };
+    const tag = { tag: 'x' };
+    await refusedAs(() => svix.message.list(app.id, tag), ['query', 'tag']);
+    await refusedAs(() => svix.messageAttempt.listByEndpoint(app.id, ep.id, tag), ['query', 'tag']);
+    await refusedAs(() => svix.messageAttempt.listByMsg(app.id, msg.id, tag), ['query', 'tag']);
+    await refusedAs(() => svix.messageAttempt.listAttemptedMessages(app.id, ep.id, tag), ['query', 'tag']);
+    await refusedAs(
+      () => svix.messageAttempt.listByEndpoint(app.id, ep.id, { withMsg: true }),
+      ['query', 'with_msg'],
+    );
+    assert.equal((await svix.messageAttempt.listByEndpoint(app.id, ep.id, { withMsg: false })).done, true);
+
+    const publish = { eventType: 'user.signup', payload: {}, transformationsParams: { a: 1 } };
+    await refusedAs(() => svix.message.create(app.id, publish), ['body', 'transformationsParams']);
+    assert.equal((await svix.message.list(app.id)).data.length, 1, 'nothing published');
+
+    const group = { description: 'grouped', groupName: 'g' };
+    await refusedAs(() => svix.eventType.create({ name: 'grouped', ...group }), ['body', 'groupName']);
+    await refusedAs(() => svix.eventType.update('grouped', group), ['body', 'groupName']);
+    await svix.eventType.create({ name: 'ungrouped', description: 'd' });
+    await refusedAs(() => svix.eventType.patch('ungrouped', { groupName: 'g' }), ['body', 'groupName']);
+    await assert.rejects(svix.eventType.get('grouped'), (e: ApiException<unknown>) => e.code === 404);
+    assert.equal((await svix.eventType.get('ungrouped')).description, 'd');
+
+    const access = { application: { name: 'x', uid: 'session-app' }, sessionId: 's' };
+    await refusedAs(() => svix.authentication.appPortalAccess('session-app', access), ['body', 'sessionId']);
+    await assert.rejects(svix.application.get('session-app'), (e: ApiException<unknown>) => e.code === 404);
   });
 });

@@ -20,6 +20,7 @@ import {
   EndpointMessagesQuery,
   MessageAttemptOut,
 } from '../schemas/messages.ts';
+import { refuseUnsupported } from '../unsupported.ts';
 
 const tags = ['Message Attempt'];
 const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
@@ -39,10 +40,12 @@ type AttemptQ = {
   status?: 0 | 1 | 2 | 3 | null;
   status_code_class?: 0 | 100 | 200 | 300 | 400 | 500 | null;
   channel?: string | null;
+  tag?: string | null;
   event_types?: string[];
 };
 
 function attemptQuery(q: AttemptQ) {
+  refuseUnsupported('query', { tag: q.tag });
   return {
     ...timedPageQuery(q, 'atmpt'),
     statusCodeClass: q.status_code_class ?? null,
@@ -67,6 +70,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request) => {
       const q = request.query;
+      refuseUnsupported('query', { with_msg: q.with_msg });
       const query = attemptQuery(q); // validated even when the status matches nothing
       const endpoint = await resolveEndpoint(
         deps,
@@ -125,6 +129,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
+      refuseUnsupported('query', { tag: q.tag });
       const ref = { app: request.params.app_id, endpoint: request.params.endpoint_id };
       const page = await listEndpointMessages(deps, request.scope, ref, {
         ...timedPageQuery(q, 'msg'),

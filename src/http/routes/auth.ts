@@ -5,6 +5,7 @@ import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody } from '../context.ts';
 import { AppPortalAccessIn, AppPortalAccessOut } from '../schemas/applications.ts';
 import { AppParams } from '../schemas/common.ts';
+import { refuseUnsupported } from '../unsupported.ts';
 import { rateOf } from './applications.ts';
 
 const tags = ['Authentication'];
@@ -37,6 +38,7 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
     async (request) => {
       requireAdmin(request.scope);
       const body = request.body ?? {};
+      refuseUnsupported('body', { sessionId: body.sessionId });
       const capabilities = capabilitiesOf(body); // checked before the application may be created
       const application = body.application
         ? { ...body.application, rateLimit: rateOf(body.application) }

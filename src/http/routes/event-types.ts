@@ -19,14 +19,19 @@ import {
   EventTypePatch,
   EventTypeUpdate,
 } from '../schemas/event-types.ts';
+import { refuseUnsupported } from '../unsupported.ts';
 
 const tags = ['Event Type'];
 
-/** `featureFlags` (the Svix SDK's newer spelling, one flag at most here) as `featureFlag`. */
-function withFlag<T extends { featureFlag?: string | null; featureFlags?: string[] | null }>(
-  body: T,
-): Omit<T, 'featureFlags'> {
-  const { featureFlags, ...rest } = body;
+/**
+ * `featureFlags` (the Svix SDK's newer spelling, one flag at most here) as `featureFlag`; the SDK's
+ * `groupName` is refused when set.
+ */
+function withFlag<
+  T extends { featureFlag?: string | null; featureFlags?: string[] | null; groupName?: string | null },
+>(body: T): Omit<T, 'featureFlags' | 'groupName'> {
+  const { featureFlags, groupName, ...rest } = body;
+  refuseUnsupported('body', { groupName });
   return featureFlags === undefined ? rest : { ...rest, featureFlag: featureFlags?.[0] ?? null };
 }
 

@@ -7,7 +7,6 @@ import {
   resolveMessage,
 } from '../../app/messages.ts';
 import { publishMessage } from '../../app/publish.ts';
-import { invalid } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { endpointOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
@@ -24,6 +23,7 @@ import {
 } from '../schemas/common.ts';
 import { MessageEndpointOut } from '../schemas/endpoints.ts';
 import { MessageIn, MessageListQuery, MessageOut } from '../schemas/messages.ts';
+import { refuseUnsupported } from '../unsupported.ts';
 
 const HOUR = 3600 * 1000;
 const tags = ['Message'];
@@ -42,7 +42,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
-      if (q.tag) throw invalid(['query', 'tag'], 'message tags are not supported');
+      refuseUnsupported('query', { tag: q.tag });
       const page = await listMessages(deps, request.scope, request.params.app_id, {
         ...timedPageQuery(q, 'msg'),
         channel: q.channel ?? null,
@@ -70,6 +70,11 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body;
+      refuseUnsupported('body', {
+        deliverAt: body.deliverAt,
+        tags: body.tags,
+        transformationsParams: body.transformationsParams,
+      });
       // The exact bytes the publisher sent for `payload` are what endpoints receive.
       const payload =
         (request.rawBody && rawMember(request.rawBody, 'payload')) ?? JSON.stringify(body.payload);
@@ -81,9 +86,6 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       const application = body.application
         ? { ...body.application, rateLimit: body.application.rateLimit ?? body.application.throttleRate }
         : null;
-      if (body.deliverAt != null)
-        throw invalid(['body', 'deliverAt'], 'delayed delivery is not supported: messages are sent at once');
-      if (body.tags?.length) throw invalid(['body', 'tags'], 'message tags are not supported');
       const message = await publishMessage(deps, request.scope, request.params.app_id, {
         eventType: body.eventType,
         eventId: body.eventId ?? null,

@@ -46,6 +46,8 @@ export const AppPortalAccessIn = Type.Object(
       ),
     ),
     readOnly: Type.Optional(Nullable(Type.Boolean())),
+    // Sent by the Svix SDK: refused when set (no portal sessions here).
+    sessionId: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
   },
   { title: 'AppPortalAccessIn' },
 );

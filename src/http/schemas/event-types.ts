@@ -15,6 +15,8 @@ const fields = {
   featureFlag: Type.Optional(Nullable(FeatureFlag)),
   // The Svix SDK's newer spelling; an event type here has at most one flag.
   featureFlags: Type.Optional(Nullable(Type.Array(FeatureFlag, { maxItems: 1 }))),
+  // Sent by the Svix SDK: refused when set (no event type groups here).
+  groupName: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
 };
 
 export const EventTypeIn = Type.Object({ name: EventTypeName, ...fields }, { title: 'EventTypeIn' });

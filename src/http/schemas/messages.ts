@@ -26,6 +26,7 @@ export const MessageIn = Type.Object(
     // Sent by the Svix SDK, for features Doorbell does not have: refused when set, never silently dropped.
     deliverAt: Type.Optional(Nullable(DateTime)),
     tags: Type.Optional(Nullable(Type.Array(Type.String({ maxLength: 128 })))),
+    transformationsParams: Type.Optional(Nullable(AnyObject)),
   },
   { title: 'MessageIn' },
 );
@@ -52,10 +53,12 @@ export const EndpointMessageOut = Type.Object(
 
 // event_types arrives comma-separated (svix SDK) or repeated; names are checked after splitting.
 const EventTypesFilter = Type.Optional(Type.Array(Type.String({ maxLength: 2600 })));
+// Sent by the Svix SDK's list options: refused when set (messages carry no tags).
+const TagFilter = Type.Optional(Nullable(Type.String({ maxLength: 128 })));
 
 export const MessageListQuery = Type.Object({
   ...PageParams,
-  tag: Type.Optional(Nullable(Type.String({ maxLength: 128 }))), // refused: messages carry no tags
+  tag: TagFilter,
   ...TimeParams,
   channel: Type.Optional(Nullable(Channel)),
   with_content: Type.Optional(Type.Boolean({ default: true })),
@@ -74,19 +77,24 @@ const attemptFilters = {
   status: Type.Optional(Nullable(MessageStatus)),
   status_code_class: Type.Optional(Nullable(StatusCodeClass)),
   channel: Type.Optional(Nullable(Channel)),
+  tag: TagFilter,
   with_content: Type.Optional(Type.Boolean({ default: true })),
   event_types: EventTypesFilter,
 };
 /** A message's attempts, to every endpoint or to one. */
 export const AttemptListQuery = Type.Object({ ...attemptFilters, endpoint_id: Type.Optional(Nullable(Uid)) });
-/** An endpoint's attempts: the path names the endpoint. */
-export const EndpointAttemptListQuery = Type.Object(attemptFilters);
+/** An endpoint's attempts: the path names the endpoint. `with_msg` (the SDK's) is refused when true. */
+export const EndpointAttemptListQuery = Type.Object({
+  ...attemptFilters,
+  with_msg: Type.Optional(Type.Boolean()),
+});
 
 export const EndpointMessagesQuery = Type.Object({
   ...PageParams,
   ...TimeParams,
   status: Type.Optional(Nullable(MessageStatus)),
   channel: Type.Optional(Nullable(Channel)),
+  tag: TagFilter,
   with_content: Type.Optional(Type.Boolean({ default: true })),
   event_types: EventTypesFilter,
 });

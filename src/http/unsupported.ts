@@ -1,0 +1,28 @@
+// What the Svix SDK can ask for that Doorbell does not do: refused by name (422), never silently dropped.
+import { invalid } from '../core/errors.ts';
+
+const WHY = {
+  deliverAt: 'delayed delivery is not supported: messages are sent at once',
+  tags: 'message tags are not supported',
+  tag: 'message tags are not supported',
+  transformationsParams: 'transformations are not supported: endpoints receive the payload as sent',
+  groupName: 'event type groups are not supported',
+  sessionId: 'app-portal sessions are not supported',
+  with_msg: 'attempts are listed without their message: GET the message by its msgId',
+} as const;
+
+/** Unset, as the SDK sends what its caller left out: absent, null, false, '' or []. */
+function isSet(value: unknown): boolean {
+  if (value === undefined || value === null || value === false || value === '') return false;
+  return !(Array.isArray(value) && value.length === 0);
+}
+
+/** Checked before anything is written: the first field that is set is a 422 naming it. */
+export function refuseUnsupported(
+  part: 'body' | 'query',
+  given: Partial<Record<keyof typeof WHY, unknown>>,
+): void {
+  for (const [field, value] of Object.entries(given)) {
+    if (isSet(value)) throw invalid([part, field], WHY[field as keyof typeof WHY]);
+  }
+}
