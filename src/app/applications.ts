@@ -76,7 +76,11 @@ export async function listApplications(
 
 const isAppId = (idOrUid: string): boolean => idOrUid.startsWith('app_');
 
-/** PUT: replaces the application, or creates it (with the path value as uid) when it does not exist. */
+/**
+ * PUT: replaces the application, or creates it (with the path value as uid unless the body names one)
+ * when it does not exist. A path that names none finds it by the body's uid: what the same PUT made, or
+ * renamed, the last time.
+ */
 export async function upsertApplication(
   deps: ApplicationDeps,
   scope: Scope,
@@ -86,11 +90,12 @@ export async function upsertApplication(
   requireAdmin(scope);
   return upsert(async () => {
     const now = deps.now();
-    const existing = await deps.store.apps.get(idOrUid);
+    const byPath = await deps.store.apps.get(idOrUid);
+    // An application id names one that exists or none: creating another under a new id would make
+    // every repeat of the same PUT create one more.
+    if (!byPath && isAppId(idOrUid)) throw notFound('application');
+    const existing = byPath ?? (input.uid ? await deps.store.apps.get(input.uid) : null);
     if (!existing) {
-      // An application id names one that exists or none: creating another under a new id would make
-      // every repeat of the same PUT create one more.
-      if (isAppId(idOrUid)) throw notFound('application');
       const app = buildApplication({ ...input, uid: input.uid ?? idOrUid }, now);
       await deps.store.apps.create(app);
       return { app, created: true };

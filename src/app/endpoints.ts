@@ -141,7 +141,10 @@ export async function listEndpoints(
   return deps.store.endpoints.list(app.id, query);
 }
 
-/** PUT: replaces the endpoint's settings (secrets and headers stay), or creates it under the path uid. */
+/**
+ * PUT: replaces the endpoint's settings (secrets and headers stay), or creates it under the path uid
+ * unless the body names one. A path that names none finds it by the body's uid, as for applications.
+ */
 export async function upsertEndpoint(
   deps: EndpointDeps,
   scope: Scope,
@@ -152,9 +155,10 @@ export async function upsertEndpoint(
   requireCapability(scope, 'ManageEndpoint');
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   return upsert(async () => {
-    const existing = await deps.store.endpoints.get(app.id, endpointIdOrUid);
+    const byPath = await deps.store.endpoints.get(app.id, endpointIdOrUid);
+    if (!byPath && endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
+    const existing = byPath ?? (input.uid ? await deps.store.endpoints.get(app.id, input.uid) : null);
     if (!existing) {
-      if (endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
       await checkFilterTypes(deps, scope, input.filterTypes, null, input.filterTypesField);
       const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, deps.now());
       await deps.store.endpoints.create(endpoint);

@@ -238,6 +238,38 @@ await describeEachDriver((driver) => {
       assert.ok(!names.includes('x'), 'nothing was created for the unknown id');
     });
 
+    test('the same PUT repeated answers as the first did when the body names another uid than the path', async () => {
+      const put = (path: string, body: object) => h.call('PUT', `/api/v1/app/${path}`, body);
+      const made = await put('put-path', { name: 'a', uid: 'put-body' });
+      const again = await put('put-path', { name: 'a', uid: 'put-body' });
+      assert.deepEqual([made.status, again.status, again.json.id], [201, 200, made.json.id]);
+      assert.equal((await h.call('GET', '/api/v1/app/put-path')).status, 404, 'created under the body uid');
+
+      const url = 'https://example.com/put';
+      const ep = await put('put-body/endpoint/ep-path', { url, uid: 'ep-body' });
+      const epAgain = await put('put-body/endpoint/ep-path', { url, uid: 'ep-body', description: 'd' });
+      assert.deepEqual([ep.status, epAgain.status, epAgain.json.id], [201, 200, ep.json.id]);
+      assert.equal(epAgain.json.description, 'd');
+
+      const renamed = await put('put-body', { name: 'b', uid: 'put-renamed' });
+      const renamedAgain = await put('put-body', { name: 'b', uid: 'put-renamed' });
+      assert.deepEqual([renamed.status, renamedAgain.status], [200, 200]);
+      assert.equal(renamedAgain.json.id, made.json.id);
+      const epRenamed = await put('put-renamed/endpoint/ep-body', { url, uid: 'ep-renamed' });
+      const epRenamedAgain = await put('put-renamed/endpoint/ep-body', { url, uid: 'ep-renamed' });
+      assert.deepEqual([epRenamed.status, epRenamedAgain.status], [200, 200]);
+      assert.equal(epRenamedAgain.json.id, ep.json.id);
+      assert.equal((await h.call('GET', '/api/v1/app/put-renamed/endpoint')).json.data.length, 1);
+
+      // An unknown id in the path is still a 404, whatever the body's uid names.
+      const ghost = await put(newId('app', Date.now()), { name: 'c', uid: 'put-renamed' });
+      const epGhost = await put(`put-renamed/endpoint/${newId('ep', Date.now())}`, {
+        url,
+        uid: 'ep-renamed',
+      });
+      assert.deepEqual([ghost.status, epGhost.status], [404, 404]);
+    });
+
     test('inline creation takes the uid of the path, named in the body; otherwise 422 and nothing is made', async () => {
       const publish = (application: object) =>
         h.call('POST', '/api/v1/app/inline-app/msg', { eventType: 'a', payload: {}, application });

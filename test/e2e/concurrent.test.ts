@@ -123,6 +123,10 @@ await describeEachDriver((driver) => {
     assert.equal((await h.call('GET', '/api/v1/app/up-app')).json.uid, 'up-app');
     const byId = await h.call('PUT', `/api/v1/app/${apps[0]!.json.id}`, { name: 'u' });
     assert.deepEqual([byId.status, byId.json.uid], [200, null]);
+    // The body's uid, when it differs from the path's, is where the repeats find the app.
+    const named = await burst('PUT', '/api/v1/app/up-path', { name: 'u', uid: 'up-body' });
+    assert.deepEqual(statuses(named), once(201, 200));
+    assert.equal(new Set(named.map((r) => r.json.id)).size, 1);
 
     const types = await burst('PUT', '/api/v1/event-type/c.up', { description: 'd' });
     assert.deepEqual(statuses(types), once(201, 200));
