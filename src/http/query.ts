@@ -25,9 +25,15 @@ export function pageQuery(
   return { limit: q.limit ?? 50, iterator, ...(order ? { order } : {}) };
 }
 
-export function toMs(value: string | null | undefined): number | null {
+/**
+ * A validated RFC 3339 time in milliseconds. Digits past the millisecond (the Python and Go SDKs send
+ * microseconds) are dropped, or with `up` count as the next millisecond: an exclusive upper bound such as
+ * `before` then keeps the items of the millisecond it falls in (items are stored to the millisecond).
+ */
+export function toMs(value: string | null | undefined, round: 'down' | 'up' = 'down'): number | null {
   if (value === null || value === undefined) return null;
-  return Date.parse(value);
+  const ms = Date.parse(value);
+  return round === 'up' && /\.\d{3}\d*[1-9]/.test(value) ? ms + 1 : ms;
 }
 
 /**
@@ -44,7 +50,7 @@ export function timedPageQuery(
   const page = pageQuery(q, key);
   if (page.iterator) return { ...page, before: null, after: null };
   const after = toMs(q.after);
-  return { ...page, before: toMs(q.before), after, iterator: after === null ? null : FROM_FAR_END };
+  return { ...page, before: toMs(q.before, 'up'), after, iterator: after === null ? null : FROM_FAR_END };
 }
 
 /** `event_types=a,b` (svix SDK) or repeated `event_types=a&event_types=b`; each name is validated. */

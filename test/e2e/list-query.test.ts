@@ -165,4 +165,39 @@ await describeEachDriver((driver) => {
     );
     assert.equal(offset.json.data.length, 3, 'an offset of hours and minutes is read');
   });
+
+  test('a before with digits past the millisecond keeps the items of that millisecond; an after drops them', async () => {
+    // One attempt for the first message, recorded as the worker records it.
+    const now = Date.UTC(2031, 0, 1);
+    const claimed = await h.store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+    const task = claimed.find((c) => c.task.msgId === msgs[0]!.id)!.task;
+    const attemptId = newId('atmpt', now);
+    await h.store.tasks.finish([
+      {
+        ...{ taskId: task.id, lease: task.leaseUntil, now, next: { status: 'fail' } },
+        attempt: {
+          ...{ id: attemptId, appId: app, msgId: task.msgId, endpointId: ep, url: 'http://127.0.0.1:9/x' },
+          ...{ status: 'fail', responseStatusCode: 500, response: '', responseDurationMs: 1 },
+          ...{ triggerType: 'scheduled', createdAt: now },
+        },
+      },
+    ]);
+
+    const micro = (ms: number) => new Date(ms).toISOString().replace('Z', '999Z'); // as Python and Go send
+    const msgAt = Date.parse(msgs[0]!.timestamp);
+    const cases: Array<[string, number, string]> = [
+      [`/api/v1/app/${app}/msg`, msgAt, msgs[0]!.id],
+      [`/api/v1/app/${app}/endpoint/${ep}/msg`, msgAt, msgs[0]!.id],
+      [`/api/v1/app/${app}/attempt/endpoint/${ep}`, now, attemptId],
+      [`/api/v1/app/${app}/attempt/msg/${msgs[0]!.id}`, now, attemptId],
+    ];
+    for (const [path, at, id] of cases) {
+      const has = async (query: string) =>
+        (await h.call('GET', `${path}?${query}`)).json.data.some((item: { id: string }) => item.id === id);
+      assert.equal(await has(`before=${micro(at)}`), true, `${path} before=${micro(at)}`);
+      assert.equal(await has(`before=${new Date(at).toISOString()}`), false, `${path} before, exclusive`);
+      assert.equal(await has(`after=${micro(at)}`), false, `${path} after=${micro(at)}`);
+      assert.equal(await has(`after=${micro(at - 1)}`), true, `${path} after=${micro(at - 1)}`);
+    }
+  });
 });
