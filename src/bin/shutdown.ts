@@ -21,6 +21,10 @@ export function drainGaveUp(drainMs: number, inFlight: number | null, leaseMs: n
   return `${timedOut} with ${inFlight} attempts still in flight; they are retried once their ${lease}`;
 }
 
+// One Ctrl-C can arrive twice at once: from the terminal, to the whole process group, and relayed by npm
+// (`npm start`). A second signal this soon after the first is that echo, not a second press.
+const ECHO_MS = 250;
+
 /**
  * The first SIGTERM or SIGINT drains attempts in flight and exits 0, or 1 with what was left if the drain
  * takes longer than `drainMs`; a second signal exits at once, with 128 + its number (130 for Ctrl-C).
@@ -31,15 +35,16 @@ export function handleSignals(
   stopping: Promise<Stoppable>,
   limits: { drainMs: number; leaseMs: number },
 ): void {
-  let draining = false;
+  let drainingSince: number | null = null;
   const stop = (signal: 'SIGTERM' | 'SIGINT') => {
-    if (draining) {
+    if (drainingSince !== null) {
+      if (Date.now() - drainingSince < ECHO_MS) return;
       console.error(
         `doorbell: ${signal} again: delivery interrupted; unfinished attempts are retried once their lease expires`,
       );
       process.exit(128 + constants.signals[signal]);
     }
-    draining = true;
+    drainingSince = Date.now();
     console.error(`doorbell: ${signal}: draining attempts in flight…`);
     const giveUp = setTimeout(() => {
       void inFlightNow(stopping).then((count) => {
