@@ -1,6 +1,7 @@
 // `doorbell publish` and `doorbell verify`: results on stdout, progress and errors on stderr.
 
 import { readFileSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { SingleBar } from 'cli-progress';
 import { verifySignature } from '../core/signing.ts';
 import { integerFlag, parsedFlag, UsageError } from './flags.ts';
@@ -106,7 +107,9 @@ export interface VerifyOptions {
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
   const toleranceSec = integerFlag('--tolerance', options.tolerance, 0);
-  if (options.body === undefined && options.bodyFile === undefined && process.stdin.isTTY) {
+  // isatty, not process.stdin.isTTY: opening process.stdin on a terminal makes it non-blocking, and the
+  // read below then fails (EAGAIN).
+  if (options.body === undefined && options.bodyFile === undefined && isatty(0)) {
     console.error('reading the body from stdin (end with Ctrl-D), or give --body / --body-file');
   }
   // The signature is over the bytes received: a file or stdin is read as bytes, never decoded.
