@@ -25,6 +25,9 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   const channels = options.channels?.split(',').filter(Boolean);
   const body = JSON.stringify({ eventType: options.type, payload, ...(channels ? { channels } : {}) });
   // The server's base URL, or its API URL as the start banner prints it.
+  if (!/^https?:\/\//i.test(options.url) || !URL.canParse(options.url)) {
+    throw new UsageError(`--url must be an http:// or https:// URL, got '${options.url}'`);
+  }
   const base = options.url.replace(/\/$/, '').replace(/\/api\/v1$/, '');
   const endpoint = `${base}/api/v1/app/${encodeURIComponent(options.app)}/msg`;
   const bar = count > 1 && process.stderr.isTTY ? new SingleBar({ stream: process.stderr }) : null;

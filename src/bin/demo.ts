@@ -59,7 +59,7 @@ Demo mode: deliveries to 127.0.0.0/8 are allowed (never do this in production).
 Publish an event from another terminal:
   curl -s -X POST ${running.url}/api/v1/app/demo/msg \\
     -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' \\
-    -d '{"eventType":"invoice.paid","payload":{"id":"inv_1","amount":4200}}'
+    -d '{"eventType":"invoice.paid","payload":{"id":"inv_1","amount":4200}}' -w '\\n'
 `);
   return () => new Promise<void>((resolve) => receiver.close(() => resolve()));
 }

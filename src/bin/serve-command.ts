@@ -6,6 +6,7 @@ import { parseCidrs } from '../core/ssrf.ts';
 import { leaseDuration } from '../delivery/worker.ts';
 import { startDemo } from './demo.ts';
 import { integerFlag, parsedFlag, UsageError, withoutEmpty } from './flags.ts';
+import { isPostgres } from './open-store.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 import { handleSignals, type Stoppable } from './shutdown.ts';
 
@@ -101,6 +102,14 @@ function demo(flag: boolean | undefined, env: string | undefined): boolean {
   throw new UsageError(`DOORBELL_DEMO must be 1, true, 0 or false, got '${env}'`);
 }
 
+/** A file path (SQLite) or a postgres:// URL: another URL is refused, not taken for a folder 'mysql:'. */
+function database(value: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !isPostgres(value)) {
+    throw new UsageError(`--database must be a file path or a postgres:// URL, got '${value}'`);
+  }
+  return value;
+}
+
 export async function serveCommand(given: ServeOptions): Promise<void> {
   const options = withoutEmpty(given);
   const allowed = allowSubnets(options.allowSubnets);
@@ -116,7 +125,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     role: role(options.role),
     host: options.host ?? base.host,
     port: options.port === undefined ? base.port : integerFlag('--port', options.port, 0, 65535),
-    database: options.database ?? base.database,
+    database: options.database === undefined ? base.database : database(options.database),
     adminToken,
     publicUrl: options.publicUrl ? publicUrl(options.publicUrl) : null,
     retentionMs: options.retention ? positiveDuration('--retention', options.retention) : base.retentionMs,
@@ -152,7 +161,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     console.error('  admin token: the demo issues a new one at every start; earlier ones no longer work');
   } else if (!adminToken) {
     console.error(
-      '  admin token: the one printed at the first start, or the DOORBELL_ADMIN_TOKEN given since (only its hash is kept); set DOORBELL_ADMIN_TOKEN to replace it',
+      '  admin token: the last one printed (the first start and each demo start print one), or the DOORBELL_ADMIN_TOKEN given since (only its hash is kept); set DOORBELL_ADMIN_TOKEN to replace it',
     );
   }
   let stopDemo = async () => {};
