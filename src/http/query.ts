@@ -27,8 +27,8 @@ export function pageQuery(
 
 /**
  * A validated RFC 3339 time in milliseconds. Digits past the millisecond (the Python and Go SDKs send
- * microseconds) are dropped, or with `up` count as the next millisecond: an exclusive upper bound such as
- * `before` then keeps the items of the millisecond it falls in (items are stored to the millisecond).
+ * microseconds) are dropped, or with `up` count as the next millisecond: an exclusive upper bound (`before`,
+ * `until`) then keeps the items of the millisecond it falls in (items are stored to the millisecond).
  */
 export function toMs(value: string | null | undefined, round: 'down' | 'up' = 'down'): number | null {
   if (value === null || value === undefined) return null;

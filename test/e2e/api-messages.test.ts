@@ -151,6 +151,15 @@ await describeEachDriver((driver) => {
       );
       const stats = await h.call('GET', '/api/v1/app/fan/endpoint/f1/stats');
       assert.equal(stats.json.fail, 1);
+      // until is exclusive and kept to the millisecond: microseconds past it (Python, Go) keep that one.
+      const msgAt = new Date(msg.timestamp).toISOString();
+      const failUntil = async (until: string) =>
+        (await h.call('GET', `/api/v1/app/fan/endpoint/f1/stats?until=${until.replace('Z', '001Z')}`)).json
+          .fail;
+      assert.deepEqual(
+        [await failUntil(msgAt), await failUntil(new Date(Date.parse(msgAt) - 1).toISOString())],
+        [1, 0],
+      );
 
       const recover = (range: object) => h.call('POST', '/api/v1/app/fan/endpoint/f1/recover', range);
       const future = '2100-01-01T00:00:00Z'; // past the harness's clock

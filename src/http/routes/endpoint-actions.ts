@@ -127,7 +127,7 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
     async (request) =>
       endpointStats(deps, request.scope, refOf(request.params), {
         since: toMs(request.query.since),
-        until: toMs(request.query.until),
+        until: toMs(request.query.until, 'up'),
       }),
   );
 
@@ -143,7 +143,7 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
       },
     },
     async (request, reply) => {
-      const range = { since: Date.parse(request.body.since), until: toMs(request.body.until) };
+      const range = { since: Date.parse(request.body.since), until: toMs(request.body.until, 'up') };
       const result = await recoverEndpoint(deps, request.scope, refOf(request.params), range);
       if (result.recovered > 0) wake();
       return reply
