@@ -61,12 +61,23 @@ const MiB = 1024 * 1024;
 
 const CLIENT_ERRORS: Record<number, string> = { 414: 'uri_too_long', 415: 'unsupported_media_type' };
 
+/**
+ * The connection closes after this response, which may come before the request's body was read: the
+ * rest is read and dropped (64 MiB, or 4 × the body limit if more, and 5 s at most) so that a client
+ * still sending reads the response rather than a reset connection.
+ */
+function closeAfter(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.header('connection', 'close');
+  const limit = request.routeOptions.bodyLimit ?? 0;
+  lingerBeforeClose(request.raw, { bytes: Math.max(64 * MiB, 4 * limit), ms: 5_000 });
+}
+
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isDoorbellError(error)) {
     const status = httpStatus(error.code);
-    // Refused before its body was read: the connection closes rather than wait for a body it would
-    // discard, so that clients without a token cannot hold connections open.
-    if (error.code === 'authentication_failed') void reply.header('connection', 'close');
+    // Refused before its body was read: the connection closes, so that clients without a token cannot
+    // keep it for more requests.
+    if (error.code === 'authentication_failed') closeAfter(request, reply);
     if (error.code === 'validation') {
       void reply
         .code(status)
@@ -92,12 +103,9 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   const status = error.statusCode ?? 500;
   if (status === 413) {
-    // Refused once the body is known to be too large, often while the client is still sending it: the
-    // rest is read and dropped (64 MiB, or 4 × the limit if more, and 5 s at most) so that the client
-    // reads the 413 rather than a reset connection.
-    void reply.header('connection', 'close');
+    // Refused once the body is known to be too large, often while the client is still sending it.
+    closeAfter(request, reply);
     const limit = request.routeOptions.bodyLimit;
-    lingerBeforeClose(request.raw, { bytes: Math.max(64 * MiB, 4 * (limit ?? 0)), ms: 5_000 });
     const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
     void reply.code(413).send({ code: 'payload_too_large', detail });
   } else if (status >= 400 && status < 500) {

@@ -1,6 +1,7 @@
-// A body over the limit is answered 413 while the client may still be sending it. Closed at once, the
-// connection would be reset by the unread rest and a client that reads only after sending (most
-// blocking HTTP clients) would see a broken pipe instead of the 413. Real sockets: inject() has none.
+// A body over the limit is answered 413 (a wrong token 401) while the client may still be sending it.
+// Closed at once, the connection would be reset by the unread rest and a client that reads only after
+// sending (most blocking HTTP clients) would see a broken pipe instead of the answer. Real sockets:
+// inject() has none.
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
@@ -32,11 +33,11 @@ interface Sent {
  * POSTs a body of `size` bytes of JSON string content in 64 KiB pieces, with a content-length or
  * chunked, and resolves once the connection closes. It writes as fast as the socket takes the bytes.
  */
-function post(size: number, framing: 'content-length' | 'chunked'): Promise<Sent> {
+function post(size: number, framing: 'content-length' | 'chunked', token = TOKEN): Promise<Sent> {
   const { hostname, port } = new URL(running.url);
   const piece = Buffer.alloc(64 * 1024, 'x');
   const head =
-    `POST /api/v1/app HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+    `POST /api/v1/app HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer ${token}\r\n` +
     'Content-Type: application/json\r\n' +
     (framing === 'chunked' ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${size}\r\n\r\n`);
   const frame = (b: Buffer) =>
@@ -107,6 +108,13 @@ for (const framing of ['content-length', 'chunked'] as const) {
     assert.equal((await svix.application.list()).data.length, 1);
   });
 }
+
+test('a large body with a wrong token is read to its end and answered 401, not reset', async () => {
+  const { sent, failed, answer } = await post(16 * MiB, 'content-length', 'wrong');
+  assert.equal(failed, false);
+  assert.equal(sent, 16 * MiB);
+  assert.match(answer, /^HTTP\/1\.1 401 [^]*\r\nconnection: close\r\n/i);
+});
 
 test('a request pipelined behind the too-large body is not served: its answer would never be sent', async () => {
   const { hostname, port } = new URL(running.url);
