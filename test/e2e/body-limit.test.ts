@@ -113,7 +113,8 @@ test('a large body with a wrong token is read to its end and answered 401, not r
   const { sent, failed, answer } = await post(16 * MiB, 'content-length', 'wrong');
   assert.equal(failed, false);
   assert.equal(sent, 16 * MiB);
-  assert.match(answer, /^HTTP\/1\.1 401 [^]*\r\nconnection: close\r\n/i);
+  assert.match(answer, /^HTTP\/1\.1 401 /);
+  assert.match(answer, /\r\nconnection: close\r\n/i);
 });
 
 test('a request pipelined behind the too-large body is not served: its answer would never be sent', async () => {
