@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { SingleBar } from 'cli-progress';
-import { verifySignature } from '../core/signing.ts';
+import { isValidSecret, verifySignature } from '../core/signing.ts';
 import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 
 export interface PublishOptions {
@@ -110,6 +110,9 @@ export interface VerifyOptions {
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
   const toleranceSec = integerFlag('--tolerance', options.tolerance, 0);
+  if (!isValidSecret(options.secret)) {
+    throw new UsageError('--secret must be an endpoint secret: whsec_ and the base64 of 24 to 64 bytes');
+  }
   // isatty, not process.stdin.isTTY: opening process.stdin on a terminal makes it non-blocking, and the
   // read below then fails (EAGAIN).
   if (options.body === undefined && options.bodyFile === undefined && isatty(0)) {

@@ -21,6 +21,13 @@ const program = new Command('doorbell')
   .version(version)
   .showHelpAfterError(HELP_POINTER)
   .exitOverride() // commander's own usage errors (an unknown option…) throw, to exit USAGE_EXIT below
+  .hook('preAction', (_, command) => {
+    // A required value given empty (`--token "$UNSET"`) is as good as absent.
+    for (const option of command.options) {
+      if (option.mandatory && command.getOptionValue(option.attributeName()) === '')
+        throw new UsageError(`${option.long} must not be empty`);
+    }
+  })
   .addHelpText(
     'after',
     `

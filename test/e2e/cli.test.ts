@@ -112,6 +112,22 @@ describe('doorbell command', () => {
       "doorbell: --body-file: ENOENT: no such file or directory, open '/nonexistent/body.json'",
       HELP_POINTER,
     ]);
+    // Not "invalid" (exit 1): no signature could match a secret that is not one.
+    const notSecret = await doorbell([
+      'verify',
+      ...headers,
+      seconds,
+      '--signature',
+      signature,
+      '--body',
+      body,
+      '--secret',
+      'notasecret',
+    ]);
+    assert.deepEqual(
+      [notSecret.code, notSecret.stdout, notSecret.stderr.split('\n')[0]],
+      [2, '', 'doorbell: --secret must be an endpoint secret: whsec_ and the base64 of 24 to 64 bytes'],
+    );
   });
 
   test('verify checks the exact bytes of --body-file and stdin: not UTF-8, a BOM, CRLF', async (t) => {
@@ -533,6 +549,11 @@ describe('doorbell command', () => {
       );
       assert.equal(noSecret.code, 2);
       assert.match(noSecret.stderr, /^error: required option '--secret <secret>' not specified\n/);
+      const emptyToken = await doorbell(['publish', '--token', '', '--app', 'cli', '--type', 't']);
+      assert.deepEqual(
+        [emptyToken.code, emptyToken.stderr.split('\n')[0]],
+        [2, 'doorbell: --token must not be empty'],
+      );
       const defaultUrl = await doorbell(['publish', '--app', 'cli', '--type', 't'], {
         DOORBELL_ADMIN_TOKEN: TOKEN,
         DOORBELL_URL: '',
