@@ -179,7 +179,7 @@ export async function upsertEndpoint(
         filterTypes: input.filterTypes ?? null,
         channels: input.channels ?? null,
         metadata: input.metadata ?? {},
-        failingSince: input.disabled === false ? null : current.failingSince,
+        failingSince: failingSince(current, input.disabled ?? false, input.disabled),
         updatedAt,
       };
     };
@@ -215,10 +215,18 @@ export async function patchEndpoint(
         patch.secret !== undefined && patch.secret !== null
           ? [{ key: checkSecret(patch.secret), expiresAt: null }]
           : current.secrets,
-      failingSince: patch.disabled === false ? null : current.failingSince,
+      failingSince: failingSince(current, pick('disabled'), patch.disabled),
       updatedAt,
     };
   });
+}
+
+/**
+ * The failure clock of auto-disable after a change: an endpoint enabled again, or told `disabled: false`,
+ * starts afresh (kept, the next failure would disable it again at once).
+ */
+function failingSince(current: Endpoint, disabled: boolean, asked: boolean | undefined): number | null {
+  return !disabled && (current.disabled || asked === false) ? null : current.failingSince;
 }
 
 /**

@@ -146,6 +146,33 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/second')).status, 404);
     });
 
+    test('enabled again by PUT or PATCH, an auto-disabled endpoint starts a new failure run', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'R', uid: 're-app' });
+      const url = 'https://example.com/re';
+      const app = await h.store.apps.get('re-app');
+      const failing = async (uid: string) => {
+        const ep = (await h.call('POST', '/api/v1/app/re-app/endpoint', { url, uid })).json;
+        const since = await h.store.endpoints.markHealth(ep.id, false, Date.now() - 6 * 86_400_000);
+        assert.ok(since !== null);
+        return ep.id as string;
+      };
+      const stored = async (id: string) => (await h.store.endpoints.get(app!.id, id))!;
+      const viaPut = await failing('via-put');
+      const viaPatch = await failing('via-patch');
+      const stillOn = await failing('still-on');
+      for (const id of [viaPut, viaPatch]) assert.ok(await h.store.endpoints.disable(id, Date.now()));
+
+      // A PUT without `disabled` means enabled (its default); a PATCH says so.
+      await h.call('PUT', `/api/v1/app/re-app/endpoint/${viaPut}`, { url });
+      await h.call('PATCH', `/api/v1/app/re-app/endpoint/${viaPatch}`, { disabled: false });
+      for (const id of [viaPut, viaPatch]) {
+        assert.deepEqual([(await stored(id)).disabled, (await stored(id)).failingSince], [false, null], id);
+      }
+      // Re-applying the configuration of an endpoint that is failing but enabled keeps its run.
+      await h.call('PUT', `/api/v1/app/re-app/endpoint/${stillOn}`, { url });
+      assert.notEqual((await stored(stillOn)).failingSince, null);
+    });
+
     test('a URL is stored as parsed: what was checked is what every reader sees', async () => {
       await h.call('POST', '/api/v1/app', { name: 'U', uid: 'url-app' });
       for (const [given, stored] of [
