@@ -31,6 +31,14 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     public?: boolean; // no token needed
     errors?: readonly number[]; // the error statuses a public route answers, for the API document
+    /**
+     * For a response holding content an operator may erase: what an idempotency key keeps of its body,
+     * and how a repeat's answer is made from that again (as things are then).
+     */
+    idempotent?: {
+      keep(body: string): string;
+      replay(request: FastifyRequest, kept: string): Promise<string>;
+    };
   }
 }
 

@@ -83,7 +83,7 @@ export function idempotencyHooks(
         }
         if (found.state === 'done') {
           pending.done();
-          return replay(reply, found.response);
+          return await replay(request, reply, found.response);
         }
         if (performance.now() + timing.pollMs > giveUpAt || request.raw.socket?.destroyed) {
           pending.done();
@@ -133,13 +133,20 @@ export function idempotencyHooks(
       return undefined;
     }
     request.idempotency = null;
-    return keep(pending, reply.statusCode, payload);
+    return keep(request, pending, reply.statusCode, payload);
   }
 
-  async function keep(pending: Pending, statusCode: number, payload: unknown): Promise<unknown> {
+  async function keep(
+    request: FastifyRequest,
+    pending: Pending,
+    statusCode: number,
+    payload: unknown,
+  ): Promise<unknown> {
     try {
       if (statusCode >= 200 && statusCode < 300 && (typeof payload === 'string' || payload == null)) {
-        const body = typeof payload === 'string' ? payload : '';
+        const text = typeof payload === 'string' ? payload : '';
+        const kept = request.routeOptions.config.idempotent;
+        const body = kept && text !== '' ? kept.keep(text) : text;
         await store.idempotency.put(pending.key, { statusCode, body }, now() + ttlMs);
       } else {
         await store.idempotency.abandon(pending.key, pending.owner);
@@ -164,10 +171,16 @@ export function idempotencyHooks(
   return { preHandler, onSend, onRequestAbort };
 }
 
-function replay(reply: FastifyReply, stored: IdempotentResponse): void {
+async function replay(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  stored: IdempotentResponse,
+): Promise<void> {
   void reply.header('idempotent-replayed', 'true');
   if (stored.statusCode === 204 || stored.body === '') return void reply.code(stored.statusCode).send();
-  return void sendJson(reply, stored.statusCode, stored.body);
+  const kept = request.routeOptions.config.idempotent;
+  const body = kept ? await kept.replay(request, stored.body) : stored.body;
+  return void sendJson(reply, stored.statusCode, body);
 }
 
 function conflict(reply: FastifyReply, header: string): void {

@@ -396,6 +396,37 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('GET', '/api/v1/app/idem/msg')).json.data.length, 2);
     });
 
+    test('idempotency-key: a repeat after the payload was expunged or the message deleted does not show the payload', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem-x' });
+      const publish = (key: string, query = '') =>
+        h.call(
+          'POST',
+          `/api/v1/app/idem-x/msg${query}`,
+          '{"eventType":"a","payload":{ "ssn" : "078-05-1120" }}',
+          {
+            'idempotency-key': key,
+            'content-type': 'application/json',
+          },
+        );
+      const first = await publish('k-x');
+      assert.equal((await publish('k-x')).body, first.body, 'the payload bytes as sent, before');
+      const bare = await publish('k-bare', '?with_content=false');
+      assert.equal(bare.json.payload && JSON.stringify(bare.json.payload), '{}');
+      for (const id of [first.json.id, bare.json.id]) {
+        assert.equal((await h.call('DELETE', `/api/v1/app/idem-x/msg/${id}/content`)).status, 204);
+      }
+      const expunged = await publish('k-x');
+      assert.deepEqual([expunged.status, expunged.json.id], [202, first.json.id]);
+      assert.deepEqual(expunged.json.payload, { expired: true });
+      assert.equal((await publish('k-bare', '?with_content=false')).body, bare.body);
+
+      assert.equal((await h.call('DELETE', '/api/v1/app/idem-x')).status, 204);
+      const deleted = await publish('k-x');
+      assert.deepEqual({ ...deleted.json, payload: undefined }, { ...first.json, payload: undefined });
+      assert.deepEqual(deleted.json.payload, { expired: true });
+      assert.doesNotMatch(deleted.body, /078-05-1120/);
+    });
+
     test('idempotency-key: a failed first request is not replayed; each token has its own replays', async () => {
       const key = { 'idempotency-key': 'k-fail' };
       const body = { eventType: 'a', payload: {} };

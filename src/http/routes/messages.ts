@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
   expungeMessage,
@@ -7,9 +8,10 @@ import {
   resolveMessage,
 } from '../../app/messages.ts';
 import { publishMessage } from '../../app/publish.ts';
+import { isDoorbellError } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
-import { endpointOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
+import { endpointOut, messageJson, pageJson, pageOut, statusFields, withoutPayload } from '../dto.ts';
 import { eventTypesFilter, pageQuery, timedPageQuery } from '../query.ts';
 import { rawMember } from '../raw-payload.ts';
 import {
@@ -29,6 +31,19 @@ const HOUR = 3600 * 1000;
 const tags = ['Message'];
 
 export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
+  /** A publish's answer, made again for a repeat from what was kept: its payload as it is now. */
+  async function replayPublish(request: FastifyRequest, kept: string): Promise<string> {
+    const { app_id } = request.params as { app_id: string };
+    const withContent = (request.query as { with_content?: boolean }).with_content ?? true;
+    const { id } = JSON.parse(kept) as { id: string };
+    const message = await resolveMessage(deps, request.scope, app_id, id).catch((error: unknown) => {
+      if (isDoorbellError(error) && error.code === 'not_found') return null; // deleted since
+      throw error;
+    });
+    if (message) return messageJson(message, withContent);
+    return withContent ? withoutPayload(kept, '{"expired":true}') : kept;
+  }
+
   api.get(
     '/app/:app_id/msg',
     {
@@ -67,6 +82,8 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
         body: MessageIn,
         response: { 202: MessageOut },
       },
+      // An idempotent repeat shows the message as it is now: a payload expunged since is not kept aside.
+      config: { idempotent: { keep: (json) => withoutPayload(json), replay: replayPublish } },
     },
     async (request, reply) => {
       const body = request.body;
