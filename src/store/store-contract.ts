@@ -1115,6 +1115,23 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(failedList.data.length, 3);
       });
 
+      test('recover leaves the tasks of a message whose payload is gone: they could not be sent', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const kept = await publish(T0);
+        const expunged = await publish(T0 + 10);
+        for (const c of await claim(s, T0 + 1000)) {
+          const attempt = mkAttempt(c.message, ep.id, T0 + 1001, { status: 'fail' });
+          await finishOne(s, finishing(c.task, attempt, { status: 'fail' }, T0 + 1001));
+        }
+        assert.ok(await s.messages.expungeContent(app.id, expunged.id));
+        assert.equal(await s.tasks.recover(ep.id, T0, T0 + 10_000, T0 + 2000), 1);
+        assert.deepEqual(
+          (await claim(s, T0 + 2000)).map((c) => c.message.id),
+          [kept.id],
+        );
+        assert.equal((await s.tasks.get(expunged.id, ep.id))?.status, 'fail');
+      });
+
       test("lists an endpoint's tasks by message and a message's tasks by endpoint", async (s) => {
         const { app, eps, publish } = await world(s, 3);
         const m1 = await publish(T0, { channels: ['eu'] });

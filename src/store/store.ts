@@ -306,7 +306,10 @@ export interface Store {
     get(msgId: string, endpointId: string): Promise<DeliveryTask | null>;
     /** Makes the message's task for the endpoint due now, for resend; null if the message never targeted it. */
     resend(appId: string, msgId: string, endpointId: string, now: number): Promise<DeliveryTask | null>;
-    /** Makes every failed task of the endpoint created in [since, until) due now; returns how many. */
+    /**
+     * Makes every failed task of the endpoint created in [since, until) due now, but those of messages
+     * whose payload expired or was expunged; returns how many.
+     */
     recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
     listForEndpoint(endpointId: string, query: TaskQuery): Promise<Page<TaskWithMessage>>;
     listForMessage(msgId: string, query: PageQuery): Promise<Page<TaskWithEndpoint>>;

@@ -84,7 +84,10 @@ const RESEND = stmt(`WITH r AS (
 const RECOVER = stmt(`WITH u AS (
     UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0,
       restore_status = 2, restore_at = NULL
-    WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4 RETURNING 1
+    WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4
+      AND EXISTS (SELECT 1 FROM messages m
+        WHERE m.id = tasks.msg_id AND m.created_at = tasks.msg_created_at AND m.payload IS NOT NULL)
+    RETURNING 1
   ), c AS (SELECT count(*)::int AS n FROM u)
   SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);
 // The earliest due time of each endpoint with pending tasks (a loose scan of the per-endpoint index:

@@ -123,7 +123,8 @@ export function tasksSql(db: Db): Store['tasks'] {
     async recover(endpointId, since, until, now) {
       return db.run(
         `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, trigger_type = 1, updated_at = ?, rate_wait = 0,
-         restore_status = 2, restore_at = NULL WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?`,
+         restore_status = 2, restore_at = NULL WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?
+         AND EXISTS (SELECT 1 FROM messages m WHERE m.id = tasks.msg_id AND m.payload IS NOT NULL)`,
         now,
         now,
         endpointId,
