@@ -219,6 +219,16 @@ export function createWorker(deps: WorkerDeps): Worker {
       return wakeDue(); // pending again, for a later slot: a claim schedules its timer
     }
     const sentAt = now();
+    if (task.leaseUntil !== null && sentAt + cfg.attemptTimeoutMs > task.leaseUntil) {
+      // The lease would end before the attempt's deadline (the process was paused since the claim, or
+      // the claim outlasted it): another worker may take the task over and send it alongside. Not sent;
+      // due again at once, unless another worker has it already.
+      logNews(
+        'doorbell worker: a claimed task was left unsent, its lease nearly over (was the process paused?)',
+      );
+      await store.tasks.release(task.id, task.leaseUntil, sentAt);
+      return wakeDue();
+    }
     const { attempt, next, outcome } = await sendAttempt({ task, message, endpoint }, attemptDeps);
     ended.add(task.id);
     attemptEnded();
