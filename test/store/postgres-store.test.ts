@@ -366,6 +366,28 @@ if (skip) {
       });
     });
 
+    it('a transaction left idle (its process paused) is ended by the server, and its locks freed', async () => {
+      await withTempDatabase(async (db) => {
+        const sql = new Pg(db.url, 1, 500); // idle at most 450 ms in a transaction
+        const probe = new Pg(db.url, 1);
+        try {
+          const paused = sql.tx(async (tx) => {
+            await tx.one('SELECT pg_try_advisory_xact_lock(42)');
+            await new Promise((resolve) => setTimeout(resolve, 1_500)); // paused between two statements
+            await tx.run('SELECT 1');
+          });
+          paused.catch(() => {}); // asserted below
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          const during = await probe.one('SELECT pg_try_advisory_xact_lock(42) AS taken');
+          assert.deepEqual(during, { taken: true }, 'free while the holder is still paused');
+          await assert.rejects(paused, StoreUnavailableError);
+          assert.deepEqual(await sql.one('SELECT 1 AS one'), { one: 1 }, 'the pool goes on');
+        } finally {
+          await Promise.all([sql.close(), probe.close()]);
+        }
+      });
+    });
+
     it('a connection killed while checked out fails that call, not the process; the next call works', async () => {
       await withTempDatabase(async (db) => {
         const sql = new Pg(db.url, 1);

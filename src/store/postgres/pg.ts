@@ -103,6 +103,12 @@ export interface Sql {
  */
 const QUERY_TIMEOUT_MS = 15_000;
 const statementTimeout = (queryTimeoutMs: number) => Math.floor(queryTimeoutMs * 0.9);
+/**
+ * A transaction left idle this long (its process paused or stuck between two statements) is ended by
+ * the server, rolled back, and its locks freed: a worker paused inside a claim would otherwise hold its
+ * endpoint's claim lock, and every other worker would skip that endpoint, for as long as the pause.
+ */
+const IDLE_IN_TRANSACTION_MS = 5_000;
 
 function sqlOf(client: Client, timeoutMs: number): Sql {
   const query = (sql: string | Stmt, values: unknown[] = []) => {
@@ -142,6 +148,7 @@ export class Pg implements Sql {
       connectionTimeoutMillis: 3_000,
       idleTimeoutMillis: 30_000,
       statement_timeout: statementTimeout(queryTimeoutMs),
+      idle_in_transaction_session_timeout: Math.min(IDLE_IN_TRANSACTION_MS, statementTimeout(queryTimeoutMs)),
     });
     // A connection that dies while idle (restart, failover) is removed by the pool; nothing else to do.
     this.pool.on('error', () => {});
