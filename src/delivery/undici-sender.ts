@@ -287,7 +287,16 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * The deadline's timer: the attempt expires once the sockets have been read. Timers run first when the
+ * event loop comes round (after a pause, a long GC), and an answer that arrived before the deadline may
+ * still be waiting in the socket: it is the answer, not a timeout.
+ */
 function expire(attempt: Attempt): void {
+  setImmediate(expireNow, attempt);
+}
+
+function expireNow(attempt: Attempt): void {
   attempt.expire();
 }
 

@@ -195,6 +195,25 @@ describe('undici sender', () => {
     }
   });
 
+  it('an answer that arrived before the deadline is the answer, though the process was busy past it', async () => {
+    // The receiver answers at once, then holds this whole process (a pause, a long GC) past the
+    // deadline: the deadline's timer and the answer are both due when it resumes.
+    const busy = await receiver((_req, res) => {
+      res.writeHead(200).end('ok');
+      const until = performance.now() + 500;
+      while (performance.now() < until);
+    });
+    const sender = createSender({ ...base, timeoutMs: 300, allow: loopback });
+    try {
+      const result = await sender.send(request(busy.url));
+      assert.ok(result.kind === 'response', JSON.stringify(result));
+      assert.equal(result.status, 200);
+    } finally {
+      await sender.close();
+      await busy.close();
+    }
+  });
+
   it('a connection the receiver never accepts is a connect timeout', async () => {
     // A listener whose thread is stuck: the kernel queues one connection, then answers none.
     const stuck = new Int32Array(new SharedArrayBuffer(4));
