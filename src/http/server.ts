@@ -54,6 +54,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true, querystringParser: parseQueryString },
     // The router's own refusals (a segment past maxParamLength: 414; a malformed URL: 400) as API errors.
     frameworkErrors: errorHandler,
+    return503OnClosing: false, // answered below, as the API's other 503s are
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
 
@@ -119,9 +120,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // A request pipelined behind a response that closes its connection (a 413) is dropped unserved: its
   // answer would never be sent.
   app.addHook('onRequest', (request, reply, done) => {
+    if (shuttingDown) {
+      // A request on a connection kept alive while the server drains: it is sent elsewhere, or again.
+      void reply.code(503).header('retry-after', '5').header('connection', 'close');
+      return void reply.send({ code: 'unavailable', detail: 'the server is shutting down' });
+    }
     if (!isClosing(request.raw.socket)) return done();
     reply.hijack(); // ends the lifecycle: no hook or handler runs
     request.raw.socket.destroy();
+    done();
+  });
+  let shuttingDown = false;
+  app.addHook('preClose', (done) => {
+    shuttingDown = true;
     done();
   });
   app.addHook('preHandler', idempotency.preHandler);

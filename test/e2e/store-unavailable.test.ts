@@ -1,6 +1,6 @@
 // A database that cannot serve a call through no fault of the client (disk full, no connection slots)
 // answers 503 with Retry-After and the usual error body, keeps nothing half-written, and the server
-// answers again once the database can.
+// answers again once the database can. A server shutting down answers the same way.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -151,6 +151,24 @@ describe('postgres: no connection slot left', async () => {
       await store?.close();
       await db.drop();
       await admin(`DROP ROLE IF EXISTS ${role}`);
+    }
+  });
+});
+
+describe('a server shutting down', () => {
+  it('answers a request that still arrives 503 with Retry-After and the usual error body', async () => {
+    const store = openSqliteStore(':memory:');
+    const { app, call } = await api(store);
+    const closing = app.close();
+    try {
+      const res = await call('GET', '/api/v1/app');
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['retry-after'], '5');
+      assert.equal(res.headers.connection, 'close');
+      assert.deepEqual(res.json, { code: 'unavailable', detail: 'the server is shutting down' });
+    } finally {
+      await closing;
+      await store.close();
     }
   });
 });
