@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -96,6 +96,46 @@ describe('sqlite store on a file', () => {
     chmodSync(shared, 0o640);
     await openSqliteStore(shared).close();
     assert.equal(statSync(shared).mode & 0o777, 0o640);
+  });
+
+  it('one store at a time serves a file: a second is refused until the first is closed', async () => {
+    const path = join(dir, 'one.db');
+    const first = openSqliteStore(path);
+    try {
+      assert.throws(() => openSqliteStore(path), /one\.db is in use by another Doorbell process/);
+      // On its own thread (as `serve` opens it), the same refusal reaches the caller.
+      await assert.rejects(openSqliteThread(makeConfig({ database: path })), /in use by another Doorbell/);
+      await first.apps.create(mkApp(T0)); // the first serves on
+    } finally {
+      await first.close();
+    }
+    await openSqliteStore(path).close();
+  });
+
+  it('a database file deleted or replaced while in use refuses every call (503), not lose them', async () => {
+    for (const change of ['deleted', 'replaced'] as const) {
+      const path = join(dir, `${change}.db`);
+      const store = openSqliteStore(path);
+      try {
+        await store.apps.create(mkApp(T0));
+        if (change === 'deleted') rmSync(path);
+        else renameSync(join(dir, 'one.db'), path); // another file restored over it
+        const deadline = Date.now() + 5_000;
+        let refused: unknown = null;
+        // Before the check comes round, SQLite may fail its own way (a replaced file: no such table).
+        while (!(refused instanceof StoreUnavailableError) && Date.now() < deadline) {
+          refused = await store.apps.create(mkApp(T0)).then(
+            () => null,
+            (error: unknown) => error,
+          );
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        assert.ok(refused instanceof StoreUnavailableError, `${change}: ${refused}`);
+        assert.match(refused.message, /was deleted or replaced while in use: restart Doorbell/);
+      } finally {
+        await store.close();
+      }
+    }
   });
 
   it('refuses a schema newer than it knows', async () => {

@@ -1,9 +1,9 @@
 // The SQLite driver of the Store port: one file, WAL, durable commits, no other service.
 
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Store } from '../store.ts';
+import { type Store, StoreUnavailableError } from '../store.ts';
 import { appsSql } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
 import { startCheckpointer, WAL_PAGES } from './checkpointer.ts';
@@ -40,6 +40,26 @@ export interface SqliteStoreOptions {
   retentionMs?: number | null;
 }
 
+/**
+ * Holds `<path>.lock` until closed, or until the process ends however it ends (the system drops the lock):
+ * one process serves a SQLite database. Two would each keep their own per-endpoint limits, rate-limit
+ * clocks and caches. Throws if another process (or another store in this one) holds it.
+ */
+function lockDatabase(path: string): Database.Database {
+  const lock = new Database(`${path}.lock`, { timeout: 0 });
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE'); // the lock the transaction takes is kept after it
+    lock.exec('BEGIN EXCLUSIVE; COMMIT');
+    return lock;
+  } catch (error) {
+    lock.close();
+    if ((error as { code?: unknown }).code !== 'SQLITE_BUSY') throw error;
+    throw new Error(
+      `${path} is in use by another Doorbell process: one process serves a SQLite database (several share PostgreSQL)`,
+    );
+  }
+}
+
 /** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   const memory = path === ':memory:' || path === '';
@@ -49,7 +69,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     // it holds the key that signs app tokens and the admin token's hash. An existing file keeps its mode.
     if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
   }
-  const raw = new Database(path);
+  const lock = memory ? null : lockDatabase(path);
+  let raw: Database.Database;
+  try {
+    raw = new Database(path);
+  } catch (error) {
+    lock?.close();
+    throw error;
+  }
   try {
     raw.pragma('journal_mode = WAL');
     // FULL: a publish is acknowledged only after its commit is on disk.
@@ -62,25 +89,59 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     for (const pragma of options.pragmas ?? []) raw.pragma(pragma);
   } catch (error) {
     raw.close();
+    lock?.close();
     throw error;
   }
   const db = new Db(raw);
   const checkpointer = memory ? null : startCheckpointer(path);
+  const replaced = memory ? null : watchFile(path);
   let closed = false;
-  return guardUnavailable({
-    apps: appsSql(db),
-    eventTypes: eventTypesSql(db),
-    endpoints: endpointsSql(db),
-    messages: messagesSql(db, options.retentionMs ?? null),
-    tasks: tasksSql(db),
-    attempts: attemptsSql(db),
-    idempotency: idempotencySql(db),
-    settings: settingsSql(db),
-    async close() {
-      if (closed) return;
-      closed = true;
-      await checkpointer?.stop();
-      await db.close(); // commits queued writes first, and waits for their fsync
+  return guardUnavailable(
+    {
+      apps: appsSql(db),
+      eventTypes: eventTypesSql(db),
+      endpoints: endpointsSql(db),
+      messages: messagesSql(db, options.retentionMs ?? null),
+      tasks: tasksSql(db),
+      attempts: attemptsSql(db),
+      idempotency: idempotencySql(db),
+      settings: settingsSql(db),
+      async close() {
+        if (closed) return;
+        closed = true;
+        replaced?.stop();
+        await checkpointer?.stop();
+        await db.close(); // commits queued writes first, and waits for their fsync
+        lock?.close();
+      },
     },
-  });
+    () => replaced?.refusal ?? null,
+  );
+}
+
+/**
+ * Checks every second that `path` is still the file the store has open. Deleted or replaced (a folder
+ * removed by hand, a file restored over it), the store would go on writing to a file no one can open
+ * again: every acknowledged write would be lost at the next start. It refuses calls instead (503).
+ */
+function watchFile(path: string): { refusal: StoreUnavailableError | null; stop(): void } {
+  const identity = (stat: Stats | undefined) => (stat ? `${stat.dev}:${stat.ino}` : 'none');
+  const opened = identity(statSync(path));
+  const watch = {
+    refusal: null as StoreUnavailableError | null,
+    stop: () => clearInterval(timer),
+  };
+  const timer = setInterval(() => {
+    let now: string;
+    try {
+      now = identity(statSync(path, { throwIfNoEntry: false }));
+    } catch {
+      return; // cannot tell (a folder made unreadable): SQLite's own errors say what fails
+    }
+    if (watch.refusal || now === opened) return;
+    watch.refusal = new StoreUnavailableError(
+      `the database file ${path} was deleted or replaced while in use: restart Doorbell`,
+    );
+  }, 1_000).unref();
+  return watch;
 }

@@ -26,11 +26,19 @@ export function unavailableAs(error: unknown): unknown {
 
 type Methods = Record<string, (...args: never[]) => Promise<unknown>>;
 
-/** The same store, with every method's unavailable failure raised as StoreUnavailableError. */
-export function guardUnavailable<S extends object>(store: S): S {
+/**
+ * The same store, with every method's unavailable failure raised as StoreUnavailableError; while
+ * `refusal()` returns an error, every call but `close` fails with it, unstarted.
+ */
+export function guardUnavailable<S extends object>(
+  store: S,
+  refusal: () => StoreUnavailableError | null = () => null,
+): S {
   const guard =
-    (fn: (...args: never[]) => Promise<unknown>) =>
+    (fn: (...args: never[]) => Promise<unknown>, refuse = refusal) =>
     async (...args: never[]): Promise<unknown> => {
+      const refused = refuse();
+      if (refused) throw refused;
       try {
         return await fn(...args);
       } catch (error) {
@@ -40,8 +48,8 @@ export function guardUnavailable<S extends object>(store: S): S {
   const guarded: Record<string, unknown> = {};
   for (const [ns, value] of Object.entries(store)) {
     guarded[ns] =
-      typeof value === 'function'
-        ? guard(value as (...args: never[]) => Promise<unknown>)
+      typeof value === 'function' // close
+        ? guard(value as (...args: never[]) => Promise<unknown>, () => null)
         : Object.fromEntries(Object.entries(value as Methods).map(([name, fn]) => [name, guard(fn)]));
   }
   return guarded as S;
