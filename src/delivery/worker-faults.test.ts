@@ -66,52 +66,72 @@ describe('worker faults', () => {
     );
   });
 
-  it('does not send a task claimed before a pause that outlasted the lease: another worker took it over', async () => {
-    const store = openSqliteStore(':memory:');
-    let clock = Date.now();
-    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
-    const leaseMs = 2 * config.delivery.attemptTimeoutMs;
-    let takenOver: Awaited<ReturnType<typeof store.tasks.claimDue>> = [];
-    const claimDue = store.tasks.claimDue.bind(store.tasks);
-    store.tasks.claimDue = async (options) => {
-      const claimed = await claimDue(options);
-      if (claimed.length > 0 && takenOver.length === 0) {
-        clock += leaseMs + 1; // the process stops here (SIGSTOP, a VM paused) past the lease
-        takenOver = await claimDue({ ...options, now: clock, ended: [] }); // as another worker would
+  for (const pause of ['lease', 'deadline'] as const) {
+    it(`does not send a task claimed before a pause past its ${pause}: it is claimed again once the lease ends`, async () => {
+      const store = openSqliteStore(':memory:');
+      let clock = Date.now();
+      const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
+      const leaseMs = 2 * config.delivery.attemptTimeoutMs;
+      let takenOver: Awaited<ReturnType<typeof store.tasks.claimDue>> | null = null;
+      const claimDue = store.tasks.claimDue.bind(store.tasks);
+      store.tasks.claimDue = async (options) => {
+        const claimed = await claimDue(options);
+        if (claimed.length > 0 && takenOver === null) {
+          // The process stops here (SIGSTOP, a VM paused): past the whole lease, another worker takes
+          // the task over; past the attempt's deadline only, its attempt would outlast the lease.
+          clock += (pause === 'lease' ? leaseMs : config.delivery.attemptTimeoutMs) + 1;
+          takenOver = await claimDue({ ...options, now: clock, ended: [] }); // as another worker would
+        }
+        return claimed;
+      };
+      const sent: number[] = [];
+      const sender = {
+        send: async () => {
+          sent.push(clock);
+          return { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 } as SendResult;
+        },
+        close: async () => {},
+      };
+      const write = process.stderr.write;
+      const lines: string[] = [];
+      process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+      const worker = createWorker({ store, config, sender, now: () => clock, random: () => 0.5 });
+      const waitFor = async (done: () => boolean) => {
+        const until = Date.now() + 10_000;
+        while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      };
+      try {
+        const app = mkApp();
+        await store.apps.create(app);
+        const endpoint = mkEndpoint(app.id, clock, { url: 'http://127.0.0.1:9/hook' });
+        await store.endpoints.create(endpoint);
+        const message = mkMessage(app.id, clock);
+        await store.messages.publish([{ message, endpointIds: [endpoint.id], now: clock }]);
+        worker.start();
+        await waitFor(() => lines.length > 0);
+        assert.deepEqual(
+          sent,
+          [],
+          pause === 'lease' ? 'sent alongside the worker that took it over' : 'sent',
+        );
+        assert.match(JSON.parse(lines[0]!).msg, /left unsent, their lease nearly over/);
+        const task = await store.tasks.get(message.id, endpoint.id);
+        assert.equal(task?.status, 'sending');
+        if (pause === 'lease') {
+          assert.equal(task?.leaseUntil, takenOver![0]!.task.leaseUntil);
+        } else {
+          assert.deepEqual(takenOver, [], 'the lease had not ended');
+          const leaseEnd = task!.leaseUntil!;
+          clock = leaseEnd + 1;
+          worker.wake();
+          await waitFor(() => sent.length > 0);
+          assert.deepEqual(sent, [leaseEnd + 1], 'sent once, under a lease of its own');
+        }
+      } finally {
+        await worker.stop();
+        process.stderr.write = write;
+        await store.close();
       }
-      return claimed;
-    };
-    const sent: string[] = [];
-    const sender = {
-      send: async (request: { url: string }) => {
-        sent.push(request.url);
-        return { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 } as SendResult;
-      },
-      close: async () => {},
-    };
-    const write = process.stderr.write;
-    const lines: string[] = [];
-    process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
-    const worker = createWorker({ store, config, sender, now: () => clock, random: () => 0.5 });
-    try {
-      const app = mkApp();
-      await store.apps.create(app);
-      const endpoint = mkEndpoint(app.id, clock, { url: 'http://127.0.0.1:9/hook' });
-      await store.endpoints.create(endpoint);
-      const message = mkMessage(app.id, clock);
-      await store.messages.publish([{ message, endpointIds: [endpoint.id], now: clock }]);
-      worker.start();
-      const until = Date.now() + 10_000;
-      while (lines.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(takenOver.length, 1);
-      const task = await store.tasks.get(message.id, endpoint.id);
-      assert.deepEqual([task?.status, task?.leaseUntil], ['sending', takenOver[0]!.task.leaseUntil]);
-    } finally {
-      await worker.stop();
-      process.stderr.write = write;
-      await store.close();
-    }
-    assert.deepEqual(sent, [], 'sent alongside the worker that took it over');
-    assert.match(JSON.parse(lines[0]!).msg, /left unsent, its lease nearly over/);
-  });
+    });
+  }
 });

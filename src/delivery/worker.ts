@@ -99,6 +99,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   // When the last wake from outside came (a publish, resend or recover): one that came during an attempt
   // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
   let wokenAt = Number.NEGATIVE_INFINITY;
+  let leftUnsentLoggedAt = Number.NEGATIVE_INFINITY; // once a second at most: a batch is left at once
 
   function schedule(delayMs: number): void {
     if (!running) return;
@@ -166,7 +167,8 @@ export function createWorker(deps: WorkerDeps): Worker {
         perEndpoint: capWhen(free),
         ended: [...ended],
       });
-      nextClaimAt = now() + Math.max(MIN_CLAIM_SPACING_MS, now() - at);
+      // At most a poll's time: a claim the process was paused in did not take that long.
+      nextClaimAt = now() + Math.min(IDLE_POLL_MS, Math.max(MIN_CLAIM_SPACING_MS, now() - at));
       if (failing) logNews('doorbell worker: claims work again');
       failing = false;
       for (const c of claimed) launch(c);
@@ -220,14 +222,16 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
     const sentAt = now();
     if (task.leaseUntil !== null && sentAt + cfg.attemptTimeoutMs > task.leaseUntil) {
-      // The lease would end before the attempt's deadline (the process was paused since the claim, or
-      // the claim outlasted it): another worker may take the task over and send it alongside. Not sent;
-      // due again at once, unless another worker has it already.
-      logNews(
-        'doorbell worker: a claimed task was left unsent, its lease nearly over (was the process paused?)',
-      );
-      await store.tasks.release(task.id, task.leaseUntil, sentAt);
-      return wakeDue();
+      // The lease would end before the attempt's deadline (the process was paused since the claim):
+      // another worker may take the task over and send it alongside. Not sent; claimed again, by any
+      // worker, once the lease has ended.
+      if (sentAt - leftUnsentLoggedAt >= 1_000) {
+        leftUnsentLoggedAt = sentAt;
+        logNews(
+          'doorbell worker: claimed tasks left unsent, their lease nearly over (was the process paused?)',
+        );
+      }
+      return wakeDue(); // the next claim finds when the lease ends
     }
     const { attempt, next, outcome } = await sendAttempt({ task, message, endpoint }, attemptDeps);
     ended.add(task.id);
