@@ -64,9 +64,10 @@ const CLIENT_ERRORS: Record<number, string> = { 414: 'uri_too_long', 415: 'unsup
 /**
  * The connection closes after this response, which may come before the request's body was read: the
  * rest is read and dropped (64 MiB, or 4 × the body limit if more, and 5 s at most) so that a client
- * still sending reads the response rather than a reset connection.
+ * still sending reads the response rather than a reset connection. Also after a 401: a client without a
+ * token holds a connection no longer than it could by sending its headers slowly (requestTimeoutMs).
  */
-function closeAfter(request: FastifyRequest, reply: FastifyReply): void {
+export function closeAfter(request: FastifyRequest, reply: FastifyReply): void {
   void reply.header('connection', 'close');
   const limit = request.routeOptions.bodyLimit ?? 0;
   lingerBeforeClose(request.raw, { bytes: Math.max(64 * MiB, 4 * limit), ms: 5_000 });

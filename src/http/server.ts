@@ -13,7 +13,7 @@ import { parseCidrs } from '../core/ssrf.ts';
 import type { Store } from '../store/store.ts';
 import { authHook } from './auth-hook.ts';
 import type { RouteContext } from './context.ts';
-import { errorHandler, notFoundHandler } from './errors.ts';
+import { closeAfter, errorHandler, notFoundHandler } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
 import { isClosing } from './lingering-close.ts';
 import { documentObject, documentRoute } from './openapi.ts';
@@ -117,12 +117,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     route.onRequest = [auth, ...own];
   });
   const idempotency = idempotencyHooks(deps.store, deps.now, deps.config.idempotencyTtlMs);
-  // A request pipelined behind a response that closes its connection (a 413) is dropped unserved: its
-  // answer would never be sent.
+  // A request on a connection kept alive while the server drains is answered 503 (to be sent elsewhere,
+  // or again). One pipelined behind a response that closes its connection (a 413) is dropped unserved:
+  // its answer would never be sent.
   app.addHook('onRequest', (request, reply, done) => {
     if (shuttingDown) {
-      // A request on a connection kept alive while the server drains: it is sent elsewhere, or again.
-      void reply.code(503).header('retry-after', '5').header('connection', 'close');
+      closeAfter(request, reply);
+      void reply.code(503).header('retry-after', '5');
       return void reply.send({ code: 'unavailable', detail: 'the server is shutting down' });
     }
     if (!isClosing(request.raw.socket)) return done();
@@ -134,6 +135,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addHook('preClose', (done) => {
     shuttingDown = true;
     done();
+  });
+  // A request already running when the server began to close ends its connection with its response:
+  // kept alive, the idle connection would hold the close (and the process) until its keep-alive timeout.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (shuttingDown) void reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('preHandler', idempotency.preHandler);
   app.addHook('onSend', idempotency.onSend);

@@ -5,12 +5,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { initAdminToken } from '../../src/app/auth.ts';
+import { startDoorbell } from '../../src/bin/serve.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { openPostgresStore } from '../../src/store/postgres/postgres-store.ts';
@@ -156,6 +158,32 @@ describe('postgres: no connection slot left', async () => {
 });
 
 describe('a server shutting down', () => {
+  it('closes the connection of a request that was running when it began to close, and closes at once', async () => {
+    const running = await startDoorbell(
+      makeConfig({ port: 0, database: ':memory:', adminToken: config.adminToken }),
+    );
+    const { hostname, port } = new URL(running.url);
+    const body = JSON.stringify({ name: 'late' });
+    const socket = connect(Number(port), hostname);
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    const ended = new Promise((resolve) => socket.on('close', resolve));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `POST /api/v1/app HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${config.adminToken}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the request is running
+    const closed = running.close();
+    socket.write(body.slice(5)); // the rest, once the server is closing
+    await ended;
+    assert.match(answer, /^HTTP\/1\.1 201 /);
+    assert.match(answer, /\r\nconnection: close\r\n/i);
+    await closed; // not held by an idle kept-alive connection (for its 72 s keep-alive timeout)
+  });
+
   it('answers a request that still arrives 503 with Retry-After and the usual error body', async () => {
     const store = openSqliteStore(':memory:');
     const { app, call } = await api(store);
