@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -102,7 +102,9 @@ describe('sqlite store on a file', () => {
     const path = join(dir, 'one.db');
     const first = openSqliteStore(path);
     try {
-      assert.throws(() => openSqliteStore(path), /one\.db is in use by another Doorbell process/);
+      assert.throws(() => openSqliteStore(path), /in use by another Doorbell process/);
+      symlinkSync(path, join(dir, 'link.db'));
+      assert.throws(() => openSqliteStore(join(dir, 'link.db')), /in use by another Doorbell/, 'a symlink');
       // On its own thread (as `serve` opens it), the same refusal reaches the caller.
       await assert.rejects(openSqliteThread(makeConfig({ database: path })), /in use by another Doorbell/);
       await first.apps.create(mkApp(T0)); // the first serves on
@@ -119,7 +121,10 @@ describe('sqlite store on a file', () => {
       try {
         await store.apps.create(mkApp(T0));
         if (change === 'deleted') rmSync(path);
-        else renameSync(join(dir, 'one.db'), path); // another file restored over it
+        else {
+          await openSqliteStore(join(dir, 'other.db')).close();
+          renameSync(join(dir, 'other.db'), path); // another file restored over it
+        }
         const deadline = Date.now() + 5_000;
         let refused: unknown = null;
         // Before the check comes round, SQLite may fail its own way (a replaced file: no such table).

@@ -1,6 +1,6 @@
 // The SQLite driver of the Store port: one file, WAL, durable commits, no other service.
 
-import { closeSync, existsSync, mkdirSync, openSync, type Stats, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Store, StoreUnavailableError } from '../store.ts';
@@ -55,7 +55,7 @@ function lockDatabase(path: string): Database.Database {
     lock.close();
     if ((error as { code?: unknown }).code !== 'SQLITE_BUSY') throw error;
     throw new Error(
-      `${path} is in use by another Doorbell process: one process serves a SQLite database (several share PostgreSQL)`,
+      'it is in use by another Doorbell process: one process serves a SQLite database (several share PostgreSQL)',
     );
   }
 }
@@ -69,15 +69,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     // it holds the key that signs app tokens and the admin token's hash. An existing file keeps its mode.
     if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
   }
-  const lock = memory ? null : lockDatabase(path);
-  let raw: Database.Database;
+  // Next to the file itself: a symlink to it names the same database.
+  const lock = memory ? null : lockDatabase(realpathSync(path));
+  let raw: Database.Database | undefined;
+  let replaced: ReturnType<typeof watchFile> | null = null;
   try {
     raw = new Database(path);
-  } catch (error) {
-    lock?.close();
-    throw error;
-  }
-  try {
+    replaced = memory ? null : watchFile(path);
     raw.pragma('journal_mode = WAL');
     // FULL: a publish is acknowledged only after its commit is on disk.
     raw.pragma('synchronous = FULL');
@@ -88,13 +86,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     migrate(raw);
     for (const pragma of options.pragmas ?? []) raw.pragma(pragma);
   } catch (error) {
-    raw.close();
+    replaced?.stop();
+    raw?.close();
     lock?.close();
     throw error;
   }
   const db = new Db(raw);
   const checkpointer = memory ? null : startCheckpointer(path);
-  const replaced = memory ? null : watchFile(path);
   let closed = false;
   return guardUnavailable(
     {
@@ -110,9 +108,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         if (closed) return;
         closed = true;
         replaced?.stop();
-        await checkpointer?.stop();
-        await db.close(); // commits queued writes first, and waits for their fsync
-        lock?.close();
+        try {
+          await checkpointer?.stop();
+          await db.close(); // commits queued writes first, and waits for their fsync
+        } finally {
+          lock?.close();
+        }
       },
     },
     () => replaced?.refusal ?? null,
@@ -140,7 +141,7 @@ function watchFile(path: string): { refusal: StoreUnavailableError | null; stop(
     }
     if (watch.refusal || now === opened) return;
     watch.refusal = new StoreUnavailableError(
-      `the database file ${path} was deleted or replaced while in use: restart Doorbell`,
+      'the database file was deleted or replaced while in use: restart Doorbell',
     );
   }, 1_000).unref();
   return watch;
