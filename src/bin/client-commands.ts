@@ -111,7 +111,7 @@ export interface VerifyOptions {
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
   const toleranceSec = integerFlag('--tolerance', options.tolerance, 0);
   if (!isValidSecret(options.secret)) {
-    throw new UsageError('--secret must be an endpoint secret: whsec_ and the base64 of 24 to 64 bytes');
+    throw new UsageError('--secret must be an endpoint secret: [whsec_]<base64 of 24 to 64 bytes>');
   }
   // isatty, not process.stdin.isTTY: opening process.stdin on a terminal makes it non-blocking, and the
   // read below then fails (EAGAIN).

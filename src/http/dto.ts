@@ -104,8 +104,8 @@ export function messageJson(message: Message, withContent: boolean, extra: objec
  * A message's JSON without its payload (`{}` in its place): messageJson writes the payload last, and
  * the fields before it are JSON strings, where `,"payload":` cannot appear (their quotes are escaped).
  */
-export function withoutPayload(messageJson: string, payload = '{}'): string {
-  return `${messageJson.slice(0, messageJson.indexOf(',"payload":'))},"payload":${payload}}`;
+export function withoutPayload(json: string, payload = '{}'): string {
+  return `${json.slice(0, json.indexOf(',"payload":'))},"payload":${payload}}`;
 }
 
 export function pageOut<T, U>(page: Page<T>, map: (item: T) => U) {

@@ -419,6 +419,21 @@ await describeEachDriver((driver) => {
       assert.deepEqual([expunged.status, expunged.json.id], [202, first.json.id]);
       assert.deepEqual(expunged.json.payload, { expired: true });
       assert.equal((await publish('k-bare', '?with_content=false')).body, bare.body);
+      // send-example answers with its message too.
+      await h.call('POST', '/api/v1/app/idem-x/endpoint', { url: 'https://example.com/x', uid: 'x' });
+      const example = () =>
+        h.call(
+          'POST',
+          '/api/v1/app/idem-x/endpoint/x/send-example',
+          { eventType: 'svix.ping' },
+          {
+            'idempotency-key': 'k-example',
+          },
+        );
+      const sent = await example();
+      assert.deepEqual(sent.json.payload, { success: true });
+      await h.call('DELETE', `/api/v1/app/idem-x/msg/${sent.json.id}/content`);
+      assert.deepEqual((await example()).json.payload, { expired: true });
 
       assert.equal((await h.call('DELETE', '/api/v1/app/idem-x')).status, 204);
       const deleted = await publish('k-x');

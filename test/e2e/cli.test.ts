@@ -126,7 +126,7 @@ describe('doorbell command', () => {
     ]);
     assert.deepEqual(
       [notSecret.code, notSecret.stdout, notSecret.stderr.split('\n')[0]],
-      [2, '', 'doorbell: --secret must be an endpoint secret: whsec_ and the base64 of 24 to 64 bytes'],
+      [2, '', 'doorbell: --secret must be an endpoint secret: [whsec_]<base64 of 24 to 64 bytes>'],
     );
   });
 

@@ -25,6 +25,7 @@ import {
   StatsQuery,
 } from '../schemas/endpoints.ts';
 import { MessageOut } from '../schemas/messages.ts';
+import { keptMessage } from './messages.ts';
 
 const tags = ['Endpoint'];
 const empty204 = { 204: { type: 'null' } };
@@ -162,6 +163,7 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
         body: EventExampleIn,
         response: { 200: MessageOut },
       },
+      config: { idempotent: keptMessage(deps) },
     },
     async (request, reply) => {
       const { eventType, exampleIndex = 0 } = request.body;

@@ -1,5 +1,6 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyContextConfig } from 'fastify';
 import { Type } from 'typebox';
+import type { AppDeps } from '../../app/context.ts';
 import {
   expungeMessage,
   listMessageEndpoints,
@@ -30,20 +31,29 @@ import { refuseUnsupported } from '../unsupported.ts';
 const HOUR = 3600 * 1000;
 const tags = ['Message'];
 
-export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
-  /** A publish's answer, made again for a repeat from what was kept: its payload as it is now. */
-  async function replayPublish(request: FastifyRequest, kept: string): Promise<string> {
-    const { app_id } = request.params as { app_id: string };
-    const withContent = (request.query as { with_content?: boolean }).with_content ?? true;
-    const { id } = JSON.parse(kept) as { id: string };
-    const message = await resolveMessage(deps, request.scope, app_id, id).catch((error: unknown) => {
-      if (isDoorbellError(error) && error.code === 'not_found') return null; // deleted since
-      throw error;
-    });
-    if (message) return messageJson(message, withContent);
-    return withContent ? withoutPayload(kept, '{"expired":true}') : kept;
-  }
+/**
+ * For a route answering with a message (publish, send-example): an idempotency key keeps the answer
+ * without its payload, and a repeat reads the message again, so a payload expunged or expired since
+ * shows as such (`{"expired":true}`, also once the message is deleted) and is never kept aside.
+ */
+export function keptMessage(deps: AppDeps): NonNullable<FastifyContextConfig['idempotent']> {
+  return {
+    keep: (json) => withoutPayload(json),
+    async replay(request, kept) {
+      const { app_id } = request.params as { app_id: string };
+      const withContent = (request.query as { with_content?: boolean } | undefined)?.with_content ?? true;
+      const { id } = JSON.parse(kept) as { id: string };
+      const message = await resolveMessage(deps, request.scope, app_id, id).catch((error: unknown) => {
+        if (isDoorbellError(error) && error.code === 'not_found') return null; // deleted since
+        throw error;
+      });
+      if (message) return messageJson(message, withContent);
+      return withContent ? withoutPayload(kept, '{"expired":true}') : kept;
+    },
+  };
+}
 
+export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
   api.get(
     '/app/:app_id/msg',
     {
@@ -82,8 +92,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
         body: MessageIn,
         response: { 202: MessageOut },
       },
-      // An idempotent repeat shows the message as it is now: a payload expunged since is not kept aside.
-      config: { idempotent: { keep: (json) => withoutPayload(json), replay: replayPublish } },
+      config: { idempotent: keptMessage(deps) },
     },
     async (request, reply) => {
       const body = request.body;
