@@ -51,17 +51,10 @@ describe('doorbell command', () => {
     const signature = new Webhook(secret).sign('msg_1', timestamp, body);
     const headers = ['--secret', secret, '--id', 'msg_1', '--timestamp'];
     const seconds = String(Math.floor(timestamp.getTime() / 1000));
-    const good = await doorbell(['verify', ...headers, seconds, '--signature', signature, '--body', body]);
+    const signed = (...rest: string[]) => ['verify', ...headers, seconds, '--signature', signature, ...rest];
+    const good = await doorbell(signed('--body', body));
     assert.deepEqual([good.code, good.stdout], [0, 'valid\n']);
-    const bad = await doorbell([
-      'verify',
-      ...headers,
-      seconds,
-      '--signature',
-      signature,
-      '--body',
-      `${body} `,
-    ]);
+    const bad = await doorbell(signed('--body', `${body} `));
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /^invalid: /);
     // The secret may come from the environment (kept out of ps and shell history).
@@ -113,17 +106,7 @@ describe('doorbell command', () => {
       HELP_POINTER,
     ]);
     // Not "invalid" (exit 1): no signature could match a secret that is not one.
-    const notSecret = await doorbell([
-      'verify',
-      ...headers,
-      seconds,
-      '--signature',
-      signature,
-      '--body',
-      body,
-      '--secret',
-      'notasecret',
-    ]);
+    const notSecret = await doorbell(signed('--body', body, '--secret', 'notasecret'));
     assert.deepEqual(
       [notSecret.code, notSecret.stdout, notSecret.stderr.split('\n')[0]],
       [2, '', 'doorbell: --secret must be an endpoint secret: [whsec_]<base64 of 24 to 64 bytes>'],
