@@ -136,14 +136,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     shuttingDown = true;
     done();
   });
-  // A request already running when the server began to close ends its connection with its response:
-  // kept alive, the idle connection would hold the close (and the process) until its keep-alive timeout.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (shuttingDown) void reply.header('connection', 'close');
-    done(null, payload);
-  });
   app.addHook('preHandler', idempotency.preHandler);
-  app.addHook('onSend', idempotency.onSend);
+  // One onSend hook (each one costs every response a turn): a request already running when the server
+  // began to close ends its connection with its response (kept alive, the idle connection would hold
+  // the close, and the process, until its keep-alive timeout); then idempotency keeps the answer.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (shuttingDown) void reply.header('connection', 'close');
+    return idempotency.onSend(request, reply, payload, done);
+  });
   app.addHook('onRequestAbort', idempotency.onRequestAbort);
   app.addHook('onClose', async () => {
     await publisher.drain();
