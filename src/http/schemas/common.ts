@@ -63,6 +63,12 @@ export const MessageStatusText = Type.Unsafe<'success' | 'pending' | 'fail' | 's
   type: 'string',
   enum: ['success', 'pending', 'fail', 'sending'],
 });
+/** A delivery's shown status, as dto.ts statusFields writes it (message and endpoint list items). */
+export const deliveryStatusFields = {
+  status: MessageStatus,
+  statusText: MessageStatusText,
+  nextAttempt: Nullable(DateTime),
+};
 
 export const Ordering = Type.Unsafe<'ascending' | 'descending'>({
   title: 'Ordering',

@@ -3,9 +3,8 @@ import { HEADER_NAME } from '../../app/endpoint-headers.ts';
 import {
   Channel,
   DateTime,
+  deliveryStatusFields,
   EventTypeName,
-  MessageStatus,
-  MessageStatusText,
   Metadata,
   NewUid,
   Nullable,
@@ -79,12 +78,7 @@ const outFields = {
 };
 export const EndpointOut = Type.Object(outFields, { title: 'EndpointOut' });
 export const MessageEndpointOut = Type.Object(
-  {
-    ...outFields,
-    status: MessageStatus,
-    statusText: MessageStatusText,
-    nextAttempt: Nullable(DateTime),
-  },
+  { ...outFields, ...deliveryStatusFields },
   { title: 'MessageEndpointOut' },
 );
 

@@ -4,6 +4,7 @@ import {
   AnyObject,
   Channel,
   DateTime,
+  deliveryStatusFields,
   EventTypeName,
   MessageStatus,
   MessageStatusText,
@@ -42,12 +43,7 @@ const messageFields = {
 /** Documentation only: message bodies are written by hand so the payload's bytes pass through unchanged. */
 export const MessageOut = Type.Object(messageFields, { title: 'MessageOut' });
 export const EndpointMessageOut = Type.Object(
-  {
-    ...messageFields,
-    status: MessageStatus,
-    statusText: MessageStatusText,
-    nextAttempt: Nullable(DateTime),
-  },
+  { ...messageFields, ...deliveryStatusFields },
   { title: 'EndpointMessageOut' },
 );
 
