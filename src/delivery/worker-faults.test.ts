@@ -1,6 +1,7 @@
 // The worker while its database fails: it says so once, as one JSON line on stderr, retries, and says
 // once more when claims work again; messages published meanwhile are delivered. And the worker paused
-// past its leases: what it claimed before is not sent, another worker has it.
+// past its leases: what it claimed before is not sent, another worker has it; what it was sending is not
+// claimed again by itself.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeConfig } from '../config/config.ts';
@@ -134,4 +135,57 @@ describe('worker faults', () => {
       }
     });
   }
+  it('does not claim again a task it is sending when a pause outlasts the lease', async () => {
+    const store = openSqliteStore(':memory:');
+    let clock = Date.now();
+    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
+    const claimedAt: number[] = [];
+    const claimDue = store.tasks.claimDue.bind(store.tasks);
+    store.tasks.claimDue = (options) => {
+      claimedAt.push(options.now);
+      return claimDue(options);
+    };
+    const sent: number[] = [];
+    let answer: (result: SendResult) => void = () => {};
+    const sender = {
+      send: () => {
+        sent.push(clock);
+        return new Promise<SendResult>((resolve) => {
+          answer = resolve;
+        });
+      },
+      close: async () => {},
+    };
+    const worker = createWorker({ store, config, sender, now: () => clock, random: () => 0.5 });
+    const waitFor = async (done: () => boolean | Promise<boolean>) => {
+      const until = Date.now() + 10_000;
+      while (!(await done()) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      const app = mkApp();
+      await store.apps.create(app);
+      const endpoint = mkEndpoint(app.id, clock, { url: 'http://127.0.0.1:9/hook' });
+      await store.endpoints.create(endpoint);
+      const message = mkMessage(app.id, clock);
+      await store.messages.publish([{ message, endpointIds: [endpoint.id], now: clock }]);
+      worker.start();
+      await waitFor(() => sent.length > 0);
+      // The process stops during the attempt (SIGSTOP, a VM paused) until past the lease, and claims on resume.
+      clock += 2 * config.delivery.attemptTimeoutMs + 1;
+      worker.wake();
+      await waitFor(() => claimedAt.includes(clock));
+      assert.equal(claimedAt.includes(clock), true, 'a claim ran after the pause');
+      assert.equal(sent.length, 1, 'its own attempt in flight was not claimed and sent again');
+      answer({ kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 });
+      const task = async () => store.tasks.get(message.id, endpoint.id);
+      await waitFor(async () => (await task())?.status === 'success');
+      assert.equal((await task())?.status, 'success', 'recorded under the lease it was sent with');
+      assert.equal((await task())?.attempts, 1);
+      assert.equal(sent.length, 1);
+    } finally {
+      answer({ kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 });
+      await worker.stop();
+      await store.close();
+    }
+  });
 });

@@ -83,6 +83,9 @@ export function createWorker(deps: WorkerDeps): Worker {
   // Attempts that have ended but whose finish is not committed yet: their slots are free again (the
   // claim does not count them against their endpoint's cap), so the next claim need not wait for the commit.
   const ended = new Set<string>();
+  // Tasks whose attempt started, until its finish is committed, with the lease it was sent under. After
+  // a pause past that lease, the claim must not take them over: their attempt is this worker's own.
+  const sending = new Map<string, number>();
   // Tasks this worker holds per endpoint (until their attempt ends), and slots promised to offers.
   const held = new Map<string, number>();
   let promised = 0;
@@ -160,12 +163,15 @@ export function createWorker(deps: WorkerDeps): Worker {
       const at = now();
       // Above the reserve, up to it; in it, for the endpoints with few attempts in flight.
       const limit = Math.min(free > reserve ? free - reserve : free, CLAIM_BATCH);
+      const overdue: string[] = []; // its lease ended while this worker was sending it: a pause
+      for (const [id, lease] of sending) if (lease <= at) overdue.push(id);
       const claimed = await store.tasks.claimDue({
         now: at,
         limit,
         leaseMs,
         perEndpoint: capWhen(free),
         ended: [...ended],
+        held: overdue,
       });
       // At most a poll's time: a claim the process was paused in did not take that long.
       nextClaimAt = now() + Math.min(IDLE_POLL_MS, Math.max(MIN_CLAIM_SPACING_MS, now() - at));
@@ -233,15 +239,20 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
       return wakeDue(); // the next claim finds when the lease ends
     }
-    const { attempt, next, outcome } = await sendAttempt({ task, message, endpoint }, attemptDeps);
-    ended.add(task.id);
-    attemptEnded();
-    slotFreed();
+    if (task.leaseUntil !== null) sending.set(task.id, task.leaseUntil);
+    let sent: Awaited<ReturnType<typeof sendAttempt>>;
     try {
+      sent = await sendAttempt({ task, message, endpoint }, attemptDeps);
+      ended.add(task.id);
+      attemptEnded();
+      slotFreed();
+      const { attempt, next } = sent;
       await finisher.add({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: attempt.createdAt });
     } finally {
       ended.delete(task.id);
+      sending.delete(task.id);
     }
+    const { attempt, next, outcome } = sent;
     // A retry, committed: a claim schedules its timer. A task resent meanwhile is due now.
     if (next.status === 'pending' || wokenAt >= sentAt) wakeDue();
     emit('attempt:finished', {

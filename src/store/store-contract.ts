@@ -778,6 +778,21 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await claim(s, T0, 100, 2)).length, 0, 'without the hint, three count');
       });
 
+      test("leaves the caller's held tasks whose lease ended, counting those in flight", async (s) => {
+        const { ep, publish } = await world(s);
+        for (let i = 0; i < 3; i++) await publish(T0);
+        const [a, b] = await claim(s, T0, 100, 2);
+        const held = [a!.task.id, b!.task.id];
+        // Paused through the lease while both attempts were in flight.
+        const at = { now: T0 + LEASE, limit: 100, leaseMs: LEASE };
+        assert.equal((await s.tasks.claimDue({ ...at, perEndpoint: 2, held })).length, 0, 'no room');
+        const [c, ...rest] = await s.tasks.claimDue({ ...at, perEndpoint: 2, held, ended: [a!.task.id] });
+        assert.equal(rest.length, 0);
+        assert.ok(c && !held.includes(c.task.id), 'the pending task, in the slot the ended attempt freed');
+        assert.equal((await s.tasks.get(a!.message.id, ep.id))?.leaseUntil, T0 + LEASE, 'a keeps its lease');
+        assert.equal((await claim(s, T0 + LEASE, 100, 3)).length, 2, 'without the hint, both are taken over');
+      });
+
       test('is fair: one endpoint with a backlog cannot take the whole batch', async (s) => {
         const { app, eps } = await world(s, 3);
         const [busy, b, c] = [eps[0]!, eps[1]!, eps[2]!];

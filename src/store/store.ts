@@ -132,6 +132,13 @@ export interface ClaimOptions {
    * no longer in flight at their endpoint, so not counted against its cap.
    */
   ended?: string[];
+  /**
+   * Leased tasks of the caller whose lease has ended while it still holds them (the process was paused
+   * during their attempt, or before their finish committed): not taken over, since their attempt is the
+   * caller's own, and counted against their endpoint's cap while their attempt is in flight (not `ended`).
+   * Their finish, under the lease they were sent with, moves them on as usual.
+   */
+  held?: string[];
 }
 
 export interface FinishInput {

@@ -17,8 +17,13 @@ const BUSY = `SELECT endpoint_id AS e, count(*) AS n FROM tasks INDEXED BY tasks
   WHERE status = 3 AND lease_until > ? GROUP BY endpoint_id`;
 const ENDED = `SELECT endpoint_id AS e, count(*) AS n FROM tasks
   WHERE id IN (SELECT value FROM json_each(?)) AND status = 3 AND lease_until > ? GROUP BY endpoint_id`;
+// The caller's own tasks whose lease ended during their attempt still count, and are not taken over.
+const HELD = `SELECT endpoint_id AS e, count(*) AS n FROM tasks
+  WHERE id IN (SELECT value FROM json_each(@held)) AND id NOT IN (SELECT value FROM json_each(@ended))
+    AND status = 3 AND lease_until <= @now GROUP BY endpoint_id`;
 const EXPIRED = `SELECT rowid AS rid, endpoint_id AS e FROM tasks INDEXED BY tasks_leased
-  WHERE status = 3 AND lease_until <= ? ORDER BY lease_until LIMIT ?`;
+  WHERE status = 3 AND lease_until <= @now AND id NOT IN (SELECT value FROM json_each(@held))
+  ORDER BY lease_until LIMIT @limit`;
 const PENDING_ENDPOINTS = `WITH RECURSIVE e(id) AS (
     SELECT (SELECT endpoint_id FROM tasks INDEXED BY tasks_due_endpoint
       WHERE status = 1 AND endpoint_id > ? ORDER BY endpoint_id LIMIT 1)
@@ -59,9 +64,19 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
       used.set(row.e, (used.get(row.e) ?? 0) - row.n);
     }
   }
+  const held = JSON.stringify(o.held ?? []);
+  if (o.held?.length) {
+    for (const row of db.all<{ e: string; n: number }>(HELD, {
+      held,
+      ended: JSON.stringify(o.ended ?? []),
+      now: o.now,
+    })) {
+      used.set(row.e, (used.get(row.e) ?? 0) + row.n);
+    }
+  }
   const room = (e: string) => o.perEndpoint - (used.get(e) ?? 0);
   const picked: number[] = [];
-  for (const c of db.all<{ rid: number; e: string }>(EXPIRED, o.now, o.limit)) {
+  for (const c of db.all<{ rid: number; e: string }>(EXPIRED, { now: o.now, held, limit: o.limit })) {
     if (room(c.e) <= 0) continue;
     used.set(c.e, (used.get(c.e) ?? 0) + 1);
     picked.push(c.rid);
