@@ -127,8 +127,9 @@ describe('sqlite store on a file', () => {
         }
         const deadline = Date.now() + 5_000;
         let refused: unknown = null;
-        // Before the check comes round, SQLite may fail its own way (a replaced file: no such table).
-        while (!(refused instanceof StoreUnavailableError) && Date.now() < deadline) {
+        // Writes may still succeed until the check comes round; one that fails in SQLite's own way
+        // (a replaced file: no such table) fails with the refusal instead.
+        while (refused === null && Date.now() < deadline) {
           refused = await store.apps.create(mkApp(T0)).then(
             () => null,
             (error: unknown) => error,
@@ -140,6 +141,26 @@ describe('sqlite store on a file', () => {
       } finally {
         await store.close();
       }
+    }
+    // Its folder removed before the first publish: the publish's sync cannot open the log.
+    const path = join(dir, 'removed', 'doorbell.db');
+    const store = openSqliteStore(path);
+    try {
+      const app = mkApp(T0);
+      await store.apps.create(app);
+      const endpoint = mkEndpoint(app.id, T0);
+      await store.endpoints.create(endpoint);
+      rmSync(join(dir, 'removed'), { recursive: true });
+      const publish = store.messages.publish([
+        { message: mkMessage(app.id, T0), endpointIds: [endpoint.id], now: T0 },
+      ]);
+      await assert.rejects(publish, (error: unknown) => {
+        assert.ok(error instanceof StoreUnavailableError, `${error}`);
+        assert.match(error.message, /was deleted or replaced while in use: restart Doorbell/);
+        return true;
+      });
+    } finally {
+      await store.close();
     }
   });
 

@@ -164,7 +164,11 @@ export class Db {
    */
   #syncWal(): Promise<void> {
     if (this.#walPath === null) return Promise.resolve();
-    this.#walFd ??= openSync(this.#walPath, 'r');
+    try {
+      this.#walFd ??= openSync(this.#walPath, 'r');
+    } catch (error) {
+      return Promise.reject(error); // its folder was removed: the batch fails, the process goes on
+    }
     const fd = this.#walFd;
     return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
   }

@@ -117,32 +117,37 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       },
     },
     () => replaced?.refusal ?? null,
+    () => replaced?.check(),
   );
 }
 
 /**
- * Checks every second that `path` is still the file the store has open. Deleted or replaced (a folder
- * removed by hand, a file restored over it), the store would go on writing to a file no one can open
- * again: every acknowledged write would be lost at the next start. It refuses calls instead (503).
+ * Checks every second, and after any failed call, that `path` is still the file the store has open.
+ * Deleted or replaced (a folder removed by hand, a file restored over it), the store would go on writing
+ * to a file no one can open again: every acknowledged write would be lost at the next start. It refuses
+ * calls instead (503), and a call that failed because of it (SQLite's "no such table" from a new file)
+ * gets that refusal, not its own error.
  */
-function watchFile(path: string): { refusal: StoreUnavailableError | null; stop(): void } {
+function watchFile(path: string): { refusal: StoreUnavailableError | null; check(): void; stop(): void } {
   const identity = (stat: Stats | undefined) => (stat ? `${stat.dev}:${stat.ino}` : 'none');
   const opened = identity(statSync(path));
   const watch = {
     refusal: null as StoreUnavailableError | null,
+    check() {
+      if (watch.refusal) return;
+      let now: string;
+      try {
+        now = identity(statSync(path, { throwIfNoEntry: false }));
+      } catch {
+        return; // cannot tell (a folder made unreadable): SQLite's own errors say what fails
+      }
+      if (now === opened) return;
+      watch.refusal = new StoreUnavailableError(
+        'the database file was deleted or replaced while in use: restart Doorbell',
+      );
+    },
     stop: () => clearInterval(timer),
   };
-  const timer = setInterval(() => {
-    let now: string;
-    try {
-      now = identity(statSync(path, { throwIfNoEntry: false }));
-    } catch {
-      return; // cannot tell (a folder made unreadable): SQLite's own errors say what fails
-    }
-    if (watch.refusal || now === opened) return;
-    watch.refusal = new StoreUnavailableError(
-      'the database file was deleted or replaced while in use: restart Doorbell',
-    );
-  }, 1_000).unref();
+  const timer = setInterval(watch.check, 1_000).unref();
   return watch;
 }

@@ -28,11 +28,13 @@ type Methods = Record<string, (...args: never[]) => Promise<unknown>>;
 
 /**
  * The same store, with every method's unavailable failure raised as StoreUnavailableError; while
- * `refusal()` returns an error, every call but `close` fails with it, unstarted.
+ * `refusal()` returns an error, every call but `close` fails with it, unstarted. A call that fails runs
+ * `recheck` first, which may set that refusal: the call then fails with it instead of its own error.
  */
 export function guardUnavailable<S extends object>(
   store: S,
   refusal: () => StoreUnavailableError | null = () => null,
+  recheck: () => void = () => {},
 ): S {
   const guard =
     (fn: (...args: never[]) => Promise<unknown>, refuse = refusal) =>
@@ -42,7 +44,8 @@ export function guardUnavailable<S extends object>(
       try {
         return await fn(...args);
       } catch (error) {
-        throw unavailableAs(error);
+        recheck();
+        throw refuse() ?? unavailableAs(error);
       }
     };
   const guarded: Record<string, unknown> = {};
