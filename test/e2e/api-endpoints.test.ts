@@ -255,6 +255,60 @@ await describeEachDriver((driver) => {
       assert.equal(cleared.json.throttleRate, null, 'null removes the limit');
     });
 
+    test('a field sent in both spellings: a null gives way to the value, two values must agree', async () => {
+      await h.call('POST', '/api/v1/event-type', { name: 'both.a', description: '' });
+      await h.call('POST', '/api/v1/event-type', { name: 'both.b', description: '' });
+      const app = await h.call('POST', '/api/v1/app', { name: 'Both', throttleRate: 5, rateLimit: null });
+      assert.equal(app.json.throttleRate, 5);
+      const a = app.json.id;
+      const url = 'https://example.com/both';
+      const ep = await h.call('POST', `/api/v1/app/${a}/endpoint`, {
+        url,
+        eventTypes: ['both.a'],
+        filterTypes: null,
+        throttleRate: 7,
+        rateLimit: null,
+      });
+      assert.equal(ep.status, 201);
+      assert.deepEqual(ep.json.filterTypes, ['both.a'], 'a null filterTypes does not clear eventTypes');
+      assert.equal(ep.json.rateLimit, 7);
+      const path = `/api/v1/app/${a}/endpoint/${ep.json.id}`;
+      const patched = await h.call('PATCH', path, { eventTypes: ['both.b'], filterTypes: null });
+      assert.deepEqual(patched.json.filterTypes, ['both.b']);
+      const same = await h.call('PATCH', path, { eventTypes: ['both.a'], filterTypes: ['both.a'] });
+      assert.deepEqual(same.json.filterTypes, ['both.a']);
+      const disagreeing: Array<[string, string, object, string[]]> = [
+        ['PATCH', path, { eventTypes: ['both.a'], filterTypes: ['both.b'] }, ['body', 'filterTypes']],
+        ['POST', `/api/v1/app/${a}/endpoint`, { url, throttleRate: 5, rateLimit: 10 }, ['body', 'rateLimit']],
+        ['PATCH', `/api/v1/app/${a}`, { throttleRate: 5, rateLimit: 10 }, ['body', 'rateLimit']],
+        [
+          'POST',
+          `/api/v1/app/${a}/msg`,
+          {
+            eventType: 'both.a',
+            payload: {},
+            application: { name: 'x', uid: 'both-new', throttleRate: 1, rateLimit: 2 },
+          },
+          ['body', 'application', 'rateLimit'],
+        ],
+        [
+          'POST',
+          '/api/v1/event-type',
+          { name: 'both.c', description: '', featureFlag: 'f1', featureFlags: ['f2'] },
+          ['body', 'featureFlags'],
+        ],
+      ];
+      for (const [method, target, body, field] of disagreeing) {
+        const res = await h.call(method as 'POST', target, body);
+        assert.equal(res.status, 422, `${method} ${target}`);
+        assert.deepEqual(loc(res), field);
+      }
+      assert.deepEqual((await h.call('GET', path)).json.filterTypes, ['both.a'], 'nothing changed');
+      assert.equal((await h.call('GET', `/api/v1/app/${a}`)).json.throttleRate, 5);
+      assert.equal((await h.call('GET', '/api/v1/app/both-new')).status, 404, 'no application created');
+      assert.equal((await h.call('GET', '/api/v1/event-type/both.c')).status, 404);
+    });
+
     test('JSON bodies are not coerced: null, numbers and one-item arrays where a field wants another type are a 422', async () => {
       await h.call('POST', '/api/v1/app', { name: 'Typed', uid: 'typed', metadata: { a: 'b' } });
       const ep = await h.call('POST', '/api/v1/app/typed/endpoint', {

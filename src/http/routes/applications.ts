@@ -7,6 +7,7 @@ import {
   patchApplication,
   upsertApplication,
 } from '../../app/applications.ts';
+import { aliased } from '../alias.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent } from '../context.ts';
 import { applicationOut, pageOut } from '../dto.ts';
@@ -23,8 +24,10 @@ type In = {
 };
 
 /** The SDK spells it rateLimit, the reference throttleRate; undefined means "not given". */
-export const rateOf = (body: { throttleRate?: number | null; rateLimit?: number | null }) =>
-  body.rateLimit !== undefined ? body.rateLimit : body.throttleRate;
+export const rateOf = (
+  body: { throttleRate?: number | null; rateLimit?: number | null },
+  loc: readonly string[] = ['body'],
+) => aliased<number>(body, ['rateLimit', 'throttleRate'], loc);
 
 const input = (body: In) => ({
   name: body.name,

@@ -41,7 +41,7 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
       refuseUnsupported('body', { sessionId: body.sessionId });
       const capabilities = capabilitiesOf(body); // checked before the application may be created
       const application = body.application
-        ? { ...body.application, rateLimit: rateOf(body.application) }
+        ? { ...body.application, rateLimit: rateOf(body.application, ['body', 'application']) }
         : null;
       const app = await getOrCreateApp(deps, request.scope, request.params.app_id, application);
       const now = deps.now();

@@ -7,6 +7,7 @@ import {
   resolveEndpoint,
   upsertEndpoint,
 } from '../../app/endpoints.ts';
+import { aliased } from '../alias.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent } from '../context.ts';
 import { endpointOut, pageOut } from '../dto.ts';
@@ -43,9 +44,12 @@ export function settingsOf(body: Settings): EndpointPatch {
     description: body.description,
     version: body.version,
     disabled: body.disabled,
-    filterTypes: orNull(body.filterTypes !== undefined ? body.filterTypes : body.eventTypes),
+    filterTypes: aliased<string[]>(
+      { filterTypes: orNull(body.filterTypes), eventTypes: orNull(body.eventTypes) },
+      ['filterTypes', 'eventTypes'],
+    ),
     filterTypesField:
-      body.filterTypes === undefined && body.eventTypes !== undefined ? 'eventTypes' : 'filterTypes',
+      orNull(body.filterTypes) == null && body.eventTypes !== undefined ? 'eventTypes' : 'filterTypes',
     channels: orNull(body.channels),
     metadata: body.metadata,
     rateLimit: rateOf(body),

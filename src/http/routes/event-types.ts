@@ -7,6 +7,7 @@ import {
   patchEventType,
   upsertEventType,
 } from '../../app/event-types.ts';
+import { aliased } from '../alias.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent } from '../context.ts';
 import { eventTypeOut, pageOut } from '../dto.ts';
@@ -32,7 +33,9 @@ function withFlag<
 >(body: T): Omit<T, 'featureFlags' | 'groupName'> {
   const { featureFlags, groupName, ...rest } = body;
   refuseUnsupported('body', { groupName });
-  return featureFlags === undefined ? rest : { ...rest, featureFlag: featureFlags?.[0] ?? null };
+  if (featureFlags === undefined) return rest;
+  const flags = { featureFlags: featureFlags?.[0] ?? null, featureFlag: body.featureFlag };
+  return { ...rest, featureFlag: aliased<string>(flags, ['featureFlags', 'featureFlag']) ?? null };
 }
 
 export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {

@@ -27,6 +27,7 @@ import {
 import { MessageEndpointOut } from '../schemas/endpoints.ts';
 import { MessageIn, MessageListQuery, MessageOut } from '../schemas/messages.ts';
 import { refuseUnsupported } from '../unsupported.ts';
+import { rateOf } from './applications.ts';
 
 const HOUR = 3600 * 1000;
 const tags = ['Message'];
@@ -110,7 +111,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
           ? body.payloadRetentionPeriod * 24 * HOUR
           : null;
       const application = body.application
-        ? { ...body.application, rateLimit: body.application.rateLimit ?? body.application.throttleRate }
+        ? { ...body.application, rateLimit: rateOf(body.application, ['body', 'application']) }
         : null;
       const message = await publishMessage(deps, request.scope, request.params.app_id, {
         eventType: body.eventType,
