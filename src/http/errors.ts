@@ -1,5 +1,6 @@
 // The API edge of the error catalogue: codes become HTTP statuses and Svix-shaped bodies
 // (HttpErrorOut {code, detail}; HTTPValidationError {detail: [{loc, msg, type}]} with 422).
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, isDoorbellError } from '../core/errors.ts';
 import { ConflictError, StoreUnavailableError } from '../store/store.ts';
@@ -121,4 +122,26 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): v
   void reply
     .code(404)
     .send({ code: 'not_found', detail: `no route for ${request.method} ${request.url.split('?')[0]}` });
+}
+
+/**
+ * What Node's HTTP parser refuses before any route sees the request (a malformed request line or header,
+ * headers past Node's 16 KiB, a request not received within requestTimeoutMs), answered with the API's
+ * error body. The connection then closes: the parser cannot read on.
+ */
+export function clientErrorHandler(error: Error & { code?: string; reason?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, text, code, detail] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'request_timeout', 'the request did not arrive whole in time']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'header_too_large', 'the request headers exceed 16 KiB']
+        : [400, 'Bad Request', 'bad_request', `malformed HTTP request: ${error.reason ?? error.message}`];
+  const body = JSON.stringify({ code, detail });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

@@ -13,7 +13,7 @@ import { parseCidrs } from '../core/ssrf.ts';
 import type { Store } from '../store/store.ts';
 import { authHook } from './auth-hook.ts';
 import type { RouteContext } from './context.ts';
-import { closeAfter, errorHandler, notFoundHandler } from './errors.ts';
+import { clientErrorHandler, closeAfter, errorHandler, notFoundHandler } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
 import { isClosing } from './lingering-close.ts';
 import { documentObject, documentRoute } from './openapi.ts';
@@ -54,6 +54,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true, querystringParser: parseQueryString },
     // The router's own refusals (a segment past maxParamLength: 414; a malformed URL: 400) as API errors.
     frameworkErrors: errorHandler,
+    clientErrorHandler,
     return503OnClosing: false, // answered below, as the API's other 503s are
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

@@ -42,4 +42,33 @@ test('a request without a valid token is answered 401 before its body arrives, a
 test('a request whose body does not arrive in time is answered 408 and its connection closed', async () => {
   const answer = await sendAndWaitForClose(publish(`Authorization: Bearer ${TOKEN}\r\n`));
   assert.match(answer, /^HTTP\/1\.1 408 /);
+  assert.match(answer, /\r\n\r\n\{"code":"request_timeout","detail":"[^"]+"\}$/);
+});
+
+test("what Node's parser refuses gets the API's error body, and its connection closed", async () => {
+  const cases: Array<[string, RegExp]> = [
+    [
+      'FOO /api/v1/app HTTP/1.1\r\nHost: t\r\n\r\n',
+      /^HTTP\/1\.1 400 [\s\S]*"code":"bad_request","detail":"malformed HTTP request: /,
+    ],
+    [
+      'GET /api/v1/app HTTP/1.1\r\nHost: t\r\nX-Bad\u0001: 1\r\n\r\n',
+      /^HTTP\/1\.1 400 [\s\S]*"code":"bad_request"/,
+    ],
+    [
+      'POST /api/v1/app HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}',
+      /^HTTP\/1\.1 400 [\s\S]*"code":"bad_request"/,
+    ],
+    [
+      `GET /api/v1/app HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      /^HTTP\/1\.1 431 [\s\S]*"code":"header_too_large"/,
+    ],
+  ];
+  for (const [request, expected] of cases) {
+    const answer = await sendAndWaitForClose(request);
+    assert.match(answer, expected);
+    assert.match(answer, /\r\nConnection: close\r\n/);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    assert.deepEqual(Object.keys(body), ['code', 'detail']);
+  }
 });
