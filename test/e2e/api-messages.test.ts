@@ -631,6 +631,16 @@ await describeEachDriver((driver) => {
         featureFlags: ['no spaces'],
       });
       assert.equal(bad.status, 422);
+      // The flags travel in the token: as many as fit, each as long as allowed, still make a usable one.
+      const longest = Array.from({ length: 32 }, (_, i) => `${i}`.padStart(256, 'f'));
+      const most = await tokenWith(longest);
+      assert.ok(most.authorization.length < 15 * 1024, 'room left in 16 KiB for the other headers');
+      assert.equal((await h.call('GET', '/api/v1/app/flags', undefined, most)).status, 200);
+      const more = await h.call('POST', '/api/v1/auth/app-portal-access/flags', {
+        featureFlags: [...longest, 'one-more'],
+      });
+      assert.equal(more.status, 422);
+      assert.deepEqual(more.json.detail[0].loc, ['body', 'featureFlags']);
     });
   });
 });

@@ -34,7 +34,8 @@ export const ApplicationOut = Type.Object(
 export const AppPortalAccessIn = Type.Object(
   {
     application: Type.Optional(Nullable(ApplicationIn)),
-    featureFlags: Type.Optional(Type.Array(FeatureFlag, { uniqueItems: true })),
+    // Each flag is carried in the token: 32 of the longest keep it under the 16 KiB a header may have.
+    featureFlags: Type.Optional(Type.Array(FeatureFlag, { uniqueItems: true, maxItems: 32 })),
     expiry: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }))),
     // As the Svix SDK sends them: what the token may do beyond reading (ViewBase, always required), or
     // readOnly for reading only. Without either, everything its application allows.
