@@ -198,7 +198,14 @@ export function examplePayload(eventType: EventType | null, index = 0): unknown 
     if (all.length === 0) continue;
     if (index >= all.length)
       throw invalid(['body', 'exampleIndex'], `the event type's schema has ${all.length} example(s)`);
-    return all[index];
+    const example = all[index];
+    // A message's payload is a JSON object (MessageIn.payload), as its receivers and SDKs expect.
+    if (typeof example !== 'object' || example === null || Array.isArray(example))
+      throw invalid(
+        ['body', 'exampleIndex'],
+        `example ${index} of the event type's schema is not a JSON object`,
+      );
+    return example;
   }
   if (index > 0) throw invalid(['body', 'exampleIndex'], "the event type's schemas have no examples");
   return {};

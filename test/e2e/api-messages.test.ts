@@ -218,6 +218,18 @@ await describeEachDriver((driver) => {
         exampleIndex: 1,
       });
       assert.deepEqual([past.status, past.json.detail?.[0]?.loc], [422, ['body', 'exampleIndex']]);
+      // A payload is a JSON object: an example that is not one is not sent.
+      const odd = { '1': { examples: [{ ok: true }, 'text', null, [1], 7] } };
+      await h.call('POST', '/api/v1/event-type', { name: 'odd.examples', description: 'd', schemas: odd });
+      const before = (await h.call('GET', '/api/v1/app/fan/msg?limit=250')).json.data.length;
+      for (const exampleIndex of [1, 2, 3, 4]) {
+        const res = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
+          eventType: 'odd.examples',
+          exampleIndex,
+        });
+        assert.deepEqual([res.status, res.json.detail?.[0]?.loc], [422, ['body', 'exampleIndex']]);
+      }
+      assert.equal((await h.call('GET', '/api/v1/app/fan/msg?limit=250')).json.data.length, before);
       // Svix's test event needs no event type of that name.
       const ping = await h.call('POST', '/api/v1/app/fan/endpoint/f1/send-example', {
         eventType: 'svix.ping',
