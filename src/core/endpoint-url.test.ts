@@ -43,6 +43,32 @@ describe('checkEndpointUrl', () => {
     });
   });
 
+  it('rejects hosts no DNS lookup could resolve, and port 0', () => {
+    const refused: Array<[string, string]> = [
+      ['http://x..com/', 'URL host x..com has an empty label (two dots in a row)'],
+      ['http://127.0.0.1../', 'URL host 127.0.0.1.. has an empty label (two dots in a row)'],
+      ['http://.x.com/', 'URL host .x.com has an empty label (two dots in a row)'],
+      [
+        `http://${'a'.repeat(64)}.com/`,
+        `URL host ${'a'.repeat(64)}.com has a label longer than 63 characters`,
+      ],
+      [
+        `http://${'abcdefghi.'.repeat(26)}com/`,
+        `URL host ${'abcdefghi.'.repeat(26)}com is longer than 253 characters`,
+      ],
+      ['http://x.com:0/', 'URL port must be from 1 to 65535'],
+    ];
+    for (const [url, reason] of refused)
+      assert.deepEqual(checkEndpointUrl(url, []), { ok: false, reason }, url);
+    for (const url of [
+      'http://x.com./',
+      `http://${'a'.repeat(63)}.com/`,
+      'http://my_service:8080/',
+      'http://x.com:65535/',
+    ])
+      assert.equal(checkEndpointUrl(url, []).ok, true, url);
+  });
+
   it('blocks IP literals in blocked ranges, in any spelling', () => {
     assert.deepEqual(checkEndpointUrl('http://10.0.0.5/hook', []), {
       ok: false,

@@ -13,8 +13,19 @@ export function ipLiteral(hostname: string): string | null {
   return DOTTED_QUAD.test(hostname) ? hostname : null;
 }
 
+/** Why DNS could never resolve this name (RFC 1035 §2.3.4 sizes), or null. One trailing dot is the root. */
+function hostNameFault(hostname: string): string | null {
+  const name = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
+  if (name.length > 253) return 'is longer than 253 characters';
+  const labels = name.split('.');
+  if (labels.some((label) => label === '')) return 'has an empty label (two dots in a row)';
+  if (labels.some((label) => label.length > 63)) return 'has a label longer than 63 characters';
+  return null;
+}
+
 /**
- * Accepts http(s) URLs with a host and no credentials. An IP-literal host must be public or allowlisted.
+ * Accepts http(s) URLs with a host DNS could resolve, a port other than 0, and no credentials. An
+ * IP-literal host must be public or allowlisted.
  * Returns the WHATWG-normalised URL: what was checked is what will be sent.
  */
 export function checkEndpointUrl(raw: string, allow: readonly Cidr[]): EndpointUrlCheck {
@@ -30,7 +41,10 @@ export function checkEndpointUrl(raw: string, allow: readonly Cidr[]): EndpointU
   if (url.username !== '' || url.password !== '')
     return { ok: false, reason: 'URL must not contain credentials' };
   if (url.hostname === '') return { ok: false, reason: 'URL must have a host' };
+  if (url.port === '0') return { ok: false, reason: 'URL port must be from 1 to 65535' };
   const literal = ipLiteral(url.hostname);
+  const unresolvable = literal === null ? hostNameFault(url.hostname) : null;
+  if (unresolvable !== null) return { ok: false, reason: `URL host ${url.hostname} ${unresolvable}` };
   if (literal !== null && !isAllowedAddress(literal, allow)) {
     return { ok: false, reason: `blocked address ${literal}` };
   }
