@@ -40,15 +40,14 @@ function role(value: string | undefined): Role {
 
 /**
  * Checked before anything starts: the API and delivery parse the list again, once the database is open
- * and the port taken, where an error could no longer name the flag.
+ * and the port taken, where an error could no longer name the flag. Returned as what each entry opens.
  */
 function allowSubnets(value: string | undefined): string[] {
   const entries = (value ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  parsedFlag('--allow-subnets', value ?? '', () => parseCidrs(entries));
-  return entries;
+  return parsedFlag('--allow-subnets', value ?? '', () => parseCidrs(entries)).map((cidr) => cidr.text);
 }
 
 /** The first attempt is sent as soon as the message is committed, so the schedule starts with 0. */

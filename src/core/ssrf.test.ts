@@ -131,6 +131,25 @@ describe('parseCidrs', () => {
     assert.deepEqual(parseCidrs([]), []);
   });
 
+  it('reads an IPv4-mapped range as the IPv4 range it maps', () => {
+    const mapped = parseCidrs(['::ffff:127.0.0.1', '::ffff:10.0.0.0/104']);
+    assert.deepEqual(
+      mapped.map((cidr) => cidr.text),
+      ['127.0.0.1/32', '10.0.0.0/8'],
+    );
+    for (const address of ['127.0.0.1', '::ffff:127.0.0.1', '10.9.9.9'])
+      assert.equal(isAllowedAddress(address, mapped), true, address);
+    assert.equal(isAllowedAddress('127.0.0.2', mapped), false);
+  });
+
+  it('refuses a range with host bits set, saying what to write', () => {
+    assert.throws(
+      () => parseCidrs(['127.0.0.1/8']),
+      /'127\.0\.0\.1\/8' .* host bits set: write 127\.0\.0\.0\/8 for the range, or 127\.0\.0\.1\/32 for one address/,
+    );
+    assert.throws(() => parseCidrs(['fd00::1/64']), /write fd00::\/64 for the range, or fd00::1\/128/);
+  });
+
   it('throws naming the bad entry', () => {
     for (const bad of ['10.0.0.0/33', 'nonsense', '127.1/8', '::1/129', '']) {
       assert.throws(

@@ -133,17 +133,33 @@ export function parseCidrs(list: readonly string[]): Cidr[] {
     const trimmed = entry.trim();
     const slash = trimmed.includes('/') ? trimmed.indexOf('/') : trimmed.length;
     const text = hexIPv6(trimmed.slice(0, slash)) + trimmed.slice(slash);
+    let address: IP;
+    let prefix: number;
     try {
-      const [address, prefix] = text.includes('/')
+      [address, prefix] = text.includes('/')
         ? ipaddr.parseCIDR(text)
-        : ([ipaddr.parse(text), text.includes(':') ? 128 : 32] as const);
+        : [ipaddr.parse(text), text.includes(':') ? 128 : 32];
       if (address.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(text.split('/')[0] ?? '')) {
         throw new Error('not dotted decimal');
       }
-      return { address, prefix, text: `${address.toString()}/${prefix}` };
     } catch {
       throw new Error(`invalid CIDR '${entry}' in the subnet allowlist`);
     }
+    // IPv4-mapped (::ffff:a.b.c.d/n, n ≥ 96) is the IPv4 range it maps: addresses are judged as IPv4.
+    if (address.kind() === 'ipv6' && prefix >= 96 && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+      address = (address as ipaddr.IPv6).toIPv4Address();
+      prefix -= 96;
+    }
+    const network = (address.kind() === 'ipv4' ? ipaddr.IPv4 : ipaddr.IPv6)
+      .networkAddressFromCIDR(`${address.toString()}/${prefix}`)
+      .toString();
+    if (network !== address.toString()) {
+      const single = address.kind() === 'ipv4' ? 32 : 128;
+      throw new Error(
+        `'${entry}' in the subnet allowlist has host bits set: write ${network}/${prefix} for the range, or ${address.toString()}/${single} for one address`,
+      );
+    }
+    return { address, prefix, text: `${address.toString()}/${prefix}` };
   });
 }
 

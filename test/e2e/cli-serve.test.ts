@@ -45,6 +45,21 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
     env.stderr,
     /^doorbell: --allow-subnets \(from DOORBELL_ALLOW_SUBNETS\): invalid CIDR '192\.168\.0\.0\/16x'/,
   );
+  // A single address typed with a range's prefix would open the whole range: refused, saying what to write.
+  const hostBits = await doorbell([
+    'serve',
+    '--port',
+    '0',
+    '--database',
+    database,
+    '--allow-subnets',
+    '127.0.0.1/8',
+  ]);
+  assert.equal(hostBits.code, 2);
+  assert.match(
+    hostBits.stderr,
+    /^doorbell: --allow-subnets: '127\.0\.0\.1\/8' .* write 127\.0\.0\.0\/8 for the range, or 127\.0\.0\.1\/32/,
+  );
   assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
 });
 
