@@ -84,6 +84,7 @@ export async function endpointStats(
   const until = range.until ?? now;
   if (until > now) throw invalidRange("'until' cannot be in the future");
   const since = range.since ?? until - STATS_WINDOW_MS;
+  if (since > until) throw invalidRange("'since' cannot be after 'until'");
   if (until - since > STATS_WINDOW_MS + STATS_SLACK_MS)
     throw invalidRange("'since' cannot be more than 28 days before 'until'");
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);

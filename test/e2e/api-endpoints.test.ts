@@ -134,7 +134,8 @@ await describeEachDriver((driver) => {
       const day = 24 * 3600 * 1000;
       const now = Date.UTC(2030, 0, 1);
       const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
-      for (const query of [`until=${iso(now + day)}`, `since=${iso(now - 29 * day)}`]) {
+      const inverted = `since=${iso(now - day)}&until=${iso(now - 2 * day)}`;
+      for (const query of [`until=${iso(now + day)}`, `since=${iso(now - 29 * day)}`, inverted]) {
         const refused = await h.call('GET', `/api/v1/app/ep-app/endpoint/main/stats?${query}`);
         assert.equal(refused.status, 400, query);
         assert.equal(refused.json.code, 'invalid_range', query);
