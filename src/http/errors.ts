@@ -111,7 +111,11 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
     void reply.code(413).send({ code: 'payload_too_large', detail });
   } else if (status >= 400 && status < 500) {
-    void reply.code(status).send({ code: CLIENT_ERRORS[status] ?? 'bad_request', detail: error.message });
+    const detail =
+      error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? `content-type ${request.headers['content-type'] ?? '(none)'} is not supported: send application/json`
+        : error.message;
+    void reply.code(status).send({ code: CLIENT_ERRORS[status] ?? 'bad_request', detail });
   } else {
     request.log.error({ err: error }, 'unhandled error');
     void reply.code(500).send({ code: 'internal_error', detail: 'internal server error' });

@@ -64,10 +64,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.decorateRequest('scope', null as never);
   app.decorateRequest('bearer', null);
   app.decorateRequest('idempotency', null);
+  app.removeContentTypeParser('text/plain'); // JSON only: a text/plain body is a 415, as any other type
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {
       const message = `content-encoding ${encoding} is not supported: send the JSON body as it is`;
+      return done(Object.assign(new Error(message), { statusCode: 415 }), undefined);
+    }
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers['content-type'] ?? '')?.[1];
+    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+      const message = `charset ${charset} is not supported: JSON is sent as UTF-8`;
       return done(Object.assign(new Error(message), { statusCode: 415 }), undefined);
     }
     // JSON is UTF-8 (RFC 8259 §8.1): decoded, invalid bytes would become U+FFFD and the payload delivered

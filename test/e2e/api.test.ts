@@ -134,6 +134,21 @@ await describeEachDriver((driver) => {
       assert.equal(gzip.status, 415);
       assert.equal(gzip.json.code, 'unsupported_media_type');
       assert.match(gzip.json.detail, /content-encoding gzip/);
+      // JSON only, in UTF-8: another type or charset is refused before anything is read from the body.
+      const refused: Array<[string, RegExp]> = [
+        ['text/plain', /content-type text\/plain is not supported: send application\/json/],
+        ['application/json; charset=iso-8859-1', /charset iso-8859-1 is not supported/],
+        ['application/json; charset="latin1"', /charset latin1 is not supported/],
+      ];
+      for (const [type, detail] of refused) {
+        const res = await h.call('POST', '/api/v1/app', { name: 'Typed' }, { 'content-type': type });
+        assert.deepEqual([res.status, res.json.code], [415, 'unsupported_media_type'], type);
+        assert.match(res.json.detail, detail);
+      }
+      for (const type of ['application/json; charset=utf-8', 'application/json;charset=UTF8']) {
+        const res = await h.call('POST', '/api/v1/app', { name: 'Typed' }, { 'content-type': type });
+        assert.equal(res.status, 201, type);
+      }
     });
   });
 
