@@ -122,10 +122,36 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
 }
 
-export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
-  void reply
-    .code(404)
-    .send({ code: 'not_found', detail: `no route for ${request.method} ${request.url.split('?')[0]}` });
+/**
+ * A request no route takes: a 405 naming the methods the path has (Allow), as Svix's server answers, or a
+ * 404 when it has none. `routes` are the server's route paths per method (`:param` and `*` patterns).
+ */
+export function notFoundHandler(routes: ReadonlyArray<{ method: string; url: string }>) {
+  let patterns: Array<{ method: string; pattern: RegExp }> | null = null; // once every route is declared
+  return (request: FastifyRequest, reply: FastifyReply): void => {
+    patterns ??= routes.map(({ method, url }) => ({ method, pattern: pathPattern(url) }));
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = [...new Set(patterns.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length === 0) {
+      void reply.code(404).send({ code: 'not_found', detail: `no route for ${request.method} ${path}` });
+      return;
+    }
+    const detail = `${request.method} is not allowed on ${path}: use ${allowed.join(', ')}`;
+    void reply.code(405).header('allow', allowed.join(', ')).send({ code: 'method_not_allowed', detail });
+  };
+}
+
+function pathPattern(url: string): RegExp {
+  const segments = url
+    .split('/')
+    .map((segment) =>
+      segment.startsWith(':')
+        ? '[^/]+'
+        : segment === '*'
+          ? '.*'
+          : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    );
+  return new RegExp(`^${segments.join('/')}/?$`);
 }
 
 /**

@@ -115,10 +115,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   };
 
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
+  const routes: Array<{ method: string; url: string }> = [];
+  app.setNotFoundHandler(notFoundHandler(routes));
   // Whether a route is public is known when it is declared: only the others get the auth hook.
   const auth = authHook(ctx.auth, deps.now);
   app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
     if (route.config?.public) return;
     const own = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [auth, ...own];

@@ -118,6 +118,16 @@ await describeEachDriver((driver) => {
       assert.equal(res.json.code, 'not_found');
     });
 
+    test('a method a route does not have is a 405 naming those it has', async () => {
+      const put = await h.call('PUT', '/api/v1/app');
+      assert.deepEqual([put.status, put.json.code], [405, 'method_not_allowed']);
+      assert.equal(put.json.detail, 'PUT is not allowed on /api/v1/app: use GET, HEAD, POST');
+      assert.equal(put.headers.allow, 'GET, HEAD, POST');
+      const del = await h.call('DELETE', '/api/v1/app/some-app/endpoint/some-ep/secret/');
+      assert.deepEqual([del.status, del.headers.allow], [405, 'GET, HEAD']);
+      assert.equal((await h.call('GET', '/api/v1/app/some-app/nothing-here')).status, 404);
+    });
+
     test('a trailing slash reaches the same route, as in Svix', async () => {
       const created = await h.call('POST', '/api/v1/app/', { name: 'Slash', uid: 'slash' });
       assert.equal(created.status, 201);
