@@ -43,17 +43,25 @@ interface AjvIssue {
   keyword?: string;
   message?: string;
   params?: Record<string, unknown>;
+  propertyName?: string; // set on an issue with an object's key (propertyNames)
 }
 
 function validationItems(error: FastifyError) {
   const part = PARTS[error.validationContext ?? 'body'] ?? 'body';
-  return (error.validation ?? []).map((issue: AjvIssue) => {
-    const loc = [part, ...(issue.instancePath ?? '').split('/').filter(Boolean).map(decodePointer)];
-    const missing = issue.params?.missingProperty;
-    if (issue.keyword === 'required' && typeof missing === 'string') loc.push(missing);
-    const msg = patternMessage(issue.params?.pattern) ?? issue.message ?? 'invalid value';
-    return { loc, msg, type: `value_error.${issue.keyword ?? 'invalid'}` };
-  });
+  const issues = (error.validation ?? []) as AjvIssue[];
+  // A key's issue names the key; the summary ajv adds after it ("property name must be valid") is dropped.
+  const keyed = issues.some((issue) => issue.propertyName !== undefined);
+  return issues
+    .filter((issue) => !(keyed && issue.keyword === 'propertyNames'))
+    .map((issue) => {
+      const loc = [part, ...(issue.instancePath ?? '').split('/').filter(Boolean).map(decodePointer)];
+      const missing = issue.params?.missingProperty;
+      if (issue.keyword === 'required' && typeof missing === 'string') loc.push(missing);
+      if (issue.propertyName !== undefined) loc.push(issue.propertyName);
+      let msg = patternMessage(issue.params?.pattern) ?? issue.message ?? 'invalid value';
+      if (issue.propertyName !== undefined) msg = `the key ${msg}`;
+      return { loc, msg, type: `value_error.${issue.keyword ?? 'invalid'}` };
+    });
 }
 
 const decodePointer = (s: string): string => s.replace(/~1/g, '/').replace(/~0/g, '~');

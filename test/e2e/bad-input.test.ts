@@ -308,10 +308,18 @@ await describeEachDriver((driver) => {
     assert.equal(lone.status, 422);
     assert.deepEqual(lone.json.detail[0].loc, ['body', 'name']);
     assert.equal((await h.call('POST', '/api/v1/app', { name: 'pair 😀' })).status, 201);
-    for (const metadata of [{ k: 'a\u0000' }, { '\u0000': 'v' }]) {
+    // Each names the value's key, or the bad key itself (once).
+    for (const [metadata, key] of [
+      [{ k: 'a\u0000' }, 'k'],
+      [{ '\u0000': 'v' }, '\u0000'],
+      [{ 'x\ud800': 'v' }, 'x\ud800'],
+    ] as const) {
       const res = await h.call('POST', '/api/v1/app', { name: 'm', metadata });
       assert.equal(res.status, 422);
-      assert.deepEqual(res.json.detail[0].loc.slice(0, 2), ['body', 'metadata']);
+      assert.deepEqual(
+        res.json.detail.map((d: { loc: string[] }) => d.loc),
+        [['body', 'metadata', key]],
+      );
     }
     const big = await h.call('POST', `/api/v1/app/${ids.app_id}/endpoint`, {
       url: 'http://127.0.0.1:9/v',
