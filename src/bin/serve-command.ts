@@ -93,6 +93,25 @@ function publicUrl(value: string): string {
   return value;
 }
 
+/**
+ * DOORBELL_ADMIN_TOKEN as clients will send it, in an Authorization header: a token with a space or a
+ * character outside printable ASCII could never be sent, and would still replace the working one.
+ */
+function adminTokenOf(value: string | undefined): string | null {
+  if (!value) return null;
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    throw new UsageError(
+      'DOORBELL_ADMIN_TOKEN must be printable ASCII without spaces: clients send it in an Authorization header',
+    );
+  }
+  if (value.length < 16) {
+    console.error(
+      `doorbell: DOORBELL_ADMIN_TOKEN has ${value.length} characters: whoever guesses it administers Doorbell; use 32 random ones or more`,
+    );
+  }
+  return value;
+}
+
 /** --demo, or its twin DOORBELL_DEMO (1, true, 0 or false; empty is unset); the flag wins. */
 function demo(flag: boolean | undefined, env: string | undefined): boolean {
   if (flag) return true;
@@ -113,7 +132,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   const options = withoutEmpty(given);
   const allowed = allowSubnets(options.allowSubnets);
   const isDemo = demo(options.demo, process.env.DOORBELL_DEMO);
-  let adminToken = process.env.DOORBELL_ADMIN_TOKEN || null;
+  let adminToken = adminTokenOf(process.env.DOORBELL_ADMIN_TOKEN);
   if (isDemo) {
     if (!allowed.includes('127.0.0.0/8')) allowed.push('127.0.0.0/8');
     // The demo prints a working command at every start, so it issues a fresh token each time.
@@ -137,6 +156,12 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
       ...(options.concurrency ? { concurrency: integerFlag('--concurrency', options.concurrency, 1) } : {}),
     },
   });
+
+  if (config.role !== 'all' && !isPostgres(config.database)) {
+    throw new UsageError(
+      `--role ${config.role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
+    );
+  }
 
   // Signals are handled from the start: one that arrives while starting stops the server once it is up.
   let closeWhenUp!: (server: Stoppable) => void;

@@ -48,6 +48,12 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
       // lookup that failed for now, EAI_AGAIN, is a failure like any other.)
       if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND')
         throw new UsageError(`--host: cannot listen on '${config.host}' (${error.code})`);
+      if (error.code === 'EADDRINUSE') {
+        const where = `${config.host}:${config.port}`;
+        throw new Error(
+          `cannot listen on ${where}: the port is in use (EADDRINUSE): choose another with --port`,
+        );
+      }
       throw error;
     });
     const address = server.server.address();

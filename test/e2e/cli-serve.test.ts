@@ -63,6 +63,31 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
   assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
 });
 
+test('serve refuses split roles on SQLite, and an admin token no client could send, before anything starts', async (t) => {
+  const { dir, database } = unopenedDatabase(t);
+  for (const role of ['api', 'worker']) {
+    const run = await doorbell(['serve', '--port', '0', '--database', database, '--role', role]);
+    assert.equal(run.code, 2, role);
+    assert.equal(
+      run.stderr.split('\n')[0],
+      `doorbell: --role ${role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
+    );
+  }
+  const env = await doorbell(['serve', '--port', '0', '--database', database], { DOORBELL_ROLE: 'worker' });
+  assert.match(
+    env.stderr,
+    /^doorbell: --role \(from DOORBELL_ROLE\) worker needs a postgres:\/\/ --database/,
+  );
+  for (const token of ['tok with space', 'tøken-with-non-ascii']) {
+    const run = await doorbell(['serve', '--port', '0', '--database', database], {
+      DOORBELL_ADMIN_TOKEN: token,
+    });
+    assert.equal(run.code, 2, token);
+    assert.match(run.stderr, /^doorbell: DOORBELL_ADMIN_TOKEN must be printable ASCII without spaces/);
+  }
+  assert.equal(existsSync(dir), false, 'nothing started: the database folder was never made');
+});
+
 test('serve refuses a --public-url with credentials, a query string or a fragment, naming the flag', async (t) => {
   const { dir, database } = unopenedDatabase(t);
   const urls = [
