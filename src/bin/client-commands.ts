@@ -18,6 +18,44 @@ export interface PublishOptions {
 }
 
 const PUBLISH_CONCURRENCY = 16;
+const PROGRESS_LINE_MS = 2_000;
+
+/**
+ * Progress of a --count run on stderr: a bar on a terminal, unless stdout (where the ids go) is the same
+ * terminal; otherwise a line every 2 s. Every run ends with how many were published, also when it fails
+ * or is interrupted (SIGINT, SIGTERM: the bar gives the terminal back first).
+ */
+function publishProgress(count: number) {
+  let published = 0;
+  let done = 0;
+  const bar =
+    process.stderr.isTTY && !process.stdout.isTTY ? new SingleBar({ stream: process.stderr }) : null;
+  bar?.start(count, 0);
+  const line = () => console.error(`published ${published} of ${count}`);
+  const timer = bar ? null : setInterval(line, PROGRESS_LINE_MS);
+  const end = (): void => {
+    bar?.stop();
+    if (timer) clearInterval(timer);
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+  };
+  const interrupted = (signal: NodeJS.Signals): void => {
+    end();
+    console.error(`published ${published} of ${count} (stopped by ${signal})`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', interrupted).on('SIGTERM', interrupted);
+  return {
+    tick(ok: boolean): void {
+      done++;
+      if (ok) published++;
+      bar?.update(done);
+    },
+    end(): void {
+      end();
+      line();
+    },
+  };
+}
 
 export async function publishCommand(options: PublishOptions): Promise<void> {
   const count = integerFlag('--count', options.count, 1);
@@ -30,8 +68,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   }
   const base = options.url.replace(/\/$/, '').replace(/\/api\/v1$/, '');
   const endpoint = `${base}/api/v1/app/${encodeURIComponent(options.app)}/msg`;
-  const bar = count > 1 && process.stderr.isTTY ? new SingleBar({ stream: process.stderr }) : null;
-  bar?.start(count, 0);
+  const progress = count > 1 ? publishProgress(count) : null;
   let next = 0;
   let failed = 0;
   async function one(): Promise<void> {
@@ -47,30 +84,31 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
         );
       });
       const out = await answer(res, options.url);
-      if (res.status === 202 && out.id) process.stdout.write(`${out.id}\n`);
-      else {
-        failed++;
-        const why = `publish failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`;
-        // Every copy is the same request: a refusal (4xx but 429) would repeat for each; stop at the first.
-        const refused = res.status >= 400 && res.status < 500 && res.status !== 429;
-        if (count === 1 || refused) throw new Error(why);
-        console.error(why);
-      }
-      bar?.increment();
+      const ok = res.status === 202 && out.id !== undefined;
+      if (ok) process.stdout.write(`${out.id}\n`);
+      progress?.tick(ok);
+      if (ok) continue;
+      failed++;
+      const why = `publish failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`;
+      // Every copy is the same request: a refusal (4xx but 429) would repeat for each; stop at the first.
+      const refused = res.status >= 400 && res.status < 500 && res.status !== 429;
+      if (count === 1 || refused) throw new Error(why);
+      console.error(why);
     }
   }
   try {
     await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, count) }, one));
   } finally {
-    bar?.stop();
+    progress?.end();
   }
-  if (count > 1) console.error(`published ${count - failed} of ${count}`);
   if (failed > 0) process.exitCode = 1;
 }
 
 /** The JSON object of --payload-file, or else of --payload; what is wrong with it is a usage error. */
 function payloadOf(options: PublishOptions): object {
   const file = options.payloadFile;
+  // isatty, not process.stdin.isTTY: see verifyCommand.
+  if (file === '-' && isatty(0)) console.error('reading the payload from stdin (end with Ctrl-D)');
   const text = file
     ? parsedFlag('--payload-file', file, (path) => readFileSync(path === '-' ? 0 : path, 'utf8'))
     : options.payload;

@@ -20,6 +20,7 @@ const program = new Command('doorbell')
   .description('Durable, signed, Svix-compatible webhooks. Self-hosted.')
   .version(version)
   .showHelpAfterError(HELP_POINTER)
+  .configureOutput({ outputError: (text, write) => write(withVariable(text)) })
   .exitOverride() // commander's own usage errors (an unknown option…) throw, to exit USAGE_EXIT below
   .hook('preAction', (_, command) => {
     // A required value given empty (`--token "$UNSET"`) is as good as absent.
@@ -173,6 +174,13 @@ Examples:
   $ doorbell verify --id msg_... --timestamp 1700000000 --signature 'v1,...' < body.json`,
   )
   .action(verifyCommand);
+
+/** Commander's "required option '--token <token>' not specified": the variable that can give it too. */
+function withVariable(text: string): string {
+  const long = /required option '(--[\w-]+)/.exec(text)?.[1];
+  const option = program.commands.flatMap((command) => command.options).find((o) => o.long === long);
+  return option?.envVar ? text.replace(' not specified', ` not specified (nor ${option.envVar})`) : text;
+}
 
 /** A usage error names its flag first; when the value came from the flag's variable, say which. */
 function withSource(message: string): string {
