@@ -138,12 +138,41 @@ async function answer(res: Response, url: string): Promise<{ id?: string; detail
 
 export interface VerifyOptions {
   secret: string;
-  id: string;
-  timestamp: string;
-  signature: string;
+  id?: string;
+  timestamp?: string;
+  signature?: string;
+  headersFile?: string;
   body?: string;
   bodyFile?: string;
   tolerance: string;
+}
+
+const SIGNATURE_HEADERS = ['id', 'timestamp', 'signature'] as const;
+
+/**
+ * The webhook's id, timestamp and signature: from their flags, else from --headers-file, the request's
+ * headers as captured (`name: value` lines, as `curl -D` writes them), under webhook-* or svix-* names.
+ */
+function signatureHeaders(options: VerifyOptions): Record<(typeof SIGNATURE_HEADERS)[number], string> {
+  const captured = new Map<string, string>();
+  if (options.headersFile) {
+    const text = parsedFlag('--headers-file', options.headersFile, (path) => readFileSync(path, 'utf8'));
+    for (const line of text.split(/\r?\n/)) {
+      const match = /^([\w-]+):\s*(.*?)\s*$/.exec(line);
+      if (match) captured.set(match[1]!.toLowerCase(), match[2]!);
+    }
+  }
+  const value = (name: (typeof SIGNATURE_HEADERS)[number]): string => {
+    if (options[name] === '') throw new UsageError(`--${name} must not be empty`);
+    const found = options[name] ?? captured.get(`webhook-${name}`) ?? captured.get(`svix-${name}`);
+    if (found !== undefined) return found;
+    throw new UsageError(
+      options.headersFile
+        ? `--headers-file has no webhook-${name} or svix-${name} line: give --${name}`
+        : `--${name} is required (or --headers-file with the captured headers)`,
+    );
+  };
+  return { id: value('id'), timestamp: value('timestamp'), signature: value('signature') };
 }
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {
@@ -151,6 +180,7 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
   if (!isValidSecret(options.secret)) {
     throw new UsageError('--secret must be an endpoint secret: [whsec_]<base64 of 24 to 64 bytes>');
   }
+  const { id, timestamp, signature } = signatureHeaders(options);
   // isatty, not process.stdin.isTTY: opening process.stdin on a terminal makes it non-blocking, and the
   // read below then fails (EAGAIN).
   if (options.body === undefined && options.bodyFile === undefined && isatty(0)) {
@@ -164,11 +194,7 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
       : readFileSync(0));
   const check = (tolerance: number) =>
     verifySignature({
-      headers: {
-        'webhook-id': options.id,
-        'webhook-timestamp': options.timestamp,
-        'webhook-signature': options.signature,
-      },
+      headers: { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature },
       body,
       secret: options.secret,
       now: Date.now(),

@@ -157,9 +157,13 @@ program
   .addOption(
     env('--secret <secret>', 'DOORBELL_WEBHOOK_SECRET', 'endpoint secret (whsec_...)').makeOptionMandatory(),
   )
-  .requiredOption('--id <id>', 'webhook-id header')
-  .requiredOption('--timestamp <seconds>', 'webhook-timestamp header')
-  .requiredOption('--signature <list>', 'webhook-signature header')
+  .option('--id <id>', 'webhook-id header')
+  .option('--timestamp <seconds>', 'webhook-timestamp header')
+  .option('--signature <list>', 'webhook-signature header')
+  .option(
+    '--headers-file <path>',
+    "the request's headers as captured ('name: value' lines, as curl -D writes them), instead of the three above",
+  )
   .addOption(new Option('--body <text>', 'raw request body').conflicts('bodyFile'))
   .option('--body-file <path>', 'read the raw body from a file (default: stdin)')
   .option('--tolerance <seconds>', 'accepted clock difference', '300')
@@ -171,7 +175,8 @@ Prints 'valid' (exit 0) or 'invalid: <reason>' (exit 1) on stdout; a usage error
 Examples:
   $ doorbell verify --secret whsec_... --id msg_... --timestamp 1700000000 --signature 'v1,...' --body-file body.json
   $ export DOORBELL_WEBHOOK_SECRET=whsec_...
-  $ doorbell verify --id msg_... --timestamp 1700000000 --signature 'v1,...' < body.json`,
+  $ doorbell verify --id msg_... --timestamp 1700000000 --signature 'v1,...' < body.json
+  $ doorbell verify --headers-file headers.txt --body-file body.json     # webhook-* or svix-* headers`,
   )
   .action(verifyCommand);
 

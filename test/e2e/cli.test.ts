@@ -113,6 +113,50 @@ describe('doorbell command', () => {
     );
   });
 
+  test('verify reads the signature headers from a captured header dump, under webhook-* or svix-* names', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-verify-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const secret = `whsec_${Buffer.alloc(32, 5).toString('base64')}`;
+    const body = '{"type":"invoice.paid"}';
+    const now = new Date();
+    const signature = new Webhook(secret).sign('msg_9', now, body);
+    const seconds = Math.floor(now.getTime() / 1000);
+    const all = ['id: msg_9', `timestamp: ${seconds}`, `signature: ${signature}`];
+    const dump = (prefix: string, lines = all, name = prefix) => {
+      const file = join(dir, `${name}.txt`);
+      const head = ['POST /hook HTTP/1.1', 'Host: example.com', ...lines.map((l) => `${prefix}-${l}`), ''];
+      writeFileSync(file, head.join('\r\n'));
+      return file;
+    };
+    for (const prefix of ['svix', 'Webhook']) {
+      const run = await doorbell([
+        'verify',
+        '--secret',
+        secret,
+        '--headers-file',
+        dump(prefix),
+        '--body',
+        body,
+      ]);
+      assert.deepEqual([run.code, run.stdout], [0, 'valid\n'], prefix);
+    }
+    // A flag wins over the dump.
+    const flag = ['verify', '--secret', secret, '--headers-file', dump('svix'), '--id', 'msg_other'];
+    assert.deepEqual((await doorbell([...flag, '--body', body])).stdout, 'invalid: no matching signature\n');
+    const partial = dump('svix', all.slice(0, 2), 'partial');
+    const missing = await doorbell(['verify', '--secret', secret, '--headers-file', partial, '--body', body]);
+    assert.equal(missing.code, 2);
+    assert.equal(
+      missing.stderr.split('\n')[0],
+      'doorbell: --headers-file has no webhook-signature or svix-signature line: give --signature',
+    );
+    const none = await doorbell(['verify', '--secret', secret, '--body', body]);
+    assert.deepEqual(
+      [none.code, none.stderr.split('\n')[0]],
+      [2, 'doorbell: --id is required (or --headers-file with the captured headers)'],
+    );
+  });
+
   test('verify checks the exact bytes of --body-file and stdin: not UTF-8, a BOM, CRLF', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'doorbell-verify-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
