@@ -184,8 +184,11 @@ export function createWorker(deps: WorkerDeps): Worker {
         // Only the reserve is left and no endpoint with few attempts in flight has one due: what is due
         // waits for a freed slot (which claims again), a publish, or the poll.
         if (free <= reserve) return schedule(IDLE_POLL_MS);
-        mayBeDue = false;
         const next = await store.tasks.nextDueAt();
+        // Due, yet nothing claimable here now: endpoints at their cap, or this worker's own attempts whose
+        // lease ended while it was paused. A freed slot claims again (mayBeDue stays true); else the poll.
+        if (next !== null && next <= now()) return schedule(IDLE_POLL_MS);
+        mayBeDue = false;
         schedule(next === null ? IDLE_POLL_MS : next - now());
         return;
       }
