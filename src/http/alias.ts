@@ -14,7 +14,10 @@ export function aliased<T>(
   const b = body[ref] as T | null | undefined;
   if (a === undefined) return b;
   if (a === null) return b ?? null;
-  if (b !== undefined && b !== null && !isDeepStrictEqual(a, b))
+  if (b !== undefined && b !== null && !isDeepStrictEqual(sorted(a), sorted(b)))
     throw invalid([...loc, sdk], `${sdk} and ${ref} name the same setting and disagree: send one of them`);
   return a;
 }
+
+/** A list compares as a set: the same event types in another order agree. */
+const sorted = (value: unknown): unknown => (Array.isArray(value) ? [...value].sort() : value);

@@ -276,8 +276,16 @@ await describeEachDriver((driver) => {
       const path = `/api/v1/app/${a}/endpoint/${ep.json.id}`;
       const patched = await h.call('PATCH', path, { eventTypes: ['both.b'], filterTypes: null });
       assert.deepEqual(patched.json.filterTypes, ['both.b']);
-      const same = await h.call('PATCH', path, { eventTypes: ['both.a'], filterTypes: ['both.a'] });
-      assert.deepEqual(same.json.filterTypes, ['both.a']);
+      const same = await h.call('PATCH', path, {
+        eventTypes: ['both.a', 'both.b'],
+        filterTypes: ['both.b', 'both.a'],
+      });
+      assert.deepEqual(
+        [...same.json.filterTypes].sort(),
+        ['both.a', 'both.b'],
+        'the same set in another order',
+      );
+      await h.call('PATCH', path, { filterTypes: ['both.a'] });
       const disagreeing: Array<[string, string, object, string[]]> = [
         ['PATCH', path, { eventTypes: ['both.a'], filterTypes: ['both.b'] }, ['body', 'filterTypes']],
         ['POST', `/api/v1/app/${a}/endpoint`, { url, throttleRate: 5, rateLimit: 10 }, ['body', 'rateLimit']],
