@@ -64,22 +64,31 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.decorateRequest('scope', null as never);
   app.decorateRequest('bearer', null);
   app.decorateRequest('idempotency', null);
-  app.removeContentTypeParser('text/plain'); // JSON only: a text/plain body is a 415, as any other type
+  const unsupported = (message: string) => Object.assign(new Error(message), { statusCode: 415 });
+  // JSON only. A body-less request may say text/plain (a browser's fetch with an empty body does).
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (request, body, done) =>
+    body === ''
+      ? done(null, undefined)
+      : done(
+          unsupported(
+            `content-type ${request.headers['content-type']} is not supported: send application/json`,
+          ),
+        ),
+  );
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {
-      const message = `content-encoding ${encoding} is not supported: send the JSON body as it is`;
-      return done(Object.assign(new Error(message), { statusCode: 415 }), undefined);
-    }
-    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers['content-type'] ?? '')?.[1];
-    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
-      const message = `charset ${charset} is not supported: JSON is sent as UTF-8`;
-      return done(Object.assign(new Error(message), { statusCode: 415 }), undefined);
+      return done(unsupported(`content-encoding ${encoding} is not supported: send the JSON body as it is`));
     }
     // JSON is UTF-8 (RFC 8259 §8.1): decoded, invalid bytes would become U+FFFD and the payload delivered
-    // would not be the one published.
-    if (!isUtf8(body as Buffer))
+    // would not be the one published. A charset label is not checked otherwise (us-ascii is UTF-8 too).
+    if (!isUtf8(body as Buffer)) {
+      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
+      if (charset !== undefined && !/^utf-?8$/i.test(charset))
+        return done(unsupported(`charset ${charset} is not supported: send the JSON body as UTF-8`));
       return done(new DoorbellError('bad_request', 'the body is not valid UTF-8'), undefined);
+    }
     const text = (body as Buffer).toString('utf8');
     request.rawBody = text;
     if (text.trim() === '') return done(null, undefined);

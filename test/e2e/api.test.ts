@@ -144,21 +144,33 @@ await describeEachDriver((driver) => {
       assert.equal(gzip.status, 415);
       assert.equal(gzip.json.code, 'unsupported_media_type');
       assert.match(gzip.json.detail, /content-encoding gzip/);
-      // JSON only, in UTF-8: another type or charset is refused before anything is read from the body.
-      const refused: Array<[string, RegExp]> = [
-        ['text/plain', /content-type text\/plain is not supported: send application\/json/],
-        ['application/json; charset=iso-8859-1', /charset iso-8859-1 is not supported/],
-        ['application/json; charset="latin1"', /charset latin1 is not supported/],
+      // JSON only, in UTF-8: another type, or bytes in another charset, are a 415 naming it.
+      const latin1 = Buffer.from('{"name":"caf\u00e9"}', 'latin1');
+      const refused: Array<[string, string | Buffer, RegExp]> = [
+        ['text/plain', '{"name":"x"}', /content-type text\/plain is not supported: send application\/json/],
+        ['application/json; charset=iso-8859-1', latin1, /charset iso-8859-1 is not supported/],
+        ['application/json; charset="latin1"', latin1, /charset latin1 is not supported/],
       ];
-      for (const [type, detail] of refused) {
-        const res = await h.call('POST', '/api/v1/app', { name: 'Typed' }, { 'content-type': type });
+      for (const [type, body, detail] of refused) {
+        const res = await h.call('POST', '/api/v1/app', body, { 'content-type': type });
         assert.deepEqual([res.status, res.json.code], [415, 'unsupported_media_type'], type);
         assert.match(res.json.detail, detail);
       }
-      for (const type of ['application/json; charset=utf-8', 'application/json;charset=UTF8']) {
+      // A label on UTF-8 bytes (ASCII is both) is not refused.
+      for (const type of [
+        'application/json; charset=utf-8',
+        'application/json;charset=UTF8',
+        'application/json; charset=us-ascii',
+      ]) {
         const res = await h.call('POST', '/api/v1/app', { name: 'Typed' }, { 'content-type': type });
         assert.equal(res.status, 201, type);
       }
+      // A body-less POST labelled text/plain (as a browser's fetch sends it) is read as no body.
+      const app = (await h.call('POST', '/api/v1/app', { name: 'Empty' })).json.id;
+      const ep = await h.call('POST', `/api/v1/app/${app}/endpoint`, { url: 'https://example.com/e' });
+      const rotate = `/api/v1/app/${app}/endpoint/${ep.json.id}/secret/rotate`;
+      const empty = await h.call('POST', rotate, '', { 'content-type': 'text/plain;charset=UTF-8' });
+      assert.equal(empty.status, 204);
     });
   });
 
