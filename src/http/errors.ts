@@ -132,14 +132,15 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
 
 /**
  * A request no route takes: a 405 naming the methods the path has (Allow), as Svix's server answers, or a
- * 404 when it has none. `routes` are the server's route paths per method (`:param` and `*` patterns).
+ * 404 when it has none. `routes` are the server's route paths per method (`:param` patterns).
  */
 export function notFoundHandler(routes: ReadonlyArray<{ method: string; url: string }>) {
   let patterns: Array<{ method: string; pattern: RegExp }> | null = null; // once every route is declared
   return (request: FastifyRequest, reply: FastifyReply): void => {
     patterns ??= routes.map(({ method, url }) => ({ method, pattern: pathPattern(url) }));
     const path = request.url.split('?')[0] ?? '';
-    const allowed = [...new Set(patterns.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    const decoded = path.split('/').map(decodeSegment).join('/'); // as the router reads it
+    const allowed = [...new Set(patterns.filter((r) => r.pattern.test(decoded)).map((r) => r.method))];
     if (allowed.length === 0) {
       void reply.code(404).send({ code: 'not_found', detail: `no route for ${request.method} ${path}` });
       return;
@@ -149,17 +150,17 @@ export function notFoundHandler(routes: ReadonlyArray<{ method: string; url: str
   };
 }
 
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 function pathPattern(url: string): RegExp {
-  const segments = url
-    .split('/')
-    .map((segment) =>
-      segment.startsWith(':')
-        ? '[^/]+'
-        : segment === '*'
-          ? '.*'
-          : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-    );
-  return new RegExp(`^${segments.join('/')}/?$`);
+  const segment = (s: string) => (s.startsWith(':') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${url.split('/').map(segment).join('/')}/?$`);
 }
 
 /**

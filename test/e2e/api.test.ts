@@ -126,6 +126,11 @@ await describeEachDriver((driver) => {
       const del = await h.call('DELETE', '/api/v1/app/some-app/endpoint/some-ep/secret/');
       assert.deepEqual([del.status, del.headers.allow], [405, 'GET, HEAD']);
       assert.equal((await h.call('GET', '/api/v1/app/some-app/nothing-here')).status, 404);
+      assert.equal(
+        (await h.call('DELETE', '/api/v1/%61pp')).status,
+        405,
+        'a percent-escape, as the router reads it',
+      );
     });
 
     test('a trailing slash reaches the same route, as in Svix', async () => {
