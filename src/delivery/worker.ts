@@ -253,7 +253,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       await finisher.add({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: attempt.createdAt });
     } finally {
       ended.delete(task.id);
-      sending.delete(task.id);
+      // Unless the task was claimed again since (taken over by another worker, then due again): its entry.
+      if (sending.get(task.id) === task.leaseUntil) sending.delete(task.id);
     }
     const { attempt, next, outcome } = sent;
     // A retry, committed: a claim schedules its timer. A task resent meanwhile is due now.
