@@ -22,6 +22,8 @@ describe('sqlite isUnavailable', () => {
       'SQLITE_PROTOCOL',
       'ENOSPC',
       'EIO',
+      'ENOENT',
+      'EMFILE',
     ]) {
       assert.ok(isUnavailable(coded(code)), code);
     }

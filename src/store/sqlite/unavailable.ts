@@ -8,8 +8,9 @@ import { StoreUnavailableError } from '../store.ts';
 // written. CANTOPEN*: the file (or its journal) cannot be opened. NOMEM: out of memory. PROTOCOL: a
 // WAL locking race that persisted.
 const SQLITE_CODES = /^SQLITE_(?:FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|NOMEM|PROTOCOL)(?:_[A-Z_]+)?$/;
-// What node:fs reports when the write-ahead log cannot be synced (db.ts syncs it itself).
-const FS_CODES = new Set(['EIO', 'ENOSPC', 'EDQUOT', 'EROFS']);
+// What node:fs reports when the write-ahead log cannot be synced (db.ts syncs it itself): an I/O error,
+// a full or read-only disk, a log gone from under the database, no file descriptor left.
+const FS_CODES = new Set(['EIO', 'ENOSPC', 'EDQUOT', 'EROFS', 'ENOENT', 'EMFILE', 'ENFILE']);
 
 /** True when `error` says the database cannot serve calls for now, whatever the call. */
 export function isUnavailable(error: unknown): boolean {
