@@ -21,18 +21,19 @@ const PUBLISH_CONCURRENCY = 16;
 const PROGRESS_LINE_MS = 2_000;
 
 /**
- * Progress of a --count run on stderr: a bar on a terminal, unless stdout (where the ids go) is the same
- * terminal; otherwise a line every 2 s. Every run ends with how many were published, also when it fails
+ * Progress of a --count run on stderr: a bar on a terminal, a line every 2 s elsewhere, nothing while
+ * stdout (the ids) is a terminal itself. Every run ends with how many were published, also when it fails
  * or is interrupted (SIGINT, SIGTERM: the bar gives the terminal back first).
  */
 function publishProgress(count: number) {
   let published = 0;
+  let sent = 0;
   let done = 0;
-  const bar =
-    process.stderr.isTTY && !process.stdout.isTTY ? new SingleBar({ stream: process.stderr }) : null;
+  const shown = !process.stdout.isTTY;
+  const bar = shown && process.stderr.isTTY ? new SingleBar({ stream: process.stderr }) : null;
   bar?.start(count, 0);
   const line = () => console.error(`published ${published} of ${count}`);
-  const timer = bar ? null : setInterval(line, PROGRESS_LINE_MS);
+  const timer = shown && !bar ? setInterval(line, PROGRESS_LINE_MS) : null;
   const end = (): void => {
     bar?.stop();
     if (timer) clearInterval(timer);
@@ -40,11 +41,16 @@ function publishProgress(count: number) {
   };
   const interrupted = (signal: NodeJS.Signals): void => {
     end();
-    console.error(`published ${published} of ${count} (stopped by ${signal})`);
+    const unknown = sent - done;
+    const more = unknown > 0 ? `; ${unknown} more were sent, unanswered: they may be published too` : '';
+    console.error(`published ${published} of ${count} (stopped by ${signal}${more})`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.on('SIGINT', interrupted).on('SIGTERM', interrupted);
   return {
+    sending(): void {
+      sent++;
+    },
     tick(ok: boolean): void {
       done++;
       if (ok) published++;
@@ -74,6 +80,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   async function one(): Promise<void> {
     while (next < count) {
       next++;
+      progress?.sending();
       const res = await fetch(endpoint, {
         method: 'POST',
         headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
@@ -151,7 +158,8 @@ const SIGNATURE_HEADERS = ['id', 'timestamp', 'signature'] as const;
 
 /**
  * The webhook's id, timestamp and signature: from their flags, else from --headers-file, the request's
- * headers as captured (`name: value` lines, as `curl -D` writes them), under webhook-* or svix-* names.
+ * headers as captured (`name: value` lines, as a receiver or proxy logs them), under webhook-* or svix-*
+ * names.
  */
 function signatureHeaders(options: VerifyOptions): Record<(typeof SIGNATURE_HEADERS)[number], string> {
   const captured = new Map<string, string>();

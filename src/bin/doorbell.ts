@@ -162,7 +162,7 @@ program
   .option('--signature <list>', 'webhook-signature header')
   .option(
     '--headers-file <path>',
-    "the request's headers as captured ('name: value' lines, as curl -D writes them), instead of the three above",
+    "the webhook request's headers as captured ('name: value' lines, as a receiver or proxy logs them), instead of the three above",
   )
   .addOption(new Option('--body <text>', 'raw request body').conflicts('bodyFile'))
   .option('--body-file <path>', 'read the raw body from a file (default: stdin)')

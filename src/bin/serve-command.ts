@@ -104,11 +104,6 @@ function adminTokenOf(value: string | undefined): string | null {
       'DOORBELL_ADMIN_TOKEN must be printable ASCII without spaces: clients send it in an Authorization header',
     );
   }
-  if (value.length < 16) {
-    console.error(
-      `doorbell: DOORBELL_ADMIN_TOKEN has ${value.length} characters: whoever guesses it administers Doorbell; use 32 random ones or more`,
-    );
-  }
   return value;
 }
 
@@ -160,6 +155,12 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   if (config.role !== 'all' && !isPostgres(config.database)) {
     throw new UsageError(
       `--role ${config.role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
+    );
+  }
+
+  if (adminToken && adminToken.length < 16 && !isDemo) {
+    console.error(
+      `doorbell: DOORBELL_ADMIN_TOKEN has ${adminToken.length} characters: whoever guesses it administers Doorbell; use 32 random ones or more`,
     );
   }
 
