@@ -17,18 +17,14 @@ function unopenedDatabase(t: { after(fn: () => void): void }): { dir: string; da
   return { dir, database: join(dir, 'd.db') };
 }
 
+/** `doorbell serve` on `database`, on any free port. */
+const serve = (database: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  doorbell(['serve', '--port', '0', '--database', database, ...args], env);
+
 test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming the flag and the entry', async (t) => {
   const { dir, database } = unopenedDatabase(t);
   for (const entry of ['10.0.0.0/33', 'nonsense', '127.1/8']) {
-    const run = await doorbell([
-      'serve',
-      '--port',
-      '0',
-      '--database',
-      database,
-      '--allow-subnets',
-      `::1,${entry}`,
-    ]);
+    const run = await serve(database, ['--allow-subnets', `::1,${entry}`]);
     assert.equal(run.code, 2, entry);
     assert.equal(run.stdout, '');
     assert.deepEqual(run.stderr.trim().split('\n'), [
@@ -37,7 +33,7 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
     ]);
   }
   // From the environment too (the error names the variable), and for a role that does not deliver (the API checks endpoint URLs with it).
-  const env = await doorbell(['serve', '--role', 'api', '--port', '0', '--database', database], {
+  const env = await serve(database, ['--role', 'api'], {
     DOORBELL_ALLOW_SUBNETS: '10.0.0.0/8, 192.168.0.0/16x',
   });
   assert.equal(env.code, 2);
@@ -46,15 +42,7 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
     /^doorbell: --allow-subnets \(from DOORBELL_ALLOW_SUBNETS\): invalid CIDR '192\.168\.0\.0\/16x'/,
   );
   // A single address typed with a range's prefix would open the whole range: refused, saying what to write.
-  const hostBits = await doorbell([
-    'serve',
-    '--port',
-    '0',
-    '--database',
-    database,
-    '--allow-subnets',
-    '127.0.0.1/8',
-  ]);
+  const hostBits = await serve(database, ['--allow-subnets', '127.0.0.1/8']);
   assert.equal(hostBits.code, 2);
   assert.match(
     hostBits.stderr,
@@ -66,22 +54,20 @@ test('serve refuses an --allow-subnets entry that is not a CIDR at once, naming 
 test('serve refuses split roles on SQLite, and an admin token no client could send, before anything starts', async (t) => {
   const { dir, database } = unopenedDatabase(t);
   for (const role of ['api', 'worker']) {
-    const run = await doorbell(['serve', '--port', '0', '--database', database, '--role', role]);
+    const run = await serve(database, ['--role', role]);
     assert.equal(run.code, 2, role);
     assert.equal(
       run.stderr.split('\n')[0],
       `doorbell: --role ${role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
     );
   }
-  const env = await doorbell(['serve', '--port', '0', '--database', database], { DOORBELL_ROLE: 'worker' });
+  const env = await serve(database, [], { DOORBELL_ROLE: 'worker' });
   assert.match(
     env.stderr,
     /^doorbell: --role \(from DOORBELL_ROLE\) worker needs a postgres:\/\/ --database/,
   );
   for (const token of ['tok with space', 'tøken-with-non-ascii']) {
-    const run = await doorbell(['serve', '--port', '0', '--database', database], {
-      DOORBELL_ADMIN_TOKEN: token,
-    });
+    const run = await serve(database, [], { DOORBELL_ADMIN_TOKEN: token });
     assert.equal(run.code, 2, token);
     assert.match(run.stderr, /^doorbell: DOORBELL_ADMIN_TOKEN must be printable ASCII without spaces/);
   }
@@ -96,7 +82,7 @@ test('serve refuses a --public-url with credentials, a query string or a fragmen
     'https://hooks.example.com?',
   ];
   for (const url of [...urls, 'https://admin:secret@hooks.example.com', 'https://admin@hooks.example.com']) {
-    const run = await doorbell(['serve', '--port', '0', '--database', database, '--public-url', url]);
+    const run = await serve(database, ['--public-url', url]);
     assert.equal(run.code, 2, url);
     assert.equal(run.stdout, '');
     assert.deepEqual(run.stderr.trim().split('\n'), [
@@ -149,7 +135,7 @@ test('a drain that outlasts --drain-timeout exits 1 and says how many attempts w
 
 test('--drain-timeout must be a duration longer than 0', async (t) => {
   const { database } = unopenedDatabase(t);
-  const run = await doorbell(['serve', '--port', '0', '--database', database, '--drain-timeout', '0']);
+  const run = await serve(database, ['--drain-timeout', '0']);
   assert.equal(run.code, 2);
   assert.deepEqual(run.stderr.trim().split('\n'), [
     "doorbell: --drain-timeout must be longer than 0, got '0'",
