@@ -86,3 +86,27 @@ test('with maxInFlight > 1, a flush starts while another is still running', asyn
   assert.deepEqual(batches, [[1], [2], [3, 4]]);
   await batcher.drain();
 });
+
+test('with wait, items that waited that long behind stuck flushes fail unsent, and the rest go on', async () => {
+  const flushed: number[][] = [];
+  let release = () => {};
+  const batcher = createBatcher(
+    async (items: number[]) => {
+      flushed.push(items);
+      if (items[0] === 1) await new Promise<void>((r) => (release = r)); // stuck, as behind a lock
+      return items;
+    },
+    100,
+    1,
+    { maxMs: 50, late: () => new Error('waited too long') },
+  );
+  const first = batcher.add(1);
+  await new Promise((r) => setImmediate(r));
+  const waiting = [batcher.add(2), batcher.add(3)].map((p) => p.then(String, (e: Error) => e.message));
+  assert.deepEqual(await Promise.all(waiting), ['waited too long', 'waited too long']);
+  const after = batcher.add(4); // queued after the others failed: it waits its own time
+  release();
+  assert.equal(await first, 1);
+  assert.equal(await after, 4);
+  assert.deepEqual(flushed, [[1], [4]], 'the late items were never flushed');
+});

@@ -5,7 +5,8 @@
 // More than one flush in flight matters when a flush waits on something other than this thread (a
 // store thread, a database): a single one would make every batch wait for the previous round trip.
 // A flush that fails rejects every item of its batch; one that answers an item with an Error rejects
-// that item alone.
+// that item alone. With `wait`, an item that has waited that long for a flush (those in flight are stuck:
+// a database behind a lock) fails unsent, so that its caller hears within a bounded time.
 
 export interface Batcher<I, O> {
   add(item: I): Promise<O>;
@@ -17,11 +18,24 @@ export function createBatcher<I, O>(
   flush: (items: I[]) => Promise<Array<O | Error>>,
   maxBatch: number,
   maxInFlight = 1,
+  wait?: { maxMs: number; late: () => Error },
 ): Batcher<I, O> {
-  type Pending = { item: I; resolve: (o: O) => void; reject: (e: unknown) => void };
+  type Pending = { item: I; at: number; resolve: (o: O) => void; reject: (e: unknown) => void };
   let queue: Pending[] = [];
   let scheduled = false;
   const running = new Set<Promise<void>>();
+  let expiring: NodeJS.Timeout | null = null;
+
+  /** Fails the items that waited past wait.maxMs; checks again when the oldest left would. */
+  function expire(): void {
+    expiring = null;
+    if (!wait) return;
+    const now = performance.now();
+    const late = queue.filter((p) => now - p.at >= wait.maxMs);
+    if (late.length > 0) queue = queue.filter((p) => now - p.at < wait.maxMs);
+    for (const p of late) p.reject(wait.late());
+    if (queue.length > 0) expiring = setTimeout(expire, wait.maxMs - (now - queue[0]!.at));
+  }
 
   async function run(batch: Pending[]): Promise<void> {
     try {
@@ -52,10 +66,12 @@ export function createBatcher<I, O>(
   return {
     add(item) {
       return new Promise<O>((resolve, reject) => {
-        queue.push({ item, resolve, reject });
+        queue.push({ item, at: wait ? performance.now() : 0, resolve, reject });
         if (!scheduled && running.size < maxInFlight) {
           scheduled = true;
           setImmediate(pump);
+        } else if (wait && expiring === null && running.size >= maxInFlight) {
+          expiring = setTimeout(expire, wait.maxMs);
         }
       });
     },

@@ -19,6 +19,7 @@ import { openPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
+import { until } from '../support/in-process.ts';
 import { ADMIN_URL, createTempDatabase, pgSkipReason, withClient } from '../support/postgres.ts';
 
 const config = makeConfig({ adminToken: 'test-admin-token', delivery: { allowSubnets: ['127.0.0.0/8'] } });
@@ -96,6 +97,41 @@ describe('sqlite: a full disk', () => {
       await thread.store.close();
       raw.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a database that takes no publishes (stuck behind a lock)', () => {
+  it('answers a publish that waited 3 s for its batch 503, unsent, while those in flight wait on', async () => {
+    const store = openSqliteStore(':memory:');
+    const { app, call } = await api(store);
+    const stuck: Array<() => void> = [];
+    const publish = store.messages.publish.bind(store.messages);
+    try {
+      assert.equal((await call('POST', '/api/v1/app', { name: 'Acme', uid: 'acme' })).status, 201);
+      store.messages.publish = async (items) => {
+        await new Promise<void>((resolve) => stuck.push(resolve));
+        return publish(items);
+      };
+      const send = () => call('POST', '/api/v1/app/acme/msg', { eventType: 'e', payload: {} });
+      // Four batches in flight, each held; the fifth publish waits for one of them.
+      const inFlight: Array<ReturnType<typeof send>> = [];
+      for (let i = 0; i < 4; i++) {
+        inFlight.push(send());
+        await until('its batch is in flight', () => stuck.length === i + 1);
+      }
+      const started = Date.now();
+      const late = await send();
+      assertUnavailable(late, /has not taken publishes for 3 s/);
+      assert.ok(Date.now() - started < 6_000, 'answered after its own wait, not after those ahead of it');
+      for (const release of stuck) release();
+      for (const res of await Promise.all(inFlight)) assert.equal(res.status, 202);
+      const list = await call('GET', '/api/v1/app/acme/msg');
+      assert.equal(list.json.data.length, 4, 'the late publish was never committed');
+    } finally {
+      for (const release of stuck) release();
+      await app.close();
+      await store.close();
     }
   });
 });
