@@ -67,6 +67,54 @@ describe('worker faults', () => {
     );
   });
 
+  it('records an attempt once the database takes it again, rather than sending it again later', async () => {
+    const store = openSqliteStore(':memory:');
+    let refusals = 3;
+    const finish = store.tasks.finish.bind(store.tasks);
+    store.tasks.finish = (inputs) => {
+      if (refusals-- > 0) {
+        const cause = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
+        return Promise.reject(new StoreUnavailableError(cause));
+      }
+      return finish(inputs);
+    };
+    let sent = 0;
+    const sender = {
+      send: async () => {
+        sent++;
+        return { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 } as SendResult;
+      },
+      close: async () => {},
+    };
+    const lines: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
+    const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
+    try {
+      const app = mkApp();
+      await store.apps.create(app);
+      const endpoint = mkEndpoint(app.id, Date.now(), { url: 'http://127.0.0.1:9/hook' });
+      await store.endpoints.create(endpoint);
+      const message = mkMessage(app.id, Date.now());
+      await store.messages.publish([{ message, endpointIds: [endpoint.id], now: Date.now() }]);
+      worker.start();
+      const task = () => store.tasks.get(message.id, endpoint.id);
+      const until = Date.now() + 10_000;
+      while ((await task())?.status !== 'success' && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await task())?.status, 'success');
+      assert.equal((await task())?.attempts, 1);
+      assert.equal(sent, 1);
+      assert.equal(refusals, -1, 'refused three times, recorded at the fourth');
+      assert.deepEqual(lines, [], 'nothing to report: the attempt was recorded');
+    } finally {
+      await worker.stop();
+      process.stderr.write = write;
+      await store.close();
+    }
+  });
+
   for (const pause of ['lease', 'deadline'] as const) {
     it(`does not send a task claimed before a pause past its ${pause}: it is claimed again once the lease ends`, async () => {
       const store = openSqliteStore(':memory:');

@@ -2,10 +2,17 @@
 // with the task's next state. Finished attempts are group-committed (one durable commit per
 // batch). Idle, it sleeps until the next due task or a wake-up from the API, whichever comes first.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config, DeliveryConfig } from '../config/config.ts';
 import { createBatcher } from '../core/batcher.ts';
 import { emit } from '../observability/events.ts';
-import type { ClaimedTask, FinishInput, Store, TaskOffer } from '../store/store.ts';
+import {
+  type ClaimedTask,
+  type FinishInput,
+  type Store,
+  StoreUnavailableError,
+  type TaskOffer,
+} from '../store/store.ts';
 import { attemptOf, decide, sendAttempt } from './attempt.ts';
 import { createEndpointHealth } from './endpoint-health.ts';
 import { logFault, logNews } from './fault-log.ts';
@@ -250,7 +257,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       attemptEnded();
       slotFreed();
       const { attempt, next } = sent;
-      await finisher.add({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: attempt.createdAt });
+      await record({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: attempt.createdAt });
     } finally {
       ended.delete(task.id);
       // Unless the task was claimed again since (taken over by another worker, then due again): its entry.
@@ -273,6 +280,24 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   /**
+   * Records an attempt with its task's next state. A database that cannot take it now (no connection
+   * slot left, a restart) is asked again, backing off, while the task's lease lasts: given up, the task
+   * would be sent again once its lease ended, a duplicate for a passing fault.
+   */
+  async function record(input: FinishInput): Promise<void> {
+    for (let delay = 100; ; delay = Math.min(2 * delay, 2_000)) {
+      try {
+        await finisher.add(input);
+        return;
+      } catch (error) {
+        const leaseLeft = input.lease === null ? 0 : input.lease - now();
+        if (!(error instanceof StoreUnavailableError) || !running || delay >= leaseLeft) throw error;
+        await sleep(delay);
+      }
+    }
+  }
+
+  /**
    * Svix: "If an endpoint is removed or disabled delivery attempts to the endpoint will be disabled as
    * well." Retries pending when it was disabled, and tasks created by a publish that saw it enabled
    * (endpoint caches, other processes), are not sent: the task fails with the reason recorded, and
@@ -288,7 +313,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       responseDurationMs: 0,
     });
     const next = decide({ kind: 'fail', reason: attempt.response }, task, at, attemptDeps);
-    await finisher.add({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: at });
+    await record({ taskId: task.id, lease: task.leaseUntil, attempt, next, now: at });
   }
 
   return {
