@@ -105,7 +105,10 @@ export function createWorker(deps: WorkerDeps): Worker {
   let timer: NodeJS.Timeout | null = null;
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
-  let failing = false; // claims fail (logged once, and once more when they work again)
+  // Claims fail: logged once, and once more when they have worked again for a second (a database that
+  // lets some claims through and refuses others would otherwise log both lines every few claims).
+  let failing = false;
+  let workingSince: number | null = null;
   // When the last wake from outside came (a publish, resend or recover): one that came during an attempt
   // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
   let wokenAt = Number.NEGATIVE_INFINITY;
@@ -151,6 +154,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         // Infrastructure fault (database unavailable…): back off and try again.
         if (!failing) logFault('doorbell worker: claims failed; retrying every second', error);
         failing = true;
+        workingSince = null;
         schedule(IDLE_POLL_MS);
       })
       .finally(() => {
@@ -182,8 +186,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       });
       // At most a poll's time: a claim the process was paused in did not take that long.
       nextClaimAt = now() + Math.min(IDLE_POLL_MS, Math.max(MIN_CLAIM_SPACING_MS, now() - at));
-      if (failing) logNews('doorbell worker: claims work again');
-      failing = false;
+      if (failing) {
+        workingSince ??= at;
+        if (now() - workingSince >= 1_000) {
+          logNews('doorbell worker: claims work again');
+          failing = false;
+        }
+      }
       for (const c of claimed) launch(c);
       if (claimed.length > 0 && claimed.length < limit) return; // caps reached: wait for slots to free
       if (claimed.length === 0) {
