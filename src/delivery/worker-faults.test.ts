@@ -69,17 +69,19 @@ describe('worker faults', () => {
     );
   });
 
-  it('records an attempt once the database takes it again, rather than sending it again later', async () => {
+  it('sends and records an attempt once the database answers again, rather than once the lease ends', async () => {
     const store = openSqliteStore(':memory:');
+    const refused = () => {
+      const cause = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
+      return Promise.reject(new StoreUnavailableError(cause));
+    };
+    // Before the attempt: the application's rate limit is read (the endpoint sets none).
+    let readRefusals = 2;
+    const getApp = store.apps.get.bind(store.apps);
+    store.apps.get = (id) => (readRefusals-- > 0 ? refused() : getApp(id));
     let refusals = 3;
     const finish = store.tasks.finish.bind(store.tasks);
-    store.tasks.finish = (inputs) => {
-      if (refusals-- > 0) {
-        const cause = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
-        return Promise.reject(new StoreUnavailableError(cause));
-      }
-      return finish(inputs);
-    };
+    store.tasks.finish = (inputs) => (refusals-- > 0 ? refused() : finish(inputs));
     let sent = 0;
     const sender = {
       send: async () => {
@@ -108,6 +110,7 @@ describe('worker faults', () => {
       assert.equal((await task())?.status, 'success');
       assert.equal((await task())?.attempts, 1);
       assert.equal(sent, 1);
+      assert.equal(readRefusals, -1, 'its read refused twice, answered at the third');
       assert.equal(refusals, -1, 'refused three times, recorded at the fourth');
       assert.deepEqual(lines, [], 'nothing to report: the attempt was recorded');
     } finally {

@@ -228,7 +228,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     };
     const tracked = deliver(c, letGo)
       .catch((error: unknown) =>
-        logFault('doorbell worker: attempt not recorded (sent again once its lease ends)', error),
+        logFault(
+          'doorbell worker: a claimed task was not sent, or its attempt not recorded: it is claimed again once its lease ends',
+          error,
+        ),
       )
       .finally(() => {
         letGo();
@@ -240,9 +243,10 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   async function deliver({ task, message, endpoint }: ClaimedTask, attemptEnded: () => void): Promise<void> {
     if (endpoint.disabled) return skipDisabled({ task, message, endpoint });
-    const slot = await gate.wait(task, endpoint);
+    // Room left for the attempt itself within the lease.
+    const slot = await retried(() => gate.wait(task, endpoint), task.leaseUntil, cfg.attemptTimeoutMs);
     if (slot !== null) {
-      await store.tasks.release(task.id, task.leaseUntil, slot);
+      await retried(() => store.tasks.release(task.id, task.leaseUntil, slot), task.leaseUntil);
       return wakeDue(); // pending again, for a later slot: a claim schedules its timer
     }
     const sentAt = now();
@@ -288,19 +292,24 @@ export function createWorker(deps: WorkerDeps): Worker {
     if (message.payload !== null) await health.record(endpoint, outcome, attempt.createdAt);
   }
 
+  /** Records an attempt with its task's next state (see retried: given up, the task is sent again). */
+  function record(input: FinishInput): Promise<unknown> {
+    return retried(() => finisher.add(input), input.lease);
+  }
+
   /**
-   * Records an attempt with its task's next state. A database that cannot take it now (no connection
-   * slot left, a restart) is asked again, backing off, while the task's lease lasts: given up, the task
-   * would be sent again once its lease ended, a duplicate for a passing fault.
+   * A store call a claimed task depends on. One the database cannot take now (no connection slot left, a
+   * restart) is made again, backing off up to 2 s, while the task's lease leaves `spare` ms: given up, the
+   * task waits for its lease to end, and is then sent (again, if its attempt was made), a delay or a
+   * duplicate for a passing fault.
    */
-  async function record(input: FinishInput): Promise<void> {
+  async function retried<T>(call: () => Promise<T>, lease: number | null, spare = 0): Promise<T> {
     for (let delay = 100; ; delay = Math.min(2 * delay, 2_000)) {
       try {
-        await finisher.add(input);
-        return;
+        return await call();
       } catch (error) {
-        const leaseLeft = input.lease === null ? 0 : input.lease - now();
-        if (!(error instanceof StoreUnavailableError) || !running || delay >= leaseLeft) throw error;
+        const left = lease === null ? 0 : lease - now() - spare;
+        if (!(error instanceof StoreUnavailableError) || !running || delay >= left) throw error;
         await sleep(delay);
       }
     }
