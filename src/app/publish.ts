@@ -6,7 +6,7 @@ import { newId } from '../core/ids.ts';
 import { matches } from '../core/subscription.ts';
 import type { Message } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
-import { type PublishItem, type PublishResult, type Store, StoreUnavailableError } from '../store/store.ts';
+import { PUBLISH_QUEUE_WAIT, type PublishItem, type PublishResult, type Store } from '../store/store.ts';
 import { type ApplicationInput, getOrCreateApp } from './applications.ts';
 import { type AppDeps, requireAdmin, requireCapability, type Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
@@ -25,9 +25,6 @@ export interface Publisher {
 // which delivery needs too.
 const BATCHES_IN_FLIGHT = 4;
 const MAX_BATCH = 512;
-// A publish waits this long at most for a batch of its own (those in flight stuck: a database behind a
-// lock, or not answering): then it is a 503, unsent, rather than waiting for every batch ahead of it.
-const MAX_QUEUE_WAIT_MS = 3_000;
 
 /** Batches concurrent publishes into one store call; `onCommitted` runs after each batch (wake the worker). */
 export function createPublisher(store: Store, onCommitted: () => void): Publisher {
@@ -36,10 +33,8 @@ export function createPublisher(store: Store, onCommitted: () => void): Publishe
     onCommitted();
     return results;
   };
-  const batcher = createBatcher(commit, MAX_BATCH, BATCHES_IN_FLIGHT, {
-    maxMs: MAX_QUEUE_WAIT_MS,
-    late: () => new StoreUnavailableError('the database has not taken publishes for 3 s: retry'),
-  });
+  // A publish stuck behind batches that do not commit fails unsent after PUBLISH_QUEUE_WAIT.
+  const batcher = createBatcher(commit, MAX_BATCH, BATCHES_IN_FLIGHT, PUBLISH_QUEUE_WAIT);
   return { publish: (item) => batcher.add(item), drain: () => batcher.drain() };
 }
 

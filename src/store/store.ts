@@ -45,6 +45,15 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * How long a publish waits in a queue for a batch of its own, in the API and again in a driver that
+ * merges calls: behind batches stuck on a lock or a silent database it then fails unsent (503).
+ */
+export const PUBLISH_QUEUE_WAIT = {
+  maxMs: 3_000,
+  late: () => new StoreUnavailableError('the database has not taken publishes for 3 s: retry'),
+};
+
 export interface TimeRange {
   before?: number | null; // createdAt < before
   after?: number | null; // createdAt > after

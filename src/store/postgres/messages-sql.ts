@@ -6,9 +6,16 @@
 // the input travels as two JSON parameters that json_to_recordset turns into rows, and multi-row
 // INSERTs (eventId index, messages, tasks) run as data-modifying CTEs: one round trip, atomic.
 
+import { type Batcher, createBatcher } from '../../core/batcher.ts';
 import { newId } from '../../core/ids.ts';
 import type { Message } from '../../core/types.ts';
-import type { PublishItem, PublishResult, Store } from '../store.ts';
+import {
+  PUBLISH_QUEUE_WAIT,
+  type PublishItem,
+  type PublishResult,
+  type Store,
+  StoreUnavailableError,
+} from '../store.ts';
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
 import type { Partitions } from './partitions.ts';
@@ -128,69 +135,34 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
   return results;
 }
 
-interface Call {
-  items: PublishItem[];
-  resolve: (results: PublishResult[]) => void;
-  reject: (error: unknown) => void;
-}
-
 const MAX_COMMITS_IN_FLIGHT = 2;
 
-/** Merges concurrent publish calls into one statement; a failed merged batch is retried call by call. */
-export class GroupCommit {
-  readonly #run: (items: PublishItem[]) => Promise<PublishResult[]>;
-  #queue: Call[] = [];
-  #inFlight = 0;
-  #idle: Array<() => void> = [];
+export type GroupCommit = Batcher<PublishItem[], PublishResult[]>;
 
-  constructor(run: (items: PublishItem[]) => Promise<PublishResult[]>) {
-    this.#run = run;
-  }
-
-  publish(items: PublishItem[]): Promise<PublishResult[]> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ items, resolve, reject });
-      if (this.#queue.length === 1) setImmediate(() => this.#flush());
-    });
-  }
-
-  /** Resolves once every publish queued so far has committed or failed. */
-  drain(): Promise<void> {
-    this.#flush();
-    if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
-  }
-
-  #flush(): void {
-    if (this.#queue.length === 0 || this.#inFlight >= MAX_COMMITS_IN_FLIGHT) return;
-    const calls = this.#queue;
-    this.#queue = [];
-    this.#inFlight++;
-    void this.#settle(calls).finally(() => {
-      this.#inFlight--;
-      this.#flush();
-      if (this.#queue.length === 0 && this.#inFlight === 0) for (const done of this.#idle.splice(0)) done();
-    });
-  }
-
-  async #settle(calls: Call[]): Promise<void> {
-    try {
-      const results = await this.#run(calls.flatMap((c) => c.items));
-      let at = 0;
-      for (const c of calls) {
-        c.resolve(results.slice(at, at + c.items.length));
-        at += c.items.length;
-      }
-    } catch (error) {
-      if (calls.length === 1) calls[0]!.reject(error);
-      else await Promise.all(calls.map((c) => this.#run(c.items).then(c.resolve, c.reject)));
-    }
-  }
-}
-
+/**
+ * Merges concurrent publish calls into one statement. A merged batch the database refused is retried
+ * call by call, so that one call's fault fails it alone; one that could not reach the database fails
+ * every call at once (retried, each would wait as long again).
+ */
 export function publisher(db: Pg, partitions: Partitions): GroupCommit {
-  return new GroupCommit((items) => publishBatch(db, partitions, items));
+  const run = (items: PublishItem[]) => publishBatch(db, partitions, items);
+  const flush = async (calls: PublishItem[][]): Promise<Array<PublishResult[] | Error>> => {
+    try {
+      const results = await run(calls.flat());
+      let at = 0;
+      return calls.map((items) => {
+        at += items.length;
+        return results.slice(at - items.length, at);
+      });
+    } catch (error) {
+      if (calls.length === 1 || error instanceof StoreUnavailableError) throw error;
+      return Promise.all(calls.map((items) => run(items).catch((e: unknown) => asError(e))));
+    }
+  };
+  return createBatcher(flush, Number.POSITIVE_INFINITY, MAX_COMMITS_IN_FLIGHT, PUBLISH_QUEUE_WAIT);
 }
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
 export function messagesSql(
   db: Pg,
@@ -203,7 +175,7 @@ export function messagesSql(
   };
   return {
     async publish(items) {
-      return items.length === 0 ? [] : group.publish(items);
+      return items.length === 0 ? [] : group.add(items);
     },
     async get(appId, idOrEventId) {
       const row = (await byId(appId, idOrEventId)) ?? (await db.one(BY_EVENT_ID, [appId, idOrEventId]));
