@@ -6,10 +6,30 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeConfig } from '../config/config.ts';
 import type { SendResult } from '../core/outcome.ts';
+import type { Endpoint, Message } from '../core/types.ts';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
-import { StoreUnavailableError } from '../store/store.ts';
+import { type Store, StoreUnavailableError } from '../store/store.ts';
 import { mkApp, mkEndpoint, mkMessage } from '../store/store-contract.ts';
 import { createWorker } from './worker.ts';
+
+/** An application, an endpoint on a closed port, and one message published to it at `at`. */
+async function oneMessage(store: Store, at: number): Promise<{ message: Message; endpoint: Endpoint }> {
+  const app = mkApp();
+  await store.apps.create(app);
+  const endpoint = mkEndpoint(app.id, at, { url: 'http://127.0.0.1:9/hook' });
+  await store.endpoints.create(endpoint);
+  const message = mkMessage(app.id, at);
+  await store.messages.publish([{ message, endpointIds: [endpoint.id], now: at }]);
+  return { message, endpoint };
+}
+
+/** The JSON lines the worker logs, kept from stderr until `restore`. */
+function captureStderr(): { lines: string[]; restore(): void } {
+  const lines: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+  return { lines, restore: () => (process.stderr.write = write) };
+}
 
 describe('worker faults', () => {
   it('logs a failing database once, then its return, and delivers what waited', async () => {
@@ -32,18 +52,11 @@ describe('worker faults', () => {
       },
       close: async () => {},
     };
-    const lines: string[] = [];
-    const write = process.stderr.write;
-    process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+    const { lines, restore } = captureStderr();
     const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
     const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
     try {
-      const app = mkApp();
-      await store.apps.create(app);
-      const endpoint = mkEndpoint(app.id, Date.now(), { url: 'http://127.0.0.1:9/hook' });
-      await store.endpoints.create(endpoint);
-      const message = mkMessage(app.id, Date.now());
-      await store.messages.publish([{ message, endpointIds: [endpoint.id], now: Date.now() }]);
+      await oneMessage(store, Date.now());
       worker.start();
       const until = Date.now() + 10_000;
       // Said to work again once claims have worked for a second (the idle poll's next claim).
@@ -51,7 +64,7 @@ describe('worker faults', () => {
         await new Promise((r) => setTimeout(r, 20));
     } finally {
       await worker.stop();
-      process.stderr.write = write;
+      restore();
       await store.close();
     }
     assert.deepEqual(sent, ['http://127.0.0.1:9/hook']);
@@ -90,18 +103,11 @@ describe('worker faults', () => {
       },
       close: async () => {},
     };
-    const lines: string[] = [];
-    const write = process.stderr.write;
-    process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+    const { lines, restore } = captureStderr();
     const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
     const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
     try {
-      const app = mkApp();
-      await store.apps.create(app);
-      const endpoint = mkEndpoint(app.id, Date.now(), { url: 'http://127.0.0.1:9/hook' });
-      await store.endpoints.create(endpoint);
-      const message = mkMessage(app.id, Date.now());
-      await store.messages.publish([{ message, endpointIds: [endpoint.id], now: Date.now() }]);
+      const { message, endpoint } = await oneMessage(store, Date.now());
       worker.start();
       const task = () => store.tasks.get(message.id, endpoint.id);
       const until = Date.now() + 10_000;
@@ -115,7 +121,7 @@ describe('worker faults', () => {
       assert.deepEqual(lines, [], 'nothing to report: the attempt was recorded');
     } finally {
       await worker.stop();
-      process.stderr.write = write;
+      restore();
       await store.close();
     }
   });
@@ -146,9 +152,7 @@ describe('worker faults', () => {
         },
         close: async () => {},
       };
-      const write = process.stderr.write;
-      const lines: string[] = [];
-      process.stderr.write = ((line: string) => lines.push(line) > 0) as typeof process.stderr.write;
+      const { lines, restore } = captureStderr();
       const worker = createWorker({ store, config, sender, now: () => clock, random: () => 0.5 });
       const waitFor = async (done: () => boolean) => {
         const until = Date.now() + 10_000;
@@ -183,7 +187,7 @@ describe('worker faults', () => {
         }
       } finally {
         await worker.stop();
-        process.stderr.write = write;
+        restore();
         await store.close();
       }
     });
@@ -216,12 +220,7 @@ describe('worker faults', () => {
       while (!(await done()) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     };
     try {
-      const app = mkApp();
-      await store.apps.create(app);
-      const endpoint = mkEndpoint(app.id, now(), { url: 'http://127.0.0.1:9/hook' });
-      await store.endpoints.create(endpoint);
-      const message = mkMessage(app.id, now());
-      await store.messages.publish([{ message, endpointIds: [endpoint.id], now: now() }]);
+      const { message, endpoint } = await oneMessage(store, now());
       worker.start();
       await waitFor(() => sent.length > 0);
       // The process stops during the attempt (SIGSTOP, a VM paused) until past the lease, and claims on resume.
