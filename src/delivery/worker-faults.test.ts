@@ -126,6 +126,39 @@ describe('worker faults', () => {
     }
   });
 
+  it("says an endpoint's health was not updated, not that the attempt was lost, when only that write fails", async () => {
+    const store = openSqliteStore(':memory:');
+    store.endpoints.markHealth = () =>
+      Promise.reject(new StoreUnavailableError(Object.assign(new Error('down'), { code: '53300' })));
+    let sent = 0;
+    const sender = {
+      send: async () => {
+        sent++;
+        return { kind: 'response', status: 500, headers: {}, body: '', durationMs: 1 } as SendResult;
+      },
+      close: async () => {},
+    };
+    const { lines, restore } = captureStderr();
+    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'], retrySchedule: [0, 60_000] } });
+    const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
+    try {
+      const { message, endpoint } = await oneMessage(store, Date.now());
+      worker.start();
+      const until = Date.now() + 10_000;
+      while (lines.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(
+        lines.map((line) => JSON.parse(line).msg),
+        ["doorbell worker: an endpoint's health was not updated after an attempt"],
+      );
+      const task = await store.tasks.get(message.id, endpoint.id);
+      assert.deepEqual([sent, task?.status, task?.attempts], [1, 'pending', 1], 'the attempt is recorded');
+    } finally {
+      await worker.stop();
+      restore();
+      await store.close();
+    }
+  });
+
   for (const pause of ['lease', 'deadline'] as const) {
     it(`does not send a task claimed before a pause past its ${pause}: it is claimed again once the lease ends`, async () => {
       const store = openSqliteStore(':memory:');

@@ -289,7 +289,11 @@ export function createWorker(deps: WorkerDeps): Worker {
       next: next.status,
     });
     // A missing payload says nothing about the endpoint's health.
-    if (message.payload !== null) await health.record(endpoint, outcome, attempt.createdAt);
+    if (message.payload === null) return;
+    await health.record(endpoint, outcome, attempt.createdAt).catch((error: unknown) =>
+      // The attempt is recorded; the endpoint's failure run (auto-disable) misses this one outcome.
+      logFault("doorbell worker: an endpoint's health was not updated after an attempt", error),
+    );
   }
 
   /** Records an attempt with its task's next state (see retried: given up, the task is sent again). */
