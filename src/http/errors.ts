@@ -82,6 +82,11 @@ export function closeAfter(request: FastifyRequest, reply: FastifyReply): void {
   lingerBeforeClose(request.raw, { bytes: Math.max(64 * MiB, 4 * limit), ms: 5_000 });
 }
 
+/** The 415 detail for a body of another type than JSON. */
+export function unsupportedType(request: FastifyRequest): string {
+  return `content-type ${request.headers['content-type'] ?? '(none)'} is not supported: send application/json`;
+}
+
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isDoorbellError(error)) {
     const status = httpStatus(error.code);
@@ -119,10 +124,7 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
     void reply.code(413).send({ code: 'payload_too_large', detail });
   } else if (status >= 400 && status < 500) {
-    const detail =
-      error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? `content-type ${request.headers['content-type'] ?? '(none)'} is not supported: send application/json`
-        : error.message;
+    const detail = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request) : error.message;
     void reply.code(status).send({ code: CLIENT_ERRORS[status] ?? 'bad_request', detail });
   } else {
     request.log.error({ err: error }, 'unhandled error');

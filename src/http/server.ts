@@ -13,7 +13,7 @@ import { parseCidrs } from '../core/ssrf.ts';
 import type { Store } from '../store/store.ts';
 import { authHook } from './auth-hook.ts';
 import type { RouteContext } from './context.ts';
-import { clientErrorHandler, closeAfter, errorHandler, notFoundHandler } from './errors.ts';
+import { clientErrorHandler, closeAfter, errorHandler, notFoundHandler, unsupportedType } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
 import { isClosing } from './lingering-close.ts';
 import { documentObject, documentRoute } from './openapi.ts';
@@ -68,13 +68,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // JSON only. A body-less request may say text/plain (a browser's fetch with an empty body does).
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (request, body, done) =>
-    body === ''
-      ? done(null, undefined)
-      : done(
-          unsupported(
-            `content-type ${request.headers['content-type']} is not supported: send application/json`,
-          ),
-        ),
+    body === '' ? done(null, undefined) : done(unsupported(unsupportedType(request))),
   );
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const encoding = request.headers['content-encoding'];
