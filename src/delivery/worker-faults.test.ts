@@ -31,37 +31,55 @@ function captureStderr(): { lines: string[]; restore(): void } {
   return { lines, restore: () => (process.stderr.write = write) };
 }
 
+/** What the sender reports for a receiver that answered `status`. */
+const responseOf = (status: number): SendResult => ({
+  kind: 'response',
+  status,
+  headers: {},
+  body: '',
+  durationMs: 1,
+});
+
+/** A sender whose receiver answers every attempt `status`; `sent` hears of each attempt first. */
+function answering(status: number, sent: (url: string) => void) {
+  return {
+    send: async (request: { url: string }) => {
+      sent(request.url);
+      return responseOf(status);
+    },
+    close: async () => {},
+  };
+}
+
+/** A store call the database refused with the driver's `code` (a lost server, no connection slot). */
+const refused = (code: string, message = 'down'): Promise<never> =>
+  Promise.reject(new StoreUnavailableError(Object.assign(new Error(message), { code })));
+
+/** Waits until `done`, 10 s at most: the assertions after it say what did not happen. */
+async function waitFor(done: () => boolean | Promise<boolean>): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (!(await done()) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
 describe('worker faults', () => {
   it('logs a failing database once, then its return, and delivers what waited', async () => {
     const store = openSqliteStore(':memory:');
     let failures = 3;
     const claimDue = store.tasks.claimDue.bind(store.tasks);
     store.tasks.claimDue = (options) => {
-      if (failures-- > 0)
-        return Promise.reject(
-          new StoreUnavailableError(Object.assign(new Error('down'), { code: 'ECONNREFUSED' })),
-        );
+      if (failures-- > 0) return refused('ECONNREFUSED');
       return claimDue(options);
     };
     const sent: string[] = [];
-    const ok: SendResult = { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 };
-    const sender = {
-      send: async (request: { url: string }) => {
-        sent.push(request.url);
-        return ok;
-      },
-      close: async () => {},
-    };
+    const sender = answering(204, (url) => sent.push(url));
     const { lines, restore } = captureStderr();
     const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
     const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
     try {
       await oneMessage(store, Date.now());
       worker.start();
-      const until = Date.now() + 10_000;
       // Said to work again once claims have worked for a second (the idle poll's next claim).
-      while ((sent.length === 0 || lines.length < 2) && Date.now() < until)
-        await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => sent.length > 0 && lines.length >= 2);
     } finally {
       await worker.stop();
       restore();
@@ -84,25 +102,16 @@ describe('worker faults', () => {
 
   it('sends and records an attempt once the database answers again, rather than once the lease ends', async () => {
     const store = openSqliteStore(':memory:');
-    const refused = () => {
-      const cause = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
-      return Promise.reject(new StoreUnavailableError(cause));
-    };
+    const tooMany = () => refused('53300', 'sorry, too many clients already');
     // Before the attempt: the application's rate limit is read (the endpoint sets none).
     let readRefusals = 2;
     const getApp = store.apps.get.bind(store.apps);
-    store.apps.get = (id) => (readRefusals-- > 0 ? refused() : getApp(id));
+    store.apps.get = (id) => (readRefusals-- > 0 ? tooMany() : getApp(id));
     let refusals = 3;
     const finish = store.tasks.finish.bind(store.tasks);
-    store.tasks.finish = (inputs) => (refusals-- > 0 ? refused() : finish(inputs));
+    store.tasks.finish = (inputs) => (refusals-- > 0 ? tooMany() : finish(inputs));
     let sent = 0;
-    const sender = {
-      send: async () => {
-        sent++;
-        return { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 } as SendResult;
-      },
-      close: async () => {},
-    };
+    const sender = answering(204, () => sent++);
     const { lines, restore } = captureStderr();
     const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
     const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
@@ -110,9 +119,7 @@ describe('worker faults', () => {
       const { message, endpoint } = await oneMessage(store, Date.now());
       worker.start();
       const task = () => store.tasks.get(message.id, endpoint.id);
-      const until = Date.now() + 10_000;
-      while ((await task())?.status !== 'success' && Date.now() < until)
-        await new Promise((r) => setTimeout(r, 20));
+      await waitFor(async () => (await task())?.status === 'success');
       assert.equal((await task())?.status, 'success');
       assert.equal((await task())?.attempts, 1);
       assert.equal(sent, 1);
@@ -128,24 +135,16 @@ describe('worker faults', () => {
 
   it("says an endpoint's health was not updated, not that the attempt was lost, when only that write fails", async () => {
     const store = openSqliteStore(':memory:');
-    store.endpoints.markHealth = () =>
-      Promise.reject(new StoreUnavailableError(Object.assign(new Error('down'), { code: '53300' })));
+    store.endpoints.markHealth = () => refused('53300');
     let sent = 0;
-    const sender = {
-      send: async () => {
-        sent++;
-        return { kind: 'response', status: 500, headers: {}, body: '', durationMs: 1 } as SendResult;
-      },
-      close: async () => {},
-    };
+    const sender = answering(500, () => sent++);
     const { lines, restore } = captureStderr();
     const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'], retrySchedule: [0, 60_000] } });
     const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
     try {
       const { message, endpoint } = await oneMessage(store, Date.now());
       worker.start();
-      const until = Date.now() + 10_000;
-      while (lines.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => lines.length > 0);
       assert.deepEqual(
         lines.map((line) => JSON.parse(line).msg),
         ["doorbell worker: an endpoint's health was not updated after an attempt"],
@@ -178,19 +177,9 @@ describe('worker faults', () => {
         return claimed;
       };
       const sent: number[] = [];
-      const sender = {
-        send: async () => {
-          sent.push(clock);
-          return { kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 } as SendResult;
-        },
-        close: async () => {},
-      };
+      const sender = answering(204, () => sent.push(clock));
       const { lines, restore } = captureStderr();
       const worker = createWorker({ store, config, sender, now: () => clock, random: () => 0.5 });
-      const waitFor = async (done: () => boolean) => {
-        const until = Date.now() + 10_000;
-        while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      };
       try {
         const app = mkApp();
         await store.apps.create(app);
@@ -248,10 +237,6 @@ describe('worker faults', () => {
       close: async () => {},
     };
     const worker = createWorker({ store, config, sender, now, random: () => 0.5 });
-    const waitFor = async (done: () => boolean | Promise<boolean>) => {
-      const until = Date.now() + 10_000;
-      while (!(await done()) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    };
     try {
       const { message, endpoint } = await oneMessage(store, now());
       worker.start();
@@ -269,14 +254,14 @@ describe('worker faults', () => {
         `${claimedAt.length - claims} claims in 300 ms: at the poll only`,
       );
       assert.equal(sent.length, 1, 'its own attempt in flight was not claimed and sent again');
-      answer({ kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 });
+      answer(responseOf(204));
       const task = async () => store.tasks.get(message.id, endpoint.id);
       await waitFor(async () => (await task())?.status === 'success');
       assert.equal((await task())?.status, 'success', 'recorded under the lease it was sent with');
       assert.equal((await task())?.attempts, 1);
       assert.equal(sent.length, 1);
     } finally {
-      answer({ kind: 'response', status: 204, headers: {}, body: '', durationMs: 1 });
+      answer(responseOf(204));
       await worker.stop();
       await store.close();
     }
