@@ -14,7 +14,7 @@ import { idempotencySql, settingsSql } from './kv-sql.ts';
 import { messagesSql, type SqliteMessages } from './messages-sql.ts';
 import { migrate } from './migrate.ts';
 import { tasksSql } from './tasks-sql.ts';
-import { guardUnavailable } from './unavailable.ts';
+import { guardUnavailable, type Refusal } from './unavailable.ts';
 
 export type SqliteStore = Store & { messages: SqliteMessages };
 
@@ -116,8 +116,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         }
       },
     },
-    () => replaced?.refusal ?? null,
-    () => replaced?.check(),
+    replaced,
   );
 }
 
@@ -128,7 +127,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
  * calls instead (503), and a call that failed because of it (SQLite's "no such table" from a new file)
  * gets that refusal, not its own error.
  */
-function watchFile(path: string): { refusal: StoreUnavailableError | null; check(): void; stop(): void } {
+function watchFile(path: string): Refusal & { stop(): void } {
   const identity = (stat: Stats | undefined) => (stat ? `${stat.dev}:${stat.ino}` : 'none');
   const opened = identity(statSync(path));
   const watch = {

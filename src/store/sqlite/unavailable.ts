@@ -27,33 +27,34 @@ export function unavailableAs(error: unknown): unknown {
 
 type Methods = Record<string, (...args: never[]) => Promise<unknown>>;
 
+/** What says the database can no longer be served (watchFile): `check` looks again, now. */
+export interface Refusal {
+  readonly refusal: StoreUnavailableError | null;
+  check(): void;
+}
+
 /**
  * The same store, with every method's unavailable failure raised as StoreUnavailableError; while
- * `refusal()` returns an error, every call but `close` fails with it, unstarted. A call that fails runs
- * `recheck` first, which may set that refusal: the call then fails with it instead of its own error.
+ * `watch` holds a refusal, every call but `close` fails with it, unstarted. A call that fails has `watch`
+ * check first: if that finds a refusal, the call fails with it instead of its own error.
  */
-export function guardUnavailable<S extends object>(
-  store: S,
-  refusal: () => StoreUnavailableError | null = () => null,
-  recheck: () => void = () => {},
-): S {
+export function guardUnavailable<S extends object>(store: S, watch: Refusal | null = null): S {
   const guard =
-    (fn: (...args: never[]) => Promise<unknown>, refuse = refusal) =>
+    (fn: (...args: never[]) => Promise<unknown>, refusing = watch) =>
     async (...args: never[]): Promise<unknown> => {
-      const refused = refuse();
-      if (refused) throw refused;
+      if (refusing?.refusal) throw refusing.refusal;
       try {
         return await fn(...args);
       } catch (error) {
-        recheck();
-        throw refuse() ?? unavailableAs(error);
+        refusing?.check();
+        throw refusing?.refusal ?? unavailableAs(error);
       }
     };
   const guarded: Record<string, unknown> = {};
   for (const [ns, value] of Object.entries(store)) {
     guarded[ns] =
       typeof value === 'function' // close
-        ? guard(value as (...args: never[]) => Promise<unknown>, () => null)
+        ? guard(value as (...args: never[]) => Promise<unknown>, null)
         : Object.fromEntries(Object.entries(value as Methods).map(([name, fn]) => [name, guard(fn)]));
   }
   return guarded as S;
