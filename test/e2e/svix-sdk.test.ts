@@ -2,7 +2,7 @@
 // svix's own Webhook.verify that what arrives is signed as Svix would sign it. Runs once per store driver.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type ApiException, Svix, Webhook } from 'svix';
+import { type ApiException, MessageStatus, Svix, Webhook } from 'svix';
 import type { Running } from '../../src/bin/serve.ts';
 import { describeEachDriver, start, TOKEN, until } from '../support/in-process.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
@@ -151,5 +151,59 @@ await describeEachDriver((driver) => {
     const access = { application: { name: 'x', uid: 'session-app' }, sessionId: 's' };
     await refusedAs(() => svix.authentication.appPortalAccess('session-app', access), ['body', 'sessionId']);
     await assert.rejects(svix.application.get('session-app'), (e: ApiException<unknown>) => e.code === 404);
+
+    for (const filter of ['excludeAppsWithNoEndpoints', 'excludeAppsWithDisabledEndpoints'] as const) {
+      const query = filter.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      await refusedAs(() => svix.application.list({ [filter]: true }), ['query', query]);
+    }
+    // No app has a Svix Play endpoint: that filter excludes none.
+    const all = await svix.application.list({ limit: 250 });
+    const noPlay = await svix.application.list({ limit: 250, excludeAppsWithSvixPlayEndpoints: true });
+    assert.deepEqual(
+      noPlay.data.map((a) => a.id),
+      all.data.map((a) => a.id),
+    );
+  });
+
+  test('what the SDK types allow is accepted: null version and headers, canceled, long type filters', async () => {
+    const app = await svix.application.create({ name: 'SDK types', uid: 'sdk-types-app' });
+    const ep = await svix.endpoint.create(app.id, { url: ok.url, version: null, headers: null });
+    assert.equal(ep.version, 1);
+    const updated = await svix.endpoint.update(app.id, ep.id, {
+      url: ok.url,
+      version: null,
+      description: 'd',
+    });
+    assert.deepEqual([updated.version, updated.description], [1, 'd']);
+    assert.deepEqual((await svix.endpoint.getHeaders(app.id, ep.id)).headers, {});
+
+    const msg = await svix.message.create(app.id, { eventType: 'user.signup', payload: {} });
+    await until(
+      'delivered',
+      async () => (await svix.messageAttempt.listByEndpoint(app.id, ep.id)).data.length === 1,
+      15_000,
+    );
+    // Doorbell cancels nothing: the SDK's `canceled` status matches none, on every list it filters.
+    const canceled = { status: MessageStatus.Canceled };
+    for (const page of [
+      await svix.messageAttempt.listByEndpoint(app.id, ep.id, canceled),
+      await svix.messageAttempt.listByMsg(app.id, msg.id, canceled),
+      await svix.messageAttempt.listAttemptedMessages(app.id, ep.id, canceled),
+    ]) {
+      assert.deepEqual([page.data, page.done], [[], true]);
+    }
+    assert.equal((await svix.messageAttempt.listAttemptedMessages(app.id, ep.id)).data.length, 1);
+    await assert.rejects(
+      svix.messageAttempt.listAttemptedMessages(app.id, 'ep_unknown', canceled),
+      (e: ApiException<unknown>) => e.code === 404,
+    );
+
+    // Names of up to 256 characters each, as many as the request line holds.
+    const eventTypes = Array.from({ length: 15 }, (_, i) => `${'t'.repeat(200)}.${i}`);
+    assert.deepEqual((await svix.message.list(app.id, { eventTypes })).data, []);
+    assert.equal(
+      (await svix.message.list(app.id, { eventTypes: [...eventTypes, 'user.signup'] })).data.length,
+      1,
+    );
   });
 });

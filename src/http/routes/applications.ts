@@ -14,6 +14,7 @@ import { applicationOut, pageOut } from '../dto.ts';
 import { pageQuery } from '../query.ts';
 import { ApplicationIn, ApplicationOut, ApplicationPatch } from '../schemas/applications.ts';
 import { AppParams, ListQuery, ListResponse } from '../schemas/common.ts';
+import { refuseUnsupported } from '../unsupported.ts';
 
 type In = {
   name: string;
@@ -37,6 +38,14 @@ const input = (body: In) => ({
 });
 const tags = ['Application'];
 
+// The svix SDK's list filters: Doorbell has no Svix Play endpoints, so excluding apps with one excludes none.
+const AppListQuery = Type.Object({
+  ...ListQuery.properties,
+  exclude_apps_with_no_endpoints: Type.Optional(Type.Boolean()),
+  exclude_apps_with_disabled_endpoints: Type.Optional(Type.Boolean()),
+  exclude_apps_with_svix_play_endpoints: Type.Optional(Type.Boolean()),
+});
+
 export function applicationRoutes(api: Api, { deps }: RouteContext): void {
   api.get(
     '/app',
@@ -44,15 +53,21 @@ export function applicationRoutes(api: Api, { deps }: RouteContext): void {
       schema: {
         tags,
         operationId: 'v1.application.list',
-        querystring: ListQuery,
+        querystring: AppListQuery,
         response: { 200: ListResponse(ApplicationOut) },
       },
     },
-    async (request) =>
-      pageOut(
-        await listApplications(deps, request.scope, pageQuery(request.query, 'app', request.query.order)),
+    async (request) => {
+      const q = request.query;
+      refuseUnsupported('query', {
+        exclude_apps_with_no_endpoints: q.exclude_apps_with_no_endpoints,
+        exclude_apps_with_disabled_endpoints: q.exclude_apps_with_disabled_endpoints,
+      });
+      return pageOut(
+        await listApplications(deps, request.scope, pageQuery(q, 'app', q.order)),
         applicationOut,
-      ),
+      );
+    },
   );
 
   api.post(

@@ -37,7 +37,7 @@ type AttemptQ = {
   iterator?: string | null;
   before?: string | null;
   after?: string | null;
-  status?: 0 | 1 | 2 | 3 | null;
+  status?: 0 | 1 | 2 | 3 | 4 | null;
   status_code_class?: 0 | 100 | 200 | 300 | 400 | 500 | null;
   channel?: string | null;
   tag?: string | null;
@@ -131,11 +131,19 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
       const q = request.query;
       refuseUnsupported('query', { tag: q.tag });
       const ref = { app: request.params.app_id, endpoint: request.params.endpoint_id };
-      const page = await listEndpointMessages(deps, request.scope, ref, {
+      // Validated even when the status matches nothing.
+      const query = {
         ...timedPageQuery(q, 'msg'),
-        status: q.status === undefined || q.status === null ? null : (STATUS_NAMES[q.status] ?? null),
         channel: q.channel ?? null,
         eventTypes: eventTypesFilter(q.event_types),
+      };
+      if (q.status === 4) {
+        await resolveEndpoint(deps, request.scope, ref.app, ref.endpoint); // an unknown one is a 404
+        return empty;
+      }
+      const page = await listEndpointMessages(deps, request.scope, ref, {
+        ...query,
+        status: q.status === undefined || q.status === null ? null : STATUS_NAMES[q.status]!,
       });
       const json = pageJson(page, ({ task, message }) =>
         messageJson(message, q.with_content ?? true, statusFields(task)),

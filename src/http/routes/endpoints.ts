@@ -24,7 +24,7 @@ import { rateOf } from './applications.ts';
 interface Settings {
   uid?: string | null;
   description?: string;
-  version?: number;
+  version?: number | null;
   disabled?: boolean;
   eventTypes?: string[] | null;
   filterTypes?: string[] | null;
@@ -42,7 +42,7 @@ export function settingsOf(body: Settings): EndpointPatch {
   return {
     uid: body.uid,
     description: body.description,
-    version: body.version,
+    version: body.version ?? undefined,
     disabled: body.disabled,
     filterTypes: aliased<string[]>(
       { filterTypes: orNull(body.filterTypes), eventTypes: orNull(body.eventTypes) },
@@ -95,7 +95,12 @@ export function endpointRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body;
-      const input = { ...settingsOf(body), url: body.url, secret: body.secret, headers: body.headers };
+      const input = {
+        ...settingsOf(body),
+        url: body.url,
+        secret: body.secret,
+        headers: body.headers ?? undefined,
+      };
       return reply
         .code(201)
         .send(endpointOut(await createEndpoint(deps, request.scope, request.params.app_id, input)));

@@ -58,6 +58,8 @@ export const MessageStatus = Type.Unsafe<0 | 1 | 2 | 3>({
   type: 'integer',
   enum: [0, 1, 2, 3],
 });
+// A list's status filter also takes the svix SDK's `canceled` (4): Doorbell cancels nothing, so it matches none.
+export const StatusFilter = Type.Unsafe<0 | 1 | 2 | 3 | 4>({ type: 'integer', enum: [0, 1, 2, 3, 4] });
 export const MessageStatusText = Type.Unsafe<'success' | 'pending' | 'fail' | 'sending'>({
   title: 'MessageStatusText',
   type: 'string',

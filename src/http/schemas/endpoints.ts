@@ -28,7 +28,8 @@ const Headers = Type.Unsafe<Record<string, string>>({
 const settings = {
   uid: Type.Optional(Nullable(NewUid('ep'))),
   description: Type.Optional(Text()),
-  version: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })), // uint16 in Svix's SDK models
+  // uint16 in Svix's SDK models; null (which the SDK's types allow) leaves it as absent does.
+  version: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 65535 }))),
   disabled: Type.Optional(Type.Boolean()),
   eventTypes: Type.Optional(Nullable(eventTypes(1))),
   filterTypes: Type.Optional(Nullable(eventTypes(1))),
@@ -43,7 +44,7 @@ export const EndpointIn = Type.Object(
     url: Url,
     ...settings,
     secret: Type.Optional(Nullable(Secret)),
-    headers: Type.Optional(Headers),
+    headers: Type.Optional(Nullable(Headers)),
   },
   { title: 'EndpointIn' },
 );

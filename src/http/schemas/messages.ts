@@ -11,6 +11,7 @@ import {
   NewUid,
   Nullable,
   PageParams,
+  StatusFilter,
   TimeParams,
   Uid,
 } from './common.ts';
@@ -48,7 +49,7 @@ export const EndpointMessageOut = Type.Object(
 );
 
 // event_types arrives comma-separated (svix SDK) or repeated; names are checked after splitting.
-const EventTypesFilter = Type.Optional(Type.Array(Type.String({ maxLength: 2600 })));
+const EventTypesFilter = Type.Optional(Type.Array(Type.String()));
 // Sent by the Svix SDK's list options: refused when set (messages carry no tags).
 const TagFilter = Type.Optional(Nullable(Type.String({ maxLength: 128 })));
 
@@ -70,7 +71,7 @@ export const StatusCodeClass = Type.Unsafe<0 | 100 | 200 | 300 | 400 | 500>({
 const attemptFilters = {
   ...PageParams,
   ...TimeParams,
-  status: Type.Optional(Nullable(MessageStatus)),
+  status: Type.Optional(Nullable(StatusFilter)),
   status_code_class: Type.Optional(Nullable(StatusCodeClass)),
   channel: Type.Optional(Nullable(Channel)),
   tag: TagFilter,
@@ -88,7 +89,7 @@ export const EndpointAttemptListQuery = Type.Object({
 export const EndpointMessagesQuery = Type.Object({
   ...PageParams,
   ...TimeParams,
-  status: Type.Optional(Nullable(MessageStatus)),
+  status: Type.Optional(Nullable(StatusFilter)),
   channel: Type.Optional(Nullable(Channel)),
   tag: TagFilter,
   with_content: Type.Optional(Type.Boolean({ default: true })),
