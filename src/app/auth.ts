@@ -1,6 +1,7 @@
 // Tokens. The admin token is kept only as a sha256 hash. App-portal tokens are stateless: an
 // HMAC-signed claim {app, exp, jti} under a key generated once and kept in the store's settings.
-// Logout of an app token records its jti as revoked until it would have expired anyway.
+// Logout of an app token records its jti as revoked until it would have expired anyway. Expiring all
+// of an application's tokens records a cut-off: tokens issued before it stop working (see Cutoff).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/config.ts';
 import type { Store } from '../store/store.ts';
@@ -9,6 +10,7 @@ import type { Capability, Scope } from './context.ts';
 const ADMIN_HASH = 'admin_token_sha256';
 const SIGNING_KEY = 'app_token_signing_key';
 const REVOKED = 'revoked_app_token:';
+const CUTOFF = 'app_token_cutoff:';
 const APP_TOKEN_PREFIX = 'appsk_';
 export const DEFAULT_APP_TOKEN_TTL_MS = 7 * 24 * 3600 * 1000; // Svix app-portal default: 7 days
 // Verified tokens are remembered so that a request costs a map lookup, not a hash (admin) or an HMAC
@@ -40,6 +42,7 @@ interface Claim {
   app: string;
   exp: number;
   jti: string;
+  iat?: number; // issued at (ms); absent in tokens issued before expire-all existed: the oldest
   ff?: string[]; // feature flags, when issued with some
   cap?: Capability[]; // capabilities, when limited to some
 }
@@ -58,6 +61,36 @@ export interface Authenticator {
   ): Promise<string>;
   /** Revokes an app token (admin tokens are configured, not revoked by logout). */
   logout(token: string, now: number): Promise<void>;
+  /** Every token of the app issued until `now` stops working after `delayMs`. */
+  expireAll(appId: string, now: number, delayMs: number): Promise<void>;
+}
+
+/**
+ * An application's expire-all calls, folded into one record: tokens issued before `dead` no longer work;
+ * those issued before `pending.before` stop working at `pending.at`. A later call whose delay ends after
+ * a pending one's moves that one's tokens no later: the two fold into the earlier end, which may end the
+ * tokens between the calls sooner than asked, never later.
+ */
+export interface Cutoff {
+  dead: number;
+  pending: { before: number; at: number } | null;
+}
+
+export function foldCutoff(current: Cutoff | null, now: number, delayMs: number): Cutoff {
+  let dead = current?.dead ?? 0;
+  let pending = current?.pending ?? null;
+  if (pending !== null && pending.at <= now) {
+    dead = Math.max(dead, pending.before);
+    pending = null;
+  }
+  if (delayMs === 0) return { dead: Math.max(dead, now), pending: null };
+  const at = Math.min(now + delayMs, pending?.at ?? Number.POSITIVE_INFINITY);
+  return { dead, pending: { before: now, at } };
+}
+
+export function cutOff(cutoff: Cutoff, issuedAt: number, now: number): boolean {
+  if (issuedAt < cutoff.dead) return true;
+  return cutoff.pending !== null && issuedAt < cutoff.pending.before && now >= cutoff.pending.at;
 }
 
 /** Token → scope for tokens that verified, bounded (oldest dropped first), each until its own time. */
@@ -83,10 +116,12 @@ class VerifiedTokens {
     this.#entries.set(token, { scope, until });
   }
 
-  /** Forgets an app token by its id (a logout). */
-  forgetTokenId(jti: string): void {
+  /** Forgets app tokens by their id (a logout) or their app (expire-all). */
+  forget(match: { tokenId: string } | { appId: string }): void {
     for (const [token, { scope }] of this.#entries) {
-      if (scope.kind === 'app' && scope.tokenId === jti) this.#entries.delete(token);
+      if (scope.kind !== 'app') continue;
+      if ('tokenId' in match ? scope.tokenId === match.tokenId : scope.appId === match.appId)
+        this.#entries.delete(token);
     }
   }
 }
@@ -122,6 +157,8 @@ export function createAuthenticator(store: Store): Authenticator {
     const claim = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Claim;
     if (typeof claim.exp !== 'number' || claim.exp <= now) return null;
     if (await store.settings.get(REVOKED + claim.jti)) return null;
+    const cutoff = await store.settings.get(CUTOFF + claim.app);
+    if (cutoff !== null && cutOff(JSON.parse(cutoff) as Cutoff, claim.iat ?? 0, now)) return null;
     return claim;
   }
 
@@ -159,7 +196,8 @@ export function createAuthenticator(store: Store): Authenticator {
       featureFlags = [],
       capabilities = null,
     ) {
-      const claim: Claim = { app: appId, exp: now + ttlMs, jti: randomBytes(12).toString('base64url') };
+      const jti = randomBytes(12).toString('base64url');
+      const claim: Claim = { app: appId, exp: now + ttlMs, jti, iat: now };
       if (featureFlags.length > 0) claim.ff = [...featureFlags];
       if (capabilities !== null) claim.cap = [...capabilities];
       const body = Buffer.from(JSON.stringify(claim)).toString('base64url');
@@ -172,14 +210,25 @@ export function createAuthenticator(store: Store): Authenticator {
       const claim = await decode(token, now);
       if (!claim) return;
       logouts++;
-      verified.forgetTokenId(claim.jti);
+      verified.forget({ tokenId: claim.jti });
       try {
         await store.settings.put(REVOKED + claim.jti, String(claim.exp));
       } finally {
         // A check that read "not revoked" before the write and cached it since is forgotten here; one
         // still running sees the epoch moved and does not cache.
         logouts++;
-        verified.forgetTokenId(claim.jti);
+        verified.forget({ tokenId: claim.jti });
+      }
+    },
+    async expireAll(appId, now, delayMs) {
+      logouts++;
+      try {
+        const current = await store.settings.get(CUTOFF + appId);
+        const folded = foldCutoff(current === null ? null : (JSON.parse(current) as Cutoff), now, delayMs);
+        await store.settings.put(CUTOFF + appId, JSON.stringify(folded));
+      } finally {
+        logouts++;
+        verified.forget({ appId });
       }
     },
   };

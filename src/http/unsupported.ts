@@ -8,6 +8,7 @@ const WHY = {
   transformationsParams: 'transformations are not supported: endpoints receive the payload as sent',
   groupName: 'event type groups are not supported',
   sessionId: 'app-portal sessions are not supported',
+  sessionIds: 'app-portal sessions are not supported',
   with_msg: 'attempts are listed without their message: GET the message by its msgId',
   exclude_apps_with_no_endpoints: 'applications are listed whatever their endpoints',
   exclude_apps_with_disabled_endpoints: 'applications are listed whatever their endpoints',

@@ -165,6 +165,34 @@ await describeEachDriver((driver) => {
     );
   });
 
+  test('expireAll ends the portal tokens issued so far, after the delay asked for', async () => {
+    const app = await svix.application.create({ name: 'Portal', uid: 'expire-all-app' });
+    const portal = async () =>
+      new Svix((await svix.authentication.appPortalAccess(app.id, {})).token, {
+        serverUrl: doorbell.url,
+      });
+    const unauthorized = (e: ApiException<unknown>) => e.code === 401;
+    const first = await portal();
+    await first.endpoint.list(app.id);
+    await svix.authentication.expireAll('expire-all-app', {}); // by uid; no expiry: at once
+    await assert.rejects(first.endpoint.list(app.id), unauthorized);
+    const second = await portal();
+    assert.equal((await second.endpoint.list(app.id)).data.length, 0, 'issued after: works');
+
+    await svix.authentication.expireAll(app.id, { expiry: 1 });
+    await second.endpoint.list(app.id); // still works for a second
+    await until('expired', () => second.endpoint.list(app.id).then(() => false, unauthorized), 10_000);
+
+    const status = (call: Promise<unknown>) =>
+      call.then(
+        () => 200,
+        (e: ApiException<unknown>) => e.code,
+      );
+    assert.equal(await status(svix.authentication.expireAll('no-such-app', {})), 404);
+    assert.equal(await status(svix.authentication.expireAll(app.id, { sessionIds: ['s'] })), 422);
+    assert.equal(await status((await portal()).authentication.expireAll(app.id, {})), 403);
+  });
+
   test('what the SDK types allow is accepted: null version and headers, canceled, long type filters', async () => {
     const app = await svix.application.create({ name: 'SDK types', uid: 'sdk-types-app' });
     const ep = await svix.endpoint.create(app.id, { url: ok.url, version: null, headers: null });

@@ -1,9 +1,9 @@
-import { getOrCreateApp } from '../../app/applications.ts';
+import { getApplication, getOrCreateApp } from '../../app/applications.ts';
 import { type Capability, requireAdmin } from '../../app/context.ts';
 import { forbidden, invalid } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody } from '../context.ts';
-import { AppPortalAccessIn, AppPortalAccessOut } from '../schemas/applications.ts';
+import { ApplicationTokenExpireIn, AppPortalAccessIn, AppPortalAccessOut } from '../schemas/applications.ts';
 import { AppParams } from '../schemas/common.ts';
 import { refuseUnsupported } from '../unsupported.ts';
 import { rateOf } from './applications.ts';
@@ -49,6 +49,29 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
       const token = await auth.issueAppToken(app.id, now, ttl, body.featureFlags, capabilities);
       const base = deps.config.publicUrl ?? `${request.protocol}://${request.host}`;
       return { token, url: `${base.replace(/\/$/, '')}/portal/${app.id}#token=${token}` };
+    },
+  );
+
+  api.post(
+    '/auth/app/:app_id/expire-all',
+    {
+      preValidation: optionalBody,
+      schema: {
+        tags,
+        operationId: 'v1.authentication.expire-all',
+        params: AppParams,
+        body: ApplicationTokenExpireIn,
+        response: { 204: { type: 'null' } },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request.scope);
+      const body = request.body ?? {};
+      refuseUnsupported('body', { sessionIds: body.sessionIds });
+      const app = await getApplication(deps, request.scope, request.params.app_id);
+      // Svix: "How many seconds until the old tokens expire"; none given, at once.
+      await auth.expireAll(app.id, deps.now(), (body.expiry ?? 0) * 1000);
+      return noContent(reply);
     },
   );
 

@@ -31,6 +31,13 @@ export const ApplicationOut = Type.Object(
   { title: 'ApplicationOut' },
 );
 
+// The svix SDK's authentication.expireAll (not in the reference: no component of its own). Tokens live
+// at most 7 days: a longer delay would change nothing.
+export const ApplicationTokenExpireIn = Type.Object({
+  expiry: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 }))),
+  sessionIds: Type.Optional(Type.Array(Type.String())),
+});
+
 export const AppPortalAccessIn = Type.Object(
   {
     application: Type.Optional(Nullable(ApplicationIn)),
