@@ -2,7 +2,7 @@
 // Migrations run under an advisory lock; messages and attempts live in daily partitions; publishes are
 // group-committed; claims skip locked rows and serialise per endpoint so caps hold across processes.
 
-import type { Store } from '../store.ts';
+import { type Store, StoreUnavailableError } from '../store.ts';
 import { appsSql } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
 import { endpointsSql } from './endpoints-sql.ts';
@@ -11,7 +11,7 @@ import { idempotencySql, settingsSql } from './kv-sql.ts';
 import { messagesSql, publisher } from './messages-sql.ts';
 import { migrate } from './migrate.ts';
 import { type MaintenanceReport, Partitions } from './partitions.ts';
-import { Pg } from './pg.ts';
+import { isUnavailable, Pg } from './pg.ts';
 import { tasksSql } from './tasks-sql.ts';
 
 export { listen } from './listen.ts';
@@ -40,7 +40,12 @@ export interface PostgresStore extends Store {
 const MAINTENANCE_EVERY_MS = 3_600_000;
 const UPKEEP_RETRY_MS = 5 * 60_000;
 
-/** Connects, brings the schema up to date and creates the partitions ahead; `url` is a postgres:// URL. */
+/**
+ * Connects, brings the schema up to date and creates the partitions ahead; `url` is a postgres:// URL.
+ * A database that cannot be reached or cannot serve for now (refused, starting up, too many connections)
+ * fails with StoreUnavailableError, which waiting may fix; anything else (a wrong password, a database
+ * that does not exist, a schema newer than this release) as it is.
+ */
 export async function openPostgresStore(
   url: string,
   options: PostgresStoreOptions = {},
@@ -52,7 +57,10 @@ export async function openPostgresStore(
     await partitions.maintain(Date.now(), null);
   } catch (error) {
     await db.close();
-    throw error;
+    // Migrations run on a session of their own, whose statements the driver does not classify.
+    throw error instanceof StoreUnavailableError || !isUnavailable(error)
+      ? error
+      : new StoreUnavailableError(error);
   }
   let lastUpkeep = Number.NEGATIVE_INFINITY;
   const upkeep = async (now: number) => {
