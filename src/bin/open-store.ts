@@ -1,10 +1,12 @@
 // Chooses the store driver from the database setting: a postgres:// URL or a SQLite file path.
 
+import { resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../store/postgres/postgres-store.ts';
 import type { Store } from '../store/store.ts';
 import { openThreadStore } from '../store/thread/thread-store.ts';
 import { type Delivery, startDelivery } from './delivery.ts';
+import { untilReachable } from './wait-for-database.ts';
 
 type Address = { host: string; port: number };
 
@@ -20,6 +22,15 @@ export interface Database {
 }
 
 export const isPostgres = (database: string): boolean => /^postgres(ql)?:\/\//.test(database);
+
+/** A SQLite file as an absolute path (it depends on the working directory); a URL without its password. */
+export function shownDatabase(database: string): string {
+  if (database === ':memory:') return database;
+  if (!database.includes('://')) return resolve(database);
+  const url = new URL(database);
+  if (url.password) url.password = '***';
+  return url.href;
+}
 
 /**
  * SQLite runs on a thread of its own, with delivery beside it: the main thread serves the API, the
@@ -48,10 +59,20 @@ export async function openSqliteThread(config: Readonly<Config>): Promise<Databa
   };
 }
 
-export async function openDatabase(config: Readonly<Config>): Promise<Database> {
+/**
+ * Given `waitForDatabase`, a PostgreSQL database that cannot be reached yet is waited for (see
+ * wait-for-database.ts) until it can be, or until that signal aborts; without it the open fails at once.
+ */
+export async function openDatabase(
+  config: Readonly<Config>,
+  waitForDatabase?: AbortSignal,
+): Promise<Database> {
   const url = config.database;
   if (!isPostgres(url)) return openSqliteThread(config);
-  const store = await openPostgresStore(url, { retentionMs: config.retentionMs });
+  const open = () => openPostgresStore(url, { retentionMs: config.retentionMs });
+  const store = waitForDatabase
+    ? await untilReachable(open, { where: shownDatabase(url), signal: waitForDatabase })
+    : await open();
   return {
     store,
     startDelivery: async (own) => startDelivery(store, config, own),

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import { leaseDuration } from '../delivery/worker.ts';
 import { startDemo } from './demo.ts';
 import { integerFlag, parsedFlag, UsageError, withoutEmpty } from './flags.ts';
-import { isPostgres } from './open-store.ts';
+import { isPostgres, shownDatabase } from './open-store.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 import { handleSignals, type Stoppable } from './shutdown.ts';
 
@@ -164,19 +163,27 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     );
   }
 
-  // Signals are handled from the start: one that arrives while starting stops the server once it is up.
+  // Signals are handled from the start: one that arrives while starting stops the server once it is up,
+  // or ends the wait for a PostgreSQL database that cannot be reached yet.
+  const starting = new AbortController();
   let closeWhenUp!: (server: Stoppable) => void;
-  handleSignals(new Promise((resolve) => (closeWhenUp = resolve)), {
-    drainMs: options.drainTimeout ? positiveDuration('--drain-timeout', options.drainTimeout) : DRAIN_MS,
-    leaseMs: leaseDuration(config.delivery),
-  });
+  handleSignals(
+    new Promise((resolve) => (closeWhenUp = resolve)),
+    {
+      drainMs: options.drainTimeout ? positiveDuration('--drain-timeout', options.drainTimeout) : DRAIN_MS,
+      leaseMs: leaseDuration(config.delivery),
+    },
+    starting,
+  );
+  const wait = { waitForDatabase: starting.signal };
   if (config.role === 'worker') {
-    const worker = await startWorker(config);
-    console.error(`Doorbell worker started (database: ${shownDatabase(config.database)})`);
-    closeWhenUp(worker);
+    const worker = await unlessStopped(startWorker(config, wait), starting.signal);
+    if (worker) console.error(`Doorbell worker started (database: ${shownDatabase(config.database)})`);
+    closeWhenUp(worker ?? NOTHING_STARTED);
     return;
   }
-  const running = await startDoorbell(config);
+  const running = await unlessStopped(startDoorbell(config, wait), starting.signal);
+  if (!running) return closeWhenUp(NOTHING_STARTED);
   console.error(`Doorbell ${config.role === 'api' ? 'API (no delivery) ' : ''}listening on ${running.url}`);
   console.error(`  database: ${shownDatabase(config.database)}`);
   if (allowed.length > 0) console.error(`  deliveries may reach: ${allowed.join(', ')} (--allow-subnets)`);
@@ -197,11 +204,14 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   });
 }
 
-/** A SQLite file as an absolute path (it depends on the working directory); a URL without its password. */
-function shownDatabase(database: string): string {
-  if (database === ':memory:') return database;
-  if (!database.includes('://')) return resolve(database);
-  const url = new URL(database);
-  if (url.password) url.password = '***';
-  return url.href;
+const NOTHING_STARTED: Stoppable = { close: async () => {}, inFlight: async () => 0 };
+
+/** What `start` gives, or null when a signal ended it while it waited for the database. */
+async function unlessStopped<T>(start: Promise<T>, starting: AbortSignal): Promise<T | null> {
+  try {
+    return await start;
+  } catch (error) {
+    if (starting.aborted && error === starting.reason) return null;
+    throw error;
+  }
 }

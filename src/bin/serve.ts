@@ -21,11 +21,19 @@ export interface Running {
   inFlight(): Promise<number>;
 }
 
+export interface StartOptions {
+  /**
+   * Waits for a PostgreSQL database that cannot be reached yet, until this signal aborts (the start then
+   * rejects with its reason); without it such a start fails at once. Nothing listens meanwhile.
+   */
+  waitForDatabase?: AbortSignal;
+}
+
 /** Roles 'all' (API and delivery in one process) and 'api' (API only; workers deliver). */
-export async function startDoorbell(config: Readonly<Config>): Promise<Running> {
+export async function startDoorbell(config: Readonly<Config>, options: StartOptions = {}): Promise<Running> {
   if (config.role === 'worker') throw new Error('the worker role has no API: use startWorker');
   const now = Date.now;
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, options.waitForDatabase);
   const { store } = db;
   // A configured token holds from the first request; a generated one is stored last (see below).
   const configured = config.adminToken ? await initAdminToken(store, config) : null;
@@ -84,8 +92,9 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
 /** The 'worker' role: delivery only, no HTTP listener. */
 export async function startWorker(
   config: Readonly<Config>,
+  options: StartOptions = {},
 ): Promise<Pick<Running, 'store' | 'close' | 'inFlight'>> {
-  const { store, onWork, startDelivery } = await openDatabase(config);
+  const { store, onWork, startDelivery } = await openDatabase(config, options.waitForDatabase);
   // A worker does not listen, but the API processes it serves do, where the configuration they share
   // says (--host, --port): that address is the platform's own, never dialed.
   const delivery = await startDelivery([{ host: config.host, port: config.port }]);

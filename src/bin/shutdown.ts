@@ -29,12 +29,18 @@ const ECHO_MS = 250;
  * The first SIGTERM or SIGINT drains attempts in flight and exits 0, or 1 with what was left if the drain
  * takes longer than `drainMs`; a second signal exits at once, with 128 + its number (130 for Ctrl-C).
  * Nothing is lost then: an interrupted attempt's task keeps its lease, and a worker claims it again once
- * the lease (`leaseMs`) expires.
+ * the lease (`leaseMs`) expires. Before the server is up, the first signal also aborts `starting`: a
+ * start waiting for its database gives up, and hands over a server with nothing to stop.
  */
 export function handleSignals(
   stopping: Promise<Stoppable>,
   limits: { drainMs: number; leaseMs: number },
+  starting: AbortController = new AbortController(),
 ): void {
+  let up = false;
+  void stopping.then(() => {
+    up = true;
+  });
   let drainingSince: number | null = null;
   const stop = (signal: 'SIGTERM' | 'SIGINT') => {
     if (drainingSince !== null) {
@@ -45,7 +51,12 @@ export function handleSignals(
       process.exit(128 + constants.signals[signal]);
     }
     drainingSince = Date.now();
-    console.error(`doorbell: ${signal}: draining attempts in flight…`);
+    if (up) {
+      console.error(`doorbell: ${signal}: draining attempts in flight…`);
+    } else {
+      console.error(`doorbell: ${signal} while starting: stopping…`);
+      starting.abort();
+    }
     const giveUp = setTimeout(() => {
       void inFlightNow(stopping).then((count) => {
         console.error(drainGaveUp(limits.drainMs, count, limits.leaseMs));

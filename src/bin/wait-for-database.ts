@@ -1,0 +1,87 @@
+// `doorbell serve` on PostgreSQL starts before its database can be reached (a container started with its
+// database, a server still starting up or failing over) and waits for it instead of exiting: the first
+// open is tried again with backoff, and stderr says why it waits. Nothing listens meanwhile, so a load
+// balancer sends the process no traffic until it can serve.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreUnavailableError } from '../store/store.ts';
+
+const FIRST_DELAY_MS = 500;
+const MAX_DELAY_MS = 5_000;
+/** While it waits, one line this often says that it still does, and why. */
+const REPORT_EVERY_MS = 30_000;
+
+export interface Waiting {
+  /** The database as it may be shown (without its password). */
+  where: string;
+  /** Aborted by a signal: the wait ends at once, rejected with the signal's reason. */
+  signal: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/**
+ * Calls `open` until it succeeds, waiting while it fails with StoreUnavailableError. Any other failure
+ * (a wrong password, a database or role that does not exist, a newer schema) is not fixed by waiting:
+ * it is thrown at once, naming the database.
+ */
+export async function untilReachable<T extends { close(): Promise<void> }>(
+  open: () => Promise<T>,
+  waiting: Waiting,
+): Promise<T> {
+  const { where, signal } = waiting;
+  const log = waiting.log ?? ((line: string) => console.error(line));
+  const since = Date.now();
+  let delay = FIRST_DELAY_MS;
+  let reportedAt: number | null = null;
+  for (;;) {
+    signal.throwIfAborted();
+    try {
+      const opened = await abortable(open(), signal);
+      if (reportedAt !== null) log(`doorbell: connected to the database after ${secondsSince(since)}`);
+      return opened;
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      if (!(error instanceof StoreUnavailableError)) throw cannotOpen(where, error);
+      if (reportedAt === null) {
+        log(`doorbell: waiting for the database ${where}: ${reasonOf(error)}`);
+        reportedAt = Date.now();
+      } else if (Date.now() - reportedAt >= REPORT_EVERY_MS) {
+        log(`doorbell: still waiting for the database after ${secondsSince(since)}: ${reasonOf(error)}`);
+        reportedAt = Date.now();
+      }
+    }
+    // A timer's own abort error is not the signal's reason: the loop's first line throws that.
+    await sleep(delay, undefined, { signal }).catch(() => {});
+    delay = Math.min(delay * 2, MAX_DELAY_MS);
+  }
+}
+
+/** `attempt`, or the signal's reason as soon as it is aborted; an open that succeeds after that is closed. */
+function abortable<T extends { close(): Promise<void> }>(
+  attempt: Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      attempt.then((late) => late.close()).catch(() => {});
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    attempt.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** What the driver said, with its code when the message does not carry it (57P03, unlike ECONNREFUSED). */
+function reasonOf(error: StoreUnavailableError): string {
+  const said = error.cause instanceof Error && error.cause.message ? error.cause.message : error.message;
+  return error.reason && !said.includes(error.reason) ? `${said} (${error.reason})` : said;
+}
+
+function cannotOpen(where: string, error: unknown): Error {
+  const said = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const shown = typeof code === 'string' && !said.includes(code) ? `${said} (${code})` : said;
+  return new Error(`cannot open the database ${where}: ${shown}`, { cause: error });
+}
+
+const secondsSince = (since: number) => `${Math.round((Date.now() - since) / 1000)}s`;
