@@ -5,7 +5,7 @@ import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
 import { claimDue } from '../../src/store/postgres/claim-sql.ts';
 import { PUBLISH } from '../../src/store/postgres/messages-sql.ts';
-import { migrate } from '../../src/store/postgres/migrate.ts';
+import { LOCK_MIGRATE, LOCK_SPACE, migrate } from '../../src/store/postgres/migrate.ts';
 import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
 import { Pg, type Sql } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
@@ -278,6 +278,37 @@ if (skip) {
         } finally {
           await probe.end();
           await Promise.all(stores.map((s) => s.close()));
+        }
+      });
+    });
+
+    it('an open whose session is ended during migrations fails with StoreUnavailableError', async () => {
+      // A server shutting down while a process starts: a caller waits and tries again, as for a refusal.
+      await withTempDatabase(async (db) => {
+        const probe = probePool(db.url);
+        const holder = await probe.connect();
+        try {
+          await holder.query('SELECT pg_advisory_lock($1, $2)', [LOCK_SPACE, LOCK_MIGRATE]);
+          const opening = openPostgresStore(db.url, { poolSize: 1 });
+          opening.catch(() => {}); // asserted below
+          let waiting: number | undefined;
+          for (let i = 0; i < 200 && waiting === undefined; i++) {
+            const { rows } = await holder.query<{ pid: number }>(
+              "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            );
+            waiting = rows[0]?.pid;
+            if (waiting === undefined) await new Promise((r) => setTimeout(r, 25));
+          }
+          assert.ok(waiting, 'the open waits for the migration lock');
+          await holder.query('SELECT pg_terminate_backend($1)', [waiting]);
+          await assert.rejects(opening, (error: unknown) => {
+            assert.ok(error instanceof StoreUnavailableError, String(error));
+            assert.equal(error.reason, '57P01');
+            return true;
+          });
+        } finally {
+          holder.release();
+          await probe.end();
         }
       });
     });
