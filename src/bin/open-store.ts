@@ -23,12 +23,18 @@ export interface Database {
 
 export const isPostgres = (database: string): boolean => /^postgres(ql)?:\/\//.test(database);
 
-/** A SQLite file as an absolute path (it depends on the working directory); a URL without its password. */
+/**
+ * A SQLite file as an absolute path (it depends on the working directory); a URL without its password,
+ * which the driver also reads from the query string (`?password=`, and `?sslpassword=` for the TLS key).
+ */
 export function shownDatabase(database: string): string {
   if (database === ':memory:') return database;
   if (!database.includes('://')) return resolve(database);
   const url = new URL(database);
   if (url.password) url.password = '***';
+  for (const name of ['password', 'sslpassword']) {
+    if (url.searchParams.has(name)) url.searchParams.set(name, '***');
+  }
   return url.href;
 }
 
