@@ -429,12 +429,12 @@ describe('sqlite group commit', () => {
     db.raw.exec('CREATE TABLE t (v INTEGER NOT NULL)');
     const insert = (v: number) => () => db.run('INSERT INTO t (v) VALUES (?)', v);
     const jobs = [
-      db.grouped(insert(1), 'written'),
+      db.grouped(insert(1), false),
       db.grouped(() => {
         insert(2)();
         throw new Error('job 2 failed');
-      }, 'written'),
-      db.grouped(insert(3), 'written'),
+      }, false),
+      db.grouped(insert(3), false),
     ];
     const outcomes = await Promise.allSettled(jobs);
     assert.deepEqual(
@@ -455,7 +455,7 @@ describe('sqlite group commit', () => {
       const db = new Db(raw);
       const insert = (v: string) => () => db.run('INSERT INTO t (v) VALUES (?)', v);
       const values = ['a', 'x'.repeat(100_000), 'b'];
-      const outcomes = await Promise.allSettled(values.map((v) => db.grouped(insert(v), 'written')));
+      const outcomes = await Promise.allSettled(values.map((v) => db.grouped(insert(v), false)));
       const stored = new Set(db.all<{ v: string }>('SELECT v FROM t').map((r) => r.v));
       for (const [i, outcome] of outcomes.entries()) {
         // A job is answered as it went: committed and resolved, or refused as unavailable and absent.
@@ -467,36 +467,9 @@ describe('sqlite group commit', () => {
         }
       }
       assert.equal(outcomes[1]!.status, 'rejected');
-      assert.equal(await db.grouped(insert('c'), 'written'), 1); // the database serves again
+      assert.equal(await db.grouped(insert('c'), false), 1); // the database serves again
       await db.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
-
-  it('holds a lazy write back for company, and commits it with the next other write', async () => {
-    const db = new Db(new Database(':memory:'));
-    db.raw.exec('CREATE TABLE t (v INTEGER NOT NULL)');
-    let commits = 0;
-    const flush = db.flush.bind(db);
-    db.flush = () => {
-      commits++;
-      flush();
-    };
-    const insert = (v: number) => () => db.run('INSERT INTO t (v) VALUES (?)', v);
-    const count = () => db.all('SELECT v FROM t').length;
-
-    const alone = db.grouped(insert(1), 'lazy');
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(count(), 0, 'a written write would have committed by now');
-    assert.equal(await alone, 1); // alone, it still commits
-    assert.equal(commits, 1);
-
-    const lazy = db.grouped(insert(2), 'lazy');
-    await new Promise((resolve) => setImmediate(resolve));
-    const written = db.grouped(insert(3), 'written');
-    assert.deepEqual(await Promise.all([lazy, written]), [1, 1]);
-    assert.equal(commits, 2, 'one commit for both');
-    assert.equal(count(), 3);
-    await db.close();
   });
 });

@@ -79,7 +79,7 @@ export function appsSql(db: Db): Store['apps'] {
         const messages = deleteMessages(db, ids);
         if (messages > 0) return messages;
         return db.run('DELETE FROM deleted_apps WHERE id = ?', app.id);
-      }, 'lazy');
+      }, false);
     },
   };
 }

@@ -29,19 +29,13 @@ interface Job {
   reject: (error: unknown) => void;
 }
 
-/** How a grouped write commits: see Db.grouped. */
-export type Commit = 'durable' | 'written' | 'lazy';
-
-const LAZY_MS = 5;
-
 export class Db {
   readonly raw: BetterSqlite3.Database;
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
   readonly #batch: BetterSqlite3.Transaction<(jobs: Job[]) => unknown[]>;
   readonly #isolated: BetterSqlite3.Transaction<(jobs: Job[]) => Array<() => void>>;
   #jobs: Job[] = [];
-  #scheduled = false; // a flush is due this turn
-  #lazy: NodeJS.Timeout | null = null; // a flush is due within LAZY_MS
+  #scheduled = false;
   #durable = true; // the connection's current synchronous setting: FULL (true) or NORMAL
   readonly #walPath: string | null;
   #walFd: number | null = null;
@@ -113,25 +107,14 @@ export class Db {
 
   /**
    * Queues a write; every write queued in this turn commits together, and one that throws fails alone.
-   * `durable`: the commit waits for fsync. `written`: it does not (a crash may lose it, a power loss may
-   * too). `lazy`: as written, and it may wait up to LAZY_MS for another write to commit with, since every
-   * commit costs about as much as the pages it touches, however few rows it carries: attempt records
-   * then ride along with the next publish, or with each other.
+   * The commit waits for fsync when any of its writes is `durable`.
    */
-  grouped<T>(fn: () => T, commit: Commit = 'durable'): Promise<T> {
+  grouped<T>(fn: () => T, durable = true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#jobs.push({
-        fn,
-        durable: commit === 'durable',
-        resolve: resolve as (value: unknown) => void,
-        reject,
-      });
-      if (this.#scheduled) return;
-      if (commit !== 'lazy') {
+      this.#jobs.push({ fn, durable, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.flush());
-      } else {
-        this.#lazy ??= setTimeout(() => this.flush(), LAZY_MS);
       }
     });
   }
@@ -141,8 +124,6 @@ export class Db {
     const jobs = this.#jobs;
     this.#jobs = [];
     this.#scheduled = false;
-    if (this.#lazy !== null) clearTimeout(this.#lazy);
-    this.#lazy = null;
     if (jobs.length === 0) return;
     let settle: Array<() => void>;
     try {

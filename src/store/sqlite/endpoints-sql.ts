@@ -110,7 +110,7 @@ export function endpointsSql(db: Db): Store['endpoints'] {
         else db.run('UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL', now, id);
         const row = db.get('SELECT failing_since FROM endpoints WHERE id = ?', id);
         return (row?.failing_since as number | null | undefined) ?? null;
-      }, 'lazy');
+      }, false);
     },
     reserveSlot(id, now) {
       return db.grouped(() => {
@@ -126,7 +126,7 @@ export function endpointsSql(db: Db): Store['endpoints'] {
           step,
         )?.at;
         return at === undefined ? now : Math.ceil(at);
-      }, 'written');
+      }, false);
     },
     async disable(id, now, failingSince) {
       // Past the updatedAt a concurrent update saw, even within one millisecond.

@@ -31,7 +31,7 @@ export function idempotencySql(db: Db): Store['idempotency'] {
         if (row) return claimOf(row);
         db.run(UPSERT, key, RUNNING, owner, leaseUntil);
         return { state: 'first' };
-      }, 'written');
+      }, false);
     },
     async put(key, response, expiresAt) {
       db.run(UPSERT, key, response.statusCode, response.body, expiresAt);

@@ -185,7 +185,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
           )
           .map((m) => m.id);
         return expired + deleteMessages(db, old);
-      }, 'lazy');
+      }, false);
     },
   };
 }

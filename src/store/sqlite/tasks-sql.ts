@@ -78,7 +78,7 @@ export function tasksSql(db: Db): Store['tasks'] {
 
   return {
     claimDue(options) {
-      return db.grouped(() => claimDue(db, options, claimState), 'written');
+      return db.grouped(() => claimDue(db, options, claimState), false);
     },
     finish(inputs) {
       return finishEachAlone(inputs, (batch) =>
@@ -103,14 +103,14 @@ export function tasksSql(db: Db): Store['tasks'] {
               );
               return true;
             }),
-          'lazy',
+          false,
         ),
       );
     },
     release(taskId, lease, at) {
       return db.grouped(() => {
         db.run(RELEASE, { at, lease, id: taskId });
-      }, 'lazy');
+      }, false);
     },
     async get(msgId, endpointId) {
       const row = db.get('SELECT * FROM tasks WHERE msg_id = ? AND endpoint_id = ?', msgId, endpointId);
