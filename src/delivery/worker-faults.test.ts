@@ -1,5 +1,5 @@
 // The worker while its database fails: it says so once, as one JSON line on stderr, retries, and says
-// once more when claims have worked again for a second; messages published meanwhile are delivered. And the worker paused
+// once more when claims have worked again for 10 s; messages published meanwhile are delivered. And the worker paused
 // past its leases: what it claimed before is not sent, another worker has it; what it was sending is not
 // claimed again by itself.
 import assert from 'node:assert/strict';
@@ -64,21 +64,24 @@ async function waitFor(done: () => boolean | Promise<boolean>): Promise<void> {
 describe('worker faults', () => {
   it('logs a failing database once, then its return, and delivers what waited', async () => {
     const store = openSqliteStore(':memory:');
+    // The worker's clock moves 4 s at each claim that works: 10 s of working claims pass in three.
+    let skew = 0;
     let failures = 3;
     const claimDue = store.tasks.claimDue.bind(store.tasks);
     store.tasks.claimDue = (options) => {
       if (failures-- > 0) return refused('ECONNREFUSED');
+      skew += 4_000;
       return claimDue(options);
     };
     const sent: string[] = [];
     const sender = answering(204, (url) => sent.push(url));
     const { lines, restore } = captureStderr();
     const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
-    const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
+    const now = () => Date.now() + skew;
+    const worker = createWorker({ store, config, sender, now, random: () => 0.5 });
     try {
       await oneMessage(store, Date.now());
       worker.start();
-      // Said to work again once claims have worked for a second (the idle poll's next claim).
       await waitFor(() => sent.length > 0 && lines.length >= 2);
     } finally {
       await worker.stop();
@@ -91,13 +94,47 @@ describe('worker faults', () => {
       logged.map((l) => [l.level, l.msg, l.err?.code]),
       [
         [50, 'doorbell worker: claims failed; retrying every second', 'ECONNREFUSED'],
-        [30, 'doorbell worker: claims work again', undefined],
+        [30, 'doorbell worker: claims work again (3 failed in all)', undefined],
       ],
     );
     assert.equal(
       lines.every((line) => line.endsWith('\n') && !line.slice(0, -1).includes('\n')),
       true,
     );
+  });
+
+  it('logs claims that fail now and then once, and their return once none has failed for 10 s', async () => {
+    const store = openSqliteStore(':memory:');
+    // Every other claim is refused while `flapping`; the clock moves 4 s at each claim, as above.
+    let skew = 0;
+    let claims = 0;
+    let flapping = true;
+    const claimDue = store.tasks.claimDue.bind(store.tasks);
+    store.tasks.claimDue = (options) => {
+      skew += 4_000;
+      if (flapping && claims++ % 2 === 0) return refused('53300', 'sorry, too many clients already');
+      return claimDue(options);
+    };
+    const { lines, restore } = captureStderr();
+    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
+    const now = () => Date.now() + skew;
+    const worker = createWorker({ store, config, sender: answering(204, () => {}), now, random: () => 0.5 });
+    try {
+      worker.start();
+      await waitFor(() => claims >= 8);
+      assert.equal(lines.length, 1, 'failed, then nothing while claims fail now and then');
+      flapping = false;
+      await waitFor(() => lines.length >= 2);
+    } finally {
+      await worker.stop();
+      restore();
+      await store.close();
+    }
+    const logged = lines.map((line) => JSON.parse(line).msg);
+    assert.deepEqual(logged, [
+      'doorbell worker: claims failed; retrying every second',
+      `doorbell worker: claims work again (${Math.ceil(claims / 2)} failed in all)`,
+    ]);
   });
 
   it('sends and records an attempt once the database answers again, rather than once the lease ends', async () => {

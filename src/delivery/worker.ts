@@ -52,6 +52,8 @@ const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usua
 // one process delivered 2,034–2,400/s against 2,696–2,754/s with this spacing, in alternated runs.)
 const MIN_CLAIM_SPACING_MS = 2;
 const CLAIM_BATCH = 256;
+// Failing claims are said to work again once they have for this long, none failing (see `failing`).
+const CALM_MS = 10_000;
 // An eighth of a worker's slots is kept for endpoints with few attempts in flight: endpoints that hang
 // or crawl fill the rest at most, however many they are, and an attempt to any other endpoint never
 // waits behind theirs for a slot. In the reserve an endpoint takes slots only while it has fewer than
@@ -105,9 +107,11 @@ export function createWorker(deps: WorkerDeps): Worker {
   let timer: NodeJS.Timeout | null = null;
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
-  // Claims fail: logged once, and once more when they have worked again for a second (a database that
-  // lets some claims through and refuses others would otherwise log both lines every few claims).
+  // Claims fail: logged once, and once more when they have worked again for CALM_MS with none failing,
+  // with how many failed meanwhile (a database that lets some claims through and refuses others would
+  // otherwise log both lines every few claims).
   let failing = false;
+  let failedClaims = 0;
   let workingSince: number | null = null;
   // When the last wake from outside came (a publish, resend or recover): one that came during an attempt
   // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
@@ -154,6 +158,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         // Infrastructure fault (database unavailable…): back off and try again.
         if (!failing) logFault('doorbell worker: claims failed; retrying every second', error);
         failing = true;
+        failedClaims++;
         workingSince = null;
         schedule(IDLE_POLL_MS);
       })
@@ -188,9 +193,10 @@ export function createWorker(deps: WorkerDeps): Worker {
       nextClaimAt = now() + Math.min(IDLE_POLL_MS, Math.max(MIN_CLAIM_SPACING_MS, now() - at));
       if (failing) {
         workingSince ??= at;
-        if (now() - workingSince >= 1_000) {
-          logNews('doorbell worker: claims work again');
+        if (now() - workingSince >= CALM_MS) {
+          logNews(`doorbell worker: claims work again (${failedClaims} failed in all)`);
           failing = false;
+          failedClaims = 0;
         }
       }
       for (const c of claimed) launch(c);
