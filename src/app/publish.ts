@@ -50,6 +50,8 @@ export interface PublishInput {
   payload: string; // the exact JSON text of MessageIn.payload
   retentionMs?: number | null;
   application?: ApplicationInput | null;
+  /** Epoch ms: the first attempts wait until then (one that has passed is at once). */
+  deliverAt?: number | null;
 }
 
 async function commit(deps: PublishDeps, message: Message, endpointIds: string[]): Promise<Message> {
@@ -85,7 +87,9 @@ export async function publishMessage(
     channels: input.channels ?? null,
     payload: input.payload,
     createdAt: now,
-    expiresAt: now + (input.retentionMs ?? deps.config.retentionMs),
+    // Kept for its retention after it is first sent, not only after it was published.
+    expiresAt: Math.max(now, input.deliverAt ?? now) + (input.retentionMs ?? deps.config.retentionMs),
+    deliverAt: input.deliverAt ?? null,
   };
   const endpoints = await deps.cache.endpoints(deps.store, app.id, now);
   const endpointIds = endpoints.filter((e) => !e.disabled && matches(e, message)).map((e) => e.id);
@@ -125,6 +129,7 @@ export async function sendExample(
     payload,
     createdAt: now,
     expiresAt: now + deps.config.retentionMs,
+    deliverAt: null,
   };
   return commit(deps, message, [endpoint.id]);
 }

@@ -57,6 +57,7 @@ export interface Message {
   payload: string | null; // the exact JSON bytes to send (UTF-8); null once expunged or expired
   createdAt: number;
   expiresAt: number; // payload retention
+  deliverAt: number | null; // MessageIn.deliverAt: its first attempts wait until then; null: at once
 }
 
 /** Delivery state of one message for one endpoint (Svix MessageStatus). */

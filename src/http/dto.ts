@@ -91,6 +91,7 @@ export function messageJson(message: Message, withContent: boolean, extra: objec
     eventType: message.eventType,
     eventId: message.eventId,
     channels: message.channels,
+    ...(message.deliverAt === null ? {} : { deliverAt: iso(message.deliverAt) }),
     timestamp: iso(message.createdAt),
     ...extra,
   });

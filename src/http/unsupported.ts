@@ -2,7 +2,6 @@
 import { invalid } from '../core/errors.ts';
 
 const WHY = {
-  deliverAt: 'delayed delivery is not supported: messages are sent at once',
   tags: 'message tags are not supported',
   tag: 'message tags are not supported',
   transformationsParams: 'transformations are not supported: endpoints receive the payload as sent',

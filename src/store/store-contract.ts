@@ -80,6 +80,7 @@ export const mkMessage = (appId: string, at = T0, over: Partial<Message> = {}): 
   payload: '{"amount":1}',
   createdAt: at,
   expiresAt: at + 90 * 86_400_000,
+  deliverAt: null,
   ...over,
 });
 
@@ -743,6 +744,24 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await claim(s, T0 + 10)).length, 0, 'a leased task is not claimed twice');
         assert.equal((await claim(s, T0 + 1000)).length, 1);
         assert.equal((await s.tasks.get(due.id, ep.id))?.status, 'sending');
+      });
+
+      test("a message's tasks are first due at its deliverAt; one that has passed is due at once", async (s) => {
+        const { app, ep, publish } = await world(s);
+        const later = await publish(T0, { deliverAt: T0 + 60_000 });
+        assert.deepEqual(await s.messages.get(app.id, later.id), later);
+        assert.deepEqual(await s.tasks.nextDueAt(), T0 + 60_000);
+        assert.equal((await s.tasks.get(later.id, ep.id))?.nextAt, T0 + 60_000);
+        const past = await publish(T0 + 10, { deliverAt: T0 - 5_000 });
+        const first = await claim(s, T0 + 59_999);
+        assert.deepEqual(
+          first.map((c) => c.message.id),
+          [past.id],
+        );
+        assert.deepEqual(
+          (await claim(s, T0 + 60_000)).map((c) => c.message.id),
+          [later.id],
+        );
       });
 
       test('an expired lease makes the task claimable again', async (s) => {

@@ -87,6 +87,9 @@ export interface PublishItem {
   now: number;
 }
 
+/** When a published message's tasks are first due: at its deliverAt, unless that has passed. */
+export const dueAtOf = (message: Message, now: number): number => Math.max(now, message.deliverAt ?? now);
+
 export interface EventTypeQuery extends PageQuery {
   includeArchived: boolean;
   featureFlags?: readonly string[];

@@ -113,7 +113,7 @@ const WHY: Record<string, string> = {
   exampleIndex: "sent by the Svix SDK: which of the schema's examples",
   featureFlags: "the Svix SDK's newer spelling of featureFlag (one flag at most here)",
   payloadRetentionHours: 'sent by the Svix SDK, in hours rather than days',
-  deliverAt: 'sent by the Svix SDK; refused by name when set (no delayed delivery)',
+  deliverAt: "the Svix SDK's delayed delivery: sent in MessageIn, read in its message models",
   tags: 'sent by the Svix SDK; refused by name when set (messages carry no tags)',
   transformationsParams: 'sent by the Svix SDK; refused by name when set (no transformations)',
   groupName: 'sent by the Svix SDK; refused by name when set (no event type groups)',
@@ -137,6 +137,8 @@ const EXTRA: Record<string, string[]> = {
   EventTypePatch: ['featureFlags', 'groupName'],
   EventTypeUpdate: ['featureFlags', 'groupName'],
   MessageIn: ['payloadRetentionHours', 'deliverAt', 'tags', 'transformationsParams'],
+  MessageOut: ['deliverAt'],
+  EndpointMessageOut: ['deliverAt'],
 };
 
 // Transcribed from the reference's paths: each operation's request body and success responses.

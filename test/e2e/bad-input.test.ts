@@ -28,6 +28,7 @@ const VALID: Record<string, object> = {
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example': { eventType: 'fz.ev' },
   'POST /api/v1/app/{app_id}/msg': { eventType: 'fz.ev', payload: { a: 1 } },
   'POST /api/v1/auth/app-portal-access/{app_id}': {},
+  'POST /api/v1/auth/app/{app_id}/expire-all': { expiry: 60 },
 };
 
 const LONG = 'x'.repeat(70_000);
@@ -257,14 +258,8 @@ await describeEachDriver((driver) => {
 
   test('what the Svix SDK can send for features Doorbell lacks is refused by name, not dropped', async () => {
     const path = `/api/v1/app/${ids.app_id}/msg`;
-    const later = new Date(Date.UTC(2031, 0, 1)).toISOString();
-    for (const [field, value] of [
-      ['deliverAt', later],
-      ['tags', ['t']],
-    ] as const) {
-      const res = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, [field]: value });
-      assert.deepEqual([res.status, res.json.detail?.[0]?.loc], [422, ['body', field]], field);
-    }
+    const tags = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, tags: ['t'] });
+    assert.deepEqual([tags.status, tags.json.detail?.[0]?.loc], [422, ['body', 'tags']]);
     const empty = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, deliverAt: null, tags: [] });
     assert.equal(empty.status, 202, 'unset, as the SDK may send them, they are fine');
     const tagged = await h.call('GET', `${path}?tag=t`);

@@ -165,6 +165,37 @@ await describeEachDriver((driver) => {
     );
   });
 
+  test('deliverAt holds a message back until then, and the message says when', async () => {
+    const app = await svix.application.create({ name: 'Later', uid: 'deliver-at-app' });
+    const rx = await startReceiver({ handle: (_req, res) => res.writeHead(204).end() });
+    try {
+      const ep = await svix.endpoint.create(app.id, { url: rx.url });
+      const deliverAt = new Date(Date.now() + 2_000);
+      const msg = await svix.message.create(app.id, { eventType: 'user.signup', payload: {}, deliverAt });
+      assert.equal(msg.deliverAt?.getTime(), deliverAt.getTime());
+      assert.equal((await svix.message.get(app.id, msg.id)).deliverAt?.getTime(), deliverAt.getTime());
+      const [waiting] = (await svix.messageAttempt.listAttemptedMessages(app.id, ep.id)).data;
+      assert.equal(waiting?.statusText, 'pending');
+      assert.equal(waiting?.nextAttempt?.getTime(), deliverAt.getTime());
+      assert.equal(rx.requests.length, 0);
+      await received(rx, 1);
+      assert.ok(rx.requests[0]!.at >= deliverAt.getTime(), 'not before deliverAt');
+
+      const tooLate = {
+        eventType: 'user.signup',
+        payload: {},
+        deliverAt: new Date(Date.now() + 25 * 3600_000),
+      };
+      await assert.rejects(
+        svix.message.create(app.id, tooLate),
+        (e: ApiException<{ detail: Array<{ loc: string[] }> }>) =>
+          e.code === 422 && e.body.detail[0]?.loc.join('.') === 'body.deliverAt',
+      );
+    } finally {
+      await rx.close();
+    }
+  });
+
   test('expireAll ends the portal tokens issued so far, after the delay asked for', async () => {
     const app = await svix.application.create({ name: 'Portal', uid: 'expire-all-app' });
     const portal = async () =>

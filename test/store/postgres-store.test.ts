@@ -265,7 +265,7 @@ if (skip) {
           const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
           assert.deepEqual(
             rows.map((r) => r.version),
-            [1, 2, 3, 4, 5],
+            [1, 2, 3, 4, 5, 6],
           );
           assert.equal(await stores[3]!.settings.get('x'), null);
           await probe.query(
@@ -612,6 +612,7 @@ if (skip) {
             msg_created_at: T0,
             endpoint_id: ep.id,
             now: T0,
+            due_at: T0,
           };
           await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task])]));
           const options = { now: T0, limit: 10, leaseMs: 30_000, perEndpoint: 10 };

@@ -48,6 +48,7 @@ describe('sqlite store on a file', () => {
           appId,
           eventType: 'a.b',
           eventId: 'e1',
+          deliverAt: null,
           channels: null,
           payload: '{}',
           createdAt: T0,
@@ -74,7 +75,7 @@ describe('sqlite store on a file', () => {
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [1, 2, 3, 4, 5]);
+      assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [1, 2, 3, 4, 5, 6]);
     } finally {
       db.close();
     }

@@ -9,11 +9,11 @@ import {
   resolveMessage,
 } from '../../app/messages.ts';
 import { publishMessage } from '../../app/publish.ts';
-import { isDoorbellError } from '../../core/errors.ts';
+import { invalid, isDoorbellError } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { endpointOut, messageJson, pageJson, pageOut, statusFields, withoutPayload } from '../dto.ts';
-import { eventTypesFilter, pageQuery, timedPageQuery } from '../query.ts';
+import { eventTypesFilter, pageQuery, timedPageQuery, toMs } from '../query.ts';
 import { rawMember } from '../raw-payload.ts';
 import {
   AppParams,
@@ -30,6 +30,19 @@ import { refuseUnsupported } from '../unsupported.ts';
 import { rateOf } from './applications.ts';
 
 const HOUR = 3600 * 1000;
+const MAX_DELAY_MS = 24 * HOUR;
+
+/**
+ * MessageIn.deliverAt: as in Svix, at most 24 hours ahead. Svix also asks for at least a minute; here a
+ * nearer time is kept (and one already past is delivered at once), so a client's clock a little off
+ * does not fail its publish.
+ */
+function deliverAtOf(value: string | null | undefined, now: number): number | null {
+  const at = toMs(value);
+  if (at !== null && at > now + MAX_DELAY_MS)
+    throw invalid(['body', 'deliverAt'], 'must be at most 24 hours in the future');
+  return at;
+}
 const tags = ['Message'];
 
 /**
@@ -98,7 +111,6 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     async (request, reply) => {
       const body = request.body;
       refuseUnsupported('body', {
-        deliverAt: body.deliverAt,
         tags: body.tags,
         transformationsParams: body.transformationsParams,
       });
@@ -120,6 +132,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
         payload,
         retentionMs,
         application,
+        deliverAt: deliverAtOf(body.deliverAt, deps.now()),
       });
       return sendJson(reply, 202, messageJson(message, request.query.with_content ?? true));
     },

@@ -39,6 +39,7 @@ const messageFields = {
   eventId: Nullable(Type.String()),
   channels: Nullable(Type.Array(Type.String())),
   payload: AnyObject, // {} when listed without content
+  deliverAt: Type.Optional(DateTime), // when it was published with one
   timestamp: DateTime,
 };
 /** Documentation only: message bodies are written by hand so the payload's bytes pass through unchanged. */

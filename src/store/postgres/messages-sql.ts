@@ -10,6 +10,7 @@ import { type Batcher, createBatcher } from '../../core/batcher.ts';
 import { newId } from '../../core/ids.ts';
 import type { Message } from '../../core/types.ts';
 import {
+  dueAtOf,
   PUBLISH_QUEUE_WAIT,
   type PublishItem,
   type PublishResult,
@@ -33,7 +34,7 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
 export const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
-      channels jsonb, payload text, created_at bigint, expires_at bigint)
+      channels jsonb, payload text, created_at bigint, expires_at bigint, deliver_at bigint)
   ), live AS (
     SELECT id FROM apps WHERE id = ANY(ARRAY(SELECT app_id FROM input)) FOR KEY SHARE
   ), ev AS (
@@ -42,16 +43,17 @@ export const PUBLISH = stmt(`WITH input AS (
     WHERE event_id IS NOT NULL AND app_id IN (SELECT id FROM live)
     ON CONFLICT DO NOTHING RETURNING msg_id
   ), msg AS (
-    INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at)
-    SELECT id, app_id, event_type, event_id, channels, payload, created_at, expires_at FROM input
+    INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at,
+      deliver_at)
+    SELECT id, app_id, event_type, event_id, channels, payload, created_at, expires_at, deliver_at FROM input
     WHERE app_id IN (SELECT id FROM live) AND (event_id IS NULL OR id IN (SELECT msg_id FROM ev))
     RETURNING id
   ), task AS (
     INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
       lease_until, created_at, updated_at)
-    SELECT t.id, t.app_id, t.msg_id, t.msg_created_at, t.endpoint_id, 1, 0, t.now, NULL, t.now, t.now
+    SELECT t.id, t.app_id, t.msg_id, t.msg_created_at, t.endpoint_id, 1, 0, t.due_at, NULL, t.now, t.now
     FROM json_to_recordset($2::json) AS t(id text, app_id text, msg_id text, msg_created_at bigint,
-      endpoint_id text, now bigint)
+      endpoint_id text, now bigint, due_at bigint)
     WHERE t.msg_id IN (SELECT id FROM msg)
     RETURNING 1
   )
@@ -87,7 +89,9 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
       payload: m.payload,
       created_at: m.createdAt,
       expires_at: m.expiresAt,
+      deliver_at: m.deliverAt,
     });
+    const dueAt = dueAtOf(m, now);
     for (const endpointId of new Set(endpointIds)) {
       tasks.push({
         id: newId('task', now),
@@ -96,6 +100,7 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
         msg_created_at: m.createdAt,
         endpoint_id: endpointId,
         now,
+        due_at: dueAt,
       });
     }
   }

@@ -2,13 +2,21 @@
 
 import { idFloor, newId } from '../../core/ids.ts';
 import { type DeliveryTask, type Endpoint, type Message, TaskStatus } from '../../core/types.ts';
-import type { ClaimedTask, OfferedPublish, PublishItem, PublishResult, Store, TaskOffer } from '../store.ts';
+import {
+  type ClaimedTask,
+  dueAtOf,
+  type OfferedPublish,
+  type PublishItem,
+  type PublishResult,
+  type Store,
+  type TaskOffer,
+} from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
 const BY_EVENT_ID = 'SELECT * FROM messages WHERE app_id = ? AND event_id = ?';
-const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
+  expires_at, deliver_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
 const { pending: PENDING, sending: SENDING } = TaskStatus;
@@ -102,10 +110,12 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         m.payload,
         m.createdAt,
         m.expiresAt,
+        m.deliverAt,
       );
+      const dueAt = dueAtOf(m, item.now);
       for (const endpointId of new Set(item.endpointIds)) {
         const id = newId('task', item.now);
-        const target = open ? endpoint(endpointId) : undefined;
+        const target = open && dueAt === item.now ? endpoint(endpointId) : undefined;
         if (target && offer!.take(endpointId)) {
           const leaseUntil = item.now + offer!.leaseMs;
           insertTask.run(id, m.appId, m.id, endpointId, SENDING, null, leaseUntil, item.now, item.now);
@@ -117,7 +127,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         } else {
           open = false;
           queued++;
-          insertTask.run(id, m.appId, m.id, endpointId, PENDING, item.now, null, item.now, item.now);
+          insertTask.run(id, m.appId, m.id, endpointId, PENDING, dueAt, null, item.now, item.now);
         }
       }
       return { ok: true };
