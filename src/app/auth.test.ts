@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { makeConfig } from '../config/config.ts';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
-import { type Cutoff, createAuthenticator, cutOff, foldCutoff, initAdminToken } from './auth.ts';
+import { createAuthenticator, initAdminToken } from './auth.ts';
 
 /** A real store: only its settings are used here. */
 const settingsStore = (): Store => openSqliteStore(':memory:');
@@ -41,22 +41,6 @@ test('app tokens: scoped, expire, resist tampering, and logout revokes them', as
   assert.equal(await createAuthenticator(store).verify(token, 1200), null, 'revoked for other instances too');
 });
 
-test('expire-all: tokens issued before the call stop after its delay; later calls never extend one', () => {
-  const at = (c: Cutoff, issuedAt: number, now: number) => cutOff(c, issuedAt, now);
-  const now = foldCutoff(null, 100, 0);
-  assert.deepEqual([at(now, 99, 100), at(now, 100, 100)], [true, false]);
-
-  const later = foldCutoff(null, 100, 50);
-  assert.deepEqual([at(later, 99, 149), at(later, 99, 150), at(later, 100, 500)], [false, true, false]);
-  // A second call whose delay would end later: both sets of tokens end at the first one's end.
-  const both = foldCutoff(later, 120, 100);
-  assert.deepEqual(both, { dead: 0, pending: { before: 120, at: 150 } });
-  assert.deepEqual([at(both, 99, 150), at(both, 110, 149), at(both, 110, 150)], [true, false, true]);
-  // Once that end has passed, its tokens stay dead whatever delay the next call asks for.
-  const after = foldCutoff(both, 200, 10);
-  assert.deepEqual([at(after, 119, 200), at(after, 150, 209), at(after, 150, 210)], [true, false, true]);
-});
-
 test('expire-all ends the app tokens issued before it, in every instance, and no other app tokens', async () => {
   const store = settingsStore();
   const auth = createAuthenticator(store);
@@ -68,4 +52,24 @@ test('expire-all ends the app tokens issued before it, in every instance, and no
   assert.equal(await createAuthenticator(store).verify(old, 1200), null);
   assert.ok(await auth.verify(other, 1200));
   assert.ok(await auth.verify(await auth.issueAppToken('app_1', 1201), 1300), 'issued after');
+});
+
+test('expire-all calls made at once are all kept, and a cached token ends when its cut-off says', async () => {
+  for (const delays of [
+    [0, 86_400_000],
+    [86_400_000, 0],
+  ]) {
+    const store = settingsStore();
+    const auth = createAuthenticator(store);
+    const token = await auth.issueAppToken('app_1', 1000);
+    await Promise.all(delays.map((delay) => auth.expireAll('app_1', 1200, delay)));
+    assert.equal(await createAuthenticator(store).verify(token, 1300), null, `delays ${delays}`);
+  }
+  const store = settingsStore();
+  const auth = createAuthenticator(store);
+  const token = await auth.issueAppToken('app_1', 1000);
+  await auth.expireAll('app_1', 1200, 1800);
+  assert.ok(await auth.verify(token, 2900)); // remembered, but not past 3000
+  assert.equal(auth.cached(token, 3000), undefined);
+  assert.equal(await auth.verify(token, 3000), null);
 });

@@ -1,9 +1,10 @@
 // Tokens. The admin token is kept only as a sha256 hash. App-portal tokens are stateless: an
 // HMAC-signed claim {app, exp, jti} under a key generated once and kept in the store's settings.
 // Logout of an app token records its jti as revoked until it would have expired anyway. Expiring all
-// of an application's tokens records a cut-off: tokens issued before it stop working (see Cutoff).
+// of an application's tokens records a cut-off: tokens issued before it stop working (token-cutoff.ts).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/config.ts';
+import { type Cutoff, cutOffAt, foldCutoff } from '../core/token-cutoff.ts';
 import type { Store } from '../store/store.ts';
 import type { Capability, Scope } from './context.ts';
 
@@ -11,6 +12,7 @@ const ADMIN_HASH = 'admin_token_sha256';
 const SIGNING_KEY = 'app_token_signing_key';
 const REVOKED = 'revoked_app_token:';
 const CUTOFF = 'app_token_cutoff:';
+const CUTOFF_TRIES = 100;
 const APP_TOKEN_PREFIX = 'appsk_';
 export const DEFAULT_APP_TOKEN_TTL_MS = 7 * 24 * 3600 * 1000; // Svix app-portal default: 7 days
 // Verified tokens are remembered so that a request costs a map lookup, not a hash (admin) or an HMAC
@@ -65,34 +67,6 @@ export interface Authenticator {
   expireAll(appId: string, now: number, delayMs: number): Promise<void>;
 }
 
-/**
- * An application's expire-all calls, folded into one record: tokens issued before `dead` no longer work;
- * those issued before `pending.before` stop working at `pending.at`. A later call whose delay ends after
- * a pending one's moves that one's tokens no later: the two fold into the earlier end, which may end the
- * tokens between the calls sooner than asked, never later.
- */
-export interface Cutoff {
-  dead: number;
-  pending: { before: number; at: number } | null;
-}
-
-export function foldCutoff(current: Cutoff | null, now: number, delayMs: number): Cutoff {
-  let dead = current?.dead ?? 0;
-  let pending = current?.pending ?? null;
-  if (pending !== null && pending.at <= now) {
-    dead = Math.max(dead, pending.before);
-    pending = null;
-  }
-  if (delayMs === 0) return { dead: Math.max(dead, now), pending: null };
-  const at = Math.min(now + delayMs, pending?.at ?? Number.POSITIVE_INFINITY);
-  return { dead, pending: { before: now, at } };
-}
-
-export function cutOff(cutoff: Cutoff, issuedAt: number, now: number): boolean {
-  if (issuedAt < cutoff.dead) return true;
-  return cutoff.pending !== null && issuedAt < cutoff.pending.before && now >= cutoff.pending.at;
-}
-
 /** Token → scope for tokens that verified, bounded (oldest dropped first), each until its own time. */
 class VerifiedTokens {
   readonly #entries = new Map<string, { scope: Scope; until: number }>();
@@ -141,7 +115,8 @@ export function createAuthenticator(store: Store): Authenticator {
     return signingKey;
   }
 
-  async function decode(token: string, now: number): Promise<Claim | null> {
+  /** A valid token's claim, with when its application's expire-all ends it (Infinity: never). */
+  async function decode(token: string, now: number): Promise<{ claim: Claim; endsAt: number } | null> {
     if (!token.startsWith(APP_TOKEN_PREFIX)) return null;
     const parts = token.slice(APP_TOKEN_PREFIX.length).split('.');
     const [body, mac] = parts;
@@ -158,8 +133,8 @@ export function createAuthenticator(store: Store): Authenticator {
     if (typeof claim.exp !== 'number' || claim.exp <= now) return null;
     if (await store.settings.get(REVOKED + claim.jti)) return null;
     const cutoff = await store.settings.get(CUTOFF + claim.app);
-    if (cutoff !== null && cutOff(JSON.parse(cutoff) as Cutoff, claim.iat ?? 0, now)) return null;
-    return claim;
+    const endsAt = cutOffAt(cutoff === null ? null : (JSON.parse(cutoff) as Cutoff), claim.iat ?? 0);
+    return endsAt <= now ? null : { claim, endsAt };
   }
 
   async function check(token: string, now: number): Promise<Scope | null> {
@@ -169,8 +144,9 @@ export function createAuthenticator(store: Store): Authenticator {
       verified.set(token, { kind: 'admin' }, Number.POSITIVE_INFINITY);
       return { kind: 'admin' };
     }
-    const claim = await decode(token, now);
-    if (!claim) return null;
+    const decoded = await decode(token, now);
+    if (!decoded) return null;
+    const { claim, endsAt } = decoded;
     const scope: Scope = {
       kind: 'app',
       appId: claim.app,
@@ -178,7 +154,7 @@ export function createAuthenticator(store: Store): Authenticator {
       featureFlags: claim.ff ?? [],
       capabilities: claim.cap ?? null,
     };
-    if (epoch === logouts) verified.set(token, scope, Math.min(claim.exp, now + VERIFIED_TTL_MS));
+    if (epoch === logouts) verified.set(token, scope, Math.min(claim.exp, endsAt, now + VERIFIED_TTL_MS));
     return scope;
   }
 
@@ -207,7 +183,7 @@ export function createAuthenticator(store: Store): Authenticator {
       return `${APP_TOKEN_PREFIX}${body}.${mac}`;
     },
     async logout(token, now) {
-      const claim = await decode(token, now);
+      const claim = (await decode(token, now))?.claim;
       if (!claim) return;
       logouts++;
       verified.forget({ tokenId: claim.jti });
@@ -223,9 +199,13 @@ export function createAuthenticator(store: Store): Authenticator {
     async expireAll(appId, now, delayMs) {
       logouts++;
       try {
-        const current = await store.settings.get(CUTOFF + appId);
-        const folded = foldCutoff(current === null ? null : (JSON.parse(current) as Cutoff), now, delayMs);
-        await store.settings.put(CUTOFF + appId, JSON.stringify(folded));
+        // Compare-and-set: of calls made at once (here or in another process), none is lost.
+        for (let tries = 1; ; tries++) {
+          const current = await store.settings.get(CUTOFF + appId);
+          const fold = foldCutoff(current === null ? null : (JSON.parse(current) as Cutoff), now, delayMs);
+          if (await store.settings.compareAndSet(CUTOFF + appId, current, JSON.stringify(fold))) return;
+          if (tries === CUTOFF_TRIES) throw new Error('expire-all: too many calls at once; try again');
+        }
       } finally {
         logouts++;
         verified.forget({ appId });

@@ -1332,6 +1332,20 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           assert.equal(await s.settings.putIfAbsent(key, 'late'), values[0]);
         }
       });
+      test('settings compareAndSet: one of concurrent writers from the same value wins', async (s) => {
+        const tries = () =>
+          Promise.all(Array.from({ length: 8 }, (_, i) => s.settings.compareAndSet('cas', null, `v${i}`)));
+        const first = await tries();
+        assert.equal(first.filter(Boolean).length, 1);
+        const stored = await s.settings.get('cas');
+        assert.equal(stored, `v${first.indexOf(true)}`);
+        const next = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => s.settings.compareAndSet('cas', stored, `w${i}`)),
+        );
+        assert.equal(next.filter(Boolean).length, 1);
+        assert.equal(await s.settings.compareAndSet('cas', 'stale', 'x'), false);
+        assert.equal(await s.settings.get('cas'), `w${next.indexOf(true)}`);
+      });
       test('settings get and overwrite', async (s) => {
         assert.equal(await s.settings.get('admin'), null);
         await s.settings.put('admin', 'h1');

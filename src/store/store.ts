@@ -369,6 +369,8 @@ export interface Store {
     put(key: string, value: string): Promise<void>;
     /** Stores `value` unless the key has one; returns the stored value (every process agrees on it). */
     putIfAbsent(key: string, value: string): Promise<string>;
+    /** Stores `value` if the key holds `expected` (null: has none); false when it held something else. */
+    compareAndSet(key: string, expected: string | null, value: string): Promise<boolean>;
   };
   close(): Promise<void>;
 }

@@ -87,5 +87,21 @@ export function settingsSql(db: Pg): Store['settings'] {
       if (!row) throw new Error(`setting ${key} neither stored nor readable`);
       return row.value;
     },
+    async compareAndSet(key, expected, value) {
+      if (expected === null)
+        return (
+          (await db.run('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+            key,
+            value,
+          ])) > 0
+        );
+      return (
+        (await db.run('UPDATE settings SET value = $1 WHERE key = $2 AND value = $3', [
+          value,
+          key,
+          expected,
+        ])) > 0
+      );
+    },
   };
 }

@@ -59,5 +59,13 @@ export function settingsSql(db: Db): Store['settings'] {
       db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', key, value);
       return db.get('SELECT value FROM settings WHERE key = ?', key)?.value as string;
     },
+    async compareAndSet(key, expected, value) {
+      if (expected === null)
+        return (
+          db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', key, value) >
+          0
+        );
+      return db.run('UPDATE settings SET value = ? WHERE key = ? AND value = ?', value, key, expected) > 0;
+    },
   };
 }
