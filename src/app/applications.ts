@@ -173,7 +173,7 @@ export async function getOrCreateApp(
   idOrUid: string,
   input: ApplicationInput | null | undefined,
 ): Promise<Application> {
-  const existing = await deps.cache.app(deps.store, idOrUid, deps.now());
+  const existing = await deps.cache.app(deps.store, idOrUid);
   if (existing) {
     if (scope.kind === 'app' && existing.id !== scope.appId) throw notFound('application');
     return existing;

@@ -75,7 +75,7 @@ export async function publishMessage(
 ): Promise<Message> {
   // As in Svix: publishing is the operator's; an app-portal token manages endpoints and reads messages.
   requireAdmin(scope);
-  const eventType = await deps.cache.eventType(deps.store, input.eventType, deps.now());
+  const eventType = await deps.cache.eventType(deps.store, input.eventType);
   checkNotArchived(eventType, ['body', 'eventType']);
   const app = await getOrCreateApp(deps, scope, appIdOrUid, input.application);
   const now = deps.now();
@@ -91,7 +91,7 @@ export async function publishMessage(
     expiresAt: Math.max(now, input.deliverAt ?? now) + (input.retentionMs ?? deps.config.retentionMs),
     deliverAt: input.deliverAt ?? null,
   };
-  const endpoints = await deps.cache.endpoints(deps.store, app.id, now);
+  const endpoints = await deps.cache.endpoints(deps.store, app.id);
   const endpointIds = endpoints.filter((e) => !e.disabled && matches(e, message)).map((e) => e.id);
   return commit(deps, message, endpointIds);
 }

@@ -110,7 +110,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       config: deps.config,
       now: deps.now,
       allow: parseCidrs(deps.config.delivery.allowSubnets),
-      cache: new PublishCache(),
+      cache: new PublishCache(deps.now),
       publisher,
     },
     auth: createAuthenticator(deps.store),
