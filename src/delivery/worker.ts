@@ -263,7 +263,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (sentAt - leftUnsentLoggedAt >= 1_000) {
         leftUnsentLoggedAt = sentAt;
         logNews(
-          'doorbell worker: claimed tasks left unsent, their lease nearly over (was the process paused?)',
+          'doorbell worker: claimed tasks left unsent, their lease nearly over (was the process paused, or the database slow to answer?)',
         );
       }
       return wakeDue(); // the next claim finds when the lease ends

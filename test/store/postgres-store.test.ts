@@ -374,6 +374,43 @@ if (skip) {
       });
     });
 
+    it('a publish whose answer does not come back says it may have been stored, as it was', async () => {
+      await withTempDatabase(async (db) => {
+        // A proxy that, once told to, forwards statements to the server but holds its answers back.
+        const target = new URL(db.url);
+        const ups: Socket[] = [];
+        const proxy = createNetServer((down) => {
+          const up = connect(Number(target.port || 5432), target.hostname);
+          ups.push(up);
+          down.pipe(up).on('error', () => {});
+          up.pipe(down).on('error', () => {});
+        });
+        await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+        const url = new URL(db.url);
+        url.port = String((proxy.address() as AddressInfo).port);
+        const store = await openPostgresStore(url.href, { poolSize: 1, queryTimeoutMs: 500 });
+        const direct = new Pg(db.url, 1);
+        try {
+          const now = Date.now();
+          const app = mkApp(now, { id: newId('app', now) });
+          await store.apps.create(app);
+          for (const up of ups) up.pause();
+          const message = mkMessage(app.id, now, { id: newId('msg', now) });
+          await assert.rejects(
+            store.messages.publish([{ message, endpointIds: [], now }]),
+            (error: Error) =>
+              error instanceof StoreUnavailableError && /it may have been stored/.test(error.message),
+          );
+          const stored = await direct.rows('SELECT id FROM messages WHERE id = $1', [message.id]);
+          assert.deepEqual(stored, [{ id: message.id }], 'it was: the 503 must not say it is unsent');
+        } finally {
+          await Promise.all([store.close(), direct.close()]);
+          for (const up of ups) up.destroy();
+          await new Promise((resolve) => proxy.close(resolve));
+        }
+      });
+    });
+
     it('a statement past the timeout is stopped by the server too (503); a migration has no timeout', async () => {
       await withTempDatabase(async (db) => {
         const sql = new Pg(db.url, 1, 500);

@@ -74,6 +74,26 @@ const EXPIRE = stmt(`UPDATE messages m SET payload = NULL FROM (SELECT id, creat
 
 const eventKey = (m: Message) => `${m.appId}\u0000${m.eventId}`;
 
+/**
+ * The statement went out and no answer came back: the connection was lost, or went silent past the
+ * query timeout. It may have committed (a silent server, or the answer lost), and a statement held in
+ * the network may even run after the client gave up. Unlike a refused connection, this 503 may not be
+ * retried blindly.
+ */
+function sentUnanswered(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  const code = (error as { reason?: unknown }).reason;
+  return /Query read timeout|Connection terminated unexpectedly/.test(message) || code === 'ECONNRESET';
+}
+
+function mayHaveCommitted(error: unknown): StoreUnavailableError {
+  const said = error instanceof Error ? error.message.replace(/^.*?: /, '') : String(error);
+  const why = new Error(
+    `the database did not answer the publish (${said}): it may have been stored. Retry with the same eventId, which answers 409 if it was`,
+  );
+  return new StoreUnavailableError(Object.assign(why, { code: (error as { reason?: unknown }).reason }));
+}
+
 async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]): Promise<PublishResult[]> {
   const pending = partitions.ensureFor(items.map((i) => i.message.createdAt));
   if (pending) await pending;
@@ -104,10 +124,14 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
       });
     }
   }
-  const rows = await db.rows<{ kind: 'm' | 'a' | 'n'; id: string | null }>(PUBLISH, [
-    JSON.stringify(messages),
-    JSON.stringify(tasks),
-  ]);
+  const rows = await db
+    .rows<{ kind: 'm' | 'a' | 'n'; id: string | null }>(PUBLISH, [
+      JSON.stringify(messages),
+      JSON.stringify(tasks),
+    ])
+    .catch((error: unknown) => {
+      throw sentUnanswered(error) ? mayHaveCommitted(error) : error;
+    });
   const inserted = new Set(rows.filter((r) => r.kind === 'm').map((r) => r.id));
   const live = new Set(rows.filter((r) => r.kind === 'a').map((r) => r.id));
   const results: PublishResult[] = items.map(() => ({ ok: true }));
