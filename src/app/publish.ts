@@ -1,12 +1,19 @@
 // Publishing: validate, match endpoints, then commit the message and its delivery tasks.
 // Concurrent publishes are group-committed: one store transaction (one fsync) per batch.
 import { createBatcher } from '../core/batcher.ts';
+import { within } from '../core/deadline.ts';
 import { conflict, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { matches } from '../core/subscription.ts';
 import type { Message } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
-import { PUBLISH_QUEUE_WAIT, type PublishItem, type PublishResult, type Store } from '../store/store.ts';
+import {
+  PUBLISH_QUEUE_WAIT,
+  type PublishItem,
+  type PublishResult,
+  type Store,
+  StoreUnavailableError,
+} from '../store/store.ts';
 import { type ApplicationInput, getOrCreateApp } from './applications.ts';
 import { type AppDeps, requireAdmin, requireCapability, type Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
@@ -67,6 +74,15 @@ async function commit(deps: PublishDeps, message: Message, endpointIds: string[]
   return message;
 }
 
+/**
+ * The reads before a publish (each a cached lookup, with its own connection and statement limits) are
+ * bounded together: on a database slow to answer, a publish is then answered within this, the queue's
+ * wait and the publish statement's own limits (see docs/operations.md), with nothing stored.
+ */
+export const LOOKUPS_MS = 5_000;
+const lookupsLate = () =>
+  new StoreUnavailableError('the database did not answer the reads before the publish within 5 s: retry');
+
 export async function publishMessage(
   deps: PublishDeps,
   scope: Scope,
@@ -75,9 +91,13 @@ export async function publishMessage(
 ): Promise<Message> {
   // As in Svix: publishing is the operator's; an app-portal token manages endpoints and reads messages.
   requireAdmin(scope);
-  const eventType = await deps.cache.eventType(deps.store, input.eventType);
-  checkNotArchived(eventType, ['body', 'eventType']);
-  const app = await getOrCreateApp(deps, scope, appIdOrUid, input.application);
+  const lookups = async () => {
+    const eventType = await deps.cache.eventType(deps.store, input.eventType);
+    checkNotArchived(eventType, ['body', 'eventType']);
+    const app = await getOrCreateApp(deps, scope, appIdOrUid, input.application);
+    return { app, endpoints: await deps.cache.endpoints(deps.store, app.id) };
+  };
+  const { app, endpoints } = await within(lookups(), LOOKUPS_MS, lookupsLate);
   const now = deps.now();
   const message: Message = {
     id: newId('msg', now),
@@ -91,7 +111,6 @@ export async function publishMessage(
     expiresAt: Math.max(now, input.deliverAt ?? now) + (input.retentionMs ?? deps.config.retentionMs),
     deliverAt: input.deliverAt ?? null,
   };
-  const endpoints = await deps.cache.endpoints(deps.store, app.id);
   const endpointIds = endpoints.filter((e) => !e.disabled && matches(e, message)).map((e) => e.id);
   return commit(deps, message, endpointIds);
 }
