@@ -59,6 +59,7 @@ export interface PublishInput {
   application?: ApplicationInput | null;
   /** Epoch ms: the first attempts wait until then (one that has passed is at once). */
   deliverAt?: number | null;
+  tags?: string[] | null;
 }
 
 async function commit(deps: PublishDeps, message: Message, endpointIds: string[]): Promise<Message> {
@@ -110,6 +111,7 @@ export async function publishMessage(
     // Kept for its retention after it is first sent, not only after it was published.
     expiresAt: Math.max(now, input.deliverAt ?? now) + (input.retentionMs ?? deps.config.retentionMs),
     deliverAt: input.deliverAt ?? null,
+    tags: input.tags?.length ? input.tags : null,
   };
   const endpointIds = endpoints.filter((e) => !e.disabled && matches(e, message)).map((e) => e.id);
   return commit(deps, message, endpointIds);
@@ -149,6 +151,7 @@ export async function sendExample(
     createdAt: now,
     expiresAt: now + deps.config.retentionMs,
     deliverAt: null,
+    tags: null,
   };
   return commit(deps, message, [endpoint.id]);
 }

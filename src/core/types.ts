@@ -58,6 +58,7 @@ export interface Message {
   createdAt: number;
   expiresAt: number; // payload retention
   deliverAt: number | null; // MessageIn.deliverAt: its first attempts wait until then; null: at once
+  tags: string[] | null; // free-form, for filtering lists
 }
 
 /** Delivery state of one message for one endpoint (Svix MessageStatus). */

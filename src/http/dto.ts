@@ -92,6 +92,7 @@ export function messageJson(message: Message, withContent: boolean, extra: objec
     eventId: message.eventId,
     channels: message.channels,
     ...(message.deliverAt === null ? {} : { deliverAt: iso(message.deliverAt) }),
+    ...(message.tags === null ? {} : { tags: message.tags }),
     timestamp: iso(message.createdAt),
     ...extra,
   });

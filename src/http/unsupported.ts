@@ -2,8 +2,6 @@
 import { invalid } from '../core/errors.ts';
 
 const WHY = {
-  tags: 'message tags are not supported',
-  tag: 'message tags are not supported',
   transformationsParams: 'transformations are not supported: endpoints receive the payload as sent',
   groupName: 'event type groups are not supported',
   sessionId: 'app-portal sessions are not supported',

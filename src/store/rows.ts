@@ -131,6 +131,7 @@ export function jsonRows(decode: (value: unknown) => unknown) {
       createdAt: r.created_at as number,
       expiresAt: r.expires_at as number,
       deliverAt: (r.deliver_at as number | null | undefined) ?? null,
+      tags: json(r.tags ?? null),
     }),
   };
 }

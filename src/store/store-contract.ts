@@ -81,6 +81,7 @@ export const mkMessage = (appId: string, at = T0, over: Partial<Message> = {}): 
   createdAt: at,
   expiresAt: at + 90 * 86_400_000,
   deliverAt: null,
+  tags: null,
   ...over,
 });
 
@@ -681,10 +682,10 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await claim(s, T0)).length, 20);
       });
 
-      test('list is newest first and filters by time, channel and event type', async (s) => {
+      test('list is newest first and filters by time, channel, tag and event type', async (s) => {
         const { app, publish } = await world(s);
         const m1 = await publish(T0, { channels: ['eu', 'vip'] });
-        const m2 = await publish(T0 + 10, { eventType: 'user.created' });
+        const m2 = await publish(T0 + 10, { eventType: 'user.created', tags: ['project_1', 'a/b#c'] });
         const m3 = await publish(T0 + 20, { channels: ['us'] });
         const ids = (p: { data: Message[] }) => p.data.map((m) => m.id);
         const p1 = await s.messages.list(app.id, { limit: 2 });
@@ -703,6 +704,9 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, before: T0 + 20 })), [m2.id, m1.id]);
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, after: T0 })), [m3.id, m2.id]);
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, channel: 'vip' })), [m1.id]);
+        assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, tag: 'a/b#c' })), [m2.id]);
+        assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, tag: 'project' })), []);
+        assert.deepEqual((await s.messages.get(app.id, m2.id))?.tags, ['project_1', 'a/b#c']);
         assert.deepEqual(
           ids(await s.messages.list(app.id, { limit: 9, eventTypes: ['user.created', 'other'] })),
           [m2.id],
@@ -1168,7 +1172,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
 
       test("lists an endpoint's tasks by message and a message's tasks by endpoint", async (s) => {
         const { app, eps, publish } = await world(s, 3);
-        const m1 = await publish(T0, { channels: ['eu'] });
+        const m1 = await publish(T0, { channels: ['eu'], tags: ['t1'] });
         const m2 = await publish(T0 + 10, { eventType: 'user.created' });
         const m3 = await publish(T0 + 20);
         const [c] = await claim(s, T0 + 20, 1);
@@ -1188,6 +1192,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const filtered = (q: object) =>
           s.tasks.listForEndpoint(e0.id, { limit: 9, ...q }).then((p) => p.data.map((x) => x.message.id));
         assert.deepEqual(await filtered({ channel: 'eu' }), [m1.id]);
+        assert.deepEqual(await filtered({ tag: 't1' }), [m1.id]);
         assert.deepEqual(await filtered({ eventTypes: ['user.created'] }), [m2.id]);
         assert.deepEqual(await filtered({ before: T0 + 10 }), [m1.id]);
         assert.deepEqual(await filtered({ after: T0 + 10 }), [m3.id]);
@@ -1222,7 +1227,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const { app, eps, publish } = await world(s, 2);
         const [e0, e1] = [eps[0]!, eps[1]!];
         const m1 = await publish(T0, { channels: ['eu'] });
-        const m2 = await publish(T0 + 1, { eventType: 'user.created' });
+        const m2 = await publish(T0 + 1, { eventType: 'user.created', tags: ['t2'] });
         const claimed = await claim(s, T0 + 10);
         const task = (m: Message, e: Endpoint) =>
           claimed.find((c) => c.message.id === m.id && c.endpoint.id === e.id)!.task;
@@ -1251,6 +1256,8 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await ids({ statusCodeClass: 400 }), [x3]);
         assert.deepEqual(await ids({ statusCodeClass: 500 }), [x1]);
         assert.deepEqual(await ids({ channel: 'eu' }), [x1, x0]);
+        assert.deepEqual(await ids({ tag: 't2' }), [x3, x2]);
+        assert.deepEqual(await ids({ tag: 't2', endpointId: e0.id }), [x2]);
         assert.deepEqual(await ids({ eventTypes: ['user.created'] }), [x3, x2]);
         assert.deepEqual(await ids({ before: T0 + 22 }), [x1, x0]);
         assert.deepEqual(await ids({ after: T0 + 21 }), [x3, x2]);

@@ -59,25 +59,25 @@ export interface TimeRange {
   after?: number | null; // createdAt > after
 }
 
-export interface MessageQuery extends PageQuery, TimeRange {
+/** What lists of messages, attempts and deliveries filter on, of each one's message. */
+export interface MessageFilters {
   channel?: string | null;
   eventTypes?: string[] | null;
+  tag?: string | null;
 }
 
-export interface AttemptQuery extends PageQuery, TimeRange {
+export interface MessageQuery extends PageQuery, TimeRange, MessageFilters {}
+
+export interface AttemptQuery extends PageQuery, TimeRange, MessageFilters {
   msgId?: string | null;
   endpointId?: string | null;
   status?: 'success' | 'fail' | null;
   statusCodeClass?: 0 | 100 | 200 | 300 | 400 | 500 | null; // 0: no response
-  channel?: string | null;
-  eventTypes?: string[] | null;
 }
 
-export interface TaskQuery extends PageQuery, TimeRange {
+export interface TaskQuery extends PageQuery, TimeRange, MessageFilters {
   /** The status shown (core's shownStatus): while a manual attempt is pending, the state it would restore. */
   status?: TaskStatusName | null;
-  channel?: string | null;
-  eventTypes?: string[] | null;
 }
 
 /** One publish: a message and the ids of the endpoints it must reach. */

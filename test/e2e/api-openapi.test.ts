@@ -114,7 +114,7 @@ const WHY: Record<string, string> = {
   featureFlags: "the Svix SDK's newer spelling of featureFlag (one flag at most here)",
   payloadRetentionHours: 'sent by the Svix SDK, in hours rather than days',
   deliverAt: "the Svix SDK's delayed delivery: sent in MessageIn, read in its message models",
-  tags: 'sent by the Svix SDK; refused by name when set (messages carry no tags)',
+  tags: "the Svix SDK's message tags: sent in MessageIn, read in its message models, filtered on by `tag`",
   transformationsParams: 'sent by the Svix SDK; refused by name when set (no transformations)',
   groupName: 'sent by the Svix SDK; refused by name when set (no event type groups)',
   sessionId: 'sent by the Svix SDK; refused by name when set (no portal sessions)',
@@ -137,8 +137,8 @@ const EXTRA: Record<string, string[]> = {
   EventTypePatch: ['featureFlags', 'groupName'],
   EventTypeUpdate: ['featureFlags', 'groupName'],
   MessageIn: ['payloadRetentionHours', 'deliverAt', 'tags', 'transformationsParams'],
-  MessageOut: ['deliverAt'],
-  EndpointMessageOut: ['deliverAt'],
+  MessageOut: ['deliverAt', 'tags'],
+  EndpointMessageOut: ['deliverAt', 'tags'],
 };
 
 // Transcribed from the reference's paths: each operation's request body and success responses.

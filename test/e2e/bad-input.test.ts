@@ -258,12 +258,16 @@ await describeEachDriver((driver) => {
 
   test('what the Svix SDK can send for features Doorbell lacks is refused by name, not dropped', async () => {
     const path = `/api/v1/app/${ids.app_id}/msg`;
-    const tags = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, tags: ['t'] });
-    assert.deepEqual([tags.status, tags.json.detail?.[0]?.loc], [422, ['body', 'tags']]);
-    const empty = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, deliverAt: null, tags: [] });
-    assert.equal(empty.status, 202, 'unset, as the SDK may send them, they are fine');
-    const tagged = await h.call('GET', `${path}?tag=t`);
-    assert.deepEqual([tagged.status, tagged.json.detail?.[0]?.loc], [422, ['query', 'tag']]);
+    const transformed = { eventType: 'fz.ev', payload: {}, transformationsParams: { a: 1 } };
+    const refused = await h.call('POST', path, transformed);
+    assert.deepEqual(
+      [refused.status, refused.json.detail?.[0]?.loc],
+      [422, ['body', 'transformationsParams']],
+    );
+    const unset = { eventType: 'fz.ev', payload: {}, deliverAt: null, tags: [], transformationsParams: null };
+    assert.equal((await h.call('POST', path, unset)).status, 202, 'unset, as the SDK may send them');
+    const badTag = await h.call('POST', path, { eventType: 'fz.ev', payload: {}, tags: ['no spaces'] });
+    assert.deepEqual([badTag.status, badTag.json.detail?.[0]?.loc], [422, ['body', 'tags', '0']]);
   });
 
   test('a body that is not valid UTF-8 is a 400, not a payload changed on the way', async () => {

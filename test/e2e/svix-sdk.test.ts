@@ -117,7 +117,7 @@ await describeEachDriver((driver) => {
   test('what the SDK asks for that Doorbell does not do is a 422 naming it, and writes nothing', async () => {
     const app = await svix.application.create({ name: 'Unsupported', uid: 'unsupported-app' });
     const ep = await svix.endpoint.create(app.id, { url: ok.url });
-    const msg = await svix.message.create(app.id, { eventType: 'user.signup', payload: {} });
+    await svix.message.create(app.id, { eventType: 'user.signup', payload: {} });
     const refusedAs = async (call: () => Promise<unknown>, loc: string[]) => {
       const error = await call().then(
         () => assert.fail(`${loc.join('.')} was accepted`),
@@ -125,11 +125,6 @@ await describeEachDriver((driver) => {
       );
       assert.deepEqual([error.code, error.body.detail[0]?.loc], [422, loc]);
     };
-    const tag = { tag: 'x' };
-    await refusedAs(() => svix.message.list(app.id, tag), ['query', 'tag']);
-    await refusedAs(() => svix.messageAttempt.listByEndpoint(app.id, ep.id, tag), ['query', 'tag']);
-    await refusedAs(() => svix.messageAttempt.listByMsg(app.id, msg.id, tag), ['query', 'tag']);
-    await refusedAs(() => svix.messageAttempt.listAttemptedMessages(app.id, ep.id, tag), ['query', 'tag']);
     await refusedAs(
       () => svix.messageAttempt.listByEndpoint(app.id, ep.id, { withMsg: true }),
       ['query', 'with_msg'],
@@ -163,6 +158,32 @@ await describeEachDriver((driver) => {
       noPlay.data.map((a) => a.id),
       all.data.map((a) => a.id),
     );
+  });
+
+  test('tags are kept with a message, shown, and filter every list', async () => {
+    const app = await svix.application.create({ name: 'Tags', uid: 'tags-app' });
+    const ep = await svix.endpoint.create(app.id, { url: ok.url });
+    const tagged = await svix.message.create(app.id, {
+      eventType: 'user.signup',
+      payload: {},
+      tags: ['project_1', 'team/a#b'],
+    });
+    const plain = await svix.message.create(app.id, { eventType: 'user.signup', payload: {} });
+    assert.deepEqual(tagged.tags, ['project_1', 'team/a#b']);
+    assert.equal(plain.tags, undefined);
+    await until(
+      'both delivered',
+      async () => (await svix.messageAttempt.listByEndpoint(app.id, ep.id)).data.length === 2,
+      15_000,
+    );
+    const tag = { tag: 'team/a#b' };
+    const ids = (page: { data: Array<{ id?: string; msgId?: string }> }) =>
+      page.data.map((x) => x.msgId ?? x.id);
+    assert.deepEqual(ids(await svix.message.list(app.id, tag)), [tagged.id]);
+    assert.deepEqual(ids(await svix.messageAttempt.listByEndpoint(app.id, ep.id, tag)), [tagged.id]);
+    assert.deepEqual(ids(await svix.messageAttempt.listAttemptedMessages(app.id, ep.id, tag)), [tagged.id]);
+    assert.deepEqual(ids(await svix.messageAttempt.listByMsg(app.id, plain.id, tag)), []);
+    assert.deepEqual((await svix.message.get(app.id, tagged.id)).tags, ['project_1', 'team/a#b']);
   });
 
   test('deliverAt holds a message back until then, and the message says when', async () => {

@@ -49,6 +49,7 @@ describe('sqlite store on a file', () => {
           eventType: 'a.b',
           eventId: 'e1',
           deliverAt: null,
+          tags: null,
           channels: null,
           payload: '{}',
           createdAt: T0,
@@ -75,7 +76,10 @@ describe('sqlite store on a file', () => {
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').pluck().all(), [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(
+        db.prepare('SELECT version FROM schema_migrations').pluck().all(),
+        [1, 2, 3, 4, 5, 6, 7],
+      );
     } finally {
       db.close();
     }

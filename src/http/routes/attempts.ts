@@ -45,11 +45,11 @@ type AttemptQ = {
 };
 
 function attemptQuery(q: AttemptQ) {
-  refuseUnsupported('query', { tag: q.tag });
   return {
     ...timedPageQuery(q, 'atmpt'),
     statusCodeClass: q.status_code_class ?? null,
     channel: q.channel ?? null,
+    tag: q.tag ?? null,
     eventTypes: eventTypesFilter(q.event_types),
   };
 }
@@ -129,12 +129,12 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
-      refuseUnsupported('query', { tag: q.tag });
       const ref = { app: request.params.app_id, endpoint: request.params.endpoint_id };
       // Validated even when the status matches nothing.
       const query = {
         ...timedPageQuery(q, 'msg'),
         channel: q.channel ?? null,
+        tag: q.tag ?? null,
         eventTypes: eventTypesFilter(q.event_types),
       };
       if (q.status === 4) {

@@ -81,10 +81,10 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
-      refuseUnsupported('query', { tag: q.tag });
       const page = await listMessages(deps, request.scope, request.params.app_id, {
         ...timedPageQuery(q, 'msg'),
         channel: q.channel ?? null,
+        tag: q.tag ?? null,
         eventTypes: eventTypesFilter(q.event_types),
       });
       return sendJson(
@@ -110,10 +110,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body;
-      refuseUnsupported('body', {
-        tags: body.tags,
-        transformationsParams: body.transformationsParams,
-      });
+      refuseUnsupported('body', { transformationsParams: body.transformationsParams });
       // The exact bytes the publisher sent for `payload` are what endpoints receive.
       const payload =
         (request.rawBody && rawMember(request.rawBody, 'payload')) ?? JSON.stringify(body.payload);
@@ -133,6 +130,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
         retentionMs,
         application,
         deliverAt: deliverAtOf(body.deliverAt, deps.now()),
+        tags: body.tags ?? null,
       });
       return sendJson(reply, 202, messageJson(message, request.query.with_content ?? true));
     },

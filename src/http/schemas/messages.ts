@@ -16,6 +16,9 @@ import {
   Uid,
 } from './common.ts';
 
+// As the svix SDK documents a message's tags (free-form, for filtering lists).
+const Tag = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9\\-_./\\\\#]+$' });
+
 export const MessageIn = Type.Object(
   {
     eventType: EventTypeName,
@@ -25,9 +28,10 @@ export const MessageIn = Type.Object(
     payloadRetentionPeriod: Type.Optional(Nullable(Type.Integer({ minimum: 5, maximum: 90 }))),
     payloadRetentionHours: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2160 }))),
     application: Type.Optional(Nullable(ApplicationIn)),
-    // Sent by the Svix SDK, for features Doorbell does not have: refused when set, never silently dropped.
+    // The Svix SDK's, beyond the reference.
     deliverAt: Type.Optional(Nullable(DateTime)),
-    tags: Type.Optional(Nullable(Type.Array(Type.String({ maxLength: 128 })))),
+    tags: Type.Optional(Nullable(Type.Array(Tag, { maxItems: 10, uniqueItems: true }))),
+    // Sent by the Svix SDK, for a feature Doorbell does not have: refused when set, never silently dropped.
     transformationsParams: Type.Optional(Nullable(AnyObject)),
   },
   { title: 'MessageIn' },
@@ -40,6 +44,7 @@ const messageFields = {
   channels: Nullable(Type.Array(Type.String())),
   payload: AnyObject, // {} when listed without content
   deliverAt: Type.Optional(DateTime), // when it was published with one
+  tags: Type.Optional(Type.Array(Type.String())), // when it was published with some
   timestamp: DateTime,
 };
 /** Documentation only: message bodies are written by hand so the payload's bytes pass through unchanged. */
@@ -51,8 +56,7 @@ export const EndpointMessageOut = Type.Object(
 
 // event_types arrives comma-separated (svix SDK) or repeated; names are checked after splitting.
 const EventTypesFilter = Type.Optional(Type.Array(Type.String()));
-// Sent by the Svix SDK's list options: refused when set (messages carry no tags).
-const TagFilter = Type.Optional(Nullable(Type.String({ maxLength: 128 })));
+const TagFilter = Type.Optional(Nullable(Tag));
 
 export const MessageListQuery = Type.Object({
   ...PageParams,

@@ -42,7 +42,7 @@ export function attemptsSql(db: Pg): Store['attempts'] {
         }
       }
       timeFilters('a.created_at', where, p, query);
-      const joinMessages = Boolean(query.channel) || (query.eventTypes?.length ?? 0) > 0;
+      const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
       messageFilters('m', where, p, query);
       return keysetPage(
         db,

@@ -34,7 +34,7 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
 export const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
-      channels jsonb, payload text, created_at bigint, expires_at bigint, deliver_at bigint)
+      channels jsonb, payload text, created_at bigint, expires_at bigint, deliver_at bigint, tags jsonb)
   ), live AS (
     SELECT id FROM apps WHERE id = ANY(ARRAY(SELECT app_id FROM input)) FOR KEY SHARE
   ), ev AS (
@@ -44,8 +44,9 @@ export const PUBLISH = stmt(`WITH input AS (
     ON CONFLICT DO NOTHING RETURNING msg_id
   ), msg AS (
     INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at, expires_at,
-      deliver_at)
-    SELECT id, app_id, event_type, event_id, channels, payload, created_at, expires_at, deliver_at FROM input
+      deliver_at, tags)
+    SELECT id, app_id, event_type, event_id, channels, payload, created_at, expires_at, deliver_at, tags
+    FROM input
     WHERE app_id IN (SELECT id FROM live) AND (event_id IS NULL OR id IN (SELECT msg_id FROM ev))
     RETURNING id
   ), task AS (
@@ -110,6 +111,7 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
       created_at: m.createdAt,
       expires_at: m.expiresAt,
       deliver_at: m.deliverAt,
+      tags: m.tags,
     });
     const dueAt = dueAtOf(m, now);
     for (const endpointId of new Set(endpointIds)) {

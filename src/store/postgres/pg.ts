@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { jsonRows, type Row } from '../rows.ts';
-import { ConflictError, StoreUnavailableError } from '../store.ts';
+import { ConflictError, type MessageFilters, StoreUnavailableError } from '../store.ts';
 
 export type { Row };
 
@@ -241,13 +241,9 @@ export class Params {
 }
 
 /** Appends `channel` / `eventTypes` filters on a message alias. */
-export function messageFilters(
-  alias: string,
-  where: string[],
-  p: Params,
-  query: { channel?: string | null; eventTypes?: string[] | null },
-): void {
+export function messageFilters(alias: string, where: string[], p: Params, query: MessageFilters): void {
   if (query.channel) where.push(`${alias}.channels ? ${p.add(query.channel)}`);
+  if (query.tag) where.push(`${alias}.tags ? ${p.add(query.tag)}`);
   if (query.eventTypes && query.eventTypes.length > 0) {
     where.push(`${alias}.event_type = ANY(${p.add(query.eventTypes)}::text[])`);
   }

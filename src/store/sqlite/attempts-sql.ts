@@ -42,7 +42,7 @@ export function attemptsSql(db: Db): Store['attempts'] {
         }
       }
       timeFilters('a.created_at', where, params, query);
-      const joinMessages = Boolean(query.channel) || (query.eventTypes?.length ?? 0) > 0;
+      const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
       messageFilters('m', where, params, query);
       return keysetPage(
         db,

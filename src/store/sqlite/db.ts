@@ -17,7 +17,7 @@
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { jsonRows, type Row } from '../rows.ts';
-import { ConflictError } from '../store.ts';
+import { ConflictError, type MessageFilters } from '../store.ts';
 import { unavailableAs } from './unavailable.ts';
 
 export type { Row };
@@ -205,11 +205,15 @@ export function messageFilters(
   alias: string,
   where: string[],
   params: unknown[],
-  query: { channel?: string | null; eventTypes?: string[] | null },
+  query: MessageFilters,
 ): void {
   if (query.channel) {
     where.push(`EXISTS (SELECT 1 FROM json_each(${alias}.channels) WHERE value = ?)`);
     params.push(query.channel);
+  }
+  if (query.tag) {
+    where.push(`EXISTS (SELECT 1 FROM json_each(${alias}.tags) WHERE value = ?)`);
+    params.push(query.tag);
   }
   if (query.eventTypes && query.eventTypes.length > 0) {
     where.push(`${alias}.event_type IN (SELECT value FROM json_each(?))`);

@@ -16,7 +16,7 @@ import { keysetPage } from './paginate.ts';
 
 const BY_EVENT_ID = 'SELECT * FROM messages WHERE app_id = ? AND event_id = ?';
 const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-  expires_at, deliver_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  expires_at, deliver_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
 const { pending: PENDING, sending: SENDING } = TaskStatus;
@@ -111,6 +111,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         m.createdAt,
         m.expiresAt,
         m.deliverAt,
+        json(m.tags),
       );
       const dueAt = dueAtOf(m, item.now);
       for (const endpointId of new Set(item.endpointIds)) {
