@@ -167,7 +167,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   // or ends the wait for a PostgreSQL database that cannot be reached yet.
   const starting = new AbortController();
   let closeWhenUp!: (server: Stoppable) => void;
-  handleSignals(
+  const signals = handleSignals(
     new Promise((resolve) => (closeWhenUp = resolve)),
     {
       drainMs: options.drainTimeout ? positiveDuration('--drain-timeout', options.drainTimeout) : DRAIN_MS,
@@ -178,11 +178,13 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   const wait = { waitForDatabase: starting.signal };
   if (config.role === 'worker') {
     const worker = await unlessStopped(startWorker(config, wait), starting.signal);
+    signals.started();
     if (worker) console.error(`Doorbell worker started (database: ${shownDatabase(config.database)})`);
     closeWhenUp(worker ?? NOTHING_STARTED);
     return;
   }
   const running = await unlessStopped(startDoorbell(config, wait), starting.signal);
+  signals.started();
   if (!running) return closeWhenUp(NOTHING_STARTED);
   console.error(`Doorbell ${config.role === 'api' ? 'API (no delivery) ' : ''}listening on ${running.url}`);
   console.error(`  database: ${shownDatabase(config.database)}`);

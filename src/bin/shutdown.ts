@@ -29,14 +29,15 @@ const ECHO_MS = 250;
  * The first SIGTERM or SIGINT drains attempts in flight and exits 0, or 1 with what was left if the drain
  * takes longer than `drainMs`; a second signal exits at once, with 128 + its number (130 for Ctrl-C).
  * Nothing is lost then: an interrupted attempt's task keeps its lease, and a worker claims it again once
- * the lease (`leaseMs`) expires. Before the server is up, the first signal also aborts `starting`: a
- * start waiting for its database gives up, and hands over a server with nothing to stop.
+ * the lease (`leaseMs`) expires. Until `started()` is called (the database open, the server listening),
+ * the first signal also aborts `starting`: a start waiting for its database gives up, and hands over a
+ * server with nothing to stop.
  */
 export function handleSignals(
   stopping: Promise<Stoppable>,
   limits: { drainMs: number; leaseMs: number },
   starting: AbortController = new AbortController(),
-): void {
+): { started(): void } {
   let up = false;
   void stopping.then(() => {
     up = true;
@@ -77,6 +78,11 @@ export function handleSignals(
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  return {
+    started: () => {
+      up = true;
+    },
+  };
 }
 
 /** The count of attempts in flight, or null if the server has not started or does not answer within 1 s. */
