@@ -78,7 +78,8 @@ async function commit(deps: PublishDeps, message: Message, endpointIds: string[]
 /**
  * The reads before a publish (each a cached lookup, with its own connection and statement limits) are
  * bounded together: on a database slow to answer, a publish is then answered within this, the queue's
- * wait and the publish statement's own limits (see docs/operations.md), with nothing stored.
+ * wait and the publish statement's own limits (see docs/operations.md), the message unsent (an
+ * application it creates may still be created: a retry with the same uid finds it).
  */
 export const LOOKUPS_MS = 5_000;
 const lookupsLate = () =>
