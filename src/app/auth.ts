@@ -4,6 +4,7 @@
 // of an application's tokens records a cut-off: tokens issued before it stop working (token-cutoff.ts).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/config.ts';
+import { conflict } from '../core/errors.ts';
 import { type Cutoff, cutOffAt, foldCutoff } from '../core/token-cutoff.ts';
 import type { Store } from '../store/store.ts';
 import type { Capability, Scope } from './context.ts';
@@ -204,7 +205,8 @@ export function createAuthenticator(store: Store): Authenticator {
           const current = await store.settings.get(CUTOFF + appId);
           const fold = foldCutoff(current === null ? null : (JSON.parse(current) as Cutoff), now, delayMs);
           if (await store.settings.compareAndSet(CUTOFF + appId, current, JSON.stringify(fold))) return;
-          if (tries === CUTOFF_TRIES) throw new Error('expire-all: too many calls at once; try again');
+          if (tries === CUTOFF_TRIES)
+            throw conflict('too many expire-all calls at once for this application: retry');
         }
       } finally {
         logouts++;
