@@ -84,6 +84,13 @@ program
   )
   .addOption(
     env(
+      '--pool-size <n>',
+      'DOORBELL_POOL_SIZE',
+      'PostgreSQL connections per process (default 10; the LISTEN connection aside)',
+    ),
+  )
+  .addOption(
+    env(
       '--retention <duration>',
       'DOORBELL_RETENTION',
       'how long payloads are kept; older messages are deleted with their attempts (default 90d)',

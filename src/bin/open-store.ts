@@ -75,7 +75,7 @@ export async function openDatabase(
 ): Promise<Database> {
   const url = config.database;
   if (!isPostgres(url)) return openSqliteThread(config);
-  const open = () => openPostgresStore(url, { retentionMs: config.retentionMs });
+  const open = () => openPostgresStore(url, { retentionMs: config.retentionMs, poolSize: config.poolSize });
   const store = waitForDatabase
     ? await untilReachable(open, { where: shownDatabase(url), signal: waitForDatabase })
     : await open();

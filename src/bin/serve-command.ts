@@ -17,6 +17,7 @@ export interface ServeOptions {
   retrySchedule?: string;
   attemptTimeout?: string;
   concurrency?: string;
+  poolSize?: string;
   retention?: string;
   publicUrl?: string;
   role?: string;
@@ -138,6 +139,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     host: options.host ?? base.host,
     port: options.port === undefined ? base.port : integerFlag('--port', options.port, 0, 65535),
     database: options.database === undefined ? base.database : database(options.database),
+    poolSize: options.poolSize ? integerFlag('--pool-size', options.poolSize, 1, 1000) : base.poolSize,
     adminToken,
     publicUrl: options.publicUrl ? publicUrl(options.publicUrl) : null,
     retentionMs: options.retention ? positiveDuration('--retention', options.retention) : base.retentionMs,
@@ -155,6 +157,9 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     throw new UsageError(
       `--role ${config.role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
     );
+  }
+  if (options.poolSize && !isPostgres(config.database)) {
+    throw new UsageError('--pool-size needs a postgres:// --database: SQLite is served by one connection');
   }
 
   if (adminToken && adminToken.length < 16 && !isDemo) {

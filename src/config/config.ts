@@ -28,6 +28,7 @@ export interface Config {
   host: string;
   port: number;
   database: string; // a file path (SQLite) or a postgres:// URL
+  poolSize: number; // PostgreSQL connections per process (the LISTEN connection aside)
   adminToken: string | null; // from the environment; otherwise generated on first start
   publicUrl: string | null; // how clients reach this server, for app-portal URLs
   delivery: DeliveryConfig;
@@ -59,6 +60,7 @@ export const defaults: Config = {
   host: '127.0.0.1',
   port: 8071,
   database: '.doorbell/doorbell.db',
+  poolSize: 10,
   adminToken: null,
   publicUrl: null,
   delivery: defaultDelivery,

@@ -61,6 +61,16 @@ test('serve refuses split roles on SQLite, and an admin token no client could se
       `doorbell: --role ${role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
     );
   }
+  const pool = await serve(database, ['--pool-size', '4']);
+  assert.deepEqual(
+    [pool.code, pool.stderr.split('\n')[0]],
+    [2, 'doorbell: --pool-size needs a postgres:// --database: SQLite is served by one connection'],
+  );
+  const zero = await serve('postgres://127.0.0.1:9/x', ['--pool-size', '0']);
+  assert.deepEqual(
+    [zero.code, zero.stderr.split('\n')[0]],
+    [2, "doorbell: --pool-size must be an integer from 1 to 1000, got '0'"],
+  );
   const env = await serve(database, [], { DOORBELL_ROLE: 'worker' });
   assert.match(
     env.stderr,

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { openDatabase } from '../../src/bin/open-store.ts';
+import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
 import { claimDue } from '../../src/store/postgres/claim-sql.ts';
@@ -370,6 +372,37 @@ if (skip) {
           await store.close();
           for (const pair of pairs) for (const s of pair) s.destroy();
           await new Promise((resolve) => proxy.close(resolve));
+        }
+      });
+    });
+
+    it('serve opens at most --pool-size connections for its calls', async () => {
+      await withTempDatabase(async (db) => {
+        const opened = await openDatabase(makeConfig({ database: db.url, poolSize: 2 }));
+        const locker = probePool(db.url);
+        const probe = probePool(db.url);
+        const waiting = async () => {
+          const { rows } = await probe.query<{ n: string }>(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+            [db.name],
+          );
+          return Number(rows[0]?.n);
+        };
+        const client = await locker.connect();
+        try {
+          // Every call waits behind the lock, holding its connection: the pool opens all it may.
+          await client.query('BEGIN; LOCK TABLE settings IN ACCESS EXCLUSIVE MODE');
+          const calls = Array.from({ length: 6 }, (_, i) => opened.store.settings.get(`k${i}`));
+          for (let i = 0; i < 50 && (await waiting()) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, 200)); // room for a third, were the pool larger
+          const seen = await waiting();
+          await client.query('COMMIT');
+          assert.equal(seen, 2);
+          assert.deepEqual(await Promise.all(calls), Array(6).fill(null));
+        } finally {
+          client.release();
+          await Promise.all([locker.end(), probe.end()]);
+          await opened.store.close();
         }
       });
     });
