@@ -36,12 +36,9 @@ const ECHO_MS = 250;
 export function handleSignals(
   stopping: Promise<Stoppable>,
   limits: { drainMs: number; leaseMs: number },
-  starting: AbortController = new AbortController(),
+  starting: AbortController,
 ): { started(): void } {
   let up = false;
-  void stopping.then(() => {
-    up = true;
-  });
   let drainingSince: number | null = null;
   const stop = (signal: 'SIGTERM' | 'SIGINT') => {
     if (drainingSince !== null) {

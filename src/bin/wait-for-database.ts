@@ -73,7 +73,7 @@ function abortable<T extends { close(): Promise<void> }>(
 
 /** What the driver said, with its code when the message does not carry it (57P03, unlike ECONNREFUSED). */
 function reasonOf(error: StoreUnavailableError): string {
-  const said = error.cause instanceof Error && error.cause.message ? error.cause.message : error.message;
+  const { said } = error;
   return error.reason && !said.includes(error.reason) ? `${said} (${error.reason})` : said;
 }
 

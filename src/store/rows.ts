@@ -130,8 +130,8 @@ export function jsonRows(decode: (value: unknown) => unknown) {
       payload: r.payload as string | null,
       createdAt: r.created_at as number,
       expiresAt: r.expires_at as number,
-      deliverAt: (r.deliver_at as number | null | undefined) ?? null,
-      tags: json(r.tags ?? null),
+      deliverAt: r.deliver_at as number | null,
+      tags: json(r.tags),
     }),
   };
 }

@@ -43,6 +43,11 @@ export class StoreUnavailableError extends Error {
     const code = cause instanceof StoreUnavailableError ? cause.reason : (cause as { code?: unknown })?.code;
     this.reason = typeof code === 'string' ? code : undefined;
   }
+
+  /** What the driver said, without the prefix this error adds. */
+  get said(): string {
+    return this.message.slice(UNAVAILABLE.length);
+  }
 }
 
 /**

@@ -81,18 +81,18 @@ const eventKey = (m: Message) => `${m.appId}\u0000${m.eventId}`;
  * the network may even run after the client gave up. Unlike a refused connection, this 503 may not be
  * retried blindly.
  */
-function sentUnanswered(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : '';
-  const code = (error as { reason?: unknown }).reason;
-  return /Query read timeout|Connection terminated unexpectedly/.test(message) || code === 'ECONNRESET';
+function sentUnanswered(error: unknown): error is StoreUnavailableError {
+  if (!(error instanceof StoreUnavailableError)) return false;
+  return (
+    /Query read timeout|Connection terminated unexpectedly/.test(error.said) || error.reason === 'ECONNRESET'
+  );
 }
 
-function mayHaveCommitted(error: unknown): StoreUnavailableError {
-  const said = error instanceof Error ? error.message.replace(/^.*?: /, '') : String(error);
+function mayHaveCommitted(error: StoreUnavailableError): StoreUnavailableError {
   const why = new Error(
-    `the database did not answer the publish (${said}): it may have been stored. Retry with the same eventId, which answers 409 if it was`,
+    `the database did not answer the publish (${error.said}): it may have been stored. Retry with the same eventId, which answers 409 if it was`,
   );
-  return new StoreUnavailableError(Object.assign(why, { code: (error as { reason?: unknown }).reason }));
+  return new StoreUnavailableError(Object.assign(why, { code: error.reason }));
 }
 
 async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]): Promise<PublishResult[]> {
