@@ -3,10 +3,9 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../store/postgres/postgres-store.ts';
-import type { Store } from '../store/store.ts';
+import { type Store, StoreUnavailableError } from '../store/store.ts';
 import { openThreadStore } from '../store/thread/thread-store.ts';
 import { type Delivery, startDelivery } from './delivery.ts';
-import { untilReachable } from './wait-for-database.ts';
 
 type Address = { host: string; port: number };
 
@@ -66,22 +65,28 @@ export async function openSqliteThread(config: Readonly<Config>): Promise<Databa
 }
 
 /**
- * Given `waitForDatabase`, a PostgreSQL database that cannot be reached yet is waited for (see
- * wait-for-database.ts) until it can be, or until that signal aborts; without it the open fails at once.
+ * A PostgreSQL database that cannot be reached fails with StoreUnavailableError, which waiting may fix
+ * (see wait-for-database.ts); any other failure is thrown naming the database.
  */
-export async function openDatabase(
-  config: Readonly<Config>,
-  waitForDatabase?: AbortSignal,
-): Promise<Database> {
+export async function openDatabase(config: Readonly<Config>): Promise<Database> {
   const url = config.database;
   if (!isPostgres(url)) return openSqliteThread(config);
-  const open = () => openPostgresStore(url, { retentionMs: config.retentionMs, poolSize: config.poolSize });
-  const store = waitForDatabase
-    ? await untilReachable(open, { where: shownDatabase(url), signal: waitForDatabase })
-    : await open();
+  const store = await openPostgresStore(url, {
+    retentionMs: config.retentionMs,
+    poolSize: config.poolSize,
+  }).catch((error: unknown) => {
+    throw error instanceof StoreUnavailableError ? error : cannotOpen(shownDatabase(url), error);
+  });
   return {
     store,
     startDelivery: async (own) => startDelivery(store, config, own),
     onWork: (fn) => listen(url, TASKS_CHANNEL, () => fn()),
   };
+}
+
+function cannotOpen(where: string, error: unknown): Error {
+  const said = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const shown = typeof code === 'string' && !said.includes(code) ? `${said} (${code})` : said;
+  return new Error(`cannot open the database ${where}: ${shown}`, { cause: error });
 }

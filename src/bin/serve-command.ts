@@ -8,6 +8,7 @@ import { integerFlag, parsedFlag, UsageError, withoutEmpty } from './flags.ts';
 import { isPostgres, shownDatabase } from './open-store.ts';
 import { startDoorbell, startWorker } from './serve.ts';
 import { handleSignals, type Stoppable } from './shutdown.ts';
+import { untilReachable } from './wait-for-database.ts';
 
 export interface ServeOptions {
   port?: string;
@@ -180,15 +181,18 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     },
     starting,
   );
-  const wait = { waitForDatabase: starting.signal };
+  // A database that cannot be reached yet is waited for (PostgreSQL only: a SQLite file is this process's).
+  const waiting = { where: shownDatabase(config.database), signal: starting.signal };
+  const start = <T extends { close(): Promise<void> }>(run: () => Promise<T>) =>
+    unlessStopped(isPostgres(config.database) ? untilReachable(run, waiting) : run(), starting.signal);
   if (config.role === 'worker') {
-    const worker = await unlessStopped(startWorker(config, wait), starting.signal);
+    const worker = await start(() => startWorker(config));
     signals.started();
     if (worker) console.error(`Doorbell worker started (database: ${shownDatabase(config.database)})`);
     closeWhenUp(worker ?? NOTHING_STARTED);
     return;
   }
-  const running = await unlessStopped(startDoorbell(config, wait), starting.signal);
+  const running = await start(() => startDoorbell(config));
   signals.started();
   if (!running) return closeWhenUp(NOTHING_STARTED);
   console.error(`Doorbell ${config.role === 'api' ? 'API (no delivery) ' : ''}listening on ${running.url}`);

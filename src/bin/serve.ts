@@ -21,19 +21,11 @@ export interface Running {
   inFlight(): Promise<number>;
 }
 
-export interface StartOptions {
-  /**
-   * Waits for a PostgreSQL database that cannot be reached yet, until this signal aborts (the start then
-   * rejects with its reason); without it such a start fails at once. Nothing listens meanwhile.
-   */
-  waitForDatabase?: AbortSignal;
-}
-
 /** Roles 'all' (API and delivery in one process) and 'api' (API only; workers deliver). */
-export async function startDoorbell(config: Readonly<Config>, options: StartOptions = {}): Promise<Running> {
+export async function startDoorbell(config: Readonly<Config>): Promise<Running> {
   if (config.role === 'worker') throw new Error('the worker role has no API: use startWorker');
   const now = Date.now;
-  const db = await openDatabase(config, options.waitForDatabase);
+  const db = await openDatabase(config);
   const { store } = db;
   // A configured token holds from the first request; a generated one is stored last (see below).
   const configured = config.adminToken ? await initAdminToken(store, config) : null;
@@ -92,20 +84,24 @@ export async function startDoorbell(config: Readonly<Config>, options: StartOpti
 /** The 'worker' role: delivery only, no HTTP listener. */
 export async function startWorker(
   config: Readonly<Config>,
-  options: StartOptions = {},
 ): Promise<Pick<Running, 'store' | 'close' | 'inFlight'>> {
-  const { store, onWork, startDelivery } = await openDatabase(config, options.waitForDatabase);
-  // A worker does not listen, but the API processes it serves do, where the configuration they share
-  // says (--host, --port): that address is the platform's own, never dialed.
-  const delivery = await startDelivery([{ host: config.host, port: config.port }]);
-  const listener = await onWork(() => delivery.wake());
-  return {
-    store,
-    async close() {
-      await listener.close();
-      await delivery.stop();
-      await store.close();
-    },
-    inFlight: () => delivery.inFlight(),
+  const { store, onWork, startDelivery } = await openDatabase(config);
+  let delivery: Delivery | null = null;
+  let listener: { close(): Promise<void> } | null = null;
+  const close = async () => {
+    await listener?.close();
+    await delivery?.stop();
+    await store.close();
   };
+  try {
+    // A worker does not listen, but the API processes it serves do, where the configuration they share
+    // says (--host, --port): that address is the platform's own, never dialed.
+    const started = await startDelivery([{ host: config.host, port: config.port }]);
+    delivery = started;
+    listener = await onWork(() => started.wake());
+  } catch (error) {
+    await close().catch(() => {});
+    throw error;
+  }
+  return { store, close, inFlight: async () => (await delivery?.inFlight()) ?? 0 };
 }

@@ -28,7 +28,7 @@ test('an unreachable database is tried again, with one line when the wait starts
   assert.match(lines[1] ?? '', /^doorbell: connected to the database after \ds$/); // 0.5 s + 1 s of backoff
 });
 
-test('a failure that waiting does not fix is thrown at once, naming the database and the code', async () => {
+test('a failure that waiting does not fix is thrown at once, as it is', async () => {
   const lines: string[] = [];
   let calls = 0;
   const auth = Object.assign(new Error('password authentication failed for user "doorbell"'), {
@@ -42,10 +42,7 @@ test('a failure that waiting does not fix is thrown at once, naming the database
       },
       { where: WHERE, signal: new AbortController().signal, log: (line) => lines.push(line) },
     ),
-    {
-      message: `cannot open the database ${WHERE}: password authentication failed for user "doorbell" (28P01)`,
-      cause: auth,
-    },
+    (error) => error === auth,
   );
   assert.equal(calls, 1);
   assert.deepEqual(lines, []);

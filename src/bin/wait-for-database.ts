@@ -1,7 +1,8 @@
 // `doorbell serve` on PostgreSQL starts before its database can be reached (a container started with its
-// database, a server still starting up or failing over) and waits for it instead of exiting: the first
-// open is tried again with backoff, and stderr says why it waits. Nothing listens meanwhile, so a load
-// balancer sends the process no traffic until it can serve.
+// database, a server still starting up or failing over) and waits for it instead of exiting: a start
+// that the database could not serve (the first open, or any call after it: the admin token, the LISTEN
+// connection) is undone and tried again with backoff, and stderr says why it waits. Nothing listens in
+// the meantime, so a load balancer sends the process no traffic until it can serve.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreUnavailableError } from '../store/store.ts';
@@ -20,12 +21,12 @@ export interface Waiting {
 }
 
 /**
- * Calls `open` until it succeeds, waiting while it fails with StoreUnavailableError. Any other failure
- * (a wrong password, a database or role that does not exist, a newer schema) is not fixed by waiting:
- * it is thrown at once, naming the database.
+ * Calls `start` until it succeeds, waiting while it fails with StoreUnavailableError; a failed start must
+ * have undone itself. Any other failure (a wrong password, a database or role that does not exist, a
+ * newer schema, a port in use) is not fixed by waiting: it is thrown at once, as it is.
  */
 export async function untilReachable<T extends { close(): Promise<void> }>(
-  open: () => Promise<T>,
+  start: () => Promise<T>,
   waiting: Waiting,
 ): Promise<T> {
   const { where, signal } = waiting;
@@ -36,12 +37,12 @@ export async function untilReachable<T extends { close(): Promise<void> }>(
   for (;;) {
     signal.throwIfAborted();
     try {
-      const opened = await abortable(open(), signal);
+      const started = await abortable(start(), signal);
       if (reportedAt !== null) log(`doorbell: connected to the database after ${secondsSince(since)}`);
-      return opened;
+      return started;
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      if (!(error instanceof StoreUnavailableError)) throw cannotOpen(where, error);
+      if (!(error instanceof StoreUnavailableError)) throw error;
       if (reportedAt === null) {
         log(`doorbell: waiting for the database ${where}: ${reasonOf(error)}`);
         reportedAt = Date.now();
@@ -56,7 +57,7 @@ export async function untilReachable<T extends { close(): Promise<void> }>(
   }
 }
 
-/** `attempt`, or the signal's reason as soon as it is aborted; an open that succeeds after that is closed. */
+/** `attempt`, or the signal's reason as soon as it is aborted; a start that succeeds after that is closed. */
 function abortable<T extends { close(): Promise<void> }>(
   attempt: Promise<T>,
   signal: AbortSignal,
@@ -75,13 +76,6 @@ function abortable<T extends { close(): Promise<void> }>(
 function reasonOf(error: StoreUnavailableError): string {
   const { said } = error;
   return error.reason && !said.includes(error.reason) ? `${said} (${error.reason})` : said;
-}
-
-function cannotOpen(where: string, error: unknown): Error {
-  const said = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown } | null)?.code;
-  const shown = typeof code === 'string' && !said.includes(code) ? `${said} (${code})` : said;
-  return new Error(`cannot open the database ${where}: ${shown}`, { cause: error });
 }
 
 const secondsSince = (since: number) => `${Math.round((Date.now() - since) / 1000)}s`;

@@ -4,11 +4,12 @@
 // not exist is not waited for, and a signal ends the wait at once.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { type DoorbellProcess, spawnDoorbell } from '../support/doorbell-process.ts';
 import { apiOk, TOKEN, until } from '../support/in-process.ts';
-import { ADMIN_URL, createTempDatabase, pgSkipReason, type TempDatabase } from '../support/postgres.ts';
+import { startPgProxy, viaPort } from '../support/pg-proxy.ts';
+import { ADMIN_URL, createTempDatabase, pgSkipReason } from '../support/postgres.ts';
 import { startReceiver } from '../support/receiver.ts';
 import { doorbell } from '../support/run-doorbell.ts';
 
@@ -27,43 +28,6 @@ async function freePortInRange(): Promise<number> {
     if (free) return port;
   }
   throw new Error('no free port in 47000–47999');
-}
-
-/** Forwards every connection to `port` on to the shared PostgreSQL server. */
-async function startProxy(port: number): Promise<{ close(): Promise<void> }> {
-  const target = new URL(ADMIN_URL);
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  };
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
-    track(client);
-    track(upstream);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  return {
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** `db`'s URL with its host and port replaced by 127.0.0.1:`port`. */
-function viaPort(db: TempDatabase, port: number): string {
-  const url = new URL(db.url);
-  url.host = `127.0.0.1:${port}`;
-  return url.href;
 }
 
 test('API and worker processes wait for an unreachable database, then start and deliver', {
@@ -117,7 +81,7 @@ test('API and worker processes wait for an unreachable database, then start and 
   );
   assert.equal(refused, 'refused', 'nothing listens while waiting');
 
-  proxy = await startProxy(dbPort);
+  proxy = await startPgProxy(dbPort);
   // The next try comes within 5 s (the longest backoff); the API then migrates, listens and is ready.
   const readiness = () =>
     fetch(`${apiProcess.url}/api/v1/health`).then(

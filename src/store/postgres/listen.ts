@@ -3,6 +3,8 @@
 // listener is called once anyway: a worker then looks for due tasks, which is what a wake-up asks for.
 
 import pg from 'pg';
+import { StoreUnavailableError } from '../store.ts';
+import { isUnavailable } from './pg.ts';
 
 export interface Listener {
   close(): Promise<void>;
@@ -69,7 +71,11 @@ export async function listen(
     }, delay);
   }
 
-  await connect();
+  // The first connection is the caller's to wait for: a database that cannot be reached says so as any
+  // other call would, and what waiting does not fix is thrown as it is.
+  await connect().catch((error: unknown) => {
+    throw isUnavailable(error) ? new StoreUnavailableError(error) : error;
+  });
   return {
     async close() {
       closed = true;
