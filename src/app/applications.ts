@@ -173,12 +173,32 @@ export async function getOrCreateApp(
   idOrUid: string,
   input: ApplicationInput | null | undefined,
 ): Promise<Application> {
+  return (await findApp(deps, scope, idOrUid)) ?? (await createNamedApp(deps, scope, idOrUid, input)).app;
+}
+
+/** The application the path names (cached, see PublishCache), or null; another app's is not found. */
+export async function findApp(
+  deps: ApplicationDeps,
+  scope: Scope,
+  idOrUid: string,
+): Promise<Application | null> {
   const existing = await deps.cache.app(deps.store, idOrUid);
-  if (existing) {
-    if (scope.kind === 'app' && existing.id !== scope.appId) throw notFound('application');
-    return existing;
-  }
-  if (!input || scope.kind !== 'admin' || isAppId(idOrUid)) return resolveApp(deps.store, scope, idOrUid); // 404
+  if (existing && scope.kind === 'app' && existing.id !== scope.appId) throw notFound('application');
+  return existing;
+}
+
+/**
+ * What getOrCreateApp does once findApp found none: 404 unless `input` may create it; `created` is
+ * false when another request created it first.
+ */
+export async function createNamedApp(
+  deps: ApplicationDeps,
+  scope: Scope,
+  idOrUid: string,
+  input: ApplicationInput | null | undefined,
+): Promise<{ app: Application; created: boolean }> {
+  if (!input || scope.kind !== 'admin' || isAppId(idOrUid))
+    return { app: await resolveApp(deps.store, scope, idOrUid), created: false }; // 404
   // As in Svix: the body names the uid the path looks for, so that the next call finds what this one made.
   const loc = ['body', 'application', 'uid'];
   if (!input.uid) throw invalid(loc, `must be set to "${idOrUid}" (the path) to create the application`);
@@ -186,10 +206,10 @@ export async function getOrCreateApp(
   const app = buildApplication(input, deps.now());
   try {
     await deps.store.apps.create(app);
-    return app;
+    return { app, created: true };
   } catch (error) {
     const raced = await deps.store.apps.get(idOrUid);
-    if (raced) return raced;
+    if (raced) return { app: raced, created: false };
     throw error;
   }
 }

@@ -9,7 +9,8 @@ test('a publish whose reads the database does not answer gets a 503 after LOOKUP
   mock.timers.enable({ apis: ['setTimeout'] });
   try {
     let published = 0;
-    const store = { eventTypes: { get: () => new Promise(() => {}) } } as unknown as Store;
+    const never = () => new Promise(() => {});
+    const store = { eventTypes: { get: never }, apps: { get: never } } as unknown as Store;
     const deps: PublishDeps = {
       store,
       config: makeConfig(),
@@ -40,4 +41,68 @@ test('a publish whose reads the database does not answer gets a 503 after LOOKUP
   } finally {
     mock.timers.reset();
   }
+});
+
+/**
+ * A store whose event-type and application reads answer only once both have been asked (so they must
+ * run together), with `eventType` as the event type; it records the calls made.
+ */
+function creatingStore(eventType: { name: string; archived: boolean } | null) {
+  const calls: string[] = [];
+  let bothAsked!: () => void;
+  const asked = new Promise<void>((resolve) => (bothAsked = resolve));
+  const read = <T>(name: string, value: T) => {
+    calls.push(name);
+    if (calls.filter((c) => c.endsWith('.get')).length === 2) bothAsked();
+    return asked.then(() => value);
+  };
+  const store = {
+    eventTypes: { get: () => read('eventTypes.get', eventType) },
+    apps: {
+      get: () => read('apps.get', null),
+      create: async () => void calls.push('apps.create'),
+    },
+    endpoints: {
+      listAll: async () => {
+        calls.push('endpoints.listAll');
+        return [];
+      },
+    },
+  } as unknown as Store;
+  const published: unknown[] = [];
+  const deps: PublishDeps = {
+    store,
+    config: makeConfig(),
+    now: Date.now,
+    cache: new PublishCache(Date.now),
+    publisher: {
+      publish: async (item) => {
+        published.push(item);
+        return { ok: true };
+      },
+      drain: async () => {},
+    },
+  };
+  return { deps, calls, published };
+}
+
+const creating = {
+  eventType: 'a.b',
+  payload: '{}',
+  application: { name: 'Acme', uid: 'acme', rateLimit: null, metadata: {} },
+};
+
+test('a publish that creates its application reads the event type and the application together, and no endpoints', async () => {
+  const { deps, calls, published } = creatingStore(null);
+  const message = await publishMessage(deps, { kind: 'admin' }, 'acme', creating);
+  assert.deepEqual(calls.slice(0, 2).sort(), ['apps.get', 'eventTypes.get']);
+  assert.deepEqual(calls.slice(2), ['apps.create']);
+  assert.deepEqual(published, [{ message, endpointIds: [], now: message.createdAt }]);
+});
+
+test('a publish of an archived event type creates no application', async () => {
+  const { deps, calls, published } = creatingStore({ name: 'a.b', archived: true });
+  await assert.rejects(publishMessage(deps, { kind: 'admin' }, 'acme', creating), /archived/);
+  assert.equal(calls.includes('apps.create'), false);
+  assert.deepEqual(published, []);
 });
