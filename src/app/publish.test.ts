@@ -1,29 +1,33 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { makeConfig } from '../config/config.ts';
-import { type Store, StoreUnavailableError } from '../store/store.ts';
+import { type PublishItem, type Store, StoreUnavailableError } from '../store/store.ts';
 import { LOOKUPS_MS, type PublishDeps, publishMessage } from './publish.ts';
 import { PublishCache } from './publish-cache.ts';
+
+/** Publish dependencies over `store` (a stub of what the test calls); `published` gets what is committed. */
+function depsOf(store: unknown, published: PublishItem[]): PublishDeps {
+  return {
+    store: store as Store,
+    config: makeConfig(),
+    now: Date.now,
+    cache: new PublishCache(Date.now),
+    publisher: {
+      publish: async (item) => {
+        published.push(item);
+        return { ok: true };
+      },
+      drain: async () => {},
+    },
+  };
+}
 
 test('a publish whose reads the database does not answer gets a 503 after LOOKUPS_MS, unsent', async () => {
   mock.timers.enable({ apis: ['setTimeout'] });
   try {
-    let published = 0;
+    const published: PublishItem[] = [];
     const never = () => new Promise(() => {});
-    const store = { eventTypes: { get: never }, apps: { get: never } } as unknown as Store;
-    const deps: PublishDeps = {
-      store,
-      config: makeConfig(),
-      now: Date.now,
-      cache: new PublishCache(Date.now),
-      publisher: {
-        publish: async () => {
-          published++;
-          return { ok: true };
-        },
-        drain: async () => {},
-      },
-    };
+    const deps = depsOf({ eventTypes: { get: never }, apps: { get: never } }, published);
     const publishing = publishMessage(deps, { kind: 'admin' }, 'app_1', { eventType: 'a.b', payload: '{}' });
     const settled: { outcome: unknown } = { outcome: 'pending' };
     publishing.then(
@@ -37,7 +41,7 @@ test('a publish whose reads the database does not answer gets a 503 after LOOKUP
     mock.timers.tick(1);
     await new Promise((resolve) => setImmediate(resolve));
     assert.ok(outcome() instanceof StoreUnavailableError, String(outcome()));
-    assert.equal(published, 0);
+    assert.deepEqual(published, []);
   } finally {
     mock.timers.reset();
   }
@@ -68,22 +72,9 @@ function creatingStore(eventType: { name: string; archived: boolean } | null) {
         return [];
       },
     },
-  } as unknown as Store;
-  const published: unknown[] = [];
-  const deps: PublishDeps = {
-    store,
-    config: makeConfig(),
-    now: Date.now,
-    cache: new PublishCache(Date.now),
-    publisher: {
-      publish: async (item) => {
-        published.push(item);
-        return { ok: true };
-      },
-      drain: async () => {},
-    },
   };
-  return { deps, calls, published };
+  const published: PublishItem[] = [];
+  return { deps: depsOf(store, published), calls, published };
 }
 
 const creating = {
