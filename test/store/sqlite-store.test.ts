@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -92,7 +101,8 @@ describe('sqlite store on a file', () => {
       await store.settings.put('k', 'v'); // a write: the log exists
       const mode = (p: string) => statSync(p).mode & 0o777;
       assert.equal(mode(join(dir, 'private')), 0o700);
-      for (const file of [path, `${path}-wal`, `${path}-shm`]) assert.equal(mode(file), 0o600, file);
+      for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}.lock`])
+        assert.equal(mode(file), 0o600, file);
     } finally {
       await store.close();
     }
@@ -101,6 +111,21 @@ describe('sqlite store on a file', () => {
     chmodSync(shared, 0o640);
     await openSqliteStore(shared).close();
     assert.equal(statSync(shared).mode & 0o777, 0o640);
+  });
+
+  it('a database it may read but not write is refused at open, saying so', async () => {
+    const path = join(dir, 'read-only.db');
+    await openSqliteStore(path).close();
+    // As a file this user may not write: SQLite opens it read-only without a word (root writes any file).
+    assert.throws(() => openSqliteStore(path, { pragmas: ['query_only = 1'] }), {
+      code: 'SQLITE_READONLY',
+      message: /^attempt to write a readonly database: this user may not write it/,
+    });
+    const folder = join(dir, 'a-folder.db');
+    mkdirSync(folder);
+    assert.throws(() => openSqliteStore(folder), {
+      message: /^unable to open database file: it is a folder$/,
+    });
   });
 
   it('one store at a time serves a file: a second is refused until the first is closed', async () => {

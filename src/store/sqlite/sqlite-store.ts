@@ -46,7 +46,10 @@ export interface SqliteStoreOptions {
  * clocks and caches. Throws if another process (or another store in this one) holds it.
  */
 function lockDatabase(path: string): Database.Database {
-  const lock = new Database(`${path}.lock`, { timeout: 0 });
+  const lockPath = `${path}.lock`;
+  // Its owner's only, as the database is (SQLite gives its journal the same mode).
+  if (!existsSync(lockPath)) closeSync(openSync(lockPath, 'a', 0o600));
+  const lock = new Database(lockPath, { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE'); // the lock the transaction takes is kept after it
     lock.exec('BEGIN EXCLUSIVE; COMMIT');
@@ -85,11 +88,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     raw.pragma(`wal_autocheckpoint = ${WAL_PAGES}`); // checkpoints run on their own thread: checkpointer.ts
     migrate(raw);
     for (const pragma of options.pragmas ?? []) raw.pragma(pragma);
+    // SQLite opens a file it may read but not write without a word, and every write would fail once
+    // serving: rewriting the header's user_version (unused) as it is finds out now.
+    raw.pragma(`user_version = ${Number(raw.pragma('user_version', { simple: true }))}`);
   } catch (error) {
     replaced?.stop();
     raw?.close();
     lock?.close();
-    throw error;
+    throw explained(path, error);
   }
   const db = new Db(raw);
   const checkpointer = memory ? null : startCheckpointer(path);
@@ -118,6 +124,20 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
     replaced,
   );
+}
+
+/** SQLite's "unable to open" and "readonly", with what the file system says of `path`. */
+function explained(path: string, error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!(error instanceof Error) || typeof code !== 'string') return error;
+  let why: string | null = null;
+  if (code.startsWith('SQLITE_READONLY')) {
+    why = 'this user may not write it (the file, its folder, and its -wal and -shm files must be writable)';
+  } else if (code.startsWith('SQLITE_CANTOPEN')) {
+    const stat = statSync(path, { throwIfNoEntry: false });
+    why = stat?.isDirectory() ? 'it is a folder' : 'this user may not read and write it, or its folder';
+  }
+  return why ? Object.assign(new Error(`${error.message}: ${why}`, { cause: error }), { code }) : error;
 }
 
 /**
