@@ -19,8 +19,19 @@ describe('checkEndpointUrl', () => {
   });
 
   it('lets hostnames through: they are checked after DNS at delivery', () => {
-    assert.equal(checkEndpointUrl('http://localhost:3000/', []).ok, true);
     assert.equal(checkEndpointUrl('http://internal.corp/', []).ok, true);
+    assert.equal(checkEndpointUrl('http://localhost.example.com/', []).ok, true);
+  });
+
+  it('refuses localhost names, loopback whatever DNS says, unless loopback is allowlisted', () => {
+    for (const host of ['localhost', 'LOCALHOST.', 'api.localhost'])
+      assert.deepEqual(
+        checkEndpointUrl(`http://${host}:3000/`, []),
+        { ok: false, reason: `blocked address ${host.toLowerCase()} (loopback)` },
+        host,
+      );
+    assert.equal(checkEndpointUrl('http://localhost:3000/', loopback).ok, true);
+    assert.equal(checkEndpointUrl('http://localhost:3000/', parseCidrs(['::1'])).ok, true);
   });
 
   it('rejects other schemes, credentials and junk', () => {
@@ -72,31 +83,31 @@ describe('checkEndpointUrl', () => {
   it('blocks IP literals in blocked ranges, in any spelling', () => {
     assert.deepEqual(checkEndpointUrl('http://10.0.0.5/hook', []), {
       ok: false,
-      reason: 'blocked address 10.0.0.5',
+      reason: 'blocked address 10.0.0.5 (private)',
     });
     assert.deepEqual(checkEndpointUrl('http://2130706433/', []), {
       ok: false,
-      reason: 'blocked address 127.0.0.1',
+      reason: 'blocked address 127.0.0.1 (loopback)',
     });
     assert.deepEqual(checkEndpointUrl('http://0x7f.1/', []), {
       ok: false,
-      reason: 'blocked address 127.0.0.1',
+      reason: 'blocked address 127.0.0.1 (loopback)',
     });
     assert.deepEqual(checkEndpointUrl('http://012.0.0.1/', []), {
       ok: false,
-      reason: 'blocked address 10.0.0.1',
+      reason: 'blocked address 10.0.0.1 (private)',
     });
     assert.deepEqual(checkEndpointUrl('http://[::ffff:127.0.0.1]/', []), {
       ok: false,
-      reason: 'blocked address ::ffff:7f00:1',
+      reason: 'blocked address ::ffff:7f00:1 (ipv4-mapped loopback)',
     });
     assert.deepEqual(checkEndpointUrl('http://[fd00::1]:80/', []), {
       ok: false,
-      reason: 'blocked address fd00::1',
+      reason: 'blocked address fd00::1 (unique-local)',
     });
     assert.deepEqual(checkEndpointUrl('http://169.254.169.254/latest/meta-data', loopback), {
       ok: false,
-      reason: 'blocked address 169.254.169.254',
+      reason: 'blocked address 169.254.169.254 (link-local)',
     });
   });
 

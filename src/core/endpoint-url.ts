@@ -1,6 +1,6 @@
 // Endpoint URL checks at create/update time. Hostnames are checked again at delivery, after DNS.
 
-import { type Cidr, isAllowedAddress } from './ssrf.ts';
+import { blockedReason, type Cidr, isAllowedAddress } from './ssrf.ts';
 
 export type EndpointUrlCheck = { ok: true; url: string } | { ok: false; reason: string };
 
@@ -23,9 +23,14 @@ function hostNameFault(hostname: string): string | null {
   return null;
 }
 
+function isLocalhost(hostname: string): boolean {
+  const name = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
+  return name === 'localhost' || name.endsWith('.localhost');
+}
+
 /**
  * Accepts http(s) URLs with a host DNS could resolve, a port other than 0, and no credentials. An
- * IP-literal host must be public or allowlisted.
+ * IP-literal host, or a localhost name, must be public or allowlisted.
  * Returns the WHATWG-normalised URL: what was checked is what will be sent.
  */
 export function checkEndpointUrl(raw: string, allow: readonly Cidr[]): EndpointUrlCheck {
@@ -46,7 +51,11 @@ export function checkEndpointUrl(raw: string, allow: readonly Cidr[]): EndpointU
   const unresolvable = literal === null ? hostNameFault(url.hostname) : null;
   if (unresolvable !== null) return { ok: false, reason: `URL host ${url.hostname} ${unresolvable}` };
   if (literal !== null && !isAllowedAddress(literal, allow)) {
-    return { ok: false, reason: `blocked address ${literal}` };
+    return { ok: false, reason: blockedReason(literal, allow) };
+  }
+  // RFC 6761 §6.3: localhost names are the loopback addresses, whatever DNS would say.
+  if (isLocalhost(url.hostname) && !isAllowedAddress('127.0.0.1', allow) && !isAllowedAddress('::1', allow)) {
+    return { ok: false, reason: `blocked address ${url.hostname} (loopback)` };
   }
   return { ok: true, url: url.href };
 }

@@ -181,3 +181,12 @@ export function isAllowedAddress(address: string, allow: readonly Cidr[]): boole
   if (parsed === null) return false;
   return inAllowlist(parsed, allow) || classifyParsed(parsed) === null;
 }
+
+/**
+ * Why delivery refuses `address` (not allowed, or allowed but this server's own), as attempts and API
+ * errors say it: `blocked address 10.0.0.5 (private)`; `from` names the host name it was resolved from.
+ */
+export function blockedReason(address: string, allow: readonly Cidr[], from?: string): string {
+  const why = isAllowedAddress(address, allow) ? "this server's own address" : blockedRange(address);
+  return `blocked address ${address} (${why}${from === undefined ? '' : `, from ${from}`})`;
+}

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { ipLiteral } from '../core/endpoint-url.ts';
 import type { ResponseHeaders, SendResult } from '../core/outcome.ts';
-import { blockedRange, type Cidr, canonicalAddress, isAllowedAddress } from '../core/ssrf.ts';
+import { blockedRange, blockedReason, type Cidr, canonicalAddress, isAllowedAddress } from '../core/ssrf.ts';
 import { responseText } from './response-text.ts';
 
 export interface SendRequest {
@@ -155,7 +155,7 @@ function parseTarget(
   const port = Number(url.port) || defaultPort(url.protocol);
   const literal = ipLiteral(url.hostname);
   if (literal !== null && (!isAllowedAddress(literal, allow) || refused(literal, port))) {
-    return { blocked: { kind: 'blocked', reason: `blocked address ${literal}`, durationMs: 0 } };
+    return { blocked: { kind: 'blocked', reason: blockedReason(literal, allow), durationMs: 0 } };
   }
   return { origin: url.origin, path: `${url.pathname}${url.search}`, host: url.host };
 }
@@ -316,8 +316,9 @@ export function createSender(options: SenderOptions): Sender {
         );
         const first = usable[0];
         if (first === undefined) {
-          const shown = addresses[0]?.address ?? hostname;
-          return callback(new BlockedError(`blocked address ${shown} (from ${hostname})`), '', 0);
+          const shown = addresses[0]?.address;
+          const reason = shown ? blockedReason(shown, allow, hostname) : `blocked address ${hostname}`;
+          return callback(new BlockedError(reason), '', 0);
         }
         if ((lookupOptions as LookupOptions).all)
           return (callback as (e: null, a: LookupAddress[]) => void)(null, usable);

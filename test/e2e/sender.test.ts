@@ -296,9 +296,9 @@ describe('undici sender', () => {
       const connections = ok.connections;
       const hits = ok.hits.length;
       const direct = await guarded.send(request(ok.url));
-      assert.deepEqual(direct.kind === 'blocked' && direct.reason, 'blocked address 127.0.0.1');
+      assert.deepEqual(direct.kind === 'blocked' && direct.reason, 'blocked address 127.0.0.1 (loopback)');
       const numeric = await guarded.send(request(`http://2130706433:${ok.port}/`));
-      assert.deepEqual(numeric.kind === 'blocked' && numeric.reason, 'blocked address 127.0.0.1');
+      assert.deepEqual(numeric.kind === 'blocked' && numeric.reason, 'blocked address 127.0.0.1 (loopback)');
       const mapped = await guarded.send(request(`http://[::ffff:127.0.0.1]:${ok.port}/`));
       assert.equal(mapped.kind, 'blocked');
       assert.equal(ok.connections, connections);
@@ -315,7 +315,7 @@ describe('undici sender', () => {
       const result = await guarded.send(request(`http://localhost:${ok.port}/`));
       assert.equal(result.kind, 'blocked');
       assert.ok(result.kind === 'blocked');
-      assert.match(result.reason, /^blocked address (127\.0\.0\.1|::1) \(from localhost\)$/);
+      assert.match(result.reason, /^blocked address (127\.0\.0\.1|::1) \(loopback, from localhost\)$/);
       assert.equal(ok.connections, connections);
     } finally {
       await guarded.close();

@@ -64,7 +64,7 @@ test('a worker refuses the listen address of its configuration', {
   const of = (endpointId: string) => attempts.find((a) => a.endpointId === endpointId);
   assert.deepEqual(
     { code: of(refused.id)?.responseStatusCode, response: of(refused.id)?.response },
-    { code: 0, response: 'blocked address 127.0.0.1' },
+    { code: 0, response: "blocked address 127.0.0.1 (this server's own address)" },
   );
   assert.equal(of(reached.id)?.responseStatusCode, 200);
   assert.equal(own.requests.length, 0);
