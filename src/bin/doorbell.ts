@@ -130,7 +130,7 @@ The admin token is read from DOORBELL_ADMIN_TOKEN, or generated on first start a
 
 Examples:
   $ doorbell serve --demo     # try it: a local receiver, and a command that publishes to it
-  $ DOORBELL_ADMIN_TOKEN=change-me doorbell serve --database /var/lib/doorbell/doorbell.db --host 0.0.0.0
+  $ DOORBELL_ADMIN_TOKEN="$(cat /etc/doorbell/admin-token)" doorbell serve --database /var/lib/doorbell/doorbell.db --host 0.0.0.0
   $ doorbell serve --role worker --database postgres://doorbell@db.internal/doorbell     # delivery only`,
   )
   .action(serveCommand);

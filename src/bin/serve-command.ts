@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { makeConfig, type Role } from '../config/config.ts';
 import { parseDuration, parseSchedule } from '../core/duration.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import { leaseDuration } from '../delivery/worker.ts';
-import { startDemo } from './demo.ts';
+import { demoToken, startDemo } from './demo.ts';
 import { integerFlag, parsedFlag, UsageError, withoutEmpty } from './flags.ts';
 import { isPostgres, shownDatabase } from './open-store.ts';
 import { startDoorbell, startWorker } from './serve.ts';
@@ -129,12 +128,12 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   const allowed = allowSubnets(options.allowSubnets);
   const isDemo = demo(options.demo, process.env.DOORBELL_DEMO);
   let adminToken = adminTokenOf(process.env.DOORBELL_ADMIN_TOKEN);
+  const base = makeConfig();
   if (isDemo) {
     if (!allowed.includes('127.0.0.0/8')) allowed.push('127.0.0.0/8');
-    // The demo prints a working command at every start, so it issues a fresh token each time.
-    adminToken ??= `dbk_${randomBytes(24).toString('base64url')}`;
+    // The demo prints a working command at every start, so it keeps its token where it can show it again.
+    adminToken ??= demoToken(options.database ?? base.database);
   }
-  const base = makeConfig();
   const config = makeConfig({
     role: role(options.role),
     host: options.host ?? base.host,
@@ -201,7 +200,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
   } else if (isDemo && !process.env.DOORBELL_ADMIN_TOKEN) {
-    console.error('  admin token: the demo issues a new one at every start; earlier ones no longer work');
+    console.error("  admin token: the demo's, kept beside its database (demo-admin-token), as below");
   } else if (!adminToken) {
     console.error(
       '  admin token: the last one printed (the first start and each demo start print one), or the DOORBELL_ADMIN_TOKEN given since (only its hash is kept); set DOORBELL_ADMIN_TOKEN to replace it',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -419,6 +419,24 @@ describe('doorbell command', () => {
     );
     assert.match(line, /"amount":4200.*\(signature valid\)$/);
     assert.deepEqual(await proc.stop(), { code: 0, signal: null });
+
+    // Started again, it shows the same token, which still works: a user may have kept it.
+    const token = proc.output().match(/admin token: +(dbk_\S+)/)?.[1];
+    assert.ok(token, proc.output());
+    assert.equal(statSync(join(dir, 'demo-admin-token')).mode & 0o777, 0o600);
+    const again = await spawnDoorbell({
+      database: join(dir, 'doorbell.db'),
+      adminToken: '',
+      args: ['--demo'],
+    });
+    t.after(() => again.kill());
+    await until('the second demo banner', () => /Publish an event/.test(again.output()));
+    assert.equal(again.output().match(/admin token: +(dbk_\S+)/)?.[1], token);
+    const res = await fetch(`${again.url}/api/v1/app/demo`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await again.stop(), { code: 0, signal: null });
   });
 
   test('DOORBELL_DEMO is the twin of --demo: 1 or true starts the demo, 0 or false does not, anything else is refused', async (t) => {
