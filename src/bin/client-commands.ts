@@ -218,7 +218,7 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
   if (/^timestamp too (old|new)$/.test(result.reason)) {
     const signed = check(Number.MAX_SAFE_INTEGER).ok;
     const more = signed
-      ? 'the signature matches; --tolerance accepts an older one'
+      ? 'the signature matches; a wider --tolerance accepts it'
       : 'and no signature matches';
     console.log(`invalid: ${result.reason} (${more})`);
   } else {

@@ -51,7 +51,7 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
       if (error.code === 'EADDRINUSE') {
         const where = `${config.host}:${config.port}`;
         throw new Error(
-          `cannot listen on ${where}: the port is in use (EADDRINUSE): choose another with --port`,
+          `cannot listen on ${where}: the port is in use (EADDRINUSE): choose another with --port (DOORBELL_PORT)`,
         );
       }
       throw error;

@@ -84,11 +84,20 @@ describe('doorbell command', () => {
     const old = new Date(timestamp.getTime() - 3600_000);
     const oldSeconds = String(Math.floor(old.getTime() / 1000));
     const oldSignature = new Webhook(secret).sign('msg_1', old, body);
-    for (const [sig, says] of [
-      [oldSignature, 'timestamp too old (the signature matches; --tolerance accepts an older one)'],
-      [signature, 'timestamp too old (and no signature matches)'],
+    // One from a clock an hour ahead: too new, and the same question.
+    const ahead = new Date(timestamp.getTime() + 3600_000);
+    const aheadSeconds = String(Math.floor(ahead.getTime() / 1000));
+    const aheadSignature = new Webhook(secret).sign('msg_1', ahead, body);
+    for (const [at, sig, says] of [
+      [oldSeconds, oldSignature, 'timestamp too old (the signature matches; a wider --tolerance accepts it)'],
+      [oldSeconds, signature, 'timestamp too old (and no signature matches)'],
+      [
+        aheadSeconds,
+        aheadSignature,
+        'timestamp too new (the signature matches; a wider --tolerance accepts it)',
+      ],
     ] as const) {
-      const stale = await doorbell(['verify', ...headers, oldSeconds, '--signature', sig, '--body', body]);
+      const stale = await doorbell(['verify', ...headers, at, '--signature', sig, '--body', body]);
       assert.deepEqual([stale.code, stale.stdout], [1, `invalid: ${says}\n`]);
     }
     const missing = await doorbell([
