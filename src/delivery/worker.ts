@@ -207,9 +207,10 @@ export function createWorker(deps: WorkerDeps): Worker {
         // waits for a freed slot (which claims again), a publish, or the poll.
         if (free <= reserve) return schedule(IDLE_POLL_MS);
         const next = await store.tasks.nextDueAt();
-        // Due, yet nothing claimable here now: endpoints at their cap, or this worker's own attempts whose
-        // lease ended while it was paused. A freed slot claims again (mayBeDue stays true); else the poll.
-        if (next !== null && next <= now()) return schedule(IDLE_POLL_MS);
+        // Due when the claim looked, yet not claimed: endpoints at their cap, or this worker's own attempts
+        // whose lease ended while it was paused. A freed slot claims again (mayBeDue stays true); else the
+        // poll. One that came due since (while the claim ran) is claimed at once.
+        if (next !== null && next <= at) return schedule(IDLE_POLL_MS);
         mayBeDue = false;
         schedule(next === null ? IDLE_POLL_MS : next - now());
         return;

@@ -1,0 +1,54 @@
+// The worker's timer for the next due task: a task that comes due while a claim runs (after the claim's
+// "now", before its answer) is claimed at once, not at the next poll a second later. On PostgreSQL a
+// claim takes milliseconds, and a rate-limited endpoint's tasks, each due at its own slot, lost it
+// again and again (a slot is kept only when claimed within SLOT_GRACE_MS of it).
+import assert from 'node:assert/strict';
+import { mock, test } from 'node:test';
+import { makeConfig } from '../config/config.ts';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { mkApp, mkEndpoint, mkMessage } from '../store/store-contract.ts';
+import { createWorker } from './worker.ts';
+
+test('a task due during a claim is claimed at once, not at the next poll', async (t) => {
+  const store = openSqliteStore(':memory:');
+  const T = 1_700_000_000_000;
+  // The worker's clock: the mocked one, and the time its claims take.
+  let claiming = 0;
+  const now = () => Date.now() + claiming;
+  const app = mkApp(T);
+  await store.apps.create(app);
+  const endpoint = mkEndpoint(app.id, T, { url: 'http://127.0.0.1:9/hook' });
+  await store.endpoints.create(endpoint);
+  // Due 3 ms after the first claim's now; that claim takes 5 ms.
+  const message = mkMessage(app.id, T, { deliverAt: T + 3 });
+  await store.messages.publish([{ message, endpointIds: [endpoint.id], now: T }]);
+  const claimDue = store.tasks.claimDue.bind(store.tasks);
+  store.tasks.claimDue = async (options) => {
+    const claimed = await claimDue(options);
+    claiming += 5;
+    return claimed;
+  };
+  const sent: string[] = [];
+  const sender = {
+    send: async (request: { url: string }) => {
+      sent.push(request.url);
+      return { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
+    },
+    close: async () => {},
+  };
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T });
+  const worker = createWorker({ store, config: makeConfig(), sender, now, random: () => 0.5 });
+  t.after(async () => {
+    mock.timers.reset();
+    await worker.stop();
+    await store.close();
+  });
+  worker.start();
+  // Timers of a few milliseconds fire (claims are spaced), and the store's commits run (setImmediate);
+  // the poll, a second away, never does.
+  for (let turn = 0; turn < 50 && sent.length === 0; turn++) {
+    mock.timers.tick(1);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.deepEqual(sent, ['http://127.0.0.1:9/hook']);
+});
