@@ -20,6 +20,8 @@ import {
   mkMessage,
   purgeAll,
 } from '../../src/store/store-contract.ts';
+import { until } from '../support/in-process.ts';
+import { startPgProxy, viaPort } from '../support/pg-proxy.ts';
 import {
   createTempDatabase,
   killConnections,
@@ -638,6 +640,30 @@ if (skip) {
         } finally {
           await listener.close();
           await store.close();
+        }
+      });
+    });
+  });
+
+  describe('postgres store: a LISTEN connection that stops answering', () => {
+    it('is found out by its heartbeat and replaced, and the listener is called once reconnected', async () => {
+      await withTempDatabase(async (db) => {
+        const proxy = await startPgProxy(0);
+        const calls: string[] = [];
+        const listener = await listen(viaPort(db, proxy.port), TASKS_CHANNEL, (p) => calls.push(p), 200);
+        const direct = new Pg(db.url, 1);
+        try {
+          await direct.run(`NOTIFY ${TASKS_CHANNEL}, 'before'`);
+          await until('the notification', () => calls.includes('before'));
+          proxy.freeze(); // no error, no close: only the heartbeat can tell
+          await until('the call after reconnecting', () => calls.includes(''), 10_000);
+          await direct.run(`NOTIFY ${TASKS_CHANNEL}, 'after'`);
+          await until('a notification on the new connection', () => calls.includes('after'));
+          assert.equal(proxy.connections(), 2);
+        } finally {
+          await listener.close();
+          await direct.close();
+          await proxy.close();
         }
       });
     });

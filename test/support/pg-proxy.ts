@@ -1,5 +1,6 @@
 // A TCP proxy on 127.0.0.1 to the shared PostgreSQL server, for tests of a database that cannot be
-// reached: nothing listens until it starts, and `refuse` picks connections it closes as they arrive.
+// reached: nothing listens until it starts, `refuse` picks connections it closes as they arrive, and
+// `freeze` stops the connections open so far without closing them (a partition).
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { ADMIN_URL, type TempDatabase } from './postgres.ts';
 
@@ -7,6 +8,8 @@ export interface PgProxy {
   port: number;
   /** Connections accepted or refused so far. */
   connections(): number;
+  /** Stops forwarding on every connection open now, in both directions; later ones are served. */
+  freeze(): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +46,9 @@ export async function startPgProxy(
   return {
     port: typeof address === 'object' && address ? address.port : port,
     connections: () => seen,
+    freeze: () => {
+      for (const socket of sockets) socket.pause();
+    },
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
