@@ -938,6 +938,20 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(statuses, ['success', 'sending', 'success'], 'the refused task keeps its lease');
       });
 
+      test('a finish made again after it committed (its answer lost) is answered true, and counts once', async (s) => {
+        const { app, ep, publish } = await world(s);
+        const m = await publish();
+        const [claimed] = await claim(s, T0);
+        const attempt = mkAttempt(m, ep.id, T0 + 1, { status: 'fail', responseStatusCode: 500 });
+        const input = finishing(claimed!.task, attempt, { status: 'pending', at: T0 + 5000 }, T0 + 1);
+        assert.deepEqual(await s.tasks.finish([input]), [true]);
+        assert.deepEqual(await s.tasks.finish([input]), [true]);
+        const task = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([task?.status, task?.attempts, task?.nextAt], ['pending', 1, T0 + 5000]);
+        const page = await s.attempts.list(app.id, { msgId: m.id, limit: 10 });
+        assert.deepEqual(page.data, [attempt]);
+      });
+
       test('a late finish after a lease takeover still counts but never un-delivers', async (s) => {
         const { app, ep, publish } = await world(s);
         const m = await publish();

@@ -172,10 +172,13 @@ export interface FinishInput {
  * should it throw (other than StoreUnavailableError: the database cannot be reached), each input runs
  * alone, in order, so that two finishes of one task still apply in order, and only the inputs that fail
  * again are answered with their error. The hot path pays nothing for this: it is one call of `all`.
+ * An input whose attempt `recorded` finds is answered true: a finish made again because the answer to
+ * its commit was lost (a connection dropped after COMMIT) committed the first time.
  */
 export async function finishEachAlone(
   inputs: FinishInput[],
   all: (inputs: FinishInput[]) => Promise<boolean[]>,
+  recorded: (attempt: Attempt) => Promise<boolean>,
 ): Promise<Array<boolean | Error>> {
   try {
     return await all(inputs);
@@ -188,6 +191,10 @@ export async function finishEachAlone(
       results.push(...(await all([input])));
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
+      if (await recorded(input.attempt)) {
+        results.push(true);
+        continue;
+      }
       // A plain Error: the results may cross to another thread, and driver errors (better-sqlite3's
       // SqliteError) are not cloned as errors.
       results.push(new Error(error instanceof Error ? error.message : String(error)));

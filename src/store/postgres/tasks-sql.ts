@@ -61,6 +61,9 @@ export const FINISH = stmt(`WITH input AS (
       response_duration_ms, trigger_type, created_at FROM input WHERE i IN (SELECT i FROM done)
   )
   SELECT i FROM done, ${ASYNC_COMMIT}`);
+const RECORDED = stmt(
+  'SELECT 1 FROM attempts WHERE id = $1 AND created_at = $2 AND endpoint_id = $3 AND msg_id = $4',
+);
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
 // since the slot was reserved: it then comes back when the slots start over, to take a new one.
 // rate_wait says it then holds its slot (see DeliveryTask.rateSlot). The endpoint's row is read locked:
@@ -176,7 +179,11 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       if (inputs.length === 0) return [];
       const pending = partitions.ensureFor(inputs.map((x) => x.attempt.createdAt));
       if (pending) await pending;
-      return finishEachAlone(inputs, (batch) => finishBatch(db, batch));
+      return finishEachAlone(
+        inputs,
+        (batch) => finishBatch(db, batch),
+        async (a) => (await db.one(RECORDED, [a.id, a.createdAt, a.endpointId, a.msgId])) !== undefined,
+      );
     },
     async release(taskId, lease, at) {
       await db.run(RELEASE, [taskId, at, lease]);

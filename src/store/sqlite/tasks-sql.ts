@@ -81,30 +81,40 @@ export function tasksSql(db: Db): Store['tasks'] {
       return db.grouped(() => claimDue(db, options, claimState), false);
     },
     finish(inputs) {
-      return finishEachAlone(inputs, (batch) =>
-        db.grouped(
-          () =>
-            batch.map(({ taskId, lease, attempt: a, next, now }) => {
-              const [status, nextAt] = taskColumns(next);
-              const counted = a.triggerType === 'scheduled' ? 1 : 0;
-              if (finish.run({ counted, now, status, nextAt, lease, id: taskId }).changes === 0) return false;
-              insertAttempt.run(
-                a.id,
-                a.appId,
-                a.msgId,
-                a.endpointId,
-                a.url,
-                a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
-                a.responseStatusCode,
-                a.response,
-                a.responseDurationMs,
-                TriggerType[a.triggerType],
-                a.createdAt,
-              );
-              return true;
-            }),
-          false,
-        ),
+      return finishEachAlone(
+        inputs,
+        (batch) =>
+          db.grouped(
+            () =>
+              batch.map(({ taskId, lease, attempt: a, next, now }) => {
+                const [status, nextAt] = taskColumns(next);
+                const counted = a.triggerType === 'scheduled' ? 1 : 0;
+                if (finish.run({ counted, now, status, nextAt, lease, id: taskId }).changes === 0)
+                  return false;
+                insertAttempt.run(
+                  a.id,
+                  a.appId,
+                  a.msgId,
+                  a.endpointId,
+                  a.url,
+                  a.status === 'success' ? TaskStatus.success : TaskStatus.fail,
+                  a.responseStatusCode,
+                  a.response,
+                  a.responseDurationMs,
+                  TriggerType[a.triggerType],
+                  a.createdAt,
+                );
+                return true;
+              }),
+            false,
+          ),
+        async (a) =>
+          db.get(
+            'SELECT 1 FROM attempts WHERE id = ? AND endpoint_id = ? AND msg_id = ?',
+            a.id,
+            a.endpointId,
+            a.msgId,
+          ) !== undefined,
       );
     },
     release(taskId, lease, at) {
