@@ -56,9 +56,9 @@ const CLAIM_BATCH = 256;
 const CALM_MS = 10_000;
 // An eighth of a worker's slots is kept for endpoints with few attempts in flight: endpoints that hang
 // or crawl fill the rest at most, however many they are, and an attempt to any other endpoint never
-// waits behind theirs for a slot. In the reserve an endpoint takes slots only while it has fewer than
-// an eighth of it in flight (at least 1). The price: endpoints with many attempts in flight never use
-// the reserve, even when no other endpoint needs it.
+// waits behind theirs for a slot. In the reserve an endpoint takes slots only while this worker holds
+// fewer than an eighth of it for it (at least 1), whatever other workers hold. The price: endpoints
+// with many attempts in flight never use the reserve, even when no other endpoint needs it.
 const RESERVED_SHARE = 1 / 8;
 const LIGHT_SHARE = 1 / 8;
 const FINISHES_IN_FLIGHT = 4; // finish batches committing at once, as publishes do
@@ -78,7 +78,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   const leaseMs = leaseDuration(cfg);
   const reserve = Math.floor(cfg.concurrency * RESERVED_SHARE);
   const lightCap = Math.min(cfg.perEndpointConcurrency, Math.max(1, Math.floor(reserve * LIGHT_SHARE)));
-  /** How many attempts an endpoint may have in flight when `free` slots are left. */
+  /** How many attempts to an endpoint this worker may hold when `free` slots are left. */
   const capWhen = (free: number): number => (free > reserve ? cfg.perEndpointConcurrency : lightCap);
   const gate = createRateGate(store, now);
   const health = createEndpointHealth(store, cfg.autoDisableAfterMs);
@@ -185,7 +185,9 @@ export function createWorker(deps: WorkerDeps): Worker {
         now: at,
         limit,
         leaseMs,
-        perEndpoint: capWhen(free),
+        perEndpoint: cfg.perEndpointConcurrency,
+        // In the reserve, what this worker holds counts: other processes' attempts are theirs.
+        ...(free > reserve ? {} : { mine: { cap: lightCap, held: Object.fromEntries(held) } }),
         ended: [...ended],
         held: overdue,
       });

@@ -145,6 +145,13 @@ export interface ClaimOptions {
   leaseMs: number; // lease length; longer than the attempt deadline
   perEndpoint: number; // at most this many tasks in flight (sending, unexpired lease) per endpoint
   /**
+   * Besides: at most `cap` tasks per endpoint held by the caller itself, `held` counting those it holds
+   * now by endpoint. A worker claiming into its reserve gives it, so that other processes' attempts to an
+   * endpoint do not keep it out of this one's reserve (where one process serves, as on SQLite, every
+   * lease is its own, and `cap` just lowers perEndpoint).
+   */
+  mine?: { cap: number; held: Record<string, number> };
+  /**
    * Leased tasks of the caller whose attempt has ended while their finish is still being committed:
    * no longer in flight at their endpoint, so not counted against its cap.
    */

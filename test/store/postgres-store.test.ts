@@ -75,6 +75,30 @@ if (skip) {
     const message = (appId: string, at: number, over: Partial<Message> = {}): Message =>
       mkMessage(appId, at, { payload: '{"a":1}', expiresAt: at + 86_400_000, ...over });
 
+    it("a claim into the caller's reserve counts what the caller holds, not other processes' leases", async () => {
+      await withTempDatabase(async (db) => {
+        const [a, b] = await Promise.all([
+          openPostgresStore(db.url, { poolSize: 2 }),
+          openPostgresStore(db.url, { poolSize: 2 }),
+        ]);
+        try {
+          const { eps } = await seed(a, 1, 10);
+          const ep = eps[0]!;
+          const options = { now: T0 + 1, leaseMs: LEASE, perEndpoint: 8 };
+          // Another process holds 4 of the endpoint's tasks.
+          assert.equal((await a.tasks.claimDue({ ...options, limit: 4 })).length, 4);
+          // This one, in its reserve (at most 2 of an endpoint's, of which it holds 1), gets 1 more.
+          const mine = { cap: 2, held: { [ep]: 1 } };
+          assert.equal((await b.tasks.claimDue({ ...options, limit: 10, mine })).length, 1);
+          // The endpoint's cap over every process still holds: 8 in flight at most.
+          const more = await b.tasks.claimDue({ ...options, limit: 10, mine: { cap: 8, held: { [ep]: 2 } } });
+          assert.equal(more.length, 3);
+        } finally {
+          await Promise.all([a.close(), b.close()]);
+        }
+      });
+    });
+
     it('two stores claiming at once never exceed a per-endpoint cap together, nor claim a task twice', async () => {
       await withTempDatabase(async (db) => {
         const [a, b] = await Promise.all([

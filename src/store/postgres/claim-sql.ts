@@ -65,8 +65,9 @@ const due = (now: string) => `SELECT t.id FROM want CROSS JOIN LATERAL (
       ORDER BY next_at LIMIT want.n FOR UPDATE SKIP LOCKED) t`;
 
 // The first round, for the locked endpoints $1 (in turn order), now $2, limit $3, cap $4, lease end $5,
-// ended attempts $6, the caller's held tasks $7. Room: the cap less the leases in force and the held
-// tasks, ended attempts aside. Expired leases (up to $3, oldest first; seq keeps that order
+// ended attempts $6, the caller's held tasks $7, and the caller's own cap $10 with the tasks it holds
+// now $9 of endpoints $8. Room: the cap less the leases in force and the held tasks, ended attempts
+// aside, and at most the own cap less what the caller holds. Expired leases (up to $3, oldest first; seq keeps that order
 // for ties) are taken over while their endpoint has room. Every endpoint still with room then wants an equal share of what is left
 // (at least 1, and never past the limit: earlier endpoints in turn order go first). Each row carries its
 // endpoint's turn (_o), want (_n) and room after the takeovers (_room), and whether it was a takeover.
@@ -78,7 +79,9 @@ const FIRST = stmt(`WITH ep AS (SELECT e, o FROM unnest($1::text[]) WITH ORDINAL
   old AS MATERIALIZED (SELECT endpoint_id AS e, id, lease_until FROM tasks
     WHERE status = 3 AND lease_until <= $2 AND endpoint_id = ANY($1::text[]) AND id <> ALL($7::text[])
     ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED),
-  room0 AS (SELECT ep.e, ep.o, $4 - coalesce(b.n, 0) AS room FROM ep LEFT JOIN busy b ON b.e = ep.e),
+  mine AS (SELECT * FROM unnest($8::text[], $9::int[]) AS m(e, n)),
+  room0 AS (SELECT ep.e, ep.o, least($4 - coalesce(b.n, 0), $10 - coalesce(m.n, 0)) AS room
+    FROM ep LEFT JOIN busy b ON b.e = ep.e LEFT JOIN mine m ON m.e = ep.e),
   seq AS (SELECT e, id, row_number() OVER () AS s FROM old),
   takeover AS MATERIALIZED (SELECT e, id FROM (SELECT x.e, x.id, r.room,
       row_number() OVER (PARTITION BY x.e ORDER BY x.s) AS k FROM seq x JOIN room0 r ON r.e = x.e) y
@@ -165,6 +168,9 @@ export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<Cl
       o.now + o.leaseMs,
       o.ended ?? [],
       o.held ?? [],
+      Object.keys(o.mine?.held ?? {}),
+      Object.values(o.mine?.held ?? {}),
+      o.mine?.cap ?? o.perEndpoint,
     ]);
     let taken = first.length;
     const got = absorb(first);

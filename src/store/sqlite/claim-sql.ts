@@ -74,7 +74,8 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
       used.set(row.e, (used.get(row.e) ?? 0) + row.n);
     }
   }
-  const room = (e: string) => o.perEndpoint - (used.get(e) ?? 0);
+  const cap = Math.min(o.perEndpoint, o.mine?.cap ?? o.perEndpoint);
+  const room = (e: string) => cap - (used.get(e) ?? 0);
   const picked: number[] = [];
   for (const c of db.all<{ rid: number; e: string }>(EXPIRED, { now: o.now, held, limit: o.limit })) {
     if (room(c.e) <= 0) continue;
