@@ -86,9 +86,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
         headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
         body,
       }).catch((error: Error) => {
-        throw new Error(
-          `cannot reach ${options.url}: ${(error.cause as Error | undefined)?.message ?? error.message}`,
-        );
+        throw new Error(`cannot reach ${options.url}: ${whyUnreachable(error)}`);
       });
       const out = await answer(res, options.url);
       const ok = res.status === 202 && out.id !== undefined;
@@ -181,6 +179,14 @@ function signatureHeaders(options: VerifyOptions): Record<(typeof SIGNATURE_HEAD
     );
   };
   return { id: value('id'), timestamp: value('timestamp'), signature: value('signature') };
+}
+
+/** What fetch's failure says, in one line: OpenSSL's message is its error queue, with file and line. */
+function whyUnreachable(error: Error): string {
+  const cause = error.cause as (Error & { code?: string }) | undefined;
+  if (cause?.code === 'ERR_SSL_WRONG_VERSION_NUMBER')
+    return 'the server did not answer TLS (is it http://, not https://?)';
+  return (cause?.message ?? error.message).trim();
 }
 
 export async function verifyCommand(options: VerifyOptions): Promise<void> {

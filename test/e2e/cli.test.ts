@@ -641,6 +641,16 @@ describe('doorbell command', () => {
       assert.equal(away.code, 1);
       assert.equal(away.stdout, '');
       assert.match(away.stderr, /^doorbell: cannot reach http:\/\/127\.0\.0\.1:9: .*\n$/);
+      // https:// to a plain HTTP server: one line that says so, not OpenSSL's error queue.
+      const tls = running.url.replace('http://', 'https://');
+      const plain = await doorbell(['publish', '--url', tls, '--app', 'cli', '--type', 't'], {
+        DOORBELL_ADMIN_TOKEN: TOKEN,
+      });
+      assert.equal(plain.code, 1);
+      assert.equal(
+        plain.stderr,
+        `doorbell: cannot reach ${tls}: the server did not answer TLS (is it http://, not https://?)\n`,
+      );
     });
 
     test('a refused publish is reported once, however many copies were asked for', async () => {
