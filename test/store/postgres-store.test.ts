@@ -9,7 +9,7 @@ import { claimDue } from '../../src/store/postgres/claim-sql.ts';
 import { PUBLISH } from '../../src/store/postgres/messages-sql.ts';
 import { LOCK_MIGRATE, LOCK_SPACE, migrate } from '../../src/store/postgres/migrate.ts';
 import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
-import { Pg, type Sql } from '../../src/store/postgres/pg.ts';
+import { connectTimeoutMs, Pg, type Sql } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import { FINISH } from '../../src/store/postgres/tasks-sql.ts';
 import { type Store, StoreUnavailableError } from '../../src/store/store.ts';
@@ -398,6 +398,23 @@ if (skip) {
           await store.close();
           for (const pair of pairs) for (const s of pair) s.destroy();
           await new Promise((resolve) => proxy.close(resolve));
+        }
+      });
+    });
+
+    it("the URL's connect_timeout (seconds, as in libpq) sets how long a connection may take", async () => {
+      assert.equal(connectTimeoutMs('postgres://u@db/doorbell'), 3_000);
+      assert.equal(connectTimeoutMs('postgres://u@db/doorbell?sslmode=require&connect_timeout=10'), 10_000);
+      for (const odd of ['0', '-1', 'soon', ''])
+        assert.equal(connectTimeoutMs(`postgres://u@db/doorbell?connect_timeout=${odd}`), 3_000, odd);
+      await withTempDatabase(async (db) => {
+        // The server is not sent it (an unknown startup parameter would be refused).
+        const store = await openPostgresStore(`${db.url}?connect_timeout=10`, { poolSize: 1 });
+        try {
+          await store.settings.put('k', 'v');
+          assert.equal(await store.settings.get('k'), 'v');
+        } finally {
+          await store.close();
         }
       });
     });

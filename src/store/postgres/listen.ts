@@ -6,7 +6,7 @@
 
 import pg from 'pg';
 import { StoreUnavailableError } from '../store.ts';
-import { isUnavailable } from './pg.ts';
+import { connectTimeoutMs, isUnavailable } from './pg.ts';
 
 export interface Listener {
   close(): Promise<void>;
@@ -30,7 +30,11 @@ export async function listen(
   let delay = MIN_DELAY_MS;
 
   async function connect(): Promise<void> {
-    const c = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const c = new pg.Client({
+      connectionString: url,
+      keepAlive: true,
+      connectionTimeoutMillis: connectTimeoutMs(url),
+    });
     let lost = false;
     const onLost = () => {
       if (lost) return;

@@ -110,6 +110,15 @@ const statementTimeout = (queryTimeoutMs: number) => Math.floor(queryTimeoutMs *
  */
 const IDLE_IN_TRANSACTION_MS = 5_000;
 
+/**
+ * How long a new connection may take to be set up, the whole handshake included, and a call may wait for
+ * a pooled one: 3 s, or the URL's `connect_timeout` (seconds, as libpq reads it), for a database far away.
+ */
+export function connectTimeoutMs(url: string): number {
+  const seconds = Number(new URL(url).searchParams.get('connect_timeout') ?? '');
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 3_000;
+}
+
 function sqlOf(client: Client, timeoutMs: number): Sql {
   const query = (sql: string | Stmt, values: unknown[] = []) => {
     // pg reads query_timeout from the query's config too; its types list it on the client's only.
@@ -145,7 +154,7 @@ export class Pg implements Sql {
       types,
       keepAlive: true,
       // A checkout fails fast while the database is down: the API answers 503 instead of hanging.
-      connectionTimeoutMillis: 3_000,
+      connectionTimeoutMillis: connectTimeoutMs(url),
       idleTimeoutMillis: 30_000,
       statement_timeout: statementTimeout(queryTimeoutMs),
       idle_in_transaction_session_timeout: Math.min(IDLE_IN_TRANSACTION_MS, statementTimeout(queryTimeoutMs)),
