@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { openDatabase } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
@@ -365,39 +364,25 @@ if (skip) {
 
     it('a connection that stops answering fails its call after the query timeout (503) and is dropped', async () => {
       await withTempDatabase(async (db) => {
-        // A proxy whose open connections stop forwarding while their sockets stay open, as in a
-        // partition or a failover; new connections go through.
-        const target = new URL(db.url);
-        const pairs: Socket[][] = [];
-        const proxy = createNetServer((down) => {
-          const up = connect(Number(target.port || 5432), target.hostname);
-          pairs.push([down, up]);
-          down.pipe(up).on('error', () => {});
-          up.pipe(down).on('error', () => {});
-        });
-        await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-        const freeze = () => {
-          for (const pair of pairs) for (const s of pair) s.pause();
-        };
-        const url = new URL(db.url);
-        url.port = String((proxy.address() as AddressInfo).port);
+        // Open connections stop forwarding while their sockets stay open, as in a partition or a
+        // failover; new connections go through.
+        const proxy = await startPgProxy(0);
         // One connection: a dead one kept in the pool would fail every later call.
-        const store = await openPostgresStore(url.href, { poolSize: 1, queryTimeoutMs: 500 });
+        const store = await openPostgresStore(viaPort(db, proxy.port), { poolSize: 1, queryTimeoutMs: 500 });
         try {
           await store.settings.put('k', 'v');
-          freeze();
+          proxy.freeze();
           const started = Date.now();
           await assert.rejects(store.settings.get('k'), StoreUnavailableError);
           assert.ok(Date.now() - started < 5_000, 'failed within the timeout, not when TCP gives up');
           assert.equal(await store.settings.get('k'), 'v', 'a fresh connection serves the next call');
           // The same in a transaction, whose first statement (BEGIN) is the one that waits.
-          freeze();
+          proxy.freeze();
           await assert.rejects(store.apps.delete(newId('app', T0), T0), StoreUnavailableError);
           assert.equal(await store.apps.delete(newId('app', T0), T0), false, 'and the next transaction');
         } finally {
           await store.close();
-          for (const pair of pairs) for (const s of pair) s.destroy();
-          await new Promise((resolve) => proxy.close(resolve));
+          await proxy.close();
         }
       });
     });
@@ -452,25 +437,15 @@ if (skip) {
 
     it('a publish whose answer does not come back says it may have been stored, as it was', async () => {
       await withTempDatabase(async (db) => {
-        // A proxy that, once told to, forwards statements to the server but holds its answers back.
-        const target = new URL(db.url);
-        const ups: Socket[] = [];
-        const proxy = createNetServer((down) => {
-          const up = connect(Number(target.port || 5432), target.hostname);
-          ups.push(up);
-          down.pipe(up).on('error', () => {});
-          up.pipe(down).on('error', () => {});
-        });
-        await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-        const url = new URL(db.url);
-        url.port = String((proxy.address() as AddressInfo).port);
-        const store = await openPostgresStore(url.href, { poolSize: 1, queryTimeoutMs: 500 });
+        // Once told to, statements go on reaching the server, but its answers are held back.
+        const proxy = await startPgProxy(0);
+        const store = await openPostgresStore(viaPort(db, proxy.port), { poolSize: 1, queryTimeoutMs: 500 });
         const direct = new Pg(db.url, 1);
         try {
           const now = Date.now();
           const app = mkApp(now, { id: newId('app', now) });
           await store.apps.create(app);
-          for (const up of ups) up.pause();
+          proxy.freeze('answers');
           const message = mkMessage(app.id, now, { id: newId('msg', now) });
           await assert.rejects(
             store.messages.publish([{ message, endpointIds: [], now }]),
@@ -481,8 +456,7 @@ if (skip) {
           assert.deepEqual(stored, [{ id: message.id }], 'it was: the 503 must not say it is unsent');
         } finally {
           await Promise.all([store.close(), direct.close()]);
-          for (const up of ups) up.destroy();
-          await new Promise((resolve) => proxy.close(resolve));
+          await proxy.close();
         }
       });
     });

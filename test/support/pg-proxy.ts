@@ -8,8 +8,11 @@ export interface PgProxy {
   port: number;
   /** Connections accepted or refused so far. */
   connections(): number;
-  /** Stops forwarding on every connection open now, in both directions; later ones are served. */
-  freeze(): void;
+  /**
+   * Stops forwarding on every connection open now, in both directions, or only the server's answers
+   * (statements still reach the server); later connections are served.
+   */
+  freeze(only?: 'answers'): void;
   close(): Promise<void>;
 }
 
@@ -20,6 +23,7 @@ export async function startPgProxy(
 ): Promise<PgProxy> {
   const target = new URL(ADMIN_URL);
   const sockets = new Set<Socket>();
+  const upstreams = new Set<Socket>();
   let seen = 0;
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -34,6 +38,8 @@ export async function startPgProxy(
     const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
     track(client);
     track(upstream);
+    upstreams.add(upstream);
+    upstream.on('close', () => upstreams.delete(upstream));
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
     client.pipe(upstream).pipe(client);
@@ -46,8 +52,8 @@ export async function startPgProxy(
   return {
     port: typeof address === 'object' && address ? address.port : port,
     connections: () => seen,
-    freeze: () => {
-      for (const socket of sockets) socket.pause();
+    freeze: (only) => {
+      for (const socket of only === 'answers' ? upstreams : sockets) socket.pause();
     },
     close: () =>
       new Promise((resolve) => {
