@@ -27,6 +27,16 @@ describe('ids', () => {
     assert.deepEqual([...ids].sort(), ids);
   });
 
+  it('sorts the ids made in one millisecond in the order they were made, whatever their prefix', () => {
+    const ms = 1_700_000_000_123;
+    const ids = Array.from({ length: 2000 }, (_, i) => newId(i % 3 === 0 ? 'atmpt' : 'msg', ms));
+    const msgs = ids.filter((id) => id.startsWith('msg_'));
+    assert.deepEqual([...msgs].sort(), msgs);
+    assert.equal(new Set(ids).size, ids.length);
+    // The next millisecond starts afresh (a random tail), and still sorts after.
+    assert.ok(newId('msg', ms + 1) > msgs.at(-1)!);
+  });
+
   it('gives a floor below every id of that millisecond and above earlier ones', () => {
     const ms = 1_700_000_000_000;
     const floor = idFloor('atmpt', ms);

@@ -1,5 +1,8 @@
-// Prefixed, time-sortable ids: prefix + 10 chars of time (ms, Crockford base32) + 16 random chars.
-// Lexicographic order is creation order (within a millisecond, random), so ids double as keyset cursors.
+// Prefixed, time-sortable ids: prefix + 10 chars of time (ms, Crockford base32) + 16 chars of tail.
+// Lexicographic order is creation order, so ids double as keyset cursors. The first id of a millisecond
+// has a random tail, and each later one in the same millisecond the tail before it plus one (as ULID's
+// monotonic mode): a client paging forward (prevIterator) past an id never misses one made after it in
+// this process, committed later in that order (a random tail could sort below the cursor).
 
 import { randomFillSync } from 'node:crypto';
 
@@ -46,8 +49,25 @@ function encodeTail(random: Uint8Array): string {
   return tail;
 }
 
-export function newId(prefix: IdPrefix, now: number, random: Uint8Array = randomTail()): string {
-  return `${prefix}_${encodeTime(now)}${encodeTail(random)}`;
+let lastTailMs = -1;
+let lastTail = '';
+
+/** The tail after `tail` (base32, one more), or null past the last (16 Zs: 2^80 ids in a millisecond). */
+function nextTail(tail: string): string | null {
+  let end = tail.length - 1;
+  while (end >= 0 && tail[end] === 'Z') end--;
+  if (end < 0) return null;
+  const bumped = ALPHABET[ALPHABET.indexOf(tail[end] ?? '0') + 1];
+  return `${tail.slice(0, end)}${bumped}${'0'.repeat(tail.length - end - 1)}`;
+}
+
+/** An id made at `now`; `random` (tests) fixes its tail. */
+export function newId(prefix: IdPrefix, now: number, random?: Uint8Array): string {
+  if (random) return `${prefix}_${encodeTime(now)}${encodeTail(random)}`;
+  const next = now === lastTailMs ? nextTail(lastTail) : null;
+  lastTail = next ?? encodeTail(randomTail());
+  lastTailMs = now;
+  return `${prefix}_${encodeTime(now)}${lastTail}`;
 }
 
 /** The smallest id of this prefix created at `ms`: a cursor for "created at or after". */
