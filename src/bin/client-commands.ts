@@ -94,7 +94,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
       progress?.tick(ok);
       if (ok) continue;
       failed++;
-      const why = `publish failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`;
+      const why = `publish to app ${options.app} failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`;
       // Every copy is the same request: a refusal (4xx but 429) would repeat for each; stop at the first.
       const refused = res.status >= 400 && res.status < 500 && res.status !== 429;
       if (count === 1 || refused) throw new Error(why);

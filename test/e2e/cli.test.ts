@@ -662,7 +662,7 @@ describe('doorbell command', () => {
       assert.equal(run.stdout, '');
       assert.deepEqual(run.stderr.trim().split('\n'), [
         'published 0 of 50',
-        'doorbell: publish failed: HTTP 404 "application not found"',
+        'doorbell: publish to app no-such-app failed: HTTP 404 "application not found"',
       ]);
     });
 
