@@ -327,4 +327,25 @@ await describeEachDriver((driver) => {
     assert.equal(big.status, 422);
     assert.deepEqual(big.json.detail[0].loc, ['body', 'version']);
   });
+
+  test('what every list returns is bounded: an endpoint description, and metadata entries, keys and values', async () => {
+    const url = 'http://127.0.0.1:9/sized';
+    const entries = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+    const cases: [object, string[]][] = [
+      [{ description: 'd'.repeat(4097) }, ['body', 'description']],
+      [{ metadata: entries(65) }, ['body', 'metadata']],
+      [{ metadata: { ['k'.repeat(129)]: 'v' } }, ['body', 'metadata', 'k'.repeat(129)]],
+      [{ metadata: { k: 'v'.repeat(1025) } }, ['body', 'metadata', 'k']],
+    ];
+    for (const [extra, loc] of cases) {
+      const res = await h.call('POST', `/api/v1/app/${ids.app_id}/endpoint`, { url, ...extra });
+      assert.equal(res.status, 422, JSON.stringify(loc));
+      assert.deepEqual(res.json.detail[0].loc, loc);
+    }
+    const fits = {
+      description: 'd'.repeat(4096),
+      metadata: { ...entries(63), ['k'.repeat(128)]: 'v'.repeat(1024) },
+    };
+    assert.equal((await h.call('POST', `/api/v1/app/${ids.app_id}/endpoint`, { url, ...fits })).status, 201);
+  });
 });

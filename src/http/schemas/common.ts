@@ -42,10 +42,17 @@ export const FeatureFlag = Type.String({ maxLength: 256, pattern: IdPattern });
 export const Channel = Type.String({ maxLength: 128, pattern: IdPattern });
 export const Secret = Type.String({ pattern: '^(whsec_)?[a-zA-Z0-9+/=]{32,100}$' });
 export const DateTime = Type.String({ format: 'date-time' });
+/**
+ * Free text a tenant stores and every list returns: bounded, so that an app-portal user cannot make a page
+ * of 250 endpoints weigh hundreds of megabytes (the reference sets no bound; these leave room for any
+ * real description or label).
+ */
+export const Description = () => Text({ maxLength: 4096 });
 export const Metadata = Type.Unsafe<Record<string, string>>({
   type: 'object',
-  propertyNames: { pattern: PLAIN_TEXT },
-  additionalProperties: { type: 'string', pattern: PLAIN_TEXT },
+  maxProperties: 64,
+  propertyNames: { pattern: PLAIN_TEXT, maxLength: 128 },
+  additionalProperties: { type: 'string', pattern: PLAIN_TEXT, maxLength: 1024 },
 });
 export const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true });
 // uint16, at least 1 in create, replace and patch alike: the reference's patch schemas say minimum 0, but

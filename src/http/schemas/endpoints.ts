@@ -3,6 +3,7 @@ import { HEADER_NAME } from '../../app/endpoint-headers.ts';
 import {
   Channel,
   DateTime,
+  Description,
   deliveryStatusFields,
   EventTypeName,
   Metadata,
@@ -27,7 +28,7 @@ const Headers = Type.Unsafe<Record<string, string>>({
 // The reference names `eventTypes`/`throttleRate`; the svix SDK sends `filterTypes`/`rateLimit`.
 const settings = {
   uid: Type.Optional(Nullable(NewUid('ep'))),
-  description: Type.Optional(Text()),
+  description: Type.Optional(Description()),
   // uint16 in Svix's SDK models; null (which the SDK's types allow) leaves it as absent does.
   version: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 65535 }))),
   disabled: Type.Optional(Type.Boolean()),
