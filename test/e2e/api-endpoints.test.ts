@@ -73,6 +73,7 @@ await describeEachDriver((driver) => {
 
       const secret = await h.call('GET', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret`);
       assert.equal(secret.json.key, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+      assert.equal(secret.headers['cache-control'], 'no-store', 'no cache on the way keeps a secret');
       const newKey = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
       const bare = await h.call('POST', `/api/v1/app/ep-app/endpoint/${sdkStyle.json.id}/secret/rotate`);
       assert.equal(bare.status, 204, 'the rotate body is optional');

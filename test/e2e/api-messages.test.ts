@@ -312,6 +312,12 @@ await describeEachDriver((driver) => {
       }
       assert.equal((await publish({ name: 'x', uid: 'inline-app' })).status, 202);
       assert.equal((await h.call('GET', '/api/v1/app/inline-app')).json.name, 'x');
+      const issued = await h.call('POST', '/api/v1/auth/app-portal-access/inline-app', {});
+      assert.deepEqual(
+        [issued.status, issued.headers['cache-control']],
+        [200, 'no-store'],
+        'a token: not cached',
+      );
     });
 
     test('an app-portal request refused for its capabilities creates no application', async () => {

@@ -35,8 +35,9 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
         response: { 200: AppPortalAccessOut },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       requireAdmin(request.scope);
+      void reply.header('cache-control', 'no-store'); // a token: no cache on the way may keep it
       const body = request.body ?? {};
       refuseUnsupported('body', { sessionId: body.sessionId });
       const capabilities = capabilitiesOf(body); // checked before the application may be created

@@ -44,7 +44,10 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
         response: { 200: EndpointSecretOut },
       },
     },
-    async (request) => ({ key: await getSecret(deps, request.scope, refOf(request.params)) }),
+    async (request, reply) => {
+      void reply.header('cache-control', 'no-store'); // a secret: no cache on the way may keep it
+      return { key: await getSecret(deps, request.scope, refOf(request.params)) };
+    },
   );
 
   api.post(
