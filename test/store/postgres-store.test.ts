@@ -387,6 +387,25 @@ if (skip) {
       });
     });
 
+    it('once a statement times out, the idle connections go too: the next call opens a fresh one', async () => {
+      await withTempDatabase(async (db) => {
+        const proxy = await startPgProxy(0);
+        const sql = new Pg(viaPort(db, proxy.port), 3, 500);
+        try {
+          // Three connections at once; idle, each would answer the next call.
+          await Promise.all([1, 2, 3].map(() => sql.rows('SELECT pg_sleep(0.05)')));
+          assert.equal(proxy.connections(), 3);
+          proxy.freeze(); // a partition: all three stop answering, none closes
+          await assert.rejects(sql.rows('SELECT 1'), StoreUnavailableError);
+          assert.deepEqual(await sql.rows('SELECT 1 AS one'), [{ one: 1 }], 'not another silent one');
+          assert.equal(proxy.connections(), 4);
+        } finally {
+          await sql.close();
+          await proxy.close();
+        }
+      });
+    });
+
     it("the URL's connect_timeout (seconds, as in libpq) sets how long a connection may take", async () => {
       assert.equal(connectTimeoutMs('postgres://u@db/doorbell'), 3_000);
       assert.equal(connectTimeoutMs('postgres://u@db/doorbell?sslmode=require&connect_timeout=10'), 10_000);

@@ -141,6 +141,18 @@ function sqlOf(client: Client, timeoutMs: number): Sql {
   };
 }
 
+const isReadTimeout = (error: Error): boolean =>
+  /Query read timeout/.test(`${error.message} ${(error.cause as Error | undefined)?.message ?? ''}`);
+
+/** Closes the pool's idle connections. pg-pool (3.x) has no public way but end(): its own list, if there. */
+function dropIdle(pool: pg.Pool): void {
+  const own = pool as unknown as {
+    _idle?: Array<{ client: pg.PoolClient }>;
+    _remove?: (c: pg.PoolClient) => void;
+  };
+  for (const { client } of own._idle?.slice() ?? []) own._remove?.(client);
+}
+
 export class Pg implements Sql {
   readonly pool: pg.Pool;
   readonly #sql: Sql;
@@ -164,6 +176,12 @@ export class Pg implements Sql {
     // A killed connection can emit 'error' again after the pool released it with the query's error
     // (pg-pool then listens no more): unheard, it would crash the process. Queries get their own errors.
     this.pool.on('connect', (client) => client.on('error', () => {}));
+    // A connection that stopped answering (a partition, a frozen failover) is dropped once its statement
+    // times out; the idle ones opened over the same path are likely silent too, and each would be found
+    // out only by a statement of its own, 15 s at a time. They are dropped with it and opened anew.
+    this.pool.on('release', (error?: Error) => {
+      if (error && isReadTimeout(error)) dropIdle(this.pool);
+    });
     this.#sql = sqlOf(this.pool, queryTimeoutMs);
   }
 
