@@ -16,8 +16,23 @@ function accept(request: FastifyRequest, token: string, scope: Scope | null): vo
  * turns an async hook costs on every request; otherwise the hook returns a promise, which Fastify
  * awaits as it would an async hook's.
  */
+/**
+ * Node keeps the first of several Authorization headers and drops the others without a word: a proxy in
+ * front that reads another one would authenticate someone else. Several are refused.
+ */
+function authorizationHeaders(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] ?? '';
+    if (name.length === 13 && name.toLowerCase() === 'authorization') n++;
+  }
+  return n;
+}
+
 export function authHook(auth: Authenticator, now: () => number) {
   return (request: FastifyRequest, _reply: FastifyReply, done: () => void): Promise<void> | undefined => {
+    if (authorizationHeaders(request.raw.rawHeaders) > 1)
+      throw new DoorbellError('authentication_failed', 'more than one Authorization header');
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const token = match?.[1];

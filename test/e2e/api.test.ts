@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { describeEachDriver } from '../support/in-process.ts';
-import { type Harness, harness, type Res } from './api-harness.ts';
+import { ADMIN, type Harness, harness, type Res } from './api-harness.ts';
 
 // Every operation of Svix's server API document (reference/svix-server-openapi.json, 26 paths).
 const SVIX_OPERATIONS = [
@@ -110,6 +110,11 @@ await describeEachDriver((driver) => {
         authorization: 'Bearer appsk_e30.AAAA',
       });
       assert.equal(forged.status, 401);
+      // Node would keep the first of two and drop the other; a proxy in front may read the other.
+      const twice = await h.call('GET', '/api/v1/app', undefined, {
+        authorization: [`Bearer ${ADMIN}`, 'Bearer other'] as unknown as string,
+      });
+      assert.deepEqual([twice.status, twice.json.detail], [401, 'more than one Authorization header']);
     });
 
     test('unknown routes are 404 with an HttpErrorOut body', async () => {
