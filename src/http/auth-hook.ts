@@ -12,11 +12,6 @@ function accept(request: FastifyRequest, token: string, scope: Scope | null): vo
 }
 
 /**
- * A token verified recently is accepted synchronously through `done`, without the promise and microtask
- * turns an async hook costs on every request; otherwise the hook returns a promise, which Fastify
- * awaits as it would an async hook's.
- */
-/**
  * Node keeps the first of several Authorization headers and drops the others without a word: a proxy in
  * front that reads another one would authenticate someone else. Several are refused.
  */
@@ -29,6 +24,11 @@ function authorizationHeaders(raw: readonly string[]): number {
   return n;
 }
 
+/**
+ * A token verified recently is accepted synchronously through `done`, without the promise and microtask
+ * turns an async hook costs on every request; otherwise the hook returns a promise, which Fastify
+ * awaits as it would an async hook's.
+ */
 export function authHook(auth: Authenticator, now: () => number) {
   return (request: FastifyRequest, _reply: FastifyReply, done: () => void): Promise<void> | undefined => {
     if (authorizationHeaders(request.raw.rawHeaders) > 1)
