@@ -1,11 +1,12 @@
 // `doorbell serve --demo`: a local receiver, an app and an endpoint pointing at it, and a command to try.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { verifySignature } from '../core/signing.ts';
+import { makeFolder } from '../store/sqlite/sqlite-store.ts';
 import type { Running } from './serve.ts';
 
 const TOKEN = /^dbk_[A-Za-z0-9_-]{32}$/;
@@ -19,7 +20,7 @@ export function demoToken(database: string): string {
   const token = `dbk_${randomBytes(24).toString('base64url')}`;
   if (database.includes('://') || database === ':memory:') return token;
   const file = join(dirname(resolve(database)), 'demo-admin-token');
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 }); // as the store makes it
+  makeFolder(dirname(file)); // its owner's only, as the store makes it
   const kept = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
   if (TOKEN.test(kept)) return kept;
   writeFileSync(file, `${token}\n`, { mode: 0o600 });

@@ -23,7 +23,7 @@ export type SqliteStore = Store & { messages: SqliteMessages };
  * where mkdir answers ENOENT for a path whose parent exists (inside /proc), instead of failing. Only its
  * owner may enter it: the database holds the key that signs app tokens.
  */
-function makeFolder(dir: string): void {
+export function makeFolder(dir: string): void {
   if (existsSync(dir)) return;
   makeFolder(dirname(dir));
   try {
