@@ -83,7 +83,9 @@ async function commit(deps: PublishDeps, message: Message, endpointIds: string[]
  */
 export const LOOKUPS_MS = 5_000;
 const lookupsLate = () =>
-  new StoreUnavailableError('the database did not answer the reads before the publish within 5 s: retry');
+  new StoreUnavailableError(
+    `the database did not answer the reads before the publish within ${LOOKUPS_MS / 1000} s: retry`,
+  );
 
 export async function publishMessage(
   deps: PublishDeps,
