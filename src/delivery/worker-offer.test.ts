@@ -50,7 +50,7 @@ describe('worker offer', () => {
     // The worker's first claim runs at start, and no offer is taken while a claim runs: wait it out.
     const idle = (): boolean => {
       const probe = worker.offer();
-      const taken = probe.take(endpoints[0]!.id);
+      const taken = probe.take(endpoints[0]!.id, app.id);
       probe.adopt([]);
       return taken;
     };
@@ -126,16 +126,17 @@ describe('worker offer', () => {
   it('stays within its own concurrency across endpoints, and gets back the slots of a publish that failed', async () => {
     const { endpoints } = await setup({ concurrency: 2, perEndpointConcurrency: 2 });
     const [a, b] = endpoints.map((e) => e.id) as [string, string];
+    const app = endpoints[0]!.appId;
     const failed = worker.offer();
-    assert.equal(failed.take(a), true);
-    assert.equal(failed.take(b), true);
+    assert.equal(failed.take(a, app), true);
+    assert.equal(failed.take(b, app), true);
     const full = worker.offer();
-    assert.equal(full.take(b), false, 'both slots are promised');
+    assert.equal(full.take(b, app), false, 'both slots are promised');
     full.adopt([]);
     failed.adopt([]); // the publish failed: nothing was handed over
     const again = worker.offer();
-    assert.equal(again.take(a), true);
-    assert.equal(again.take(a), true);
+    assert.equal(again.take(a, app), true);
+    assert.equal(again.take(a, app), true);
     again.adopt([]);
   });
 });

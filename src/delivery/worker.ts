@@ -8,6 +8,7 @@ import { createBatcher } from '../core/batcher.ts';
 import { emit } from '../observability/events.ts';
 import {
   type ClaimedTask,
+  type ClaimOptions,
   type FinishInput,
   type Store,
   StoreUnavailableError,
@@ -57,8 +58,10 @@ const CALM_MS = 10_000;
 // An eighth of a worker's slots is kept for endpoints with few attempts in flight: endpoints that hang
 // or crawl fill the rest at most, however many they are, and an attempt to any other endpoint never
 // waits behind theirs for a slot. In the reserve an endpoint takes slots only while this worker holds
-// fewer than an eighth of it for it (at least 1), whatever other workers hold. The price: endpoints
-// with many attempts in flight never use the reserve, even when no other endpoint needs it.
+// fewer than an eighth of it for it (at least 1), whatever other workers hold, and an application only
+// while as few of the reserve's slots hold its attempts: one tenant's many silent endpoints (each with
+// one attempt in flight) take that much of the reserve, and the rest is left to other applications.
+// The price: endpoints with many attempts in flight never use the reserve, even when no other needs it.
 const RESERVED_SHARE = 1 / 8;
 const LIGHT_SHARE = 1 / 8;
 const FINISHES_IN_FLIGHT = 4; // finish batches committing at once, as publishes do
@@ -72,14 +75,23 @@ export function leaseDuration(cfg: Pick<DeliveryConfig, 'attemptTimeoutMs'>): nu
   return 2 * cfg.attemptTimeoutMs;
 }
 
+interface Holding {
+  endpointId: string;
+  appId: string;
+}
+
+function count(counts: Map<string, number>, key: string, n: number): void {
+  const total = (counts.get(key) ?? 0) + n;
+  if (total === 0) counts.delete(key);
+  else counts.set(key, total);
+}
+
 export function createWorker(deps: WorkerDeps): Worker {
   const { store, config, sender, now, random } = deps;
   const cfg = config.delivery;
   const leaseMs = leaseDuration(cfg);
   const reserve = Math.floor(cfg.concurrency * RESERVED_SHARE);
   const lightCap = Math.min(cfg.perEndpointConcurrency, Math.max(1, Math.floor(reserve * LIGHT_SHARE)));
-  /** How many attempts to an endpoint this worker may hold when `free` slots are left. */
-  const capWhen = (free: number): number => (free > reserve ? cfg.perEndpointConcurrency : lightCap);
   const gate = createRateGate(store, now);
   const health = createEndpointHealth(store, cfg.autoDisableAfterMs);
   const attemptDeps = { delivery: cfg, sender, now, random };
@@ -95,8 +107,10 @@ export function createWorker(deps: WorkerDeps): Worker {
   // Tasks whose attempt started, until its finish is committed, with the lease it was sent under. After
   // a pause past that lease, the claim must not take them over: their attempt is this worker's own.
   const sending = new Map<string, number>();
-  // Tasks this worker holds per endpoint (until their attempt ends), and slots promised to offers.
+  // Tasks this worker holds per endpoint (until their attempt ends), those of them taken into the
+  // reserve per application, and slots promised to offers.
   const held = new Map<string, number>();
+  const inReserve = new Map<string, number>();
   let promised = 0;
   // False once a claim found nothing (everything due is taken): attempts ending then need no claim.
   // Any outside wake, timer or retry makes it true again.
@@ -178,7 +192,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (free <= 0) return; // a finishing attempt wakes us
       const at = now();
       // Above the reserve, up to it; in it, for the endpoints with few attempts in flight.
-      const limit = Math.min(free > reserve ? free - reserve : free, CLAIM_BATCH);
+      const reserved = free <= reserve;
+      const limit = Math.min(reserved ? free : free - reserve, CLAIM_BATCH);
       const overdue: string[] = []; // its lease ended while this worker was sending it: a pause
       for (const [id, lease] of sending) if (lease <= at) overdue.push(id);
       const claimed = await store.tasks.claimDue({
@@ -187,7 +202,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         leaseMs,
         perEndpoint: cfg.perEndpointConcurrency,
         // In the reserve, what this worker holds counts: other processes' attempts are theirs.
-        ...(free > reserve ? {} : { mine: { cap: lightCap, held: Object.fromEntries(held) } }),
+        ...(reserved ? { mine: reserveRoom() } : {}),
         ended: [...ended],
         held: overdue,
       });
@@ -201,13 +216,13 @@ export function createWorker(deps: WorkerDeps): Worker {
           failedClaims = 0;
         }
       }
-      for (const c of claimed) launch(c);
+      for (const c of claimed) launch(c, reserved);
       if (claimed.length > 0 && claimed.length < limit) return; // caps reached: wait for slots to free
       if (claimed.length === 0) {
         if (again) return; // woken meanwhile: wake() claims again, spaced
         // Only the reserve is left and no endpoint with few attempts in flight has one due: what is due
         // waits for a freed slot (which claims again), a publish, or the poll.
-        if (free <= reserve) return schedule(IDLE_POLL_MS);
+        if (reserved) return schedule(IDLE_POLL_MS);
         const next = await store.tasks.nextDueAt();
         // Due when the claim looked, yet not claimed: endpoints at their cap, or this worker's own attempts
         // whose lease ended while it was paused. A freed slot claims again (mayBeDue stays true); else the
@@ -220,19 +235,30 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
-  function hold(endpointId: string, n: number): void {
-    const count = (held.get(endpointId) ?? 0) + n;
-    if (count === 0) held.delete(endpointId);
-    else held.set(endpointId, count);
+  /** What a claim into the reserve may take: see RESERVED_SHARE. */
+  function reserveRoom(): NonNullable<ClaimOptions['mine']> {
+    const apps = Object.fromEntries(inReserve);
+    return { cap: lightCap, held: Object.fromEntries(held), appCap: lightCap, apps };
+  }
+
+  /** Whether this worker may take one more task to the endpoint, into the reserve or above it. */
+  function roomFor({ endpointId, appId }: Holding, reserved: boolean): boolean {
+    const mine = held.get(endpointId) ?? 0;
+    if (!reserved) return mine < cfg.perEndpointConcurrency;
+    return mine < lightCap && (inReserve.get(appId) ?? 0) < lightCap;
+  }
+
+  function hold({ endpointId, appId }: Holding, reserved: boolean, n: number): void {
+    count(held, endpointId, n);
+    if (reserved) count(inReserve, appId, n);
   }
 
   /** Sends a task this worker holds under a lease, and records its attempt. */
-  function launch(c: ClaimedTask): void {
-    const endpointId = c.task.endpointId;
-    hold(endpointId, 1);
+  function launch(c: ClaimedTask, reserved: boolean): void {
+    hold(c.task, reserved, 1);
     let holding = true;
     const letGo = (): void => {
-      if (holding) hold(endpointId, -1);
+      if (holding) hold(c.task, reserved, -1);
       holding = false;
     };
     const tracked = deliver(c, letGo)
@@ -357,23 +383,25 @@ export function createWorker(deps: WorkerDeps): Worker {
       wakeDue();
     },
     offer() {
-      const taken: string[] = [];
+      const taken: (Holding & { reserved: boolean })[] = [];
       return {
         leaseMs,
-        take(endpointId) {
+        take(endpointId, appId) {
           if (!running || pumping !== null) return false; // a claim's tasks are not counted yet
           const free = freeSlots();
-          if (free <= 0 || (held.get(endpointId) ?? 0) >= capWhen(free)) return false;
+          const reserved = free <= reserve;
+          if (free <= 0 || !roomFor({ endpointId, appId }, reserved)) return false;
           promised++;
-          hold(endpointId, 1);
-          taken.push(endpointId);
+          hold({ endpointId, appId }, reserved, 1);
+          taken.push({ endpointId, appId, reserved });
           return true;
         },
         adopt(handed) {
           promised -= taken.length;
-          for (const endpointId of taken) hold(endpointId, -1);
-          // Stopped meanwhile: the tasks stay leased and are claimed again once the lease ends.
-          if (running) for (const c of handed) launch(c);
+          for (const t of taken) hold(t, t.reserved, -1);
+          // Stopped meanwhile: the tasks stay leased and are claimed again once the lease ends. Handed
+          // over in the order taken (none if the publish failed).
+          if (running) for (const [i, c] of handed.entries()) launch(c, taken[i]!.reserved);
         },
       };
     },

@@ -838,6 +838,34 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           [b.id],
         );
       });
+      test("in the caller's reserve, an application's endpoints share its room", async (s) => {
+        const busy = await world(s, 3);
+        const other = await world(s, 1);
+        for (let i = 0; i < 2; i++) {
+          await busy.publish(T0);
+          await other.publish(T0);
+        }
+        // The caller holds 1 of busy's tasks in its reserve, where an application takes at most 2.
+        const mine = { cap: 1, held: {}, appCap: 2, apps: { [busy.app.id]: 1 } };
+        const claimed = await s.tasks.claimDue({ now: T0, limit: 10, leaseMs: LEASE, perEndpoint: 10, mine });
+        const per = (appId: string) => claimed.filter((c) => c.task.appId === appId).length;
+        assert.equal(per(busy.app.id), 1, 'busy: its room less what the caller holds');
+        assert.equal(per(other.app.id), 1, 'other: one per endpoint');
+        const rest = await s.tasks.claimDue({ now: T0, limit: 10, leaseMs: LEASE, perEndpoint: 10 });
+        assert.equal(rest.length, 6, 'outside the reserve, no application room');
+      });
+      test('looks past a window of endpoints with nothing due', async (s) => {
+        const { eps, publish } = await world(s, 300);
+        // Every endpoint has a task due in an hour; the last one (past the first window) has one due now.
+        await publish(T0 + 3_600_000);
+        const last = eps.at(-1)!;
+        await publish(T0, {}, [last]);
+        const claimed = await claim(s, T0);
+        assert.deepEqual(
+          claimed.map((c) => c.endpoint.id),
+          [last.id],
+        );
+      });
       test('serves every endpoint while another has a long backlog, never beyond the cap', async (s) => {
         const { app, eps } = await world(s, 2);
         const [a, b] = [eps[0]!, eps[1]!];

@@ -120,7 +120,7 @@ export interface ClaimedTask {
  */
 export interface TaskOffer {
   leaseMs: number;
-  take(endpointId: string): boolean;
+  take(endpointId: string, appId: string): boolean;
 }
 
 export interface OfferedPublish {
@@ -146,11 +146,12 @@ export interface ClaimOptions {
   perEndpoint: number; // at most this many tasks in flight (sending, unexpired lease) per endpoint
   /**
    * Besides: at most `cap` tasks per endpoint held by the caller itself, `held` counting those it holds
-   * now by endpoint. A worker claiming into its reserve gives it, so that other processes' attempts to an
-   * endpoint do not keep it out of this one's reserve (where one process serves, as on SQLite, every
-   * lease is its own, and `cap` just lowers perEndpoint).
+   * now by endpoint; and per application at most `appCap` less what `apps` counts for it. A worker
+   * claiming into its reserve gives it (`apps` counting what it holds in the reserve), so that other
+   * processes' attempts to an endpoint do not keep it out of this one's reserve (where one process
+   * serves, as on SQLite, every lease is its own, and `cap` just lowers perEndpoint).
    */
-  mine?: { cap: number; held: Record<string, number> };
+  mine?: { cap: number; held: Record<string, number>; appCap: number; apps: Record<string, number> };
   /**
    * Leased tasks of the caller whose attempt has ended while their finish is still being committed:
    * no longer in flight at their endpoint, so not counted against its cap.

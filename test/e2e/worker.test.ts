@@ -325,6 +325,31 @@ await describeEachDriver((driver) => {
     }
   });
 
+  test("one application's many hanging endpoints cannot take every slot: another application is served at once", async () => {
+    // 16 slots, 2 of them kept in reserve, where an application holds at most 1 (as an endpoint does).
+    const running = await start({ concurrency: 16, attemptTimeoutMs: 60_000 }, driver);
+    const held: ServerResponse[] = [];
+    const hanging = await startReceiver({ handle: (_hit, res) => void held.push(res) });
+    const healthy = await startReceiver();
+    try {
+      const appId = await createApp(running.url);
+      for (let i = 0; i < 20; i++) await createEndpoint(running.url, appId, `${hanging.url}/${i}`);
+      await publish(running.url, appId);
+      await until('the hanging endpoints hold 15 slots', () => held.length === 15, WAIT_MS);
+      const other = await createApp(running.url);
+      await createEndpoint(running.url, other, healthy.url);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await publish(running.url, other, i));
+      await until('5 deliveries to the other application', () => healthy.requests.length === 5, WAIT_MS);
+      assert.deepEqual(new Set(healthy.requests.map((h) => h.webhookId)), new Set(ids));
+      assert.equal(held.length, 15, 'the last slot went to the other application only');
+    } finally {
+      for (const res of held) res.writeHead(200).end();
+      await running.close();
+      await Promise.all([hanging.close(), healthy.close()]);
+    }
+  });
+
   test('a slow endpoint does not starve the others', async () => {
     const running = await start({ perEndpointConcurrency: 2, concurrency: 8 }, driver);
     let slowInFlight = 0;

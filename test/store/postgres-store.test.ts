@@ -87,10 +87,14 @@ if (skip) {
           // Another process holds 4 of the endpoint's tasks.
           assert.equal((await a.tasks.claimDue({ ...options, limit: 4 })).length, 4);
           // This one, in its reserve (at most 2 of an endpoint's, of which it holds 1), gets 1 more.
-          const mine = { cap: 2, held: { [ep]: 1 } };
+          const mine = { cap: 2, held: { [ep]: 1 }, appCap: 8, apps: {} };
           assert.equal((await b.tasks.claimDue({ ...options, limit: 10, mine })).length, 1);
           // The endpoint's cap over every process still holds: 8 in flight at most.
-          const more = await b.tasks.claimDue({ ...options, limit: 10, mine: { cap: 8, held: { [ep]: 2 } } });
+          const more = await b.tasks.claimDue({
+            ...options,
+            limit: 10,
+            mine: { cap: 8, held: { [ep]: 2 }, appCap: 8, apps: {} },
+          });
           assert.equal(more.length, 3);
         } finally {
           await Promise.all([a.close(), b.close()]);

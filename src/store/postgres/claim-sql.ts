@@ -67,11 +67,17 @@ const due = (now: string) => `SELECT t.id FROM want CROSS JOIN LATERAL (
 // The first round, for the locked endpoints $1 (in turn order), now $2, limit $3, cap $4, lease end $5,
 // ended attempts $6, the caller's held tasks $7, and the caller's own cap $10 with the tasks it holds
 // now $9 of endpoints $8. Room: the cap less the leases in force and the held tasks, ended attempts
-// aside, and at most the own cap less what the caller holds. Expired leases (up to $3, oldest first; seq keeps that order
-// for ties) are taken over while their endpoint has room. Every endpoint still with room then wants an equal share of what is left
-// (at least 1, and never past the limit: earlier endpoints in turn order go first). Each row carries its
-// endpoint's turn (_o), want (_n) and room after the takeovers (_room), and whether it was a takeover.
-const FIRST = stmt(`WITH ep AS (SELECT e, o FROM unnest($1::text[]) WITH ORDINALITY AS u(e, o)),
+// aside, and at most the own cap less what the caller holds. With an application cap $11 (else each
+// endpoint stands alone, under the limit), an application's endpoints share its room: the cap less what
+// $13 counts for it in $12. Expired leases (up to $3, oldest first; seq keeps that order for ties) are
+// taken over while their endpoint and application have room. Every endpoint still with room then wants
+// an equal share of what is left (at least 1, and never past the limit nor its application's room:
+// earlier endpoints in turn order go first). Each row carries its endpoint's turn (_o), want (_n), room
+// after the takeovers (_room), application (_a) and its room after the takeovers (_aroom), and whether
+// it was a takeover.
+const FIRST = stmt(`WITH ep AS (SELECT e, o, CASE WHEN $11::int IS NULL THEN e
+      ELSE coalesce((SELECT app_id FROM endpoints WHERE id = u.e), e) END AS a
+    FROM unnest($1::text[]) WITH ORDINALITY AS u(e, o)),
   busy AS (SELECT endpoint_id AS e, count(*) AS n FROM tasks
     WHERE status = 3 AND (lease_until > $2 OR id = ANY($7::text[])) AND endpoint_id = ANY($1::text[])
       AND id <> ALL($6::text[])
@@ -80,26 +86,36 @@ const FIRST = stmt(`WITH ep AS (SELECT e, o FROM unnest($1::text[]) WITH ORDINAL
     WHERE status = 3 AND lease_until <= $2 AND endpoint_id = ANY($1::text[]) AND id <> ALL($7::text[])
     ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED),
   mine AS (SELECT * FROM unnest($8::text[], $9::int[]) AS m(e, n)),
-  room0 AS (SELECT ep.e, ep.o, least($4 - coalesce(b.n, 0), $10 - coalesce(m.n, 0)) AS room
+  room0 AS (SELECT ep.e, ep.o, ep.a, least($4 - coalesce(b.n, 0), $10 - coalesce(m.n, 0)) AS room
     FROM ep LEFT JOIN busy b ON b.e = ep.e LEFT JOIN mine m ON m.e = ep.e),
+  apps0 AS (SELECT x.a, coalesce($11, $3) - coalesce(m.n, 0) AS room FROM (SELECT DISTINCT a FROM ep) x
+    LEFT JOIN unnest($12::text[], $13::int[]) AS m(a, n) ON m.a = x.a),
   seq AS (SELECT e, id, row_number() OVER () AS s FROM old),
-  takeover AS MATERIALIZED (SELECT e, id FROM (SELECT x.e, x.id, r.room,
-      row_number() OVER (PARTITION BY x.e ORDER BY x.s) AS k FROM seq x JOIN room0 r ON r.e = x.e) y
-    WHERE k <= room),
-  room1 AS MATERIALIZED (SELECT r.e, r.o, r.room - (SELECT count(*) FROM takeover t WHERE t.e = r.e) AS room
-    FROM room0 r),
+  takeover AS MATERIALIZED (SELECT e, a, id FROM (SELECT x.e, r.a, x.id, r.room, p.room AS aroom,
+      row_number() OVER (PARTITION BY x.e ORDER BY x.s) AS k, row_number() OVER (PARTITION BY r.a ORDER BY x.s) AS ka
+      FROM seq x JOIN room0 r ON r.e = x.e JOIN apps0 p ON p.a = r.a) y
+    WHERE k <= room AND ka <= aroom),
+  apps1 AS MATERIALIZED (SELECT p.a, p.room - (SELECT count(*) FROM takeover t WHERE t.a = p.a) AS room
+    FROM apps0 p),
+  room1 AS MATERIALIZED (SELECT r.e, r.o, r.a,
+      least(r.room - (SELECT count(*) FROM takeover t WHERE t.e = r.e), p.room) AS room
+    FROM room0 r JOIN apps1 p ON p.a = r.a),
   quota AS (SELECT f.free, greatest(1, f.free / greatest(1, (SELECT count(*) FROM room1 WHERE room > 0))) AS share
     FROM (SELECT $3 - (SELECT count(*) FROM takeover) AS free) f),
-  capped AS (SELECT r.e, r.o, least(q.share, r.room) AS c, q.free FROM room1 r, quota q WHERE r.room > 0),
-  want AS MATERIALIZED (SELECT e, greatest(0, least(c, free - coalesce(sum(c) OVER (ORDER BY o
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)))::int AS n FROM capped),
+  capped AS (SELECT r.e, r.o, r.a, least(q.share, r.room) AS c, q.free FROM room1 r, quota q WHERE r.room > 0),
+  fair AS (SELECT e, o, a, greatest(0, least(c, free - coalesce(sum(c) OVER (ORDER BY o
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))) AS n FROM capped),
+  want AS MATERIALIZED (SELECT f.e, greatest(0, least(f.n, p.room - coalesce(sum(f.n) OVER (PARTITION BY f.a
+      ORDER BY f.o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)))::int AS n
+    FROM fair f JOIN apps1 p ON p.a = f.a),
   picked AS (${due('$2')} WHERE want.n > 0 UNION ALL SELECT id FROM takeover),
   ${lease(
     '$2',
     '$5',
-    ', r._o, w.n AS _n, r._room, t.id IS NOT NULL AS _takeover',
+    ', r._o, w.n AS _n, r._room, r._a, r._aroom, t.id IS NOT NULL AS _takeover',
     `
-  LEFT JOIN (SELECT e, o::int AS _o, room::int AS _room FROM room1) r ON r.e = c.endpoint_id
+  LEFT JOIN (SELECT r.e, r.o::int AS _o, r.room::int AS _room, r.a AS _a, p.room::int AS _aroom
+    FROM room1 r JOIN apps1 p ON p.a = r.a) r ON r.e = c.endpoint_id
   LEFT JOIN want w ON w.e = c.endpoint_id LEFT JOIN takeover t ON t.id = c.id`,
   )}`);
 // A further round: up to n due tasks of each endpoint.
@@ -108,7 +124,11 @@ const ROUND = stmt(`WITH want AS (SELECT * FROM unnest($1::text[], $2::int[]) AS
   ${lease('$3', '$4', '', '')}`);
 const FAIL_ORPHANS = stmt('UPDATE tasks SET status = 2, lease_until = NULL WHERE id = ANY($1::text[])');
 
-const MAX_ENDPOINTS = 256; // endpoints considered per claim; the rotation reaches the others next time
+const MAX_ENDPOINTS = 256; // endpoints considered per window; the rotation reaches the others next time
+// A window that gave nothing (its endpoints at their caps or locked, or nothing of theirs due yet) is
+// followed by the next one, up to this many per claim: else what is due beyond it would wait for the
+// next poll.
+const MAX_WINDOWS = 16;
 
 /** Where this process's next claim starts: past the endpoints a full window looked at, and who goes first. */
 export interface ClaimState {
@@ -138,73 +158,102 @@ async function lockCandidates(sql: Sql, o: ClaimOptions, state: ClaimState): Pro
 export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<ClaimedTask[]> {
   if (o.limit <= 0 || o.perEndpoint <= 0) return Promise.resolve([]);
   return db.tx(async (sql) => {
-    const locked = await lockCandidates(sql, o, state);
-    if (locked.length === 0) return [];
     const claimed: ClaimedTask[] = [];
     const orphans: string[] = [];
-    const endpoints = new Map<string, Endpoint>();
-    /** Files a round's rows; returns how many fresh (not taken over) tasks each endpoint got. */
-    const absorb = (rows: Row[]) => {
-      const got = new Map<string, number>();
-      for (const r of rows)
-        if (r.endpoint) endpoints.set(r.endpoint_id as string, mapRow.endpoint(r.endpoint as Row));
-      for (const r of rows) {
-        const task = toTask(r);
-        if (r._takeover !== true) got.set(task.endpointId, (got.get(task.endpointId) ?? 0) + 1);
-        const endpoint = endpoints.get(task.endpointId);
-        // An orphan (its message or endpoint is gone) can never be sent: fail it instead of re-leasing forever.
-        if (r.message && endpoint)
-          claimed.push({ task, message: mapRow.message(r.message as Row), endpoint });
-        else orphans.push(task.id);
-      }
-      return got;
-    };
-
-    const first = await sql.rows(FIRST, [
-      locked,
-      o.now,
-      o.limit,
-      o.perEndpoint,
-      o.now + o.leaseMs,
-      o.ended ?? [],
-      o.held ?? [],
-      Object.keys(o.mine?.held ?? {}),
-      Object.values(o.mine?.held ?? {}),
-      o.mine?.cap ?? o.perEndpoint,
-    ]);
-    let taken = first.length;
-    const got = absorb(first);
-    // Room left per endpoint, and the endpoints that got their whole share (in turn order): they may get more.
-    const room = new Map<string, number>();
-    const turn = new Map<string, number>();
-    let active: string[] = [];
-    for (const r of first) {
-      const e = r.endpoint_id as string;
-      if (r._n === null || room.has(e)) continue;
-      room.set(e, (r._room as number) - (got.get(e) ?? 0));
-      turn.set(e, r._o as number);
-      if (got.get(e) === r._n && room.get(e)! > 0) active.push(e);
-    }
-    active.sort((a, b) => turn.get(a)! - turn.get(b)!);
-
-    while (active.length > 0 && taken < o.limit) {
-      // Every endpoint with room gets an equal share of what is left; those that filled it may get more.
-      const share = Math.max(1, Math.floor((o.limit - taken) / active.length));
-      const wants = new Map<string, number>();
-      let planned = taken;
-      for (const e of active) {
-        const want = Math.min(share, room.get(e)!, o.limit - planned);
-        if (want <= 0) continue;
-        wants.set(e, want);
-        planned += want;
-      }
-      const rows = await sql.rows(ROUND, [[...wants.keys()], [...wants.values()], o.now, o.now + o.leaseMs]);
-      taken += rows.length;
-      const more = absorb(rows);
-      for (const [e, n] of more) room.set(e, room.get(e)! - n);
-      active = [...wants].filter(([e, want]) => more.get(e) === want && room.get(e)! > 0).map(([e]) => e);
-    }
+    // A further window only when those before gave nothing: each claims up to the limit.
+    let windows = 0;
+    do await claimWindow(sql, o, state, claimed, orphans);
+    while (claimed.length + orphans.length === 0 && state.after !== '' && ++windows < MAX_WINDOWS);
     if (orphans.length > 0) await sql.run(FAIL_ORPHANS, [orphans]);
     return claimed;
   });
+}
+
+/** Claims from the next window of endpoints into `claimed`; tasks that can never be sent go to `orphans`. */
+async function claimWindow(
+  sql: Sql,
+  o: ClaimOptions,
+  state: ClaimState,
+  claimed: ClaimedTask[],
+  orphans: string[],
+): Promise<void> {
+  const locked = await lockCandidates(sql, o, state);
+  if (locked.length === 0) return;
+  const endpoints = new Map<string, Endpoint>();
+  /** Files a round's rows; returns how many fresh (not taken over) tasks each endpoint got. */
+  const absorb = (rows: Row[]) => {
+    const got = new Map<string, number>();
+    for (const r of rows)
+      if (r.endpoint) endpoints.set(r.endpoint_id as string, mapRow.endpoint(r.endpoint as Row));
+    for (const r of rows) {
+      const task = toTask(r);
+      if (r._takeover !== true) got.set(task.endpointId, (got.get(task.endpointId) ?? 0) + 1);
+      const endpoint = endpoints.get(task.endpointId);
+      // An orphan (its message or endpoint is gone) can never be sent: fail it instead of re-leasing forever.
+      if (r.message && endpoint) claimed.push({ task, message: mapRow.message(r.message as Row), endpoint });
+      else orphans.push(task.id);
+    }
+    return got;
+  };
+
+  const first = await sql.rows(FIRST, [
+    locked,
+    o.now,
+    o.limit,
+    o.perEndpoint,
+    o.now + o.leaseMs,
+    o.ended ?? [],
+    o.held ?? [],
+    Object.keys(o.mine?.held ?? {}),
+    Object.values(o.mine?.held ?? {}),
+    o.mine?.cap ?? o.perEndpoint,
+    o.mine?.appCap ?? null,
+    Object.keys(o.mine?.apps ?? {}),
+    Object.values(o.mine?.apps ?? {}),
+  ]);
+  let taken = first.length;
+  const got = absorb(first);
+  // Room left per endpoint and per application, and the endpoints that got their whole share (in turn
+  // order): they may get more.
+  const room = new Map<string, number>();
+  const appOf = new Map<string, string>();
+  const appRoom = new Map<string, number>();
+  const turn = new Map<string, number>();
+  let active: string[] = [];
+  for (const r of first) {
+    const e = r.endpoint_id as string;
+    if (r._n === null || room.has(e)) continue;
+    const a = r._a as string;
+    appOf.set(e, a);
+    appRoom.set(a, (appRoom.get(a) ?? (r._aroom as number)) - (got.get(e) ?? 0));
+    room.set(e, (r._room as number) - (got.get(e) ?? 0));
+    turn.set(e, r._o as number);
+    if (got.get(e) === r._n) active.push(e);
+  }
+  const hasRoom = (e: string) => room.get(e)! > 0 && appRoom.get(appOf.get(e)!)! > 0;
+  active = active.filter(hasRoom).sort((a, b) => turn.get(a)! - turn.get(b)!);
+
+  while (active.length > 0 && taken < o.limit) {
+    // Every endpoint with room gets an equal share of what is left; those that filled it may get more.
+    const share = Math.max(1, Math.floor((o.limit - taken) / active.length));
+    const wants = new Map<string, number>();
+    const planned = new Map<string, number>(); // per application
+    let total = taken;
+    for (const e of active) {
+      const a = appOf.get(e)!;
+      const want = Math.min(share, room.get(e)!, appRoom.get(a)! - (planned.get(a) ?? 0), o.limit - total);
+      if (want <= 0) continue;
+      wants.set(e, want);
+      planned.set(a, (planned.get(a) ?? 0) + want);
+      total += want;
+    }
+    const rows = await sql.rows(ROUND, [[...wants.keys()], [...wants.values()], o.now, o.now + o.leaseMs]);
+    taken += rows.length;
+    const more = absorb(rows);
+    for (const [e, n] of more) {
+      room.set(e, room.get(e)! - n);
+      appRoom.set(appOf.get(e)!, appRoom.get(appOf.get(e)!)! - n);
+    }
+    active = [...wants].filter(([e, want]) => more.get(e) === want && hasRoom(e)).map(([e]) => e);
+  }
 }

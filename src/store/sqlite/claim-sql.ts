@@ -11,8 +11,9 @@ import { mapRow } from './db.ts';
 // index scan (one index probe per endpoint, however long its backlog); tasks are then dealt to them in
 // rounds, each round giving every endpoint with room an equal share, read through that endpoint's own
 // index. A capped endpoint's backlog is never read; endpoints take turns at being served first, and
-// beyond one window of endpoints the next claim looks at the next window. Tasks whose lease expired
-// (a crashed worker's) come first, within the same caps.
+// beyond one window of endpoints the next claim looks at the next window (this one does, if a window
+// gave nothing). Tasks whose lease expired (a crashed worker's) come first, within the same caps. In the
+// caller's reserve (ClaimOptions.mine) an application's endpoints share its room there as well.
 const BUSY = `SELECT endpoint_id AS e, count(*) AS n FROM tasks INDEXED BY tasks_leased
   WHERE status = 3 AND lease_until > ? GROUP BY endpoint_id`;
 const ENDED = `SELECT endpoint_id AS e, count(*) AS n FROM tasks
@@ -33,7 +34,11 @@ const PENDING_ENDPOINTS = `WITH RECURSIVE e(id) AS (
   ) SELECT id FROM e WHERE id IS NOT NULL LIMIT ?`;
 const DUE_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? AND next_at <= ? ORDER BY next_at LIMIT ? OFFSET ?`;
-const MAX_ENDPOINTS = 256; // endpoints considered per claim; the rotation reaches the others next time
+const MAX_ENDPOINTS = 256; // endpoints considered per window; the rotation reaches the others next time
+// A window that gave nothing (its endpoints at their caps, or nothing of theirs due yet) is followed by
+// the next one, up to this many per claim: else what is due beyond it would wait for the next poll.
+const MAX_WINDOWS = 16;
+const APP_OF = 'SELECT app_id FROM endpoints WHERE id = ?';
 
 /** Where the next claim starts: past the endpoints a full window looked at, and whom it serves first. */
 export interface ClaimState {
@@ -75,31 +80,58 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
     }
   }
   const cap = Math.min(o.perEndpoint, o.mine?.cap ?? o.perEndpoint);
-  const room = (e: string) => cap - (used.get(e) ?? 0);
+  // In the caller's reserve, each application's room as well.
+  const appUsed = new Map(Object.entries(o.mine?.apps ?? {}));
+  const appOf = appsOf(db);
+  const room = (e: string) => {
+    const left = cap - (used.get(e) ?? 0);
+    return o.mine ? Math.min(left, o.mine.appCap - (appUsed.get(appOf(e)) ?? 0)) : left;
+  };
+  const use = (e: string, n: number) => {
+    used.set(e, (used.get(e) ?? 0) + n);
+    if (o.mine) appUsed.set(appOf(e), (appUsed.get(appOf(e)) ?? 0) + n);
+  };
   const picked: number[] = [];
   for (const c of db.all<{ rid: number; e: string }>(EXPIRED, { now: o.now, held, limit: o.limit })) {
     if (room(c.e) <= 0) continue;
-    used.set(c.e, (used.get(c.e) ?? 0) + 1);
+    use(c.e, 1);
     picked.push(c.rid);
   }
   const taken = new Map<string, number>(); // endpoint → due tasks read so far (the next OFFSET)
-  let active = pendingEndpoints(db, state).filter((e) => room(e) > 0);
   const dueFor = db.stmt(DUE_FOR).pluck();
-  while (active.length > 0 && picked.length < o.limit) {
-    const share = Math.max(1, Math.floor((o.limit - picked.length) / active.length));
-    const next: string[] = [];
-    for (const e of active) {
-      const want = Math.min(share, room(e), o.limit - picked.length);
-      if (want <= 0) continue;
-      const rows = dueFor.all(e, o.now, want, taken.get(e) ?? 0) as number[];
-      picked.push(...rows);
-      taken.set(e, (taken.get(e) ?? 0) + rows.length);
-      used.set(e, (used.get(e) ?? 0) + rows.length);
-      if (rows.length === want && room(e) > 0) next.push(e); // it may have more
+  let windows = 0;
+  do {
+    let active = pendingEndpoints(db, state).filter((e) => room(e) > 0);
+    while (active.length > 0 && picked.length < o.limit) {
+      const share = Math.max(1, Math.floor((o.limit - picked.length) / active.length));
+      const next: string[] = [];
+      for (const e of active) {
+        const want = Math.min(share, room(e), o.limit - picked.length);
+        if (want <= 0) continue;
+        const rows = dueFor.all(e, o.now, want, taken.get(e) ?? 0) as number[];
+        picked.push(...rows);
+        taken.set(e, (taken.get(e) ?? 0) + rows.length);
+        use(e, rows.length);
+        if (rows.length === want && room(e) > 0) next.push(e); // it may have more
+      }
+      active = next;
     }
-    active = next;
-  }
+  } while (picked.length === 0 && state.after !== '' && ++windows < MAX_WINDOWS);
   return picked;
+}
+
+/** The application of an endpoint, looked up once per claim (a deleted endpoint's tasks stand alone). */
+function appsOf(db: Db): (endpointId: string) => string {
+  const apps = new Map<string, string>();
+  const lookup = db.stmt(APP_OF).pluck();
+  return (e) => {
+    let app = apps.get(e);
+    if (app === undefined) {
+      app = (lookup.get(e) as string | undefined) ?? e;
+      apps.set(e, app);
+    }
+    return app;
+  };
 }
 
 const LEASE = `UPDATE tasks SET status = 3, lease_until = @until, next_at = NULL, updated_at = @now,

@@ -117,7 +117,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
       for (const endpointId of new Set(item.endpointIds)) {
         const id = newId('task', item.now);
         const target = open && dueAt === item.now ? endpoint(endpointId) : undefined;
-        if (target && offer!.take(endpointId)) {
+        if (target && offer!.take(endpointId, m.appId)) {
           const leaseUntil = item.now + offer!.leaseMs;
           insertTask.run(id, m.appId, m.id, endpointId, SENDING, null, leaseUntil, item.now, item.now);
           handed.push({
