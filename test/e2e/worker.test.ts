@@ -300,54 +300,43 @@ await describeEachDriver((driver) => {
     }
   });
 
-  test('endpoints that hang cannot take every slot: another endpoint is still served at once', async () => {
-    // 8 slots, 1 of them kept for endpoints with no attempt in flight; attempts outlast the test.
-    const running = await start({ concurrency: 8, attemptTimeoutMs: 60_000 }, driver);
-    const held: ServerResponse[] = [];
-    const hanging = await startReceiver({ handle: (_hit, res) => void held.push(res) });
+  /**
+   * One application's `endpoints` hang (attempts outlast the test) and `messages` to them leave `held`
+   * of `concurrency` slots taken; an endpoint of another application is then served at once, in the
+   * slots left, and the hanging ones take no more.
+   */
+  async function servedBesideHanging(concurrency: number, endpoints: number, messages: number, held: number) {
+    const running = await start({ concurrency, attemptTimeoutMs: 60_000 }, driver);
+    const hung: ServerResponse[] = [];
+    const hanging = await startReceiver({ handle: (_hit, res) => void hung.push(res) });
     const healthy = await startReceiver();
     try {
       const appId = await createApp(running.url);
-      for (let i = 0; i < 3; i++) await createEndpoint(running.url, appId, `${hanging.url}/${i}`);
-      for (let i = 0; i < 10; i++) await publish(running.url, appId, i);
-      await until('the hanging endpoints hold 7 slots', () => held.length === 7, WAIT_MS);
+      for (let i = 0; i < endpoints; i++) await createEndpoint(running.url, appId, `${hanging.url}/${i}`);
+      for (let i = 0; i < messages; i++) await publish(running.url, appId, i);
+      await until(`the hanging endpoints hold ${held} slots`, () => hung.length === held, WAIT_MS);
       const other = await createApp(running.url);
       await createEndpoint(running.url, other, healthy.url);
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push(await publish(running.url, other, i));
       await until('5 deliveries to the healthy endpoint', () => healthy.requests.length === 5, WAIT_MS);
       assert.deepEqual(new Set(healthy.requests.map((h) => h.webhookId)), new Set(ids));
-      assert.equal(held.length, 7, 'the reserved slots went to the healthy endpoint only');
+      assert.equal(hung.length, held, 'the slots left went to the healthy endpoint only');
     } finally {
-      for (const res of held) res.writeHead(200).end();
+      for (const res of hung) res.writeHead(200).end();
       await running.close();
       await Promise.all([hanging.close(), healthy.close()]);
     }
+  }
+
+  test('endpoints that hang cannot take every slot: another endpoint is still served at once', async () => {
+    // 8 slots, 1 of them kept for endpoints with no attempt in flight.
+    await servedBesideHanging(8, 3, 10, 7);
   });
 
   test("one application's many hanging endpoints cannot take every slot: another application is served at once", async () => {
     // 16 slots, 2 of them kept in reserve, where an application holds at most 1 (as an endpoint does).
-    const running = await start({ concurrency: 16, attemptTimeoutMs: 60_000 }, driver);
-    const held: ServerResponse[] = [];
-    const hanging = await startReceiver({ handle: (_hit, res) => void held.push(res) });
-    const healthy = await startReceiver();
-    try {
-      const appId = await createApp(running.url);
-      for (let i = 0; i < 20; i++) await createEndpoint(running.url, appId, `${hanging.url}/${i}`);
-      await publish(running.url, appId);
-      await until('the hanging endpoints hold 15 slots', () => held.length === 15, WAIT_MS);
-      const other = await createApp(running.url);
-      await createEndpoint(running.url, other, healthy.url);
-      const ids: string[] = [];
-      for (let i = 0; i < 5; i++) ids.push(await publish(running.url, other, i));
-      await until('5 deliveries to the other application', () => healthy.requests.length === 5, WAIT_MS);
-      assert.deepEqual(new Set(healthy.requests.map((h) => h.webhookId)), new Set(ids));
-      assert.equal(held.length, 15, 'the last slot went to the other application only');
-    } finally {
-      for (const res of held) res.writeHead(200).end();
-      await running.close();
-      await Promise.all([hanging.close(), healthy.close()]);
-    }
+    await servedBesideHanging(16, 20, 1, 15);
   });
 
   test('a slow endpoint does not starve the others', async () => {
