@@ -2,6 +2,8 @@
 // HMAC-signed claim {app, exp, jti} under a key generated once and kept in the store's settings.
 // Logout of an app token records its jti as revoked until it would have expired anyway. Expiring all
 // of an application's tokens records a cut-off: tokens issued before it stop working (token-cutoff.ts).
+// Issue times and cut-offs are read off one clock, the database's where processes share it: a process
+// whose clock ran ahead would otherwise issue tokens that outlive an expire-all made just after.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config/config.ts';
 import { conflict } from '../core/errors.ts';
@@ -116,6 +118,11 @@ export function createAuthenticator(store: Store): Authenticator {
     return signingKey;
   }
 
+  /** The time a token is issued or a cut-off made: see the top of this file. */
+  async function sharedNow(now: number): Promise<number> {
+    return (await store.settings.clock()) ?? now;
+  }
+
   /** A valid token's claim, with when its application's expire-all ends it (Infinity: never). */
   async function decode(token: string, now: number): Promise<{ claim: Claim; endsAt: number } | null> {
     if (!token.startsWith(APP_TOKEN_PREFIX)) return null;
@@ -174,7 +181,7 @@ export function createAuthenticator(store: Store): Authenticator {
       capabilities = null,
     ) {
       const jti = randomBytes(12).toString('base64url');
-      const claim: Claim = { app: appId, exp: now + ttlMs, jti, iat: now };
+      const claim: Claim = { app: appId, exp: now + ttlMs, jti, iat: await sharedNow(now) };
       if (featureFlags.length > 0) claim.ff = [...featureFlags];
       if (capabilities !== null) claim.cap = [...capabilities];
       const body = Buffer.from(JSON.stringify(claim)).toString('base64url');
@@ -200,10 +207,11 @@ export function createAuthenticator(store: Store): Authenticator {
     async expireAll(appId, now, delayMs) {
       logouts++;
       try {
+        const at = await sharedNow(now);
         // Compare-and-set: of calls made at once (here or in another process), none is lost.
         for (let tries = 1; ; tries++) {
           const current = await store.settings.get(CUTOFF + appId);
-          const fold = foldCutoff(current === null ? null : (JSON.parse(current) as Cutoff), now, delayMs);
+          const fold = foldCutoff(current === null ? null : (JSON.parse(current) as Cutoff), at, delayMs);
           if (await store.settings.compareAndSet(CUTOFF + appId, current, JSON.stringify(fold))) return;
           if (tries === CUTOFF_TRIES)
             throw conflict('too many expire-all calls at once for this application: retry');

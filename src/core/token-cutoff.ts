@@ -1,7 +1,6 @@
 // Expire-all for app-portal tokens: an application's calls fold into one record, compared with each
 // token's issue time. A token issued in the same millisecond as a call counts as issued before it (it
-// fails closed). Times come from the clocks of the processes that issued the token and took the call:
-// keep them in sync, as leases already ask.
+// fails closed). Both times come from one clock (see app/auth.ts).
 
 /**
  * Tokens issued at or before `dead` no longer work; those issued at or before `pending.before` stop

@@ -391,6 +391,11 @@ export interface Store {
     putIfAbsent(key: string, value: string): Promise<string>;
     /** Stores `value` if the key holds `expected` (null: has none); false when it held something else. */
     compareAndSet(key: string, expected: string | null, value: string): Promise<boolean>;
+    /**
+     * The time (ms) by the database's clock, where processes share the database and their own clocks may
+     * disagree; null where one process owns it (its clock is the one).
+     */
+    clock(): Promise<number | null>;
   };
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createAuthenticator } from '../../src/app/auth.ts';
 import { openDatabase } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
@@ -96,6 +97,28 @@ if (skip) {
             mine: { cap: 8, held: { [ep]: 2 }, appCap: 8, apps: {} },
           });
           assert.equal(more.length, 3);
+        } finally {
+          await Promise.all([a.close(), b.close()]);
+        }
+      });
+    });
+
+    it('app tokens: an expire-all ends a token issued just before it by a process whose clock runs ahead', async () => {
+      await withTempDatabase(async (db) => {
+        const [a, b] = await Promise.all([
+          openPostgresStore(db.url, { poolSize: 2 }),
+          openPostgresStore(db.url, { poolSize: 2 }),
+        ]);
+        try {
+          const [ahead, behind] = [createAuthenticator(a), createAuthenticator(b)];
+          const now = Date.now();
+          const token = await ahead.issueAppToken('app_1', now + 5_000); // its clock: 5 s ahead
+          await behind.expireAll('app_1', now, 0);
+          assert.equal(await createAuthenticator(a).verify(token, now + 5_000), null);
+          assert.equal(await createAuthenticator(b).verify(token, now), null);
+          await new Promise((r) => setTimeout(r, 5)); // one issued in the cut-off's millisecond ends too
+          const later = await ahead.issueAppToken('app_1', now + 5_000);
+          assert.ok(await createAuthenticator(b).verify(later, now), 'a token issued after it works');
         } finally {
           await Promise.all([a.close(), b.close()]);
         }

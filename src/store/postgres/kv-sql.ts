@@ -32,6 +32,7 @@ const ABANDON = stmt(`DELETE FROM idempotency WHERE key = $1 AND status_code = $
 // made it conflict was committed by another caller during the statement: the read's snapshot predates
 // it. A second run, with a later snapshot, sees it; more runs are for a row that keeps changing.
 const READ_TRIES = 3;
+const CLOCK = stmt('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now');
 
 /** The statement's first row, running it again while it returns none (see READ_TRIES); undefined if it never did. */
 async function insertOrRead<T>(db: Pg, statement: Stmt, params: unknown[]): Promise<T | undefined> {
@@ -102,6 +103,10 @@ export function settingsSql(db: Pg): Store['settings'] {
           expected,
         ])) > 0
       );
+    },
+    async clock() {
+      const row = await db.one<{ now: number }>(CLOCK);
+      return row!.now;
     },
   };
 }
