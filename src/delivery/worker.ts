@@ -56,12 +56,13 @@ const CLAIM_BATCH = 256;
 // Failing claims are said to work again once they have for this long, none failing (see `failing`).
 const CALM_MS = 10_000;
 // An eighth of a worker's slots is kept for endpoints with few attempts in flight: endpoints that hang
-// or crawl fill the rest at most, however many they are, and an attempt to any other endpoint never
-// waits behind theirs for a slot. In the reserve an endpoint takes slots only while this worker holds
+// or crawl fill the rest at most, however many they are, and an attempt to another endpoint does not
+// wait behind theirs for a slot. In the reserve an endpoint takes slots only while this worker holds
 // fewer than an eighth of it for it (at least 1), whatever other workers hold, and an application only
 // while as few of the reserve's slots hold its attempts: one tenant's many silent endpoints (each with
 // one attempt in flight) take that much of the reserve, and the rest is left to other applications.
-// The price: endpoints with many attempts in flight never use the reserve, even when no other needs it.
+// The price: endpoints with many attempts in flight never use the reserve, even when no other needs it,
+// and an application's own endpoints share its part of the reserve.
 const RESERVED_SHARE = 1 / 8;
 const LIGHT_SHARE = 1 / 8;
 const FINISHES_IN_FLIGHT = 4; // finish batches committing at once, as publishes do
