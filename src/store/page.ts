@@ -25,14 +25,35 @@ export function readIterator(iterator: string | null | undefined): {
 
 const forward = (key: string) => (key.startsWith('-') ? `~${key}` : key);
 
+/**
+ * The payloads on one page of messages hold at most this many bytes, however many messages `limit` asks
+ * for (a page holds one message at least): a page of 250 messages of 1 MiB would be 250 MiB in memory
+ * and on the wire. A page cut short says it is not done, and its iterator continues after it.
+ */
+export const PAGE_PAYLOAD_BYTES = 4 * 1024 * 1024;
+
+/** The rows of a page in scan order: at most `limit`, and within PAGE_PAYLOAD_BYTES by `bytes`. */
+function pageRows(rows: Row[], limit: number, bytes?: (row: Row) => number): Row[] {
+  const kept = rows.slice(0, limit);
+  if (!bytes) return kept;
+  let total = 0;
+  for (const [i, row] of kept.entries()) {
+    total += bytes(row);
+    if (total > PAGE_PAYLOAD_BYTES && i > 0) return kept.slice(0, i);
+  }
+  return kept;
+}
+
 export function toPage<T>(
   rows: Row[],
   limit: number,
   backwards: boolean,
   keyOf: (row: Row) => string,
   map: (row: Row) => T,
+  bytes?: (row: Row) => number,
 ): Page<T> {
-  const kept = rows.slice(0, limit);
+  const kept = pageRows(rows, limit, bytes);
+  const done = kept.length === rows.length;
   if (backwards) kept.reverse();
   const first = kept[0];
   const last = kept[kept.length - 1];
@@ -40,6 +61,6 @@ export function toPage<T>(
     data: kept.map(map),
     iterator: last ? forward(keyOf(last)) : null,
     prevIterator: first ? `-${keyOf(first)}` : null,
-    done: rows.length <= limit,
+    done,
   };
 }

@@ -17,6 +17,27 @@ import { TaskStatus, TriggerType } from '../core/types.ts';
 
 export type Row = Record<string, unknown>;
 
+/**
+ * The columns of messages alias `m` but the payload, and the payload's size in bytes (payload_bytes):
+ * lists read payloads only for a page already cut to size (PAGE_PAYLOAD_BYTES), or not at all.
+ */
+const HEAD = [
+  'id',
+  'app_id',
+  'event_type',
+  'event_id',
+  'channels',
+  'created_at',
+  'expires_at',
+  'deliver_at',
+  'tags',
+];
+export const messageHead = (m: string): string =>
+  `${HEAD.map((c) => `${m}.${c}`).join(', ')}, octet_length(${m}.payload) AS payload_bytes`;
+
+/** A row's payload_bytes (see messageHead), as keyset pages weigh them. */
+export const payloadBytes = (r: Row): number => Number(r.payload_bytes ?? 0);
+
 const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
 
 export const statusName = (status: number): TaskStatusName => STATUS_NAMES[status] ?? 'pending';
@@ -127,7 +148,7 @@ export function jsonRows(decode: (value: unknown) => unknown) {
       eventType: r.event_type as string,
       eventId: r.event_id as string | null,
       channels: json(r.channels),
-      payload: r.payload as string | null,
+      payload: (r.payload ?? null) as string | null,
       createdAt: r.created_at as number,
       expiresAt: r.expires_at as number,
       deliverAt: r.deliver_at as number | null,

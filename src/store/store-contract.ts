@@ -18,6 +18,7 @@ import {
   type ClaimedTask,
   ConflictError,
   type FinishInput,
+  type MessageQuery,
   type PublishResult,
   SLOT_GRACE_MS,
   type Store,
@@ -712,6 +713,48 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           [m2.id],
         );
         assert.deepEqual(ids(await s.messages.list(mkApp().id, { limit: 9 })), []);
+      });
+
+      test('lists of big messages are paged by size too, and read no payload without content', async (s) => {
+        const { app, ep, publish } = await world(s);
+        // Three payloads of 1.5 MiB: two fit on a page (PAGE_PAYLOAD_BYTES), the third goes to the next.
+        const big = `{"a":"${'x'.repeat(1.5 * 1024 * 1024)}"}`;
+        const sent: Message[] = [];
+        for (let i = 0; i < 3; i++) sent.push(await publish(T0 + i, { payload: big }));
+        const [m1, m2, m3] = sent.map((m) => m.id);
+        for (const list of [
+          (q: MessageQuery) => s.messages.list(app.id, q),
+          async (q: MessageQuery) => {
+            const page = await s.tasks.listForEndpoint(ep.id, q);
+            return { ...page, data: page.data.map((x) => x.message) };
+          },
+        ]) {
+          const p1 = await list({ limit: 50 });
+          assert.deepEqual(
+            p1.data.map((m) => [m.id, m.payload]),
+            [
+              [m3, big],
+              [m2, big],
+            ],
+          );
+          assert.equal(p1.done, false);
+          const p2 = await list({ limit: 50, iterator: p1.iterator });
+          assert.deepEqual(
+            p2.data.map((m) => m.id),
+            [m1],
+          );
+          assert.equal(p2.done, true);
+          const bare = await list({ limit: 50, withContent: false });
+          assert.deepEqual(
+            bare.data.map((m) => [m.id, m.payload]),
+            [
+              [m3, null],
+              [m2, null],
+              [m1, null],
+            ],
+          );
+          assert.equal(bare.done, true);
+        }
       });
 
       test('expungeContent and expireBatch drop payloads', async (s) => {

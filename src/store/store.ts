@@ -71,7 +71,12 @@ export interface MessageFilters {
   tag?: string | null;
 }
 
-export interface MessageQuery extends PageQuery, TimeRange, MessageFilters {}
+/** Lists of messages read payloads unless `withContent` is false (each payload is then null). */
+interface Content {
+  withContent?: boolean;
+}
+
+export interface MessageQuery extends PageQuery, TimeRange, MessageFilters, Content {}
 
 export interface AttemptQuery extends PageQuery, TimeRange, MessageFilters {
   msgId?: string | null;
@@ -80,7 +85,7 @@ export interface AttemptQuery extends PageQuery, TimeRange, MessageFilters {
   statusCodeClass?: 0 | 100 | 200 | 300 | 400 | 500 | null; // 0: no response
 }
 
-export interface TaskQuery extends PageQuery, TimeRange, MessageFilters {
+export interface TaskQuery extends PageQuery, TimeRange, MessageFilters, Content {
   /** The status shown (core's shownStatus): while a manual attempt is pending, the state it would restore. */
   status?: TaskStatusName | null;
 }

@@ -136,6 +136,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
         channel: q.channel ?? null,
         tag: q.tag ?? null,
         eventTypes: eventTypesFilter(q.event_types),
+        withContent: q.with_content ?? true,
       };
       if (q.status === 4) {
         await resolveEndpoint(deps, request.scope, ref.app, ref.endpoint); // an unknown one is a 404
@@ -146,7 +147,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
         status: q.status === undefined || q.status === null ? null : STATUS_NAMES[q.status]!,
       });
       const json = pageJson(page, ({ task, message }) =>
-        messageJson(message, q.with_content ?? true, statusFields(task)),
+        messageJson(message, query.withContent, statusFields(task)),
       );
       return sendJson(reply, 200, json);
     },

@@ -86,6 +86,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
         channel: q.channel ?? null,
         tag: q.tag ?? null,
         eventTypes: eventTypesFilter(q.event_types),
+        withContent: q.with_content ?? true,
       });
       return sendJson(
         reply,

@@ -9,6 +9,7 @@
 import { type Batcher, createBatcher } from '../../core/batcher.ts';
 import { newId } from '../../core/ids.ts';
 import type { Message } from '../../core/types.ts';
+import { messageHead, payloadBytes } from '../rows.ts';
 import {
   dueAtOf,
   PUBLISH_QUEUE_WAIT,
@@ -64,6 +65,20 @@ const EXISTING = stmt(`SELECT m.* FROM message_event_ids x
   JOIN messages m ON m.id = x.msg_id AND m.created_at = x.created_at
   WHERE (x.app_id, x.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`);
 const BY_ID = stmt('SELECT * FROM messages WHERE id = $1 AND created_at = $2 AND app_id = $3');
+// Each message by its key (id and created_at: the partition it is in), as run-time partition pruning needs.
+const PAYLOADS = stmt(`SELECT k.id, (SELECT payload FROM messages m WHERE m.id = k.id AND m.created_at = k.at)
+  AS payload FROM unnest($1::text[], $2::bigint[]) AS k(id, at)`);
+
+/** Messages from rows of messageHead, with their payloads read now, unless `withContent` is false. */
+export async function withPayloads(db: Pg, rows: Row[], withContent = true): Promise<Message[]> {
+  const payloads = new Map<unknown, unknown>();
+  if (withContent && rows.length > 0) {
+    const params = [rows.map((r) => r.id), rows.map((r) => r.created_at)];
+    for (const r of await db.rows(PAYLOADS, params)) payloads.set(r.id, r.payload);
+  }
+  return rows.map((r) => mapRow.message({ ...r, payload: payloads.get(r.id) }));
+}
+
 const BY_EVENT_ID = stmt(`SELECT m.* FROM message_event_ids x
   JOIN messages m ON m.id = x.msg_id AND m.created_at = x.created_at WHERE x.app_id = $1 AND x.event_id = $2`);
 const EXPUNGE = stmt('UPDATE messages SET payload = NULL WHERE id = $1 AND created_at = $2 AND app_id = $3');
@@ -212,15 +227,15 @@ export function messagesSql(
       const row = (await byId(appId, idOrEventId)) ?? (await db.one(BY_EVENT_ID, [appId, idOrEventId]));
       return row ? mapRow.message(row) : null;
     },
-    list(appId, query) {
+    async list(appId, query) {
       const p = new Params();
       const where = [`m.app_id = ${p.add(appId)}`];
       timeFilters('m.created_at', where, p, query);
       messageFilters('m', where, p, query);
-      return keysetPage(
+      const page = await keysetPage(
         db,
         {
-          select: 'SELECT m.* FROM messages m',
+          select: `SELECT ${messageHead('m')} FROM messages m`,
           where,
           params: p,
           key: 'm.id',
@@ -228,9 +243,11 @@ export function messagesSql(
           page: query,
           defaultOrder: 'descending',
           timeColumn: 'm.created_at',
+          ...(query.withContent === false ? {} : { bytes: payloadBytes }),
         },
-        mapRow.message,
+        (r) => r,
       );
+      return { ...page, data: await withPayloads(db, page.data, query.withContent) };
     },
     async expungeContent(appId, msgId) {
       const at = idTime(msgId);

@@ -15,6 +15,8 @@ export interface KeysetQuery {
   keyOf: (row: Row) => string;
   page: PageQuery;
   defaultOrder: 'ascending' | 'descending';
+  /** The payload bytes a row brings, for pages of messages (see PAGE_PAYLOAD_BYTES). */
+  bytes?: (row: Row) => number;
   /** The partition key of a time-partitioned table: the cursor's embedded time then prunes partitions. */
   timeColumn?: string;
 }
@@ -35,5 +37,5 @@ export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) =>
     scanDescending ? 'DESC' : 'ASC'
   } LIMIT ${p.add(limit + 1)}`;
   const rows = await sql.rows(text, p.values);
-  return toPage(rows, limit, backwards, q.keyOf, map);
+  return toPage(rows, limit, backwards, q.keyOf, map, q.bytes);
 }

@@ -1,11 +1,11 @@
 // Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
 
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { statusName, taskColumns, toTask } from '../rows.ts';
+import { messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
 import { type FinishInput, finishEachAlone, type Store } from '../store.ts';
 import { type ClaimState, claimDue } from './claim-sql.ts';
 import { idTime } from './id-time.ts';
-import { TASKS_CHANNEL } from './messages-sql.ts';
+import { TASKS_CHANNEL, withPayloads } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
 import type { Partitions } from './partitions.ts';
 import {
@@ -212,18 +212,24 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       const page = await keysetPage(
         db,
         {
-          select: `SELECT t.*, row_to_json(m) AS message FROM tasks t
-            JOIN messages m ON m.id = t.msg_id AND m.created_at = t.msg_created_at`,
+          select: `SELECT t.*, (SELECT row_to_json(x) FROM (SELECT ${messageHead('m')}) x) AS message
+            FROM tasks t JOIN messages m ON m.id = t.msg_id AND m.created_at = t.msg_created_at`,
           where,
           params: p,
           key: 't.msg_id',
           keyOf: (r) => r.msg_id as string,
           page: query,
           defaultOrder: 'descending',
+          ...(query.withContent === false ? {} : { bytes: (r: Row) => payloadBytes(r.message as Row) }),
         },
-        (r) => ({ task: toTask(r), message: mapRow.message(r.message as Row) }),
+        (r) => r,
       );
-      return page;
+      const messages = await withPayloads(
+        db,
+        page.data.map((r) => r.message as Row),
+        query.withContent,
+      );
+      return { ...page, data: page.data.map((r, i) => ({ task: toTask(r), message: messages[i]! })) };
     },
     async listForMessage(msgId, query) {
       const p = new Params();

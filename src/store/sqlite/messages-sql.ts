@@ -2,6 +2,7 @@
 
 import { idFloor, newId } from '../../core/ids.ts';
 import { type DeliveryTask, type Endpoint, type Message, TaskStatus } from '../../core/types.ts';
+import { messageHead, payloadBytes } from '../rows.ts';
 import {
   type ClaimedTask,
   dueAtOf,
@@ -15,6 +16,17 @@ import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './
 import { keysetPage } from './paginate.ts';
 
 const BY_EVENT_ID = 'SELECT * FROM messages WHERE app_id = ? AND event_id = ?';
+const PAYLOADS = 'SELECT id, payload FROM messages WHERE id IN (SELECT value FROM json_each(?))';
+
+/** Messages from rows of messageHead, with their payloads read now, unless `withContent` is false. */
+export function withPayloads(db: Db, rows: Row[], withContent = true): Message[] {
+  const payloads = new Map<unknown, unknown>();
+  if (withContent) {
+    const ids = JSON.stringify(rows.map((r) => r.id));
+    for (const r of db.all(PAYLOADS, ids)) payloads.set(r.id, r.payload);
+  }
+  return rows.map((r) => mapRow.message({ ...r, payload: payloads.get(r.id) }));
+}
 const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
   expires_at, deliver_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
@@ -154,19 +166,21 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
       const params: unknown[] = [appId];
       timeFilters('m.created_at', where, params, query);
       messageFilters('m', where, params, query);
-      return keysetPage(
+      const page = keysetPage(
         db,
         {
-          select: 'SELECT m.* FROM messages m',
+          select: `SELECT ${messageHead('m')} FROM messages m`,
           where,
           params,
           key: 'm.id',
           keyOf: (r) => r.id as string,
           page: query,
           defaultOrder: 'descending',
+          ...(query.withContent === false ? {} : { bytes: payloadBytes }),
         },
-        mapRow.message,
+        (r) => r,
       );
+      return { ...page, data: withPayloads(db, page.data, query.withContent) };
     },
     async expungeContent(appId, msgId) {
       return db.run('UPDATE messages SET payload = NULL WHERE id = ? AND app_id = ?', msgId, appId) > 0;

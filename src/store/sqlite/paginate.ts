@@ -14,6 +14,8 @@ export interface KeysetQuery {
   keyOf: (row: Row) => string;
   page: PageQuery;
   defaultOrder: 'ascending' | 'descending';
+  /** The payload bytes a row brings, for pages of messages (see PAGE_PAYLOAD_BYTES). */
+  bytes?: (row: Row) => number;
 }
 
 export function keysetPage<T>(db: Db, q: KeysetQuery, map: (row: Row) => T): Page<T> {
@@ -31,5 +33,5 @@ export function keysetPage<T>(db: Db, q: KeysetQuery, map: (row: Row) => T): Pag
     scanDescending ? 'DESC' : 'ASC'
   } LIMIT ?`;
   const rows = db.all(sql, ...params, limit + 1);
-  return toPage(rows, limit, backwards, q.keyOf, map);
+  return toPage(rows, limit, backwards, q.keyOf, map, q.bytes);
 }

@@ -1,10 +1,11 @@
 // Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
 
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { statusName, taskColumns, toTask } from '../rows.ts';
+import { messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
 import { finishEachAlone, type Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
+import { withPayloads } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
 
 const MINE = '(status = 3 AND lease_until = @lease)';
@@ -155,22 +156,23 @@ export function tasksSql(db: Db): Store['tasks'] {
       const page = keysetPage(
         db,
         {
-          select: 'SELECT t.* FROM tasks t JOIN messages m ON m.id = t.msg_id',
+          select:
+            'SELECT t.*, octet_length(m.payload) AS payload_bytes FROM tasks t JOIN messages m ON m.id = t.msg_id',
           where,
           params,
           key: 't.msg_id',
           keyOf: (r) => r.msg_id as string,
           page: query,
           defaultOrder: 'descending',
+          ...(query.withContent === false ? {} : { bytes: payloadBytes }),
         },
         toTask,
       );
-      const messages = new Map(
-        byIds(
-          'messages',
-          page.data.map((t) => t.msgId),
-        ).map((r) => [r.id, mapRow.message(r)]),
+      const heads = db.all(
+        `SELECT ${messageHead('m')} FROM messages m WHERE id IN (SELECT value FROM json_each(?))`,
+        JSON.stringify(page.data.map((t) => t.msgId)),
       );
+      const messages = new Map(withPayloads(db, heads, query.withContent).map((m) => [m.id, m]));
       return { ...page, data: page.data.map((task) => ({ task, message: messages.get(task.msgId)! })) };
     },
     async listForMessage(msgId, query) {
