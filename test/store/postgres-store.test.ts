@@ -773,7 +773,7 @@ if (skip) {
           };
           await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task])]));
           const options = { now: T0, limit: 10, leaseMs: 30_000, perEndpoint: 10 };
-          const claimed = await claimDue(sql, options, { after: '', turn: 0 });
+          const claimed = await claimDue(sql, options, { after: '', turn: 0, recent: [] });
           assert.equal(claimed.length, 1);
           const attempt = {
             id: newId('atmpt', T0),

@@ -22,28 +22,39 @@ import { ASYNC_COMMIT, mapRow, type Pg, type Row, type Sql, stmt } from './pg.ts
 // in-flight counts (its snapshot is taken after START's locks) and leases the first round; further
 // ROUNDs only when some endpoints filled their share.
 
-const SCAN = (from: string, cond: string) => `SELECT (SELECT endpoint_id FROM tasks
-      WHERE status = 1 AND endpoint_id > ${from} ORDER BY endpoint_id LIMIT 1) FROM ${cond}`;
+// The first endpoint past `after` with pending tasks, with the earliest time one of them is due: one
+// probe of tasks_due_endpoint, which holds each endpoint's pending tasks in due order.
+const NEXT = (after: string) => `SELECT endpoint_id AS id, next_at AS at FROM tasks
+      WHERE status = 1 AND endpoint_id > ${after} ORDER BY endpoint_id, next_at LIMIT 1`;
 // Endpoints with pending tasks, by a loose index scan (one probe per endpoint, however long its
-// backlog): from the starting point $1 on, then (only when that found fewer than $2, and $1 is not '')
-// wrapping around to those at or before it; then the endpoints of expired leases not already found.
-// Each is tried for its advisory lock exactly once, in the select list over the materialized list.
-// kind: 0 after the starting point, 1 wrapped around, 2 only an expired lease.
-const START = stmt(`WITH RECURSIVE a(id) AS (
-    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 AND endpoint_id > $1::text ORDER BY endpoint_id LIMIT 1)
-    UNION ALL ${SCAN('a.id', 'a WHERE a.id IS NOT NULL')}
-  ), ahead AS MATERIALIZED (SELECT id FROM a WHERE id IS NOT NULL LIMIT $2),
-  b(id) AS (
-    SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 ORDER BY endpoint_id LIMIT 1)
-    UNION ALL ${SCAN('b.id', 'b WHERE b.id <= $1::text')}
-  ), behind AS MATERIALIZED (SELECT id FROM b WHERE id <= $1::text AND $1::text <> ''
-    LIMIT $2 - (SELECT count(*) FROM ahead)),
+// backlog): from the starting point $1 on, then (unless $1 is '') wrapping around to those at or
+// before it, numbered n in that order and at most $5 of them. Of those, the first $2 with a task due
+// at $3, read only as far as needed: endpoints whose tasks all wait for a later retry are passed over.
+// Besides, the endpoints $6 the last claim served, if they have a task due: an endpoint in steady use
+// is served at every claim, however many endpoints lie between the starting point and it. Then the
+// endpoints of expired leases not already found. Each is tried for its advisory lock exactly once, in
+// the select list over the materialized lists. kind: 0 due, 1 due and served last time, 2 only an
+// expired lease; and when fewer than $2 were due, a row of kind 3 with the last endpoint looked at and
+// how many were (n), where the next claim goes on.
+const START = stmt(`WITH RECURSIVE a(id, at, n) AS (
+    SELECT x.id, x.at, 1 FROM (${NEXT('$1::text')}) x
+    UNION ALL SELECT x.id, x.at, a.n + 1 FROM a CROSS JOIN LATERAL (${NEXT('a.id')}) x WHERE a.n < $5
+  ), b(id, at, n) AS (
+    SELECT x.id, x.at, (SELECT count(*) FROM a)::int + 1 FROM (${NEXT("''")}) x WHERE $1::text <> ''
+    UNION ALL SELECT x.id, x.at, b.n + 1 FROM b CROSS JOIN LATERAL (${NEXT('b.id')}) x
+      WHERE b.id < $1::text AND b.n < $5
+  ), scanned AS (SELECT id, at, n FROM a UNION ALL SELECT id, at, n FROM b WHERE id <= $1::text AND n <= $5),
+  due AS MATERIALIZED (SELECT id, n FROM scanned WHERE at <= $3 AND id <> ALL($6::text[]) LIMIT $2),
+  recent AS MATERIALIZED (SELECT r.id FROM unnest($6::text[]) AS r(id) WHERE EXISTS (SELECT 1 FROM tasks
+      WHERE status = 1 AND endpoint_id = r.id AND next_at <= $3)),
   expired AS MATERIALIZED (SELECT DISTINCT endpoint_id AS id FROM (SELECT endpoint_id FROM tasks
       WHERE status = 3 AND lease_until <= $3 ORDER BY lease_until LIMIT $4) x
-    WHERE endpoint_id NOT IN (SELECT id FROM ahead UNION ALL SELECT id FROM behind)),
-  found AS (SELECT id, 0 AS kind FROM ahead UNION ALL SELECT id, 1 FROM behind UNION ALL SELECT id, 2 FROM expired)
-  SELECT id, kind, pg_try_advisory_xact_lock(${LOCK_SPACE_ENDPOINT}, hashtext(id)) AS locked
-  FROM found, ${ASYNC_COMMIT}`);
+    WHERE endpoint_id NOT IN (SELECT id FROM due UNION ALL SELECT id FROM recent)),
+  found AS (SELECT id, n, 0 AS kind FROM due UNION ALL SELECT id, NULL, 1 FROM recent
+    UNION ALL SELECT id, NULL, 2 FROM expired)
+  SELECT id, n, kind, pg_try_advisory_xact_lock(${LOCK_SPACE_ENDPOINT}, hashtext(id)) AS locked
+  FROM found, ${ASYNC_COMMIT}
+  UNION ALL (SELECT id, n, 3, false FROM scanned WHERE (SELECT count(*) FROM due) < $2 ORDER BY n DESC LIMIT 1)`);
 
 // Leases the rows whose ids `picked` lists, and returns each with its message and (once per endpoint) its endpoint.
 // Each endpoint's due tasks come from its own index (tasks_due_endpoint); the update finds the rows by
@@ -124,32 +135,49 @@ const ROUND = stmt(`WITH want AS (SELECT * FROM unnest($1::text[], $2::int[]) AS
   ${lease('$3', '$4', '', '')}`);
 const FAIL_ORPHANS = stmt('UPDATE tasks SET status = 2, lease_until = NULL WHERE id = ANY($1::text[])');
 
-const MAX_ENDPOINTS = 256; // endpoints considered per window; the rotation reaches the others next time
+const MAX_ENDPOINTS = 256; // endpoints with tasks due served per window; the rotation reaches the others next time
+const MAX_SCANNED = 1024; // endpoints with pending tasks looked at per window, due or not
 // A window that gave nothing (its endpoints at their caps or locked, or nothing of theirs due yet) is
 // followed by the next one, up to this many per claim: else what is due beyond it would wait for the
 // next poll.
 const MAX_WINDOWS = 16;
 
-/** Where this process's next claim starts: past the endpoints a full window looked at, and who goes first. */
+/**
+ * Where this process's next claim starts: past the endpoints a full window looked at, and who goes
+ * first; and the endpoints its last claim served, looked at first.
+ */
 export interface ClaimState {
   after: string;
   turn: number;
+  recent: string[];
 }
 
 interface Candidate {
   id: string;
-  kind: 0 | 1 | 2;
+  n: number | null;
+  kind: 0 | 1 | 2 | 3;
   locked: boolean;
 }
 
 /** The endpoints this claim serves (locked for it), in turn order, then those with only expired leases. */
 async function lockCandidates(sql: Sql, o: ClaimOptions, state: ClaimState): Promise<string[]> {
-  const rows = await sql.rows<Candidate>(START, [state.after, MAX_ENDPOINTS, o.now, o.limit]);
-  const found = rows.filter((r) => r.kind !== 2).map((r) => r.id);
-  state.after = found.length === MAX_ENDPOINTS ? found[found.length - 1]! : '';
+  const rows = await sql.rows<Candidate>(START, [
+    state.after,
+    MAX_ENDPOINTS,
+    o.now,
+    o.limit,
+    MAX_SCANNED,
+    state.recent,
+  ]);
+  const found = rows.filter((r) => r.kind === 0).sort((x, y) => x.n! - y.n!);
+  const last = rows.find((r) => r.kind === 3);
+  // The next window starts past the last endpoint served or looked at, or over again once all were.
+  if (found.length === MAX_ENDPOINTS) state.after = found[found.length - 1]!.id;
+  else state.after = last !== undefined && last.n! >= MAX_SCANNED ? last.id : '';
+  const due = [...rows.filter((r) => r.kind === 1), ...found].map((r) => r.id);
   // Whoever is first gets the rounding leftovers: take turns.
-  const start = found.length === 0 ? 0 : state.turn++ % found.length;
-  const rotated = found.slice(start).concat(found.slice(0, start));
+  const start = due.length === 0 ? 0 : state.turn++ % due.length;
+  const rotated = due.slice(start).concat(due.slice(0, start));
   for (const r of rows) if (r.kind === 2) rotated.push(r.id);
   const locked = new Set(rows.filter((r) => r.locked).map((r) => r.id));
   return rotated.filter((e) => locked.has(e));
@@ -165,6 +193,7 @@ export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<Cl
     do await claimWindow(sql, o, state, claimed, orphans);
     while (claimed.length + orphans.length === 0 && state.after !== '' && ++windows < MAX_WINDOWS);
     if (orphans.length > 0) await sql.run(FAIL_ORPHANS, [orphans]);
+    if (claimed.length > 0) state.recent = [...new Set(claimed.map((c) => c.task.endpointId))];
     return claimed;
   });
 }

@@ -170,7 +170,7 @@ function rangeSql(range: { since?: number | null; until?: number | null }, p: Pa
 }
 
 export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
-  const claimState: ClaimState = { after: '', turn: 0 };
+  const claimState: ClaimState = { after: '', turn: 0, recent: [] };
   return {
     claimDue(options) {
       return claimDue(db, options, claimState);
