@@ -41,7 +41,7 @@ export function attemptsSql(db: Db): Store['attempts'] {
           params.push(query.statusCodeClass, query.statusCodeClass + 100);
         }
       }
-      timeFilters('a.created_at', where, params, query);
+      timeFilters('a.created_at', where, params, query, { key: 'a.id', prefix: 'atmpt' });
       const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
       messageFilters('m', where, params, query);
       return keysetPage(

@@ -16,6 +16,7 @@
 
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
+import { type IdPrefix, idFloor } from '../../core/ids.ts';
 import { jsonRows, type Row } from '../rows.ts';
 import { ConflictError, type MessageFilters } from '../store.ts';
 import { unavailableAs } from './unavailable.ts';
@@ -221,19 +222,33 @@ export function messageFilters(
   }
 }
 
-/** Appends `before` / `after` filters on a createdAt column. */
+/**
+ * Appends `before` / `after` filters on a createdAt column; and, given the rows' id (whose time is
+ * their creation time, see core/ids.ts), the same bounds on the id, which the index an id-keyed list
+ * scans can seek to: on the time column alone, a bound far back in a long history read every row
+ * after it.
+ */
 export function timeFilters(
   column: string,
   where: string[],
   params: unknown[],
   range: { before?: number | null; after?: number | null },
+  id?: { key: string; prefix: IdPrefix },
 ): void {
   if (range.before != null) {
     where.push(`${column} < ?`);
     params.push(range.before);
+    if (id) {
+      where.push(`${id.key} < ?`);
+      params.push(idFloor(id.prefix, range.before));
+    }
   }
   if (range.after != null) {
     where.push(`${column} > ?`);
     params.push(range.after);
+    if (id) {
+      where.push(`${id.key} >= ?`);
+      params.push(idFloor(id.prefix, range.after + 1));
+    }
   }
 }

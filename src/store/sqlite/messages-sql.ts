@@ -164,7 +164,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
     async list(appId, query) {
       const where = ['m.app_id = ?'];
       const params: unknown[] = [appId];
-      timeFilters('m.created_at', where, params, query);
+      timeFilters('m.created_at', where, params, query, { key: 'm.id', prefix: 'msg' });
       messageFilters('m', where, params, query);
       const page = keysetPage(
         db,
