@@ -17,10 +17,6 @@ import { TaskStatus, TriggerType } from '../core/types.ts';
 
 export type Row = Record<string, unknown>;
 
-/**
- * The columns of messages alias `m` but the payload, and the payload's size in bytes (payload_bytes):
- * lists read payloads only for a page already cut to size (PAGE_PAYLOAD_BYTES), or not at all.
- */
 const HEAD = [
   'id',
   'app_id',
@@ -32,6 +28,11 @@ const HEAD = [
   'deliver_at',
   'tags',
 ];
+
+/**
+ * The columns of messages alias `m` but the payload, and the payload's size in bytes (payload_bytes):
+ * lists read payloads only for a page already cut to size (PAGE_PAYLOAD_BYTES), or not at all.
+ */
 export const messageHead = (m: string): string =>
   `${HEAD.map((c) => `${m}.${c}`).join(', ')}, octet_length(${m}.payload) AS payload_bytes`;
 

@@ -69,16 +69,6 @@ const BY_ID = stmt('SELECT * FROM messages WHERE id = $1 AND created_at = $2 AND
 const PAYLOADS = stmt(`SELECT k.id, (SELECT payload FROM messages m WHERE m.id = k.id AND m.created_at = k.at)
   AS payload FROM unnest($1::text[], $2::bigint[]) AS k(id, at)`);
 
-/** Messages from rows of messageHead, with their payloads read now, unless `withContent` is false. */
-export async function withPayloads(db: Pg, rows: Row[], withContent = true): Promise<Message[]> {
-  const payloads = new Map<unknown, unknown>();
-  if (withContent && rows.length > 0) {
-    const params = [rows.map((r) => r.id), rows.map((r) => r.created_at)];
-    for (const r of await db.rows(PAYLOADS, params)) payloads.set(r.id, r.payload);
-  }
-  return rows.map((r) => mapRow.message({ ...r, payload: payloads.get(r.id) }));
-}
-
 const BY_EVENT_ID = stmt(`SELECT m.* FROM message_event_ids x
   JOIN messages m ON m.id = x.msg_id AND m.created_at = x.created_at WHERE x.app_id = $1 AND x.event_id = $2`);
 const EXPUNGE = stmt('UPDATE messages SET payload = NULL WHERE id = $1 AND created_at = $2 AND app_id = $3');
@@ -209,6 +199,16 @@ export function publisher(db: Pg, partitions: Partitions): GroupCommit {
 }
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+/** Messages from rows of messageHead, with their payloads read now, unless `withContent` is false. */
+export async function withPayloads(db: Pg, rows: Row[], withContent = true): Promise<Message[]> {
+  const payloads = new Map<unknown, unknown>();
+  if (withContent && rows.length > 0) {
+    const params = [rows.map((r) => r.id), rows.map((r) => r.created_at)];
+    for (const r of await db.rows(PAYLOADS, params)) payloads.set(r.id, r.payload);
+  }
+  return rows.map((r) => mapRow.message({ ...r, payload: payloads.get(r.id) }));
+}
 
 export function messagesSql(
   db: Pg,

@@ -18,15 +18,6 @@ import { keysetPage } from './paginate.ts';
 const BY_EVENT_ID = 'SELECT * FROM messages WHERE app_id = ? AND event_id = ?';
 const PAYLOADS = 'SELECT id, payload FROM messages WHERE id IN (SELECT value FROM json_each(?))';
 
-/** Messages from rows of messageHead, with their payloads read now, unless `withContent` is false. */
-export function withPayloads(db: Db, rows: Row[], withContent = true): Message[] {
-  const payloads = new Map<unknown, unknown>();
-  if (withContent) {
-    const ids = JSON.stringify(rows.map((r) => r.id));
-    for (const r of db.all(PAYLOADS, ids)) payloads.set(r.id, r.payload);
-  }
-  return rows.map((r) => mapRow.message({ ...r, payload: payloads.get(r.id) }));
-}
 const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
   expires_at, deliver_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
@@ -75,6 +66,16 @@ export function deleteMessages(db: Db, ids: string[]): number {
   db.run('DELETE FROM attempts WHERE msg_id IN (SELECT value FROM json_each(?))', list);
   db.run('DELETE FROM tasks WHERE msg_id IN (SELECT value FROM json_each(?))', list);
   return db.run('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))', list);
+}
+
+/** Messages from rows of messageHead, with their payloads read now, unless `withContent` is false. */
+export function withPayloads(db: Db, rows: Row[], withContent = true): Message[] {
+  const payloads = new Map<unknown, unknown>();
+  if (withContent) {
+    const ids = JSON.stringify(rows.map((r) => r.id));
+    for (const r of db.all(PAYLOADS, ids)) payloads.set(r.id, r.payload);
+  }
+  return rows.map((r) => mapRow.message({ ...r, payload: payloads.get(r.id) }));
 }
 
 /** `retentionMs`: messages older than this are deleted by expireBatch, with their tasks and attempts. */
