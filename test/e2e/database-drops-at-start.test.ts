@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { type Running, startDoorbell, startWorker } from '../../src/bin/serve.ts';
 import { untilReachable } from '../../src/bin/wait-for-database.ts';
 import { makeConfig, type Role } from '../../src/config/config.ts';
-import { apiOk, TOKEN, until } from '../support/in-process.ts';
+import { apiOk, api as call, TOKEN, until } from '../support/in-process.ts';
 import { type PgProxy, startPgProxy, viaPort } from '../support/pg-proxy.ts';
 import { createTempDatabase, pgSkipReason } from '../support/postgres.ts';
 import { startReceiver } from '../support/receiver.ts';
@@ -56,9 +56,14 @@ test('a connection dropped anywhere in a start is waited out, for the API and fo
         ? await untilReachable(() => startDoorbell(config), waiting)
         : await untilReachable(() => startWorker(config), waiting);
     const via = started.url ?? api.url;
-    const msg = await apiOk(via, 'POST', `/app/${app.id}/msg`, {
-      eventType: 'a.b',
-      payload: { role, refused },
+    // The refused connection may be one the publish opens, after the start: a 503, which a client retries.
+    const msg = await until(`${role}, connection ${refused} refused: published`, async () => {
+      const res = await call(via, 'POST', `/app/${app.id}/msg`, {
+        eventType: 'a.b',
+        payload: { role, refused },
+      });
+      assert.ok(res.status === 202 || res.status === 503, `publish → ${res.status}`);
+      return res.status === 202 ? (res.body as { id: string }) : undefined;
     });
     await until(`${role}, connection ${refused} refused: delivered`, () =>
       rx.requests.some((r) => r.webhookId === msg.id),
