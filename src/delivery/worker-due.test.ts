@@ -1,7 +1,8 @@
 // The worker's timer for the next due task: a task that comes due while a claim runs (after the claim's
 // "now", before its answer) is claimed at once, not at the next poll a second later. On PostgreSQL a
 // claim takes milliseconds, and a rate-limited endpoint's tasks, each due at its own slot, lost it
-// again and again (a slot is kept only when claimed within SLOT_GRACE_MS of it).
+// again and again (a slot is kept only when claimed within SLOT_GRACE_MS of it). And the poll of an
+// idle worker asks when the next task is due before it claims.
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { makeConfig } from '../config/config.ts';
@@ -49,6 +50,55 @@ test('a task due during a claim is claimed at once, not at the next poll', async
   for (let turn = 0; turn < 50 && sent.length === 0; turn++) {
     mock.timers.tick(1);
     await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.deepEqual(sent, ['http://127.0.0.1:9/hook']);
+});
+
+test('an idle worker whose next task is due in an hour does not claim at every poll, and claims it when due', async (t) => {
+  const store = openSqliteStore(':memory:');
+  const T = 1_700_000_000_000;
+  const app = mkApp(T);
+  await store.apps.create(app);
+  const endpoint = mkEndpoint(app.id, T, { url: 'http://127.0.0.1:9/hook' });
+  await store.endpoints.create(endpoint);
+  const message = mkMessage(app.id, T, { deliverAt: T + 3_600_000 });
+  await store.messages.publish([{ message, endpointIds: [endpoint.id], now: T }]);
+  let claims = 0;
+  const claimDue = store.tasks.claimDue.bind(store.tasks);
+  store.tasks.claimDue = (options) => {
+    claims++;
+    return claimDue(options);
+  };
+  const sent: string[] = [];
+  const sender = {
+    send: async (request: { url: string }) => {
+      sent.push(request.url);
+      return { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
+    },
+    close: async () => {},
+  };
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T });
+  const worker = createWorker({ store, config: makeConfig(), sender, now: Date.now, random: () => 0.5 });
+  t.after(async () => {
+    mock.timers.reset();
+    await worker.stop();
+    await store.close();
+  });
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  worker.start();
+  await settle();
+  assert.equal(claims, 1, 'the claim at start');
+  for (let poll = 0; poll < 10; poll++) {
+    mock.timers.tick(1_000);
+    await settle();
+  }
+  assert.equal(claims, 1, 'ten polls found nothing due and claimed nothing');
+  mock.timers.tick(3_600_000);
+  for (let turn = 0; turn < 50 && sent.length === 0; turn++) {
+    mock.timers.tick(1_000);
+    await settle();
   }
   assert.deepEqual(sent, ['http://127.0.0.1:9/hook']);
 });

@@ -133,10 +133,25 @@ export function createWorker(deps: WorkerDeps): Worker {
   let wokenAt = Number.NEGATIVE_INFINITY;
   let leftUnsentLoggedAt = Number.NEGATIVE_INFINITY; // once a second at most: a batch is left at once
 
+  /** Claims again after `delayMs`, or at the poll if that is sooner: see pollDue. */
   function schedule(delayMs: number): void {
     if (!running) return;
     if (timer) clearTimeout(timer);
-    timer = setTimeout(wakeDue, Math.max(0, Math.min(delayMs, IDLE_POLL_MS)));
+    const poll = delayMs > IDLE_POLL_MS;
+    timer = setTimeout(poll ? pollDue : wakeDue, Math.max(0, Math.min(delayMs, IDLE_POLL_MS)));
+  }
+
+  /**
+   * The poll before the next due task: it claims only if something came due meanwhile (a publish whose
+   * wake-up did not arrive, another process's tasks). Asking when the next task is due is one index probe;
+   * a claim that finds nothing, on PostgreSQL, walks every endpoint with a task waiting for a retry.
+   */
+  function pollDue(): void {
+    store.tasks.nextDueAt().then(
+      (next) =>
+        next !== null && next <= now() ? wakeDue() : schedule(next === null ? IDLE_POLL_MS : next - now()),
+      () => wakeDue(), // the claim reports the fault
+    );
   }
 
   function wakeDue(): void {
