@@ -4,31 +4,26 @@
 // again and again (a slot is kept only when claimed within SLOT_GRACE_MS of it). And the poll of an
 // idle worker asks when the next task is due before it claims.
 import assert from 'node:assert/strict';
-import { mock, test } from 'node:test';
+import { mock, type TestContext, test } from 'node:test';
 import { makeConfig } from '../config/config.ts';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
 import { mkApp, mkEndpoint, mkMessage } from '../store/store-contract.ts';
 import { createWorker } from './worker.ts';
 
-test('a task due during a claim is claimed at once, not at the next poll', async (t) => {
+const T = 1_700_000_000_000;
+
+/**
+ * A worker on the mocked clock (from T) with one task, due at `deliverAt`, to a receiver that answers
+ * at once; `now` is the worker's clock. Not started: the test may wrap the store's claims first.
+ */
+async function oneTask(t: TestContext, deliverAt: number, now: () => number = Date.now) {
   const store = openSqliteStore(':memory:');
-  const T = 1_700_000_000_000;
-  // The worker's clock: the mocked one, and the time its claims take.
-  let claiming = 0;
-  const now = () => Date.now() + claiming;
   const app = mkApp(T);
   await store.apps.create(app);
   const endpoint = mkEndpoint(app.id, T, { url: 'http://127.0.0.1:9/hook' });
   await store.endpoints.create(endpoint);
-  // Due 3 ms after the first claim's now; that claim takes 5 ms.
-  const message = mkMessage(app.id, T, { deliverAt: T + 3 });
+  const message = mkMessage(app.id, T, { deliverAt });
   await store.messages.publish([{ message, endpointIds: [endpoint.id], now: T }]);
-  const claimDue = store.tasks.claimDue.bind(store.tasks);
-  store.tasks.claimDue = async (options) => {
-    const claimed = await claimDue(options);
-    claiming += 5;
-    return claimed;
-  };
   const sent: string[] = [];
   const sender = {
     send: async (request: { url: string }) => {
@@ -44,6 +39,20 @@ test('a task due during a claim is claimed at once, not at the next poll', async
     await worker.stop();
     await store.close();
   });
+  return { store, worker, sent };
+}
+
+test('a task due during a claim is claimed at once, not at the next poll', async (t) => {
+  // The worker's clock: the mocked one, and the time its claims take.
+  let claiming = 0;
+  // Due 3 ms after the first claim's now; that claim takes 5 ms.
+  const { store, worker, sent } = await oneTask(t, T + 3, () => Date.now() + claiming);
+  const claimDue = store.tasks.claimDue.bind(store.tasks);
+  store.tasks.claimDue = async (options) => {
+    const claimed = await claimDue(options);
+    claiming += 5;
+    return claimed;
+  };
   worker.start();
   // Timers of a few milliseconds fire (claims are spaced), and the store's commits run (setImmediate);
   // the poll, a second away, never does.
@@ -55,35 +64,13 @@ test('a task due during a claim is claimed at once, not at the next poll', async
 });
 
 test('an idle worker whose next task is due in an hour does not claim at every poll, and claims it when due', async (t) => {
-  const store = openSqliteStore(':memory:');
-  const T = 1_700_000_000_000;
-  const app = mkApp(T);
-  await store.apps.create(app);
-  const endpoint = mkEndpoint(app.id, T, { url: 'http://127.0.0.1:9/hook' });
-  await store.endpoints.create(endpoint);
-  const message = mkMessage(app.id, T, { deliverAt: T + 3_600_000 });
-  await store.messages.publish([{ message, endpointIds: [endpoint.id], now: T }]);
+  const { store, worker, sent } = await oneTask(t, T + 3_600_000);
   let claims = 0;
   const claimDue = store.tasks.claimDue.bind(store.tasks);
   store.tasks.claimDue = (options) => {
     claims++;
     return claimDue(options);
   };
-  const sent: string[] = [];
-  const sender = {
-    send: async (request: { url: string }) => {
-      sent.push(request.url);
-      return { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
-    },
-    close: async () => {},
-  };
-  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T });
-  const worker = createWorker({ store, config: makeConfig(), sender, now: Date.now, random: () => 0.5 });
-  t.after(async () => {
-    mock.timers.reset();
-    await worker.stop();
-    await store.close();
-  });
   const settle = async () => {
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
   };

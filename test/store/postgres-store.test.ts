@@ -75,62 +75,60 @@ if (skip) {
     const message = (appId: string, at: number, over: Partial<Message> = {}): Message =>
       mkMessage(appId, at, { payload: '{"a":1}', expiresAt: at + 86_400_000, ...over });
 
-    it("a claim into the caller's reserve counts what the caller holds, not other processes' leases", async () => {
+    /** Two stores on one temporary database, as two processes would have: closed after `fn`. */
+    async function withTwoStores(
+      poolSize: number,
+      fn: (a: Store, b: Store, db: TempDatabase) => Promise<void>,
+    ) {
       await withTempDatabase(async (db) => {
         const [a, b] = await Promise.all([
-          openPostgresStore(db.url, { poolSize: 2 }),
-          openPostgresStore(db.url, { poolSize: 2 }),
+          openPostgresStore(db.url, { poolSize }),
+          openPostgresStore(db.url, { poolSize }),
         ]);
         try {
-          const { eps } = await seed(a, 1, 10);
-          const ep = eps[0]!;
-          const options = { now: T0 + 1, leaseMs: LEASE, perEndpoint: 8 };
-          // Another process holds 4 of the endpoint's tasks.
-          assert.equal((await a.tasks.claimDue({ ...options, limit: 4 })).length, 4);
-          // This one, in its reserve (at most 2 of an endpoint's, of which it holds 1), gets 1 more.
-          const mine = { cap: 2, held: { [ep]: 1 }, appCap: 8, apps: {} };
-          assert.equal((await b.tasks.claimDue({ ...options, limit: 10, mine })).length, 1);
-          // The endpoint's cap over every process still holds: 8 in flight at most.
-          const more = await b.tasks.claimDue({
-            ...options,
-            limit: 10,
-            mine: { cap: 8, held: { [ep]: 2 }, appCap: 8, apps: {} },
-          });
-          assert.equal(more.length, 3);
+          await fn(a, b, db);
         } finally {
           await Promise.all([a.close(), b.close()]);
         }
+      });
+    }
+
+    it("a claim into the caller's reserve counts what the caller holds, not other processes' leases", async () => {
+      await withTwoStores(2, async (a, b) => {
+        const { eps } = await seed(a, 1, 10);
+        const ep = eps[0]!;
+        const options = { now: T0 + 1, leaseMs: LEASE, perEndpoint: 8 };
+        // Another process holds 4 of the endpoint's tasks.
+        assert.equal((await a.tasks.claimDue({ ...options, limit: 4 })).length, 4);
+        // This one, in its reserve (at most 2 of an endpoint's, of which it holds 1), gets 1 more.
+        const mine = { cap: 2, held: { [ep]: 1 }, appCap: 8, apps: {} };
+        assert.equal((await b.tasks.claimDue({ ...options, limit: 10, mine })).length, 1);
+        // The endpoint's cap over every process still holds: 8 in flight at most.
+        const more = await b.tasks.claimDue({
+          ...options,
+          limit: 10,
+          mine: { cap: 8, held: { [ep]: 2 }, appCap: 8, apps: {} },
+        });
+        assert.equal(more.length, 3);
       });
     });
 
     it('app tokens: an expire-all ends a token issued just before it by a process whose clock runs ahead', async () => {
-      await withTempDatabase(async (db) => {
-        const [a, b] = await Promise.all([
-          openPostgresStore(db.url, { poolSize: 2 }),
-          openPostgresStore(db.url, { poolSize: 2 }),
-        ]);
-        try {
-          const [ahead, behind] = [createAuthenticator(a), createAuthenticator(b)];
-          const now = Date.now();
-          const token = await ahead.issueAppToken('app_1', now + 5_000); // its clock: 5 s ahead
-          await behind.expireAll('app_1', now, 0);
-          assert.equal(await createAuthenticator(a).verify(token, now + 5_000), null);
-          assert.equal(await createAuthenticator(b).verify(token, now), null);
-          await new Promise((r) => setTimeout(r, 5)); // one issued in the cut-off's millisecond ends too
-          const later = await ahead.issueAppToken('app_1', now + 5_000);
-          assert.ok(await createAuthenticator(b).verify(later, now), 'a token issued after it works');
-        } finally {
-          await Promise.all([a.close(), b.close()]);
-        }
+      await withTwoStores(2, async (a, b) => {
+        const [ahead, behind] = [createAuthenticator(a), createAuthenticator(b)];
+        const now = Date.now();
+        const token = await ahead.issueAppToken('app_1', now + 5_000); // its clock: 5 s ahead
+        await behind.expireAll('app_1', now, 0);
+        assert.equal(await createAuthenticator(a).verify(token, now + 5_000), null);
+        assert.equal(await createAuthenticator(b).verify(token, now), null);
+        await new Promise((r) => setTimeout(r, 5)); // one issued in the cut-off's millisecond ends too
+        const later = await ahead.issueAppToken('app_1', now + 5_000);
+        assert.ok(await createAuthenticator(b).verify(later, now), 'a token issued after it works');
       });
     });
 
     it('two stores claiming at once never exceed a per-endpoint cap together, nor claim a task twice', async () => {
-      await withTempDatabase(async (db) => {
-        const [a, b] = await Promise.all([
-          openPostgresStore(db.url, { poolSize: 4 }),
-          openPostgresStore(db.url, { poolSize: 4 }),
-        ]);
+      await withTwoStores(4, async (a, b, db) => {
         const probe = probePool(db.url);
         try {
           const CAP = 3;
@@ -204,8 +202,6 @@ if (skip) {
           });
         } finally {
           await probe.end();
-          await a.close();
-          await b.close();
         }
       });
     });
