@@ -69,7 +69,7 @@ export function deleteMessages(db: Db, ids: string[]): number {
 }
 
 /** Messages from rows of messageHead, with their payloads read now, unless `withContent` is false. */
-export function withPayloads(db: Db, rows: Row[], withContent = true): Message[] {
+function withPayloads(db: Db, rows: Row[], withContent = true): Message[] {
   const payloads = new Map<unknown, unknown>();
   if (withContent) {
     const ids = JSON.stringify(rows.map((r) => r.id));

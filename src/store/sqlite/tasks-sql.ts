@@ -5,7 +5,6 @@ import { messageHead, payloadBytes, statusName, taskColumns, toTask } from '../r
 import { finishEachAlone, type Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
-import { withPayloads } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
 
 const MINE = '(status = 3 AND lease_until = @lease)';
@@ -168,11 +167,13 @@ export function tasksSql(db: Db): Store['tasks'] {
         },
         toTask,
       );
-      const heads = db.all(
-        `SELECT ${messageHead('m')} FROM messages m WHERE id IN (SELECT value FROM json_each(?))`,
+      // The page is cut to size already: its messages are read whole, or without payloads.
+      const rows = db.all(
+        `SELECT ${query.withContent === false ? messageHead('m') : 'm.*'} FROM messages m
+          WHERE id IN (SELECT value FROM json_each(?))`,
         JSON.stringify(page.data.map((t) => t.msgId)),
       );
-      const messages = new Map(withPayloads(db, heads, query.withContent).map((m) => [m.id, m]));
+      const messages = new Map(rows.map((r) => [r.id, mapRow.message(r)]));
       return { ...page, data: page.data.map((task) => ({ task, message: messages.get(task.msgId)! })) };
     },
     async listForMessage(msgId, query) {
