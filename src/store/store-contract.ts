@@ -715,6 +715,45 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(ids(await s.messages.list(mkApp().id, { limit: 9 })), []);
       });
 
+      test('a list filtered by several event types pages through their messages in order, both ways', async (s) => {
+        const { app, publish } = await world(s);
+        const types = ['a.one', 'b.two', 'c.other', 'a.one', 'b.two', 'a.one', 'c.other', 'b.two'];
+        const sent: Message[] = [];
+        for (const [i, eventType] of types.entries()) {
+          sent.push(await publish(T0 + i, { eventType, channels: i % 2 === 0 ? ['even'] : null }));
+        }
+        const wanted = sent.filter((m) => m.eventType !== 'c.other').map((m) => m.id);
+        const filter = { eventTypes: ['b.two', 'a.one', 'b.two', 'missing'] };
+        const walk = async (order: 'ascending' | 'descending') => {
+          const seen: string[] = [];
+          let page = await s.messages.list(app.id, { limit: 2, order, ...filter });
+          for (;;) {
+            seen.push(...page.data.map((m) => m.id));
+            if (page.done) return { seen, page };
+            page = await s.messages.list(app.id, { limit: 2, order, iterator: page.iterator, ...filter });
+          }
+        };
+        const down = await walk('descending');
+        assert.deepEqual(down.seen, [...wanted].reverse());
+        assert.deepEqual((await walk('ascending')).seen, wanted);
+        // Back from the last page ([1, 0]): the page before it, newest first.
+        const back = await s.messages.list(app.id, { limit: 2, iterator: down.page.prevIterator, ...filter });
+        assert.deepEqual(
+          back.data.map((m) => m.id),
+          [sent[4]!.id, sent[3]!.id],
+        );
+        const evenOnes = await s.messages.list(app.id, {
+          limit: 9,
+          channel: 'even',
+          before: T0 + 6,
+          ...filter,
+        });
+        assert.deepEqual(
+          evenOnes.data.map((m) => m.id),
+          [sent[4]!.id, sent[0]!.id],
+        );
+      });
+
       test('lists of big messages are paged by size too, and read no payload without content', async (s) => {
         const { app, ep, publish } = await world(s);
         // Three payloads of 1.5 MiB: two fit on a page (PAGE_PAYLOAD_BYTES), the third goes to the next.

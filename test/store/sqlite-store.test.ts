@@ -19,6 +19,8 @@ import { newId } from '../../src/core/ids.ts';
 import type { Endpoint } from '../../src/core/types.ts';
 import { WAL_PAGES } from '../../src/store/sqlite/checkpointer.ts';
 import { Db } from '../../src/store/sqlite/db.ts';
+import { messagesSql } from '../../src/store/sqlite/messages-sql.ts';
+import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { StoreUnavailableError } from '../../src/store/store.ts';
 import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
@@ -87,7 +89,7 @@ describe('sqlite store on a file', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.deepEqual(
         db.prepare('SELECT version FROM schema_migrations').pluck().all(),
-        [1, 2, 3, 4, 5, 6, 7],
+        [1, 2, 3, 4, 5, 6, 7, 8],
       );
     } finally {
       db.close();
@@ -324,6 +326,28 @@ describe('sqlite retention', () => {
     assert.equal((await store.tasks.get(kept.id, ep.id))?.status, 'success');
     assert.equal((await store.attempts.list(app.id, { limit: 10, msgId: kept.id })).data.length, 1);
     await store.close();
+  });
+});
+
+describe('sqlite list plans', () => {
+  it('a list filtered by event type seeks each type in its index, without walking the history between', async () => {
+    const statements: string[] = [];
+    const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
+    migrate(raw);
+    const messages = messagesSql(new Db(raw));
+    const app = mkApp();
+    statements.length = 0;
+    await messages.list(app.id, { limit: 10, eventTypes: ['a.b', 'c.d'], channel: 'eu', before: Date.now() });
+    const lists = statements.filter((sql) => sql.startsWith('SELECT') && sql.includes('FROM messages m'));
+    assert.equal(lists.length, 2, 'one read per event type');
+    for (const sql of lists) {
+      const plan = raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[];
+      assert.match(
+        plan.map((p) => p.detail).join(' | '),
+        /SEARCH m USING INDEX messages_app_type \(app_id=\? AND event_type=\?/,
+      );
+    }
+    raw.close();
   });
 });
 

@@ -231,7 +231,7 @@ export function messagesSql(
       const p = new Params();
       const where = [`m.app_id = ${p.add(appId)}`];
       timeFilters('m.created_at', where, p, query);
-      messageFilters('m', where, p, query);
+      messageFilters('m', where, p, { ...query, eventTypes: null });
       const page = await keysetPage(
         db,
         {
@@ -244,6 +244,9 @@ export function messagesSql(
           defaultOrder: 'descending',
           timeColumn: 'm.created_at',
           ...(query.withContent === false ? {} : { bytes: payloadBytes }),
+          ...(query.eventTypes?.length
+            ? { oneOf: { column: 'm.event_type', values: query.eventTypes } }
+            : {}),
         },
         (r) => r,
       );

@@ -19,6 +19,12 @@ export interface KeysetQuery {
   bytes?: (row: Row) => number;
   /** The partition key of a time-partitioned table: the cursor's embedded time then prunes partitions. */
   timeColumn?: string;
+  /**
+   * The rows whose `column` is one of `values`, read value by value through an index that leads with
+   * the column and then the key: a value that few rows have is then found at once, where a filter on
+   * the key's index would walk every row in between (a rare event type, through the whole history).
+   */
+  oneOf?: { column: string; values: readonly string[] };
 }
 
 export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) => T): Promise<Page<T>> {
@@ -33,9 +39,17 @@ export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) =>
     if (at !== null) where.push(`${q.timeColumn} ${scanDescending ? '<=' : '>='} ${p.add(at)}`);
   }
   const limit = Math.max(0, q.page.limit);
-  const text = `${q.select}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${q.key} ${
-    scanDescending ? 'DESC' : 'ASC'
-  } LIMIT ${p.add(limit + 1)}`;
+  const limitParam = p.add(limit + 1);
+  const orderBy = (key: string) => `ORDER BY ${key} ${scanDescending ? 'DESC' : 'ASC'} LIMIT ${limitParam}`;
+  let text = `${q.select}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ${orderBy(q.key)}`;
+  if (q.oneOf) {
+    // Each value's first limit + 1 rows in scan order (a lateral subquery per value); together, the
+    // first limit + 1 of their union, ordered by the subquery's key column.
+    where.push(`${q.oneOf.column} = one_of.value`);
+    text = `SELECT page.* FROM unnest(${p.add([...new Set(q.oneOf.values)])}::text[]) AS one_of(value)
+      CROSS JOIN LATERAL (${q.select} WHERE ${where.join(' AND ')} ${orderBy(q.key)}) page
+      ${orderBy(`page.${q.key.slice(q.key.indexOf('.') + 1)}`)}`;
+  }
   const rows = await sql.rows(text, p.values);
   return toPage(rows, limit, backwards, q.keyOf, map, q.bytes);
 }

@@ -166,7 +166,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
       const where = ['m.app_id = ?'];
       const params: unknown[] = [appId];
       timeFilters('m.created_at', where, params, query, { key: 'm.id', prefix: 'msg' });
-      messageFilters('m', where, params, query);
+      messageFilters('m', where, params, { ...query, eventTypes: null });
       const page = keysetPage(
         db,
         {
@@ -178,6 +178,9 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
           page: query,
           defaultOrder: 'descending',
           ...(query.withContent === false ? {} : { bytes: payloadBytes }),
+          ...(query.eventTypes?.length
+            ? { oneOf: { column: 'm.event_type', values: query.eventTypes } }
+            : {}),
         },
         (r) => r,
       );
