@@ -39,18 +39,30 @@ export function shownDatabase(database: string): string {
 
 /**
  * SQLite runs on a thread of its own, with delivery beside it: the main thread serves the API, the
- * other one does the SQL and the deliveries, and only the API's store calls cross between them.
+ * other one does the SQL and the deliveries, and only the API's store calls cross between them. The
+ * reads whose cost grows with history go to a third thread with a read-only connection (a file only).
  */
 export async function openSqliteThread(config: Readonly<Config>): Promise<Database> {
-  const entry = new URL('./sqlite-thread.ts', import.meta.url);
-  // Without its database thread the process can neither accept nor deliver: exit, and be restarted.
+  // Without its database threads the process can neither accept nor deliver: exit, and be restarted.
   // Every acknowledged publish is already on disk.
-  const thread = await openThreadStore(entry, { config }, (error) => {
+  const lost = (error: Error) => {
     console.error(`doorbell: the database thread stopped (${error.message}); exiting`);
     process.exit(1);
-  });
+  };
+  const thread = await openThreadStore(new URL('./sqlite-thread.ts', import.meta.url), { config }, lost);
+  const file = config.database !== ':memory:' && config.database !== '';
+  const reader = file
+    ? await openThreadStore(
+        new URL('./sqlite-reader-thread.ts', import.meta.url),
+        { path: config.database },
+        lost,
+      ).catch(async (error: unknown) => {
+        await thread.store.close();
+        throw error;
+      })
+    : null;
   return {
-    store: thread.store,
+    store: reader ? withReads(thread.store, reader.store) : thread.store,
     async startDelivery(own) {
       await thread.call('delivery', 'start', own);
       // Its commits wake it, on its own thread: nothing to wake from here.
@@ -62,6 +74,23 @@ export async function openSqliteThread(config: Readonly<Config>): Promise<Databa
     },
     onWork: async () => ({ close: async () => {} }),
   };
+}
+
+/** `store`, with the methods `reads` has taken from it instead; closing closes both. */
+function withReads(store: Store, reads: Store): Store {
+  const merged: Record<string, unknown> = { ...store };
+  for (const [ns, methods] of Object.entries(reads)) {
+    if (typeof methods === 'object')
+      merged[ns] = { ...(store as unknown as Record<string, object>)[ns], ...methods };
+  }
+  merged.close = async () => {
+    try {
+      await store.close();
+    } finally {
+      await reads.close();
+    }
+  };
+  return merged as unknown as Store;
 }
 
 /**

@@ -27,8 +27,13 @@ import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/s
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
-describeStoreContract('sqlite on its own thread', {
-  open: async () => (await openSqliteThread(makeConfig({ database: ':memory:' }))).store,
+// On a file, as `doorbell serve` runs it: its reads of history go to a thread and a connection of their own.
+const threadFiles = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-thread-'));
+after(() => rmSync(threadFiles, { recursive: true, force: true }));
+let threadFile = 0;
+describeStoreContract('sqlite on its own thread, with a reader thread', {
+  open: async () =>
+    (await openSqliteThread(makeConfig({ database: join(threadFiles, `${++threadFile}.db`) }))).store,
   close: (s) => s.close(),
 });
 
@@ -348,6 +353,46 @@ describe('sqlite list plans', () => {
       );
     }
     raw.close();
+  });
+});
+
+describe('sqlite reads of history', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-reads-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a list walking a long history holds up no publish: it reads on a thread of its own', async () => {
+    const path = join(dir, 'history.db');
+    const app = mkApp();
+    const setup = openSqliteStore(path);
+    await setup.apps.create(app);
+    await setup.close();
+    // 400,000 messages on the channel `common`: a list of another channel reads every one of them.
+    const raw = new Database(path);
+    raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
+      INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
+      SELECT printf('msg_%026d', i), '${app.id}', 'a.b', '["common"]', '{}', i, i + 1000000 FROM n`);
+    raw.close();
+    const { store } = await openSqliteThread(makeConfig({ database: path }));
+    try {
+      const settled: string[] = [];
+      const list = store.messages
+        .list(app.id, { limit: 10, channel: 'rare' })
+        .then((page) => settled.push(`list of ${page.data.length}`));
+      const message = mkMessage(app.id, Date.now());
+      const publish = store.messages
+        .publish([{ message, endpointIds: [], now: message.createdAt }])
+        .then(() => settled.push('publish'));
+      await Promise.all([list, publish]);
+      assert.deepEqual(settled, ['publish', 'list of 0']);
+      // and the reads see what was just committed
+      const page = await store.messages.list(app.id, { limit: 1 });
+      assert.deepEqual(
+        page.data.map((m) => m.id),
+        [message.id],
+      );
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -126,6 +126,46 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   );
 }
 
+/** The reads whose cost grows with the history they look through: lists with filters, and stats. */
+export interface SqliteReads {
+  messages: Pick<Store['messages'], 'list'>;
+  tasks: Pick<Store['tasks'], 'listForEndpoint' | 'listForMessage' | 'stats'>;
+  attempts: Pick<Store['attempts'], 'list'>;
+  close(): Promise<void>;
+}
+
+/**
+ * A second connection to the database a store serves, that only reads: on a thread of its own, a list
+ * that walks a long history then holds up no commit and no delivery on the store's thread. In WAL mode
+ * it reads while the store writes, and each read sees every commit made before it began: a write
+ * acknowledged to a client is seen by the reads that follow.
+ */
+export function openSqliteReader(path: string): SqliteReads {
+  const raw = new Database(path, { fileMustExist: true });
+  const replaced = watchFile(path);
+  raw.pragma('query_only = 1');
+  raw.pragma('busy_timeout = 5000');
+  raw.pragma('temp_store = MEMORY');
+  const db = new Db(raw);
+  const [messages, tasks, attempts] = [messagesSql(db), tasksSql(db), attemptsSql(db)];
+  return guardUnavailable(
+    {
+      messages: { list: messages.list },
+      tasks: {
+        listForEndpoint: tasks.listForEndpoint,
+        listForMessage: tasks.listForMessage,
+        stats: tasks.stats,
+      },
+      attempts: { list: attempts.list },
+      async close() {
+        replaced.stop();
+        await db.close();
+      },
+    },
+    replaced,
+  );
+}
+
 /** SQLite's "unable to open" and "readonly", with what the file system says of `path`. */
 function explained(path: string, error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;

@@ -1,12 +1,14 @@
 // The store thread's side: opens a store and answers calls (see thread-store.ts).
 import { parentPort } from 'node:worker_threads';
-import type { Store } from '../store.ts';
 import { type Call, type Ready, type Reply, toWire } from './thread-store.ts';
 
 type Methods = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
-/** Serves `store`, and beside it the thread's own namespaces (`more`), until the store is closed. */
-export function serveStore(store: Store, more: Record<string, Methods> = {}): void {
+/**
+ * Serves `store` (a Store, or some of its namespaces), and beside it the thread's own namespaces (`more`),
+ * until the store is closed.
+ */
+export function serveStore(store: { close(): Promise<void> }, more: Record<string, Methods> = {}): void {
   const port = parentPort;
   if (port === null) throw new Error('serveStore runs on a worker thread');
   const table = { ...(store as unknown as Record<string, Methods>), ...more };
