@@ -396,6 +396,54 @@ describe('sqlite reads of history', () => {
   });
 });
 
+describe('sqlite recovery', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-recover-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('recovers a large backlog in chunks, each a commit of its own: a publish meanwhile does not wait for the end', async () => {
+    const path = join(dir, 'recover.db');
+    const app = mkApp();
+    const ep = mkEndpoint(app.id);
+    const setup = openSqliteStore(path);
+    await setup.apps.create(app);
+    await setup.endpoints.create(ep);
+    await setup.close();
+    const t0 = Date.now() - 60_000;
+    const raw = new Database(path);
+    const message = raw.prepare(
+      'INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    const task =
+      raw.prepare(`INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, created_at,
+      updated_at) VALUES (?, ?, ?, ?, 2, 5, ?, ?)`);
+    raw.transaction(() => {
+      for (let i = 0; i < 5000; i++) {
+        const id = newId('msg', t0 + i);
+        message.run(id, app.id, 'a.b', '{}', t0 + i, t0 + 1e9);
+        task.run(newId('task', t0 + i), app.id, id, ep.id, t0 + i, t0 + i);
+      }
+    })();
+    raw.close();
+    const store = openSqliteStore(path);
+    try {
+      const settled: string[] = [];
+      const now = Date.now();
+      const recovering = store.tasks.recover(ep.id, t0, now, now).then((n) => settled.push(`recovered ${n}`));
+      const m = mkMessage(app.id, now);
+      const publishing = store.messages
+        .publish([{ message: m, endpointIds: [ep.id], now }])
+        .then(() => settled.push('published'));
+      await Promise.all([recovering, publishing]);
+      assert.deepEqual(settled, ['published', 'recovered 5000']);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    assert.equal(check.prepare('SELECT count(*) FROM tasks WHERE status = 1').pluck().get(), 5001, 'all due');
+    check.close();
+  });
+});
+
 describe('sqlite store on its own thread', () => {
   it('fails calls with StoreUnavailableError and says so once when the thread ends unasked', async () => {
     const lost: Error[] = [];

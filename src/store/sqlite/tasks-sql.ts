@@ -1,5 +1,6 @@
 // Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
 
+import { idFloor } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
 import { messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
 import { finishEachAlone, type Store } from '../store.ts';
@@ -49,6 +50,16 @@ const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END
   restore_at = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_at ELSE next_at END,
   lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?,
   rate_wait = 0 WHERE app_id = ? AND msg_id = ? AND endpoint_id = ? RETURNING *`;
+
+// Recovery walks the endpoint's tasks in chunks of this many (see recover).
+const RECOVER_ROWS = 2000;
+// The first chunk starts at a message id (>=), the others after the last one seen (>).
+const recoverChunk = (from: '>=' | '>') => `SELECT msg_id FROM tasks INDEXED BY tasks_endpoint_msg
+  WHERE endpoint_id = ? AND msg_id ${from} ? ORDER BY msg_id LIMIT ${RECOVER_ROWS}`;
+const recoverTasks = (from: '>=' | '>') => `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL,
+  trigger_type = 1, updated_at = ?, rate_wait = 0, restore_status = 2, restore_at = NULL
+  WHERE endpoint_id = ? AND msg_id ${from} ? AND msg_id <= ? AND status = 2 AND created_at >= ? AND created_at < ?
+  AND EXISTS (SELECT 1 FROM messages m WHERE m.id = tasks.msg_id AND m.payload IS NOT NULL)`;
 
 function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
   const where: string[] = [];
@@ -131,16 +142,22 @@ export function tasksSql(db: Db): Store['tasks'] {
       return row ? toTask(row) : null;
     },
     async recover(endpointId, since, until, now) {
-      return db.run(
-        `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL, trigger_type = 1, updated_at = ?, rate_wait = 0,
-         restore_status = 2, restore_at = NULL WHERE endpoint_id = ? AND status = 2 AND created_at >= ? AND created_at < ?
-         AND EXISTS (SELECT 1 FROM messages m WHERE m.id = tasks.msg_id AND m.payload IS NOT NULL)`,
-        now,
-        now,
-        endpointId,
-        since,
-        until,
-      );
+      // A chunk of the endpoint's tasks at a time, each in a commit of its own: a recovery of a day of
+      // failures (hundreds of thousands) would otherwise hold every publish and delivery until it ended.
+      // A task's message id holds its creation time (both are the publish's): the walk starts at since.
+      let cursor = idFloor('msg', since);
+      let from: '>=' | '>' = '>=';
+      let recovered = 0;
+      for (;;) {
+        const chunk = await db.grouped(() => {
+          const last = db.all<{ msg_id: string }>(recoverChunk(from), endpointId, cursor).at(-1)?.msg_id;
+          if (last === undefined) return { last, n: 0 };
+          return { last, n: db.run(recoverTasks(from), now, now, endpointId, cursor, last, since, until) };
+        });
+        recovered += chunk.n;
+        if (chunk.last === undefined) return recovered;
+        [cursor, from] = [chunk.last, '>'];
+      }
     },
     async listForEndpoint(endpointId, query) {
       const where = ['t.endpoint_id = ?'];
