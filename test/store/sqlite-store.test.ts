@@ -396,51 +396,79 @@ describe('sqlite reads of history', () => {
   });
 });
 
-describe('sqlite recovery', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-recover-'));
+describe('sqlite work on a large backlog', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-backlog-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('recovers a large backlog in chunks, each a commit of its own: a publish meanwhile does not wait for the end', async () => {
-    const path = join(dir, 'recover.db');
+  /** A store whose endpoint has 5,000 tasks in `status` (2: failed, 1: pending), and another endpoint. */
+  async function backlog(name: string, status: 1 | 2) {
+    const path = join(dir, `${name}.db`);
     const app = mkApp();
-    const ep = mkEndpoint(app.id);
+    const [ep, other] = [mkEndpoint(app.id), mkEndpoint(app.id)];
     const setup = openSqliteStore(path);
     await setup.apps.create(app);
-    await setup.endpoints.create(ep);
+    for (const e of [ep, other]) await setup.endpoints.create(e);
     await setup.close();
     const t0 = Date.now() - 60_000;
     const raw = new Database(path);
     const message = raw.prepare(
       'INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    const task =
-      raw.prepare(`INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, created_at,
-      updated_at) VALUES (?, ?, ?, ?, 2, 5, ?, ?)`);
+    const task = raw.prepare(`INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at,
+      created_at, updated_at) VALUES (?, ?, ?, ?, ?, 5, ?, ?, ?)`);
     raw.transaction(() => {
       for (let i = 0; i < 5000; i++) {
         const id = newId('msg', t0 + i);
         message.run(id, app.id, 'a.b', '{}', t0 + i, t0 + 1e9);
-        task.run(newId('task', t0 + i), app.id, id, ep.id, t0 + i, t0 + i);
+        const nextAt = status === 1 ? t0 + 3_600_000 : null;
+        task.run(newId('task', t0 + i), app.id, id, ep.id, status, nextAt, t0 + i, t0 + i);
       }
     })();
     raw.close();
     const store = openSqliteStore(path);
-    try {
+    /** What settled first: `work`, or a publish to the other endpoint made just after it began. */
+    const beside = async (work: Promise<string>) => {
       const settled: string[] = [];
+      const m = mkMessage(app.id, Date.now());
+      await Promise.all([
+        work.then((what) => settled.push(what)),
+        store.messages.publish([{ message: m, endpointIds: [other.id], now: m.createdAt }]).then(() => {
+          settled.push('published');
+        }),
+      ]);
+      return settled;
+    };
+    const count = (sql: string) => {
+      const check = new Database(path, { readonly: true });
+      const n = check.prepare(sql).pluck().get();
+      check.close();
+      return n;
+    };
+    return { store, app, ep, t0, beside, count };
+  }
+
+  it('recovers it in chunks, each a commit of its own: a publish meanwhile does not wait for the end', async () => {
+    const { store, ep, t0, beside, count } = await backlog('recover', 2);
+    try {
       const now = Date.now();
-      const recovering = store.tasks.recover(ep.id, t0, now, now).then((n) => settled.push(`recovered ${n}`));
-      const m = mkMessage(app.id, now);
-      const publishing = store.messages
-        .publish([{ message: m, endpointIds: [ep.id], now }])
-        .then(() => settled.push('published'));
-      await Promise.all([recovering, publishing]);
+      const settled = await beside(store.tasks.recover(ep.id, t0, now, now).then((n) => `recovered ${n}`));
       assert.deepEqual(settled, ['published', 'recovered 5000']);
     } finally {
       await store.close();
     }
-    const check = new Database(path, { readonly: true });
-    assert.equal(check.prepare('SELECT count(*) FROM tasks WHERE status = 1').pluck().get(), 5001, 'all due');
-    check.close();
+    assert.equal(count('SELECT count(*) FROM tasks WHERE status = 1'), 5001, 'all due, and the publish');
+  });
+
+  it("deletes a deleted endpoint's pending tasks in chunks: a publish meanwhile does not wait for the end", async () => {
+    const { store, app, ep, beside, count } = await backlog('delete', 1);
+    try {
+      const settled = await beside(store.endpoints.delete(app.id, ep.id).then((gone) => `deleted ${gone}`));
+      assert.deepEqual(settled, ['published', 'deleted true']);
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(`SELECT count(*) FROM tasks WHERE endpoint_id = '${ep.id}'`), 0);
+    assert.equal(count('SELECT count(*) FROM tasks'), 1, 'the publish');
   });
 });
 

@@ -3,7 +3,7 @@
 
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
-import { deleteUndelivered } from './endpoints-sql.ts';
+import { deletePending, deleteSending } from './endpoints-sql.ts';
 import { deleteMessages } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
 
@@ -60,13 +60,17 @@ export function appsSql(db: Db): Store['apps'] {
       return changed > 0;
     },
     async delete(id, now) {
-      return db.tx(() => {
-        if (db.run('DELETE FROM apps WHERE id = ?', id) === 0) return false;
-        deleteUndelivered(db, 'SELECT id FROM endpoints WHERE app_id = ?', id);
+      const endpoints = db.tx(() => {
+        if (db.run('DELETE FROM apps WHERE id = ?', id) === 0) return null;
+        const ids = db.all<{ id: string }>('SELECT id FROM endpoints WHERE app_id = ?', id).map((e) => e.id);
+        deleteSending(db, 'SELECT id FROM endpoints WHERE app_id = ?', id);
         db.run('DELETE FROM endpoints WHERE app_id = ?', id);
         db.run('INSERT INTO deleted_apps (id, deleted_at) VALUES (?, ?)', id, now);
-        return true;
+        return ids;
       });
+      if (endpoints === null) return false;
+      await deletePending(db, endpoints);
+      return true;
     },
     purgeDeleted(limit) {
       // Not durable: a batch lost in a crash is purged again.
