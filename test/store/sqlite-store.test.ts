@@ -17,7 +17,7 @@ import { openSqliteThread } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Endpoint } from '../../src/core/types.ts';
-import { WAL_PAGES } from '../../src/store/sqlite/checkpointer.ts';
+import { LOG_LIMIT_BYTES, WAL_PAGES } from '../../src/store/sqlite/checkpointer.ts';
 import { Db } from '../../src/store/sqlite/db.ts';
 import { messagesSql } from '../../src/store/sqlite/messages-sql.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
@@ -360,29 +360,40 @@ describe('sqlite reads of history', () => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-reads-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('a list walking a long history holds up no publish: it reads on a thread of its own', async () => {
-    const path = join(dir, 'history.db');
+  /** A store (as `doorbell serve` opens it) of 400,000 messages on the channel `common`. */
+  async function history(name: string) {
+    const path = join(dir, `${name}.db`);
     const app = mkApp();
     const setup = openSqliteStore(path);
     await setup.apps.create(app);
     await setup.close();
-    // 400,000 messages on the channel `common`: a list of another channel reads every one of them.
     const raw = new Database(path);
     raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
       INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
       SELECT printf('msg_%026d', i), '${app.id}', 'a.b', '["common"]', '{}', i, i + 1000000 FROM n`);
     raw.close();
     const { store } = await openSqliteThread(makeConfig({ database: path }));
+    // A list of another channel reads every message.
+    const walk = () => store.messages.list(app.id, { limit: 10, channel: 'rare' });
+    const publish = (payload = '{}') => {
+      const message = mkMessage(app.id, Date.now(), { payload });
+      return store.messages
+        .publish([{ message, endpointIds: [], now: message.createdAt }])
+        .then(() => message);
+    };
+    return { store, app, path, walk, publish };
+  }
+
+  it('a list walking a long history holds up no publish: it reads on a thread of its own', async () => {
+    const { store, app, walk, publish } = await history('history');
     try {
       const settled: string[] = [];
-      const list = store.messages
-        .list(app.id, { limit: 10, channel: 'rare' })
-        .then((page) => settled.push(`list of ${page.data.length}`));
-      const message = mkMessage(app.id, Date.now());
-      const publish = store.messages
-        .publish([{ message, endpointIds: [], now: message.createdAt }])
-        .then(() => settled.push('publish'));
-      await Promise.all([list, publish]);
+      const listed = walk().then((page) => settled.push(`list of ${page.data.length}`));
+      const published = publish().then((message) => {
+        settled.push('publish');
+        return message;
+      });
+      const [, message] = await Promise.all([listed, published]);
       assert.deepEqual(settled, ['publish', 'list of 0']);
       // and the reads see what was just committed
       const page = await store.messages.list(app.id, { limit: 1 });
@@ -393,6 +404,63 @@ describe('sqlite reads of history', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it("a list reads one snapshot: a message's endpoints deleted meanwhile are listed whole or not at all", async () => {
+    const { store, app, publish } = await history('snapshot');
+    try {
+      const eps = Array.from({ length: 120 }, () => mkEndpoint(app.id));
+      for (const ep of eps) await store.endpoints.create(ep);
+      const message = mkMessage(app.id, Date.now());
+      const ids = eps.map((e) => e.id);
+      await store.messages.publish([{ message, endpointIds: ids, now: message.createdAt }]);
+      let deleting = true;
+      let lists = 0;
+      const lister = async () => {
+        while (deleting) {
+          const page = await store.tasks.listForMessage(message.id, { limit: 250 });
+          for (const { task, endpoint } of page.data) assert.equal(endpoint?.id, task.endpointId);
+          lists++;
+        }
+      };
+      // A lister that fails stops and keeps its error for the end (the deletes go on meanwhile).
+      const listers = [lister(), lister()].map((done) =>
+        done.then(
+          () => null,
+          (error: unknown) => error,
+        ),
+      );
+      for (const ep of eps) await store.endpoints.delete(app.id, ep.id);
+      deleting = false;
+      for (const error of await Promise.all(listers)) if (error) throw error;
+      assert.ok(lists > 0);
+      await publish(); // still serving
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('lists back to back do not keep the log from starting over: it stays near its limit', async () => {
+    const { store, path, walk, publish } = await history('log');
+    let reading = true;
+    const reader = async () => {
+      while (reading) await walk();
+    };
+    const readers = [reader(), reader()];
+    let maxLog = 0;
+    try {
+      // 140 MiB of commits while a list is always running.
+      const payload = `{"a":"${'x'.repeat(700 * 1024)}"}`;
+      for (let i = 0; i < 200; i++) {
+        await publish(payload);
+        maxLog = Math.max(maxLog, statSync(`${path}-wal`).size);
+      }
+    } finally {
+      reading = false;
+      await Promise.all(readers);
+      await store.close();
+    }
+    assert.ok(maxLog <= 1.5 * LOG_LIMIT_BYTES, `the log reached ${maxLog} bytes`);
   });
 });
 

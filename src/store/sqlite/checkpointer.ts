@@ -14,6 +14,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 export const WAL_PAGES = 8192; // the store connection's wal_autocheckpoint: 32 MiB of 4 KiB pages
+/** The log's file is cut back to this when it starts over (journal_size_limit); longer, it is too long. */
+export const LOG_LIMIT_BYTES = 2 * WAL_PAGES * 4096;
 const INTERVAL_MS = 100;
 
 const DRIVER = createRequire(import.meta.url).resolve('better-sqlite3');

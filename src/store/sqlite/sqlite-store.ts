@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { type Store, StoreUnavailableError } from '../store.ts';
 import { appsSql } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
-import { startCheckpointer, WAL_PAGES } from './checkpointer.ts';
+import { LOG_LIMIT_BYTES, startCheckpointer, WAL_PAGES } from './checkpointer.ts';
 import { Db } from './db.ts';
 import { endpointsSql } from './endpoints-sql.ts';
 import { eventTypesSql } from './event-types-sql.ts';
@@ -86,6 +86,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     raw.pragma('foreign_keys = OFF'); // cascades are explicit deletes
     raw.pragma('temp_store = MEMORY');
     raw.pragma(`wal_autocheckpoint = ${WAL_PAGES}`); // checkpoints run on their own thread: checkpointer.ts
+    raw.pragma(`journal_size_limit = ${LOG_LIMIT_BYTES}`); // the log's size once it starts over
     migrate(raw);
     for (const pragma of options.pragmas ?? []) raw.pragma(pragma);
     // SQLite opens a file it may read but not write without a word, and every write would fail once
@@ -126,46 +127,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   );
 }
 
-/** The reads whose cost grows with the history they look through: lists with filters, and stats. */
-export interface SqliteReads {
-  messages: Pick<Store['messages'], 'list'>;
-  tasks: Pick<Store['tasks'], 'listForEndpoint' | 'listForMessage' | 'stats'>;
-  attempts: Pick<Store['attempts'], 'list'>;
-  close(): Promise<void>;
-}
-
-/**
- * A second connection to the database a store serves, that only reads: on a thread of its own, a list
- * that walks a long history then holds up no commit and no delivery on the store's thread. In WAL mode
- * it reads while the store writes, and each read sees every commit made before it began: a write
- * acknowledged to a client is seen by the reads that follow.
- */
-export function openSqliteReader(path: string): SqliteReads {
-  const raw = new Database(path, { fileMustExist: true });
-  const replaced = watchFile(path);
-  raw.pragma('query_only = 1');
-  raw.pragma('busy_timeout = 5000');
-  raw.pragma('temp_store = MEMORY');
-  const db = new Db(raw);
-  const [messages, tasks, attempts] = [messagesSql(db), tasksSql(db), attemptsSql(db)];
-  return guardUnavailable(
-    {
-      messages: { list: messages.list },
-      tasks: {
-        listForEndpoint: tasks.listForEndpoint,
-        listForMessage: tasks.listForMessage,
-        stats: tasks.stats,
-      },
-      attempts: { list: attempts.list },
-      async close() {
-        replaced.stop();
-        await db.close();
-      },
-    },
-    replaced,
-  );
-}
-
 /** SQLite's "unable to open" and "readonly", with what the file system says of `path`. */
 function explained(path: string, error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
@@ -187,7 +148,7 @@ function explained(path: string, error: unknown): unknown {
  * calls instead (503), and a call that failed because of it (SQLite's "no such table" from a new file)
  * gets that refusal, not its own error.
  */
-function watchFile(path: string): Refusal & { stop(): void } {
+export function watchFile(path: string): Refusal & { stop(): void } {
   const identity = (stat: Stats | undefined) => (stat ? `${stat.dev}:${stat.ino}` : 'none');
   const opened = identity(statSync(path));
   const watch = {
