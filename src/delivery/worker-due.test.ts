@@ -16,7 +16,7 @@ const T = 1_700_000_000_000;
  * A worker on the mocked clock (from T) with one task, due at `deliverAt`, to a receiver that answers
  * at once; `now` is the worker's clock. Not started: the test may wrap the store's claims first.
  */
-async function oneTask(t: TestContext, deliverAt: number, now: () => number = Date.now) {
+async function oneTask(t: TestContext, deliverAt: number, now = () => Date.now()) {
   const store = openSqliteStore(':memory:');
   const app = mkApp(T);
   await store.apps.create(app);
