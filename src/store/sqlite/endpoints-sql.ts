@@ -21,14 +21,15 @@ const DELETE_PENDING = `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM task
   WHERE status = 1 AND endpoint_id = ? LIMIT ${PENDING_CHUNK})`;
 
 /**
- * Deletes the pending tasks of deleted endpoints, a chunk at a time, each a commit of its own: a dead
- * endpoint's backlog (300,000 tasks took 1.2 s) would otherwise hold every publish and delivery until
- * it was gone. Not durable: what a crash leaves behind, the claim fails as orphans.
+ * Deletes the pending tasks of deleted endpoints, a chunk at a time, each a commit of its own that the
+ * next one waits to be on disk: a dead endpoint's backlog (300,000 tasks took 1.2 s) would otherwise
+ * hold every publish and delivery until it was gone. What a crash leaves behind, the claim fails as
+ * orphans.
  */
 export async function deletePending(db: Db, endpointIds: readonly string[]): Promise<void> {
   for (const id of endpointIds) {
     let deleted = PENDING_CHUNK;
-    while (deleted === PENDING_CHUNK) deleted = await db.grouped(() => db.run(DELETE_PENDING, id), false);
+    while (deleted === PENDING_CHUNK) deleted = await db.grouped(() => db.run(DELETE_PENDING, id));
   }
 }
 

@@ -39,14 +39,21 @@ export function openSqliteReader(path: string): SqliteReads {
    * Reads that follow each other without a pause keep the log from starting over (each holds a
    * snapshot in it), and it grows by every commit: 37 → 154 MiB in 20 s of back-to-back lists beside
    * 100 publishes/s. Past LOG_LIMIT_BYTES, a read first waits, holding nothing, for the writer to start
-   * the log over (at most SETTLE_MAX_MS), copying it into the database meanwhile.
+   * the log over (its file is then cut back), copying the log into the database meanwhile; at most
+   * SETTLE_MAX_MS, and no longer than one step once the writer is idle with all of the log copied (its
+   * next commit starts the log over: a read that begins now reads the database file, not the log).
    */
   async function settleLog(): Promise<void> {
     const long = () => (statSync(log, { throwIfNoEntry: false })?.size ?? 0) > LOG_LIMIT_BYTES;
+    let copied = -1; // the log's length when a pass last found all of it copied
     for (let waited = 0; waited < SETTLE_MAX_MS && long(); waited += SETTLE_STEP_MS) {
+      let pass: { busy: number; log: number; checkpointed: number } | undefined;
       try {
-        raw.pragma('wal_checkpoint(PASSIVE)');
+        [pass] = raw.pragma('wal_checkpoint(PASSIVE)') as (typeof pass)[];
       } catch {} // busy with the checkpoint thread's own pass: that one copies it
+      const all = pass !== undefined && pass.busy === 0 && pass.checkpointed === pass.log;
+      if (all && pass!.log === copied) return; // nothing written for a step: the writer is idle
+      copied = all ? pass!.log : -1;
       await sleep(SETTLE_STEP_MS);
     }
   }

@@ -53,9 +53,11 @@ const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END
 
 // Recovery walks the endpoint's tasks in chunks of this many (see recover).
 const RECOVER_ROWS = 2000;
-// The first chunk starts at a message id (>=), the others after the last one seen (>).
+// The first chunk starts at a message id (>=), the others after the last one seen (>); all end before
+// `until`'s first id. None is read once the endpoint is gone (deleted while it recovers).
 const recoverChunk = (from: '>=' | '>') => `SELECT msg_id FROM tasks INDEXED BY tasks_endpoint_msg
-  WHERE endpoint_id = ? AND msg_id ${from} ? ORDER BY msg_id LIMIT ${RECOVER_ROWS}`;
+  WHERE endpoint_id = @endpoint AND msg_id ${from} @cursor AND msg_id < @end
+  AND EXISTS (SELECT 1 FROM endpoints WHERE id = @endpoint) ORDER BY msg_id LIMIT ${RECOVER_ROWS}`;
 const recoverTasks = (from: '>=' | '>') => `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL,
   trigger_type = 1, updated_at = ?, rate_wait = 0, restore_status = 2, restore_at = NULL
   WHERE endpoint_id = ? AND msg_id ${from} ? AND msg_id <= ? AND status = 2 AND created_at >= ? AND created_at < ?
@@ -144,13 +146,16 @@ export function tasksSql(db: Db): Store['tasks'] {
     async recover(endpointId, since, until, now) {
       // A chunk of the endpoint's tasks at a time, each in a commit of its own: a recovery of a day of
       // failures (hundreds of thousands) would otherwise hold every publish and delivery until it ended.
-      // A task's message id holds its creation time (both are the publish's): the walk starts at since.
+      // A task's message id holds its creation time (both are the publish's): the walk goes from since
+      // to until.
       let cursor = idFloor('msg', since);
+      const end = idFloor('msg', until);
       let from: '>=' | '>' = '>=';
       let recovered = 0;
       for (;;) {
         const chunk = await db.grouped(() => {
-          const last = db.all<{ msg_id: string }>(recoverChunk(from), endpointId, cursor).at(-1)?.msg_id;
+          const chunkOf = { endpoint: endpointId, cursor, end };
+          const last = db.all<{ msg_id: string }>(recoverChunk(from), chunkOf).at(-1)?.msg_id;
           if (last === undefined) return { last, n: 0 };
           return { last, n: db.run(recoverTasks(from), now, now, endpointId, cursor, last, since, until) };
         });
