@@ -58,9 +58,10 @@ const RECOVER_ROWS = 2000;
 const recoverChunk = (from: '>=' | '>') => `SELECT msg_id FROM tasks INDEXED BY tasks_endpoint_msg
   WHERE endpoint_id = @endpoint AND msg_id ${from} @cursor AND msg_id < @end
   AND EXISTS (SELECT 1 FROM endpoints WHERE id = @endpoint) ORDER BY msg_id LIMIT ${RECOVER_ROWS}`;
-const recoverTasks = (from: '>=' | '>') => `UPDATE tasks SET status = 1, next_at = ?, lease_until = NULL,
-  trigger_type = 1, updated_at = ?, rate_wait = 0, restore_status = 2, restore_at = NULL
-  WHERE endpoint_id = ? AND msg_id ${from} ? AND msg_id <= ? AND status = 2 AND created_at >= ? AND created_at < ?
+const recoverTasks = (from: '>=' | '>') => `UPDATE tasks SET status = 1, next_at = @now, lease_until = NULL,
+  trigger_type = 1, updated_at = @now, rate_wait = 0, restore_status = 2, restore_at = NULL
+  WHERE endpoint_id = @endpoint AND msg_id ${from} @cursor AND msg_id <= @last AND status = 2
+  AND created_at >= @since AND created_at < @until
   AND EXISTS (SELECT 1 FROM messages m WHERE m.id = tasks.msg_id AND m.payload IS NOT NULL)`;
 
 function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
@@ -154,10 +155,10 @@ export function tasksSql(db: Db): Store['tasks'] {
       let recovered = 0;
       for (;;) {
         const chunk = await db.grouped(() => {
-          const chunkOf = { endpoint: endpointId, cursor, end };
-          const last = db.all<{ msg_id: string }>(recoverChunk(from), chunkOf).at(-1)?.msg_id;
+          const at = { endpoint: endpointId, cursor, end };
+          const last = db.all<{ msg_id: string }>(recoverChunk(from), at).at(-1)?.msg_id;
           if (last === undefined) return { last, n: 0 };
-          return { last, n: db.run(recoverTasks(from), now, now, endpointId, cursor, last, since, until) };
+          return { last, n: db.run(recoverTasks(from), { ...at, last, now, since, until }) };
         });
         recovered += chunk.n;
         if (chunk.last === undefined) return recovered;
