@@ -14,6 +14,7 @@ import type {
   TriggerTypeName,
 } from '../core/types.ts';
 import { TaskStatus, TriggerType } from '../core/types.ts';
+import type { MessageFilters } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -38,6 +39,30 @@ export const messageHead = (m: string): string =>
 
 /** A row's payload_bytes (see messageHead), as keyset pages weigh them. */
 export const payloadBytes = (r: Row): number => Number(r.payload_bytes ?? 0);
+
+/** A label row's kind: a message's channel or tag, as message_labels holds them. */
+export type LabelKind = 'c' | 't';
+
+/** The labels of a message (each channel and tag once), one message_labels row each. */
+export function labelsOf(m: { channels: readonly string[] | null; tags: readonly string[] | null }) {
+  const labels: Array<[kind: LabelKind, value: string]> = [];
+  for (const value of new Set(m.channels)) labels.push(['c', value]);
+  for (const value of new Set(m.tags)) labels.push(['t', value]);
+  return labels;
+}
+
+/**
+ * The labels a list is filtered by (its channel, then its tag), and the filters left besides them. A
+ * list reads through the first label's rows, newest first, and checks the second on each message.
+ */
+export function listLabels<Q extends MessageFilters>(
+  query: Q,
+): { labels: Array<[LabelKind, string]>; rest: Q } {
+  const labels: Array<[LabelKind, string]> = [];
+  if (query.channel) labels.push(['c', query.channel]);
+  if (query.tag) labels.push(['t', query.tag]);
+  return { labels, rest: { ...query, channel: null, tag: null } };
+}
 
 const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
 

@@ -754,6 +754,56 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
+      test('a list filtered by channel or tag pages through its messages in order, both ways', async (s) => {
+        const { app, publish } = await world(s);
+        const other = await world(s);
+        const sent: Message[] = [];
+        for (let i = 0; i < 12; i++) {
+          const channels = [['eu', 'eu'], ['us'], null, ['eu', 'vip']][i % 4] ?? null;
+          const tags = i % 3 === 0 ? ['t1', 't2'] : i % 3 === 1 ? ['t2'] : null;
+          sent.push(await publish(T0 + i, { channels, tags, eventType: i % 2 === 0 ? 'a' : 'b' }));
+          await other.publish(T0 + i, { channels, tags }); // another app's: never listed
+        }
+        const filters: MessageQuery[] = [
+          { limit: 2, channel: 'eu' },
+          { limit: 3, tag: 't2' },
+          { limit: 2, channel: 'eu', tag: 't1' },
+          { limit: 2, tag: 't1', eventTypes: ['a'] },
+          { limit: 2, channel: 'vip', after: T0 + 3, before: T0 + 11 },
+          { limit: 2, channel: 'none' },
+        ];
+        const matches = (q: MessageQuery, m: Message) =>
+          (!q.channel || (m.channels ?? []).includes(q.channel)) &&
+          (!q.tag || (m.tags ?? []).includes(q.tag)) &&
+          (!q.eventTypes || q.eventTypes.includes(m.eventType)) &&
+          (q.after == null || m.createdAt > q.after) &&
+          (q.before == null || m.createdAt < q.before);
+        for (const filter of filters) {
+          const wanted = sent.filter((m) => matches(filter, m)).map((m) => m.id);
+          for (const order of ['ascending', 'descending'] as const) {
+            const seen: string[] = [];
+            const pages: Page<Message>[] = [];
+            let page = await s.messages.list(app.id, { ...filter, order });
+            for (;;) {
+              pages.push(page);
+              seen.push(...page.data.map((m) => m.id));
+              if (page.done) break;
+              page = await s.messages.list(app.id, { ...filter, order, iterator: page.iterator });
+            }
+            const label = JSON.stringify({ ...filter, order });
+            assert.deepEqual(seen, order === 'ascending' ? wanted : [...wanted].reverse(), label);
+            if (pages.length < 2) continue;
+            // Back from the last page: the one before it.
+            const back = await s.messages.list(app.id, { ...filter, order, iterator: page.prevIterator });
+            assert.deepEqual(
+              back.data.map((m) => m.id),
+              pages.at(-2)!.data.map((m) => m.id),
+              label,
+            );
+          }
+        }
+      });
+
       test('lists of big messages are paged by size too, and read no payload without content', async (s) => {
         const { app, ep, publish } = await world(s);
         // Three payloads of 1.5 MiB: two fit on a page (PAGE_PAYLOAD_BYTES), the third goes to the next.

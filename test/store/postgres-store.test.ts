@@ -5,11 +5,12 @@ import { openDatabase } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
+import { loadMigrations } from '../../src/store/migrations.ts';
 import { claimDue } from '../../src/store/postgres/claim-sql.ts';
-import { PUBLISH } from '../../src/store/postgres/messages-sql.ts';
+import { messagesSql, PUBLISH, publisher } from '../../src/store/postgres/messages-sql.ts';
 import { LOCK_MIGRATE, LOCK_SPACE, migrate } from '../../src/store/postgres/migrate.ts';
-import { AHEAD_DAYS, DAY_MS, partitionName } from '../../src/store/postgres/partitions.ts';
-import { connectTimeoutMs, Pg, type Sql } from '../../src/store/postgres/pg.ts';
+import { AHEAD_DAYS, DAY_MS, Partitions, partitionName } from '../../src/store/postgres/partitions.ts';
+import { connectTimeoutMs, Pg, type Row, type Sql, type Stmt } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import { FINISH } from '../../src/store/postgres/tasks-sql.ts';
 import { type Store, StoreUnavailableError } from '../../src/store/store.ts';
@@ -220,7 +221,7 @@ if (skip) {
           ).rows.map((r) => r.name);
         try {
           const today = Math.floor(Date.now() / DAY_MS);
-          for (const table of ['messages', 'attempts']) {
+          for (const table of ['messages', 'message_labels', 'attempts']) {
             const names = await partitionsOf(table);
             for (let d = today; d <= today + AHEAD_DAYS; d++)
               assert.ok(names.includes(partitionName(table, d)));
@@ -255,22 +256,29 @@ if (skip) {
           ]);
           // Published with a long retention: its day is kept while the payload lives.
           const later = T0 + 3 * DAY_MS;
-          const kept = message(app.id, later, { expiresAt: later + 100 * DAY_MS });
+          const kept = message(app.id, later, { expiresAt: later + 100 * DAY_MS, channels: ['kept'] });
           await store.messages.publish([{ message: kept, endpointIds: eps, now: later }]);
 
           const now = T0 + 10 * DAY_MS;
           const dropped = await store.maintainPartitions(now, 5 * DAY_MS);
-          // Every day before now - retention: attempts all, messages but the day with a live payload.
+          // Every day before now - retention: attempts all, messages and their labels but the day with a
+          // live payload.
           const expected: string[] = [];
           for (let d = day0 - 1; d < day0 + 5; d++) {
             expected.push(partitionName('attempts', d));
-            if (d !== day0 + 3) expected.push(partitionName('messages', d));
+            if (d !== day0 + 3)
+              expected.push(partitionName('messages', d), partitionName('message_labels', d));
           }
           assert.deepEqual(dropped.dropped.sort(), expected.sort());
           assert.equal(await store.messages.get(app.id, c!.message.id), null);
           assert.equal(await store.attempts.get(app.id, c!.message.id, attempt.id), null);
           assert.equal(await store.tasks.get(c!.message.id, eps[0]!), null, 'tasks of a dropped day go too');
           assert.deepEqual(await store.messages.get(app.id, kept.id), kept);
+          const byChannel = await store.messages.list(app.id, { limit: 9, channel: 'kept' });
+          assert.deepEqual(
+            byChannel.data.map((m) => m.id),
+            [kept.id],
+          );
           assert.notEqual(await store.tasks.get(kept.id, eps[0]!), null);
           assert.ok((await partitionsOf('messages')).includes(partitionName('messages', day0 + 3)));
           assert.ok(
@@ -305,6 +313,48 @@ if (skip) {
       });
     });
 
+    it("indexes the channels and tags of messages stored before it, and deletes an app's with it", async () => {
+      await withTempDatabase(async (db) => {
+        const old = new Pg(db.url, 1);
+        const DIR = new URL('../../src/store/postgres/migrations/', import.meta.url);
+        const day = Math.floor(T0 / DAY_MS);
+        try {
+          await migrate(old, loadMigrations(DIR).slice(0, 8));
+          await old.run(`CREATE TABLE ${partitionName('messages', day)} PARTITION OF messages
+            FOR VALUES FROM (${day * DAY_MS}) TO (${(day + 1) * DAY_MS})`);
+          await old.run(`INSERT INTO apps (id, name, metadata, created_at, updated_at) VALUES ('app_old', 'a', '{}', 0, 0);
+            INSERT INTO messages (id, app_id, event_type, channels, tags, payload, created_at, expires_at) VALUES
+              ('${newId('msg', T0)}', 'app_old', 'a', '["eu","eu"]', '["t"]', '{}', ${T0}, ${T0 + DAY_MS}),
+              ('${newId('msg', T0 + 1)}', 'app_old', 'a', NULL, 'null', '{}', ${T0 + 1}, ${T0 + DAY_MS}),
+              ('${newId('msg', T0 + 2)}', 'app_old', 'a', '["us"]', '[]', '{}', ${T0 + 2}, ${T0 + DAY_MS})`);
+        } finally {
+          await old.close();
+        }
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const probe = probePool(db.url);
+        const labels = async () =>
+          (await probe.query('SELECT kind, value FROM message_labels ORDER BY msg_id, kind, value')).rows.map(
+            (r) => `${r.kind}:${r.value}`,
+          );
+        try {
+          const [first, , third] = (await store.messages.list('app_old', { limit: 9, order: 'ascending' }))
+            .data;
+          const ids = async (channel: string | null, tag: string | null = null) =>
+            (await store.messages.list('app_old', { limit: 9, channel, tag })).data.map((m) => m.id);
+          assert.deepEqual(await ids('eu'), [first!.id]);
+          assert.deepEqual(await ids(null, 't'), [first!.id]);
+          assert.deepEqual(await ids('us'), [third!.id]);
+          assert.deepEqual(await labels(), ['c:eu', 't:t', 'c:us']);
+          await store.apps.delete('app_old', T0);
+          while ((await store.apps.purgeDeleted(1)) > 0);
+          assert.deepEqual(await labels(), []);
+        } finally {
+          await probe.end();
+          await store.close();
+        }
+      });
+    });
+
     it('several processes starting at once migrate once; a newer schema is refused', async () => {
       await withTempDatabase(async (db) => {
         const stores = await Promise.all(
@@ -315,7 +365,7 @@ if (skip) {
           const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
           assert.deepEqual(
             rows.map((r) => r.version),
-            [1, 2, 3, 4, 5, 6, 7, 8],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9],
           );
           assert.equal(await stores[3]!.settings.get('x'), null);
           await probe.query(
@@ -767,7 +817,7 @@ if (skip) {
             now: T0,
             due_at: T0,
           };
-          await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task])]));
+          await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task]), '[]']));
           const options = { now: T0, limit: 10, leaseMs: 30_000, perEndpoint: 10 };
           const claimed = await claimDue(sql, options, { after: '', turn: 0, recent: [] });
           assert.equal(claimed.length, 1);
@@ -798,7 +848,12 @@ if (skip) {
 
   describe('postgres store: plans of the hot statements', () => {
     const T0 = Date.UTC(2024, 0, 10, 12);
-    type PlanNode = { 'Node Type': string; 'Relation Name'?: string; Plans?: PlanNode[] };
+    type PlanNode = {
+      'Node Type': string;
+      'Relation Name'?: string;
+      'Actual Rows'?: number;
+      Plans?: PlanNode[];
+    };
     /** The relations a plan reads with a sequential scan. */
     const seqScans = (node: PlanNode): string[] => [
       ...(node['Node Type'] === 'Seq Scan' ? [node['Relation Name'] ?? '?'] : []),
@@ -811,6 +866,57 @@ if (skip) {
       );
       return seqScans(row!['QUERY PLAN'][0].Plan);
     };
+
+    it('a list filtered by channel or tag reads its rows in order; by both, it starts from the rarer', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 1 });
+        const lists: Array<[string, unknown[]]> = [];
+        class Recording extends Pg {
+          override rows<T = Row>(text: string | Stmt, params?: unknown[]): Promise<T[]> {
+            if (typeof text === 'string' && text.includes('message_labels l'))
+              lists.push([text, params ?? []]);
+            return super.rows<T>(text, params);
+          }
+        }
+        const sql = new Recording(db.url, 1);
+        try {
+          // 20,000 messages on channel `common` with tag `all`; three of them on channel `rare` too.
+          const at = Date.now();
+          await sql.run(`INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+            SELECT 'msg_' || lpad(g::text, 26, '0'), 'app_1', 'a', '{}', ${at}, ${at} FROM generate_series(1, 20000) g`);
+          await sql.run(`INSERT INTO message_labels (app_id, kind, value, msg_id, created_at)
+            SELECT 'app_1', k.kind, k.value, m.id, m.created_at FROM messages m, (VALUES ('c', 'common'), ('t', 'all')) k(kind, value)
+            UNION ALL SELECT 'app_1', 'c', 'rare', id, created_at FROM messages WHERE id IN (SELECT id FROM messages LIMIT 3)`);
+          await sql.run('ANALYZE messages, message_labels');
+          const messages = messagesSql(sql, publisher(sql, new Partitions(sql)), async () => {});
+          for (const query of [
+            { channel: 'common' },
+            { tag: 'all' },
+            { channel: 'common', tag: 'all' },
+            { channel: 'rare', tag: 'all' },
+            { channel: 'common', tag: 'none' },
+          ]) {
+            lists.length = 0;
+            await messages.list('app_1', { limit: 10, ...query });
+            const [text, params] = lists[0]!;
+            const [row] = await sql.rows<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+              `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
+              params,
+            );
+            const most = (node: PlanNode): number =>
+              Math.max(node['Actual Rows'] ?? 0, ...(node.Plans ?? []).map(most));
+            // Not every message of the label (20,000), nor each of them sorted.
+            assert.ok(
+              most(row!['QUERY PLAN'][0].Plan) <= 11,
+              `${JSON.stringify(query)}: ${JSON.stringify(row)}`,
+            );
+          }
+        } finally {
+          await sql.close();
+          await store.close();
+        }
+      });
+    });
 
     // Their inputs are JSON rows, which the planner estimates at 100: joined on them alone, a table of
     // fewer than some 100,000 rows is read whole, however few rows the batch names.
@@ -831,7 +937,11 @@ if (skip) {
           assert.deepEqual(await explain(sql, FINISH.text, [JSON.stringify(finish)]), []);
           const message = { id: 'msg_x', app_id: 'app_1', event_type: 'e', payload: '{}', created_at: T0 };
           const task = { id: 'task_x', app_id: 'app_1', msg_id: 'msg_x', endpoint_id: 'ep_1', now: T0 };
-          const scans = await explain(sql, PUBLISH.text, [JSON.stringify([message]), JSON.stringify([task])]);
+          const scans = await explain(sql, PUBLISH.text, [
+            JSON.stringify([message]),
+            JSON.stringify([task]),
+            '[]',
+          ]);
           assert.ok(!scans.includes('apps'), `publish reads apps whole: ${scans}`);
         } finally {
           await sql.close();

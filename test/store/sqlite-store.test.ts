@@ -17,12 +17,13 @@ import { openSqliteThread } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Endpoint } from '../../src/core/types.ts';
+import { loadMigrations } from '../../src/store/migrations.ts';
 import { LOG_LIMIT_BYTES, WAL_PAGES } from '../../src/store/sqlite/checkpointer.ts';
 import { Db } from '../../src/store/sqlite/db.ts';
 import { messagesSql } from '../../src/store/sqlite/messages-sql.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { StoreUnavailableError } from '../../src/store/store.ts';
+import { type MessageQuery, StoreUnavailableError } from '../../src/store/store.ts';
 import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
 
@@ -94,7 +95,7 @@ describe('sqlite store on a file', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.deepEqual(
         db.prepare('SELECT version FROM schema_migrations').pluck().all(),
-        [1, 2, 3, 4, 5, 6, 7, 8],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
       );
     } finally {
       db.close();
@@ -212,6 +213,62 @@ describe('sqlite store on a file', () => {
     assert.throws(() => openSqliteStore(path), /schema version 999 is newer/);
     // On its own thread, the same refusal reaches the caller as the opening's rejection.
     await assert.rejects(openSqliteThread(makeConfig({ database: path })), /schema version 999 is newer/);
+  });
+});
+
+describe('sqlite message labels', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-labels-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const T0 = 1_700_000_000_000;
+  const DAY = 86_400_000;
+
+  it("indexes the channels and tags of messages stored before it, and deletes a message's with it", async () => {
+    const path = join(dir, 'labels.db');
+    const raw = new Database(path);
+    migrate(raw, loadMigrations(new URL('../../src/store/sqlite/migrations/', import.meta.url)).slice(0, 8));
+    raw.exec(`INSERT INTO apps (id, name, metadata, created_at, updated_at) VALUES ('app_old', 'a', '{}', 0, 0);
+      INSERT INTO messages (id, app_id, event_type, channels, tags, payload, created_at, expires_at) VALUES
+        ('${newId('msg', T0)}', 'app_old', 'a', '["eu","eu"]', '["t"]', '{}', ${T0}, ${T0 + DAY}),
+        ('${newId('msg', T0 + 1)}', 'app_old', 'a', NULL, NULL, '{}', ${T0 + 1}, ${T0 + DAY}),
+        ('${newId('msg', T0 + 2)}', 'app_old', 'a', '["us"]', '[]', '{}', ${T0 + 2}, ${T0 + DAY})`);
+    raw.close();
+    const labels = () => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db.prepare('SELECT kind, value FROM message_labels ORDER BY msg_id, kind, value').raw().all();
+      } finally {
+        db.close();
+      }
+    };
+
+    const store = openSqliteStore(path, { retentionMs: 10 * DAY });
+    try {
+      const [first, , third] = (await store.messages.list('app_old', { limit: 9, order: 'ascending' })).data;
+      const ids = async (q: MessageQuery) => (await store.messages.list('app_old', q)).data.map((m) => m.id);
+      assert.deepEqual(await ids({ limit: 9, channel: 'eu' }), [first!.id]);
+      assert.deepEqual(await ids({ limit: 9, tag: 't' }), [first!.id]);
+      assert.deepEqual(await ids({ limit: 9, channel: 'us' }), [third!.id]);
+      assert.deepEqual(labels(), [
+        ['c', 'eu'],
+        ['t', 't'],
+        ['c', 'us'],
+      ]);
+
+      // A new app's message, with its labels; the app deleted: they go with its history.
+      const app = mkApp(T0 + 5 * DAY);
+      await store.apps.create(app);
+      const later = mkMessage(app.id, T0 + 5 * DAY, { channels: ['eu'], tags: ['t', 'u'] });
+      await store.messages.publish([{ message: later, endpointIds: [], now: later.createdAt }]);
+      assert.equal(labels().length, 6);
+      await store.apps.delete(app.id, T0 + 5 * DAY);
+      while ((await store.apps.purgeDeleted(1)) > 0);
+      assert.equal(labels().length, 3);
+      // Past the retention of the old messages: theirs go too.
+      while ((await store.messages.expireBatch(T0 + 11 * DAY, 2)) > 0);
+      assert.deepEqual(labels(), []);
+    } finally {
+      await store.close();
+    }
   });
 });
 
@@ -335,24 +392,42 @@ describe('sqlite retention', () => {
 });
 
 describe('sqlite list plans', () => {
-  it('a list filtered by event type seeks each type in its index, without walking the history between', async () => {
+  /** The plans of the reads of messages that `list` makes for this query. */
+  async function listPlans(query: MessageQuery): Promise<string[]> {
     const statements: string[] = [];
     const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
     migrate(raw);
-    const messages = messagesSql(new Db(raw));
-    const app = mkApp();
     statements.length = 0;
-    await messages.list(app.id, { limit: 10, eventTypes: ['a.b', 'c.d'], channel: 'eu', before: Date.now() });
-    const lists = statements.filter((sql) => sql.startsWith('SELECT') && sql.includes('FROM messages m'));
-    assert.equal(lists.length, 2, 'one read per event type');
-    for (const sql of lists) {
-      const plan = raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[];
-      assert.match(
-        plan.map((p) => p.detail).join(' | '),
-        /SEARCH m USING INDEX messages_app_type \(app_id=\? AND event_type=\?/,
+    await messagesSql(new Db(raw)).list(mkApp().id, query);
+    const plans = statements
+      .filter((sql) => sql.startsWith('SELECT') && sql.includes(' m.id, '))
+      .map((sql) =>
+        (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((p) => p.detail),
       );
-    }
     raw.close();
+    return plans.map((plan) => plan.join(' | '));
+  }
+
+  it('a list filtered by event type seeks each type in its index, without walking the history between', async () => {
+    const plans = await listPlans({ limit: 10, eventTypes: ['a.b', 'c.d'], before: Date.now() });
+    assert.equal(plans.length, 2, 'one read per event type');
+    for (const plan of plans) {
+      assert.match(plan, /SEARCH m USING INDEX messages_app_type \(app_id=\? AND event_type=\?/);
+    }
+  });
+
+  it("a list filtered by channel or tag reads that label's messages only, in order", async () => {
+    for (const query of [{ channel: 'eu' }, { tag: 't', eventTypes: ['a.b'] }]) {
+      const plans = await listPlans({ limit: 10, after: 5, ...query });
+      assert.equal(plans.length, 1);
+      // The label's rows by their key, newest first (no sort), each message by its id.
+      assert.match(
+        plans[0]!,
+        /^SEARCH l USING PRIMARY KEY \(app_id=\? AND kind=\? AND value=\? AND msg_id>\?\)/,
+      );
+      assert.match(plans[0]!, /SEARCH m USING INDEX sqlite_autoindex_messages_1 \(id=\?\)/);
+      assert.doesNotMatch(plans[0]!, /TEMP B-TREE/);
+    }
   });
 });
 
@@ -370,11 +445,12 @@ describe('sqlite reads of history', () => {
     const raw = new Database(path);
     raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
       INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
-      SELECT printf('msg_%026d', i), '${app.id}', 'a.b', '["common"]', '{}', i, i + 1000000 FROM n`);
+      SELECT printf('msg_%026d', i), '${app.id}', 'a.b', '["common"]', '{}', i, i + 1000000 FROM n;
+      INSERT INTO message_labels (app_id, kind, value, msg_id) SELECT app_id, 'c', 'common', id FROM messages`);
     raw.close();
     const { store } = await openSqliteThread(makeConfig({ database: path }));
-    // A list of another channel reads every message.
-    const walk = () => store.messages.list(app.id, { limit: 10, channel: 'rare' });
+    // A list of the channel and a tag no message has reads every message.
+    const walk = () => store.messages.list(app.id, { limit: 10, channel: 'common', tag: 'rare' });
     const publish = (payload = '{}') => {
       const message = mkMessage(app.id, Date.now(), { payload });
       return store.messages

@@ -9,7 +9,7 @@
 import { type Batcher, createBatcher } from '../../core/batcher.ts';
 import { newId } from '../../core/ids.ts';
 import type { Message } from '../../core/types.ts';
-import { messageHead, payloadBytes } from '../rows.ts';
+import { labelsOf, listLabels, messageHead, payloadBytes } from '../rows.ts';
 import {
   dueAtOf,
   PUBLISH_QUEUE_WAIT,
@@ -32,6 +32,7 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 // (the delete locks the app row first, so either it waits for this commit and removes its rows, or
 // this statement waits for it and finds the app gone).
 // The NOTIFY is delivered at commit, to workers of every process.
+// The messages' channels and tags go to message_labels ($3), for lists filtered by them.
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
 export const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
@@ -58,6 +59,11 @@ export const PUBLISH = stmt(`WITH input AS (
       endpoint_id text, now bigint, due_at bigint)
     WHERE t.msg_id IN (SELECT id FROM msg)
     RETURNING 1
+  ), label AS (
+    INSERT INTO message_labels (app_id, kind, value, msg_id, created_at)
+    SELECT l.app_id, l.kind, l.value, l.msg_id, l.created_at
+    FROM json_to_recordset($3::json) AS l(app_id text, kind text, value text, msg_id text, created_at bigint)
+    WHERE l.msg_id IN (SELECT id FROM msg)
   )
   SELECT 'm' AS kind, id FROM msg UNION ALL SELECT 'a', id FROM live
   UNION ALL SELECT 'n', NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
@@ -77,6 +83,12 @@ const EXPIRE_IDEMPOTENCY = stmt(`DELETE FROM idempotency WHERE key IN
 const EXPIRE = stmt(`UPDATE messages m SET payload = NULL FROM (SELECT id, created_at FROM messages
     WHERE expires_at <= $1 AND payload IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED) x
   WHERE m.id = x.id AND m.created_at = x.created_at`);
+
+// A list filtered by channel or tag walks that label's rows in order and finds each message by its key.
+// A lateral subquery that cannot be merged into the join (LIMIT): joined, the planner underestimates
+// the matches (one row where there are all of them) and sorts them all, 200 ms over 300,000 messages.
+const LABELLED = `message_labels l CROSS JOIN LATERAL
+  (SELECT * FROM messages m WHERE m.id = l.msg_id AND m.created_at = l.created_at LIMIT 1) m`;
 
 const eventKey = (m: Message) => `${m.appId}\u0000${m.eventId}`;
 
@@ -105,7 +117,11 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
   if (pending) await pending;
   const messages: Record<string, unknown>[] = [];
   const tasks: Record<string, unknown>[] = [];
+  const labels: Record<string, unknown>[] = [];
   for (const { message: m, endpointIds, now } of items) {
+    for (const [kind, value] of labelsOf(m)) {
+      labels.push({ app_id: m.appId, kind, value, msg_id: m.id, created_at: m.createdAt });
+    }
     messages.push({
       id: m.id,
       app_id: m.appId,
@@ -135,6 +151,7 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
     .rows<{ kind: 'm' | 'a' | 'n'; id: string | null }>(PUBLISH, [
       JSON.stringify(messages),
       JSON.stringify(tasks),
+      JSON.stringify(labels),
     ])
     .catch((error: unknown) => {
       throw sentUnanswered(error) ? mayHaveCommitted(error) : error;
@@ -228,25 +245,35 @@ export function messagesSql(
       return row ? mapRow.message(row) : null;
     },
     async list(appId, query) {
+      const { labels, rest } = listLabels(query);
+      const [label, also] = labels;
       const p = new Params();
-      const where = [`m.app_id = ${p.add(appId)}`];
-      timeFilters('m.created_at', where, p, query);
-      messageFilters('m', where, p, { ...query, eventTypes: null });
+      const where = label
+        ? [`l.app_id = ${p.add(appId)}`, `l.kind = ${p.add(label[0])}`, `l.value = ${p.add(label[1])}`]
+        : [`m.app_id = ${p.add(appId)}`];
+      if (also) {
+        // As a semi-join, the planner starts from the rarer of the two labels (its statistics say which).
+        where.push(`EXISTS (SELECT 1 FROM message_labels x WHERE x.app_id = l.app_id AND x.kind = ${p.add(also[0])}
+          AND x.value = ${p.add(also[1])} AND x.msg_id = l.msg_id AND x.created_at = l.created_at)`);
+      }
+      // Through the label's rows when there is one; their time bounds prune their partitions.
+      const alias = label ? 'l' : 'm';
+      timeFilters(`${alias}.created_at`, where, p, query);
+      const byType = !label && (query.eventTypes?.length ?? 0) > 0;
+      messageFilters('m', where, p, byType ? { ...rest, eventTypes: null } : rest);
       const page = await keysetPage(
         db,
         {
-          select: `SELECT ${messageHead('m')} FROM messages m`,
+          select: `SELECT ${messageHead('m')} FROM ${label ? LABELLED : 'messages m'}`,
           where,
           params: p,
-          key: 'm.id',
+          key: label ? 'l.msg_id' : 'm.id',
           keyOf: (r) => r.id as string,
           page: query,
           defaultOrder: 'descending',
-          timeColumn: 'm.created_at',
+          timeColumn: `${alias}.created_at`,
           ...(query.withContent === false ? {} : { bytes: payloadBytes }),
-          ...(query.eventTypes?.length
-            ? { oneOf: { column: 'm.event_type', values: query.eventTypes } }
-            : {}),
+          ...(byType ? { oneOf: { column: 'm.event_type', values: query.eventTypes! } } : {}),
         },
         (r) => r,
       );

@@ -1,4 +1,4 @@
-// Daily partitions of messages and attempts (RANGE on created_at, [day start, next day start) in UTC).
+// Daily partitions of messages, their labels and attempts (RANGE on created_at, [day start, next day start) in UTC).
 //
 // Partitions are created ahead of time (yesterday through AHEAD_DAYS from now) at open and by each
 // maintenance run, so the publish path never waits on DDL. A row for a day outside that window (a clock
@@ -15,7 +15,8 @@ import type { Pg } from './pg.ts';
 
 export const DAY_MS = 86_400_000;
 export const AHEAD_DAYS = 7;
-const TABLES = ['messages', 'attempts'] as const;
+const TABLES = ['messages', 'message_labels', 'attempts'] as const;
+type Table = (typeof TABLES)[number];
 const CLEANUP_BATCH = 5000;
 const CLEANUP_MAX_BATCHES = 100; // per run; the next run continues
 
@@ -125,6 +126,8 @@ export class Partitions {
 
     const cutoffDay = Math.floor((now - retentionMs) / DAY_MS); // days before it ended by the cutoff
     const rows = await this.#db.rows<{ name: string; parent: string }>(LIST, [TABLES]);
+    // Messages first: a day's labels go with its messages, or stay while they stay.
+    rows.sort((a, b) => TABLES.indexOf(a.parent as Table) - TABLES.indexOf(b.parent as Table));
     for (const { name, parent } of rows) {
       const day = dayOf(name);
       if (day === null || day >= cutoffDay) continue;
@@ -135,13 +138,16 @@ export class Partitions {
           .tx(async (sql) => {
             await sql.run("SET LOCAL lock_timeout = '5s'");
             await sql.run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_SPACE, LOCK_PARTITIONS]);
-            if ((await sql.one<{ t: string | null }>('SELECT to_regclass($1) AS t', [name]))?.t == null)
-              return 'gone';
+            const exists = async (table: string) =>
+              (await sql.one<{ t: string | null }>('SELECT to_regclass($1) AS t', [table]))?.t != null;
+            if (!(await exists(name))) return 'gone';
             const live =
-              parent === 'messages' &&
-              (await sql.one(`SELECT 1 FROM ${name} WHERE payload IS NOT NULL AND expires_at > $1 LIMIT 1`, [
-                now,
-              ]));
+              parent === 'messages'
+                ? await sql.one(
+                    `SELECT 1 FROM ${name} WHERE payload IS NOT NULL AND expires_at > $1 LIMIT 1`,
+                    [now],
+                  )
+                : parent === 'message_labels' && (await exists(partitionName('messages', day)));
             if (live) return 'kept';
             await sql.run(`DROP TABLE ${name}`);
             return 'dropped';

@@ -2,7 +2,7 @@
 
 import { idFloor, newId } from '../../core/ids.ts';
 import { type DeliveryTask, type Endpoint, type Message, TaskStatus } from '../../core/types.ts';
-import { messageHead, payloadBytes } from '../rows.ts';
+import { labelsOf, listLabels, messageHead, payloadBytes } from '../rows.ts';
 import {
   type ClaimedTask,
   dueAtOf,
@@ -20,6 +20,7 @@ const PAYLOADS = 'SELECT id, payload FROM messages WHERE id IN (SELECT value FRO
 
 const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
   expires_at, deliver_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_LABEL = 'INSERT INTO message_labels (app_id, kind, value, msg_id) VALUES (?, ?, ?, ?)';
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
 const { pending: PENDING, sending: SENDING } = TaskStatus;
@@ -63,6 +64,15 @@ function leasedTask(
 /** Deletes these messages with their tasks and attempts; returns how many messages went. */
 export function deleteMessages(db: Db, ids: string[]): number {
   const list = JSON.stringify(ids);
+  // Found by their key from the messages' own channels and tags.
+  db.run(
+    `DELETE FROM message_labels WHERE (app_id, kind, value, msg_id) IN
+     (SELECT m.app_id, 'c', j.value, m.id FROM messages m, json_each(m.channels) j
+      WHERE m.id IN (SELECT value FROM json_each(@ids))
+      UNION ALL SELECT m.app_id, 't', j.value, m.id FROM messages m, json_each(m.tags) j
+      WHERE m.id IN (SELECT value FROM json_each(@ids)))`,
+    { ids: list },
+  );
   db.run('DELETE FROM attempts WHERE msg_id IN (SELECT value FROM json_each(?))', list);
   db.run('DELETE FROM tasks WHERE msg_id IN (SELECT value FROM json_each(?))', list);
   return db.run('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))', list);
@@ -83,6 +93,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
   const byEventId = db.stmt(BY_EVENT_ID);
   const insertMessage = db.stmt(INSERT_MESSAGE);
   const insertTask = db.stmt(INSERT_TASK);
+  const insertLabel = db.stmt(INSERT_LABEL);
   const anyDue = db.stmt(ANY_DUE).pluck();
   const endpointById = db.stmt('SELECT * FROM endpoints WHERE id = ?');
   const appExists = db.stmt('SELECT EXISTS (SELECT 1 FROM apps WHERE id = ?)').pluck();
@@ -126,6 +137,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         m.deliverAt,
         json(m.tags),
       );
+      for (const [kind, value] of labelsOf(m)) insertLabel.run(m.appId, kind, value, m.id);
       const dueAt = dueAtOf(m, item.now);
       for (const endpointId of new Set(item.endpointIds)) {
         const id = newId('task', item.now);
@@ -163,24 +175,35 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
       return row ? mapRow.message(row) : null;
     },
     async list(appId, query) {
-      const where = ['m.app_id = ?'];
-      const params: unknown[] = [appId];
-      timeFilters('m.created_at', where, params, query, { key: 'm.id', prefix: 'msg' });
-      messageFilters('m', where, params, { ...query, eventTypes: null });
+      const { labels, rest } = listLabels(query);
+      const [label, also] = labels;
+      // Through the label's rows when there is one (CROSS JOIN: SQLite then reads them first).
+      const [from, key] = label
+        ? ['message_labels l CROSS JOIN messages m ON m.id = l.msg_id', 'l.msg_id']
+        : ['messages m', 'm.id'];
+      const where = label ? ['l.app_id = ?', 'l.kind = ?', 'l.value = ?'] : ['m.app_id = ?'];
+      const params: unknown[] = label ? [appId, ...label] : [appId];
+      if (also) {
+        where.push(
+          'EXISTS (SELECT 1 FROM message_labels x WHERE (x.app_id, x.kind, x.value, x.msg_id) = (?, ?, ?, m.id))',
+        );
+        params.push(appId, ...also);
+      }
+      timeFilters('m.created_at', where, params, query, { key, prefix: 'msg' });
+      const byType = !label && (query.eventTypes?.length ?? 0) > 0;
+      messageFilters('m', where, params, byType ? { ...rest, eventTypes: null } : rest);
       const page = keysetPage(
         db,
         {
-          select: `SELECT ${messageHead('m')} FROM messages m`,
+          select: `SELECT ${messageHead('m')} FROM ${from}`,
           where,
           params,
-          key: 'm.id',
+          key,
           keyOf: (r) => r.id as string,
           page: query,
           defaultOrder: 'descending',
           ...(query.withContent === false ? {} : { bytes: payloadBytes }),
-          ...(query.eventTypes?.length
-            ? { oneOf: { column: 'm.event_type', values: query.eventTypes } }
-            : {}),
+          ...(byType ? { oneOf: { column: 'm.event_type', values: query.eventTypes! } } : {}),
         },
         (r) => r,
       );
