@@ -95,7 +95,7 @@ describe('sqlite store on a file', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.deepEqual(
         db.prepare('SELECT version FROM schema_migrations').pluck().all(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       );
     } finally {
       db.close();
@@ -549,8 +549,11 @@ describe('sqlite work on a large backlog', () => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-backlog-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** A store whose endpoint has 5,000 tasks in `status` (2: failed, 1: pending), and another endpoint. */
-  async function backlog(name: string, status: 1 | 2) {
+  /**
+   * A store whose endpoint has 5,000 tasks in `status` (2: failed, 1: pending an hour ahead; `rateWait`:
+   * for their rate slots), and another endpoint.
+   */
+  async function backlog(name: string, status: 1 | 2, rateWait = 0) {
     const path = join(dir, `${name}.db`);
     const app = mkApp();
     const [ep, other] = [mkEndpoint(app.id), mkEndpoint(app.id)];
@@ -564,13 +567,13 @@ describe('sqlite work on a large backlog', () => {
       'INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const task = raw.prepare(`INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at,
-      created_at, updated_at) VALUES (?, ?, ?, ?, ?, 5, ?, ?, ?)`);
+      created_at, updated_at, rate_wait) VALUES (?, ?, ?, ?, ?, 5, ?, ?, ?, ?)`);
     raw.transaction(() => {
       for (let i = 0; i < 5000; i++) {
         const id = newId('msg', t0 + i);
         message.run(id, app.id, 'a.b', '{}', t0 + i, t0 + 1e9);
         const nextAt = status === 1 ? t0 + 3_600_000 : null;
-        task.run(newId('task', t0 + i), app.id, id, ep.id, status, nextAt, t0 + i, t0 + i);
+        task.run(newId('task', t0 + i), app.id, id, ep.id, status, nextAt, t0 + i, t0 + i, rateWait);
       }
     })();
     raw.close();
@@ -620,6 +623,19 @@ describe('sqlite work on a large backlog', () => {
       await store.close();
     }
     assert.equal(count(`SELECT count(*) FROM tasks WHERE endpoint_id = '${ep.id}' AND status = 1`), 0);
+  });
+
+  it('frees the tasks waiting for rate slots in chunks, at a rate change: a publish meanwhile does not wait for the end', async () => {
+    const { store, app, ep, beside, count } = await backlog('rate', 1, 1);
+    const now = Date.now();
+    try {
+      const settled = await beside(store.endpoints.resetRate(app.id, ep.id, now).then((n) => `freed ${n}`));
+      assert.deepEqual(settled, ['published', 'freed 5000']);
+    } finally {
+      await store.close();
+    }
+    const due = `SELECT count(*) FROM tasks WHERE endpoint_id = '${ep.id}' AND status = 1 AND next_at = ${now}`;
+    assert.equal(count(`${due} AND rate_wait = 0`), 5000);
   });
 
   it("deletes a deleted endpoint's pending tasks in chunks: a publish meanwhile does not wait for the end", async () => {
