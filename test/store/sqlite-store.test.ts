@@ -429,13 +429,47 @@ describe('sqlite list plans', () => {
       assert.doesNotMatch(plans[0]!, /TEMP B-TREE/);
     }
   });
+
+  it('a list filtered by a channel and a tag reads through the one fewer messages have', async () => {
+    const statements: string[] = [];
+    const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
+    migrate(raw);
+    const messages = messagesSql(new Db(raw));
+    const app = mkApp();
+    const T0 = Date.now();
+    // 40 messages on channel `busy`, 3 of them tagged `few`; 40 on no channel tagged `many`.
+    const items = Array.from({ length: 80 }, (_, i) =>
+      mkMessage(
+        app.id,
+        T0 + i,
+        i < 40 ? { channels: ['busy'], tags: i % 13 === 0 ? ['few'] : null } : { tags: ['many'] },
+      ),
+    );
+    raw
+      .prepare("INSERT INTO apps (id, name, metadata, created_at, updated_at) VALUES (?, 'a', '{}', 0, 0)")
+      .run(app.id);
+    await messages.publish(items.map((message) => ({ message, endpointIds: [], now: T0 })));
+    const through = async (channel: string, tag: string) => {
+      statements.length = 0;
+      const page = await messages.list(app.id, { limit: 50, channel, tag });
+      const [list] = statements.filter((sql) => sql.includes('FROM message_labels l'));
+      return {
+        ids: page.data.length,
+        through: /l\.kind = '(.)' AND l\.value = '([^']*)'/.exec(list!)!.slice(1),
+      };
+    };
+    assert.deepEqual(await through('busy', 'few'), { ids: 4, through: ['t', 'few'] });
+    assert.deepEqual(await through('busy', 'many'), { ids: 0, through: ['c', 'busy'] });
+    assert.deepEqual(await through('none', 'many'), { ids: 0, through: ['c', 'none'] });
+    raw.close();
+  });
 });
 
 describe('sqlite reads of history', () => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-reads-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** A store (as `doorbell serve` opens it) of 400,000 messages on the channel `common`. */
+  /** A store (as `doorbell serve` opens it) of 400,000 messages on the channel `common`, 20,000 tagged `other`. */
   async function history(name: string) {
     const path = join(dir, `${name}.db`);
     const app = mkApp();
@@ -446,11 +480,17 @@ describe('sqlite reads of history', () => {
     raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
       INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
       SELECT printf('msg_%026d', i), '${app.id}', 'a.b', '["common"]', '{}', i, i + 1000000 FROM n;
-      INSERT INTO message_labels (app_id, kind, value, msg_id) SELECT app_id, 'c', 'common', id FROM messages`);
+      INSERT INTO message_labels (app_id, kind, value, msg_id) SELECT app_id, 'c', 'common', id FROM messages;
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+      INSERT INTO messages (id, app_id, event_type, tags, payload, created_at, expires_at)
+      SELECT printf('msg_%026d', 400000 + i), '${app.id}', 'a.b', '["other"]', '{}', i, i + 1000000 FROM n;
+      INSERT INTO message_labels (app_id, kind, value, msg_id)
+      SELECT app_id, 't', 'other', id FROM messages WHERE tags IS NOT NULL`);
     raw.close();
     const { store } = await openSqliteThread(makeConfig({ database: path }));
-    // A list of the channel and a tag no message has reads every message.
-    const walk = () => store.messages.list(app.id, { limit: 10, channel: 'common', tag: 'rare' });
+    // A list of the channel and of the tag 20,000 other messages have (both too common to tell which is
+    // the rarer): it reads every message of the channel.
+    const walk = () => store.messages.list(app.id, { limit: 10, channel: 'common', tag: 'other' });
     const publish = (payload = '{}') => {
       const message = mkMessage(app.id, Date.now(), { payload });
       return store.messages
