@@ -46,6 +46,7 @@ export type LabelKind = 'c' | 't';
 /** The labels of a message (each channel and tag once), one message_labels row each. */
 export function labelsOf(m: { channels: readonly string[] | null; tags: readonly string[] | null }) {
   const labels: Array<[kind: LabelKind, value: string]> = [];
+  if (!m.channels && !m.tags) return labels; // most messages: no Sets to make
   for (const value of new Set(m.channels)) labels.push(['c', value]);
   for (const value of new Set(m.tags)) labels.push(['t', value]);
   return labels;
