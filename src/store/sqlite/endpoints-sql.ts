@@ -16,13 +16,14 @@ export function deleteSending(db: Db, endpoints: string, param: string): void {
   );
 }
 
-const PENDING_CHUNK = 2000;
+// Tasks per commit, in work over a whole backlog (see deletePending).
+const TASK_CHUNK = 2000;
 const DELETE_PENDING = `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
-  WHERE status = 1 AND endpoint_id = ? LIMIT ${PENDING_CHUNK})`;
+  WHERE status = 1 AND endpoint_id = ? LIMIT ${TASK_CHUNK})`;
 
 const FREE_WAITING = `UPDATE tasks SET next_at = min(next_at, ?), rate_wait = 0 WHERE rowid IN
   (SELECT rowid FROM tasks INDEXED BY tasks_rate_waiting WHERE status = 1 AND rate_wait = 1 AND endpoint_id = ?
-   LIMIT ${PENDING_CHUNK})`;
+   LIMIT ${TASK_CHUNK})`;
 
 /**
  * Deletes the pending tasks of deleted endpoints, a chunk at a time, each a commit of its own that the
@@ -32,8 +33,8 @@ const FREE_WAITING = `UPDATE tasks SET next_at = min(next_at, ?), rate_wait = 0 
  */
 export async function deletePending(db: Db, endpointIds: readonly string[]): Promise<void> {
   for (const id of endpointIds) {
-    let deleted = PENDING_CHUNK;
-    while (deleted === PENDING_CHUNK) deleted = await db.grouped(() => db.run(DELETE_PENDING, id));
+    let deleted = TASK_CHUNK;
+    while (deleted === TASK_CHUNK) deleted = await db.grouped(() => db.run(DELETE_PENDING, id));
   }
 }
 
@@ -177,8 +178,8 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       // waiting for the slots they hold.
       let moved = 0;
       for (const id of ids) {
-        let freed = PENDING_CHUNK;
-        while (freed === PENDING_CHUNK) {
+        let freed = TASK_CHUNK;
+        while (freed === TASK_CHUNK) {
           freed = await db.grouped(() => db.run(FREE_WAITING, at, id));
           moved += freed;
         }
