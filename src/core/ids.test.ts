@@ -43,4 +43,12 @@ describe('ids', () => {
     assert.ok(floor <= newId('atmpt', ms, zeros));
     assert.ok(floor > newId('atmpt', ms - 1, ones));
   });
+
+  it('gives a time before 1970 the floor of every id, and one past the last the floor of the last', () => {
+    for (const ms of [-1, -62_135_596_800_000]) assert.equal(idFloor('msg', ms), idFloor('msg', 0));
+    assert.ok(idFloor('msg', -1) <= newId('msg', 0, zeros));
+    const last = 32 ** 10 - 1;
+    assert.equal(idFloor('msg', 1e20), idFloor('msg', last));
+    assert.ok(idFloor('msg', 1e20) > newId('msg', last - 1, ones));
+  });
 });

@@ -70,9 +70,14 @@ export function newId(prefix: IdPrefix, now: number, random?: Uint8Array): strin
   return `${prefix}_${encodeTime(now)}${lastTail}`;
 }
 
-/** The smallest id of this prefix created at `ms`: a cursor for "created at or after". */
+const MAX_TIME = 32 ** 10 - 1; // what ten characters of time hold
+
+/**
+ * The smallest id of this prefix created at `ms`: a cursor for "created at or after". A time before 1970
+ * or past the last one ids hold is the first or last one they do.
+ */
 export function idFloor(prefix: IdPrefix, ms: number): string {
-  return `${prefix}_${encodeTime(ms)}`;
+  return `${prefix}_${encodeTime(Math.min(Math.max(ms, 0), MAX_TIME))}`;
 }
 
 const BODY = new RegExp(`^[${ALPHABET}]{26}$`);

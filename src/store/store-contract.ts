@@ -704,6 +704,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         ]);
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, before: T0 + 20 })), [m2.id, m1.id]);
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, after: T0 })), [m3.id, m2.id]);
+        assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, after: -1000 })), [
+          m3.id,
+          m2.id,
+          m1.id,
+        ]);
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, channel: 'vip' })), [m1.id]);
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, tag: 'a/b#c' })), [m2.id]);
         assert.deepEqual(ids(await s.messages.list(app.id, { limit: 9, tag: 'project' })), []);
