@@ -43,15 +43,6 @@ export const payloadBytes = (r: Row): number => Number(r.payload_bytes ?? 0);
 /** A label row's kind: a message's channel or tag, as message_labels holds them. */
 export type LabelKind = 'c' | 't';
 
-/** The labels of a message (each channel and tag once), one message_labels row each. */
-export function labelsOf(m: { channels: readonly string[] | null; tags: readonly string[] | null }) {
-  const labels: Array<[kind: LabelKind, value: string]> = [];
-  if (!m.channels && !m.tags) return labels; // most messages: no Sets to make
-  for (const value of new Set(m.channels)) labels.push(['c', value]);
-  for (const value of new Set(m.tags)) labels.push(['t', value]);
-  return labels;
-}
-
 /**
  * The labels a list is filtered by (its channel, then its tag), and the filters left besides them. A
  * list reads through the first label's rows, newest first, and checks the second on each message.

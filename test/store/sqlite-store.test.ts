@@ -480,12 +480,9 @@ describe('sqlite reads of history', () => {
     raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
       INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
       SELECT printf('msg_%026d', i), '${app.id}', 'a.b', '["common"]', '{}', i, i + 1000000 FROM n;
-      INSERT INTO message_labels (app_id, kind, value, msg_id) SELECT app_id, 'c', 'common', id FROM messages;
       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
       INSERT INTO messages (id, app_id, event_type, tags, payload, created_at, expires_at)
-      SELECT printf('msg_%026d', 400000 + i), '${app.id}', 'a.b', '["other"]', '{}', i, i + 1000000 FROM n;
-      INSERT INTO message_labels (app_id, kind, value, msg_id)
-      SELECT app_id, 't', 'other', id FROM messages WHERE tags IS NOT NULL`);
+      SELECT printf('msg_%026d', 400000 + i), '${app.id}', 'a.b', '["other"]', '{}', i, i + 1000000 FROM n;`);
     raw.close();
     const { store } = await openSqliteThread(makeConfig({ database: path }));
     // A list of the channel and of the tag 20,000 other messages have (both too common to tell which is
@@ -596,7 +593,10 @@ describe('sqlite work on a large backlog', () => {
   async function backlog(name: string, status: 1 | 2, rateWait = 0) {
     const path = join(dir, `${name}.db`);
     const app = mkApp();
-    const [ep, other] = [mkEndpoint(app.id), mkEndpoint(app.id)];
+    const [ep, other] = [
+      mkEndpoint(app.id, Date.now(), { rateLimit: rateWait ? 1 : null }),
+      mkEndpoint(app.id),
+    ];
     const setup = openSqliteStore(path);
     await setup.apps.create(app);
     for (const e of [ep, other]) await setup.endpoints.create(e);
@@ -676,6 +676,37 @@ describe('sqlite work on a large backlog', () => {
     }
     const due = `SELECT count(*) FROM tasks WHERE endpoint_id = '${ep.id}' AND status = 1 AND next_at = ${now}`;
     assert.equal(count(`${due} AND rate_wait = 0`), 5000);
+  });
+
+  it('a rate change frees each waiting task once: one that took a new slot meanwhile keeps it', async () => {
+    const { store, app, ep } = await backlog('rate-again', 1, 1);
+    try {
+      const now = Date.now();
+      let done = false;
+      const resetting = store.endpoints.resetRate(app.id, ep.id, now).finally(() => {
+        done = true;
+      });
+      // A worker claims freed tasks as soon as there are, and puts them back until slots at the new rate,
+      // as the rate gate does.
+      let claimed: Awaited<ReturnType<typeof store.tasks.claimDue>> = [];
+      while (claimed.length === 0 && !done) {
+        claimed = await store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+      }
+      assert.equal(claimed.length, 10, 'claimed before the reset ended');
+      const slots = new Map<string, number>();
+      for (const { task } of claimed) {
+        const slot = await store.endpoints.reserveSlot(ep.id, now);
+        slots.set(task.id, slot);
+        await store.tasks.release(task.id, task.leaseUntil, slot);
+      }
+      assert.equal(await resetting, 5000);
+      for (const { task, message } of claimed) {
+        const after = await store.tasks.get(message.id, ep.id);
+        assert.deepEqual([after?.id, after?.nextAt, after?.rateSlot], [task.id, slots.get(task.id), true]);
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it("deletes a deleted endpoint's pending tasks in chunks: a publish meanwhile does not wait for the end", async () => {

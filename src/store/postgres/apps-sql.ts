@@ -20,8 +20,6 @@ const PURGE_MESSAGES = stmt(`WITH m AS (
   t AS (DELETE FROM tasks WHERE msg_id IN (SELECT id FROM m)),
   a AS (DELETE FROM attempts WHERE msg_id IN (SELECT id FROM m))
   SELECT count(*)::int AS n FROM m`);
-const PURGE_LABELS = stmt(`DELETE FROM message_labels WHERE (app_id, kind, value, msg_id) IN
-  (SELECT app_id, kind, value, msg_id FROM message_labels WHERE app_id = $1 LIMIT $2)`);
 const PURGE_EVENT_IDS = stmt(`DELETE FROM message_event_ids WHERE (app_id, event_id) IN
   (SELECT app_id, event_id FROM message_event_ids WHERE app_id = $1 LIMIT $2)`);
 
@@ -80,10 +78,8 @@ export function appsSql(db: Pg): Store['apps'] {
         if (app === undefined) return 0;
         const purged = await sql.one<{ n: number }>(PURGE_MESSAGES, [app.id, limit]);
         if (purged!.n > 0) return purged!.n;
-        for (const purge of [PURGE_LABELS, PURGE_EVENT_IDS]) {
-          const n = await sql.run(purge, [app.id, limit]);
-          if (n > 0) return n;
-        }
+        const eventIds = await sql.run(PURGE_EVENT_IDS, [app.id, limit]);
+        if (eventIds > 0) return eventIds;
         return sql.run('DELETE FROM deleted_apps WHERE id = $1', [app.id]);
       });
     },

@@ -9,7 +9,7 @@
 import { type Batcher, createBatcher } from '../../core/batcher.ts';
 import { newId } from '../../core/ids.ts';
 import type { Message } from '../../core/types.ts';
-import { labelsOf, listLabels, messageHead, payloadBytes } from '../rows.ts';
+import { listLabels, messageHead, payloadBytes } from '../rows.ts';
 import {
   dueAtOf,
   PUBLISH_QUEUE_WAIT,
@@ -32,7 +32,6 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 // (the delete locks the app row first, so either it waits for this commit and removes its rows, or
 // this statement waits for it and finds the app gone).
 // The NOTIFY is delivered at commit, to workers of every process.
-// The messages' channels and tags go to message_labels ($3), for lists filtered by them.
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
 export const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
@@ -59,11 +58,6 @@ export const PUBLISH = stmt(`WITH input AS (
       endpoint_id text, now bigint, due_at bigint)
     WHERE t.msg_id IN (SELECT id FROM msg)
     RETURNING 1
-  ), label AS (
-    INSERT INTO message_labels (app_id, kind, value, msg_id, created_at)
-    SELECT l.app_id, l.kind, l.value, l.msg_id, l.created_at
-    FROM json_to_recordset($3::json) AS l(app_id text, kind text, value text, msg_id text, created_at bigint)
-    WHERE l.msg_id IN (SELECT id FROM msg)
   )
   SELECT 'm' AS kind, id FROM msg UNION ALL SELECT 'a', id FROM live
   UNION ALL SELECT 'n', NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
@@ -117,11 +111,7 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
   if (pending) await pending;
   const messages: Record<string, unknown>[] = [];
   const tasks: Record<string, unknown>[] = [];
-  const labels: Record<string, unknown>[] = [];
   for (const { message: m, endpointIds, now } of items) {
-    for (const [kind, value] of labelsOf(m)) {
-      labels.push({ app_id: m.appId, kind, value, msg_id: m.id, created_at: m.createdAt });
-    }
     messages.push({
       id: m.id,
       app_id: m.appId,
@@ -151,7 +141,6 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
     .rows<{ kind: 'm' | 'a' | 'n'; id: string | null }>(PUBLISH, [
       JSON.stringify(messages),
       JSON.stringify(tasks),
-      JSON.stringify(labels),
     ])
     .catch((error: unknown) => {
       throw sentUnanswered(error) ? mayHaveCommitted(error) : error;

@@ -21,9 +21,11 @@ const TASK_CHUNK = 2000;
 const DELETE_PENDING = `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? LIMIT ${TASK_CHUNK})`;
 
-const FREE_WAITING = `UPDATE tasks SET next_at = min(next_at, ?), rate_wait = 0 WHERE rowid IN
-  (SELECT rowid FROM tasks INDEXED BY tasks_rate_waiting WHERE status = 1 AND rate_wait = 1 AND endpoint_id = ?
-   LIMIT ${TASK_CHUNK})`;
+// The next chunk of waiting tasks, in rowid order after the last one freed: a task put back to wait
+// again meanwhile (it took a slot at the new rate) is not freed a second time.
+const FREE_WAITING = `UPDATE tasks SET next_at = min(next_at, @at), rate_wait = 0 WHERE rowid IN
+  (SELECT rowid FROM tasks INDEXED BY tasks_rate_waiting WHERE status = 1 AND rate_wait = 1
+   AND endpoint_id = @id AND rowid > @after ORDER BY rowid LIMIT ${TASK_CHUNK}) RETURNING rowid`;
 
 /**
  * Deletes the pending tasks of deleted endpoints, a chunk at a time, each a commit of its own that the
@@ -178,10 +180,12 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       // waiting for the slots they hold.
       let moved = 0;
       for (const id of ids) {
-        let freed = TASK_CHUNK;
-        while (freed === TASK_CHUNK) {
-          freed = await db.grouped(() => db.run(FREE_WAITING, at, id));
-          moved += freed;
+        let after = 0;
+        for (;;) {
+          const freed = await db.grouped(() => db.all<{ rowid: number }>(FREE_WAITING, { at, id, after }));
+          moved += freed.length;
+          if (freed.length < TASK_CHUNK) break;
+          after = Math.max(...freed.map((r) => r.rowid));
         }
       }
       return moved;

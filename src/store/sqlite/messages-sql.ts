@@ -2,7 +2,7 @@
 
 import { idFloor, newId } from '../../core/ids.ts';
 import { type DeliveryTask, type Endpoint, type Message, TaskStatus } from '../../core/types.ts';
-import { labelsOf, listLabels, messageHead, payloadBytes } from '../rows.ts';
+import { listLabels, messageHead, payloadBytes } from '../rows.ts';
 import {
   type ClaimedTask,
   dueAtOf,
@@ -23,7 +23,6 @@ const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, 
 // How many messages have a label, counted up to 10,000 (about a millisecond).
 const LABEL_COUNT = `SELECT count(*) FROM (SELECT 1 FROM message_labels
   WHERE app_id = ? AND kind = ? AND value = ? LIMIT 10000)`;
-const INSERT_LABEL = 'INSERT INTO message_labels (app_id, kind, value, msg_id) VALUES (?, ?, ?, ?)';
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
 const { pending: PENDING, sending: SENDING } = TaskStatus;
@@ -67,15 +66,6 @@ function leasedTask(
 /** Deletes these messages with their tasks and attempts; returns how many messages went. */
 export function deleteMessages(db: Db, ids: string[]): number {
   const list = JSON.stringify(ids);
-  // Found by their key from the messages' own channels and tags.
-  db.run(
-    `DELETE FROM message_labels WHERE (app_id, kind, value, msg_id) IN
-     (SELECT m.app_id, 'c', j.value, m.id FROM messages m, json_each(m.channels) j
-      WHERE m.id IN (SELECT value FROM json_each(@ids))
-      UNION ALL SELECT m.app_id, 't', j.value, m.id FROM messages m, json_each(m.tags) j
-      WHERE m.id IN (SELECT value FROM json_each(@ids)))`,
-    { ids: list },
-  );
   db.run('DELETE FROM attempts WHERE msg_id IN (SELECT value FROM json_each(?))', list);
   db.run('DELETE FROM tasks WHERE msg_id IN (SELECT value FROM json_each(?))', list);
   return db.run('DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))', list);
@@ -96,7 +86,6 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
   const byEventId = db.stmt(BY_EVENT_ID);
   const insertMessage = db.stmt(INSERT_MESSAGE);
   const insertTask = db.stmt(INSERT_TASK);
-  const insertLabel = db.stmt(INSERT_LABEL);
   const anyDue = db.stmt(ANY_DUE).pluck();
   const endpointById = db.stmt('SELECT * FROM endpoints WHERE id = ?');
   const appExists = db.stmt('SELECT EXISTS (SELECT 1 FROM apps WHERE id = ?)').pluck();
@@ -143,7 +132,6 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         m.deliverAt,
         json(m.tags),
       );
-      for (const [kind, value] of labelsOf(m)) insertLabel.run(m.appId, kind, value, m.id);
       const dueAt = dueAtOf(m, item.now);
       for (const endpointId of new Set(item.endpointIds)) {
         const id = newId('task', item.now);

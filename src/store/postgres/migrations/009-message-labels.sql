@@ -1,7 +1,8 @@
 -- A message's channels (kind 'c') and tags (kind 't'), one row each: a list of an application's messages
 -- filtered by channel or tag reads them through this index, newest first, instead of walking the whole
--- history for the few that have it. Written with the message; partitioned by the message's day like
--- messages, so retention drops both days together (partitions.ts).
+-- history for the few that have it. Partitioned by the message's day like messages, so retention drops
+-- both days together (partitions.ts). The triggers keep it, whatever inserts or deletes messages: also
+-- the processes of the previous release while a rolling upgrade replaces them.
 CREATE TABLE message_labels (
   app_id text COLLATE "C" NOT NULL,
   kind text COLLATE "C" NOT NULL,
@@ -25,10 +26,38 @@ BEGIN
   END LOOP;
 END $$;
 
-INSERT INTO message_labels (app_id, kind, value, msg_id, created_at)
-  SELECT DISTINCT m.app_id, l.kind, l.value, m.id, m.created_at FROM messages m
-  CROSS JOIN LATERAL (
-    SELECT 'c', jsonb_array_elements_text(m.channels) WHERE jsonb_typeof(m.channels) = 'array'
+-- Each channel and tag of a message once.
+CREATE FUNCTION message_labels_of(channels jsonb, tags jsonb) RETURNS TABLE (kind text, value text)
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT DISTINCT l.kind, l.value FROM (
+    SELECT 'c', jsonb_array_elements_text(channels) WHERE jsonb_typeof(channels) = 'array'
     UNION ALL
-    SELECT 't', jsonb_array_elements_text(m.tags) WHERE jsonb_typeof(m.tags) = 'array'
-  ) AS l(kind, value);
+    SELECT 't', jsonb_array_elements_text(tags) WHERE jsonb_typeof(tags) = 'array'
+  ) AS l(kind, value)
+$$;
+
+CREATE FUNCTION message_labels_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO message_labels (app_id, kind, value, msg_id, created_at)
+  SELECT NEW.app_id, l.kind, l.value, NEW.id, NEW.created_at FROM message_labels_of(NEW.channels, NEW.tags) l;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION message_labels_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM message_labels x USING message_labels_of(OLD.channels, OLD.tags) l
+  WHERE x.app_id = OLD.app_id AND x.kind = l.kind AND x.value = l.value AND x.msg_id = OLD.id
+    AND x.created_at = OLD.created_at;
+  RETURN NULL;
+END $$;
+
+-- First the triggers (their lock waits out inserts in flight, then holds new ones until this commits),
+-- then the rows of the messages already there.
+CREATE TRIGGER message_labels_add AFTER INSERT ON messages FOR EACH ROW
+  WHEN (NEW.channels IS NOT NULL OR NEW.tags IS NOT NULL) EXECUTE FUNCTION message_labels_add();
+CREATE TRIGGER message_labels_remove AFTER DELETE ON messages FOR EACH ROW
+  WHEN (OLD.channels IS NOT NULL OR OLD.tags IS NOT NULL) EXECUTE FUNCTION message_labels_remove();
+
+INSERT INTO message_labels (app_id, kind, value, msg_id, created_at)
+  SELECT m.app_id, l.kind, l.value, m.id, m.created_at FROM messages m,
+  message_labels_of(m.channels, m.tags) l;

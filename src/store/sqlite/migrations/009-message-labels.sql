@@ -1,6 +1,6 @@
 -- A message's channels (kind 'c') and tags (kind 't'), one row each: a list of an application's messages
 -- filtered by channel or tag reads them through this key, newest first, instead of walking the whole
--- history for the few that have it. Written with the message, deleted with it.
+-- history for the few that have it. The triggers keep it, whatever inserts or deletes messages.
 CREATE TABLE message_labels (
   app_id TEXT NOT NULL,
   kind TEXT NOT NULL,
@@ -8,7 +8,26 @@ CREATE TABLE message_labels (
   msg_id TEXT NOT NULL,
   PRIMARY KEY (app_id, kind, value, msg_id)
 ) STRICT, WITHOUT ROWID;
-INSERT OR IGNORE INTO message_labels (app_id, kind, value, msg_id)
-  SELECT m.app_id, 'c', j.value, m.id FROM messages m, json_each(m.channels) j WHERE m.channels IS NOT NULL
+
+CREATE TRIGGER message_labels_add AFTER INSERT ON messages
+WHEN NEW.channels IS NOT NULL OR NEW.tags IS NOT NULL
+BEGIN
+  INSERT OR IGNORE INTO message_labels (app_id, kind, value, msg_id)
+  SELECT NEW.app_id, 'c', value, NEW.id FROM json_each(NEW.channels) WHERE type = 'text'
   UNION ALL
-  SELECT m.app_id, 't', j.value, m.id FROM messages m, json_each(m.tags) j WHERE m.tags IS NOT NULL;
+  SELECT NEW.app_id, 't', value, NEW.id FROM json_each(NEW.tags) WHERE type = 'text';
+END;
+
+CREATE TRIGGER message_labels_remove AFTER DELETE ON messages
+WHEN OLD.channels IS NOT NULL OR OLD.tags IS NOT NULL
+BEGIN
+  DELETE FROM message_labels WHERE (app_id, kind, value, msg_id) IN (
+    SELECT OLD.app_id, 'c', value, OLD.id FROM json_each(OLD.channels) WHERE type = 'text'
+    UNION ALL
+    SELECT OLD.app_id, 't', value, OLD.id FROM json_each(OLD.tags) WHERE type = 'text');
+END;
+
+INSERT OR IGNORE INTO message_labels (app_id, kind, value, msg_id)
+  SELECT m.app_id, 'c', j.value, m.id FROM messages m, json_each(m.channels) j WHERE j.type = 'text'
+  UNION ALL
+  SELECT m.app_id, 't', j.value, m.id FROM messages m, json_each(m.tags) j WHERE j.type = 'text';
