@@ -51,13 +51,9 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- First the triggers (their lock waits out inserts in flight, then holds new ones until this commits),
--- then the rows of the messages already there.
+-- From now on; the messages already there are indexed by the next migration, which holds no lock
+-- that publishes wait for.
 CREATE TRIGGER message_labels_add AFTER INSERT ON messages FOR EACH ROW
   WHEN (NEW.channels IS NOT NULL OR NEW.tags IS NOT NULL) EXECUTE FUNCTION message_labels_add();
 CREATE TRIGGER message_labels_remove AFTER DELETE ON messages FOR EACH ROW
   WHEN (OLD.channels IS NOT NULL OR OLD.tags IS NOT NULL) EXECUTE FUNCTION message_labels_remove();
-
-INSERT INTO message_labels (app_id, kind, value, msg_id, created_at)
-  SELECT m.app_id, l.kind, l.value, m.id, m.created_at FROM messages m,
-  message_labels_of(m.channels, m.tags) l;
