@@ -45,7 +45,8 @@ export type LabelKind = 'c' | 't';
 
 /**
  * The labels a list is filtered by (its channel, then its tag), and the filters left besides them. A
- * list reads through the first label's rows, newest first, and checks the second on each message.
+ * list reads through one label's rows, newest first (the rarer, given two), and checks the other on each
+ * message.
  */
 export function listLabels<Q extends MessageFilters>(
   query: Q,
