@@ -430,6 +430,34 @@ describe('sqlite list plans', () => {
     }
   });
 
+  it("deleting a message finds each of its labels by its key, without reading the others'", () => {
+    const raw = new Database(':memory:');
+    migrate(raw);
+    const trigger = raw
+      .prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'message_labels_remove'")
+      .pluck()
+      .get() as string;
+    const body = trigger.slice(trigger.indexOf('BEGIN') + 'BEGIN'.length, trigger.lastIndexOf('END'));
+    const statements = body
+      .split(';')
+      .map((sql) => sql.trim())
+      .filter(Boolean);
+    assert.equal(statements.length, 2);
+    for (const sql of statements) {
+      // The deleted row's columns as parameters, as the trigger runs it.
+      const plan = raw
+        .prepare(`EXPLAIN QUERY PLAN ${sql.replace(/OLD\.(\w+)/g, ':$1')}`)
+        .all({ app_id: 'app', id: 'msg', channels: '[]', tags: '[]' }) as { detail: string }[];
+      const details = plan.map((p) => p.detail).join(' | ');
+      assert.match(
+        details,
+        /^SEARCH message_labels USING PRIMARY KEY \(app_id=\? AND kind=\? AND value=\? AND msg_id=\?\)/,
+      );
+      assert.doesNotMatch(details, /SCAN message_labels/);
+    }
+    raw.close();
+  });
+
   it('a list filtered by a channel and a tag reads through the one fewer messages have', async () => {
     const statements: string[] = [];
     const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });

@@ -18,11 +18,13 @@ BEGIN
   SELECT NEW.app_id, 't', value, NEW.id FROM json_each(NEW.tags) WHERE type = 'text';
 END;
 
+-- Each label by its key: app, kind and message equal, the values a list (a row-value IN over the
+-- union read the whole table, for each message).
 CREATE TRIGGER message_labels_remove AFTER DELETE ON messages
 WHEN OLD.channels IS NOT NULL OR OLD.tags IS NOT NULL
 BEGIN
-  DELETE FROM message_labels WHERE (app_id, kind, value, msg_id) IN (
-    SELECT OLD.app_id, 'c', value, OLD.id FROM json_each(OLD.channels) WHERE type = 'text'
-    UNION ALL
-    SELECT OLD.app_id, 't', value, OLD.id FROM json_each(OLD.tags) WHERE type = 'text');
+  DELETE FROM message_labels WHERE app_id = OLD.app_id AND kind = 'c' AND msg_id = OLD.id
+    AND value IN (SELECT value FROM json_each(OLD.channels) WHERE type = 'text');
+  DELETE FROM message_labels WHERE app_id = OLD.app_id AND kind = 't' AND msg_id = OLD.id
+    AND value IN (SELECT value FROM json_each(OLD.tags) WHERE type = 'text');
 END;
