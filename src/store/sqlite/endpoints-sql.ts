@@ -4,6 +4,7 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
+import { TASK_CHUNK } from './tasks-sql.ts';
 
 /**
  * Deletes the sending tasks of the endpoints that `endpoints` (SQL taking one parameter) selects, through
@@ -16,8 +17,6 @@ export function deleteSending(db: Db, endpoints: string, param: string): void {
   );
 }
 
-// Tasks per commit, in work over a whole backlog (see deletePending).
-const TASK_CHUNK = 2000;
 const DELETE_PENDING = `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? LIMIT ${TASK_CHUNK})`;
 

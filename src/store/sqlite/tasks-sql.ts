@@ -51,13 +51,16 @@ const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END
   lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?,
   rate_wait = 0 WHERE app_id = ? AND msg_id = ? AND endpoint_id = ? RETURNING *`;
 
-// Recovery walks the endpoint's tasks in chunks of this many (see recover).
-const RECOVER_ROWS = 2000;
+/**
+ * Tasks per commit in work over a whole backlog (recovery here; deleting pending tasks and freeing rate
+ * waits in endpoints-sql.ts): each chunk a commit of its own, so that publishes and deliveries go between.
+ */
+export const TASK_CHUNK = 2000;
 // The first chunk starts at a message id (>=), the others after the last one seen (>); all end before
 // `until`'s first id. None is read once the endpoint is gone (deleted while it recovers).
 const recoverChunk = (from: '>=' | '>') => `SELECT msg_id FROM tasks INDEXED BY tasks_endpoint_msg
   WHERE endpoint_id = @endpoint AND msg_id ${from} @cursor AND msg_id < @end
-  AND EXISTS (SELECT 1 FROM endpoints WHERE id = @endpoint) ORDER BY msg_id LIMIT ${RECOVER_ROWS}`;
+  AND EXISTS (SELECT 1 FROM endpoints WHERE id = @endpoint) ORDER BY msg_id LIMIT ${TASK_CHUNK}`;
 const recoverTasks = (from: '>=' | '>') => `UPDATE tasks SET status = 1, next_at = @now, lease_until = NULL,
   trigger_type = 1, updated_at = @now, rate_wait = 0, restore_status = 2, restore_at = NULL
   WHERE endpoint_id = @endpoint AND msg_id ${from} @cursor AND msg_id <= @last AND status = 2
