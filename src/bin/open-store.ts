@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../store/postgres/postgres-store.ts';
+import { inMemory } from '../store/sqlite/sqlite-store.ts';
 import { type Store, StoreUnavailableError } from '../store/store.ts';
 import { openThreadStore } from '../store/thread/thread-store.ts';
 import { type Delivery, startDelivery } from './delivery.ts';
@@ -50,8 +51,7 @@ export async function openSqliteThread(config: Readonly<Config>): Promise<Databa
     process.exit(1);
   };
   const thread = await openThreadStore(new URL('./sqlite-thread.ts', import.meta.url), { config }, lost);
-  const file = config.database !== ':memory:' && config.database !== '';
-  const reader = file
+  const reader = !inMemory(config.database)
     ? await openThreadStore(
         new URL('./sqlite-reader-thread.ts', import.meta.url),
         { path: config.database },

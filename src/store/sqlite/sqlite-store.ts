@@ -63,9 +63,12 @@ function lockDatabase(path: string): Database.Database {
   }
 }
 
+/** Whether `path` names a database in memory, which only the connection that made it sees. */
+export const inMemory = (path: string): boolean => path === ':memory:' || path === '';
+
 /** Opens (creating if needed) a SQLite store at `path`, or ':memory:', and brings its schema up to date. */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
-  const memory = path === ':memory:' || path === '';
+  const memory = inMemory(path);
   if (!memory) {
     makeFolder(dirname(path));
     // A new database is readable by its owner only (SQLite gives its -wal and -shm files the same mode):
