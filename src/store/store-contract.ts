@@ -152,7 +152,10 @@ const finishing = (
 /** Purges what deleted apps left, as the retention sweep does; returns how many batches it took. */
 export async function purgeAll(s: Store, limit = 100): Promise<number> {
   let batches = 0;
-  while ((await s.apps.purgeDeleted(limit)) > 0) batches++;
+  for (let n = await s.apps.purgeDeleted(limit); n > 0; n = await s.apps.purgeDeleted(limit)) {
+    assert.ok(n <= limit, `a batch of ${limit} removed ${n}`);
+    batches++;
+  }
   return batches;
 }
 
@@ -258,8 +261,8 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           (await claim(s, T0 + 1e9)).map((x) => x.message.id),
           [kept.id],
         );
-        // Three messages in batches of two, then the app's record.
-        assert.equal(await purgeAll(s, 2), 3);
+        // Three messages in batches of two (a driver may take their attempts apart), then the app's record.
+        assert.ok((await purgeAll(s, 2)) >= 3);
         for (const x of msgs) assert.equal(await s.messages.get(app.id, x.id), null);
         assert.equal(await s.tasks.get(m.id, ep.id), null);
         assert.equal(await s.attempts.get(app.id, m.id, attempt.id), null);

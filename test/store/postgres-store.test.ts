@@ -6,6 +6,7 @@ import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
+import { appsSql } from '../../src/store/postgres/apps-sql.ts';
 import { claimDue } from '../../src/store/postgres/claim-sql.ts';
 import { messagesSql, PUBLISH, publisher } from '../../src/store/postgres/messages-sql.ts';
 import { LOCK_MIGRATE, LOCK_SPACE, migrate } from '../../src/store/postgres/migrate.ts';
@@ -703,8 +704,8 @@ if (skip) {
             },
           ]);
           assert.equal(await store.apps.delete(app.id, at), true);
-          // Messages 2 + 2 + 1, eventIds 2 + 2 + 1, then the app's record.
-          assert.equal(await purgeAll(store, 2), 7);
+          // Messages 2 + 2 + 1, the attempt, eventIds 2 + 2 + 1, then the app's record.
+          assert.equal(await purgeAll(store, 2), 8);
           for (const table of ['messages', 'message_event_ids', 'tasks', 'attempts']) {
             const { rows } = await probe.query(`SELECT count(*)::int AS n FROM ${table} WHERE app_id = $1`, [
               app.id,
@@ -951,6 +952,66 @@ if (skip) {
           assert.ok(read <= 50 * 15, `index pages read: ${read}`);
           const left = await sql.one<{ n: number }>('SELECT count(*)::int AS n FROM message_labels');
           assert.equal(left!.n, 3 * (20000 - 50));
+        } finally {
+          await sql.close();
+          await store.close();
+        }
+      });
+    });
+
+    // Joined to their batch, both statements read every message of every day, once per batch: the
+    // planner costs the join as probing each day's partition for each row of the batch.
+    it("the retention sweep and an app's purge read their batch's days, not every message", async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 1 });
+        const sql = new Pg(db.url, 1);
+        try {
+          // 31,000 messages over 30 days (not analyzed, as new days are until autovacuum comes), one in
+          // 31 of them of an app being purged, with its tasks and attempts; the oldest 500 have expired.
+          const at = Date.now() - 30 * DAY_MS;
+          const partitions = new Partitions(sql);
+          await partitions.ensureFor(Array.from({ length: 31 }, (_, d) => at + d * DAY_MS));
+          const rows = `FROM generate_series(1, 31000) g, LATERAL (SELECT lpad(g::text, 26, '0') AS n,
+            ${at} + g::bigint * ${Math.floor((30 * DAY_MS) / 31000)} AS t, g % 31 = 0 AS gone) x`;
+          await sql.run(`INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+            SELECT 'msg_' || n, CASE WHEN gone THEN 'app_gone' ELSE 'app_1' END, 'a', '{}', t,
+              CASE WHEN g <= 500 THEN t ELSE t + ${100 * DAY_MS} END ${rows}`);
+          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+              next_at, lease_until, created_at, updated_at)
+            SELECT 'task_' || n, 'app_gone', 'msg_' || n, t, 'ep_1', 0, 1, NULL, NULL, t, t ${rows} WHERE gone`);
+          await sql.run(`INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status,
+              response_status_code, response, response_duration_ms, trigger_type, created_at)
+            SELECT 'atmpt_' || n, 'app_gone', 'msg_' || n, t, 'ep_1', 'https://example.com/', 0, 200, '', 1, 0, t
+            ${rows} WHERE gone`);
+          await sql.run("INSERT INTO deleted_apps (id, deleted_at) VALUES ('app_gone', 0)");
+          // Rows of messages and attempts this connection has read, as its statistics count them.
+          const read = async () => {
+            await sql.run('SELECT pg_stat_force_next_flush()');
+            const row = await sql.one<{
+              n: string;
+            }>(`SELECT sum(seq_tup_read + coalesce(idx_tup_fetch, 0)) AS n
+              FROM pg_stat_user_tables WHERE relname LIKE 'messages%' OR relname LIKE 'attempts%'`);
+            return Number(row!.n);
+          };
+          const messages = messagesSql(sql, publisher(sql, partitions), async () => {});
+          let before = await read();
+          assert.equal(await messages.expireBatch(Date.now(), 250), 250);
+          assert.equal(await messages.expireBatch(Date.now(), 250), 250);
+          const expiring = (await read()) - before;
+          // Each batch is within a day or two of 1,033 messages.
+          assert.ok(expiring <= 6000, `rows read expiring 500 payloads: ${expiring}`);
+
+          const apps = appsSql(sql);
+          before = await read();
+          // 1,000 messages and 1,000 attempts in batches of 100: past the fifth, generic plans.
+          assert.equal(await purgeAll({ apps } as Store, 100), 21);
+          const purging = (await read()) - before;
+          assert.ok(purging <= 20_000, `rows read purging 2,000: ${purging}`);
+          const left = await sql.one<{
+            n: number;
+          }>(`SELECT (SELECT count(*) FROM messages WHERE app_id = 'app_gone')
+            + (SELECT count(*) FROM attempts) + (SELECT count(*) FROM tasks) AS n`);
+          assert.equal(Number(left!.n), 0);
         } finally {
           await sql.close();
           await store.close();

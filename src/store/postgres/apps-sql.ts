@@ -3,7 +3,7 @@
 
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
-import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
+import { conflictAs, json, mapRow, Params, type Pg, type Stmt, stmt } from './pg.ts';
 
 const INSERT = stmt(`INSERT INTO apps (id, uid, name, rate_limit, metadata, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7)`);
@@ -13,17 +13,27 @@ const UPDATE = stmt(
   'UPDATE apps SET uid = $1, name = $2, rate_limit = $3, metadata = $4, updated_at = $5 WHERE id = $6 AND updated_at = $7',
 );
 
-// A batch of a deleted app's messages, with their tasks and attempts (found through their msg_id indexes).
-const PURGE_MESSAGES = stmt(`WITH m AS (
-    DELETE FROM messages WHERE (id, created_at) IN (SELECT id, created_at FROM messages WHERE app_id = $1 LIMIT $2)
-    RETURNING id),
-  t AS (DELETE FROM tasks WHERE msg_id IN (SELECT id FROM m)),
-  a AS (DELETE FROM attempts WHERE msg_id IN (SELECT id FROM m))
-  SELECT count(*)::int AS n FROM m`);
-const PURGE_EVENT_IDS = stmt(`DELETE FROM message_event_ids WHERE (app_id, event_id) IN
-  (SELECT app_id, event_id FROM message_event_ids WHERE app_id = $1 LIMIT $2)`);
+// A batch of a deleted app's rows of one table, in key order from where the last batch ended: deleted
+// rows stay in the index until vacuum, and a batch that started over would walk past them all again.
+// Rows are deleted by key range and by the batch's range of days (the partitions to visit), never by a
+// join to the batch: the planner costs that join as probing every day, and read the whole table instead.
+function purgeBatch(table: string, key: string, also = ''): Stmt {
+  return stmt(`WITH b AS (
+      SELECT ${key} AS k, created_at AS at FROM ${table} WHERE app_id = $1 AND ${key} > $2 ORDER BY ${key} LIMIT $3),
+    d AS (DELETE FROM ${table} WHERE app_id = $1 AND ${key} > $2 AND ${key} <= (SELECT max(k) FROM b)
+      AND created_at BETWEEN (SELECT min(at) FROM b) AND (SELECT max(at) FROM b)
+      RETURNING ${key} AS k)${also}
+    SELECT count(*)::int AS n, max(k) AS last FROM d`);
+}
+// Messages take their tasks with them (found through their msg_id index).
+const PURGE = [
+  purgeBatch('messages', 'id', ', t AS (DELETE FROM tasks WHERE msg_id = ANY (ARRAY(SELECT k FROM d)))'),
+  purgeBatch('attempts', 'id'),
+  purgeBatch('message_event_ids', 'event_id'),
+];
 
 export function appsSql(db: Pg): Store['apps'] {
+  let purged = { app: '', after: PURGE.map(() => '') };
   return {
     async create(a) {
       await conflictAs('uid', () =>
@@ -69,19 +79,26 @@ export function appsSql(db: Pg): Store['apps'] {
         return true;
       });
     },
-    purgeDeleted(limit) {
-      return db.tx(async (sql) => {
+    async purgeDeleted(limit) {
+      const batch = await db.tx(async (sql) => {
         // Each worker purges an app of its own.
         const app = await sql.one<{ id: string }>(
           'SELECT id FROM deleted_apps ORDER BY deleted_at LIMIT 1 FOR UPDATE SKIP LOCKED',
         );
-        if (app === undefined) return 0;
-        const purged = await sql.one<{ n: number }>(PURGE_MESSAGES, [app.id, limit]);
-        if (purged!.n > 0) return purged!.n;
-        const eventIds = await sql.run(PURGE_EVENT_IDS, [app.id, limit]);
-        if (eventIds > 0) return eventIds;
-        return sql.run('DELETE FROM deleted_apps WHERE id = $1', [app.id]);
+        if (app === undefined) return { n: 0 };
+        const after = purged.app === app.id ? purged.after : PURGE.map(() => '');
+        for (const [step, statement] of PURGE.entries()) {
+          const rows = await sql.one<{ n: number; last: string }>(statement, [app.id, after[step], limit]);
+          if (rows!.n === 0) continue;
+          const next = [...after];
+          next[step] = rows!.last;
+          return { n: rows!.n, app: app.id, after: next };
+        }
+        return { n: await sql.run('DELETE FROM deleted_apps WHERE id = $1', [app.id]) };
       });
+      // Kept once committed: where this process's batches of the app ended, nothing of it is left before.
+      if (batch.app) purged = { app: batch.app, after: batch.after };
+      return batch.n;
     },
   };
 }
