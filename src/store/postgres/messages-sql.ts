@@ -61,8 +61,10 @@ export const PUBLISH = stmt(`WITH input AS (
   )
   SELECT 'm' AS kind, id FROM msg UNION ALL SELECT 'a', id FROM live
   UNION ALL SELECT 'n', NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
-const EXISTING = stmt(`SELECT m.* FROM message_event_ids x
-  JOIN messages m ON m.id = x.msg_id AND m.created_at = x.created_at
+// Each message by its key, in a lateral subquery that cannot be merged into a join (LIMIT): joined, the
+// planner costs probing every day for each eventId, and may read every message of every day instead.
+export const EXISTING = stmt(`SELECT m.* FROM message_event_ids x CROSS JOIN LATERAL
+    (SELECT * FROM messages m WHERE m.id = x.msg_id AND m.created_at = x.created_at LIMIT 1) m
   WHERE (x.app_id, x.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`);
 const BY_ID = stmt('SELECT * FROM messages WHERE id = $1 AND created_at = $2 AND app_id = $3');
 // Each message by its key (id and created_at: the partition it is in), as run-time partition pruning needs.

@@ -84,12 +84,14 @@ const RESEND = stmt(`WITH r AS (
       lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = $1, trigger_type = 1, updated_at = $1,
       rate_wait = 0 WHERE app_id = $2 AND msg_id = $3 AND endpoint_id = $4 RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
-const RECOVER = stmt(`WITH u AS (
+// Each task's message by its key, in a subquery per task: as an EXISTS, the planner made it a join
+// that it costs as probing every day for each task, and hashed every message of every day instead.
+export const RECOVER = stmt(`WITH u AS (
     UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0,
       restore_status = 2, restore_at = NULL
     WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4
-      AND EXISTS (SELECT 1 FROM messages m
-        WHERE m.id = tasks.msg_id AND m.created_at = tasks.msg_created_at AND m.payload IS NOT NULL)
+      AND (SELECT m.payload IS NOT NULL FROM messages m
+        WHERE m.id = tasks.msg_id AND m.created_at = tasks.msg_created_at)
     RETURNING 1
   ), c AS (SELECT count(*)::int AS n FROM u)
   SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);
