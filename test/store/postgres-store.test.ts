@@ -13,7 +13,7 @@ import { LOCK_MIGRATE, LOCK_SPACE, migrate } from '../../src/store/postgres/migr
 import { AHEAD_DAYS, DAY_MS, Partitions, partitionName } from '../../src/store/postgres/partitions.ts';
 import { connectTimeoutMs, Pg, type Row, type Sql, type Stmt } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
-import { FINISH, RECOVER } from '../../src/store/postgres/tasks-sql.ts';
+import { FINISH, RECOVER, tasksSql } from '../../src/store/postgres/tasks-sql.ts';
 import { type Store, StoreUnavailableError } from '../../src/store/store.ts';
 import {
   describeStoreContract,
@@ -959,6 +959,14 @@ if (skip) {
       });
     });
 
+    /** Rows of messages and attempts `sql`'s one connection has read, as its statistics count them. */
+    const rowsRead = async (sql: Pg): Promise<number> => {
+      await sql.run('SELECT pg_stat_force_next_flush()');
+      const row = await sql.one<{ n: string }>(`SELECT sum(seq_tup_read + coalesce(idx_tup_fetch, 0)) AS n
+        FROM pg_stat_user_tables WHERE relname LIKE 'messages%' OR relname LIKE 'attempts%'`);
+      return Number(row!.n);
+    };
+
     // Joined to their batch, both statements read every message of every day, once per batch: the
     // planner costs the join as probing each day's partition for each row of the batch.
     it("the retention sweep and an app's purge read their batch's days, not every message", async () => {
@@ -984,15 +992,7 @@ if (skip) {
             SELECT 'atmpt_' || n, 'app_gone', 'msg_' || n, t, 'ep_1', 'https://example.com/', 0, 200, '', 1, 0, t
             ${rows} WHERE gone`);
           await sql.run("INSERT INTO deleted_apps (id, deleted_at) VALUES ('app_gone', 0)");
-          // Rows of messages and attempts this connection has read, as its statistics count them.
-          const read = async () => {
-            await sql.run('SELECT pg_stat_force_next_flush()');
-            const row = await sql.one<{
-              n: string;
-            }>(`SELECT sum(seq_tup_read + coalesce(idx_tup_fetch, 0)) AS n
-              FROM pg_stat_user_tables WHERE relname LIKE 'messages%' OR relname LIKE 'attempts%'`);
-            return Number(row!.n);
-          };
+          const read = () => rowsRead(sql);
           const messages = messagesSql(sql, publisher(sql, partitions), async () => {});
           let before = await read();
           assert.equal(await messages.expireBatch(Date.now(), 250), 250);
@@ -1019,7 +1019,7 @@ if (skip) {
       });
     });
 
-    it('a recover and a publish of a taken eventId find each message by its key, not by reading every day', async () => {
+    it("a recover, a publish of a taken eventId and an endpoint's list find each message by its key, not by reading every day", async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 1 });
         const sql = new Pg(db.url, 1);
@@ -1062,6 +1062,12 @@ if (skip) {
           );
           await sql.run('ROLLBACK');
           assert.equal(plan!['QUERY PLAN'][0].JIT, undefined);
+          // The first page of the endpoint's messages hashed all of them and sorted them (350 ms at 100,000).
+          const tasks = tasksSql(sql, new Partitions(sql));
+          const before = await rowsRead(sql);
+          assert.equal((await tasks.listForEndpoint('ep_1', { limit: 50 })).data.length, 50);
+          const listing = (await rowsRead(sql)) - before;
+          assert.ok(listing <= 1000, `rows read listing 50 of 20,000: ${listing}`);
         } finally {
           await sql.close();
           await store.close();

@@ -21,7 +21,7 @@ import {
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
 import type { Partitions } from './partitions.ts';
-import { mapRow, messageFilters, Params, type Pg, type Row, stmt, timeFilters } from './pg.ts';
+import { mapRow, messageFilters, Params, type Pg, type Row, stmt, timeFilters, withMessage } from './pg.ts';
 
 export const TASKS_CHANNEL = 'doorbell_tasks';
 
@@ -61,10 +61,7 @@ export const PUBLISH = stmt(`WITH input AS (
   )
   SELECT 'm' AS kind, id FROM msg UNION ALL SELECT 'a', id FROM live
   UNION ALL SELECT 'n', NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
-// Each message by its key, in a lateral subquery that cannot be merged into a join (LIMIT): joined, the
-// planner costs probing every day for each eventId, and may read every message of every day instead.
-export const EXISTING = stmt(`SELECT m.* FROM message_event_ids x CROSS JOIN LATERAL
-    (SELECT * FROM messages m WHERE m.id = x.msg_id AND m.created_at = x.created_at LIMIT 1) m
+export const EXISTING = stmt(`SELECT m.* FROM message_event_ids x ${withMessage('x', 'created_at')}
   WHERE (x.app_id, x.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`);
 const BY_ID = stmt('SELECT * FROM messages WHERE id = $1 AND created_at = $2 AND app_id = $3');
 // Each message by its key (id and created_at: the partition it is in), as run-time partition pruning needs.
@@ -84,10 +81,7 @@ const EXPIRE = stmt(`WITH x AS (SELECT id, created_at FROM messages
     AND created_at BETWEEN (SELECT min(created_at) FROM x) AND (SELECT max(created_at) FROM x)`);
 
 // A list filtered by channel or tag walks that label's rows in order and finds each message by its key.
-// A lateral subquery that cannot be merged into the join (LIMIT): joined, the planner underestimates
-// the matches (one row where there are all of them) and sorts them all, 200 ms over 300,000 messages.
-const LABELLED = `message_labels l CROSS JOIN LATERAL
-  (SELECT * FROM messages m WHERE m.id = l.msg_id AND m.created_at = l.created_at LIMIT 1) m`;
+const LABELLED = `message_labels l ${withMessage('l', 'created_at')}`;
 
 const eventKey = (m: Message) => `${m.appId}\u0000${m.eventId}`;
 

@@ -271,6 +271,17 @@ export class Params {
   }
 }
 
+/**
+ * Joins to each row of `alias` its message as `m`, found by its key (msg_id, and `at`: the column that
+ * holds the message's created_at, its day) in a lateral subquery that cannot be merged into a join
+ * (LIMIT). Joined plainly, the planner costs the probe as one in every day's partition (run-time
+ * pruning is not costed), and hashed every message of every day instead, or, underestimating the
+ * matches, sorted them all: 350 ms for the first page of an endpoint's 100,000 messages over 90 days.
+ */
+export const withMessage = (alias: string, at: string): string =>
+  `CROSS JOIN LATERAL (SELECT * FROM messages m
+    WHERE m.id = ${alias}.msg_id AND m.created_at = ${alias}.${at} LIMIT 1) m`;
+
 /** Appends `channel` / `eventTypes` filters on a message alias. */
 export function messageFilters(alias: string, where: string[], p: Params, query: MessageFilters): void {
   if (query.channel) where.push(`${alias}.channels ? ${p.add(query.channel)}`);
