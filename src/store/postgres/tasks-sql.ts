@@ -1,5 +1,6 @@
 // Delivery tasks: finishing attempts (hot path), release, resend, recover, lists and stats.
 
+import { idFloor } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
 import { messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
 import { type FinishInput, finishEachAlone, type Store } from '../store.ts';
@@ -20,6 +21,8 @@ import {
   timeFilters,
   withMessage,
 } from './pg.ts';
+
+const RECOVER_CHUNK = 2000;
 
 // A finish under the lease the task still holds moves it on; one under a lease taken over since records
 // its attempt and changes nothing else unless it delivered (see sqlite/tasks-sql.ts, FINISH).
@@ -85,17 +88,26 @@ const RESEND = stmt(`WITH r AS (
       lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = $1, trigger_type = 1, updated_at = $1,
       rate_wait = 0 WHERE app_id = $2 AND msg_id = $3 AND endpoint_id = $4 RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);
-// Each task's message by its key, in a subquery per task: as an EXISTS, the planner made it a join
-// that it costs as probing every day for each task, and hashed every message of every day instead.
-export const RECOVER = stmt(`WITH u AS (
+// A chunk of the endpoint's tasks in message id order ($5..$6: a task's message id holds its creation
+// time, so the walk goes from since to until), after the last one ($7), each a statement of its own: as
+// one statement, a recovery of 500,000 failed tasks outlasted the statement timeout, and never could be
+// done. The walk stops once the endpoint is deleted. Each task's message is checked by its key in a
+// subquery per task: as an EXISTS, the planner made it a join that it costs as probing every day for
+// each task, and hashed every message of every day instead.
+export const RECOVER = stmt(`WITH c AS (
+    SELECT msg_id FROM tasks WHERE endpoint_id = $2 AND msg_id >= $5 AND msg_id < $6 AND msg_id > $7
+      AND EXISTS (SELECT 1 FROM endpoints WHERE id = $2) ORDER BY msg_id LIMIT ${RECOVER_CHUNK}
+  ), u AS (
     UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0,
       restore_status = 2, restore_at = NULL
-    WHERE endpoint_id = $2 AND status = 2 AND created_at >= $3 AND created_at < $4
+    WHERE endpoint_id = $2 AND msg_id > $7 AND msg_id <= (SELECT max(msg_id) FROM c)
+      AND status = 2 AND created_at >= $3 AND created_at < $4
       AND (SELECT m.payload IS NOT NULL FROM messages m
         WHERE m.id = tasks.msg_id AND m.created_at = tasks.msg_created_at)
     RETURNING 1
-  ), c AS (SELECT count(*)::int AS n FROM u)
-  SELECT n FROM c, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE c.n > 0) x`);
+  )
+  SELECT (SELECT max(msg_id) FROM c) AS last, n, (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE n > 0) IS NULL AS quiet
+  FROM (SELECT count(*)::int AS n FROM u) u`);
 // The earliest due time of each endpoint with pending tasks (a loose scan of the per-endpoint index:
 // one probe per endpoint), and the earliest lease end.
 const NEXT_DUE = stmt(`WITH RECURSIVE e(id) AS (
@@ -200,8 +212,14 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       return row ? toTask(row) : null;
     },
     async recover(endpointId, since, until, now) {
-      const row = await db.one<{ n: number }>(RECOVER, [now, endpointId, since, until]);
-      return row?.n ?? 0;
+      const range = [now, endpointId, since, until, idFloor('msg', since), idFloor('msg', until)];
+      let recovered = 0;
+      for (let after = ''; ; ) {
+        const chunk = await db.one<{ last: string | null; n: number }>(RECOVER, [...range, after]);
+        recovered += chunk!.n;
+        if (chunk!.last === null) return recovered;
+        after = chunk!.last;
+      }
     },
     async listForEndpoint(endpointId, query) {
       const p = new Params();
