@@ -372,7 +372,7 @@ if (skip) {
           const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
           assert.deepEqual(
             rows.map((r) => r.version),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
           );
           assert.equal(await stores[3]!.settings.get('x'), null);
           await probe.query(
@@ -588,6 +588,86 @@ if (skip) {
             [now],
           );
           assert.equal(due!.n, 100_000);
+        } finally {
+          await sql.close();
+          await store.close();
+        }
+      });
+    });
+
+    /** `n` tasks of a new endpoint of rate 1/s, put back an hour ahead to wait for their rate slots. */
+    async function waiting(store: Store, sql: Pg, n: number) {
+      const app = mkApp(T0, { metadata: {} });
+      const ep = mkEndpoint(app.id, T0, { headers: {}, rateLimit: 1 });
+      await store.apps.create(app);
+      await store.endpoints.create(ep);
+      const now = Date.now();
+      await sql.run(
+        `INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
+            lease_until, created_at, updated_at, rate_wait)
+          SELECT 'task_' || lpad(g::text, 26, '0'), $1, m.id, $3, $2, 1, 1, $3::bigint + 3600000, NULL, $3, $3, 1
+          FROM generate_series(1, $4) g, LATERAL (SELECT 'msg_' || lpad(g::text, 26, '0') AS id) m`,
+        [app.id, ep.id, now, n],
+      );
+      await sql.run(
+        `INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+          SELECT 'msg_' || lpad(g::text, 26, '0'), $1, 'a', '{}', $2, $2::bigint + ${DAY_MS} FROM generate_series(1, $3) g`,
+        [app.id, now, n],
+      );
+      return { app, ep, now };
+    }
+
+    it('a rate change frees 100,000 waiting tasks in chunks, each well within the statement timeout', async () => {
+      await withTempDatabase(async (db) => {
+        // A statement may take 0.9 s: as one statement, freeing them took about 2.3 s.
+        const store = await openPostgresStore(db.url, { poolSize: 1, queryTimeoutMs: 1000 });
+        const sql = new Pg(db.url, 1);
+        try {
+          const { app, ep, now } = await waiting(store, sql, 100_000);
+          assert.equal(await store.endpoints.resetRate(app.id, ep.id, now), 100_000);
+          const due = await sql.one<{ n: number }>(
+            'SELECT count(*)::int AS n FROM tasks WHERE status = 1 AND next_at = $1 AND rate_wait = 0',
+            [now],
+          );
+          assert.equal(due!.n, 100_000);
+        } finally {
+          await sql.close();
+          await store.close();
+        }
+      });
+    });
+
+    it('a rate change frees each waiting task once: one that took a new slot meanwhile keeps it', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const sql = new Pg(db.url, 1);
+        try {
+          const { app, ep, now } = await waiting(store, sql, 10_000);
+          let done = false;
+          const resetting = store.endpoints.resetRate(app.id, ep.id, now).finally(() => {
+            done = true;
+          });
+          // A worker claims freed tasks as soon as there are, and puts them back until slots at the new
+          // rate, as the rate gate does.
+          let claimed: Awaited<ReturnType<typeof store.tasks.claimDue>> = [];
+          while (claimed.length === 0 && !done) {
+            claimed = await store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+          }
+          assert.equal(claimed.length, 10, 'claimed before the reset ended');
+          const slots = new Map<string, number>();
+          for (const { task } of claimed) {
+            const slot = await store.endpoints.reserveSlot(ep.id, now);
+            slots.set(task.id, slot);
+            await store.tasks.release(task.id, task.leaseUntil, slot);
+          }
+          assert.equal(await resetting, 10_000);
+          for (const { task, message } of claimed) {
+            const after = await store.tasks.get(message.id, ep.id);
+            assert.deepEqual(
+              [after?.id, after?.nextAt, after?.rateSlot],
+              [task.id, slots.get(task.id), true],
+            );
+          }
         } finally {
           await sql.close();
           await store.close();

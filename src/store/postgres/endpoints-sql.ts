@@ -25,15 +25,20 @@ const columns = (e: Endpoint) => [
   e.appId,
 ];
 
-// Two statements in one transaction: the endpoints' slots start over at $3 (their rows stay locked),
-// then their tasks waiting for a slot are due by then. The second statement's snapshot, taken once the
-// rows are locked, sees every task put back before; one put back later waits for the lock (RELEASE).
+// The endpoints' slots start over at $3; then their tasks waiting for a slot are due by then, a chunk at
+// a time in id order, each a statement of its own: as one, freeing 500,000 took 11 s, near the statement
+// timeout, with the endpoints' rows locked throughout. A task put back to wait meanwhile (it took a slot
+// at the new rate) is not freed a second time.
 const RESET_SLOTS = stmt(`UPDATE endpoints SET rate_next_free = $3
   WHERE app_id = $1 AND (id = $2 OR ($2::text IS NULL AND rate_limit IS NULL)) RETURNING id`);
-const FREE_WAITING = stmt(`WITH t AS (
+const FREE_CHUNK = 2000;
+const FREE_WAITING = stmt(`WITH c AS (
+    SELECT id FROM tasks WHERE status = 1 AND rate_wait = 1 AND endpoint_id = $1 AND id > $3
+    ORDER BY id LIMIT ${FREE_CHUNK}
+  ), u AS (
     UPDATE tasks SET next_at = LEAST(next_at, $2), rate_wait = 0
-    WHERE status = 1 AND rate_wait = 1 AND endpoint_id = ANY($1::text[]) RETURNING 1
-  ) SELECT count(*)::int AS n FROM t`);
+    WHERE status = 1 AND rate_wait = 1 AND endpoint_id = $1 AND id > $3 AND id <= (SELECT max(id) FROM c) RETURNING 1
+  ) SELECT (SELECT count(*)::int FROM c) AS seen, (SELECT max(id) FROM c) AS last, (SELECT count(*)::int FROM u) AS n`);
 
 const INSERT =
   stmt(`INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types,
@@ -127,10 +132,21 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       return changed > 0;
     },
     async resetRate(appId, endpointId, at) {
-      return db.tx(async (sql) => {
-        const ids = (await sql.rows<{ id: string }>(RESET_SLOTS, [appId, endpointId, at])).map((r) => r.id);
-        return (await sql.one<{ n: number }>(FREE_WAITING, [ids, at]))?.n ?? 0;
-      });
+      const ids = (await db.rows<{ id: string }>(RESET_SLOTS, [appId, endpointId, at])).map((r) => r.id);
+      let freed = 0;
+      for (const id of ids) {
+        for (let after = ''; ; ) {
+          const chunk = await db.one<{ seen: number; last: string; n: number }>(FREE_WAITING, [
+            id,
+            at,
+            after,
+          ]);
+          freed += chunk!.n;
+          if (chunk!.seen < FREE_CHUNK) break;
+          after = chunk!.last;
+        }
+      }
+      return freed;
     },
   };
 }

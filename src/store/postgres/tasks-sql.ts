@@ -71,7 +71,7 @@ const RECORDED = stmt(
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
 // since the slot was reserved: it then comes back when the slots start over, to take a new one.
 // rate_wait says it then holds its slot (see DeliveryTask.rateSlot). The endpoint's row is read locked:
-// a reset in progress (endpoints-sql.ts, RESET_RATE) is waited for, and read once committed.
+// a reset of its slots in progress (endpoints-sql.ts, RESET_SLOTS) is waited for, and read once committed.
 const RELEASE = stmt(`UPDATE tasks t SET status = 1, lease_until = NULL,
   next_at = least($2, f.free)::bigint, rate_wait = CASE WHEN f.free >= $2 THEN 1 ELSE 0 END
   FROM (SELECT coalesce((SELECT rate_next_free FROM endpoints e, tasks x
