@@ -267,8 +267,9 @@ export interface Store {
     delete(id: string, now: number): Promise<boolean>;
     /**
      * Purges one batch of what deleted apps left: up to `limit` messages of one app with their tasks
-     * (and attempts, or those in batches of their own after), or, once nothing of it is left, its
-     * record. Returns how many rows of the batch's kind it removed: 0 when nothing is left.
+     * and attempts (or up to `limit` of its attempts, in batches of their own before its messages), or,
+     * once nothing of it is left, its record. Returns how many rows of the batch's kind it removed: 0
+     * when nothing is left.
      */
     purgeDeleted(limit: number): Promise<number>;
   };

@@ -778,57 +778,100 @@ if (skip) {
       });
     });
 
+    /** An app of 5 messages with eventIds, one of them attempted, deleted: what its purge must remove. */
+    async function deletedApp(store: Store) {
+      const { app, eps } = await seed(store, 1, 0);
+      const items = Array.from({ length: 5 }, (_, i) => ({
+        message: message(app.id, T0, { eventId: `evt-${i}` }),
+        endpointIds: eps,
+        now: T0,
+      }));
+      await store.messages.publish(items);
+      const [claimed] = await store.tasks.claimDue({
+        now: T0,
+        limit: 1,
+        leaseMs: 30_000,
+        perEndpoint: 1,
+      });
+      const at = T0 + 1;
+      await store.tasks.finish([
+        {
+          taskId: claimed!.task.id,
+          lease: claimed!.task.leaseUntil,
+          now: at,
+          next: { status: 'success' },
+          attempt: {
+            id: newId('atmpt', at),
+            appId: app.id,
+            msgId: claimed!.message.id,
+            endpointId: eps[0]!,
+            url: 'https://example.com/',
+            status: 'success',
+            responseStatusCode: 200,
+            response: 'ok',
+            responseDurationMs: 1,
+            triggerType: 'scheduled',
+            createdAt: at,
+          },
+        },
+      ]);
+      assert.equal(await store.apps.delete(app.id, at), true);
+      return app;
+    }
+    const leftOf = async (probe: ReturnType<typeof probePool>, appId: string) => {
+      const left: Record<string, number> = {};
+      for (const table of ['messages', 'message_event_ids', 'tasks', 'attempts']) {
+        const { rows } = await probe.query(`SELECT count(*)::int AS n FROM ${table} WHERE app_id = $1`, [
+          appId,
+        ]);
+        left[table] = rows[0].n;
+      }
+      const { rows } = await probe.query('SELECT count(*)::int AS n FROM deleted_apps');
+      return { ...left, deleted_apps: rows[0].n };
+    };
+    const none = { messages: 0, message_event_ids: 0, tasks: 0, attempts: 0, deleted_apps: 0 };
+
     it('purging a deleted app removes its messages, eventIds, tasks and attempts, a batch at a time', async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 2 });
         const probe = probePool(db.url);
         try {
-          const { app, eps } = await seed(store, 1, 0);
-          const items = Array.from({ length: 5 }, (_, i) => ({
-            message: message(app.id, T0, { eventId: `evt-${i}` }),
-            endpointIds: eps,
-            now: T0,
-          }));
-          await store.messages.publish(items);
-          const [claimed] = await store.tasks.claimDue({
-            now: T0,
-            limit: 1,
-            leaseMs: 30_000,
-            perEndpoint: 1,
-          });
-          const at = T0 + 1;
-          await store.tasks.finish([
-            {
-              taskId: claimed!.task.id,
-              lease: claimed!.task.leaseUntil,
-              now: at,
-              next: { status: 'success' },
-              attempt: {
-                id: newId('atmpt', at),
-                appId: app.id,
-                msgId: claimed!.message.id,
-                endpointId: eps[0]!,
-                url: 'https://example.com/',
-                status: 'success',
-                responseStatusCode: 200,
-                response: 'ok',
-                responseDurationMs: 1,
-                triggerType: 'scheduled',
-                createdAt: at,
-              },
-            },
-          ]);
-          assert.equal(await store.apps.delete(app.id, at), true);
-          // Messages 2 + 2 + 1, the attempt, eventIds 2 + 2 + 1, then the app's record.
+          const app = await deletedApp(store);
+          // The attempt, messages 2 + 2 + 1, eventIds 2 + 2 + 1, then the app's record.
           assert.equal(await purgeAll(store, 2), 8);
-          for (const table of ['messages', 'message_event_ids', 'tasks', 'attempts']) {
-            const { rows } = await probe.query(`SELECT count(*)::int AS n FROM ${table} WHERE app_id = $1`, [
-              app.id,
-            ]);
-            assert.equal(rows[0].n, 0, table);
+          assert.deepEqual(await leftOf(probe, app.id), none);
+        } finally {
+          await probe.end();
+          await store.close();
+        }
+      });
+    });
+
+    it('a purge begun by this release and finished by the previous one (a rolling upgrade) leaves nothing', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const probe = probePool(db.url);
+        try {
+          const app = await deletedApp(store);
+          assert.ok((await store.apps.purgeDeleted(5)) > 0);
+          // The previous release's batches: messages with their tasks and attempts, then eventIds, then
+          // the app's record once neither is left.
+          for (;;) {
+            const { rows } = await probe.query(
+              `WITH m AS (DELETE FROM messages WHERE (id, created_at) IN
+                (SELECT id, created_at FROM messages WHERE app_id = $1 LIMIT 5) RETURNING id),
+              t AS (DELETE FROM tasks WHERE msg_id IN (SELECT id FROM m)),
+              a AS (DELETE FROM attempts WHERE msg_id IN (SELECT id FROM m))
+              SELECT count(*)::int AS n FROM m`,
+              [app.id],
+            );
+            if (rows[0].n > 0) continue;
+            const ids = await probe.query('DELETE FROM message_event_ids WHERE app_id = $1', [app.id]);
+            if (ids.rowCount! > 0) continue;
+            await probe.query('DELETE FROM deleted_apps WHERE id = $1', [app.id]);
+            break;
           }
-          const { rows } = await probe.query('SELECT count(*)::int AS n FROM deleted_apps');
-          assert.equal(rows[0].n, 0);
+          assert.deepEqual(await leftOf(probe, app.id), none);
         } finally {
           await probe.end();
           await store.close();

@@ -25,10 +25,12 @@ function purgeBatch(table: string, key: string, also = ''): Stmt {
       RETURNING ${key} AS k)${also}
     SELECT count(*)::int AS n, max(k) AS last FROM d`);
 }
-// Messages take their tasks with them (found through their msg_id index).
+// Attempts first: a process of the previous release (during a rolling upgrade) deletes them with their
+// messages, and the app's record once no message is left, so none may be left then. Messages take their
+// tasks with them (found through their msg_id index).
 const PURGE = [
-  purgeBatch('messages', 'id', ', t AS (DELETE FROM tasks WHERE msg_id = ANY (ARRAY(SELECT k FROM d)))'),
   purgeBatch('attempts', 'id'),
+  purgeBatch('messages', 'id', ', t AS (DELETE FROM tasks WHERE msg_id = ANY (ARRAY(SELECT k FROM d)))'),
   purgeBatch('message_event_ids', 'event_id'),
 ];
 
