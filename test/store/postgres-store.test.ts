@@ -1017,6 +1017,7 @@ if (skip) {
       'Node Type': string;
       'Relation Name'?: string;
       'Actual Rows'?: number;
+      'Index Name'?: string;
       Plans?: PlanNode[];
     };
     /** The relations a plan reads with a sequential scan. */
@@ -1238,6 +1239,35 @@ if (skip) {
           assert.equal((await tasks.listForEndpoint(ep.id, { limit: 50 })).data.length, 50);
           const listing = (await rowsRead(sql)) - before;
           assert.ok(listing <= 1000, `rows read listing 50 of 20,000: ${listing}`);
+        } finally {
+          await sql.close();
+          await store.close();
+        }
+      });
+    });
+
+    it("a recovery's generic plan updates each chunk's tasks, not every failed task of the window", async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 1 });
+        const sql = new Pg(db.url, 1);
+        try {
+          // 20,000 tasks of one endpoint, two in five failed, analyzed.
+          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+              next_at, lease_until, created_at, updated_at)
+            SELECT 'task_' || g, 'app_1', 'msg_' || lpad(g::text, 26, '0'), ${T0}, 'ep_1',
+              CASE WHEN g % 5 < 2 THEN 2 ELSE 0 END, 1, NULL, NULL, ${T0} + g, ${T0} FROM generate_series(1, 20000) g`);
+          await sql.run('ANALYZE tasks');
+          await sql.run(`PREPARE recover AS ${RECOVER.text}`);
+          await sql.run('SET plan_cache_mode = force_generic_plan');
+          const [row] = await sql.rows<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+            `EXPLAIN (FORMAT JSON) EXECUTE recover(${T0}, 'ep_1', ${T0}, ${T0 + 30_000}, 'msg_', 'msg_Z', '')`,
+          );
+          const indexes = (node: PlanNode): string[] => [
+            ...(node['Relation Name'] === 'tasks' && node['Index Name'] ? [node['Index Name']] : []),
+            ...(node.Plans ?? []).flatMap(indexes),
+          ];
+          const used = indexes(row!['QUERY PLAN'][0].Plan);
+          assert.ok(!used.includes('tasks_endpoint_status'), `indexes of tasks: ${used}`);
         } finally {
           await sql.close();
           await store.close();
