@@ -560,6 +560,47 @@ if (skip) {
       });
     });
 
+    it('a recovery beside a delete of its endpoint waits for it, and leaves nothing of it pending', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const probe = probePool(db.url);
+        const other = probePool(db.url);
+        const deleting = await other.connect();
+        try {
+          const { app, eps } = await seed(store, 1, 0);
+          const now = Date.now();
+          const ids = Array.from({ length: 100 }, (_, i) => newId('msg', now - 100 + i));
+          await probe.query(
+            `INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+              SELECT id, $2, 'a', '{}', $3::bigint - 101 + g, $3::bigint + ${DAY_MS}
+              FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
+            [ids, app.id, now],
+          );
+          await probe.query(
+            `INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
+                lease_until, created_at, updated_at)
+              SELECT 'task_' || g, $2, id, $3::bigint - 101 + g, $4, 2, 1, NULL, NULL, $3::bigint - 101 + g, 0
+              FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
+            [ids, app.id, now, eps[0]],
+          );
+          // The endpoint delete's transaction, as endpoints.delete runs it, not committed yet.
+          await deleting.query('BEGIN');
+          await deleting.query('DELETE FROM endpoints WHERE id = $1', [eps[0]]);
+          await deleting.query('DELETE FROM tasks WHERE endpoint_id = $1 AND status IN (1, 3)', [eps[0]]);
+          const recovering = store.tasks.recover(eps[0]!, now - 100, now, now);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await deleting.query('COMMIT');
+          assert.equal(await recovering, 0);
+          const { rows } = await probe.query('SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)');
+          assert.equal(rows[0].n, 0);
+        } finally {
+          deleting.release();
+          await Promise.all([probe.end(), other.end()]);
+          await store.close();
+        }
+      });
+    });
+
     it('a recovery of 100,000 failed tasks goes in chunks, each well within the statement timeout', async () => {
       await withTempDatabase(async (db) => {
         // A statement may take 0.9 s: as one statement, the recovery took about 3 s.

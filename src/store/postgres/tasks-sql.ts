@@ -91,14 +91,15 @@ const RESEND = stmt(`WITH r AS (
 // A chunk of the endpoint's tasks in message id order ($5..$6: a task's message id holds its creation
 // time, so the walk goes from since to until), after the last one ($7), each a statement of its own: as
 // one statement, a recovery of 500,000 failed tasks outlasted the statement timeout, and never could be
-// done. The walk stops once the endpoint is deleted. `status + 0`: not through the endpoint's index of
-// (status, created_at), which the generic plan (from the sixth chunk) chose, reading every failed task of
-// the window for each chunk. Each task's message is checked by its key in a subquery per task: as an
-// EXISTS, the planner made it a join that it costs as probing every day for each task, and hashed every
-// message of every day instead.
+// done. The walk stops once the endpoint is deleted; its row is key-share locked, so that a delete under
+// way is waited for and then seen (beside it, a chunk made tasks pending that the delete had not seen).
+// `status + 0`: not through the endpoint's index of (status, created_at), which the generic plan (from
+// the sixth chunk) chose, reading every failed task of the window for each chunk. Each task's message is
+// checked by its key in a subquery per task: as an EXISTS, the planner made it a join that it costs as
+// probing every day for each task, and hashed every message of every day instead.
 export const RECOVER = stmt(`WITH c AS (
     SELECT msg_id FROM tasks WHERE endpoint_id = $2 AND msg_id >= $5 AND msg_id < $6 AND msg_id > $7
-      AND EXISTS (SELECT 1 FROM endpoints WHERE id = $2) ORDER BY msg_id LIMIT ${RECOVER_CHUNK}
+      AND EXISTS (SELECT 1 FROM endpoints WHERE id = $2 FOR KEY SHARE) ORDER BY msg_id LIMIT ${RECOVER_CHUNK}
   ), u AS (
     UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0,
       restore_status = 2, restore_at = NULL
