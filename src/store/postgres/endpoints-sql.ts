@@ -4,6 +4,7 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
 import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
+import { TASK_CHUNK } from './tasks-sql.ts';
 
 /** Maps a row, or the same row as nested JSON (row_to_json: json columns are then already parsed). */
 
@@ -31,10 +32,9 @@ const columns = (e: Endpoint) => [
 // at the new rate) is not freed a second time.
 const RESET_SLOTS = stmt(`UPDATE endpoints SET rate_next_free = $3
   WHERE app_id = $1 AND (id = $2 OR ($2::text IS NULL AND rate_limit IS NULL)) RETURNING id`);
-const FREE_CHUNK = 2000;
 const FREE_WAITING = stmt(`WITH c AS (
     SELECT id FROM tasks WHERE status = 1 AND rate_wait = 1 AND endpoint_id = $1 AND id > $3
-    ORDER BY id LIMIT ${FREE_CHUNK}
+    ORDER BY id LIMIT ${TASK_CHUNK}
   ), u AS (
     UPDATE tasks SET next_at = LEAST(next_at, $2), rate_wait = 0
     WHERE status = 1 AND rate_wait = 1 AND endpoint_id = $1 AND id > $3 AND id <= (SELECT max(id) FROM c) RETURNING 1
@@ -142,7 +142,7 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
             after,
           ]);
           freed += chunk!.n;
-          if (chunk!.seen < FREE_CHUNK) break;
+          if (chunk!.seen < TASK_CHUNK) break;
           after = chunk!.last;
         }
       }

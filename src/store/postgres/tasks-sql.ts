@@ -22,7 +22,8 @@ import {
   withMessage,
 } from './pg.ts';
 
-const RECOVER_CHUNK = 2000;
+/** Tasks per statement of work over a backlog (a recovery, a rate change), as on SQLite. */
+export const TASK_CHUNK = 2000;
 
 // A finish under the lease the task still holds moves it on; one under a lease taken over since records
 // its attempt and changes nothing else unless it delivered (see sqlite/tasks-sql.ts, FINISH).
@@ -96,10 +97,11 @@ const RESEND = stmt(`WITH r AS (
 // `status + 0`: not through the endpoint's index of (status, created_at), which the generic plan (from
 // the sixth chunk) chose, reading every failed task of the window for each chunk. Each task's message is
 // checked by its key in a subquery per task: as an EXISTS, the planner made it a join that it costs as
-// probing every day for each task, and hashed every message of every day instead.
+// probing every day for each task, and hashed every message of every day instead. A chunk that made
+// tasks due wakes the workers (`quiet` is false).
 export const RECOVER = stmt(`WITH c AS (
     SELECT msg_id FROM tasks WHERE endpoint_id = $2 AND msg_id >= $5 AND msg_id < $6 AND msg_id > $7
-      AND EXISTS (SELECT 1 FROM endpoints WHERE id = $2 FOR KEY SHARE) ORDER BY msg_id LIMIT ${RECOVER_CHUNK}
+      AND EXISTS (SELECT 1 FROM endpoints WHERE id = $2 FOR KEY SHARE) ORDER BY msg_id LIMIT ${TASK_CHUNK}
   ), u AS (
     UPDATE tasks SET status = 1, next_at = $1, lease_until = NULL, trigger_type = 1, updated_at = $1, rate_wait = 0,
       restore_status = 2, restore_at = NULL
