@@ -21,6 +21,7 @@ import {
   mkEndpoint,
   mkMessage,
   purgeAll,
+  rateResetBesideClaims,
 } from '../../src/store/store-contract.ts';
 import { until } from '../support/in-process.ts';
 import { startPgProxy, viaPort } from '../support/pg-proxy.ts';
@@ -683,32 +684,8 @@ if (skip) {
         const store = await openPostgresStore(db.url, { poolSize: 2 });
         const sql = new Pg(db.url, 1);
         try {
-          const { app, ep, now } = await waiting(store, sql, 10_000);
-          let done = false;
-          const resetting = store.endpoints.resetRate(app.id, ep.id, now).finally(() => {
-            done = true;
-          });
-          // A worker claims freed tasks as soon as there are, and puts them back until slots at the new
-          // rate, as the rate gate does.
-          let claimed: Awaited<ReturnType<typeof store.tasks.claimDue>> = [];
-          while (claimed.length === 0 && !done) {
-            claimed = await store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
-          }
-          assert.equal(claimed.length, 10, 'claimed before the reset ended');
-          const slots = new Map<string, number>();
-          for (const { task } of claimed) {
-            const slot = await store.endpoints.reserveSlot(ep.id, now);
-            slots.set(task.id, slot);
-            await store.tasks.release(task.id, task.leaseUntil, slot);
-          }
-          assert.equal(await resetting, 10_000);
-          for (const { task, message } of claimed) {
-            const after = await store.tasks.get(message.id, ep.id);
-            assert.deepEqual(
-              [after?.id, after?.nextAt, after?.rateSlot],
-              [task.id, slots.get(task.id), true],
-            );
-          }
+          const { app, ep } = await waiting(store, sql, 10_000);
+          await rateResetBesideClaims(store, app.id, ep.id, 10_000);
         } finally {
           await sql.close();
           await store.close();
