@@ -561,42 +561,50 @@ if (skip) {
       });
     });
 
+    /** An endpoint whose last `n` ms each hold a failed task, its message's payload stored. */
+    async function failed(store: Store, sql: Pg, n: number) {
+      const { app, eps } = await seed(store, 1, 0);
+      const now = Date.now();
+      const ids = Array.from({ length: n }, (_, i) => newId('msg', now - n + i));
+      const at = `$3::bigint - ${n + 1} + g`; // the time its message id holds
+      await sql.run(
+        `INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+          SELECT id, $2, 'a', '{}', ${at}, $3::bigint + ${DAY_MS} FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
+        [ids, app.id, now],
+      );
+      await sql.run(
+        `INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
+            lease_until, created_at, updated_at)
+          SELECT 'task_' || g, $2, id, ${at}, $4, 2, 1, NULL, NULL, ${at}, 0
+          FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
+        [ids, app.id, now, eps[0]],
+      );
+      return { ep: eps[0]!, now };
+    }
+
     it('a recovery beside a delete of its endpoint waits for it, and leaves nothing of it pending', async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 2 });
-        const probe = probePool(db.url);
+        const sql = new Pg(db.url, 1);
         const other = probePool(db.url);
         const deleting = await other.connect();
         try {
-          const { app, eps } = await seed(store, 1, 0);
-          const now = Date.now();
-          const ids = Array.from({ length: 100 }, (_, i) => newId('msg', now - 100 + i));
-          await probe.query(
-            `INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
-              SELECT id, $2, 'a', '{}', $3::bigint - 101 + g, $3::bigint + ${DAY_MS}
-              FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
-            [ids, app.id, now],
-          );
-          await probe.query(
-            `INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
-                lease_until, created_at, updated_at)
-              SELECT 'task_' || g, $2, id, $3::bigint - 101 + g, $4, 2, 1, NULL, NULL, $3::bigint - 101 + g, 0
-              FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
-            [ids, app.id, now, eps[0]],
-          );
+          const { ep, now } = await failed(store, sql, 100);
           // The endpoint delete's transaction, as endpoints.delete runs it, not committed yet.
           await deleting.query('BEGIN');
-          await deleting.query('DELETE FROM endpoints WHERE id = $1', [eps[0]]);
-          await deleting.query('DELETE FROM tasks WHERE endpoint_id = $1 AND status IN (1, 3)', [eps[0]]);
-          const recovering = store.tasks.recover(eps[0]!, now - 100, now, now);
+          await deleting.query('DELETE FROM endpoints WHERE id = $1', [ep]);
+          await deleting.query('DELETE FROM tasks WHERE endpoint_id = $1 AND status IN (1, 3)', [ep]);
+          const recovering = store.tasks.recover(ep, now - 100, now, now);
           await new Promise((resolve) => setTimeout(resolve, 200));
           await deleting.query('COMMIT');
           assert.equal(await recovering, 0);
-          const { rows } = await probe.query('SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)');
-          assert.equal(rows[0].n, 0);
+          const pending = await sql.one<{ n: number }>(
+            'SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)',
+          );
+          assert.equal(pending!.n, 0);
         } finally {
           deleting.release();
-          await Promise.all([probe.end(), other.end()]);
+          await Promise.all([sql.close(), other.end()]);
           await store.close();
         }
       });
@@ -608,23 +616,8 @@ if (skip) {
         const store = await openPostgresStore(db.url, { poolSize: 1, queryTimeoutMs: 1000 });
         const sql = new Pg(db.url, 1);
         try {
-          const { app, eps } = await seed(store, 1, 0);
-          const now = Date.now();
-          const ids = Array.from({ length: 100_000 }, (_, i) => newId('msg', now - 100_000 + i));
-          await sql.run(
-            `INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
-              SELECT id, $2, 'a', '{}', $3::bigint - 100001 + g, $3::bigint + ${DAY_MS}
-              FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
-            [ids, app.id, now],
-          );
-          await sql.run(
-            `INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
-                lease_until, created_at, updated_at)
-              SELECT 'task_' || g, $2, id, $3::bigint - 100001 + g, $4, 2, 1, NULL, NULL, $3::bigint - 100001 + g, 0
-              FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
-            [ids, app.id, now, eps[0]],
-          );
-          assert.equal(await store.tasks.recover(eps[0]!, now - 100_000, now, now), 100_000);
+          const { ep, now } = await failed(store, sql, 100_000);
+          assert.equal(await store.tasks.recover(ep, now - 100_000, now, now), 100_000);
           const due = await sql.one<{ n: number }>(
             'SELECT count(*)::int AS n FROM tasks WHERE status = 1 AND next_at = $1',
             [now],
