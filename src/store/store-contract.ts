@@ -159,35 +159,6 @@ export async function purgeAll(s: Store, limit = 100): Promise<number> {
   return batches;
 }
 
-/**
- * Changes the rate of an endpoint whose `waiting` tasks wait for their rate slots, while a worker claims
- * freed tasks as soon as there are and puts them back until slots at the new rate, as the rate gate does:
- * a driver that frees the waiting tasks in chunks must not free those again, which would lose their slots.
- */
-export async function rateResetBesideClaims(s: Store, appId: string, endpointId: string, waiting: number) {
-  const now = Date.now();
-  let done = false;
-  const resetting = s.endpoints.resetRate(appId, endpointId, now).finally(() => {
-    done = true;
-  });
-  let claimed: ClaimedTask[] = [];
-  while (claimed.length === 0 && !done) {
-    claimed = await s.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
-  }
-  assert.equal(claimed.length, 10, 'claimed before the reset ended');
-  const slots = new Map<string, number>();
-  for (const { task } of claimed) {
-    const slot = await s.endpoints.reserveSlot(endpointId, now);
-    slots.set(task.id, slot);
-    await s.tasks.release(task.id, task.leaseUntil, slot);
-  }
-  assert.equal(await resetting, waiting);
-  for (const { task, message } of claimed) {
-    const after = await s.tasks.get(message.id, endpointId);
-    assert.deepEqual([after?.id, after?.nextAt, after?.rateSlot], [task.id, slots.get(task.id), true]);
-  }
-}
-
 export function describeStoreContract(name: string, harness: StoreHarness): void {
   const test = (title: string, fn: (s: Store) => Promise<void>) =>
     it(title, async () => {

@@ -21,7 +21,6 @@ import {
   mkEndpoint,
   mkMessage,
   purgeAll,
-  rateResetBesideClaims,
 } from '../../src/store/store-contract.ts';
 import { until } from '../support/in-process.ts';
 import { startPgProxy, viaPort } from '../support/pg-proxy.ts';
@@ -579,7 +578,7 @@ if (skip) {
           FROM unnest($1::text[]) WITH ORDINALITY u(id, g)`,
         [ids, app.id, now, eps[0]],
       );
-      return { ep: eps[0]!, now };
+      return { app, ep: eps[0]!, now };
     }
 
     it('a recovery beside a delete of its endpoint waits for it, and leaves nothing of it pending', async () => {
@@ -604,6 +603,42 @@ if (skip) {
           assert.equal(pending!.n, 0);
         } finally {
           deleting.release();
+          await Promise.all([sql.close(), other.end()]);
+          await store.close();
+        }
+      });
+    });
+
+    it('an app delete beside a recovery leaves nothing of its endpoints pending', async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 3 });
+        const sql = new Pg(db.url, 1);
+        const other = probePool(db.url);
+        const blocker = await other.connect();
+        try {
+          const { app, ep, now } = await failed(store, sql, 1000);
+          // The delete is held at the endpoint's row, which another transaction has locked (as a slot
+          // reservation or a health mark does), while the recovery runs.
+          await blocker.query('BEGIN');
+          await blocker.query('SELECT 1 FROM endpoints WHERE id = $1 FOR NO KEY UPDATE', [ep]);
+          const deleting = store.apps.delete(app.id, now);
+          await until(
+            'the delete to wait for the lock',
+            async () =>
+              (await sql.one<{ n: number }>(
+                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
+                [db.name],
+              ))!.n > 0,
+          );
+          await store.tasks.recover(ep, now - 1000, now, now);
+          await blocker.query('COMMIT');
+          assert.equal(await deleting, true);
+          const pending = await sql.one<{ n: number }>(
+            'SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)',
+          );
+          assert.equal(pending!.n, 0);
+        } finally {
+          blocker.release();
           await Promise.all([sql.close(), other.end()]);
           await store.close();
         }
@@ -672,15 +707,46 @@ if (skip) {
       });
     });
 
-    it('a rate change frees each waiting task once: one that took a new slot meanwhile keeps it', async () => {
+    it('a task put back to wait during a rate change keeps the slot it took at the new rate', async () => {
       await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const store = await openPostgresStore(db.url, { poolSize: 3 });
         const sql = new Pg(db.url, 1);
+        const other = probePool(db.url);
+        const blocker = await other.connect();
         try {
-          const { app, ep } = await waiting(store, sql, 10_000);
-          await rateResetBesideClaims(store, app.id, ep.id, 10_000);
+          const { app, ep, now } = await waiting(store, sql, 5000);
+          // A new message's task (its id after every waiting one), claimed before the change.
+          const message = mkMessage(app.id, now, { id: newId('msg', now) });
+          await store.messages.publish([{ message, endpointIds: [ep.id], now: now - 1000 }]);
+          const [claimed] = await store.tasks.claimDue({ now, limit: 1, leaseMs: 30_000, perEndpoint: 1 });
+          assert.equal(claimed?.message.id, message.id);
+          // The walk is held in its second chunk, on a task another transaction has locked.
+          await blocker.query('BEGIN');
+          await blocker.query(`SELECT 1 FROM tasks WHERE id = 'task_' || lpad('3000', 26, '0') FOR UPDATE`);
+          const resetting = store.endpoints.resetRate(app.id, ep.id, now);
+          await until(
+            'the walk to wait for the lock',
+            async () =>
+              (await sql.one<{ n: number }>(
+                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
+                [db.name],
+              ))!.n > 0,
+          );
+          // Its attempt ends: the rate gate takes a slot at the new rate and puts the task back to wait.
+          const putBack = (async () => {
+            const slot = await store.endpoints.reserveSlot(ep.id, now);
+            await store.tasks.release(claimed!.task.id, claimed!.task.leaseUntil, slot);
+            return slot;
+          })();
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await blocker.query('COMMIT');
+          assert.equal(await resetting, 5000);
+          const slot = await putBack;
+          const after = await store.tasks.get(message.id, ep.id);
+          assert.deepEqual([after?.nextAt, after?.rateSlot], [slot, true]);
         } finally {
-          await sql.close();
+          blocker.release();
+          await Promise.all([sql.close(), other.end()]);
           await store.close();
         }
       });

@@ -24,13 +24,7 @@ import { messagesSql } from '../../src/store/sqlite/messages-sql.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { type MessageQuery, StoreUnavailableError } from '../../src/store/store.ts';
-import {
-  describeStoreContract,
-  mkApp,
-  mkEndpoint,
-  mkMessage,
-  rateResetBesideClaims,
-} from '../../src/store/store-contract.ts';
+import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
@@ -715,7 +709,29 @@ describe('sqlite work on a large backlog', () => {
   it('a rate change frees each waiting task once: one that took a new slot meanwhile keeps it', async () => {
     const { store, app, ep } = await backlog('rate-again', 1, 1);
     try {
-      await rateResetBesideClaims(store, app.id, ep.id, 5000);
+      const now = Date.now();
+      let done = false;
+      const resetting = store.endpoints.resetRate(app.id, ep.id, now).finally(() => {
+        done = true;
+      });
+      // A worker claims freed tasks as soon as there are, and puts them back until slots at the new rate,
+      // as the rate gate does.
+      let claimed: Awaited<ReturnType<typeof store.tasks.claimDue>> = [];
+      while (claimed.length === 0 && !done) {
+        claimed = await store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+      }
+      assert.equal(claimed.length, 10, 'claimed before the reset ended');
+      const slots = new Map<string, number>();
+      for (const { task } of claimed) {
+        const slot = await store.endpoints.reserveSlot(ep.id, now);
+        slots.set(task.id, slot);
+        await store.tasks.release(task.id, task.leaseUntil, slot);
+      }
+      assert.equal(await resetting, 5000);
+      for (const { task, message } of claimed) {
+        const after = await store.tasks.get(message.id, ep.id);
+        assert.deepEqual([after?.id, after?.nextAt, after?.rateSlot], [task.id, slots.get(task.id), true]);
+      }
     } finally {
       await store.close();
     }

@@ -71,11 +71,15 @@ export function appsSql(db: Pg): Store['apps'] {
       return db.tx(async (sql) => {
         // Locked first: a publish key-share locks its apps, so it commits before this or finds the app gone.
         if ((await sql.run('SELECT 1 FROM apps WHERE id = $1 FOR UPDATE', [id])) === 0) return false;
-        await sql.run(
-          'DELETE FROM tasks WHERE endpoint_id IN (SELECT id FROM endpoints WHERE app_id = $1) AND status IN (1, 3)',
+        // Endpoints first, then their undelivered tasks in a statement of its own: a recovery under way
+        // key-share locks its endpoint, so it is waited for, and the tasks it made pending are seen.
+        const endpoints = await sql.rows<{ id: string }>(
+          'DELETE FROM endpoints WHERE app_id = $1 RETURNING id',
           [id],
         );
-        await sql.run('DELETE FROM endpoints WHERE app_id = $1', [id]);
+        await sql.run('DELETE FROM tasks WHERE endpoint_id = ANY ($1::text[]) AND status IN (1, 3)', [
+          endpoints.map((e) => e.id),
+        ]);
         await sql.run('DELETE FROM apps WHERE id = $1', [id]);
         await sql.run('INSERT INTO deleted_apps (id, deleted_at) VALUES ($1, $2)', [id, now]);
         return true;

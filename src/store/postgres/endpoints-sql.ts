@@ -26,10 +26,10 @@ const columns = (e: Endpoint) => [
   e.appId,
 ];
 
-// The endpoints' slots start over at $3; then their tasks waiting for a slot are due by then, a chunk at
-// a time in id order, each a statement of its own: as one, freeing 500,000 took 11 s, near the statement
-// timeout, with the endpoints' rows locked throughout. A task put back to wait meanwhile (it took a slot
-// at the new rate) is not freed a second time.
+// In one transaction: the endpoints' slots start over at $3 (their rows stay locked), then their tasks
+// waiting for a slot are due by then, a chunk at a time in id order, each a statement of its own (as one,
+// freeing 500,000 took 11 s, near the statement timeout). A task freed and claimed meanwhile waits for the
+// lock to take its new slot (RELEASE), so none is put back to wait before the end and freed again.
 const RESET_SLOTS = stmt(`UPDATE endpoints SET rate_next_free = $3
   WHERE app_id = $1 AND (id = $2 OR ($2::text IS NULL AND rate_limit IS NULL)) RETURNING id`);
 const FREE_WAITING = stmt(`WITH c AS (
@@ -131,22 +131,24 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       );
       return changed > 0;
     },
-    async resetRate(appId, endpointId, at) {
-      const ids = (await db.rows<{ id: string }>(RESET_SLOTS, [appId, endpointId, at])).map((r) => r.id);
-      let freed = 0;
-      for (const id of ids) {
-        for (let after = ''; ; ) {
-          const chunk = await db.one<{ seen: number; last: string; n: number }>(FREE_WAITING, [
-            id,
-            at,
-            after,
-          ]);
-          freed += chunk!.n;
-          if (chunk!.seen < TASK_CHUNK) break;
-          after = chunk!.last;
+    resetRate(appId, endpointId, at) {
+      return db.tx(async (sql) => {
+        const ids = (await sql.rows<{ id: string }>(RESET_SLOTS, [appId, endpointId, at])).map((r) => r.id);
+        let freed = 0;
+        for (const id of ids) {
+          for (let after = ''; ; ) {
+            const chunk = await sql.one<{ seen: number; last: string; n: number }>(FREE_WAITING, [
+              id,
+              at,
+              after,
+            ]);
+            freed += chunk!.n;
+            if (chunk!.seen < TASK_CHUNK) break;
+            after = chunk!.last;
+          }
         }
-      }
-      return freed;
+        return freed;
+      });
     },
   };
 }
