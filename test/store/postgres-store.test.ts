@@ -581,6 +581,20 @@ if (skip) {
       return { app, ep: eps[0]!, now };
     }
 
+    /** Resolves once a session on database `name` waits for a lock. */
+    const lockWaited = (sql: Pg, name: string, what: string) =>
+      until(what, async () => {
+        const row = await sql.one<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
+          [name],
+        );
+        return row!.n > 0;
+      });
+
+    /** Tasks pending or sending, on any endpoint. */
+    const undelivered = async (sql: Pg) =>
+      (await sql.one<{ n: number }>('SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)'))!.n;
+
     it('a recovery beside a delete of its endpoint waits for it, and leaves nothing of it pending', async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 2 });
@@ -597,10 +611,7 @@ if (skip) {
           await new Promise((resolve) => setTimeout(resolve, 200));
           await deleting.query('COMMIT');
           assert.equal(await recovering, 0);
-          const pending = await sql.one<{ n: number }>(
-            'SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)',
-          );
-          assert.equal(pending!.n, 0);
+          assert.equal(await undelivered(sql), 0);
         } finally {
           deleting.release();
           await Promise.all([sql.close(), other.end()]);
@@ -622,21 +633,11 @@ if (skip) {
           await blocker.query('BEGIN');
           await blocker.query('SELECT 1 FROM endpoints WHERE id = $1 FOR NO KEY UPDATE', [ep]);
           const deleting = store.apps.delete(app.id, now);
-          await until(
-            'the delete to wait for the lock',
-            async () =>
-              (await sql.one<{ n: number }>(
-                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
-                [db.name],
-              ))!.n > 0,
-          );
+          await lockWaited(sql, db.name, 'the delete to wait for a lock');
           await store.tasks.recover(ep, now - 1000, now, now);
           await blocker.query('COMMIT');
           assert.equal(await deleting, true);
-          const pending = await sql.one<{ n: number }>(
-            'SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)',
-          );
-          assert.equal(pending!.n, 0);
+          assert.equal(await undelivered(sql), 0);
         } finally {
           blocker.release();
           await Promise.all([sql.close(), other.end()]);
@@ -724,14 +725,7 @@ if (skip) {
           await blocker.query('BEGIN');
           await blocker.query(`SELECT 1 FROM tasks WHERE id = 'task_' || lpad('3000', 26, '0') FOR UPDATE`);
           const resetting = store.endpoints.resetRate(app.id, ep.id, now);
-          await until(
-            'the walk to wait for the lock',
-            async () =>
-              (await sql.one<{ n: number }>(
-                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
-                [db.name],
-              ))!.n > 0,
-          );
+          await lockWaited(sql, db.name, 'the walk to wait for a lock');
           // Its attempt ends: the rate gate takes a slot at the new rate and puts the task back to wait.
           const putBack = (async () => {
             const slot = await store.endpoints.reserveSlot(ep.id, now);
