@@ -4,7 +4,7 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
 import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
-import { TASK_CHUNK } from './tasks-sql.ts';
+import { byChunks, TASK_CHUNK } from './tasks-sql.ts';
 
 /** Maps a row, or the same row as nested JSON (row_to_json: json columns are then already parsed). */
 
@@ -38,7 +38,7 @@ const FREE_WAITING = stmt(`WITH c AS (
   ), u AS (
     UPDATE tasks SET next_at = LEAST(next_at, $2), rate_wait = 0
     WHERE status = 1 AND rate_wait = 1 AND endpoint_id = $1 AND id > $3 AND id <= (SELECT max(id) FROM c) RETURNING 1
-  ) SELECT (SELECT count(*)::int FROM c) AS seen, (SELECT max(id) FROM c) AS last, (SELECT count(*)::int FROM u) AS n`);
+  ) SELECT (SELECT max(id) FROM c) AS last, (SELECT count(*)::int FROM u) AS n`);
 
 const INSERT =
   stmt(`INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types,
@@ -135,18 +135,7 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       return db.tx(async (sql) => {
         const ids = (await sql.rows<{ id: string }>(RESET_SLOTS, [appId, endpointId, at])).map((r) => r.id);
         let freed = 0;
-        for (const id of ids) {
-          for (let after = ''; ; ) {
-            const chunk = await sql.one<{ seen: number; last: string; n: number }>(FREE_WAITING, [
-              id,
-              at,
-              after,
-            ]);
-            freed += chunk!.n;
-            if (chunk!.seen < TASK_CHUNK) break;
-            after = chunk!.last;
-          }
-        }
+        for (const id of ids) freed += await byChunks(sql, FREE_WAITING, [id, at]);
         return freed;
       });
     },

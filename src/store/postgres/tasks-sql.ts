@@ -17,6 +17,7 @@ import {
   type Pg,
   type Row,
   type Sql,
+  type Stmt,
   stmt,
   timeFilters,
   withMessage,
@@ -24,6 +25,21 @@ import {
 
 /** Tasks per statement of work over a backlog (a recovery, a rate change), as on SQLite. */
 export const TASK_CHUNK = 2000;
+
+/**
+ * Runs `statement` over a backlog a chunk at a time: its last parameter is where the previous chunk
+ * ended ('' at first), and it answers the chunk's last key (null once none is left) and `n`, what it
+ * changed. Returns the sum of `n`.
+ */
+export async function byChunks(sql: Sql, statement: Stmt, params: unknown[]): Promise<number> {
+  let changed = 0;
+  for (let after = ''; ; ) {
+    const chunk = await sql.one<{ last: string | null; n: number }>(statement, [...params, after]);
+    changed += chunk!.n;
+    if (chunk!.last === null) return changed;
+    after = chunk!.last;
+  }
+}
 
 // A finish under the lease the task still holds moves it on; one under a lease taken over since records
 // its attempt and changes nothing else unless it delivered (see sqlite/tasks-sql.ts, FINISH).
@@ -216,15 +232,15 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       const row = await db.one(RESEND, [now, appId, msgId, endpointId]);
       return row ? toTask(row) : null;
     },
-    async recover(endpointId, since, until, now) {
-      const range = [now, endpointId, since, until, idFloor('msg', since), idFloor('msg', until)];
-      let recovered = 0;
-      for (let after = ''; ; ) {
-        const chunk = await db.one<{ last: string | null; n: number }>(RECOVER, [...range, after]);
-        recovered += chunk!.n;
-        if (chunk!.last === null) return recovered;
-        after = chunk!.last;
-      }
+    recover(endpointId, since, until, now) {
+      return byChunks(db, RECOVER, [
+        now,
+        endpointId,
+        since,
+        until,
+        idFloor('msg', since),
+        idFloor('msg', until),
+      ]);
     },
     async listForEndpoint(endpointId, query) {
       const p = new Params();
