@@ -737,6 +737,29 @@ describe('sqlite work on a large backlog', () => {
     }
   });
 
+  it('a rate change frees the tasks that waited before it: one put back at the new rate ahead of its walk keeps its slot', async () => {
+    const { store, app, ep } = await backlog('rate-ahead', 1, 1);
+    try {
+      const now = Date.now();
+      // A new message's task (after every waiting one in the walk's order), claimed before the change.
+      const message = mkMessage(app.id, now);
+      await store.messages.publish([{ message, endpointIds: [ep.id], now }]);
+      const [claimed] = await store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+      assert.equal(claimed?.message.id, message.id);
+      const resetting = store.endpoints.resetRate(app.id, ep.id, now);
+      // Its attempt ends as the walk begins: the rate gate takes the second slot at the new rate.
+      await store.endpoints.reserveSlot(ep.id, now);
+      const slot = await store.endpoints.reserveSlot(ep.id, now);
+      assert.equal(slot, now + 1000);
+      await store.tasks.release(claimed!.task.id, claimed!.task.leaseUntil, slot);
+      assert.equal(await resetting, 5000, 'the tasks that waited before the change');
+      const after = await store.tasks.get(message.id, ep.id);
+      assert.deepEqual([after?.nextAt, after?.rateSlot], [slot, true]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("deletes a deleted endpoint's pending tasks in chunks: a publish meanwhile does not wait for the end", async () => {
     const { store, app, ep, beside, count } = await backlog('delete', 1);
     try {

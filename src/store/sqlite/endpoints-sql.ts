@@ -4,7 +4,7 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
-import { TASK_CHUNK } from './tasks-sql.ts';
+import { type RateChanges, TASK_CHUNK } from './tasks-sql.ts';
 
 /**
  * Deletes the sending tasks of the endpoints that `endpoints` (SQL taking one parameter) selects, through
@@ -20,11 +20,12 @@ export function deleteSending(db: Db, endpoints: string, param: string): void {
 const DELETE_PENDING = `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? LIMIT ${TASK_CHUNK})`;
 
-// The next chunk of waiting tasks, in rowid order after the last one freed: a task put back to wait
-// again meanwhile (it took a slot at the new rate) is not freed a second time.
+// The next chunk of tasks that waited before the change, in rowid order after the last one freed: a task
+// put back to wait since (it took a slot at the new rate) is not freed (see RateChanges).
 const FREE_WAITING = `UPDATE tasks SET next_at = min(next_at, @at), rate_wait = 0 WHERE rowid IN
   (SELECT rowid FROM tasks INDEXED BY tasks_rate_waiting WHERE status = 1 AND rate_wait = 1
-   AND endpoint_id = @id AND rowid > @after ORDER BY rowid LIMIT ${TASK_CHUNK}) RETURNING rowid`;
+   AND endpoint_id = @id AND rowid > @after AND updated_at <= @cutoff ORDER BY rowid LIMIT ${TASK_CHUNK})
+  RETURNING rowid`;
 
 /**
  * Deletes the pending tasks of deleted endpoints, a chunk at a time, each a commit of its own that the
@@ -59,7 +60,7 @@ const columns = (e: Endpoint) => [
 const RATE = `SELECT coalesce(e.rate_limit, a.rate_limit) AS rate FROM endpoints e JOIN apps a ON a.id = e.app_id
   WHERE e.id = ?`;
 
-export function endpointsSql(db: Db): Store['endpoints'] {
+export function endpointsSql(db: Db, rates: RateChanges): Store['endpoints'] {
   return {
     async create(e) {
       conflictAs('uid', () =>
@@ -162,8 +163,10 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       return changed > 0;
     },
     async resetRate(appId, endpointId, at) {
-      const ids = await db.grouped(() =>
-        db
+      let cutoff = 0;
+      const ids = await db.grouped(() => {
+        cutoff = rates.begin(at);
+        return db
           .all(
             `UPDATE endpoints SET rate_next_free = ?
              WHERE app_id = ? AND (id = ? OR (? IS NULL AND rate_limit IS NULL)) RETURNING id`,
@@ -172,8 +175,8 @@ export function endpointsSql(db: Db): Store['endpoints'] {
             endpointId,
             endpointId,
           )
-          .map((r) => r.id as string),
-      );
+          .map((r) => r.id as string);
+      });
       // A chunk of waiting tasks at a time, each a commit of its own (see deletePending): a backlog
       // behind a slow rate may hold many (100,000 took 0.3 s). A crash in between leaves the rest
       // waiting for the slots they hold.
@@ -181,7 +184,9 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       for (const id of ids) {
         let after = 0;
         for (;;) {
-          const freed = await db.grouped(() => db.all<{ rowid: number }>(FREE_WAITING, { at, id, after }));
+          const freed = await db.grouped(() =>
+            db.all<{ rowid: number }>(FREE_WAITING, { at, id, after, cutoff }),
+          );
           moved += freed.length;
           if (freed.length < TASK_CHUNK) break;
           after = Math.max(...freed.map((r) => r.rowid));

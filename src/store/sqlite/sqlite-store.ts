@@ -13,7 +13,7 @@ import { eventTypesSql } from './event-types-sql.ts';
 import { idempotencySql, settingsSql } from './kv-sql.ts';
 import { messagesSql, type SqliteMessages } from './messages-sql.ts';
 import { migrate } from './migrate.ts';
-import { tasksSql } from './tasks-sql.ts';
+import { RateChanges, tasksSql } from './tasks-sql.ts';
 import { guardUnavailable, type Refusal } from './unavailable.ts';
 
 export type SqliteStore = Store & { messages: SqliteMessages };
@@ -102,15 +102,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     throw explained(path, error);
   }
   const db = new Db(raw);
+  const rates = new RateChanges();
   const checkpointer = memory ? null : startCheckpointer(path);
   let closed = false;
   return guardUnavailable(
     {
       apps: appsSql(db),
       eventTypes: eventTypesSql(db),
-      endpoints: endpointsSql(db),
+      endpoints: endpointsSql(db, rates),
       messages: messagesSql(db, options.retentionMs ?? null),
-      tasks: tasksSql(db),
+      tasks: tasksSql(db, rates),
       attempts: attemptsSql(db),
       idempotency: idempotencySql(db),
       settings: settingsSql(db),

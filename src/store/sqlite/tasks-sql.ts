@@ -37,11 +37,35 @@ const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, u
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
 // since the slot was reserved: it then comes back when the slots start over, to take a new one.
-// rate_wait says it then holds its slot (see DeliveryTask.rateSlot).
-const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL,
+// rate_wait says it then holds its slot (see DeliveryTask.rateSlot); updated_at is marked past the last
+// change (see RateChanges).
+const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL, updated_at = max(updated_at, @mark),
   next_at = CAST(min(@at, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at)) AS INTEGER),
   rate_wait = coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at) >= @at
   WHERE id = @id AND status = 3 AND lease_until = @lease`;
+
+/**
+ * Tells the tasks that waited for a rate slot before a rate change from those put back since, while the
+ * change frees its backlog in chunks committed on their own (a task put back at the new rate must keep
+ * that slot). A waiting task's updated_at is the time of its claim, or a release's mark; a change's
+ * cutoff, taken in its first commit, is at least the clock then and past the last mark, so at or after
+ * every task then waiting; it frees only those, and a release marks a task past the last cutoff. One
+ * writer in one process: kept in memory (a crash ends the walk too).
+ */
+export class RateChanges {
+  #cutoff = 0;
+
+  /** The new change's cutoff, taken inside its first commit. */
+  begin(at: number): number {
+    this.#cutoff = Math.max(Date.now(), at, this.#cutoff + 1);
+    return this.#cutoff;
+  }
+
+  /** What a release marks a task with. */
+  get mark(): number {
+    return this.#cutoff + 1;
+  }
+}
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 // Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
 // already waits for one (a second resend).
@@ -81,7 +105,7 @@ function rangeSql(range: { since?: number | null; until?: number | null }): [str
   return [where.map((w) => ` AND ${w}`).join(''), params];
 }
 
-export function tasksSql(db: Db): Store['tasks'] {
+export function tasksSql(db: Db, rates: RateChanges): Store['tasks'] {
   const finish = db.stmt(FINISH);
   const insertAttempt = db.stmt(INSERT_ATTEMPT);
 
@@ -136,7 +160,7 @@ export function tasksSql(db: Db): Store['tasks'] {
     },
     release(taskId, lease, at) {
       return db.grouped(() => {
-        db.run(RELEASE, { at, lease, id: taskId });
+        db.run(RELEASE, { at, lease, id: taskId, mark: rates.mark });
       }, false);
     },
     async get(msgId, endpointId) {
