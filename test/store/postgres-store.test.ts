@@ -372,7 +372,7 @@ if (skip) {
           const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
           assert.deepEqual(
             rows.map((r) => r.version),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
           );
           assert.equal(await stores[3]!.settings.get('x'), null);
           await probe.query(
@@ -1189,13 +1189,64 @@ if (skip) {
       });
     });
 
-    /** Rows of messages and attempts `sql`'s one connection has read, as its statistics count them. */
-    const rowsRead = async (sql: Pg): Promise<number> => {
+    /** Rows of these tables (messages and attempts: every day's) `sql`'s one connection has read, as its statistics count them. */
+    const rowsRead = async (sql: Pg, tables = ['messages', 'attempts']): Promise<number> => {
       await sql.run('SELECT pg_stat_force_next_flush()');
-      const row = await sql.one<{ n: string }>(`SELECT sum(seq_tup_read + coalesce(idx_tup_fetch, 0)) AS n
-        FROM pg_stat_user_tables WHERE relname LIKE 'messages%' OR relname LIKE 'attempts%'`);
+      const row = await sql.one<{ n: string }>(
+        `SELECT sum(seq_tup_read + coalesce(idx_tup_fetch, 0)) AS n FROM pg_stat_user_tables
+          WHERE relname LIKE ANY (SELECT t || '%' FROM unnest($1::text[]) t)`,
+        [tables],
+      );
       return Number(row!.n);
     };
+
+    it("an endpoint's failed deliveries and failed attempts are read without walking its history", async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 1 });
+        const sql = new Pg(db.url, 1);
+        try {
+          // 20,000 deliveries of one endpoint over the 20 whole days before today, one in 1,000 failed.
+          const first = Math.floor(Date.now() / DAY_MS) - 20;
+          await new Partitions(sql).ensureFor(Array.from({ length: 21 }, (_, d) => (first + d) * DAY_MS));
+          const rows = `FROM generate_series(1, 20000) g, LATERAL (SELECT lpad(g::text, 26, '0') AS n,
+            ${first * DAY_MS} + g::bigint * ${DAY_MS / 1000} AS t, (CASE WHEN g % 1000 = 0 THEN 2 ELSE 0 END) AS s) x`;
+          await sql.run(`INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+            SELECT 'msg_' || n, 'app_1', 'a', '{}', t, t + ${100 * DAY_MS} ${rows}`);
+          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+              next_at, lease_until, created_at, updated_at)
+            SELECT 'task_' || n, 'app_1', 'msg_' || n, t, 'ep_1', s, 1, NULL, NULL, t, t ${rows}`);
+          await sql.run(`INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status,
+              response_status_code, response, response_duration_ms, trigger_type, created_at)
+            SELECT 'atmpt_' || n, 'app_1', 'msg_' || n, t, 'ep_1', 'https://example.com/', s, 500, '', 1, 0, t ${rows}`);
+          for (const analyzed of [false, true]) {
+            if (analyzed) await sql.run('ANALYZE');
+            let before = await rowsRead(sql, ['tasks', 'messages']);
+            const tasks = await store.tasks.listForEndpoint('ep_1', { limit: 50, status: 'fail' });
+            assert.equal(tasks.data.length, 20);
+            const listing = (await rowsRead(sql, ['tasks', 'messages'])) - before;
+            assert.ok(
+              listing <= 500,
+              `rows read listing 20 failed of 20,000 (analyzed: ${analyzed}): ${listing}`,
+            );
+            before = await rowsRead(sql, ['attempts']);
+            const attempts = await store.attempts.list('app_1', {
+              limit: 50,
+              endpointId: 'ep_1',
+              status: 'fail',
+            });
+            assert.equal(attempts.data.length, 20);
+            const reading = (await rowsRead(sql, ['attempts'])) - before;
+            assert.ok(
+              reading <= 500,
+              `rows read listing 20 failed attempts (analyzed: ${analyzed}): ${reading}`,
+            );
+          }
+        } finally {
+          await sql.close();
+          await store.close();
+        }
+      });
+    });
 
     // Joined to their batch, both statements read every message of every day, once per batch: the
     // planner costs the join as probing each day's partition for each row of the batch.

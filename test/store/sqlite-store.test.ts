@@ -18,11 +18,13 @@ import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Endpoint } from '../../src/core/types.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
+import { attemptsSql } from '../../src/store/sqlite/attempts-sql.ts';
 import { LOG_LIMIT_BYTES, WAL_PAGES } from '../../src/store/sqlite/checkpointer.ts';
 import { Db } from '../../src/store/sqlite/db.ts';
 import { messagesSql } from '../../src/store/sqlite/messages-sql.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { RateChanges, tasksSql } from '../../src/store/sqlite/tasks-sql.ts';
 import { type MessageQuery, StoreUnavailableError } from '../../src/store/store.ts';
 import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
@@ -95,7 +97,7 @@ describe('sqlite store on a file', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.deepEqual(
         db.prepare('SELECT version FROM schema_migrations').pluck().all(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
       );
     } finally {
       db.close();
@@ -490,6 +492,27 @@ describe('sqlite list plans', () => {
     assert.deepEqual(await through('busy', 'many'), { ids: 0, through: ['c', 'busy'] });
     assert.deepEqual(await through('none', 'many'), { ids: 0, through: ['c', 'none'] });
     raw.close();
+  });
+  it("an endpoint's failed deliveries and failed attempts are read through their own indexes", async () => {
+    const statements: string[] = [];
+    const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
+    migrate(raw);
+    const db = new Db(raw);
+    const [app, ep] = ['app_1', 'ep_1'];
+    statements.length = 0;
+    await tasksSql(db, new RateChanges()).listForEndpoint(ep, { limit: 10, status: 'fail' });
+    await attemptsSql(db).list(app, { limit: 10, endpointId: ep, status: 'fail' });
+    const plans = statements
+      .filter((sql) => / FROM (tasks t|attempts a) /.test(sql))
+      .map((sql) =>
+        (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
+          .map((p) => p.detail)
+          .join(' | '),
+      );
+    raw.close();
+    assert.equal(plans.length, 2);
+    assert.match(plans[0]!, /SEARCH t USING INDEX tasks_endpoint_failed \(endpoint_id=\?\)/);
+    assert.match(plans[1]!, /SEARCH a USING INDEX attempts_endpoint_failed \(endpoint_id=\?\)/);
   });
 });
 

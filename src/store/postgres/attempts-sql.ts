@@ -29,7 +29,8 @@ export function attemptsSql(db: Pg): Store['attempts'] {
         if (at !== null) where.push(`a.created_at >= ${p.add(at)}`);
       }
       if (query.endpointId != null) where.push(`a.endpoint_id = ${p.add(query.endpointId)}`);
-      if (query.status != null) where.push(`a.status = ${p.add(query.status === 'success' ? 0 : 2)}`);
+      // A literal, that the failed attempts' own index matches.
+      if (query.status != null) where.push(`a.status = ${query.status === 'success' ? 0 : 2}`);
       if (query.statusCodeClass != null) {
         // 0: no response; otherwise the hundreds class (100 = 1xx … 500 = 5xx).
         if (query.statusCodeClass === 0) where.push('a.response_status_code = 0');

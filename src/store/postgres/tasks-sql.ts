@@ -246,7 +246,8 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       const p = new Params();
       const where = [`t.endpoint_id = ${p.add(endpointId)}`];
       if (query.status != null) {
-        where.push(`${SHOWN_STATUS} = ${p.add(TaskStatus[query.status])}`);
+        // A literal, that the failed tasks' own index matches.
+        where.push(`${SHOWN_STATUS} = ${TaskStatus[query.status]}`);
       }
       timeFilters('t.created_at', where, p, query);
       messageFilters('m', where, p, query);

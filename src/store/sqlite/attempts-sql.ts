@@ -30,8 +30,8 @@ export function attemptsSql(db: Db): Store['attempts'] {
         params.push(query.endpointId);
       }
       if (query.status != null) {
-        where.push('a.status = ?');
-        params.push(query.status === 'success' ? 0 : 2);
+        // A literal, that the failed attempts' own index matches.
+        where.push(`a.status = ${query.status === 'success' ? 0 : 2}`);
       }
       if (query.statusCodeClass != null) {
         // 0: no response; otherwise the hundreds class (100 = 1xx … 500 = 5xx).

@@ -196,8 +196,8 @@ export function tasksSql(db: Db, rates: RateChanges): Store['tasks'] {
       const where = ['t.endpoint_id = ?'];
       const params: unknown[] = [endpointId];
       if (query.status != null) {
-        where.push(`${SHOWN_STATUS} = ?`);
-        params.push(TaskStatus[query.status]);
+        // A literal, that the failed tasks' own index matches.
+        where.push(`${SHOWN_STATUS} = ${TaskStatus[query.status]}`);
       }
       timeFilters('t.created_at', where, params, query);
       messageFilters('m', where, params, query);
