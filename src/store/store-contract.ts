@@ -439,6 +439,29 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await dueAt(m3!), T0 + 30);
         assert.equal(await s.endpoints.resetRate(mkApp().id, null, T0 + 30), 0, 'another app: nothing');
       });
+      test('a rate change frees the tasks that took their slots before it, whatever the clock of their claim', async (s) => {
+        const { app, ep, publish } = await world(s);
+        await s.endpoints.update({ ...ep, rateLimit: 1 }, ep);
+        const now = Date.now();
+        const m = await publish(now);
+        // Claimed by a worker whose clock runs a minute ahead, and put back for a slot ten minutes out.
+        const ahead = now + 60_000;
+        const [c] = await claim(s, ahead);
+        await s.tasks.release(c!.task.id, c!.task.leaseUntil, ahead + 600_000);
+        assert.equal(await s.endpoints.resetRate(app.id, ep.id, now), 1);
+        const freed = await s.tasks.get(m.id, ep.id);
+        assert.deepEqual([freed?.nextAt, freed?.rateSlot], [now, false]);
+      });
+      test('a task resent while it waits for its rate slot gives the slot up: a failed manual attempt leaves it due', async (s) => {
+        const { app, ep, publish } = await world(s);
+        await s.endpoints.update({ ...ep, rateLimit: 1 }, ep);
+        const m = await publish();
+        const [c] = await claim(s, T0);
+        await s.tasks.release(c!.task.id, c!.task.leaseUntil, T0 + 600_000);
+        const resent = await s.tasks.resend(app.id, m.id, ep.id, T0 + 1);
+        assert.deepEqual(resent?.restore, { status: 'pending', at: T0 + 1 }, 'not its slot ten minutes out');
+        assert.equal(resent?.rateSlot, false);
+      });
       test('a task given a slot before a reset, and put back after it, waits only until the reset', async (s) => {
         const { app, ep, publish } = await world(s);
         await s.endpoints.update({ ...ep, rateLimit: 1 }, ep);

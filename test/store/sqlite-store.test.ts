@@ -24,7 +24,7 @@ import { Db } from '../../src/store/sqlite/db.ts';
 import { messagesSql } from '../../src/store/sqlite/messages-sql.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { RateChanges, tasksSql } from '../../src/store/sqlite/tasks-sql.ts';
+import { tasksSql } from '../../src/store/sqlite/tasks-sql.ts';
 import { type MessageQuery, StoreUnavailableError } from '../../src/store/store.ts';
 import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
@@ -97,7 +97,7 @@ describe('sqlite store on a file', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.deepEqual(
         db.prepare('SELECT version FROM schema_migrations').pluck().all(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
       );
     } finally {
       db.close();
@@ -500,7 +500,7 @@ describe('sqlite list plans', () => {
     const db = new Db(raw);
     const [app, ep] = ['app_1', 'ep_1'];
     statements.length = 0;
-    await tasksSql(db, new RateChanges()).listForEndpoint(ep, { limit: 10, status: 'fail' });
+    await tasksSql(db).listForEndpoint(ep, { limit: 10, status: 'fail' });
     await attemptsSql(db).list(app, { limit: 10, endpointId: ep, status: 'fail' });
     const plans = statements
       .filter((sql) => / FROM (tasks t|attempts a) /.test(sql))

@@ -97,11 +97,12 @@ const RELEASE = stmt(`UPDATE tasks t SET status = 1, lease_until = NULL,
 const GET = stmt('SELECT * FROM tasks WHERE msg_id = $1 AND endpoint_id = $2');
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 // Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
-// already waits for one (a second resend).
+// already waits for one (a second resend); a task waiting for its rate slot gives it up, and returns
+// due at once, to take a new one.
 const RESEND = stmt(`WITH r AS (
     UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
       restore_status = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_status ELSE status END,
-      restore_at = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_at ELSE next_at END,
+      restore_at = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_at WHEN rate_wait = 1 THEN $1 ELSE next_at END,
       lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = $1, trigger_type = 1, updated_at = $1,
       rate_wait = 0 WHERE app_id = $2 AND msg_id = $3 AND endpoint_id = $4 RETURNING *
   ) SELECT r.* FROM r, LATERAL (SELECT pg_notify('${TASKS_CHANNEL}', '')) n`);

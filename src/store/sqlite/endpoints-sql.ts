@@ -4,7 +4,7 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
-import { type RateChanges, TASK_CHUNK } from './tasks-sql.ts';
+import { TASK_CHUNK } from './tasks-sql.ts';
 
 /**
  * Deletes the sending tasks of the endpoints that `endpoints` (SQL taking one parameter) selects, through
@@ -20,11 +20,11 @@ export function deleteSending(db: Db, endpoints: string, param: string): void {
 const DELETE_PENDING = `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? LIMIT ${TASK_CHUNK})`;
 
-// The next chunk of tasks that waited before the change, in rowid order after the last one freed: a task
-// put back to wait since (it took a slot at the new rate) is not freed (see RateChanges).
+// The next chunk of the tasks that took their slots before the change (@change), in rowid order after
+// the last one freed: one put back to wait since, at a slot of the new rate, keeps it.
 const FREE_WAITING = `UPDATE tasks SET next_at = min(next_at, @at), rate_wait = 0 WHERE rowid IN
   (SELECT rowid FROM tasks INDEXED BY tasks_rate_waiting WHERE status = 1 AND rate_wait = 1
-   AND endpoint_id = @id AND rowid > @after AND updated_at <= @cutoff ORDER BY rowid LIMIT ${TASK_CHUNK})
+   AND endpoint_id = @id AND rowid > @after AND rate_change < @change ORDER BY rowid LIMIT ${TASK_CHUNK})
   RETURNING rowid`;
 
 /**
@@ -60,7 +60,7 @@ const columns = (e: Endpoint) => [
 const RATE = `SELECT coalesce(e.rate_limit, a.rate_limit) AS rate FROM endpoints e JOIN apps a ON a.id = e.app_id
   WHERE e.id = ?`;
 
-export function endpointsSql(db: Db, rates: RateChanges): Store['endpoints'] {
+export function endpointsSql(db: Db): Store['endpoints'] {
   return {
     async create(e) {
       conflictAs('uid', () =>
@@ -163,29 +163,26 @@ export function endpointsSql(db: Db, rates: RateChanges): Store['endpoints'] {
       return changed > 0;
     },
     async resetRate(appId, endpointId, at) {
-      let cutoff = 0;
-      const ids = await db.grouped(() => {
-        cutoff = rates.begin(at);
-        return db
-          .all(
-            `UPDATE endpoints SET rate_next_free = ?
-             WHERE app_id = ? AND (id = ? OR (? IS NULL AND rate_limit IS NULL)) RETURNING id`,
-            at,
-            appId,
-            endpointId,
-            endpointId,
-          )
-          .map((r) => r.id as string);
-      });
+      // Each endpoint counts its rate changes; a task put back to wait for a slot notes the count then.
+      const changed = await db.grouped(() =>
+        db.all<{ id: string; change: number }>(
+          `UPDATE endpoints SET rate_next_free = ?, rate_changes = rate_changes + 1
+           WHERE app_id = ? AND (id = ? OR (? IS NULL AND rate_limit IS NULL)) RETURNING id, rate_changes AS change`,
+          at,
+          appId,
+          endpointId,
+          endpointId,
+        ),
+      );
       // A chunk of waiting tasks at a time, each a commit of its own (see deletePending): a backlog
       // behind a slow rate may hold many (100,000 took 0.3 s). A crash in between leaves the rest
       // waiting for the slots they hold.
       let moved = 0;
-      for (const id of ids) {
+      for (const { id, change } of changed) {
         let after = 0;
         for (;;) {
           const freed = await db.grouped(() =>
-            db.all<{ rowid: number }>(FREE_WAITING, { at, id, after, cutoff }),
+            db.all<{ rowid: number }>(FREE_WAITING, { at, id, after, change }),
           );
           moved += freed.length;
           if (freed.length < TASK_CHUNK) break;

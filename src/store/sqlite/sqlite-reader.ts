@@ -12,7 +12,7 @@ import { LOG_LIMIT_BYTES } from './checkpointer.ts';
 import { Db } from './db.ts';
 import { messagesSql } from './messages-sql.ts';
 import { watchFile } from './sqlite-store.ts';
-import { RateChanges, tasksSql } from './tasks-sql.ts';
+import { tasksSql } from './tasks-sql.ts';
 import { guardUnavailable } from './unavailable.ts';
 
 /** The reads whose cost grows with the history they look through: lists with filters, and stats. */
@@ -74,7 +74,7 @@ export function openSqliteReader(path: string): SqliteReads {
         raw.exec('COMMIT');
       }
     };
-  const [messages, tasks, attempts] = [messagesSql(db), tasksSql(db, new RateChanges()), attemptsSql(db)];
+  const [messages, tasks, attempts] = [messagesSql(db), tasksSql(db), attemptsSql(db)];
   return guardUnavailable(
     {
       messages: { list: inSnapshot(messages.list) },

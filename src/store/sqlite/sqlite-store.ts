@@ -13,7 +13,7 @@ import { eventTypesSql } from './event-types-sql.ts';
 import { idempotencySql, settingsSql } from './kv-sql.ts';
 import { messagesSql, type SqliteMessages } from './messages-sql.ts';
 import { migrate } from './migrate.ts';
-import { RateChanges, tasksSql } from './tasks-sql.ts';
+import { tasksSql } from './tasks-sql.ts';
 import { guardUnavailable, type Refusal } from './unavailable.ts';
 
 export type SqliteStore = Store & { messages: SqliteMessages };
@@ -102,16 +102,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     throw explained(path, error);
   }
   const db = new Db(raw);
-  const rates = new RateChanges();
   const checkpointer = memory ? null : startCheckpointer(path);
   let closed = false;
   return guardUnavailable(
     {
       apps: appsSql(db),
       eventTypes: eventTypesSql(db),
-      endpoints: endpointsSql(db, rates),
+      endpoints: endpointsSql(db),
       messages: messagesSql(db, options.retentionMs ?? null),
-      tasks: tasksSql(db, rates),
+      tasks: tasksSql(db),
       attempts: attemptsSql(db),
       idempotency: idempotencySql(db),
       settings: settingsSql(db),

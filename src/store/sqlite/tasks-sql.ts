@@ -37,43 +37,23 @@ const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, u
   response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
 // since the slot was reserved: it then comes back when the slots start over, to take a new one.
-// rate_wait says it then holds its slot (see DeliveryTask.rateSlot); updated_at is marked past the last
-// change (see RateChanges).
-const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL, updated_at = max(updated_at, @mark),
+// rate_wait says it then holds its slot (see DeliveryTask.rateSlot), rate_change after which of the
+// endpoint's rate changes it took it (see resetRate).
+const RELEASE = `UPDATE tasks SET status = 1, lease_until = NULL,
   next_at = CAST(min(@at, coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at)) AS INTEGER),
-  rate_wait = coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at) >= @at
+  rate_wait = coalesce((SELECT rate_next_free FROM endpoints WHERE id = tasks.endpoint_id), @at) >= @at,
+  rate_change = coalesce((SELECT rate_changes FROM endpoints WHERE id = tasks.endpoint_id), 0)
   WHERE id = @id AND status = 3 AND lease_until = @lease`;
-
-/**
- * Tells the tasks that waited for a rate slot before a rate change from those put back since, while the
- * change frees its backlog in chunks committed on their own (a task put back at the new rate must keep
- * that slot). A waiting task's updated_at is the time of its claim, or a release's mark; a change's
- * cutoff, taken in its first commit, is at least the clock then and past the last mark, so at or after
- * every task then waiting; it frees only those, and a release marks a task past the last cutoff. One
- * writer in one process: kept in memory (a crash ends the walk too).
- */
-export class RateChanges {
-  #cutoff = 0;
-
-  /** The new change's cutoff, taken inside its first commit. */
-  begin(at: number): number {
-    this.#cutoff = Math.max(Date.now(), at, this.#cutoff + 1);
-    return this.#cutoff;
-  }
-
-  /** What a release marks a task with. */
-  get mark(): number {
-    return this.#cutoff + 1;
-  }
-}
 // A task in flight keeps its lease (never two attempts at once); its finish makes it due (see FINISH).
 // Otherwise the state it leaves is kept, for a failure of the manual attempt to return to, unless it
-// already waits for one (a second resend).
+// already waits for one (a second resend); a task waiting for its rate slot gives it up, and returns
+// due at once, to take a new one.
 const RESEND = `UPDATE tasks SET status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
   restore_status = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_status ELSE status END,
-  restore_at = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_at ELSE next_at END,
-  lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = ?, trigger_type = 1, updated_at = ?,
-  rate_wait = 0 WHERE app_id = ? AND msg_id = ? AND endpoint_id = ? RETURNING *`;
+  restore_at = CASE WHEN status = 3 OR trigger_type = 1 THEN restore_at WHEN rate_wait = 1 THEN @now
+    ELSE next_at END,
+  lease_until = CASE WHEN status = 3 THEN lease_until END, next_at = @now, trigger_type = 1, updated_at = @now,
+  rate_wait = 0 WHERE app_id = @appId AND msg_id = @msgId AND endpoint_id = @endpointId RETURNING *`;
 
 /**
  * Tasks per commit in work over a whole backlog (recovery here; deleting pending tasks and freeing rate
@@ -105,7 +85,7 @@ function rangeSql(range: { since?: number | null; until?: number | null }): [str
   return [where.map((w) => ` AND ${w}`).join(''), params];
 }
 
-export function tasksSql(db: Db, rates: RateChanges): Store['tasks'] {
+export function tasksSql(db: Db): Store['tasks'] {
   const finish = db.stmt(FINISH);
   const insertAttempt = db.stmt(INSERT_ATTEMPT);
 
@@ -160,7 +140,7 @@ export function tasksSql(db: Db, rates: RateChanges): Store['tasks'] {
     },
     release(taskId, lease, at) {
       return db.grouped(() => {
-        db.run(RELEASE, { at, lease, id: taskId, mark: rates.mark });
+        db.run(RELEASE, { at, lease, id: taskId });
       }, false);
     },
     async get(msgId, endpointId) {
@@ -168,7 +148,7 @@ export function tasksSql(db: Db, rates: RateChanges): Store['tasks'] {
       return row ? toTask(row) : null;
     },
     async resend(appId, msgId, endpointId, now) {
-      const row = db.get(RESEND, now, now, appId, msgId, endpointId);
+      const row = db.get(RESEND, { now, appId, msgId, endpointId });
       return row ? toTask(row) : null;
     },
     async recover(endpointId, since, until, now) {
