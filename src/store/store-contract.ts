@@ -18,6 +18,7 @@ import {
   type ClaimedTask,
   ConflictError,
   type FinishInput,
+  type MessageFilters,
   type MessageQuery,
   type PublishResult,
   SLOT_GRACE_MS,
@@ -1375,6 +1376,81 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await s.tasks.get(expunged.id, ep.id))?.status, 'fail');
       });
 
+      test("an endpoint's deliveries and attempts filtered by channel, tag and event type page through in both orders", async (s) => {
+        const { app, eps, publish } = await world(s, 2);
+        const [e0, e1] = [eps[0]!, eps[1]!];
+        // 36 messages: channels, tags and types in overlapping cycles, each to e0, e1 or both.
+        const sent: Array<{ m: Message; to: Endpoint[] }> = [];
+        for (let i = 0; i < 36; i++) {
+          const to = [[e0], [e1], [e0, e1]][i % 3]!;
+          const m = await publish(
+            T0 + i * 10,
+            {
+              channels: i % 4 === 0 ? ['eu'] : i % 4 === 1 ? ['us', 'eu'] : null,
+              tags: i % 5 < 2 ? ['vip'] : null,
+              eventType: ['a.one', 'b.two', 'c.three'][i % 3 === 2 ? 2 : i % 2]!,
+            },
+            to,
+          );
+          sent.push({ m, to });
+        }
+        const claimed = await claim(s, T0 + 1000);
+        for (const c of claimed) {
+          const attempt = mkAttempt(c.message, c.endpoint.id, c.message.createdAt + 1, { status: 'fail' });
+          await finishOne(s, finishing(c.task, attempt, { status: 'fail' }, T0 + 1001));
+        }
+        const queries: MessageFilters[] = [
+          { channel: 'eu' },
+          { tag: 'vip' },
+          { channel: 'us', tag: 'vip' },
+          { eventTypes: ['b.two'] },
+          { eventTypes: ['a.one', 'c.three'], channel: 'eu' },
+          { eventTypes: ['c.three'], tag: 'vip' },
+        ];
+        const matches = (m: Message, q: MessageFilters) =>
+          (!q.channel || (m.channels ?? []).includes(q.channel)) &&
+          (!q.tag || (m.tags ?? []).includes(q.tag)) &&
+          (!q.eventTypes || q.eventTypes.includes(m.eventType));
+        for (const q of queries) {
+          for (const order of ['descending', 'ascending'] as const) {
+            const expected = sent
+              .filter(({ m, to }) => to.includes(e1) && matches(m, q))
+              .map(({ m }) => m.id)
+              .sort();
+            if (order === 'descending') expected.reverse();
+            const walk = async <T>(
+              list: (iterator: string | null) => Promise<Page<T>>,
+              idOf: (x: T) => string,
+            ) => {
+              const seen: string[] = [];
+              let iterator: string | null = null;
+              for (let pages = 0; pages < 20; pages++) {
+                const page = await list(iterator);
+                seen.push(...page.data.map(idOf));
+                if (page.done) break;
+                iterator = page.iterator;
+              }
+              return seen;
+            };
+            const tasks = await walk(
+              (iterator) => s.tasks.listForEndpoint(e1.id, { limit: 2, iterator, order, ...q }),
+              (x) => x.message.id,
+            );
+            assert.deepEqual(tasks, expected, `deliveries ${order} ${JSON.stringify(q)}`);
+            const failed = await s.tasks.listForEndpoint(e1.id, { limit: 50, status: 'fail', order, ...q });
+            assert.deepEqual(
+              failed.data.map((x) => x.message.id),
+              expected,
+              `failed ${JSON.stringify(q)}`,
+            );
+            const attempts = await walk(
+              (iterator) => s.attempts.list(app.id, { limit: 2, iterator, order, endpointId: e1.id, ...q }),
+              (a) => a.msgId,
+            );
+            assert.deepEqual(attempts, expected, `attempts ${order} ${JSON.stringify(q)}`);
+          }
+        }
+      });
       test("lists an endpoint's tasks by message and a message's tasks by endpoint", async (s) => {
         const { app, eps, publish } = await world(s, 3);
         const m1 = await publish(T0, { channels: ['eu'], tags: ['t1'] });

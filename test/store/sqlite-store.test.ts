@@ -18,14 +18,16 @@ import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
 import type { Endpoint } from '../../src/core/types.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
+import { appsSql } from '../../src/store/sqlite/apps-sql.ts';
 import { attemptsSql } from '../../src/store/sqlite/attempts-sql.ts';
 import { LOG_LIMIT_BYTES, WAL_PAGES } from '../../src/store/sqlite/checkpointer.ts';
 import { Db } from '../../src/store/sqlite/db.ts';
+import { endpointsSql } from '../../src/store/sqlite/endpoints-sql.ts';
 import { messagesSql } from '../../src/store/sqlite/messages-sql.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tasksSql } from '../../src/store/sqlite/tasks-sql.ts';
-import { type MessageQuery, StoreUnavailableError } from '../../src/store/store.ts';
+import { type MessageFilters, type MessageQuery, StoreUnavailableError } from '../../src/store/store.ts';
 import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
 
@@ -493,6 +495,50 @@ describe('sqlite list plans', () => {
     assert.deepEqual(await through('none', 'many'), { ids: 0, through: ['c', 'none'] });
     raw.close();
   });
+  it("an endpoint's lists filtered by what few messages have read through those; by what many have, through the endpoint's", async () => {
+    const statements: string[] = [];
+    const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
+    migrate(raw);
+    const db = new Db(raw);
+    // 10,005 messages to the endpoint, all on the channel `many` and of type `a.b`; five also on `few`,
+    // of type `c.d`, each with a failed attempt.
+    const app = mkApp(0, { id: 'app_1' });
+    await appsSql(db).create(app);
+    await endpointsSql(db).create(mkEndpoint(app.id, 0, { id: 'ep_1' }));
+    raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10005)
+      INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
+        SELECT printf('msg_%026d', i), 'app_1', CASE WHEN i % 2001 = 0 THEN 'c.d' ELSE 'a.b' END,
+          CASE WHEN i % 2001 = 0 THEN '["many","few"]' ELSE '["many"]' END, '{}', i, i + 1000000 FROM n;
+      INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, created_at, updated_at)
+        SELECT 'task_' || substr(id, 5), 'app_1', id, 'ep_1', 2, 1, created_at, created_at FROM messages;
+      INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code, response,
+          response_duration_ms, trigger_type, created_at)
+        SELECT 'atmpt_' || substr(id, 5), 'app_1', id, 'ep_1', 'https://example.com/', 2, 500, '', 1, 0,
+          created_at FROM messages WHERE event_type = 'c.d';`);
+    const tasks = tasksSql(db);
+    const attempts = attemptsSql(db);
+    const through = async (list: () => Promise<{ data: unknown[] }>) => {
+      statements.length = 0;
+      const n = (await list()).data.length;
+      const read = statements.find((sql) =>
+        / FROM (message_labels l|messages m CROSS|tasks t|attempts a)/.test(sql),
+      );
+      return [n, / FROM (message_labels l|messages m CROSS|tasks t|attempts a)/.exec(read!)![1]];
+    };
+    const list = (q: MessageFilters) => () => tasks.listForEndpoint('ep_1', { limit: 10, ...q });
+    assert.deepEqual(await through(list({ channel: 'few' })), [5, 'message_labels l']);
+    assert.deepEqual(await through(list({ eventTypes: ['c.d'] })), [5, 'messages m CROSS']);
+    assert.deepEqual(await through(list({ channel: 'many', eventTypes: ['c.d'] })), [5, 'messages m CROSS']);
+    assert.deepEqual(await through(list({ channel: 'many' })), [10, 'tasks t']);
+    assert.deepEqual(await through(list({ channel: 'many', eventTypes: ['a.b', 'c.d'] })), [10, 'tasks t']);
+    const tried = (q: MessageFilters) => () =>
+      attempts.list('app_1', { limit: 10, endpointId: 'ep_1', ...q });
+    assert.deepEqual(await through(tried({ channel: 'few' })), [5, 'message_labels l']);
+    assert.deepEqual(await through(tried({ eventTypes: ['c.d'] })), [5, 'messages m CROSS']);
+    assert.deepEqual(await through(tried({ channel: 'many' })), [5, 'attempts a']);
+    raw.close();
+  });
+
   it("an endpoint's failed deliveries and failed attempts are read through their own indexes", async () => {
     const statements: string[] = [];
     const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });

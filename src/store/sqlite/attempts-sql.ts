@@ -4,6 +4,7 @@ import { toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { type Db, messageFilters, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
+import { rareFilter } from './rare-filter.ts';
 
 export function attemptsSql(db: Db): Store['attempts'] {
   return {
@@ -43,11 +44,24 @@ export function attemptsSql(db: Db): Store['attempts'] {
       }
       timeFilters('a.created_at', where, params, query, { key: 'a.id', prefix: 'atmpt' });
       const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
-      messageFilters('m', where, params, query);
+      // Filtered by what few messages have, through those messages (CROSS JOIN: SQLite reads them first),
+      // each one's attempts found by its id, and sorted; a message's own attempts are few.
+      const rare = joinMessages && query.msgId == null ? rareFilter(db, appId, query) : null;
+      let from = `attempts a${joinMessages ? ' JOIN messages m ON m.id = a.msg_id' : ''}`;
+      if (rare?.label) {
+        from = 'message_labels l CROSS JOIN attempts a CROSS JOIN messages m';
+        where.push('l.app_id = ?', 'l.kind = ?', 'l.value = ?', 'a.msg_id = l.msg_id', 'm.id = l.msg_id');
+        params.push(appId, ...rare.label);
+      } else if (rare?.eventTypes) {
+        from = 'messages m CROSS JOIN attempts a';
+        where.push('m.app_id = ?', 'a.msg_id = m.id');
+        params.push(appId);
+      }
+      messageFilters('m', where, params, rare?.label ? rare.rest : query);
       return keysetPage(
         db,
         {
-          select: `SELECT a.* FROM attempts a${joinMessages ? ' JOIN messages m ON m.id = a.msg_id' : ''}`,
+          select: `SELECT a.* FROM ${from}`,
           where,
           params,
           key: 'a.id',

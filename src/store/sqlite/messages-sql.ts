@@ -14,15 +14,13 @@ import {
 } from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
+import { labelCount } from './rare-filter.ts';
 
 const BY_EVENT_ID = 'SELECT * FROM messages WHERE app_id = ? AND event_id = ?';
 const PAYLOADS = 'SELECT id, payload FROM messages WHERE id IN (SELECT value FROM json_each(?))';
 
 const INSERT_MESSAGE = `INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
   expires_at, deliver_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-// How many messages have a label, counted up to 10,000 (about a millisecond).
-const LABEL_COUNT = `SELECT count(*) FROM (SELECT 1 FROM message_labels
-  WHERE app_id = ? AND kind = ? AND value = ? LIMIT 10000)`;
 const INSERT_TASK = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
 const { pending: PENDING, sending: SENDING } = TaskStatus;
@@ -89,9 +87,6 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
   const anyDue = db.stmt(ANY_DUE).pluck();
   const endpointById = db.stmt('SELECT * FROM endpoints WHERE id = ?');
   const appExists = db.stmt('SELECT EXISTS (SELECT 1 FROM apps WHERE id = ?)').pluck();
-  const countLabel = db.stmt(LABEL_COUNT).pluck();
-  const labelCount = (appId: string, [kind, value]: [string, string]) =>
-    countLabel.get(appId, kind, value) as number;
 
   /** Inserts the messages and their tasks; runs inside a grouped job. */
   function insert(items: PublishItem[], offer: TaskOffer | null): OfferedPublish {
@@ -171,7 +166,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
     async list(appId, query) {
       const { labels, rest } = listLabels(query);
       // Given two, through the one fewer messages have: the other is checked on each.
-      if (labels.length === 2 && labelCount(appId, labels[1]!) < labelCount(appId, labels[0]!))
+      if (labels.length === 2 && labelCount(db, appId, labels[1]!) < labelCount(db, appId, labels[0]!))
         labels.reverse();
       const [label, also] = labels;
       // Through the label's rows when there is one (CROSS JOIN: SQLite then reads them first).

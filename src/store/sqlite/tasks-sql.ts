@@ -7,6 +7,7 @@ import { finishEachAlone, type Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
+import { rareFilter } from './rare-filter.ts';
 
 const MINE = '(status = 3 AND lease_until = @lease)';
 const LATE_SUCCESS = '(@status = 0 AND trigger_type = 0)';
@@ -173,27 +174,47 @@ export function tasksSql(db: Db): Store['tasks'] {
       }
     },
     async listForEndpoint(endpointId, query) {
+      const appId = db.get<{ app_id: string }>(
+        'SELECT app_id FROM endpoints WHERE id = ?',
+        endpointId,
+      )?.app_id;
+      const rare = appId === undefined ? null : rareFilter(db, appId, query);
+      // Through the endpoint's tasks; or, filtered by what few messages have, through those messages
+      // (CROSS JOIN: SQLite then reads them first), each task found by its key.
+      let from = 'tasks t JOIN messages m ON m.id = t.msg_id';
+      let key = 't.msg_id';
       const where = ['t.endpoint_id = ?'];
       const params: unknown[] = [endpointId];
+      if (rare?.label) {
+        from = 'message_labels l CROSS JOIN tasks t CROSS JOIN messages m';
+        key = 'l.msg_id';
+        where.push('l.app_id = ?', 'l.kind = ?', 'l.value = ?', 't.msg_id = l.msg_id', 'm.id = l.msg_id');
+        params.push(appId, ...rare.label);
+      } else if (rare?.eventTypes) {
+        from = 'messages m CROSS JOIN tasks t';
+        key = 'm.id';
+        where.push('m.app_id = ?', 't.msg_id = m.id');
+        params.push(appId);
+      }
       if (query.status != null) {
         // A literal, that the failed tasks' own index matches.
         where.push(`${SHOWN_STATUS} = ${TaskStatus[query.status]}`);
       }
-      timeFilters('t.created_at', where, params, query);
-      messageFilters('m', where, params, query);
+      timeFilters('t.created_at', where, params, query, { key, prefix: 'msg' });
+      messageFilters('m', where, params, rare?.rest ?? query);
       // Keyed by message id, as Svix's "attempted messages" list is.
       const page = keysetPage(
         db,
         {
-          select:
-            'SELECT t.*, octet_length(m.payload) AS payload_bytes FROM tasks t JOIN messages m ON m.id = t.msg_id',
+          select: `SELECT t.*, octet_length(m.payload) AS payload_bytes FROM ${from}`,
           where,
           params,
-          key: 't.msg_id',
+          key,
           keyOf: (r) => r.msg_id as string,
           page: query,
           defaultOrder: 'descending',
           ...(query.withContent === false ? {} : { bytes: payloadBytes }),
+          ...(rare?.eventTypes ? { oneOf: { column: 'm.event_type', values: rare.eventTypes } } : {}),
         },
         toTask,
       );
