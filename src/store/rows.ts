@@ -57,6 +57,35 @@ export function listLabels<Q extends MessageFilters>(
   return { labels, rest: { ...query, channel: null, tag: null } };
 }
 
+/** Messages counted per label, or over a list's event types, at most (about a millisecond). */
+export const FEW = 10_000;
+
+/** The filter a list reads through, and the query's other filters, checked on each of its messages. */
+export type RareFilter<Q> =
+  | { label: [LabelKind, string]; eventTypes?: undefined; rest: Q }
+  | { label?: undefined; eventTypes: string[]; rest: Q };
+
+/**
+ * Of a list's filters on what its messages have, the one the fewest messages have (all its event types
+ * together), when fewer than FEW do: the list then reads through those messages, where walking its own
+ * index and checking each message may read the whole history. Counts are up to FEW.
+ */
+export function rareFilter<Q extends MessageFilters>(
+  query: Q,
+  counts: { labels: number[]; eventTypes: number },
+): RareFilter<Q> | null {
+  const candidates: Array<{ n: number; pick: RareFilter<Q> }> = listLabels(query).labels.map((label, i) => ({
+    n: counts.labels[i]!,
+    pick: { label, rest: { ...query, [label[0] === 'c' ? 'channel' : 'tag']: null } },
+  }));
+  if ((query.eventTypes?.length ?? 0) > 0) {
+    const eventTypes = [...new Set(query.eventTypes)];
+    candidates.push({ n: counts.eventTypes, pick: { eventTypes, rest: { ...query, eventTypes: null } } });
+  }
+  const [best] = candidates.filter((c) => c.n < FEW).sort((a, b) => a.n - b.n);
+  return best?.pick ?? null;
+}
+
 const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
 
 export const statusName = (status: number): TaskStatusName => STATUS_NAMES[status] ?? 'pending';

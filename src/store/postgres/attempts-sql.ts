@@ -5,7 +5,8 @@ import { toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
-import { messageFilters, Params, type Pg, stmt, timeFilters } from './pg.ts';
+import { messageFilters, Params, type Pg, stmt, timeFilters, withMessage } from './pg.ts';
+import { rareFilterOf } from './rare-filter.ts';
 
 const GET = stmt('SELECT * FROM attempts WHERE id = $1 AND created_at = $2 AND app_id = $3 AND msg_id = $4');
 const EXPUNGE = stmt(
@@ -19,9 +20,15 @@ export function attemptsSql(db: Pg): Store['attempts'] {
       const row = at === null ? undefined : await db.one(GET, [attemptId, at, appId, msgId]);
       return row ? toAttempt(row) : null;
     },
-    list(appId, query) {
+    async list(appId, query) {
+      const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
+      // Filtered by what few messages have, through those messages, each one's attempts found by its id
+      // in the days since it (a fenced lateral subquery: see withMessage), and sorted; a message's own
+      // attempts are few.
+      const rare = joinMessages && query.msgId == null ? await rareFilterOf(db, appId, query) : null;
       const p = new Params();
-      const where = [`a.app_id = ${p.add(appId)}`];
+      const app = p.add(appId);
+      const where = [`a.app_id = ${app}`];
       if (query.msgId != null) {
         where.push(`a.msg_id = ${p.add(query.msgId)}`);
         // The message's attempts are no older than the message.
@@ -43,14 +50,27 @@ export function attemptsSql(db: Pg): Store['attempts'] {
         }
       }
       timeFilters('a.created_at', where, p, query);
-      const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
-      messageFilters('m', where, p, query);
+      const attemptsOf = (msgId: string, at: string) => `CROSS JOIN LATERAL (SELECT * FROM attempts a
+        WHERE a.msg_id = ${msgId} AND a.created_at >= ${at} OFFSET 0) a`;
+      // Filtered by what many messages have, each attempt's message is found by its key until the page
+      // is full (see withMessage).
+      let from = `attempts a${joinMessages ? ` ${withMessage('a', 'msg_created_at')}` : ''}`;
+      if (rare?.label) {
+        from = `message_labels l ${attemptsOf('l.msg_id', 'l.created_at')} ${withMessage('l', 'created_at')}`;
+        where.push(
+          `l.app_id = ${app}`,
+          `l.kind = ${p.add(rare.label[0])}`,
+          `l.value = ${p.add(rare.label[1])}`,
+        );
+      } else if (rare?.eventTypes) {
+        from = `messages m ${attemptsOf('m.id', 'm.created_at')}`;
+        where.push(`m.app_id = ${app}`);
+      }
+      messageFilters('m', where, p, rare?.rest ?? query);
       return keysetPage(
         db,
         {
-          select: `SELECT a.* FROM attempts a${
-            joinMessages ? ' JOIN messages m ON m.id = a.msg_id AND m.created_at = a.msg_created_at' : ''
-          }`,
+          select: `SELECT a.* FROM ${from}`,
           where,
           params: p,
           key: 'a.id',
@@ -58,6 +78,7 @@ export function attemptsSql(db: Pg): Store['attempts'] {
           page: query,
           defaultOrder: 'descending',
           timeColumn: 'a.created_at',
+          ...(rare?.eventTypes ? { oneOf: { column: 'm.event_type', values: rare.eventTypes } } : {}),
         },
         toAttempt,
       );

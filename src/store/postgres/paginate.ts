@@ -23,8 +23,9 @@ export interface KeysetQuery {
    * The rows whose `column` is one of `values`, read value by value through an index that leads with
    * the column and then the key: a value that few rows have is then found at once, where a filter on
    * the key's index would walk every row in between (a rare event type, through the whole history).
+   * `keyColumn`: the key's column in the select's rows, when not the key's own name.
    */
-  oneOf?: { column: string; values: readonly string[] };
+  oneOf?: { column: string; values: readonly string[]; keyColumn?: string };
 }
 
 export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) => T): Promise<Page<T>> {
@@ -43,12 +44,14 @@ export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) =>
   const orderBy = (key: string) => `ORDER BY ${key} ${scanDescending ? 'DESC' : 'ASC'} LIMIT ${limitParam}`;
   let text = `${q.select}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ${orderBy(q.key)}`;
   if (q.oneOf) {
-    // Each value's first limit + 1 rows in scan order (a lateral subquery per value); together, the
-    // first limit + 1 of their union, ordered by the subquery's key column.
-    where.push(`${q.oneOf.column} = one_of.value`);
-    text = `SELECT page.* FROM unnest(${p.add([...new Set(q.oneOf.values)])}::text[]) AS one_of(value)
-      CROSS JOIN LATERAL (${q.select} WHERE ${where.join(' AND ')} ${orderBy(q.key)}) page
-      ${orderBy(`page.${q.key.slice(q.key.indexOf('.') + 1)}`)}`;
+    // Each value's first limit + 1 rows in scan order, a subquery per value; together, the first
+    // limit + 1 of their union. Each value is a parameter of its own: the planner sees it, and reads a
+    // rare one through its index (given a value it does not know, it walked the key's index instead).
+    const { column, values, keyColumn } = q.oneOf;
+    const one = (value: string) =>
+      `(${q.select} WHERE ${[...where, `${column} = ${p.add(value)}`].join(' AND ')} ${orderBy(q.key)})`;
+    text = `SELECT page.* FROM (${[...new Set(values)].map(one).join(' UNION ALL ')}) page
+      ${orderBy(`page.${keyColumn ?? q.key.slice(q.key.indexOf('.') + 1)}`)}`;
   }
   const rows = await sql.rows(text, p.values);
   return toPage(rows, limit, backwards, q.keyOf, map, q.bytes);

@@ -4,7 +4,7 @@ import { toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { type Db, messageFilters, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
-import { rareFilter } from './rare-filter.ts';
+import { rareFilterOf } from './rare-filter.ts';
 
 export function attemptsSql(db: Db): Store['attempts'] {
   return {
@@ -46,7 +46,7 @@ export function attemptsSql(db: Db): Store['attempts'] {
       const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
       // Filtered by what few messages have, through those messages (CROSS JOIN: SQLite reads them first),
       // each one's attempts found by its id, and sorted; a message's own attempts are few.
-      const rare = joinMessages && query.msgId == null ? rareFilter(db, appId, query) : null;
+      const rare = joinMessages && query.msgId == null ? rareFilterOf(db, appId, query) : null;
       let from = `attempts a${joinMessages ? ' JOIN messages m ON m.id = a.msg_id' : ''}`;
       if (rare?.label) {
         from = 'message_labels l CROSS JOIN attempts a CROSS JOIN messages m';

@@ -7,7 +7,7 @@ import { finishEachAlone, type Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
-import { rareFilter } from './rare-filter.ts';
+import { rareFilterOf } from './rare-filter.ts';
 
 const MINE = '(status = 3 AND lease_until = @lease)';
 const LATE_SUCCESS = '(@status = 0 AND trigger_type = 0)';
@@ -178,7 +178,7 @@ export function tasksSql(db: Db): Store['tasks'] {
         'SELECT app_id FROM endpoints WHERE id = ?',
         endpointId,
       )?.app_id;
-      const rare = appId === undefined ? null : rareFilter(db, appId, query);
+      const rare = appId === undefined ? null : rareFilterOf(db, appId, query);
       // Through the endpoint's tasks; or, filtered by what few messages have, through those messages
       // (CROSS JOIN: SQLite then reads them first), each task found by its key.
       let from = 'tasks t JOIN messages m ON m.id = t.msg_id';
