@@ -514,28 +514,48 @@ describe('sqlite list plans', () => {
       INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code, response,
           response_duration_ms, trigger_type, created_at)
         SELECT 'atmpt_' || substr(id, 5), 'app_1', id, 'ep_1', 'https://example.com/', 2, 500, '', 1, 0,
-          created_at FROM messages WHERE event_type = 'c.d';`);
+          created_at FROM messages;`);
     const tasks = tasksSql(db);
     const attempts = attemptsSql(db);
+    /** How many the list found, what it read through, and how (the plan's lines, on one). */
     const through = async (list: () => Promise<{ data: unknown[] }>) => {
       statements.length = 0;
       const n = (await list()).data.length;
-      const read = statements.find((sql) =>
-        / FROM (message_labels l|messages m CROSS|tasks t|attempts a)/.test(sql),
-      );
-      return [n, / FROM (message_labels l|messages m CROSS|tasks t|attempts a)/.exec(read!)![1]];
+      const from = / FROM (message_labels l|messages m|tasks t|attempts a)\b/;
+      const read = statements.find((sql) => from.test(sql))!;
+      const plan = (
+        raw.prepare(`EXPLAIN QUERY PLAN ${read}`).all(...Array(read.split('?').length - 1).fill('x')) as {
+          detail: string;
+        }[]
+      ).map((p) => p.detail);
+      return { n, through: from.exec(read)![1], plan: plan.join(' | ') };
     };
+    const byKey =
+      /SEARCH t USING INDEX tasks_(msg|endpoint)_\w+ \((msg_id=\? AND endpoint_id|endpoint_id=\? AND msg_id)=\?\)/;
     const list = (q: MessageFilters) => () => tasks.listForEndpoint('ep_1', { limit: 10, ...q });
-    assert.deepEqual(await through(list({ channel: 'few' })), [5, 'message_labels l']);
-    assert.deepEqual(await through(list({ eventTypes: ['c.d'] })), [5, 'messages m CROSS']);
-    assert.deepEqual(await through(list({ channel: 'many', eventTypes: ['c.d'] })), [5, 'messages m CROSS']);
-    assert.deepEqual(await through(list({ channel: 'many' })), [10, 'tasks t']);
-    assert.deepEqual(await through(list({ channel: 'many', eventTypes: ['a.b', 'c.d'] })), [10, 'tasks t']);
+    for (const [q, n, from] of [
+      [{ channel: 'few' }, 5, 'message_labels l'],
+      [{ eventTypes: ['c.d'] }, 5, 'messages m'],
+      [{ channel: 'many', eventTypes: ['c.d'] }, 5, 'messages m'],
+      [{ channel: 'many' }, 10, 'tasks t'],
+      [{ channel: 'many', eventTypes: ['a.b', 'c.d'] }, 10, 'tasks t'],
+    ] as Array<[MessageFilters, number, string]>) {
+      const got = await through(list(q));
+      assert.deepEqual([got.n, got.through], [n, from], JSON.stringify(q));
+      if (from !== 'tasks t') assert.match(got.plan, byKey, JSON.stringify(q));
+    }
+    // Each message's attempts through their message's index (the endpoint's would read all of them, for each).
     const tried = (q: MessageFilters) => () =>
       attempts.list('app_1', { limit: 10, endpointId: 'ep_1', ...q });
-    assert.deepEqual(await through(tried({ channel: 'few' })), [5, 'message_labels l']);
-    assert.deepEqual(await through(tried({ eventTypes: ['c.d'] })), [5, 'messages m CROSS']);
-    assert.deepEqual(await through(tried({ channel: 'many' })), [5, 'attempts a']);
+    for (const [q, n, from] of [
+      [{ channel: 'few' }, 5, 'message_labels l'],
+      [{ eventTypes: ['c.d'] }, 5, 'messages m'],
+      [{ channel: 'many' }, 10, 'attempts a'],
+    ] as Array<[MessageFilters, number, string]>) {
+      const got = await through(tried(q));
+      assert.deepEqual([got.n, got.through], [n, from], JSON.stringify(q));
+      if (from !== 'attempts a') assert.match(got.plan, /SEARCH a USING INDEX attempts_msg \(msg_id=\?\)/);
+    }
     raw.close();
   });
 

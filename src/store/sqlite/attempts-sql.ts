@@ -49,11 +49,11 @@ export function attemptsSql(db: Db): Store['attempts'] {
       const rare = joinMessages && query.msgId == null ? rareFilterOf(db, appId, query) : null;
       let from = `attempts a${joinMessages ? ' JOIN messages m ON m.id = a.msg_id' : ''}`;
       if (rare?.label) {
-        from = 'message_labels l CROSS JOIN attempts a CROSS JOIN messages m';
+        from = 'message_labels l CROSS JOIN attempts a INDEXED BY attempts_msg CROSS JOIN messages m';
         where.push('l.app_id = ?', 'l.kind = ?', 'l.value = ?', 'a.msg_id = l.msg_id', 'm.id = l.msg_id');
         params.push(appId, ...rare.label);
       } else if (rare?.eventTypes) {
-        from = 'messages m CROSS JOIN attempts a';
+        from = 'messages m INDEXED BY messages_app_type CROSS JOIN attempts a INDEXED BY attempts_msg';
         where.push('m.app_id = ?', 'a.msg_id = m.id');
         params.push(appId);
       }

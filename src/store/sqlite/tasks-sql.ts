@@ -191,7 +191,7 @@ export function tasksSql(db: Db): Store['tasks'] {
         where.push('l.app_id = ?', 'l.kind = ?', 'l.value = ?', 't.msg_id = l.msg_id', 'm.id = l.msg_id');
         params.push(appId, ...rare.label);
       } else if (rare?.eventTypes) {
-        from = 'messages m CROSS JOIN tasks t';
+        from = 'messages m INDEXED BY messages_app_type CROSS JOIN tasks t';
         key = 'm.id';
         where.push('m.app_id = ?', 't.msg_id = m.id');
         params.push(appId);
