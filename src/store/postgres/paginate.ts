@@ -28,6 +28,9 @@ export interface KeysetQuery {
   oneOf?: { column: string; values: readonly string[]; keyColumn?: string };
 }
 
+/** Values of a oneOf read by a subquery each, at most (see keysetPage). */
+export const ONE_BY_ONE = 16;
+
 export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) => T): Promise<Page<T>> {
   const descending = (q.page.order ?? q.defaultOrder) === 'descending';
   const { backwards, cursor } = readIterator(q.page.iterator);
@@ -44,14 +47,22 @@ export async function keysetPage<T>(sql: Sql, q: KeysetQuery, map: (row: Row) =>
   const orderBy = (key: string) => `ORDER BY ${key} ${scanDescending ? 'DESC' : 'ASC'} LIMIT ${limitParam}`;
   let text = `${q.select}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ${orderBy(q.key)}`;
   if (q.oneOf) {
-    // Each value's first limit + 1 rows in scan order, a subquery per value; together, the first
-    // limit + 1 of their union. Each value is a parameter of its own: the planner sees it, and reads a
-    // rare one through its index (given a value it does not know, it walked the key's index instead).
-    const { column, values, keyColumn } = q.oneOf;
-    const one = (value: string) =>
-      `(${q.select} WHERE ${[...where, `${column} = ${p.add(value)}`].join(' AND ')} ${orderBy(q.key)})`;
-    text = `SELECT page.* FROM (${[...new Set(values)].map(one).join(' UNION ALL ')}) page
-      ${orderBy(`page.${keyColumn ?? q.key.slice(q.key.indexOf('.') + 1)}`)}`;
+    const { column, keyColumn } = q.oneOf;
+    const values = [...new Set(q.oneOf.values)];
+    // Each value's first limit + 1 rows in scan order; together, the first limit + 1 of their union. Up
+    // to ONE_BY_ONE values, a subquery each, whose value the planner sees: it reads a rare one through
+    // its index (given a value it does not know, it may walk the key's index instead). More, one lateral
+    // subquery for all, planned once (thousands of subqueries took seconds to plan).
+    const pageKey = `page.${keyColumn ?? q.key.slice(q.key.indexOf('.') + 1)}`;
+    if (values.length <= ONE_BY_ONE) {
+      const one = (value: string) =>
+        `(${q.select} WHERE ${[...where, `${column} = ${p.add(value)}`].join(' AND ')} ${orderBy(q.key)})`;
+      text = `SELECT page.* FROM (${values.map(one).join(' UNION ALL ')}) page ${orderBy(pageKey)}`;
+    } else {
+      where.push(`${column} = one_of.value`);
+      text = `SELECT page.* FROM unnest(${p.add(values)}::text[]) AS one_of(value)
+        CROSS JOIN LATERAL (${q.select} WHERE ${where.join(' AND ')} ${orderBy(q.key)}) page ${orderBy(pageKey)}`;
+    }
   }
   const rows = await sql.rows(text, p.values);
   return toPage(rows, limit, backwards, q.keyOf, map, q.bytes);
