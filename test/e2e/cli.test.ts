@@ -292,7 +292,8 @@ describe('doorbell command', () => {
       env: { DOORBELL_ROLE: '', DOORBELL_RETRY_SCHEDULE: '', DOORBELL_CONCURRENCY: '' },
     });
     t.after(() => proc.kill('SIGKILL'));
-    assert.match(proc.output(), /listening on http:\/\/127\.0\.0\.1:\d+/);
+    // Ready (its ping answers) may come before its banner reaches the pipe.
+    await until('the banner', () => /listening on http:\/\/127\.0\.0\.1:\d+/.test(proc.output()));
     assert.ok(existsSync(join(dir, '.doorbell', 'doorbell.db')), 'the default database');
     assert.deepEqual(await proc.stop(), { code: 0, signal: null });
     const bare = await doorbell(['serve', '--attempt-timeout', '40', '--database', ':memory:']);
