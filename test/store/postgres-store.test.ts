@@ -41,6 +41,23 @@ import {
 
 const skip = await pgSkipReason();
 
+/** A store on a temporary database, and beside it a connection of its own (`sql`): closed after `fn`. */
+async function withStore(
+  options: Parameters<typeof openPostgresStore>[1],
+  fn: (store: Store, sql: Pg, db: TempDatabase) => Promise<void>,
+) {
+  await withTempDatabase(async (db) => {
+    const store = await openPostgresStore(db.url, options);
+    const sql = new Pg(db.url, 1);
+    try {
+      await fn(store, sql, db);
+    } finally {
+      await sql.close();
+      await store.close();
+    }
+  });
+}
+
 if (skip) {
   describe('store contract: postgres', { skip }, () => {});
 } else {
@@ -602,9 +619,7 @@ if (skip) {
       (await sql.one<{ n: number }>('SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)'))!.n;
 
     it('a recovery beside a delete of its endpoint waits for it, and leaves nothing of it pending', async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 2 });
-        const sql = new Pg(db.url, 1);
+      await withStore({ poolSize: 2 }, async (store, sql, db) => {
         const other = probePool(db.url);
         const deleting = await other.connect();
         try {
@@ -620,16 +635,13 @@ if (skip) {
           assert.equal(await undelivered(sql), 0);
         } finally {
           deleting.release();
-          await Promise.all([sql.close(), other.end()]);
-          await store.close();
+          await other.end();
         }
       });
     });
 
     it('an app delete beside a recovery leaves nothing of its endpoints pending', async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 3 });
-        const sql = new Pg(db.url, 1);
+      await withStore({ poolSize: 3 }, async (store, sql, db) => {
         const other = probePool(db.url);
         const blocker = await other.connect();
         try {
@@ -646,29 +658,21 @@ if (skip) {
           assert.equal(await undelivered(sql), 0);
         } finally {
           blocker.release();
-          await Promise.all([sql.close(), other.end()]);
-          await store.close();
+          await other.end();
         }
       });
     });
 
     it('a recovery of 100,000 failed tasks goes in chunks, each well within the statement timeout', async () => {
-      await withTempDatabase(async (db) => {
-        // A statement may take 0.9 s: as one statement, the recovery took about 3 s.
-        const store = await openPostgresStore(db.url, { poolSize: 1, queryTimeoutMs: 1000 });
-        const sql = new Pg(db.url, 1);
-        try {
-          const { ep, now } = await failed(store, sql, 100_000);
-          assert.equal(await store.tasks.recover(ep, now - 100_000, now, now), 100_000);
-          const due = await sql.one<{ n: number }>(
-            'SELECT count(*)::int AS n FROM tasks WHERE status = 1 AND next_at = $1',
-            [now],
-          );
-          assert.equal(due!.n, 100_000);
-        } finally {
-          await sql.close();
-          await store.close();
-        }
+      // A statement may take 0.9 s: as one statement, the recovery took about 3 s.
+      await withStore({ poolSize: 1, queryTimeoutMs: 1000 }, async (store, sql) => {
+        const { ep, now } = await failed(store, sql, 100_000);
+        assert.equal(await store.tasks.recover(ep, now - 100_000, now, now), 100_000);
+        const due = await sql.one<{ n: number }>(
+          'SELECT count(*)::int AS n FROM tasks WHERE status = 1 AND next_at = $1',
+          [now],
+        );
+        assert.equal(due!.n, 100_000);
       });
     });
 
@@ -695,29 +699,20 @@ if (skip) {
     }
 
     it('a rate change frees 100,000 waiting tasks in chunks, each well within the statement timeout', async () => {
-      await withTempDatabase(async (db) => {
-        // A statement may take 0.9 s: as one statement, freeing them took about 2.3 s.
-        const store = await openPostgresStore(db.url, { poolSize: 1, queryTimeoutMs: 1000 });
-        const sql = new Pg(db.url, 1);
-        try {
-          const { app, ep, now } = await waiting(store, sql, 100_000);
-          assert.equal(await store.endpoints.resetRate(app.id, ep.id, now), 100_000);
-          const due = await sql.one<{ n: number }>(
-            'SELECT count(*)::int AS n FROM tasks WHERE status = 1 AND next_at = $1 AND rate_wait = 0',
-            [now],
-          );
-          assert.equal(due!.n, 100_000);
-        } finally {
-          await sql.close();
-          await store.close();
-        }
+      // A statement may take 0.9 s: as one statement, freeing them took about 2.3 s.
+      await withStore({ poolSize: 1, queryTimeoutMs: 1000 }, async (store, sql) => {
+        const { app, ep, now } = await waiting(store, sql, 100_000);
+        assert.equal(await store.endpoints.resetRate(app.id, ep.id, now), 100_000);
+        const due = await sql.one<{ n: number }>(
+          'SELECT count(*)::int AS n FROM tasks WHERE status = 1 AND next_at = $1 AND rate_wait = 0',
+          [now],
+        );
+        assert.equal(due!.n, 100_000);
       });
     });
 
     it('a task put back to wait during a rate change keeps the slot it took at the new rate', async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 3 });
-        const sql = new Pg(db.url, 1);
+      await withStore({ poolSize: 3 }, async (store, sql, db) => {
         const other = probePool(db.url);
         const blocker = await other.connect();
         try {
@@ -746,8 +741,7 @@ if (skip) {
           assert.deepEqual([after?.nextAt, after?.rateSlot], [slot, true]);
         } finally {
           blocker.release();
-          await Promise.all([sql.close(), other.end()]);
-          await store.close();
+          await other.end();
         }
       });
     });
@@ -1162,36 +1156,29 @@ if (skip) {
     });
 
     it("deleting a message reads its own labels only, not the application's", async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 1 });
-        const sql = new Pg(db.url, 1);
-        try {
-          const at = Date.now();
-          await sql.run(`INSERT INTO messages (id, app_id, event_type, channels, tags, payload, created_at, expires_at)
-            SELECT 'msg_' || lpad(g::text, 26, '0'), 'app_1', 'a', jsonb_build_array('c' || g % 50, 'd' || g % 7),
-              jsonb_build_array('t' || g % 70), '{}', ${at}, ${at} FROM generate_series(1, 20000) g`);
-          // Not analyzed, as a new day's partition is until autovacuum gets to it: the planner guesses.
-          // Index pages of message_labels read so far, as this connection's statistics count them.
-          const pages = async () => {
-            await sql.run('SELECT pg_stat_force_next_flush()');
-            const row = await sql.one<{ n: string }>(`SELECT sum(idx_blks_hit + idx_blks_read) AS n
-              FROM pg_statio_user_indexes WHERE relname LIKE 'message_labels%'`);
-            return Number(row!.n);
-          };
-          const before = await pages();
-          // 50 in one statement: past its fifth call, the trigger runs a generic plan (it read 41,000
-          // pages when it joined the labels to the function's rows).
-          await sql.run(`DELETE FROM messages WHERE id IN
-            (SELECT 'msg_' || lpad(g::text, 26, '0') FROM generate_series(1001, 1050) g)`);
-          const read = (await pages()) - before;
-          // A few levels per label, three labels per message; the application's day is hundreds of pages.
-          assert.ok(read <= 50 * 15, `index pages read: ${read}`);
-          const left = await sql.one<{ n: number }>('SELECT count(*)::int AS n FROM message_labels');
-          assert.equal(left!.n, 3 * (20000 - 50));
-        } finally {
-          await sql.close();
-          await store.close();
-        }
+      await withStore({ poolSize: 1 }, async (_store, sql) => {
+        const at = Date.now();
+        await sql.run(`INSERT INTO messages (id, app_id, event_type, channels, tags, payload, created_at, expires_at)
+        SELECT 'msg_' || lpad(g::text, 26, '0'), 'app_1', 'a', jsonb_build_array('c' || g % 50, 'd' || g % 7),
+          jsonb_build_array('t' || g % 70), '{}', ${at}, ${at} FROM generate_series(1, 20000) g`);
+        // Not analyzed, as a new day's partition is until autovacuum gets to it: the planner guesses.
+        // Index pages of message_labels read so far, as this connection's statistics count them.
+        const pages = async () => {
+          await sql.run('SELECT pg_stat_force_next_flush()');
+          const row = await sql.one<{ n: string }>(`SELECT sum(idx_blks_hit + idx_blks_read) AS n
+          FROM pg_statio_user_indexes WHERE relname LIKE 'message_labels%'`);
+          return Number(row!.n);
+        };
+        const before = await pages();
+        // 50 in one statement: past its fifth call, the trigger runs a generic plan (it read 41,000
+        // pages when it joined the labels to the function's rows).
+        await sql.run(`DELETE FROM messages WHERE id IN
+        (SELECT 'msg_' || lpad(g::text, 26, '0') FROM generate_series(1001, 1050) g)`);
+        const read = (await pages()) - before;
+        // A few levels per label, three labels per message; the application's day is hundreds of pages.
+        assert.ok(read <= 50 * 15, `index pages read: ${read}`);
+        const left = await sql.one<{ n: number }>('SELECT count(*)::int AS n FROM message_labels');
+        assert.equal(left!.n, 3 * (20000 - 50));
       });
     });
 
@@ -1234,66 +1221,59 @@ if (skip) {
     });
 
     it("an endpoint's lists filtered by status, channel or event type read a page's rows, not its history", async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 1 });
-        const sql = new Pg(db.url, 1);
-        try {
-          // 20,000 deliveries of one endpoint over the 20 whole days before today, each with its attempt;
-          // one in 1,000 failed, on the channel `rare` and of the type `rare`, the others on `common`.
-          await store.apps.create(mkApp(T0, { id: 'app_1', metadata: {} }));
-          await store.endpoints.create(mkEndpoint('app_1', T0, { id: 'ep_1', headers: {} }));
-          const first = Math.floor(Date.now() / DAY_MS) - 20;
-          await new Partitions(sql).ensureFor(Array.from({ length: 21 }, (_, d) => (first + d) * DAY_MS));
-          const rows = `FROM generate_series(1, 20000) g, LATERAL (SELECT lpad(g::text, 26, '0') AS n,
-            ${first * DAY_MS} + g::bigint * ${DAY_MS / 1000} AS t, (CASE WHEN g % 1000 = 0 THEN 2 ELSE 0 END) AS s) x`;
-          await sql.run(`INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
-            SELECT 'msg_' || n, 'app_1', CASE WHEN s = 2 THEN 'rare' ELSE 'a' END,
-              CASE WHEN s = 2 THEN '["rare"]'::jsonb ELSE '["common"]'::jsonb END, '{}', t, t + ${100 * DAY_MS} ${rows}`);
-          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
-              next_at, lease_until, created_at, updated_at)
-            SELECT 'task_' || n, 'app_1', 'msg_' || n, t, 'ep_1', s, 1, NULL, NULL, t, t ${rows}`);
-          await sql.run(`INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status,
-              response_status_code, response, response_duration_ms, trigger_type, created_at)
-            SELECT 'atmpt_' || n, 'app_1', 'msg_' || n, t, 'ep_1', 'https://example.com/', s, 500, '', 1, 0, t ${rows}`);
-          const tables = ['tasks', 'messages', 'message_labels', 'attempts'];
-          // On `sql`'s connection, whose reads rowsRead counts.
-          const [tasks, attempts] = [tasksSql(sql, new Partitions(sql)), attemptsSql(sql)];
-          // Which of a channel and event types is rare is counted, up to 10,000 messages each.
-          const queries: Array<[TaskQuery & AttemptQuery, number, number]> = [
-            [{ limit: 50 }, 50, 500],
-            [{ limit: 50, status: 'fail' }, 20, 500],
-            [{ limit: 50, channel: 'rare' }, 20, 500],
-            [{ limit: 50, eventTypes: ['rare', 'other'] }, 20, 500],
-            [{ limit: 50, channel: 'common' }, 50, 10_000 + 500],
-            [{ limit: 50, channel: 'common', eventTypes: ['rare'] }, 0, 10_000 + 500],
-          ];
-          for (const analyzed of [false, true]) {
-            if (analyzed) await sql.run('ANALYZE');
-            for (const [query, n, most] of queries) {
-              const attemptQuery = {
-                ...query,
-                endpointId: 'ep_1',
-                status: query.status === 'fail' ? 'fail' : null,
-              } as const;
-              for (const [what, list] of [
-                ['deliveries', () => tasks.listForEndpoint('ep_1', query)],
-                ['attempts', () => attempts.list('app_1', attemptQuery)],
-              ] as const) {
-                const before = await rowsRead(sql, tables);
-                assert.equal((await list()).data.length, n);
-                const read = (await rowsRead(sql, tables)) - before;
-                const about = `${what} ${JSON.stringify(query)} of 20,000 (analyzed: ${analyzed})`;
-                // Unanalyzed, the walk through an endpoint's attempts reads them all and sorts them (the
-                // planner guesses each day's partition holds a few): not yet addressed.
-                const walk = !query.status && !query.eventTypes && query.channel !== 'rare';
-                if (what === 'attempts' && !analyzed && walk) continue;
-                assert.ok(read <= most, `rows read listing ${about}: ${read}`);
-              }
+      await withStore({ poolSize: 1 }, async (store, sql) => {
+        // 20,000 deliveries of one endpoint over the 20 whole days before today, each with its attempt;
+        // one in 1,000 failed, on the channel `rare` and of the type `rare`, the others on `common`.
+        await store.apps.create(mkApp(T0, { id: 'app_1', metadata: {} }));
+        await store.endpoints.create(mkEndpoint('app_1', T0, { id: 'ep_1', headers: {} }));
+        const first = Math.floor(Date.now() / DAY_MS) - 20;
+        await new Partitions(sql).ensureFor(Array.from({ length: 21 }, (_, d) => (first + d) * DAY_MS));
+        const rows = `FROM generate_series(1, 20000) g, LATERAL (SELECT lpad(g::text, 26, '0') AS n,
+        ${first * DAY_MS} + g::bigint * ${DAY_MS / 1000} AS t, (CASE WHEN g % 1000 = 0 THEN 2 ELSE 0 END) AS s) x`;
+        await sql.run(`INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
+        SELECT 'msg_' || n, 'app_1', CASE WHEN s = 2 THEN 'rare' ELSE 'a' END,
+          CASE WHEN s = 2 THEN '["rare"]'::jsonb ELSE '["common"]'::jsonb END, '{}', t, t + ${100 * DAY_MS} ${rows}`);
+        await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+          next_at, lease_until, created_at, updated_at)
+        SELECT 'task_' || n, 'app_1', 'msg_' || n, t, 'ep_1', s, 1, NULL, NULL, t, t ${rows}`);
+        await sql.run(`INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status,
+          response_status_code, response, response_duration_ms, trigger_type, created_at)
+        SELECT 'atmpt_' || n, 'app_1', 'msg_' || n, t, 'ep_1', 'https://example.com/', s, 500, '', 1, 0, t ${rows}`);
+        const tables = ['tasks', 'messages', 'message_labels', 'attempts'];
+        // On `sql`'s connection, whose reads rowsRead counts.
+        const [tasks, attempts] = [tasksSql(sql, new Partitions(sql)), attemptsSql(sql)];
+        // Which of a channel and event types is rare is counted, up to 10,000 messages each.
+        const queries: Array<[TaskQuery & AttemptQuery, number, number]> = [
+          [{ limit: 50 }, 50, 500],
+          [{ limit: 50, status: 'fail' }, 20, 500],
+          [{ limit: 50, channel: 'rare' }, 20, 500],
+          [{ limit: 50, eventTypes: ['rare', 'other'] }, 20, 500],
+          [{ limit: 50, channel: 'common' }, 50, 10_000 + 500],
+          [{ limit: 50, channel: 'common', eventTypes: ['rare'] }, 0, 10_000 + 500],
+        ];
+        for (const analyzed of [false, true]) {
+          if (analyzed) await sql.run('ANALYZE');
+          for (const [query, n, most] of queries) {
+            const attemptQuery = {
+              ...query,
+              endpointId: 'ep_1',
+              status: query.status === 'fail' ? 'fail' : null,
+            } as const;
+            for (const [what, list] of [
+              ['deliveries', () => tasks.listForEndpoint('ep_1', query)],
+              ['attempts', () => attempts.list('app_1', attemptQuery)],
+            ] as const) {
+              const before = await rowsRead(sql, tables);
+              assert.equal((await list()).data.length, n);
+              const read = (await rowsRead(sql, tables)) - before;
+              const about = `${what} ${JSON.stringify(query)} of 20,000 (analyzed: ${analyzed})`;
+              // Unanalyzed, the walk through an endpoint's attempts reads them all and sorts them (the
+              // planner guesses each day's partition holds a few): not yet addressed.
+              const walk = !query.status && !query.eventTypes && query.channel !== 'rare';
+              if (what === 'attempts' && !analyzed && walk) continue;
+              assert.ok(read <= most, `rows read listing ${about}: ${read}`);
             }
           }
-        } finally {
-          await sql.close();
-          await store.close();
         }
       });
     });
@@ -1301,179 +1281,149 @@ if (skip) {
     // Joined to their batch, both statements read every message of every day, once per batch: the
     // planner costs the join as probing each day's partition for each row of the batch.
     it("the retention sweep and an app's purge read their batch's days, not every message", async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 1 });
-        const sql = new Pg(db.url, 1);
-        try {
-          // 31,000 messages over the 30 whole days before today (not analyzed, as new days are until
-          // autovacuum comes), one in 31 of them of an app being purged, with its tasks and attempts; the
-          // oldest 500 have expired.
-          const at = (Math.floor(Date.now() / DAY_MS) - 30) * DAY_MS;
-          const partitions = new Partitions(sql);
-          await partitions.ensureFor(Array.from({ length: 31 }, (_, d) => at + d * DAY_MS));
-          const rows = `FROM generate_series(1, 31000) g, LATERAL (SELECT lpad(g::text, 26, '0') AS n,
-            ${at} + g::bigint * ${Math.floor((30 * DAY_MS) / 31000)} AS t, g % 31 = 0 AS gone) x`;
-          await sql.run(`INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
-            SELECT 'msg_' || n, CASE WHEN gone THEN 'app_gone' ELSE 'app_1' END, 'a', '{}', t,
-              CASE WHEN g <= 500 THEN t ELSE t + ${100 * DAY_MS} END ${rows}`);
-          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
-              next_at, lease_until, created_at, updated_at)
-            SELECT 'task_' || n, 'app_gone', 'msg_' || n, t, 'ep_1', 0, 1, NULL, NULL, t, t ${rows} WHERE gone`);
-          await sql.run(`INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status,
-              response_status_code, response, response_duration_ms, trigger_type, created_at)
-            SELECT 'atmpt_' || n, 'app_gone', 'msg_' || n, t, 'ep_1', 'https://example.com/', 0, 200, '', 1, 0, t
-            ${rows} WHERE gone`);
-          await sql.run("INSERT INTO deleted_apps (id, deleted_at) VALUES ('app_gone', 0)");
-          const read = () => rowsRead(sql);
-          const messages = messagesSql(sql, publisher(sql, partitions), async () => {});
-          let before = await read();
-          assert.equal(await messages.expireBatch(Date.now(), 250), 250);
-          assert.equal(await messages.expireBatch(Date.now(), 250), 250);
-          const expiring = (await read()) - before;
-          // Each batch is within a day of 1,033 messages.
-          assert.ok(expiring <= 10_000, `rows read expiring 500 payloads: ${expiring}`);
+      await withStore({ poolSize: 1 }, async (_store, sql) => {
+        // 31,000 messages over the 30 whole days before today (not analyzed, as new days are until
+        // autovacuum comes), one in 31 of them of an app being purged, with its tasks and attempts; the
+        // oldest 500 have expired.
+        const at = (Math.floor(Date.now() / DAY_MS) - 30) * DAY_MS;
+        const partitions = new Partitions(sql);
+        await partitions.ensureFor(Array.from({ length: 31 }, (_, d) => at + d * DAY_MS));
+        const rows = `FROM generate_series(1, 31000) g, LATERAL (SELECT lpad(g::text, 26, '0') AS n,
+        ${at} + g::bigint * ${Math.floor((30 * DAY_MS) / 31000)} AS t, g % 31 = 0 AS gone) x`;
+        await sql.run(`INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+        SELECT 'msg_' || n, CASE WHEN gone THEN 'app_gone' ELSE 'app_1' END, 'a', '{}', t,
+          CASE WHEN g <= 500 THEN t ELSE t + ${100 * DAY_MS} END ${rows}`);
+        await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+          next_at, lease_until, created_at, updated_at)
+        SELECT 'task_' || n, 'app_gone', 'msg_' || n, t, 'ep_1', 0, 1, NULL, NULL, t, t ${rows} WHERE gone`);
+        await sql.run(`INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status,
+          response_status_code, response, response_duration_ms, trigger_type, created_at)
+        SELECT 'atmpt_' || n, 'app_gone', 'msg_' || n, t, 'ep_1', 'https://example.com/', 0, 200, '', 1, 0, t
+        ${rows} WHERE gone`);
+        await sql.run("INSERT INTO deleted_apps (id, deleted_at) VALUES ('app_gone', 0)");
+        const read = () => rowsRead(sql);
+        const messages = messagesSql(sql, publisher(sql, partitions), async () => {});
+        let before = await read();
+        assert.equal(await messages.expireBatch(Date.now(), 250), 250);
+        assert.equal(await messages.expireBatch(Date.now(), 250), 250);
+        const expiring = (await read()) - before;
+        // Each batch is within a day of 1,033 messages.
+        assert.ok(expiring <= 10_000, `rows read expiring 500 payloads: ${expiring}`);
 
-          const apps = appsSql(sql);
-          before = await read();
-          // 1,000 messages and 1,000 attempts in batches of 100: past the fifth, generic plans.
-          assert.equal(await purgeAll({ apps } as Store, 100), 21);
-          const purging = (await read()) - before;
-          assert.ok(purging <= 20_000, `rows read purging 2,000: ${purging}`);
-          const left = await sql.one<{
-            n: number;
-          }>(`SELECT (SELECT count(*) FROM messages WHERE app_id = 'app_gone')
-            + (SELECT count(*) FROM attempts) + (SELECT count(*) FROM tasks) AS n`);
-          assert.equal(Number(left!.n), 0);
-        } finally {
-          await sql.close();
-          await store.close();
-        }
+        const apps = appsSql(sql);
+        before = await read();
+        // 1,000 messages and 1,000 attempts in batches of 100: past the fifth, generic plans.
+        assert.equal(await purgeAll({ apps } as Store, 100), 21);
+        const purging = (await read()) - before;
+        assert.ok(purging <= 20_000, `rows read purging 2,000: ${purging}`);
+        const left = await sql.one<{
+          n: number;
+        }>(`SELECT (SELECT count(*) FROM messages WHERE app_id = 'app_gone')
+        + (SELECT count(*) FROM attempts) + (SELECT count(*) FROM tasks) AS n`);
+        assert.equal(Number(left!.n), 0);
       });
     });
 
     it("a recover, a publish of a taken eventId and an endpoint's list find each message by its key, not by reading every day", async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 1 });
-        const sql = new Pg(db.url, 1);
-        try {
-          // 20,000 failed messages over the 20 whole days before today (a day of a few hundred may be
-          // scanned at the cost of its index), each with an eventId.
-          const app = mkApp(T0, { metadata: {} });
-          const ep = mkEndpoint(app.id, T0, { headers: {} });
-          await store.apps.create(app);
-          await store.endpoints.create(ep);
-          const first = Math.floor(Date.now() / DAY_MS) - 20;
-          const at = first * DAY_MS;
-          const times = Array.from({ length: 20_000 }, (_, i) => at + i * Math.floor((20 * DAY_MS) / 20_000));
-          const ids = times.map((t) => newId('msg', t));
-          await new Partitions(sql).ensureFor(Array.from({ length: 21 }, (_, d) => at + d * DAY_MS));
-          const rows = 'FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY u(id, t, g)';
-          const insert = (text: string, ...more: string[]) => sql.run(text, [ids, times, app.id, ...more]);
-          await insert(`INSERT INTO messages (id, app_id, event_type, event_id, payload, created_at, expires_at)
-            SELECT id, $3, 'a', 'e' || g, '{}', t, t + ${100 * DAY_MS} ${rows}`);
-          await insert(`INSERT INTO message_event_ids (app_id, event_id, msg_id, created_at)
-            SELECT $3, 'e' || g, id, t ${rows}`);
-          await insert(
-            `INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
-              next_at, lease_until, created_at, updated_at)
-            SELECT 'task_' || g, $3, id, t, $4, 2, 1, NULL, NULL, t, t ${rows}`,
-            ep.id,
-          );
-          // Today's and the days ahead are empty, and scanned at no cost.
-          const full = new Set(Array.from({ length: 20 }, (_, d) => partitionName('messages', first + d)));
-          const eventIds = Array.from({ length: 50 }, (_, i) => `e${i * 400 + 1}`);
-          // Not analyzed (a new day's partition): the join read every day's messages.
-          const existing = await explain(sql, EXISTING.text, [eventIds.map(() => app.id), eventIds]);
-          assert.deepEqual(
-            existing.filter((r) => full.has(r)),
-            [],
-          );
-          await sql.run('ANALYZE');
-          // Analyzed: as one statement, the recovery's EXISTS hashed every day's messages.
-          const now = Date.now();
-          const since = now - 2 * DAY_MS;
-          const recover = [now, ep.id, since, now, idFloor('msg', since), idFloor('msg', now), ''];
-          assert.deepEqual(
-            (await explain(sql, RECOVER.text, recover)).filter((r) => full.has(r)),
-            [],
-          );
-          // Costed as probing every day for each of 2,000 tasks, it was compiled (2 s where it ran in 80 ms).
-          await sql.run('BEGIN');
-          const [plan] = await sql.rows<{ 'QUERY PLAN': [Record<string, unknown>] }>(
-            `EXPLAIN (ANALYZE, FORMAT JSON) ${RECOVER.text}`,
-            recover,
-          );
-          await sql.run('ROLLBACK');
-          assert.equal(plan!['QUERY PLAN'][0].JIT, undefined);
-          // Two days of failures, in chunks of 2,000.
-          const tasks = tasksSql(sql, new Partitions(sql));
-          assert.equal(await tasks.recover(ep.id, since, now, now), times.filter((t) => t >= since).length);
-          // The first page of the endpoint's messages hashed all of them and sorted them (350 ms at 100,000).
-          const before = await rowsRead(sql);
-          assert.equal((await tasks.listForEndpoint(ep.id, { limit: 50 })).data.length, 50);
-          const listing = (await rowsRead(sql)) - before;
-          assert.ok(listing <= 1000, `rows read listing 50 of 20,000: ${listing}`);
-        } finally {
-          await sql.close();
-          await store.close();
-        }
+      await withStore({ poolSize: 1 }, async (store, sql) => {
+        // 20,000 failed messages over the 20 whole days before today (a day of a few hundred may be
+        // scanned at the cost of its index), each with an eventId.
+        const app = mkApp(T0, { metadata: {} });
+        const ep = mkEndpoint(app.id, T0, { headers: {} });
+        await store.apps.create(app);
+        await store.endpoints.create(ep);
+        const first = Math.floor(Date.now() / DAY_MS) - 20;
+        const at = first * DAY_MS;
+        const times = Array.from({ length: 20_000 }, (_, i) => at + i * Math.floor((20 * DAY_MS) / 20_000));
+        const ids = times.map((t) => newId('msg', t));
+        await new Partitions(sql).ensureFor(Array.from({ length: 21 }, (_, d) => at + d * DAY_MS));
+        const rows = 'FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY u(id, t, g)';
+        const insert = (text: string, ...more: string[]) => sql.run(text, [ids, times, app.id, ...more]);
+        await insert(`INSERT INTO messages (id, app_id, event_type, event_id, payload, created_at, expires_at)
+        SELECT id, $3, 'a', 'e' || g, '{}', t, t + ${100 * DAY_MS} ${rows}`);
+        await insert(`INSERT INTO message_event_ids (app_id, event_id, msg_id, created_at)
+        SELECT $3, 'e' || g, id, t ${rows}`);
+        await insert(
+          `INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+          next_at, lease_until, created_at, updated_at)
+        SELECT 'task_' || g, $3, id, t, $4, 2, 1, NULL, NULL, t, t ${rows}`,
+          ep.id,
+        );
+        // Today's and the days ahead are empty, and scanned at no cost.
+        const full = new Set(Array.from({ length: 20 }, (_, d) => partitionName('messages', first + d)));
+        const eventIds = Array.from({ length: 50 }, (_, i) => `e${i * 400 + 1}`);
+        // Not analyzed (a new day's partition): the join read every day's messages.
+        const existing = await explain(sql, EXISTING.text, [eventIds.map(() => app.id), eventIds]);
+        assert.deepEqual(
+          existing.filter((r) => full.has(r)),
+          [],
+        );
+        await sql.run('ANALYZE');
+        // Analyzed: as one statement, the recovery's EXISTS hashed every day's messages.
+        const now = Date.now();
+        const since = now - 2 * DAY_MS;
+        const recover = [now, ep.id, since, now, idFloor('msg', since), idFloor('msg', now), ''];
+        assert.deepEqual(
+          (await explain(sql, RECOVER.text, recover)).filter((r) => full.has(r)),
+          [],
+        );
+        // Costed as probing every day for each of 2,000 tasks, it was compiled (2 s where it ran in 80 ms).
+        await sql.run('BEGIN');
+        const [plan] = await sql.rows<{ 'QUERY PLAN': [Record<string, unknown>] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${RECOVER.text}`,
+          recover,
+        );
+        await sql.run('ROLLBACK');
+        assert.equal(plan!['QUERY PLAN'][0].JIT, undefined);
+        // Two days of failures, in chunks of 2,000.
+        const tasks = tasksSql(sql, new Partitions(sql));
+        assert.equal(await tasks.recover(ep.id, since, now, now), times.filter((t) => t >= since).length);
+        // The first page of the endpoint's messages hashed all of them and sorted them (350 ms at 100,000).
+        const before = await rowsRead(sql);
+        assert.equal((await tasks.listForEndpoint(ep.id, { limit: 50 })).data.length, 50);
+        const listing = (await rowsRead(sql)) - before;
+        assert.ok(listing <= 1000, `rows read listing 50 of 20,000: ${listing}`);
       });
     });
 
     it("a recovery's generic plan updates each chunk's tasks, not every failed task of the window", async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 1 });
-        const sql = new Pg(db.url, 1);
-        try {
-          // 20,000 tasks of one endpoint, two in five failed, analyzed.
-          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
-              next_at, lease_until, created_at, updated_at)
-            SELECT 'task_' || g, 'app_1', 'msg_' || lpad(g::text, 26, '0'), ${T0}, 'ep_1',
-              CASE WHEN g % 5 < 2 THEN 2 ELSE 0 END, 1, NULL, NULL, ${T0} + g, ${T0} FROM generate_series(1, 20000) g`);
-          await sql.run('ANALYZE tasks');
-          await sql.run(`PREPARE recover AS ${RECOVER.text}`);
-          await sql.run('SET plan_cache_mode = force_generic_plan');
-          const [row] = await sql.rows<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-            `EXPLAIN (FORMAT JSON) EXECUTE recover(${T0}, 'ep_1', ${T0}, ${T0 + 30_000}, 'msg_', 'msg_Z', '')`,
-          );
-          const indexes = (node: PlanNode): string[] => [
-            ...(node['Relation Name'] === 'tasks' && node['Index Name'] ? [node['Index Name']] : []),
-            ...(node.Plans ?? []).flatMap(indexes),
-          ];
-          const used = indexes(row!['QUERY PLAN'][0].Plan);
-          assert.ok(!used.includes('tasks_endpoint_status'), `indexes of tasks: ${used}`);
-        } finally {
-          await sql.close();
-          await store.close();
-        }
+      await withStore({ poolSize: 1 }, async (_store, sql) => {
+        // 20,000 tasks of one endpoint, two in five failed, analyzed.
+        await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+          next_at, lease_until, created_at, updated_at)
+        SELECT 'task_' || g, 'app_1', 'msg_' || lpad(g::text, 26, '0'), ${T0}, 'ep_1',
+          CASE WHEN g % 5 < 2 THEN 2 ELSE 0 END, 1, NULL, NULL, ${T0} + g, ${T0} FROM generate_series(1, 20000) g`);
+        await sql.run('ANALYZE tasks');
+        await sql.run(`PREPARE recover AS ${RECOVER.text}`);
+        await sql.run('SET plan_cache_mode = force_generic_plan');
+        const [row] = await sql.rows<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+          `EXPLAIN (FORMAT JSON) EXECUTE recover(${T0}, 'ep_1', ${T0}, ${T0 + 30_000}, 'msg_', 'msg_Z', '')`,
+        );
+        const indexes = (node: PlanNode): string[] => [
+          ...(node['Relation Name'] === 'tasks' && node['Index Name'] ? [node['Index Name']] : []),
+          ...(node.Plans ?? []).flatMap(indexes),
+        ];
+        const used = indexes(row!['QUERY PLAN'][0].Plan);
+        assert.ok(!used.includes('tasks_endpoint_status'), `indexes of tasks: ${used}`);
       });
     });
 
     // Their inputs are JSON rows, which the planner estimates at 100: joined on them alone, a table of
     // fewer than some 100,000 rows is read whole, however few rows the batch names.
     it('a finish and a publish find their tasks and apps by key, in tables the planner knows are large', async () => {
-      await withTempDatabase(async (db) => {
-        const store = await openPostgresStore(db.url, { poolSize: 1 });
-        const sql = new Pg(db.url, 1);
-        try {
-          await sql.run(`INSERT INTO apps (id, uid, name, rate_limit, metadata, created_at, updated_at)
-            SELECT 'app_' || g, NULL, 'a', NULL, '{}', 0, 0 FROM generate_series(1, 20000) g`);
-          await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
-              next_at, lease_until, created_at, updated_at)
-            SELECT 'task_' || g, 'app_1', 'msg_' || g, 0, 'ep_1', 0, 1, NULL, NULL, 0, 0 FROM generate_series(1, 20000) g`);
-          await sql.run('ANALYZE apps, tasks');
-          const finish = [
-            { i: 0, task_id: 'task_7', next_status: 0, now: T0, id: 'atmpt_1', app_id: 'app_1' },
-          ];
-          assert.deepEqual(await explain(sql, FINISH.text, [JSON.stringify(finish)]), []);
-          const message = { id: 'msg_x', app_id: 'app_1', event_type: 'e', payload: '{}', created_at: T0 };
-          const task = { id: 'task_x', app_id: 'app_1', msg_id: 'msg_x', endpoint_id: 'ep_1', now: T0 };
-          const scans = await explain(sql, PUBLISH.text, [JSON.stringify([message]), JSON.stringify([task])]);
-          assert.ok(!scans.includes('apps'), `publish reads apps whole: ${scans}`);
-        } finally {
-          await sql.close();
-          await store.close();
-        }
+      await withStore({ poolSize: 1 }, async (_store, sql) => {
+        await sql.run(`INSERT INTO apps (id, uid, name, rate_limit, metadata, created_at, updated_at)
+        SELECT 'app_' || g, NULL, 'a', NULL, '{}', 0, 0 FROM generate_series(1, 20000) g`);
+        await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+          next_at, lease_until, created_at, updated_at)
+        SELECT 'task_' || g, 'app_1', 'msg_' || g, 0, 'ep_1', 0, 1, NULL, NULL, 0, 0 FROM generate_series(1, 20000) g`);
+        await sql.run('ANALYZE apps, tasks');
+        const finish = [{ i: 0, task_id: 'task_7', next_status: 0, now: T0, id: 'atmpt_1', app_id: 'app_1' }];
+        assert.deepEqual(await explain(sql, FINISH.text, [JSON.stringify(finish)]), []);
+        const message = { id: 'msg_x', app_id: 'app_1', event_type: 'e', payload: '{}', created_at: T0 };
+        const task = { id: 'task_x', app_id: 'app_1', msg_id: 'msg_x', endpoint_id: 'ep_1', now: T0 };
+        const scans = await explain(sql, PUBLISH.text, [JSON.stringify([message]), JSON.stringify([task])]);
+        assert.ok(!scans.includes('apps'), `publish reads apps whole: ${scans}`);
       });
     });
   });

@@ -396,20 +396,29 @@ describe('sqlite retention', () => {
 });
 
 describe('sqlite list plans', () => {
-  /** The plans of the reads of messages that `list` makes for this query. */
-  async function listPlans(query: MessageQuery): Promise<string[]> {
+  /**
+   * A database in memory, migrated, that records each statement it runs (with its values in place) from
+   * here on; and the plan of such a statement, its lines on one.
+   */
+  function recording() {
     const statements: string[] = [];
     const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
     migrate(raw);
     statements.length = 0;
-    await messagesSql(new Db(raw)).list(mkApp().id, query);
-    const plans = statements
-      .filter((sql) => sql.startsWith('SELECT') && sql.includes(' m.id, '))
-      .map((sql) =>
-        (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((p) => p.detail),
-      );
+    const plan = (sql: string) =>
+      (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
+        .map((p) => p.detail)
+        .join(' | ');
+    return { raw, db: new Db(raw), statements, plan };
+  }
+
+  /** The plans of the reads of messages that `list` makes for this query. */
+  async function listPlans(query: MessageQuery): Promise<string[]> {
+    const { raw, db, statements, plan } = recording();
+    await messagesSql(db).list(mkApp().id, query);
+    const plans = statements.filter((sql) => sql.startsWith('SELECT') && sql.includes(' m.id, ')).map(plan);
     raw.close();
-    return plans.map((plan) => plan.join(' | '));
+    return plans;
   }
 
   it('a list filtered by event type seeks each type in its index, without walking the history between', async () => {
@@ -463,10 +472,8 @@ describe('sqlite list plans', () => {
   });
 
   it('a list filtered by a channel and a tag reads through the one fewer messages have', async () => {
-    const statements: string[] = [];
-    const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
-    migrate(raw);
-    const messages = messagesSql(new Db(raw));
+    const { raw, db, statements } = recording();
+    const messages = messagesSql(db);
     const app = mkApp();
     const T0 = Date.now();
     // 40 messages on channel `busy`, 3 of them tagged `few`; 40 on no channel tagged `many`.
@@ -496,10 +503,7 @@ describe('sqlite list plans', () => {
     raw.close();
   });
   it("an endpoint's lists filtered by what few messages have read through those; by what many have, through the endpoint's", async () => {
-    const statements: string[] = [];
-    const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
-    migrate(raw);
-    const db = new Db(raw);
+    const { raw, db, statements, plan } = recording();
     // 10,005 messages to the endpoint, all on the channel `many` and of type `a.b`; five also on `few`,
     // of type `c.d`, each with a failed attempt.
     const app = mkApp(0, { id: 'app_1' });
@@ -523,12 +527,7 @@ describe('sqlite list plans', () => {
       const n = (await list()).data.length;
       const from = / FROM (message_labels l|messages m|tasks t|attempts a)\b/;
       const read = statements.find((sql) => from.test(sql))!;
-      const plan = (
-        raw.prepare(`EXPLAIN QUERY PLAN ${read}`).all(...Array(read.split('?').length - 1).fill('x')) as {
-          detail: string;
-        }[]
-      ).map((p) => p.detail);
-      return { n, through: from.exec(read)![1], plan: plan.join(' | ') };
+      return { n, through: from.exec(read)![1], plan: plan(read) };
     };
     const byKey =
       /SEARCH t USING INDEX tasks_(msg|endpoint)_\w+ \((msg_id=\? AND endpoint_id|endpoint_id=\? AND msg_id)=\?\)/;
@@ -560,21 +559,11 @@ describe('sqlite list plans', () => {
   });
 
   it("an endpoint's failed deliveries and failed attempts are read through their own indexes", async () => {
-    const statements: string[] = [];
-    const raw = new Database(':memory:', { verbose: (sql) => statements.push(String(sql)) });
-    migrate(raw);
-    const db = new Db(raw);
+    const { raw, db, statements, plan } = recording();
     const [app, ep] = ['app_1', 'ep_1'];
-    statements.length = 0;
     await tasksSql(db).listForEndpoint(ep, { limit: 10, status: 'fail' });
     await attemptsSql(db).list(app, { limit: 10, endpointId: ep, status: 'fail' });
-    const plans = statements
-      .filter((sql) => / FROM (tasks t|attempts a) /.test(sql))
-      .map((sql) =>
-        (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[])
-          .map((p) => p.detail)
-          .join(' | '),
-      );
+    const plans = statements.filter((sql) => / FROM (tasks t|attempts a) /.test(sql)).map(plan);
     raw.close();
     assert.equal(plans.length, 2);
     assert.match(plans[0]!, /SEARCH t USING INDEX tasks_endpoint_failed \(endpoint_id=\?\)/);
