@@ -57,6 +57,10 @@ export function listLabels<Q extends MessageFilters>(
   return { labels, rest: { ...query, channel: null, tag: null } };
 }
 
+/** Whether a list is filtered by what its messages have (a channel, a tag, event types). */
+export const filtersMessages = (query: MessageFilters): boolean =>
+  Boolean(query.channel || query.tag || query.eventTypes?.length);
+
 /** Messages counted per label, or over a list's event types, at most (about a millisecond). */
 export const FEW = 10_000;
 

@@ -1,7 +1,7 @@
 // Attempts: the history of every HTTP try, listed per message, per endpoint or per application.
 // Lookups by id name the partition through the time the id embeds.
 
-import { toAttempt } from '../rows.ts';
+import { filtersMessages, toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
@@ -21,7 +21,7 @@ export function attemptsSql(db: Pg): Store['attempts'] {
       return row ? toAttempt(row) : null;
     },
     async list(appId, query) {
-      const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
+      const joinMessages = filtersMessages(query);
       // Filtered by what few messages have, through those messages, each one's attempts found by its id
       // in the days since it (a fenced lateral subquery: see withMessage), and sorted; a message's own
       // attempts are few.

@@ -2,7 +2,7 @@
 
 import { idFloor } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
+import { filtersMessages, messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
 import { type FinishInput, finishEachAlone, type Store } from '../store.ts';
 import { type ClaimState, claimDue } from './claim-sql.ts';
 import { idTime } from './id-time.ts';
@@ -246,7 +246,9 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       ]);
     },
     async listForEndpoint(endpointId, query) {
-      const appId = (await db.one<{ app_id: string }>(ENDPOINT_APP, [endpointId]))?.app_id;
+      const appId = filtersMessages(query)
+        ? (await db.one<{ app_id: string }>(ENDPOINT_APP, [endpointId]))?.app_id
+        : undefined;
       const rare = appId === undefined ? null : await rareFilterOf(db, appId, query);
       const p = new Params();
       const endpoint = p.add(endpointId);

@@ -1,6 +1,6 @@
 // Attempts: the history of every HTTP try, listed per message, per endpoint or per application.
 
-import { toAttempt } from '../rows.ts';
+import { filtersMessages, toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { type Db, messageFilters, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
@@ -43,7 +43,7 @@ export function attemptsSql(db: Db): Store['attempts'] {
         }
       }
       timeFilters('a.created_at', where, params, query, { key: 'a.id', prefix: 'atmpt' });
-      const joinMessages = Boolean(query.channel || query.tag) || (query.eventTypes?.length ?? 0) > 0;
+      const joinMessages = filtersMessages(query);
       // Filtered by what few messages have, through those messages (CROSS JOIN: SQLite reads them first),
       // each one's attempts found by its id, and sorted; a message's own attempts are few.
       const rare = joinMessages && query.msgId == null ? rareFilterOf(db, appId, query) : null;

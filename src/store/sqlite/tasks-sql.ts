@@ -2,7 +2,7 @@
 
 import { idFloor } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
+import { filtersMessages, messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
 import { finishEachAlone, type Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
@@ -174,10 +174,9 @@ export function tasksSql(db: Db): Store['tasks'] {
       }
     },
     async listForEndpoint(endpointId, query) {
-      const appId = db.get<{ app_id: string }>(
-        'SELECT app_id FROM endpoints WHERE id = ?',
-        endpointId,
-      )?.app_id;
+      const appId = filtersMessages(query)
+        ? db.get<{ app_id: string }>('SELECT app_id FROM endpoints WHERE id = ?', endpointId)?.app_id
+        : undefined;
       const rare = appId === undefined ? null : rareFilterOf(db, appId, query);
       // Through the endpoint's tasks; or, filtered by what few messages have, through those messages
       // (CROSS JOIN: SQLite then reads them first), each task found by its key.
