@@ -272,7 +272,7 @@ export function messagesSql(
       return at !== null && (await db.run(EXPUNGE, [msgId, at, appId])) > 0;
     },
     async expireBatch(now, limit) {
-      // Partition upkeep piggybacks on the retention sweep (it runs at most hourly, see postgres-store.ts).
+      // Partition upkeep and analysis piggyback on the retention sweep (see postgres-store.ts).
       await maintain(now);
       // One short statement per batch; the caller loops until it returns 0.
       await db.run(EXPIRE_IDEMPOTENCY, [now, limit]);

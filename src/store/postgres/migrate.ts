@@ -11,6 +11,7 @@ const DIR = new URL('./migrations/', import.meta.url);
 export const LOCK_SPACE = 0x0d0b;
 export const LOCK_MIGRATE = 1;
 export const LOCK_PARTITIONS = 2;
+export const LOCK_ANALYZE = 3;
 /** Per-endpoint claim locks use this first key and a hash of the endpoint id as the second. */
 export const LOCK_SPACE_ENDPOINT = 0x0d0c;
 

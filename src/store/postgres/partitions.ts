@@ -9,8 +9,14 @@
 // rows one by one. DDL on a partition needs a short ACCESS EXCLUSIVE lock on the parent: it runs with
 // a lock_timeout so that it never queues in front of the publish path for long; a run that times out
 // simply leaves the work to the next one.
+//
+// A day's partitions are analyzed by `analyze` once their rows changed by more than autovacuum's
+// default threshold (50 rows and a tenth of the table) since they were last analyzed, by it or by
+// autovacuum. Unanalyzed, the planner guesses an endpoint's share of a day and may read the whole day
+// and sort it for a page; this keeps the plans from depending on the server's autovacuum, which may be
+// off, and which also waits for its next round (a minute by default) after midnight.
 
-import { LOCK_PARTITIONS, LOCK_SPACE } from './migrate.ts';
+import { LOCK_ANALYZE, LOCK_PARTITIONS, LOCK_SPACE } from './migrate.ts';
 import type { Pg } from './pg.ts';
 
 export const DAY_MS = 86_400_000;
@@ -38,6 +44,11 @@ function dayOf(name: string): number | null {
 const LIST = `SELECT c.relname AS name, p.relname AS parent FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
   WHERE p.relname = ANY($1::text[]) AND p.relnamespace = current_schema()::regnamespace`;
+
+const STALE = `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+  JOIN pg_class p ON p.oid = i.inhparent JOIN pg_stat_user_tables s ON s.relid = c.oid
+  WHERE p.relname = ANY($1::text[]) AND p.relnamespace = current_schema()::regnamespace
+  AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) ORDER BY right(c.relname, 8) DESC, c.relname`;
 
 export class Partitions {
   readonly #db: Pg;
@@ -163,6 +174,35 @@ export class Partitions {
     }
     report.cleaned = await this.#cleanup(cutoffDay);
     return report;
+  }
+
+  /**
+   * Analyzes the partitions changed past the threshold (see the top of this file), the newest days
+   * first, each in a transaction of its own; returns their names. One process at a time: another that
+   * finds the lock taken leaves the rest to it.
+   */
+  async analyze(): Promise<string[]> {
+    const stale = await this.#db.rows<{ name: string }>(STALE, [TABLES]);
+    const analyzed: string[] = [];
+    for (const { name } of stale) {
+      const outcome = await this.#db
+        .tx(async (sql) => {
+          const lock = await sql.one<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [
+            LOCK_SPACE,
+            LOCK_ANALYZE,
+          ]);
+          if (!lock?.ok) return 'busy';
+          await sql.run(`ANALYZE ${name}`); // a name from the catalog, never from input
+          return 'analyzed';
+        })
+        .catch((error: { code?: string }) => {
+          if (error.code === '42P01') return 'gone'; // dropped since it was listed (retention elsewhere)
+          throw error;
+        });
+      if (outcome === 'busy') break;
+      if (outcome === 'analyzed') analyzed.push(name);
+    }
+    return analyzed;
   }
 
   /** Deletes tasks and eventId rows whose message day is before cutoffDay and no longer exists. */

@@ -39,6 +39,7 @@ export interface PostgresStore extends Store {
 
 const MAINTENANCE_EVERY_MS = 3_600_000;
 const UPKEEP_RETRY_MS = 5 * 60_000;
+const ANALYZE_EVERY_MS = 60_000; // as autovacuum's default round
 
 /**
  * Connects, brings the schema up to date and creates the partitions ahead; `url` is a postgres:// URL.
@@ -63,15 +64,21 @@ export async function openPostgresStore(
       : new StoreUnavailableError(error);
   }
   let lastUpkeep = Number.NEGATIVE_INFINITY;
+  let lastAnalyze = Number.NEGATIVE_INFINITY;
   const upkeep = async (now: number) => {
-    if (Math.abs(now - lastUpkeep) < MAINTENANCE_EVERY_MS) return;
-    lastUpkeep = now;
-    try {
-      await partitions.maintain(now, options.retentionMs ?? null);
-    } catch (error) {
-      // Tried again in a few minutes, not an hour; the sweeps between still expire payloads.
-      lastUpkeep = now - MAINTENANCE_EVERY_MS + UPKEEP_RETRY_MS;
-      throw error;
+    if (Math.abs(now - lastUpkeep) >= MAINTENANCE_EVERY_MS) {
+      lastUpkeep = now;
+      try {
+        await partitions.maintain(now, options.retentionMs ?? null);
+      } catch (error) {
+        // Tried again in a few minutes, not an hour; the sweeps between still expire payloads.
+        lastUpkeep = now - MAINTENANCE_EVERY_MS + UPKEEP_RETRY_MS;
+        throw error;
+      }
+    }
+    if (Math.abs(now - lastAnalyze) >= ANALYZE_EVERY_MS) {
+      lastAnalyze = now;
+      await partitions.analyze();
     }
   };
   const group = publisher(db, partitions);
