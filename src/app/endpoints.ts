@@ -126,7 +126,7 @@ export async function createEndpoint(
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   const endpoint = build(deps, app.id, input, deps.now());
   await checkFilterTypes(deps, scope, endpoint.filterTypes, null, input.filterTypesField);
-  await mapConflict(deps.store.endpoints.create(endpoint));
+  if (!(await mapConflict(deps.store.endpoints.create(endpoint)))) throw notFound('application');
   deps.cache.invalidate(app.id);
   return endpoint;
 }
@@ -161,7 +161,7 @@ export async function upsertEndpoint(
     if (!existing) {
       await checkFilterTypes(deps, scope, input.filterTypes, null, input.filterTypesField);
       const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, deps.now());
-      await deps.store.endpoints.create(endpoint);
+      if (!(await deps.store.endpoints.create(endpoint))) throw notFound('application');
       deps.cache.invalidate(app.id);
       return { endpoint, created: true };
     }

@@ -566,12 +566,26 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
+      test('an endpoint is stored only while its application exists', async (s) => {
+        const a = mkApp();
+        await s.apps.create(a);
+        const kept = mkEndpoint(a.id, T0);
+        assert.equal(await s.endpoints.create(kept), true);
+        assert.equal(await s.endpoints.create(mkEndpoint(mkApp().id, T0)), false);
+        // Deleted after the caller looked it up: nothing outlives it.
+        await s.apps.delete(a.id, T0);
+        assert.equal(await s.endpoints.create(mkEndpoint(a.id, T0)), false);
+        assert.deepEqual(await s.endpoints.listAll(a.id), []);
+      });
+
       test('list pages newest first by default', async (s) => {
         const a = mkApp();
         await s.apps.create(a);
         const eps = Array.from({ length: 3 }, (_, i) => mkEndpoint(a.id, T0 + i));
         for (const e of eps) await s.endpoints.create(e);
-        await s.endpoints.create(mkEndpoint(mkApp().id));
+        const other = mkApp();
+        await s.apps.create(other);
+        await s.endpoints.create(mkEndpoint(other.id));
         const p1 = await s.endpoints.list(a.id, { limit: 2 });
         assert.deepEqual(
           p1.data.map((e) => e.id),

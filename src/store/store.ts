@@ -285,7 +285,12 @@ export interface Store {
     delete(name: string): Promise<boolean>;
   };
   endpoints: {
-    create(endpoint: Endpoint): Promise<void>; // ConflictError('uid'), uid unique per app
+    /**
+     * Stores `endpoint` if its application still exists, checked as part of the write: false when it
+     * was deleted (after the caller looked it up), and nothing is stored. ConflictError('uid'), uid
+     * unique per app.
+     */
+    create(endpoint: Endpoint): Promise<boolean>;
     get(appId: string, idOrUid: string): Promise<Endpoint | null>;
     list(appId: string, query: PageQuery): Promise<Page<Endpoint>>;
     /** Every endpoint of an app, for subscription matching at publish time. */

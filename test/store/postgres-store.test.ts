@@ -337,6 +337,60 @@ if (skip) {
       });
     });
 
+    it('an endpoint created while its app is deleted is refused or deleted with it: none outlives it', async () => {
+      await withStore({ poolSize: 4 }, async (store, sql) => {
+        const outcomes = new Set<boolean>();
+        for (let i = 0; i < 40; i++) {
+          const app = mkApp(T0, { metadata: {} });
+          await store.apps.create(app);
+          const [created] = await Promise.all([
+            store.endpoints.create(mkEndpoint(app.id, T0, { headers: {} })),
+            store.apps.delete(app.id, T0),
+          ]);
+          outcomes.add(created);
+        }
+        const orphans = await sql.one<{ n: number }>(`SELECT count(*)::int AS n FROM endpoints e
+          WHERE NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = e.app_id)`);
+        assert.equal(orphans!.n, 0, `endpoints left of deleted apps (creates answered ${[...outcomes]})`);
+      });
+    });
+
+    it('an upgrade deletes the endpoints an older release left of deleted apps, and so does the purge', async () => {
+      await withTempDatabase(async (db) => {
+        const old = new Pg(db.url, 1);
+        const DIR = new URL('../../src/store/postgres/migrations/', import.meta.url);
+        const insert = (id: string, appId: string) =>
+          old.run(
+            `INSERT INTO endpoints (id, app_id, url, description, version, disabled, metadata, headers,
+            secrets, created_at, updated_at) VALUES ($1, $2, 'https://example.com/', '', 1, false, '{}', '{}', '[]', 0, 0)`,
+            [id, appId],
+          );
+        try {
+          await migrate(old, loadMigrations(DIR).slice(0, 13));
+          await old.run(
+            `INSERT INTO apps (id, name, metadata, created_at, updated_at) VALUES ('app_1', 'a', '{}', 0, 0)`,
+          );
+          await insert('ep_live', 'app_1');
+          await insert('ep_orphan', 'app_gone');
+          const store = await openPostgresStore(db.url, { poolSize: 2 });
+          try {
+            const ids = async () =>
+              (await old.rows<{ id: string }>('SELECT id FROM endpoints ORDER BY id')).map((r) => r.id);
+            assert.deepEqual(await ids(), ['ep_live']);
+            // A process of the previous release creates one while the app is deleted (rolling upgrade).
+            await store.apps.delete('app_1', T0);
+            await insert('ep_late', 'app_1');
+            while ((await store.apps.purgeDeleted(10)) > 0);
+            assert.deepEqual(await ids(), []);
+          } finally {
+            await store.close();
+          }
+        } finally {
+          await old.close();
+        }
+      });
+    });
+
     it("indexes the channels and tags of messages stored before it or by an older release, and deletes an app's with it", async () => {
       await withTempDatabase(async (db) => {
         const old = new Pg(db.url, 1);
@@ -395,7 +449,7 @@ if (skip) {
           const { rows } = await probe.query<{ version: number }>('SELECT version FROM schema_migrations');
           assert.deepEqual(
             rows.map((r) => r.version),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
           );
           assert.equal(await stores[3]!.settings.get('x'), null);
           await probe.query(

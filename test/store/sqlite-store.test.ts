@@ -99,7 +99,7 @@ describe('sqlite store on a file', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.deepEqual(
         db.prepare('SELECT version FROM schema_migrations').pluck().all(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
       );
     } finally {
       db.close();
@@ -272,6 +272,38 @@ describe('sqlite message labels', () => {
       assert.deepEqual(labels(), []);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('sqlite upgrade', () => {
+  it('deletes the endpoints that an older release left of deleted applications', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-sqlite-upgrade-'));
+    const path = join(dir, 'old.db');
+    try {
+      const raw = new Database(path);
+      migrate(
+        raw,
+        loadMigrations(new URL('../../src/store/sqlite/migrations/', import.meta.url)).slice(0, 13),
+      );
+      raw.exec(`INSERT INTO apps (id, name, metadata, created_at, updated_at) VALUES ('app_1', 'a', '{}', 0, 0);
+        INSERT INTO endpoints (id, app_id, url, description, version, disabled, metadata, headers, secrets,
+          created_at, updated_at) VALUES
+          ('ep_live', 'app_1', 'https://example.com/', '', 1, 0, '{}', '{}', '[]', 0, 0),
+          ('ep_orphan', 'app_gone', 'https://example.com/', '', 1, 0, '{}', '{}', '[]', 0, 0)`);
+      raw.close();
+      const store = openSqliteStore(path);
+      try {
+        assert.deepEqual(
+          (await store.endpoints.listAll('app_1')).map((e) => e.id),
+          ['ep_live'],
+        );
+        assert.deepEqual(await store.endpoints.listAll('app_gone'), []);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

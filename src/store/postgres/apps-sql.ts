@@ -100,6 +100,9 @@ export function appsSql(db: Pg): Store['apps'] {
           next[step] = rows!.last;
           return { n: rows!.n, app: app.id, after: next };
         }
+        // An endpoint that a process of the previous release created while the app was deleted (during a
+        // rolling upgrade: it did not check the app as part of its write) goes with the rest.
+        await sql.run('DELETE FROM endpoints WHERE app_id = $1', [app.id]);
         return { n: await sql.run('DELETE FROM deleted_apps WHERE id = $1', [app.id]) };
       });
       // Kept once committed: where this process's batches of the app ended, nothing of it is left before.

@@ -70,8 +70,14 @@ const RESERVE_SLOT =
 
 export function endpointsSql(db: Pg): Store['endpoints'] {
   return {
-    async create(e) {
-      await conflictAs('uid', () => db.run(INSERT, [...columns(e), e.createdAt]));
+    create(e) {
+      return db.tx(async (sql) => {
+        // Key-share locked, as for a publish: a delete of the app (which locks it first) either waits
+        // for this commit and removes the endpoint with the others, or is waited for and found.
+        if ((await sql.run('SELECT 1 FROM apps WHERE id = $1 FOR KEY SHARE', [e.appId])) === 0) return false;
+        await conflictAs('uid', () => sql.run(INSERT, [...columns(e), e.createdAt]));
+        return true;
+      });
     },
     async get(appId, idOrUid) {
       const row = await db.one(BY_ID_OR_UID, [appId, idOrUid]);

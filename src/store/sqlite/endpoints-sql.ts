@@ -63,17 +63,19 @@ const RATE = `SELECT coalesce(e.rate_limit, a.rate_limit) AS rate FROM endpoints
 export function endpointsSql(db: Db): Store['endpoints'] {
   return {
     async create(e) {
-      conflictAs('uid', () =>
+      const stored = conflictAs('uid', () =>
         db.run(
           `INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types, channels,
            metadata, headers, secrets, failing_since, updated_at, id, app_id, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?)`,
           ...columns(e),
           e.id,
           e.appId,
           e.createdAt,
+          e.appId,
         ),
       );
+      return stored > 0;
     },
     async get(appId, idOrUid) {
       const row =
