@@ -74,7 +74,8 @@ const MODIFY_ROUNDS = 32;
  * row is still as `read` found it (the drivers compare updatedAt), else the change is made again on a
  * fresh read. `change` gets an updatedAt past the one it saw, so that two writes in one millisecond
  * still tell each other apart. (Without it, 20 concurrent header patches kept 4 to 9 of their headers.)
- * A caller that has just read the row passes it as `first`, for the first round.
+ * A caller that has just read the row passes it as `first`, for the first round. A change that changes
+ * nothing is not written (its updatedAt stays).
  */
 export async function modify<T extends { updatedAt: number }>(
   now: () => number,
@@ -86,10 +87,16 @@ export async function modify<T extends { updatedAt: number }>(
   for (let round = 1; ; round++) {
     const before = round === 1 && first !== undefined ? first : await read();
     const after = await change(before, Math.max(now(), before.updatedAt + 1));
+    // Nothing to store: the same PUT sent many times at once would otherwise keep failing each other.
+    if (sameBut('updatedAt', before, after)) return { before, after: before };
     if (await mapConflict(write(after, before))) return { before, after };
     if (round === MODIFY_ROUNDS) throw conflict('changed by other requests meanwhile: send it again');
   }
 }
+
+/** Whether a and b hold the same values (as JSON), but for `key`. */
+const sameBut = <T extends object>(key: keyof T, a: T, b: T): boolean =>
+  JSON.stringify({ ...a, [key]: null }) === JSON.stringify({ ...b, [key]: null });
 
 /**
  * Runs a PUT upsert. Two PUTs of one new id can both find nothing and both create: the loser's create
