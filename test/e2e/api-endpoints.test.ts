@@ -99,7 +99,7 @@ await describeEachDriver((driver) => {
       const headers = await h.call('GET', hdr);
       assert.deepEqual(headers.json, { headers: { 'X-B': '2' }, sensitive: ['Authorization'] });
       // The Svix SDK removes headers with deleteHeaders.
-      const sdkPatch = { headers: { 'X-C': '3' }, deleteHeaders: ['x-b', 'Authorization'] };
+      const sdkPatch = { headers: { 'X-C': '3' }, deleteHeaders: ['x-b', 'Authorization', '__proto__'] };
       assert.equal((await h.call('PATCH', hdr, sdkPatch)).status, 204);
       assert.deepEqual((await h.call('GET', hdr)).json, { headers: { 'X-C': '3' }, sensitive: [] });
       for (const name of [

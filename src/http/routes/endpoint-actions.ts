@@ -111,7 +111,10 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
     },
     async (request, reply) => {
       const { headers, deleteHeaders = [] } = request.body;
-      const removed = Object.fromEntries(deleteHeaders.map((name) => [name, null]));
+      // __proto__ is never stored (refused when set): removing it changes nothing.
+      const removed = Object.fromEntries(
+        deleteHeaders.filter((name) => name !== '__proto__').map((name) => [name, null]),
+      );
       await setHeaders(deps, request.scope, refOf(request.params), { ...headers, ...removed }, 'merge');
       return noContent(reply);
     },
