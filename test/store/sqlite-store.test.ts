@@ -99,7 +99,7 @@ describe('sqlite store on a file', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.deepEqual(
         db.prepare('SELECT version FROM schema_migrations').pluck().all(),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
       );
     } finally {
       db.close();
@@ -380,13 +380,16 @@ describe('sqlite retention', () => {
     await store.apps.create(app);
     const ep = mkEndpoint(app.id, T0);
     await store.endpoints.create(ep);
-    const publish = async (at: number) => {
-      const message = mkMessage(app.id, at);
+    // Payloads kept for the retention, as publish sets them, unless said otherwise.
+    const publish = async (at: number, expiresAt = at + 10 * DAY) => {
+      const message = mkMessage(app.id, at, { expiresAt });
       await store.messages.publish([{ message, endpointIds: [ep.id], now: at }]);
       return message;
     };
     const old = [await publish(T0), await publish(T0 + 1), await publish(T0 + 2)];
     const kept = await publish(T0 + 5 * DAY);
+    // Its payload kept longer (its own retention, or a deliverAt ahead): it stays until that expires.
+    const held = await publish(T0 + 3, T0 + 12 * DAY);
     for (const c of await store.tasks.claimDue({
       now: T0 + 5 * DAY,
       limit: 10,
@@ -423,6 +426,10 @@ describe('sqlite retention', () => {
     assert.equal((await store.messages.get(app.id, kept.id))?.payload, kept.payload, 'kept whole');
     assert.equal((await store.tasks.get(kept.id, ep.id))?.status, 'success');
     assert.equal((await store.attempts.list(app.id, { limit: 10, msgId: kept.id })).data.length, 1);
+    assert.equal((await store.messages.get(app.id, held.id))?.payload, held.payload, 'held whole');
+    while ((await store.messages.expireBatch(T0 + 12 * DAY, 2)) > 0);
+    assert.equal(await store.messages.get(app.id, held.id), null);
+    assert.equal(await store.tasks.get(held.id, ep.id), null);
     await store.close();
   });
 });

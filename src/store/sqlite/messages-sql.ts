@@ -220,10 +220,12 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
           limit,
         );
         if (retentionMs === null) return expired;
-        // Ids begin with their creation time: the oldest first, by the primary key.
+        // Ids begin with their creation time: the oldest first. A message whose payload is still kept
+        // (its own retention, from deliverAt on, ends later) stays until the payload expires, as on
+        // PostgreSQL.
         const old = db
           .all<{ id: string }>(
-            'SELECT id FROM messages WHERE id < ? ORDER BY id LIMIT ?',
+            'SELECT id FROM messages INDEXED BY messages_retired WHERE payload IS NULL AND id < ? ORDER BY id LIMIT ?',
             idFloor('msg', now - retentionMs),
             limit,
           )
