@@ -363,7 +363,7 @@ export interface Store {
     recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
     listForEndpoint(endpointId: string, query: TaskQuery): Promise<Page<TaskWithMessage>>;
     listForMessage(msgId: string, query: PageQuery): Promise<Page<TaskWithEndpoint>>;
-    /** Tasks per status shown (core's shownStatus). */
+    /** Tasks per status shown (core's shownStatus), of the messages created in [since, until). */
     stats(
       endpointId: string,
       range: { since?: number | null; until?: number | null },

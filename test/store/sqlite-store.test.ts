@@ -460,6 +460,17 @@ describe('sqlite list plans', () => {
     return plans;
   }
 
+  it("an endpoint's stats seek their range in the endpoint's index, without walking its older history", async () => {
+    const { raw, db, statements, plan } = recording();
+    await tasksSql(db).stats('ep_1', { since: Date.now() - 86_400_000, until: Date.now() });
+    assert.equal(statements.length, 1);
+    assert.match(
+      plan(statements[0]!),
+      /SEARCH t USING INDEX tasks_endpoint_msg \(endpoint_id=\? AND msg_id>\? AND msg_id<\?\)/,
+    );
+    raw.close();
+  });
+
   it('a list filtered by event type seeks each type in its index, without walking the history between', async () => {
     const plans = await listPlans({ limit: 10, eventTypes: ['a.b', 'c.d'], before: Date.now() });
     assert.equal(plans.length, 2, 'one read per event type');

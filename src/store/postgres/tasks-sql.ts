@@ -2,7 +2,15 @@
 
 import { idFloor } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { filtersMessages, messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
+import {
+  filtersMessages,
+  messageHead,
+  payloadBytes,
+  statsWindow,
+  statusName,
+  taskColumns,
+  toTask,
+} from '../rows.ts';
 import { type FinishInput, finishEachAlone, type Store } from '../store.ts';
 import { type ClaimState, claimDue } from './claim-sql.ts';
 import { idTime } from './id-time.ts';
@@ -201,13 +209,6 @@ async function finishBatch(db: Pg, inputs: FinishInput[]): Promise<boolean[]> {
   return results;
 }
 
-function rangeSql(range: { since?: number | null; until?: number | null }, p: Params): string {
-  let extra = '';
-  if (range.since != null) extra += ` AND created_at >= ${p.add(range.since)}`;
-  if (range.until != null) extra += ` AND created_at < ${p.add(range.until)}`;
-  return extra;
-}
-
 export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
   const claimState: ClaimState = { after: '', turn: 0, recent: [] };
   return {
@@ -331,15 +332,14 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       );
     },
     async stats(endpointId, range) {
-      const p = new Params();
-      const text = `SELECT ${SHOWN_STATUS} AS status, count(*)::int AS n FROM tasks t WHERE endpoint_id = ${p.add(endpointId)}${rangeSql(
-        range,
-        p,
-      )} GROUP BY 1`;
+      const [from, to] = statsWindow(range);
       const stats = { success: 0, pending: 0, fail: 0, sending: 0 };
-      for (const row of await db.rows<{ status: number; n: number }>(text, p.values)) {
-        stats[statusName(row.status)] = row.n;
-      }
+      const rows = await db.rows<{ status: number; n: number }>(
+        `SELECT ${SHOWN_STATUS} AS status, count(*)::int AS n FROM tasks t
+         WHERE endpoint_id = $1 AND msg_id >= $2 AND msg_id < $3 GROUP BY 1`,
+        [endpointId, from, to],
+      );
+      for (const row of rows) stats[statusName(row.status)] = row.n;
       return stats;
     },
     async nextDueAt() {

@@ -2,7 +2,15 @@
 
 import { idFloor } from '../../core/ids.ts';
 import { TaskStatus, TriggerType } from '../../core/types.ts';
-import { filtersMessages, messageHead, payloadBytes, statusName, taskColumns, toTask } from '../rows.ts';
+import {
+  filtersMessages,
+  messageHead,
+  payloadBytes,
+  statsWindow,
+  statusName,
+  taskColumns,
+  toTask,
+} from '../rows.ts';
 import { finishEachAlone, type Store } from '../store.ts';
 import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
@@ -71,20 +79,6 @@ const recoverTasks = (from: '>=' | '>') => `UPDATE tasks SET status = 1, next_at
   WHERE endpoint_id = @endpoint AND msg_id ${from} @cursor AND msg_id <= @last AND status = 2
   AND created_at >= @since AND created_at < @until
   AND EXISTS (SELECT 1 FROM messages m WHERE m.id = tasks.msg_id AND m.payload IS NOT NULL)`;
-
-function rangeSql(range: { since?: number | null; until?: number | null }): [string, unknown[]] {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (range.since != null) {
-    where.push('created_at >= ?');
-    params.push(range.since);
-  }
-  if (range.until != null) {
-    where.push('created_at < ?');
-    params.push(range.until);
-  }
-  return [where.map((w) => ` AND ${w}`).join(''), params];
-}
 
 export function tasksSql(db: Db): Store['tasks'] {
   const finish = db.stmt(FINISH);
@@ -253,12 +247,12 @@ export function tasksSql(db: Db): Store['tasks'] {
       };
     },
     async stats(endpointId, range) {
-      const [extra, params] = rangeSql(range);
       const stats = { success: 0, pending: 0, fail: 0, sending: 0 };
       const rows = db.all(
-        `SELECT ${SHOWN_STATUS} AS status, count(*) AS n FROM tasks t WHERE endpoint_id = ?${extra} GROUP BY 1`,
+        `SELECT ${SHOWN_STATUS} AS status, count(*) AS n FROM tasks t INDEXED BY tasks_endpoint_msg
+         WHERE endpoint_id = ? AND msg_id >= ? AND msg_id < ? GROUP BY 1`,
         endpointId,
-        ...params,
+        ...statsWindow(range),
       );
       for (const row of rows) {
         stats[statusName(row.status as number)] = row.n as number;
