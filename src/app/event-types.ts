@@ -26,11 +26,16 @@ export type EventTypePatch = Partial<Omit<EventTypeInput, 'name'>>;
 // exhaust the stack (a 500 at about 4,000 levels).
 const MAX_SCHEMA_DEPTH = 100;
 
-/** The schemas as given, refused (422) when nested deeper than MAX_SCHEMA_DEPTH. */
+/**
+ * The schemas as given, refused (422) when nested deeper than MAX_SCHEMA_DEPTH, or holding a number
+ * too large for a double (1e400 parses as Infinity, and would be stored as null).
+ */
 function checkSchemas(schemas: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
   const pending: Array<[unknown, number]> = [[schemas, 0]];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [value, depth] = next;
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw invalid(['body', 'schemas'], 'holds a number too large to keep (beyond ±1.8e308)');
     if (value === null || typeof value !== 'object') continue;
     if (depth > MAX_SCHEMA_DEPTH)
       throw invalid(['body', 'schemas'], `must not be nested more than ${MAX_SCHEMA_DEPTH} levels deep`);

@@ -397,7 +397,7 @@ await describeEachDriver((driver) => {
       assert.equal(badName.status, 422);
       assert.deepEqual(loc(badName), ['body', 'name']);
     });
-    test("each version's schema is an object, nested at most 100 deep: 422 otherwise", async () => {
+    test("each version's schema is an object, nested at most 100 deep, its numbers doubles: 422 otherwise", async () => {
       const res = await h.call('POST', '/api/v1/event-type', {
         name: 'schema.text',
         description: 'd',
@@ -412,6 +412,14 @@ await describeEachDriver((driver) => {
       assert.equal(deep.status, 422);
       assert.deepEqual(loc(deep), ['body', 'schemas']);
       assert.equal((await h.call('POST', '/api/v1/event-type', nested(50))).status, 201);
+      // A number beyond a double would be stored as null: refused, not changed.
+      const huge = '{"name":"schema.huge","description":"d","schemas":{"1":{"maximum":1e400}}}';
+      const refused = await h.call('POST', '/api/v1/event-type', huge);
+      assert.deepEqual([refused.status, loc(refused)], [422, ['body', 'schemas']]);
+      const patched = await h.call('PATCH', '/api/v1/event-type/schema.deep', {
+        schemas: { '1': { maximum: 1e300 } },
+      });
+      assert.equal(patched.status, 200);
     });
 
     test('an archived event type takes no new messages and no new filters; endpoints keep theirs', async () => {
