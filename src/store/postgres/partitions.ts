@@ -192,11 +192,15 @@ export class Partitions {
             LOCK_ANALYZE,
           ]);
           if (!lock?.ok) return 'busy';
+          // Below deadlock_timeout (1 s by default): a wait for autovacuum's own pass on the partition
+          // gives up before it would cancel that pass; the next run tries again.
+          await sql.run("SET LOCAL lock_timeout = '500ms'");
           await sql.run(`ANALYZE ${name}`); // a name from the catalog, never from input
           return 'analyzed';
         })
         .catch((error: { code?: string }) => {
           if (error.code === '42P01') return 'gone'; // dropped since it was listed (retention elsewhere)
+          if (error.code === '55P03') return 'locked';
           throw error;
         });
       if (outcome === 'busy') break;
