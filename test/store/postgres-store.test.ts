@@ -355,7 +355,7 @@ if (skip) {
       });
     });
 
-    it('an upgrade deletes the endpoints an older release left of deleted apps, and so does the purge', async () => {
+    it('an upgrade deletes the endpoints an older release left of deleted apps, and so does the hourly upkeep', async () => {
       await withTempDatabase(async (db) => {
         const old = new Pg(db.url, 1);
         const DIR = new URL('../../src/store/postgres/migrations/', import.meta.url);
@@ -377,10 +377,12 @@ if (skip) {
             const ids = async () =>
               (await old.rows<{ id: string }>('SELECT id FROM endpoints ORDER BY id')).map((r) => r.id);
             assert.deepEqual(await ids(), ['ep_live']);
-            // A process of the previous release creates one while the app is deleted (rolling upgrade).
+            // A process of the previous release creates one while the app is deleted (rolling upgrade),
+            // even after the app's purge.
             await store.apps.delete('app_1', T0);
-            await insert('ep_late', 'app_1');
             while ((await store.apps.purgeDeleted(10)) > 0);
+            await insert('ep_late', 'app_1');
+            await store.messages.expireBatch(Date.now(), 250);
             assert.deepEqual(await ids(), []);
           } finally {
             await store.close();
@@ -1370,10 +1372,13 @@ if (skip) {
             await held.run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_SPACE, LOCK_ANALYZE]);
             assert.deepEqual(await new Partitions(sql).analyze(), []);
           });
+          // A run stops once past its time (10 s): here the first took 20 s.
+          const clock = [0, 0, 20_000];
+          assert.deepEqual(await new Partitions(sql).analyze(() => clock.shift()!), newestFirst.slice(0, 1));
           // A partition that autovacuum (here a lock like its own) holds is left to the next run.
           await other.tx(async (held) => {
-            await held.run(`LOCK TABLE ${newestFirst[0]} IN SHARE UPDATE EXCLUSIVE MODE`);
-            assert.deepEqual(await new Partitions(sql).analyze(), newestFirst.slice(1));
+            await held.run(`LOCK TABLE ${newestFirst[1]} IN SHARE UPDATE EXCLUSIVE MODE`);
+            assert.deepEqual(await new Partitions(sql).analyze(), newestFirst.slice(2));
           });
         } finally {
           await other.close();

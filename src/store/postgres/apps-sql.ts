@@ -34,6 +34,15 @@ const PURGE = [
   purgeBatch('message_event_ids', 'event_id'),
 ];
 
+/**
+ * Deletes the endpoints whose app is gone: a process of a release before schema 14, still running in a
+ * rolling upgrade, creates an endpoint without checking its app as part of the write, and so may leave
+ * one, with its secrets and headers, of an app deleted meanwhile. Run by the hourly upkeep.
+ */
+export const DELETE_ORPHAN_ENDPOINTS = stmt(
+  'DELETE FROM endpoints e WHERE NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = e.app_id)',
+);
+
 export function appsSql(db: Pg): Store['apps'] {
   let purged = { app: '', after: PURGE.map(() => '') };
   return {
@@ -100,9 +109,6 @@ export function appsSql(db: Pg): Store['apps'] {
           next[step] = rows!.last;
           return { n: rows!.n, app: app.id, after: next };
         }
-        // An endpoint that a process of the previous release created while the app was deleted (during a
-        // rolling upgrade: it did not check the app as part of its write) goes with the rest.
-        await sql.run('DELETE FROM endpoints WHERE app_id = $1', [app.id]);
         return { n: await sql.run('DELETE FROM deleted_apps WHERE id = $1', [app.id]) };
       });
       // Kept once committed: where this process's batches of the app ended, nothing of it is left before.

@@ -48,7 +48,10 @@ const LIST = `SELECT c.relname AS name, p.relname AS parent FROM pg_inherits i
 const STALE = `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
   JOIN pg_class p ON p.oid = i.inhparent JOIN pg_stat_user_tables s ON s.relid = c.oid
   WHERE p.relname = ANY($1::text[]) AND p.relnamespace = current_schema()::regnamespace
-  AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) ORDER BY right(c.relname, 8) DESC, c.relname`;
+  AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) AND ($2::text IS NULL OR c.relname = $2)
+  ORDER BY right(c.relname, 8) DESC, c.relname`;
+// A run's time: a first run over many days unanalyzed (autovacuum off) goes on in the next ones.
+const ANALYZE_BUDGET_MS = 10_000;
 
 export class Partitions {
   readonly #db: Pg;
@@ -178,13 +181,17 @@ export class Partitions {
 
   /**
    * Analyzes the partitions changed past the threshold (see the top of this file), the newest days
-   * first, each in a transaction of its own; returns their names. One process at a time: another that
-   * finds the lock taken leaves the rest to it.
+   * first, each in a transaction of its own, for up to ANALYZE_BUDGET_MS; returns their names. One
+   * process at a time: another that finds the lock taken leaves the rest to it. A partition that cannot
+   * be analyzed now is left to the next run, and never fails the sweep it runs in (its payload expiry
+   * and purges come after it).
    */
-  async analyze(): Promise<string[]> {
-    const stale = await this.#db.rows<{ name: string }>(STALE, [TABLES]);
+  async analyze(now: () => number = Date.now): Promise<string[]> {
+    const started = now();
+    const stale = await this.#db.rows<{ name: string }>(STALE, [TABLES, null]);
     const analyzed: string[] = [];
     for (const { name } of stale) {
+      if (now() - started > ANALYZE_BUDGET_MS) break;
       const outcome = await this.#db
         .tx(async (sql) => {
           const lock = await sql.one<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [
@@ -192,17 +199,15 @@ export class Partitions {
             LOCK_ANALYZE,
           ]);
           if (!lock?.ok) return 'busy';
+          // Listed before the lock: another process may have analyzed it since, or retention dropped it.
+          if ((await sql.rows(STALE, [TABLES, name])).length === 0) return 'done';
           // Below deadlock_timeout (1 s by default): a wait for autovacuum's own pass on the partition
-          // gives up before it would cancel that pass; the next run tries again.
+          // gives up before it would cancel that pass.
           await sql.run("SET LOCAL lock_timeout = '500ms'");
           await sql.run(`ANALYZE ${name}`); // a name from the catalog, never from input
           return 'analyzed';
         })
-        .catch((error: { code?: string }) => {
-          if (error.code === '42P01') return 'gone'; // dropped since it was listed (retention elsewhere)
-          if (error.code === '55P03') return 'locked';
-          throw error;
-        });
+        .catch(() => 'skipped'); // dropped meanwhile, locked, too slow, or the database gone
       if (outcome === 'busy') break;
       if (outcome === 'analyzed') analyzed.push(name);
     }

@@ -3,7 +3,7 @@
 // group-committed; claims skip locked rows and serialise per endpoint so caps hold across processes.
 
 import { type Store, StoreUnavailableError } from '../store.ts';
-import { appsSql } from './apps-sql.ts';
+import { appsSql, DELETE_ORPHAN_ENDPOINTS } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
 import { endpointsSql } from './endpoints-sql.ts';
 import { eventTypesSql } from './event-types-sql.ts';
@@ -70,6 +70,7 @@ export async function openPostgresStore(
       lastUpkeep = now;
       try {
         await partitions.maintain(now, options.retentionMs ?? null);
+        await db.run(DELETE_ORPHAN_ENDPOINTS);
       } catch (error) {
         // Tried again in a few minutes, not an hour; the sweeps between still expire payloads.
         lastUpkeep = now - MAINTENANCE_EVERY_MS + UPKEEP_RETRY_MS;
