@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { verifySignature } from '../core/signing.ts';
 import { makeFolder } from '../store/sqlite/sqlite-store.ts';
+import { UsageError } from './flags.ts';
 import type { Running } from './serve.ts';
 
 const TOKEN = /^dbk_[A-Za-z0-9_-]{32}$/;
@@ -14,12 +15,18 @@ const TOKEN = /^dbk_[A-Za-z0-9_-]{32}$/;
 /**
  * The demo's admin token. Beside a SQLite file it is kept in `demo-admin-token` (its owner's only, as
  * the database is, which holds the key that signs app tokens), so each start prints the one a user may
- * have kept; elsewhere (PostgreSQL, ':memory:') each start makes one.
+ * have kept; elsewhere (PostgreSQL, ':memory:') each start makes one. A SQLite file that exists without
+ * it was set up without the demo: its admin token, which the demo's would replace, is kept (UsageError).
  */
 export function demoToken(database: string): string {
   const token = `dbk_${randomBytes(24).toString('base64url')}`;
   if (database.includes('://') || database === ':memory:') return token;
   const file = join(dirname(resolve(database)), 'demo-admin-token');
+  if (existsSync(database) && !existsSync(file)) {
+    throw new UsageError(
+      `--demo: ${database} was set up without --demo, and the demo's admin token would replace its own: start it without --demo, demo on another --database, or set DOORBELL_ADMIN_TOKEN to the token to use`,
+    );
+  }
   makeFolder(dirname(file)); // its owner's only, as the store makes it
   const kept = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
   if (TOKEN.test(kept)) return kept;

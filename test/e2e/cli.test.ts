@@ -449,6 +449,21 @@ describe('doorbell command', () => {
     assert.deepEqual(await again.stop(), { code: 0, signal: null });
   });
 
+  test('--demo refuses a database set up without it: its admin token would be replaced', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-existing-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const database = join(dir, 'doorbell.db');
+    const plain = await spawnDoorbell({ database, adminToken: '' });
+    t.after(() => plain.kill());
+    assert.deepEqual(await plain.stop(), { code: 0, signal: null });
+    const run = await doorbell(['serve', '--demo', '--port', '0', '--database', database], {
+      DOORBELL_ADMIN_TOKEN: '',
+    });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--demo: .* was set up without --demo/);
+    assert.equal(existsSync(join(dir, 'demo-admin-token')), false);
+  });
+
   test('DOORBELL_DEMO is the twin of --demo: 1 or true starts the demo, 0 or false does not, anything else is refused', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-env-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
