@@ -120,6 +120,12 @@ function database(value: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !isPostgres(value)) {
     throw new UsageError(`--database must be a file path or a postgres:// URL, got '${value}'`);
   }
+  if (isPostgres(value) && !URL.canParse(value)) {
+    // A user with no host (postgres://me@/db) is not a URL: the host may be left out only with the user.
+    throw new UsageError(
+      `--database is not a valid URL: '${value}' (a Unix socket is written postgresql:///db?host=/run/postgresql&user=me)`,
+    );
+  }
   return value;
 }
 

@@ -216,6 +216,9 @@ describe('doorbell command', () => {
       "doorbell: --port must be an integer from 0 to 65535, got '99999'",
       HELP_POINTER,
     ]);
+    const notUrl = await doorbell(['serve', '--database', 'postgres://me@/db?host=/run/postgresql']);
+    assert.equal(notUrl.code, 2);
+    assert.match(notUrl.stderr, /^doorbell: --database is not a valid URL: .*postgresql:\/\/\/db\?host=/);
     for (const port of ['0x50', '1e3', '80.0']) {
       const odd = await doorbell(['serve', '--port', port, '--database', ':memory:']);
       assert.equal(odd.code, 2, `--port ${port}`);
