@@ -35,8 +35,8 @@ const program = new Command('doorbell')
 Examples:
   $ doorbell serve                                   start on ./.doorbell/doorbell.db, port 8071
   $ doorbell serve --database /var/lib/doorbell/doorbell.db --port 8080 --host 0.0.0.0
-  $ doorbell publish --app my-app --type invoice.paid --payload '{"id":"inv_1"}'
-  $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt
+  $ doorbell publish --app demo --type invoice.paid --payload '{"id":"inv_1"}'
+  $ doorbell publish --app demo --type load.test --count 1000 > ids.txt
   $ doorbell verify --secret whsec_... --id msg_... --timestamp 1700000000 --signature 'v1,...' --body-file body.json`,
   );
 
@@ -151,9 +151,9 @@ program
     `
 Examples:
   $ export DOORBELL_ADMIN_TOKEN=dbk_...
-  $ doorbell publish --app my-app --type invoice.paid --payload '{"id":"inv_1","amount":4200}'
+  $ doorbell publish --app demo --type invoice.paid --payload '{"id":"inv_1","amount":4200}'
   $ doorbell publish --url https://doorbell.example.com --app my-app --type invoice.paid --payload-file invoice.json
-  $ doorbell publish --app my-app --type load.test --count 1000 > ids.txt     # one message id per line
+  $ doorbell publish --app demo --type load.test --count 1000 > ids.txt     # one message id per line
   $ jq -c . event.json | doorbell publish --app my-app --type invoice.paid --payload-file -`,
   )
   .action(publishCommand);
