@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { rawMember } from './raw-payload.ts';
+import { rawMember, rawParamsPayload } from './raw-payload.ts';
 
 test('returns the exact text of the member, big integers and spacing included', () => {
   const body = '{"eventType":"a.b", "payload" : {"n": 12345678901234567890123, "z":1,"a":[1.50,"}"]} }';
@@ -18,4 +18,29 @@ test('skips nested members of the same name and scalar values', () => {
   assert.equal(rawMember(body, 'payload'), '{}');
   assert.equal(rawMember('{"a":1}', 'payload'), null);
   assert.equal(rawMember('[1]', 'payload'), null);
+});
+
+test("messageInRaw's text is the payload when it is a JSON object's sent as JSON; anything else names its field", () => {
+  assert.equal(rawParamsPayload(null), null);
+  const text = '{ "a" : 1.50 }';
+  assert.equal(rawParamsPayload({ rawPayload: text }), text);
+  assert.equal(
+    rawParamsPayload({ rawPayload: text, headers: { 'Content-Type': 'application/json; charset=utf-8' } }),
+    text,
+  );
+  const locOf = (params: Record<string, unknown>) => {
+    try {
+      rawParamsPayload(params);
+      return null;
+    } catch (error) {
+      return (error as { loc?: readonly string[] }).loc;
+    }
+  };
+  const at = (field: string) => ['body', 'transformationsParams', field];
+  assert.deepEqual(locOf({ rawPayload: '"text"' }), at('rawPayload'));
+  assert.deepEqual(locOf({ rawPayload: '{"a":"\ud800"}' }), at('rawPayload')); // a lone surrogate
+  assert.deepEqual(locOf({ rawPayload: 7 }), at('rawPayload'));
+  assert.deepEqual(locOf({ rawPayload: '{}', headers: { 'x-a': 'b' } }), at('headers'));
+  assert.deepEqual(locOf({ rawPayload: '{}', headers: 'application/json' }), at('headers'));
+  assert.deepEqual(locOf({ rawPayload: '{}', method: 'PUT' }), at('method'));
 });

@@ -4,6 +4,8 @@
 // It runs on every publish over the whole body, so it compares char codes and lets indexOf (native,
 // vectorised) cross the inside of strings, where most of a payload's bytes usually are.
 
+import { invalid } from '../core/errors.ts';
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
@@ -91,4 +93,45 @@ export function rawMember(text: string, key: string): string | null {
     if (text.charCodeAt(i) === COMMA) i = skipWs(text, i + 1);
   }
   return found;
+}
+
+const RAW = ['body', 'transformationsParams'];
+const ONLY_JSON = 'must be the text of a JSON object: other payloads are not supported';
+
+/**
+ * The payload of the Svix SDK's messageInRaw, which sends it as text in `transformationsParams`
+ * (`rawPayload`, and `headers` for its content-type) so that it goes "as is": every payload here does,
+ * so its text is the payload when it is a JSON object's, sent as application/json. Anything else in
+ * the parameters (transformations) is a 422 naming it. Null when there are none.
+ */
+export function rawParamsPayload(params: Record<string, unknown> | null | undefined): string | null {
+  if (params == null) return null;
+  for (const key of Object.keys(params)) {
+    if (key !== 'rawPayload' && key !== 'headers')
+      throw invalid(
+        [...RAW, key],
+        'transformations are not supported: endpoints receive the payload as sent',
+      );
+  }
+  const { rawPayload, headers } = params;
+  if (headers != null) {
+    const entries: Array<[string, unknown]> =
+      typeof headers === 'object' ? Object.entries(headers) : [['', headers]];
+    for (const [name, value] of entries) {
+      if (name.toLowerCase() !== 'content-type' || !/^application\/json\s*(;|$)/i.test(String(value)))
+        throw invalid([...RAW, 'headers'], 'only a content-type of application/json is supported');
+    }
+  }
+  // A lone surrogate could not be stored, nor sent, as it is.
+  if (typeof rawPayload !== 'string' || /\p{Surrogate}/u.test(rawPayload))
+    throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(rawPayload);
+  } catch {
+    throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
+  return rawPayload;
 }

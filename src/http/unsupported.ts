@@ -2,7 +2,6 @@
 import { invalid } from '../core/errors.ts';
 
 const WHY = {
-  transformationsParams: 'transformations are not supported: endpoints receive the payload as sent',
   groupName: 'event type groups are not supported',
   sessionId: 'app-portal sessions are not supported',
   sessionIds: 'app-portal sessions are not supported',

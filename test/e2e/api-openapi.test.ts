@@ -115,7 +115,8 @@ const WHY: Record<string, string> = {
   payloadRetentionHours: 'sent by the Svix SDK, in hours rather than days',
   deliverAt: "the Svix SDK's delayed delivery: sent in MessageIn, read in its message models",
   tags: "the Svix SDK's message tags: sent in MessageIn, read in its message models, filtered on by `tag`",
-  transformationsParams: 'sent by the Svix SDK; refused by name when set (no transformations)',
+  transformationsParams:
+    "sent by the Svix SDK's messageInRaw (its rawPayload); transformations are refused by name",
   groupName: 'sent by the Svix SDK; refused by name when set (no event type groups)',
   sessionId: 'sent by the Svix SDK; refused by name when set (no portal sessions)',
 };

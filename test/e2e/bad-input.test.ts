@@ -262,7 +262,7 @@ await describeEachDriver((driver) => {
     const refused = await h.call('POST', path, transformed);
     assert.deepEqual(
       [refused.status, refused.json.detail?.[0]?.loc],
-      [422, ['body', 'transformationsParams']],
+      [422, ['body', 'transformationsParams', 'a']],
     );
     const unset = { eventType: 'fz.ev', payload: {}, deliverAt: null, tags: [], transformationsParams: null };
     assert.equal((await h.call('POST', path, unset)).status, 202, 'unset, as the SDK may send them');

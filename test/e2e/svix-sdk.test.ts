@@ -2,7 +2,7 @@
 // svix's own Webhook.verify that what arrives is signed as Svix would sign it. Runs once per store driver.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type ApiException, MessageStatus, Svix, Webhook } from 'svix';
+import { type ApiException, MessageStatus, messageInRaw, Svix, Webhook } from 'svix';
 import type { Running } from '../../src/bin/serve.ts';
 import { describeEachDriver, start, TOKEN, until } from '../support/in-process.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
@@ -114,6 +114,23 @@ await describeEachDriver((driver) => {
     assert.equal((await scoped.endpoint.list(app.id)).data.length, 2);
   });
 
+  test("messageInRaw's text is what the endpoint receives, as it is, signed", async () => {
+    const app = await svix.application.create({ name: 'Raw', uid: 'raw-app' });
+    await svix.eventType.create({ name: 'raw.sent', description: 'Sent as text' });
+    const ep = await svix.endpoint.create(app.id, { url: ok.url, filterTypes: ['raw.sent'] });
+    const text = '{"b": 1,  "a":2.50, "s":"\\u00e9"}';
+    const msg = await svix.message.create(app.id, messageInRaw('raw.sent', text, 'application/json'));
+    const delivered = await until(
+      'the delivery',
+      () => ok.requests.find((r) => r.webhookId === msg.id),
+      15_000,
+    );
+    assert.equal(delivered.body, text);
+    assert.equal(delivered.headers['content-type'], 'application/json');
+    const { key } = await svix.endpoint.getSecret(app.id, ep.id);
+    assert.deepEqual(new Webhook(key).verify(delivered.body, delivered.headers), { b: 1, a: 2.5, s: 'é' });
+  });
+
   test('what the SDK asks for that Doorbell does not do is a 422 naming it, and writes nothing', async () => {
     const app = await svix.application.create({ name: 'Unsupported', uid: 'unsupported-app' });
     const ep = await svix.endpoint.create(app.id, { url: ok.url });
@@ -132,7 +149,13 @@ await describeEachDriver((driver) => {
     assert.equal((await svix.messageAttempt.listByEndpoint(app.id, ep.id, { withMsg: false })).done, true);
 
     const publish = { eventType: 'user.signup', payload: {}, transformationsParams: { a: 1 } };
-    await refusedAs(() => svix.message.create(app.id, publish), ['body', 'transformationsParams']);
+    await refusedAs(() => svix.message.create(app.id, publish), ['body', 'transformationsParams', 'a']);
+    // messageInRaw's text, when it is not a JSON object's or is not sent as JSON.
+    const raw = (text: string, type?: string) => () =>
+      svix.message.create(app.id, messageInRaw('user.signup', text, type));
+    await refusedAs(raw('<xml/>'), ['body', 'transformationsParams', 'rawPayload']);
+    await refusedAs(raw('[1]'), ['body', 'transformationsParams', 'rawPayload']);
+    await refusedAs(raw('{}', 'text/plain'), ['body', 'transformationsParams', 'headers']);
     assert.equal((await svix.message.list(app.id)).data.length, 1, 'nothing published');
 
     const group = { description: 'grouped', groupName: 'g' };

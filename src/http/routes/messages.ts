@@ -14,7 +14,7 @@ import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { endpointOut, messageJson, pageJson, pageOut, statusFields, withoutPayload } from '../dto.ts';
 import { eventTypesFilter, pageQuery, timedPageQuery, toMs } from '../query.ts';
-import { rawMember } from '../raw-payload.ts';
+import { rawMember, rawParamsPayload } from '../raw-payload.ts';
 import {
   AppParams,
   Empty,
@@ -26,7 +26,6 @@ import {
 } from '../schemas/common.ts';
 import { MessageEndpointOut } from '../schemas/endpoints.ts';
 import { MessageIn, MessageListQuery, MessageOut } from '../schemas/messages.ts';
-import { refuseUnsupported } from '../unsupported.ts';
 import { rateOf } from './applications.ts';
 
 const HOUR = 3600 * 1000;
@@ -111,10 +110,12 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     },
     async (request, reply) => {
       const body = request.body;
-      refuseUnsupported('body', { transformationsParams: body.transformationsParams });
-      // The exact bytes the publisher sent for `payload` are what endpoints receive.
+      // The exact bytes the publisher sent for `payload` (or as messageInRaw's text) are what endpoints
+      // receive.
       const payload =
-        (request.rawBody && rawMember(request.rawBody, 'payload')) ?? JSON.stringify(body.payload);
+        rawParamsPayload(body.transformationsParams) ??
+        (request.rawBody && rawMember(request.rawBody, 'payload')) ??
+        JSON.stringify(body.payload);
       const retentionMs = body.payloadRetentionHours
         ? body.payloadRetentionHours * HOUR
         : body.payloadRetentionPeriod
