@@ -21,16 +21,19 @@ test('skips nested members of the same name and scalar values', () => {
 });
 
 test("messageInRaw's text is the payload when it is a JSON object's sent as JSON; anything else names its field", () => {
-  assert.equal(rawParamsPayload(null), null);
+  assert.equal(rawParamsPayload(null, {}), null);
   const text = '{ "a" : 1.50 }';
-  assert.equal(rawParamsPayload({ rawPayload: text }), text);
+  assert.equal(rawParamsPayload({ rawPayload: text }, {}), text);
   assert.equal(
-    rawParamsPayload({ rawPayload: text, headers: { 'Content-Type': 'application/json; charset=utf-8' } }),
+    rawParamsPayload(
+      { rawPayload: text, headers: { 'Content-Type': 'application/json; charset=utf-8' } },
+      {},
+    ),
     text,
   );
-  const locOf = (params: Record<string, unknown>) => {
+  const locOf = (params: Record<string, unknown>, payload: unknown = {}) => {
     try {
-      rawParamsPayload(params);
+      rawParamsPayload(params, payload);
       return null;
     } catch (error) {
       return (error as { loc?: readonly string[] }).loc;
@@ -43,4 +46,12 @@ test("messageInRaw's text is the payload when it is a JSON object's sent as JSON
   assert.deepEqual(locOf({ rawPayload: '{}', headers: { 'x-a': 'b' } }), at('headers'));
   assert.deepEqual(locOf({ rawPayload: '{}', headers: 'application/json' }), at('headers'));
   assert.deepEqual(locOf({ rawPayload: '{}', method: 'PUT' }), at('method'));
+  for (const headers of [[], { 'content-type': ['application/json'] }, { 'content-type': { toString: 1 } }])
+    assert.deepEqual(locOf({ rawPayload: '{}', headers }), at('headers'), JSON.stringify(headers));
+  assert.deepEqual(
+    locOf({ rawPayload: '{}', headers: { 'content-type': 'application/json\n' } }),
+    at('headers'),
+  );
+  // The payload is the text's: another given beside it would be dropped.
+  assert.deepEqual(locOf({ rawPayload: '{}' }, { p: 1 }), ['body', 'payload']);
 });

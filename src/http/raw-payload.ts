@@ -97,14 +97,19 @@ export function rawMember(text: string, key: string): string | null {
 
 const RAW = ['body', 'transformationsParams'];
 const ONLY_JSON = 'must be the text of a JSON object: other payloads are not supported';
+const JSON_TYPE = /^application\/json[ \t]*(;[ \t!-~]*)?$/i; // parameters in visible ASCII
 
 /**
  * The payload of the Svix SDK's messageInRaw, which sends it as text in `transformationsParams`
  * (`rawPayload`, and `headers` for its content-type) so that it goes "as is": every payload here does,
- * so its text is the payload when it is a JSON object's, sent as application/json. Anything else in
- * the parameters (transformations) is a 422 naming it. Null when there are none.
+ * so its text is the payload when it is a JSON object's, sent as application/json, and `payload` is
+ * then `{}` (the SDK's). Anything else in the parameters (transformations) is a 422 naming it. Null
+ * when there are none.
  */
-export function rawParamsPayload(params: Record<string, unknown> | null | undefined): string | null {
+export function rawParamsPayload(
+  params: Record<string, unknown> | null | undefined,
+  payload: unknown,
+): string | null {
   if (params == null) return null;
   for (const key of Object.keys(params)) {
     if (key !== 'rawPayload' && key !== 'headers')
@@ -115,10 +120,10 @@ export function rawParamsPayload(params: Record<string, unknown> | null | undefi
   }
   const { rawPayload, headers } = params;
   if (headers != null) {
-    const entries: Array<[string, unknown]> =
-      typeof headers === 'object' ? Object.entries(headers) : [['', headers]];
-    for (const [name, value] of entries) {
-      if (name.toLowerCase() !== 'content-type' || !/^application\/json\s*(;|$)/i.test(String(value)))
+    if (typeof headers !== 'object' || Array.isArray(headers))
+      throw invalid([...RAW, 'headers'], 'must be an object of headers');
+    for (const [name, value] of Object.entries(headers)) {
+      if (name.toLowerCase() !== 'content-type' || typeof value !== 'string' || !JSON_TYPE.test(value))
         throw invalid([...RAW, 'headers'], 'only a content-type of application/json is supported');
     }
   }
@@ -133,5 +138,10 @@ export function rawParamsPayload(params: Record<string, unknown> | null | undefi
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
+  if (typeof payload === 'object' && payload !== null && Object.keys(payload).length > 0)
+    throw invalid(
+      ['body', 'payload'],
+      'must be {} with transformationsParams.rawPayload, which is the payload',
+    );
   return rawPayload;
 }

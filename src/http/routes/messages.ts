@@ -113,7 +113,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       // The exact bytes the publisher sent for `payload` (or as messageInRaw's text) are what endpoints
       // receive.
       const payload =
-        rawParamsPayload(body.transformationsParams) ??
+        rawParamsPayload(body.transformationsParams, body.payload) ??
         (request.rawBody && rawMember(request.rawBody, 'payload')) ??
         JSON.stringify(body.payload);
       const retentionMs = body.payloadRetentionHours
