@@ -712,16 +712,23 @@ describe('sqlite reads of history', () => {
   it('lists back to back do not keep the log from starting over', async () => {
     const { store, path, walk, publish } = await history('log');
     let reading = true;
+    let walked = () => {};
     const reader = async () => {
-      while (reading) await walk();
+      while (reading) {
+        await walk();
+        walked();
+      }
     };
     const readers = [reader(), reader()];
     // Its file only grows until the log starts over, when it is cut back to LOG_LIMIT_BYTES.
     const sizes: number[] = [];
     try {
-      // 140 MiB of commits while a list is always running.
+      // 140 MiB of commits while a list is always running. A list holds the log for as long as it
+      // reads, which on a busy machine is 150 publishes here: each 40 wait for a list to end, so that
+      // the commits span many lists however slow they run.
       const payload = `{"a":"${'x'.repeat(700 * 1024)}"}`;
       for (let i = 0; i < 200; i++) {
+        if (i % 40 === 39) await new Promise<void>((resolve) => (walked = resolve));
         await publish(payload);
         sizes.push(statSync(`${path}-wal`).size);
       }

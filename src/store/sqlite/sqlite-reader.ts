@@ -62,17 +62,24 @@ export function openSqliteReader(path: string): SqliteReads {
    * A read whose statements all see one snapshot: a list reads its page, then what the page names (a
    * list of a message's endpoints, its endpoints), and a delete committed in between must not leave a
    * name with nothing behind it. The methods read synchronously: the transaction spans all they read.
+   * Reads run one at a time, each settling the log just before it begins: reads asked for together
+   * would otherwise all look at the log first, then hold it one after the other.
    */
+  let last: Promise<unknown> = Promise.resolve();
   const inSnapshot =
     <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      await settleLog();
-      raw.exec('BEGIN');
-      try {
-        return fn(...args);
-      } finally {
-        raw.exec('COMMIT');
-      }
+    (...args: A): Promise<R> => {
+      const read = last.then(async () => {
+        await settleLog();
+        raw.exec('BEGIN');
+        try {
+          return await fn(...args);
+        } finally {
+          raw.exec('COMMIT');
+        }
+      });
+      last = read.catch(() => {});
+      return read;
     };
   const [messages, tasks, attempts] = [messagesSql(db), tasksSql(db), attemptsSql(db)];
   return guardUnavailable(
