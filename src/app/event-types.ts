@@ -1,7 +1,7 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
 // Archived types are refused for new messages and new endpoint filters (checkNotArchived).
 import { conflict, invalid, notFound } from '../core/errors.ts';
-import type { EventType, Page } from '../core/types.ts';
+import { type EventType, isJsonObject, type Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';
 import { type AppDeps, mapConflict, modify, requireAdmin, type Scope, upsert } from './context.ts';
 import type { PublishCache } from './publish-cache.ts';
@@ -204,8 +204,7 @@ export function examplePayload(eventType: EventType | null, index = 0): unknown 
     if (index >= all.length)
       throw invalid(['body', 'exampleIndex'], `the event type's schema has ${all.length} example(s)`);
     const example = all[index];
-    // A message's payload is a JSON object (MessageIn.payload), as its receivers and SDKs expect.
-    if (typeof example !== 'object' || example === null || Array.isArray(example))
+    if (!isJsonObject(example))
       throw invalid(
         ['body', 'exampleIndex'],
         `example ${index} of the event type's schema is not a JSON object`,

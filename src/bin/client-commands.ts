@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { SingleBar } from 'cli-progress';
 import { isValidSecret, verifySignature } from '../core/signing.ts';
+import { isJsonObject } from '../core/types.ts';
 import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 
 export interface PublishOptions {
@@ -124,7 +125,7 @@ function payloadOf(options: PublishOptions): object {
   } catch (error) {
     throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+  if (!isJsonObject(payload)) {
     const kind = payload === null ? 'null' : Array.isArray(payload) ? 'an array' : `a ${typeof payload}`;
     throw new UsageError(`${source} must be a JSON object, got ${kind}`);
   }

@@ -61,6 +61,10 @@ export interface Message {
   tags: string[] | null; // free-form, for filtering lists
 }
 
+/** A message's payload is a JSON object (MessageIn.payload), as its receivers and SDKs expect. */
+export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /** Delivery state of one message for one endpoint (Svix MessageStatus). */
 export const TaskStatus = { success: 0, pending: 1, fail: 2, sending: 3 } as const;
 export type TaskStatusName = keyof typeof TaskStatus;

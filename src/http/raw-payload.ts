@@ -5,6 +5,7 @@
 // vectorised) cross the inside of strings, where most of a payload's bytes usually are.
 
 import { invalid } from '../core/errors.ts';
+import { isJsonObject } from '../core/types.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -120,8 +121,7 @@ export function rawParamsPayload(
   }
   const { rawPayload, headers } = params;
   if (headers != null) {
-    if (typeof headers !== 'object' || Array.isArray(headers))
-      throw invalid([...RAW, 'headers'], 'must be an object of headers');
+    if (!isJsonObject(headers)) throw invalid([...RAW, 'headers'], 'must be an object of headers');
     for (const [name, value] of Object.entries(headers)) {
       if (name.toLowerCase() !== 'content-type' || typeof value !== 'string' || !JSON_TYPE.test(value))
         throw invalid([...RAW, 'headers'], 'only a content-type of application/json is supported');
@@ -136,8 +136,7 @@ export function rawParamsPayload(
   } catch {
     throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
+  if (!isJsonObject(parsed)) throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
   if (typeof payload === 'object' && payload !== null && Object.keys(payload).length > 0)
     throw invalid(
       ['body', 'payload'],
