@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { openSqliteThread } from '../../src/bin/open-store.ts';
 import { makeConfig } from '../../src/config/config.ts';
 import { newId } from '../../src/core/ids.ts';
-import type { Endpoint } from '../../src/core/types.ts';
+import type { Endpoint, TaskNext } from '../../src/core/types.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
 import { appsSql } from '../../src/store/sqlite/apps-sql.ts';
 import { attemptsSql } from '../../src/store/sqlite/attempts-sql.ts';
@@ -430,6 +430,43 @@ describe('sqlite retention', () => {
     while ((await store.messages.expireBatch(T0 + 12 * DAY, 2)) > 0);
     assert.equal(await store.messages.get(app.id, held.id), null);
     assert.equal(await store.tasks.get(held.id, ep.id), null);
+    await store.close();
+  });
+
+  it('keeps a message past the retention while a delivery of it is still to try, until that ends', async () => {
+    const store = openSqliteStore(':memory:', { retentionMs: DAY });
+    const app = mkApp(T0);
+    await store.apps.create(app);
+    const ep = mkEndpoint(app.id, T0);
+    await store.endpoints.create(ep);
+    const message = mkMessage(app.id, T0, { expiresAt: T0 + DAY });
+    await store.messages.publish([{ message, endpointIds: [ep.id], now: T0 }]);
+    // An attempt at `at` that fails, with `next` after it.
+    const fail = async (at: number, next: TaskNext) => {
+      const [c] = await store.tasks.claimDue({ now: at, limit: 1, leaseMs: 30_000, perEndpoint: 1 });
+      const attempt = {
+        id: newId('atmpt', at),
+        appId: app.id,
+        msgId: message.id,
+        endpointId: ep.id,
+        url: ep.url,
+        status: 'fail' as const,
+        responseStatusCode: 500,
+        response: '',
+        responseDurationMs: 1,
+        triggerType: 'scheduled' as const,
+        createdAt: at,
+      };
+      await store.tasks.finish([{ taskId: c!.task.id, lease: c!.task.leaseUntil, attempt, next, now: at }]);
+    };
+    await fail(T0, { status: 'pending', at: T0 + 2 * DAY }); // a retry due after the retention
+    while ((await store.messages.expireBatch(T0 + DAY + 100, 10)) > 0);
+    assert.equal((await store.messages.get(app.id, message.id))?.payload, null, 'its payload expired');
+    assert.equal((await store.tasks.get(message.id, ep.id))?.status, 'pending', 'its retry kept');
+    await fail(T0 + 2 * DAY, { status: 'fail' }); // unsent: the payload is gone
+    while ((await store.messages.expireBatch(T0 + 2 * DAY + 1, 10)) > 0);
+    assert.equal(await store.messages.get(app.id, message.id), null);
+    assert.equal(await store.tasks.get(message.id, ep.id), null);
     await store.close();
   });
 });

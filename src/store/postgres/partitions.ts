@@ -16,6 +16,7 @@
 // and sort it for a page; this keeps the plans from depending on the server's autovacuum, which may be
 // off, and which also waits for its next round (a minute by default) after midnight.
 
+import { TaskStatus } from '../../core/types.ts';
 import { LOCK_ANALYZE, LOCK_PARTITIONS, LOCK_SPACE } from './migrate.ts';
 import type { Pg } from './pg.ts';
 
@@ -125,7 +126,8 @@ export class Partitions {
    * Creates the days ahead of `now`; with a retention, drops every day that ended at least `retentionMs`
    * before `now` (messages and attempts alike), and deletes the tasks and eventId rows of dropped days.
    * A message day still holding a payload that has not expired yet (a message published with a longer
-   * retention) is kept until that payload expires.
+   * retention) is kept until that payload expires, and one with a delivery still to try (its payload
+   * gone, it fails unsent) until it has.
    */
   async maintain(now: number, retentionMs: number | null): Promise<MaintenanceReport> {
     const today = Math.floor(now / DAY_MS);
@@ -157,8 +159,10 @@ export class Partitions {
             const live =
               parent === 'messages'
                 ? await sql.one(
-                    `SELECT 1 FROM ${name} WHERE payload IS NOT NULL AND expires_at > $1 LIMIT 1`,
-                    [now],
+                    `SELECT 1 FROM ${name} WHERE payload IS NOT NULL AND expires_at > $1
+                     UNION ALL SELECT 1 FROM tasks WHERE msg_created_at >= $2 AND msg_created_at < $3
+                       AND status IN (${TaskStatus.pending}, ${TaskStatus.sending}) LIMIT 1`,
+                    [now, day * DAY_MS, (day + 1) * DAY_MS],
                   )
                 : parent === 'message_labels' && (await exists(partitionName('messages', day)));
             if (live) return 'kept';

@@ -221,11 +221,13 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         );
         if (retentionMs === null) return expired;
         // Ids begin with their creation time: the oldest first. A message whose payload is still kept
-        // (its own retention, from deliverAt on, ends later) stays until the payload expires, as on
-        // PostgreSQL.
+        // (its own retention, from deliverAt on, ends later) stays until the payload expires, and one
+        // with a delivery still to try (its payload gone, it fails unsent) until it has; as on PostgreSQL.
         const old = db
           .all<{ id: string }>(
-            'SELECT id FROM messages INDEXED BY messages_retired WHERE payload IS NULL AND id < ? ORDER BY id LIMIT ?',
+            `SELECT id FROM messages INDEXED BY messages_retired WHERE payload IS NULL AND id < ?
+               AND NOT EXISTS (SELECT 1 FROM tasks WHERE msg_id = messages.id AND status IN (${PENDING}, ${SENDING}))
+             ORDER BY id LIMIT ?`,
             idFloor('msg', now - retentionMs),
             limit,
           )
