@@ -29,6 +29,11 @@ const SENSITIVE = new Set([
   'www-authenticate',
   'proxy-authenticate',
 ]);
+/**
+ * A name as CGI-style receivers (WSGI, PHP, Rack) read it: they fold `-` and `_` into one (both become
+ * HTTP_WEBHOOK_SIGNATURE), so `webhook_signature` would join the real one there, and break it.
+ */
+const folded = (name: string): string => name.toLowerCase().replaceAll('_', '-');
 /** RFC 9110 field-name, also the schema pattern of header names given without a value. */
 export const HEADER_NAME = "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$";
 const TOKEN = new RegExp(HEADER_NAME);
@@ -78,7 +83,8 @@ export function checkHeaders(headers: Record<string, string | null>, loc: readon
     if (seen.has(lower)) throw invalid([...loc, name], `header ${name} is given twice (names ignore case)`);
     seen.add(lower);
     if (value === null) continue;
-    if (RESERVED.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) {
+    const as = folded(name);
+    if (RESERVED.has(as) || RESERVED_PREFIXES.some((p) => as.startsWith(p))) {
       throw invalid([...loc, name], `header ${name} is set by Doorbell and cannot be overridden`);
     }
     if (BAD_VALUE.test(value)) {
@@ -110,7 +116,7 @@ export function redactHeaders(headers: Record<string, string>): {
   const shown: Record<string, string> = {};
   const sensitive: string[] = [];
   for (const [name, value] of Object.entries(headers)) {
-    if (SENSITIVE.has(name.toLowerCase())) sensitive.push(name);
+    if (SENSITIVE.has(folded(name))) sensitive.push(name);
     else shown[name] = value;
   }
   return { headers: shown, sensitive };
