@@ -26,7 +26,7 @@ declare module 'fastify' {
     scope: Scope;
     rawBody: string | null;
     bearer: string | null;
-    idempotency: { key: string; owner: string; done: () => void } | null;
+    idempotency: { key: string; owner: string; request: string; done: () => void } | null;
   }
   interface FastifyContextConfig {
     public?: boolean; // no token needed

@@ -6,9 +6,13 @@
 // or, when another process runs it, by asking the store again every pollMs, up to waitMs, then 409 (as
 // Stripe answers a concurrent request with the same key). A first request that fails (4xx, 5xx) gives the
 // key up, as in Svix, so that a corrected repeat runs; one whose process died loses it when its lease ends.
+// A kept response names the body it answered: the key sent again with another body is a 422, not the
+// first body's response (a token minted read-only, say, answered with the full one minted first), as the
+// IETF's Idempotency-Key draft asks (draft-ietf-httpapi-idempotency-key-header, "Error Scenarios").
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { invalid } from '../core/errors.ts';
 import type { IdempotentResponse, Store } from '../store/store.ts';
 import { sendJson } from './context.ts';
 
@@ -23,10 +27,14 @@ export interface IdempotencyTiming {
 
 const TIMING: IdempotencyTiming = { leaseMs: 60_000, waitMs: 30_000, pollMs: 25 };
 
-/** The request holding `key` in this process; `owner` names it as the holder of the store's marker. */
+/**
+ * The request holding `key` in this process; `owner` names it as the holder of the store's marker, and
+ * `request` its body.
+ */
 interface Pending {
   key: string;
   owner: string;
+  request: string;
   done: () => void;
 }
 
@@ -69,9 +77,12 @@ export function idempotencyHooks(
       .update(`${token}\n${request.method} ${target}\n${header}`)
       .digest('base64url');
     const giveUpAt = performance.now() + timing.waitMs;
+    const body = createHash('sha256')
+      .update(request.rawBody ?? '')
+      .digest('base64url');
     // The key is held in this process before the store is asked (and while it is polled), so repeats
     // arriving here meanwhile wait on that instead of asking the store too.
-    const pending = await claimWhenFree(key, giveUpAt);
+    const pending = await claimWhenFree(key, body, giveUpAt);
     if (!pending) return conflict(reply, header);
     try {
       for (;;) {
@@ -83,6 +94,12 @@ export function idempotencyHooks(
         }
         if (found.state === 'done') {
           pending.done();
+          const answered = found.response.request;
+          if (answered !== null && answered !== body)
+            throw invalid(
+              ['header', 'idempotency-key'],
+              'was used with another request body: send the same body to get its response, or use a new key',
+            );
           return await replay(request, reply, found.response);
         }
         if (performance.now() + timing.pollMs > giveUpAt || request.raw.socket?.destroyed) {
@@ -98,22 +115,23 @@ export function idempotencyHooks(
   }
 
   /** Waits until no request of this process holds `key`, then holds it; null past `giveUpAt`. */
-  async function claimWhenFree(key: string, giveUpAt: number): Promise<Pending | null> {
+  async function claimWhenFree(key: string, body: string, giveUpAt: number): Promise<Pending | null> {
     for (let running = inFlight.get(key); running; running = inFlight.get(key)) {
       const left = giveUpAt - performance.now();
       if (left <= 0 || !(await settlesWithin(running, left))) return null;
     }
-    return claim(key);
+    return claim(key, body);
   }
 
   /** Marks `key` as running until `done` (which is safe to call twice: abort, then onSend). */
-  function claim(key: string): Pending {
+  function claim(key: string, request: string): Pending {
     let release = () => {};
     const running = new Promise<void>((resolve) => (release = resolve));
     inFlight.set(key, running);
     return {
       key,
       owner: `${processTag}.${++ownerSeq}`,
+      request,
       done: () => {
         if (inFlight.get(key) === running) inFlight.delete(key);
         release();
@@ -147,7 +165,11 @@ export function idempotencyHooks(
         const text = typeof payload === 'string' ? payload : '';
         const kept = request.routeOptions.config.idempotent;
         const body = kept && text !== '' ? kept.keep(text) : text;
-        await store.idempotency.put(pending.key, { statusCode, body }, now() + ttlMs);
+        await store.idempotency.put(
+          pending.key,
+          { statusCode, body, request: pending.request },
+          now() + ttlMs,
+        );
       } else {
         await store.idempotency.abandon(pending.key, pending.owner);
       }
@@ -176,7 +198,8 @@ async function replay(
   reply: FastifyReply,
   stored: IdempotentResponse,
 ): Promise<void> {
-  void reply.header('idempotent-replayed', 'true');
+  // The response to one request (a token, say), whatever the first one's headers said: no cache keeps it.
+  void reply.header('idempotent-replayed', 'true').header('cache-control', 'no-store');
   if (stored.statusCode === 204 || stored.body === '') return void reply.code(stored.statusCode).send();
   const kept = request.routeOptions.config.idempotent;
   const body = kept ? await kept.replay(request, stored.body) : stored.body;

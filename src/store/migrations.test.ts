@@ -24,6 +24,7 @@ const PINNED: Record<string, Record<string, string>> = {
     '013-task-rate-change.sql': '5ab9c2fa8cf61bb0',
     '014-orphan-endpoints.sql': '273664f91ac92732',
     '015-message-retired-index.sql': '6cff2eb08f570990',
+    '016-idempotency-request.sql': 'f9feab2ed6efcaad',
   },
   postgres: {
     '001-init.sql': '8a6fcaf33adee8a8',
@@ -40,6 +41,7 @@ const PINNED: Record<string, Record<string, string>> = {
     '012-task-rate-waiting-order.sql': 'f5a166c8306d3a26',
     '013-failed-indexes.sql': '645d5a80befe4d3f',
     '014-orphan-endpoints.sql': '273664f91ac92732',
+    '015-idempotency-request.sql': '7ef8715037f9bb61',
   },
 };
 

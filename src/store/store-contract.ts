@@ -1575,7 +1575,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
 
     describe('idempotency and settings', () => {
       test('idempotency: the first begin runs, then others see it running, then the response', async (s) => {
-        const ok = { statusCode: 202, body: '{"id":"msg_1"}' };
+        const ok = { statusCode: 202, body: '{"id":"msg_1"}', request: 'r1' };
         assert.deepEqual(await s.idempotency.begin('k', 'a', T0, T0 + 60), { state: 'first' });
         assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 1, T0 + 61), { state: 'running' });
         assert.deepEqual(await s.idempotency.begin('other', 'b', T0 + 1, T0 + 61), { state: 'first' });
@@ -1591,12 +1591,12 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         });
       });
       test('idempotency: an expired response frees the key', async (s) => {
-        await s.idempotency.put('k', { statusCode: 202, body: '{"id":"msg_1"}' }, T0 + 100);
+        await s.idempotency.put('k', { statusCode: 202, body: '{"id":"msg_1"}', request: 'r1' }, T0 + 100);
         assert.deepEqual(await s.idempotency.begin('k', 'a', T0 + 100, T0 + 160), { state: 'first' });
-        await s.idempotency.put('k', { statusCode: 409, body: 'x' }, T0 + 500);
+        await s.idempotency.put('k', { statusCode: 409, body: 'x', request: null }, T0 + 500);
         assert.deepEqual(await s.idempotency.begin('k', 'b', T0 + 200, T0 + 260), {
           state: 'done',
-          response: { statusCode: 409, body: 'x' },
+          response: { statusCode: 409, body: 'x', request: null },
         });
       });
       test('idempotency: abandon frees the key, for its owner only', async (s) => {
@@ -1616,7 +1616,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await s.idempotency.begin('k', 'c', T0 + 120, T0 + 180), { state: 'first' });
       });
       test('idempotency: of concurrent begins exactly one runs, also over an expired row', async (s) => {
-        await s.idempotency.put('old', { statusCode: 202, body: '{}' }, T0);
+        await s.idempotency.put('old', { statusCode: 202, body: '{}', request: null }, T0);
         for (const key of ['k1', 'k2', 'k3', 'old']) {
           const found = await Promise.all(
             Array.from({ length: 8 }, (_, i) => s.idempotency.begin(key, `o${i}`, T0, T0 + 60)),

@@ -238,6 +238,8 @@ export interface TaskWithEndpoint {
 export interface IdempotentResponse {
   statusCode: number;
   body: string;
+  /** What names the request it answered; null in rows kept before it was stored. */
+  request: string | null;
 }
 
 /**

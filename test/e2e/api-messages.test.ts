@@ -414,6 +414,29 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('GET', '/api/v1/app/idem/msg')).json.data.length, 2);
     });
 
+    test('idempotency-key: another body with the key is a 422 naming it, and a token replayed is not cached', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem-b' });
+      const mint = (body: object) =>
+        h.call('POST', '/api/v1/auth/app-portal-access/idem-b', body, { 'idempotency-key': 'k-token' });
+      const full = await mint({});
+      assert.equal(full.status, 200);
+      // The full token minted first is never the answer to a read-only one.
+      const readOnly = await mint({ readOnly: true });
+      assert.equal(readOnly.status, 422);
+      assert.deepEqual(readOnly.json.detail[0].loc, ['header', 'idempotency-key']);
+      const again = await mint({});
+      assert.equal(again.body, full.body);
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      assert.equal(again.headers['cache-control'], 'no-store');
+      // Two bodies at once: one runs, the other is refused once it has.
+      const key = { 'idempotency-key': 'k-pair' };
+      const pair = await Promise.all(
+        [1, 2].map((v) => h.call('POST', '/api/v1/app/idem-b/msg', { eventType: 'a', payload: { v } }, key)),
+      );
+      assert.deepEqual(pair.map((r) => r.status).sort(), [202, 422]);
+      assert.equal((await h.call('GET', '/api/v1/app/idem-b/msg')).json.data.length, 1);
+    });
+
     test('idempotency-key: a repeat after the payload was expunged or the message deleted does not show the payload', async () => {
       await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem-x' });
       const publish = (key: string, query = '') =>

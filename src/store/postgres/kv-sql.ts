@@ -12,21 +12,21 @@ const RUNNING = 0;
 // callers; when the conflicting row came from a caller that committed meanwhile, no row comes back and
 // the statement runs again (insertOrRead).
 const BEGIN = stmt(`WITH live AS (
-    SELECT status_code, body FROM idempotency WHERE key = $1 AND expires_at > $3),
+    SELECT status_code, body, request FROM idempotency WHERE key = $1 AND expires_at > $3),
   taken AS (
     INSERT INTO idempotency (key, status_code, body, expires_at)
     SELECT $1, ${RUNNING}, $2, $4 WHERE NOT EXISTS (SELECT 1 FROM live)
     ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
-      expires_at = excluded.expires_at
+      request = NULL, expires_at = excluded.expires_at
     WHERE idempotency.expires_at <= $3
     RETURNING key)
-  SELECT true AS first, 0 AS status_code, '' AS body FROM taken
+  SELECT true AS first, 0 AS status_code, '' AS body, NULL AS request FROM taken
   UNION ALL
-  SELECT false, status_code, body FROM live`);
+  SELECT false, status_code, body, request FROM live`);
 const PUT_IDEMPOTENT =
-  stmt(`INSERT INTO idempotency (key, status_code, body, expires_at) VALUES ($1, $2, $3, $4)
+  stmt(`INSERT INTO idempotency (key, status_code, body, request, expires_at) VALUES ($1, $2, $3, $4, $5)
   ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
-  expires_at = excluded.expires_at`);
+  request = excluded.request, expires_at = excluded.expires_at`);
 const ABANDON = stmt(`DELETE FROM idempotency WHERE key = $1 AND status_code = ${RUNNING} AND body = $2`);
 // An insert-or-read statement (ON CONFLICT, then a read of the row) returns nothing when the row that
 // made it conflict was committed by another caller during the statement: the read's snapshot predates
@@ -43,12 +43,12 @@ async function insertOrRead<T>(db: Pg, statement: Stmt, params: unknown[]): Prom
   return undefined;
 }
 
-type Row = { first: boolean; status_code: number; body: string };
+type Row = { first: boolean; status_code: number; body: string; request: string | null };
 
 function claimOf(row: Row): IdempotencyClaim {
   if (row.first) return { state: 'first' };
   if (row.status_code === RUNNING) return { state: 'running' };
-  return { state: 'done', response: { statusCode: row.status_code, body: row.body } };
+  return { state: 'done', response: { statusCode: row.status_code, body: row.body, request: row.request } };
 }
 
 export function idempotencySql(db: Pg): Store['idempotency'] {
@@ -59,7 +59,7 @@ export function idempotencySql(db: Pg): Store['idempotency'] {
       return row ? claimOf(row) : { state: 'running' };
     },
     async put(key, response, expiresAt) {
-      await db.run(PUT_IDEMPOTENT, [key, response.statusCode, response.body, expiresAt]);
+      await db.run(PUT_IDEMPOTENT, [key, response.statusCode, response.body, response.request, expiresAt]);
     },
     async abandon(key, owner) {
       await db.run(ABANDON, [key, owner]);

@@ -6,16 +6,16 @@ import type { Db } from './db.ts';
 // A running marker is a row with status_code 0 (no HTTP status), its owner in body and its lease in
 // expires_at: the existing columns, so no migration.
 const RUNNING = 0;
-const LIVE = 'SELECT status_code, body FROM idempotency WHERE key = ? AND expires_at > ?';
-const UPSERT = `INSERT INTO idempotency (key, status_code, body, expires_at) VALUES (?, ?, ?, ?)
+const LIVE = 'SELECT status_code, body, request FROM idempotency WHERE key = ? AND expires_at > ?';
+const UPSERT = `INSERT INTO idempotency (key, status_code, body, request, expires_at) VALUES (?, ?, ?, ?, ?)
   ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
-  expires_at = excluded.expires_at`;
+  request = excluded.request, expires_at = excluded.expires_at`;
 
-type Row = { status_code: number; body: string };
+type Row = { status_code: number; body: string; request: string | null };
 
 function claimOf(row: Row): IdempotencyClaim {
   if (row.status_code === RUNNING) return { state: 'running' };
-  return { state: 'done', response: { statusCode: row.status_code, body: row.body } };
+  return { state: 'done', response: { statusCode: row.status_code, body: row.body, request: row.request } };
 }
 
 export function idempotencySql(db: Db): Store['idempotency'] {
@@ -29,12 +29,12 @@ export function idempotencySql(db: Db): Store['idempotency'] {
       return db.grouped((): IdempotencyClaim => {
         const row = db.get<Row>(LIVE, key, now);
         if (row) return claimOf(row);
-        db.run(UPSERT, key, RUNNING, owner, leaseUntil);
+        db.run(UPSERT, key, RUNNING, owner, null, leaseUntil);
         return { state: 'first' };
       }, false);
     },
     async put(key, response, expiresAt) {
-      db.run(UPSERT, key, response.statusCode, response.body, expiresAt);
+      db.run(UPSERT, key, response.statusCode, response.body, response.request, expiresAt);
     },
     async abandon(key, owner) {
       db.run('DELETE FROM idempotency WHERE key = ? AND status_code = ? AND body = ?', key, RUNNING, owner);
