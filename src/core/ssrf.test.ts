@@ -140,6 +140,9 @@ describe('parseCidrs', () => {
     for (const address of ['127.0.0.1', '::ffff:127.0.0.1', '10.9.9.9'])
       assert.equal(isAllowedAddress(address, mapped), true, address);
     assert.equal(isAllowedAddress('127.0.0.2', mapped), false);
+    // An IPv6 range that happens to cover the mapped space opens no IPv4 address.
+    for (const wide of ['::/0', '::/80'])
+      assert.equal(isAllowedAddress('::ffff:10.0.0.1', parseCidrs([wide])), false, wide);
   });
 
   it('refuses a range with host bits set, saying what to write', () => {
@@ -148,6 +151,11 @@ describe('parseCidrs', () => {
       /'127\.0\.0\.1\/8' .* host bits set: write 127\.0\.0\.0\/8 for the range, or 127\.0\.0\.1\/32 for one address/,
     );
     assert.throws(() => parseCidrs(['fd00::1/64']), /write fd00::\/64 for the range, or fd00::1\/128/);
+  });
+
+  it('refuses a zone ID, saying so', () => {
+    for (const entry of ['fe80::1%eth0', 'fe80::%eth0/64'])
+      assert.throws(() => parseCidrs([entry]), new RegExp(`'${entry}' .* has a zone ID`));
   });
 
   it('throws naming the bad entry', () => {

@@ -145,6 +145,10 @@ export function parseCidrs(list: readonly string[]): Cidr[] {
     } catch {
       throw new Error(`invalid CIDR '${entry}' in the subnet allowlist`);
     }
+    // An address with a zone ID (fe80::1%eth0) names an interface, which a range does not hold.
+    if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).zoneId !== undefined) {
+      throw new Error(`'${entry}' in the subnet allowlist has a zone ID: write the range without it`);
+    }
     // IPv4-mapped (::ffff:a.b.c.d/n, n ≥ 96) is the IPv4 range it maps: addresses are judged as IPv4.
     if (address.kind() === 'ipv6' && prefix >= 96 && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
       address = (address as ipaddr.IPv6).toIPv4Address();
@@ -163,15 +167,14 @@ export function parseCidrs(list: readonly string[]): Cidr[] {
   });
 }
 
+/** An IPv4-mapped address is judged as its IPv4, as classifyParsed judges it: by IPv4 ranges alone. */
 function inAllowlist(address: IP, allow: readonly Cidr[]): boolean {
-  const mapped =
+  const judged =
     address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()
       ? (address as ipaddr.IPv6).toIPv4Address()
-      : null;
+      : address;
   return allow.some(
-    (cidr) =>
-      (cidr.address.kind() === address.kind() && address.match(cidr.address, cidr.prefix)) ||
-      (mapped !== null && cidr.address.kind() === 'ipv4' && mapped.match(cidr.address, cidr.prefix)),
+    (cidr) => cidr.address.kind() === judged.kind() && judged.match(cidr.address, cidr.prefix),
   );
 }
 
