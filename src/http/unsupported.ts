@@ -5,7 +5,6 @@ const WHY = {
   groupName: 'event type groups are not supported',
   sessionId: 'app-portal sessions are not supported',
   sessionIds: 'app-portal sessions are not supported',
-  with_msg: 'attempts are listed without their message: GET the message by its msgId',
   exclude_apps_with_no_endpoints: 'applications are listed whatever their endpoints',
   exclude_apps_with_disabled_endpoints: 'applications are listed whatever their endpoints',
 } as const;

@@ -137,6 +137,14 @@ await describeEachDriver((driver) => {
       assert.equal(attempt.response, 'boom');
       const lean = await h.call('GET', `/api/v1/app/fan/attempt/endpoint/${ep.id}?with_content=false`);
       assert.equal(lean.json.data[0].response, '{}', 'as Svix answers without content');
+      // with_msg: each attempt with its message, the payload as published.
+      const withMsg = await h.call('GET', `/api/v1/app/fan/attempt/endpoint/${ep.id}?with_msg=true`);
+      assert.deepEqual(withMsg.json.data[0], {
+        ...attempt,
+        msg: (await h.call('GET', `/api/v1/app/fan/msg/${msg.id}`)).json,
+      });
+      const leanMsg = `/api/v1/app/fan/attempt/endpoint/${ep.id}?with_msg=true&with_content=false`;
+      assert.deepEqual((await h.call('GET', leanMsg)).json.data[0].msg.payload, {});
       const byMsg = await h.call('GET', `/api/v1/app/fan/attempt/msg/${msg.id}?status=2`);
       assert.equal(byMsg.json.data[0].id, attempt.id);
       assert.equal(

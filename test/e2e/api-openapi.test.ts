@@ -119,6 +119,7 @@ const WHY: Record<string, string> = {
     "sent by the Svix SDK's messageInRaw (its rawPayload); transformations are refused by name",
   groupName: 'sent by the Svix SDK; refused by name when set (no event type groups)',
   sessionId: 'sent by the Svix SDK; refused by name when set (no portal sessions)',
+  'msg: MessageOut': "the Svix SDK's withMsg on an endpoint's attempts: each with its message",
 };
 const ENDPOINT_EXTRAS = ['version', 'filterTypes', 'rateLimit'];
 const EXTRA: Record<string, string[]> = {
@@ -138,6 +139,7 @@ const EXTRA: Record<string, string[]> = {
   EventTypePatch: ['featureFlags', 'groupName'],
   EventTypeUpdate: ['featureFlags', 'groupName'],
   MessageIn: ['payloadRetentionHours', 'deliverAt', 'tags', 'transformationsParams'],
+  MessageAttemptOut: ['msg: MessageOut'],
   MessageOut: ['deliverAt', 'tags'],
   EndpointMessageOut: ['deliverAt', 'tags'],
 };

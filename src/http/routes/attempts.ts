@@ -20,7 +20,6 @@ import {
   EndpointMessagesQuery,
   MessageAttemptOut,
 } from '../schemas/messages.ts';
-import { refuseUnsupported } from '../unsupported.ts';
 
 const tags = ['Message Attempt'];
 const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
@@ -68,9 +67,8 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
         response: { 200: ListResponse(MessageAttemptOut) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query;
-      refuseUnsupported('query', { with_msg: q.with_msg });
       const query = attemptQuery(q); // validated even when the status matches nothing
       const endpoint = await resolveEndpoint(
         deps,
@@ -85,7 +83,17 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
         endpointId: endpoint.id,
         status,
       });
-      return pageOut(page, (a) => attemptOut(a, q.with_content ?? true));
+      const withContent = q.with_content ?? true;
+      if (!q.with_msg) return pageOut(page, (a) => attemptOut(a, withContent));
+      // Each attempt with its message, whose payload is spliced in as stored (see messageJson).
+      const messages = new Map<string, string>();
+      for (const id of new Set(page.data.map((a) => a.msgId))) {
+        const message = await deps.store.messages.get(endpoint.appId, id);
+        messages.set(id, message ? messageJson(message, withContent) : 'null');
+      }
+      const withMsg = (a: (typeof page.data)[number]) =>
+        `${JSON.stringify(attemptOut(a, withContent)).slice(0, -1)},"msg":${messages.get(a.msgId)}}`;
+      return sendJson(reply, 200, pageJson(page, withMsg));
     },
   );
 

@@ -85,7 +85,7 @@ const attemptFilters = {
 };
 /** A message's attempts, to every endpoint or to one. */
 export const AttemptListQuery = Type.Object({ ...attemptFilters, endpoint_id: Type.Optional(Nullable(Uid)) });
-/** An endpoint's attempts: the path names the endpoint. `with_msg` (the SDK's) is refused when true. */
+/** An endpoint's attempts: the path names the endpoint. `with_msg` (the SDK's) adds each one's message. */
 export const EndpointAttemptListQuery = Type.Object({
   ...attemptFilters,
   with_msg: Type.Optional(Type.Boolean()),
@@ -114,6 +114,8 @@ export const MessageAttemptOut = Type.Object(
     statusText: MessageStatusText,
     triggerType: Type.Unsafe<0 | 1>({ title: 'MessageAttemptTriggerType', type: 'integer', enum: [0, 1] }),
     timestamp: DateTime,
+    /** With `with_msg=true` on an endpoint's attempts: the message, null once deleted. */
+    msg: Type.Optional(Nullable(MessageOut)),
   },
   { title: 'MessageAttemptOut' },
 );
