@@ -333,7 +333,7 @@ export interface Store {
      * Drops the payload of up to `limit` messages whose expiresAt <= now and, where the driver was given a
      * retention, deletes messages older than it with their tasks and attempts (SQLite: up to `limit`
      * messages; PostgreSQL: whole days, in its hourly upkeep). Returns how many messages the batch
-     * touched: the caller loops until 0.
+     * touched (expired, or read for deletion): the caller loops until 0.
      */
     expireBatch(now: number, limit: number): Promise<number>;
   };

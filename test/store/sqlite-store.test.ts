@@ -441,9 +441,14 @@ describe('sqlite retention', () => {
     await store.endpoints.create(ep);
     const message = mkMessage(app.id, T0, { expiresAt: T0 + DAY });
     await store.messages.publish([{ message, endpointIds: [ep.id], now: T0 }]);
-    // An attempt at `at` that fails, with `next` after it.
+    const sweep = async (at: number) => {
+      while ((await store.messages.expireBatch(at, 10)) > 0);
+    };
+    // An attempt at `at` that fails, with `next` after it; in flight (sending) until `finish`.
     const fail = async (at: number, next: TaskNext) => {
       const [c] = await store.tasks.claimDue({ now: at, limit: 1, leaseMs: 30_000, perEndpoint: 1 });
+      await sweep(at);
+      assert.equal((await store.tasks.get(message.id, ep.id))?.status, 'sending', 'kept while in flight');
       const attempt = {
         id: newId('atmpt', at),
         appId: app.id,
@@ -460,13 +465,45 @@ describe('sqlite retention', () => {
       await store.tasks.finish([{ taskId: c!.task.id, lease: c!.task.leaseUntil, attempt, next, now: at }]);
     };
     await fail(T0, { status: 'pending', at: T0 + 2 * DAY }); // a retry due after the retention
-    while ((await store.messages.expireBatch(T0 + DAY + 100, 10)) > 0);
+    await sweep(T0 + DAY + 100);
     assert.equal((await store.messages.get(app.id, message.id))?.payload, null, 'its payload expired');
     assert.equal((await store.tasks.get(message.id, ep.id))?.status, 'pending', 'its retry kept');
     await fail(T0 + 2 * DAY, { status: 'fail' }); // unsent: the payload is gone
-    while ((await store.messages.expireBatch(T0 + 2 * DAY + 1, 10)) > 0);
+    await sweep(T0 + 2 * DAY + 1);
     assert.equal(await store.messages.get(app.id, message.id), null);
     assert.equal(await store.tasks.get(message.id, ep.id), null);
+    await store.close();
+  });
+
+  it('passes over the messages it keeps: those past them go in the same sweep, and they at the next', async () => {
+    const store = openSqliteStore(':memory:', { retentionMs: DAY });
+    const app = mkApp(T0);
+    await store.apps.create(app);
+    const ep = mkEndpoint(app.id, T0);
+    await store.endpoints.create(ep);
+    const publish = async (at: number, endpointIds: string[]) => {
+      const message = mkMessage(app.id, at, { expiresAt: at + DAY });
+      await store.messages.publish([{ message, endpointIds, now: at }]);
+      return message;
+    };
+    // Five with a delivery still to try (never claimed), then five with none: a batch of 2 reads on.
+    const kept = [];
+    for (let i = 0; i < 5; i++) kept.push(await publish(T0 + i, [ep.id]));
+    const gone = [];
+    for (let i = 5; i < 10; i++) gone.push(await publish(T0 + i, []));
+    const sweep = async (at: number) => {
+      while ((await store.messages.expireBatch(at, 2)) > 0);
+    };
+    const at = T0 + 2 * DAY;
+    await sweep(at);
+    for (const m of gone) assert.equal(await store.messages.get(app.id, m.id), null);
+    for (const m of kept) assert.notEqual(await store.messages.get(app.id, m.id), null);
+    await sweep(at); // the next sweep starts over, and ends
+    for (const m of kept) assert.notEqual(await store.messages.get(app.id, m.id), null);
+    // Their deliveries end: the next sweep deletes them.
+    await store.endpoints.delete(app.id, ep.id);
+    await sweep(at);
+    for (const m of kept) assert.equal(await store.messages.get(app.id, m.id), null);
     await store.close();
   });
 });

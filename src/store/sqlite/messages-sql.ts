@@ -87,6 +87,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
   const anyDue = db.stmt(ANY_DUE).pluck();
   const endpointById = db.stmt('SELECT * FROM endpoints WHERE id = ?');
   const appExists = db.stmt('SELECT EXISTS (SELECT 1 FROM apps WHERE id = ?)').pluck();
+  let retiredAfter = ''; // where expireBatch's walk of the messages past retention goes on from
 
   /** Inserts the messages and their tasks; runs inside a grouped job. */
   function insert(items: PublishItem[], offer: TaskOffer | null): OfferedPublish {
@@ -223,16 +224,27 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         // Ids begin with their creation time: the oldest first. A message whose payload is still kept
         // (its own retention, from deliverAt on, ends later) stays until the payload expires, and one
         // with a delivery still to try (its payload gone, it fails unsent) until it has; as on PostgreSQL.
-        const old = db
+        // Those stay first in line, so each batch reads on from where the last one stopped: a sweep
+        // reads them once, not once a batch. Read, they count as touched: the caller goes on.
+        const seen = db
           .all<{ id: string }>(
-            `SELECT id FROM messages INDEXED BY messages_retired WHERE payload IS NULL AND id < ?
-               AND NOT EXISTS (SELECT 1 FROM tasks WHERE msg_id = messages.id AND status IN (${PENDING}, ${SENDING}))
+            `SELECT id FROM messages INDEXED BY messages_retired WHERE payload IS NULL AND id > ? AND id < ?
              ORDER BY id LIMIT ?`,
+            retiredAfter,
             idFloor('msg', now - retentionMs),
             limit,
           )
           .map((m) => m.id);
-        return expired + deleteMessages(db, old);
+        retiredAfter = seen.at(-1) ?? ''; // all read: the next sweep starts over
+        const old = db
+          .all<{ id: string }>(
+            `SELECT value AS id FROM json_each(?) WHERE NOT EXISTS
+               (SELECT 1 FROM tasks WHERE msg_id = value AND status IN (${PENDING}, ${SENDING}))`,
+            JSON.stringify(seen),
+          )
+          .map((m) => m.id);
+        deleteMessages(db, old);
+        return expired + seen.length;
       }, false);
     },
   };
