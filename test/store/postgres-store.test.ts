@@ -298,6 +298,8 @@ if (skip) {
           assert.notEqual(await store.messages.get(app.id, c!.message.id), null);
           // Its delivery ends (its payload gone, unsent): the day goes at the next run.
           const [other] = await store.tasks.claimDue({ now, limit: 1, leaseMs: LEASE, perEndpoint: 9 });
+          const inFlight = await store.maintainPartitions(now, 5 * DAY_MS);
+          assert.deepEqual(inFlight.dropped, [], 'kept while its delivery is in flight');
           await store.tasks.finish([
             {
               taskId: other!.task.id,

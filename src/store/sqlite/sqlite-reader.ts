@@ -25,6 +25,9 @@ export interface SqliteReads {
 
 const SETTLE_STEP_MS = 10;
 const SETTLE_MAX_MS = 250;
+// After a wait that ended with the log still long (another connection holds a snapshot in it: a backup,
+// a replication tool, a shell), the reads of the next second do not wait: queued, they would add up.
+const STUCK_MS = 1_000;
 
 export function openSqliteReader(path: string): SqliteReads {
   const raw = new Database(path, { fileMustExist: true });
@@ -43,10 +46,16 @@ export function openSqliteReader(path: string): SqliteReads {
    * SETTLE_MAX_MS, and no longer than one step once the writer is idle with all of the log copied (its
    * next commit starts the log over: a read that begins now reads the database file, not the log).
    */
+  let stuckAt = -Infinity;
   async function settleLog(): Promise<void> {
     const long = () => (statSync(log, { throwIfNoEntry: false })?.size ?? 0) > LOG_LIMIT_BYTES;
+    if (performance.now() - stuckAt < STUCK_MS) return;
     let copied = -1; // the log's length when a pass last found all of it copied
-    for (let waited = 0; waited < SETTLE_MAX_MS && long(); waited += SETTLE_STEP_MS) {
+    for (const start = performance.now(); long(); ) {
+      if (performance.now() - start >= SETTLE_MAX_MS) {
+        stuckAt = performance.now();
+        return;
+      }
       let pass: { busy: number; log: number; checkpointed: number } | undefined;
       try {
         [pass] = raw.pragma('wal_checkpoint(PASSIVE)') as (typeof pass)[];
