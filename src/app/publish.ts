@@ -8,6 +8,7 @@ import { matches } from '../core/subscription.ts';
 import type { Message } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
 import {
+  type KeptResponse,
   PUBLISH_QUEUE_WAIT,
   type PublishItem,
   type PublishResult,
@@ -62,8 +63,17 @@ export interface PublishInput {
   tags?: string[] | null;
 }
 
-async function commit(deps: PublishDeps, message: Message, endpointIds: string[]): Promise<Message> {
-  const result = await deps.publisher.publish({ message, endpointIds, now: message.createdAt });
+/** What an idempotency key of the request replays once `message` is committed, kept in that commit. */
+export type KeepFor = (message: Message) => KeptResponse;
+
+async function commit(
+  deps: PublishDeps,
+  message: Message,
+  endpointIds: string[],
+  keep?: KeepFor,
+): Promise<Message> {
+  const item = { message, endpointIds, now: message.createdAt };
+  const result = await deps.publisher.publish(keep ? { ...item, kept: keep(message) } : item);
   if (!result.ok && result.conflict === 'appDeleted') throw notFound('application');
   if (!result.ok) throw conflict(`a message with eventId ${message.eventId} already exists`);
   emit('message:published', {
@@ -92,6 +102,7 @@ export async function publishMessage(
   scope: Scope,
   appIdOrUid: string,
   input: PublishInput,
+  keep?: KeepFor,
 ): Promise<Message> {
   // As in Svix: publishing is the operator's; an app-portal token manages endpoints and reads messages.
   requireAdmin(scope);
@@ -123,7 +134,7 @@ export async function publishMessage(
     tags: input.tags?.length ? input.tags : null,
   };
   const endpointIds = endpoints.filter((e) => !e.disabled && matches(e, message)).map((e) => e.id);
-  return commit(deps, message, endpointIds);
+  return commit(deps, message, endpointIds, keep);
 }
 
 // Svix's test event: it needs no event type, and its payload is fixed.
@@ -139,6 +150,7 @@ export async function sendExample(
   ref: { app: string; endpoint: string },
   eventTypeName: string,
   exampleIndex = 0,
+  keep?: KeepFor,
 ): Promise<Message> {
   requireCapability(scope, 'CreateAttempts');
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
@@ -162,5 +174,5 @@ export async function sendExample(
     deliverAt: null,
     tags: null,
   };
-  return commit(deps, message, [endpoint.id]);
+  return commit(deps, message, [endpoint.id], keep);
 }

@@ -6,6 +6,7 @@ import type { Authenticator } from '../app/auth.ts';
 import type { Scope } from '../app/context.ts';
 import type { EndpointDeps } from '../app/endpoints.ts';
 import type { PublishDeps } from '../app/publish.ts';
+import type { IdempotentRequest } from './idempotency.ts';
 
 export type Api = FastifyInstance<
   RawServerDefault,
@@ -26,7 +27,7 @@ declare module 'fastify' {
     scope: Scope;
     rawBody: string | null;
     bearer: string | null;
-    idempotency: { key: string; owner: string; request: string; done: () => void } | null;
+    idempotency: IdempotentRequest | null;
   }
   interface FastifyContextConfig {
     public?: boolean; // no token needed

@@ -6,6 +6,8 @@
 // or, when another process runs it, by asking the store again every pollMs, up to waitMs, then 409 (as
 // Stripe answers a concurrent request with the same key). A first request that fails (4xx, 5xx) gives the
 // key up, as in Svix, so that a corrected repeat runs; one whose process died loses it when its lease ends.
+// A publish (and send-example) keeps its response in the commit of its message, so a process killed
+// before it answered leaves the key answered: the repeat gets that message, not a second one.
 // A kept response names the body it answered: the key sent again with another body is a 422, not the
 // first body's response (a token minted read-only, say, answered with the full one minted first), as the
 // IETF's Idempotency-Key draft asks (draft-ietf-httpapi-idempotency-key-header, "Error Scenarios").
@@ -13,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../core/errors.ts';
-import type { IdempotentResponse, Store } from '../store/store.ts';
+import type { IdempotentResponse, KeptResponse, Store } from '../store/store.ts';
 import { sendJson } from './context.ts';
 
 export interface IdempotencyTiming {
@@ -29,14 +31,19 @@ const TIMING: IdempotencyTiming = { leaseMs: 60_000, waitMs: 30_000, pollMs: 25 
 
 /**
  * The request holding `key` in this process; `owner` names it as the holder of the store's marker, and
- * `request` its body.
+ * `request` its body. A handler that commits the response to keep in its own write (a publish: a
+ * process killed between its commit and onSend would leave the key free, and a repeat would publish
+ * again) gets it from `keep`; onSend then keeps nothing more.
  */
-interface Pending {
+export interface IdempotentRequest {
   key: string;
   owner: string;
   request: string;
+  keep(statusCode: number, text: string): KeptResponse;
+  kept: boolean;
   done: () => void;
 }
+type Pending = IdempotentRequest;
 
 export function idempotencyHooks(
   store: Store,
@@ -82,7 +89,7 @@ export function idempotencyHooks(
       .digest('base64url');
     // The key is held in this process before the store is asked (and while it is polled), so repeats
     // arriving here meanwhile wait on that instead of asking the store too.
-    const pending = await claimWhenFree(key, body, giveUpAt);
+    const pending = await claimWhenFree(key, body, keptBody(request), giveUpAt);
     if (!pending) return conflict(reply, header);
     try {
       for (;;) {
@@ -115,28 +122,42 @@ export function idempotencyHooks(
   }
 
   /** Waits until no request of this process holds `key`, then holds it; null past `giveUpAt`. */
-  async function claimWhenFree(key: string, body: string, giveUpAt: number): Promise<Pending | null> {
+  async function claimWhenFree(
+    key: string,
+    body: string,
+    kept: (text: string) => string,
+    giveUpAt: number,
+  ): Promise<Pending | null> {
     for (let running = inFlight.get(key); running; running = inFlight.get(key)) {
       const left = giveUpAt - performance.now();
       if (left <= 0 || !(await settlesWithin(running, left))) return null;
     }
-    return claim(key, body);
+    return claim(key, body, kept);
   }
 
-  /** Marks `key` as running until `done` (which is safe to call twice: abort, then onSend). */
-  function claim(key: string, request: string): Pending {
+  /**
+   * Marks `key` as running until `done` (which is safe to call twice: abort, then onSend); `kept` is
+   * what of a response's text the key replays.
+   */
+  function claim(key: string, request: string, kept: (text: string) => string): Pending {
     let release = () => {};
     const running = new Promise<void>((resolve) => (release = resolve));
     inFlight.set(key, running);
-    return {
+    const pending: Pending = {
       key,
       owner: `${processTag}.${++ownerSeq}`,
       request,
+      keep: (statusCode, text) => {
+        pending.kept = true;
+        return { key, response: { statusCode, body: kept(text), request }, expiresAt: now() + ttlMs };
+      },
+      kept: false,
       done: () => {
         if (inFlight.get(key) === running) inFlight.delete(key);
         release();
       },
     };
+    return pending;
   }
 
   function onSend(
@@ -151,25 +172,18 @@ export function idempotencyHooks(
       return undefined;
     }
     request.idempotency = null;
-    return keep(request, pending, reply.statusCode, payload);
+    return keep(pending, reply.statusCode, payload);
   }
 
-  async function keep(
-    request: FastifyRequest,
-    pending: Pending,
-    statusCode: number,
-    payload: unknown,
-  ): Promise<unknown> {
+  async function keep(pending: Pending, statusCode: number, payload: unknown): Promise<unknown> {
     try {
       if (statusCode >= 200 && statusCode < 300 && (typeof payload === 'string' || payload == null)) {
-        const text = typeof payload === 'string' ? payload : '';
-        const kept = request.routeOptions.config.idempotent;
-        const body = kept && text !== '' ? kept.keep(text) : text;
-        await store.idempotency.put(
-          pending.key,
-          { statusCode, body, request: pending.request },
-          now() + ttlMs,
+        if (pending.kept) return payload; // committed with the handler's write
+        const { key, response, expiresAt } = pending.keep(
+          statusCode,
+          typeof payload === 'string' ? payload : '',
         );
+        await store.idempotency.put(key, response, expiresAt);
       } else {
         await store.idempotency.abandon(pending.key, pending.owner);
       }
@@ -191,6 +205,12 @@ export function idempotencyHooks(
   }
 
   return { preHandler, onSend, onRequestAbort };
+}
+
+/** What of a response's text a key of this request's route replays: see FastifyContextConfig['idempotent']. */
+function keptBody(request: FastifyRequest): (text: string) => string {
+  const kept = request.routeOptions.config.idempotent;
+  return (text) => (kept && text !== '' ? kept.keep(text) : text);
 }
 
 async function replay(

@@ -95,6 +95,17 @@ export interface PublishItem {
   message: Message;
   endpointIds: string[];
   now: number;
+  /**
+   * The response an idempotency key replays, kept in the publish's own transaction: a process killed
+   * after the commit leaves the key answered, not free to publish the message again.
+   */
+  kept?: KeptResponse;
+}
+
+export interface KeptResponse {
+  key: string;
+  response: IdempotentResponse;
+  expiresAt: number;
 }
 
 /** When a published message's tasks are first due: at its deliverAt, unless that has passed. */

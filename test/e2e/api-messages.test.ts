@@ -445,6 +445,42 @@ await describeEachDriver((driver) => {
       assert.equal((await h.call('GET', '/api/v1/app/idem-b/msg')).json.data.length, 1);
     });
 
+    test('idempotency-key: a publish is answered for its key in its own commit, so a repeat after a crash replays it', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem-k' });
+      const key = { 'idempotency-key': 'k-crash' };
+      const body = { eventType: 'a', payload: { v: 1 } };
+      // As if the process died once the message was committed: nothing it would write after it lands.
+      const { put, abandon } = h.store.idempotency;
+      const killed = async () => {
+        throw new Error('the process died');
+      };
+      Object.assign(h.store.idempotency, { put: killed, abandon: killed });
+      try {
+        await h.call('POST', '/api/v1/app/idem-k/msg', body, key);
+        await h.call('POST', '/api/v1/app/idem-k/endpoint', { url: 'https://example.com/k', uid: 'k' });
+        await h.call('POST', '/api/v1/app/idem-k/endpoint/k/send-example', { eventType: 'svix.ping' }, key);
+      } finally {
+        Object.assign(h.store.idempotency, { put, abandon });
+      }
+      const published = (await h.call('GET', '/api/v1/app/idem-k/msg')).json.data;
+      assert.equal(published.length, 2);
+      const again = await h.call('POST', '/api/v1/app/idem-k/msg', body, key);
+      assert.deepEqual([again.status, again.headers['idempotent-replayed']], [202, 'true']);
+      assert.equal(again.json.id, published[1].id);
+      const example = await h.call(
+        'POST',
+        '/api/v1/app/idem-k/endpoint/k/send-example',
+        { eventType: 'svix.ping' },
+        key,
+      );
+      assert.deepEqual([example.status, example.json.id], [200, published[0].id]);
+      assert.equal(
+        (await h.call('GET', '/api/v1/app/idem-k/msg')).json.data.length,
+        2,
+        'none published again',
+      );
+    });
+
     test('idempotency-key: a repeat after the payload was expunged or the message deleted does not show the payload', async () => {
       await h.call('POST', '/api/v1/app', { name: 'I', uid: 'idem-x' });
       const publish = (key: string, query = '') =>

@@ -1134,7 +1134,7 @@ if (skip) {
             now: T0,
             due_at: T0,
           };
-          await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task])]));
+          await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task]), '[]']));
           const options = { now: T0, limit: 10, leaseMs: 30_000, perEndpoint: 10 };
           const claimed = await claimDue(sql, options, { after: '', turn: 0, recent: [] });
           assert.equal(claimed.length, 1);
@@ -1565,7 +1565,11 @@ if (skip) {
         assert.deepEqual(await explain(sql, FINISH.text, [JSON.stringify(finish)]), []);
         const message = { id: 'msg_x', app_id: 'app_1', event_type: 'e', payload: '{}', created_at: T0 };
         const task = { id: 'task_x', app_id: 'app_1', msg_id: 'msg_x', endpoint_id: 'ep_1', now: T0 };
-        const scans = await explain(sql, PUBLISH.text, [JSON.stringify([message]), JSON.stringify([task])]);
+        const scans = await explain(sql, PUBLISH.text, [
+          JSON.stringify([message]),
+          JSON.stringify([task]),
+          '[]',
+        ]);
         assert.ok(!scans.includes('apps'), `publish reads apps whole: ${scans}`);
       });
     });

@@ -173,7 +173,15 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
     },
     async (request, reply) => {
       const { eventType, exampleIndex = 0 } = request.body;
-      const message = await sendExample(deps, request.scope, refOf(request.params), eventType, exampleIndex);
+      const keep = request.idempotency?.keep;
+      const message = await sendExample(
+        deps,
+        request.scope,
+        refOf(request.params),
+        eventType,
+        exampleIndex,
+        keep && ((m) => keep(200, messageJson(m, true))),
+      );
       return sendJson(reply, 200, messageJson(message, true));
     },
   );

@@ -124,17 +124,25 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       const application = body.application
         ? { ...body.application, rateLimit: rateOf(body.application, ['body', 'application']) }
         : null;
-      const message = await publishMessage(deps, request.scope, request.params.app_id, {
-        eventType: body.eventType,
-        eventId: body.eventId ?? null,
-        channels: body.channels ?? null,
-        payload,
-        retentionMs,
-        application,
-        deliverAt: deliverAtOf(body.deliverAt, deps.now()),
-        tags: body.tags ?? null,
-      });
-      return sendJson(reply, 202, messageJson(message, request.query.with_content ?? true));
+      const withContent = request.query.with_content ?? true;
+      const keep = request.idempotency?.keep;
+      const message = await publishMessage(
+        deps,
+        request.scope,
+        request.params.app_id,
+        {
+          eventType: body.eventType,
+          eventId: body.eventId ?? null,
+          channels: body.channels ?? null,
+          payload,
+          retentionMs,
+          application,
+          deliverAt: deliverAtOf(body.deliverAt, deps.now()),
+          tags: body.tags ?? null,
+        },
+        keep && ((m) => keep(202, messageJson(m, withContent))),
+      );
+      return sendJson(reply, 202, messageJson(message, withContent));
     },
   );
 

@@ -31,7 +31,8 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 // locked, as a foreign key check would: an app deleted after the caller looked it up skips its items
 // (the delete locks the app row first, so either it waits for this commit and removes its rows, or
 // this statement waits for it and finds the app gone).
-// The NOTIFY is delivered at commit, to workers of every process.
+// The NOTIFY is delivered at commit, to workers of every process. An inserted message's idempotency
+// response ($3) is kept in the same statement.
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
 export const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
@@ -58,6 +59,14 @@ export const PUBLISH = stmt(`WITH input AS (
       endpoint_id text, now bigint, due_at bigint)
     WHERE t.msg_id IN (SELECT id FROM msg)
     RETURNING 1
+  ), kept AS (
+    INSERT INTO idempotency (key, status_code, body, request, expires_at)
+    SELECT k.key, k.status_code, k.body, k.request, k.expires_at
+    FROM json_to_recordset($3::json) AS k(msg_id text, key text, status_code int, body text, request text,
+      expires_at bigint)
+    WHERE k.msg_id IN (SELECT id FROM msg)
+    ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
+      request = excluded.request, expires_at = excluded.expires_at
   )
   SELECT 'm' AS kind, id FROM msg UNION ALL SELECT 'a', id FROM live
   UNION ALL SELECT 'n', NULL FROM (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM task)) n`);
@@ -110,7 +119,19 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
   if (pending) await pending;
   const messages: Record<string, unknown>[] = [];
   const tasks: Record<string, unknown>[] = [];
-  for (const { message: m, endpointIds, now } of items) {
+  const kept: Record<string, unknown>[] = [];
+  for (const { message: m, endpointIds, now, kept: k } of items) {
+    if (k) {
+      const { statusCode, body, request } = k.response;
+      kept.push({
+        msg_id: m.id,
+        key: k.key,
+        status_code: statusCode,
+        body,
+        request,
+        expires_at: k.expiresAt,
+      });
+    }
     messages.push({
       id: m.id,
       app_id: m.appId,
@@ -140,6 +161,7 @@ async function publishBatch(db: Pg, partitions: Partitions, items: PublishItem[]
     .rows<{ kind: 'm' | 'a' | 'n'; id: string | null }>(PUBLISH, [
       JSON.stringify(messages),
       JSON.stringify(tasks),
+      JSON.stringify(kept),
     ])
     .catch((error: unknown) => {
       throw sentUnanswered(error) ? mayHaveCommitted(error) : error;

@@ -1,6 +1,6 @@
 // Small key-value tables: publish idempotency (replayed responses, with expiry) and server settings.
 
-import type { IdempotencyClaim, Store } from '../store.ts';
+import type { IdempotencyClaim, KeptResponse, Store } from '../store.ts';
 import type { Db } from './db.ts';
 
 // A running marker is a row with status_code 0 (no HTTP status), its owner in body and its lease in
@@ -16,6 +16,11 @@ type Row = { status_code: number; body: string; request: string | null };
 function claimOf(row: Row): IdempotencyClaim {
   if (row.status_code === RUNNING) return { state: 'running' };
   return { state: 'done', response: { statusCode: row.status_code, body: row.body, request: row.request } };
+}
+
+/** Stores the response a key replays (over its running marker), in the caller's transaction if any. */
+export function keepResponse(db: Db, { key, response, expiresAt }: KeptResponse): void {
+  db.run(UPSERT, key, response.statusCode, response.body, response.request, expiresAt);
 }
 
 export function idempotencySql(db: Db): Store['idempotency'] {
@@ -34,7 +39,7 @@ export function idempotencySql(db: Db): Store['idempotency'] {
       }, false);
     },
     async put(key, response, expiresAt) {
-      db.run(UPSERT, key, response.statusCode, response.body, response.request, expiresAt);
+      keepResponse(db, { key, response, expiresAt });
     },
     async abandon(key, owner) {
       db.run('DELETE FROM idempotency WHERE key = ? AND status_code = ? AND body = ?', key, RUNNING, owner);

@@ -13,6 +13,7 @@ import {
   type TaskOffer,
 } from '../store.ts';
 import { type Db, json, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
+import { keepResponse } from './kv-sql.ts';
 import { keysetPage } from './paginate.ts';
 import { labelCount } from './rare-filter.ts';
 
@@ -128,6 +129,7 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
         m.deliverAt,
         json(m.tags),
       );
+      if (item.kept) keepResponse(db, item.kept);
       const dueAt = dueAtOf(m, item.now);
       for (const endpointId of new Set(item.endpointIds)) {
         const id = newId('task', item.now);
