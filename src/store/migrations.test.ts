@@ -41,7 +41,7 @@ const PINNED: Record<string, Record<string, string>> = {
     '012-task-rate-waiting-order.sql': 'f5a166c8306d3a26',
     '013-failed-indexes.sql': '645d5a80befe4d3f',
     '014-orphan-endpoints.sql': '273664f91ac92732',
-    '015-idempotency-request.sql': '7ef8715037f9bb61',
+    '015-idempotency-request.sql': 'aa32006bf0c44171',
   },
 };
 

@@ -1093,6 +1093,37 @@ if (skip) {
     });
   });
 
+  describe('postgres store: a rolling upgrade', () => {
+    it("a previous release's response to an expired key names no request: the hash before it is not kept", async () => {
+      await withTempDatabase(async (db) => {
+        const store = await openPostgresStore(db.url, { poolSize: 2 });
+        const probe = probePool(db.url);
+        try {
+          const T0 = Date.now();
+          await store.idempotency.put('k', { statusCode: 202, body: '{"id":"a"}', request: 'H1' }, T0);
+          // The previous release's statements, which know nothing of the request column.
+          await probe.query(
+            `INSERT INTO idempotency (key, status_code, body, expires_at) VALUES ('k', 0, 'old', $1)
+             ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,
+             expires_at = excluded.expires_at`,
+            [T0 + 60_000],
+          );
+          await probe.query(
+            `UPDATE idempotency SET status_code = 202, body = '{"id":"b"}', expires_at = $1 WHERE key = 'k'`,
+            [T0 + 60_000],
+          );
+          assert.deepEqual(await store.idempotency.begin('k', 'new', T0 + 1, T0 + 61), {
+            state: 'done',
+            response: { statusCode: 202, body: '{"id":"b"}', request: null },
+          });
+        } finally {
+          await probe.end();
+          await store.close();
+        }
+      });
+    });
+  });
+
   describe('postgres store: commits of the worker', () => {
     const T0 = Date.now();
     /** Notes each transaction's synchronous_commit as it stands just before its commit. */
