@@ -47,6 +47,24 @@ describe('sqlite store on a file', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const T0 = 1_700_000_000_000;
 
+  it('frees at open the idempotency keys a dead process was running, and keeps their responses', async () => {
+    const path = join(dir, 'idempotency.db');
+    let store = openSqliteStore(path);
+    const ok = { statusCode: 202, body: '{"id":"msg_1"}', request: 'r' };
+    await store.idempotency.put('answered', ok, T0 + 60_000);
+    assert.deepEqual(await store.idempotency.begin('running', 'dead', T0, T0 + 60_000), { state: 'first' });
+    await store.close(); // as a process killed would leave them
+    store = openSqliteStore(path);
+    assert.deepEqual(await store.idempotency.begin('running', 'next', T0 + 1, T0 + 60_001), {
+      state: 'first',
+    });
+    assert.deepEqual(await store.idempotency.begin('answered', 'next', T0 + 1, T0 + 60_001), {
+      state: 'done',
+      response: ok,
+    });
+    await store.close();
+  });
+
   it('creates the folder, persists across reopen, and passes an integrity check', async () => {
     const path = join(dir, 'nested', 'doorbell.db');
     const appId = newId('app', T0);

@@ -5,7 +5,7 @@ import type { Db } from './db.ts';
 
 // A running marker is a row with status_code 0 (no HTTP status), its owner in body and its lease in
 // expires_at: the existing columns, so no migration.
-const RUNNING = 0;
+export const RUNNING = 0;
 const LIVE = 'SELECT status_code, body, request FROM idempotency WHERE key = ? AND expires_at > ?';
 const UPSERT = `INSERT INTO idempotency (key, status_code, body, request, expires_at) VALUES (?, ?, ?, ?, ?)
   ON CONFLICT (key) DO UPDATE SET status_code = excluded.status_code, body = excluded.body,

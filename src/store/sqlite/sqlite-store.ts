@@ -10,7 +10,7 @@ import { LOG_LIMIT_BYTES, startCheckpointer, WAL_PAGES } from './checkpointer.ts
 import { Db } from './db.ts';
 import { endpointsSql } from './endpoints-sql.ts';
 import { eventTypesSql } from './event-types-sql.ts';
-import { idempotencySql, settingsSql } from './kv-sql.ts';
+import { idempotencySql, RUNNING, settingsSql } from './kv-sql.ts';
 import { messagesSql, type SqliteMessages } from './messages-sql.ts';
 import { migrate } from './migrate.ts';
 import { tasksSql } from './tasks-sql.ts';
@@ -95,6 +95,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     // SQLite opens a file it may read but not write without a word, and every write would fail once
     // serving: rewriting the header's user_version (unused) as it is finds out now.
     raw.pragma(`user_version = ${Number(raw.pragma('user_version', { simple: true }))}`);
+    // One process serves the file: an idempotency key still running is a dead process's request, and
+    // free now, not once its lease ends (a repeat would be answered 409 until then, up to a minute).
+    raw.prepare(`DELETE FROM idempotency WHERE status_code = ${RUNNING}`).run();
   } catch (error) {
     replaced?.stop();
     raw?.close();
