@@ -31,7 +31,7 @@ const TIMING: IdempotencyTiming = { leaseMs: 60_000, waitMs: 30_000, pollMs: 25 
 
 /**
  * The request holding `key` in this process; `owner` names it as the holder of the store's marker, and
- * `request` its body. A handler that commits the response to keep in its own write (a publish: a
+ * `request` the hash of its body. A handler that commits the response to keep in its own write (a publish: a
  * process killed between its commit and onSend would leave the key free, and a repeat would publish
  * again) gets it from `keep`; onSend then keeps nothing more.
  */
@@ -43,7 +43,6 @@ export interface IdempotentRequest {
   kept: boolean;
   done: () => void;
 }
-type Pending = IdempotentRequest;
 
 export function idempotencyHooks(
   store: Store,
@@ -84,12 +83,12 @@ export function idempotencyHooks(
       .update(`${token}\n${request.method} ${target}\n${header}`)
       .digest('base64url');
     const giveUpAt = performance.now() + timing.waitMs;
-    const body = createHash('sha256')
+    const bodyHash = createHash('sha256')
       .update(request.rawBody ?? '')
       .digest('base64url');
     // The key is held in this process before the store is asked (and while it is polled), so repeats
     // arriving here meanwhile wait on that instead of asking the store too.
-    const pending = await claimWhenFree(key, body, keptBody(request), giveUpAt);
+    const pending = await claimWhenFree(key, bodyHash, keptBody(request), giveUpAt);
     if (!pending) return conflict(reply, header);
     try {
       for (;;) {
@@ -102,7 +101,7 @@ export function idempotencyHooks(
         if (found.state === 'done') {
           pending.done();
           const answered = found.response.request;
-          if (answered !== null && answered !== body)
+          if (answered !== null && answered !== bodyHash)
             throw invalid(
               ['header', 'idempotency-key'],
               'was used with another request body: send the same body to get its response, or use a new key',
@@ -124,26 +123,26 @@ export function idempotencyHooks(
   /** Waits until no request of this process holds `key`, then holds it; null past `giveUpAt`. */
   async function claimWhenFree(
     key: string,
-    body: string,
+    bodyHash: string,
     kept: (text: string) => string,
     giveUpAt: number,
-  ): Promise<Pending | null> {
+  ): Promise<IdempotentRequest | null> {
     for (let running = inFlight.get(key); running; running = inFlight.get(key)) {
       const left = giveUpAt - performance.now();
       if (left <= 0 || !(await settlesWithin(running, left))) return null;
     }
-    return claim(key, body, kept);
+    return claim(key, bodyHash, kept);
   }
 
   /**
    * Marks `key` as running until `done` (which is safe to call twice: abort, then onSend); `kept` is
    * what of a response's text the key replays.
    */
-  function claim(key: string, request: string, kept: (text: string) => string): Pending {
+  function claim(key: string, request: string, kept: (text: string) => string): IdempotentRequest {
     let release = () => {};
     const running = new Promise<void>((resolve) => (release = resolve));
     inFlight.set(key, running);
-    const pending: Pending = {
+    const pending: IdempotentRequest = {
       key,
       owner: `${processTag}.${++ownerSeq}`,
       request,
@@ -175,7 +174,7 @@ export function idempotencyHooks(
     return keep(pending, reply.statusCode, payload);
   }
 
-  async function keep(pending: Pending, statusCode: number, payload: unknown): Promise<unknown> {
+  async function keep(pending: IdempotentRequest, statusCode: number, payload: unknown): Promise<unknown> {
     try {
       if (statusCode >= 200 && statusCode < 300 && (typeof payload === 'string' || payload == null)) {
         if (pending.kept) return payload; // committed with the handler's write
