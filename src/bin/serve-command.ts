@@ -1,5 +1,5 @@
 import { makeConfig, type Role } from '../config/config.ts';
-import { parseDuration, parseSchedule } from '../core/duration.ts';
+import { formatDuration, parseDuration, parseSchedule } from '../core/duration.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import { leaseDuration } from '../delivery/worker.ts';
 import { demoToken, startDemo } from './demo.ts';
@@ -168,6 +168,12 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     throw new UsageError('--pool-size needs a postgres:// --database: SQLite is served by one connection');
   }
 
+  const retrying = config.delivery.retrySchedule.reduce((sum, delay) => sum + delay, 0);
+  if (config.retentionMs < retrying) {
+    console.error(
+      `doorbell: --retention ${formatDuration(config.retentionMs)} is shorter than the retry schedule (${formatDuration(retrying)} in all): a retry after a payload's retention fails unsent`,
+    );
+  }
   if (adminToken && adminToken.length < 16 && !isDemo) {
     console.error(
       `doorbell: DOORBELL_ADMIN_TOKEN has ${adminToken.length} characters: whoever guesses it administers Doorbell; use 32 random ones or more`,

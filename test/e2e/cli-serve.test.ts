@@ -143,6 +143,21 @@ test('a drain that outlasts --drain-timeout exits 1 and says how many attempts w
   assert.equal(proc.stdout(), '');
 });
 
+test('serve warns that a retention shorter than the retry schedule fails the retries after it', async (t) => {
+  const { database } = unopenedDatabase(t);
+  const start = async (args: string[]) => {
+    const proc = await spawnDoorbell({ database, adminToken: TOKEN, args });
+    process.kill(proc.pid, 'SIGTERM');
+    await proc.exited;
+    return proc.output();
+  };
+  assert.match(
+    await start(['--retention', '1h', '--retry-schedule', '0,30m,90m']),
+    /doorbell: --retention 1h is shorter than the retry schedule \(2h in all\): a retry after a payload's retention fails unsent\n/,
+  );
+  assert.doesNotMatch(await start(['--retention', '1h', '--retry-schedule', '0,30m']), /is shorter than/);
+});
+
 test('--drain-timeout must be a duration longer than 0', async (t) => {
   const { database } = unopenedDatabase(t);
   const run = await serve(database, ['--drain-timeout', '0']);
