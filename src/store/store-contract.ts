@@ -99,7 +99,12 @@ const mkEventType = (name: string, at = T0, over: Partial<EventType> = {}): Even
   ...over,
 });
 
-const mkAttempt = (m: Message, endpointId: string, at: number, over: Partial<Attempt> = {}): Attempt => ({
+export const mkAttempt = (
+  m: Message,
+  endpointId: string,
+  at: number,
+  over: Partial<Attempt> = {},
+): Attempt => ({
   id: id('atmpt', at),
   appId: m.appId,
   msgId: m.id,

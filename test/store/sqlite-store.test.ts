@@ -28,7 +28,13 @@ import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tasksSql } from '../../src/store/sqlite/tasks-sql.ts';
 import { type MessageFilters, type MessageQuery, StoreUnavailableError } from '../../src/store/store.ts';
-import { describeStoreContract, mkApp, mkEndpoint, mkMessage } from '../../src/store/store-contract.ts';
+import {
+  describeStoreContract,
+  mkApp,
+  mkAttempt,
+  mkEndpoint,
+  mkMessage,
+} from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
@@ -392,12 +398,18 @@ describe('sqlite retention', () => {
   const T0 = 1_700_000_000_000;
   const DAY = 86_400_000;
 
-  it('deletes messages older than the retention with their tasks and attempts, a batch at a time', async () => {
-    const store = openSqliteStore(':memory:', { retentionMs: 10 * DAY });
+  /** A store in memory with `retentionMs`, and an app with an endpoint. */
+  async function retaining(retentionMs: number) {
+    const store = openSqliteStore(':memory:', { retentionMs });
     const app = mkApp(T0);
     await store.apps.create(app);
     const ep = mkEndpoint(app.id, T0);
     await store.endpoints.create(ep);
+    return { store, app, ep };
+  }
+
+  it('deletes messages older than the retention with their tasks and attempts, a batch at a time', async () => {
+    const { store, app, ep } = await retaining(10 * DAY);
     // Payloads kept for the retention, as publish sets them, unless said otherwise.
     const publish = async (at: number, expiresAt = at + 10 * DAY) => {
       const message = mkMessage(app.id, at, { expiresAt });
@@ -415,19 +427,7 @@ describe('sqlite retention', () => {
       perEndpoint: 10,
     })) {
       const at = T0 + 5 * DAY + 1;
-      const attempt = {
-        id: newId('atmpt', at),
-        appId: app.id,
-        msgId: c.message.id,
-        endpointId: ep.id,
-        url: ep.url,
-        status: 'success' as const,
-        responseStatusCode: 204,
-        response: '',
-        responseDurationMs: 1,
-        triggerType: 'scheduled' as const,
-        createdAt: at,
-      };
+      const attempt = mkAttempt(c.message, ep.id, at);
       await store.tasks.finish([
         { taskId: c.task.id, lease: c.task.leaseUntil, attempt, next: { status: 'success' }, now: at },
       ]);
@@ -452,11 +452,7 @@ describe('sqlite retention', () => {
   });
 
   it('keeps a message past the retention while a delivery of it is still to try, until that ends', async () => {
-    const store = openSqliteStore(':memory:', { retentionMs: DAY });
-    const app = mkApp(T0);
-    await store.apps.create(app);
-    const ep = mkEndpoint(app.id, T0);
-    await store.endpoints.create(ep);
+    const { store, app, ep } = await retaining(DAY);
     const message = mkMessage(app.id, T0, { expiresAt: T0 + DAY });
     await store.messages.publish([{ message, endpointIds: [ep.id], now: T0 }]);
     const sweep = async (at: number) => {
@@ -467,19 +463,7 @@ describe('sqlite retention', () => {
       const [c] = await store.tasks.claimDue({ now: at, limit: 1, leaseMs: 30_000, perEndpoint: 1 });
       await sweep(at);
       assert.equal((await store.tasks.get(message.id, ep.id))?.status, 'sending', 'kept while in flight');
-      const attempt = {
-        id: newId('atmpt', at),
-        appId: app.id,
-        msgId: message.id,
-        endpointId: ep.id,
-        url: ep.url,
-        status: 'fail' as const,
-        responseStatusCode: 500,
-        response: '',
-        responseDurationMs: 1,
-        triggerType: 'scheduled' as const,
-        createdAt: at,
-      };
+      const attempt = mkAttempt(message, ep.id, at, { status: 'fail', responseStatusCode: 500 });
       await store.tasks.finish([{ taskId: c!.task.id, lease: c!.task.leaseUntil, attempt, next, now: at }]);
     };
     await fail(T0, { status: 'pending', at: T0 + 2 * DAY }); // a retry due after the retention
@@ -494,11 +478,7 @@ describe('sqlite retention', () => {
   });
 
   it('passes over the messages it keeps: those past them go in the same sweep, and they at the next', async () => {
-    const store = openSqliteStore(':memory:', { retentionMs: DAY });
-    const app = mkApp(T0);
-    await store.apps.create(app);
-    const ep = mkEndpoint(app.id, T0);
-    await store.endpoints.create(ep);
+    const { store, app, ep } = await retaining(DAY);
     const publish = async (at: number, endpointIds: string[]) => {
       const message = mkMessage(app.id, at, { expiresAt: at + DAY });
       await store.messages.publish([{ message, endpointIds, now: at }]);
