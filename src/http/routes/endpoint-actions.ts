@@ -25,7 +25,7 @@ import {
   StatsQuery,
 } from '../schemas/endpoints.ts';
 import { MessageOut } from '../schemas/messages.ts';
-import { keptMessage } from './messages.ts';
+import { keepOnCommit, keptMessage } from './messages.ts';
 
 const tags = ['Endpoint'];
 const empty204 = { 204: { type: 'null' } };
@@ -173,14 +173,13 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
     },
     async (request, reply) => {
       const { eventType, exampleIndex = 0 } = request.body;
-      const keep = request.idempotency?.keep;
       const message = await sendExample(
         deps,
         request.scope,
         refOf(request.params),
         eventType,
         exampleIndex,
-        keep && ((m) => keep(200, messageJson(m, true))),
+        keepOnCommit(request, 200, true),
       );
       return sendJson(reply, 200, messageJson(message, true));
     },

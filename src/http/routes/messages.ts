@@ -1,4 +1,4 @@
-import type { FastifyContextConfig } from 'fastify';
+import type { FastifyContextConfig, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppDeps } from '../../app/context.ts';
 import {
@@ -8,7 +8,7 @@ import {
   resendMessage,
   resolveMessage,
 } from '../../app/messages.ts';
-import { publishMessage } from '../../app/publish.ts';
+import { type KeepFor, publishMessage } from '../../app/publish.ts';
 import { invalid, isDoorbellError } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
@@ -64,6 +64,19 @@ export function keptMessage(deps: AppDeps): NonNullable<FastifyContextConfig['id
       return withContent ? withoutPayload(kept, '{"expired":true}') : kept;
     },
   };
+}
+
+/**
+ * What a route with keptMessage gives the publish it runs: its idempotency key's answer (`statusCode`,
+ * the message as JSON), kept in the message's own commit (PublishItem.kept); none without a key.
+ */
+export function keepOnCommit(
+  request: FastifyRequest,
+  statusCode: number,
+  withContent: boolean,
+): KeepFor | undefined {
+  const keep = request.idempotency?.keep;
+  return keep && ((message) => keep(statusCode, messageJson(message, withContent)));
 }
 
 export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
@@ -125,7 +138,6 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
         ? { ...body.application, rateLimit: rateOf(body.application, ['body', 'application']) }
         : null;
       const withContent = request.query.with_content ?? true;
-      const keep = request.idempotency?.keep;
       const message = await publishMessage(
         deps,
         request.scope,
@@ -140,7 +152,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
           deliverAt: deliverAtOf(body.deliverAt, deps.now()),
           tags: body.tags ?? null,
         },
-        keep && ((m) => keep(202, messageJson(m, withContent))),
+        keepOnCommit(request, 202, withContent),
       );
       return sendJson(reply, 202, messageJson(message, withContent));
     },
