@@ -65,10 +65,11 @@ export function idempotencyHooks(
     done: () => void,
   ): Promise<void> | undefined {
     const header = request.headers['idempotency-key'];
-    if (request.method !== 'POST' || typeof header !== 'string' || header === '' || !request.scope) {
+    if (request.method !== 'POST' || typeof header !== 'string' || !request.scope) {
       done();
       return undefined;
     }
+    checkKey(header);
     return begin(request, reply, header);
   }
 
@@ -224,6 +225,25 @@ async function replay(
   const body = kept ? await kept.replay(request, stored.body) : stored.body;
   return void sendJson(reply, stored.statusCode, body);
 }
+
+/**
+ * A key is 1 to 255 printable ASCII characters (Stripe's bound; a UUID fits). An empty one (or one of
+ * spaces, which HTTP trims to empty) would otherwise be dropped without a word, and the repeat it was to
+ * guard would run again.
+ */
+function checkKey(header: string): void {
+  const why =
+    header.trim() === ''
+      ? 'must not be empty'
+      : header.length > MAX_KEY
+        ? `must be at most ${MAX_KEY} characters`
+        : /[^\x20-\x7e]/.test(header)
+          ? 'must be printable ASCII'
+          : null;
+  if (why !== null) throw invalid(['header', 'idempotency-key'], why);
+}
+
+const MAX_KEY = 255;
 
 function conflict(reply: FastifyReply, header: string): void {
   void reply.code(409).send({

@@ -527,6 +527,30 @@ await describeEachDriver((driver) => {
       assert.doesNotMatch(deleted.body, /078-05-1120/);
     });
 
+    test('idempotency-key: an empty, over-long or non-ASCII key is a 422 naming the header, and publishes nothing', async () => {
+      await h.call('POST', '/api/v1/app', { name: 'K', uid: 'idem-bad' });
+      const publish = (key: string) =>
+        h.call(
+          'POST',
+          '/api/v1/app/idem-bad/msg',
+          { eventType: 'a', payload: {} },
+          { 'idempotency-key': key },
+        );
+      for (const [key, why] of [
+        ['', 'must not be empty'],
+        ['  ', 'must not be empty'],
+        ['k'.repeat(256), 'must be at most 255 characters'],
+        ['clé', 'must be printable ASCII'],
+      ] as const) {
+        const refused = await publish(key);
+        assert.equal(refused.status, 422, JSON.stringify(key));
+        assert.deepEqual(refused.json.detail[0].loc, ['header', 'idempotency-key']);
+        assert.equal(refused.json.detail[0].msg, why);
+      }
+      assert.equal((await h.call('GET', '/api/v1/app/idem-bad/msg')).json.data.length, 0);
+      assert.equal((await publish(`k-${'k'.repeat(253)}`)).status, 202, '255 characters');
+    });
+
     test('idempotency-key: a failed first request is not replayed; each token has its own replays', async () => {
       const key = { 'idempotency-key': 'k-fail' };
       const body = { eventType: 'a', payload: {} };
