@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classify, failureReason, parseRetryAfter, type SendResult, statusCodeOf } from './outcome.ts';
+import {
+  classify,
+  failureReason,
+  parseRetryAfter,
+  responseText,
+  type SendResult,
+  statusCodeOf,
+} from './outcome.ts';
 
 const NOW = Date.UTC(2024, 0, 1, 12, 0, 0);
 
-function response(status: number, headers: Record<string, string> = {}): SendResult {
-  return { kind: 'response', status, headers, body: '', durationMs: 12 };
+function response(status: number, headers: Record<string, string> = {}, body = '') {
+  return { kind: 'response', status, headers, body, durationMs: 12 } satisfies SendResult;
 }
 
 describe('parseRetryAfter', () => {
@@ -86,6 +93,19 @@ describe('classify', () => {
       kind: 'retry',
       reason: 'redirect (HTTP 302) not followed',
     });
+  });
+
+  it('keeps the body of a response, or where a redirect without one pointed', () => {
+    assert.equal(responseText(response(500, {}, 'oops')), 'oops');
+    assert.equal(responseText(response(204)), '');
+    assert.equal(
+      responseText(response(301, { Location: 'https://new.example/hook' })),
+      'redirect (HTTP 301) to https://new.example/hook not followed',
+    );
+    assert.equal(responseText(response(302)), 'redirect (HTTP 302) not followed');
+    assert.equal(responseText(response(302, { location: '/x' }, 'see /x')), 'see /x');
+    const long = responseText(response(307, { location: `https://a.example/${'x'.repeat(5000)}` }));
+    assert.equal(long.length, 'redirect (HTTP 307) to  not followed'.length + 2048);
   });
 
   it('retries 429 with a penalty and Retry-After', () => {

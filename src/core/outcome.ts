@@ -74,6 +74,20 @@ export function classify(result: SendResult, now: number): AttemptOutcome {
   }
 }
 
+/**
+ * What an attempt keeps of a response: its body, or for a redirect without one (the usual kind) where it
+ * pointed, so that the attempt says why it failed and which URL the endpoint should now name.
+ */
+export function responseText(result: Extract<SendResult, { kind: 'response' }>): string {
+  const { status, body } = result;
+  if (body !== '' || status < 300 || status >= 400) return body;
+  const location = header(result.headers, 'location');
+  const to = typeof location === 'string' ? ` to ${location.slice(0, MAX_LOCATION)}` : '';
+  return `redirect (HTTP ${status})${to} not followed`;
+}
+
+const MAX_LOCATION = 2048;
+
 /** Why no usable response arrived, for the stored attempt ('' for a response: its body is stored). */
 export function failureReason(result: SendResult): string {
   switch (result.kind) {

@@ -4,7 +4,7 @@
 
 import type { Config } from '../config/config.ts';
 import { newId } from '../core/ids.ts';
-import { classify, failureReason } from '../core/outcome.ts';
+import { classify, failureReason, responseText } from '../core/outcome.ts';
 import { nextAttempt } from '../core/retry-schedule.ts';
 import { webhookHeaders } from '../core/signing.ts';
 import type { Attempt, AttemptOutcome, DeliveryTask, TaskNext } from '../core/types.ts';
@@ -71,7 +71,7 @@ export async function sendAttempt(
     durationMs = result.durationMs;
     if (result.kind === 'response') {
       statusCode = result.status;
-      response = result.body;
+      response = responseText(result);
     } else {
       response = failureReason(result);
     }

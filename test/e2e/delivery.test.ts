@@ -213,6 +213,7 @@ await describeEachDriver((driver) => {
       const first = await until('attempt', async () => (await attempts(running, appId, msgId))[0]);
       assert.equal(first.status, 2);
       assert.equal(first.responseStatusCode, 302);
+      assert.equal(first.response, `redirect (HTTP 302) to ${target.url} not followed`);
       assert.equal(target.requests.length, 0);
       await Promise.all([rx.close(), target.close()]);
     });
