@@ -89,3 +89,85 @@ test('an idle worker whose next task is due in an hour does not claim at every p
   }
   assert.deepEqual(sent, ['http://127.0.0.1:9/hook']);
 });
+
+/**
+ * An endpoint at its cap whose attempts hang (one in flight, one more due), and another endpoint with a
+ * task due at T + 200: that task goes when it comes due, not at a poll. A hanging endpoint holds its
+ * slots for a whole attempt deadline, so no freed slot claims for it; retries and rate slots of every
+ * other endpoint came a second late, and a rate-limited endpoint, losing its slot each time, slowed to
+ * about one delivery a second.
+ */
+async function behindAHangingEndpoint(t: TestContext) {
+  const store = openSqliteStore(':memory:');
+  const app = mkApp(T);
+  await store.apps.create(app);
+  const hanging = mkEndpoint(app.id, T, { url: 'http://127.0.0.1:9/hang' });
+  const other = mkEndpoint(app.id, T, { url: 'http://127.0.0.1:9/other' });
+  await store.endpoints.create(hanging);
+  await store.endpoints.create(other);
+  for (const deliverAt of [T, T]) {
+    await store.messages.publish([
+      { message: mkMessage(app.id, T, { deliverAt }), endpointIds: [hanging.id], now: T },
+    ]);
+  }
+  await store.messages.publish([
+    { message: mkMessage(app.id, T, { deliverAt: T + 200 }), endpointIds: [other.id], now: T },
+  ]);
+  const sent: Array<{ url: string; at: number }> = [];
+  const hangs: Array<() => void> = [];
+  const sender = {
+    send: (request: { url: string }) => {
+      sent.push({ url: request.url, at: Date.now() });
+      const answer = { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
+      if (request.url.endsWith('/other')) return Promise.resolve(answer);
+      return new Promise<typeof answer>((resolve) => hangs.push(() => resolve(answer)));
+    },
+    close: async () => {},
+  };
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T });
+  const config = makeConfig({ delivery: { perEndpointConcurrency: 1 } });
+  const worker = createWorker({ store, config, sender, now: () => Date.now(), random: () => 0.5 });
+  t.after(async () => {
+    mock.timers.reset();
+    for (const hang of hangs) hang();
+    await worker.stop();
+    await store.close();
+  });
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  /** Steps the clock 10 ms at a time until the other endpoint's task is sent, or `untilMs` after T. */
+  const otherSentAt = async (untilMs: number) => {
+    while (Date.now() < T + untilMs && !sent.some((s) => s.url.endsWith('/other'))) {
+      mock.timers.tick(10);
+      await settle();
+    }
+    return sent.find((s) => s.url.endsWith('/other'))?.at;
+  };
+  return { worker, sent, settle, otherSentAt };
+}
+
+test('behind an endpoint at its cap, a task is claimed when it comes due, not at the next poll', async (t) => {
+  const { worker, sent, settle, otherSentAt } = await behindAHangingEndpoint(t);
+  worker.start();
+  await settle();
+  assert.deepEqual(
+    sent.map((s) => s.url),
+    ['http://127.0.0.1:9/hang'],
+    'one attempt to the endpoint at its cap',
+  );
+  // Something else wakes the worker (a publish to another application): its claim finds the second task of
+  // the endpoint at its cap due, and nothing else yet.
+  mock.timers.tick(10);
+  worker.wake();
+  await settle();
+  assert.equal(await otherSentAt(500), T + 200);
+});
+
+test('when the attempts a claim launched all hang, a task coming due later is still claimed', async (t) => {
+  const { worker, settle, otherSentAt } = await behindAHangingEndpoint(t);
+  worker.start();
+  await settle();
+  const at = await otherSentAt(2_000);
+  assert.ok(at !== undefined && at <= T + 1_000, `sent at T + ${at === undefined ? 'never' : at - T}`);
+});

@@ -52,6 +52,9 @@ const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usua
 // whose last claim is long past, still claims at once. (Twice as far left slots idle: on PostgreSQL,
 // one process delivered 2,034–2,400/s against 2,696–2,754/s with this spacing, in alternated runs.)
 const MIN_CLAIM_SPACING_MS = 2;
+// While due tasks wait for slots, claims for what comes due later are at least this far apart: well
+// within SLOT_GRACE_MS, so a rate-limited endpoint keeps its slots.
+const WAITING_SPACING_MS = 20;
 const CLAIM_BATCH = 256;
 // Failing claims are said to work again once they have for this long, none failing (see `failing`).
 const CALM_MS = 10_000;
@@ -138,7 +141,14 @@ export function createWorker(deps: WorkerDeps): Worker {
     if (!running) return;
     if (timer) clearTimeout(timer);
     const poll = delayMs > IDLE_POLL_MS;
-    timer = setTimeout(poll ? pollDue : wakeDue, Math.max(0, Math.min(delayMs, IDLE_POLL_MS)));
+    timer = setTimeout(
+      () => {
+        timer = null;
+        if (poll) pollDue();
+        else wakeDue();
+      },
+      Math.max(0, Math.min(delayMs, IDLE_POLL_MS)),
+    );
   }
 
   /**
@@ -233,19 +243,25 @@ export function createWorker(deps: WorkerDeps): Worker {
         }
       }
       for (const c of claimed) launch(c, reserved);
-      if (claimed.length > 0 && claimed.length < limit) return; // caps reached: wait for slots to free
+      // Caps reached: wait for slots to free. Should the attempts launched all hang, the poll still comes.
+      if (claimed.length > 0 && claimed.length < limit) {
+        if (timer === null) schedule(IDLE_POLL_MS);
+        return;
+      }
       if (claimed.length === 0) {
         if (again) return; // woken meanwhile: wake() claims again, spaced
-        // Only the reserve is left and no endpoint with few attempts in flight has one due: what is due
-        // waits for a freed slot (which claims again), a publish, or the poll.
-        if (reserved) return schedule(IDLE_POLL_MS);
+        // Due when the claim looked, yet not claimed: endpoints at their cap (or, with only the reserve
+        // left, endpoints with many attempts in flight), or this worker's own attempts whose lease ended
+        // while it was paused. They wait for a freed slot, which claims again (mayBeDue stays true).
+        // What comes due later (a retry, a rate slot, a deliverAt) is claimed when it does, not at the
+        // poll: endpoints that hang hold their slots for a whole attempt deadline. One that came due
+        // while the claim ran is claimed at once.
         const next = await store.tasks.nextDueAt();
-        // Due when the claim looked, yet not claimed: endpoints at their cap, or this worker's own attempts
-        // whose lease ended while it was paused. A freed slot claims again (mayBeDue stays true); else the
-        // poll. One that came due since (while the claim ran) is claimed at once.
-        if (next !== null && next <= at) return schedule(IDLE_POLL_MS);
-        mayBeDue = false;
-        schedule(next === null ? IDLE_POLL_MS : next - now());
+        const waiting = next !== null && next <= at;
+        if (!waiting) mayBeDue = false;
+        // Spaced while some wait: the endpoints at their cap may have tasks coming due one by one.
+        const later = waiting ? await store.tasks.nextDueAt(at) : next;
+        schedule(later === null ? IDLE_POLL_MS : Math.max(later - now(), waiting ? WAITING_SPACING_MS : 0));
         return;
       }
     }

@@ -951,6 +951,18 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
+      test('nextDueAt(after) skips what is due by then: pending tasks and leases alike', async (s) => {
+        const { publish } = await world(s);
+        await publish(T0);
+        await publish(T0, { deliverAt: T0 + 60_000 });
+        assert.equal(await s.tasks.nextDueAt(), T0);
+        assert.equal(await s.tasks.nextDueAt(T0), T0 + 60_000);
+        await claim(s, T0); // leased until T0 + LEASE, before the other is due
+        assert.equal(await s.tasks.nextDueAt(T0), T0 + LEASE);
+        assert.equal(await s.tasks.nextDueAt(T0 + LEASE), T0 + 60_000);
+        assert.equal(await s.tasks.nextDueAt(T0 + 60_000), null);
+      });
+
       test('an expired lease makes the task claimable again', async (s) => {
         const { publish } = await world(s);
         await publish(T0);

@@ -381,8 +381,11 @@ export interface Store {
       endpointId: string,
       range: { since?: number | null; until?: number | null },
     ): Promise<EndpointStats>;
-    /** The earliest nextAt of a pending task, or null: lets an idle worker sleep until then. */
-    nextDueAt(): Promise<number | null>;
+    /**
+     * The earliest time after `after` (all times without it) a task comes due: a pending task's nextAt,
+     * or the end of a sending task's lease. Null if none: lets an idle worker sleep until then.
+     */
+    nextDueAt(after?: number): Promise<number | null>;
   };
   attempts: {
     get(appId: string, msgId: string, attemptId: string): Promise<Attempt | null>;

@@ -259,14 +259,16 @@ export function tasksSql(db: Db): Store['tasks'] {
       }
       return stats;
     },
-    async nextDueAt() {
+    async nextDueAt(after = -1) {
       // A pending task's nextAt, or a lease's end: an expired lease makes a crashed worker's task claimable.
-      const pending = db.stmt('SELECT min(next_at) FROM tasks WHERE status = 1').pluck().get() as
-        | number
-        | null;
-      const leased = db.stmt('SELECT min(lease_until) FROM tasks WHERE status = 3').pluck().get() as
-        | number
-        | null;
+      const pending = db
+        .stmt('SELECT min(next_at) FROM tasks WHERE status = 1 AND next_at > ?')
+        .pluck()
+        .get(after) as number | null;
+      const leased = db
+        .stmt('SELECT min(lease_until) FROM tasks WHERE status = 3 AND lease_until > ?')
+        .pluck()
+        .get(after) as number | null;
       if (pending === null) return leased;
       return leased === null ? pending : Math.min(pending, leased);
     },
