@@ -10,13 +10,8 @@ export interface EndpointHealth {
 }
 
 export function createEndpointHealth(store: Store, autoDisableAfterMs: number): EndpointHealth {
-  // Endpoints this worker saw fail since their last success: a success clears the stored run even when
-  // its claim-time snapshot predates the failure (concurrent attempts), so a stale run cannot disable.
-  const failing = new Set<string>();
-
   /** A run's disable holds only if the run still stands (a re-enable or a success meanwhile ends it). */
   async function disable(endpoint: Endpoint, reason: string, at: number, since?: number): Promise<void> {
-    failing.delete(endpoint.id);
     if (!(await store.endpoints.disable(endpoint.id, at, since))) return;
     emit('endpoint:disabled', { appId: endpoint.appId, endpointId: endpoint.id, reason });
   }
@@ -24,13 +19,13 @@ export function createEndpointHealth(store: Store, autoDisableAfterMs: number): 
   return {
     async record(endpoint, outcome, at) {
       if (outcome.kind === 'delivered') {
-        if (endpoint.failingSince !== null || failing.delete(endpoint.id)) {
-          await store.endpoints.markHealth(endpoint.id, true, at);
-        }
+        // Whatever the claim-time snapshot says: a failure recorded since, by a concurrent attempt of this
+        // worker or of another process, is a run this success ends. The store makes the common case cheap
+        // (no run stored: nothing is written).
+        await store.endpoints.markHealth(endpoint.id, true, at);
         return;
       }
       if (outcome.kind === 'disable') return disable(endpoint, outcome.reason, at);
-      failing.add(endpoint.id);
       // One write when a run of failures starts; a long run re-reads the stored value before disabling.
       if (endpoint.failingSince !== null && at - endpoint.failingSince < autoDisableAfterMs) return;
       const since = await store.endpoints.markHealth(endpoint.id, false, at);

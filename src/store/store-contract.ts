@@ -610,6 +610,21 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(back.done, true);
       });
 
+      test('markHealth clears a run however it was stored: by markHealth, a create or an update', async (s) => {
+        const { app, ep } = await world(s);
+        const failing = mkEndpoint(app.id, T0 + 1, { failingSince: T0 });
+        await s.endpoints.create(failing);
+        assert.equal(await s.endpoints.markHealth(failing.id, true, T0 + 2), null);
+        assert.equal((await s.endpoints.get(app.id, failing.id))?.failingSince, null);
+        const updated = { ...ep, failingSince: T0 + 3, updatedAt: T0 + 3 };
+        assert.equal(await s.endpoints.update(updated, ep), true);
+        assert.equal(await s.endpoints.markHealth(ep.id, true, T0 + 4), null);
+        assert.equal((await s.endpoints.get(app.id, ep.id))?.failingSince, null);
+        // A success with nothing stored leaves the endpoint as it is.
+        assert.equal(await s.endpoints.markHealth(ep.id, true, T0 + 5), null);
+        assert.deepEqual(await s.endpoints.get(app.id, ep.id), { ...updated, failingSince: null });
+      });
+
       test('markHealth keeps the first failure time; disable', async (s) => {
         const { app, ep } = await world(s);
         assert.equal(await s.endpoints.markHealth(ep.id, false, T0 + 10), T0 + 10);

@@ -314,7 +314,11 @@ export interface Store {
      */
     update(endpoint: Endpoint, seen: Pick<Endpoint, 'updatedAt' | 'failingSince'>): Promise<boolean>;
     delete(appId: string, id: string): Promise<boolean>; // also deletes its pending tasks
-    /** Sets or clears failingSince; returns the value now stored. */
+    /**
+     * Sets or clears failingSince; returns the value now stored. The worker clears it after every
+     * success, so clearing writes nothing when no run is stored (and may skip the database when the
+     * driver knows, as the only process writing it, that none is).
+     */
     markHealth(id: string, healthy: boolean, now: number): Promise<number | null>;
     /**
      * Disables the endpoint; given `failingSince`, only while its run of failures is still that one (a

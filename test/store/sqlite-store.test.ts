@@ -71,6 +71,21 @@ describe('sqlite store on a file', () => {
     await store.close();
   });
 
+  it('a success after a reopen ends the run of failures stored before it', async () => {
+    const path = join(dir, 'health.db');
+    let store = openSqliteStore(path);
+    const app = mkApp(T0);
+    await store.apps.create(app);
+    const ep = mkEndpoint(app.id, T0);
+    await store.endpoints.create(ep);
+    assert.equal(await store.endpoints.markHealth(ep.id, false, T0 + 1), T0 + 1);
+    await store.close();
+    store = openSqliteStore(path);
+    assert.equal(await store.endpoints.markHealth(ep.id, true, T0 + 2), null);
+    assert.equal((await store.endpoints.get(app.id, ep.id))?.failingSince, null);
+    await store.close();
+  });
+
   it('creates the folder, persists across reopen, and passes an integrity check', async () => {
     const path = join(dir, 'nested', 'doorbell.db');
     const appId = newId('app', T0);

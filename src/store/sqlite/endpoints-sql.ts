@@ -61,8 +61,18 @@ const RATE = `SELECT coalesce(e.rate_limit, a.rate_limit) AS rate FROM endpoints
   WHERE e.id = ?`;
 
 export function endpointsSql(db: Db): Store['endpoints'] {
+  // Endpoints that may have a run of failures stored (a superset): one process serves the file, so every
+  // write of failingSince goes through here, and the worker's clear after each success, the common case,
+  // skips the database for the others.
+  const mayFail = new Set<string>(
+    db.all<{ id: string }>('SELECT id FROM endpoints WHERE failing_since IS NOT NULL').map((r) => r.id),
+  );
+  const noting = (e: Endpoint) => {
+    if (e.failingSince !== null) mayFail.add(e.id);
+  };
   return {
     async create(e) {
+      noting(e);
       const stored = conflictAs('uid', () =>
         db.run(
           `INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types, channels,
@@ -102,6 +112,7 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       return db.all('SELECT * FROM endpoints WHERE app_id = ? ORDER BY id', appId).map(mapRow.endpoint);
     },
     async update(e, seen) {
+      noting(e);
       const changed = conflictAs('uid', () =>
         db.run(
           `UPDATE endpoints SET uid = ?, url = ?, description = ?, version = ?, rate_limit = ?, disabled = ?,
@@ -126,12 +137,26 @@ export function endpointsSql(db: Db): Store['endpoints'] {
       if (gone) await deletePending(db, [id]);
       return gone;
     },
-    markHealth(id, healthy, now) {
+    async markHealth(id, healthy, now) {
       // Called after every attempt: writes only when the value changes.
+      if (healthy) {
+        if (!mayFail.delete(id)) return null;
+        return db
+          .grouped(() => {
+            db.run(
+              'UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL',
+              id,
+            );
+            return null;
+          }, false)
+          .catch((error: unknown) => {
+            mayFail.add(id); // not cleared: the next success tries again
+            throw error;
+          });
+      }
+      mayFail.add(id);
       return db.grouped(() => {
-        if (healthy)
-          db.run('UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL', id);
-        else db.run('UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL', now, id);
+        db.run('UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL', now, id);
         const row = db.get('SELECT failing_since FROM endpoints WHERE id = ?', id);
         return (row?.failing_since as number | null | undefined) ?? null;
       }, false);
