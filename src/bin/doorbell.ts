@@ -98,6 +98,13 @@ program
   )
   .addOption(
     env(
+      '--auto-disable-after <duration>',
+      'DOORBELL_AUTO_DISABLE_AFTER',
+      'how long an endpoint fails continuously before it is disabled; 0: never (default 5d)',
+    ),
+  )
+  .addOption(
+    env(
       '--public-url <url>',
       'DOORBELL_PUBLIC_URL',
       "base URL of app-portal links (default: the request's own host)",

@@ -19,6 +19,7 @@ export interface ServeOptions {
   concurrency?: string;
   poolSize?: string;
   retention?: string;
+  autoDisableAfter?: string;
   publicUrl?: string;
   role?: string;
   drainTimeout?: string;
@@ -76,6 +77,16 @@ function positiveDuration(
   if (flag !== '--retention' && ms > MAX_TIMER_MS)
     throw new UsageError(`${flag} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got '${value}'`);
   return ms;
+}
+
+/**
+ * How long an endpoint fails continuously before it is disabled. 0 turns that off (a 410 Gone still
+ * disables): a zero period would otherwise disable an endpoint at its first failure. Compared with the
+ * length of a run, never used as a timer, so it has no upper bound.
+ */
+function autoDisableAfter(value: string): number {
+  const ms = parsedFlag('--auto-disable-after', value, parseDuration);
+  return ms === 0 ? Number.POSITIVE_INFINITY : ms;
 }
 
 /**
@@ -156,6 +167,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
         ? { attemptTimeoutMs: positiveDuration('--attempt-timeout', options.attemptTimeout) }
         : {}),
       ...(options.concurrency ? { concurrency: integerFlag('--concurrency', options.concurrency, 1) } : {}),
+      ...(options.autoDisableAfter ? { autoDisableAfterMs: autoDisableAfter(options.autoDisableAfter) } : {}),
     },
   });
 

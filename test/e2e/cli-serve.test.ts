@@ -167,3 +167,58 @@ test('--drain-timeout must be a duration longer than 0', async (t) => {
     HELP_POINTER,
   ]);
 });
+
+test('--auto-disable-after sets how long an endpoint fails before it is disabled; 0 never disables one', async (t) => {
+  const rx = await startReceiver({ respond: () => 500 });
+  t.after(() => rx.close());
+  /** An endpoint on the failing receiver, sent one message; resolves once `attempts` reached it. */
+  const failing = async (url: string, attempts: number) => {
+    const app = await api(url, 'POST', '/app', { name: 'failing' });
+    const ep = await api(url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
+    const before = rx.requests.length;
+    await api(url, 'POST', `/app/${app.body.id}/msg`, { eventType: 'a', payload: {} });
+    await until(`${attempts} attempts`, () => rx.requests.length >= before + attempts);
+    return () => api(url, 'GET', `/app/${app.body.id}/endpoint/${ep.body.id}`);
+  };
+
+  const short = await spawnDoorbell({
+    database: unopenedDatabase(t).database,
+    adminToken: TOKEN,
+    args: ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,1s'],
+    env: { DOORBELL_AUTO_DISABLE_AFTER: '500ms' },
+  });
+  t.after(() => short.kill());
+  // Its second failure comes a second after the first: past the period, so it disables the endpoint.
+  const disabled = await failing(short.url, 2);
+  await until('the endpoint disabled', async () => (await disabled()).body.disabled === true);
+  assert.deepEqual(await short.stop(), { code: 0, signal: null });
+
+  const never = await spawnDoorbell({
+    database: unopenedDatabase(t).database,
+    adminToken: TOKEN,
+    args: ['--allow-subnets', '127.0.0.0/8', '--retry-schedule', '0,1s,1s', '--auto-disable-after', '0'],
+    env: { DOORBELL_AUTO_DISABLE_AFTER: '500ms' }, // the flag wins
+  });
+  t.after(() => never.kill());
+  // A disabled endpoint's retry fails unsent: the third attempt reaching the receiver says it was not.
+  const enabled = await failing(never.url, 3);
+  assert.equal((await enabled()).body.disabled, false);
+  assert.deepEqual(await never.stop(), { code: 0, signal: null });
+});
+
+test('--auto-disable-after must be a duration', async (t) => {
+  const { database } = unopenedDatabase(t);
+  for (const [args, env, said] of [
+    [['--auto-disable-after', '5'], {}, "--auto-disable-after: duration '5' needs a unit"],
+    [
+      [],
+      { DOORBELL_AUTO_DISABLE_AFTER: 'soon' },
+      "--auto-disable-after (from DOORBELL_AUTO_DISABLE_AFTER): invalid duration 'soon'",
+    ],
+  ] as const) {
+    const run = await serve(database, [...args], env);
+    assert.equal(run.code, 2, said);
+    assert.ok(run.stderr.startsWith(`doorbell: ${said}`), run.stderr);
+    assert.equal(run.stderr.trim().split('\n')[1], HELP_POINTER);
+  }
+});
