@@ -1,5 +1,6 @@
 // Endpoints of an application; uid is unique per application.
 
+import { createBatcher } from '../../core/batcher.ts';
 import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
@@ -53,8 +54,10 @@ const BY_ID_OR_UID = stmt(`SELECT * FROM endpoints WHERE app_id = $1 AND id = $2
     AND NOT EXISTS (SELECT 1 FROM endpoints WHERE app_id = $1 AND id = $2) LIMIT 1`);
 const LIST_ALL = stmt('SELECT * FROM endpoints WHERE app_id = $1 ORDER BY id');
 // Called after every attempt: writes only when the value changes, and reads the stored value back.
+// A success clears its endpoint's run: the successes of one turn in one statement, since the worker
+// clears after every success. It writes (and locks) only the rows where a run is stored.
 const MARK_HEALTHY = stmt(
-  'UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL',
+  'UPDATE endpoints SET failing_since = NULL WHERE id = ANY($1::text[]) AND failing_since IS NOT NULL',
 );
 const MARK_FAILING = stmt(`WITH u AS (UPDATE endpoints SET failing_since = $2
     WHERE id = $1 AND failing_since IS NULL RETURNING failing_since)
@@ -69,6 +72,14 @@ const RESERVE_SLOT =
   WHERE id = $1 AND ${STEP} > 0 RETURNING rate_next_free - ${STEP} AS at`);
 
 export function endpointsSql(db: Pg): Store['endpoints'] {
+  const clearRuns = createBatcher(
+    async (ids: string[]) => {
+      await db.run(MARK_HEALTHY, [[...new Set(ids)].sort()]);
+      return ids.map(() => null);
+    },
+    1000,
+    4,
+  );
   return {
     create(e) {
       return db.tx(async (sql) => {
@@ -117,10 +128,7 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       });
     },
     async markHealth(id, healthy, now) {
-      if (healthy) {
-        await db.run(MARK_HEALTHY, [id]);
-        return null;
-      }
+      if (healthy) return clearRuns.add(id);
       const row = await db.one<{ failing_since: number | null }>(MARK_FAILING, [id, now]);
       return row?.failing_since ?? null;
     },
