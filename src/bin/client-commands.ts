@@ -66,9 +66,8 @@ function publishProgress(count: number) {
 
 export async function publishCommand(options: PublishOptions): Promise<void> {
   const count = integerFlag('--count', options.count, 1);
-  const payload = payloadOf(options);
   const channels = options.channels?.split(',').filter(Boolean);
-  const body = JSON.stringify({ eventType: options.type, payload, ...(channels ? { channels } : {}) });
+  const body = publishBody(options.type, payloadOf(options), channels);
   // The server's base URL, or its API URL as the start banner prints it.
   if (!/^https?:\/\//i.test(options.url) || !URL.canParse(options.url)) {
     throw new UsageError(`--url must be an http:// or https:// URL, got '${options.url}'`);
@@ -110,8 +109,22 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   if (failed > 0) process.exitCode = 1;
 }
 
-/** The JSON object of --payload-file, or else of --payload; what is wrong with it is a usage error. */
-function payloadOf(options: PublishOptions): object {
+/**
+ * The MessageIn body with the payload's text spliced in as it was given: parsed and serialised again,
+ * it would lose what JavaScript values cannot hold (integers past 2^53, `1.0`, `1e400`, repeated keys,
+ * key order, spacing, escapes), and the API delivers the payload's bytes exactly as it receives them.
+ * The text is a JSON object (payloadOf checked it), so the body is JSON too.
+ */
+function publishBody(eventType: string, payloadText: string, channels?: string[]): string {
+  const rest = channels ? `,"channels":${JSON.stringify(channels)}` : '';
+  return `{"eventType":${JSON.stringify(eventType)},"payload":${payloadText}${rest}}`;
+}
+
+/**
+ * The text of --payload-file, or else of --payload, checked to be a JSON object; what is wrong with it
+ * is a usage error.
+ */
+function payloadOf(options: PublishOptions): string {
   const file = options.payloadFile;
   // isatty, not process.stdin.isTTY: see verifyCommand.
   if (file === '-' && isatty(0)) console.error('reading the payload from stdin (end with Ctrl-D)');
@@ -129,7 +142,7 @@ function payloadOf(options: PublishOptions): object {
     const kind = payload === null ? 'null' : Array.isArray(payload) ? 'an array' : `a ${typeof payload}`;
     throw new UsageError(`${source} must be a JSON object, got ${kind}`);
   }
-  return payload;
+  return text;
 }
 
 /** The API's JSON answer; anything else is named as not coming from a Doorbell server. */

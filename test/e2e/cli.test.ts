@@ -577,6 +577,41 @@ describe('doorbell command', () => {
       await rx.close();
     });
 
+    test('the payload arrives as the exact text given: numbers, key order, repeated keys, spacing, escapes', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'doorbell-payload-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const rx = await startReceiver({ handle: (_hit, res) => res.writeHead(204).end() });
+      t.after(() => rx.close());
+      const app = await api(running.url, 'POST', '/app', { name: 'exact', uid: 'exact' });
+      await api(running.url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
+      // Each would change if parsed and serialised again: a 2^53 + 1 integer, 1.0, a number beyond a
+      // double's range, an integer-like key (JavaScript moves it first), a repeated key, spaces and
+      // line breaks, a \u escape and a character beyond the BMP.
+      const payloads = [
+        '{"n":9007199254740993,"f":1.0,"inf":1e400,"z":1,"2":"two","k":1,"k":2}',
+        '{ "name" : "caf\\u00e9",\n  "emoji": "😀", "tab":"\\t", "list": [ 1 , 2 ] }',
+      ];
+      // The line break an editor ends a file with is JSON whitespace around the payload, not part of it.
+      const file = join(dir, 'payload.json');
+      writeFileSync(file, `${payloads[1]}\n`);
+      const sources = [
+        ['--payload', payloads[0]!, '--channels', 'c1,c2'],
+        ['--payload-file', file],
+      ];
+      for (const [i, source] of sources.entries()) {
+        const run = await doorbell(
+          ['publish', '--url', running.url, '--app', 'exact', '--type', 't.cli', ...source],
+          { DOORBELL_ADMIN_TOKEN: TOKEN },
+        );
+        assert.equal(run.code, 0, run.stderr);
+        const hit = await until('delivery', () => rx.requests[i]);
+        assert.equal(hit.headers['webhook-id'], run.stdout.trim());
+        assert.equal(hit.body, payloads[i]);
+      }
+      const first = await api(running.url, 'GET', `/app/exact/msg/${rx.requests[0]!.webhookId}`);
+      assert.deepEqual([first.body.eventType, first.body.channels], ['t.cli', ['c1', 'c2']]);
+    });
+
     test('a payload that cannot be read or is not a JSON object is a usage error naming its flag', async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'doorbell-payload-'));
       t.after(() => rmSync(dir, { recursive: true, force: true }));
