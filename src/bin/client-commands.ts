@@ -169,6 +169,18 @@ export interface VerifyOptions {
 const SIGNATURE_HEADERS = ['id', 'timestamp', 'signature'] as const;
 
 /**
+ * The lines of a header dump, each without its indentation: a file saved by a Windows editor starts
+ * with a byte order mark and ends its lines with CRLF, and headers copied from a log or a pretty-printer
+ * are often indented. Neither may hide the header on that line.
+ */
+function headerLines(text: string): string[] {
+  return text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((line) => line.trimStart());
+}
+
+/**
  * The webhook's id, timestamp and signature: from their flags, else from --headers-file, the request's
  * headers as captured (`name: value` lines, as a receiver or proxy logs them), under webhook-* or svix-*
  * names.
@@ -177,7 +189,7 @@ function signatureHeaders(options: VerifyOptions): Record<(typeof SIGNATURE_HEAD
   const captured = new Map<string, string>();
   if (options.headersFile) {
     const text = parsedFlag('--headers-file', options.headersFile, (path) => readFileSync(path, 'utf8'));
-    for (const line of text.split(/\r?\n/)) {
+    for (const line of headerLines(text)) {
       const match = /^([\w-]+):\s*(.*?)\s*$/.exec(line);
       if (match) captured.set(match[1]!.toLowerCase(), match[2]!);
     }

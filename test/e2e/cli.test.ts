@@ -149,6 +149,15 @@ describe('doorbell command', () => {
       ]);
       assert.deepEqual([run.code, run.stdout], [0, 'valid\n'], prefix);
     }
+    // A file saved by a Windows editor starts with a byte order mark and ends lines with CRLF; headers
+    // copied from a log or a pretty-printer come indented.
+    const saved = join(dir, 'saved.txt');
+    const lines = [`\ufeffwebhook-${all[0]}`, `  webhook-${all[1]}`, `\twebhook-${all[2]}`, ''];
+    for (const eol of ['\r\n', '\n']) {
+      writeFileSync(saved, lines.join(eol));
+      const run = await doorbell(['verify', '--secret', secret, '--headers-file', saved, '--body', body]);
+      assert.deepEqual([run.code, run.stdout, run.stderr], [0, 'valid\n', ''], JSON.stringify(eol));
+    }
     // A flag wins over the dump.
     const flag = ['verify', '--secret', secret, '--headers-file', dump('svix'), '--id', 'msg_other'];
     assert.deepEqual((await doorbell([...flag, '--body', body])).stdout, 'invalid: no matching signature\n');
