@@ -10,11 +10,12 @@ import {
 } from '../../app/messages.ts';
 import { type KeepFor, publishMessage } from '../../app/publish.ts';
 import { invalid, isDoorbellError } from '../../core/errors.ts';
+import { rawMember } from '../../core/raw-json.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { endpointOut, messageJson, pageJson, pageOut, statusFields, withoutPayload } from '../dto.ts';
 import { eventTypesFilter, pageQuery, timedPageQuery, toMs } from '../query.ts';
-import { rawMember, rawParamsPayload } from '../raw-payload.ts';
+import { rawParamsPayload } from '../raw-payload.ts';
 import {
   AppParams,
   Empty,
