@@ -1,6 +1,7 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
 // Archived types are refused for new messages and new endpoint filters (checkNotArchived).
 import { conflict, invalid, notFound } from '../core/errors.ts';
+import { rawElement, rawMember } from '../core/raw-json.ts';
 import { type EventType, isJsonObject, type Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';
 import { type AppDeps, mapConflict, modify, requireAdmin, type Scope, upsert } from './context.ts';
@@ -14,7 +15,8 @@ export interface EventTypeDeps extends AppDeps {
 export interface EventTypeInput {
   name: string;
   description: string;
-  schemas?: Record<string, unknown> | null;
+  /** The JSON text of the schemas as the client wrote it (EventType.schemas). */
+  schemas?: string | null;
   archived?: boolean;
   deprecated?: boolean;
   featureFlag?: string | null;
@@ -27,10 +29,12 @@ export type EventTypePatch = Partial<Omit<EventTypeInput, 'name'>>;
 const MAX_SCHEMA_DEPTH = 100;
 
 /**
- * The schemas as given, refused (422) when nested deeper than MAX_SCHEMA_DEPTH, or holding a number
- * too large for a double (1e400 parses as Infinity, and would be stored as null).
+ * The schemas' text as given (null for none or `null`), refused (422) when nested deeper than
+ * MAX_SCHEMA_DEPTH, or holding a number too large for a double (1e400 parses as Infinity: no JSON
+ * library of a receiver could read such an example, and Svix's server refuses it too).
  */
-function checkSchemas(schemas: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+function checkSchemas(text: string | null | undefined): string | null {
+  const schemas: unknown = text == null ? null : JSON.parse(text);
   const pending: Array<[unknown, number]> = [[schemas, 0]];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [value, depth] = next;
@@ -41,7 +45,7 @@ function checkSchemas(schemas: Record<string, unknown> | null | undefined): Reco
       throw invalid(['body', 'schemas'], `must not be nested more than ${MAX_SCHEMA_DEPTH} levels deep`);
     for (const child of Object.values(value)) pending.push([child, depth + 1]);
   }
-  return schemas ?? null;
+  return schemas === null ? null : (text as string);
 }
 
 function build(input: EventTypeInput, now: number): EventType {
@@ -190,16 +194,20 @@ export function checkNotArchived(eventType: EventType | null, loc: readonly stri
 }
 
 /**
- * An example payload for send-example: entry `index` of the newest schema's `examples` (its `example`
- * counts as the first), or {} when no schema has one; an index past the examples is a 422.
+ * An example payload for send-example, as its JSON text: entry `index` of the newest schema's `examples`
+ * (its `example` counts as the first), or {} when no schema has one; an index past the examples is a
+ * 422. The text is the example's as written: parsed and serialised again, it would lose integers past
+ * 2^53, `1.0`, key order and escapes.
  */
-export function examplePayload(eventType: EventType | null, index = 0): unknown {
-  const schemas = eventType?.schemas ?? {};
+export function examplePayload(eventType: EventType | null, index = 0): string {
+  const text = eventType?.schemas ?? '{}';
+  const schemas = JSON.parse(text) as Record<string, unknown>;
   const versions = Object.keys(schemas).sort((a, b) => Number(b) - Number(a));
   for (const version of versions) {
     const schema = schemas[version] as { examples?: unknown[]; example?: unknown } | undefined;
     const examples = Array.isArray(schema?.examples) ? schema.examples : [];
-    const all = examples.length > 0 ? examples : schema?.example !== undefined ? [schema.example] : [];
+    const listed = examples.length > 0;
+    const all = listed ? examples : schema?.example !== undefined ? [schema.example] : [];
     if (all.length === 0) continue;
     if (index >= all.length)
       throw invalid(['body', 'exampleIndex'], `the event type's schema has ${all.length} example(s)`);
@@ -209,8 +217,12 @@ export function examplePayload(eventType: EventType | null, index = 0): unknown 
         ['body', 'exampleIndex'],
         `example ${index} of the event type's schema is not a JSON object`,
       );
-    return example;
+    // rawMember takes a repeated key's last value, as JSON.parse did above.
+    const schemaText = rawMember(text, version)!;
+    return listed
+      ? rawElement(rawMember(schemaText, 'examples')!, index)!
+      : rawMember(schemaText, 'example')!;
   }
   if (index > 0) throw invalid(['body', 'exampleIndex'], "the event type's schemas have no examples");
-  return {};
+  return '{}';
 }

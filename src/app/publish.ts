@@ -158,7 +158,7 @@ export async function sendExample(
   if (eventTypeName !== PING.eventType) {
     const eventType = await getEventType(deps, scope, eventTypeName);
     checkNotArchived(eventType, ['body', 'eventType']);
-    payload = JSON.stringify(examplePayload(eventType, exampleIndex));
+    payload = examplePayload(eventType, exampleIndex);
   }
   if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to send it an example');
   const now = deps.now();

@@ -16,7 +16,8 @@ export interface Application {
 export interface EventType {
   name: string;
   description: string;
-  schemas: Record<string, unknown> | null;
+  // The JSON text of an object of versions' schemas, exactly as given: its examples are sent as written.
+  schemas: string | null;
   archived: boolean;
   deprecated: boolean;
   featureFlag: string | null;

@@ -180,7 +180,7 @@ export function jsonRows(decode: (value: unknown) => unknown) {
     eventType: (r: Row): EventType => ({
       name: r.name as string,
       description: r.description as string,
-      schemas: json(r.schemas),
+      schemas: r.schemas as string | null, // text in both drivers: the exact JSON given
       archived: Boolean(r.archived),
       deprecated: Boolean(r.deprecated),
       featureFlag: r.feature_flag as string | null,

@@ -284,7 +284,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     describe('event types', () => {
       test('create, conflict on name, get, update, delete', async (s) => {
         const e = mkEventType('invoice.paid', T0, {
-          schemas: { '1': { type: 'object' } },
+          schemas: '{"1": {"type": "object", "maximum": 12345678901234567890, "minimum": 1.0}}',
           featureFlag: 'beta',
         });
         await s.eventTypes.create(e);

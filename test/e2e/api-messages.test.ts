@@ -246,6 +246,54 @@ await describeEachDriver((driver) => {
       assert.deepEqual([ping.json.eventType, ping.json.payload], ['svix.ping', { success: true }]);
     });
 
+    test("an event type's schemas are kept as written, and send-example sends their example's exact text", async () => {
+      await h.call('POST', '/api/v1/app', { name: 'X', uid: 'exact-ex' });
+      const ep = await h.call('POST', '/api/v1/app/exact-ex/endpoint', { url: 'https://example.com/x' });
+      const app = (await h.store.apps.get('exact-ex'))!;
+      // Each would change if parsed and serialised again: an integer past 2^53, 1.0, an integer-like key
+      // (JavaScript moves it first), a repeated key, spacing and escapes.
+      const example =
+        '{ "big": 12345678901234567890, "f": 1.0, "u": "\\u00e9", "z": 1, "2": "two", "k": 1, "k": 2 }';
+      const first = `{"examples": [ {"first": 1.50}, ${example} ], "type" : "object"}`;
+      const schemas = (newest: string) => `{ "1": ${first}, "2": ${newest} }`;
+      const sendExample = async (exampleIndex: number) => {
+        const res = await h.call('POST', `/api/v1/app/exact-ex/endpoint/${ep.json.id}/send-example`, {
+          eventType: 'exact.example',
+          exampleIndex,
+        });
+        assert.equal(res.status, 200, res.body);
+        assert.ok(res.body.endsWith(`"payload":${example}}`), res.body);
+        return (await h.store.messages.get(app.id, res.json.id))?.payload;
+      };
+      const created = await h.call(
+        'POST',
+        '/api/v1/event-type',
+        `{"name":"exact.example","description":"d","schemas":${schemas(first)}}`,
+      );
+      assert.equal(created.status, 201, created.body);
+      assert.ok(created.body.includes(`"schemas":${schemas(first)}`), created.body);
+      const got = await h.call('GET', '/api/v1/event-type/exact.example');
+      assert.ok(got.body.includes(`"schemas":${schemas(first)}`), got.body);
+      const listed = await h.call('GET', '/api/v1/event-type?with_content=true');
+      assert.ok(listed.body.includes(`"schemas":${schemas(first)}`), listed.body);
+      assert.equal(await sendExample(1), example);
+      // The newest version's examples are the ones sent; its `example` counts when it has no `examples`.
+      const replaced = await h.call(
+        'PUT',
+        '/api/v1/event-type/exact.example',
+        `{"description":"d","schemas":${schemas(`{"example":${example}}`)}}`,
+      );
+      assert.equal(replaced.status, 200, replaced.body);
+      assert.equal(await sendExample(0), example);
+      const patched = await h.call(
+        'PATCH',
+        '/api/v1/event-type/exact.example',
+        `{"schemas":${schemas(`{"examples":[{},${example}]}`)}}`,
+      );
+      assert.ok(patched.body.includes(`"schemas":${schemas(`{"examples":[{},${example}]}`)}`), patched.body);
+      assert.equal(await sendExample(1), example);
+    });
+
     test('an unknown application id is a 404 for PUT and for inline creation; a uid creates once', async () => {
       const ghost = newId('app', Date.now());
       for (let i = 0; i < 2; i++) {

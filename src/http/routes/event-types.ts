@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
   createEventType,
@@ -7,10 +8,11 @@ import {
   patchEventType,
   upsertEventType,
 } from '../../app/event-types.ts';
+import { rawMember } from '../../core/raw-json.ts';
 import { aliased } from '../alias.ts';
 import type { Api, RouteContext } from '../context.ts';
-import { noContent } from '../context.ts';
-import { eventTypeOut, pageOut } from '../dto.ts';
+import { noContent, sendJson } from '../context.ts';
+import { eventTypeJson, pageJson } from '../dto.ts';
 import { pageQuery } from '../query.ts';
 import { ListResponse, Ordering, PageParams } from '../schemas/common.ts';
 import {
@@ -38,6 +40,27 @@ function withFlag<
   return { ...rest, featureFlag: aliased<string>(flags, ['featureFlags', 'featureFlag']) ?? null };
 }
 
+/**
+ * The body's `schemas` as the client wrote them (rawMember), so that their examples keep integers past
+ * 2^53, `1.0` and key order: send-example sends an example's text as it is. Undefined when not given.
+ */
+function schemasText(request: FastifyRequest, schemas: object | null | undefined): string | null | undefined {
+  if (schemas == null) return schemas;
+  return (request.rawBody && rawMember(request.rawBody, 'schemas')) ?? JSON.stringify(schemas);
+}
+
+/** The body as EventTypeInput: featureFlags read (withFlag), schemas as their text. */
+function inputOf<
+  T extends {
+    schemas?: object | null;
+    featureFlag?: string | null;
+    featureFlags?: string[] | null;
+    groupName?: string | null;
+  },
+>(request: FastifyRequest, body: T) {
+  return { ...withFlag(body), schemas: schemasText(request, body.schemas) };
+}
+
 export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
   api.get(
     '/event-type',
@@ -54,13 +77,17 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
         response: { 200: ListResponse(EventTypeOut) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query;
       const page = await listEventTypes(deps, request.scope, {
         ...pageQuery(q, 'name', q.order),
         includeArchived: q.include_archived ?? false,
       });
-      return pageOut(page, (e) => eventTypeOut(e, q.with_content ?? false));
+      return sendJson(
+        reply,
+        200,
+        pageJson(page, (e) => eventTypeJson(e, q.with_content ?? false)),
+      );
     },
   );
 
@@ -74,8 +101,10 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
         response: { 201: EventTypeOut },
       },
     },
-    async (request, reply) =>
-      reply.code(201).send(eventTypeOut(await createEventType(deps, request.scope, withFlag(request.body)))),
+    async (request, reply) => {
+      const eventType = await createEventType(deps, request.scope, inputOf(request, request.body));
+      return sendJson(reply, 201, eventTypeJson(eventType));
+    },
   );
 
   api.get(
@@ -88,7 +117,10 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
         response: { 200: EventTypeOut },
       },
     },
-    async (request) => eventTypeOut(await getEventType(deps, request.scope, request.params.event_type_name)),
+    async (request, reply) => {
+      const eventType = await getEventType(deps, request.scope, request.params.event_type_name);
+      return sendJson(reply, 200, eventTypeJson(eventType));
+    },
   );
 
   api.put(
@@ -103,9 +135,9 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const input = { ...withFlag(request.body), name: request.params.event_type_name };
+      const input = { ...inputOf(request, request.body), name: request.params.event_type_name };
       const { eventType, created } = await upsertEventType(deps, request.scope, input);
-      return reply.code(created ? 201 : 200).send(eventTypeOut(eventType));
+      return sendJson(reply, created ? 201 : 200, eventTypeJson(eventType));
     },
   );
 
@@ -120,10 +152,11 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
         response: { 200: EventTypeOut },
       },
     },
-    async (request) =>
-      eventTypeOut(
-        await patchEventType(deps, request.scope, request.params.event_type_name, withFlag(request.body)),
-      ),
+    async (request, reply) => {
+      const patch = inputOf(request, request.body);
+      const eventType = await patchEventType(deps, request.scope, request.params.event_type_name, patch);
+      return sendJson(reply, 200, eventTypeJson(eventType));
+    },
   );
 
   api.delete(

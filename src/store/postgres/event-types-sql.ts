@@ -2,8 +2,11 @@
 
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
-import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
+import { conflictAs, mapRow, Params, type Pg, stmt } from './pg.ts';
 
+// `json` keeps the text it was given, and ::text reads it back as it is (pg would parse it).
+const SELECT = `SELECT name, description, schemas::text AS schemas, archived, deprecated, feature_flag,
+  created_at, updated_at FROM event_types`;
 const INSERT = stmt(`INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`);
 const UPDATE = stmt(`UPDATE event_types SET description = $1, schemas = $2, archived = $3, deprecated = $4,
@@ -16,7 +19,7 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
         db.run(INSERT, [
           e.name,
           e.description,
-          json(e.schemas),
+          e.schemas,
           e.archived,
           e.deprecated,
           e.featureFlag,
@@ -26,11 +29,11 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
       );
     },
     async get(name) {
-      const row = await db.one('SELECT * FROM event_types WHERE name = $1', [name]);
+      const row = await db.one(`${SELECT} WHERE name = $1`, [name]);
       return row ? mapRow.eventType(row) : null;
     },
     async getMany(names) {
-      const rows = await db.rows('SELECT * FROM event_types WHERE name = ANY($1::text[])', [names]);
+      const rows = await db.rows(`${SELECT} WHERE name = ANY($1::text[])`, [names]);
       return rows.map(mapRow.eventType);
     },
     list(query) {
@@ -41,7 +44,7 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
       return keysetPage(
         db,
         {
-          select: 'SELECT * FROM event_types',
+          select: SELECT,
           where,
           params,
           key: 'name',
@@ -55,7 +58,7 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
     async update(e, seen) {
       const changed = await db.run(UPDATE, [
         e.description,
-        json(e.schemas),
+        e.schemas,
         e.archived,
         e.deprecated,
         e.featureFlag,

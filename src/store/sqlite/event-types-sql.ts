@@ -1,7 +1,7 @@
 // Event types, keyed and paginated by name.
 
 import type { Store } from '../store.ts';
-import { conflictAs, type Db, json, mapRow } from './db.ts';
+import { conflictAs, type Db, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
 export function eventTypesSql(db: Db): Store['eventTypes'] {
@@ -13,7 +13,7 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           e.name,
           e.description,
-          json(e.schemas),
+          e.schemas,
           e.archived ? 1 : 0,
           e.deprecated ? 1 : 0,
           e.featureFlag,
@@ -57,7 +57,7 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
         `UPDATE event_types SET description = ?, schemas = ?, archived = ?, deprecated = ?, feature_flag = ?,
          updated_at = ? WHERE name = ? AND updated_at = ?`,
         e.description,
-        json(e.schemas),
+        e.schemas,
         e.archived ? 1 : 0,
         e.deprecated ? 1 : 0,
         e.featureFlag,
