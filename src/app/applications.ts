@@ -144,6 +144,7 @@ async function changeApplication(
   current?: Application,
 ): Promise<Application> {
   const { before, after } = await modify(
+    (a) => `app:${a.id}`,
     deps.now,
     () => resolveApp(deps.store, scope, idOrUid),
     change,

@@ -16,6 +16,7 @@ test('modify writes a change, and does not write one that changes nothing', asyn
   const read = async () => stored;
 
   const same = await modify(
+    () => 'row',
     () => 5,
     read,
     (r, updatedAt) => ({ ...r, tags: ['x'], updatedAt }),
@@ -24,6 +25,7 @@ test('modify writes a change, and does not write one that changes nothing', asyn
   assert.deepEqual([same.after, writes.length], [stored, 0]);
 
   const renamed = await modify(
+    () => 'row',
     () => 5,
     read,
     (r, updatedAt) => ({ ...r, name: 'b', updatedAt }),

@@ -66,7 +66,8 @@ export async function mapConflict<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-// Each concurrent writer that got in first makes a modify read again; this many rounds outlast a burst.
+// Each concurrent writer of another process that got in first makes a modify read again; this many
+// rounds outlast a burst. Those of this process wait for each other instead (oneAtATime).
 const MODIFY_ROUNDS = 32;
 
 /**
@@ -74,23 +75,48 @@ const MODIFY_ROUNDS = 32;
  * row is still as `read` found it (the drivers compare updatedAt), else the change is made again on a
  * fresh read. `change` gets an updatedAt past the one it saw, so that two writes in one millisecond
  * still tell each other apart. (Without it, 20 concurrent header patches kept 4 to 9 of their headers.)
- * A caller that has just read the row passes it as `first`, for the first round. A change that changes
- * nothing is not written (its updatedAt stays).
+ * The modifies of one row (`key`) in this process run one after the other: in a burst, each round that
+ * one of them won sent all the others round again, and past MODIFY_ROUNDS the last ones answered 409
+ * (10 of 60 header patches at once). A caller that has just read the row passes it as `first`. A change
+ * that changes nothing is not written (its updatedAt stays).
  */
 export async function modify<T extends { updatedAt: number }>(
+  key: (row: T) => string,
   now: () => number,
   read: () => Promise<T>,
   change: (current: T, updatedAt: number) => T | Promise<T>,
   write: (next: T, seen: T) => Promise<boolean>,
   first?: T,
 ): Promise<{ before: T; after: T }> {
-  for (let round = 1; ; round++) {
-    const before = round === 1 && first !== undefined ? first : await read();
-    const after = await change(before, Math.max(now(), before.updatedAt + 1));
-    // Nothing to store: the same PUT sent many times at once would otherwise keep failing each other.
-    if (sameBut('updatedAt', before, after)) return { before, after: before };
-    if (await mapConflict(write(after, before))) return { before, after };
-    if (round === MODIFY_ROUNDS) throw conflict('changed by other requests meanwhile: send it again');
+  const found = first ?? (await read());
+  return oneAtATime(key(found), async (waited) => {
+    for (let round = 1; ; round++) {
+      // Read again after waiting for the others: the row they wrote is the one to change.
+      const before = round === 1 && !waited ? found : await read();
+      const after = await change(before, Math.max(now(), before.updatedAt + 1));
+      // Nothing to store: the same PUT sent many times at once would otherwise keep failing each other.
+      if (sameBut('updatedAt', before, after)) return { before, after: before };
+      if (await mapConflict(write(after, before))) return { before, after };
+      if (round === MODIFY_ROUNDS) throw conflict('changed by other requests meanwhile: send it again');
+    }
+  });
+}
+
+const queues = new Map<string, Promise<void>>();
+
+/** Runs `fn` once the calls queued before it under `key` have settled, telling it whether there were any. */
+async function oneAtATime<R>(key: string, fn: (waited: boolean) => Promise<R>): Promise<R> {
+  const ahead = queues.get(key);
+  const run = ahead === undefined ? fn(false) : ahead.then(() => fn(true));
+  const settled = run.then(
+    () => {},
+    () => {},
+  );
+  queues.set(key, settled);
+  try {
+    return await run;
+  } finally {
+    if (queues.get(key) === settled) queues.delete(key);
   }
 }
 

@@ -243,6 +243,7 @@ export async function changeEndpoint(
   current?: Endpoint,
 ): Promise<Endpoint> {
   const { before, after } = await modify(
+    (e) => `endpoint:${e.id}`,
     deps.now,
     () => resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid),
     change,

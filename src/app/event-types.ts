@@ -173,6 +173,7 @@ async function changeEventType(
   current?: EventType,
 ): Promise<EventType> {
   const { after } = await modify(
+    (t) => `event-type:${t.name}`,
     deps.now,
     () => getEventType(deps, scope, name),
     change,

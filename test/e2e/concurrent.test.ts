@@ -115,6 +115,25 @@ await describeEachDriver((driver) => {
     );
   });
 
+  test('a burst of 60 changes to one endpoint and one app: each is applied, none is refused', async () => {
+    const ep = (await h.call('POST', `/api/v1/app/${appId}/endpoint`, { url: 'http://127.0.0.1:9/b' })).json;
+    const path = `/api/v1/app/${appId}/endpoint/${ep.id}`;
+    const many = 60;
+    const answers = await Promise.all([
+      ...Array.from({ length: many }, (_, i) =>
+        h.call('PATCH', `${path}/headers`, { headers: { [`x-b${i}`]: String(i) } }),
+      ),
+      ...Array.from({ length: many }, (_, i) =>
+        h.call('PATCH', `/api/v1/app/${appId}`, { metadata: { round: String(i) } }),
+      ),
+      ...Array.from({ length: 20 }, () => h.call('POST', `${path}/secret/rotate`, {})),
+    ]);
+    const refused = answers.filter((r) => r.status >= 300).map((r) => `${r.status} ${r.body}`);
+    assert.deepEqual(refused, []);
+    const kept = (await h.call('GET', `${path}/headers`)).json.headers;
+    assert.equal(Object.keys(kept).length, many);
+  });
+
   test('upserts of one new id: one 201, the others update it (200), one row', async () => {
     const apps = await burst('PUT', '/api/v1/app/up-app', { name: 'u' });
     assert.deepEqual(statuses(apps), once(201, 200));
