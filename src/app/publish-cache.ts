@@ -4,34 +4,31 @@
 // `ttlMs`. Publishes that miss the same key at once share one read, and an entry lasts `ttlMs` from when
 // its read came back: on a database slow to answer, every publish would otherwise read for itself (10
 // reads a second per key at 100 ms a read, 100 at 1.2 s), and fill the connection pool.
+
+import { TtlMap } from '../core/ttl-map.ts';
 import type { Application, Endpoint, EventType } from '../core/types.ts';
 import type { Store } from '../store/store.ts';
 
 /** Values by key, each for ttlMs after it was read; reads of a key in flight are shared. */
 class Lookups<T> {
-  readonly #entries = new Map<string, { value: T; until: number }>();
+  readonly #entries: TtlMap<T>;
   readonly #reading = new Map<string, Promise<T>>();
   #generation = 0; // a read that began before a forget does not store what it read
 
-  constructor(
-    readonly ttlMs: number,
-    readonly now: () => number,
-    readonly max = Number.POSITIVE_INFINITY,
-  ) {}
+  constructor(ttlMs: number, now: () => number) {
+    this.#entries = new TtlMap(ttlMs, now);
+  }
 
   /** The value of `key`, read by `read` unless recent; `keep` says whether a value read is stored. */
   get(key: string, read: () => Promise<T>, keep: (value: T) => boolean = () => true): Promise<T> {
-    const hit = this.#entries.get(key);
-    if (hit && hit.until > this.now()) return Promise.resolve(hit.value);
+    const hit = this.#entries.fresh(key);
+    if (hit) return Promise.resolve(hit.value);
     const shared = this.#reading.get(key);
     if (shared) return shared;
     const generation = this.#generation;
     const reading = read()
       .then((value) => {
-        if (generation === this.#generation && keep(value)) {
-          if (this.#entries.size >= this.max) this.#entries.clear();
-          this.#entries.set(key, { value, until: this.now() + this.ttlMs });
-        }
+        if (generation === this.#generation && keep(value)) this.#entries.set(key, value);
         return value;
       })
       .finally(() => {
@@ -45,12 +42,9 @@ class Lookups<T> {
   forget(drop: (key: string, value: T) => boolean): void {
     this.#generation++;
     this.#reading.clear();
-    for (const [key, entry] of this.#entries) if (drop(key, entry.value)) this.#entries.delete(key);
+    this.#entries.deleteWhere(drop);
   }
 }
-
-// Names publishers may make up without bound: past this many, the cache starts afresh.
-const MAX_EVENT_TYPES = 10_000;
 
 export class PublishCache {
   readonly #apps: Lookups<Application | null>;
@@ -60,7 +54,7 @@ export class PublishCache {
   constructor(now: () => number, ttlMs = 1000) {
     this.#apps = new Lookups(ttlMs, now);
     this.#endpoints = new Lookups(ttlMs, now);
-    this.#eventTypes = new Lookups(ttlMs, now, MAX_EVENT_TYPES);
+    this.#eventTypes = new Lookups(ttlMs, now);
   }
 
   /** The application, or null (a miss is not cached: it may be created at any moment). */

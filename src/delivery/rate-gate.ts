@@ -4,6 +4,7 @@
 // claimed again holding it (by any worker, within SLOT_GRACE_MS of the slot; later, it takes the next
 // free slot, behind those already given out). A rate-limit change takes that slot back (store resetRate).
 
+import { TtlMap } from '../core/ttl-map.ts';
 import type { DeliveryTask, Endpoint } from '../core/types.ts';
 import type { Store } from '../store/store.ts';
 
@@ -15,15 +16,14 @@ export interface RateGate {
 const APP_RATE_TTL_MS = 1000; // how long an application's rate is cached to skip unlimited endpoints
 
 export function createRateGate(store: Store, now: () => number): RateGate {
-  const appRates = new Map<string, { rate: number | null; until: number }>();
+  const appRates = new TtlMap<number | null>(APP_RATE_TTL_MS, now);
 
   async function rateOf(endpoint: Endpoint): Promise<number | null> {
     if (endpoint.rateLimit !== null) return endpoint.rateLimit;
-    const at = now();
-    const hit = appRates.get(endpoint.appId);
-    if (hit && hit.until > at) return hit.rate;
+    const hit = appRates.fresh(endpoint.appId);
+    if (hit) return hit.value;
     const rate = (await store.apps.get(endpoint.appId))?.rateLimit ?? null;
-    appRates.set(endpoint.appId, { rate, until: at + APP_RATE_TTL_MS });
+    appRates.set(endpoint.appId, rate);
     return rate;
   }
 
