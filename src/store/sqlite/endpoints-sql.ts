@@ -134,7 +134,10 @@ export function endpointsSql(db: Db): Store['endpoints'] {
         if (deleted) deleteSending(db, '?', id);
         return deleted;
       });
-      if (gone) await deletePending(db, [id]);
+      if (gone) {
+        mayFail.delete(id);
+        await deletePending(db, [id]);
+      }
       return gone;
     },
     async markHealth(id, healthy, now) {
