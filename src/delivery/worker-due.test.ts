@@ -171,3 +171,64 @@ test('when the attempts a claim launched all hang, a task coming due later is st
   const at = await otherSentAt(2_000);
   assert.ok(at !== undefined && at <= T + 1_000, `sent at T + ${at === undefined ? 'never' : at - T}`);
 });
+
+/**
+ * An endpoint whose attempts hang, at its cap of 1, with a task coming due every 5 ms for 2 s; `full`
+ * makes every claim find nothing, as when other processes fill the endpoint's cap. Counts the claims
+ * the worker makes in those 2 s.
+ */
+async function claimsBehindAFullEndpoint(t: TestContext, full: boolean): Promise<number> {
+  const store = openSqliteStore(':memory:');
+  const app = mkApp(T);
+  await store.apps.create(app);
+  const endpoint = mkEndpoint(app.id, T, { url: 'http://127.0.0.1:9/hang' });
+  await store.endpoints.create(endpoint);
+  for (let i = 0; i <= 400; i++) {
+    const message = mkMessage(app.id, T, { deliverAt: T + 5 * i });
+    await store.messages.publish([{ message, endpointIds: [endpoint.id], now: T }]);
+  }
+  let claims = 0;
+  const claimDue = store.tasks.claimDue.bind(store.tasks);
+  store.tasks.claimDue = async (options) => {
+    claims++;
+    return full ? [] : claimDue(options);
+  };
+  const hangs: Array<() => void> = [];
+  const answer = { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
+  const sender = {
+    send: () => new Promise<typeof answer>((resolve) => hangs.push(() => resolve(answer))),
+    close: async () => {},
+  };
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T });
+  const config = makeConfig({ delivery: { perEndpointConcurrency: 1 } });
+  const worker = createWorker({ store, config, sender, now: () => Date.now(), random: () => 0.5 });
+  t.after(async () => {
+    mock.timers.reset();
+    for (const hang of hangs) hang();
+    await worker.stop();
+    await store.close();
+  });
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  worker.start();
+  await settle();
+  worker.wake();
+  await settle();
+  claims = 0;
+  for (let ms = 0; ms < 2000; ms += 5) {
+    mock.timers.tick(5);
+    await settle();
+  }
+  return claims;
+}
+
+test('behind an endpoint at its cap whose tasks keep coming due, the worker claims at the poll, not each time', async (t) => {
+  const claims = await claimsBehindAFullEndpoint(t, false);
+  assert.ok(claims <= 4, `${claims} claims in 2 s`);
+});
+
+test('behind an endpoint at a cap other processes fill, claims back off to the poll', async (t) => {
+  const claims = await claimsBehindAFullEndpoint(t, true);
+  assert.ok(claims <= 10, `${claims} claims in 2 s`);
+});

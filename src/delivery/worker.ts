@@ -52,8 +52,10 @@ const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usua
 // whose last claim is long past, still claims at once. (Twice as far left slots idle: on PostgreSQL,
 // one process delivered 2,034–2,400/s against 2,696–2,754/s with this spacing, in alternated runs.)
 const MIN_CLAIM_SPACING_MS = 2;
-// While due tasks wait for slots, claims for what comes due later are at least this far apart: well
-// within SLOT_GRACE_MS, so a rate-limited endpoint keeps its slots.
+// While due tasks wait for slots, claims for what comes due later are at least this far apart (well
+// within SLOT_GRACE_MS, so a rate-limited endpoint keeps its slots), and twice as far after each that
+// found nothing, up to a poll's time: the task that came due may be waiting too (its endpoint at a cap
+// that other processes fill).
 const WAITING_SPACING_MS = 20;
 const CLAIM_BATCH = 256;
 // Failing claims are said to work again once they have for this long, none failing (see `failing`).
@@ -125,6 +127,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let timer: NodeJS.Timeout | null = null;
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
+  let waitingSpacing = WAITING_SPACING_MS;
   // Claims fail: logged once, and once more when they have worked again for CALM_MS with none failing,
   // with how many failed meanwhile (a database that lets some claims through and refuses others would
   // otherwise log both lines every few claims).
@@ -243,28 +246,39 @@ export function createWorker(deps: WorkerDeps): Worker {
         }
       }
       for (const c of claimed) launch(c, reserved);
-      // Caps reached: wait for slots to free. Should the attempts launched all hang, the poll still comes.
+      if (claimed.length > 0) waitingSpacing = WAITING_SPACING_MS;
+      // All that was due and had room is taken: wait for slots to free. Should the attempts launched all
+      // hang, the poll still comes.
       if (claimed.length > 0 && claimed.length < limit) {
         if (timer === null) schedule(IDLE_POLL_MS);
         return;
       }
       if (claimed.length === 0) {
         if (again) return; // woken meanwhile: wake() claims again, spaced
+        const next = await store.tasks.nextDueAt();
+        if (next === null || next > at) {
+          // Nothing waits. One that came due while the claim ran is claimed at once.
+          mayBeDue = false;
+          return schedule(next === null ? IDLE_POLL_MS : next - now());
+        }
         // Due when the claim looked, yet not claimed: endpoints at their cap (or, with only the reserve
         // left, endpoints with many attempts in flight), or this worker's own attempts whose lease ended
         // while it was paused. They wait for a freed slot, which claims again (mayBeDue stays true).
-        // What comes due later (a retry, a rate slot, a deliverAt) is claimed when it does, not at the
-        // poll: endpoints that hang hold their slots for a whole attempt deadline. One that came due
-        // while the claim ran is claimed at once.
-        const next = await store.tasks.nextDueAt();
-        const waiting = next !== null && next <= at;
-        if (!waiting) mayBeDue = false;
-        // Spaced while some wait: the endpoints at their cap may have tasks coming due one by one.
-        const later = waiting ? await store.tasks.nextDueAt(at) : next;
-        schedule(later === null ? IDLE_POLL_MS : Math.max(later - now(), waiting ? WAITING_SPACING_MS : 0));
+        // What comes due later at other endpoints (a retry, a rate slot, a deliverAt) is claimed when it
+        // does, not at the poll: endpoints that hang hold their slots for a whole attempt deadline.
+        const later = await store.tasks.nextDueAt(at, atCap(reserved));
+        const spacing = waitingSpacing;
+        waitingSpacing = Math.min(IDLE_POLL_MS, 2 * waitingSpacing);
+        schedule(later === null ? IDLE_POLL_MS : Math.max(later - now(), spacing));
         return;
       }
     }
+  }
+
+  /** The endpoints this worker holds as many attempts of as a claim may (into the reserve, or above it). */
+  function atCap(reserved: boolean): string[] {
+    const cap = reserved ? lightCap : cfg.perEndpointConcurrency;
+    return [...held].filter(([, n]) => n >= cap).map(([id]) => id);
   }
 
   /** What a claim into the reserve may take: see RESERVED_SHARE. */

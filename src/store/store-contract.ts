@@ -966,8 +966,8 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
-      test('nextDueAt(after) skips what is due by then: pending tasks and leases alike', async (s) => {
-        const { publish } = await world(s);
+      test('nextDueAt(after, skip) skips what is due by then, and the skipped endpoints: pending tasks and leases alike', async (s) => {
+        const { ep, publish } = await world(s);
         await publish(T0);
         await publish(T0, { deliverAt: T0 + 60_000 });
         assert.equal(await s.tasks.nextDueAt(), T0);
@@ -976,6 +976,8 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await s.tasks.nextDueAt(T0), T0 + LEASE);
         assert.equal(await s.tasks.nextDueAt(T0 + LEASE), T0 + 60_000);
         assert.equal(await s.tasks.nextDueAt(T0 + 60_000), null);
+        assert.equal(await s.tasks.nextDueAt(T0, [ep.id]), null);
+        assert.equal(await s.tasks.nextDueAt(T0, ['ep_other']), T0 + LEASE);
       });
 
       test('an expired lease makes the task claimable again', async (s) => {

@@ -386,10 +386,11 @@ export interface Store {
       range: { since?: number | null; until?: number | null },
     ): Promise<EndpointStats>;
     /**
-     * The earliest time after `after` (all times without it) a task comes due: a pending task's nextAt,
-     * or the end of a sending task's lease. Null if none: lets an idle worker sleep until then.
+     * The earliest time after `after` (all times without it) a task of an endpoint other than those of
+     * `skip` comes due: a pending task's nextAt, or the end of a sending task's lease. Null if none:
+     * lets an idle worker sleep until then.
      */
-    nextDueAt(after?: number): Promise<number | null>;
+    nextDueAt(after?: number, skip?: readonly string[]): Promise<number | null>;
   };
   attempts: {
     get(appId: string, msgId: string, attemptId: string): Promise<Attempt | null>;

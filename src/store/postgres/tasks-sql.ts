@@ -140,8 +140,8 @@ export const RECOVER = stmt(`WITH c AS (
   )
   SELECT (SELECT max(msg_id) FROM c) AS last, n, (SELECT pg_notify('${TASKS_CHANNEL}', '') WHERE n > 0) IS NULL AS quiet
   FROM (SELECT count(*)::int AS n FROM u) u`);
-// The earliest due time after $1 of each endpoint with pending tasks (a loose scan of the per-endpoint
-// index: one probe per endpoint), and the earliest lease end after $1.
+// The earliest due time after $1 of each endpoint with pending tasks but those of $2 (a loose scan of
+// the per-endpoint index: one probe per endpoint), and the earliest lease end after $1 of the others.
 const NEXT_DUE = stmt(`WITH RECURSIVE e(id) AS (
     SELECT (SELECT endpoint_id FROM tasks WHERE status = 1 ORDER BY endpoint_id LIMIT 1)
     UNION ALL
@@ -149,8 +149,9 @@ const NEXT_DUE = stmt(`WITH RECURSIVE e(id) AS (
     FROM e WHERE e.id IS NOT NULL
   )
   SELECT (SELECT min((SELECT next_at FROM tasks WHERE status = 1 AND endpoint_id = e.id AND next_at > $1
-      ORDER BY next_at LIMIT 1)) FROM e WHERE e.id IS NOT NULL) AS pending,
-    (SELECT min(lease_until) FROM tasks WHERE status = 3 AND lease_until > $1) AS leased`);
+      ORDER BY next_at LIMIT 1)) FROM e WHERE e.id IS NOT NULL AND e.id <> ALL($2::text[])) AS pending,
+    (SELECT min(lease_until) FROM tasks WHERE status = 3 AND lease_until > $1
+      AND endpoint_id <> ALL($2::text[])) AS leased`);
 
 function finishRow(i: number, { taskId, lease, attempt: a, next, now }: FinishInput) {
   const [nextStatus, nextAt] = taskColumns(next);
@@ -342,9 +343,9 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
       for (const row of rows) stats[statusName(row.status)] = row.n;
       return stats;
     },
-    async nextDueAt(after = -1) {
+    async nextDueAt(after = -1, skip = []) {
       // A pending task's nextAt, or a lease's end: an expired lease makes a crashed worker's task claimable.
-      const row = await db.one<{ pending: number | null; leased: number | null }>(NEXT_DUE, [after]);
+      const row = await db.one<{ pending: number | null; leased: number | null }>(NEXT_DUE, [after, skip]);
       const pending = row?.pending ?? null;
       const leased = row?.leased ?? null;
       if (pending === null) return leased;
