@@ -86,7 +86,11 @@ function positiveDuration(
  */
 function autoDisableAfter(value: string): number {
   const ms = parsedFlag('--auto-disable-after', value, parseDuration);
-  return ms === 0 ? Number.POSITIVE_INFINITY : ms;
+  if (ms > 0) return ms;
+  // Below a millisecond rounds to 0: not a request for never.
+  if (Number.parseFloat(value) !== 0)
+    throw new UsageError(`--auto-disable-after must be 0 (never) or at least 1ms, got '${value}'`);
+  return Number.POSITIVE_INFINITY;
 }
 
 /**

@@ -211,6 +211,11 @@ test('--auto-disable-after must be a duration', async (t) => {
   for (const [args, env, said] of [
     [['--auto-disable-after', '5'], {}, "--auto-disable-after: duration '5' needs a unit"],
     [
+      ['--auto-disable-after', '0.4ms'],
+      {},
+      "--auto-disable-after must be 0 (never) or at least 1ms, got '0.4ms'",
+    ],
+    [
       [],
       { DOORBELL_AUTO_DISABLE_AFTER: 'soon' },
       "--auto-disable-after (from DOORBELL_AUTO_DISABLE_AFTER): invalid duration 'soon'",

@@ -644,8 +644,8 @@ describe('sqlite list plans', () => {
     // 10,005 messages to the endpoint, all on the channel `many` and of type `a.b`; five also on `few`,
     // of type `c.d`, each with a failed attempt.
     const app = mkApp(0, { id: 'app_1' });
-    await appsSql(db).create(app);
-    await endpointsSql(db).create(mkEndpoint(app.id, 0, { id: 'ep_1' }));
+    await appsSql(db, new Set()).create(app);
+    await endpointsSql(db, new Set()).create(mkEndpoint(app.id, 0, { id: 'ep_1' }));
     raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10005)
       INSERT INTO messages (id, app_id, event_type, channels, payload, created_at, expires_at)
         SELECT printf('msg_%026d', i), 'app_1', CASE WHEN i % 2001 = 0 THEN 'c.d' ELSE 'a.b' END,

@@ -46,7 +46,7 @@ function withFlag<
  */
 function schemasText(request: FastifyRequest, schemas: object | null | undefined): string | null | undefined {
   if (schemas == null) return schemas;
-  return (request.rawBody && rawMember(request.rawBody, 'schemas')) ?? JSON.stringify(schemas);
+  return (request.rawBody ? rawMember(request.rawBody, 'schemas') : null) ?? JSON.stringify(schemas);
 }
 
 /** The body as EventTypeInput: featureFlags read (withFlag), schemas as their text. */

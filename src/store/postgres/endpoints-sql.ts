@@ -78,7 +78,7 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
       return ids.map(() => null);
     },
     1000,
-    4,
+    1, // one connection at most: the others publish and record attempts
   );
   return {
     create(e) {

@@ -7,7 +7,8 @@ import { deletePending, deleteSending } from './endpoints-sql.ts';
 import { deleteMessages } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
 
-export function appsSql(db: Db): Store['apps'] {
+/** `mayFail`: see failingEndpoints. */
+export function appsSql(db: Db, mayFail: Set<string>): Store['apps'] {
   return {
     async create(a) {
       conflictAs('uid', () =>
@@ -69,6 +70,7 @@ export function appsSql(db: Db): Store['apps'] {
         return ids;
       });
       if (endpoints === null) return false;
+      for (const endpoint of endpoints) mayFail.delete(endpoint);
       await deletePending(db, endpoints);
       return true;
     },

@@ -60,13 +60,18 @@ const columns = (e: Endpoint) => [
 const RATE = `SELECT coalesce(e.rate_limit, a.rate_limit) AS rate FROM endpoints e JOIN apps a ON a.id = e.app_id
   WHERE e.id = ?`;
 
-export function endpointsSql(db: Db): Store['endpoints'] {
-  // Endpoints that may have a run of failures stored (a superset): one process serves the file, so every
-  // write of failingSince goes through here, and the worker's clear after each success, the common case,
-  // skips the database for the others.
-  const mayFail = new Set<string>(
+/**
+ * The endpoints that may have a run of failures stored (a superset): one process serves the file, so
+ * every write of failingSince goes through endpointsSql, and the worker's clear after each success, the
+ * common case, skips the database for the others. Deleting an endpoint, or its application, drops it.
+ */
+export function failingEndpoints(db: Db): Set<string> {
+  return new Set(
     db.all<{ id: string }>('SELECT id FROM endpoints WHERE failing_since IS NOT NULL').map((r) => r.id),
   );
+}
+
+export function endpointsSql(db: Db, mayFail: Set<string>): Store['endpoints'] {
   const noting = (e: Endpoint) => {
     if (e.failingSince !== null) mayFail.add(e.id);
   };

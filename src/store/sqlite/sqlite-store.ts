@@ -8,7 +8,7 @@ import { appsSql } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
 import { LOG_LIMIT_BYTES, startCheckpointer, WAL_PAGES } from './checkpointer.ts';
 import { Db } from './db.ts';
-import { endpointsSql } from './endpoints-sql.ts';
+import { endpointsSql, failingEndpoints } from './endpoints-sql.ts';
 import { eventTypesSql } from './event-types-sql.ts';
 import { idempotencySql, RUNNING, settingsSql } from './kv-sql.ts';
 import { messagesSql, type SqliteMessages } from './messages-sql.ts';
@@ -107,11 +107,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const db = new Db(raw);
   const checkpointer = memory ? null : startCheckpointer(path);
   let closed = false;
+  const mayFail = failingEndpoints(db);
   return guardUnavailable(
     {
-      apps: appsSql(db),
+      apps: appsSql(db, mayFail),
       eventTypes: eventTypesSql(db),
-      endpoints: endpointsSql(db),
+      endpoints: endpointsSql(db, mayFail),
       messages: messagesSql(db, options.retentionMs ?? null),
       tasks: tasksSql(db),
       attempts: attemptsSql(db),
