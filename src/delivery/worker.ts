@@ -53,10 +53,13 @@ const IDLE_POLL_MS = 1000; // fallback poll; wake() and nextDueAt cover the usua
 // one process delivered 2,034–2,400/s against 2,696–2,754/s with this spacing, in alternated runs.)
 const MIN_CLAIM_SPACING_MS = 2;
 // While due tasks wait for slots, claims for what comes due later are at least this far apart (well
-// within SLOT_GRACE_MS, so a rate-limited endpoint keeps its slots), and twice as far after each that
-// found nothing, up to a poll's time: the task that came due may be waiting too (its endpoint at a cap
-// that other processes fill).
+// within SLOT_GRACE_MS, so a rate-limited endpoint keeps its slots), and twice as far after each of them
+// that found nothing, up to a poll's time: the task that came due may be waiting too (its endpoint at a
+// cap that other processes fill).
 const WAITING_SPACING_MS = 20;
+// After a claim that took some, the next task due elsewhere is looked up at most this often: such claims
+// are common, and on PostgreSQL the lookup probes every endpoint with tasks pending.
+const LOOKUP_SPACING_MS = 100;
 const CLAIM_BATCH = 256;
 // Failing claims are said to work again once they have for this long, none failing (see `failing`).
 const CALM_MS = 10_000;
@@ -128,6 +131,8 @@ export function createWorker(deps: WorkerDeps): Worker {
   let refill: NodeJS.Timeout | null = null;
   let nextClaimAt = 0; // claims are spaced (MIN_CLAIM_SPACING_MS)
   let waitingSpacing = WAITING_SPACING_MS;
+  let lookedAt = Number.NEGATIVE_INFINITY; // the last lookup of what comes due later (timeLater)
+  let wokenForLater = false; // the claim running was woken by timeLater's timer
   // Claims fail: logged once, and once more when they have worked again for CALM_MS with none failing,
   // with how many failed meanwhile (a database that lets some claims through and refuses others would
   // otherwise log both lines every few claims).
@@ -140,13 +145,14 @@ export function createWorker(deps: WorkerDeps): Worker {
   let leftUnsentLoggedAt = Number.NEGATIVE_INFINITY; // once a second at most: a batch is left at once
 
   /** Claims again after `delayMs`, or at the poll if that is sooner: see pollDue. */
-  function schedule(delayMs: number): void {
+  function schedule(delayMs: number, forLater = false): void {
     if (!running) return;
     if (timer) clearTimeout(timer);
     const poll = delayMs > IDLE_POLL_MS;
     timer = setTimeout(
       () => {
         timer = null;
+        wokenForLater = forLater;
         if (poll) pollDue();
         else wakeDue();
       },
@@ -217,6 +223,8 @@ export function createWorker(deps: WorkerDeps): Worker {
   async function pump(): Promise<void> {
     while (running) {
       again = false;
+      const forLater = wokenForLater;
+      wokenForLater = false;
       const free = freeSlots();
       if (free <= 0) return; // a finishing attempt wakes us
       const at = now();
@@ -247,10 +255,11 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
       for (const c of claimed) launch(c, reserved);
       if (claimed.length > 0) waitingSpacing = WAITING_SPACING_MS;
-      // All that was due and had room is taken: wait for slots to free. Should the attempts launched all
-      // hang, the poll still comes.
+      // All that was due and had room is taken: a freed slot claims again. Should the attempts launched
+      // all hang (a wave of a hanging endpoint's tasks, due again after their timeout), none ends: what
+      // comes due at other endpoints needs its timer.
       if (claimed.length > 0 && claimed.length < limit) {
-        if (timer === null) schedule(IDLE_POLL_MS);
+        if (timer === null || now() - lookedAt >= LOOKUP_SPACING_MS) await timeLater(at, reserved, false);
         return;
       }
       if (claimed.length === 0) {
@@ -266,13 +275,20 @@ export function createWorker(deps: WorkerDeps): Worker {
         // while it was paused. They wait for a freed slot, which claims again (mayBeDue stays true).
         // What comes due later at other endpoints (a retry, a rate slot, a deliverAt) is claimed when it
         // does, not at the poll: endpoints that hang hold their slots for a whole attempt deadline.
-        const later = await store.tasks.nextDueAt(at, atCap(reserved));
-        const spacing = waitingSpacing;
-        waitingSpacing = Math.min(IDLE_POLL_MS, 2 * waitingSpacing);
-        schedule(later === null ? IDLE_POLL_MS : Math.max(later - now(), spacing));
-        return;
+        return timeLater(at, reserved, forLater);
       }
     }
+  }
+
+  /**
+   * Sets the timer for the next task due after `at` at an endpoint this worker does not hold at its cap.
+   * `backOff`: the claim it timed last found nothing (that endpoint's cap is filled by other processes).
+   */
+  async function timeLater(at: number, reserved: boolean, backOff: boolean): Promise<void> {
+    lookedAt = now();
+    const later = await store.tasks.nextDueAt(at, atCap(reserved));
+    if (backOff) waitingSpacing = Math.min(IDLE_POLL_MS, 2 * waitingSpacing);
+    schedule(later === null ? IDLE_POLL_MS : Math.max(later - now(), waitingSpacing), true);
   }
 
   /** The endpoints this worker holds as many attempts of as a claim may (into the reserve, or above it). */
