@@ -71,9 +71,6 @@ test('an idle worker whose next task is due in an hour does not claim at every p
     claims++;
     return claimDue(options);
   };
-  const settle = async () => {
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-  };
   worker.start();
   await settle();
   assert.equal(claims, 1, 'the claim at start');
@@ -113,12 +110,29 @@ async function behindAHangingEndpoint(t: TestContext) {
   await store.messages.publish([
     { message: mkMessage(app.id, T, { deliverAt: T + 200 }), endpointIds: [other.id], now: T },
   ]);
+  const { worker, sent } = hangingWorker(t, store);
+  /** Steps the clock 10 ms at a time until the other endpoint's task is sent, or `untilMs` after T. */
+  const otherSentAt = async (untilMs: number) => {
+    while (Date.now() < T + untilMs && !sent.some((s) => s.url.endsWith('/other'))) {
+      mock.timers.tick(10);
+      await settle();
+    }
+    return sent.find((s) => s.url.endsWith('/other'))?.at;
+  };
+  return { worker, sent, otherSentAt };
+}
+
+/**
+ * A worker on the mocked clock (from T), at most one attempt in flight per endpoint, whose attempts hang
+ * but those to a URL ending in /other; `sent` lists the attempts made.
+ */
+function hangingWorker(t: TestContext, store: ReturnType<typeof openSqliteStore>) {
   const sent: Array<{ url: string; at: number }> = [];
   const hangs: Array<() => void> = [];
+  const answer = { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
   const sender = {
     send: (request: { url: string }) => {
       sent.push({ url: request.url, at: Date.now() });
-      const answer = { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
       if (request.url.endsWith('/other')) return Promise.resolve(answer);
       return new Promise<typeof answer>((resolve) => hangs.push(() => resolve(answer)));
     },
@@ -133,22 +147,16 @@ async function behindAHangingEndpoint(t: TestContext) {
     await worker.stop();
     await store.close();
   });
-  const settle = async () => {
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-  };
-  /** Steps the clock 10 ms at a time until the other endpoint's task is sent, or `untilMs` after T. */
-  const otherSentAt = async (untilMs: number) => {
-    while (Date.now() < T + untilMs && !sent.some((s) => s.url.endsWith('/other'))) {
-      mock.timers.tick(10);
-      await settle();
-    }
-    return sent.find((s) => s.url.endsWith('/other'))?.at;
-  };
-  return { worker, sent, settle, otherSentAt };
+  return { worker, sent };
+}
+
+/** Lets the store's commits (setImmediate) and what they resolve run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 test('behind an endpoint at its cap, a task is claimed when it comes due, not at the next poll', async (t) => {
-  const { worker, sent, settle, otherSentAt } = await behindAHangingEndpoint(t);
+  const { worker, sent, otherSentAt } = await behindAHangingEndpoint(t);
   worker.start();
   await settle();
   assert.deepEqual(
@@ -165,7 +173,7 @@ test('behind an endpoint at its cap, a task is claimed when it comes due, not at
 });
 
 test('when the attempts a claim launched all hang, a task coming due later is still claimed', async (t) => {
-  const { worker, settle, otherSentAt } = await behindAHangingEndpoint(t);
+  const { worker, otherSentAt } = await behindAHangingEndpoint(t);
   worker.start();
   await settle();
   assert.equal(await otherSentAt(2_000), T + 200);
@@ -192,24 +200,7 @@ async function claimsBehindAFullEndpoint(t: TestContext, full: boolean): Promise
     claims++;
     return full ? [] : claimDue(options);
   };
-  const hangs: Array<() => void> = [];
-  const answer = { kind: 'response' as const, status: 204, headers: {}, body: '', durationMs: 1 };
-  const sender = {
-    send: () => new Promise<typeof answer>((resolve) => hangs.push(() => resolve(answer))),
-    close: async () => {},
-  };
-  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T });
-  const config = makeConfig({ delivery: { perEndpointConcurrency: 1 } });
-  const worker = createWorker({ store, config, sender, now: () => Date.now(), random: () => 0.5 });
-  t.after(async () => {
-    mock.timers.reset();
-    for (const hang of hangs) hang();
-    await worker.stop();
-    await store.close();
-  });
-  const settle = async () => {
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-  };
+  const { worker } = hangingWorker(t, store);
   worker.start();
   await settle();
   worker.wake();
