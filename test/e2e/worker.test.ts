@@ -308,7 +308,12 @@ await describeEachDriver((driver) => {
   async function servedBesideHanging(concurrency: number, endpoints: number, messages: number, held: number) {
     const running = await start({ concurrency, attemptTimeoutMs: 60_000 }, driver);
     const hung: ServerResponse[] = [];
-    const hanging = await startReceiver({ handle: (_hit, res) => void hung.push(res) });
+    // Once the test is done, the hanging endpoints answer: the attempts their freed slots start then
+    // would otherwise hold the close for their whole deadline.
+    let done = false;
+    const hanging = await startReceiver({
+      handle: (_hit, res) => (done ? res.writeHead(200).end() : void hung.push(res)),
+    });
     const healthy = await startReceiver();
     try {
       const appId = await createApp(running.url);
@@ -323,6 +328,7 @@ await describeEachDriver((driver) => {
       assert.deepEqual(new Set(healthy.requests.map((h) => h.webhookId)), new Set(ids));
       assert.equal(hung.length, held, 'the slots left went to the healthy endpoint only');
     } finally {
+      done = true;
       for (const res of hung) res.writeHead(200).end();
       await running.close();
       await Promise.all([hanging.close(), healthy.close()]);
