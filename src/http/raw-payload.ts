@@ -1,8 +1,18 @@
-// The payload of the Svix SDK's messageInRaw. The raw text of MessageIn.payload is found by rawMember
-// (core/raw-json.ts).
+// JSON passed on as the client wrote it: a top-level member of the request body (MessageIn.payload, an
+// event type's schemas), and the payload of the Svix SDK's messageInRaw.
 
+import type { FastifyRequest } from 'fastify';
 import { invalid } from '../core/errors.ts';
+import { rawMember } from '../core/raw-json.ts';
 import { isJsonObject } from '../core/types.ts';
+
+/**
+ * The text of the body's member `key` as sent (big integers, `1.0`, key order and spacing kept), or
+ * `parsed` serialised when no raw body was read.
+ */
+export function memberText(request: FastifyRequest, key: string, parsed: unknown): string {
+  return (request.rawBody ? rawMember(request.rawBody, key) : null) ?? JSON.stringify(parsed);
+}
 
 const RAW = ['body', 'transformationsParams'];
 const ONLY_JSON = 'must be the text of a JSON object: other payloads are not supported';

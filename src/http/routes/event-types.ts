@@ -8,12 +8,12 @@ import {
   patchEventType,
   upsertEventType,
 } from '../../app/event-types.ts';
-import { rawMember } from '../../core/raw-json.ts';
 import { aliased } from '../alias.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { eventTypeJson, pageJson } from '../dto.ts';
 import { pageQuery } from '../query.ts';
+import { memberText } from '../raw-payload.ts';
 import { ListResponse, Ordering, PageParams } from '../schemas/common.ts';
 import {
   EventTypeIn,
@@ -41,15 +41,9 @@ function withFlag<
 }
 
 /**
- * The body's `schemas` as the client wrote them (rawMember), so that their examples keep integers past
- * 2^53, `1.0` and key order: send-example sends an example's text as it is. Undefined when not given.
+ * The body as EventTypeInput: featureFlags read (withFlag), schemas as the client wrote them
+ * (memberText), so that send-example sends an example's text as it is.
  */
-function schemasText(request: FastifyRequest, schemas: object | null | undefined): string | null | undefined {
-  if (schemas == null) return schemas;
-  return (request.rawBody ? rawMember(request.rawBody, 'schemas') : null) ?? JSON.stringify(schemas);
-}
-
-/** The body as EventTypeInput: featureFlags read (withFlag), schemas as their text. */
 function inputOf<
   T extends {
     schemas?: object | null;
@@ -58,7 +52,8 @@ function inputOf<
     groupName?: string | null;
   },
 >(request: FastifyRequest, body: T) {
-  return { ...withFlag(body), schemas: schemasText(request, body.schemas) };
+  const { schemas } = body;
+  return { ...withFlag(body), schemas: schemas == null ? schemas : memberText(request, 'schemas', schemas) };
 }
 
 export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {

@@ -10,12 +10,11 @@ import {
 } from '../../app/messages.ts';
 import { type KeepFor, publishMessage } from '../../app/publish.ts';
 import { invalid, isDoorbellError } from '../../core/errors.ts';
-import { rawMember } from '../../core/raw-json.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { endpointOut, messageJson, pageJson, pageOut, statusFields, withoutPayload } from '../dto.ts';
 import { eventTypesFilter, pageQuery, timedPageQuery, toMs } from '../query.ts';
-import { rawParamsPayload } from '../raw-payload.ts';
+import { memberText, rawParamsPayload } from '../raw-payload.ts';
 import {
   AppParams,
   Empty,
@@ -128,8 +127,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       // receive.
       const payload =
         rawParamsPayload(body.transformationsParams, body.payload) ??
-        (request.rawBody && rawMember(request.rawBody, 'payload')) ??
-        JSON.stringify(body.payload);
+        memberText(request, 'payload', body.payload);
       const retentionMs = body.payloadRetentionHours
         ? body.payloadRetentionHours * HOUR
         : body.payloadRetentionPeriod
