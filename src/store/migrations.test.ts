@@ -25,6 +25,7 @@ const PINNED: Record<string, Record<string, string>> = {
     '014-orphan-endpoints.sql': '273664f91ac92732',
     '015-message-retired-index.sql': '6cff2eb08f570990',
     '016-idempotency-request.sql': 'f9feab2ed6efcaad',
+    '017-drop-attempts-app-index.sql': 'cf625dbe2151a508',
   },
   postgres: {
     '001-init.sql': '8a6fcaf33adee8a8',
