@@ -207,6 +207,7 @@ type Schema = {
   properties?: Record<string, Schema>;
 };
 type Operation = {
+  operationId?: string;
   security?: unknown[];
   requestBody?: { content: { 'application/json': { schema: Schema } } };
   responses: Record<string, { content?: { 'application/json': { schema: Schema } } }>;
@@ -326,6 +327,17 @@ describe('the OpenAPI document names its schemas and errors as the reference doe
     assert.deepEqual(responseRefs(health), { 503: 'HttpErrorOut' });
     assert.deepEqual(Object.keys(ping.responses), ['204']);
     assert.deepEqual([health.security, ping.security], [[], []]);
+    // HEAD, as the reference lists it beside GET on both: the same answers, under operationIds of
+    // their own (one operationId on two operations makes an invalid document).
+    const headHealth = op('HEAD /api/v1/health');
+    const headPing = op('HEAD /api/v1/health/ping');
+    assert.deepEqual(responseRefs(headHealth), { 503: 'HttpErrorOut' });
+    assert.deepEqual(Object.keys(headPing.responses), ['204']);
+    assert.deepEqual([headHealth.security, headPing.security], [[], []]);
+    assert.deepEqual(
+      [headHealth.operationId, headPing.operationId],
+      ['v1.health.get-head', 'v1.health.ping-head'],
+    );
     assert.deepEqual(doc.security, [{ HTTPBearer: [] }]);
   });
 });

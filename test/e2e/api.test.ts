@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { StoreUnavailableError } from '../../src/store/store.ts';
 import { describeEachDriver } from '../support/in-process.ts';
 import { ADMIN, type Harness, harness, type Res } from './api-harness.ts';
 
@@ -45,7 +46,9 @@ const SVIX_OPERATIONS = [
   'PATCH /api/v1/event-type/{event_type_name}',
   'PUT /api/v1/event-type/{event_type_name}',
   'GET /api/v1/health',
+  'HEAD /api/v1/health',
   'GET /api/v1/health/ping',
+  'HEAD /api/v1/health/ping',
 ];
 
 const loc = (res: Res) => res.json?.detail?.[0]?.loc;
@@ -62,7 +65,25 @@ await describeEachDriver((driver) => {
   describe('open routes and authentication', () => {
     test('health and ping answer 204 without a token; openapi.json lists the routes', async () => {
       for (const url of ['/api/v1/health', '/api/v1/health/ping']) {
-        assert.equal((await h.call('GET', url, undefined, { authorization: '' })).status, 204);
+        for (const method of ['GET', 'HEAD'] as const) {
+          const res = await h.call(method, url, undefined, { authorization: '' });
+          assert.deepEqual([res.status, res.body], [204, ''], `${method} ${url}`);
+        }
+      }
+      // Readiness: HEAD, like GET, answers 503 while the database cannot serve; ping does not ask it.
+      const get = h.store.settings.get;
+      h.store.settings.get = async () => {
+        throw new StoreUnavailableError(new Error('connection refused'));
+      };
+      try {
+        for (const method of ['GET', 'HEAD'] as const) {
+          const res = await h.call(method, '/api/v1/health', undefined, { authorization: '' });
+          assert.deepEqual([res.status, res.headers['retry-after']], [503, '5'], method);
+          const ping = await h.call(method, '/api/v1/health/ping', undefined, { authorization: '' });
+          assert.equal(ping.status, 204, method);
+        }
+      } finally {
+        h.store.settings.get = get;
       }
       const doc = await h.call('GET', '/api/v1/openapi.json', undefined, { authorization: '' });
       assert.equal(doc.status, 200);
