@@ -5,6 +5,7 @@ import { isatty } from 'node:tty';
 import { SingleBar } from 'cli-progress';
 import { isValidSecret, verifySignature } from '../core/signing.ts';
 import { isJsonObject } from '../core/types.ts';
+import { utf8Text, withoutBom } from './file-text.ts';
 import { integerFlag, parsedFlag, UsageError } from './flags.ts';
 
 export interface PublishOptions {
@@ -121,17 +122,23 @@ function publishBody(eventType: string, payloadText: string, channels?: string[]
 }
 
 /**
- * The text of --payload-file, or else of --payload, checked to be a JSON object; what is wrong with it
- * is a usage error.
+ * The text of --payload-file (UTF-8, without one leading byte order mark), or else of --payload, checked
+ * to be a JSON object; what is wrong with it is a usage error.
  */
 function payloadOf(options: PublishOptions): string {
   const file = options.payloadFile;
   // isatty, not process.stdin.isTTY: see verifyCommand.
   if (file === '-' && isatty(0)) console.error('reading the payload from stdin (end with Ctrl-D)');
-  const text = file
-    ? parsedFlag('--payload-file', file, (path) => readFileSync(path === '-' ? 0 : path, 'utf8'))
-    : options.payload;
   const source = file ? `--payload-file '${file}'` : '--payload';
+  let text = options.payload;
+  if (file) {
+    const bytes = parsedFlag('--payload-file', file, (path) => readFileSync(path === '-' ? 0 : path));
+    try {
+      text = utf8Text(bytes);
+    } catch (error) {
+      throw new UsageError(`${source} ${(error as Error).message}`);
+    }
+  }
   let payload: unknown;
   try {
     payload = JSON.parse(text);
@@ -174,8 +181,7 @@ const SIGNATURE_HEADERS = ['id', 'timestamp', 'signature'] as const;
  * are often indented. Neither may hide the header on that line.
  */
 function headerLines(text: string): string[] {
-  return text
-    .replace(/^\uFEFF/, '')
+  return withoutBom(text)
     .split(/\r?\n/)
     .map((line) => line.trimStart());
 }

@@ -150,7 +150,10 @@ program
   .requiredOption('--app <id>', 'application id or uid')
   .requiredOption('--type <eventType>', 'event type')
   .addOption(new Option('--payload <json>', 'JSON payload').default('{}').conflicts('payloadFile'))
-  .option('--payload-file <path>', "read the JSON payload from a file ('-': standard input)")
+  .option(
+    '--payload-file <path>',
+    "read the JSON payload from a UTF-8 file, a leading BOM dropped ('-': standard input)",
+  )
   .option('--channels <list>', 'comma-separated channels')
   .option('--count <n>', 'publish this many copies', '1')
   .addHelpText(

@@ -599,13 +599,18 @@ describe('doorbell command', () => {
       const payloads = [
         '{"n":9007199254740993,"f":1.0,"inf":1e400,"z":1,"2":"two","k":1,"k":2}',
         '{ "name" : "caf\\u00e9",\n  "emoji": "😀", "tab":"\\t", "list": [ 1 , 2 ] }',
+        '{"bom":"\uFEFF stays inside a string","é":1}',
       ];
       // The line break an editor ends a file with is JSON whitespace around the payload, not part of it.
       const file = join(dir, 'payload.json');
       writeFileSync(file, `${payloads[1]}\n`);
+      // A byte order mark, as Windows editors write one, is not part of the text either.
+      const withBom = join(dir, 'bom.json');
+      writeFileSync(withBom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(payloads[2]!)]));
       const sources = [
         ['--payload', payloads[0]!, '--channels', 'c1,c2'],
         ['--payload-file', file],
+        ['--payload-file', withBom],
       ];
       for (const [i, source] of sources.entries()) {
         const run = await doorbell(
@@ -626,6 +631,16 @@ describe('doorbell command', () => {
       t.after(() => rmSync(dir, { recursive: true, force: true }));
       const bad = join(dir, 'bad.json');
       writeFileSync(bad, '{"id":');
+      // Latin-1 text (é is 0xe9), behind a BOM, which counts in the offset: read as UTF-8, its bytes
+      // would have been published as U+FFFD.
+      const latin1 = join(dir, 'latin1.json');
+      writeFileSync(
+        latin1,
+        Buffer.from([0xef, 0xbb, 0xbf, ...Buffer.from('{"name":"caf'), 0xe9, ...Buffer.from('"}')]),
+      );
+      // Two BOMs: the second is text, which JSON does not take.
+      const twoBoms = join(dir, 'two-boms.json');
+      writeFileSync(twoBoms, `\uFEFF\uFEFF{}`);
       const publish = (...args: string[]) =>
         doorbell(['publish', '--url', running.url, '--app', 'cli', '--type', 't', ...args], {
           DOORBELL_ADMIN_TOKEN: TOKEN,
@@ -637,6 +652,14 @@ describe('doorbell command', () => {
         [['--payload-file', join(dir, 'none.json')], /^doorbell: --payload-file: ENOENT: no such file/],
         [['--payload-file', dir], /^doorbell: --payload-file: EISDIR: illegal operation on a directory/],
         [['--payload-file', bad], new RegExp(`^doorbell: --payload-file '${bad}' is not valid JSON: `)],
+        [
+          ['--payload-file', latin1],
+          new RegExp(`^doorbell: --payload-file '${latin1}' is not valid UTF-8: byte 0xe9 at offset 15$`),
+        ],
+        [
+          ['--payload-file', twoBoms],
+          new RegExp(`^doorbell: --payload-file '${twoBoms}' is not valid JSON: `),
+        ],
         // Both: the file no longer wins silently.
         [
           ['--payload', '{"a":1}', '--payload-file', bad],
