@@ -1,5 +1,6 @@
 // Reading messages and attempts, expunging content, and resending one delivery.
 import { conflict, DoorbellError, notFound } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
 import type { Attempt, Message, Page, PageQuery } from '../core/types.ts';
 import type {
   AttemptQuery,
@@ -42,6 +43,36 @@ export async function expungeMessage(
   requireAdmin(scope); // as in Svix: what is gone cannot be resent, and only the operator decides that
   const message = await resolveMessage(deps, scope, appIdOrUid, msg);
   await deps.store.messages.expungeContent(message.appId, message.id);
+}
+
+/** What expungeAllMessages did, as the Svix SDK reads a background task (ExpungeAllContentsOut). */
+export interface ExpungeAllResult {
+  id: string;
+  status: 'finished';
+  task: 'application.purge_content';
+  updatedAt: number;
+}
+
+/**
+ * Drops the payload of every message of the application published so far, as expungeMessage does one's
+ * (the Svix SDK's message.expungeAllContents). Svix runs it as a background task; here it is done, a few
+ * hundred messages per commit, by the time it answers, so the task it names has finished.
+ */
+export async function expungeAllMessages(
+  deps: AppDeps,
+  scope: Scope,
+  appIdOrUid: string,
+): Promise<ExpungeAllResult> {
+  requireAdmin(scope);
+  const app = await resolveApp(deps.store, scope, appIdOrUid);
+  const now = deps.now();
+  await deps.store.messages.expungeAll(app.id, now + 1);
+  return {
+    id: newId('qtask', now),
+    status: 'finished',
+    task: 'application.purge_content',
+    updatedAt: deps.now(),
+  };
 }
 
 /**

@@ -928,6 +928,29 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await s.messages.get(app.id, fresh.id))?.payload, null);
         assert.equal(await s.messages.expungeContent(mkApp().id, fresh.id), false);
       });
+
+      test("expungeAll drops the payloads of one application's messages published before a time", async (s) => {
+        const { app, ep } = await world(s);
+        const other = await world(s);
+        // More than two chunks of either driver, one expunged already.
+        const items = Array.from({ length: 507 }, (_, i) => ({
+          message: mkMessage(app.id, T0 + i),
+          endpointIds: [ep.id],
+          now: T0 + i,
+        }));
+        await s.messages.publish(items);
+        assert.ok(await s.messages.expungeContent(app.id, items[3]!.message.id));
+        const theirs = await other.publish(T0);
+        const later = mkMessage(app.id, T0 + 1000);
+        await s.messages.publish([{ message: later, endpointIds: [ep.id], now: T0 + 1000 }]);
+        assert.equal(await s.messages.expungeAll(app.id, T0 + 1000), 506);
+        for (const { message } of items)
+          assert.equal((await s.messages.get(app.id, message.id))?.payload, null);
+        assert.equal((await s.messages.get(app.id, later.id))?.payload, later.payload, 'published after');
+        assert.equal((await s.messages.get(other.app.id, theirs.id))?.payload, theirs.payload, 'another app');
+        assert.equal(await s.messages.expungeAll(app.id, T0 + 1000), 0);
+        assert.equal(await s.messages.expungeAll(mkApp().id, T0 + 1000), 0);
+      });
     });
 
     describe('claiming', () => {

@@ -345,6 +345,11 @@ export interface Store {
     list(appId: string, query: MessageQuery): Promise<Page<Message>>;
     expungeContent(appId: string, msgId: string): Promise<boolean>;
     /**
+     * Drops the payload of every message of the application created before `before`, a few hundred
+     * messages per commit (publishes and deliveries go on between them); returns how many it dropped.
+     */
+    expungeAll(appId: string, before: number): Promise<number>;
+    /**
      * Drops the payload of up to `limit` messages whose expiresAt <= now and, where the driver was given a
      * retention, deletes messages older than it with their tasks and attempts (SQLite: up to `limit`
      * messages; PostgreSQL: whole days, in its hourly upkeep). Returns how many messages the batch

@@ -66,6 +66,43 @@ await describeEachDriver((driver) => {
       assert.deepEqual(expunged.json.payload, { expired: true }, 'an expunged payload says so, as in Svix');
     });
 
+    test("expunge-all-contents drops every payload of the application, as the Svix SDK's expungeAllContents asks", async () => {
+      await h.call('POST', '/api/v1/app', { name: 'Purge', uid: 'purge' });
+      await h.call('POST', '/api/v1/app', { name: 'Keep', uid: 'keep' });
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++)
+        sent.push(
+          (await h.call('POST', '/api/v1/app/purge/msg', { eventType: 'x', payload: { i } })).json.id,
+        );
+      // A message whose id is the operation's last segment stays a message.
+      const named = await h.call('POST', '/api/v1/app/purge/msg', {
+        eventType: 'x',
+        eventId: 'expunge-all-contents',
+        payload: { named: true },
+      });
+      sent.push(named.json.id);
+      const kept = await h.call('POST', '/api/v1/app/keep/msg', { eventType: 'x', payload: { kept: true } });
+      const res = await h.call('POST', '/api/v1/app/purge/msg/expunge-all-contents');
+      assert.equal(res.status, 202, res.body);
+      assert.match(res.json.id, /^qtask_/);
+      assert.deepEqual([res.json.status, res.json.task], ['finished', 'application.purge_content']);
+      assert.ok(!Number.isNaN(Date.parse(res.json.updatedAt)));
+      for (const id of sent) {
+        const msg = await h.call('GET', `/api/v1/app/purge/msg/${id}`);
+        assert.deepEqual(msg.json.payload, { expired: true }, id);
+      }
+      const byEventId = await h.call('GET', '/api/v1/app/purge/msg/expunge-all-contents');
+      assert.deepEqual([byEventId.status, byEventId.json.id], [200, named.json.id]);
+      const other = await h.call('GET', `/api/v1/app/keep/msg/${kept.json.id}`);
+      assert.deepEqual(other.json.payload, { kept: true }, 'another application keeps its payloads');
+      // A message published afterwards keeps its payload.
+      const after = await h.call('POST', '/api/v1/app/purge/msg', { eventType: 'x', payload: { after: 1 } });
+      assert.deepEqual((await h.call('GET', `/api/v1/app/purge/msg/${after.json.id}`)).json.payload, {
+        after: 1,
+      });
+      assert.equal((await h.call('POST', '/api/v1/app/nope/msg/expunge-all-contents')).status, 404);
+    });
+
     test('fan-out, attempted destinations and messages, attempts, resend, recover, send-example', async () => {
       await h.call('POST', '/api/v1/app', { name: 'F', uid: 'fan' });
       await h.call('POST', '/api/v1/event-type', { name: 'other', description: '' });
@@ -681,6 +718,8 @@ await describeEachDriver((driver) => {
       const expunges = [`/msg/${msg.id}/content`, `/msg/${msg.id}/attempt/${newId('atmpt', 0)}/content`];
       for (const path of expunges)
         assert.equal((await h.call('DELETE', `/api/v1/app/caps${path}`, undefined, full)).status, 403, path);
+      const all = await h.call('POST', '/api/v1/app/caps/msg/expunge-all-contents', undefined, full);
+      assert.equal(all.status, 403);
       assert.equal((await h.call('PATCH', base, { description: 'z' }, full)).status, 200);
     });
 

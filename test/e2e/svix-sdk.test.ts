@@ -214,6 +214,16 @@ await describeEachDriver((driver) => {
     assert.deepEqual((await svix.message.get(app.id, tagged.id)).tags, ['project_1', 'team/a#b']);
   });
 
+  test("expungeAllContents drops the payloads of the application's messages", async () => {
+    const app = await svix.application.create({ name: 'Purge', uid: 'purge-app' });
+    const msg = await svix.message.create(app.id, { eventType: 'user.signup', payload: { secret: 'x' } });
+    const task = await svix.message.expungeAllContents(app.uid!);
+    assert.match(task.id, /^qtask_/);
+    assert.deepEqual([task.status, task.task], ['finished', 'application.purge_content']);
+    assert.ok(task.updatedAt instanceof Date && !Number.isNaN(task.updatedAt.getTime()));
+    assert.deepEqual((await svix.message.get(app.id, msg.id)).payload, { expired: true });
+  });
+
   test('deliverAt holds a message back until then, and the message says when', async () => {
     const app = await svix.application.create({ name: 'Later', uid: 'deliver-at-app' });
     const rx = await startReceiver({ handle: (_req, res) => res.writeHead(204).end() });

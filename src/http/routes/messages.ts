@@ -2,6 +2,7 @@ import type { FastifyContextConfig, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppDeps } from '../../app/context.ts';
 import {
+  expungeAllMessages,
   expungeMessage,
   listMessageEndpoints,
   listMessages,
@@ -12,7 +13,7 @@ import { type KeepFor, publishMessage } from '../../app/publish.ts';
 import { invalid, isDoorbellError } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
-import { endpointOut, messageJson, pageJson, pageOut, statusFields, withoutPayload } from '../dto.ts';
+import { endpointOut, iso, messageJson, pageJson, pageOut, statusFields, withoutPayload } from '../dto.ts';
 import { eventTypesFilter, pageQuery, timedPageQuery, toMs } from '../query.ts';
 import { memberText, rawParamsPayload } from '../raw-payload.ts';
 import {
@@ -25,7 +26,7 @@ import {
   WithContent,
 } from '../schemas/common.ts';
 import { MessageEndpointOut } from '../schemas/endpoints.ts';
-import { MessageIn, MessageListQuery, MessageOut } from '../schemas/messages.ts';
+import { ExpungeAllContentsOut, MessageIn, MessageListQuery, MessageOut } from '../schemas/messages.ts';
 import { rateOf } from './applications.ts';
 
 const HOUR = 3600 * 1000;
@@ -171,6 +172,27 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
     async (request, reply) => {
       const message = await resolveMessage(deps, request.scope, request.params.app_id, request.params.msg_id);
       return sendJson(reply, 200, messageJson(message, request.query.with_content ?? true));
+    },
+  );
+
+  // The Svix SDK's message.expungeAllContents (not in the reference). A message whose id or eventId is
+  // `expunge-all-contents` is still read by GET: the route is POST only.
+  api.post(
+    '/app/:app_id/msg/expunge-all-contents',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message.expunge-all-contents',
+        description:
+          "Deletes the payloads of all the application's messages published so far, as expunge-content " +
+          "does one message's. Done by the time it answers: the task it names has finished.",
+        params: AppParams,
+        response: { 202: ExpungeAllContentsOut },
+      },
+    },
+    async (request, reply) => {
+      const done = await expungeAllMessages(deps, request.scope, request.params.app_id);
+      return reply.code(202).send({ ...done, updatedAt: iso(done.updatedAt) });
     },
   );
 

@@ -119,3 +119,12 @@ export const MessageAttemptOut = Type.Object(
   },
   { title: 'MessageAttemptOut' },
 );
+
+// The Svix SDK's ExpungeAllContentsOut (not in the reference, so no component of its own; its
+// BackgroundTaskStatus and BackgroundTaskType are the reference's, with the SDK's values used here).
+export const ExpungeAllContentsOut = Type.Object({
+  id: Type.String(),
+  status: Type.Unsafe<'finished'>({ type: 'string', enum: ['finished'] }),
+  task: Type.Unsafe<'application.purge_content'>({ type: 'string', enum: ['application.purge_content'] }),
+  updatedAt: DateTime,
+});

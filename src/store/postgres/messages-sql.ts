@@ -7,7 +7,7 @@
 // INSERTs (eventId index, messages, tasks) run as data-modifying CTEs: one round trip, atomic.
 
 import { type Batcher, createBatcher } from '../../core/batcher.ts';
-import { newId } from '../../core/ids.ts';
+import { idFloor, newId } from '../../core/ids.ts';
 import type { Message } from '../../core/types.ts';
 import { listLabels, messageHead, payloadBytes } from '../rows.ts';
 import {
@@ -88,6 +88,17 @@ const EXPIRE = stmt(`WITH x AS (SELECT id, created_at FROM messages
     WHERE expires_at <= $1 AND payload IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED)
   UPDATE messages SET payload = NULL WHERE id = ANY (ARRAY(SELECT id FROM x))
     AND created_at BETWEEN (SELECT min(created_at) FROM x) AND (SELECT max(created_at) FROM x)`);
+// A chunk of an application's messages after a cursor ($3) and before an id ($2), in id order, found by
+// id within their range of days (as EXPIRE); as many as the retention sweeps at once.
+const EXPUNGE_ALL = stmt(`WITH c AS (
+    SELECT id, created_at FROM messages WHERE app_id = $1 AND id < $2 AND id > $3 ORDER BY id LIMIT 250
+  ), u AS (
+    UPDATE messages SET payload = NULL WHERE id = ANY (ARRAY(SELECT id FROM c))
+      AND created_at BETWEEN (SELECT min(created_at) FROM c) AND (SELECT max(created_at) FROM c)
+      AND payload IS NOT NULL
+    RETURNING 1
+  )
+  SELECT (SELECT max(id) FROM c) AS last, (SELECT count(*)::int FROM u) AS n`);
 
 // A list filtered by channel or tag walks that label's rows in order and finds each message by its key.
 const LABELLED = `message_labels l ${withMessage('l', 'created_at')}`;
@@ -292,6 +303,17 @@ export function messagesSql(
     async expungeContent(appId, msgId) {
       const at = idTime(msgId);
       return at !== null && (await db.run(EXPUNGE, [msgId, at, appId])) > 0;
+    },
+    async expungeAll(appId, before) {
+      // One short statement per chunk, each its own commit, as a recovery goes (tasks-sql.ts, byChunks).
+      const end = idFloor('msg', before);
+      let expunged = 0;
+      for (let after = ''; ; ) {
+        const chunk = await db.one<{ last: string | null; n: number }>(EXPUNGE_ALL, [appId, end, after]);
+        expunged += chunk!.n;
+        if (chunk!.last === null) return expunged;
+        after = chunk!.last;
+      }
     },
     async expireBatch(now, limit) {
       // Partition upkeep and analysis piggyback on the retention sweep (see postgres-store.ts).

@@ -80,6 +80,13 @@ function withPayloads(db: Db, rows: Row[], withContent = true): Message[] {
   return rows.map((r) => mapRow.message({ ...r, payload: payloads.get(r.id) }));
 }
 
+// An application's messages after a cursor and before an id (expungeAll), as many as the retention sweeps
+// at once (250: a few ms of the writer each).
+const EXPUNGE_ALL_CHUNK = `SELECT id FROM messages INDEXED BY messages_app WHERE app_id = ? AND id > ? AND id < ?
+  ORDER BY id LIMIT 250`;
+const EXPUNGE_ALL = `UPDATE messages SET payload = NULL
+  WHERE app_id = ? AND id > ? AND id <= ? AND payload IS NOT NULL`;
+
 /** `retentionMs`: messages older than this are deleted by expireBatch, with their tasks and attempts. */
 export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMessages {
   const byEventId = db.stmt(BY_EVENT_ID);
@@ -206,6 +213,23 @@ export function messagesSql(db: Db, retentionMs: number | null = null): SqliteMe
     },
     async expungeContent(appId, msgId) {
       return db.run('UPDATE messages SET payload = NULL WHERE id = ? AND app_id = ?', msgId, appId) > 0;
+    },
+    async expungeAll(appId, before) {
+      // A chunk of the application's messages at a time, in id order (ids begin with their creation
+      // time), each chunk a commit of its own: on the one writer, an application of a million messages
+      // would otherwise hold every publish and delivery until it ended.
+      const end = idFloor('msg', before);
+      let [cursor, expunged] = ['', 0];
+      for (;;) {
+        const chunk = await db.grouped(() => {
+          const last = db.all<{ id: string }>(EXPUNGE_ALL_CHUNK, appId, cursor, end).at(-1)?.id;
+          if (last === undefined) return { last, n: 0 };
+          return { last, n: db.run(EXPUNGE_ALL, appId, cursor, last) };
+        });
+        expunged += chunk.n;
+        if (chunk.last === undefined) return expunged;
+        cursor = chunk.last;
+      }
     },
     async expireBatch(now, limit) {
       // One short transaction per batch; the caller loops until it returns 0. Not durable: a batch lost in
