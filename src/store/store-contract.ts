@@ -718,6 +718,27 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
+      test("publish makes no task for an endpoint deleted since it was looked up, nor for another app's", async (s) => {
+        const { app, eps } = await world(s, 2);
+        const [kept, gone] = [eps[0]!, eps[1]!];
+        const other = await world(s);
+        assert.equal(await s.endpoints.delete(app.id, gone.id), true);
+        const m = mkMessage(app.id);
+        const results = await s.messages.publish([
+          { message: m, endpointIds: [gone.id, kept.id, other.ep.id], now: T0 },
+        ]);
+        assert.deepEqual(results, [{ ok: true }]);
+        assert.deepEqual(await s.messages.get(app.id, m.id), m);
+        assert.equal((await s.tasks.get(m.id, kept.id))?.status, 'pending');
+        assert.equal(await s.tasks.get(m.id, gone.id), null);
+        assert.equal(await s.tasks.get(m.id, other.ep.id), null);
+        assert.equal((await s.tasks.stats(other.ep.id, {})).pending, 0);
+        assert.deepEqual(
+          (await claim(s, T0)).map((c) => c.endpoint.id),
+          [kept.id],
+        );
+      });
+
       test('publishes racing the app delete: each is refused or deleted with the app', async (s) => {
         const { app, ep } = await world(s);
         const msgs = Array.from({ length: 30 }, () => mkMessage(app.id));

@@ -721,6 +721,32 @@ if (skip) {
       });
     });
 
+    it('a publish beside a delete of one of its endpoints waits for it, and makes no task for it', async () => {
+      await withStore({ poolSize: 2 }, async (store, sql, db) => {
+        const other = probePool(db.url);
+        const deleting = await other.connect();
+        try {
+          const { app, eps } = await seed(store, 2, 1); // also creates the day's partitions
+          const [kept, gone] = [eps[0]!, eps[1]!];
+          // The endpoint delete's transaction, as endpoints.delete runs it, not committed yet: the
+          // publish read the endpoint list before it.
+          await deleting.query('BEGIN');
+          await deleting.query('DELETE FROM endpoints WHERE id = $1', [gone]);
+          await deleting.query('DELETE FROM tasks WHERE endpoint_id = $1 AND status IN (1, 3)', [gone]);
+          const m = message(app.id, T0);
+          const publishing = store.messages.publish([{ message: m, endpointIds: eps, now: T0 }]);
+          await lockWaited(sql, db.name, 'the publish to wait for a lock');
+          await deleting.query('COMMIT');
+          assert.deepEqual(await publishing, [{ ok: true }]);
+          assert.notEqual(await store.tasks.get(m.id, kept), null);
+          assert.equal(await store.tasks.get(m.id, gone), null);
+        } finally {
+          deleting.release();
+          await other.end();
+        }
+      });
+    });
+
     it('an app delete beside a recovery leaves nothing of its endpoints pending', async () => {
       await withStore({ poolSize: 3 }, async (store, sql, db) => {
         const other = probePool(db.url);
@@ -1584,14 +1610,18 @@ if (skip) {
 
     // Their inputs are JSON rows, which the planner estimates at 100: joined on them alone, a table of
     // fewer than some 100,000 rows is read whole, however few rows the batch names.
-    it('a finish and a publish find their tasks and apps by key, in tables the planner knows are large', async () => {
+    it('a finish and a publish find their tasks, apps and endpoints by key, in tables the planner knows are large', async () => {
       await withStore({ poolSize: 1 }, async (_store, sql) => {
         await sql.run(`INSERT INTO apps (id, uid, name, rate_limit, metadata, created_at, updated_at)
         SELECT 'app_' || g, NULL, 'a', NULL, '{}', 0, 0 FROM generate_series(1, 20000) g`);
+        await sql.run(`INSERT INTO endpoints (id, app_id, url, description, version, disabled, metadata, headers,
+          secrets, created_at, updated_at)
+        SELECT 'ep_' || g, 'app_' || g, 'https://example.com', '', 1, false, '{}', '{}', '[]', 0, 0
+        FROM generate_series(1, 20000) g`);
         await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
           next_at, lease_until, created_at, updated_at)
         SELECT 'task_' || g, 'app_1', 'msg_' || g, 0, 'ep_1', 0, 1, NULL, NULL, 0, 0 FROM generate_series(1, 20000) g`);
-        await sql.run('ANALYZE apps, tasks');
+        await sql.run('ANALYZE apps, endpoints, tasks');
         const finish = [{ i: 0, task_id: 'task_7', next_status: 0, now: T0, id: 'atmpt_1', app_id: 'app_1' }];
         assert.deepEqual(await explain(sql, FINISH.text, [JSON.stringify(finish)]), []);
         const message = { id: 'msg_x', app_id: 'app_1', event_type: 'e', payload: '{}', created_at: T0 };
@@ -1602,6 +1632,7 @@ if (skip) {
           '[]',
         ]);
         assert.ok(!scans.includes('apps'), `publish reads apps whole: ${scans}`);
+        assert.ok(!scans.includes('endpoints'), `publish reads endpoints whole: ${scans}`);
       });
     });
   });

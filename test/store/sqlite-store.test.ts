@@ -101,6 +101,7 @@ describe('sqlite store on a file', () => {
       createdAt: T0,
       updatedAt: T0,
     });
+    await store.endpoints.create(mkEndpoint(appId, T0, { id: epId }));
     await store.messages.publish([
       {
         message: {
@@ -1112,9 +1113,13 @@ describe('sqlite publishOffering: new tasks handed to a worker in this process',
     await store.close();
   });
 
-  it('leaves a task for a missing endpoint to the claim, and reports event id conflicts as publish does', async () => {
-    const { store, item } = await setup();
-    const gone = { ...item(T0 + 10), endpointIds: ['ep_missing'] };
+  it("neither makes nor offers a task for a missing endpoint or another app's, and reports event id conflicts as publish does", async () => {
+    const { store, eps, item } = await setup();
+    const other = mkApp(T0);
+    await store.apps.create(other);
+    const foreign = mkEndpoint(other.id, T0);
+    await store.endpoints.create(foreign);
+    const gone = { ...item(T0 + 10), endpointIds: ['ep_missing', foreign.id] };
     const dup = item(T0 + 11);
     dup.message.eventId = 'evt-1';
     const again = { ...item(T0 + 12) };
@@ -1125,7 +1130,10 @@ describe('sqlite publishOffering: new tasks handed to a worker in this process',
       out.results.map((r) => r.ok),
       [true, true, false],
     );
-    assert.deepEqual([out.handed.length, out.queued, o.asked.length], [0, 2, 0]);
+    // Nothing left pending either: the offer stays open for the next item's task.
+    const ep = eps[0]!.id;
+    assert.deepEqual([out.handed.map((h) => h.task.endpointId), out.queued, o.asked], [[ep], 0, [ep]]);
+    assert.equal(await store.tasks.get(gone.message.id, foreign.id), null);
     await store.close();
   });
 });

@@ -31,14 +31,25 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 // locked, as a foreign key check would: an app deleted after the caller looked it up skips its items
 // (the delete locks the app row first, so either it waits for this commit and removes its rows, or
 // this statement waits for it and finds the app gone).
+// Tasks go only to endpoints of their message's app, found and key-share locked the same way (each
+// after its app, the order in which an app delete locks them, so the two never deadlock): an endpoint
+// deleted since the caller listed it (a publish in flight, or one reading a cached list) gets no task,
+// which would fail unsent and unseen. Its delete either waits for this commit and removes the task, or
+// is waited for and found gone.
 // The NOTIFY is delivered at commit, to workers of every process. An inserted message's idempotency
 // response ($3) is kept in the same statement.
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
 export const PUBLISH = stmt(`WITH input AS (
     SELECT * FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text,
       channels jsonb, payload text, created_at bigint, expires_at bigint, deliver_at bigint, tags jsonb)
+  ), task_input AS (
+    SELECT * FROM json_to_recordset($2::json) AS t(id text, app_id text, msg_id text, msg_created_at bigint,
+      endpoint_id text, now bigint, due_at bigint)
   ), live AS (
     SELECT id FROM apps WHERE id = ANY(ARRAY(SELECT app_id FROM input)) FOR KEY SHARE
+  ), ep AS (
+    SELECT id, app_id FROM endpoints
+    WHERE id = ANY(ARRAY(SELECT endpoint_id FROM task_input)) AND app_id IN (SELECT id FROM live) FOR KEY SHARE
   ), ev AS (
     INSERT INTO message_event_ids (app_id, event_id, msg_id, created_at)
     SELECT app_id, event_id, id, created_at FROM input
@@ -55,9 +66,8 @@ export const PUBLISH = stmt(`WITH input AS (
     INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts, next_at,
       lease_until, created_at, updated_at)
     SELECT t.id, t.app_id, t.msg_id, t.msg_created_at, t.endpoint_id, 1, 0, t.due_at, NULL, t.now, t.now
-    FROM json_to_recordset($2::json) AS t(id text, app_id text, msg_id text, msg_created_at bigint,
-      endpoint_id text, now bigint, due_at bigint)
-    WHERE t.msg_id IN (SELECT id FROM msg)
+    FROM task_input t
+    WHERE t.msg_id IN (SELECT id FROM msg) AND (t.endpoint_id, t.app_id) IN (SELECT id, app_id FROM ep)
     RETURNING 1
   ), kept AS (
     INSERT INTO idempotency (key, status_code, body, request, expires_at)
