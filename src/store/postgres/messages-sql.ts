@@ -31,11 +31,12 @@ export const TASKS_CHANNEL = 'doorbell_tasks';
 // locked, as a foreign key check would: an app deleted after the caller looked it up skips its items
 // (the delete locks the app row first, so either it waits for this commit and removes its rows, or
 // this statement waits for it and finds the app gone).
-// Tasks go only to endpoints of their message's app, found and key-share locked the same way (each
-// after its app, the order in which an app delete locks them, so the two never deadlock): an endpoint
-// deleted since the caller listed it (a publish in flight, or one reading a cached list) gets no task,
-// which would fail unsent and unseen. Its delete either waits for this commit and removes the task, or
-// is waited for and found gone.
+// Tasks go only to endpoints of their message's app, found by key: an endpoint deleted since the caller
+// listed it (one reading a cached list) gets no task, which would fail unsent and unseen. Not locked:
+// an endpoint delete holds its row until it has deleted all of the endpoint's tasks, which for a dead
+// endpoint's backlog takes seconds, and every tenant's publishes would wait in the batches that named
+// it. A delete committing while this statement runs may so leave a task, which the claim fails as an
+// orphan, unsent.
 // The NOTIFY is delivered at commit, to workers of every process. An inserted message's idempotency
 // response ($3) is kept in the same statement.
 // Rows answered: ('m', id) per inserted message, ('a', id) per live app, ('n', NULL) for the NOTIFY.
@@ -49,7 +50,7 @@ export const PUBLISH = stmt(`WITH input AS (
     SELECT id FROM apps WHERE id = ANY(ARRAY(SELECT app_id FROM input)) FOR KEY SHARE
   ), ep AS (
     SELECT id, app_id FROM endpoints
-    WHERE id = ANY(ARRAY(SELECT endpoint_id FROM task_input)) AND app_id IN (SELECT id FROM live) FOR KEY SHARE
+    WHERE id = ANY(ARRAY(SELECT endpoint_id FROM task_input)) AND app_id IN (SELECT id FROM live)
   ), ev AS (
     INSERT INTO message_event_ids (app_id, event_id, msg_id, created_at)
     SELECT app_id, event_id, id, created_at FROM input

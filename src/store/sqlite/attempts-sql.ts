@@ -1,4 +1,5 @@
-// Attempts: the history of every HTTP try, listed per message, per endpoint or per application.
+// Attempts: the history of every HTTP try, listed per message or per endpoint (the API lists them no other
+// way; a list of a whole application reads the table, having no index of its own since schema 17).
 
 import { filtersMessages, toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
