@@ -15,12 +15,20 @@ const store = open(config.database);
 /** Opens the store; an error is rethrown as a plain Error, whose message crosses to the caller's thread. */
 function open(path: string): ReturnType<typeof openSqliteStore> {
   try {
-    return openSqliteStore(path, { retentionMs: config.retentionMs });
+    return openSqliteStore(path, { retentionMs: config.retentionMs, onSyncFailed: stop });
   } catch (error) {
     const { message, code } = error as { message?: string; code?: unknown };
     throw Object.assign(new Error(`cannot open the database ${path}: ${message ?? String(error)}`), { code });
   }
 }
+/** Ends the thread, and so the process (see open-store.ts), with the reason as its error. */
+function stop(error: Error): never {
+  const code = (error as NodeJS.ErrnoException).code ?? error.message;
+  throw new Error(
+    `the write-ahead log could not be synced (${code}): stopping; a restart recovers what reached the disk`,
+  );
+}
+
 let delivery: ReturnType<typeof startDelivery> | null = null;
 // Kept while it stops: the drain asks how many attempts it still holds.
 let started: ReturnType<typeof startDelivery> | null = null;

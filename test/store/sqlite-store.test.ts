@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import {
+import fs, {
   chmodSync,
   existsSync,
   mkdirSync,
@@ -9,6 +9,7 @@ import {
   statSync,
   symlinkSync,
 } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -1183,6 +1184,35 @@ describe('sqlite group commit', () => {
       }
       assert.equal(outcomes[1]!.status, 'rejected');
       assert.equal(await db.grouped(insert('c'), false), 1); // the database serves again
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a failed fsync of the log fails the batch that waited for it, then tells the store to stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-eio-'));
+    const raw = new Database(join(dir, 'eio.db'));
+    raw.pragma('journal_mode = WAL');
+    raw.exec('CREATE TABLE t (v INTEGER NOT NULL)');
+    const told: string[] = [];
+    const db = new Db(raw, (error) => told.push((error as NodeJS.ErrnoException).code ?? ''));
+    const insert = () => db.run('INSERT INTO t (v) VALUES (1)');
+    const real = fs.fdatasync;
+    try {
+      assert.equal(await db.grouped(insert), 1);
+      fs.fdatasync = ((_fd: number, callback: (error: Error | null) => void) => {
+        const error = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        process.nextTick(callback, error);
+      }) as typeof fs.fdatasync;
+      syncBuiltinESMExports();
+      const failed = db.grouped(insert);
+      await assert.rejects(failed, (error) => error instanceof StoreUnavailableError);
+      assert.deepEqual(told, []); // the batch's callers hear first
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(told, ['EIO']);
+    } finally {
+      fs.fdatasync = real;
+      syncBuiltinESMExports();
       await db.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -42,8 +42,18 @@ export class Db {
   #walFd: number | null = null;
   readonly #syncing = new Set<Promise<void>>();
 
-  constructor(raw: BetterSqlite3.Database) {
+  readonly #onSyncFailed: (error: Error) => void;
+
+  /**
+   * `onSyncFailed`: told when an fsync of the log fails, after the batch that waited for it failed. The
+   * later commits are not safe to acknowledge: Linux reports a failed writeback once and may have
+   * dropped the pages, so a later fsync succeeds over a log that has lost part of itself, and recovery
+   * stops at the first frame lost. The server stops there (as PostgreSQL does); a restart recovers
+   * what reached the disk.
+   */
+  constructor(raw: BetterSqlite3.Database, onSyncFailed: (error: Error) => void = () => {}) {
     this.raw = raw;
+    this.#onSyncFailed = onSyncFailed;
     this.#walPath = raw.memory ? null : `${raw.name}-wal`;
     // The queued jobs run bare, in one transaction. Should one throw, that transaction is rolled back and
     // the batch runs again with each job in a savepoint (a nested transaction), so that only the job
@@ -171,7 +181,14 @@ export class Db {
       return Promise.reject(error); // its folder was removed: the batch fails, the process goes on
     }
     const fd = this.#walFd;
-    return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
+    return new Promise((resolve, reject) =>
+      fdatasync(fd, (error) => {
+        if (error === null) return resolve();
+        reject(error);
+        // After the batch's rejection has settled, which tells its callers.
+        setImmediate(() => this.#onSyncFailed(error));
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -38,6 +38,8 @@ export interface SqliteStoreOptions {
   pragmas?: readonly string[];
   /** When set, messages.expireBatch also deletes messages older than this, with their tasks and attempts. */
   retentionMs?: number | null;
+  /** Told when an fsync of the write-ahead log fails: the process must stop writing (see Db). */
+  onSyncFailed?: (error: Error) => void;
 }
 
 /**
@@ -104,7 +106,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     lock?.close();
     throw explained(path, error);
   }
-  const db = new Db(raw);
+  const db = new Db(raw, options.onSyncFailed);
   const checkpointer = memory ? null : startCheckpointer(path);
   let closed = false;
   const mayFail = failingEndpoints(db);
