@@ -756,6 +756,41 @@ if (skip) {
       });
     });
 
+    it("an app delete holds no lock while it deletes its endpoints' pending tasks: publishes go on", async () => {
+      await withStore({ poolSize: 3 }, async (store, sql, db) => {
+        const other = probePool(db.url);
+        const blocker = await other.connect();
+        try {
+          const { app, eps } = await seed(store, 1, 3);
+          const bystander = await seed(store, 1, 0);
+          // One of the pending tasks is locked by another transaction: the deletion of the endpoint's
+          // backlog waits there, as it would take its time over a dead endpoint's millions.
+          await blocker.query('BEGIN');
+          await blocker.query('SELECT 1 FROM tasks WHERE id = (SELECT min(id) FROM tasks) FOR UPDATE');
+          const deleting = store.apps.delete(app.id, T0);
+          await lockWaited(sql, db.name, 'the delete to wait for a lock');
+          const held = new Promise((resolve) => setTimeout(resolve, 5000, 'held'));
+          const publish = (appId: string, endpointId: string) =>
+            Promise.race([
+              store.messages.publish([{ message: message(appId, T0), endpointIds: [endpointId], now: T0 }]),
+              held,
+            ]);
+          assert.deepEqual(await publish(bystander.app.id, bystander.eps[0]!), [{ ok: true }]);
+          assert.deepEqual(await publish(app.id, eps[0]!), [{ ok: false, conflict: 'appDeleted' }]);
+          await blocker.query('COMMIT');
+          assert.equal(await deleting, true);
+          const left = await sql.one<{ n: number }>(
+            'SELECT count(*)::int AS n FROM tasks WHERE endpoint_id = $1 AND status IN (1, 3)',
+            [eps[0]],
+          );
+          assert.equal(left!.n, 0);
+        } finally {
+          blocker.release();
+          await other.end();
+        }
+      });
+    });
+
     it('an app delete beside a recovery leaves nothing of its endpoints pending', async () => {
       await withStore({ poolSize: 3 }, async (store, sql, db) => {
         const other = probePool(db.url);

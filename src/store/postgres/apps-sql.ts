@@ -2,6 +2,7 @@
 // live (the app, its endpoints, their undelivered tasks), then its history in batches (purgeDeleted).
 
 import type { Store } from '../store.ts';
+import { deletePending } from './endpoints-sql.ts';
 import { keysetPage } from './paginate.ts';
 import { conflictAs, json, mapRow, Params, type Pg, type Stmt, stmt } from './pg.ts';
 
@@ -76,23 +77,23 @@ export function appsSql(db: Pg): Store['apps'] {
       );
       return changed > 0;
     },
-    delete(id, now) {
-      return db.tx(async (sql) => {
+    async delete(id, now) {
+      const endpoints = await db.tx(async (sql) => {
         // Locked first: a publish key-share locks its apps, so it commits before this or finds the app gone.
-        if ((await sql.run('SELECT 1 FROM apps WHERE id = $1 FOR UPDATE', [id])) === 0) return false;
-        // Endpoints first, then their undelivered tasks in a statement of its own: a recovery under way
-        // key-share locks its endpoint, so it is waited for, and the tasks it made pending are seen.
-        const endpoints = await sql.rows<{ id: string }>(
-          'DELETE FROM endpoints WHERE app_id = $1 RETURNING id',
-          [id],
-        );
-        await sql.run('DELETE FROM tasks WHERE endpoint_id = ANY ($1::text[]) AND status IN (1, 3)', [
-          endpoints.map((e) => e.id),
-        ]);
+        if ((await sql.run('SELECT 1 FROM apps WHERE id = $1 FOR UPDATE', [id])) === 0) return null;
+        // Endpoints first, then their tasks in statements of their own: a recovery under way key-share
+        // locks its endpoint, so it is waited for, and the tasks it made pending are seen.
+        const endpoints = (
+          await sql.rows<{ id: string }>('DELETE FROM endpoints WHERE app_id = $1 RETURNING id', [id])
+        ).map((e) => e.id);
+        await sql.run('DELETE FROM tasks WHERE endpoint_id = ANY ($1::text[]) AND status = 3', [endpoints]);
         await sql.run('DELETE FROM apps WHERE id = $1', [id]);
         await sql.run('INSERT INTO deleted_apps (id, deleted_at) VALUES ($1, $2)', [id, now]);
-        return true;
+        return endpoints;
       });
+      if (endpoints === null) return false;
+      await deletePending(db, endpoints);
+      return true;
     },
     async purgeDeleted(limit) {
       const batch = await db.tx(async (sql) => {
