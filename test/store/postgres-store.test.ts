@@ -756,6 +756,19 @@ if (skip) {
       });
     });
 
+    it('a claim that finds an endpoint gone deletes all its pending tasks (a delete cut short by a crash)', async () => {
+      await withStore({ poolSize: 2 }, async (store, sql) => {
+        const { eps } = await seed(store, 1, 2500); // more than a chunk
+        // The endpoint's row was deleted, its tasks were not yet.
+        await sql.run('DELETE FROM endpoints WHERE id = $1', [eps[0]]);
+        const claimed = await store.tasks.claimDue({ now: T0, limit: 10, leaseMs: 60_000, perEndpoint: 10 });
+        assert.deepEqual(claimed, []);
+        const left = async () =>
+          (await sql.one<{ n: number }>('SELECT count(*)::int AS n FROM tasks WHERE status IN (1, 3)'))!.n;
+        await until('its pending tasks are gone', async () => (await left()) === 0);
+      });
+    });
+
     it("an app delete holds no lock while it deletes its endpoints' pending tasks: publishes go on", async () => {
       await withStore({ poolSize: 3 }, async (store, sql, db) => {
         const other = probePool(db.url);
@@ -1237,7 +1250,7 @@ if (skip) {
           };
           await sql.tx((s) => s.rows(PUBLISH, [JSON.stringify([message]), JSON.stringify([task]), '[]']));
           const options = { now: T0, limit: 10, leaseMs: 30_000, perEndpoint: 10 };
-          const claimed = await claimDue(sql, options, { after: '', turn: 0, recent: [] });
+          const claimed = await claimDue(sql, options, { after: '', turn: 0, recent: [] }, () => {});
           assert.equal(claimed.length, 1);
           const attempt = {
             id: newId('atmpt', T0),

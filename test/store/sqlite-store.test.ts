@@ -37,6 +37,7 @@ import {
   mkMessage,
 } from '../../src/store/store-contract.ts';
 import { openThreadStore } from '../../src/store/thread/thread-store.ts';
+import { until } from '../support/in-process.ts';
 
 describeStoreContract('sqlite', { open: async () => openSqliteStore(':memory:'), close: (s) => s.close() });
 // On a file, as `doorbell serve` runs it: its reads of history go to a thread and a connection of their own.
@@ -897,7 +898,7 @@ describe('sqlite work on a large backlog', () => {
       check.close();
       return n;
     };
-    return { store, app, ep, t0, beside, count };
+    return { store, app, ep, t0, beside, count, path };
   }
 
   it('recovers it in chunks, each a commit of its own: a publish meanwhile does not wait for the end', async () => {
@@ -1003,6 +1004,22 @@ describe('sqlite work on a large backlog', () => {
     }
     assert.equal(count(`SELECT count(*) FROM tasks WHERE endpoint_id = '${ep.id}'`), 0);
     assert.equal(count('SELECT count(*) FROM tasks'), 1, 'the publish');
+  });
+
+  it('a claim that finds an endpoint gone deletes all its pending tasks (a delete cut short by a crash)', async () => {
+    const { store, ep, t0, count, path } = await backlog('cut-short', 1);
+    try {
+      const raw = new Database(path); // the endpoint's row was deleted, its tasks were not yet
+      raw.prepare('DELETE FROM endpoints WHERE id = ?').run(ep.id);
+      raw.close();
+      const due = { now: t0 + 3_600_000, leaseMs: 60_000, perEndpoint: 10 };
+      assert.deepEqual(await store.tasks.claimDue({ ...due, limit: 10 }), []);
+      const pending = `SELECT count(*) FROM tasks WHERE endpoint_id = '${ep.id}' AND status = 1`;
+      await until('its pending tasks are gone', () => count(pending) === 0);
+      assert.equal(count(`SELECT count(*) FROM tasks WHERE endpoint_id = '${ep.id}' AND status = 2`), 10);
+    } finally {
+      await store.close();
+    }
   });
 });
 

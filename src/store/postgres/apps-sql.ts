@@ -2,9 +2,9 @@
 // live (the app, its endpoints, their undelivered tasks), then its history in batches (purgeDeleted).
 
 import type { Store } from '../store.ts';
-import { deletePending } from './endpoints-sql.ts';
 import { keysetPage } from './paginate.ts';
 import { conflictAs, json, mapRow, Params, type Pg, type Stmt, stmt } from './pg.ts';
+import { deletePending } from './tasks-sql.ts';
 
 const INSERT = stmt(`INSERT INTO apps (id, uid, name, rate_limit, metadata, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7)`);

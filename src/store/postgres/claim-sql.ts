@@ -183,19 +183,32 @@ async function lockCandidates(sql: Sql, o: ClaimOptions, state: ClaimState): Pro
   return rotated.filter((e) => locked.has(e));
 }
 
-export function claimDue(db: Pg, o: ClaimOptions, state: ClaimState): Promise<ClaimedTask[]> {
-  if (o.limit <= 0 || o.perEndpoint <= 0) return Promise.resolve([]);
-  return db.tx(async (sql) => {
+/**
+ * Leases the due tasks `o` allows. Orphans (their message or endpoint is gone) can never be sent: they
+ * are failed, and the endpoints found gone are told to `gone` once this commits: their other pending
+ * tasks are left from a delete cut short (a crash between its statements).
+ */
+export async function claimDue(
+  db: Pg,
+  o: ClaimOptions,
+  state: ClaimState,
+  gone: (endpointIds: string[]) => void,
+): Promise<ClaimedTask[]> {
+  if (o.limit <= 0 || o.perEndpoint <= 0) return [];
+  const missing = new Set<string>();
+  const claimed = await db.tx(async (sql) => {
     const claimed: ClaimedTask[] = [];
     const orphans: string[] = [];
     // A further window only when those before gave nothing: each claims up to the limit.
     let windows = 0;
-    do await claimWindow(sql, o, state, claimed, orphans);
+    do await claimWindow(sql, o, state, claimed, orphans, missing);
     while (claimed.length + orphans.length === 0 && state.after !== '' && ++windows < MAX_WINDOWS);
     if (orphans.length > 0) await sql.run(FAIL_ORPHANS, [orphans]);
     if (claimed.length > 0) state.recent = [...new Set(claimed.map((c) => c.task.endpointId))];
     return claimed;
   });
+  if (missing.size > 0) gone([...missing]);
+  return claimed;
 }
 
 /** Claims from the next window of endpoints into `claimed`; tasks that can never be sent go to `orphans`. */
@@ -205,6 +218,7 @@ async function claimWindow(
   state: ClaimState,
   claimed: ClaimedTask[],
   orphans: string[],
+  missing: Set<string>, // the endpoints of orphans found gone
 ): Promise<void> {
   const locked = await lockCandidates(sql, o, state);
   if (locked.length === 0) return;
@@ -218,9 +232,9 @@ async function claimWindow(
       const task = toTask(r);
       if (r._takeover !== true) got.set(task.endpointId, (got.get(task.endpointId) ?? 0) + 1);
       const endpoint = endpoints.get(task.endpointId);
-      // An orphan (its message or endpoint is gone) can never be sent: fail it instead of re-leasing forever.
       if (r.message && endpoint) claimed.push({ task, message: mapRow.message(r.message as Row), endpoint });
       else orphans.push(task.id);
+      if (!endpoint) missing.add(task.endpointId);
     }
     return got;
   };

@@ -5,7 +5,7 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
 import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
-import { byChunks, TASK_CHUNK } from './tasks-sql.ts';
+import { byChunks, deletePending, TASK_CHUNK } from './tasks-sql.ts';
 
 /** Maps a row, or the same row as nested JSON (row_to_json: json columns are then already parsed). */
 
@@ -40,19 +40,6 @@ const FREE_WAITING = stmt(`WITH c AS (
     UPDATE tasks SET next_at = LEAST(next_at, $2), rate_wait = 0
     WHERE status = 1 AND rate_wait = 1 AND endpoint_id = $1 AND id > $3 AND id <= (SELECT max(id) FROM c) RETURNING 1
   ) SELECT (SELECT max(id) FROM c) AS last, (SELECT count(*)::int FROM u) AS n`);
-
-const DELETE_PENDING = stmt(`DELETE FROM tasks WHERE id = ANY (ARRAY(
-  SELECT id FROM tasks WHERE endpoint_id = $1 AND status = 1 LIMIT ${TASK_CHUNK}))`);
-
-/**
- * Deletes the pending tasks of deleted endpoints, a chunk per statement, once their delete has
- * committed. In its transaction, a dead endpoint's backlog (2,000,000 tasks took 1.2 s) kept the rows
- * deleted, an app's too, locked until the last task was gone: publishes to that app waited, and with
- * them the other tenants' in the same batches. What a crash leaves behind, the claim fails as orphans.
- */
-export async function deletePending(db: Pg, endpointIds: readonly string[]): Promise<void> {
-  for (const id of endpointIds) while ((await db.run(DELETE_PENDING, [id])) === TASK_CHUNK);
-}
 
 const INSERT =
   stmt(`INSERT INTO endpoints (uid, url, description, version, rate_limit, disabled, filter_types,

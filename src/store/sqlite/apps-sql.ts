@@ -3,9 +3,10 @@
 
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
-import { deletePending, deleteSending } from './endpoints-sql.ts';
+import { deleteSending } from './endpoints-sql.ts';
 import { deleteMessages } from './messages-sql.ts';
 import { keysetPage } from './paginate.ts';
+import { deletePending } from './tasks-sql.ts';
 
 /** `mayFail`: see failingEndpoints. */
 export function appsSql(db: Db, mayFail: Set<string>): Store['apps'] {

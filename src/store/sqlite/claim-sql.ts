@@ -138,7 +138,17 @@ const LEASE = `UPDATE tasks SET status = 3, lease_until = @until, next_at = NULL
   rate_wait = CASE WHEN rate_wait = 1 AND next_at >= @now - ${SLOT_GRACE_MS} THEN 1 ELSE 0 END
   WHERE rowid IN (SELECT value FROM json_each(@picked)) RETURNING rowid AS rid, *`;
 
-export function claimDue(db: Db, o: ClaimOptions, state: ClaimState): ClaimedTask[] {
+/**
+ * Leases the due tasks `o` allows. Orphans (their message or endpoint is gone) can never be sent: they
+ * are failed, and the endpoints found gone are told to `gone`, whose other pending tasks are left from
+ * a delete cut short (a crash between its commits).
+ */
+export function claimDue(
+  db: Db,
+  o: ClaimOptions,
+  state: ClaimState,
+  gone: (endpointIds: string[]) => void,
+): ClaimedTask[] {
   if (o.limit <= 0 || o.perEndpoint <= 0) return [];
   const picked = pick(db, o, state);
   if (picked.length === 0) return [];
@@ -155,12 +165,14 @@ export function claimDue(db: Db, o: ClaimOptions, state: ClaimState): ClaimedTas
     endpoints.set(row.id as string, mapRow.endpoint(row));
   }
   const claimed: ClaimedTask[] = [];
+  const missing = new Set<string>();
   for (const task of tasks) {
     const message = messages.get(task.msgId);
     const endpoint = endpoints.get(task.endpointId);
     if (message && endpoint) claimed.push({ task, message, endpoint });
-    // An orphan (its message or endpoint is gone) can never be sent: fail it instead of re-leasing forever.
     else db.run('UPDATE tasks SET status = 2, lease_until = NULL WHERE id = ?', task.id);
+    if (!endpoint) missing.add(task.endpointId);
   }
+  if (missing.size > 0) gone([...missing]);
   return claimed;
 }

@@ -4,7 +4,7 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
-import { TASK_CHUNK } from './tasks-sql.ts';
+import { deletePending, TASK_CHUNK } from './tasks-sql.ts';
 
 /**
  * Deletes the sending tasks of the endpoints that `endpoints` (SQL taking one parameter) selects, through
@@ -17,28 +17,12 @@ export function deleteSending(db: Db, endpoints: string, param: string): void {
   );
 }
 
-const DELETE_PENDING = `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
-  WHERE status = 1 AND endpoint_id = ? LIMIT ${TASK_CHUNK})`;
-
 // The next chunk of the tasks that took their slots before the change (@change), in rowid order after
 // the last one freed: one put back to wait since, at a slot of the new rate, keeps it.
 const FREE_WAITING = `UPDATE tasks SET next_at = min(next_at, @at), rate_wait = 0 WHERE rowid IN
   (SELECT rowid FROM tasks INDEXED BY tasks_rate_waiting WHERE status = 1 AND rate_wait = 1
    AND endpoint_id = @id AND rowid > @after AND rate_change < @change ORDER BY rowid LIMIT ${TASK_CHUNK})
   RETURNING rowid`;
-
-/**
- * Deletes the pending tasks of deleted endpoints, a chunk at a time, each a commit of its own that the
- * next one waits to be on disk: a dead endpoint's backlog (300,000 tasks took 1.2 s) would otherwise
- * hold every publish and delivery until it was gone. What a crash leaves behind, the claim fails as
- * orphans.
- */
-export async function deletePending(db: Db, endpointIds: readonly string[]): Promise<void> {
-  for (const id of endpointIds) {
-    let deleted = TASK_CHUNK;
-    while (deleted === TASK_CHUNK) deleted = await db.grouped(() => db.run(DELETE_PENDING, id));
-  }
-}
 
 const columns = (e: Endpoint) => [
   e.uid,
