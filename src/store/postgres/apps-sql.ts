@@ -81,8 +81,9 @@ export function appsSql(db: Pg): Store['apps'] {
       const endpoints = await db.tx(async (sql) => {
         // Locked first: a publish key-share locks its apps, so it commits before this or finds the app gone.
         if ((await sql.run('SELECT 1 FROM apps WHERE id = $1 FOR UPDATE', [id])) === 0) return null;
-        // Endpoints first, then their tasks in statements of their own: a recovery under way key-share
-        // locks its endpoint, so it is waited for, and the tasks it made pending are seen.
+        // Endpoints first, then their tasks in statements of their own (the pending ones once this has
+        // committed, see deletePending): a recovery under way key-share locks its endpoint, so it is
+        // waited for, and the tasks it made pending are seen.
         const endpoints = (
           await sql.rows<{ id: string }>('DELETE FROM endpoints WHERE app_id = $1 RETURNING id', [id])
         ).map((e) => e.id);
