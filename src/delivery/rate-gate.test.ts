@@ -13,8 +13,9 @@ describe('rate gate', () => {
     const [a, b] = [createRateGate(store, () => t), createRateGate(store, () => t)];
     const app = mkApp(t);
     await store.apps.create(app);
-    const endpoint = mkEndpoint(app.id, t, { rateLimit: 2 });
-    await store.endpoints.create(endpoint);
+    const unlimited = mkEndpoint(app.id, t);
+    await store.endpoints.create(unlimited);
+    const endpoint = { ...unlimited, rateLimit: 2 };
     for (let i = 0; i < 3; i++) {
       await store.messages.publish([{ message: mkMessage(app.id, t), endpointIds: [endpoint.id], now: t }]);
     }
@@ -23,7 +24,9 @@ describe('rate gate', () => {
         (c) => c.task,
       );
     try {
+      // Claimed before the rate is set: at 2/s, a claim would take the tasks without a slot two at a time.
       const [first, second, third] = await claim();
+      await store.endpoints.update(endpoint, unlimited);
       assert.equal(await a.wait(first!, endpoint), null, 'the first slot is now');
       assert.equal(await a.wait(second!, endpoint), t + 500);
       assert.equal(await a.wait(third!, endpoint), t + 1000);

@@ -21,6 +21,7 @@ import {
   type MessageFilters,
   type MessageQuery,
   type PublishResult,
+  RATE_HORIZON_MS,
   SLOT_GRACE_MS,
   type Store,
 } from './store.ts';
@@ -407,15 +408,17 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
       test('resetRate: tasks waiting for a slot are due again and slots start over; retries keep their time', async (s) => {
         const { app, eps, publish } = await world(s, 2);
-        await s.apps.update({ ...app, rateLimit: 1 }, app); // a takes the app's rate, b has its own
         const [a, b] = [eps[0]!, { ...eps[1]!, rateLimit: 5 }];
-        await s.endpoints.update(b, eps[1]!);
         const [m1, m2, m3] = [
           await publish(T0, {}, [a]),
           await publish(T0, {}, [a]),
           await publish(T0, {}, [b]),
         ];
-        for (const c of await claim(s, T0)) {
+        // Claimed before the rates are set: at 1/s, a claim takes one task without a slot a second.
+        const claimed = await claim(s, T0);
+        await s.apps.update({ ...app, rateLimit: 1 }, app); // a takes the app's rate, b has its own
+        await s.endpoints.update(b, eps[1]!);
+        for (const c of claimed) {
           if (c.task.msgId !== m2!.id) await s.tasks.release(c.task.id, c.task.leaseUntil, T0 + 40_000);
           else {
             const attempt = mkAttempt(m2!, a.id, T0 + 1);
@@ -433,7 +436,9 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await s.endpoints.reserveSlot(a.id, T0 + 10), T0 + 10, 'the old reservations are gone');
 
         // The app's rate applies to endpoints without one of their own: b keeps waiting.
-        const [again] = await claim(s, T0 + 10);
+        // At 1/s, the slot just taken is the only free one within a second: the claim waits for the next.
+        assert.deepEqual(await claim(s, T0 + 10), []);
+        const [again] = await claim(s, T0 + 1010);
         await s.tasks.release(
           again!.task.id,
           again!.task.leaseUntil,
@@ -506,15 +511,51 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
       test('a slot claimed in time is kept; one claimed later than SLOT_GRACE_MS after it is given up', async (s) => {
         const { ep, publish } = await world(s);
-        await s.endpoints.update({ ...ep, rateLimit: 1 }, ep);
         const [m1, m2] = [await publish(), await publish()];
-        const [c1, c2] = await claim(s, T0);
+        const [c1, c2] = await claim(s, T0); // before the rate is set: at 1/s, one would wait for the next claim
+        await s.endpoints.update({ ...ep, rateLimit: 1 }, ep);
         await s.tasks.release(c1!.task.id, c1!.task.leaseUntil, T0 + 1000);
         await s.tasks.release(c2!.task.id, c2!.task.leaseUntil, T0 + 2000);
         // Both are due at T0 + 2000 + SLOT_GRACE_MS: the first slot passed long before (a restart, a stall).
         const back = await claim(s, T0 + 2000 + SLOT_GRACE_MS);
         const slots = new Map(back.map((c) => [c.task.msgId, c.task.rateSlot]));
         assert.deepEqual([slots.get(m1.id), slots.get(m2.id)], [false, true]);
+      });
+      test('a rate-limited backlog without slots: tasks whose slot has come go first, the backlog takes slots a second ahead', async (s) => {
+        const { ep, publish } = await world(s);
+        await s.endpoints.update({ ...ep, rateLimit: 5 }, ep);
+        const [m1, m2] = [await publish(), await publish()];
+        const first = await claim(s, T0);
+        assert.equal(first.length, 2);
+        // As the rate gate does: the slots at T0 … T0 + 800 are taken; the two wait for the last two.
+        for (let i = 0; i < 3; i++) await s.endpoints.reserveSlot(ep.id, T0);
+        for (const c of first)
+          await s.tasks.release(c.task.id, c.task.leaseUntil, await s.endpoints.reserveSlot(ep.id, T0));
+        // A backlog due before those slots, none of it holding one (deliverAt, a restart, a rate change).
+        for (let i = 0; i < 150; i++) await publish(T0 + 1);
+        let now = T0 + 600;
+        let gave = 0;
+        let latest = 0;
+        const seen = new Map<string, boolean>(); // message → claimed holding its slot
+        for (; now <= T0 + 900; now += 20) {
+          for (const c of await claim(s, now)) {
+            seen.set(c.task.msgId, c.task.rateSlot);
+            if (c.task.rateSlot) continue; // sent at once
+            gave++;
+            const slot = await s.endpoints.reserveSlot(ep.id, now);
+            latest = Math.max(latest, slot);
+            if (slot > now) await s.tasks.release(c.task.id, c.task.leaseUntil, slot);
+          }
+          if (now === T0 + 600)
+            assert.equal(seen.get(m1.id), true, 'its slot came: claimed ahead of the backlog');
+        }
+        assert.equal(seen.get(m2.id), true, 'so is the second, at its slot');
+        assert.deepEqual(
+          [(await s.tasks.get(m1.id, ep.id))?.status, (await s.tasks.get(m2.id, ep.id))?.status],
+          ['sending', 'sending'],
+        );
+        assert.ok(gave > 0 && gave <= 8, `${gave} tasks of the backlog given slots`);
+        assert.ok(latest < now + RATE_HORIZON_MS, `slots given out to ${latest - now} ms ahead`);
       });
       test('create, get by id or uid within the app, uid unique per app', async (s) => {
         const a = mkApp();

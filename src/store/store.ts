@@ -155,6 +155,14 @@ export interface OfferedPublish {
  */
 export const SLOT_GRACE_MS = 100;
 
+/**
+ * A claim takes a rate-limited endpoint's due tasks that hold no slot only as far as its free slots
+ * within this long from now (its tasks holding a slot whose time has come go first, whatever this):
+ * each takes the next free slot, so a backlog is given slots about this far ahead, a claim at a time,
+ * rather than all at once ahead of the tasks whose slots have come.
+ */
+export const RATE_HORIZON_MS = 1000;
+
 export interface ClaimOptions {
   now: number;
   limit: number; // at most this many tasks

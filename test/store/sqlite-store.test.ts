@@ -954,7 +954,8 @@ describe('sqlite work on a large backlog', () => {
       while (claimed.length === 0 && !done) {
         claimed = await store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
       }
-      assert.equal(claimed.length, 10, 'claimed before the reset ended');
+      // One: at 1/s, the tasks without a slot are claimed as far as the free slots within a second.
+      assert.equal(claimed.length, 1, 'claimed before the reset ended');
       const slots = new Map<string, number>();
       for (const { task } of claimed) {
         const slot = await store.endpoints.reserveSlot(ep.id, now);

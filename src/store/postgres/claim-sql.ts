@@ -13,7 +13,7 @@
 
 import type { Endpoint } from '../../core/types.ts';
 import { toTask } from '../rows.ts';
-import { type ClaimedTask, type ClaimOptions, SLOT_GRACE_MS } from '../store.ts';
+import { type ClaimedTask, type ClaimOptions, RATE_HORIZON_MS, SLOT_GRACE_MS } from '../store.ts';
 import { LOCK_SPACE_ENDPOINT } from './migrate.ts';
 import { ASYNC_COMMIT, mapRow, type Pg, type Row, type Sql, stmt } from './pg.ts';
 
@@ -71,9 +71,32 @@ const lease = (now: string, until: string, extra: string, join: string) => `clai
     (SELECT row_to_json(m) FROM messages m WHERE m.id = c.msg_id AND m.created_at = c.msg_created_at) AS message,
     CASE WHEN c.nth = 1 THEN (SELECT row_to_json(ep) FROM endpoints ep WHERE ep.id = c.endpoint_id) END AS endpoint
   FROM numbered c${join}`;
+// Up to want.n due tasks of each endpoint, oldest first. A rate-limited endpoint (want.slots, its free
+// slots within RATE_HORIZON_MS, is not null) gives first its tasks whose slot has come (they keep it:
+// see SLOT_GRACE_MS), then at most want.slots of the others, each of which takes the next free slot.
+// Taking the oldest due tasks whatever their slot, a claim gave a large backlog without slots ever
+// further slots, a claim's worth at a time, while the tasks whose slot had come sorted after them and
+// lost it: nothing went until the whole backlog held a slot (a minute for 100,000 tasks). Endpoints
+// without a rate read their index as before.
+const slotted = (now: string) => `slotted AS MATERIALIZED (SELECT want.e, t.id FROM want CROSS JOIN LATERAL (
+      SELECT id FROM tasks WHERE status = 1 AND endpoint_id = want.e AND rate_wait = 1
+        AND next_at <= ${now} AND next_at >= ${now} - ${SLOT_GRACE_MS}
+      ORDER BY next_at LIMIT want.n FOR UPDATE SKIP LOCKED) t WHERE want.slots IS NOT NULL AND want.n > 0)`;
 const due = (now: string) => `SELECT t.id FROM want CROSS JOIN LATERAL (
       SELECT id FROM tasks WHERE status = 1 AND endpoint_id = want.e AND next_at <= ${now}
-      ORDER BY next_at LIMIT want.n FOR UPDATE SKIP LOCKED) t`;
+      ORDER BY next_at LIMIT want.n FOR UPDATE SKIP LOCKED) t WHERE want.slots IS NULL AND want.n > 0
+    UNION ALL SELECT id FROM slotted
+    UNION ALL SELECT t.id FROM want CROSS JOIN LATERAL (
+      SELECT id FROM tasks WHERE status = 1 AND endpoint_id = want.e AND next_at <= ${now}
+        AND NOT (rate_wait = 1 AND next_at >= ${now} - ${SLOT_GRACE_MS})
+      ORDER BY next_at LIMIT least(want.slots, want.n - (SELECT count(*) FROM slotted s WHERE s.e = want.e))
+      FOR UPDATE SKIP LOCKED) t WHERE want.slots > 0 AND want.n > 0`;
+// An endpoint's free rate slots within RATE_HORIZON_MS of now (the slots from its next free one, or
+// now, 1000/rate ms apart), at the rate that applies (its own, else its application's); NULL without one.
+const SLOTS = (e: string, now: string) => `(SELECT greatest(0, ceil((${now}::float8 + ${RATE_HORIZON_MS}
+      - greatest(coalesce(x.rate_next_free, 0), ${now}::float8)) * x.r / 1000.0))::int
+    FROM (SELECT rate_next_free, coalesce(rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = endpoints.app_id)) AS r
+      FROM endpoints WHERE id = ${e}) x WHERE x.r > 0)`;
 
 // The first round, for the locked endpoints $1 (in turn order), now $2, limit $3, cap $4, lease end $5,
 // ended attempts $6, the caller's held tasks $7, and the caller's own cap $10 with the tasks it holds
@@ -84,10 +107,10 @@ const due = (now: string) => `SELECT t.id FROM want CROSS JOIN LATERAL (
 // taken over while their endpoint and application have room. Every endpoint still with room then wants
 // an equal share of what is left (at least 1, and never past the limit nor its application's room:
 // earlier endpoints in turn order go first). Each row carries its endpoint's turn (_o), want (_n), room
-// after the takeovers (_room), application (_a) and its room after the takeovers (_aroom), and whether
-// it was a takeover.
-const FIRST = stmt(`WITH ep AS (SELECT e, o, CASE WHEN $11::int IS NULL THEN e
-      ELSE coalesce((SELECT app_id FROM endpoints WHERE id = u.e), e) END AS a
+// after the takeovers (_room), application (_a) and its room after the takeovers (_aroom), its free rate
+// slots (_slots, see SLOTS), and whether it was a takeover.
+const FIRST = stmt(`WITH ep AS MATERIALIZED (SELECT e, o, CASE WHEN $11::int IS NULL THEN e
+      ELSE coalesce((SELECT app_id FROM endpoints WHERE id = u.e), e) END AS a, ${SLOTS('u.e', '$2')} AS slots
     FROM unnest($1::text[]) WITH ORDINALITY AS u(e, o)),
   busy AS (SELECT endpoint_id AS e, count(*) AS n FROM tasks
     WHERE status = 3 AND (lease_until > $2 OR id = ANY($7::text[])) AND endpoint_id = ANY($1::text[])
@@ -117,20 +140,24 @@ const FIRST = stmt(`WITH ep AS (SELECT e, o, CASE WHEN $11::int IS NULL THEN e
   fair AS (SELECT e, o, a, greatest(0, least(c, free - coalesce(sum(c) OVER (ORDER BY o
       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))) AS n FROM capped),
   want AS MATERIALIZED (SELECT f.e, greatest(0, least(f.n, p.room - coalesce(sum(f.n) OVER (PARTITION BY f.a
-      ORDER BY f.o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)))::int AS n
-    FROM fair f JOIN apps1 p ON p.a = f.a),
-  picked AS (${due('$2')} WHERE want.n > 0 UNION ALL SELECT id FROM takeover),
+      ORDER BY f.o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)))::int AS n, x.slots
+    FROM fair f JOIN apps1 p ON p.a = f.a JOIN ep x ON x.e = f.e),
+  ${slotted('$2')},
+  picked AS (${due('$2')} UNION ALL SELECT id FROM takeover),
   ${lease(
     '$2',
     '$5',
-    ', r._o, w.n AS _n, r._room, r._a, r._aroom, t.id IS NOT NULL AS _takeover',
+    ', r._o, w.n AS _n, r._room, r._a, r._aroom, w.slots AS _slots, t.id IS NOT NULL AS _takeover',
     `
   LEFT JOIN (SELECT r.e, r.o::int AS _o, r.room::int AS _room, r.a AS _a, p.room::int AS _aroom
     FROM room1 r JOIN apps1 p ON p.a = r.a) r ON r.e = c.endpoint_id
   LEFT JOIN want w ON w.e = c.endpoint_id LEFT JOIN takeover t ON t.id = c.id`,
   )}`);
-// A further round: up to n due tasks of each endpoint.
-const ROUND = stmt(`WITH want AS (SELECT * FROM unnest($1::text[], $2::int[]) AS w(e, n)),
+// A further round: up to n due tasks of each endpoint, and of a rate-limited one's tasks without a slot
+// that has come, at most its free slots left.
+const ROUND =
+  stmt(`WITH want AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::int[], $5::int[]) AS w(e, n, slots)),
+  ${slotted('$3')},
   picked AS (${due('$3')}),
   ${lease('$3', '$4', '', '')}`);
 const FAIL_ORPHANS = stmt('UPDATE tasks SET status = 2, lease_until = NULL WHERE id = ANY($1::text[])');
@@ -223,14 +250,21 @@ async function claimWindow(
   const locked = await lockCandidates(sql, o, state);
   if (locked.length === 0) return;
   const endpoints = new Map<string, Endpoint>();
+  // A rate-limited endpoint's free slots not yet given to a task of this claim without one (see due).
+  const slots = new Map<string, number | null>();
   /** Files a round's rows; returns how many fresh (not taken over) tasks each endpoint got. */
   const absorb = (rows: Row[]) => {
     const got = new Map<string, number>();
+    for (const r of rows)
+      if (r._slots !== undefined && !slots.has(r.endpoint_id as string))
+        slots.set(r.endpoint_id as string, r._slots as number | null);
     for (const r of rows)
       if (r.endpoint) endpoints.set(r.endpoint_id as string, mapRow.endpoint(r.endpoint as Row));
     for (const r of rows) {
       const task = toTask(r);
       if (r._takeover !== true) got.set(task.endpointId, (got.get(task.endpointId) ?? 0) + 1);
+      const free = slots.get(task.endpointId);
+      if (free != null && r._takeover !== true && !task.rateSlot) slots.set(task.endpointId, free - 1);
       const endpoint = endpoints.get(task.endpointId);
       if (r.message && endpoint) claimed.push({ task, message: mapRow.message(r.message as Row), endpoint });
       else orphans.push(task.id);
@@ -290,7 +324,13 @@ async function claimWindow(
       planned.set(a, (planned.get(a) ?? 0) + want);
       total += want;
     }
-    const rows = await sql.rows(ROUND, [[...wants.keys()], [...wants.values()], o.now, o.now + o.leaseMs]);
+    const rows = await sql.rows(ROUND, [
+      [...wants.keys()],
+      [...wants.values()],
+      o.now,
+      o.now + o.leaseMs,
+      [...wants.keys()].map((e) => slots.get(e) ?? null),
+    ]);
     taken += rows.length;
     const more = absorb(rows);
     for (const [e, n] of more) {

@@ -3,7 +3,7 @@
 
 import type { Endpoint, Message } from '../../core/types.ts';
 import { toTask } from '../rows.ts';
-import { type ClaimedTask, type ClaimOptions, SLOT_GRACE_MS } from '../store.ts';
+import { type ClaimedTask, type ClaimOptions, RATE_HORIZON_MS, SLOT_GRACE_MS } from '../store.ts';
 import type { Db } from './db.ts';
 import { mapRow } from './db.ts';
 
@@ -34,6 +34,20 @@ const PENDING_ENDPOINTS = `WITH RECURSIVE e(id) AS (
   ) SELECT id FROM e WHERE id IS NOT NULL LIMIT ?`;
 const DUE_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? AND next_at <= ? ORDER BY next_at LIMIT ? OFFSET ?`;
+// A rate-limited endpoint gives first its due tasks whose slot has come (claimed within SLOT_GRACE_MS
+// of it, they keep it), then, of the others (no slot, or one that passed), at most its free slots
+// within RATE_HORIZON_MS: each takes the next free slot. Taking the oldest due tasks whatever their
+// slot, claims gave a large backlog without slots ever further slots while the tasks whose slot had
+// come sorted after them and lost it (on PostgreSQL, nothing went until the whole backlog held one).
+const SLOTTED_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
+  WHERE status = 1 AND endpoint_id = ? AND next_at BETWEEN ? - ${SLOT_GRACE_MS} AND ?
+    AND rate_wait = 1 ORDER BY next_at LIMIT ? OFFSET ?`;
+const UNSLOTTED_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
+  WHERE status = 1 AND endpoint_id = ? AND next_at <= ?
+    AND NOT (rate_wait = 1 AND next_at >= ? - ${SLOT_GRACE_MS}) ORDER BY next_at LIMIT ? OFFSET ?`;
+// The rate that applies to an endpoint (its own, else its application's), and its next free slot.
+const RATE_OF = `SELECT coalesce(e.rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = e.app_id)) AS rate,
+  e.rate_next_free AS free FROM endpoints e WHERE e.id = ?`;
 const MAX_ENDPOINTS = 256; // endpoints considered per window; the rotation reaches the others next time
 // A window that gave nothing (its endpoints at their caps, or nothing of theirs due yet) is followed by
 // the next one, up to this many per claim: else what is due beyond it would wait for the next poll.
@@ -99,6 +113,11 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
   }
   const taken = new Map<string, number>(); // endpoint → due tasks read so far (the next OFFSET)
   const dueFor = db.stmt(DUE_FOR).pluck();
+  const takeDue = dueTaker(db, o.now, (e, want) => {
+    const rows = dueFor.all(e, o.now, want, taken.get(e) ?? 0) as number[];
+    taken.set(e, (taken.get(e) ?? 0) + rows.length);
+    return rows;
+  });
   let windows = 0;
   do {
     let active = pendingEndpoints(db, state).filter((e) => room(e) > 0);
@@ -108,9 +127,8 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
       for (const e of active) {
         const want = Math.min(share, room(e), o.limit - picked.length);
         if (want <= 0) continue;
-        const rows = dueFor.all(e, o.now, want, taken.get(e) ?? 0) as number[];
+        const rows = takeDue(e, want);
         picked.push(...rows);
-        taken.set(e, (taken.get(e) ?? 0) + rows.length);
         use(e, rows.length);
         if (rows.length === want && room(e) > 0) next.push(e); // it may have more
       }
@@ -118,6 +136,40 @@ function pick(db: Db, o: ClaimOptions, state: ClaimState): number[] {
     }
   } while (picked.length === 0 && state.after !== '' && ++windows < MAX_WINDOWS);
   return picked;
+}
+
+/**
+ * Reads up to `want` more due tasks of an endpoint: through `plain` without a rate limit; with one, its
+ * tasks whose slot has come, then of the others at most its free slots within RATE_HORIZON_MS of `now`
+ * (from its next free one, or now) not yet given to a task of this claim.
+ */
+function dueTaker(
+  db: Db,
+  now: number,
+  plain: (e: string, want: number) => number[],
+): (e: string, want: number) => number[] {
+  const rateOf = db.stmt(RATE_OF);
+  const slotted = db.stmt(SLOTTED_FOR).pluck();
+  const unslotted = db.stmt(UNSLOTTED_FOR).pluck();
+  // endpoint → its free slots left (null: no rate) and the tasks read so far of each kind (OFFSETs)
+  const seen = new Map<string, { slots: number | null; held: number; fresh: number }>();
+  return (e, want) => {
+    let s = seen.get(e);
+    if (s === undefined) {
+      const r = rateOf.get(e) as { rate: number | null; free: number | null } | undefined;
+      const rate = r?.rate ?? 0;
+      const ahead = now + RATE_HORIZON_MS - Math.max(r?.free ?? 0, now);
+      s = { slots: rate > 0 ? Math.max(0, Math.ceil((ahead * rate) / 1000)) : null, held: 0, fresh: 0 };
+      seen.set(e, s);
+    }
+    if (s.slots === null) return plain(e, want);
+    const held = slotted.all(e, now, now, want, s.held) as number[];
+    s.held += held.length;
+    const fresh = unslotted.all(e, now, now, Math.min(s.slots, want - held.length), s.fresh) as number[];
+    s.fresh += fresh.length;
+    s.slots -= fresh.length;
+    return held.concat(fresh);
+  };
 }
 
 /** The application of an endpoint, looked up once per claim (a deleted endpoint's tasks stand alone). */
