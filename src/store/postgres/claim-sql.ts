@@ -91,12 +91,14 @@ const due = (now: string) => `SELECT t.id FROM want CROSS JOIN LATERAL (
         AND NOT (rate_wait = 1 AND next_at >= ${now} - ${SLOT_GRACE_MS})
       ORDER BY next_at LIMIT least(want.slots, want.n - (SELECT count(*) FROM slotted s WHERE s.e = want.e))
       FOR UPDATE SKIP LOCKED) t WHERE want.slots > 0 AND want.n > 0`;
+/** The rate that applies to a row of `endpoints` now: its own, else its application's. */
+export const RATE_NOW =
+  'coalesce(rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = endpoints.app_id))';
 // An endpoint's free rate slots within RATE_HORIZON_MS of now (the slots from its next free one, or
-// now, 1000/rate ms apart), at the rate that applies (its own, else its application's); NULL without one.
+// now, 1000/rate ms apart), at the rate that applies; NULL without one.
 const SLOTS = (e: string, now: string) => `(SELECT greatest(0, ceil((${now}::float8 + ${RATE_HORIZON_MS}
       - greatest(coalesce(x.rate_next_free, 0), ${now}::float8)) * x.r / 1000.0))::int
-    FROM (SELECT rate_next_free, coalesce(rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = endpoints.app_id)) AS r
-      FROM endpoints WHERE id = ${e}) x WHERE x.r > 0)`;
+    FROM (SELECT rate_next_free, ${RATE_NOW} AS r FROM endpoints WHERE id = ${e}) x WHERE x.r > 0)`;
 
 // The first round, for the locked endpoints $1 (in turn order), now $2, limit $3, cap $4, lease end $5,
 // ended attempts $6, the caller's held tasks $7, and the caller's own cap $10 with the tasks it holds

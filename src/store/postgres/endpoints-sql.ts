@@ -3,6 +3,7 @@
 import { createBatcher } from '../../core/batcher.ts';
 import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
+import { RATE_NOW } from './claim-sql.ts';
 import { keysetPage } from './paginate.ts';
 import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
 import { byChunks, deletePending, TASK_CHUNK } from './tasks-sql.ts';
@@ -66,7 +67,7 @@ const MARK_FAILING = stmt(`WITH u AS (UPDATE endpoints SET failing_since = $2
 // At the rate that applies now (the endpoint's own, else its application's); none: no slot to take. The
 // step is read from the row being updated: a reservation that waited for the row lock while the rate
 // changed uses the new rate, not the one its statement's snapshot saw.
-const STEP = '1000.0 / coalesce(rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = endpoints.app_id))';
+const STEP = `1000.0 / ${RATE_NOW}`;
 const RESERVE_SLOT =
   stmt(`UPDATE endpoints SET rate_next_free = greatest(coalesce(rate_next_free, 0), $2) + ${STEP}
   WHERE id = $1 AND ${STEP} > 0 RETURNING rate_next_free - ${STEP} AS at`);

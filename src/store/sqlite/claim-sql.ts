@@ -45,8 +45,8 @@ const SLOTTED_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
 const UNSLOTTED_FOR = `SELECT rowid FROM tasks INDEXED BY tasks_due_endpoint
   WHERE status = 1 AND endpoint_id = ? AND next_at <= ?
     AND NOT (rate_wait = 1 AND next_at >= ? - ${SLOT_GRACE_MS}) ORDER BY next_at LIMIT ? OFFSET ?`;
-// The rate that applies to an endpoint (its own, else its application's), and its next free slot.
-const RATE_OF = `SELECT coalesce(e.rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = e.app_id)) AS rate,
+// The rate that applies to an endpoint now (its own, else its application's), and its next free slot.
+export const RATE_OF = `SELECT coalesce(e.rate_limit, (SELECT a.rate_limit FROM apps a WHERE a.id = e.app_id)) AS rate,
   e.rate_next_free AS free FROM endpoints e WHERE e.id = ?`;
 const MAX_ENDPOINTS = 256; // endpoints considered per window; the rotation reaches the others next time
 // A window that gave nothing (its endpoints at their caps, or nothing of theirs due yet) is followed by

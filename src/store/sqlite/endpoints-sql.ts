@@ -2,6 +2,7 @@
 
 import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
+import { RATE_OF } from './claim-sql.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
 import { deletePending, TASK_CHUNK } from './tasks-sql.ts';
@@ -39,10 +40,6 @@ const columns = (e: Endpoint) => [
   e.failingSince,
   e.updatedAt,
 ];
-
-// The rate that applies to an endpoint now: its own, else its application's.
-const RATE = `SELECT coalesce(e.rate_limit, a.rate_limit) AS rate FROM endpoints e JOIN apps a ON a.id = e.app_id
-  WHERE e.id = ?`;
 
 /**
  * The endpoints that may have a run of failures stored (a superset): one process serves the file, so
@@ -155,7 +152,7 @@ export function endpointsSql(db: Db, mayFail: Set<string>): Store['endpoints'] {
     },
     reserveSlot(id, now) {
       return db.grouped(() => {
-        const rate = db.get<{ rate: number | null }>(RATE, id)?.rate ?? null;
+        const rate = db.get<{ rate: number | null }>(RATE_OF, id)?.rate ?? null;
         if (rate === null || rate <= 0) return now;
         const step = 1000 / rate;
         const at = db.get<{ at: number }>(
