@@ -5,8 +5,8 @@ import type { Endpoint } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { RATE_NOW } from './claim-sql.ts';
 import { keysetPage } from './paginate.ts';
-import { conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
-import { byChunks, deletePending, TASK_CHUNK } from './tasks-sql.ts';
+import { byChunks, conflictAs, json, mapRow, Params, type Pg, stmt } from './pg.ts';
+import { deletePending, TASK_CHUNK } from './tasks-sql.ts';
 
 /** Maps a row, or the same row as nested JSON (row_to_json: json columns are then already parsed). */
 

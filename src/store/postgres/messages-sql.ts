@@ -21,7 +21,17 @@ import {
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
 import type { Partitions } from './partitions.ts';
-import { mapRow, messageFilters, Params, type Pg, type Row, stmt, timeFilters, withMessage } from './pg.ts';
+import {
+  byChunks,
+  mapRow,
+  messageFilters,
+  Params,
+  type Pg,
+  type Row,
+  stmt,
+  timeFilters,
+  withMessage,
+} from './pg.ts';
 
 export const TASKS_CHANNEL = 'doorbell_tasks';
 
@@ -315,16 +325,9 @@ export function messagesSql(
       const at = idTime(msgId);
       return at !== null && (await db.run(EXPUNGE, [msgId, at, appId])) > 0;
     },
-    async expungeAll(appId, before) {
-      // One short statement per chunk, each its own commit, as a recovery goes (tasks-sql.ts, byChunks).
-      const end = idFloor('msg', before);
-      let expunged = 0;
-      for (let after = ''; ; ) {
-        const chunk = await db.one<{ last: string | null; n: number }>(EXPUNGE_ALL, [appId, end, after]);
-        expunged += chunk!.n;
-        if (chunk!.last === null) return expunged;
-        after = chunk!.last;
-      }
+    expungeAll(appId, before) {
+      // One short statement per chunk, each its own commit, as a recovery goes.
+      return byChunks(db, EXPUNGE_ALL, [appId, idFloor('msg', before)]);
     },
     async expireBatch(now, limit) {
       // Partition upkeep and analysis piggyback on the retention sweep (see postgres-store.ts).

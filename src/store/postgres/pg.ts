@@ -301,3 +301,18 @@ export function timeFilters(
   if (range.before != null) where.push(`${column} < ${p.add(range.before)}`);
   if (range.after != null) where.push(`${column} > ${p.add(range.after)}`);
 }
+
+/**
+ * Runs `statement` over a backlog a chunk at a time: its last parameter is where the previous chunk
+ * ended ('' at first), and it answers the chunk's last key (null once none is left) and `n`, what it
+ * changed. Returns the sum of `n`.
+ */
+export async function byChunks(sql: Sql, statement: Stmt, params: unknown[]): Promise<number> {
+  let changed = 0;
+  for (let after = ''; ; ) {
+    const chunk = await sql.one<{ last: string | null; n: number }>(statement, [...params, after]);
+    changed += chunk!.n;
+    if (chunk!.last === null) return changed;
+    after = chunk!.last;
+  }
+}

@@ -20,13 +20,13 @@ import { keysetPage } from './paginate.ts';
 import type { Partitions } from './partitions.ts';
 import {
   ASYNC_COMMIT,
+  byChunks,
   mapRow,
   messageFilters,
   Params,
   type Pg,
   type Row,
   type Sql,
-  type Stmt,
   stmt,
   timeFilters,
   withMessage,
@@ -35,21 +35,6 @@ import { rareFilterOf } from './rare-filter.ts';
 
 /** Tasks per statement of work over a backlog (a recovery, a rate change), as on SQLite. */
 export const TASK_CHUNK = 2000;
-
-/**
- * Runs `statement` over a backlog a chunk at a time: its last parameter is where the previous chunk
- * ended ('' at first), and it answers the chunk's last key (null once none is left) and `n`, what it
- * changed. Returns the sum of `n`.
- */
-export async function byChunks(sql: Sql, statement: Stmt, params: unknown[]): Promise<number> {
-  let changed = 0;
-  for (let after = ''; ; ) {
-    const chunk = await sql.one<{ last: string | null; n: number }>(statement, [...params, after]);
-    changed += chunk!.n;
-    if (chunk!.last === null) return changed;
-    after = chunk!.last;
-  }
-}
 
 const DELETE_PENDING = stmt(`DELETE FROM tasks WHERE id = ANY (ARRAY(
   SELECT id FROM tasks WHERE endpoint_id = $1 AND status = 1 LIMIT ${TASK_CHUNK}))`);
