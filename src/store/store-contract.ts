@@ -1221,7 +1221,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual(await s.attempts.get(app.id, m.id, a3.id), a3);
       });
 
-      test('a finish for a vanished task records nothing; a batch finishes the rest', async (s) => {
+      test("a finish for a task whose endpoint was deleted keeps its attempt in the message's history", async (s) => {
         const { app, eps, publish } = await world(s, 2);
         const m = await publish();
         const claimed = await claim(s, T0);
@@ -1236,9 +1236,23 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           finishing(gone.task, ag, { status: 'success' }, T0 + 1),
           finishing(kept.task, ak, { status: 'success' }, T0 + 1),
         ]);
-        assert.deepEqual(results, [false, true]);
-        assert.equal(await s.attempts.get(app.id, m.id, ag.id), null);
+        assert.deepEqual(results, [false, true], 'the task is gone');
+        assert.deepEqual(await s.attempts.get(app.id, m.id, ag.id), ag);
         assert.deepEqual(await s.attempts.get(app.id, m.id, ak.id), ak);
+        const listed = await s.attempts.list(app.id, { limit: 10, msgId: m.id });
+        assert.deepEqual(listed.data.map((a) => a.id).sort(), [ag.id, ak.id].sort());
+      });
+
+      test("a finish for a task whose app was deleted records nothing: the app's history is gone", async (s) => {
+        const { app, eps, publish } = await world(s, 1);
+        const m = await publish();
+        const [c] = await claim(s, T0);
+        assert.equal(await s.apps.delete(app.id, T0), true);
+        const a = mkAttempt(m, eps[0]!.id, T0 + 1);
+        assert.deepEqual(await s.tasks.finish([finishing(c!.task, a, { status: 'success' }, T0 + 1)]), [
+          false,
+        ]);
+        assert.equal(await s.attempts.get(app.id, m.id, a.id), null, 'before the purge has run');
       });
 
       test('an input the database refuses fails alone; the rest of its batch commits', async (s) => {

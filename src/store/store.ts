@@ -370,7 +370,8 @@ export interface Store {
     /**
      * Records each attempt and moves its task on, all in ONE transaction (the worker group-commits
      * finished attempts: one durable commit per batch, not per attempt). Per input: false if the task
-     * no longer exists (its attempt is then not recorded). An input the database refuses does not fail
+     * no longer exists; its attempt is then recorded only while its message and app exist (its endpoint
+     * was deleted during it: the endpoint's history stays). An input the database refuses does not fail
      * the others: it alone is answered with the error, and the rest commit (see finishEachAlone).
      * Rejects only when the store cannot be reached. A finish under a lease the task no longer holds
      * (it expired and was taken over) records its attempt but moves the task only to delivered, and

@@ -469,6 +469,28 @@ describe('sqlite retention', () => {
     await store.close();
   });
 
+  it('records no attempt for a message deleted during it (its endpoint deleted, then the message expired)', async () => {
+    const { store, app, ep } = await retaining(DAY);
+    const message = mkMessage(app.id, T0, { expiresAt: T0 + DAY });
+    await store.messages.publish([{ message, endpointIds: [ep.id], now: T0 }]);
+    const [c] = await store.tasks.claimDue({ now: T0, limit: 1, leaseMs: 30_000, perEndpoint: 1 });
+    await store.endpoints.delete(app.id, ep.id);
+    while ((await store.messages.expireBatch(T0 + DAY + 100, 10)) > 0);
+    const attempt = mkAttempt(message, ep.id, T0 + DAY + 100);
+    const finished = await store.tasks.finish([
+      {
+        taskId: c!.task.id,
+        lease: c!.task.leaseUntil,
+        attempt,
+        next: { status: 'success' },
+        now: attempt.createdAt,
+      },
+    ]);
+    assert.deepEqual(finished, [false]);
+    assert.equal(await store.attempts.get(app.id, message.id, attempt.id), null);
+    await store.close();
+  });
+
   it('keeps a message past the retention while a delivery of it is still to try, until that ends', async () => {
     const { store, app, ep } = await retaining(DAY);
     const message = mkMessage(app.id, T0, { expiresAt: T0 + DAY });

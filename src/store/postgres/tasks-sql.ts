@@ -54,8 +54,11 @@ export async function deletePending(db: Pg, endpointIds: readonly string[]): Pro
 // its attempt and changes nothing else unless it delivered (see sqlite/tasks-sql.ts, FINISH).
 // A sending task with next_at set was resent during its attempt: it becomes due then, as a manual attempt,
 // whose failure leaves it where this attempt puts it (restore_*). Manual attempts don't move the schedule.
-// One statement per batch: the tasks are moved on, and the attempts of the tasks that still exist are
-// inserted (multi-row, from the same JSON input), and the commit does not wait for the WAL flush
+// One statement per batch: the tasks are moved on, and the attempts inserted (multi-row, from the same JSON
+// input); that of a task gone during it (its endpoint deleted) is kept while its message and app are
+// (see sqlite/tasks-sql.ts; one that races an app's delete and outlives its purge is in no list, and
+// goes with its day's partition), each found by its key in a subquery per row (as EXISTS, the planner
+// hashes every app and message). The commit does not wait for the WAL flush
 // (ASYNC_COMMIT). The tasks are found by primary key (= ANY(ARRAY(…))): joined on the JSON rows alone
 // (estimated at 100), the planner scans the whole table while it holds fewer than some 100,000 rows,
 // which cost 10 ms a finish at 15,000 tasks.
@@ -89,7 +92,9 @@ export const FINISH = stmt(`WITH input AS (
     INSERT INTO attempts (id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code,
       response, response_duration_ms, trigger_type, created_at)
     SELECT id, app_id, msg_id, msg_created_at, endpoint_id, url, status, response_status_code, response,
-      response_duration_ms, trigger_type, created_at FROM input WHERE i IN (SELECT i FROM done)
+      response_duration_ms, trigger_type, created_at FROM input x WHERE i IN (SELECT i FROM done) OR (
+        (SELECT true FROM apps a WHERE a.id = x.app_id)
+        AND (SELECT true FROM messages m WHERE m.id = x.msg_id AND m.created_at = x.msg_created_at))
   )
   SELECT i FROM done, ${ASYNC_COMMIT}`);
 const RECORDED = stmt(

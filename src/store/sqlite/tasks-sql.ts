@@ -43,8 +43,14 @@ const FINISH = `UPDATE tasks SET attempts = attempts + @counted, updated_at = @n
   restore_at = CASE WHEN ${MINE} THEN (CASE WHEN next_at IS NOT NULL THEN @nextAt END)
     WHEN ${SUCCESS_UNDER_MANUAL} THEN NULL ELSE restore_at END
   WHERE id = @id`;
-const INSERT_ATTEMPT = `INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code,
-  response, response_duration_ms, trigger_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const ATTEMPT_INTO = `attempts (id, app_id, msg_id, endpoint_id, url, status, response_status_code, response,
+  response_duration_ms, trigger_type, created_at)`;
+const ATTEMPT_ROW = '?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?';
+const INSERT_ATTEMPT = `INSERT INTO ${ATTEMPT_INTO} VALUES (${ATTEMPT_ROW})`;
+// The attempt of a task gone during it, its endpoint deleted: kept while its message and app are (the
+// endpoint's history stays, and the receiver may have taken the webhook).
+const INSERT_ORPHAN_ATTEMPT = `INSERT INTO ${ATTEMPT_INTO} SELECT ${ATTEMPT_ROW}
+  WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?) AND EXISTS (SELECT 1 FROM apps WHERE id = ?)`;
 // A task waits for its rate-limit slot, unless the endpoint's slots were reset (a rate-limit change)
 // since the slot was reserved: it then comes back when the slots start over, to take a new one.
 // rate_wait says it then holds its slot (see DeliveryTask.rateSlot), rate_change after which of the
@@ -106,6 +112,7 @@ const NEXT_LEASE_END = `SELECT lease_until FROM tasks INDEXED BY tasks_leased
 export function tasksSql(db: Db): Store['tasks'] {
   const finish = db.stmt(FINISH);
   const insertAttempt = db.stmt(INSERT_ATTEMPT);
+  const insertOrphanAttempt = db.stmt(INSERT_ORPHAN_ATTEMPT);
 
   const byIds = (table: string, ids: string[]): Row[] =>
     db.all(
@@ -130,9 +137,7 @@ export function tasksSql(db: Db): Store['tasks'] {
               batch.map(({ taskId, lease, attempt: a, next, now }) => {
                 const [status, nextAt] = taskColumns(next);
                 const counted = a.triggerType === 'scheduled' ? 1 : 0;
-                if (finish.run({ counted, now, status, nextAt, lease, id: taskId }).changes === 0)
-                  return false;
-                insertAttempt.run(
+                const row = [
                   a.id,
                   a.appId,
                   a.msgId,
@@ -144,7 +149,12 @@ export function tasksSql(db: Db): Store['tasks'] {
                   a.responseDurationMs,
                   TriggerType[a.triggerType],
                   a.createdAt,
-                );
+                ];
+                if (finish.run({ counted, now, status, nextAt, lease, id: taskId }).changes === 0) {
+                  insertOrphanAttempt.run(...row, a.msgId, a.appId);
+                  return false;
+                }
+                insertAttempt.run(...row);
                 return true;
               }),
             false,
