@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { conflict, invalid, invalidRange } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
+import type { Endpoint } from '../core/types.ts';
 import type { EndpointStats } from '../store/store.ts';
 import { type AppDeps, requireCapability, type Scope } from './context.ts';
 import {
@@ -92,24 +93,54 @@ export async function endpointStats(
   return { ...stats, canceled: 0 };
 }
 
-export interface RecoverResult {
+export interface BackgroundTaskResult<T extends string> {
   id: string;
-  status: 'running'; // the spec's only value: the recovered deliveries are sent after the answer
-  task: 'endpoint.recover';
+  status: 'running'; // the spec's only value: the deliveries it made due are sent after the answer
+  task: T;
   updatedAt: number;
-  recovered: number;
+  /** How many deliveries it made due. */
+  due: number;
 }
 
 /** Makes every failed delivery to the endpoint in [since, until) due again; the worker then sends them. */
-export async function recoverEndpoint(
+export function recoverEndpoint(
   deps: AppDeps,
   scope: Scope,
   ref: Ref,
   range: { since: number; until?: number | null },
-): Promise<RecoverResult> {
+): Promise<BackgroundTaskResult<'endpoint.recover'>> {
+  return overWindow(deps, scope, ref, range, 'endpoint.recover', (endpoint, since, until, now) =>
+    deps.store.tasks.recover(endpoint.id, since, until, now),
+  );
+}
+
+/**
+ * Svix's replay-missing: sends the endpoint the messages of [since, until) it would take now but never
+ * got (published before it existed, or while it was disabled or took other events).
+ */
+export function replayMissing(
+  deps: AppDeps,
+  scope: Scope,
+  ref: Ref,
+  range: { since: number; until?: number | null },
+): Promise<BackgroundTaskResult<'endpoint.replay'>> {
+  return overWindow(deps, scope, ref, range, 'endpoint.replay', (endpoint, since, until, now) =>
+    deps.store.tasks.replayMissing(endpoint, since, until, now),
+  );
+}
+
+/** Runs `work` over the endpoint's messages of [since, until): until defaults to now. */
+async function overWindow<T extends string>(
+  deps: AppDeps,
+  scope: Scope,
+  ref: Ref,
+  range: { since: number; until?: number | null },
+  task: T,
+  work: (endpoint: Endpoint, since: number, until: number, now: number) => Promise<number>,
+): Promise<BackgroundTaskResult<T>> {
   requireCapability(scope, 'CreateAttempts');
   const endpoint = await resolveEndpoint(deps, scope, ref.app, ref.endpoint);
-  if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to recover its messages');
+  if (endpoint.disabled) throw conflict('the endpoint is disabled: enable it to send it messages again');
   const now = deps.now();
   const until = range.until ?? now + 1;
   if (until < range.since) {
@@ -117,6 +148,6 @@ export async function recoverEndpoint(
       ? invalid(['body', 'since'], 'since must not be in the future')
       : invalid(['body', 'until'], 'until must not be before since');
   }
-  const recovered = await deps.store.tasks.recover(endpoint.id, range.since, until, now);
-  return { id: newId('qtask', now), status: 'running', task: 'endpoint.recover', updatedAt: now, recovered };
+  const due = await work(endpoint, range.since, until, now);
+  return { id: newId('qtask', now), status: 'running', task, updatedAt: now, due };
 }

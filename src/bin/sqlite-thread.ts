@@ -1,7 +1,7 @@
 // The SQLite thread: the store, and delivery beside it once the caller starts it. Delivery then claims
 // and records attempts with synchronous calls on this thread, while the caller's thread serves the API,
 // whose store calls cross over. A publish hands its new tasks straight to the worker when it can (no
-// claim needed); a commit that leaves tasks due (publish, resend, recover) wakes the worker here.
+// claim needed); a commit that leaves tasks due (publish, resend, recover, replay) wakes the worker here.
 import { workerData } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
@@ -59,7 +59,12 @@ async function publish(items: PublishItem[]): Promise<PublishResult[]> {
 const served: Store = {
   ...store,
   messages: { ...store.messages, publish },
-  tasks: { ...store.tasks, resend: waking(store.tasks.resend), recover: waking(store.tasks.recover) },
+  tasks: {
+    ...store.tasks,
+    resend: waking(store.tasks.resend),
+    recover: waking(store.tasks.recover),
+    replayMissing: waking(store.tasks.replayMissing),
+  },
   async close() {
     await stopDelivery();
     await store.close();

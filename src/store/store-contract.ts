@@ -1523,6 +1523,60 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await s.tasks.get(expunged.id, ep.id))?.status, 'fail');
       });
 
+      test('replayMissing gives an endpoint the messages of its window it would take now and has no task for', async (s) => {
+        const { app, ep: old, publish } = await world(s);
+        const fresh = mkEndpoint(app.id, T0, { filterTypes: ['invoice.paid'], channels: ['eu'] });
+        await s.endpoints.create(fresh);
+        const eu = { channels: ['eu'] };
+        await publish(T0 - 10, eu); // before the window
+        const missed = await publish(T0 + 1, eu);
+        await publish(T0 + 2, { channels: ['us'] });
+        await publish(T0 + 3, { ...eu, eventType: 'user.created' });
+        const expunged = await publish(T0 + 4, eu);
+        assert.ok(await s.messages.expungeContent(app.id, expunged.id));
+        const sent = await publish(T0 + 5, eu, [old, fresh]);
+        const later = await publish(T0 + 6, { ...eu, deliverAt: T0 + 5000 });
+        await publish(T0 + 100, eu); // after the window
+        await world(s).then((other) => other.publish(T0 + 1, eu)); // another app's
+
+        assert.equal(await s.tasks.replayMissing(fresh, T0, T0 + 50, T0 + 1000), 2);
+        const task = (m: Message) => s.tasks.get(m.id, fresh.id);
+        assert.deepEqual(
+          [(await task(missed))?.status, (await task(missed))?.nextAt, (await task(later))?.nextAt],
+          ['pending', T0 + 1000, T0 + 5000],
+        );
+        assert.equal((await task(sent))?.status, 'pending', 'its own task, untouched');
+        assert.equal(await task(expunged), null);
+        const claimed = await claim(s, T0 + 1000);
+        assert.deepEqual(
+          claimed
+            .filter((c) => c.endpoint.id === fresh.id)
+            .map((c) => c.message.id)
+            .sort(),
+          [missed.id, sent.id].sort(),
+        );
+        assert.equal(await s.tasks.replayMissing(fresh, T0, T0 + 50, T0 + 2000), 0, 'nothing missing now');
+
+        await s.endpoints.delete(app.id, fresh.id);
+        assert.equal(
+          await s.tasks.replayMissing(
+            { ...fresh, filterTypes: null, channels: null },
+            T0 - 100,
+            T0 + 200,
+            T0 + 3000,
+          ),
+          0,
+        );
+      });
+
+      test('replayMissing walks a long window a chunk at a time', async (s) => {
+        const { app, publish } = await world(s);
+        for (let i = 0; i < 1200; i++) await publish(T0 + i);
+        const fresh = mkEndpoint(app.id);
+        await s.endpoints.create(fresh);
+        assert.equal(await s.tasks.replayMissing(fresh, T0, T0 + 1200, T0 + 2000), 1200);
+      });
+
       test("an endpoint's deliveries and attempts filtered by channel, tag and event type page through in both orders", async (s) => {
         const { app, eps, publish } = await world(s, 2);
         const [e0, e1] = [eps[0]!, eps[1]!];

@@ -109,7 +109,8 @@ export interface KeptResponse {
 }
 
 /** When a published message's tasks are first due: at its deliverAt, unless that has passed. */
-export const dueAtOf = (message: Message, now: number): number => Math.max(now, message.deliverAt ?? now);
+export const dueAtOf = (message: Pick<Message, 'deliverAt'>, now: number): number =>
+  Math.max(now, message.deliverAt ?? now);
 
 export interface EventTypeQuery extends PageQuery {
   includeArchived: boolean;
@@ -392,6 +393,14 @@ export interface Store {
      * whose payload expired or was expunged; returns how many.
      */
     recover(endpointId: string, since: number, until: number, now: number): Promise<number>;
+    /**
+     * Gives the endpoint a pending task (due at dueAtOf) for each message of its application created in
+     * [since, until) that it would receive now (its event types and channels) and has none for it: one
+     * published before it existed, or while it was disabled or took other events. Messages whose payload
+     * expired or was expunged are passed over. A chunk of messages per commit; stops once the endpoint
+     * is deleted. Returns how many tasks it made.
+     */
+    replayMissing(endpoint: Endpoint, since: number, until: number, now: number): Promise<number>;
     listForEndpoint(endpointId: string, query: TaskQuery): Promise<Page<TaskWithMessage>>;
     listForMessage(msgId: string, query: PageQuery): Promise<Page<TaskWithEndpoint>>;
     /** Tasks per status shown (core's shownStatus), of the messages created in [since, until). */

@@ -464,10 +464,11 @@ await describeEachDriver((driver) => {
       assert.equal(disabled.status, 409);
       assert.equal(disabled.json.code, 'conflict');
       assert.match(disabled.json.detail, /disabled/);
-      // Nor recover or send-example: their attempts could only be recorded as not sent.
+      // Nor recover, replay or send-example: their attempts could only be recorded as not sent.
       const since = new Date(Date.UTC(2029, 0, 1)).toISOString();
       for (const [path, body] of [
         ['recover', { since }],
+        ['replay-missing', { since }],
         ['send-example', { eventType: 'svix.ping' }],
       ] as const) {
         const refused = await h.call('POST', `/api/v1/app/rs/endpoint/rs-a/${path}`, body);

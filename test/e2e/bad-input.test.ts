@@ -25,6 +25,7 @@ const VALID: Record<string, object> = {
   'PUT /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers': { headers: { 'x-a': 'b' } },
   'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers': { headers: { 'x-a': 'b' } },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/recover': { since: SINCE },
+  'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing': { since: SINCE },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example': { eventType: 'fz.ev' },
   'POST /api/v1/app/{app_id}/msg': { eventType: 'fz.ev', payload: { a: 1 } },
   'POST /api/v1/auth/app-portal-access/{app_id}': {},

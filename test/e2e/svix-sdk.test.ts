@@ -214,6 +214,44 @@ await describeEachDriver((driver) => {
     assert.deepEqual((await svix.message.get(app.id, tagged.id)).tags, ['project_1', 'team/a#b']);
   });
 
+  test('replayMissing sends an endpoint what was published before it existed, once', async () => {
+    const app = await svix.application.create({ name: 'Replay', uid: 'replay-app' });
+    await svix.eventType.create({ name: 'order.placed', description: 'An order was placed' });
+    const missed = [];
+    for (let i = 0; i < 2; i++)
+      missed.push(await svix.message.create(app.id, { eventType: 'order.placed', payload: { i } }));
+    const other = await svix.message.create(app.id, { eventType: 'user.signup', payload: {} });
+    const ep = await svix.endpoint.create(app.id, { url: ok.url, filterTypes: ['order.placed'] });
+    const since = new Date(Date.now() - 3600_000);
+
+    const task = await svix.endpoint.replayMissing(app.id, ep.id, { since });
+    assert.match(task.id, /^qtask_/);
+    assert.deepEqual([task.status, task.task], ['running', 'endpoint.replay']);
+    const { key } = await svix.endpoint.getSecret(app.id, ep.id);
+    for (const m of missed) {
+      const delivered = await until(
+        'the replayed delivery',
+        () => ok.requests.find((r) => r.webhookId === m.id),
+        15_000,
+      );
+      assert.deepEqual(new Webhook(key).verify(delivered.body, delivered.headers), m.payload);
+    }
+    assert.equal(
+      ok.requests.find((r) => r.webhookId === other.id),
+      undefined,
+      'not a type it takes',
+    );
+    await until(
+      'both recorded',
+      async () => (await svix.endpoint.getStats(app.id, ep.id)).success === 2,
+      15_000,
+    );
+
+    await svix.endpoint.replayMissing(app.id, ep.id, { since });
+    const stats = await svix.endpoint.getStats(app.id, ep.id);
+    assert.deepEqual([stats.success, stats.pending, stats.sending], [2, 0, 0], 'nothing is missing any more');
+  });
+
   test("expungeAllContents drops the payloads of the application's messages", async () => {
     const app = await svix.application.create({ name: 'Purge', uid: 'purge-app' });
     const msg = await svix.message.create(app.id, { eventType: 'user.signup', payload: { secret: 'x' } });

@@ -14,6 +14,7 @@ import { LOCK_ANALYZE, LOCK_MIGRATE, LOCK_SPACE, migrate } from '../../src/store
 import { AHEAD_DAYS, DAY_MS, Partitions, partitionName } from '../../src/store/postgres/partitions.ts';
 import { connectTimeoutMs, Pg, type Row, type Sql, type Stmt } from '../../src/store/postgres/pg.ts';
 import { listen, openPostgresStore, TASKS_CHANNEL } from '../../src/store/postgres/postgres-store.ts';
+import { REPLAY_CHUNK } from '../../src/store/postgres/replay-sql.ts';
 import { FINISH, RECOVER, tasksSql } from '../../src/store/postgres/tasks-sql.ts';
 import {
   type AttemptQuery,
@@ -1662,6 +1663,27 @@ if (skip) {
         ];
         const used = indexes(row!['QUERY PLAN'][0].Plan);
         assert.ok(!used.includes('tasks_endpoint_status'), `indexes of tasks: ${used}`);
+      });
+    });
+
+    it("a replay's generic plan reads a chunk of the app's messages by key, and each one's task by key", async () => {
+      await withStore({ poolSize: 1 }, async (_store, sql) => {
+        // 20,000 messages of two apps within the hour, each with a task, analyzed.
+        const at = Date.now() - 3_600_000;
+        await sql.run(`INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at)
+          SELECT 'msg_' || lpad(g::text, 26, '0'), 'app_' || g % 2, 'a', '{}', ${at} + g, ${at} + 1e9
+          FROM generate_series(1, 20000) g`);
+        await sql.run(`INSERT INTO tasks (id, app_id, msg_id, msg_created_at, endpoint_id, status, attempts,
+          next_at, lease_until, created_at, updated_at)
+          SELECT 'task_' || g, 'app_' || g % 2, 'msg_' || lpad(g::text, 26, '0'), ${at} + g, 'ep_' || g % 2, 0, 1,
+          NULL, NULL, ${at}, ${at} FROM generate_series(1, 20000) g`);
+        await sql.run('ANALYZE messages, tasks');
+        await sql.run(`PREPARE replay AS ${REPLAY_CHUNK.text}`);
+        await sql.run('SET plan_cache_mode = force_generic_plan');
+        const [row] = await sql.rows<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+          `EXPLAIN (FORMAT JSON) EXECUTE replay('app_1', 'ep_1', 'msg_', 'msg_Z', '', ${at}, ${at + 30_000})`,
+        );
+        assert.deepEqual(seqScans(row!['QUERY PLAN'][0].Plan), []);
       });
     });
 

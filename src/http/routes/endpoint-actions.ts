@@ -1,8 +1,11 @@
+import type { FastifyReply } from 'fastify';
 import {
+  type BackgroundTaskResult,
   endpointStats,
   getHeaders,
   getSecret,
   recoverEndpoint,
+  replayMissing,
   rotateSecret,
   setHeaders,
 } from '../../app/endpoint-actions.ts';
@@ -22,6 +25,8 @@ import {
   EventExampleIn,
   RecoverIn,
   RecoverOut,
+  ReplayIn,
+  ReplayOut,
   StatsQuery,
 } from '../schemas/endpoints.ts';
 import { MessageOut } from '../schemas/messages.ts';
@@ -30,6 +35,10 @@ import { keepOnCommit, keptMessage } from './messages.ts';
 const tags = ['Endpoint'];
 const empty204 = { 204: { type: 'null' } };
 const refOf = (p: { app_id: string; endpoint_id: string }) => ({ app: p.app_id, endpoint: p.endpoint_id });
+const windowOf = (body: { since: string; until?: string | null }) => ({
+  since: Date.parse(body.since),
+  until: toMs(body.until, 'up'),
+});
 
 export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): void {
   const base = '/app/:app_id/endpoint/:endpoint_id';
@@ -149,15 +158,38 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
         response: { 202: RecoverOut },
       },
     },
-    async (request, reply) => {
-      const range = { since: Date.parse(request.body.since), until: toMs(request.body.until, 'up') };
-      const result = await recoverEndpoint(deps, request.scope, refOf(request.params), range);
-      if (result.recovered > 0) wake();
-      return reply
-        .code(202)
-        .send({ id: result.id, status: result.status, task: result.task, updatedAt: iso(result.updatedAt) });
-    },
+    async (request, reply) =>
+      sendTask(
+        reply,
+        await recoverEndpoint(deps, request.scope, refOf(request.params), windowOf(request.body)),
+      ),
   );
+
+  // Svix's replay-missing (not in the reference; the SDK's endpoint.replayMissing).
+  api.post(
+    `${base}/replay-missing`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.replay-missing',
+        params: EndpointParams,
+        body: ReplayIn,
+        response: { 202: ReplayOut },
+      },
+    },
+    async (request, reply) =>
+      sendTask(
+        reply,
+        await replayMissing(deps, request.scope, refOf(request.params), windowOf(request.body)),
+      ),
+  );
+
+  /** The answer to a recover or replay: the deliveries it made due are sent after it (wake). */
+  function sendTask(reply: FastifyReply, result: BackgroundTaskResult<string>) {
+    if (result.due > 0) wake();
+    const { id, status, task, updatedAt } = result;
+    return reply.code(202).send({ id, status, task, updatedAt: iso(updatedAt) });
+  }
 
   api.post(
     `${base}/send-example`,

@@ -128,10 +128,8 @@ export const StatsQuery = Type.Object({
   until: Type.Optional(Nullable(DateTime)),
 });
 
-export const RecoverIn = Type.Object(
-  { since: DateTime, until: Type.Optional(Nullable(DateTime)) },
-  { title: 'RecoverIn' },
-);
+const window = { since: DateTime, until: Type.Optional(Nullable(DateTime)) };
+export const RecoverIn = Type.Object(window, { title: 'RecoverIn' });
 export const RecoverOut = Type.Object(
   {
     id: Type.String(),
@@ -145,6 +143,13 @@ export const RecoverOut = Type.Object(
   },
   { title: 'RecoverOut' },
 );
+// The Svix SDK's ReplayIn and ReplayOut, for replay-missing (not in the reference, so no components of
+// their own; the SDK's BackgroundTaskType has endpoint.replay beside the reference's endpoint.recover).
+export const ReplayIn = Type.Object(window);
+export const ReplayOut = Type.Object({
+  ...RecoverOut.properties,
+  task: Type.Unsafe<'endpoint.replay'>({ type: 'string', enum: ['endpoint.replay'] }),
+});
 export const EventExampleIn = Type.Object(
   {
     eventType: EventTypeName,

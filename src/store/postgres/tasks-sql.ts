@@ -32,6 +32,7 @@ import {
   withMessage,
 } from './pg.ts';
 import { rareFilterOf } from './rare-filter.ts';
+import { replayMissing } from './replay-sql.ts';
 
 /** Tasks per statement of work over a backlog (a recovery, a rate change), as on SQLite. */
 export const TASK_CHUNK = 2000;
@@ -253,6 +254,9 @@ export function tasksSql(db: Pg, partitions: Partitions): Store['tasks'] {
         idFloor('msg', since),
         idFloor('msg', until),
       ]);
+    },
+    replayMissing(endpoint, since, until, now) {
+      return replayMissing(db, endpoint, since, until, now);
     },
     async listForEndpoint(endpointId, query) {
       const appId = filtersMessages(query)

@@ -17,6 +17,7 @@ import { claimDue } from './claim-sql.ts';
 import { type Db, mapRow, messageFilters, type Row, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
 import { rareFilterOf } from './rare-filter.ts';
+import { replayMissing } from './replay-sql.ts';
 
 const MINE = '(status = 3 AND lease_until = @lease)';
 const LATE_SUCCESS = '(@status = 0 AND trigger_type = 0)';
@@ -201,6 +202,9 @@ export function tasksSql(db: Db): Store['tasks'] {
         if (chunk.last === undefined) return recovered;
         [cursor, from] = [chunk.last, '>'];
       }
+    },
+    replayMissing(endpoint, since, until, now) {
+      return replayMissing(db, endpoint, since, until, now);
     },
     async listForEndpoint(endpointId, query) {
       const appId = filtersMessages(query)
