@@ -137,6 +137,27 @@ export async function publishMessage(
   return commit(deps, message, endpointIds, keep);
 }
 
+/**
+ * The Svix SDK's message.precheck: whether a message of this event type and channels, published now,
+ * would go to any endpoint (an archived type is refused as publishing refuses it).
+ */
+export async function precheckMessage(
+  deps: PublishDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  input: Pick<PublishInput, 'eventType' | 'channels'>,
+): Promise<boolean> {
+  requireAdmin(scope);
+  const [eventType, app] = await Promise.all([
+    deps.cache.eventType(deps.store, input.eventType),
+    findApp(deps, scope, appIdOrUid),
+  ]);
+  checkNotArchived(eventType, ['body', 'eventType']);
+  if (!app) throw notFound('application');
+  const message = { eventType: input.eventType, channels: input.channels ?? null };
+  return (await deps.cache.endpoints(deps.store, app.id)).some((e) => matches(e, message));
+}
+
 // Svix's test event: it needs no event type, and its payload is fixed.
 const PING = { eventType: 'svix.ping', payload: '{"success": true}' };
 

@@ -28,6 +28,7 @@ const VALID: Record<string, object> = {
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing': { since: SINCE },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example': { eventType: 'fz.ev' },
   'POST /api/v1/app/{app_id}/msg': { eventType: 'fz.ev', payload: { a: 1 } },
+  'POST /api/v1/app/{app_id}/msg/precheck/active': { eventType: 'fz.ev' },
   'POST /api/v1/auth/app-portal-access/{app_id}': {},
   'POST /api/v1/auth/app/{app_id}/expire-all': { expiry: 60 },
 };

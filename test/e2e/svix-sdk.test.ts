@@ -252,6 +252,29 @@ await describeEachDriver((driver) => {
     assert.deepEqual([stats.success, stats.pending, stats.sending], [2, 0, 0], 'nothing is missing any more');
   });
 
+  test('precheck says whether a message would go to any endpoint, as a publish would send it', async () => {
+    const app = await svix.application.create({ name: 'Precheck', uid: 'precheck-app' });
+    const active = async (eventType: string, channels?: string[]) =>
+      (await svix.message.precheck(app.id, { eventType, channels })).active;
+    assert.equal(await active('user.signup'), false, 'no endpoint yet');
+    const ep = await svix.endpoint.create(app.id, {
+      url: ok.url,
+      filterTypes: ['user.signup'],
+      channels: ['eu'],
+    });
+    assert.deepEqual(
+      [await active('user.signup', ['eu']), await active('user.signup', ['us']), await active('user.signup')],
+      [true, false, false],
+    );
+    assert.equal(await active('order.placed', ['eu']), false, 'a type it does not take');
+    await svix.endpoint.patch(app.id, ep.id, { disabled: true });
+    assert.equal(await active('user.signup', ['eu']), false, 'disabled');
+    await assert.rejects(
+      svix.message.precheck('app_missing', { eventType: 'user.signup' }),
+      (e: ApiException<unknown>) => e.code === 404,
+    );
+  });
+
   test("expungeAllContents drops the payloads of the application's messages", async () => {
     const app = await svix.application.create({ name: 'Purge', uid: 'purge-app' });
     const msg = await svix.message.create(app.id, { eventType: 'user.signup', payload: { secret: 'x' } });

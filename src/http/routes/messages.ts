@@ -9,7 +9,7 @@ import {
   resendMessage,
   resolveMessage,
 } from '../../app/messages.ts';
-import { type KeepFor, publishMessage } from '../../app/publish.ts';
+import { type KeepFor, precheckMessage, publishMessage } from '../../app/publish.ts';
 import { invalid, isDoorbellError } from '../../core/errors.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
@@ -26,7 +26,14 @@ import {
   WithContent,
 } from '../schemas/common.ts';
 import { MessageEndpointOut } from '../schemas/endpoints.ts';
-import { ExpungeAllContentsOut, MessageIn, MessageListQuery, MessageOut } from '../schemas/messages.ts';
+import {
+  ExpungeAllContentsOut,
+  MessageIn,
+  MessageListQuery,
+  MessageOut,
+  MessagePrecheckIn,
+  MessagePrecheckOut,
+} from '../schemas/messages.ts';
 import { rateOf } from './applications.ts';
 
 const HOUR = 3600 * 1000;
@@ -173,6 +180,24 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       const message = await resolveMessage(deps, request.scope, request.params.app_id, request.params.msg_id);
       return sendJson(reply, 200, messageJson(message, request.query.with_content ?? true));
     },
+  );
+
+  // The Svix SDK's message.precheck (not in the reference).
+  api.post(
+    '/app/:app_id/msg/precheck/active',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.message.precheck',
+        description: 'Whether a message of this event type and channels would now go to any endpoint.',
+        params: AppParams,
+        body: MessagePrecheckIn,
+        response: { 200: MessagePrecheckOut },
+      },
+    },
+    async (request) => ({
+      active: await precheckMessage(deps, request.scope, request.params.app_id, request.body),
+    }),
   );
 
   // The Svix SDK's message.expungeAllContents (not in the reference). A message whose id or eventId is

@@ -19,12 +19,14 @@ import {
 // As the svix SDK documents a message's tags (free-form, for filtering lists).
 const Tag = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9\\-_./\\\\#]+$' });
 
+const Channels = Type.Array(Channel, { minItems: 1, maxItems: 5, uniqueItems: true });
+
 export const MessageIn = Type.Object(
   {
     eventType: EventTypeName,
     payload: AnyObject,
     eventId: Type.Optional(Nullable(NewUid('msg'))),
-    channels: Type.Optional(Nullable(Type.Array(Channel, { minItems: 1, maxItems: 5, uniqueItems: true }))),
+    channels: Type.Optional(Nullable(Channels)),
     payloadRetentionPeriod: Type.Optional(Nullable(Type.Integer({ minimum: 5, maximum: 90 }))),
     payloadRetentionHours: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2160 }))),
     application: Type.Optional(Nullable(ApplicationIn)),
@@ -36,6 +38,13 @@ export const MessageIn = Type.Object(
   },
   { title: 'MessageIn' },
 );
+
+// The Svix SDK's MessagePrecheckIn and MessagePrecheckOut (not in the reference, so no components).
+export const MessagePrecheckIn = Type.Object({
+  eventType: EventTypeName,
+  channels: Type.Optional(Nullable(Channels)),
+});
+export const MessagePrecheckOut = Type.Object({ active: Type.Boolean() });
 
 const messageFields = {
   id: Type.String(),
