@@ -4,7 +4,7 @@ import { conflict, invalid, invalidRange } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { Endpoint } from '../core/types.ts';
-import type { EndpointStats } from '../store/store.ts';
+import type { EndpointStats, TaskQuery } from '../store/store.ts';
 import { type AppDeps, requireCapability, type Scope } from './context.ts';
 import {
   checkHeaders,
@@ -127,6 +127,38 @@ export function replayMissing(
   return overWindow(deps, scope, ref, range, 'endpoint.replay', (endpoint, since, until, now) =>
     deps.store.tasks.replayMissing(endpoint, since, until, now),
   );
+}
+
+/** Which of the endpoint's deliveries a bulk replay resends, beside its window. */
+export type BulkReplayFilters = Pick<TaskQuery, 'status' | 'channel' | 'tag' | 'eventTypes'>;
+
+/**
+ * Svix's bulk-replay: resends each delivery to the endpoint of a message of [since, until) that the
+ * filters take, delivered or not, as a resend of each would (one manual attempt), but those whose
+ * payload is gone. A page of deliveries at a time, resent together (one commit).
+ */
+export function bulkReplay(
+  deps: AppDeps,
+  scope: Scope,
+  ref: Ref,
+  range: { since: number; until?: number | null },
+  filters: BulkReplayFilters,
+): Promise<BackgroundTaskResult<'endpoint.bulk-replay'>> {
+  return overWindow(deps, scope, ref, range, 'endpoint.bulk-replay', async (endpoint, since, until, now) => {
+    const query = { ...filters, limit: 250, order: 'ascending' as const, after: since - 1, before: until };
+    let [iterator, resent] = [null as string | null, 0];
+    for (;;) {
+      const page = await deps.store.tasks.listForEndpoint(endpoint.id, { ...query, iterator });
+      const sent = await Promise.all(
+        page.data
+          .filter(({ message }) => message.payload !== null)
+          .map(({ task }) => deps.store.tasks.resend(endpoint.appId, task.msgId, endpoint.id, now)),
+      );
+      resent += sent.filter((task) => task !== null).length;
+      if (page.done || page.iterator === null) return resent;
+      iterator = page.iterator;
+    }
+  });
 }
 
 /** Runs `work` over the endpoint's messages of [since, until): until defaults to now. */

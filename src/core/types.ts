@@ -69,6 +69,8 @@ export const isJsonObject = (value: unknown): value is Record<string, unknown> =
 /** Delivery state of one message for one endpoint (Svix MessageStatus). */
 export const TaskStatus = { success: 0, pending: 1, fail: 2, sending: 3 } as const;
 export type TaskStatusName = keyof typeof TaskStatus;
+/** The status names by their TaskStatus number (Svix's MessageStatus). */
+export const TASK_STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
 
 /** What a task becomes after an attempt. */
 export type TaskNext = { status: 'success' } | { status: 'pending'; at: number } | { status: 'fail' };

@@ -14,7 +14,7 @@ import type {
   TaskStatusName,
   TriggerTypeName,
 } from '../core/types.ts';
-import { TaskStatus, TriggerType } from '../core/types.ts';
+import { TASK_STATUS_NAMES, TaskStatus, TriggerType } from '../core/types.ts';
 import type { MessageFilters } from './store.ts';
 
 export type Row = Record<string, unknown>;
@@ -91,9 +91,7 @@ export function rareFilter<Q extends MessageFilters>(
   return best?.pick ?? null;
 }
 
-const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
-
-export const statusName = (status: number): TaskStatusName => STATUS_NAMES[status] ?? 'pending';
+export const statusName = (status: number): TaskStatusName => TASK_STATUS_NAMES[status] ?? 'pending';
 
 /**
  * An endpoint stats' range as bounds on its tasks' message ids, which begin with the message's creation

@@ -26,6 +26,7 @@ const VALID: Record<string, object> = {
   'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers': { headers: { 'x-a': 'b' } },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/recover': { since: SINCE },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing': { since: SINCE },
+  'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay': { since: SINCE },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example': { eventType: 'fz.ev' },
   'POST /api/v1/app/{app_id}/msg': { eventType: 'fz.ev', payload: { a: 1 } },
   'POST /api/v1/app/{app_id}/msg/precheck/active': { eventType: 'fz.ev' },

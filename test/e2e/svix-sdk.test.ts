@@ -252,6 +252,40 @@ await describeEachDriver((driver) => {
     assert.deepEqual([stats.success, stats.pending, stats.sending], [2, 0, 0], 'nothing is missing any more');
   });
 
+  test('bulkReplay resends what an endpoint was sent in a window, as the filters take it', async () => {
+    const app = await svix.application.create({ name: 'Bulk', uid: 'bulk-app' });
+    const ep = await svix.endpoint.create(app.id, { url: ok.url });
+    const since = new Date(Date.now() - 3600_000);
+    const signup = await svix.message.create(app.id, { eventType: 'user.signup', payload: { a: 1 } });
+    const order = await svix.message.create(app.id, { eventType: 'order.placed', payload: { b: 2 } });
+    const gone = await svix.message.create(app.id, { eventType: 'user.signup', payload: { c: 3 } });
+    const arrivals = (id: string) => ok.requests.filter((r) => r.webhookId === id).length;
+    const recorded = async (n: number) =>
+      until(
+        `${n} attempts`,
+        async () => (await svix.messageAttempt.listByEndpoint(app.id, ep.id)).data.length === n,
+        15_000,
+      );
+    await recorded(3);
+    await svix.message.expungeContent(app.id, gone.id);
+
+    const task = await svix.endpoint.bulkReplay(app.id, ep.id, { since, eventTypes: ['user.signup'] });
+    assert.deepEqual([task.status, task.task], ['running', 'endpoint.bulk-replay']);
+    await recorded(4);
+    assert.deepEqual([arrivals(signup.id), arrivals(order.id), arrivals(gone.id)], [2, 1, 1]);
+    const again = (await svix.messageAttempt.listByMsg(app.id, signup.id)).data;
+    assert.deepEqual(again.map((a) => a.triggerType).sort(), [0, 1], 'a manual attempt beside the first');
+
+    await svix.endpoint.bulkReplay(app.id, ep.id, { since, status: MessageStatus.Success });
+    await recorded(6);
+    assert.deepEqual([arrivals(signup.id), arrivals(order.id), arrivals(gone.id)], [3, 2, 1]);
+    await assert.rejects(
+      svix.endpoint.bulkReplay(app.id, ep.id, { since, statusCodeClass: 200 }),
+      (e: ApiException<{ detail: Array<{ loc: string[] }> }>) =>
+        e.code === 422 && e.body.detail[0]!.loc.includes('statusCodeClass'),
+    );
+  });
+
   test('precheck says whether a message would go to any endpoint, as a publish would send it', async () => {
     const app = await svix.application.create({ name: 'Precheck', uid: 'precheck-app' });
     const active = async (eventType: string, channels?: string[]) =>

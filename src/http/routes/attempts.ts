@@ -7,7 +7,7 @@ import {
   listEndpointMessages,
   resolveMessage,
 } from '../../app/messages.ts';
-import type { TaskStatusName } from '../../core/types.ts';
+import { TASK_STATUS_NAMES } from '../../core/types.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { attemptOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
@@ -22,7 +22,6 @@ import {
 } from '../schemas/messages.ts';
 
 const tags = ['Message Attempt'];
-const STATUS_NAMES: readonly TaskStatusName[] = ['success', 'pending', 'fail', 'sending'];
 const AttemptParams = Type.Object({ app_id: Uid, msg_id: Uid, attempt_id: Uid });
 
 /** Attempts are only ever success (0) or fail (2); other statuses match none. */
@@ -152,7 +151,7 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
       }
       const page = await listEndpointMessages(deps, request.scope, ref, {
         ...query,
-        status: q.status === undefined || q.status === null ? null : STATUS_NAMES[q.status]!,
+        status: q.status === undefined || q.status === null ? null : TASK_STATUS_NAMES[q.status]!,
       });
       const json = pageJson(page, ({ task, message }) =>
         messageJson(message, query.withContent, statusFields(task)),

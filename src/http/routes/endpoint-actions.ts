@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import {
   type BackgroundTaskResult,
+  bulkReplay,
   endpointStats,
   getHeaders,
   getSecret,
@@ -10,12 +11,15 @@ import {
   setHeaders,
 } from '../../app/endpoint-actions.ts';
 import { sendExample } from '../../app/publish.ts';
+import { invalid } from '../../core/errors.ts';
+import { TASK_STATUS_NAMES } from '../../core/types.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody, sendJson } from '../context.ts';
 import { iso, messageJson } from '../dto.ts';
 import { toMs } from '../query.ts';
 import { EndpointParams } from '../schemas/common.ts';
 import {
+  BulkReplayIn,
   EndpointHeadersIn,
   EndpointHeadersOut,
   EndpointHeadersPatchIn,
@@ -182,6 +186,33 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
         reply,
         await replayMissing(deps, request.scope, refOf(request.params), windowOf(request.body)),
       ),
+  );
+
+  // Svix's bulk-replay (not in the reference; the SDK's endpoint.bulkReplay).
+  api.post(
+    `${base}/bulk-replay`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.bulk-replay',
+        params: EndpointParams,
+        body: BulkReplayIn,
+        response: { 202: ReplayOut },
+      },
+    },
+    async (request, reply) => {
+      const { status, statusCodeClass, eventTypes, channel, tag } = request.body;
+      if (statusCodeClass != null)
+        throw invalid(['body', 'statusCodeClass'], 'is not supported: filter on status instead');
+      const filters = {
+        status: status == null ? null : TASK_STATUS_NAMES[status]!,
+        eventTypes: eventTypes ?? null,
+        channel: channel ?? null,
+        tag: tag ?? null,
+      };
+      const ref = refOf(request.params);
+      return sendTask(reply, await bulkReplay(deps, request.scope, ref, windowOf(request.body), filters));
+    },
   );
 
   /** The answer to a recover or replay: the deliveries it made due are sent after it (wake). */

@@ -60,6 +60,8 @@ export const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', 
 export const Rate = Type.Integer({ minimum: 1, maximum: 65535 });
 export const RateOut = Type.Integer({ minimum: 0 });
 
+// As the svix SDK documents a message's tags (free-form, for filtering lists).
+export const Tag = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9\\-_./\\\\#]+$' });
 export const MessageStatus = Type.Unsafe<0 | 1 | 2 | 3>({
   title: 'MessageStatus',
   type: 'integer',

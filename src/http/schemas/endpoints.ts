@@ -6,12 +6,14 @@ import {
   Description,
   deliveryStatusFields,
   EventTypeName,
+  MessageStatus,
   Metadata,
   NewUid,
   Nullable,
   Rate,
   RateOut,
   Secret,
+  Tag,
   Text,
 } from './common.ts';
 
@@ -148,7 +150,20 @@ export const RecoverOut = Type.Object(
 export const ReplayIn = Type.Object(window);
 export const ReplayOut = Type.Object({
   ...RecoverOut.properties,
-  task: Type.Unsafe<'endpoint.replay'>({ type: 'string', enum: ['endpoint.replay'] }),
+  task: Type.Unsafe<'endpoint.replay' | 'endpoint.bulk-replay'>({
+    type: 'string',
+    enum: ['endpoint.replay', 'endpoint.bulk-replay'],
+  }),
+});
+// The Svix SDK's BulkReplayIn: a window and the filters of an endpoint's message list (statusCodeClass,
+// which needs each delivery's last attempt, is refused by name when set).
+export const BulkReplayIn = Type.Object({
+  ...window,
+  status: Type.Optional(Nullable(MessageStatus)),
+  statusCodeClass: Type.Optional(Nullable(Type.Integer())),
+  eventTypes: Type.Optional(Nullable(Type.Array(EventTypeName, { maxItems: 250 }))),
+  channel: Type.Optional(Nullable(Channel)),
+  tag: Type.Optional(Nullable(Tag)),
 });
 export const EventExampleIn = Type.Object(
   {

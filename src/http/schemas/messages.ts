@@ -12,12 +12,10 @@ import {
   Nullable,
   PageParams,
   StatusFilter,
+  Tag,
   TimeParams,
   Uid,
 } from './common.ts';
-
-// As the svix SDK documents a message's tags (free-form, for filtering lists).
-const Tag = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9\\-_./\\\\#]+$' });
 
 const Channels = Type.Array(Channel, { minItems: 1, maxItems: 5, uniqueItems: true });
 
