@@ -129,8 +129,10 @@ export function replayMissing(
   );
 }
 
-/** Which of the endpoint's deliveries a bulk replay resends, beside its window. */
-export type BulkReplayFilters = Pick<TaskQuery, 'status' | 'channel' | 'tag' | 'eventTypes'>;
+/** Which of the endpoint's deliveries a bulk replay resends, beside its window ('canceled': none). */
+export type BulkReplayFilters = Pick<TaskQuery, 'channel' | 'tag' | 'eventTypes'> & {
+  status: TaskQuery['status'] | 'canceled';
+};
 
 /**
  * Svix's bulk-replay: resends each delivery to the endpoint of a message of [since, until) that the
@@ -144,8 +146,17 @@ export function bulkReplay(
   range: { since: number; until?: number | null },
   filters: BulkReplayFilters,
 ): Promise<BackgroundTaskResult<'endpoint.bulk-replay'>> {
+  const { status, ...rest } = filters;
   return overWindow(deps, scope, ref, range, 'endpoint.bulk-replay', async (endpoint, since, until, now) => {
-    const query = { ...filters, limit: 250, order: 'ascending' as const, after: since - 1, before: until };
+    if (status === 'canceled') return 0; // Doorbell cancels no delivery
+    const query = {
+      ...rest,
+      status,
+      limit: 250,
+      order: 'ascending' as const,
+      after: since - 1,
+      before: until,
+    };
     let [iterator, resent] = [null as string | null, 0];
     for (;;) {
       const page = await deps.store.tasks.listForEndpoint(endpoint.id, { ...query, iterator });

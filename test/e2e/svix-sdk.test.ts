@@ -276,6 +276,8 @@ await describeEachDriver((driver) => {
     const again = (await svix.messageAttempt.listByMsg(app.id, signup.id)).data;
     assert.deepEqual(again.map((a) => a.triggerType).sort(), [0, 1], 'a manual attempt beside the first');
 
+    const none = await svix.endpoint.bulkReplay(app.id, ep.id, { since, status: MessageStatus.Canceled });
+    assert.equal(none.task, 'endpoint.bulk-replay', 'canceled matches no delivery: nothing is resent');
     await svix.endpoint.bulkReplay(app.id, ep.id, { since, status: MessageStatus.Success });
     await recorded(6);
     assert.deepEqual([arrivals(signup.id), arrivals(order.id), arrivals(gone.id)], [3, 2, 1]);

@@ -205,7 +205,7 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
       if (statusCodeClass != null)
         throw invalid(['body', 'statusCodeClass'], 'is not supported: filter on status instead');
       const filters = {
-        status: status == null ? null : TASK_STATUS_NAMES[status]!,
+        status: status == null ? null : status === 4 ? ('canceled' as const) : TASK_STATUS_NAMES[status]!,
         eventTypes: eventTypes ?? null,
         channel: channel ?? null,
         tag: tag ?? null,

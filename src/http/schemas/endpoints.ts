@@ -6,13 +6,13 @@ import {
   Description,
   deliveryStatusFields,
   EventTypeName,
-  MessageStatus,
   Metadata,
   NewUid,
   Nullable,
   Rate,
   RateOut,
   Secret,
+  StatusFilter,
   Tag,
   Text,
 } from './common.ts';
@@ -159,7 +159,7 @@ export const ReplayOut = Type.Object({
 // which needs each delivery's last attempt, is refused by name when set).
 export const BulkReplayIn = Type.Object({
   ...window,
-  status: Type.Optional(Nullable(MessageStatus)),
+  status: Type.Optional(Nullable(StatusFilter)),
   statusCodeClass: Type.Optional(Nullable(Type.Integer())),
   eventTypes: Type.Optional(Nullable(Type.Array(EventTypeName, { maxItems: 250 }))),
   channel: Type.Optional(Nullable(Channel)),
