@@ -8,15 +8,16 @@ import { dueAtOf } from '../store.ts';
 import { TASKS_CHANNEL } from './messages-sql.ts';
 import { type Pg, stmt } from './pg.ts';
 
-// The app's messages of the window from its id index, pruned to the window's days; `missing`: the message
-// still has its payload and no task for the endpoint. None once the endpoint is gone.
+const CHUNK_SIZE = 500;
+// A chunk of the app's messages of the window from its id index, pruned to the window's days; `missing`:
+// the message still has its payload and no task for the endpoint. None once the endpoint is gone.
 export const REPLAY_CHUNK = stmt(`SELECT m.id, m.event_type, m.channels, m.created_at, m.deliver_at,
     m.payload IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.msg_id = m.id AND t.endpoint_id = $2)
       AS missing
   FROM messages m
   WHERE m.app_id = $1 AND m.id >= $3 AND m.id < $4 AND m.id > $5 AND m.created_at >= $6 AND m.created_at < $7
     AND EXISTS (SELECT 1 FROM endpoints WHERE id = $2)
-  ORDER BY m.id LIMIT 500`);
+  ORDER BY m.id LIMIT ${CHUNK_SIZE}`);
 // The endpoint's row is key-share locked: a delete under way is waited for, and then nothing is inserted.
 // A message deleted meanwhile (retention) gets none; a task made meanwhile (a resend racing) is kept.
 const INSERT = stmt(`WITH ep AS (SELECT id FROM endpoints WHERE id = $2 FOR KEY SHARE), made AS (
@@ -63,7 +64,7 @@ export async function replayMissing(
       }));
     if (tasks.length > 0)
       made += (await db.one<{ n: number }>(INSERT, [JSON.stringify(tasks), endpoint.id, now]))!.n;
-    if (rows.length < 500) return made;
+    if (rows.length < CHUNK_SIZE) return made;
     after = rows.at(-1)!.id;
   }
 }

@@ -6,7 +6,8 @@ import { type Endpoint, TaskStatus } from '../../core/types.ts';
 import { dueAtOf } from '../store.ts';
 import type { Db } from './db.ts';
 
-// Messages read per commit (a few ms of the writer), from the app's id index; `missing`: the message
+const CHUNK_SIZE = 500;
+// The messages of a commit (a few ms of the writer), from the app's id index; `missing`: the message
 // still has its payload and no task for the endpoint. None once the endpoint is gone.
 const CHUNK = `SELECT m.id, m.event_type, m.channels, m.created_at, m.deliver_at,
     m.payload IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.msg_id = m.id AND t.endpoint_id = @endpoint)
@@ -14,7 +15,7 @@ const CHUNK = `SELECT m.id, m.event_type, m.channels, m.created_at, m.deliver_at
   FROM messages m INDEXED BY messages_app
   WHERE m.app_id = @app AND m.id >= @start AND m.id > @after AND m.id < @end
     AND EXISTS (SELECT 1 FROM endpoints WHERE id = @endpoint)
-  ORDER BY m.id LIMIT 500`;
+  ORDER BY m.id LIMIT ${CHUNK_SIZE}`;
 const INSERT = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
   created_at, updated_at) VALUES (?, ?, ?, ?, ${TaskStatus.pending}, 0, ?, NULL, ?, ?)`;
 
@@ -54,7 +55,7 @@ export async function replayMissing(
         db.run(INSERT, newId('task', now), endpoint.appId, r.id, endpoint.id, dueAt, r.created_at, now);
         n++;
       }
-      return { last: rows.at(-1)?.id, n, full: rows.length === 500 };
+      return { last: rows.at(-1)?.id, n, full: rows.length === CHUNK_SIZE };
     });
     made += chunk.n;
     if (!chunk.full || chunk.last === undefined) return made;
