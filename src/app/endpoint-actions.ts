@@ -1,10 +1,10 @@
 // Sub-resources of an endpoint: secret, rotation, custom headers, stats, recovery.
 import { randomBytes } from 'node:crypto';
 import { conflict, invalid, invalidRange } from '../core/errors.ts';
-import { newId } from '../core/ids.ts';
 import { generateSecret, isValidSecret, normalizeSecret } from '../core/signing.ts';
 import type { Endpoint } from '../core/types.ts';
 import type { EndpointStats, TaskQuery } from '../store/store.ts';
+import { runTask } from './background-tasks.ts';
 import { type AppDeps, requireCapability, type Scope } from './context.ts';
 import {
   checkHeaders,
@@ -191,6 +191,6 @@ async function overWindow<T extends string>(
       ? invalid(['body', 'since'], 'since must not be in the future')
       : invalid(['body', 'until'], 'until must not be before since');
   }
-  const due = await work(endpoint, range.since, until, now);
-  return { id: newId('qtask', now), status: 'running', task, updatedAt: now, due };
+  const { done, result: due } = await runTask(deps, task, now, () => work(endpoint, range.since, until, now));
+  return { id: done.id, status: 'running', task, updatedAt: now, due };
 }

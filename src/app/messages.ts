@@ -1,6 +1,5 @@
 // Reading messages and attempts, expunging content, and resending one delivery.
 import { conflict, DoorbellError, notFound } from '../core/errors.ts';
-import { newId } from '../core/ids.ts';
 import type { Attempt, Message, Page, PageQuery } from '../core/types.ts';
 import type {
   AttemptQuery,
@@ -9,6 +8,7 @@ import type {
   TaskWithEndpoint,
   TaskWithMessage,
 } from '../store/store.ts';
+import { runTask } from './background-tasks.ts';
 import { type AppDeps, requireAdmin, requireCapability, resolveApp, type Scope } from './context.ts';
 import { resolveEndpoint } from './endpoints.ts';
 
@@ -66,13 +66,9 @@ export async function expungeAllMessages(
   requireAdmin(scope);
   const app = await resolveApp(deps.store, scope, appIdOrUid);
   const now = deps.now();
-  await deps.store.messages.expungeAll(app.id, now + 1);
-  return {
-    id: newId('qtask', now),
-    status: 'finished',
-    task: 'application.purge_content',
-    updatedAt: deps.now(),
-  };
+  const task = 'application.purge_content';
+  const { done } = await runTask(deps, task, now, () => deps.store.messages.expungeAll(app.id, now + 1));
+  return { id: done.id, status: 'finished', task, updatedAt: done.updatedAt };
 }
 
 /**

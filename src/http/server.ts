@@ -21,6 +21,7 @@ import { parseQueryString } from './query.ts';
 import { applicationRoutes } from './routes/applications.ts';
 import { attemptRoutes } from './routes/attempts.ts';
 import { authRoutes } from './routes/auth.ts';
+import { backgroundTaskRoutes } from './routes/background-tasks.ts';
 import { endpointActionRoutes } from './routes/endpoint-actions.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventTypeRoutes } from './routes/event-types.ts';
@@ -171,6 +172,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       messageRoutes(api, ctx);
       attemptRoutes(api, ctx);
       authRoutes(api, ctx);
+      backgroundTaskRoutes(api, ctx);
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>
         app.swagger(),
       );

@@ -26,6 +26,7 @@ const PINNED: Record<string, Record<string, string>> = {
     '015-message-retired-index.sql': '6cff2eb08f570990',
     '016-idempotency-request.sql': 'f9feab2ed6efcaad',
     '017-drop-attempts-app-index.sql': 'cf625dbe2151a508',
+    '018-background-tasks.sql': '579688233efd683d',
   },
   postgres: {
     '001-init.sql': '8a6fcaf33adee8a8',
@@ -43,6 +44,7 @@ const PINNED: Record<string, Record<string, string>> = {
     '013-failed-indexes.sql': '645d5a80befe4d3f',
     '014-orphan-endpoints.sql': '273664f91ac92732',
     '015-idempotency-request.sql': 'aa32006bf0c44171',
+    '016-background-tasks.sql': '9eefc641884fb582',
   },
 };
 

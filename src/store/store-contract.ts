@@ -15,6 +15,8 @@ import type {
   TaskNext,
 } from '../core/types.ts';
 import {
+  BACKGROUND_TASK_KEEP_MS,
+  type BackgroundTask,
   type ClaimedTask,
   ConflictError,
   type FinishInput,
@@ -1757,6 +1759,40 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal((await s.attempts.get(app.id, m2.id, x2!))?.response, 'EXPUNGED'); // as Svix writes it
         assert.equal(await s.attempts.get(app.id, m1.id, x2!), null);
         assert.equal(await s.attempts.expungeContent(app.id, m1.id, x2!), false);
+      });
+    });
+
+    describe('background tasks', () => {
+      const bg = (at: number, task = 'endpoint.recover'): BackgroundTask => ({
+        id: newId('qtask', at),
+        task,
+        status: 'finished',
+        data: { n: at - T0 },
+        updatedAt: at,
+      });
+
+      test('kept, found by id, listed newest first and by kind, a page at a time', async (s) => {
+        const tasks = [bg(T0), bg(T0 + 1, 'endpoint.replay'), bg(T0 + 2), bg(T0 + 3)];
+        for (const t of tasks) await s.backgroundTasks.put(t);
+        assert.deepEqual(await s.backgroundTasks.get(tasks[1]!.id), tasks[1]);
+        assert.equal(await s.backgroundTasks.get(newId('qtask', T0)), null);
+        const first = await s.backgroundTasks.list({ limit: 2 });
+        assert.deepEqual(first.data, [tasks[3], tasks[2]]);
+        const rest = await s.backgroundTasks.list({ limit: 2, iterator: first.iterator });
+        assert.deepEqual([rest.data, rest.done], [[tasks[1], tasks[0]], true]);
+        const replays = await s.backgroundTasks.list({ limit: 10, task: 'endpoint.replay' });
+        assert.deepEqual(replays.data, [tasks[1]]);
+      });
+
+      test('one kept is forgotten once a task finishes more than the keep period after it', async (s) => {
+        const old = bg(T0);
+        await s.backgroundTasks.put(old);
+        await s.backgroundTasks.put(bg(T0 + BACKGROUND_TASK_KEEP_MS - 1000));
+        assert.deepEqual(await s.backgroundTasks.get(old.id), old, 'within the period');
+        const late = bg(T0 + BACKGROUND_TASK_KEEP_MS + 1000);
+        await s.backgroundTasks.put(late);
+        assert.equal(await s.backgroundTasks.get(old.id), null);
+        assert.equal((await s.backgroundTasks.list({ limit: 10 })).data.length, 2);
       });
     });
 

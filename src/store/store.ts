@@ -85,6 +85,22 @@ export interface AttemptQuery extends PageQuery, TimeRange, MessageFilters {
   statusCodeClass?: 0 | 100 | 200 | 300 | 400 | 500 | null; // 0: no response
 }
 
+/**
+ * Work over many messages an API call ran (a recover, a replay, an expunge of all contents), as Svix's
+ * background tasks: each is done by the time its call answers, and kept to be looked up by its id.
+ */
+export interface BackgroundTask {
+  id: string; // qtask_…
+  task: string; // Svix's BackgroundTaskType: endpoint.recover, endpoint.replay…
+  status: 'finished';
+  data: Record<string, unknown>;
+  updatedAt: number;
+}
+
+export interface BackgroundTaskQuery extends PageQuery {
+  task?: string | null;
+}
+
 export interface TaskQuery extends PageQuery, TimeRange, MessageFilters, Content {
   /** The status shown (core's shownStatus): while a manual attempt is pending, the state it would restore. */
   status?: TaskStatusName | null;
@@ -109,6 +125,9 @@ export interface KeptResponse {
 }
 
 /** When a published message's tasks are first due: at its deliverAt, unless that has passed. */
+/** How long a finished background task is kept to be looked up. */
+export const BACKGROUND_TASK_KEEP_MS = 30 * 24 * 3600_000;
+
 export const dueAtOf = (message: Pick<Message, 'deliverAt'>, now: number): number =>
   Math.max(now, message.deliverAt ?? now);
 
@@ -420,6 +439,13 @@ export interface Store {
     list(appId: string, query: AttemptQuery): Promise<Page<Attempt>>;
     /** Replaces the stored response with 'EXPUNGED', as Svix does. */
     expungeContent(appId: string, msgId: string, attemptId: string): Promise<boolean>;
+  };
+  backgroundTasks: {
+    /** Keeps a finished task; those finished more than BACKGROUND_TASK_KEEP_MS before it are forgotten. */
+    put(task: BackgroundTask): Promise<void>;
+    get(id: string): Promise<BackgroundTask | null>;
+    /** Newest first unless asked otherwise. */
+    list(query: BackgroundTaskQuery): Promise<Page<BackgroundTask>>;
   };
   /**
    * Responses replayed for a repeated `idempotency-key`, shared by every API process. A key's row is

@@ -2,7 +2,15 @@
 // svix's own Webhook.verify that what arrives is signed as Svix would sign it. Runs once per store driver.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type ApiException, MessageStatus, messageInRaw, Svix, Webhook } from 'svix';
+import {
+  type ApiException,
+  BackgroundTaskStatus,
+  BackgroundTaskType,
+  MessageStatus,
+  messageInRaw,
+  Svix,
+  Webhook,
+} from 'svix';
 import type { Running } from '../../src/bin/serve.ts';
 import { describeEachDriver, start, TOKEN, until } from '../support/in-process.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
@@ -286,6 +294,37 @@ await describeEachDriver((driver) => {
       (e: ApiException<{ detail: Array<{ loc: string[] }> }>) =>
         e.code === 422 && e.body.detail[0]!.loc.includes('statusCodeClass'),
     );
+  });
+
+  test('each recover, replay and expunge of all contents is a background task, finished, found by its id', async () => {
+    const app = await svix.application.create({ name: 'Tasks', uid: 'tasks-app' });
+    const ep = await svix.endpoint.create(app.id, { url: ok.url });
+    const since = new Date(Date.now() - 3600_000);
+    const ran = [
+      await svix.endpoint.recover(app.id, ep.id, { since }),
+      await svix.endpoint.replayMissing(app.id, ep.id, { since }),
+      await svix.endpoint.bulkReplay(app.id, ep.id, { since }),
+      await svix.message.expungeAllContents(app.id),
+    ];
+    for (const t of ran) {
+      const found = await svix.backgroundTask.get(t.id);
+      assert.deepEqual([found.id, found.task, found.status], [t.id, t.task, 'finished']);
+      assert.ok(found.updatedAt.getTime() >= t.updatedAt.getTime());
+    }
+    const listed = await svix.backgroundTask.list({ limit: 250 });
+    const ids = listed.data.map((t) => t.id);
+    assert.deepEqual(ids.slice(0, 4), ran.map((t) => t.id).reverse(), 'newest first');
+    const replays = await svix.backgroundTask.list({ task: BackgroundTaskType.EndpointReplay });
+    assert.ok(
+      replays.data.every((t) => t.task === 'endpoint.replay') &&
+        replays.data.some((t) => t.id === ran[1]!.id),
+    );
+    assert.deepEqual((await svix.backgroundTask.list({ status: BackgroundTaskStatus.Running })).data, []);
+    const missing = (e: ApiException<unknown>) => e.code === 404;
+    await assert.rejects(svix.backgroundTask.get('qtask_01HF7YAT010000000000000005'), missing);
+    const portal = await svix.authentication.appPortalAccess(app.id, {});
+    const scoped = new Svix(portal.token, { serverUrl: doorbell.url });
+    await assert.rejects(scoped.backgroundTask.get(ran[0]!.id), (e: ApiException<unknown>) => e.code === 403);
   });
 
   test('precheck says whether a message would go to any endpoint, as a publish would send it', async () => {

@@ -5,6 +5,7 @@
 import { type Store, StoreUnavailableError } from '../store.ts';
 import { appsSql, DELETE_ORPHAN_ENDPOINTS } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
+import { backgroundTasksSql } from './background-tasks-sql.ts';
 import { endpointsSql } from './endpoints-sql.ts';
 import { eventTypesSql } from './event-types-sql.ts';
 import { idempotencySql, settingsSql } from './kv-sql.ts';
@@ -91,6 +92,7 @@ export async function openPostgresStore(
     messages: messagesSql(db, group, upkeep),
     tasks: tasksSql(db, partitions),
     attempts: attemptsSql(db),
+    backgroundTasks: backgroundTasksSql(db),
     idempotency: idempotencySql(db),
     settings: settingsSql(db),
     maintainPartitions: (now, retentionMs) => partitions.maintain(now, retentionMs),

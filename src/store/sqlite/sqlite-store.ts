@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { type Store, StoreUnavailableError } from '../store.ts';
 import { appsSql } from './apps-sql.ts';
 import { attemptsSql } from './attempts-sql.ts';
+import { backgroundTasksSql } from './background-tasks-sql.ts';
 import { LOG_LIMIT_BYTES, startCheckpointer, WAL_PAGES } from './checkpointer.ts';
 import { Db } from './db.ts';
 import { endpointsSql, failingEndpoints } from './endpoints-sql.ts';
@@ -118,6 +119,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       messages: messagesSql(db, options.retentionMs ?? null),
       tasks: tasksSql(db),
       attempts: attemptsSql(db),
+      backgroundTasks: backgroundTasksSql(db),
       idempotency: idempotencySql(db),
       settings: settingsSql(db),
       async close() {
