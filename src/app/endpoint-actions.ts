@@ -137,7 +137,7 @@ export type BulkReplayFilters = Pick<TaskQuery, 'channel' | 'tag' | 'eventTypes'
 /**
  * Svix's bulk-replay: resends each delivery to the endpoint of a message of [since, until) that the
  * filters take, delivered or not, as a resend of each would (one manual attempt), but those whose
- * payload is gone. A page of deliveries at a time, resent together (one commit).
+ * payload is gone. A page of deliveries at a time.
  */
 export function bulkReplay(
   deps: AppDeps,

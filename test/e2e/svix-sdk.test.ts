@@ -320,6 +320,8 @@ await describeEachDriver((driver) => {
         replays.data.some((t) => t.id === ran[1]!.id),
     );
     assert.deepEqual((await svix.backgroundTask.list({ status: BackgroundTaskStatus.Running })).data, []);
+    const broadcasts = await svix.backgroundTask.list({ task: BackgroundTaskType.MessageBroadcast });
+    assert.deepEqual(broadcasts.data, [], 'a kind of the SDK Doorbell never runs');
     const missing = (e: ApiException<unknown>) => e.code === 404;
     await assert.rejects(svix.backgroundTask.get('qtask_01HF7YAT010000000000000005'), missing);
     const portal = await svix.authentication.appPortalAccess(app.id, {});

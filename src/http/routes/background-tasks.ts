@@ -10,6 +10,14 @@ import { DateTime, Nullable, Ordering, PageParams, Uid } from '../schemas/common
 
 const tags = ['Background Task'];
 const TASKS = ['endpoint.recover', 'endpoint.replay', 'endpoint.bulk-replay', 'application.purge_content'];
+// The SDK's BackgroundTaskType: a list may ask for any of them (those Doorbell never runs match none).
+const SDK_TASKS = [
+  ...TASKS,
+  'application.stats',
+  'message.broadcast',
+  'sdk.generate',
+  'event-type.aggregate',
+];
 const BackgroundTaskOut = Type.Object({
   id: Type.String(),
   status: Type.Unsafe<'finished'>({ type: 'string', enum: ['finished'] }),
@@ -24,7 +32,7 @@ const ListQuery = Type.Object({
   status: Type.Optional(
     Nullable(Type.Unsafe<string>({ type: 'string', enum: ['running', 'finished', 'failed'] })),
   ),
-  task: Type.Optional(Nullable(Type.Unsafe<string>({ type: 'string', enum: TASKS }))),
+  task: Type.Optional(Nullable(Type.Unsafe<string>({ type: 'string', enum: SDK_TASKS }))),
 });
 
 const taskOut = (t: BackgroundTask) => ({ ...t, updatedAt: iso(t.updatedAt) });
