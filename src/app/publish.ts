@@ -5,7 +5,7 @@ import { within } from '../core/deadline.ts';
 import { conflict, notFound } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { matches } from '../core/subscription.ts';
-import type { Message } from '../core/types.ts';
+import type { Application, Message } from '../core/types.ts';
 import { emit } from '../observability/events.ts';
 import {
   type KeptResponse,
@@ -97,6 +97,25 @@ const lookupsLate = () =>
     `the database did not answer the reads before the publish within ${LOOKUPS_MS / 1000} s: retry`,
   );
 
+/**
+ * The application a message would be published to (null when it does not exist), read with the event
+ * type, which must not be archived. Read together: on a database far away, each read after another is
+ * a round trip more.
+ */
+async function appForEventType(
+  deps: PublishDeps,
+  scope: Scope,
+  appIdOrUid: string,
+  eventTypeName: string,
+): Promise<Application | null> {
+  const [eventType, app] = await Promise.all([
+    deps.cache.eventType(deps.store, eventTypeName),
+    findApp(deps, scope, appIdOrUid),
+  ]);
+  checkNotArchived(eventType, ['body', 'eventType']);
+  return app;
+}
+
 export async function publishMessage(
   deps: PublishDeps,
   scope: Scope,
@@ -107,12 +126,8 @@ export async function publishMessage(
   // As in Svix: publishing is the operator's; an app-portal token manages endpoints and reads messages.
   requireAdmin(scope);
   const lookups = async () => {
-    // Read together: on a database far away, each read after another is a round trip more.
-    const [eventType, found] = await Promise.all([
-      deps.cache.eventType(deps.store, input.eventType),
-      findApp(deps, scope, appIdOrUid),
-    ]);
-    checkNotArchived(eventType, ['body', 'eventType']); // before the application may be created
+    // The event type is checked before the application may be created.
+    const found = await appForEventType(deps, scope, appIdOrUid, input.eventType);
     if (found) return { app: found, endpoints: await deps.cache.endpoints(deps.store, found.id) };
     const { app, created } = await createNamedApp(deps, scope, appIdOrUid, input.application);
     // An application this publish created has no endpoints yet.
@@ -148,11 +163,7 @@ export async function precheckMessage(
   input: Pick<PublishInput, 'eventType' | 'channels'>,
 ): Promise<boolean> {
   requireAdmin(scope);
-  const [eventType, app] = await Promise.all([
-    deps.cache.eventType(deps.store, input.eventType),
-    findApp(deps, scope, appIdOrUid),
-  ]);
-  checkNotArchived(eventType, ['body', 'eventType']);
+  const app = await appForEventType(deps, scope, appIdOrUid, input.eventType);
   if (!app) throw notFound('application');
   const message = { eventType: input.eventType, channels: input.channels ?? null };
   return (await deps.cache.endpoints(deps.store, app.id)).some((e) => matches(e, message));
