@@ -14,6 +14,7 @@ const CHUNK = `SELECT m.id, m.event_type, m.channels, m.created_at, m.deliver_at
       AS missing
   FROM messages m INDEXED BY messages_app
   WHERE m.app_id = @app AND m.id >= @start AND m.id > @after AND m.id < @end
+    AND m.created_at >= @since AND m.created_at < @until
     AND EXISTS (SELECT 1 FROM endpoints WHERE id = @endpoint)
   ORDER BY m.id LIMIT ${CHUNK_SIZE}`;
 const INSERT = `INSERT INTO tasks (id, app_id, msg_id, endpoint_id, status, attempts, next_at, lease_until,
@@ -41,6 +42,8 @@ export async function replayMissing(
     endpoint: endpoint.id,
     start: idFloor('msg', since),
     end: idFloor('msg', until),
+    since,
+    until,
   };
   let [after, made] = ['', 0];
   for (;;) {
@@ -49,8 +52,7 @@ export async function replayMissing(
       let n = 0;
       for (const r of rows) {
         const message = { eventType: r.event_type, channels: r.channels && JSON.parse(r.channels) };
-        if (!r.missing || r.created_at < since || r.created_at >= until || !matches(endpoint, message))
-          continue;
+        if (!r.missing || !matches(endpoint, message)) continue;
         const dueAt = dueAtOf({ deliverAt: r.deliver_at }, now);
         db.run(INSERT, newId('task', now), endpoint.appId, r.id, endpoint.id, dueAt, r.created_at, now);
         n++;
