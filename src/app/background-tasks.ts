@@ -28,11 +28,15 @@ export async function getBackgroundTask(deps: AppDeps, scope: Scope, id: string)
   return task;
 }
 
-export function listBackgroundTasks(
+/** `status`: every task kept has finished, so `running` and `failed` match none. */
+export async function listBackgroundTasks(
   deps: AppDeps,
   scope: Scope,
-  query: BackgroundTaskQuery,
+  query: BackgroundTaskQuery & { status?: string | null },
 ): Promise<Page<BackgroundTask>> {
   requireAdmin(scope);
-  return deps.store.backgroundTasks.list(query);
+  const { status, ...rest } = query;
+  if (status === 'running' || status === 'failed')
+    return { data: [], iterator: null, prevIterator: null, done: true };
+  return deps.store.backgroundTasks.list(rest);
 }

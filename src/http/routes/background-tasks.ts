@@ -28,7 +28,6 @@ const BackgroundTaskOut = Type.Object({
 const ListQuery = Type.Object({
   ...PageParams,
   order: Type.Optional(Ordering),
-  // Every task here has finished: running and failed match none.
   status: Type.Optional(
     Nullable(Type.Unsafe<string>({ type: 'string', enum: ['running', 'finished', 'failed'] })),
   ),
@@ -57,10 +56,8 @@ export function backgroundTaskRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request) => {
       const q = request.query;
-      const page = pageQuery(q, 'qtask', q.order);
-      const none = q.status === 'running' || q.status === 'failed';
-      const tasks = await listBackgroundTasks(deps, request.scope, { ...page, task: q.task ?? null });
-      return pageOut(none ? { data: [], iterator: null, prevIterator: null, done: true } : tasks, taskOut);
+      const query = { ...pageQuery(q, 'qtask', q.order), task: q.task ?? null, status: q.status ?? null };
+      return pageOut(await listBackgroundTasks(deps, request.scope, query), taskOut);
     },
   );
 
