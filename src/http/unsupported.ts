@@ -7,12 +7,15 @@ const WHY = {
   sessionIds: 'app-portal sessions are not supported',
   exclude_apps_with_no_endpoints: 'applications are listed whatever their endpoints',
   exclude_apps_with_disabled_endpoints: 'applications are listed whatever their endpoints',
+  code: 'transformations are not supported',
+  enabled: 'transformations are not supported',
+  variables: 'transformations are not supported',
 } as const;
 
-/** Unset, as the SDK sends what its caller left out: absent, null, false, '' or []. */
+/** Unset, as the SDK sends what its caller left out: absent, null, false, '', [] or {}. */
 function isSet(value: unknown): boolean {
   if (value === undefined || value === null || value === false || value === '') return false;
-  return !(Array.isArray(value) && value.length === 0);
+  return typeof value !== 'object' || Object.keys(value).length > 0;
 }
 
 /** Checked before anything is written: the first field that is set is a 422 naming it. */

@@ -24,6 +24,7 @@ const VALID: Record<string, object> = {
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate': { key: SECRET },
   'PUT /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers': { headers: { 'x-a': 'b' } },
   'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers': { headers: { 'x-a': 'b' } },
+  'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation': {},
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/recover': { since: SINCE },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing': { since: SINCE },
   'POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay': { since: SINCE },

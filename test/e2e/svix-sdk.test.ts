@@ -179,6 +179,32 @@ await describeEachDriver((driver) => {
     await assert.rejects(svix.eventType.get('grouped'), (e: ApiException<unknown>) => e.code === 404);
     assert.equal((await svix.eventType.get('ungrouped')).description, 'd');
 
+    // Transformations: each endpoint's is off; turning one on is refused, turning it off is kept as it is.
+    const ep = (await svix.endpoint.list(app.id)).data[0]!;
+    const isOff = async () =>
+      assert.equal((await svix.endpoint.transformationGet(app.id, ep.id)).enabled, false);
+    await isOff();
+    await refusedAs(
+      () => svix.endpoint.patchTransformation(app.id, ep.id, { enabled: true }),
+      ['body', 'enabled'],
+    );
+    await refusedAs(() => svix.endpoint.patchTransformation(app.id, ep.id, { code: 'x' }), ['body', 'code']);
+    const variables = { variables: { k: 'v' } };
+    await refusedAs(() => svix.endpoint.patchTransformation(app.id, ep.id, variables), ['body', 'variables']);
+    await svix.endpoint.patchTransformation(app.id, ep.id, { enabled: false, code: null });
+    await svix.endpoint.transformationPartialUpdate(app.id, ep.id);
+    await isOff();
+    const { token } = await svix.authentication.appPortalAccess(app.id, { readOnly: true });
+    const reader = new Svix(token, { serverUrl: doorbell.url });
+    assert.equal((await reader.endpoint.transformationGet(app.id, ep.id)).enabled, false);
+    await assert.rejects(
+      reader.endpoint.patchTransformation(app.id, ep.id, {}),
+      (e: ApiException<unknown>) => e.code === 403,
+    );
+    const missing = (e: ApiException<unknown>) => e.code === 404;
+    await assert.rejects(svix.endpoint.transformationGet(app.id, 'ep_missing'), missing);
+    await assert.rejects(svix.endpoint.patchTransformation(app.id, 'ep_missing', {}), missing);
+
     const access = { application: { name: 'x', uid: 'session-app' }, sessionId: 's' };
     await refusedAs(() => svix.authentication.appPortalAccess('session-app', access), ['body', 'sessionId']);
     await assert.rejects(svix.application.get('session-app'), (e: ApiException<unknown>) => e.code === 404);
@@ -391,6 +417,27 @@ await describeEachDriver((driver) => {
     } finally {
       await rx.close();
     }
+  });
+
+  test("dashboardAccess, app-portal-access's older name, gives a working token for an existing app", async () => {
+    const app = await svix.application.create({ name: 'Dashboard', uid: 'dashboard-app' });
+    await svix.endpoint.create(app.id, { url: ok.url });
+    const access = await svix.authentication.dashboardAccess('dashboard-app'); // by uid
+    assert.match(access.token, /^appsk_/);
+    assert.ok(access.url.endsWith(`/portal/${app.id}#token=${access.token}`), access.url);
+    const scoped = new Svix(access.token, { serverUrl: doorbell.url });
+    assert.equal((await scoped.endpoint.list(app.id)).data.length, 1);
+    const other = await svix.application.create({ name: 'Other' });
+    await assert.rejects(scoped.endpoint.list(other.id), (e: ApiException<unknown>) => e.code === 404);
+    await assert.rejects(
+      scoped.authentication.dashboardAccess(app.id),
+      (e: ApiException<unknown>) => e.code === 403,
+    );
+    await assert.rejects(
+      svix.authentication.dashboardAccess('no-such-app'),
+      (e: ApiException<unknown>) => e.code === 404,
+    );
+    await assert.rejects(svix.application.get('no-such-app'), (e: ApiException<unknown>) => e.code === 404);
   });
 
   test('expireAll ends the portal tokens issued so far, after the delay asked for', async () => {

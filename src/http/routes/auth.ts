@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { getApplication, getOrCreateApp } from '../../app/applications.ts';
 import { type Capability, requireAdmin } from '../../app/context.ts';
 import { forbidden, invalid } from '../../core/errors.ts';
@@ -23,6 +24,12 @@ function capabilitiesOf(body: { capabilities?: Capability[] | null; readOnly?: b
 }
 
 export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
+  /** Where the portal opens for `appId`, with its token in the fragment (never sent to a server). */
+  const portalUrl = (request: FastifyRequest, appId: string, token: string) => {
+    const base = deps.config.publicUrl ?? `${request.protocol}://${request.host}`;
+    return `${base.replace(/\/$/, '')}/portal/${appId}#token=${token}`;
+  };
+
   api.post(
     '/auth/app-portal-access/:app_id',
     {
@@ -45,11 +52,29 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
         ? { ...body.application, rateLimit: rateOf(body.application, ['body', 'application']) }
         : null;
       const app = await getOrCreateApp(deps, request.scope, request.params.app_id, application);
-      const now = deps.now();
       const ttl = body.expiry ? body.expiry * 1000 : undefined;
-      const token = await auth.issueAppToken(app.id, now, ttl, body.featureFlags, capabilities);
-      const base = deps.config.publicUrl ?? `${request.protocol}://${request.host}`;
-      return { token, url: `${base.replace(/\/$/, '')}/portal/${app.id}#token=${token}` };
+      const token = await auth.issueAppToken(app.id, deps.now(), ttl, body.featureFlags, capabilities);
+      return { token, url: portalUrl(request, app.id, token) };
+    },
+  );
+
+  // Svix's older name for app-portal-access: no body, and the application must exist.
+  api.post(
+    '/auth/dashboard-access/:app_id',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.authentication.dashboard-access',
+        params: AppParams,
+        response: { 200: AppPortalAccessOut },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request.scope);
+      void reply.header('cache-control', 'no-store');
+      const app = await getApplication(deps, request.scope, request.params.app_id);
+      const token = await auth.issueAppToken(app.id, deps.now());
+      return { token, url: portalUrl(request, app.id, token) };
     },
   );
 

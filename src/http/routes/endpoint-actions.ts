@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { requireCapability } from '../../app/context.ts';
 import {
   type BackgroundTaskResult,
   bulkReplay,
@@ -10,6 +11,7 @@ import {
   rotateSecret,
   setHeaders,
 } from '../../app/endpoint-actions.ts';
+import { resolveEndpoint } from '../../app/endpoints.ts';
 import { sendExample } from '../../app/publish.ts';
 import { invalid } from '../../core/errors.ts';
 import { TASK_STATUS_NAMES } from '../../core/types.ts';
@@ -26,6 +28,8 @@ import {
   EndpointSecretOut,
   EndpointSecretRotateIn,
   EndpointStats,
+  EndpointTransformationOut,
+  EndpointTransformationPatch,
   EventExampleIn,
   RecoverIn,
   RecoverOut,
@@ -34,6 +38,7 @@ import {
   StatsQuery,
 } from '../schemas/endpoints.ts';
 import { MessageOut } from '../schemas/messages.ts';
+import { refuseUnsupported } from '../unsupported.ts';
 import { keepOnCommit, keptMessage } from './messages.ts';
 
 const tags = ['Endpoint'];
@@ -129,6 +134,43 @@ export function endpointActionRoutes(api: Api, { deps, wake }: RouteContext): vo
         deleteHeaders.filter((name) => name !== '__proto__').map((name) => [name, null]),
       );
       await setHeaders(deps, request.scope, refOf(request.params), { ...headers, ...removed }, 'merge');
+      return noContent(reply);
+    },
+  );
+
+  // Transformations are not run here: each endpoint's is off, and turning one on is refused by name.
+  api.get(
+    `${base}/transformation`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.transformations-get',
+        params: EndpointParams,
+        response: { 200: EndpointTransformationOut },
+      },
+    },
+    async (request) => {
+      await resolveEndpoint(deps, request.scope, request.params.app_id, request.params.endpoint_id);
+      return { enabled: false };
+    },
+  );
+
+  api.patch(
+    `${base}/transformation`,
+    {
+      schema: {
+        tags,
+        operationId: 'v1.endpoint.transformations-partial-update',
+        params: EndpointParams,
+        body: EndpointTransformationPatch,
+        response: empty204,
+      },
+    },
+    async (request, reply) => {
+      requireCapability(request.scope, 'ManageTransformations');
+      const { code, enabled, variables } = request.body;
+      refuseUnsupported('body', { code, enabled, variables });
+      await resolveEndpoint(deps, request.scope, request.params.app_id, request.params.endpoint_id);
       return noContent(reply);
     },
   );

@@ -115,6 +115,14 @@ export const EndpointHeadersOut = Type.Object(
   { title: 'EndpointHeadersOut' },
 );
 
+// Beyond the reference (untitled): transformations, which Doorbell does not run.
+export const EndpointTransformationOut = Type.Object({ enabled: Type.Boolean() });
+export const EndpointTransformationPatch = Type.Object({
+  code: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  enabled: Type.Optional(Type.Boolean()),
+  variables: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()])),
+});
+
 export const EndpointStats = Type.Object(
   {
     success: Type.Integer(),
