@@ -304,6 +304,35 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await s.eventTypes.delete('invoice.paid'), false);
       });
 
+      test('putAll stores every write or, when one is stale, none', async (s) => {
+        const kept = mkEventType('a.kept', T0);
+        const changed = mkEventType('b.changed', T0);
+        await s.eventTypes.create(kept);
+        await s.eventTypes.create(changed);
+        const fresh = mkEventType('c.new', T0 + 1, { schemas: '{"1": {"type": "object"}}' });
+        const archived = { ...changed, archived: true, updatedAt: T0 + 1 };
+        const stale = [
+          { eventType: fresh, seen: null },
+          { eventType: archived, seen: changed.updatedAt },
+          { eventType: { ...kept, description: 'stale', updatedAt: T0 + 1 }, seen: T0 - 1 },
+        ];
+        assert.equal(await s.eventTypes.putAll(stale), false);
+        assert.equal(await s.eventTypes.get('c.new'), null, 'the new one is not stored either');
+        assert.deepEqual(await s.eventTypes.get('b.changed'), changed);
+        const taken = [
+          { eventType: archived, seen: changed.updatedAt },
+          { eventType: mkEventType('a.kept', T0 + 1), seen: null },
+        ];
+        assert.equal(await s.eventTypes.putAll(taken), false, 'a new name already taken');
+        assert.deepEqual(await s.eventTypes.get('b.changed'), changed);
+
+        assert.equal(await s.eventTypes.putAll(stale.slice(0, 2)), true);
+        assert.deepEqual(await s.eventTypes.get('c.new'), fresh);
+        assert.deepEqual(await s.eventTypes.get('b.changed'), archived);
+        assert.deepEqual(await s.eventTypes.get('a.kept'), kept);
+        assert.equal(await s.eventTypes.putAll([]), true);
+      });
+
       test('list by name, hiding archived unless asked', async (s) => {
         for (const n of ['c.x', 'a.x', 'd.x', 'b.x']) await s.eventTypes.create(mkEventType(n));
         await s.eventTypes.create(mkEventType('bb.archived', T0, { archived: true }));

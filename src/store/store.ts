@@ -323,6 +323,11 @@ export interface Store {
     list(query: EventTypeQuery): Promise<Page<EventType>>;
     /** Stores `eventType` if the row is still as `seen` (its updatedAt), as apps.update does. */
     update(eventType: EventType, seen: Pick<EventType, 'updatedAt'>): Promise<boolean>;
+    /**
+     * Stores all of them in one transaction, each only if still as `seen` (its updatedAt; null: a new
+     * name): false, and nothing stored, when one was changed or created meanwhile.
+     */
+    putAll(writes: ReadonlyArray<{ eventType: EventType; seen: number | null }>): Promise<boolean>;
     delete(name: string): Promise<boolean>;
   };
   endpoints: {

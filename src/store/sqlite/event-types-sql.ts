@@ -1,26 +1,40 @@
 // Event types, keyed and paginated by name.
 
+import type { EventType } from '../../core/types.ts';
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
+const INSERT = `INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
+  created_at, updated_at)`;
+const insertParams = (e: EventType) => [
+  e.name,
+  e.description,
+  e.schemas,
+  e.archived ? 1 : 0,
+  e.deprecated ? 1 : 0,
+  e.featureFlag,
+  e.createdAt,
+  e.updatedAt,
+];
+
 export function eventTypesSql(db: Db): Store['eventTypes'] {
+  const update = (e: EventType, seen: number) =>
+    db.run(
+      `UPDATE event_types SET description = ?, schemas = ?, archived = ?, deprecated = ?, feature_flag = ?,
+       updated_at = ? WHERE name = ? AND updated_at = ?`,
+      e.description,
+      e.schemas,
+      e.archived ? 1 : 0,
+      e.deprecated ? 1 : 0,
+      e.featureFlag,
+      e.updatedAt,
+      e.name,
+      seen,
+    ) > 0;
   return {
     async create(e) {
-      conflictAs('name', () =>
-        db.run(
-          `INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          e.name,
-          e.description,
-          e.schemas,
-          e.archived ? 1 : 0,
-          e.deprecated ? 1 : 0,
-          e.featureFlag,
-          e.createdAt,
-          e.updatedAt,
-        ),
-      );
+      conflictAs('name', () => db.run(`${INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ...insertParams(e)));
     },
     async get(name) {
       const row = db.get('SELECT * FROM event_types WHERE name = ?', name);
@@ -53,19 +67,28 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
       );
     },
     async update(e, seen) {
-      const changed = db.run(
-        `UPDATE event_types SET description = ?, schemas = ?, archived = ?, deprecated = ?, feature_flag = ?,
-         updated_at = ? WHERE name = ? AND updated_at = ?`,
-        e.description,
-        e.schemas,
-        e.archived ? 1 : 0,
-        e.deprecated ? 1 : 0,
-        e.featureFlag,
-        e.updatedAt,
-        e.name,
-        seen.updatedAt,
-      );
-      return changed > 0;
+      return update(e, seen.updatedAt);
+    },
+    async putAll(writes) {
+      const stale = new Error('changed meanwhile');
+      try {
+        db.tx(() => {
+          for (const { eventType: e, seen } of writes) {
+            const stored =
+              seen === null
+                ? db.run(
+                    `${INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+                    ...insertParams(e),
+                  ) > 0
+                : update(e, seen);
+            if (!stored) throw stale;
+          }
+        });
+        return true;
+      } catch (error) {
+        if (error === stale) return false;
+        throw error;
+      }
     },
     async delete(name) {
       return db.run('DELETE FROM event_types WHERE name = ?', name) > 0;
