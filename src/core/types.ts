@@ -63,6 +63,14 @@ export interface Message {
 }
 
 /** A message's payload is a JSON object (MessageIn.payload), as its receivers and SDKs expect. */
+/**
+ * Free text: any string without U+0000, which a PostgreSQL text column cannot hold, nor an unpaired
+ * surrogate (a JSON escape such as \ud800), which is not UTF-8 and would read back changed. Written to
+ * mean the same with and without the u flag (Ajv has it, generated clients' regexes often not): any
+ * character but NUL and surrogates, or a surrogate pair.
+ */
+export const PLAIN_TEXT = '^(?:[^\\u0000\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$';
+
 export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 

@@ -18,6 +18,10 @@ const VALID: Record<string, object> = {
   'POST /api/v1/event-type': { name: 'fz.new', description: 'd' },
   'PUT /api/v1/event-type/{event_type_name}': { description: 'd' },
   'PATCH /api/v1/event-type/{event_type_name}': {},
+  // Names the event types the other bodies and the paths use: with replaceAll, it archives all others.
+  'POST /api/v1/event-type/import/openapi': {
+    spec: { webhooks: { 'fz.ev': { post: { summary: 'd' } }, 'fz.path': { post: { summary: 'd' } } } },
+  },
   'POST /api/v1/app/{app_id}/endpoint': { url: 'http://127.0.0.1:9/y' },
   'PUT /api/v1/app/{app_id}/endpoint/{endpoint_id}': { url: 'http://127.0.0.1:9/y' },
   'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}': {},

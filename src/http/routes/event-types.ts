@@ -8,6 +8,7 @@ import {
   patchEventType,
   upsertEventType,
 } from '../../app/event-types.ts';
+import { importOpenApi } from '../../app/event-types-import.ts';
 import { aliased } from '../alias.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
@@ -16,6 +17,8 @@ import { pageQuery } from '../query.ts';
 import { memberText } from '../raw-payload.ts';
 import { ListResponse, Ordering, PageParams } from '../schemas/common.ts';
 import {
+  EventTypeImportOpenApiIn,
+  EventTypeImportOpenApiOut,
   EventTypeIn,
   EventTypeOut,
   EventTypeParams,
@@ -99,6 +102,22 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
     async (request, reply) => {
       const eventType = await createEventType(deps, request.scope, inputOf(request, request.body));
       return sendJson(reply, 201, eventTypeJson(eventType));
+    },
+  );
+
+  api.post(
+    '/event-type/import/openapi',
+    {
+      schema: {
+        tags,
+        operationId: 'v1.event-type.import-openapi',
+        body: EventTypeImportOpenApiIn,
+        response: { 200: EventTypeImportOpenApiOut },
+      },
+    },
+    async (request) => {
+      const { modified, toModify } = await importOpenApi(deps, request.scope, request.body);
+      return { data: toModify ? { modified, to_modify: toModify } : { modified } };
     },
   );
 

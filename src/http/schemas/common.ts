@@ -2,6 +2,7 @@
 // A schema's `title` is its name in the served document's components.schemas, as the reference names it
 // (src/http/openapi.ts): give one only to a schema that is that component of the reference.
 import { type Static, type TSchema, Type } from 'typebox';
+import { PLAIN_TEXT } from '../../core/types.ts';
 
 /** OpenAPI 3.0 `nullable`: understood by Ajv, fast-json-stringify and @fastify/swagger alike. */
 export const Nullable = <T extends TSchema>(schema: T) =>
@@ -12,13 +13,6 @@ export const IdPattern = '^[a-zA-Z0-9\\-_.]+$';
 const PATTERN_MESSAGES = new Map<string, string>();
 export const patternMessage = (pattern: unknown): string | undefined => PATTERN_MESSAGES.get(String(pattern));
 
-/**
- * Free text: any string without U+0000, which a PostgreSQL text column cannot hold, nor an unpaired
- * surrogate (a JSON escape such as \ud800), which is not UTF-8 and would read back changed. Written to
- * mean the same with and without the u flag (Ajv has it, generated clients' regexes often not): any
- * character but NUL and surrogates, or a surrogate pair.
- */
-const PLAIN_TEXT = '^(?:[^\\u0000\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$';
 PATTERN_MESSAGES.set(PLAIN_TEXT, 'must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate');
 export const Text = (options: { minLength?: number; maxLength?: number } = {}) =>
   Type.String({ ...options, pattern: PLAIN_TEXT });

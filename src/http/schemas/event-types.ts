@@ -38,3 +38,23 @@ export const EventTypeOut = Type.Object(
   },
   { title: 'EventTypeOut' },
 );
+
+// Beyond the reference (untitled): the SDK's eventType.importOpenapi.
+export const EventTypeImportOpenApiIn = Type.Object({
+  spec: Type.Optional(Nullable(AnyObject)),
+  specRaw: Type.Optional(Nullable(Type.String())),
+  dryRun: Type.Optional(Type.Boolean()),
+  replaceAll: Type.Optional(Type.Boolean()),
+});
+const EventTypeFromOpenApi = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  deprecated: Type.Boolean(),
+  schemas: Nullable(AnyObject),
+});
+export const EventTypeImportOpenApiOut = Type.Object({
+  data: Type.Object({
+    modified: Type.Array(Type.String()),
+    to_modify: Type.Optional(Nullable(Type.Array(EventTypeFromOpenApi))),
+  }),
+});

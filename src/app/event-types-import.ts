@@ -1,0 +1,121 @@
+// Event types imported from the webhooks of an OpenAPI document (core/openapi-webhooks.ts), as Svix's
+// POST /api/v1/event-type/import/openapi does: each is created, or updated and unarchived, in one
+// transaction; with `replaceAll`, every other live event type is archived; with `dryRun`, nothing is
+// written and the answer says what would be.
+import { parse } from 'yaml';
+import { conflict, DoorbellError, invalid } from '../core/errors.ts';
+import { eventTypesFromOpenApi, type WebhookEventType } from '../core/openapi-webhooks.ts';
+import type { EventType } from '../core/types.ts';
+import { requireAdmin, type Scope } from './context.ts';
+import type { EventTypeDeps } from './event-types.ts';
+
+export interface ImportInput {
+  spec?: unknown;
+  specRaw?: string | null;
+  dryRun?: boolean;
+  replaceAll?: boolean;
+}
+
+export interface ImportResult {
+  /** The names of the event types created, changed or archived (or that would be, in a dry run). */
+  modified: string[];
+  /** In a dry run, the event types of the document among them, as they would be stored. */
+  toModify?: WebhookEventType[];
+}
+
+// Each round reads the event types again: a write between the read and the transaction sends it round.
+const ROUNDS = 5;
+
+export async function importOpenApi(
+  deps: EventTypeDeps,
+  scope: Scope,
+  input: ImportInput,
+): Promise<ImportResult> {
+  requireAdmin(scope);
+  const imported = eventTypesFromOpenApi(...documentOf(input));
+  for (let round = 1; round <= ROUNDS; round++) {
+    const writes = await changes(deps, imported, input.replaceAll === true);
+    const modified = writes.map((w) => w.eventType.name);
+    if (input.dryRun) {
+      const names = new Set(modified);
+      return { modified, toModify: imported.filter((e) => names.has(e.name)) };
+    }
+    if (await deps.store.eventTypes.putAll(writes)) {
+      for (const name of modified) deps.cache.forgetEventType(name);
+      return { modified };
+    }
+  }
+  throw conflict('event types changed by other requests meanwhile: send it again');
+}
+
+/** The document, given as exactly one of `spec` (parsed JSON) and `specRaw` (YAML or JSON text). */
+function documentOf(input: ImportInput): [unknown, string[]] {
+  const given = [input.spec, input.specRaw].filter((v) => v !== undefined && v !== null).length;
+  if (given !== 1)
+    throw new DoorbellError('bad_request', 'give the document as exactly one of spec and specRaw');
+  if (input.specRaw == null) return [input.spec, ['body', 'spec']];
+  try {
+    return [parse(input.specRaw), ['body', 'specRaw']];
+  } catch (error) {
+    // YAML's own errors, and a nesting too deep for its parser.
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw invalid(['body', 'specRaw'], `is neither YAML nor JSON: ${reason}`);
+  }
+}
+
+/** What to store, each with the updatedAt it was read at (null: new). */
+async function changes(
+  deps: EventTypeDeps,
+  imported: readonly WebhookEventType[],
+  replaceAll: boolean,
+): Promise<Array<{ eventType: EventType; seen: number | null }>> {
+  const names = new Set(imported.map((e) => e.name));
+  const existing = new Map((await deps.store.eventTypes.getMany([...names])).map((e) => [e.name, e]));
+  const now = deps.now();
+  const at = (current?: EventType) => Math.max(now, (current?.updatedAt ?? 0) + 1);
+  const writes: Array<{ eventType: EventType; seen: number | null }> = [];
+  for (const e of imported) {
+    const current = existing.get(e.name);
+    const schemas = e.schemas === null ? null : JSON.stringify(e.schemas);
+    const { description, deprecated } = e;
+    if (!current) {
+      const created = { name: e.name, description, schemas, deprecated, archived: false, featureFlag: null };
+      writes.push({ eventType: { ...created, createdAt: now, updatedAt: now }, seen: null });
+    } else if (!same(current, description, schemas, deprecated)) {
+      const next = { ...current, description, schemas, deprecated, archived: false, updatedAt: at(current) };
+      writes.push({ eventType: next, seen: current.updatedAt });
+    }
+  }
+  if (replaceAll) {
+    for (const current of await liveEventTypes(deps)) {
+      if (names.has(current.name)) continue;
+      writes.push({
+        eventType: { ...current, archived: true, updatedAt: at(current) },
+        seen: current.updatedAt,
+      });
+    }
+  }
+  return writes;
+}
+
+/** Whether the stored event type already is as the document describes it (and live). */
+function same(current: EventType, description: string, schemas: string | null, deprecated: boolean): boolean {
+  const stored = current.schemas === null ? null : JSON.stringify(JSON.parse(current.schemas));
+  return (
+    !current.archived &&
+    current.description === description &&
+    current.deprecated === deprecated &&
+    stored === schemas
+  );
+}
+
+async function liveEventTypes(deps: EventTypeDeps): Promise<EventType[]> {
+  const all: EventType[] = [];
+  let iterator: string | null = null;
+  do {
+    const page = await deps.store.eventTypes.list({ limit: 250, iterator, includeArchived: false });
+    all.push(...page.data);
+    iterator = page.done ? null : page.iterator;
+  } while (iterator !== null);
+  return all;
+}

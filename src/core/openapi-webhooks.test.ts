@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isDoorbellError } from './errors.ts';
+import { eventTypesFromOpenApi } from './openapi-webhooks.ts';
+
+const LOC = ['body', 'spec'];
+const post = (extra: object) => ({ post: { responses: { '200': { description: 'ok' } }, ...extra } });
+const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+
+/** The 422's field and message, for a document the import refuses. */
+function refusal(spec: unknown): { loc: readonly string[]; message: string } {
+  try {
+    eventTypesFromOpenApi(spec, LOC);
+  } catch (error) {
+    if (isDoorbellError(error) && error.code === 'validation')
+      return { loc: error.loc, message: error.message };
+    throw error;
+  }
+  assert.fail('the document was accepted');
+}
+
+describe('eventTypesFromOpenApi', () => {
+  it('makes one event type per webhook, from its POST operation', () => {
+    const spec = {
+      openapi: '3.1.0',
+      webhooks: {
+        'pet.created': post({
+          summary: 'A pet was added ',
+          description: 'Longer text',
+          requestBody: json({ type: 'object', properties: { id: { type: 'integer' } } }),
+        }),
+        'pet.deleted': post({ description: 'A pet was removed', deprecated: true }),
+        'pet.sold': post({ requestBody: { content: { 'text/plain': { schema: { type: 'string' } } } } }),
+      },
+    };
+    assert.deepEqual(eventTypesFromOpenApi(spec, LOC), [
+      {
+        name: 'pet.created',
+        description: 'A pet was added',
+        deprecated: false,
+        schemas: { '1': { type: 'object', properties: { id: { type: 'integer' } } } },
+      },
+      { name: 'pet.deleted', description: 'A pet was removed', deprecated: true, schemas: null },
+      { name: 'pet.sold', description: '', deprecated: false, schemas: null },
+    ]);
+  });
+
+  it('reads x-webhooks (OpenAPI 3.0) and a JSON media type other than application/json', () => {
+    const body = {
+      content: { 'application/cloudevents+json; charset=utf-8': { schema: { type: 'object' } } },
+    };
+    const spec = { openapi: '3.0.3', 'x-webhooks': { 'a.b': post({ requestBody: body }) } };
+    assert.deepEqual(eventTypesFromOpenApi(spec, LOC)[0]?.schemas, { '1': { type: 'object' } });
+  });
+
+  it('resolves references within the document, keeping what sits beside them', () => {
+    const spec = {
+      webhooks: { 'order.paid': { $ref: '#/components/pathItems/paid' } },
+      components: {
+        pathItems: { paid: post({ requestBody: { $ref: '#/components/requestBodies/Paid' } }) },
+        requestBodies: { Paid: json({ $ref: '#/components/schemas/Order', description: 'The order' }) },
+        schemas: {
+          Order: { type: 'object', properties: { total: { $ref: '#/components/schemas/Money' } } },
+          Money: { type: 'integer', minimum: 0 },
+          'a/b~c': { type: 'string' },
+        },
+      },
+    };
+    assert.deepEqual(eventTypesFromOpenApi(spec, LOC)[0]?.schemas, {
+      '1': {
+        type: 'object',
+        properties: { total: { type: 'integer', minimum: 0 } },
+        description: 'The order',
+      },
+    });
+    const escaped = {
+      ...spec,
+      webhooks: { e: post({ requestBody: json({ $ref: '#/components/schemas/a~1b~0c' }) }) },
+    };
+    assert.deepEqual(eventTypesFromOpenApi(escaped, LOC)[0]?.schemas, { '1': { type: 'string' } });
+    // A property named "$ref" is a property, not a reference.
+    const named = {
+      webhooks: { p: post({ requestBody: json({ properties: { $ref: { type: 'string' } } }) }) },
+    };
+    assert.deepEqual(eventTypesFromOpenApi(named, LOC)[0]?.schemas, {
+      '1': { properties: { $ref: { type: 'string' } } },
+    });
+  });
+
+  it('refuses what it cannot make an event type of, naming where', () => {
+    assert.deepEqual(refusal([]).loc, LOC);
+    assert.match(refusal({ openapi: '3.1.0', paths: {} }).message, /describes no webhooks/);
+    assert.deepEqual(refusal({ webhooks: { 'bad name': post({}) } }).loc, [...LOC, 'webhooks', 'bad name']);
+    assert.match(refusal({ webhooks: { e: { get: {} } } }).message, /no POST operation/);
+    const nul = refusal({ webhooks: { e: post({ summary: 'a\u0000b' }) } });
+    assert.deepEqual(nul.loc, [...LOC, 'webhooks', 'e', 'post']);
+    const ref = (target: string) => ({ webhooks: { e: post({ requestBody: json({ $ref: target }) }) } });
+    assert.match(refusal(ref('other.yaml#/X')).message, /refers outside the document/);
+    assert.match(refusal(ref('#/components/schemas/Missing')).message, /does not hold/);
+    assert.match(refusal(ref('#/%E0%A4%A')).message, /not a well-formed reference/);
+    const at = refusal(ref('#/nope')).loc;
+    assert.deepEqual(at, [...LOC, 'webhooks', 'e', 'post', 'requestBody']);
+  });
+
+  it('refuses a recursive schema and one that grows too large once resolved', () => {
+    const tree = { type: 'object', properties: { child: { $ref: '#/components/schemas/Tree' } } };
+    const recursive = {
+      webhooks: { e: post({ requestBody: json({ $ref: '#/components/schemas/Tree' }) }) },
+      components: { schemas: { Tree: tree } },
+    };
+    assert.match(refusal(recursive).message, /recursive schema/);
+    const loop = { webhooks: { e: { $ref: '#/x' } }, x: { $ref: '#/webhooks/e' } };
+    assert.match(refusal(loop).message, /refers to itself/);
+    // 20 levels, each naming the one below twice: 2^20 copies of the last.
+    const schemas: Record<string, object> = { L0: { type: 'string' } };
+    for (let i = 1; i <= 20; i++) {
+      const below = { $ref: `#/components/schemas/L${i - 1}` };
+      schemas[`L${i}`] = { type: 'object', properties: { a: below, b: below } };
+    }
+    const big = {
+      webhooks: { e: post({ requestBody: json({ $ref: '#/components/schemas/L20' }) }) },
+      components: { schemas },
+    };
+    assert.match(refusal(big).message, /too large once its references are resolved/);
+    let deep: object = { type: 'string' };
+    for (let i = 0; i < 150; i++) deep = { items: deep };
+    assert.match(refusal({ webhooks: { e: post({ requestBody: json(deep) }) } }).message, /nested more than/);
+    const huge = { webhooks: { e: post({ requestBody: json({ maximum: Number.POSITIVE_INFINITY }) }) } };
+    assert.match(refusal(huge).message, /number too large/);
+  });
+});

@@ -1,0 +1,134 @@
+// Event types from the webhooks an OpenAPI document describes (3.1's `webhooks`, or the `x-webhooks`
+// extension of 3.0): one per webhook, named by its key, described by its POST operation (summary, else
+// description; `deprecated`), with the JSON schema of that operation's JSON request body as version "1"
+// of its schemas. References within the document (`#/components/...`) are resolved in place, so each
+// event type's schema stands alone; a reference elsewhere, or one that leads back to itself, is refused.
+import { invalid } from './errors.ts';
+import { PLAIN_TEXT } from './types.ts';
+
+export interface WebhookEventType {
+  name: string;
+  description: string;
+  deprecated: boolean;
+  schemas: { '1': unknown } | null;
+}
+
+type Json = Record<string, unknown>;
+type Loc = readonly string[];
+
+const NAME = /^[a-zA-Z0-9\-_.]+$/;
+const MAX_NAME = 256;
+const PLAIN = new RegExp(PLAIN_TEXT);
+/** As deep as an event type's schemas may be (app/event-types.ts). */
+const MAX_DEPTH = 100;
+/** Values in all the schemas once their references are resolved: a few shared ones can multiply. */
+const MAX_VALUES = 200_000;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export function eventTypesFromOpenApi(spec: unknown, loc: Loc): WebhookEventType[] {
+  if (!isObject(spec)) throw invalid(loc, 'must be an OpenAPI document: an object');
+  const section = spec.webhooks !== undefined ? 'webhooks' : 'x-webhooks';
+  const webhooks = spec[section];
+  if (!isObject(webhooks))
+    throw invalid(loc, 'describes no webhooks: neither `webhooks` nor `x-webhooks` is an object');
+  const resolver = new Resolver(spec);
+  return Object.entries(webhooks).map(([name, item]) => {
+    const at = [...loc, section, name];
+    if (name.length > MAX_NAME || !NAME.test(name))
+      throw invalid(at, `is not an event type name: letters, digits, '-', '_' and '.', up to ${MAX_NAME}`);
+    const post = resolver.follow(item, at).post;
+    if (!isObject(post)) throw invalid(at, 'has no POST operation');
+    const op = resolver.follow(post, [...at, 'post']);
+    const text = [op.summary, op.description].find((t) => typeof t === 'string' && t.trim() !== '');
+    if (typeof text === 'string' && !PLAIN.test(text))
+      throw invalid(
+        [...at, 'post'],
+        'its text must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate',
+      );
+    const schema = jsonSchema(resolver, op.requestBody, [...at, 'post', 'requestBody']);
+    return {
+      name,
+      description: (text as string | undefined)?.trim() ?? '',
+      deprecated: op.deprecated === true,
+      schemas: schema === undefined ? null : { '1': resolver.inline(schema, [...at, 'post', 'requestBody']) },
+    };
+  });
+}
+
+/** The schema of the request body's JSON content (application/json, else any +json type). */
+function jsonSchema(resolver: Resolver, requestBody: unknown, at: Loc): unknown {
+  if (requestBody === undefined) return undefined;
+  const content = resolver.follow(requestBody, at).content;
+  if (!isObject(content)) return undefined;
+  const type = Object.hasOwn(content, 'application/json')
+    ? 'application/json'
+    : Object.keys(content).find(isJsonType);
+  const media = type === undefined ? undefined : content[type];
+  return isObject(media) ? media.schema : undefined;
+}
+
+const isJsonType = (type: string) => /^application\/([\w.-]+\+)?json(\s*;.*)?$/i.test(type);
+
+class Resolver {
+  #values = MAX_VALUES;
+  constructor(readonly document: Json) {}
+
+  /** `value` with its own reference followed (a chain of them too), as an object. */
+  follow(value: unknown, at: Loc): Json {
+    const seen = new Set<string>();
+    while (isObject(value) && typeof value.$ref === 'string') {
+      if (seen.has(value.$ref)) throw invalid(at, `refers to itself through ${value.$ref}`);
+      seen.add(value.$ref);
+      value = this.#target(value.$ref, at);
+    }
+    if (!isObject(value)) throw invalid(at, 'must be an object');
+    return value;
+  }
+
+  /** A copy of `value` with every reference replaced by what it names (its siblings kept beside it). */
+  inline(value: unknown, at: Loc, path: readonly string[] = [], depth = 0): unknown {
+    if (--this.#values < 0)
+      throw invalid(at, `is too large once its references are resolved (over ${MAX_VALUES} values)`);
+    if (depth > MAX_DEPTH) throw invalid(at, `must not be nested more than ${MAX_DEPTH} levels deep`);
+    if (Array.isArray(value)) return value.map((item) => this.inline(item, at, path, depth + 1));
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw invalid(at, 'holds a number too large to keep (beyond ±1.8e308)');
+    if (!isObject(value)) return value;
+    const ref = typeof value.$ref === 'string' ? value.$ref : undefined;
+    const own = Object.fromEntries(
+      Object.entries(value)
+        .filter(([key]) => ref === undefined || key !== '$ref')
+        .map(([key, item]) => [key, this.inline(item, at, path, depth + 1)]),
+    );
+    if (ref === undefined) return own;
+    if (path.includes(ref))
+      throw invalid(at, `refers to itself through ${ref}: a recursive schema cannot be inlined`);
+    const target = this.inline(this.#target(ref, at), at, [...path, ref], depth);
+    return isObject(target) ? { ...target, ...own } : target;
+  }
+
+  /** What a reference within the document (a JSON pointer after '#') names. */
+  #target(ref: string, at: Loc): unknown {
+    if (!ref.startsWith('#/'))
+      throw invalid(at, `refers outside the document (${ref}): only '#/…' references are resolved`);
+    let value: unknown = this.document;
+    for (const token of ref.slice(2).split('/')) {
+      const key = pointerKey(token, ref, at);
+      if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key))
+        throw invalid(at, `refers to ${ref}, which the document does not hold`);
+      value = (value as Json)[key];
+    }
+    return value;
+  }
+}
+
+/** A JSON pointer's token as the key it names (RFC 6901, in a URI fragment: percent-encoded). */
+function pointerKey(token: string, ref: string, at: Loc): string {
+  try {
+    return decodeURIComponent(token).replaceAll('~1', '/').replaceAll('~0', '~');
+  } catch {
+    throw invalid(at, `refers to ${ref}, which is not a well-formed reference`);
+  }
+}

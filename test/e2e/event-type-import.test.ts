@@ -1,0 +1,143 @@
+// Event types imported from an OpenAPI document's webhooks, through the official svix SDK
+// (eventType.importOpenapi), on each store driver.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type ApiException, Svix } from 'svix';
+import type { Running } from '../../src/bin/serve.ts';
+import { describeEachDriver, start, TOKEN } from '../support/in-process.ts';
+
+const YAML = `openapi: 3.1.0
+info: { title: Shop, version: '1' }
+webhooks:
+  order.paid:
+    post:
+      summary: An order was paid
+      requestBody:
+        content:
+          application/json:
+            schema: { $ref: '#/components/schemas/Order' }
+  order.refunded:
+    post:
+      description: An order was refunded
+      deprecated: true
+components:
+  schemas:
+    Order:
+      type: object
+      properties: { id: { type: string }, total: { type: integer } }
+      example: { id: ord_1, total: 1200 }
+`;
+
+const status = (call: Promise<unknown>) =>
+  call.then(
+    () => 200,
+    (e: ApiException<unknown>) => e.code,
+  );
+
+await describeEachDriver((driver) => {
+  let doorbell: Running;
+  let svix: Svix;
+
+  before(async () => {
+    doorbell = await start({}, driver);
+    svix = new Svix(TOKEN, { serverUrl: doorbell.url });
+  });
+
+  after(() => doorbell.close());
+
+  test("importOpenapi makes an event type of each webhook, resolving the document's references", async () => {
+    const dry = await svix.eventType.importOpenapi({ specRaw: YAML, dryRun: true });
+    assert.deepEqual(dry.data.modified, ['order.paid', 'order.refunded']);
+    assert.deepEqual(
+      dry.data.toModify?.map((e) => [e.name, e.description, e.deprecated]),
+      [
+        ['order.paid', 'An order was paid', false],
+        ['order.refunded', 'An order was refunded', true],
+      ],
+    );
+    assert.equal(await status(svix.eventType.get('order.paid')), 404, 'a dry run writes nothing');
+
+    const done = await svix.eventType.importOpenapi({ specRaw: YAML });
+    assert.deepEqual(done.data, { modified: ['order.paid', 'order.refunded'], toModify: undefined });
+    const paid = await svix.eventType.get('order.paid');
+    assert.equal(paid.description, 'An order was paid');
+    assert.deepEqual(paid.schemas, {
+      '1': {
+        type: 'object',
+        properties: { id: { type: 'string' }, total: { type: 'integer' } },
+        example: { id: 'ord_1', total: 1200 },
+      },
+    });
+    const refunded = await svix.eventType.get('order.refunded');
+    assert.deepEqual([refunded.deprecated, refunded.schemas], [true, null]);
+    // The example of the imported schema is what send-example sends.
+    const app = await svix.application.create({ name: 'Shop' });
+    const ep = await svix.endpoint.create(app.id, { url: 'http://127.0.0.1:9/hook' });
+    const example = await svix.endpoint.sendExample(app.id, ep.id, { eventType: 'order.paid' });
+    assert.deepEqual(example.payload, { id: 'ord_1', total: 1200 });
+
+    const again = await svix.eventType.importOpenapi({ specRaw: YAML });
+    assert.deepEqual(again.data.modified, [], 'nothing left to change');
+  });
+
+  test('replaceAll archives the event types the document does not name, and the import revives its own', async () => {
+    await svix.eventType.create({ name: 'legacy.event', description: 'Old' });
+    await svix.eventType.delete('order.refunded'); // archived
+    const app = await svix.application.create({ name: 'Publisher' });
+    const publish = (eventType: string) => status(svix.message.create(app.id, { eventType, payload: {} }));
+    assert.equal(await publish('order.refunded'), 422);
+    assert.equal(await publish('legacy.event'), 200);
+
+    const spec = { openapi: '3.1.0', webhooks: { 'order.refunded': { post: { summary: 'Refunded' } } } };
+    const replaced = await svix.eventType.importOpenapi({ spec, replaceAll: true });
+    assert.deepEqual(replaced.data.modified, ['order.refunded', 'legacy.event', 'order.paid']);
+    const live = await svix.eventType.list({ limit: 250 });
+    assert.deepEqual(
+      live.data.map((e) => [e.name, e.description, e.deprecated]),
+      [['order.refunded', 'Refunded', false]],
+    );
+    // The publish path's cached event types are forgotten with each change.
+    assert.equal(await publish('order.refunded'), 200);
+    assert.equal(await publish('legacy.event'), 422);
+  });
+
+  test('a document the import cannot read is refused, naming where, and nothing is written', async () => {
+    const before = (await svix.eventType.list({ limit: 250, includeArchived: true })).data;
+    const refused = async (body: object, code: number, loc?: string[]) => {
+      const error = await svix.eventType.importOpenapi(body).then(
+        () => assert.fail('accepted'),
+        (e: ApiException<{ detail: unknown }>) => e,
+      );
+      assert.equal(error.code, code, JSON.stringify(error.body));
+      if (loc) assert.deepEqual((error.body.detail as Array<{ loc: string[] }>)[0]?.loc, loc);
+    };
+    await refused({}, 400);
+    await refused({ spec: { webhooks: {} }, specRaw: 'webhooks: {}' }, 400);
+    await refused({ specRaw: 'webhooks: [unclosed' }, 422, ['body', 'specRaw']);
+    await refused({ specRaw: 'a: 1\na: 2' }, 422, ['body', 'specRaw']);
+    await refused({ specRaw: 'openapi: 3.1.0' }, 422, ['body', 'specRaw']);
+    const spec = { webhooks: { 'fine.one': { post: {} }, 'bad name': { post: {} } } };
+    await refused({ spec }, 422, ['body', 'spec', 'webhooks', 'bad name']);
+    const outside = { $ref: 'https://example.com/schemas.json#/Order' };
+    const external = {
+      webhooks: {
+        'x.y': { post: { requestBody: { content: { 'application/json': { schema: outside } } } } },
+      },
+    };
+    await refused({ spec: external, dryRun: true }, 422, [
+      'body',
+      'spec',
+      'webhooks',
+      'x.y',
+      'post',
+      'requestBody',
+    ]);
+    assert.deepEqual((await svix.eventType.list({ limit: 250, includeArchived: true })).data, before);
+
+    const app = await svix.application.create({ name: 'Portal' });
+    const portal = new Svix((await svix.authentication.appPortalAccess(app.id, {})).token, {
+      serverUrl: doorbell.url,
+    });
+    assert.equal(await status(portal.eventType.importOpenapi({ specRaw: YAML })), 403);
+  });
+});
