@@ -1,13 +1,16 @@
-// Event types imported from the webhooks of an OpenAPI document (core/openapi-webhooks.ts), as Svix's
-// POST /api/v1/event-type/import/openapi does: each is created, or updated and unarchived, in one
-// transaction; with `replaceAll`, every other live event type is archived; with `dryRun`, nothing is
-// written and the answer says what would be.
+// Event types written many at once, in one transaction:
+// - imported from the webhooks of an OpenAPI document (core/openapi-webhooks.ts), as Svix's
+//   POST /api/v1/event-type/import/openapi does: each is created, or updated and unarchived; with
+//   `replaceAll`, every other live event type is archived; with `dryRun`, nothing is written and the
+//   answer says what would be;
+// - an environment's catalogue, as Svix's environment export and import carry it from one server to
+//   another: each event type as it was exported, created or replaced.
 import { parse } from 'yaml';
 import { conflict, DoorbellError, invalid } from '../core/errors.ts';
 import { eventTypesFromOpenApi, type WebhookEventType } from '../core/openapi-webhooks.ts';
 import type { EventType } from '../core/types.ts';
 import { requireAdmin, type Scope } from './context.ts';
-import type { EventTypeDeps } from './event-types.ts';
+import { build, type EventTypeDeps, type EventTypeInput } from './event-types.ts';
 
 export interface ImportInput {
   spec?: unknown;
@@ -23,8 +26,9 @@ export interface ImportResult {
   toModify?: WebhookEventType[];
 }
 
-// Each round reads the event types again: a write between the read and the transaction sends it round.
 const ROUNDS = 5;
+
+type Write = { eventType: EventType; seen: number | null };
 
 export async function importOpenApi(
   deps: EventTypeDeps,
@@ -33,16 +37,24 @@ export async function importOpenApi(
 ): Promise<ImportResult> {
   requireAdmin(scope);
   const imported = eventTypesFromOpenApi(...documentOf(input));
+  const plan = () => changes(deps, imported, input.replaceAll === true);
+  if (!input.dryRun) return { modified: namesOf(await storeAll(deps, plan)) };
+  const modified = namesOf(await plan());
+  return { modified, toModify: imported.filter((e) => modified.includes(e.name)) };
+}
+
+const namesOf = (writes: readonly Write[]) => writes.map((w) => w.eventType.name);
+
+/**
+ * Stores the writes `plan` makes of the event types as they are now, all in one transaction, and forgets
+ * the publish path's copies. A write between its reads and the transaction sends it round again.
+ */
+async function storeAll(deps: EventTypeDeps, plan: () => Promise<Write[]>): Promise<Write[]> {
   for (let round = 1; round <= ROUNDS; round++) {
-    const writes = await changes(deps, imported, input.replaceAll === true);
-    const modified = writes.map((w) => w.eventType.name);
-    if (input.dryRun) {
-      const names = new Set(modified);
-      return { modified, toModify: imported.filter((e) => names.has(e.name)) };
-    }
+    const writes = await plan();
     if (await deps.store.eventTypes.putAll(writes)) {
-      for (const name of modified) deps.cache.forgetEventType(name);
-      return { modified };
+      for (const { eventType } of writes) deps.cache.forgetEventType(eventType.name);
+      return writes;
     }
   }
   throw conflict('event types changed by other requests meanwhile: send it again');
@@ -68,12 +80,12 @@ async function changes(
   deps: EventTypeDeps,
   imported: readonly WebhookEventType[],
   replaceAll: boolean,
-): Promise<Array<{ eventType: EventType; seen: number | null }>> {
+): Promise<Write[]> {
   const names = new Set(imported.map((e) => e.name));
   const existing = new Map((await deps.store.eventTypes.getMany([...names])).map((e) => [e.name, e]));
   const now = deps.now();
   const at = (current?: EventType) => Math.max(now, (current?.updatedAt ?? 0) + 1);
-  const writes: Array<{ eventType: EventType; seen: number | null }> = [];
+  const writes: Write[] = [];
   for (const e of imported) {
     const current = existing.get(e.name);
     const schemas = e.schemas === null ? null : JSON.stringify(e.schemas);
@@ -87,7 +99,7 @@ async function changes(
     }
   }
   if (replaceAll) {
-    for (const current of await liveEventTypes(deps)) {
+    for (const current of await allEventTypes(deps, false)) {
       if (names.has(current.name)) continue;
       writes.push({
         eventType: { ...current, archived: true, updatedAt: at(current) },
@@ -109,13 +121,48 @@ function same(current: EventType, description: string, schemas: string | null, d
   );
 }
 
-async function liveEventTypes(deps: EventTypeDeps): Promise<EventType[]> {
+async function allEventTypes(deps: EventTypeDeps, includeArchived: boolean): Promise<EventType[]> {
   const all: EventType[] = [];
   let iterator: string | null = null;
   do {
-    const page = await deps.store.eventTypes.list({ limit: 250, iterator, includeArchived: false });
+    const page = await deps.store.eventTypes.list({ limit: 250, iterator, includeArchived });
     all.push(...page.data);
     iterator = page.done ? null : page.iterator;
   } while (iterator !== null);
   return all;
+}
+
+/** Every event type, archived ones too, by name. */
+export async function exportEnvironment(deps: EventTypeDeps, scope: Scope): Promise<EventType[]> {
+  requireAdmin(scope);
+  return allEventTypes(deps, true);
+}
+
+/** Creates or replaces each event type as given (as a PUT of each would), all or none. */
+export async function importEnvironment(
+  deps: EventTypeDeps,
+  scope: Scope,
+  eventTypes: readonly EventTypeInput[],
+): Promise<void> {
+  requireAdmin(scope);
+  const seen = new Set<string>();
+  for (const [i, { name }] of eventTypes.entries()) {
+    if (seen.has(name)) throw invalid(['body', 'eventTypes', String(i), 'name'], `${name} is given twice`);
+    seen.add(name);
+  }
+  await storeAll(deps, async () => {
+    const existing = await deps.store.eventTypes.getMany([...seen]);
+    const byName = new Map(existing.map((e) => [e.name, e]));
+    const now = deps.now();
+    return eventTypes.map((input, i) => {
+      const current = byName.get(input.name);
+      const loc = ['body', 'eventTypes', String(i), 'schemas'];
+      if (!current) return { eventType: build(input, now, loc), seen: null };
+      const next = {
+        ...build(input, Math.max(now, current.updatedAt + 1), loc),
+        createdAt: current.createdAt,
+      };
+      return { eventType: next, seen: current.updatedAt };
+    });
+  });
 }

@@ -33,26 +33,30 @@ const MAX_SCHEMA_DEPTH = 100;
  * MAX_SCHEMA_DEPTH, or holding a number too large for a double (1e400 parses as Infinity: no JSON
  * library of a receiver could read such an example, and Svix's server refuses it too).
  */
-function checkSchemas(text: string | null | undefined): string | null {
+function checkSchemas(
+  text: string | null | undefined,
+  loc: readonly string[] = ['body', 'schemas'],
+): string | null {
   const schemas: unknown = text == null ? null : JSON.parse(text);
   const pending: Array<[unknown, number]> = [[schemas, 0]];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [value, depth] = next;
     if (typeof value === 'number' && !Number.isFinite(value))
-      throw invalid(['body', 'schemas'], 'holds a number too large to keep (beyond ±1.8e308)');
+      throw invalid(loc, 'holds a number too large to keep (beyond ±1.8e308)');
     if (value === null || typeof value !== 'object') continue;
     if (depth > MAX_SCHEMA_DEPTH)
-      throw invalid(['body', 'schemas'], `must not be nested more than ${MAX_SCHEMA_DEPTH} levels deep`);
+      throw invalid(loc, `must not be nested more than ${MAX_SCHEMA_DEPTH} levels deep`);
     for (const child of Object.values(value)) pending.push([child, depth + 1]);
   }
   return schemas === null ? null : (text as string);
 }
 
-function build(input: EventTypeInput, now: number): EventType {
+/** The event type `input` describes, as of `now` (its schemas checked at `loc`: checkSchemas). */
+export function build(input: EventTypeInput, now: number, loc?: readonly string[]): EventType {
   return {
     name: input.name,
     description: input.description,
-    schemas: checkSchemas(input.schemas),
+    schemas: checkSchemas(input.schemas, loc),
     archived: input.archived ?? false,
     deprecated: input.deprecated ?? false,
     featureFlag: input.featureFlag ?? null,

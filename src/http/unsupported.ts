@@ -10,6 +10,8 @@ const WHY = {
   code: 'transformations are not supported',
   enabled: 'transformations are not supported',
   variables: 'transformations are not supported',
+  connectors: 'connectors are not supported',
+  settings: 'environment settings are not supported',
 } as const;
 
 /** Unset, as the SDK sends what its caller left out: absent, null, false, '', [] or {}. */
@@ -18,12 +20,16 @@ function isSet(value: unknown): boolean {
   return typeof value !== 'object' || Object.keys(value).length > 0;
 }
 
-/** Checked before anything is written: the first field that is set is a 422 naming it. */
+/**
+ * Checked before anything is written: the first field that is set is a 422 naming it, within `at`
+ * ('body', 'query', or where in the body the object is).
+ */
 export function refuseUnsupported(
-  part: 'body' | 'query',
+  at: 'body' | 'query' | readonly string[],
   given: Partial<Record<keyof typeof WHY, unknown>>,
 ): void {
+  const loc = typeof at === 'string' ? [at] : at;
   for (const [field, value] of Object.entries(given)) {
-    if (isSet(value)) throw invalid([part, field], WHY[field as keyof typeof WHY]);
+    if (isSet(value)) throw invalid([...loc, field], WHY[field as keyof typeof WHY]);
   }
 }

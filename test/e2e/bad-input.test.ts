@@ -22,6 +22,7 @@ const VALID: Record<string, object> = {
   'POST /api/v1/event-type/import/openapi': {
     spec: { webhooks: { 'fz.ev': { post: { summary: 'd' } }, 'fz.path': { post: { summary: 'd' } } } },
   },
+  'POST /api/v1/environment/import': { eventTypes: [{ name: 'fz.ev', description: 'd' }] },
   'POST /api/v1/app/{app_id}/endpoint': { url: 'http://127.0.0.1:9/y' },
   'PUT /api/v1/app/{app_id}/endpoint/{endpoint_id}': { url: 'http://127.0.0.1:9/y' },
   'PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}': {},

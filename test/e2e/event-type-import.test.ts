@@ -1,5 +1,6 @@
-// Event types imported from an OpenAPI document's webhooks, through the official svix SDK
-// (eventType.importOpenapi), on each store driver.
+// Event types written many at once through the official svix SDK, on each store driver: imported from an
+// OpenAPI document's webhooks (eventType.importOpenapi), and carried from one server to another
+// (environment.export and import).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type ApiException, Svix } from 'svix';
@@ -139,5 +140,97 @@ await describeEachDriver((driver) => {
       serverUrl: doorbell.url,
     });
     assert.equal(await status(portal.eventType.importOpenapi({ specRaw: YAML })), 403);
+  });
+
+  test("environment export carries the event type catalogue to another server's import, as it was", async () => {
+    const big = '{"1": {"type": "object", "maximum": 12345678901234567890, "example": {"n": 1.0}}}';
+    const created = await fetch(`${doorbell.url}/api/v1/event-type`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: `{"name": "big.numbers", "description": "Big", "featureFlag": "beta", "schemas": ${big}}`,
+    });
+    assert.equal(created.status, 201);
+    const exported = await svix.environment.export();
+    assert.deepEqual(exported.connectors, []);
+    assert.equal(exported.settings, null);
+    const names = exported.eventTypes.map((e) => [e.name, e.archived]);
+    assert.deepEqual(
+      names,
+      (await svix.eventType.list({ limit: 250, includeArchived: true })).data.map((e) => [
+        e.name,
+        e.archived,
+      ]),
+    );
+    assert.ok(
+      names.some(([, archived]) => archived),
+      'archived event types are carried too',
+    );
+
+    const other = await start({}, driver);
+    try {
+      const there = new Svix(TOKEN, { serverUrl: other.url });
+      await there.eventType.create({ name: 'big.numbers', description: 'Replaced by the import' });
+      // The export's text, as a client would send it back: its schemas' text goes as it came.
+      const text = await (
+        await fetch(`${doorbell.url}/api/v1/environment/export`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+      ).text();
+      assert.ok(text.includes('12345678901234567890'), 'the export keeps the schemas as written');
+      const imported = await fetch(`${other.url}/api/v1/environment/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: text,
+      });
+      assert.equal(imported.status, 204, await imported.text());
+      const shape = (e: {
+        name: string;
+        description: string;
+        archived?: boolean;
+        deprecated: boolean;
+        featureFlags?: string[] | null;
+        schemas?: unknown;
+      }) => [e.name, e.description, e.archived, e.deprecated, e.featureFlags, e.schemas];
+      const listed = await there.eventType.list({ limit: 250, includeArchived: true, withContent: true });
+      assert.deepEqual(listed.data.map(shape), exported.eventTypes.map(shape));
+      const raw = await fetch(`${other.url}/api/v1/event-type/big.numbers`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.ok((await raw.text()).includes('"maximum": 12345678901234567890'));
+
+      // All or nothing, each field named where it is.
+      const refused = async (body: object, loc: string[]) => {
+        const error = await there.environment.import(body).then(
+          () => assert.fail('accepted'),
+          (e: ApiException<{ detail: Array<{ loc: string[] }> }>) => e,
+        );
+        assert.deepEqual([error.code, error.body.detail[0]?.loc], [422, loc]);
+      };
+      const fine = { name: 'fine.new', description: 'd' };
+      let deep: object = {};
+      for (let i = 0; i < 150; i++) deep = { a: deep };
+      await refused({ eventTypes: [fine, { name: 'too.deep', description: 'd', schemas: { '1': deep } }] }, [
+        'body',
+        'eventTypes',
+        '1',
+        'schemas',
+      ]);
+      await refused({ eventTypes: [fine, fine] }, ['body', 'eventTypes', '1', 'name']);
+      await refused({ eventTypes: [{ ...fine, groupName: 'g' }] }, ['body', 'eventTypes', '0', 'groupName']);
+      await refused({ eventTypes: [fine], settings: { enableChannels: true } }, ['body', 'settings']);
+      await refused({ eventTypes: [fine], connectors: [{ name: 'c', logo: 'x' }] }, ['body', 'connectors']);
+      assert.equal(await status(there.eventType.get('fine.new')), 404, 'nothing written');
+      await there.environment.import({ settings: {}, connectors: [] }); // empty: nothing to do
+
+      const app = await there.application.create({ name: 'Portal' });
+      const portal = new Svix((await there.authentication.appPortalAccess(app.id, {})).token, {
+        serverUrl: other.url,
+      });
+      assert.equal(await status(portal.environment.export()), 403);
+      assert.equal(await status(portal.environment.import({ eventTypes: [fine] })), 403);
+    } finally {
+      await other.close();
+    }
   });
 });

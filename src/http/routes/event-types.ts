@@ -31,16 +31,16 @@ const tags = ['Event Type'];
 
 /**
  * `featureFlags` (the Svix SDK's newer spelling, one flag at most here) as `featureFlag`; the SDK's
- * `groupName` is refused when set.
+ * `groupName` is refused when set (`at`: where the object is in the body).
  */
-function withFlag<
+export function withFlag<
   T extends { featureFlag?: string | null; featureFlags?: string[] | null; groupName?: string | null },
->(body: T): Omit<T, 'featureFlags' | 'groupName'> {
+>(body: T, at: readonly string[] = ['body']): Omit<T, 'featureFlags' | 'groupName'> {
   const { featureFlags, groupName, ...rest } = body;
-  refuseUnsupported('body', { groupName });
+  refuseUnsupported(at, { groupName });
   if (featureFlags === undefined) return rest;
   const flags = { featureFlags: featureFlags?.[0] ?? null, featureFlag: body.featureFlag };
-  return { ...rest, featureFlag: aliased<string>(flags, ['featureFlags', 'featureFlag']) ?? null };
+  return { ...rest, featureFlag: aliased<string>(flags, ['featureFlags', 'featureFlag'], at) ?? null };
 }
 
 /**
