@@ -40,7 +40,8 @@ export async function importOpenApi(
   const plan = () => changes(deps, imported, input.replaceAll === true);
   if (!input.dryRun) return { modified: namesOf(await storeAll(deps, plan)) };
   const modified = namesOf(await plan());
-  return { modified, toModify: imported.filter((e) => modified.includes(e.name)) };
+  const names = new Set(modified);
+  return { modified, toModify: imported.filter((e) => names.has(e.name)) };
 }
 
 const namesOf = (writes: readonly Write[]) => writes.map((w) => w.eventType.name);
@@ -91,8 +92,7 @@ async function changes(
     const schemas = e.schemas === null ? null : JSON.stringify(e.schemas);
     const { description, deprecated } = e;
     if (!current) {
-      const created = { name: e.name, description, schemas, deprecated, archived: false, featureFlag: null };
-      writes.push({ eventType: { ...created, createdAt: now, updatedAt: now }, seen: null });
+      writes.push({ eventType: build({ name: e.name, description, schemas, deprecated }, now), seen: null });
     } else if (!same(current, description, schemas, deprecated)) {
       const next = { ...current, description, schemas, deprecated, archived: false, updatedAt: at(current) };
       writes.push({ eventType: next, seen: current.updatedAt });
