@@ -1,4 +1,5 @@
-// `doorbell publish` and `doorbell verify`: results on stdout, progress and errors on stderr.
+// `doorbell publish`, `doorbell import-openapi` and `doorbell verify`: results on stdout, progress and
+// errors on stderr.
 
 import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
@@ -69,12 +70,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
   const count = integerFlag('--count', options.count, 1);
   const channels = options.channels?.split(',').filter(Boolean);
   const body = publishBody(options.type, payloadOf(options), channels);
-  // The server's base URL, or its API URL as the start banner prints it.
-  if (!/^https?:\/\//i.test(options.url) || !URL.canParse(options.url)) {
-    throw new UsageError(`--url must be an http:// or https:// URL, got '${options.url}'`);
-  }
-  const base = options.url.replace(/\/$/, '').replace(/\/api\/v1$/, '');
-  const endpoint = `${base}/api/v1/app/${encodeURIComponent(options.app)}/msg`;
+  const endpoint = apiUrl(options.url, `/app/${encodeURIComponent(options.app)}/msg`);
   const progress = count > 1 ? publishProgress(count) : null;
   let next = 0;
   let failed = 0;
@@ -82,14 +78,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
     while (next < count) {
       next++;
       progress?.sending();
-      const res = await fetch(endpoint, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
-        body,
-      }).catch((error: Error) => {
-        throw new Error(`cannot reach ${options.url}: ${whyUnreachable(error)}`);
-      });
-      const out = await answer(res, options.url);
+      const { res, out } = await post(endpoint, options, body);
       const ok = res.status === 202 && out.id !== undefined;
       if (ok) process.stdout.write(`${out.id}\n`);
       progress?.tick(ok);
@@ -152,14 +141,75 @@ function payloadOf(options: PublishOptions): string {
   return text;
 }
 
-/** The API's JSON answer; anything else is named as not coming from a Doorbell server. */
-async function answer(res: Response, url: string): Promise<{ id?: string; detail?: unknown }> {
+/** The URL of the API's `path`, from --url: the server's base URL, or its API URL as the banner prints it. */
+function apiUrl(url: string, path: string): string {
+  if (!/^https?:\/\//i.test(url) || !URL.canParse(url)) {
+    throw new UsageError(`--url must be an http:// or https:// URL, got '${url}'`);
+  }
+  return `${url.replace(/\/$/, '').replace(/\/api\/v1$/, '')}/api/v1${path}`;
+}
+
+type Answer = { id?: string; detail?: unknown; data?: { modified?: string[] } };
+
+/**
+ * POSTs the JSON `body` with the token, and reads the API's JSON answer; a server out of reach, or an
+ * answer that is not JSON (not a Doorbell server), is an error naming --url.
+ */
+async function post(target: string, options: { url: string; token: string }, body: string) {
+  const res = await fetch(target, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
+    body,
+  }).catch((error: Error) => {
+    throw new Error(`cannot reach ${options.url}: ${whyUnreachable(error)}`);
+  });
   const text = await res.text();
   try {
-    return JSON.parse(text) as { id?: string; detail?: unknown };
+    return { res, out: JSON.parse(text) as Answer };
   } catch {
-    throw new Error(`unexpected answer from ${url}: HTTP ${res.status}, not JSON (is it a Doorbell server?)`);
+    throw new Error(
+      `unexpected answer from ${options.url}: HTTP ${res.status}, not JSON (is it a Doorbell server?)`,
+    );
   }
+}
+
+export interface ImportOptions {
+  url: string;
+  token: string;
+  replaceAll?: boolean;
+  dryRun?: boolean;
+}
+
+/**
+ * Event types from the webhooks of an OpenAPI document (a YAML or JSON file, '-': standard input): the
+ * names created, changed or archived on stdout, one a line, and how many on stderr.
+ */
+export async function importOpenApiCommand(file: string, options: ImportOptions): Promise<void> {
+  const target = apiUrl(options.url, '/event-type/import/openapi');
+  if (file === '-' && isatty(0)) console.error('reading the document from stdin (end with Ctrl-D)');
+  const bytes = parsedFlag('<file>', file, (path) => readFileSync(path === '-' ? 0 : path));
+  let specRaw: string;
+  try {
+    specRaw = utf8Text(bytes);
+  } catch (error) {
+    throw new UsageError(`<file> '${file}' ${(error as Error).message}`);
+  }
+  const body = JSON.stringify({
+    specRaw,
+    dryRun: options.dryRun ?? false,
+    replaceAll: options.replaceAll ?? false,
+  });
+  const { res, out } = await post(target, options, body);
+  const modified = out.data?.modified;
+  if (res.status !== 200 || !modified)
+    throw new Error(`import of ${file} failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`);
+  for (const name of modified) process.stdout.write(`${name}\n`);
+  const n = `${modified.length} event type(s)`;
+  console.error(
+    options.dryRun
+      ? `dry run: ${n} would be created, changed or archived; nothing was written`
+      : `${n} created, changed or archived`,
+  );
 }
 
 export interface VerifyOptions {

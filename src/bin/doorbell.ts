@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { publishCommand, verifyCommand } from './client-commands.ts';
+import { importOpenApiCommand, publishCommand, verifyCommand } from './client-commands.ts';
 import { UsageError } from './flags.ts';
 import { serveCommand } from './serve-command.ts';
 
@@ -167,6 +167,28 @@ Examples:
   $ jq -c . event.json | doorbell publish --app my-app --type invoice.paid --payload-file -`,
   )
   .action(publishCommand);
+
+program
+  .command('import-openapi')
+  .description("create or update event types from an OpenAPI document's webhooks; prints their names")
+  .argument('<file>', "the document, YAML or JSON ('-': standard input)")
+  .addOption(env('--url <url>', 'DOORBELL_URL', 'API base URL').default('http://127.0.0.1:8071'))
+  .addOption(env('--token <token>', 'DOORBELL_ADMIN_TOKEN', 'API token').makeOptionMandatory())
+  .option('--replace-all', 'archive every event type the document does not describe')
+  .option('--dry-run', 'print what would change, and change nothing')
+  .addHelpText(
+    'after',
+    `
+Each webhook (OpenAPI 3.1 \`webhooks\`, or \`x-webhooks\`) becomes the event type of its name, described by
+its POST operation, with its JSON request body's schema.
+
+Examples:
+  $ export DOORBELL_ADMIN_TOKEN=dbk_...
+  $ doorbell import-openapi openapi.yaml
+  $ doorbell import-openapi --dry-run --replace-all openapi.json
+  $ curl -s https://api.example.com/openapi.json | doorbell import-openapi -`,
+  )
+  .action(importOpenApiCommand);
 
 program
   .command('verify')

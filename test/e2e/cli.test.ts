@@ -22,7 +22,8 @@ describe('doorbell command', () => {
   test('--help lists the commands with examples', async () => {
     const run = await doorbell(['--help']);
     assert.equal(run.code, 0);
-    for (const word of ['serve', 'publish', 'verify', 'Examples']) assert.match(run.stdout, new RegExp(word));
+    for (const word of ['serve', 'publish', 'import-openapi', 'verify', 'Examples'])
+      assert.match(run.stdout, new RegExp(word));
     const version = await doorbell(['--version']);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
@@ -33,7 +34,7 @@ describe('doorbell command', () => {
   });
 
   test("each command's --help ends with examples to copy", async () => {
-    for (const command of ['serve', 'publish', 'verify']) {
+    for (const command of ['serve', 'publish', 'import-openapi', 'verify']) {
       const run = await doorbell([command, '--help']);
       assert.equal(run.code, 0);
       assert.match(
@@ -816,6 +817,83 @@ describe('doorbell command', () => {
       });
       assert.equal(run.code, 1);
       assert.match(run.stderr, /unexpected answer from http:\/\/127\.0\.0\.1:\d+: HTTP 204, not JSON/);
+    });
+  });
+
+  describe('import-openapi', () => {
+    let running: Running;
+    before(async () => {
+      running = await start();
+    });
+    after(async () => {
+      await running.close();
+    });
+
+    test("prints the names of the event types made of a document's webhooks; a dry run writes nothing", async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'doorbell-openapi-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'openapi.yaml');
+      // Saved by a Windows editor: a byte order mark and CRLF line ends.
+      const yaml = [
+        '\ufeffopenapi: 3.1.0',
+        'webhooks:',
+        '  user.created:',
+        '    post:',
+        '      summary: A user signed up',
+        '',
+      ];
+      writeFileSync(file, yaml.join('\r\n'));
+      const env = { DOORBELL_ADMIN_TOKEN: TOKEN };
+      const dry = await doorbell(['import-openapi', '--url', running.url, '--dry-run', file], env);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.equal(dry.stdout, 'user.created\n');
+      assert.match(
+        dry.stderr,
+        /^dry run: 1 event type\(s\) would be created, changed or archived; nothing was written\n$/,
+      );
+      assert.equal((await api(running.url, 'GET', '/event-type/user.created')).status, 404);
+
+      const run = await doorbell(['import-openapi', '--url', running.url, file], env);
+      assert.deepEqual(
+        [run.code, run.stdout, run.stderr],
+        [0, 'user.created\n', '1 event type(s) created, changed or archived\n'],
+      );
+      const created = await api(running.url, 'GET', '/event-type/user.created');
+      assert.equal(created.body.description, 'A user signed up');
+
+      // From stdin, as JSON, with --replace-all: the type it does not name is archived.
+      const json = JSON.stringify({ openapi: '3.1.0', webhooks: { 'user.deleted': { post: {} } } });
+      const piped = await doorbell(
+        ['import-openapi', '--url', running.url, '--replace-all', '-'],
+        env,
+        Buffer.from(json),
+      );
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.equal(piped.stdout, 'user.deleted\nuser.created\n');
+      assert.equal((await api(running.url, 'GET', '/event-type/user.created')).body.archived, true);
+    });
+
+    test('a document the server refuses is an error naming where; an unreadable file is a usage error', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'doorbell-openapi-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const env = { DOORBELL_ADMIN_TOKEN: TOKEN };
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, 'webhooks:\n  "bad name":\n    post: {}\n');
+      const refused = await doorbell(['import-openapi', '--url', running.url, bad], env);
+      assert.equal(refused.code, 1);
+      assert.equal(refused.stdout, '');
+      assert.match(
+        refused.stderr,
+        /^doorbell: import of .*bad\.yaml failed: HTTP 422 .*"specRaw","webhooks","bad name"/,
+      );
+      const missing = await doorbell(['import-openapi', '--url', running.url, join(dir, 'none.yaml')], env);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /^doorbell: <file>: ENOENT/);
+      const latin1 = join(dir, 'latin1.yaml');
+      writeFileSync(latin1, Buffer.from([0x61, 0x3a, 0x20, 0xe9, 0x0a]));
+      const notUtf8 = await doorbell(['import-openapi', '--url', running.url, latin1], env);
+      assert.equal(notUtf8.code, 2);
+      assert.match(notUtf8.stderr, /^doorbell: <file> '.*latin1\.yaml' /);
     });
   });
 });
