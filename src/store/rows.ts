@@ -217,3 +217,7 @@ export function jsonRows(decode: (value: unknown) => unknown) {
     }),
   };
 }
+
+/** In name order: two transactions writing the same event types lock them in one order, never deadlock. */
+export const inNameOrder = <T extends { eventType: EventType }>(writes: readonly T[]): T[] =>
+  [...writes].sort((a, b) => (a.eventType.name < b.eventType.name ? -1 : 1));

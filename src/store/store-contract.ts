@@ -333,6 +333,26 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.equal(await s.eventTypes.putAll([]), true);
       });
 
+      test('putAll from two callers at once, given in opposite orders, stores one and fails neither', async (s) => {
+        const names = Array.from({ length: 20 }, (_, i) => `race.${String(i).padStart(2, '0')}`);
+        for (const name of names) await s.eventTypes.create(mkEventType(name, T0));
+        for (let round = 1; round <= 5; round++) {
+          const current = await s.eventTypes.getMany(names);
+          const writes = (tag: string) =>
+            current.map((e) => ({
+              eventType: { ...e, description: tag, updatedAt: e.updatedAt + 1 },
+              seen: e.updatedAt,
+            }));
+          const stored = await Promise.all([
+            s.eventTypes.putAll(writes('a')),
+            s.eventTypes.putAll(writes('b').reverse()),
+          ]);
+          assert.equal(stored.filter(Boolean).length, 1, `round ${round}: ${stored}`);
+          const tags = new Set((await s.eventTypes.getMany(names)).map((e) => e.description));
+          assert.equal(tags.size, 1, 'all of one write, none of the other');
+        }
+      });
+
       test('list by name, hiding archived unless asked', async (s) => {
         for (const n of ['c.x', 'a.x', 'd.x', 'b.x']) await s.eventTypes.create(mkEventType(n));
         await s.eventTypes.create(mkEventType('bb.archived', T0, { archived: true }));

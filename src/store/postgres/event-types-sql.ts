@@ -1,6 +1,7 @@
 // Event types, keyed and paginated by name.
 
 import type { EventType } from '../../core/types.ts';
+import { inNameOrder } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { keysetPage } from './paginate.ts';
 import { conflictAs, mapRow, Params, type Pg, type Sql, stmt } from './pg.ts';
@@ -80,7 +81,7 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
       const stale = new Error('changed meanwhile');
       try {
         await db.tx(async (sql) => {
-          for (const { eventType: e, seen } of writes) {
+          for (const { eventType: e, seen } of inNameOrder(writes)) {
             const stored =
               seen === null ? (await sql.run(INSERT_NEW, insertParams(e))) > 0 : await update(sql, e, seen);
             if (!stored) throw stale;

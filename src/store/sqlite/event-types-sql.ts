@@ -1,6 +1,7 @@
 // Event types, keyed and paginated by name.
 
 import type { EventType } from '../../core/types.ts';
+import { inNameOrder } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { conflictAs, type Db, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
@@ -73,7 +74,7 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
       const stale = new Error('changed meanwhile');
       try {
         db.tx(() => {
-          for (const { eventType: e, seen } of writes) {
+          for (const { eventType: e, seen } of inNameOrder(writes)) {
             const stored =
               seen === null
                 ? db.run(
