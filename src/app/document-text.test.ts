@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isDoorbellError } from '../core/errors.ts';
+import { documentValue } from './document-text.ts';
+
+const LOC = ['body', 'specRaw'];
+
+function refusal(text: string): string {
+  try {
+    documentValue(text, LOC);
+  } catch (error) {
+    if (isDoorbellError(error) && error.code === 'validation') {
+      assert.deepEqual(error.loc, LOC);
+      return error.message;
+    }
+    throw error;
+  }
+  assert.fail(`accepted: ${text}`);
+}
+
+describe('documentValue', () => {
+  it('reads JSON as JSON, and YAML with its core schema', () => {
+    assert.deepEqual(documentValue('{"a": [1, true, null, "x"]}', LOC), { a: [1, true, null, 'x'] });
+    const yaml = 'openapi: 3.1.0\nwebhooks:\n  a.b: { post: { deprecated: true } }\nn: [1.5, ~, "2"]\n';
+    assert.deepEqual(documentValue(yaml, LOC), {
+      openapi: '3.1.0',
+      webhooks: { 'a.b': { post: { deprecated: true } } },
+      n: [1.5, null, '2'],
+    });
+    const anchors = 'base: &b { type: string }\nother: *b\n';
+    assert.deepEqual(documentValue(anchors, LOC), { base: { type: 'string' }, other: { type: 'string' } });
+  });
+
+  it('keeps each mapping key as written, not as the number or boolean YAML would read it', () => {
+    const yaml = '1.10: a\n1e3: b\n0x10: c\ntrue: d\n~: e\n"200": f\n';
+    const keys = Object.keys(documentValue(yaml, LOC) as object);
+    assert.deepEqual(keys.sort(), ['1.10', '1e3', '0x10', 'true', '~', '200'].sort());
+  });
+
+  it('refuses what JSON cannot say rather than change it: tags, repeated keys, keys that are not text', () => {
+    assert.match(refusal('x: !!binary "aGVsbG8="'), /neither YAML nor JSON/);
+    assert.match(refusal('x: !!timestamp 2001-12-14'), /neither YAML nor JSON/);
+    assert.match(refusal('x: !mine y'), /neither YAML nor JSON/);
+    assert.match(refusal('a: 1\nb: {c: 1, c: 2}\n'), /the key 'c' twice/);
+    assert.match(refusal('1.0: a\n"1.0": b\n'), /the key '1.0' twice/);
+    assert.match(refusal('? [a, b]\n: c\n'), /not plain text/);
+    assert.match(refusal('webhooks: [unclosed'), /neither YAML nor JSON/);
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++)
+      bomb.push(
+        `${'b'.repeat(i)}: &${'b'.repeat(i)} [${Array(10)
+          .fill(`*${i === 1 ? 'a' : 'b'.repeat(i - 1)}`)
+          .join(', ')}]`,
+      );
+    assert.match(refusal(bomb.join('\n')), /neither YAML nor JSON/);
+    assert.match(refusal(`${'['.repeat(20_000)}${']'.repeat(20_000)}x`), /neither YAML nor JSON/);
+  });
+});
