@@ -49,7 +49,7 @@ describe('eventTypesFromOpenApi', () => {
     const body = {
       content: { 'application/cloudevents+json; charset=utf-8': { schema: { type: 'object' } } },
     };
-    const spec = { openapi: '3.0.3', 'x-webhooks': { 'a.b': post({ requestBody: body }) } };
+    const spec = { openapi: '3.0.3', webhooks: null, 'x-webhooks': { 'a.b': post({ requestBody: body }) } };
     assert.deepEqual(eventTypesFromOpenApi(spec, LOC)[0]?.schemas, { '1': { type: 'object' } });
   });
 
@@ -87,9 +87,30 @@ describe('eventTypesFromOpenApi', () => {
     });
   });
 
+  it('applies other keywords beside a reference as well as it (allOf), and reads # as the document', () => {
+    const ref = { $ref: '#/components/schemas/A', required: ['b'], description: 'd' };
+    const spec = {
+      webhooks: { e: post({ requestBody: json(ref) }) },
+      components: { schemas: { A: { type: 'object', additionalProperties: false } } },
+    };
+    assert.deepEqual(eventTypesFromOpenApi(spec, LOC)[0]?.schemas, {
+      '1': { allOf: [{ type: 'object', additionalProperties: false }], required: ['b'], description: 'd' },
+    });
+    // '#' is the whole document, which holds the webhook that refers to it.
+    const whole = { webhooks: { e: post({ requestBody: json({ $ref: '#', title: 'T' }) }) } };
+    assert.match(refusal(whole).message, /refers to itself through #/);
+  });
+
   it('refuses what it cannot make an event type of, naming where', () => {
     assert.deepEqual(refusal([]).loc, LOC);
-    assert.match(refusal({ openapi: '3.1.0', paths: {} }).message, /describes no webhooks/);
+    assert.match(refusal({ openapi: '3.1.0', paths: {} }).message, /has no `webhooks`/);
+    assert.match(refusal({ webhooks: [] }).message, /`webhooks` that is not an object/);
+    for (const schema of [[1, 2], 5, null, true, { $ref: '#/s' }]) {
+      const doc = { s: 'text', webhooks: { e: post({ requestBody: json(schema as object) }) } };
+      const { loc, message } = refusal(doc);
+      assert.deepEqual(loc, [...LOC, 'webhooks', 'e', 'post', 'requestBody']);
+      assert.match(message, /JSON schema that is not an object/);
+    }
     assert.deepEqual(refusal({ webhooks: { 'bad name': post({}) } }).loc, [...LOC, 'webhooks', 'bad name']);
     assert.match(refusal({ webhooks: { e: { get: {} } } }).message, /no POST operation/);
     const nul = refusal({ webhooks: { e: post({ summary: 'a\u0000b' }) } });
@@ -121,11 +142,15 @@ describe('eventTypesFromOpenApi', () => {
       webhooks: { e: post({ requestBody: json({ $ref: '#/components/schemas/L20' }) }) },
       components: { schemas },
     };
-    assert.match(refusal(big).message, /too large once its references are resolved/);
+    const tooLarge = refusal(big);
+    assert.deepEqual(tooLarge.loc, LOC, 'the whole document: every webhook counts');
+    assert.match(tooLarge.message, /too large once their references are resolved/);
     let deep: object = { type: 'string' };
     for (let i = 0; i < 150; i++) deep = { items: deep };
     assert.match(refusal({ webhooks: { e: post({ requestBody: json(deep) }) } }).message, /nested more than/);
     const huge = { webhooks: { e: post({ requestBody: json({ maximum: Number.POSITIVE_INFINITY }) }) } };
-    assert.match(refusal(huge).message, /number too large/);
+    assert.match(refusal(huge).message, /number JSON cannot write/);
+    const nan = { webhooks: { e: post({ requestBody: json({ maximum: Number.NaN }) }) } };
+    assert.match(refusal(nan).message, /NaN/);
   });
 });

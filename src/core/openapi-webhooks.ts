@@ -19,6 +19,19 @@ type Loc = readonly string[];
 const NAME = /^[a-zA-Z0-9\-_.]+$/;
 const MAX_NAME = 256;
 const PLAIN = new RegExp(PLAIN_TEXT);
+/** What a schema says of itself (JSON Schema's annotations), not of the values it takes. */
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  'summary',
+  'default',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  'example',
+  'examples',
+  '$comment',
+]);
 /** As deep as an event type's schemas may be (app/event-types.ts). */
 const MAX_DEPTH = 100;
 /** Values in all the schemas once their references are resolved: a few shared ones can multiply. */
@@ -29,11 +42,16 @@ const isObject = (value: unknown): value is Json =>
 
 export function eventTypesFromOpenApi(spec: unknown, loc: Loc): WebhookEventType[] {
   if (!isObject(spec)) throw invalid(loc, 'must be an OpenAPI document: an object');
-  const section = spec.webhooks !== undefined ? 'webhooks' : 'x-webhooks';
+  const section = spec.webhooks != null ? 'webhooks' : 'x-webhooks';
   const webhooks = spec[section];
-  if (!isObject(webhooks))
-    throw invalid(loc, 'describes no webhooks: neither `webhooks` nor `x-webhooks` is an object');
-  const resolver = new Resolver(spec);
+  if (!isObject(webhooks)) {
+    const why =
+      spec[section] == null
+        ? 'has no `webhooks` (nor `x-webhooks`)'
+        : `has a \`${section}\` that is not an object`;
+    throw invalid(loc, why);
+  }
+  const resolver = new Resolver(spec, loc);
   return Object.entries(webhooks).map(([name, item]) => {
     const at = [...loc, section, name];
     if (name.length > MAX_NAME || !NAME.test(name))
@@ -47,12 +65,17 @@ export function eventTypesFromOpenApi(spec: unknown, loc: Loc): WebhookEventType
         [...at, 'post'],
         'its text must not contain U+0000 (NUL) or an unpaired UTF-16 surrogate',
       );
-    const schema = jsonSchema(resolver, op.requestBody, [...at, 'post', 'requestBody']);
+    const bodyAt = [...at, 'post', 'requestBody'];
+    const schema = jsonSchema(resolver, op.requestBody, bodyAt);
+    const inlined = schema === undefined ? undefined : resolver.inline(schema, bodyAt);
+    // As an event type's schemas are given to its PUT: each version an object.
+    if (inlined !== undefined && !isObject(inlined))
+      throw invalid(bodyAt, "has a JSON schema that is not an object, which an event type's schemas must be");
     return {
       name,
       description: (text as string | undefined)?.trim() ?? '',
       deprecated: op.deprecated === true,
-      schemas: schema === undefined ? null : { '1': resolver.inline(schema, [...at, 'post', 'requestBody']) },
+      schemas: inlined === undefined ? null : { '1': inlined },
     };
   });
 }
@@ -73,7 +96,10 @@ const isJsonType = (type: string) => /^application\/([\w.-]+\+)?json(\s*;.*)?$/i
 
 class Resolver {
   #values = MAX_VALUES;
-  constructor(readonly document: Json) {}
+  constructor(
+    readonly document: Json,
+    readonly loc: Loc,
+  ) {}
 
   /** `value` with its own reference followed (a chain of them too), as an object. */
   follow(value: unknown, at: Loc): Json {
@@ -89,12 +115,14 @@ class Resolver {
 
   /** A copy of `value` with every reference replaced by what it names (its siblings kept beside it). */
   inline(value: unknown, at: Loc, path: readonly string[] = [], depth = 0): unknown {
-    if (--this.#values < 0)
-      throw invalid(at, `is too large once its references are resolved (over ${MAX_VALUES} values)`);
+    if (--this.#values < 0) {
+      const why = `has schemas too large once their references are resolved (over ${MAX_VALUES} values in all)`;
+      throw invalid(this.loc, why);
+    }
     if (depth > MAX_DEPTH) throw invalid(at, `must not be nested more than ${MAX_DEPTH} levels deep`);
     if (Array.isArray(value)) return value.map((item) => this.inline(item, at, path, depth + 1));
     if (typeof value === 'number' && !Number.isFinite(value))
-      throw invalid(at, 'holds a number too large to keep (beyond ±1.8e308)');
+      throw invalid(at, 'holds a number JSON cannot write (NaN, or beyond ±1.8e308)');
     if (!isObject(value)) return value;
     const ref = typeof value.$ref === 'string' ? value.$ref : undefined;
     const own = Object.fromEntries(
@@ -106,15 +134,19 @@ class Resolver {
     if (path.includes(ref))
       throw invalid(at, `refers to itself through ${ref}: a recursive schema cannot be inlined`);
     const target = this.inline(this.#target(ref, at), at, [...path, ref], depth);
-    return isObject(target) ? { ...target, ...own } : target;
+    // Beside a reference, annotations override what it names (OpenAPI 3.1); other keywords apply as well
+    // as it, which allOf says whatever the two hold.
+    if (Object.keys(own).every((key) => ANNOTATIONS.has(key)))
+      return isObject(target) ? { ...target, ...own } : target;
+    return { allOf: [target], ...own };
   }
 
   /** What a reference within the document (a JSON pointer after '#') names. */
   #target(ref: string, at: Loc): unknown {
-    if (!ref.startsWith('#/'))
+    if (ref !== '#' && !ref.startsWith('#/'))
       throw invalid(at, `refers outside the document (${ref}): only '#/…' references are resolved`);
     let value: unknown = this.document;
-    for (const token of ref.slice(2).split('/')) {
+    for (const token of ref === '#' ? [] : ref.slice(2).split('/')) {
       const key = pointerKey(token, ref, at);
       if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key))
         throw invalid(at, `refers to ${ref}, which the document does not hold`);

@@ -438,6 +438,17 @@ await describeEachDriver((driver) => {
       (e: ApiException<unknown>) => e.code === 404,
     );
     await assert.rejects(svix.application.get('no-such-app'), (e: ApiException<unknown>) => e.code === 404);
+    // A body would ask for a token this route does not issue (read-only, say): refused, naming it.
+    const withBody = await fetch(`${doorbell.url}/api/v1/auth/dashboard-access/${app.id}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: '{"readOnly": true}',
+    });
+    assert.equal(withBody.status, 422);
+    assert.deepEqual(((await withBody.json()) as { detail: Array<{ loc: string[] }> }).detail[0]?.loc, [
+      'body',
+      'readOnly',
+    ]);
   });
 
   test('expireAll ends the portal tokens issued so far, after the delay asked for', async () => {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { getApplication, getOrCreateApp } from '../../app/applications.ts';
 import { type Capability, requireAdmin } from '../../app/context.ts';
 import { forbidden, invalid } from '../../core/errors.ts';
+import { isJsonObject } from '../../core/types.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody } from '../context.ts';
 import { ApplicationTokenExpireIn, AppPortalAccessIn, AppPortalAccessOut } from '../schemas/applications.ts';
@@ -71,6 +72,15 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
     },
     async (request, reply) => {
       requireAdmin(request.scope);
+      // A body asks for something (readOnly, an expiry…) this route would not give: refused, not dropped.
+      const body: unknown = request.body;
+      if (body != null && !(isJsonObject(body) && Object.keys(body).length === 0)) {
+        const field = isJsonObject(body) ? [Object.keys(body)[0]!] : [];
+        throw invalid(
+          ['body', ...field],
+          'dashboard-access takes no body: app-portal-access issues tokens with settings',
+        );
+      }
       void reply.header('cache-control', 'no-store');
       const app = await getApplication(deps, request.scope, request.params.app_id);
       const token = await auth.issueAppToken(app.id, deps.now());
