@@ -113,7 +113,7 @@ class Resolver {
     return value;
   }
 
-  /** A copy of `value` with every reference replaced by what it names (its siblings kept beside it). */
+  /** A copy of `value` with every reference replaced by what it names (and what stands beside it). */
   inline(value: unknown, at: Loc, path: readonly string[] = [], depth = 0): unknown {
     if (--this.#values < 0) {
       const why = `has schemas too large once their references are resolved (over ${MAX_VALUES} values in all)`;
