@@ -53,6 +53,9 @@ describe('documentValue', () => {
           .join(', ')}]`,
       );
     assert.match(refusal(bomb.join('\n')), /neither YAML nor JSON/);
-    assert.match(refusal(`${'['.repeat(20_000)}${']'.repeat(20_000)}x`), /neither YAML nor JSON/);
+    assert.match(refusal(`${'['.repeat(20_000)}${']'.repeat(20_000)}x`), /nested too deeply/);
+    assert.match(refusal('webhooks:\n  a: {}\n---\nwebhooks:\n  b: {}\n'), /holds 2 YAML documents/);
+    assert.match(refusal('a: 1\n...\nnot: [valid\n'), /holds 2 YAML documents/);
+    assert.equal(documentValue('# nothing but a comment\n', LOC), null);
   });
 });

@@ -3,8 +3,9 @@
 // `!!timestamp`, one of the author's own) or any other warning is refused, not turned into something
 // else; a mapping key keeps its text as written (`1.10` stays "1.10", not 1.1); and a key written twice
 // in one mapping is refused, checked here in time linear in the document (the parser's own check took
-// 1.8 s for a mapping of 20,000 keys, blocking every other request meanwhile).
-import { type Document, isScalar, parseDocument, visit } from 'yaml';
+// 1.8 s for a mapping of 20,000 keys, blocking every other request meanwhile); so is a stream of more than
+// one document. JSON's repeated keys take the last value, as JSON.parse (and the `spec` field) read them.
+import { type Document, isScalar, parseAllDocuments, visit } from 'yaml';
 import { invalid, isDoorbellError } from '../core/errors.ts';
 
 export function documentValue(text: string, loc: readonly string[]): unknown {
@@ -14,14 +15,18 @@ export function documentValue(text: string, loc: readonly string[]): unknown {
     // Not JSON: YAML, then.
   }
   try {
-    const doc = parseDocument(text, { uniqueKeys: false, resolveKnownTags: false, logLevel: 'silent' });
+    const docs = parseAllDocuments(text, { uniqueKeys: false, resolveKnownTags: false, logLevel: 'silent' });
+    if (docs.length > 1) throw invalid(loc, `holds ${docs.length} YAML documents: send one`);
+    const doc = docs[0];
+    if (!doc) return null;
     const problem = doc.errors[0] ?? doc.warnings[0];
     if (problem) throw problem;
     keysAsWritten(doc, loc);
     return doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
     if (isDoorbellError(error)) throw error;
-    const reason = error instanceof RangeError ? 'it is nested too deeply' : firstLine(error);
+    // The parser reports its own stack running out as an error at a position.
+    const reason = /call stack/i.test(String(error)) ? 'it is nested too deeply' : firstLine(error);
     throw invalid(loc, `is neither YAML nor JSON: ${reason}`);
   }
 }

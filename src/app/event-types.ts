@@ -1,7 +1,7 @@
 // Event types: the catalogue of kinds of events. Reads are open to app tokens; writes are admin-only.
 // Archived types are refused for new messages and new endpoint filters (checkNotArchived).
 import { conflict, invalid, notFound } from '../core/errors.ts';
-import { rawElement, rawMember } from '../core/raw-json.ts';
+import { rawElements, rawMember } from '../core/raw-json.ts';
 import { type EventType, isJsonObject, type Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';
 import { type AppDeps, mapConflict, modify, requireAdmin, type Scope, upsert } from './context.ts';
@@ -225,7 +225,7 @@ export function examplePayload(eventType: EventType | null, index = 0): string {
     // rawMember takes a repeated key's last value, as JSON.parse did above.
     const schemaText = rawMember(text, version)!;
     return listed
-      ? rawElement(rawMember(schemaText, 'examples')!, index)!
+      ? rawElements(rawMember(schemaText, 'examples')!)![index]!
       : rawMember(schemaText, 'example')!;
   }
   if (index > 0) throw invalid(['body', 'exampleIndex'], "the event type's schemas have no examples");

@@ -96,6 +96,17 @@ describe('eventTypesFromOpenApi', () => {
     assert.deepEqual(eventTypesFromOpenApi(spec, LOC)[0]?.schemas, {
       '1': { allOf: [{ type: 'object', additionalProperties: false }], required: ['b'], description: 'd' },
     });
+    const beside = {
+      ...spec,
+      webhooks: { e: post({ requestBody: json({ ...ref, allOf: [{ minProperties: 1 }] }) }) },
+    };
+    assert.deepEqual(eventTypesFromOpenApi(beside, LOC)[0]?.schemas, {
+      '1': {
+        allOf: [{ type: 'object', additionalProperties: false }, { minProperties: 1 }],
+        required: ['b'],
+        description: 'd',
+      },
+    });
     // '#' is the whole document, which holds the webhook that refers to it.
     const whole = { webhooks: { e: post({ requestBody: json({ $ref: '#', title: 'T' }) }) } };
     assert.match(refusal(whole).message, /refers to itself through #/);
@@ -145,9 +156,31 @@ describe('eventTypesFromOpenApi', () => {
     const tooLarge = refusal(big);
     assert.deepEqual(tooLarge.loc, LOC, 'the whole document: every webhook counts');
     assert.match(tooLarge.message, /too large once their references are resolved/);
-    let deep: object = { type: 'string' };
-    for (let i = 0; i < 150; i++) deep = { items: deep };
-    assert.match(refusal({ webhooks: { e: post({ requestBody: json(deep) }) } }).message, /nested more than/);
+    // As deep as an event type's schemas may be, counted from them: the schema of version "1" is 1 deep.
+    const nested = (levels: number) => {
+      let schema: object = { type: 'string' };
+      for (let i = 1; i < levels; i++) schema = { items: schema };
+      return { webhooks: { e: post({ requestBody: json(schema) }) } };
+    };
+    assert.equal(eventTypesFromOpenApi(nested(100), LOC).length, 1);
+    assert.match(refusal(nested(101)).message, /nested more than 100/);
+    // Long text shared by many references: 30 × 30 copies of 1,500 characters is over the 1 MiB a PUT of
+    // the event type could send; 27,000 copies of 1,000 are too much for the document.
+    const shared = (copies: number[], length: number) => {
+      const schemas: Record<string, object> = { L0: { type: 'string', description: 'x'.repeat(length) } };
+      copies.forEach((n, i) => {
+        const below = { $ref: `#/components/schemas/L${i}` };
+        schemas[`L${i + 1}`] = {
+          properties: Object.fromEntries(Array.from({ length: n }, (_, j) => [`p${j}`, below])),
+        };
+      });
+      const top = { $ref: `#/components/schemas/L${copies.length}` };
+      return { webhooks: { e: post({ requestBody: json(top) }) }, components: { schemas } };
+    };
+    const oneTooBig = refusal(shared([30, 30], 1500));
+    assert.deepEqual(oneTooBig.loc, [...LOC, 'webhooks', 'e', 'post', 'requestBody']);
+    assert.match(oneTooBig.message, /over 1048576 bytes once its references are resolved/);
+    assert.deepEqual(refusal(shared([30, 30, 30], 1000)).loc, LOC);
     const huge = { webhooks: { e: post({ requestBody: json({ maximum: Number.POSITIVE_INFINITY }) }) } };
     assert.match(refusal(huge).message, /number JSON cannot write/);
     const nan = { webhooks: { e: post({ requestBody: json({ maximum: Number.NaN }) }) } };

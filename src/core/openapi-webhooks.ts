@@ -32,10 +32,15 @@ const ANNOTATIONS = new Set([
   'examples',
   '$comment',
 ]);
-/** As deep as an event type's schemas may be (app/event-types.ts). */
+/** As deep as an event type's schemas may be (app/event-types.ts), counted from them: a version is 1. */
 const MAX_DEPTH = 100;
-/** Values in all the schemas once their references are resolved: a few shared ones can multiply. */
-const MAX_VALUES = 200_000;
+/** An event type's schema as text, at most: what the body of a PUT of it could hold. */
+const MAX_SCHEMA_BYTES = 1024 * 1024;
+/**
+ * The size of all the schemas once their references are resolved, counted as each string's length and 8
+ * for every value: a few shared ones can multiply (a 5 KB document made 28 MB), so the count stops it.
+ */
+const MAX_SIZE = 16 * MAX_SCHEMA_BYTES;
 
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -67,10 +72,15 @@ export function eventTypesFromOpenApi(spec: unknown, loc: Loc): WebhookEventType
       );
     const bodyAt = [...at, 'post', 'requestBody'];
     const schema = jsonSchema(resolver, op.requestBody, bodyAt);
-    const inlined = schema === undefined ? undefined : resolver.inline(schema, bodyAt);
-    // As an event type's schemas are given to its PUT: each version an object.
+    const inlined = schema === undefined ? undefined : resolver.inline(schema, bodyAt, [], 1);
+    // As an event type's schemas are given to its PUT: each version an object, of a size a PUT can send.
     if (inlined !== undefined && !isObject(inlined))
       throw invalid(bodyAt, "has a JSON schema that is not an object, which an event type's schemas must be");
+    if (inlined !== undefined && JSON.stringify(inlined).length > MAX_SCHEMA_BYTES)
+      throw invalid(
+        bodyAt,
+        `has a JSON schema over ${MAX_SCHEMA_BYTES} bytes once its references are resolved`,
+      );
     return {
       name,
       description: (text as string | undefined)?.trim() ?? '',
@@ -95,7 +105,7 @@ function jsonSchema(resolver: Resolver, requestBody: unknown, at: Loc): unknown 
 const isJsonType = (type: string) => /^application\/([\w.-]+\+)?json(\s*;.*)?$/i.test(type);
 
 class Resolver {
-  #values = MAX_VALUES;
+  #size = MAX_SIZE;
   constructor(
     readonly document: Json,
     readonly loc: Loc,
@@ -114,21 +124,22 @@ class Resolver {
   }
 
   /** A copy of `value` with every reference replaced by what it names (and what stands beside it). */
-  inline(value: unknown, at: Loc, path: readonly string[] = [], depth = 0): unknown {
-    if (--this.#values < 0) {
-      const why = `has schemas too large once their references are resolved (over ${MAX_VALUES} values in all)`;
-      throw invalid(this.loc, why);
-    }
-    if (depth > MAX_DEPTH) throw invalid(at, `must not be nested more than ${MAX_DEPTH} levels deep`);
-    if (Array.isArray(value)) return value.map((item) => this.inline(item, at, path, depth + 1));
+  inline(value: unknown, at: Loc, path: readonly string[], depth: number): unknown {
+    this.#size -= 8 + (typeof value === 'string' ? value.length : 0);
+    if (this.#size < 0) throw invalid(this.loc, 'has schemas too large once their references are resolved');
     if (typeof value === 'number' && !Number.isFinite(value))
       throw invalid(at, 'holds a number JSON cannot write (NaN, or beyond ±1.8e308)');
-    if (!isObject(value)) return value;
-    const ref = typeof value.$ref === 'string' ? value.$ref : undefined;
+    if (value === null || typeof value !== 'object') return value;
+    if (depth > MAX_DEPTH) throw invalid(at, `must not be nested more than ${MAX_DEPTH} levels deep`);
+    if (Array.isArray(value)) return value.map((item) => this.inline(item, at, path, depth + 1));
+    const ref = typeof (value as Json).$ref === 'string' ? ((value as Json).$ref as string) : undefined;
     const own = Object.fromEntries(
       Object.entries(value)
         .filter(([key]) => ref === undefined || key !== '$ref')
-        .map(([key, item]) => [key, this.inline(item, at, path, depth + 1)]),
+        .map(([key, item]) => {
+          this.#size -= key.length;
+          return [key, this.inline(item, at, path, depth + 1)];
+        }),
     );
     if (ref === undefined) return own;
     if (path.includes(ref))
@@ -138,7 +149,8 @@ class Resolver {
     // as it, which allOf says whatever the two hold.
     if (Object.keys(own).every((key) => ANNOTATIONS.has(key)))
       return isObject(target) ? { ...target, ...own } : target;
-    return { allOf: [target], ...own };
+    const also = own.allOf === undefined ? [] : Array.isArray(own.allOf) ? own.allOf : [own.allOf];
+    return { ...own, allOf: [target, ...also] };
   }
 
   /** What a reference within the document (a JSON pointer after '#') names. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { rawElement, rawMember } from './raw-json.ts';
+import { rawElements, rawMember } from './raw-json.ts';
 
 test('returns the exact text of the member, big integers and spacing included', () => {
   const body = '{"eventType":"a.b", "payload" : {"n": 12345678901234567890123, "z":1,"a":[1.50,"}"]} }';
@@ -20,13 +20,9 @@ test('skips nested members of the same name and scalar values', () => {
   assert.equal(rawMember('[1]', 'payload'), null);
 });
 
-test('returns the exact text of an array element, or null past the last', () => {
+test("returns the exact text of an array's elements", () => {
   const text = '[ {"a": [1, "]"]} , 1.0,"x\\"y" ,null ]';
-  assert.equal(rawElement(text, 0), '{"a": [1, "]"]}');
-  assert.equal(rawElement(text, 1), '1.0');
-  assert.equal(rawElement(text, 2), '"x\\"y"');
-  assert.equal(rawElement(text, 3), 'null');
-  assert.equal(rawElement(text, 4), null);
-  assert.equal(rawElement('[]', 0), null);
-  assert.equal(rawElement('{"a":1}', 0), null);
+  assert.deepEqual(rawElements(text), ['{"a": [1, "]"]}', '1.0', '"x\\"y"', 'null']);
+  assert.deepEqual(rawElements(' [ ] '), []);
+  assert.equal(rawElements('{"a":1}'), null);
 });

@@ -95,16 +95,17 @@ export function rawMember(text: string, key: string): string | null {
   return found;
 }
 
-/** The raw text of element `index` of the JSON array `text`; null when it has no such element. */
-export function rawElement(text: string, index: number): string | null {
+/** The raw text of each element of the JSON array `text`, in one pass; null when it is not an array. */
+export function rawElements(text: string): string[] | null {
   let i = skipWs(text, 0);
   if (text.charCodeAt(i) !== OPEN_BRACKET) return null;
   i = skipWs(text, i + 1);
-  for (let n = 0; i < text.length && text.charCodeAt(i) !== CLOSE_BRACKET; n++) {
+  const elements: string[] = [];
+  while (i < text.length && text.charCodeAt(i) !== CLOSE_BRACKET) {
     const valueEnd = endOfValue(text, i);
-    if (n === index) return text.slice(i, valueEnd);
+    elements.push(text.slice(i, valueEnd));
     i = skipWs(text, valueEnd);
     if (text.charCodeAt(i) === COMMA) i = skipWs(text, i + 1);
   }
-  return null;
+  return elements;
 }

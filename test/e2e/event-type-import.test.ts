@@ -222,6 +222,24 @@ await describeEachDriver((driver) => {
       await refused({ eventTypes: [fine], connectors: [{ name: 'c', logo: 'x' }] }, ['body', 'connectors']);
       assert.equal(await status(there.eventType.get('fine.new')), 404, 'nothing written');
       await there.environment.import({ settings: {}, connectors: [] }); // empty: nothing to do
+      const huge = {
+        name: 'huge.schema',
+        description: 'd',
+        schemas: { '1': { description: 'x'.repeat(1024 * 1024) } },
+      };
+      await refused({ eventTypes: [fine, huge] }, ['body', 'eventTypes', '1', 'schemas']);
+
+      // A catalogue larger than other bodies may be (1 MiB) is imported whole.
+      const many = Array.from({ length: 8_000 }, (_, i) => ({
+        name: `bulk.${String(i).padStart(5, '0')}`,
+        description: `Bulk event type number ${i} of a large catalogue`,
+        schemas: { '1': { type: 'object', title: `Bulk ${i}` } },
+      }));
+      assert.ok(JSON.stringify({ eventTypes: many }).length > 1024 * 1024);
+      await there.environment.import({ eventTypes: many });
+      const bulk = (await there.environment.export()).eventTypes.filter((e) => e.name.startsWith('bulk.'));
+      assert.equal(bulk.length, many.length);
+      assert.deepEqual(bulk.at(-1)?.schemas, { '1': { type: 'object', title: 'Bulk 7999' } });
 
       const app = await there.application.create({ name: 'Portal' });
       const portal = new Svix((await there.authentication.appPortalAccess(app.id, {})).token, {
