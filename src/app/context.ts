@@ -80,6 +80,10 @@ const MODIFY_ROUNDS = 32;
  * (10 of 60 header patches at once). A caller that has just read the row passes it as `first`. A change
  * that changes nothing is not written (its updatedAt stays).
  */
+/** The updatedAt of a write to `current` at `now`: later than the one it replaces, whatever the clock says. */
+export const nextUpdatedAt = (now: number, current: { updatedAt: number }): number =>
+  Math.max(now, current.updatedAt + 1);
+
 export async function modify<T extends { updatedAt: number }>(
   key: (row: T) => string,
   now: () => number,
@@ -93,7 +97,7 @@ export async function modify<T extends { updatedAt: number }>(
     for (let round = 1; ; round++) {
       // Read again after waiting for the others: the row they wrote is the one to change.
       const before = round === 1 && !waited ? found : await read();
-      const after = await change(before, Math.max(now(), before.updatedAt + 1));
+      const after = await change(before, nextUpdatedAt(now(), before));
       // Nothing to store: the same PUT sent many times at once would otherwise keep failing each other.
       if (sameBut('updatedAt', before, after)) return { before, after: before };
       if (await mapConflict(write(after, before))) return { before, after };

@@ -8,7 +8,7 @@
 import { conflict, DoorbellError, invalid } from '../core/errors.ts';
 import { eventTypesFromOpenApi, type WebhookEventType } from '../core/openapi-webhooks.ts';
 import type { EventType } from '../core/types.ts';
-import { requireAdmin, type Scope } from './context.ts';
+import { nextUpdatedAt, requireAdmin, type Scope } from './context.ts';
 import { documentValue } from './document-text.ts';
 import { build, type EventTypeDeps, type EventTypeInput } from './event-types.ts';
 
@@ -79,7 +79,6 @@ async function changes(
   const names = new Set(imported.map((e) => e.name));
   const existing = new Map((await deps.store.eventTypes.getMany([...names])).map((e) => [e.name, e]));
   const now = deps.now();
-  const at = (current?: EventType) => Math.max(now, (current?.updatedAt ?? 0) + 1);
   const writes: Write[] = [];
   for (const e of imported) {
     const current = existing.get(e.name);
@@ -88,7 +87,14 @@ async function changes(
     if (!current) {
       writes.push({ eventType: build({ name: e.name, description, schemas, deprecated }, now), seen: null });
     } else if (!same(current, description, schemas, deprecated)) {
-      const next = { ...current, description, schemas, deprecated, archived: false, updatedAt: at(current) };
+      const next = {
+        ...current,
+        description,
+        schemas,
+        deprecated,
+        archived: false,
+        updatedAt: nextUpdatedAt(now, current),
+      };
       writes.push({ eventType: next, seen: current.updatedAt });
     }
   }
@@ -96,7 +102,7 @@ async function changes(
     for (const current of await allEventTypes(deps, false)) {
       if (names.has(current.name)) continue;
       writes.push({
-        eventType: { ...current, archived: true, updatedAt: at(current) },
+        eventType: { ...current, archived: true, updatedAt: nextUpdatedAt(now, current) },
         seen: current.updatedAt,
       });
     }
@@ -153,7 +159,7 @@ export async function importEnvironment(
       const loc = ['body', 'eventTypes', String(i), 'schemas'];
       if (!current) return { eventType: build(input, now, loc), seen: null };
       const next = {
-        ...build(input, Math.max(now, current.updatedAt + 1), loc),
+        ...build(input, nextUpdatedAt(now, current), loc),
         createdAt: current.createdAt,
       };
       return { eventType: next, seen: current.updatedAt };

@@ -1,17 +1,16 @@
-// JSON passed on as the client wrote it: a top-level member of the request body (MessageIn.payload, an
-// event type's schemas), and the payload of the Svix SDK's messageInRaw.
+// JSON passed on as the client wrote it: a member of the request body or of a part of it
+// (MessageIn.payload, an event type's schemas), and the payload of the Svix SDK's messageInRaw.
 
-import type { FastifyRequest } from 'fastify';
 import { invalid } from '../core/errors.ts';
 import { rawMember } from '../core/raw-json.ts';
 import { isJsonObject } from '../core/types.ts';
 
 /**
- * The text of the body's member `key` as sent (big integers, `1.0`, key order and spacing kept), or
- * `parsed` serialised when no raw body was read.
+ * The text of member `key` of the JSON object `json` (the body, or a part of it) as sent: big integers,
+ * `1.0`, key order and spacing kept; or `parsed` serialised when no raw text was read.
  */
-export function memberText(request: FastifyRequest, key: string, parsed: unknown): string {
-  return (request.rawBody ? rawMember(request.rawBody, key) : null) ?? JSON.stringify(parsed);
+export function memberText(json: string | null | undefined, key: string, parsed: unknown): string {
+  return (json ? rawMember(json, key) : null) ?? JSON.stringify(parsed);
 }
 
 const RAW = ['body', 'transformationsParams'];

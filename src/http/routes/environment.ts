@@ -7,6 +7,7 @@ import { rawElements, rawMember } from '../../core/raw-json.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody, sendJson } from '../context.ts';
 import { eventTypeJson, iso } from '../dto.ts';
+import { memberText } from '../raw-payload.ts';
 import { AnyObject, DateTime, Nullable } from '../schemas/common.ts';
 import { EventTypeIn, EventTypeOut } from '../schemas/event-types.ts';
 import { refuseUnsupported } from '../unsupported.ts';
@@ -72,9 +73,7 @@ export function environmentRoutes(api: Api, { deps }: RouteContext): void {
       const listText = request.rawBody ? rawMember(request.rawBody, 'eventTypes') : null;
       const itemTexts = listText === null ? null : rawElements(listText);
       const inputs = (eventTypes ?? []).map((e, i) => {
-        const itemText = itemTexts?.[i];
-        const text = itemText === undefined ? null : rawMember(itemText, 'schemas');
-        const schemas = e.schemas == null ? e.schemas : (text ?? JSON.stringify(e.schemas));
+        const schemas = e.schemas == null ? e.schemas : memberText(itemTexts?.[i], 'schemas', e.schemas);
         // No larger than a PUT of the event type could send.
         if (schemas != null && Buffer.byteLength(schemas) > deps.config.bodyLimit)
           throw invalid(

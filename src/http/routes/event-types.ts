@@ -56,7 +56,10 @@ function inputOf<
   },
 >(request: FastifyRequest, body: T) {
   const { schemas } = body;
-  return { ...withFlag(body), schemas: schemas == null ? schemas : memberText(request, 'schemas', schemas) };
+  return {
+    ...withFlag(body),
+    schemas: schemas == null ? schemas : memberText(request.rawBody, 'schemas', schemas),
+  };
 }
 
 export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {

@@ -135,7 +135,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
       // receive.
       const payload =
         rawParamsPayload(body.transformationsParams, body.payload) ??
-        memberText(request, 'payload', body.payload);
+        memberText(request.rawBody, 'payload', body.payload);
       const retentionMs = body.payloadRetentionHours
         ? body.payloadRetentionHours * HOUR
         : body.payloadRetentionPeriod
