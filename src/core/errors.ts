@@ -3,6 +3,7 @@
 
 export const ErrorCodes = [
   'validation', // a field is invalid; `loc` names it
+  'json_decode', // the body is not JSON the API reads (its syntax, bytes, nesting or numbers); `loc` says where
   'bad_request', // the request as a whole cannot be read
   'invalid_range', // a time range the route does not serve (Svix's code)
   'authentication_failed',
@@ -17,7 +18,7 @@ export class DoorbellError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    /** For `validation`: where the bad value is, e.g. ['body', 'url']. */
+    /** For `validation` and `json_decode`: where the bad value is, e.g. ['body', 'url']. */
     readonly loc: readonly string[] = [],
   ) {
     super(message);
@@ -35,6 +36,10 @@ export function conflict(detail: string): DoorbellError {
 
 export function invalid(loc: readonly string[], message: string): DoorbellError {
   return new DoorbellError('validation', message, loc);
+}
+
+export function undecodable(loc: readonly string[], message: string): DoorbellError {
+  return new DoorbellError('json_decode', message, loc);
 }
 
 export function invalidRange(detail: string): DoorbellError {

@@ -10,6 +10,7 @@ import { patternMessage } from './schemas/common.ts';
 export function httpStatus(code: ErrorCode): number {
   switch (code) {
     case 'validation':
+    case 'json_decode':
       return 422;
     case 'bad_request':
     case 'invalid_range':
@@ -70,6 +71,13 @@ const MiB = 1024 * 1024;
 
 const CLIENT_ERRORS: Record<number, string> = { 414: 'uri_too_long', 415: 'unsupported_media_type' };
 
+// Codes as Svix's server spells them, where the catalogue's differ (a 500 is its `server_error`).
+const GENERIC_ERROR = 'generic_error';
+const BODY_CODES: Partial<Record<ErrorCode, string>> = {
+  bad_request: GENERIC_ERROR,
+  forbidden: 'insufficient access',
+};
+
 /**
  * The connection closes after this response, which may come before the request's body was read: the
  * rest is read and dropped (64 MiB, or 4 × the body limit if more, and 5 s at most) so that a client
@@ -82,23 +90,17 @@ export function closeAfter(request: FastifyRequest, reply: FastifyReply): void {
   lingerBeforeClose(request.raw, { bytes: Math.max(64 * MiB, 4 * limit), ms: 5_000 });
 }
 
-/** The 415 detail for a body of another type than JSON. */
-export function unsupportedType(request: FastifyRequest): string {
-  return `content-type ${request.headers['content-type'] ?? '(none)'} is not supported: send application/json`;
-}
-
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isDoorbellError(error)) {
     const status = httpStatus(error.code);
     // Refused before its body was read: the connection closes, so that clients without a token cannot
     // keep it for more requests.
     if (error.code === 'authentication_failed') closeAfter(request, reply);
-    if (error.code === 'validation') {
-      void reply
-        .code(status)
-        .send({ detail: [{ loc: [...error.loc], msg: error.message, type: 'value_error' }] });
+    if (error.code === 'validation' || error.code === 'json_decode') {
+      const type = error.code === 'validation' ? 'value_error' : 'value_error.jsondecode';
+      void reply.code(status).send({ detail: [{ loc: [...error.loc], msg: error.message, type }] });
     } else {
-      void reply.code(status).send({ code: error.code, detail: error.message });
+      void reply.code(status).send({ code: BODY_CODES[error.code] ?? error.code, detail: error.message });
     }
     return;
   }
@@ -124,11 +126,10 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     const detail = limit ? `request body is larger than ${limit} bytes` : 'request body is too large';
     void reply.code(413).send({ code: 'payload_too_large', detail });
   } else if (status >= 400 && status < 500) {
-    const detail = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? unsupportedType(request) : error.message;
-    void reply.code(status).send({ code: CLIENT_ERRORS[status] ?? 'bad_request', detail });
+    void reply.code(status).send({ code: CLIENT_ERRORS[status] ?? GENERIC_ERROR, detail: error.message });
   } else {
     request.log.error({ err: error }, 'unhandled error');
-    void reply.code(500).send({ code: 'internal_error', detail: 'internal server error' });
+    void reply.code(500).send({ code: 'server_error', detail: 'internal server error' });
   }
 }
 
@@ -177,7 +178,7 @@ export function clientErrorHandler(error: Error & { code?: string; reason?: stri
       ? [408, 'Request Timeout', 'request_timeout', 'the request did not arrive whole in time']
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'header_too_large', 'the request headers exceed 16 KiB']
-        : [400, 'Bad Request', 'bad_request', `malformed HTTP request: ${error.reason ?? error.message}`];
+        : [400, 'Bad Request', GENERIC_ERROR, `malformed HTTP request: ${error.reason ?? error.message}`];
   const body = JSON.stringify({ code, detail });
   if (socket.writable) {
     socket.write(

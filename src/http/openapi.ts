@@ -25,7 +25,7 @@ const ERRORS: Record<number, [description: string, schema: TSchema]> = {
  * Doorbell's 400 (a malformed URL or JSON body, a bad time range) and 503 (the database unreachable).
  */
 const TOKEN_ROUTE_ERRORS = [400, 401, 403, 404, 409, 422, 429, 503];
-/** Beyond the body limit, 413; a body that is not plain JSON (another type, an encoding), 415. */
+/** Beyond the body limit, 413; a body in a content-encoding or a charset other than UTF-8, 415. */
 const BODY_ERRORS = [413, 415];
 const BODY_METHODS = ['POST', 'PUT', 'PATCH'];
 

@@ -8,12 +8,13 @@ import { createAuthenticator } from '../app/auth.ts';
 import { createPublisher } from '../app/publish.ts';
 import { PublishCache } from '../app/publish-cache.ts';
 import type { Config } from '../config/config.ts';
-import { DoorbellError } from '../core/errors.ts';
+import { undecodable } from '../core/errors.ts';
+import { jsonLimitIssue } from '../core/json-limits.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import type { Store } from '../store/store.ts';
 import { authHook } from './auth-hook.ts';
 import type { RouteContext } from './context.ts';
-import { clientErrorHandler, closeAfter, errorHandler, notFoundHandler, unsupportedType } from './errors.ts';
+import { clientErrorHandler, closeAfter, errorHandler, notFoundHandler } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
 import { isClosing } from './lingering-close.ts';
 import { documentObject, documentRoute } from './openapi.ts';
@@ -67,12 +68,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.decorateRequest('bearer', null);
   app.decorateRequest('idempotency', null);
   const unsupported = (message: string) => Object.assign(new Error(message), { statusCode: 415 });
-  // JSON only. A body-less request may say text/plain (a browser's fetch with an empty body does).
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (request, body, done) =>
-    body === '' ? done(null, undefined) : done(unsupported(unsupportedType(request))),
-  );
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+  // Every body is read as JSON, whatever its content-type says, as Svix's server reads it (`curl -d`
+  // labels it a form). Its bytes are not decoded otherwise: another encoding or charset is a 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {
       return done(unsupported(`content-encoding ${encoding} is not supported: send the JSON body as it is`));
@@ -83,16 +82,20 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
       if (charset !== undefined && !/^utf-?8$/i.test(charset))
         return done(unsupported(`charset ${charset} is not supported: send the JSON body as UTF-8`));
-      return done(new DoorbellError('bad_request', 'the body is not valid UTF-8'), undefined);
+      return done(undecodable(['body'], 'the body is not valid UTF-8'), undefined);
     }
     const text = (body as Buffer).toString('utf8');
     request.rawBody = text;
     if (text.trim() === '') return done(null, undefined);
+    let value: unknown;
     try {
-      done(null, JSON.parse(text));
+      value = JSON.parse(text);
     } catch (error) {
-      done(new DoorbellError('bad_request', `malformed JSON body: ${(error as Error).message}`), undefined);
+      return done(undecodable(['body'], `malformed JSON body: ${(error as Error).message}`), undefined);
     }
+    const issue = jsonLimitIssue(value);
+    if (issue !== null) return done(undecodable(['body', ...issue.path], issue.msg), undefined);
+    done(null, value);
   });
 
   await app.register(swagger, {

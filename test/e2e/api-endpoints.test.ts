@@ -368,11 +368,37 @@ await describeEachDriver((driver) => {
       assert.deepEqual(loc(empty), ['body', 'channels']);
     });
 
-    test('malformed JSON is a 400 naming the problem', async () => {
+    test('malformed JSON is a 422 for the body, as in Svix', async () => {
       const res = await h.call('POST', '/api/v1/app', '{"name": "x",');
-      assert.equal(res.status, 400);
-      assert.equal(res.json.code, 'bad_request');
-      assert.match(res.json.detail, /JSON/);
+      assert.equal(res.status, 422);
+      const [issue] = res.json.detail;
+      assert.deepEqual([issue.loc, issue.type], [['body'], 'value_error.jsondecode']);
+      assert.match(issue.msg, /malformed JSON body/);
+    });
+
+    test('JSON that Svix cannot read (nested past 128 levels, a number past a double) is a 422 naming it', async () => {
+      const app = (await h.call('POST', '/api/v1/app', { name: 'Limits' })).json.id;
+      const before = (await h.call('GET', `/api/v1/app/${app}/msg`)).json.data.length;
+      const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+      const refused: Array<[string, string[], RegExp]> = [
+        [`{"eventType":"a","payload":{"n":[1e400]}}`, ['body', 'payload', 'n', '0'], /out of range/],
+        [
+          `{"eventType":"a","payload":{"a":${deep}}}`,
+          ['body', 'payload', 'a', ...Array(126).fill('0')],
+          /128/,
+        ],
+      ];
+      for (const [body, loc, msg] of refused) {
+        const res = await h.call('POST', `/api/v1/app/${app}/msg`, body);
+        assert.equal(res.status, 422);
+        const [issue] = res.json.detail;
+        assert.deepEqual([issue.loc, issue.type], [loc, 'value_error.jsondecode']);
+        assert.match(issue.msg, msg);
+      }
+      assert.equal((await h.call('GET', `/api/v1/app/${app}/msg`)).json.data.length, before);
+      // 128 levels in all, the body's own included, are taken.
+      const deepest = `{"eventType":"a","payload":{"a":${'['.repeat(126)}${']'.repeat(126)}}}`;
+      assert.equal((await h.call('POST', `/api/v1/app/${app}/msg`, deepest)).status, 202);
     });
 
     test('a body over the limit is a 413 saying the limit, and nothing is created', async () => {

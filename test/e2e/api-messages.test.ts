@@ -431,7 +431,7 @@ await describeEachDriver((driver) => {
       const before = (await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json;
       const res = await h.call('POST', `/api/v1/app/gone/msg/${msg.json.id}/endpoint/gone-ep/resend`);
       assert.equal(res.status, 400);
-      assert.equal(res.json.code, 'bad_request');
+      assert.equal(res.json.code, 'generic_error');
       assert.match(res.json.detail, /expunged/);
       assert.deepEqual((await h.call('GET', '/api/v1/app/gone/endpoint/gone-ep/stats')).json, before);
     });

@@ -49,15 +49,15 @@ test("what Node's parser refuses gets the API's error body, and its connection c
   const cases: Array<[string, RegExp]> = [
     [
       'FOO /api/v1/app HTTP/1.1\r\nHost: t\r\n\r\n',
-      /^HTTP\/1\.1 400 [\s\S]*"code":"bad_request","detail":"malformed HTTP request: /,
+      /^HTTP\/1\.1 400 [\s\S]*"code":"generic_error","detail":"malformed HTTP request: /,
     ],
     [
       'GET /api/v1/app HTTP/1.1\r\nHost: t\r\nX-Bad\u0001: 1\r\n\r\n',
-      /^HTTP\/1\.1 400 [\s\S]*"code":"bad_request"/,
+      /^HTTP\/1\.1 400 [\s\S]*"code":"generic_error"/,
     ],
     [
       'POST /api/v1/app HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}',
-      /^HTTP\/1\.1 400 [\s\S]*"code":"bad_request"/,
+      /^HTTP\/1\.1 400 [\s\S]*"code":"generic_error"/,
     ],
     [
       `GET /api/v1/app HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
