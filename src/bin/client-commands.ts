@@ -84,7 +84,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
       progress?.tick(ok);
       if (ok) continue;
       failed++;
-      const why = `publish to app ${options.app} failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`;
+      const why = `publish to app ${options.app} failed: HTTP ${res.status} ${refusal(out)}`;
       // Every copy is the same request: a refusal (4xx but 429) would repeat for each; stop at the first.
       const refused = res.status >= 400 && res.status < 500 && res.status !== 429;
       if (count === 1 || refused) throw new Error(why);
@@ -101,7 +101,7 @@ export async function publishCommand(options: PublishOptions): Promise<void> {
 
 /**
  * The MessageIn body with the payload's text spliced in as it was given: parsed and serialised again,
- * it would lose what JavaScript values cannot hold (integers past 2^53, `1.0`, `1e400`, repeated keys,
+ * it would lose what JavaScript values cannot hold (integers past 2^53, `1.0`, repeated keys,
  * key order, spacing, escapes), and the API delivers the payload's bytes exactly as it receives them.
  * The text is a JSON object (payloadOf checked it), so the body is JSON too.
  */
@@ -151,18 +151,40 @@ function apiUrl(url: string, path: string): string {
 
 type Answer = { id?: string; detail?: unknown; data?: { modified?: string[] } };
 
+/** What the API's error body says, in one line: each invalid field by its place in the body, or the detail. */
+function refusal(out: Answer): string {
+  const { detail } = out;
+  if (typeof detail === 'string') return detail;
+  if (!Array.isArray(detail)) return JSON.stringify(out);
+  return detail
+    .map((item: { loc?: unknown[]; msg?: unknown }) => {
+      const where = Array.isArray(item.loc) ? item.loc.slice(1).join('.') : '';
+      return where === '' ? String(item.msg) : `${where}: ${String(item.msg)}`;
+    })
+    .join('; ');
+}
+
 /**
- * POSTs the JSON `body` with the token, and reads the API's JSON answer; a server out of reach, or an
- * answer that is not JSON (not a Doorbell server), is an error naming --url.
+ * POSTs the JSON `body` with the token, and reads the API's JSON answer; a server out of reach, a
+ * redirect (not followed: the body would go elsewhere), or an answer that is not JSON (not a Doorbell
+ * server), is an error naming --url.
  */
 async function post(target: string, options: { url: string; token: string }, body: string) {
   const res = await fetch(target, {
     method: 'POST',
     headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
     body,
+    redirect: 'manual',
   }).catch((error: Error) => {
     throw new Error(`cannot reach ${options.url}: ${whyUnreachable(error)}`);
   });
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel();
+    const to = res.headers.get('location');
+    throw new Error(
+      `${options.url} answered HTTP ${res.status}, a redirect${to ? ` to ${to}` : ''}, not followed: give the server's own URL as --url`,
+    );
+  }
   const text = await res.text();
   try {
     return { res, out: JSON.parse(text) as Answer };
@@ -202,7 +224,7 @@ export async function importOpenApiCommand(file: string, options: ImportOptions)
   const { res, out } = await post(target, options, body);
   const modified = out.data?.modified;
   if (res.status !== 200 || !modified)
-    throw new Error(`import of ${file} failed: HTTP ${res.status} ${JSON.stringify(out.detail ?? out)}`);
+    throw new Error(`import of ${file} failed: HTTP ${res.status} ${refusal(out)}`);
   for (const name of modified) process.stdout.write(`${name}\n`);
   const n = `${modified.length} event type(s)`;
   console.error(
@@ -242,17 +264,29 @@ function headerLines(text: string): string[] {
  * names.
  */
 function signatureHeaders(options: VerifyOptions): Record<(typeof SIGNATURE_HEADERS)[number], string> {
-  const captured = new Map<string, string>();
+  const captured = new Map<string, string[]>();
   if (options.headersFile) {
     const text = parsedFlag('--headers-file', options.headersFile, (path) => readFileSync(path, 'utf8'));
     for (const line of headerLines(text)) {
       const match = /^([\w-]+):\s*(.*?)\s*$/.exec(line);
-      if (match) captured.set(match[1]!.toLowerCase(), match[2]!);
+      if (!match) continue;
+      const name = match[1]!.toLowerCase();
+      captured.set(name, [...(captured.get(name) ?? []), match[2]!]);
     }
   }
+  // A header sent twice is one list (RFC 9110 §5.3): signatures are space-separated, so their lines
+  // join; two ids or timestamps that differ say nothing certain.
+  const header = (name: (typeof SIGNATURE_HEADERS)[number], prefix: string): string | undefined => {
+    const lines = captured.get(`${prefix}-${name}`);
+    if (lines === undefined) return undefined;
+    if (name === 'signature') return lines.join(' ');
+    if (new Set(lines).size > 1)
+      throw new UsageError(`--headers-file has ${lines.length} different ${prefix}-${name} lines`);
+    return lines[0];
+  };
   const value = (name: (typeof SIGNATURE_HEADERS)[number]): string => {
     if (options[name] === '') throw new UsageError(`--${name} must not be empty`);
-    const found = options[name] ?? captured.get(`webhook-${name}`) ?? captured.get(`svix-${name}`);
+    const found = options[name] ?? header(name, 'webhook') ?? header(name, 'svix');
     if (found !== undefined) return found;
     throw new UsageError(
       options.headersFile
@@ -279,14 +313,14 @@ export async function verifyCommand(options: VerifyOptions): Promise<void> {
   const { id, timestamp, signature } = signatureHeaders(options);
   // isatty, not process.stdin.isTTY: opening process.stdin on a terminal makes it non-blocking, and the
   // read below then fails (EAGAIN).
-  if (options.body === undefined && options.bodyFile === undefined && isatty(0)) {
+  if (options.body === undefined && (options.bodyFile ?? '-') === '-' && isatty(0)) {
     console.error('reading the body from stdin (end with Ctrl-D), or give --body / --body-file');
   }
   // The signature is over the bytes received: a file or stdin is read as bytes, never decoded.
   const body =
     options.body ??
     (options.bodyFile
-      ? parsedFlag('--body-file', options.bodyFile, (path) => readFileSync(path))
+      ? parsedFlag('--body-file', options.bodyFile, (path) => readFileSync(path === '-' ? 0 : path))
       : readFileSync(0));
   const check = (tolerance: number) =>
     verifySignature({

@@ -16,7 +16,8 @@ const TOKEN = /^dbk_[A-Za-z0-9_-]{32}$/;
  * The demo's admin token. Beside a SQLite file it is kept in `demo-admin-token` (its owner's only, as
  * the database is, which holds the key that signs app tokens), so each start prints the one a user may
  * have kept; elsewhere (PostgreSQL, ':memory:') each start makes one. A SQLite file that exists without
- * it was set up without the demo: its admin token, which the demo's would replace, is kept (UsageError).
+ * it was set up without the demo's token: its admin token, which the demo's would replace, is kept
+ * (UsageError).
  */
 export function demoToken(database: string): string {
   const token = `dbk_${randomBytes(24).toString('base64url')}`;
@@ -24,7 +25,7 @@ export function demoToken(database: string): string {
   const file = join(dirname(resolve(database)), 'demo-admin-token');
   if (existsSync(database) && !existsSync(file)) {
     throw new UsageError(
-      `--demo: ${database} was set up without --demo, and the demo's admin token would replace its own: start it without --demo, demo on another --database, or set DOORBELL_ADMIN_TOKEN to the token to use`,
+      `--demo: ${database} has no demo-admin-token beside it (it was set up without --demo, or with DOORBELL_ADMIN_TOKEN), and the demo's admin token would replace its own: start it without --demo, demo on another --database, or set DOORBELL_ADMIN_TOKEN to the token to use`,
     );
   }
   makeFolder(dirname(file)); // its owner's only, as the store makes it

@@ -177,7 +177,7 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
 
   if (config.role !== 'all' && !isPostgres(config.database)) {
     throw new UsageError(
-      `--role ${config.role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
+      `--role must be all on SQLite, where one process serves the file: ${config.role} needs a postgres:// --database`,
     );
   }
   if (options.poolSize && !isPostgres(config.database)) {
@@ -185,9 +185,12 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   }
 
   const retrying = config.delivery.retrySchedule.reduce((sum, delay) => sum + delay, 0);
+  // As a reader takes a sum of delays in: exact when whole minutes (2h), else in hours (27.6h).
+  const roughly = (ms: number) =>
+    ms % 60_000 === 0 ? formatDuration(ms) : `${(ms / 3_600_000).toFixed(1)}h`;
   if (config.retentionMs < retrying) {
     console.error(
-      `doorbell: --retention ${formatDuration(config.retentionMs)} is shorter than the retry schedule (${formatDuration(retrying)} in all): a retry after a payload's retention fails unsent`,
+      `doorbell: --retention ${formatDuration(config.retentionMs)} is shorter than the retry schedule (${roughly(retrying)} in all): a retry after a payload's retention fails unsent`,
     );
   }
   if (adminToken && adminToken.length < 16 && !isDemo) {

@@ -36,6 +36,15 @@ describe('checkEndpointUrl', () => {
 
   it('rejects other schemes, credentials and junk', () => {
     assert.deepEqual(checkEndpointUrl('not a url', []), { ok: false, reason: 'invalid URL' });
+    for (const zoned of ['http://[fe80::1%25eth0]/', 'http://[fe80::1%eth0]:80/'])
+      assert.deepEqual(checkEndpointUrl(zoned, []), {
+        ok: false,
+        reason: 'invalid URL: an IPv6 zone id (%…) is not allowed',
+      });
+    assert.deepEqual(checkEndpointUrl('http://example.com:65536/', []), {
+      ok: false,
+      reason: 'invalid URL: the port must be from 1 to 65535',
+    });
     assert.deepEqual(checkEndpointUrl('ftp://example.com/', []), {
       ok: false,
       reason: 'URL scheme must be http or https',

@@ -23,6 +23,15 @@ function hostNameFault(hostname: string): string | null {
   return null;
 }
 
+/** Why the WHATWG parser refused `raw`, where a user would not see it: a zone id, a port out of range. */
+function unparsable(raw: string): string {
+  const authority = /^[a-z][a-z\d+.-]*:\/\/([^/?#]*)/i.exec(raw)?.[1] ?? '';
+  if (/\[[^\]]*%/.test(authority)) return 'invalid URL: an IPv6 zone id (%…) is not allowed';
+  const port = /:(\d+)$/.exec(authority)?.[1];
+  if (port !== undefined && Number(port) > 65535) return 'invalid URL: the port must be from 1 to 65535';
+  return 'invalid URL';
+}
+
 function isLocalhost(hostname: string): boolean {
   const name = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
   return name === 'localhost' || name.endsWith('.localhost');
@@ -38,7 +47,7 @@ export function checkEndpointUrl(raw: string, allow: readonly Cidr[]): EndpointU
   try {
     url = new URL(raw);
   } catch {
-    return { ok: false, reason: 'invalid URL' };
+    return { ok: false, reason: unparsable(raw) };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     return { ok: false, reason: 'URL scheme must be http or https' };

@@ -58,7 +58,7 @@ test('serve refuses split roles on SQLite, and an admin token no client could se
     assert.equal(run.code, 2, role);
     assert.equal(
       run.stderr.split('\n')[0],
-      `doorbell: --role ${role} needs a postgres:// --database: one process serves a SQLite file, with --role all`,
+      `doorbell: --role must be all on SQLite, where one process serves the file: ${role} needs a postgres:// --database`,
     );
   }
   const pool = await serve(database, ['--pool-size', '4']);
@@ -74,7 +74,7 @@ test('serve refuses split roles on SQLite, and an admin token no client could se
   const env = await serve(database, [], { DOORBELL_ROLE: 'worker' });
   assert.match(
     env.stderr,
-    /^doorbell: --role \(from DOORBELL_ROLE\) worker needs a postgres:\/\/ --database/,
+    /^doorbell: --role \(from DOORBELL_ROLE\) must be all on SQLite, where one process serves the file: worker needs/,
   );
   for (const token of ['tok with space', 'tøken-with-non-ascii']) {
     const run = await serve(database, [], { DOORBELL_ADMIN_TOKEN: token });

@@ -159,6 +159,21 @@ describe('doorbell command', () => {
       const run = await doorbell(['verify', '--secret', secret, '--headers-file', saved, '--body', body]);
       assert.deepEqual([run.code, run.stdout, run.stderr], [0, 'valid\n', ''], JSON.stringify(eol));
     }
+    // A header on two lines is one list: a signature on either line verifies, in either order.
+    for (const [name, order] of [
+      ['after', [`signature: v1,${Buffer.alloc(32).toString('base64')}`, `signature: ${signature}`]],
+      ['before', [`signature: ${signature}`, `signature: v1,${Buffer.alloc(32).toString('base64')}`]],
+    ] as const) {
+      const twice = dump('webhook', [...all.slice(0, 2), ...order], name);
+      const run = await doorbell(['verify', '--secret', secret, '--headers-file', twice, '--body', body]);
+      assert.deepEqual([run.code, run.stdout], [0, 'valid\n'], name);
+    }
+    const ids = dump('webhook', [...all, 'id: msg_10'], 'ids');
+    const twoIds = await doorbell(['verify', '--secret', secret, '--headers-file', ids, '--body', body]);
+    assert.deepEqual(
+      [twoIds.code, twoIds.stderr.split('\n')[0]],
+      [2, 'doorbell: --headers-file has 2 different webhook-id lines'],
+    );
     // A flag wins over the dump.
     const flag = ['verify', '--secret', secret, '--headers-file', dump('svix'), '--id', 'msg_other'];
     assert.deepEqual((await doorbell([...flag, '--body', body])).stdout, 'invalid: no matching signature\n');
@@ -186,15 +201,12 @@ describe('doorbell command', () => {
     // Standard Webhooks signs `${id}.${timestamp}.` followed by the body's bytes as sent.
     const sign = (body: Buffer) =>
       `v1,${createHmac('sha256', key).update(`msg_1.${seconds}.`).update(body).digest('base64')}`;
-    const verify = async (body: Buffer, signature: string, via: 'file' | 'stdin') => {
+    const verify = async (body: Buffer, signature: string, via: 'file' | 'stdin' | '-') => {
       const file = join(dir, 'body');
       writeFileSync(file, body);
       const headers = ['--secret', secret, '--id', 'msg_1', '--timestamp', seconds, '--signature', signature];
-      const run = await doorbell(
-        ['verify', ...headers, ...(via === 'file' ? ['--body-file', file] : [])],
-        {},
-        via === 'stdin' ? body : undefined,
-      );
+      const from = { file: ['--body-file', file], stdin: [], '-': ['--body-file', '-'] }[via];
+      const run = await doorbell(['verify', ...headers, ...from], {}, via === 'file' ? undefined : body);
       return `${run.code} ${run.stdout.trim()}`;
     };
     // On a body that is UTF-8, the formula above and the standardwebhooks library agree.
@@ -211,6 +223,7 @@ describe('doorbell command', () => {
     ]);
     assert.equal(await verify(bytes, sign(bytes), 'file'), '0 valid');
     assert.equal(await verify(bytes, sign(bytes), 'stdin'), '0 valid');
+    assert.equal(await verify(bytes, sign(bytes), '-'), '0 valid');
     const changed = Buffer.from(bytes);
     changed[10] = 0xfd;
     assert.equal(await verify(changed, sign(bytes), 'file'), '1 invalid: no matching signature');
@@ -473,7 +486,7 @@ describe('doorbell command', () => {
       DOORBELL_ADMIN_TOKEN: '',
     });
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /--demo: .* was set up without --demo/);
+    assert.match(run.stderr, /--demo: .* has no demo-admin-token beside it \(it was set up without --demo/);
     assert.equal(existsSync(join(dir, 'demo-admin-token')), false);
   });
 
@@ -594,11 +607,11 @@ describe('doorbell command', () => {
       t.after(() => rx.close());
       const app = await api(running.url, 'POST', '/app', { name: 'exact', uid: 'exact' });
       await api(running.url, 'POST', `/app/${app.body.id}/endpoint`, { url: rx.url });
-      // Each would change if parsed and serialised again: a 2^53 + 1 integer, 1.0, a number beyond a
-      // double's range, an integer-like key (JavaScript moves it first), a repeated key, spaces and
-      // line breaks, a \u escape and a character beyond the BMP.
+      // Each would change if parsed and serialised again: a 2^53 + 1 integer, 1.0, an integer-like key
+      // (JavaScript moves it first), a repeated key, spaces and line breaks, a \u escape and a character
+      // beyond the BMP.
       const payloads = [
-        '{"n":9007199254740993,"f":1.0,"inf":1e400,"z":1,"2":"two","k":1,"k":2}',
+        '{"n":9007199254740993,"f":1.0,"z":1,"2":"two","k":1,"k":2}',
         '{ "name" : "caf\\u00e9",\n  "emoji": "😀", "tab":"\\t", "list": [ 1 , 2 ] }',
         '{"bom":"\uFEFF stays inside a string","é":1}',
       ];
@@ -749,8 +762,17 @@ describe('doorbell command', () => {
       assert.equal(run.stdout, '');
       assert.deepEqual(run.stderr.trim().split('\n'), [
         'published 0 of 50',
-        'doorbell: publish to app no-such-app failed: HTTP 404 "application not found"',
+        'doorbell: publish to app no-such-app failed: HTTP 404 application not found',
       ]);
+      // A field refused names it by its place in the body.
+      const invalid = await doorbell(['publish', '--url', running.url, '--app', 'cli', '--type', 'a b'], {
+        DOORBELL_ADMIN_TOKEN: TOKEN,
+      });
+      assert.equal(invalid.code, 1);
+      assert.match(
+        invalid.stderr,
+        /^doorbell: publish to app cli failed: HTTP 422 eventType: must match pattern "[^\n]*"\n$/,
+      );
     });
 
     test('a run of many copies says how far it got: every 2 s, at its end, and when interrupted', async (t) => {
@@ -805,6 +827,34 @@ describe('doorbell command', () => {
       assert.equal(Number(last[1]), ids.length);
       assert.ok(Number(last[2] ?? 0) <= 16, 'at most the requests in flight');
       assert.equal(stderr.includes('\u001b'), false, 'no terminal control sequences');
+    });
+
+    test('a redirect is not followed: the payload goes nowhere else, and the error says where it led', async (t) => {
+      let reached = 0;
+      const elsewhere = createHttpServer((_req, res) => {
+        reached++;
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"id":"msg_elsewhere"}');
+      }).listen(0, '127.0.0.1');
+      await once(elsewhere, 'listening');
+      const to = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/api/v1/app/a/msg`;
+      const moved = createHttpServer((_req, res) => res.writeHead(307, { location: to }).end()).listen(
+        0,
+        '127.0.0.1',
+      );
+      await once(moved, 'listening');
+      t.after(() => {
+        elsewhere.close();
+        moved.close();
+      });
+      const url = `http://127.0.0.1:${(moved.address() as AddressInfo).port}`;
+      const run = await doorbell(['publish', '--url', url, '--app', 'a', '--type', 't'], {
+        DOORBELL_ADMIN_TOKEN: TOKEN,
+      });
+      assert.deepEqual([run.code, run.stdout, reached], [1, '', 0]);
+      assert.equal(
+        run.stderr,
+        `doorbell: ${url} answered HTTP 307, a redirect to ${to}, not followed: give the server's own URL as --url\n`,
+      );
     });
 
     test('an answer that is not JSON names the URL instead of a parse error', async (t) => {
@@ -884,7 +934,7 @@ describe('doorbell command', () => {
       assert.equal(refused.stdout, '');
       assert.match(
         refused.stderr,
-        /^doorbell: import of .*bad\.yaml failed: HTTP 422 .*"specRaw","webhooks","bad name"/,
+        /^doorbell: import of .*bad\.yaml failed: HTTP 422 specRaw\.webhooks\.bad name: /,
       );
       const missing = await doorbell(['import-openapi', '--url', running.url, join(dir, 'none.yaml')], env);
       assert.equal(missing.code, 2);
