@@ -185,9 +185,10 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   }
 
   const retrying = config.delivery.retrySchedule.reduce((sum, delay) => sum + delay, 0);
-  // As a reader takes a sum of delays in: exact when whole minutes (2h), else in hours (27.6h).
+  // As a reader takes a sum of delays in: exact under an hour or in whole minutes (42s, 2h), else in
+  // hours (27.6h, not 99305s).
   const roughly = (ms: number) =>
-    ms % 60_000 === 0 ? formatDuration(ms) : `${(ms / 3_600_000).toFixed(1)}h`;
+    ms < 3_600_000 || ms % 60_000 === 0 ? formatDuration(ms) : `${(ms / 3_600_000).toFixed(1)}h`;
   if (config.retentionMs < retrying) {
     console.error(
       `doorbell: --retention ${formatDuration(config.retentionMs)} is shorter than the retry schedule (${roughly(retrying)} in all): a retry after a payload's retention fails unsent`,

@@ -155,6 +155,11 @@ test('serve warns that a retention shorter than the retry schedule fails the ret
     await start(['--retention', '1h', '--retry-schedule', '0,30m,90m']),
     /doorbell: --retention 1h is shorter than the retry schedule \(2h in all\): a retry after a payload's retention fails unsent\n/,
   );
+  assert.match(
+    await start(['--retention', '5s', '--retry-schedule', '0,2s,10s,30s']),
+    /the retry schedule \(42s in all\)/,
+  );
+  assert.match(await start(['--retention', '1d']), /the retry schedule \(27\.6h in all\)/);
   assert.doesNotMatch(await start(['--retention', '1h', '--retry-schedule', '0,30m']), /is shorter than/);
 });
 

@@ -286,16 +286,16 @@ if (skip) {
 
           const now = T0 + 10 * DAY_MS;
           const dropped = await store.maintainPartitions(now, 5 * DAY_MS);
-          // Every day before now - retention: attempts all, messages and their labels but the day with a
-          // live payload, and day0, whose other message is still to be delivered.
-          const expected: string[] = [];
+          // Every day before now - retention: messages and their labels but the day with a live payload,
+          // and day0, whose other message is still to be delivered; attempts before day0 (those of a
+          // message kept are kept with it).
+          const expected = [partitionName('attempts', day0 - 1)];
           for (let d = day0 - 1; d < day0 + 5; d++) {
-            expected.push(partitionName('attempts', d));
             if (d !== day0 + 3 && d !== day0)
               expected.push(partitionName('messages', d), partitionName('message_labels', d));
           }
           assert.deepEqual(dropped.dropped.sort(), expected.sort());
-          assert.equal(await store.attempts.get(app.id, c!.message.id, attempt.id), null);
+          assert.deepEqual(await store.attempts.get(app.id, c!.message.id, attempt.id), attempt);
           assert.notEqual(await store.messages.get(app.id, c!.message.id), null);
           // Its delivery ends (its payload gone, unsent): the day goes at the next run.
           const [other] = await store.tasks.claimDue({ now, limit: 1, leaseMs: LEASE, perEndpoint: 9 });
@@ -317,11 +317,17 @@ if (skip) {
             },
           ]);
           const again = await store.maintainPartitions(now, 5 * DAY_MS);
+          // Day0's messages go with their attempts, and those of the days up to the next day kept.
           assert.deepEqual(again.dropped.sort(), [
+            partitionName('attempts', day0),
+            partitionName('attempts', day0 + 1),
+            partitionName('attempts', day0 + 2),
             partitionName('message_labels', day0),
             partitionName('messages', day0),
           ]);
           assert.equal(await store.messages.get(app.id, c!.message.id), null);
+          assert.equal(await store.attempts.get(app.id, c!.message.id, attempt.id), null);
+          assert.ok((await partitionsOf('attempts')).includes(partitionName('attempts', day0 + 3)));
           assert.equal(await store.tasks.get(c!.message.id, eps[0]!), null, 'tasks of a dropped day go too');
           assert.deepEqual(await store.messages.get(app.id, kept.id), kept);
           const byChannel = await store.messages.list(app.id, { limit: 9, channel: 'kept' });

@@ -53,6 +53,12 @@ const STALE = `SELECT c.relname AS name ${PARTITIONS}
 // A run's time: a first run over many days unanalyzed (autovacuum off) goes on in the next ones.
 const ANALYZE_BUDGET_MS = 10_000;
 
+/** Whether a day of messages up to `day` has a partition still. */
+async function messagesUpTo(sql: Pick<Pg, 'rows'>, day: number): Promise<boolean> {
+  const rows = await sql.rows<{ name: string }>(LIST, [['messages']]);
+  return rows.some((r) => (dayOf(r.name) ?? Number.POSITIVE_INFINITY) <= day);
+}
+
 export class Partitions {
   readonly #db: Pg;
   readonly #known = new Set<number>(); // days whose partitions exist in every table
@@ -127,7 +133,8 @@ export class Partitions {
    * before `now` (messages and attempts alike), and deletes the tasks and eventId rows of dropped days.
    * A message day still holding a payload that has not expired yet (a message published with a longer
    * retention) is kept until that payload expires, and one with a delivery still to try (its payload
-   * gone, it fails unsent) until it has.
+   * gone, it fails unsent) until it has. A day of attempts is kept while a day of messages up to it is:
+   * a message's attempts come on its day or later, and go with it.
    */
   async maintain(now: number, retentionMs: number | null): Promise<MaintenanceReport> {
     const today = Math.floor(now / DAY_MS);
@@ -164,7 +171,9 @@ export class Partitions {
                        AND status IN (${TaskStatus.pending}, ${TaskStatus.sending}) LIMIT 1`,
                     [now, day * DAY_MS, (day + 1) * DAY_MS],
                   )
-                : parent === 'message_labels' && (await exists(partitionName('messages', day)));
+                : parent === 'message_labels'
+                  ? await exists(partitionName('messages', day))
+                  : await messagesUpTo(sql, day);
             if (live) return 'kept';
             await sql.run(`DROP TABLE ${name}`);
             return 'dropped';
