@@ -12,6 +12,9 @@ const WHY = {
   variables: 'transformations are not supported',
   connectors: 'connectors are not supported',
   settings: 'environment settings are not supported',
+  secret: "a PUT does not set an endpoint's secret: give it to the POST that creates it, or rotate it",
+  headers:
+    "a PUT does not set an endpoint's headers: give them to the POST that creates it, or use its headers route",
 } as const;
 
 /** Unset, as the SDK sends what its caller left out: absent, null, false, '', [] or {}. */

@@ -62,6 +62,19 @@ await describeEachDriver((driver) => {
       });
       assert.equal(putNew.status, 201);
       assert.equal(putNew.json.uid, 'second');
+      // EndpointUpdate has no secret or headers: given to a PUT, they are refused by name, not dropped.
+      const given = `whsec_${Buffer.alloc(24, 3).toString('base64')}`;
+      for (const [field, value] of [
+        ['secret', given],
+        ['headers', { 'X-Ok': '1' }],
+      ] as const) {
+        const res = await h.call('PUT', '/api/v1/app/ep-app/endpoint/third', {
+          url: 'https://example.com/3',
+          [field]: value,
+        });
+        assert.deepEqual([res.status, res.json.detail[0].loc], [422, ['body', field]]);
+      }
+      assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/third')).status, 404);
 
       const patched = await h.call('PATCH', '/api/v1/app/ep-app/endpoint/main', {
         description: 'd',

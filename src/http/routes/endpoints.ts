@@ -19,6 +19,7 @@ import {
   EndpointUpdate,
   EndpointPatch as PatchSchema,
 } from '../schemas/endpoints.ts';
+import { refuseUnsupported } from '../unsupported.ts';
 import { rateOf } from './applications.ts';
 
 interface Settings {
@@ -136,6 +137,9 @@ export function endpointRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request, reply) => {
       const { app_id, endpoint_id } = request.params;
+      // Not EndpointUpdate's: dropped, a secret or headers given here would be lost without a word.
+      const { secret, headers } = request.body as { secret?: unknown; headers?: unknown };
+      refuseUnsupported('body', { secret, headers });
       const input = { ...settingsOf(request.body), url: request.body.url };
       const { endpoint, created } = await upsertEndpoint(deps, request.scope, app_id, endpoint_id, input);
       return reply.code(created ? 201 : 200).send(endpointOut(endpoint));
