@@ -210,6 +210,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
+    // Past its deadline by the clock, though its timer has not run yet (a busy loop): nothing is written.
+    if (!this.timedOut && performance.now() - this.started >= this.timeoutMs) this.expire();
     if (this.timedOut) controller.abort(DEADLINE);
     else this.controller = controller;
   }
