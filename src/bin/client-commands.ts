@@ -280,8 +280,8 @@ function signatureHeaders(options: VerifyOptions): Record<(typeof SIGNATURE_HEAD
     const lines = captured.get(`${prefix}-${name}`);
     if (lines === undefined) return undefined;
     if (name === 'signature') return lines.join(' ');
-    if (new Set(lines).size > 1)
-      throw new UsageError(`--headers-file has ${lines.length} different ${prefix}-${name} lines`);
+    const values = new Set(lines).size;
+    if (values > 1) throw new UsageError(`--headers-file has ${values} different ${prefix}-${name} lines`);
     return lines[0];
   };
   const value = (name: (typeof SIGNATURE_HEADERS)[number]): string => {
