@@ -7,35 +7,23 @@ import { conflictAs, type Db, mapRow } from './db.ts';
 import { keysetPage } from './paginate.ts';
 
 const INSERT = `INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
-  created_at, updated_at)`;
-const insertParams = (e: EventType) => [
-  e.name,
-  e.description,
-  e.schemas,
-  e.archived ? 1 : 0,
-  e.deprecated ? 1 : 0,
-  e.featureFlag,
-  e.createdAt,
-  e.updatedAt,
-];
+  created_at, updated_at) VALUES (@name, @description, @schemas, @archived, @deprecated, @featureFlag,
+  @createdAt, @updatedAt)`;
+/** An event type as the statements' named parameters. */
+const params = (e: EventType) => ({ ...e, archived: e.archived ? 1 : 0, deprecated: e.deprecated ? 1 : 0 });
 
 export function eventTypesSql(db: Db): Store['eventTypes'] {
   const update = (e: EventType, seen: number) =>
     db.run(
-      `UPDATE event_types SET description = ?, schemas = ?, archived = ?, deprecated = ?, feature_flag = ?,
-       updated_at = ? WHERE name = ? AND updated_at = ?`,
-      e.description,
-      e.schemas,
-      e.archived ? 1 : 0,
-      e.deprecated ? 1 : 0,
-      e.featureFlag,
-      e.updatedAt,
-      e.name,
-      seen,
+      `UPDATE event_types SET description = @description, schemas = @schemas, archived = @archived,
+       deprecated = @deprecated, feature_flag = @featureFlag, updated_at = @updatedAt
+       WHERE name = @name AND updated_at = @seen`,
+      { ...params(e), seen },
     ) > 0;
+
   return {
     async create(e) {
-      conflictAs('name', () => db.run(`${INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ...insertParams(e)));
+      conflictAs('name', () => db.run(INSERT, params(e)));
     },
     async get(name) {
       const row = db.get('SELECT * FROM event_types WHERE name = ?', name);
@@ -76,12 +64,7 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
         db.tx(() => {
           for (const { eventType: e, seen } of inNameOrder(writes)) {
             const stored =
-              seen === null
-                ? db.run(
-                    `${INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-                    ...insertParams(e),
-                  ) > 0
-                : update(e, seen);
+              seen === null ? db.run(`${INSERT} ON CONFLICT DO NOTHING`, params(e)) > 0 : update(e, seen);
             if (!stored) throw stale;
           }
         });
