@@ -164,6 +164,27 @@ function parseTarget(
 const DEADLINE = new Error('total deadline exceeded');
 const OVERSIZE = new Error('response body past the discard limit');
 
+// A receiver that closes idle keep-alive connections sooner than we do, without a `Keep-Alive` hint, can
+// close one just as a request goes out on it: the request fails before any answer, mostly unread. Such
+// a request is sent again at once on another connection, within its deadline, as Go's and hyper's
+// clients do; at most this many times, as an origin's idle connections may all have been closed at once.
+// A connection that had carried no exchange (nothing read on it) never counts: its failure is the answer.
+const STALE_RETRIES = 2;
+
+/** Whether a request failed, unanswered, on a connection that had already carried an exchange. */
+function onStaleConnection(error: Error): boolean {
+  const { code, socket, bytesRead } = error as Error & {
+    code?: string;
+    socket?: { bytesRead?: number }; // undici's own errors
+    bytesRead?: number; // a reset, noted by the connector
+  };
+  const closed =
+    code === 'UND_ERR_SOCKET'
+      ? error.message === 'other side closed' || error.message === 'closed'
+      : code === 'ECONNRESET' || code === 'EPIPE';
+  return closed && (socket?.bytesRead ?? bytesRead ?? 0) > 0;
+}
+
 /**
  * One attempt as a raw undici dispatch handler: the response body is collected straight from the
  * parser (capped), and one timer is the total deadline. This avoids, per request, an AbortController
@@ -179,6 +200,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   private chunks: Buffer[] = [];
   private kept = 0;
   private seen = 0;
+  private retries = 0;
   private readonly timer: NodeJS.Timeout;
   readonly result: Promise<SendResult>;
   private resolve!: (result: SendResult) => void;
@@ -188,6 +210,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     private readonly timeoutMs: number,
     private readonly bodyCap: number,
     private readonly started: number,
+    private readonly dispatch: (attempt: Attempt) => void,
   ) {
     this.result = new Promise((resolve) => {
       this.resolve = resolve;
@@ -251,7 +274,11 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     if (this.settled) return;
     if (this.status !== 0) this.respond(true);
-    else this.settle(this.failure(error));
+    else if (this.retries < STALE_RETRIES && onStaleConnection(error)) {
+      this.retries++;
+      this.controller = null;
+      queueMicrotask(() => this.dispatch(this)); // once undici has finished with the closed connection
+    } else this.settle(this.failure(error));
   }
 
   /** Maps why no response arrived (a timeout has settled before the error its abort raises). */
@@ -336,7 +363,14 @@ export function createSender(options: SenderOptions): Sender {
       connector = buildConnector({ timeout: options.connectTimeoutMs, lookup: guardedLookup(port) });
       connectors.set(port, connector);
     }
-    connector(connectOptions, callback);
+    connector(connectOptions, (...result) => {
+      // A reset carries no note of what was read before it: onStaleConnection needs it.
+      const socket = result[1];
+      socket?.on('error', (e: Error & { bytesRead?: number }) => {
+        e.bytesRead ??= socket.bytesRead;
+      });
+      callback(...result);
+    });
   };
 
   const agent = new Agent({
@@ -369,22 +403,23 @@ export function createSender(options: SenderOptions): Sender {
     const started = performance.now();
     const t = target(request.url);
     if ('blocked' in t) return Promise.resolve(t.blocked);
-    const attempt = new Attempt(t, timeoutMs, bodyCap, started);
-    try {
-      agent.dispatch(
-        {
-          origin: t.origin,
-          path: t.path,
-          method: 'POST',
-          headers: withUserAgent(request.headers),
-          body: request.body,
-        },
-        attempt,
-      );
-    } catch (error) {
-      // undici reports its own failures through the handler; this only catches malformed input.
-      attempt.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
-    }
+    const options: Dispatcher.DispatchOptions = {
+      origin: t.origin,
+      path: t.path,
+      method: 'POST',
+      headers: withUserAgent(request.headers),
+      body: request.body,
+    };
+    const dispatch = (attempt: Attempt) => {
+      try {
+        agent.dispatch(options, attempt);
+      } catch (error) {
+        // undici reports its own failures through the handler; this only catches malformed input.
+        attempt.onResponseError(undefined, error instanceof Error ? error : new Error(String(error)));
+      }
+    };
+    const attempt = new Attempt(t, timeoutMs, bodyCap, started, dispatch);
+    dispatch(attempt);
     return attempt.result;
   }
 

@@ -387,6 +387,67 @@ describe('undici sender', () => {
     }
   });
 
+  it('sends again at once what a keep-alive connection closed as it went out, never what a new one refused', async () => {
+    // Each connection answers its first request; a later one finds it closed (FIN or RST), as when a
+    // receiver closes an idle connection at the moment a request is written to it. One connection at a
+    // time, so that each request after the first finds the last one.
+    const sender = createSender({ ...base, allow: loopback, connectionsPerOrigin: 1 });
+    for (const close of [(s: Socket) => s.end(), (s: Socket) => s.resetAndDestroy()] as const) {
+      let [connections, answered, unanswered] = [0, 0, 0];
+      const server = createNetServer((socket) => {
+        connections++;
+        let first = true;
+        socket.on('error', () => {});
+        socket.on('data', (chunk: Buffer) => {
+          if (!chunk.toString('latin1').startsWith('POST ')) return; // the rest of a request
+          if (first) {
+            answered++;
+            socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+          } else {
+            unanswered++;
+            close(socket);
+          }
+          first = false;
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      try {
+        for (let i = 0; i < 3; i++) {
+          const result = await sender.send(request(`http://127.0.0.1:${port}/`));
+          assert.ok(result.kind === 'response' && result.status === 200, JSON.stringify(result));
+        }
+        assert.deepEqual(
+          { connections, answered, unanswered },
+          { connections: 3, answered: 3, unanswered: 2 },
+        );
+      } finally {
+        server.close();
+      }
+    }
+    await sender.close();
+    // A connection closed on its first request gave its answer: the failure, once.
+    let requests = 0;
+    const refusing = createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        requests++;
+        socket.end();
+      });
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    try {
+      const result = await open.send(
+        request(`http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`),
+      );
+      assert.ok(result.kind === 'error', JSON.stringify(result));
+      assert.match(result.reason, /connection closed/);
+      assert.equal(requests, 1);
+    } finally {
+      refusing.close();
+    }
+  });
+
   it('turns a receiver that breaks HTTP into an error result naming what went wrong', async () => {
     const replies: Array<[(socket: Socket) => void, RegExp]> = [
       [(socket) => socket.end('this is not http\r\n\r\n'), /does not match the HTTP\/1\.1 protocol/],
