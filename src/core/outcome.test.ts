@@ -93,6 +93,8 @@ describe('classify', () => {
       kind: 'retry',
       reason: 'redirect (HTTP 302) not followed',
     });
+    // A 3xx that points nowhere is a failure like any other.
+    assert.deepEqual(classify(response(304), NOW), { kind: 'retry', reason: 'HTTP 304' });
   });
 
   it('keeps the body of a response, or where a redirect without one pointed', () => {
@@ -103,6 +105,7 @@ describe('classify', () => {
       'redirect (HTTP 301) to https://new.example/hook not followed',
     );
     assert.equal(responseText(response(302)), 'redirect (HTTP 302) not followed');
+    assert.equal(responseText(response(304, { location: '/x' })), '');
     assert.equal(responseText(response(302, { location: '/x' }, 'see /x')), 'see /x');
     const long = responseText(response(307, { location: `https://a.example/${'x'.repeat(5000)}` }));
     assert.equal(long.length, 'redirect (HTTP 307) to  not followed'.length + 2048);

@@ -47,6 +47,9 @@ function retry(reason: string, retryAfterMs: number | undefined, penalty: boolea
   return outcome;
 }
 
+// The 3xx statuses that point elsewhere (RFC 9110 §15.4); a 304 or 300 is just a failure.
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
 /**
  * Classifies one try. Only 2xx is success; 3xx is a failure and never followed; 410 Gone disables the
  * endpoint (Standard Webhooks spec). 429 and timeouts carry a penalty (Svix worker). Everything else retries.
@@ -57,8 +60,7 @@ export function classify(result: SendResult, now: number): AttemptOutcome {
       const { status } = result;
       if (status >= 200 && status < 300) return { kind: 'delivered' };
       if (status === 410) return { kind: 'disable', reason: 'HTTP 410 (Gone)' };
-      if (status >= 300 && status < 400)
-        return retry(`redirect (HTTP ${status}) not followed`, undefined, false);
+      if (REDIRECTS.has(status)) return retry(`redirect (HTTP ${status}) not followed`, undefined, false);
       const retryAfterMs = parseRetryAfter(header(result.headers, 'retry-after'), now);
       return retry(`HTTP ${status}`, retryAfterMs, status === 429);
     }
@@ -80,7 +82,7 @@ export function classify(result: SendResult, now: number): AttemptOutcome {
  */
 export function responseText(result: Extract<SendResult, { kind: 'response' }>): string {
   const { status, body } = result;
-  if (body !== '' || status < 300 || status >= 400) return body;
+  if (body !== '' || !REDIRECTS.has(status)) return body;
   const location = header(result.headers, 'location');
   const to = typeof location === 'string' ? ` to ${location.slice(0, MAX_LOCATION)}` : '';
   return `redirect (HTTP ${status})${to} not followed`;

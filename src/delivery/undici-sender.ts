@@ -122,6 +122,7 @@ function describeError(code: string | undefined, message: string, target: string
     case 'UND_ERR_CLOSED':
       // undici's words for a response it cannot read, such as a 100 Continue that was not asked for.
       if (message === 'bad response') return `invalid response: not HTTP, or a 100 Continue (${target})`;
+      if (message === 'bad upgrade') return `invalid response: 101 Switching Protocols (${target})`;
       return `connection closed (${target})`;
     case 'ERR_ASSERTION': // a status line undici cannot take, such as status 050
       return `invalid response (${target})`;

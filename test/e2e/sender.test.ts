@@ -458,6 +458,11 @@ describe('undici sender', () => {
         /invalid response: not HTTP, or a 100 Continue/,
       ],
       [
+        (socket) =>
+          socket.end('HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\nconnection: upgrade\r\n\r\n'),
+        /^invalid response: 101 Switching Protocols \(/,
+      ],
+      [
         (socket) => {
           socket.write('HTTP/1.1 200 OK\r\n');
           for (let i = 0; i < 3000; i++) socket.write(`x-h${i}: ${'v'.repeat(100)}\r\n`);
