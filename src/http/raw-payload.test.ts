@@ -25,6 +25,14 @@ test("messageInRaw's text is the payload when it is a JSON object's sent as JSON
   assert.deepEqual(locOf({ rawPayload: '"text"' }), at('rawPayload'));
   assert.deepEqual(locOf({ rawPayload: '{"a":"\ud800"}' }), at('rawPayload')); // a lone surrogate
   assert.deepEqual(locOf({ rawPayload: 7 }), at('rawPayload'));
+  // A body's limits hold for the text that becomes the body: the loc names the value at fault.
+  assert.deepEqual(locOf({ rawPayload: '{"a":[1e400]}' }), [...at('rawPayload'), 'a', '0']);
+  const deep = `{"a":${'['.repeat(127)}${']'.repeat(127)}}`;
+  assert.equal(locOf({ rawPayload: deep }), null);
+  assert.deepEqual(locOf({ rawPayload: deep.replace('[', '[[').replace(']', ']]') })?.slice(0, 4), [
+    ...at('rawPayload'),
+    'a',
+  ]);
   assert.deepEqual(locOf({ rawPayload: '{}', headers: { 'x-a': 'b' } }), at('headers'));
   assert.deepEqual(locOf({ rawPayload: '{}', headers: 'application/json' }), at('headers'));
   assert.deepEqual(locOf({ rawPayload: '{}', method: 'PUT' }), at('method'));

@@ -2,6 +2,7 @@
 // (MessageIn.payload, an event type's schemas), and the payload of the Svix SDK's messageInRaw.
 
 import { invalid } from '../core/errors.ts';
+import { jsonLimitIssue } from '../core/json-limits.ts';
 import { rawMember } from '../core/raw-json.ts';
 import { isJsonObject } from '../core/types.ts';
 
@@ -54,6 +55,9 @@ export function rawParamsPayload(
     throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
   }
   if (!isJsonObject(parsed)) throw invalid([...RAW, 'rawPayload'], ONLY_JSON);
+  // The limits of a body (see json-limits.ts): this text is the body endpoints receive.
+  const issue = jsonLimitIssue(parsed);
+  if (issue !== null) throw invalid([...RAW, 'rawPayload', ...issue.path], issue.msg);
   if (typeof payload === 'object' && payload !== null && Object.keys(payload).length > 0)
     throw invalid(
       ['body', 'payload'],
