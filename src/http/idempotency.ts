@@ -69,7 +69,7 @@ export function idempotencyHooks(
       done();
       return undefined;
     }
-    checkKey(header);
+    checkKey(header, request.raw.rawHeaders);
     return begin(request, reply, header);
   }
 
@@ -227,19 +227,24 @@ async function replay(
 }
 
 /**
- * A key is 1 to 255 printable ASCII characters (Stripe's bound; a UUID fits). An empty one (or one of
+ * A key is one header of 1 to 255 printable ASCII characters (Stripe's bound; a UUID fits). An empty one (or one of
  * spaces, which HTTP trims to empty) would otherwise be dropped without a word, and the repeat it was to
  * guard would run again.
  */
-function checkKey(header: string): void {
+function checkKey(header: string, rawHeaders: readonly string[]): void {
+  let lines = 0; // Node joins repeated lines into one value with ", ": two keys would pass for one
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.toLowerCase() === 'idempotency-key') lines++;
   const why =
-    header.trim() === ''
-      ? 'must not be empty'
-      : header.length > MAX_KEY
-        ? `must be at most ${MAX_KEY} characters`
-        : /[^\x20-\x7e]/.test(header)
-          ? 'must be printable ASCII'
-          : null;
+    lines > 1
+      ? 'must be given once'
+      : header.trim() === ''
+        ? 'must not be empty'
+        : header.length > MAX_KEY
+          ? `must be at most ${MAX_KEY} characters`
+          : /[^\x20-\x7e]/.test(header)
+            ? 'must be printable ASCII'
+            : null;
   if (why !== null) throw invalid(['header', 'idempotency-key'], why);
 }
 

@@ -633,6 +633,19 @@ await describeEachDriver((driver) => {
         assert.deepEqual(refused.json.detail[0].loc, ['header', 'idempotency-key']);
         assert.equal(refused.json.detail[0].msg, why);
       }
+      // Two lines, which HTTP would join into one key "k1, k2".
+      const twice = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/app/idem-bad/msg',
+        headers: { authorization: `Bearer ${ADMIN}`, 'idempotency-key': ['k1', 'k2'] },
+        payload: { eventType: 'a', payload: {} },
+      });
+      assert.equal(twice.statusCode, 422, twice.body);
+      assert.deepEqual(twice.json().detail[0], {
+        loc: ['header', 'idempotency-key'],
+        msg: 'must be given once',
+        type: 'value_error',
+      });
       assert.equal((await h.call('GET', '/api/v1/app/idem-bad/msg')).json.data.length, 0);
       assert.equal((await publish(`k-${'k'.repeat(253)}`)).status, 202, '255 characters');
     });
