@@ -109,7 +109,7 @@ export async function modify<T extends { updatedAt: number }>(
 const queues = new Map<string, Promise<void>>();
 
 /** Runs `fn` once the calls queued before it under `key` have settled, telling it whether there were any. */
-async function oneAtATime<R>(key: string, fn: (waited: boolean) => Promise<R>): Promise<R> {
+export async function oneAtATime<R>(key: string, fn: (waited: boolean) => Promise<R>): Promise<R> {
   const ahead = queues.get(key);
   const run = ahead === undefined ? fn(false) : ahead.then(() => fn(true));
   const settled = run.then(

@@ -8,7 +8,7 @@
 import { conflict, DoorbellError, invalid } from '../core/errors.ts';
 import { eventTypesFromOpenApi, type WebhookEventType } from '../core/openapi-webhooks.ts';
 import type { EventType } from '../core/types.ts';
-import { nextUpdatedAt, requireAdmin, type Scope } from './context.ts';
+import { nextUpdatedAt, oneAtATime, requireAdmin, type Scope } from './context.ts';
 import { documentValue } from './document-text.ts';
 import { build, type EventTypeDeps, type EventTypeInput } from './event-types.ts';
 
@@ -48,17 +48,21 @@ const namesOf = (writes: readonly Write[]) => writes.map((w) => w.eventType.name
 
 /**
  * Stores the writes `plan` makes of the event types as they are now, all in one transaction, and forgets
- * the publish path's copies. A write between its reads and the transaction sends it round again.
+ * the publish path's copies. A write between its reads and the transaction sends it round again. This
+ * process's imports go one at a time: at once, each would send the others round again (a fleet that
+ * imports its catalogue at each start, several per process).
  */
-async function storeAll(deps: EventTypeDeps, plan: () => Promise<Write[]>): Promise<Write[]> {
-  for (let round = 1; round <= ROUNDS; round++) {
-    const writes = await plan();
-    if (await deps.store.eventTypes.putAll(writes)) {
-      for (const { eventType } of writes) deps.cache.forgetEventType(eventType.name);
-      return writes;
+function storeAll(deps: EventTypeDeps, plan: () => Promise<Write[]>): Promise<Write[]> {
+  return oneAtATime('event-types:import', async () => {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const writes = await plan();
+      if (await deps.store.eventTypes.putAll(writes)) {
+        for (const { eventType } of writes) deps.cache.forgetEventType(eventType.name);
+        return writes;
+      }
     }
-  }
-  throw conflict('event types changed by other requests meanwhile: send it again');
+    throw conflict('event types changed by other requests meanwhile: send it again');
+  });
 }
 
 /** The document, given as exactly one of `spec` (parsed JSON) and `specRaw` (YAML or JSON text). */

@@ -251,4 +251,24 @@ await describeEachDriver((driver) => {
       await other.close();
     }
   });
+
+  test('imports of one catalogue sent at once all succeed, as PUTs of it would', async () => {
+    const eventTypes = Array.from({ length: 50 }, (_, i) => ({ name: `fleet.e${i}`, description: 'd' }));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        svix.environment
+          .import({ eventTypes: eventTypes.map((e) => ({ ...e, description: `from ${i}` })) })
+          .then(
+            () => 'ok',
+            (e: ApiException<unknown>) => `${e.code}: ${JSON.stringify(e.body)}`,
+          ),
+      ),
+    );
+    assert.deepEqual(results, Array(20).fill('ok'));
+    const listed = await svix.eventType.list({ limit: 250 });
+    assert.equal(
+      new Set(listed.data.filter((e) => e.name.startsWith('fleet.')).map((e) => e.description)).size,
+      1,
+    );
+  });
 });
