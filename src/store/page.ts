@@ -26,16 +26,29 @@ export function readIterator(iterator: string | null | undefined): {
 const forward = (key: string) => (key.startsWith('-') ? `~${key}` : key);
 
 /**
- * The payloads on one page of messages hold at most this many bytes, however many messages `limit` asks
- * for (a page holds one message at least): a page of 250 messages of 1 MiB would be 250 MiB in memory
- * and on the wire. A page cut short says it is not done, and its iterator continues after it.
+ * One page holds at most this many bytes of content, however many items `limit` asks for (a page holds
+ * one item at least): 250 messages of 1 MiB, or applications whose names or event types whose schemas
+ * run to 1 MiB, would be 250 MiB in memory and on the wire. A page cut short says it is not done, and its
+ * iterator continues after it. Messages count their payloads (read once the page is cut); other rows
+ * count their text.
  */
 export const PAGE_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
+/** About the bytes a row's values bring to a page: its text and JSON, and a few bytes per other value. */
+function rowBytes(row: Row): number {
+  let n = 0;
+  for (const value of Object.values(row)) {
+    if (typeof value === 'string') n += value.length;
+    else if (typeof value === 'object' && value !== null)
+      n += Buffer.isBuffer(value) ? value.length : JSON.stringify(value).length;
+    else n += 8;
+  }
+  return n;
+}
+
 /** The rows of a page in scan order: at most `limit`, and within PAGE_PAYLOAD_BYTES by `bytes`. */
-function pageRows(rows: Row[], limit: number, bytes?: (row: Row) => number): Row[] {
+function pageRows(rows: Row[], limit: number, bytes: (row: Row) => number = rowBytes): Row[] {
   const kept = rows.slice(0, limit);
-  if (!bytes) return kept;
   let total = 0;
   for (const [i, row] of kept.entries()) {
     total += bytes(row);

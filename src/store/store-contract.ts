@@ -380,6 +380,26 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
+      test('lists of big event types and applications are paged by size too', async (s) => {
+        // Three of 1.5 MiB each: two fit on a page (PAGE_PAYLOAD_BYTES), the third goes to the next.
+        const text = 'x'.repeat(1.5 * 1024 * 1024);
+        for (const n of ['a.big', 'b.big', 'c.big'])
+          await s.eventTypes.create(
+            mkEventType(n, T0, { schemas: JSON.stringify({ '1': { description: text } }) }),
+          );
+        const apps = [0, 1, 2].map((i) => mkApp(T0 + i, { name: text }));
+        for (const a of apps) await s.apps.create(a);
+        const types = await s.eventTypes.list({ limit: 50, includeArchived: false });
+        assert.deepEqual([types.data.map((e) => e.name), types.done], [['a.big', 'b.big'], false]);
+        const rest = await s.eventTypes.list({ limit: 50, includeArchived: false, iterator: types.iterator });
+        assert.deepEqual([rest.data.map((e) => e.name), rest.done], [['c.big'], true]);
+        const listed = await s.apps.list({ limit: 50 });
+        assert.deepEqual(
+          [listed.data.map((a) => a.id), listed.done],
+          [apps.slice(0, 2).map((a) => a.id), false],
+        );
+      });
+
       test('names that start with "-" page forwards and back without being read as a prevIterator', async (s) => {
         for (const n of ['-a', 'a', '-b', 'b']) await s.eventTypes.create(mkEventType(n));
         const all = (await s.eventTypes.list({ limit: 10, includeArchived: false })).data.map((e) => e.name);
