@@ -227,9 +227,9 @@ async function replay(
 }
 
 /**
- * A key is one header of 1 to 255 printable ASCII characters (Stripe's bound; a UUID fits). An empty one (or one of
- * spaces, which HTTP trims to empty) would otherwise be dropped without a word, and the repeat it was to
- * guard would run again.
+ * A key is one header of 1 to 255 printable ASCII characters (Stripe's bound; a UUID fits). An empty one
+ * (or one of spaces, which HTTP trims to empty) would otherwise be dropped without a word, and the repeat
+ * it was to guard would run again.
  */
 function checkKey(header: string, rawHeaders: readonly string[]): void {
   let lines = 0; // Node joins repeated lines into one value with ", ": two keys would pass for one

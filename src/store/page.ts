@@ -32,7 +32,7 @@ const forward = (key: string) => (key.startsWith('-') ? `~${key}` : key);
  * iterator continues after it. Messages count their payloads (read once the page is cut); other rows
  * count their text.
  */
-export const PAGE_PAYLOAD_BYTES = 4 * 1024 * 1024;
+export const PAGE_BYTES = 4 * 1024 * 1024;
 
 /** About the bytes a row's values bring to a page: its text and JSON, and a few bytes per other value. */
 function rowBytes(row: Row): number {
@@ -46,13 +46,13 @@ function rowBytes(row: Row): number {
   return n;
 }
 
-/** The rows of a page in scan order: at most `limit`, and within PAGE_PAYLOAD_BYTES by `bytes`. */
+/** The rows of a page in scan order: at most `limit`, and within PAGE_BYTES by `bytes`. */
 function pageRows(rows: Row[], limit: number, bytes: (row: Row) => number = rowBytes): Row[] {
   const kept = rows.slice(0, limit);
   let total = 0;
   for (const [i, row] of kept.entries()) {
     total += bytes(row);
-    if (total > PAGE_PAYLOAD_BYTES && i > 0) return kept.slice(0, i);
+    if (total > PAGE_BYTES && i > 0) return kept.slice(0, i);
   }
   return kept;
 }

@@ -33,7 +33,7 @@ const HEAD = [
 
 /**
  * The columns of messages alias `m` but the payload, and the payload's size in bytes (payload_bytes):
- * lists read payloads only for a page already cut to size (PAGE_PAYLOAD_BYTES), or not at all.
+ * lists read payloads only for a page already cut to size (PAGE_BYTES), or not at all.
  */
 export const messageHead = (m: string): string =>
   `${HEAD.map((c) => `${m}.${c}`).join(', ')}, octet_length(${m}.payload) AS payload_bytes`;

@@ -381,7 +381,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
 
       test('lists of big event types and applications are paged by size too', async (s) => {
-        // Three of 1.5 MiB each: two fit on a page (PAGE_PAYLOAD_BYTES), the third goes to the next.
+        // Three of 1.5 MiB each: two fit on a page (PAGE_BYTES), the third goes to the next.
         const text = 'x'.repeat(1.5 * 1024 * 1024);
         for (const n of ['a.big', 'b.big', 'c.big'])
           await s.eventTypes.create(
@@ -1005,7 +1005,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
 
       test('lists of big messages are paged by size too, and read no payload without content', async (s) => {
         const { app, ep, publish } = await world(s);
-        // Three payloads of 1.5 MiB: two fit on a page (PAGE_PAYLOAD_BYTES), the third goes to the next.
+        // Three payloads of 1.5 MiB: two fit on a page (PAGE_BYTES), the third goes to the next.
         const big = `{"a":"${'x'.repeat(1.5 * 1024 * 1024)}"}`;
         const sent: Message[] = [];
         for (let i = 0; i < 3; i++) sent.push(await publish(T0 + i, { payload: big }));

@@ -15,7 +15,7 @@ export interface KeysetQuery {
   keyOf: (row: Row) => string;
   page: PageQuery;
   defaultOrder: 'ascending' | 'descending';
-  /** The bytes a row brings to a page (see PAGE_PAYLOAD_BYTES): for messages, their payloads'. */
+  /** The bytes a row brings to a page (see PAGE_BYTES): for messages, their payloads'. */
   bytes?: (row: Row) => number;
   /** The partition key of a time-partitioned table: the cursor's embedded time then prunes partitions. */
   timeColumn?: string;

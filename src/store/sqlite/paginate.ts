@@ -14,7 +14,7 @@ export interface KeysetQuery {
   keyOf: (row: Row) => string;
   page: PageQuery;
   defaultOrder: 'ascending' | 'descending';
-  /** The bytes a row brings to a page (see PAGE_PAYLOAD_BYTES): for messages, their payloads'. */
+  /** The bytes a row brings to a page (see PAGE_BYTES): for messages, their payloads'. */
   bytes?: (row: Row) => number;
   /**
    * The rows whose `column` is one of `values`, read value by value through an index that leads with
