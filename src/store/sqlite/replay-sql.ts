@@ -8,12 +8,14 @@ import type { Db } from './db.ts';
 
 const CHUNK_SIZE = 500;
 // The messages of a commit (a few ms of the writer), from the app's id index; `missing`: the message
-// still has its payload and no task for the endpoint. None once the endpoint is gone.
-const CHUNK = `SELECT m.id, m.event_type, m.channels, m.created_at, m.deliver_at,
+// still has its payload and no task for the endpoint. None once the endpoint is gone. One lower bound on
+// the id, the window's start and then the last chunk's end: given both, SQLite scanned from the start,
+// and each chunk read again every message the ones before it had.
+const chunkSql = (from: '>=' | '>') => `SELECT m.id, m.event_type, m.channels, m.created_at, m.deliver_at,
     m.payload IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.msg_id = m.id AND t.endpoint_id = @endpoint)
       AS missing
   FROM messages m INDEXED BY messages_app
-  WHERE m.app_id = @app AND m.id >= @start AND m.id > @after AND m.id < @end
+  WHERE m.app_id = @app AND m.id ${from} @cursor AND m.id < @end
     AND m.created_at >= @since AND m.created_at < @until
     AND EXISTS (SELECT 1 FROM endpoints WHERE id = @endpoint)
   ORDER BY m.id LIMIT ${CHUNK_SIZE}`;
@@ -37,18 +39,11 @@ export async function replayMissing(
   until: number,
   now: number,
 ): Promise<number> {
-  const at = {
-    app: endpoint.appId,
-    endpoint: endpoint.id,
-    start: idFloor('msg', since),
-    end: idFloor('msg', until),
-    since,
-    until,
-  };
-  let [after, made] = ['', 0];
+  const at = { app: endpoint.appId, endpoint: endpoint.id, end: idFloor('msg', until), since, until };
+  let [cursor, from, made] = [idFloor('msg', since), '>=' as '>=' | '>', 0];
   for (;;) {
     const chunk = await db.grouped(() => {
-      const rows = db.all<Row>(CHUNK, { ...at, after });
+      const rows = db.all<Row>(chunkSql(from), { ...at, cursor });
       let n = 0;
       for (const r of rows) {
         const message = { eventType: r.event_type, channels: r.channels && JSON.parse(r.channels) };
@@ -61,6 +56,6 @@ export async function replayMissing(
     });
     made += chunk.n;
     if (!chunk.full || chunk.last === undefined) return made;
-    after = chunk.last;
+    [cursor, from] = [chunk.last, '>'];
   }
 }
