@@ -283,6 +283,64 @@ await describeEachDriver((driver) => {
       assert.deepEqual([ping.json.eventType, ping.json.payload], ['svix.ping', { success: true }]);
     });
 
+    test("with_msg: a page of attempts holds their messages within a page's bytes, forwards and back", async () => {
+      await h.call('POST', '/api/v1/app', { name: 'W', uid: 'with-msg' });
+      const ep = (await h.call('POST', '/api/v1/app/with-msg/endpoint', { url: 'https://example.com/w' }))
+        .json;
+      // Five messages of 0.9 MiB: four fit on a page (4 MiB), the fifth goes to the next.
+      const payload = { text: 'x'.repeat(900 * 1024) };
+      for (let i = 0; i < 5; i++)
+        await h.call('POST', '/api/v1/app/with-msg/msg', { eventType: 'invoice.paid', payload });
+      const app = (await h.store.apps.get('with-msg'))!;
+      const now = Date.UTC(2031, 0, 1);
+      const claimed = await h.store.tasks.claimDue({ now, limit: 10, leaseMs: 30_000, perEndpoint: 10 });
+      assert.equal(claimed.length, 5);
+      await h.store.tasks.finish(
+        claimed.map((c, i) => ({
+          taskId: c.task.id,
+          lease: c.task.leaseUntil,
+          now,
+          next: { status: 'success' },
+          attempt: {
+            id: newId('atmpt', now + i),
+            appId: app.id,
+            msgId: c.task.msgId,
+            endpointId: ep.id,
+            url: ep.url,
+            status: 'success',
+            responseStatusCode: 200,
+            response: 'ok',
+            responseDurationMs: 1,
+            triggerType: 'scheduled',
+            createdAt: now + i,
+          },
+        })),
+      );
+      const url = `/api/v1/app/with-msg/attempt/endpoint/${ep.id}?with_msg=true&limit=250`;
+      const all = (await h.call('GET', `/api/v1/app/with-msg/attempt/endpoint/${ep.id}?limit=250`)).json;
+      const ids = all.data.map((a: { id: string }) => a.id);
+      assert.equal(ids.length, 5);
+      const first = (await h.call('GET', url)).json;
+      assert.deepEqual(
+        first.data.map((a: { id: string }) => a.id),
+        ids.slice(0, 4),
+      );
+      assert.equal(first.done, false);
+      assert.deepEqual(first.data[0].msg.payload, payload);
+      const second = (await h.call('GET', `${url}&iterator=${first.iterator}`)).json;
+      assert.deepEqual(
+        second.data.map((a: { id: string }) => a.id),
+        ids.slice(4),
+      );
+      assert.equal(second.done, true);
+      // Back from the last one: the four before it, in the same order.
+      const back = (await h.call('GET', `${url}&iterator=${second.prevIterator}`)).json;
+      assert.deepEqual(
+        back.data.map((a: { id: string }) => a.id),
+        ids.slice(0, 4),
+      );
+    });
+
     test("an event type's schemas are kept as written, and send-example sends their example's exact text", async () => {
       await h.call('POST', '/api/v1/app', { name: 'X', uid: 'exact-ex' });
       const ep = await h.call('POST', '/api/v1/app/exact-ex/endpoint', { url: 'https://example.com/x' });

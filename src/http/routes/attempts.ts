@@ -8,6 +8,7 @@ import {
   resolveMessage,
 } from '../../app/messages.ts';
 import { TASK_STATUS_NAMES } from '../../core/types.ts';
+import { PAGE_BYTES, readIterator } from '../../store/page.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, sendJson } from '../context.ts';
 import { attemptOut, messageJson, pageJson, pageOut, statusFields } from '../dto.ts';
@@ -77,19 +78,38 @@ export function attemptRoutes(api: Api, { deps }: RouteContext): void {
       );
       const status = attemptStatus(q.status);
       if (status === 'none') return empty;
-      const page = await listAttempts(deps, request.scope, endpoint.appId, {
-        ...query,
-        endpointId: endpoint.id,
-        status,
-      });
+      const list = (limit: number) =>
+        listAttempts(deps, request.scope, endpoint.appId, {
+          ...query,
+          limit,
+          endpointId: endpoint.id,
+          status,
+        });
+      let page = await list(query.limit);
       const withContent = q.with_content ?? true;
       if (!q.with_msg) return pageOut(page, (a) => attemptOut(a, withContent));
       // Each attempt with its message, whose payload is spliced in as stored (see messageJson).
       const messages = new Map<string, string>();
-      for (const id of new Set(page.data.map((a) => a.msgId))) {
-        const message = await deps.store.messages.get(endpoint.appId, id);
-        messages.set(id, message ? messageJson(message, withContent) : 'null');
+      const messageOf = async (id: string) => {
+        let json = messages.get(id);
+        if (json === undefined) {
+          const message = await deps.store.messages.get(endpoint.appId, id);
+          json = message ? messageJson(message, withContent) : 'null';
+          messages.set(id, json);
+        }
+        return json;
+      };
+      // Their messages within a page's bytes, as pages of messages are: read in scan order until past
+      // them, and then the page is asked again for as many as fit.
+      const scanned = readIterator(query.iterator).backwards ? [...page.data].reverse() : page.data;
+      let [fit, bytes] = [0, 0];
+      for (const a of scanned) {
+        bytes += (await messageOf(a.msgId)).length;
+        if (bytes > PAGE_BYTES && fit > 0) break;
+        fit++;
       }
+      if (fit < page.data.length) page = await list(fit);
+      for (const a of page.data) await messageOf(a.msgId); // any that came meanwhile
       const withMsg = (a: (typeof page.data)[number]) =>
         `${JSON.stringify(attemptOut(a, withContent)).slice(0, -1)},"msg":${messages.get(a.msgId)}}`;
       return sendJson(reply, 200, pageJson(page, withMsg));
