@@ -167,10 +167,11 @@ const OVERSIZE = new Error('response body past the discard limit');
 
 // A receiver that closes idle keep-alive connections sooner than we do, without a `Keep-Alive` hint, can
 // close one just as a request goes out on it: the request fails before any answer, mostly unread. Such
-// a request is sent again at once on another connection, within its deadline, as Go's and hyper's
-// clients do; at most this many times, as an origin's idle connections may all have been closed at once.
-// A connection that had carried no exchange (nothing read on it) never counts: its failure is the answer.
-const STALE_RETRIES = 2;
+// a request is sent once more at once, on another connection and within its deadline, as Go's client
+// does for requests that carry an idempotency key (a webhook's id is one). The connection must have
+// carried an exchange before (something was read on it) and nothing of this answer have come, not even
+// a 1xx: a receiver that reads the request and then closes without a word gets it twice.
+const STALE_RETRIES = 1;
 
 /** Whether a request failed, unanswered, on a connection that had already carried an exchange. */
 function onStaleConnection(error: Error): boolean {
@@ -202,6 +203,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   private kept = 0;
   private seen = 0;
   private retries = 0;
+  private informed = false; // a 1xx came: the receiver has the request
   private readonly timer: NodeJS.Timeout;
   readonly result: Promise<SendResult>;
   private resolve!: (result: SendResult) => void;
@@ -245,7 +247,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     status: number,
     headers: ResponseHeaders,
   ): void {
-    if (status < 200) return; // 1xx informational: the final response follows
+    if (status < 200) {
+      this.informed = true;
+      return; // 1xx informational: the final response follows
+    }
     this.status = status;
     this.headers = headers;
   }
@@ -275,7 +280,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     if (this.settled) return;
     if (this.status !== 0) this.respond(true);
-    else if (this.retries < STALE_RETRIES && onStaleConnection(error)) {
+    else if (this.retries < STALE_RETRIES && !this.informed && onStaleConnection(error)) {
       this.retries++;
       this.controller = null;
       queueMicrotask(() => this.dispatch(this)); // once undici has finished with the closed connection

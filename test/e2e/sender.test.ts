@@ -426,26 +426,41 @@ describe('undici sender', () => {
       }
     }
     await sender.close();
-    // A connection closed on its first request gave its answer: the failure, once.
-    let requests = 0;
-    const refusing = createNetServer((socket) => {
-      socket.on('error', () => {});
-      socket.once('data', () => {
-        requests++;
-        socket.end();
+    // A new connection closed on its first request gave its answer: the failure, sent once; so did a
+    // reused one after a 1xx (the receiver had the request).
+    const sendsOf = async (reply: (socket: Socket, nth: number) => void) => {
+      let requests = 0;
+      const server = createNetServer((socket) => {
+        let nth = 0;
+        socket.on('error', () => {});
+        socket.on('data', (chunk: Buffer) => {
+          if (!chunk.toString('latin1').startsWith('POST ')) return;
+          requests++;
+          reply(socket, ++nth);
+        });
       });
-    });
-    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
-    try {
-      const result = await open.send(
-        request(`http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`),
-      );
-      assert.ok(result.kind === 'error', JSON.stringify(result));
-      assert.match(result.reason, /connection closed/);
-      assert.equal(requests, 1);
-    } finally {
-      refusing.close();
-    }
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const single = createSender({ ...base, allow: loopback, connectionsPerOrigin: 1 });
+      try {
+        const results = [await single.send(request(url)), await single.send(request(url))];
+        return { requests, last: results.at(-1)! };
+      } finally {
+        await single.close();
+        server.close();
+      }
+    };
+    const closing = await sendsOf((socket) => socket.end());
+    assert.equal(closing.requests, 2, 'each of two sends once');
+    assert.ok(closing.last.kind === 'error' && /connection closed/.test(closing.last.reason));
+    const early = await sendsOf((socket, nth) =>
+      socket.write(
+        nth === 1 ? 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n' : 'HTTP/1.1 103 Early Hints\r\n\r\n',
+        () => nth > 1 && socket.end(),
+      ),
+    );
+    assert.equal(early.requests, 2, 'the second, answered with a 1xx on a reused connection, once');
+    assert.ok(early.last.kind === 'error', JSON.stringify(early.last));
   });
 
   it('turns a receiver that breaks HTTP into an error result naming what went wrong', async () => {
