@@ -393,6 +393,19 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         assert.deepEqual([types.data.map((e) => e.name), types.done], [['a.big', 'b.big'], false]);
         const rest = await s.eventTypes.list({ limit: 50, includeArchived: false, iterator: types.iterator });
         assert.deepEqual([rest.data.map((e) => e.name), rest.done], [['c.big'], true]);
+        // Without their content, schemas are neither read nor counted.
+        const bare = await s.eventTypes.list({ limit: 50, includeArchived: false, withContent: false });
+        assert.deepEqual(
+          [bare.data.map((e) => [e.name, e.schemas]), bare.done],
+          [
+            [
+              ['a.big', null],
+              ['b.big', null],
+              ['c.big', null],
+            ],
+            true,
+          ],
+        );
         const listed = await s.apps.list({ limit: 50 });
         assert.deepEqual(
           [listed.data.map((a) => a.id), listed.done],

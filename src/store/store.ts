@@ -134,6 +134,8 @@ export const dueAtOf = (message: Pick<Message, 'deliverAt'>, now: number): numbe
 export interface EventTypeQuery extends PageQuery {
   includeArchived: boolean;
   featureFlags?: readonly string[];
+  /** False: schemas are not read (each is null), nor counted against the page's bytes. */
+  withContent?: boolean;
 }
 
 /** appDeleted: the app was deleted after the caller looked it up; nothing of the item was stored. */

@@ -80,14 +80,16 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
     },
     async (request, reply) => {
       const q = request.query;
+      const withContent = q.with_content ?? false;
       const page = await listEventTypes(deps, request.scope, {
         ...pageQuery(q, 'name', q.order),
         includeArchived: q.include_archived ?? false,
+        withContent,
       });
       return sendJson(
         reply,
         200,
-        pageJson(page, (e) => eventTypeJson(e, q.with_content ?? false)),
+        pageJson(page, (e) => eventTypeJson(e, withContent)),
       );
     },
   );

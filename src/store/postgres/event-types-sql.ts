@@ -9,6 +9,7 @@ import { conflictAs, mapRow, Params, type Pg, type Sql, stmt } from './pg.ts';
 // `json` keeps the text it was given, and ::text reads it back as it is (pg would parse it).
 const SELECT = `SELECT name, description, schemas::text AS schemas, archived, deprecated, feature_flag,
   created_at, updated_at FROM event_types`;
+const SELECT_BARE = SELECT.replace('schemas::text AS schemas', 'NULL AS schemas');
 const INSERT_TEXT = `INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
 const INSERT = stmt(INSERT_TEXT);
@@ -63,7 +64,7 @@ export function eventTypesSql(db: Pg): Store['eventTypes'] {
       return keysetPage(
         db,
         {
-          select: SELECT,
+          select: query.withContent === false ? SELECT_BARE : SELECT,
           where,
           params,
           key: 'name',

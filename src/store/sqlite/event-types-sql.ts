@@ -9,6 +9,8 @@ import { keysetPage } from './paginate.ts';
 const INSERT = `INSERT INTO event_types (name, description, schemas, archived, deprecated, feature_flag,
   created_at, updated_at) VALUES (@name, @description, @schemas, @archived, @deprecated, @featureFlag,
   @createdAt, @updatedAt)`;
+const SELECT_BARE = `SELECT name, description, NULL AS schemas, archived, deprecated, feature_flag, created_at,
+  updated_at FROM event_types`;
 /** An event type as the statements' named parameters. */
 const params = (e: EventType) => ({ ...e, archived: e.archived ? 1 : 0, deprecated: e.deprecated ? 1 : 0 });
 
@@ -44,7 +46,7 @@ export function eventTypesSql(db: Db): Store['eventTypes'] {
       return keysetPage(
         db,
         {
-          select: 'SELECT * FROM event_types',
+          select: query.withContent === false ? SELECT_BARE : 'SELECT * FROM event_types',
           where,
           params: [...(flags ?? [])],
           key: 'name',
