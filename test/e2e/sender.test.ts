@@ -388,53 +388,16 @@ describe('undici sender', () => {
   });
 
   it('sends again at once what a keep-alive connection closed as it went out, never what a new one refused', async () => {
-    // Each connection answers its first request; a later one finds it closed (FIN or RST), as when a
-    // receiver closes an idle connection at the moment a request is written to it. One connection at a
-    // time, so that each request after the first finds the last one.
-    const sender = createSender({ ...base, allow: loopback, connectionsPerOrigin: 1 });
-    for (const close of [(s: Socket) => s.end(), (s: Socket) => s.resetAndDestroy()] as const) {
-      let [connections, answered, unanswered] = [0, 0, 0];
+    // `sends` requests in turn over one connection at a time, so that each finds the last one, to a
+    // receiver whose `reply` gets each request with its rank on its connection.
+    const sendsOf = async (reply: (socket: Socket, nth: number) => void, sends: number) => {
+      let [connections, requests] = [0, 0];
       const server = createNetServer((socket) => {
         connections++;
-        let first = true;
-        socket.on('error', () => {});
-        socket.on('data', (chunk: Buffer) => {
-          if (!chunk.toString('latin1').startsWith('POST ')) return; // the rest of a request
-          if (first) {
-            answered++;
-            socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-          } else {
-            unanswered++;
-            close(socket);
-          }
-          first = false;
-        });
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
-      try {
-        for (let i = 0; i < 3; i++) {
-          const result = await sender.send(request(`http://127.0.0.1:${port}/`));
-          assert.ok(result.kind === 'response' && result.status === 200, JSON.stringify(result));
-        }
-        assert.deepEqual(
-          { connections, answered, unanswered },
-          { connections: 3, answered: 3, unanswered: 2 },
-        );
-      } finally {
-        server.close();
-      }
-    }
-    await sender.close();
-    // A new connection closed on its first request gave its answer: the failure, sent once; so did a
-    // reused one after a 1xx (the receiver had the request).
-    const sendsOf = async (reply: (socket: Socket, nth: number) => void) => {
-      let requests = 0;
-      const server = createNetServer((socket) => {
         let nth = 0;
         socket.on('error', () => {});
         socket.on('data', (chunk: Buffer) => {
-          if (!chunk.toString('latin1').startsWith('POST ')) return;
+          if (!chunk.toString('latin1').startsWith('POST ')) return; // the rest of a request
           requests++;
           reply(socket, ++nth);
         });
@@ -443,24 +406,43 @@ describe('undici sender', () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
       const single = createSender({ ...base, allow: loopback, connectionsPerOrigin: 1 });
       try {
-        const results = [await single.send(request(url)), await single.send(request(url))];
-        return { requests, last: results.at(-1)! };
+        const results = [];
+        for (let i = 0; i < sends; i++) results.push(await single.send(request(url)));
+        return { connections, requests, results };
       } finally {
         await single.close();
         server.close();
       }
     };
-    const closing = await sendsOf((socket) => socket.end());
+    const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    // Each connection answers its first request; a later one finds it closed (FIN or RST), as when a
+    // receiver closes an idle connection at the moment a request is written to it: that one goes again
+    // on a new connection, which answers it.
+    for (const close of [(s: Socket) => s.end(), (s: Socket) => s.resetAndDestroy()] as const) {
+      const run = await sendsOf((socket, nth) => (nth === 1 ? socket.write(OK) : close(socket)), 3);
+      for (const result of run.results)
+        assert.ok(result.kind === 'response' && result.status === 200, JSON.stringify(result));
+      assert.deepEqual(
+        { connections: run.connections, requests: run.requests },
+        { connections: 3, requests: 5 },
+      );
+    }
+    // A new connection closed on its first request gave its answer: the failure, sent once; so did a
+    // reused one after a 1xx (the receiver had the request).
+    const closing = await sendsOf((socket) => socket.end(), 2);
     assert.equal(closing.requests, 2, 'each of two sends once');
-    assert.ok(closing.last.kind === 'error' && /connection closed/.test(closing.last.reason));
-    const early = await sendsOf((socket, nth) =>
-      socket.write(
-        nth === 1 ? 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n' : 'HTTP/1.1 103 Early Hints\r\n\r\n',
-        () => nth > 1 && socket.end(),
-      ),
+    const last = closing.results.at(-1)!;
+    assert.ok(last.kind === 'error' && /connection closed/.test(last.reason));
+    const early = await sendsOf(
+      (socket, nth) =>
+        socket.write(
+          nth === 1 ? 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n' : 'HTTP/1.1 103 Early Hints\r\n\r\n',
+          () => nth > 1 && socket.end(),
+        ),
+      2,
     );
     assert.equal(early.requests, 2, 'the second, answered with a 1xx on a reused connection, once');
-    assert.ok(early.last.kind === 'error', JSON.stringify(early.last));
+    assert.ok(early.results[1]!.kind === 'error', JSON.stringify(early.results[1]));
   });
 
   it('turns a receiver that breaks HTTP into an error result naming what went wrong', async () => {
