@@ -725,11 +725,15 @@ describe('sqlite list plans', () => {
     const [app, ep] = ['app_1', 'ep_1'];
     await tasksSql(db).listForEndpoint(ep, { limit: 10, status: 'fail' });
     await attemptsSql(db).list(app, { limit: 10, endpointId: ep, status: 'fail' });
+    // A class other than 2xx is a failure: the rare 4xx among many successes are not looked for in them.
+    for (const statusCodeClass of [0, 400, 500] as const)
+      await attemptsSql(db).list(app, { limit: 10, endpointId: ep, statusCodeClass });
     const plans = statements.filter((sql) => / FROM (tasks t|attempts a) /.test(sql)).map(plan);
     raw.close();
-    assert.equal(plans.length, 2);
+    assert.equal(plans.length, 5);
     assert.match(plans[0]!, /SEARCH t USING INDEX tasks_endpoint_failed \(endpoint_id=\?\)/);
-    assert.match(plans[1]!, /SEARCH a USING INDEX attempts_endpoint_failed \(endpoint_id=\?\)/);
+    for (const attempts of plans.slice(1))
+      assert.match(attempts, /SEARCH a USING INDEX attempts_endpoint_failed \(endpoint_id=\?\)/);
   });
 });
 

@@ -1,7 +1,7 @@
 // Attempts: the history of every HTTP try, listed per message, per endpoint or per application.
 // Lookups by id name the partition through the time the id embeds.
 
-import { filtersMessages, toAttempt } from '../rows.ts';
+import { attemptStatusTerms, filtersMessages, toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { idTime } from './id-time.ts';
 import { keysetPage } from './paginate.ts';
@@ -36,19 +36,7 @@ export function attemptsSql(db: Pg): Store['attempts'] {
         if (at !== null) where.push(`a.created_at >= ${p.add(at)}`);
       }
       if (query.endpointId != null) where.push(`a.endpoint_id = ${p.add(query.endpointId)}`);
-      // A literal, that the failed attempts' own index matches.
-      if (query.status != null) where.push(`a.status = ${query.status === 'success' ? 0 : 2}`);
-      if (query.statusCodeClass != null) {
-        // 0: no response; otherwise the hundreds class (100 = 1xx … 500 = 5xx).
-        if (query.statusCodeClass === 0) where.push('a.response_status_code = 0');
-        else {
-          where.push(
-            `a.response_status_code >= ${p.add(query.statusCodeClass)} AND a.response_status_code < ${p.add(
-              query.statusCodeClass + 100,
-            )}`,
-          );
-        }
-      }
+      where.push(...attemptStatusTerms(query));
       timeFilters('a.created_at', where, p, query);
       const attemptsOf = (msgId: string, at: string) => `CROSS JOIN LATERAL (SELECT * FROM attempts a
         WHERE a.msg_id = ${msgId} AND a.created_at >= ${at} OFFSET 0) a`;

@@ -1,7 +1,7 @@
 // Attempts: the history of every HTTP try, listed per message or per endpoint (the API lists them no other
 // way; a list of a whole application reads the table, having no index of its own since schema 17).
 
-import { filtersMessages, toAttempt } from '../rows.ts';
+import { attemptStatusTerms, filtersMessages, toAttempt } from '../rows.ts';
 import type { Store } from '../store.ts';
 import { type Db, messageFilters, timeFilters } from './db.ts';
 import { keysetPage } from './paginate.ts';
@@ -31,18 +31,7 @@ export function attemptsSql(db: Db): Store['attempts'] {
         where.push('a.endpoint_id = ?');
         params.push(query.endpointId);
       }
-      if (query.status != null) {
-        // A literal, that the failed attempts' own index matches.
-        where.push(`a.status = ${query.status === 'success' ? 0 : 2}`);
-      }
-      if (query.statusCodeClass != null) {
-        // 0: no response; otherwise the hundreds class (100 = 1xx … 500 = 5xx).
-        if (query.statusCodeClass === 0) where.push('a.response_status_code = 0');
-        else {
-          where.push('a.response_status_code >= ? AND a.response_status_code < ?');
-          params.push(query.statusCodeClass, query.statusCodeClass + 100);
-        }
-      }
+      where.push(...attemptStatusTerms(query));
       timeFilters('a.created_at', where, params, query, { key: 'a.id', prefix: 'atmpt' });
       const joinMessages = filtersMessages(query);
       // Filtered by what few messages have, through those messages (CROSS JOIN: SQLite reads them first),
