@@ -134,6 +134,34 @@ describe('eventTypesFromOpenApi', () => {
     assert.deepEqual(at, [...LOC, 'webhooks', 'e', 'post', 'requestBody']);
   });
 
+  it('resolves a shared reference wherever it is used, each use held to the depth allowed there', () => {
+    // Deep is an object 4 levels deep itself; used by `top` as its schema, and 96 and 97 levels down.
+    const deep = {
+      type: 'object',
+      properties: { a: { type: 'object', properties: { b: { type: 'string' } } } },
+    };
+    const within = (levels: number) => {
+      let schema: object = { $ref: '#/components/schemas/Deep' };
+      for (let i = 1; i < levels; i++) schema = { items: schema };
+      return schema;
+    };
+    const spec = (levels: number) => ({
+      webhooks: {
+        top: post({ requestBody: json({ $ref: '#/components/schemas/Deep' }) }),
+        low: post({ requestBody: json(within(levels)) }),
+      },
+      components: { schemas: { Deep: deep } },
+    });
+    const [top, low] = eventTypesFromOpenApi(spec(96), LOC);
+    assert.deepEqual(top?.schemas, { '1': deep });
+    let schema = low?.schemas?.['1'] as { items?: object };
+    for (let i = 1; i < 96; i++) schema = schema.items as { items?: object };
+    assert.deepEqual(schema, deep);
+    const tooDeep = refusal(spec(97));
+    assert.deepEqual(tooDeep.loc, [...LOC, 'webhooks', 'low', 'post', 'requestBody']);
+    assert.match(tooDeep.message, /nested more than 100/);
+  });
+
   it('refuses a recursive schema and one that grows too large once resolved', () => {
     const tree = { type: 'object', properties: { child: { $ref: '#/components/schemas/Tree' } } };
     const recursive = {
