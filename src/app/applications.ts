@@ -160,7 +160,8 @@ async function changeApplication(
 export async function deleteApplication(deps: ApplicationDeps, scope: Scope, idOrUid: string): Promise<void> {
   requireAdmin(scope);
   const app = await resolveApp(deps.store, scope, idOrUid);
-  await deps.store.apps.delete(app.id, deps.now());
+  // Deleted meanwhile by a request that resolved it too: that one answered 204, this one did not delete it.
+  if (!(await deps.store.apps.delete(app.id, deps.now()))) throw notFound('application');
   deps.cache.invalidate(app.id);
 }
 

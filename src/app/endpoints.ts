@@ -264,6 +264,6 @@ export async function deleteEndpoint(
 ): Promise<void> {
   requireCapability(scope, 'ManageEndpoint');
   const endpoint = await resolveEndpoint(deps, scope, appIdOrUid, endpointIdOrUid);
-  await deps.store.endpoints.delete(endpoint.appId, endpoint.id);
+  if (!(await deps.store.endpoints.delete(endpoint.appId, endpoint.id))) throw notFound('endpoint');
   deps.cache.invalidate(endpoint.appId);
 }

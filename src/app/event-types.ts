@@ -157,7 +157,7 @@ export async function deleteEventType(
   requireAdmin(scope);
   if (expunge) {
     await getEventType(deps, scope, name);
-    await deps.store.eventTypes.delete(name);
+    if (!(await deps.store.eventTypes.delete(name))) throw notFound('event type');
     deps.cache.forgetEventType(name);
   } else {
     await changeEventType(deps, scope, name, (current, updatedAt) => ({

@@ -52,6 +52,20 @@ await describeEachDriver((driver) => {
     assert.equal(found.filter((m: { eventId: string }) => m.eventId === 'same-event').length, 1);
   });
 
+  test('deletes of one object: one 204, the others 404', async () => {
+    const app = (await h.call('POST', '/api/v1/app', { name: 'd' })).json.id;
+    const ep = (await h.call('POST', `/api/v1/app/${app}/endpoint`, { url: 'http://127.0.0.1:9/d' })).json.id;
+    await h.call('POST', '/api/v1/event-type', { name: 'c.gone', description: 'd' });
+    for (const url of [
+      `/api/v1/app/${app}/endpoint/${ep}`,
+      '/api/v1/event-type/c.gone?expunge=true',
+      `/api/v1/app/${app}`,
+    ]) {
+      const deletes = await burst('DELETE', url, {});
+      assert.deepEqual(statuses(deletes), once(204, 404), url);
+    }
+  });
+
   test('creates with get_if_exists and one uid: one 201, the others get that app (200)', async () => {
     const apps = await burst('POST', '/api/v1/app?get_if_exists=true', { name: 'g', uid: 'same-gie' });
     assert.deepEqual(statuses(apps), once(201, 200));
