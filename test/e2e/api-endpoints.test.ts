@@ -144,18 +144,34 @@ await describeEachDriver((driver) => {
 
       const stats = await h.call('GET', '/api/v1/app/ep-app/endpoint/main/stats');
       assert.deepEqual(stats.json, { success: 0, pending: 0, fail: 0, sending: 0, canceled: 0 });
-      // As in Svix: at most 28 days (by default the last 28), ending no later than now (the harness's clock).
+      // As in Svix: at most 28 days (by default the last 28), ending no later than now (the harness's
+      // clock): an `until` past it counts as now, whatever the client's clock says.
       const day = 24 * 3600 * 1000;
       const now = Date.UTC(2030, 0, 1);
       const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
       const inverted = `since=${iso(now - day)}&until=${iso(now - 2 * day)}`;
-      for (const query of [`until=${iso(now + day)}`, `since=${iso(now - 29 * day)}`, inverted]) {
+      const ahead = `since=${iso(now + day)}&until=${iso(now + 2 * day)}`;
+      for (const query of [`since=${iso(now - 29 * day)}`, inverted, ahead]) {
         const refused = await h.call('GET', `/api/v1/app/ep-app/endpoint/main/stats?${query}`);
         assert.equal(refused.status, 400, query);
         assert.equal(refused.json.code, 'invalid_range', query);
       }
-      const month = `since=${iso(now - 28 * day)}`;
-      assert.equal((await h.call('GET', `/api/v1/app/ep-app/endpoint/main/stats?${month}`)).status, 200);
+      for (const query of [
+        `since=${iso(now - 28 * day)}`,
+        `until=${iso(now + 1)}`,
+        `until=${iso(now + day)}`,
+      ])
+        assert.equal(
+          (await h.call('GET', `/api/v1/app/ep-app/endpoint/main/stats?${query}`)).status,
+          200,
+          query,
+        );
+      // The endpoint first: one that does not exist is a 404 whatever the range.
+      const missing = await h.call(
+        'GET',
+        `/api/v1/app/ep-app/endpoint/ep_none/stats?since=${iso(now - 29 * day)}`,
+      );
+      assert.equal(missing.status, 404);
 
       assert.equal((await h.call('DELETE', '/api/v1/app/ep-app/endpoint/second')).status, 204);
       assert.equal((await h.call('GET', '/api/v1/app/ep-app/endpoint/second')).status, 404);
