@@ -10,7 +10,8 @@ export type SendResult =
   | { kind: 'response'; status: number; headers: ResponseHeaders; body: string; durationMs: number }
   /** limitMs: the deadline that expired, when the sender knows it (used in the reason); `stage`: where. */
   | { kind: 'timeout'; durationMs: number; limitMs?: number; stage?: 'connect' }
-  | { kind: 'error'; reason: string; durationMs: number } // refused, reset, DNS failure, TLS…
+  /** Refused, reset, DNS failure, TLS…; `local`: this process lacked a resource (EMFILE…), so nothing went out. */
+  | { kind: 'error'; reason: string; durationMs: number; local?: true }
   | { kind: 'blocked'; reason: string; durationMs: number }; // refused by the SSRF guard
 
 const DELAY_SECONDS = /^\d+$/;

@@ -18,6 +18,14 @@ export interface AttemptDeps {
   random: () => number;
 }
 
+/**
+ * The attempt could not be made for want of this process's own resources (file descriptors…): nothing
+ * reached the endpoint, and nothing is recorded against it. The task is sent once its lease ends.
+ */
+export class LocalFault extends Error {
+  override name = 'LocalFault';
+}
+
 export interface AttemptDone {
   attempt: Attempt;
   next: TaskNext;
@@ -67,6 +75,7 @@ export async function sendAttempt(
       headers: { ...endpoint.headers, ...signed },
       body: message.payload,
     });
+    if (result.kind === 'error' && result.local) throw new LocalFault(`not sent: ${result.reason}`);
     outcome = classify(result, deps.now());
     durationMs = result.durationMs;
     if (result.kind === 'response') {

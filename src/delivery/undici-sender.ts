@@ -89,6 +89,9 @@ function defaultPort(protocol: string): number {
   return protocol === 'https:' ? 443 : 80;
 }
 
+/** Errors of this process's own resources (file descriptors, memory), which say nothing of the endpoint. */
+const LOCAL_FAULTS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
 function errorCode(error: unknown): { code: string | undefined; message: string; blocked: boolean } {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
@@ -293,7 +296,8 @@ class Attempt implements Dispatcher.DispatchHandler {
     const { code, message, blocked } = errorCode(error);
     if (blocked) return { kind: 'blocked', reason: message, durationMs };
     if (code === 'UND_ERR_CONNECT_TIMEOUT') return { kind: 'timeout', durationMs, stage: 'connect' };
-    return { kind: 'error', reason: describeError(code, message, this.target.host), durationMs };
+    const reason = describeError(code, message, this.target.host);
+    return { kind: 'error', reason, durationMs, ...(LOCAL_FAULTS.has(code ?? '') ? { local: true } : {}) };
   }
 
   /** `cut`: the body ended early (an error or the deadline), so what was kept may end mid-character. */

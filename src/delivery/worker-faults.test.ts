@@ -195,6 +195,57 @@ describe('worker faults', () => {
     }
   });
 
+  it('records nothing against the endpoint when this process could not send (EMFILE): the task goes once its lease ends', async () => {
+    const store = openSqliteStore(':memory:');
+    let sends = 0;
+    const sender = {
+      send: async (): Promise<SendResult> =>
+        ++sends <= 5
+          ? {
+              kind: 'error',
+              reason: 'EMFILE: connect EMFILE 127.0.0.1:9 (127.0.0.1)',
+              durationMs: 0,
+              local: true,
+            }
+          : responseOf(204),
+      close: async () => {},
+    };
+    const { lines, restore } = captureStderr();
+    // Five messages claimed together, none sent; their lease is 2 × 100 ms.
+    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'], attemptTimeoutMs: 100 } });
+    const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
+    try {
+      const { message, endpoint } = await oneMessage(store, Date.now());
+      const more = Array.from({ length: 4 }, () => mkMessage(message.appId, Date.now()));
+      await store.messages.publish(
+        more.map((m) => ({ message: m, endpointIds: [endpoint.id], now: Date.now() })),
+      );
+      worker.start();
+      const tasks = () => Promise.all([message, ...more].map((m) => store.tasks.get(m.id, endpoint.id)));
+      await waitFor(async () => (await tasks()).every((t) => t?.status === 'success'));
+      assert.equal(sends, 10);
+      assert.deepEqual(
+        (await tasks()).map((t) => [t?.status, t?.attempts]),
+        Array(5).fill(['success', 1]),
+      );
+      const attempts = await store.attempts.list(message.appId, { endpointId: endpoint.id, limit: 50 });
+      assert.deepEqual(
+        attempts.data.map((a) => a.status),
+        Array(5).fill('success'),
+        'no failed attempt recorded for the sends that never went out',
+      );
+      assert.equal((await store.endpoints.get(message.appId, endpoint.id))?.failingSince ?? null, null);
+      const said = lines.map((line) => JSON.parse(line));
+      assert.equal(said.length, 1, 'said once, not per task');
+      assert.match(said[0].msg, /could not be made here/);
+      assert.match(said[0].err.message, /EMFILE/);
+    } finally {
+      await worker.stop();
+      restore();
+      await store.close();
+    }
+  });
+
   for (const pause of ['lease', 'deadline'] as const) {
     it(`does not send a task claimed before a pause past its ${pause}: it is claimed again once the lease ends`, async () => {
       const store = openSqliteStore(':memory:');

@@ -14,7 +14,7 @@ import {
   StoreUnavailableError,
   type TaskOffer,
 } from '../store/store.ts';
-import { attemptOf, decide, sendAttempt } from './attempt.ts';
+import { attemptOf, decide, LocalFault, sendAttempt } from './attempt.ts';
 import { createEndpointHealth } from './endpoint-health.ts';
 import { logFault, logNews } from './fault-log.ts';
 import { createRateGate } from './rate-gate.ts';
@@ -143,6 +143,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   // may have been for its task (a resend while it was in flight), due only once the attempt is recorded.
   let wokenAt = Number.NEGATIVE_INFINITY;
   let leftUnsentLoggedAt = Number.NEGATIVE_INFINITY; // once a second at most: a batch is left at once
+  let localFaultAt = Number.NEGATIVE_INFINITY; // likewise
 
   /** Claims again after `delayMs`, or at the poll if that is sooner: see pollDue. */
   function schedule(delayMs: number, forLater = false): void {
@@ -324,12 +325,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       holding = false;
     };
     const tracked = deliver(c, letGo)
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
+        if (error instanceof LocalFault) return localFault(error);
         logFault(
           'doorbell worker: a claimed task was not sent, or its attempt not recorded: it is claimed again once its lease ends',
           error,
-        ),
-      )
+        );
+      })
       .finally(() => {
         letGo();
         inFlight.delete(tracked);
@@ -390,6 +392,22 @@ export function createWorker(deps: WorkerDeps): Worker {
     await health.record(endpoint, outcome, attempt.createdAt).catch((error: unknown) =>
       // The attempt is recorded; the endpoint's failure run (auto-disable) misses this one outcome.
       logFault("doorbell worker: an endpoint's health was not updated after an attempt", error),
+    );
+  }
+
+  /**
+   * An attempt this process lacked the resources to make (out of file descriptors: see connection-cap):
+   * its task is sent once its lease ends, and claims pause for a second, rather than lease every due task
+   * only to leave it unsent.
+   */
+  function localFault(error: LocalFault): void {
+    const at = now();
+    nextClaimAt = Math.max(nextClaimAt, at + 1_000);
+    if (at - localFaultAt < 1_000) return;
+    localFaultAt = at;
+    logFault(
+      'doorbell worker: attempts could not be made here: their tasks are sent once their lease ends',
+      error,
     );
   }
 

@@ -2,11 +2,17 @@
 // its connection, and a request that does not arrive whole within requestTimeoutMs is cut (408). Real
 // sockets: the in-process inject of the other API tests has no connection to hold.
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Client } from 'undici';
 import { startDoorbell } from '../../src/bin/serve.ts';
 import { makeConfig } from '../../src/config/config.ts';
+import { spawnDoorbell } from '../support/doorbell-process.ts';
 import { TOKEN } from '../support/in-process.ts';
+import { startReceiver } from '../support/receiver.ts';
 
 let running: Awaited<ReturnType<typeof startDoorbell>>;
 before(async () => {
@@ -70,5 +76,60 @@ test("what Node's parser refuses gets the API's error body, and its connection c
     assert.match(answer, /\r\nConnection: close\r\n/);
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
     assert.deepEqual(Object.keys(body), ['code', 'detail']);
+  }
+});
+
+test('connections past what the open-file limit leaves are closed at once: delivery goes on beside them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-fd-cap-'));
+  const receiver = await startReceiver();
+  // 400 descriptors: the API takes 400 − 16 attempts − 10 − 256 = 118 connections.
+  const doorbell = await spawnDoorbell({
+    database: join(dir, 'doorbell.db'),
+    adminToken: TOKEN,
+    fileLimit: 400,
+    args: ['--concurrency', '16', '--allow-subnets', '127.0.0.0/8'],
+  });
+  // This client's connection comes first, within the cap, and stays open.
+  const client = new Client(doorbell.url, { pipelining: 1 });
+  const idle: Socket[] = [];
+  try {
+    const call = async (path: string, body: object) => {
+      const res = await client.request({
+        method: 'POST',
+        path: `/api/v1${path}`,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: res.statusCode, json: (await res.body.json()) as { id: string } };
+    };
+    const app = (await call('/app', { name: 'fd' })).json.id;
+    await call(`/app/${app}/endpoint`, { url: `${receiver.url}/hook` });
+    // More idle connections than the process has descriptors.
+    await Promise.all(
+      Array.from(
+        { length: 450 },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(doorbell.port, '127.0.0.1', () => resolve()).on('error', () => resolve());
+            idle.push(socket);
+          }),
+      ),
+    );
+    const published = await call(`/app/${app}/msg`, { eventType: 'fd.test', payload: { n: 1 } });
+    assert.equal(published.status, 202);
+    for (const until = Date.now() + 10_000; receiver.requests.length === 0 && Date.now() < until; )
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(
+      receiver.requests.map((r) => [r.webhookId, r.status]),
+      [[published.json.id, 200]],
+      doorbell.output(),
+    );
+    assert.match(doorbell.output(), /118 API connections open/);
+  } finally {
+    for (const socket of idle) socket.destroy();
+    await client.close();
+    await doorbell.stop();
+    await receiver.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

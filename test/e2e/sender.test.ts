@@ -1,13 +1,19 @@
 // The HTTP sender against real receivers on 127.0.0.1. SSRF cases only check refusal.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, createConnection, createServer as createNetServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { failureReason } from '../../src/core/outcome.ts';
 import { parseCidrs } from '../../src/core/ssrf.ts';
 import { createSender, type Sender } from '../../src/delivery/undici-sender.ts';
+import { limited, repoRoot } from '../support/doorbell-process.ts';
+
+const run = promisify(execFile);
 
 interface Receiver {
   server: Server;
@@ -212,6 +218,15 @@ describe('undici sender', () => {
       await sender.close();
       await busy.close();
     }
+  });
+
+  it("a send this process has no descriptor for is its own fault (local), not the endpoint's", async () => {
+    const script = fileURLToPath(new URL('../support/send-without-descriptors.ts', import.meta.url));
+    const [command, args] = limited(100, process.execPath, ['--import', 'tsx', script]);
+    const { stdout } = await run(command, args, { cwd: repoRoot });
+    const result = JSON.parse(stdout);
+    assert.deepEqual([result.kind, result.local], ['error', true], stdout);
+    assert.match(result.reason, /EMFILE/);
   });
 
   it('a connection the receiver never accepts is a connect timeout', async () => {

@@ -25,6 +25,18 @@ export interface DoorbellOptions {
   readyLine?: string; // default 'Doorbell worker started'
   /** Runs the package's bin/doorbell.js from this folder, as an installed command runs (default: the repository). */
   cwd?: string;
+  /** Its open-file limit, soft and hard (`ulimit -n`): Node cannot raise it. */
+  fileLimit?: number;
+}
+
+/** `command` with `args`, under an open-file limit when one is given (through sh's ulimit). */
+export function limited(
+  fileLimit: number | undefined,
+  command: string,
+  args: readonly string[],
+): [string, string[]] {
+  if (fileLimit === undefined) return [command, [...args]];
+  return ['/bin/sh', ['-c', `ulimit -n ${fileLimit} && exec "$0" "$@"`, command, ...args]];
 }
 
 export interface Exit {
@@ -103,7 +115,7 @@ export async function spawnDoorbell(options: DoorbellOptions): Promise<DoorbellP
     options.database,
     ...(options.args ?? []),
   ];
-  const child = spawn(process.execPath, args, {
+  const child = spawn(...limited(options.fileLimit, process.execPath, args), {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...options.env, DOORBELL_ADMIN_TOKEN: options.adminToken },
     stdio: ['ignore', 'pipe', 'pipe'],
