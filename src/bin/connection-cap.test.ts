@@ -9,7 +9,10 @@ Max processes             unlimited            unlimited            processes
 Max open files            1024                 524288               files
 Max locked memory         8388608              8388608              bytes`;
   assert.equal(openFileLimit(limits), 1024);
-  assert.equal(openFileLimit('Max open files            unlimited            unlimited            files'), null);
+  assert.equal(
+    openFileLimit('Max open files            unlimited            unlimited            files'),
+    null,
+  );
   assert.equal(openFileLimit(null), null);
   const config = makeConfig({}); // 512 attempts, 10 connections to PostgreSQL
   assert.equal(connectionCap(1024, config), 1024 - 512 - 10 - 256);

@@ -46,6 +46,10 @@ function rowBytes(row: Row): number {
   return n;
 }
 
+/** An endpoint's row as a page counts it: its API form writes its filter types twice (eventTypes, filterTypes). */
+export const endpointBytes = (row: Row): number =>
+  rowBytes(row) + rowBytes({ filterTypes: row.filter_types });
+
 /** The rows of a page in scan order: at most `limit`, and within PAGE_BYTES by `bytes`. */
 function pageRows(rows: Row[], limit: number, bytes: (row: Row) => number = rowBytes): Row[] {
   const kept = rows.slice(0, limit);

@@ -411,6 +411,15 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           [listed.data.map((a) => a.id), listed.done],
           [apps.slice(0, 2).map((a) => a.id), false],
         );
+        // Filter types of 0.9 MiB each, which an endpoint's API form writes twice: two fit on a page.
+        const filterTypes = Array.from({ length: 9000 }, (_, i) => `${'t'.repeat(96)}.${i}`);
+        const eps = [0, 1, 2].map((i) => mkEndpoint(apps[0]!.id, T0 + i, { filterTypes }));
+        for (const e of eps) await s.endpoints.create(e);
+        const endpoints = await s.endpoints.list(apps[0]!.id, { limit: 50 });
+        assert.deepEqual(
+          [endpoints.data.map((e) => e.id), endpoints.done],
+          [[eps[2]!.id, eps[1]!.id], false],
+        );
       });
 
       test('names that start with "-" page forwards and back without being read as a prevIterator', async (s) => {

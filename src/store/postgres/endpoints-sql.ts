@@ -2,6 +2,7 @@
 
 import { createBatcher } from '../../core/batcher.ts';
 import type { Endpoint } from '../../core/types.ts';
+import { endpointBytes } from '../page.ts';
 import type { Store } from '../store.ts';
 import { RATE_NOW } from './claim-sql.ts';
 import { keysetPage } from './paginate.ts';
@@ -107,6 +108,7 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
           keyOf: (r) => r.id as string,
           page,
           defaultOrder: 'descending', // newest first, as Svix lists endpoints
+          bytes: endpointBytes,
         },
         mapRow.endpoint,
       );

@@ -1,6 +1,7 @@
 // Endpoints of an application; uid is unique per application.
 
 import type { Endpoint } from '../../core/types.ts';
+import { endpointBytes } from '../page.ts';
 import type { Store } from '../store.ts';
 import { RATE_OF } from './claim-sql.ts';
 import { conflictAs, type Db, json, mapRow } from './db.ts';
@@ -90,6 +91,7 @@ export function endpointsSql(db: Db, mayFail: Set<string>): Store['endpoints'] {
           keyOf: (r) => r.id as string,
           page,
           defaultOrder: 'descending', // newest first, as Svix lists endpoints
+          bytes: endpointBytes,
         },
         mapRow.endpoint,
       );
