@@ -170,6 +170,47 @@ describe('worker faults', () => {
     }
   });
 
+  it('a stop waits for the attempts in flight to be recorded, though the database refuses them for a while', async () => {
+    const store = openSqliteStore(':memory:');
+    let refusals = 3;
+    const finish = store.tasks.finish.bind(store.tasks);
+    store.tasks.finish = (inputs) => (refusals-- > 0 ? refused('ECONNREFUSED') : finish(inputs));
+    let answer = () => {};
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    let sending = () => {};
+    const sent = new Promise<void>((resolve) => {
+      sending = resolve;
+    });
+    const sender = {
+      send: async (): Promise<SendResult> => {
+        sending();
+        await answered;
+        return responseOf(204);
+      },
+      close: async () => {},
+    };
+    const { lines, restore } = captureStderr();
+    const config = makeConfig({ delivery: { allowSubnets: ['127.0.0.0/8'] } });
+    const worker = createWorker({ store, config, sender, now: Date.now, random: () => 0.5 });
+    try {
+      const { message, endpoint } = await oneMessage(store, Date.now());
+      worker.start();
+      await sent;
+      const stopped = worker.stop(); // while the attempt is in flight
+      answer();
+      await stopped;
+      const task = await store.tasks.get(message.id, endpoint.id);
+      assert.deepEqual([task?.status, task?.attempts], ['success', 1], 'recorded before the stop ended');
+      assert.equal(refusals, -1, 'refused three times, recorded at the fourth');
+      assert.deepEqual(lines, []);
+    } finally {
+      restore();
+      await store.close();
+    }
+  });
+
   it("says an endpoint's health was not updated, not that the attempt was lost, when only that write fails", async () => {
     const store = openSqliteStore(':memory:');
     store.endpoints.markHealth = () => refused('53300');

@@ -420,7 +420,9 @@ export function createWorker(deps: WorkerDeps): Worker {
    * A store call a claimed task depends on. One the database cannot take now (no connection slot left, a
    * restart) is made again, backing off up to 2 s, while the task's lease leaves `spare` ms: given up, the
    * task waits for its lease to end, and is then sent (again, if its attempt was made), a delay or a
-   * duplicate for a passing fault.
+   * duplicate for a passing fault. Stopping changes nothing: a drain waits for the attempts in flight to
+   * be recorded (a rolling restart during a database failover recorded none, and sent each twice), and
+   * its own timeout bounds it.
    */
   async function retried<T>(call: () => Promise<T>, lease: number | null, spare = 0): Promise<T> {
     for (let delay = 100; ; delay = Math.min(2 * delay, 2_000)) {
@@ -428,7 +430,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         return await call();
       } catch (error) {
         const left = lease === null ? 0 : lease - now() - spare;
-        if (!(error instanceof StoreUnavailableError) || !running || delay >= left) throw error;
+        if (!(error instanceof StoreUnavailableError) || delay >= left) throw error;
         await sleep(delay);
       }
     }
