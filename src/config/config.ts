@@ -37,6 +37,8 @@ export interface Config {
   idempotencyTtlMs: number;
   retentionMs: number;
   bodyLimit: number;
+  /** Large request bodies (64 KiB and more) read and handled at once, in bytes in all (see body-budget). */
+  bodyBytesInFlight: number;
   /** A request must arrive whole within this, or its connection is closed (408). */
   requestTimeoutMs: number;
 }
@@ -69,6 +71,7 @@ export const defaults: Config = {
   idempotencyTtlMs: 24 * HOUR, // Svix keeps 12 h
   retentionMs: 90 * DAY, // Svix
   bodyLimit: 1024 * 1024,
+  bodyBytesInFlight: 32 * 1024 * 1024,
   // A 1 MiB body at 35 KB/s. A client trickling its body, or never sending it, would otherwise hold its
   // connection for good (fastify's default is no limit).
   requestTimeoutMs: 30 * SECOND,

@@ -13,6 +13,7 @@ import { jsonLimitIssue } from '../core/json-limits.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import type { Store } from '../store/store.ts';
 import { authHook } from './auth-hook.ts';
+import { bodyAdmission } from './body-budget.ts';
 import type { RouteContext } from './context.ts';
 import { clientErrorHandler, closeAfter, errorHandler, notFoundHandler } from './errors.ts';
 import { idempotencyHooks } from './idempotency.ts';
@@ -30,6 +31,8 @@ import { eventTypeRoutes } from './routes/event-types.ts';
 import { healthRoutes } from './routes/health.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { validatorCompiler } from './validators.ts';
+
+const BODIES = new Set(['POST', 'PUT', 'PATCH']);
 
 export interface ServerDeps {
   store: Store;
@@ -127,8 +130,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler(routes));
   // Whether a route is public is known when it is declared: only the others get the auth hook.
   const auth = authHook(ctx.auth, deps.now);
+  const admit = bodyAdmission(deps.config.bodyBytesInFlight);
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    const methods = [route.method].flat();
+    for (const method of methods) routes.push({ method, url: route.url });
+    if (methods.some((m) => BODIES.has(m))) route.preParsing = [admit, ...[route.preParsing ?? []].flat()];
     if (route.config?.public) return;
     const own = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [auth, ...own];

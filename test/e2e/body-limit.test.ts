@@ -135,3 +135,47 @@ test('a request pipelined behind the too-large body is not served: its answer wo
   const names = (await svix.application.list({ limit: 250 })).data.map((a) => a.name);
   assert.ok(!names.includes('pipelined'), `served: ${names}`);
 });
+
+test('large bodies are read a budget at a time: one waits while another fills it, small ones pass', async () => {
+  const held = await startDoorbell(
+    makeConfig({ port: 0, database: ':memory:', adminToken: TOKEN, bodyBytesInFlight: MiB }),
+  );
+  const { hostname, port } = new URL(held.url);
+  const sockets: ReturnType<typeof connect>[] = [];
+  /** A POST of an application named by `size` bytes, `sent` bytes of its body now; `rest()` sends the others. */
+  const create = (size: number, sent = Number.POSITIVE_INFINITY) => {
+    const body = JSON.stringify({ name: 'n'.repeat(size) });
+    const socket = connect(Number(port), hostname);
+    sockets.push(socket);
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.write(
+      `POST /api/v1/app HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, sent)}`,
+    );
+    return {
+      answer: () => answer,
+      rest: () => socket.write(body.slice(sent)),
+      answered: async () => {
+        while (!answer.includes('\r\n\r\n')) await new Promise((resolve) => setTimeout(resolve, 10));
+        return answer;
+      },
+    };
+  };
+  try {
+    const first = create(700 * 1024, 1024);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = create(700 * 1024);
+    assert.match(await create(10).answered(), /^HTTP\/1\.1 201 /);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(second.answer(), '', 'waits while the first is read');
+    first.rest();
+    assert.match(await first.answered(), /^HTTP\/1\.1 201 /);
+    assert.match(await second.answered(), /^HTTP\/1\.1 201 /);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await held.close();
+  }
+});

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { type AddressInfo, connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { bodyAdmission, bodyBudget } from './body-budget.ts';
+
+const KiB = 1024;
+
+describe('body budget', () => {
+  it('lets bodies in while they fit, first come first served; one alone always', () => {
+    const budget = bodyBudget(100);
+    const entered: string[] = [];
+    const ask = (name: string, bytes: number) => {
+      const waiting = { bytes, enter: () => entered.push(name) };
+      budget.ask(waiting);
+      return waiting;
+    };
+    const a = ask('a', 60);
+    const b = ask('b', 60);
+    const c = ask('c', 10); // fits, but waits its turn behind b
+    assert.deepEqual(entered, ['a']);
+    budget.leave(a, true);
+    assert.deepEqual(entered, ['a', 'b', 'c']);
+    const big = ask('big', 500);
+    budget.leave(b, true);
+    assert.deepEqual(entered, ['a', 'b', 'c'], 'too big while c is held');
+    const d = ask('d', 10);
+    budget.leave(d, false); // gone before its turn: it leaves the line
+    budget.leave(c, true);
+    assert.deepEqual(entered, ['a', 'b', 'c', 'big'], 'alone, however big');
+    ask('e', 10);
+    assert.deepEqual(entered, ['a', 'b', 'c', 'big']);
+    budget.leave(big, true);
+    assert.deepEqual(entered, ['a', 'b', 'c', 'big', 'e']);
+  });
+
+  describe('over HTTP', () => {
+    let app: FastifyInstance;
+    let port: number;
+    before(async () => {
+      app = Fastify();
+      app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+      app.post('/x', { preParsing: bodyAdmission(150 * KiB, 300) }, async (request) => ({
+        bytes: (request.body as Buffer).length,
+      }));
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      port = (app.server.address() as AddressInfo).port;
+    });
+    after(() => app.close());
+
+    /** A POST declaring `bytes`, of which `sent` go out now; `rest()` sends the others. */
+    function post(bytes: number, sent = bytes) {
+      const socket: Socket = connect(port, '127.0.0.1');
+      let answer = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => {
+        answer += chunk;
+      });
+      socket.write(
+        `POST /x HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n\r\n`,
+      );
+      socket.write('x'.repeat(sent));
+      return {
+        socket,
+        answer: () => answer,
+        rest: () => socket.write('x'.repeat(bytes - sent)),
+        answered: () =>
+          new Promise<string>((resolve) => {
+            const check = () => (/\r\n\r\n/.test(answer) ? resolve(answer) : setTimeout(check, 10));
+            check();
+          }),
+      };
+    }
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it('holds a large body back while others fill the budget; small ones pass; one that waits too long gets a 503', async () => {
+      const a = post(100 * KiB, KiB); // let in, its body still coming
+      await pause(50);
+      const b = post(100 * KiB); // sent whole, but waits
+      const small = post(KiB);
+      assert.match(await small.answered(), /^HTTP\/1\.1 200 /);
+      await pause(100);
+      assert.equal(b.answer(), '', 'b waits while a is read');
+      a.rest();
+      assert.match(await a.answered(), /^HTTP\/1\.1 200 /);
+      assert.match(await b.answered(), /^HTTP\/1\.1 200 /);
+
+      const c = post(100 * KiB, KiB);
+      await pause(50);
+      const d = post(100 * KiB);
+      const refused = await d.answered();
+      assert.match(refused, /^HTTP\/1\.1 503 /);
+      assert.match(refused, /\r\nretry-after: 1\r\n/i);
+      assert.match(refused, /\r\nconnection: close\r\n/i);
+      // A request that leaves while it waits gives its turn up; one that leaves inside gives its bytes back.
+      const e = post(100 * KiB, KiB);
+      await pause(50);
+      e.socket.destroy();
+      c.socket.destroy();
+      await pause(50);
+      assert.match(await post(100 * KiB).answered(), /^HTTP\/1\.1 200 /);
+      for (const r of [a, b, small, d]) r.socket.destroy();
+    });
+  });
+});
