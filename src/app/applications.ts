@@ -6,6 +6,7 @@ import {
   type AppDeps,
   mapConflict,
   modify,
+  refuseDotUid,
   requireAdmin,
   resolveApp,
   type Scope,
@@ -96,6 +97,7 @@ export async function upsertApplication(
     if (!byPath && isAppId(idOrUid)) throw notFound('application');
     const existing = byPath ?? (input.uid ? await deps.store.apps.get(input.uid) : null);
     if (!existing) {
+      if (!input.uid) refuseDotUid(idOrUid, ['path', 'app_id']);
       const app = buildApplication({ ...input, uid: input.uid ?? idOrUid }, now);
       await deps.store.apps.create(app);
       return { app, created: true };

@@ -1,6 +1,6 @@
 // What every use-case receives: the store port, the frozen config, a clock, and who is asking.
 import type { Config } from '../config/config.ts';
-import { conflict, forbidden, notFound } from '../core/errors.ts';
+import { conflict, forbidden, invalid, notFound } from '../core/errors.ts';
 import type { Application } from '../core/types.ts';
 import { ConflictError, type Store } from '../store/store.ts';
 
@@ -127,6 +127,14 @@ export async function oneAtATime<R>(key: string, fn: (waited: boolean) => Promis
 /** Whether a and b hold the same values (as JSON), but for `key`. */
 const sameBut = <T extends object>(key: keyof T, a: T, b: T): boolean =>
   JSON.stringify({ ...a, [key]: null }) === JSON.stringify({ ...b, [key]: null });
+
+/**
+ * A uid taken from a path by a PUT that creates its object: "." and ".." are what clients resolve a path
+ * segment to the parent with (a DELETE of the endpoint ".." would delete its application).
+ */
+export function refuseDotUid(uid: string, loc: readonly string[]): void {
+  if (uid === '.' || uid === '..') throw invalid(loc, 'may not be "." or "..": a path would name the parent');
+}
 
 /**
  * Runs a PUT upsert. Two PUTs of one new id can both find nothing and both create: the loser's create

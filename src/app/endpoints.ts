@@ -10,6 +10,7 @@ import {
   type AppDeps,
   mapConflict,
   modify,
+  refuseDotUid,
   requireCapability,
   resolveApp,
   type Scope,
@@ -159,6 +160,7 @@ export async function upsertEndpoint(
     if (!byPath && endpointIdOrUid.startsWith('ep_')) throw notFound('endpoint');
     const existing = byPath ?? (input.uid ? await deps.store.endpoints.get(app.id, input.uid) : null);
     if (!existing) {
+      if (!input.uid) refuseDotUid(endpointIdOrUid, ['path', 'endpoint_id']);
       await checkFilterTypes(deps, scope, input.filterTypes, null, input.filterTypesField);
       const endpoint = build(deps, app.id, { ...input, uid: input.uid ?? endpointIdOrUid }, deps.now());
       if (!(await deps.store.endpoints.create(endpoint))) throw notFound('application');

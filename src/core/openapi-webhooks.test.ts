@@ -123,6 +123,7 @@ describe('eventTypesFromOpenApi', () => {
       assert.match(message, /JSON schema that is not an object/);
     }
     assert.deepEqual(refusal({ webhooks: { 'bad name': post({}) } }).loc, [...LOC, 'webhooks', 'bad name']);
+    assert.deepEqual(refusal({ webhooks: { '..': post({}) } }).loc, [...LOC, 'webhooks', '..']);
     assert.match(refusal({ webhooks: { e: { get: {} } } }).message, /no POST operation/);
     const nul = refusal({ webhooks: { e: post({ summary: 'a\u0000b' }) } });
     assert.deepEqual(nul.loc, [...LOC, 'webhooks', 'e', 'post']);

@@ -16,7 +16,7 @@ export interface WebhookEventType {
 type Json = Record<string, unknown>;
 type Loc = readonly string[];
 
-const NAME = /^[a-zA-Z0-9\-_.]+$/;
+const NAME = /^(?!\.\.?$)[a-zA-Z0-9\-_.]+$/;
 const MAX_NAME = 256;
 const PLAIN = new RegExp(PLAIN_TEXT);
 /** What a schema says of itself (JSON Schema's annotations), not of the values it takes. */
@@ -60,7 +60,10 @@ export function eventTypesFromOpenApi(spec: unknown, loc: Loc): WebhookEventType
   return Object.entries(webhooks).map(([name, item]) => {
     const at = [...loc, section, name];
     if (name.length > MAX_NAME || !NAME.test(name))
-      throw invalid(at, `is not an event type name: letters, digits, '-', '_' and '.', up to ${MAX_NAME}`);
+      throw invalid(
+        at,
+        `is not an event type name: letters, digits, '-', '_' and '.' (not "." or ".."), up to ${MAX_NAME}`,
+      );
     const post = resolver.follow(item, at).post;
     if (!isObject(post)) throw invalid(at, 'has no POST operation');
     const op = resolver.follow(post, [...at, 'post']);

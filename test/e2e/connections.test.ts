@@ -3,6 +3,7 @@
 // sockets: the in-process inject of the other API tests has no connection to hold.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,45 @@ test("what Node's parser refuses gets the API's error body, and its connection c
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
     assert.deepEqual(Object.keys(body), ['code', 'detail']);
   }
+});
+
+test('"." and ".." name nothing a PUT creates, nor an event type: a path would resolve them to the parent', async () => {
+  /** A request with its path sent as it is (fetch and inject resolve dot segments first). */
+  const call = (method: string, path: string, body: object) =>
+    new Promise<{ status: number; json: { detail: Array<{ loc: string[] }> } }>((resolve, reject) => {
+      const { hostname, port } = new URL(running.url);
+      const req = httpRequest({
+        host: hostname,
+        port,
+        path,
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || 'null') }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+  const app = (await call('POST', '/api/v1/app', { name: 'dots' })).json as unknown as { id: string };
+  const cases: Array<[string, string, object, string[]]> = [
+    ['PUT', '/api/v1/app/..', { name: 'dots' }, ['path', 'app_id']],
+    ['PUT', '/api/v1/app/.', { name: 'dots' }, ['path', 'app_id']],
+    ['PUT', `/api/v1/app/${app.id}/endpoint/..`, { url: 'https://example.com/d' }, ['path', 'endpoint_id']],
+    ['PUT', '/api/v1/event-type/..', { description: 'd' }, ['path', 'event_type_name']],
+    ['POST', '/api/v1/event-type', { name: '.', description: 'd' }, ['body', 'name']],
+  ];
+  for (const [method, path, body, loc] of cases) {
+    const res = await call(method, path, body);
+    assert.equal(res.status, 422, `${method} ${path}: ${JSON.stringify(res.json)}`);
+    assert.deepEqual(res.json.detail[0]?.loc, loc, `${method} ${path}`);
+  }
+  // Given in the body, the uid is the body's: the path is only where the request went.
+  assert.equal((await call('PUT', '/api/v1/app/..', { name: 'named', uid: 'dots-named' })).status, 201);
 });
 
 test('connections past what the open-file limit leaves are closed at once: delivery goes on beside them', async () => {

@@ -2,6 +2,7 @@
 // OpenAPI document's webhooks (eventType.importOpenapi), and carried from one server to another
 // (environment.export and import).
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { type ApiException, Svix } from 'svix';
 import type { Running } from '../../src/bin/serve.ts';
@@ -250,6 +251,34 @@ await describeEachDriver((driver) => {
     } finally {
       await other.close();
     }
+  });
+
+  test('an environment import is refused to an app token before its body is read, and bounds descriptions', async () => {
+    await svix.application.create({ name: 'Env', uid: 'env-app' });
+    const { token } = await svix.authentication.appPortalAccess('env-app', {});
+    // 30 MB announced, 1 KB sent: the answer comes without the rest.
+    const { hostname, port } = new URL(doorbell.url);
+    const socket = connect(Number(port), hostname);
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.write(
+      `POST /api/v1/environment/import HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${token}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: 30000000\r\n\r\n{"eventTypes":[${'{},'.repeat(300)}`,
+    );
+    while (!answer.includes('\r\n\r\n')) await new Promise((resolve) => setTimeout(resolve, 10));
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    // A description no PUT could send, ending in what the text check refuses: a 422 naming it, not a 500.
+    const long = await fetch(`${doorbell.url}/api/v1/environment/import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ eventTypes: [{ name: 'long.text', description: `${'d'.repeat(9e6)}\uD800` }] }),
+    });
+    assert.equal(long.status, 422);
+    const refused = (await long.json()) as { detail: Array<{ loc: string[] }> };
+    assert.deepEqual(refused.detail[0]?.loc, ['body', 'eventTypes', '0', 'description']);
   });
 
   test('imports of one catalogue sent at once all succeed, as PUTs of it would', async () => {

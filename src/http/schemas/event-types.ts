@@ -8,7 +8,9 @@ const Schemas = Type.Unsafe<Record<string, Record<string, unknown>>>({
 });
 
 const fields = {
-  description: Text(),
+  // As much as a PUT could send: the environment import's larger body cannot bring more (its check of
+  // 9 million characters ran the pattern out of stack).
+  description: Text({ maxLength: 1024 * 1024 }),
   schemas: Type.Optional(Nullable(Schemas)),
   archived: Type.Optional(Type.Boolean()),
   deprecated: Type.Optional(Type.Boolean()),
