@@ -40,9 +40,12 @@ describe('body budget', () => {
     before(async () => {
       app = Fastify();
       app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-      app.post('/x', { preParsing: bodyAdmission(150 * KiB, 300) }, async (request) => ({
-        bytes: (request.body as Buffer).length,
-      }));
+      const preParsing = bodyAdmission(150 * KiB, 300);
+      app.post('/x', { preParsing }, async (request) => ({ bytes: (request.body as Buffer).length }));
+      app.post('/slow', { preParsing }, async () => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return {};
+      });
       await app.listen({ port: 0, host: '127.0.0.1' });
       port = (app.server.address() as AddressInfo).port;
     });
@@ -99,6 +102,19 @@ describe('body budget', () => {
       await pause(50);
       assert.match(await post(100 * KiB).answered(), /^HTTP\/1\.1 200 /);
       for (const r of [a, b, small, d]) r.socket.destroy();
+    });
+
+    it('gives back the bytes of a pipelined request whose connection ends while the one before it runs', async () => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      const head = (path: string, bytes: number) =>
+        `POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n\r\n`;
+      // The second is let in while the first runs, its body half sent; its response would wait for the first's.
+      socket.write(`${head('/slow', 2)}{}${head('/x', 140 * KiB)}${'x'.repeat(KiB)}`);
+      await pause(50);
+      socket.destroy();
+      await pause(250);
+      assert.match(await post(140 * KiB).answered(), /^HTTP\/1\.1 200 /, 'its bytes were given back');
     });
   });
 });

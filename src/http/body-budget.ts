@@ -1,4 +1,4 @@
-// Large request bodies held at once. A body is read whole, then decoded and parsed, and a publish's
+// Large request bodies held at once (every route: a DELETE's body is read too). A body is read whole, then decoded and parsed, and a publish's
 // payload crosses to the database thread: while its request runs, a body costs about five times its size
 // (200 publishes of 1 MiB at once took 1.2 GB). Bodies of SMALL bytes or more (as declared, else the
 // route's limit) are let in while their sum stays within the budget, first come first served; the others
@@ -45,9 +45,9 @@ export function bodyAdmission(maxBytes: number, waitMs = WAIT_MS): preParsingHoo
   const budget = bodyBudget(maxBytes);
   return (request, reply, payload, done) => {
     const limit = request.routeOptions.bodyLimit ?? 0;
-    const declared = Number(request.headers['content-length']);
-    const bytes = Math.min(Number.isFinite(declared) ? declared : limit, limit);
-    if (bytes < SMALL) return done(null, payload);
+    const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+    const bytes = Math.min(length !== undefined ? Number(length) : chunked !== undefined ? limit : 0, limit);
+    if (!(bytes >= SMALL)) return done(null, payload);
     let state: 'waiting' | 'in' | 'out' = 'waiting';
     const waiting: Waiting = {
       bytes,
@@ -57,8 +57,10 @@ export function bodyAdmission(maxBytes: number, waitMs = WAIT_MS): preParsingHoo
         done(null, payload);
       },
     };
+    const { socket } = request.raw;
     const out = (): void => {
       clearTimeout(timer);
+      socket.off('close', out);
       if (state !== 'out') budget.leave(waiting, state === 'in');
       state = 'out';
     };
@@ -66,8 +68,10 @@ export function bodyAdmission(maxBytes: number, waitMs = WAIT_MS): preParsingHoo
       out();
       refuse(request, reply);
     }, waitMs);
-    // Answered or gone: its bytes are given back, or it leaves the line.
+    // Answered or gone: its bytes are given back, or it leaves the line. A response queued behind another
+    // on its connection (pipelined) never closes once the connection is gone: the connection's end counts.
     reply.raw.once('close', out);
+    socket.once('close', out);
     budget.ask(waiting);
   };
 }

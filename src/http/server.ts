@@ -32,8 +32,6 @@ import { healthRoutes } from './routes/health.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { validatorCompiler } from './validators.ts';
 
-const BODIES = new Set(['POST', 'PUT', 'PATCH']);
-
 export interface ServerDeps {
   store: Store;
   config: Readonly<Config>;
@@ -132,9 +130,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const auth = authHook(ctx.auth, deps.now);
   const admit = bodyAdmission(deps.config.bodyBytesInFlight);
   app.addHook('onRoute', (route) => {
-    const methods = [route.method].flat();
-    for (const method of methods) routes.push({ method, url: route.url });
-    if (methods.some((m) => BODIES.has(m))) route.preParsing = [admit, ...[route.preParsing ?? []].flat()];
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    route.preParsing = [admit, ...[route.preParsing ?? []].flat()];
     if (route.config?.public) return;
     const own = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [auth, ...own];

@@ -169,6 +169,8 @@ test('large bodies are read a budget at a time: one waits while another fills it
     await new Promise((resolve) => setTimeout(resolve, 100));
     const second = create(700 * 1024);
     assert.match(await create(10).answered(), /^HTTP\/1\.1 201 /);
+    const list = await fetch(`${held.url}/api/v1/app`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(list.status, 200, 'a request without a body does not wait');
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(second.answer(), '', 'waits while the first is read');
     first.rest();
