@@ -2,9 +2,11 @@
 // database need. A connection costs its client nothing to hold (keep-alive keeps an idle one 72 s, and
 // any request renews it, no token needed): uncapped, a client could take every file descriptor, and
 // attempts would fail with EMFILE as if their endpoints had. Past the cap, Node closes new connections
-// at once; the process goes on delivering.
+// at once, and the idle ones (between requests, or with none yet) are closed too, so that the clients who
+// connect next get in, not those who hold connections for nothing; the process goes on delivering.
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Config } from '../config/config.ts';
 import { logNews } from '../delivery/fault-log.ts';
 
@@ -36,15 +38,46 @@ export function connectionCap(
   return Math.max(FLOOR, fileLimit - config.delivery.concurrency - config.poolSize - RESERVED);
 }
 
-/** Caps `server`'s connections at `cap`, saying so on stderr (once a minute at most) while it drops some. */
+/** What to tell the operator when the open-file limit leaves delivery fewer descriptors than --concurrency. */
+export function fileLimitWarning(
+  fileLimit: number | null,
+  config: Pick<Config, 'delivery' | 'poolSize'>,
+): string | null {
+  const needed = config.delivery.concurrency + config.poolSize + RESERVED + FLOOR;
+  if (fileLimit === null || fileLimit >= needed) return null;
+  return `doorbell: the open-file limit (${fileLimit}) is below the ${needed} that --concurrency ${config.delivery.concurrency} needs: attempts will wait for descriptors; raise it (ulimit -n) or lower --concurrency`;
+}
+
+/**
+ * Caps `server`'s connections at `cap`: past it, closes those without a request in progress (every 100 ms
+ * at most; Node's own closeIdleConnections closed none of them here), and says so on stderr (once a
+ * minute at most).
+ */
 export function capConnections(server: Server, cap: number, now = Date.now): void {
   server.maxConnections = cap;
+  const requests = new Map<Socket, number>(); // each open connection: its requests in progress
+  server.on('connection', (socket: Socket) => {
+    requests.set(socket, 0);
+    socket.once('close', () => requests.delete(socket));
+  });
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const { socket } = request;
+    requests.set(socket, (requests.get(socket) ?? 0) + 1);
+    response.once('close', () => {
+      if (requests.has(socket)) requests.set(socket, (requests.get(socket) ?? 1) - 1);
+    });
+  });
+  let closedAt = -Infinity;
   let saidAt = -Infinity;
   server.on('drop', () => {
+    if (now() - closedAt >= 100) {
+      closedAt = now();
+      for (const [socket, n] of requests) if (n === 0) socket.destroy();
+    }
     if (now() - saidAt < 60_000) return;
     saidAt = now();
     logNews(
-      `doorbell: ${cap} API connections open, as many as the open-file limit leaves beside delivery: new ones are closed (raise it with ulimit -n)`,
+      `doorbell: ${cap} API connections open, as many as the open-file limit leaves beside delivery: new ones are closed, and idle ones (raise the limit with ulimit -n)`,
     );
   });
 }

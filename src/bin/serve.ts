@@ -5,7 +5,7 @@ import { initAdminToken } from '../app/auth.ts';
 import type { Config } from '../config/config.ts';
 import { buildServer } from '../http/server.ts';
 import type { Store } from '../store/store.ts';
-import { capConnections, connectionCap, openFileLimit } from './connection-cap.ts';
+import { capConnections, connectionCap, fileLimitWarning, openFileLimit } from './connection-cap.ts';
 import type { Delivery } from './delivery.ts';
 import { UsageError } from './flags.ts';
 import { openDatabase } from './open-store.ts';
@@ -34,8 +34,11 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   // Warnings and errors (a 503 with the driver's code, a 500 with its stack) as JSON lines on stderr.
   const logger = { level: 'warn', stream: process.stderr };
   const server = await buildServer({ store, config, now, wake: () => started?.wake(), logger });
-  const cap = connectionCap(openFileLimit(), config);
+  const fileLimit = openFileLimit();
+  const cap = connectionCap(fileLimit, config);
   if (cap !== null) capConnections(server.server, cap);
+  const short = fileLimitWarning(fileLimit, config);
+  if (short !== null) process.stderr.write(`${short}\n`);
   let listener: { close(): Promise<void> } | null = null;
   const close = async (): Promise<void> => {
     await server.close();
