@@ -14,6 +14,8 @@ export function documentValue(text: string, loc: readonly string[]): unknown {
   } catch {
     // Not JSON: YAML, then.
   }
+  if (nestingBound(text) > MAX_NESTING)
+    throw invalid(loc, 'is neither YAML nor JSON: it is nested too deeply');
   try {
     const docs = parseAllDocuments(text, { uniqueKeys: false, resolveKnownTags: false, logLevel: 'silent' });
     if (docs.length > 1) throw invalid(loc, `holds ${docs.length} YAML documents: send one`);
@@ -29,6 +31,44 @@ export function documentValue(text: string, loc: readonly string[]): unknown {
     const reason = /call stack/i.test(String(error)) ? 'it is nested too deeply' : firstLine(error);
     throw invalid(loc, `is neither YAML nor JSON: ${reason}`);
   }
+}
+
+/**
+ * Deeper than any value the API takes (json-limits), and well within the parser's stack: it ran out at
+ * 700 to 1,000 levels, taking seconds to, and once the process died of it (V8 aborts when the stack runs
+ * out while compiling a regular expression).
+ */
+const MAX_NESTING = 256;
+
+/**
+ * An upper bound of how deeply a YAML text nests, in one pass: at each point, the indentation and block
+ * indicators ("- ", "? ") that opened its line, and the flow brackets still open. Brackets within quotes
+ * count too, an over-estimate only for texts no real document is.
+ */
+function nestingBound(text: string): number {
+  let max = 0;
+  let lead = 0; // the line's indentation and indicators so far
+  let flow = 0;
+  let leading = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) {
+      lead = 0;
+      leading = true;
+      continue;
+    }
+    if (leading && c === 0x20) lead++;
+    else if (leading && (c === 0x2d || c === 0x3f) && text.charCodeAt(i + 1) === 0x20) {
+      lead += 2;
+      i++;
+    } else {
+      leading = false;
+      if (c === 0x5b || c === 0x7b) flow++;
+      else if ((c === 0x5d || c === 0x7d) && flow > 0) flow--;
+    }
+    if (lead + flow > max) max = lead + flow;
+  }
+  return max;
 }
 
 /** Makes each mapping key the text it was written as, and refuses one that is not plain text or repeats. */
