@@ -58,7 +58,7 @@ describe('documentValue', () => {
     for (const deep of ['['.repeat(500_000), `${'- '.repeat(500_000)}x`, `${' '.repeat(300)}a: 1`])
       assert.match(refusal(deep), /nested too deeply/);
     const nested = (levels: number) =>
-      Array.from({ length: levels }, (_, i) => `${'  '.repeat(i)}k${i}:`).join('\n') + ' [[1]]';
+      `${Array.from({ length: levels }, (_, i) => `${'  '.repeat(i)}k${i}:`).join('\n')} [[1]]`;
     assert.ok(documentValue(nested(120), LOC), 'as deep as a value may be, in YAML');
     assert.match(refusal('webhooks:\n  a: {}\n---\nwebhooks:\n  b: {}\n'), /holds 2 YAML documents/);
     assert.match(refusal('a: 1\n...\nnot: [valid\n'), /holds 2 YAML documents/);
