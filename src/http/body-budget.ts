@@ -1,9 +1,10 @@
-// Large request bodies held at once (every route: a DELETE's body is read too). A body is read whole, then decoded and parsed, and a publish's
-// payload crosses to the database thread: while its request runs, a body costs about five times its size
-// (200 publishes of 1 MiB at once took 1.2 GB). Bodies of SMALL bytes or more (as declared, else the
-// route's limit) are let in while their sum stays within the budget, first come first served; the others
-// wait, their bytes left in the socket meanwhile. One body alone is always let in. A body that has waited
-// WAIT_MS is refused with a 503 to send it again.
+// Large request bodies held at once, on every route (a DELETE's body is read too). A body is read whole,
+// then decoded and parsed, and a publish's payload crosses to the database thread: while its request
+// runs, a body costs about five times its size (200 publishes of 1 MiB at once took 1.2 GB). Bodies of
+// SMALL bytes or more (as declared; a chunked one counts as the route's limit) are let in while their sum
+// stays within the budget, first come first served; the others wait, their bytes left in the socket
+// meanwhile. One body alone is always let in. A body that has waited WAIT_MS is refused with a 503 to
+// send it again.
 import type { FastifyReply, FastifyRequest, preParsingHookHandler } from 'fastify';
 import { closeAfter } from './errors.ts';
 
