@@ -129,8 +129,9 @@ const sameBut = <T extends object>(key: keyof T, a: T, b: T): boolean =>
   JSON.stringify({ ...a, [key]: null }) === JSON.stringify({ ...b, [key]: null });
 
 /**
- * A uid taken from a path by a PUT that creates its object: "." and ".." are what clients resolve a path
- * segment to the parent with (a DELETE of the endpoint ".." would delete its application).
+ * A uid (or event type name) that a request creates its object with, taken from a path or a name: "."
+ * and ".." are what clients resolve a path segment to the parent with (a DELETE of the endpoint ".."
+ * would delete its application). Objects that already hold one are still found.
  */
 export function refuseDotUid(uid: string, loc: readonly string[]): void {
   if (uid === '.' || uid === '..') throw invalid(loc, 'may not be "." or "..": a path would name the parent');

@@ -4,7 +4,15 @@ import { conflict, invalid, notFound } from '../core/errors.ts';
 import { rawElements, rawMember } from '../core/raw-json.ts';
 import { type EventType, isJsonObject, type Page } from '../core/types.ts';
 import type { EventTypeQuery } from '../store/store.ts';
-import { type AppDeps, mapConflict, modify, requireAdmin, type Scope, upsert } from './context.ts';
+import {
+  type AppDeps,
+  mapConflict,
+  modify,
+  refuseDotUid,
+  requireAdmin,
+  type Scope,
+  upsert,
+} from './context.ts';
 import type { PublishCache } from './publish-cache.ts';
 
 /** Writes also forget the publish path's cached copy. */
@@ -73,7 +81,10 @@ export async function createEventType(
 ): Promise<EventType> {
   requireAdmin(scope);
   const existing = await deps.store.eventTypes.get(input.name);
-  if (!existing) return mapConflict(createNew(deps, input));
+  if (!existing) {
+    refuseDotUid(input.name, ['body', 'name']);
+    return mapConflict(createNew(deps, input));
+  }
   const revive = (current: EventType, updatedAt: number): EventType => {
     if (!current.archived) throw conflict('name already exists');
     return { ...build(input, updatedAt), archived: false, createdAt: current.createdAt };
@@ -119,7 +130,10 @@ export async function upsertEventType(
   requireAdmin(scope);
   return upsert(async () => {
     const existing = await deps.store.eventTypes.get(input.name);
-    if (!existing) return { eventType: await createNew(deps, input), created: true };
+    if (!existing) {
+      refuseDotUid(input.name, ['path', 'event_type_name']);
+      return { eventType: await createNew(deps, input), created: true };
+    }
     const replace = (current: EventType, updatedAt: number): EventType => ({
       ...build(input, updatedAt),
       createdAt: current.createdAt,

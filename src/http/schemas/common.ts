@@ -31,13 +31,7 @@ export function NewUid(prefix: 'app' | 'ep' | 'msg') {
   );
   return Type.String({ minLength: 1, maxLength: 256, pattern });
 }
-/** An event type's name: not "." nor "..", which no path could name (see NewUid). */
-const EventTypeNamePattern = '^(?!\\.\\.?$)[a-zA-Z0-9\\-_.]+$';
-PATTERN_MESSAGES.set(
-  EventTypeNamePattern,
-  'may hold only a-z, A-Z, 0-9, "-", "_" and ".", and may not be "." or ".."',
-);
-export const EventTypeName = Type.String({ maxLength: 256, pattern: EventTypeNamePattern });
+export const EventTypeName = Type.String({ maxLength: 256, pattern: IdPattern });
 export const FeatureFlag = Type.String({ maxLength: 256, pattern: IdPattern });
 export const Channel = Type.String({ maxLength: 128, pattern: IdPattern });
 export const Secret = Type.String({ pattern: '^(whsec_)?[a-zA-Z0-9+/=]{32,100}$' });
