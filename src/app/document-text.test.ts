@@ -55,11 +55,25 @@ describe('documentValue', () => {
     assert.match(refusal(bomb.join('\n')), /neither YAML nor JSON/);
     assert.match(refusal(`${'['.repeat(20_000)}${']'.repeat(20_000)}x`), /nested too deeply/);
     // Refused before the parser: 500,000 levels held it for seconds, and once aborted the process.
-    for (const deep of ['['.repeat(500_000), `${'- '.repeat(500_000)}x`, `${' '.repeat(300)}a: 1`])
+    for (const deep of [
+      '['.repeat(500_000),
+      `${'- '.repeat(500_000)}x`,
+      `? a\n: ${'? '.repeat(500_000)}x\n`,
+      `? a\r: ${'- '.repeat(500_000)}x`,
+      `a: ${'{b: '.repeat(300)}`,
+    ])
       assert.match(refusal(deep), /nested too deeply/);
-    const nested = (levels: number) =>
-      `${Array.from({ length: levels }, (_, i) => `${'  '.repeat(i)}k${i}:`).join('\n')} [[1]]`;
-    assert.ok(documentValue(nested(120), LOC), 'as deep as a value may be, in YAML');
+    // Levels, not characters: deep indentation, 4 spaces a level, and brackets in prose are no nesting.
+    const nested = (levels: number, indent: string) =>
+      `${Array.from({ length: levels }, (_, i) => `${indent.repeat(i)}k${i}:`).join('\n')} [[1]]`;
+    assert.ok(documentValue(nested(120, '  '), LOC), 'as deep as a value may be, in YAML');
+    assert.ok(documentValue(nested(100, '    '), LOC));
+    assert.ok(documentValue(`${' '.repeat(300)}a: 1`, LOC));
+    const prose = Array.from(
+      { length: 400 },
+      (_, i) => `e${i}: The score is in [0, 1) and the rank in [1, n).`,
+    );
+    assert.equal(Object.keys(documentValue(prose.join('\r\n'), LOC) as object).length, 400);
     assert.match(refusal('webhooks:\n  a: {}\n---\nwebhooks:\n  b: {}\n'), /holds 2 YAML documents/);
     assert.match(refusal('a: 1\n...\nnot: [valid\n'), /holds 2 YAML documents/);
     assert.equal(documentValue('# nothing but a comment\n', LOC), null);

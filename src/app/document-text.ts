@@ -41,35 +41,49 @@ export function documentValue(text: string, loc: readonly string[]): unknown {
 const MAX_NESTING = 256;
 
 /**
- * An upper bound of how deeply a YAML text nests, in one pass: at each point, the indentation and block
- * indicators ("- ", "? ") that opened its line, and the flow brackets still open. Brackets within quotes
- * count too, an over-estimate only for texts no real document is.
+ * An upper bound of how deeply a YAML text nests, in one pass. A line's block levels are those of the
+ * lines above it that are less indented, its own, and one for each indicator on it ("- ", "? ", ": ",
+ * anywhere: compact nesting like `- - x` or `: ? x` opens a level each); a bracket opens a flow collection
+ * where one may begin (at the start of a line, or after an indicator, a comma or another bracket: not in
+ * prose such as "[0, 1)"), and counts until closed. Lines may end with LF, CRLF or CR.
  */
 function nestingBound(text: string): number {
   let max = 0;
-  let lead = 0; // the line's indentation and indicators so far
   let flow = 0;
-  let leading = true;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x0a) {
-      lead = 0;
-      leading = true;
-      continue;
-    }
-    if (leading && c === 0x20) lead++;
-    else if (leading && (c === 0x2d || c === 0x3f) && text.charCodeAt(i + 1) === 0x20) {
-      lead += 2;
+  const indents: number[] = []; // the indentation of each block level open
+  let i = 0;
+  while (i < text.length) {
+    let column = 0;
+    while (text.charCodeAt(i) === 0x20) {
       i++;
-    } else {
-      leading = false;
-      if (c === 0x5b || c === 0x7b) flow++;
-      else if ((c === 0x5d || c === 0x7d) && flow > 0) flow--;
+      column++;
     }
-    if (lead + flow > max) max = lead + flow;
+    const first = text.charCodeAt(i);
+    if (first !== 0x0a && first !== 0x0d && first !== 0x23 && !Number.isNaN(first) && flow === 0) {
+      while (indents.length > 0 && indents[indents.length - 1]! >= column) indents.pop();
+      indents.push(column);
+    }
+    let levels = indents.length;
+    let before = 0x0a; // the last character on the line that is not a space
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x0a || c === 0x0d) break;
+      const next = text.charCodeAt(i + 1);
+      const indicator =
+        (c === 0x2d || c === 0x3f || c === 0x3a) && (next === 0x20 || next === 0x0a || Number.isNaN(next));
+      if (indicator) levels++;
+      else if ((c === 0x5b || c === 0x7b) && OPENS_FLOW.has(before)) flow++;
+      else if ((c === 0x5d || c === 0x7d) && flow > 0) flow--;
+      if (c !== 0x20) before = c;
+      if (levels + flow > max) max = levels + flow;
+    }
+    i++;
   }
   return max;
 }
+
+/** Where a flow collection may begin: a line's start, an indicator (- ? :), a comma or a bracket. */
+const OPENS_FLOW = new Set([0x0a, 0x2d, 0x3f, 0x3a, 0x2c, 0x5b, 0x7b]);
 
 /** Makes each mapping key the text it was written as, and refuses one that is not plain text or repeats. */
 function keysAsWritten(doc: Document, loc: readonly string[]): void {
