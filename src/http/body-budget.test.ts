@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, connect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { bodyAdmission, bodyBudget } from './body-budget.ts';
 
@@ -39,7 +39,12 @@ describe('body budget', () => {
     let port: number;
     before(async () => {
       app = Fastify();
+      // The scope as the auth hook would set it: the admin's for requests that say so.
+      app.addHook('onRequest', async (request) => {
+        if (request.headers['x-admin']) (request as { scope?: object }).scope = { kind: 'admin' };
+      });
       app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+      app.get('/x', { preParsing: bodyAdmission(150 * KiB, 300) }, async () => ({}));
       const preParsing = bodyAdmission(150 * KiB, 300);
       app.post('/x', { preParsing }, async (request) => ({ bytes: (request.body as Buffer).length }));
       app.post('/slow', { preParsing }, async () => {
@@ -49,17 +54,23 @@ describe('body budget', () => {
       await app.listen({ port: 0, host: '127.0.0.1' });
       port = (app.server.address() as AddressInfo).port;
     });
+    // Every socket a test opened, closed after it whatever it asserted: an open one would hold the close.
+    const opened: Socket[] = [];
+    afterEach(() => {
+      for (const socket of opened.splice(0)) socket.destroy();
+    });
     after(() => app.close());
 
     /** A POST declaring `bytes`, of which `sent` go out now; `rest()` sends the others. */
-    function post(bytes: number, sent = bytes) {
+    function post(bytes: number, sent = bytes, headers = '') {
       const socket: Socket = connect(port, '127.0.0.1');
+      opened.push(socket);
       let answer = '';
       socket.setEncoding('utf8').on('data', (chunk: string) => {
         answer += chunk;
       });
       socket.write(
-        `POST /x HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n\r\n`,
+        `POST /x HTTP/1.1\r\nHost: t\r\n${headers}Content-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n\r\n`,
       );
       socket.write('x'.repeat(sent));
       return {
@@ -101,11 +112,32 @@ describe('body budget', () => {
       c.socket.destroy();
       await pause(50);
       assert.match(await post(100 * KiB).answered(), /^HTTP\/1\.1 200 /);
-      for (const r of [a, b, small, d]) r.socket.destroy();
+    });
+
+    it("keeps the admin's budget apart from other tokens'; a GET never waits, even chunked", async () => {
+      const other = post(100 * KiB, KiB); // another token's body, let in, still coming
+      await pause(50);
+      const waiting = post(100 * KiB); // another's: waits behind it
+      const admin = post(100 * KiB, 100 * KiB, 'X-Admin: 1\r\n');
+      assert.match(await admin.answered(), /^HTTP\/1\.1 200 /, "the admin's is let in at once");
+      const get = connect(port, '127.0.0.1');
+      opened.push(get);
+      let answer = '';
+      get.setEncoding('utf8').on('data', (chunk: string) => {
+        answer += chunk;
+      });
+      get.write('GET /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+      for (const until = Date.now() + 200; !answer.includes('\r\n\r\n') && Date.now() < until; )
+        await pause(10);
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.equal(waiting.answer(), '');
+      other.rest();
+      assert.match(await waiting.answered(), /^HTTP\/1\.1 200 /);
     });
 
     it('gives back the bytes of a pipelined request whose connection ends while the one before it runs', async () => {
       const socket = connect(port, '127.0.0.1');
+      opened.push(socket);
       socket.on('error', () => {});
       const head = (path: string, bytes: number) =>
         `POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n\r\n`;

@@ -4,7 +4,9 @@
 // SMALL bytes or more (as declared; a chunked one counts as the route's limit) are let in while their sum
 // stays within the budget, first come first served; the others wait, their bytes left in the socket
 // meanwhile. One body alone is always let in. A body that has waited WAIT_MS is refused with a 503 to
-// send it again.
+// send it again. The admin token's bodies have the budget to themselves; other tokens' (and public
+// routes') share a quarter of it apart, so that app-portal tokens sending bodies to routes that will
+// refuse them cannot hold up the admin's publishes. A GET or HEAD has no body to wait for.
 import type { FastifyReply, FastifyRequest, preParsingHookHandler } from 'fastify';
 import { closeAfter } from './errors.ts';
 
@@ -43,8 +45,11 @@ export function bodyBudget(maxBytes: number) {
 
 /** The preParsing hook that holds large bodies to `maxBytes` in all. */
 export function bodyAdmission(maxBytes: number, waitMs = WAIT_MS): preParsingHookHandler {
-  const budget = bodyBudget(maxBytes);
+  const admin = bodyBudget(maxBytes);
+  const others = bodyBudget(maxBytes / 4);
   return (request, reply, payload, done) => {
+    if (request.method === 'GET' || request.method === 'HEAD') return done(null, payload);
+    const budget = request.scope?.kind === 'admin' ? admin : others;
     const limit = request.routeOptions.bodyLimit ?? 0;
     const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
     const bytes = Math.min(length !== undefined ? Number(length) : chunked !== undefined ? limit : 0, limit);
