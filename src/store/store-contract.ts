@@ -90,7 +90,7 @@ export const mkMessage = (appId: string, at = T0, over: Partial<Message> = {}): 
   ...over,
 });
 
-const mkEventType = (name: string, at = T0, over: Partial<EventType> = {}): EventType => ({
+export const mkEventType = (name: string, at = T0, over: Partial<EventType> = {}): EventType => ({
   name,
   description: `${name} happened`,
   schemas: null,

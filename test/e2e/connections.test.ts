@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { Client } from 'undici';
 import { startDoorbell } from '../../src/bin/serve.ts';
 import { makeConfig } from '../../src/config/config.ts';
+import { mkEventType } from '../../src/store/store-contract.ts';
 import { spawnDoorbell } from '../support/doorbell-process.ts';
 import { TOKEN } from '../support/in-process.ts';
 import { startReceiver } from '../support/receiver.ts';
@@ -82,7 +83,7 @@ test("what Node's parser refuses gets the API's error body, and its connection c
 
 test('"." and ".." name nothing a PUT creates, nor an event type: a path would resolve them to the parent', async () => {
   /** A request with its path sent as it is (fetch and inject resolve dot segments first). */
-  const call = (method: string, path: string, body: object) =>
+  const call = (method: string, path: string, body?: object) =>
     new Promise<{ status: number; json: { detail: Array<{ loc: string[] }> } }>((resolve, reject) => {
       const { hostname, port } = new URL(running.url);
       const req = httpRequest({
@@ -90,7 +91,10 @@ test('"." and ".." name nothing a PUT creates, nor an event type: a path would r
         port,
         path,
         method,
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
       });
       req.on('response', (res) => {
         let text = '';
@@ -100,7 +104,7 @@ test('"." and ".." name nothing a PUT creates, nor an event type: a path would r
         res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || 'null') }));
       });
       req.on('error', reject);
-      req.end(JSON.stringify(body));
+      req.end(body ? JSON.stringify(body) : undefined);
     });
   const app = (await call('POST', '/api/v1/app', { name: 'dots' })).json as unknown as { id: string };
   const cases: Array<[string, string, object, string[]]> = [
@@ -117,6 +121,10 @@ test('"." and ".." name nothing a PUT creates, nor an event type: a path would r
   }
   // Given in the body, the uid is the body's: the path is only where the request went.
   assert.equal((await call('PUT', '/api/v1/app/..', { name: 'named', uid: 'dots-named' })).status, 201);
+  // One that already exists (made before the refusal) is still found, changed and deleted.
+  await running.store.eventTypes.create(mkEventType('..'));
+  assert.equal((await call('PUT', '/api/v1/event-type/..', { description: 'kept' })).status, 200);
+  assert.equal((await call('DELETE', '/api/v1/event-type/..?expunge=true')).status, 204);
 });
 
 test('past what the open-file limit leaves, new connections are closed, and idle ones: delivery goes on, clients get in again', async () => {
