@@ -41,6 +41,8 @@ export interface Config {
   bodyBytesInFlight: number;
   /** A request must arrive whole within this, or its connection is closed (408). */
   requestTimeoutMs: number;
+  /** A connection whose client takes none of its response for this long is closed (see send-timeout). */
+  sendTimeoutMs: number;
 }
 
 export const defaultDelivery: DeliveryConfig = {
@@ -75,6 +77,7 @@ export const defaults: Config = {
   // A 1 MiB body at 35 KB/s. A client trickling its body, or never sending it, would otherwise hold its
   // connection for good (fastify's default is no limit).
   requestTimeoutMs: 30 * SECOND,
+  sendTimeoutMs: 60 * SECOND, // nginx's send_timeout
 };
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : DeepPartial<T[K]> };

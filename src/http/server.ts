@@ -30,6 +30,7 @@ import { environmentRoutes } from './routes/environment.ts';
 import { eventTypeRoutes } from './routes/event-types.ts';
 import { healthRoutes } from './routes/health.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { closeUnreadConnections } from './send-timeout.ts';
 import { validatorCompiler } from './validators.ts';
 
 export interface ServerDeps {
@@ -62,6 +63,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return503OnClosing: false, // answered below, as the API's other 503s are
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
+  closeUnreadConnections(app.server, deps.config.sendTimeoutMs);
 
   // JSON bodies keep their raw text: MessageIn.payload is delivered byte for byte.
   app.decorateRequest('rawBody', null);

@@ -19,7 +19,13 @@ import { startReceiver } from '../support/receiver.ts';
 let running: Awaited<ReturnType<typeof startDoorbell>>;
 before(async () => {
   running = await startDoorbell(
-    makeConfig({ port: 0, database: ':memory:', adminToken: TOKEN, requestTimeoutMs: 300 }),
+    makeConfig({
+      port: 0,
+      database: ':memory:',
+      adminToken: TOKEN,
+      requestTimeoutMs: 300,
+      sendTimeoutMs: 300,
+    }),
   );
 });
 after(() => running.close());
@@ -51,6 +57,44 @@ test('a request whose body does not arrive in time is answered 408 and its conne
   const answer = await sendAndWaitForClose(publish(`Authorization: Bearer ${TOKEN}\r\n`));
   assert.match(answer, /^HTTP\/1\.1 408 /);
   assert.match(answer, /\r\n\r\n\{"code":"request_timeout","detail":"[^"]+"\}$/);
+});
+
+test('a client that sends requests and reads none of the answers has its connection closed', async () => {
+  const { hostname, port } = new URL(running.url);
+  const socket = connect(Number(port), hostname);
+  socket.pause(); // takes nothing: the answers fill the socket's buffers, then wait
+  socket.on('error', () => {});
+  const document = `GET /api/v1/openapi.json HTTP/1.1\r\nHost: t\r\n\r\n`;
+  try {
+    socket.write(document.repeat(200)); // 24 MB of answers: more than the socket buffers hold
+    const open = () =>
+      new Promise<number>((resolve, reject) =>
+        running.server.server.getConnections((error, n) => (error ? reject(error) : resolve(n))),
+      );
+    await new Promise((resolve) => socket.once('connect', resolve));
+    assert.equal(await open(), 1);
+    for (const until = Date.now() + 20_000; (await open()) > 0 && Date.now() < until; )
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await open(), 0, 'the connection that reads nothing is closed');
+  } finally {
+    socket.destroy();
+  }
+});
+
+test('a request whose answer takes longer than the send timeout, writing nothing meanwhile, is answered', async () => {
+  const apps = running.store.apps;
+  const list = apps.list;
+  apps.list = async (query) => {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    return list.call(apps, query);
+  };
+  try {
+    const res = await fetch(`${running.url}/api/v1/app`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    assert.ok(Array.isArray(((await res.json()) as { data: unknown }).data));
+  } finally {
+    apps.list = list;
+  }
 });
 
 test("what Node's parser refuses gets the API's error body, and its connection closed", async () => {
