@@ -5,8 +5,9 @@ import type { Authenticator } from '../app/auth.ts';
 import { requireAdmin, type Scope } from '../app/context.ts';
 import { DoorbellError } from '../core/errors.ts';
 
-function accept(request: FastifyRequest, token: string, scope: Scope | null): void {
+function accept(request: FastifyRequest, token: string, scope: Scope | null, admin: boolean): void {
   if (!scope) throw new DoorbellError('authentication_failed', 'invalid token');
+  if (admin) requireAdmin(scope);
   request.scope = scope;
   request.bearer = token;
 }
@@ -27,9 +28,10 @@ function authorizationHeaders(raw: readonly string[]): number {
 /**
  * A token verified recently is accepted synchronously through `done`, without the promise and microtask
  * turns an async hook costs on every request; otherwise the hook returns a promise, which Fastify
- * awaits as it would an async hook's.
+ * awaits as it would an async hook's. On a route only the admin token may use (`config.admin`), another
+ * token is refused here, before its body is read and checked (a 403, not the body's 422).
  */
-export function authHook(auth: Authenticator, now: () => number) {
+export function authHook(auth: Authenticator, now: () => number, admin: boolean) {
   return (request: FastifyRequest, _reply: FastifyReply, done: () => void): Promise<void> | undefined => {
     if (authorizationHeaders(request.raw.rawHeaders) > 1)
       throw new DoorbellError('authentication_failed', 'more than one Authorization header');
@@ -39,18 +41,9 @@ export function authHook(auth: Authenticator, now: () => number) {
     if (!token) throw new DoorbellError('authentication_failed', 'missing bearer token');
     const at = now();
     const scope = auth.cached(token, at);
-    if (!scope) return auth.verify(token, at).then((verified) => accept(request, token, verified));
-    accept(request, token, scope);
+    if (!scope) return auth.verify(token, at).then((verified) => accept(request, token, verified, admin));
+    accept(request, token, scope, admin);
     done();
     return undefined;
   };
-}
-
-/**
- * For a route only the admin token may use that takes a large body: another token is refused before the
- * body is read, rather than after it was parsed and checked (32 MiB held the API for seconds).
- */
-export function adminOnly(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
-  requireAdmin(request.scope);
-  done();
 }

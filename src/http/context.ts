@@ -31,6 +31,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     public?: boolean; // no token needed
+    admin?: boolean; // a route with a body only the admin token may use: another is refused before it is read
     errors?: readonly number[]; // the error statuses a public route answers, for the API document
     /**
      * For a response holding content an operator may erase: what an idempotency key keeps of its body,

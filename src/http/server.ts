@@ -129,14 +129,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const routes: Array<{ method: string; url: string }> = [];
   app.setNotFoundHandler(notFoundHandler(routes));
   // Whether a route is public is known when it is declared: only the others get the auth hook.
-  const auth = authHook(ctx.auth, deps.now);
+  const auth = authHook(ctx.auth, deps.now, false);
+  const adminAuth = authHook(ctx.auth, deps.now, true);
   const admit = bodyAdmission(deps.config.bodyBytesInFlight);
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
     route.preParsing = [admit, ...[route.preParsing ?? []].flat()];
     if (route.config?.public) return;
     const own = route.onRequest ? [route.onRequest].flat() : [];
-    route.onRequest = [auth, ...own];
+    route.onRequest = [route.config?.admin ? adminAuth : auth, ...own];
   });
   const idempotency = idempotencyHooks(deps.store, deps.now, deps.config.idempotencyTtlMs);
   // A request on a connection kept alive while the server drains is answered 503 (to be sent elsewhere,

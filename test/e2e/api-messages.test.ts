@@ -843,6 +843,26 @@ await describeEachDriver((driver) => {
         403,
       );
       assert.equal((await h.call('POST', '/api/v1/auth/app-portal-access/mine', {}, as)).status, 403);
+      // Refused before the body is read: an invalid one makes no 422 that would say what the route takes.
+      const adminRoutes = [
+        ['POST', '/api/v1/app'],
+        ['PUT', '/api/v1/app/mine'],
+        ['PATCH', '/api/v1/app/mine'],
+        ['POST', '/api/v1/event-type'],
+        ['POST', '/api/v1/event-type/import/openapi'],
+        ['PUT', '/api/v1/event-type/a'],
+        ['PATCH', '/api/v1/event-type/a'],
+        ['POST', '/api/v1/app/mine/msg'],
+        ['POST', '/api/v1/app/mine/msg/precheck/active'],
+        ['POST', '/api/v1/auth/app-portal-access/mine'],
+        ['POST', '/api/v1/auth/dashboard-access/mine'],
+        ['POST', '/api/v1/auth/app/mine/expire-all'],
+        ['POST', '/api/v1/environment/import'],
+      ];
+      for (const [method, path] of adminRoutes) {
+        const res = await h.call(method!, path!, { unknownField: [1] }, as);
+        assert.equal(res.status, 403, `${method} ${path}: ${JSON.stringify(res.json)}`);
+      }
 
       const adminLogout = await h.call('POST', '/api/v1/auth/logout');
       assert.equal(adminLogout.status, 403, 'the admin token is not an app token: it cannot log out');

@@ -73,6 +73,7 @@ export function applicationRoutes(api: Api, { deps }: RouteContext): void {
   api.post(
     '/app',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.application.create',
@@ -108,6 +109,7 @@ export function applicationRoutes(api: Api, { deps }: RouteContext): void {
   api.put(
     '/app/:app_id',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.application.update',
@@ -130,6 +132,7 @@ export function applicationRoutes(api: Api, { deps }: RouteContext): void {
   api.patch(
     '/app/:app_id',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'patch_application',

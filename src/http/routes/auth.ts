@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { getApplication, getOrCreateApp } from '../../app/applications.ts';
-import { type Capability, requireAdmin } from '../../app/context.ts';
+import type { Capability } from '../../app/context.ts';
 import { forbidden, invalid } from '../../core/errors.ts';
 import { isJsonObject } from '../../core/types.ts';
 import type { Api, RouteContext } from '../context.ts';
@@ -34,6 +34,7 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
   api.post(
     '/auth/app-portal-access/:app_id',
     {
+      config: { admin: true },
       preValidation: optionalBody,
       schema: {
         tags,
@@ -44,7 +45,6 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
       },
     },
     async (request, reply) => {
-      requireAdmin(request.scope);
       void reply.header('cache-control', 'no-store'); // a token: no cache on the way may keep it
       const body = request.body ?? {};
       refuseUnsupported('body', { sessionId: body.sessionId });
@@ -63,6 +63,7 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
   api.post(
     '/auth/dashboard-access/:app_id',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.authentication.dashboard-access',
@@ -71,7 +72,6 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
       },
     },
     async (request, reply) => {
-      requireAdmin(request.scope);
       // A body asks for something (readOnly, an expiry…) this route would not give: refused, not dropped.
       const body: unknown = request.body;
       if (body != null && !(isJsonObject(body) && Object.keys(body).length === 0)) {
@@ -91,6 +91,7 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
   api.post(
     '/auth/app/:app_id/expire-all',
     {
+      config: { admin: true },
       preValidation: optionalBody,
       schema: {
         tags,
@@ -101,7 +102,6 @@ export function authRoutes(api: Api, { deps, auth }: RouteContext): void {
       },
     },
     async (request, reply) => {
-      requireAdmin(request.scope);
       const body = request.body ?? {};
       refuseUnsupported('body', { sessionIds: body.sessionIds });
       const app = await getApplication(deps, request.scope, request.params.app_id);

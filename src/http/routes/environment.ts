@@ -4,7 +4,6 @@ import { Type } from 'typebox';
 import { exportEnvironment, importEnvironment } from '../../app/event-types-import.ts';
 import { invalid } from '../../core/errors.ts';
 import { rawElements, rawMember } from '../../core/raw-json.ts';
-import { adminOnly } from '../auth-hook.ts';
 import type { Api, RouteContext } from '../context.ts';
 import { noContent, optionalBody, sendJson } from '../context.ts';
 import { eventTypeJson, iso } from '../dto.ts';
@@ -60,7 +59,7 @@ export function environmentRoutes(api: Api, { deps }: RouteContext): void {
     '/environment/import',
     {
       bodyLimit: IMPORT_BODY_LIMIT,
-      onRequest: adminOnly,
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.environment.import',

@@ -97,6 +97,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
   api.post(
     '/event-type',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.event-type.create',
@@ -113,6 +114,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
   api.post(
     '/event-type/import/openapi',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.event-type.import-openapi',
@@ -145,6 +147,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
   api.put(
     '/event-type/:event_type_name',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.event-type.update',
@@ -163,6 +166,7 @@ export function eventTypeRoutes(api: Api, { deps }: RouteContext): void {
   api.patch(
     '/event-type/:event_type_name',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'patch_event_type',

@@ -127,7 +127,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
         body: MessageIn,
         response: { 202: MessageOut },
       },
-      config: { idempotent: keptMessage(deps) },
+      config: { admin: true, idempotent: keptMessage(deps) },
     },
     async (request, reply) => {
       const body = request.body;
@@ -186,6 +186,7 @@ export function messageRoutes(api: Api, { deps, wake }: RouteContext): void {
   api.post(
     '/app/:app_id/msg/precheck/active',
     {
+      config: { admin: true },
       schema: {
         tags,
         operationId: 'v1.message.precheck',
