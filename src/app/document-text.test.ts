@@ -31,6 +31,16 @@ describe('documentValue', () => {
     assert.deepEqual(documentValue(anchors, LOC), { base: { type: 'string' }, other: { type: 'string' } });
   });
 
+  it('expands an anchor used 99 times, and refuses 100: nested ones would multiply', () => {
+    const uses = (n: number) =>
+      `a: &x {type: string}\n${Array.from({ length: n }, (_, i) => `k${i}: *x`).join('\n')}`;
+    assert.equal(Object.keys(documentValue(uses(99), LOC) as object).length, 100);
+    assert.match(refusal(uses(100)), /uses an anchor \(\*name\) 100 times or more/);
+    const laughs =
+      'a: &a [1, 2, 3]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n';
+    assert.match(refusal(laughs), /100 times or more/);
+  });
+
   it('keeps each mapping key as written, not as the number or boolean YAML would read it', () => {
     const yaml = '1.10: a\n1e3: b\n0x10: c\ntrue: d\n~: e\n"200": f\n';
     const keys = Object.keys(documentValue(yaml, LOC) as object);
@@ -52,7 +62,7 @@ describe('documentValue', () => {
           .fill(`*${i === 1 ? 'a' : 'b'.repeat(i - 1)}`)
           .join(', ')}]`,
       );
-    assert.match(refusal(bomb.join('\n')), /neither YAML nor JSON/);
+    assert.match(refusal(bomb.join('\n')), /100 times or more/);
     assert.match(refusal(`${'['.repeat(20_000)}${']'.repeat(20_000)}x`), /nested too deeply/);
     // Refused before the parser: 500,000 levels held it for seconds, and once aborted the process.
     for (const deep of [

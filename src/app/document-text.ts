@@ -24,14 +24,25 @@ export function documentValue(text: string, loc: readonly string[]): unknown {
     const problem = doc.errors[0] ?? doc.warnings[0];
     if (problem) throw problem;
     keysAsWritten(doc, loc);
-    return doc.toJS({ maxAliasCount: 100 });
+    return doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (error) {
     if (isDoorbellError(error)) throw error;
+    if (/excessive alias count/i.test(String(error)))
+      throw invalid(
+        loc,
+        `uses an anchor (*name) ${MAX_ALIASES} times or more: each use is a copy, write them out`,
+      );
     // The parser reports its own stack running out as an error at a position.
     const reason = /call stack/i.test(String(error)) ? 'it is nested too deeply' : firstLine(error);
     throw invalid(loc, `is neither YAML nor JSON: ${reason}`);
   }
 }
+
+/**
+ * Uses of an anchor, as the yaml package counts them (a use of a node that holds aliases counts them
+ * too, and a hundred is already too many): each is a copy, and nested ones multiply ("billion laughs").
+ */
+const MAX_ALIASES = 100;
 
 /**
  * Deeper than any value the API takes (json-limits), and well within the parser's stack: it ran out at
