@@ -1,6 +1,6 @@
 // The REST API (Svix-compatible, reference/svix-server-openapi.json) as a Fastify instance that does not
 // listen: the composition root listens, tests use inject().
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -80,13 +80,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       return done(unsupported(`content-encoding ${encoding} is not supported: send the JSON body as it is`));
     }
     // JSON is UTF-8 (RFC 8259 §8.1): decoded, invalid bytes would become U+FFFD and the payload delivered
-    // would not be the one published. A charset label is not checked otherwise (us-ascii is UTF-8 too).
-    if (!isUtf8(body as Buffer)) {
-      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
-      if (charset !== undefined && !/^utf-?8$/i.test(charset))
-        return done(unsupported(`charset ${charset} is not supported: send the JSON body as UTF-8`));
-      return done(undecodable(['body'], 'the body is not valid UTF-8'), undefined);
-    }
+    // would not be the one published. Bytes labelled another charset mean what that charset says, which
+    // UTF-8 would change unless they are ASCII, which every charset but UTF-16 and UTF-32 reads alike.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
+    if (
+      charset !== undefined &&
+      !/^utf-?8$/i.test(charset) &&
+      (/^utf-?(16|32)/i.test(charset) || !isAscii(body as Buffer))
+    )
+      return done(unsupported(`charset ${charset} is not supported: send the JSON body as UTF-8`));
+    if (!isUtf8(body as Buffer)) return done(undecodable(['body'], 'the body is not valid UTF-8'), undefined);
     const text = (body as Buffer).toString('utf8');
     request.rawBody = text;
     if (text.trim() === '') return done(null, undefined);
