@@ -24,6 +24,15 @@ describe('matches', () => {
     assert.equal(matches(endpoint, { eventType: 'user.created', channels: null }), false);
   });
 
+  it('filters by event type in a long list as in a short one', () => {
+    const types = Array.from({ length: 5_000 }, (_, i) => `order.type_${i}`);
+    const endpoint = { ...open, filterTypes: types };
+    for (const type of ['order.type_0', 'order.type_2500', 'order.type_4999'])
+      assert.equal(matches(endpoint, { eventType: type, channels: null }), true, type);
+    for (const type of ['order.type_5000', 'order.type_', 'ORDER.TYPE_0', 'toString', '__proto__'])
+      assert.equal(matches(endpoint, { eventType: type, channels: null }), false, type);
+  });
+
   it('needs at least one shared channel when the endpoint has channels', () => {
     const endpoint = { ...open, channels: ['project_1', 'project_2'] };
     assert.equal(matches(endpoint, { eventType: 'a', channels: ['project_2'] }), true);

