@@ -38,6 +38,11 @@ class Lookups<T> {
     return reading;
   }
 
+  /** The value last stored for `key`, even expired (a sweep or a forget removes it). */
+  last(key: string): T | undefined {
+    return this.#entries.last(key)?.value;
+  }
+
   /** Forgets the entries `drop` names, and every read in flight (they may have read the old value). */
   forget(drop: (key: string, value: T) => boolean): void {
     this.#generation++;
@@ -50,6 +55,7 @@ export class PublishCache {
   readonly #apps: Lookups<Application | null>;
   readonly #endpoints: Lookups<Endpoint[]>;
   readonly #eventTypes: Lookups<EventType | null>;
+  readonly #versions = new WeakMap<Endpoint[], string>(); // each endpoint list: the version read before it
 
   constructor(now: () => number, ttlMs = 1000) {
     this.#apps = new Lookups(ttlMs, now);
@@ -66,8 +72,19 @@ export class PublishCache {
     );
   }
 
+  /**
+   * The app's endpoints. Once expired, the list is read again only if their version changed: an app of
+   * 200 endpoints with 5,000 event types each took 200 ms to read, every second it published.
+   */
   endpoints(store: Store, appId: string): Promise<Endpoint[]> {
-    return this.#endpoints.get(appId, () => store.endpoints.listAll(appId));
+    return this.#endpoints.get(appId, async () => {
+      const version = await store.endpoints.version(appId);
+      const last = this.#endpoints.last(appId);
+      if (last !== undefined && this.#versions.get(last) === version) return last;
+      const list = await store.endpoints.listAll(appId);
+      this.#versions.set(list, version);
+      return list;
+    });
   }
 
   /** The event type, or null; both are cached, as publishers may name any type, catalogued or not. */

@@ -21,6 +21,11 @@ export class TtlMap<T> {
     return entry !== undefined && entry.until > this.now() ? entry : undefined;
   }
 
+  /** The entry of `key`, expired or not, until a sweep removes it. */
+  last(key: string): { value: T } | undefined {
+    return this.#entries.get(key);
+  }
+
   set(key: string, value: T): void {
     const now = this.now();
     this.#entries.set(key, { value, until: now + this.ttlMs });

@@ -705,6 +705,35 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         );
       });
 
+      test("an app's endpoints version changes with each endpoint write, not with the worker's bookkeeping", async (s) => {
+        const a = mkApp();
+        const other = mkApp(T0, { id: 'app_other', uid: 'other' });
+        await s.apps.create(a);
+        await s.apps.create(other);
+        let last = await s.endpoints.version(a.id);
+        const changed = async (what: string) => {
+          const version = await s.endpoints.version(a.id);
+          assert.notEqual(version, last, what);
+          last = version;
+        };
+        const ep = mkEndpoint(a.id, T0, { rateLimit: 10 });
+        await s.endpoints.create(ep);
+        await changed('created');
+        const otherVersion = await s.endpoints.version(other.id);
+        await s.endpoints.update({ ...ep, filterTypes: ['a.b'], updatedAt: T0 + 1 }, ep);
+        await changed('updated');
+        await s.endpoints.markHealth(ep.id, false, T0 + 2);
+        await s.endpoints.reserveSlot(ep.id, T0 + 2);
+        assert.equal(await s.endpoints.version(a.id), last, 'health and rate bookkeeping');
+        await s.endpoints.disable(ep.id, T0 + 1); // within the millisecond of the update
+        await changed('disabled');
+        await s.endpoints.delete(a.id, ep.id);
+        await changed('deleted');
+        await s.endpoints.create(mkEndpoint(a.id, T0, { id: 'ep_again', uid: null }));
+        await changed('another created');
+        assert.equal(await s.endpoints.version(other.id), otherVersion, "another app's");
+      });
+
       test('an endpoint is stored only while its application exists', async (s) => {
         const a = mkApp();
         await s.apps.create(a);

@@ -344,6 +344,12 @@ export interface Store {
     /** Every endpoint of an app, for subscription matching at publish time. */
     listAll(appId: string): Promise<Endpoint[]>;
     /**
+     * A value that changes whenever an endpoint of the app is created, deleted, updated or disabled (each
+     * sets a later updatedAt), not with the worker's failingSince and rate-limit bookkeeping: a cache of
+     * listAll rereads it only then.
+     */
+    version(appId: string): Promise<string>;
+    /**
      * Stores `endpoint` if the row is still as `seen` (its updatedAt, and failingSince, which the worker
      * sets): false when another write came between. ConflictError('uid'), uid unique per app.
      */

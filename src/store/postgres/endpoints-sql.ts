@@ -55,6 +55,8 @@ const BY_ID_OR_UID = stmt(`SELECT * FROM endpoints WHERE app_id = $1 AND id = $2
   UNION ALL SELECT * FROM endpoints WHERE app_id = $1 AND uid = $2
     AND NOT EXISTS (SELECT 1 FROM endpoints WHERE app_id = $1 AND id = $2) LIMIT 1`);
 const LIST_ALL = stmt('SELECT * FROM endpoints WHERE app_id = $1 ORDER BY id');
+const VERSION = stmt(`SELECT coalesce(string_agg(id || ' ' || updated_at, ',' ORDER BY id), '') AS v
+  FROM endpoints WHERE app_id = $1`);
 // Called after every attempt: writes only when the value changes, and reads the stored value back.
 // A success clears its endpoint's run: the successes of one turn in one statement, since the worker
 // clears after every success. It writes (and locks) only the rows where a run is stored.
@@ -115,6 +117,9 @@ export function endpointsSql(db: Pg): Store['endpoints'] {
     },
     async listAll(appId) {
       return (await db.rows(LIST_ALL, [appId])).map(mapRow.endpoint);
+    },
+    async version(appId) {
+      return (await db.rows(VERSION, [appId]))[0]!.v as string;
     },
     async update(e, seen) {
       const changed = await conflictAs('uid', () =>

@@ -99,6 +99,10 @@ export function endpointsSql(db: Db, mayFail: Set<string>): Store['endpoints'] {
     async listAll(appId) {
       return db.all('SELECT * FROM endpoints WHERE app_id = ? ORDER BY id', appId).map(mapRow.endpoint);
     },
+    async version(appId) {
+      const rows = db.all('SELECT id, updated_at FROM endpoints WHERE app_id = ? ORDER BY id', appId);
+      return rows.map((r) => `${r.id} ${r.updated_at}`).join(',');
+    },
     async update(e, seen) {
       noting(e);
       const changed = conflictAs('uid', () =>
