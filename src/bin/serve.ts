@@ -41,9 +41,9 @@ export async function startDoorbell(config: Readonly<Config>): Promise<Running> 
   if (short !== null) process.stderr.write(`${short}\n`);
   let listener: { close(): Promise<void> } | null = null;
   const close = async (): Promise<void> => {
-    await server.close();
-    await listener?.close();
-    await started?.stop();
+    // Delivery stops claiming at once, not once the server has closed: a request still arriving (a client
+    // sending slowly) holds that close, and new attempts, retries ahead of their schedule, went out meanwhile.
+    await Promise.all([started?.stop(), server.close().then(() => listener?.close())]);
     await store.close();
   };
   let port: number;

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
@@ -519,6 +520,37 @@ await describeEachDriver((driver) => {
       [1, 500],
       [0, 200],
     ]);
+  });
+
+  test('closing stops claims at once, though a request still arriving holds the server open', async () => {
+    const rx = await startReceiver({ respond: () => 500 });
+    const running = await start({ retrySchedule: [0, ...Array(30).fill(20)] }, 'sqlite');
+    let slow: Socket | undefined;
+    try {
+      const appId = await createApp(running.url);
+      await createEndpoint(running.url, appId, rx.url);
+      await publish(running.url, appId);
+      await until('retries under way', () => rx.requests.length >= 3, WAIT_MS);
+      // A publish whose body never comes: the server waits for it (up to the request timeout).
+      slow = connect(Number(new URL(running.url).port), '127.0.0.1');
+      await new Promise((resolve) => slow?.once('connect', resolve));
+      slow.write(
+        `POST /api/v1/app/${appId}/msg HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`,
+      );
+      await sleep(50);
+      const closing = running.close();
+      const atClose = rx.requests.length;
+      await sleep(500); // 25 retries' worth
+      assert.ok(
+        rx.requests.length <= atClose + 1,
+        `${rx.requests.length - atClose} attempts after the close began`,
+      );
+      slow.destroy();
+      await closing;
+    } finally {
+      slow?.destroy();
+      await rx.close();
+    }
   });
 
   test('SIGTERM drains the attempts in flight and exits 0; nothing is sent again after a restart', async (t) => {
