@@ -176,18 +176,17 @@ const OVERSIZE = new Error('response body past the discard limit');
 // a 1xx: a receiver that reads the request and then closes without a word gets it twice.
 const STALE_RETRIES = 1;
 
+/** What the connector notes on an error of its connection (see `connect`). */
+type Noted = Error & { code?: string; readBefore?: number; readAtError?: number };
+
 /** Whether a request failed, unanswered, on a connection that had already carried an exchange. */
-function onStaleConnection(error: Error): boolean {
-  const { code, socket, bytesRead } = error as Error & {
-    code?: string;
-    socket?: { bytesRead?: number }; // undici's own errors
-    bytesRead?: number; // a reset, noted by the connector
-  };
+function onStaleConnection(error: Noted): boolean {
+  const { code, readBefore = 0, readAtError } = error;
   const closed =
     code === 'UND_ERR_SOCKET'
       ? error.message === 'other side closed' || error.message === 'closed'
       : code === 'ECONNRESET' || code === 'EPIPE';
-  return closed && (socket?.bytesRead ?? bytesRead ?? 0) > 0;
+  return closed && readBefore > 0 && readAtError === readBefore;
 }
 
 /**
@@ -206,7 +205,6 @@ class Attempt implements Dispatcher.DispatchHandler {
   private kept = 0;
   private seen = 0;
   private retries = 0;
-  private informed = false; // a 1xx came: the receiver has the request
   private readonly timer: NodeJS.Timeout;
   readonly result: Promise<SendResult>;
   private resolve!: (result: SendResult) => void;
@@ -250,10 +248,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     status: number,
     headers: ResponseHeaders,
   ): void {
-    if (status < 200) {
-      this.informed = true;
-      return; // 1xx informational: the final response follows
-    }
+    if (status < 200) return; // 1xx informational: the final response follows
     this.status = status;
     this.headers = headers;
   }
@@ -283,7 +278,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     if (this.settled) return;
     if (this.status !== 0) this.respond(true);
-    else if (this.retries < STALE_RETRIES && !this.informed && onStaleConnection(error)) {
+    else if (this.retries < STALE_RETRIES && onStaleConnection(error as Noted)) {
       this.retries++;
       this.controller = null;
       queueMicrotask(() => this.dispatch(this)); // once undici has finished with the closed connection
@@ -374,11 +369,22 @@ export function createSender(options: SenderOptions): Sender {
       connectors.set(port, connector);
     }
     connector(connectOptions, (...result) => {
-      // A reset carries no note of what was read before it: onStaleConnection needs it.
+      // onStaleConnection needs what the connection had read when the request went out, and when it
+      // failed. A request is written in one turn (its body is a string), once the last answer has been
+      // read whole: the bytes read at its last write are the earlier exchanges'.
       const socket = result[1];
-      socket?.on('error', (e: Error & { bytesRead?: number }) => {
-        e.bytesRead ??= socket.bytesRead;
-      });
+      if (socket) {
+        let readBefore = 0;
+        const write = socket.write;
+        socket.write = function (this: typeof socket, ...args: Parameters<typeof write>) {
+          readBefore = this.bytesRead;
+          return write.apply(this, args);
+        } as typeof write;
+        socket.on('error', (e: Noted) => {
+          e.readBefore ??= readBefore;
+          e.readAtError ??= socket.bytesRead;
+        });
+      }
       callback(...result);
     });
   };

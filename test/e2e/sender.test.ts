@@ -458,6 +458,14 @@ describe('undici sender', () => {
     );
     assert.equal(early.requests, 2, 'the second, answered with a 1xx on a reused connection, once');
     assert.ok(early.results[1]!.kind === 'error', JSON.stringify(early.results[1]));
+    // Part of an answer, then a close (a receiver dying as it answers), on a new connection or a reused
+    // one: the receiver had the request, which is not sent again.
+    for (const part of ['HTTP/1.1 2', 'HTTP/1.1 200 OK\r\nContent-Le']) {
+      const cut = await sendsOf((socket, nth) => (nth === 1 ? socket.end(part) : socket.write(OK)), 2);
+      assert.deepEqual([cut.requests, cut.results[0]!.kind], [2, 'error'], `${part} on a new connection`);
+      const reused = await sendsOf((socket, nth) => (nth === 1 ? socket.write(OK) : socket.end(part)), 2);
+      assert.deepEqual([reused.requests, reused.results[1]!.kind], [2, 'error'], `${part} on a reused one`);
+    }
   });
 
   it('turns a receiver that breaks HTTP into an error result naming what went wrong', async () => {
