@@ -109,6 +109,18 @@ describe('classify', () => {
     assert.equal(responseText(response(302, { location: '/x' }, 'see /x')), 'see /x');
     const long = responseText(response(307, { location: `https://a.example/${'x'.repeat(5000)}` }));
     assert.equal(long.length, 'redirect (HTTP 307) to  not followed'.length + 2048);
+    // Its bytes read as UTF-8, as a body's are (the parser gives a character a byte).
+    const bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    assert.equal(
+      responseText(response(302, { location: bytes('https://a.example/é😀') })),
+      'redirect (HTTP 302) to https://a.example/é😀 not followed',
+    );
+    assert.equal(
+      responseText(response(302, { location: '/\xff' })),
+      'redirect (HTTP 302) to /\ufffd not followed',
+    );
+    const emoji = responseText(response(302, { location: bytes('😀'.repeat(3000)) }));
+    assert.equal(emoji, `redirect (HTTP 302) to ${'😀'.repeat(2048)} not followed`, 'cut between characters');
   });
 
   it('retries 429 with a penalty and Retry-After', () => {

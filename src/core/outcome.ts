@@ -85,8 +85,17 @@ export function responseText(result: Extract<SendResult, { kind: 'response' }>):
   const { status, body } = result;
   if (body !== '' || !REDIRECTS.has(status)) return body;
   const location = header(result.headers, 'location');
-  const to = typeof location === 'string' ? ` to ${location.slice(0, MAX_LOCATION)}` : '';
+  const to = typeof location === 'string' ? ` to ${asUtf8(location)}` : '';
   return `redirect (HTTP ${status})${to} not followed`;
+}
+
+/**
+ * A header value as its bytes say in UTF-8 (the parser gives one character a byte; invalid bytes become
+ * U+FFFD, as in bodies), cut at MAX_LOCATION characters, never within one.
+ */
+function asUtf8(value: string): string {
+  const text = Buffer.from(value, 'latin1').toString('utf8');
+  return text.length <= MAX_LOCATION ? text : Array.from(text).slice(0, MAX_LOCATION).join('');
 }
 
 const MAX_LOCATION = 2048;
