@@ -194,6 +194,12 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
       `doorbell: --retention ${formatDuration(config.retentionMs)} is shorter than the retry schedule (${roughly(retrying)} in all): a retry after a payload's retention fails unsent`,
     );
   }
+  const { concurrency } = config.delivery;
+  if (concurrency < 16 && config.role !== 'api') {
+    console.error(
+      `doorbell: --concurrency ${concurrency} is below 16: the slots kept for other endpoints (an eighth) are too few to share, and endpoints that hang, all of one application's, can hold every slot`,
+    );
+  }
   if (adminToken && adminToken.length < 16 && !isDemo) {
     console.error(
       `doorbell: DOORBELL_ADMIN_TOKEN has ${adminToken.length} characters: whoever guesses it administers Doorbell; use 32 random ones or more`,

@@ -143,14 +143,17 @@ test('a drain that outlasts --drain-timeout exits 1 and says how many attempts w
   assert.equal(proc.stdout(), '');
 });
 
+/** What serve says on stderr from its start to its exit on SIGTERM. */
+async function startedOutput(database: string, args: string[]): Promise<string> {
+  const proc = await spawnDoorbell({ database, adminToken: TOKEN, args });
+  process.kill(proc.pid, 'SIGTERM');
+  await proc.exited;
+  return proc.output();
+}
+
 test('serve warns that a retention shorter than the retry schedule fails the retries after it', async (t) => {
   const { database } = unopenedDatabase(t);
-  const start = async (args: string[]) => {
-    const proc = await spawnDoorbell({ database, adminToken: TOKEN, args });
-    process.kill(proc.pid, 'SIGTERM');
-    await proc.exited;
-    return proc.output();
-  };
+  const start = (args: string[]) => startedOutput(database, args);
   assert.match(
     await start(['--retention', '1h', '--retry-schedule', '0,30m,90m']),
     /doorbell: --retention 1h is shorter than the retry schedule \(2h in all\): a retry after a payload's retention fails unsent\n/,
@@ -161,6 +164,16 @@ test('serve warns that a retention shorter than the retry schedule fails the ret
   );
   assert.match(await start(['--retention', '1d']), /the retry schedule \(27\.6h in all\)/);
   assert.doesNotMatch(await start(['--retention', '1h', '--retry-schedule', '0,30m']), /is shorter than/);
+});
+
+test('serve warns that a --concurrency below 16 leaves no room that hanging endpoints cannot take', async (t) => {
+  const { database } = unopenedDatabase(t);
+  const start = (args: string[]) => startedOutput(database, args);
+  assert.match(
+    await start(['--concurrency', '8']),
+    /doorbell: --concurrency 8 is below 16: the slots kept for other endpoints \(an eighth\) are too few to share, and endpoints that hang, all of one application's, can hold every slot\n/,
+  );
+  assert.doesNotMatch(await start(['--concurrency', '16']), /is below 16/);
 });
 
 test('--drain-timeout must be a duration longer than 0', async (t) => {
