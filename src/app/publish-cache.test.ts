@@ -5,8 +5,8 @@ import type { Store } from '../store/store.ts';
 import { PublishCache } from './publish-cache.ts';
 
 /**
- * A store whose endpoint reads wait for `answer`, counted; the endpoints' version changes with each
- * answer unless `same`; a clock the test moves.
+ * A store whose endpoint reads wait for `answer`, counted; the endpoints' version, which `change` moves;
+ * a clock the test moves.
  */
 function slowStore() {
   let clock = 0;
