@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isDoorbellError } from '../core/errors.ts';
-import { documentValue } from './document-text.ts';
+import { documentValue, readDocument } from './document-text.ts';
 
 const LOC = ['body', 'specRaw'];
 
@@ -87,5 +87,33 @@ describe('documentValue', () => {
     assert.match(refusal('webhooks:\n  a: {}\n---\nwebhooks:\n  b: {}\n'), /holds 2 YAML documents/);
     assert.match(refusal('a: 1\n...\nnot: [valid\n'), /holds 2 YAML documents/);
     assert.equal(documentValue('# nothing but a comment\n', LOC), null);
+  });
+});
+
+describe('readDocument', () => {
+  it('reads JSON at once, and YAML on a thread, as documentValue does', async () => {
+    assert.deepEqual(await readDocument('{"a": 1}', LOC), { a: 1 });
+    const yaml = 'openapi: 3.1.0\nwebhooks:\n  a.b: { post: { deprecated: true } }\n1.10: x\n';
+    assert.deepEqual(await readDocument(yaml, LOC), documentValue(yaml, LOC));
+    await assert.rejects(readDocument('a: 1\na: 2\n', LOC), (error) => {
+      assert.ok(isDoorbellError(error) && error.code === 'validation', String(error));
+      assert.deepEqual(error.loc, LOC);
+      assert.match(error.message, /has the key 'a' twice in one mapping/);
+      return true;
+    });
+  });
+
+  it('leaves the event loop free while it reads, and refuses a document it has not read in time', async () => {
+    const slow = 'x: "\n'.repeat(50_000); // an unclosed quote on every line: seconds to read
+    const order: string[] = [];
+    const reading = readDocument(slow, LOC, 300).catch((error: Error) => {
+      order.push('read');
+      return error;
+    });
+    setTimeout(() => order.push('timer'), 1);
+    const error = await reading;
+    assert.deepEqual(order, ['timer', 'read']);
+    assert.ok(isDoorbellError(error) && error.code === 'validation');
+    assert.match(error.message, /was not read as YAML within 0\.3 s: send it as JSON/);
   });
 });

@@ -7,6 +7,43 @@
 // one document. JSON's repeated keys take the last value, as JSON.parse (and the `spec` field) read them.
 import { type Document, isScalar, parseAllDocuments, visit } from 'yaml';
 import { invalid, isDoorbellError } from '../core/errors.ts';
+import { typeScriptThread } from '../threads.ts';
+
+/**
+ * documentValue, with YAML read on a thread of its own: the parser took seconds for a large document
+ * (5 s for 1.5 MB, and as long for 250 kB of one error after another), and every other request waited.
+ * A document it does not read within `limitMs`, or in 512 MiB, is refused.
+ */
+export function readDocument(text: string, loc: readonly string[], limitMs = 20_000): Promise<unknown> {
+  try {
+    return Promise.resolve(JSON.parse(text));
+  } catch {
+    // Not JSON: YAML, on the thread.
+  }
+  const thread = typeScriptThread(
+    new URL('./document-thread.ts', import.meta.url),
+    { text, loc },
+    { maxOldGenerationSizeMb: 512 },
+  );
+  let timer: NodeJS.Timeout | undefined;
+  // The first of these settles it; then the thread goes.
+  return new Promise<unknown>((resolve, reject) => {
+    const refuse = (why: string) => reject(invalid(loc, why));
+    timer = setTimeout(
+      () => refuse(`was not read as YAML within ${limitMs / 1000} s: send it as JSON`),
+      limitMs,
+    );
+    thread.once('message', (answer: { value?: unknown; refused?: string }) => {
+      if (answer.refused === undefined) resolve(answer.value);
+      else refuse(answer.refused);
+    });
+    thread.once('error', (error) => refuse(`could not be read as YAML: ${firstLine(error)}`));
+    thread.once('exit', () => refuse('could not be read as YAML'));
+  }).finally(() => {
+    clearTimeout(timer);
+    void thread.terminate();
+  });
+}
 
 export function documentValue(text: string, loc: readonly string[]): unknown {
   try {

@@ -9,7 +9,7 @@ import { conflict, DoorbellError, invalid } from '../core/errors.ts';
 import { eventTypesFromOpenApi, type WebhookEventType } from '../core/openapi-webhooks.ts';
 import type { EventType } from '../core/types.ts';
 import { nextUpdatedAt, oneAtATime, requireAdmin, type Scope } from './context.ts';
-import { documentValue } from './document-text.ts';
+import { readDocument } from './document-text.ts';
 import { build, type EventTypeDeps, type EventTypeInput } from './event-types.ts';
 
 export interface ImportInput {
@@ -36,7 +36,7 @@ export async function importOpenApi(
   input: ImportInput,
 ): Promise<ImportResult> {
   requireAdmin(scope);
-  const imported = eventTypesFromOpenApi(...documentOf(input));
+  const imported = eventTypesFromOpenApi(...(await documentOf(input)));
   const plan = () => changes(deps, imported, input.replaceAll === true);
   if (!input.dryRun) return { modified: namesOf(await storeAll(deps, plan)) };
   const modified = namesOf(await plan());
@@ -66,12 +66,12 @@ function storeAll(deps: EventTypeDeps, plan: () => Promise<Write[]>): Promise<Wr
 }
 
 /** The document, given as exactly one of `spec` (parsed JSON) and `specRaw` (YAML or JSON text). */
-function documentOf(input: ImportInput): [unknown, string[]] {
+async function documentOf(input: ImportInput): Promise<[unknown, string[]]> {
   const given = [input.spec, input.specRaw].filter((v) => v !== undefined && v !== null).length;
   if (given !== 1)
     throw new DoorbellError('bad_request', 'give the document as exactly one of spec and specRaw');
   if (input.specRaw == null) return [input.spec, ['body', 'spec']];
-  return [documentValue(input.specRaw, ['body', 'specRaw']), ['body', 'specRaw']];
+  return [await readDocument(input.specRaw, ['body', 'specRaw']), ['body', 'specRaw']];
 }
 
 /** What to store, each with the updatedAt it was read at (null: new). */

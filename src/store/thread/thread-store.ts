@@ -7,7 +7,7 @@
 //   ready:   thread → caller { ready: true, methods: { apps: ['create', ...], ... } }
 //   call:    caller → thread { id, ns, method, args }     reply: { id, value } or { id, error }
 //   close:   a call of ns 'store', method 'close'; the thread exits after answering it.
-import { Worker } from 'node:worker_threads';
+import { typeScriptThread } from '../../threads.ts';
 import { ConflictError, type Store, StoreUnavailableError } from '../store.ts';
 
 export interface WireError {
@@ -43,13 +43,6 @@ export function toWire(error: unknown): WireError {
   };
 }
 
-// The thread loads the TypeScript entry through tsx, whichever way the caller itself was started. tsx is
-// found from this file, not from the working directory (an eval'd thread resolves bare names from
-// there): an installed `doorbell` runs from any folder.
-const TSX = import.meta.resolve('tsx/esm/api');
-const BOOT = `const { workerData } = require('node:worker_threads');
-import(workerData.tsx).then(({ register }) => { register(); return import(workerData.entry); })`;
-
 export interface ThreadStore {
   store: Store;
   /** Calls a method of one of the thread's own namespaces. */
@@ -67,7 +60,7 @@ export function openThreadStore(
   options: unknown,
   onLost: (error: Error) => void = () => {},
 ): Promise<ThreadStore> {
-  const worker = new Worker(BOOT, { eval: true, workerData: { tsx: TSX, entry: entry.href, options } });
+  const worker = typeScriptThread(entry, options);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let stopped: Error | null = null;
