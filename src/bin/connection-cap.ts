@@ -14,6 +14,12 @@ import { logNews } from '../delivery/fault-log.ts';
 const RESERVED = 256;
 /** However low the limit, the API takes this many. */
 const FLOOR = 64;
+/**
+ * Requests a connection may have in progress at once (pipelined; HTTP clients send one at a time, or a
+ * few): Node's parser hands on every request of what it read at once, and each answer waits in memory
+ * for the client to read the ones before it. A client that sent thousands and read none held gigabytes.
+ */
+export const MAX_PIPELINED = 32;
 
 /** The soft limit of open files as /proc/self/limits gives it (Linux), or null where none is read. */
 export function openFileLimit(limits: string | null = readLimits()): number | null {
@@ -51,7 +57,7 @@ export function fileLimitWarning(
 /**
  * Caps `server`'s connections at `cap`: past it, closes those without a request in progress (every 100 ms
  * at most; Node's own closeIdleConnections closed none of them here), and says so on stderr (once a
- * minute at most).
+ * minute at most). Closes a connection with more than MAX_PIPELINED requests in progress.
  */
 export function capConnections(server: Server, cap: number, now = Date.now): void {
   server.maxConnections = cap;
@@ -62,7 +68,9 @@ export function capConnections(server: Server, cap: number, now = Date.now): voi
   });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const { socket } = request;
-    requests.set(socket, (requests.get(socket) ?? 0) + 1);
+    const n = (requests.get(socket) ?? 0) + 1;
+    if (n > MAX_PIPELINED) return void socket.destroy(); // the requests after it are dropped unserved
+    requests.set(socket, n);
     response.once('close', () => {
       if (requests.has(socket)) requests.set(socket, (requests.get(socket) ?? 1) - 1);
     });

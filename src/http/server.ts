@@ -144,17 +144,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   const idempotency = idempotencyHooks(deps.store, deps.now, deps.config.idempotencyTtlMs);
   // A request on a connection kept alive while the server drains is answered 503 (to be sent elsewhere,
-  // or again). One pipelined behind a response that closes its connection (a 413) is dropped unserved:
-  // its answer would never be sent.
+  // or again). One pipelined behind a response that closes its connection (a 413), or on a connection
+  // closed meanwhile (too many pipelined, see connection-cap), is dropped unserved: its answer would
+  // never be sent.
   app.addHook('onRequest', (request, reply, done) => {
     if (shuttingDown) {
       closeAfter(request, reply);
       void reply.code(503).header('retry-after', '5');
       return void reply.send({ code: 'unavailable', detail: 'the server is shutting down' });
     }
-    if (!isClosing(request.raw.socket)) return done();
+    const { socket } = request.raw;
+    if (!isClosing(socket) && !socket.destroyed) return done();
     reply.hijack(); // ends the lifecycle: no hook or handler runs
-    request.raw.socket.destroy();
+    socket.destroy();
     done();
   });
   let shuttingDown = false;
@@ -187,8 +189,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       authRoutes(api, ctx);
       backgroundTaskRoutes(api, ctx);
       environmentRoutes(api, ctx);
-      api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>
-        app.swagger(),
+      // Made once: every answer is then the same string, which responses waiting on a connection share
+      // (serialized each time, 120 kB a request held memory for each one a client pipelined unread).
+      let document: string | undefined;
+      api.get(
+        '/openapi.json',
+        { schema: { hide: true }, config: { public: true } },
+        async (_request, reply) =>
+          reply.type('application/json; charset=utf-8').send((document ??= JSON.stringify(app.swagger()))),
       );
     },
     { prefix: '/api/v1' },

@@ -81,6 +81,32 @@ test('a client that sends requests and reads none of the answers has its connect
   }
 });
 
+test('a connection may have 32 requests pipelined at once; one with more is closed, the rest unserved', async () => {
+  const { hostname, port } = new URL(running.url);
+  /** Sends `n` requests at once, reads until the server closes or all are answered. */
+  const pipelined = (n: number) =>
+    new Promise<{ answers: number; closed: boolean }>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () =>
+        socket.write(`GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n`.repeat(n)),
+      );
+      let text = '';
+      const answers = () => text.split('HTTP/1.1 ').length - 1;
+      socket.setEncoding('latin1').on('data', (chunk: string) => {
+        text += chunk;
+        if (answers() === n && text.endsWith('\r\n\r\n')) {
+          socket.destroy();
+          resolve({ answers: n, closed: false });
+        }
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve({ answers: answers(), closed: true }));
+    });
+  assert.deepEqual(await pipelined(32), { answers: 32, closed: false });
+  const many = await pipelined(200);
+  assert.equal(many.closed, true);
+  assert.ok(many.answers <= 32, `${many.answers} answered`);
+});
+
 test('a request whose answer takes longer than the send timeout, writing nothing meanwhile, is answered', async () => {
   const apps = running.store.apps;
   const list = apps.list;
