@@ -1,10 +1,10 @@
 // `doorbell serve --demo`: a local receiver, an app and an endpoint pointing at it, and a command to try.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { verifySignature } from '../core/signing.ts';
 import { makeFolder } from '../store/sqlite/sqlite-store.ts';
 import { UsageError } from './flags.ts';
@@ -12,20 +12,31 @@ import type { Running } from './serve.ts';
 
 const TOKEN = /^dbk_[A-Za-z0-9_-]{32}$/;
 
+/** Where the demo keeps the admin token of the SQLite file `database`: beside it, named after it. */
+export const demoTokenFile = (database: string): string => `${resolve(database)}.demo-admin-token`;
+
 /**
- * The demo's admin token. Beside a SQLite file it is kept in `demo-admin-token` (its owner's only, as
- * the database is, which holds the key that signs app tokens), so each start prints the one a user may
- * have kept; elsewhere (PostgreSQL, ':memory:') each start makes one. A SQLite file that exists without
- * it was set up without the demo's token: its admin token, which the demo's would replace, is kept
- * (UsageError).
+ * The demo's admin token, kept in demoTokenFile (its owner's only, as the database is, which holds the
+ * key that signs app tokens), so each start prints the one a user may have kept; for ':memory:' each
+ * start makes one. A SQLite file that exists without it was set up without the demo's token: its admin
+ * token, which the demo's would replace, is kept (UsageError); so is a PostgreSQL database's.
  */
 export function demoToken(database: string): string {
+  if (database.includes('://')) {
+    throw new UsageError(
+      "--demo runs on a SQLite file: on a PostgreSQL database the demo's admin token would replace its own at every start",
+    );
+  }
   const token = `dbk_${randomBytes(24).toString('base64url')}`;
-  if (database.includes('://') || database === ':memory:') return token;
-  const file = join(dirname(resolve(database)), 'demo-admin-token');
+  if (database === ':memory:') return token;
+  const file = demoTokenFile(database);
+  // Kept beside it under one name for every database before, which let a demo on one take another.
+  const before = join(dirname(resolve(database)), 'demo-admin-token');
+  if (basename(database) === 'doorbell.db' && existsSync(before) && !existsSync(file))
+    renameSync(before, file);
   if (existsSync(database) && !existsSync(file)) {
     throw new UsageError(
-      `--demo: ${database} has no demo-admin-token beside it (it was set up without --demo, or with DOORBELL_ADMIN_TOKEN), and the demo's admin token would replace its own: start it without --demo, demo on another --database, or set DOORBELL_ADMIN_TOKEN to the token to use`,
+      `--demo: ${database} has no ${basename(file)} beside it (it was set up without --demo, or with DOORBELL_ADMIN_TOKEN), and the demo's admin token would replace its own: start it without --demo, demo on another --database, or set DOORBELL_ADMIN_TOKEN to the token to use`,
     );
   }
   makeFolder(dirname(file)); // its owner's only, as the store makes it

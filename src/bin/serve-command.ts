@@ -2,7 +2,7 @@ import { makeConfig, type Role } from '../config/config.ts';
 import { formatDuration, parseDuration, parseSchedule } from '../core/duration.ts';
 import { parseCidrs } from '../core/ssrf.ts';
 import { leaseDuration } from '../delivery/worker.ts';
-import { demoToken, startDemo } from './demo.ts';
+import { demoToken, demoTokenFile, startDemo } from './demo.ts';
 import { integerFlag, parsedFlag, UsageError, withoutEmpty } from './flags.ts';
 import { isPostgres, shownDatabase } from './open-store.ts';
 import { startDoorbell, startWorker } from './serve.ts';
@@ -238,7 +238,9 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
   if (running.generatedToken) {
     console.error(`  admin token (shown once, stored only as a hash): ${running.generatedToken}`);
   } else if (isDemo && !process.env.DOORBELL_ADMIN_TOKEN) {
-    console.error("  admin token: the demo's, kept beside its database (demo-admin-token), as below");
+    const where =
+      config.database === ':memory:' ? 'made for this start' : `kept in ${demoTokenFile(config.database)}`;
+    console.error(`  admin token: the demo's, ${where}, as below`);
   } else if (!adminToken) {
     console.error(
       '  admin token: the last one printed (the first start and each demo start print one), or the DOORBELL_ADMIN_TOKEN given since (only its hash is kept); set DOORBELL_ADMIN_TOKEN to replace it',

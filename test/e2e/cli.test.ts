@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -270,7 +270,7 @@ describe('doorbell command', () => {
     // Started again, it shows the same token, which still works: a user may have kept it.
     const token = proc.output().match(/admin token: +(dbk_\S+)/)?.[1];
     assert.ok(token, proc.output());
-    assert.equal(statSync(join(dir, 'demo-admin-token')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'doorbell.db.demo-admin-token')).mode & 0o777, 0o600);
     const again = await spawnDoorbell({
       database: join(dir, 'doorbell.db'),
       adminToken: '',
@@ -297,8 +297,45 @@ describe('doorbell command', () => {
       DOORBELL_ADMIN_TOKEN: '',
     });
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /--demo: .* has no demo-admin-token beside it \(it was set up without --demo/);
-    assert.equal(existsSync(join(dir, 'demo-admin-token')), false);
+    assert.match(
+      run.stderr,
+      /--demo: .* has no doorbell\.db\.demo-admin-token beside it \(it was set up without --demo/,
+    );
+    assert.equal(existsSync(join(dir, 'doorbell.db.demo-admin-token')), false);
+    // A demo on another database in the same folder keeps its token apart: this one is still refused.
+    const other = await spawnDoorbell({ database: join(dir, 'other.db'), adminToken: '', args: ['--demo'] });
+    t.after(() => other.kill());
+    assert.deepEqual(await other.stop(), { code: 0, signal: null });
+    assert.equal(
+      (
+        await doorbell(['serve', '--demo', '--port', '0', '--database', database], {
+          DOORBELL_ADMIN_TOKEN: '',
+        })
+      ).code,
+      2,
+    );
+    // Nor does the demo take a PostgreSQL database's token, which it would replace at every start.
+    const pg = await doorbell(['serve', '--demo', '--database', 'postgres://nobody@127.0.0.1:1/none'], {
+      DOORBELL_ADMIN_TOKEN: '',
+    });
+    assert.equal(pg.code, 2);
+    assert.match(pg.stderr, /--demo runs on a SQLite file/);
+  });
+
+  test("--demo still finds the token of a demo set up when it was kept in the folder's demo-admin-token", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'doorbell-demo-before-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const database = join(dir, 'doorbell.db');
+    const first = await spawnDoorbell({ database, adminToken: '', args: ['--demo'] });
+    t.after(() => first.kill());
+    assert.deepEqual(await first.stop(), { code: 0, signal: null });
+    renameSync(join(dir, 'doorbell.db.demo-admin-token'), join(dir, 'demo-admin-token'));
+    const token = first.output().match(/admin token: +(dbk_\S+)/)?.[1];
+    const again = await spawnDoorbell({ database, adminToken: '', args: ['--demo'] });
+    t.after(() => again.kill());
+    await until('the second demo banner', () => /Publish an event/.test(again.output()));
+    assert.equal(again.output().match(/admin token: +(dbk_\S+)/)?.[1], token);
+    assert.deepEqual(await again.stop(), { code: 0, signal: null });
   });
 
   test('DOORBELL_DEMO is the twin of --demo: 1 or true starts the demo, 0 or false does not, anything else is refused', async (t) => {
