@@ -184,14 +184,21 @@ export async function serveCommand(given: ServeOptions): Promise<void> {
     throw new UsageError('--pool-size needs a postgres:// --database: SQLite is served by one connection');
   }
 
-  const retrying = config.delivery.retrySchedule.reduce((sum, delay) => sum + delay, 0);
-  // As a reader takes a sum of delays in: exact under an hour or in whole minutes (42s, 2h), else in
+  // The last retry comes this long after a publish at the latest: each delay after the first stretched by
+  // its jitter and then doubled by a Retry-After, or raised to the penalty after a timeout or a 429.
+  const { jitter, penaltyMs } = config.delivery;
+  const scheduled = config.delivery.retrySchedule.reduce((sum, delay) => sum + delay, 0);
+  const latest = config.delivery.retrySchedule.reduce(
+    (sum, delay, i) => sum + (i === 0 ? delay : Math.max(2 * delay * (1 + jitter), penaltyMs)),
+    0,
+  );
+  // As a reader takes a sum of delays in: exact under an hour or in whole hours (42s, 2h), else in
   // hours (27.6h, not 99305s).
   const roughly = (ms: number) =>
-    ms < 3_600_000 || ms % 60_000 === 0 ? formatDuration(ms) : `${(ms / 3_600_000).toFixed(1)}h`;
-  if (config.retentionMs < retrying) {
+    ms < 3_600_000 || ms % 3_600_000 === 0 ? formatDuration(ms) : `${(ms / 3_600_000).toFixed(1)}h`;
+  if (config.retentionMs < latest) {
     console.error(
-      `doorbell: --retention ${formatDuration(config.retentionMs)} is shorter than the retry schedule (${roughly(retrying)} in all): a retry after a payload's retention fails unsent`,
+      `doorbell: --retention ${formatDuration(config.retentionMs)} is shorter than the retries may last (${roughly(scheduled)} as scheduled, up to ${roughly(latest)} with jitter, Retry-After and timeouts): a retry after a payload's retention fails unsent`,
     );
   }
   const { concurrency } = config.delivery;
