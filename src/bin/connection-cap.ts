@@ -19,7 +19,7 @@ const FLOOR = 64;
  * few): Node's parser hands on every request of what it read at once, and each answer waits in memory
  * for the client to read the ones before it. A client that sent thousands and read none held gigabytes.
  */
-export const MAX_PIPELINED = 32;
+const MAX_PIPELINED = 32;
 
 /** The soft limit of open files as /proc/self/limits gives it (Linux), or null where none is read. */
 export function openFileLimit(limits: string | null = readLimits()): number | null {
