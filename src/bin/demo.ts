@@ -19,12 +19,13 @@ export const demoTokenFile = (database: string): string => `${resolve(database)}
  * The demo's admin token, kept in demoTokenFile (its owner's only, as the database is, which holds the
  * key that signs app tokens), so each start prints the one a user may have kept; for ':memory:' each
  * start makes one. A SQLite file that exists without it was set up without the demo's token: its admin
- * token, which the demo's would replace, is kept (UsageError); so is a PostgreSQL database's.
+ * token, which the demo's would replace, is kept (UsageError); so is a PostgreSQL database's, which the
+ * demo runs on only with DOORBELL_ADMIN_TOKEN given.
  */
 export function demoToken(database: string): string {
   if (database.includes('://')) {
     throw new UsageError(
-      "--demo runs on a SQLite file: on a PostgreSQL database the demo's admin token would replace its own at every start",
+      "--demo on PostgreSQL needs DOORBELL_ADMIN_TOKEN: the demo's own admin token would replace the database's at every start",
     );
   }
   const token = `dbk_${randomBytes(24).toString('base64url')}`;

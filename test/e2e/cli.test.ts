@@ -319,7 +319,7 @@ describe('doorbell command', () => {
       DOORBELL_ADMIN_TOKEN: '',
     });
     assert.equal(pg.code, 2);
-    assert.match(pg.stderr, /--demo runs on a SQLite file/);
+    assert.match(pg.stderr, /--demo on PostgreSQL needs DOORBELL_ADMIN_TOKEN/);
   });
 
   test("--demo still finds the token of a demo set up when it was kept in the folder's demo-admin-token", async (t) => {
