@@ -27,6 +27,9 @@ const sets = new WeakMap<readonly string[], Set<string>>();
 function subscribed(filterTypes: readonly string[], eventType: string): boolean {
   if (filterTypes.length <= 16) return filterTypes.includes(eventType);
   let set = sets.get(filterTypes);
-  if (!set) sets.set(filterTypes, (set = new Set(filterTypes)));
+  if (!set) {
+    set = new Set(filterTypes);
+    sets.set(filterTypes, set);
+  }
   return set.has(eventType);
 }

@@ -6,9 +6,15 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 
+/** Whether a request on `socket` is in progress (Node's own note of the response it is writing). */
+const busy = (socket: Socket): boolean =>
+  (socket as Socket & { _httpMessage?: unknown })._httpMessage != null;
+
 export function closeUnreadConnections(server: Server, ms: number): void {
   // Node calls this after `ms` without bytes moving either way; a listener keeps it from closing the socket.
   server.setTimeout(ms, (socket: Socket) => {
-    if (socket.writableLength > 0) socket.destroy();
+    // Nothing waiting to be written: an idle keep-alive connection (Node times those out this way too,
+    // closing them only when no listener is here), or a handler still working (left alone).
+    if (socket.writableLength > 0 || !busy(socket)) socket.destroy();
   });
 }

@@ -195,8 +195,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       api.get(
         '/openapi.json',
         { schema: { hide: true }, config: { public: true } },
-        async (_request, reply) =>
-          reply.type('application/json; charset=utf-8').send((document ??= JSON.stringify(app.swagger()))),
+        async (_request, reply) => {
+          if (document === undefined) document = JSON.stringify(app.swagger());
+          return reply.type('application/json; charset=utf-8').send(document);
+        },
       );
     },
     { prefix: '/api/v1' },
