@@ -81,7 +81,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     }
     // JSON is UTF-8 (RFC 8259 §8.1): decoded, invalid bytes would become U+FFFD and the payload delivered
     // would not be the one published. Bytes labelled another charset mean what that charset says, which
-    // UTF-8 would change unless they are ASCII, which every charset but UTF-16 and UTF-32 reads alike.
+    // UTF-8 would change unless they are ASCII, which the usual charsets read alike (UTF-16 and UTF-32 do
+    // not; nor do rarer labels such as EBCDIC, UCS-2 or UTF-7, which are not refused yet).
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
     if (
       charset !== undefined &&
